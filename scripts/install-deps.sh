@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package banger needs to build, test and run.
+# Idempotent; needs root (apt-get).
+set -euo pipefail
+
+BUILD_PKGS=(
+  cmake ninja-build g++ pkg-config
+  libsqlite3-dev nlohmann-json3-dev libspdlog-dev libcli11-dev libtomlplusplus-dev libboost-dev
+  liblz4-dev libzstd-dev liblzma-dev zlib1g-dev
+  libgtest-dev libgmock-dev
+)
+RUNTIME_PKGS=(
+  qemu-system-x86 e2fsprogs
+  # building guest images and the test guest: kernel packages are fetched with apt-get download
+  busybox-static cpio kmod dpkg
+  iproute2 procps
+)
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: must run as root (it uses apt-get)" >&2
+  exit 1
+fi
+
+missing=()
+for p in "${BUILD_PKGS[@]}" "${RUNTIME_PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+echo "install-deps: all packages present"

@@ -1,0 +1,337 @@
+#include "api/server.h"
+
+#include <charconv>
+
+#include "base/log.h"
+#include "model/json.h"
+
+namespace banger {
+namespace {
+
+std::vector<std::string> Segments(const std::string& path) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i < path.size()) {
+    size_t j = path.find('/', i);
+    if (j == std::string::npos) j = path.size();
+    if (j > i) out.push_back(path.substr(i, j - i));
+    i = j + 1;
+  }
+  return out;
+}
+
+HttpResponse JsonResponse(int status, const Json& body) {
+  HttpResponse r;
+  r.status = status;
+  // Guest-provided text (errors quoting console output) may be invalid UTF-8.
+  r.body = body.dump(-1, ' ', false, Json::error_handler_t::replace);
+  return r;
+}
+
+Json VMViewJson(const VMView& v) {
+  Json j = ToJson(v.vm);
+  if (v.handles) j["handles"] = ToJson(*v.handles);
+  return j;
+}
+
+Result<int64_t> QueryInt(const std::map<std::string, std::string>& q, const std::string& key, int64_t def,
+                         int64_t lo, int64_t hi) {
+  auto it = q.find(key);
+  if (it == q.end() || it->second.empty()) return def;
+  int64_t v = 0;
+  auto [p, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), v);
+  if (ec != std::errc() || p != it->second.data() + it->second.size()) {
+    return Error::Invalid("query parameter " + key + " must be an integer");
+  }
+  if (v < lo || v > hi) {
+    return Error::Invalid("query parameter " + key + " must be between " + std::to_string(lo) + " and " +
+                          std::to_string(hi));
+  }
+  return v;
+}
+
+bool QueryBool(const std::map<std::string, std::string>& q, const std::string& key) {
+  auto it = q.find(key);
+  return it != q.end() && (it->second == "true" || it->second == "1" || it->second.empty());
+}
+
+Result<Json> Body(const HttpRequest& req) {
+  if (req.body.empty()) return Json::object();
+  auto j = ParseJson(req.body);
+  if (!j.ok()) return std::move(j).error();
+  if (!j->is_object()) return Error::Invalid("request body must be a JSON object");
+  return *j;
+}
+
+// Reads an optional field: `out` is set only when the key is present and
+// non-null. The getter is always called so the key counts as known.
+template <typename T>
+void OptField(JsonReader& r, const char* key, std::optional<T>& out) {
+  bool present = r.Has(key);
+  T v{};
+  if constexpr (std::is_same_v<T, int>) {
+    r.Int(key, v);
+  } else if constexpr (std::is_same_v<T, int64_t>) {
+    r.Int64(key, v);
+  } else if constexpr (std::is_same_v<T, bool>) {
+    r.Bool(key, v);
+  } else {
+    r.Str(key, v);
+  }
+  if (present) out = v;
+}
+
+Result<CreateVMRequest> ParseCreate(const Json& j) {
+  CreateVMRequest c;
+  JsonReader r(j, "create request");
+  r.Str("name", c.name);
+  r.Str("image", c.image);
+  OptField(r, "vcpu_count", c.vcpu_count);
+  OptField(r, "memory_mib", c.memory_mib);
+  OptField(r, "system_overlay_size_bytes", c.system_overlay_size_bytes);
+  OptField(r, "work_disk_size_bytes", c.work_disk_size_bytes);
+  OptField(r, "nat_enabled", c.nat_enabled);
+  OptField(r, "backend", c.backend);
+  r.Bool("no_start", c.no_start);
+  r.StrMap("labels", c.labels);
+  r.Str("request_id", c.request_id);
+  BANGER_RETURN_IF_ERROR(r.Finish());
+  return c;
+}
+
+Result<SetVMRequest> ParseSet(const Json& j) {
+  SetVMRequest s;
+  JsonReader r(j, "set request");
+  OptField(r, "vcpu_count", s.vcpu_count);
+  OptField(r, "memory_mib", s.memory_mib);
+  OptField(r, "work_disk_size_bytes", s.work_disk_size_bytes);
+  OptField(r, "nat_enabled", s.nat_enabled);
+  BANGER_RETURN_IF_ERROR(r.Finish());
+  return s;
+}
+
+Result<std::optional<std::chrono::milliseconds>> ParseStop(const Json& j) {
+  std::optional<int64_t> ms;
+  JsonReader r(j, "stop request");
+  OptField(r, "timeout_ms", ms);
+  BANGER_RETURN_IF_ERROR(r.Finish());
+  if (!ms) return std::optional<std::chrono::milliseconds>{};
+  if (*ms < 0 || *ms > 3600 * 1000) return Error::Invalid("timeout_ms must be between 0 and 3600000");
+  return std::optional<std::chrono::milliseconds>(std::chrono::milliseconds(*ms));
+}
+
+Result<ImportImageRequest> ParseImport(const Json& j) {
+  ImportImageRequest i;
+  JsonReader r(j, "image import request");
+  r.Str("name", i.name);
+  r.Str("kernel_path", i.kernel_path);
+  r.Str("rootfs_path", i.rootfs_path);
+  r.Str("initrd_path", i.initrd_path);
+  r.Str("modules_dir", i.modules_dir);
+  r.Str("work_seed_path", i.work_seed_path);
+  BANGER_RETURN_IF_ERROR(r.Finish());
+  return i;
+}
+
+Result<Labels> ParseSelector(const std::string& raw) {
+  Labels out;
+  size_t i = 0;
+  while (i < raw.size()) {
+    size_t j = raw.find(',', i);
+    if (j == std::string::npos) j = raw.size();
+    BANGER_ASSIGN_OR_RETURN(auto kv, ParseLabel(raw.substr(i, j - i)));
+    out[kv.first] = kv.second;
+    i = j + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+int HttpStatusFor(ErrorKind k) {
+  switch (k) {
+    case ErrorKind::kInvalidArgument: return 400;
+    case ErrorKind::kNotFound: return 404;
+    case ErrorKind::kConflict: return 409;
+    case ErrorKind::kUnavailable: return 503;
+    case ErrorKind::kTimeout: return 504;
+    case ErrorKind::kInternal: return 500;
+  }
+  return 500;
+}
+
+HttpResponse ErrorResponse(const Error& e) {
+  return JsonResponse(HttpStatusFor(e.kind()),
+                      Json{{"error", {{"code", ErrorKindName(e.kind())}, {"message", e.message()}}}});
+}
+
+ApiRouter::ApiRouter(VmService& vms, EventLog& events, DaemonInfo info, std::function<void()> request_stop)
+    : vms_(vms), events_(events), info_(std::move(info)), request_stop_(std::move(request_stop)) {}
+
+HttpResponse ApiRouter::Handle(const HttpRequest& req) {
+  try {
+    HttpResponse r = Route(req);
+    spdlog::debug("api: {} {} -> {}", req.method, req.target, r.status);
+    return r;
+  } catch (const std::exception& e) {
+    // Last line of defence: a bug must not kill the daemon or the connection silently.
+    spdlog::error("api: {} {}: unexpected exception: {}", req.method, req.target, e.what());
+    return ErrorResponse(Error::Internal(std::string("unexpected error: ") + e.what()));
+  }
+}
+
+#define API_TRY(lhs, expr)                           \
+  auto BANGER_CONCAT(_r_, __LINE__) = (expr);         \
+  if (!BANGER_CONCAT(_r_, __LINE__).ok())             \
+    return ErrorResponse(BANGER_CONCAT(_r_, __LINE__).error()); \
+  lhs = std::move(BANGER_CONCAT(_r_, __LINE__)).value()
+
+HttpResponse ApiRouter::Route(const HttpRequest& req) {
+  auto seg = Segments(req.Path());
+  const std::string& m = req.method;
+  auto q = req.Query();
+  auto not_allowed = [&] {
+    return ErrorResponse(Error::Invalid("method " + m + " not allowed on " + req.Path()));
+  };
+  if (seg.size() < 2 || seg[0] != "v1") {
+    return ErrorResponse(Error::NotFound("no such endpoint: " + req.Path()));
+  }
+  const std::string& res = seg[1];
+
+  if (res == "ping" && seg.size() == 2) {
+    if (m != "GET") return not_allowed();
+    auto all = vms_.List({});
+    Json j{{"version", info_.version}, {"api", 1},          {"pid", info_.pid},
+           {"home", info_.home},       {"started_at", FormatRfc3339(info_.started_at)},
+           {"backend", info_.backend}, {"qemu_accel", info_.qemu_accel},
+           {"vms_total", all.ok() ? all->size() : 0}, {"vms_running", vms_.CountRunning()}};
+    return JsonResponse(200, j);
+  }
+  if (res == "daemon" && seg.size() == 3 && seg[2] == "stop") {
+    if (m != "POST") return not_allowed();
+    request_stop_();
+    return JsonResponse(202, Json::object());
+  }
+
+  if (res == "images") {
+    if (seg.size() == 2) {
+      if (m == "GET") {
+        API_TRY(auto imgs, vms_.ListImages());
+        Json arr = Json::array();
+        for (const auto& i : imgs) arr.push_back(ToJson(i));
+        return JsonResponse(200, Json{{"images", arr}});
+      }
+      if (m == "POST") {
+        API_TRY(Json body, Body(req));
+        API_TRY(auto ir, ParseImport(body));
+        API_TRY(Image img, vms_.ImportImage(ir));
+        return JsonResponse(201, ToJson(img));
+      }
+      return not_allowed();
+    }
+    if (seg.size() == 3) {
+      if (m == "GET") {
+        API_TRY(Image img, vms_.GetImage(seg[2]));
+        return JsonResponse(200, ToJson(img));
+      }
+      if (m == "DELETE") {
+        API_TRY(std::string id, vms_.DeleteImage(seg[2]));
+        return JsonResponse(200, Json{{"deleted", true}, {"id", id}});
+      }
+      return not_allowed();
+    }
+  }
+
+  if (res == "vms") {
+    if (seg.size() == 2) {
+      if (m == "GET") {
+        Labels selector;
+        if (auto it = q.find("label"); it != q.end()) {
+          API_TRY(selector, ParseSelector(it->second));
+        }
+        API_TRY(auto views, vms_.List(selector));
+        Json arr = Json::array();
+        for (const auto& v : views) arr.push_back(VMViewJson(v));
+        return JsonResponse(200, Json{{"vms", arr}});
+      }
+      if (m == "POST") {
+        API_TRY(Json body, Body(req));
+        API_TRY(auto cr, ParseCreate(body));
+        API_TRY(auto result, vms_.Create(cr));
+        return JsonResponse(result.created ? 201 : 200, VMViewJson(result.view));
+      }
+      return not_allowed();
+    }
+    const std::string& ref = seg[2];
+    if (seg.size() == 3) {
+      if (m == "GET") {
+        API_TRY(auto v, vms_.Get(ref));
+        return JsonResponse(200, VMViewJson(v));
+      }
+      if (m == "PATCH") {
+        API_TRY(Json body, Body(req));
+        API_TRY(auto sr, ParseSet(body));
+        API_TRY(auto v, vms_.Set(ref, sr));
+        return JsonResponse(200, VMViewJson(v));
+      }
+      if (m == "DELETE") {
+        API_TRY(std::string id, vms_.Delete(ref, QueryBool(q, "missing_ok")));
+        if (id.empty()) return JsonResponse(200, Json{{"deleted", false}});
+        return JsonResponse(200, Json{{"deleted", true}, {"id", id}});
+      }
+      return not_allowed();
+    }
+    if (seg.size() == 4) {
+      const std::string& action = seg[3];
+      if (action == "logs") {
+        if (m != "GET") return not_allowed();
+        API_TRY(int64_t offset, QueryInt(q, "offset", 0, 0, INT64_MAX));
+        API_TRY(int64_t wait_ms, QueryInt(q, "wait_ms", 0, 0, 60000));
+        API_TRY(auto chunk, vms_.ReadLogs(ref, offset, 1 << 20, std::chrono::milliseconds(wait_ms)));
+        HttpResponse r;
+        r.status = 200;
+        r.content_type = "application/octet-stream";
+        r.headers["X-Banger-Next-Offset"] = std::to_string(chunk.next_offset);
+        r.headers["X-Banger-Vm-State"] = VMStateName(chunk.state);
+        r.body = std::move(chunk.data);
+        return r;
+      }
+      if (m != "POST") return not_allowed();
+      if (action == "start") {
+        API_TRY(Json body, Body(req));
+        if (!body.empty()) return ErrorResponse(Error::Invalid("start takes no body fields"));
+        API_TRY(auto v, vms_.Start(ref));
+        return JsonResponse(200, VMViewJson(v));
+      }
+      if (action == "stop" || action == "restart") {
+        API_TRY(Json body, Body(req));
+        API_TRY(auto graceful, ParseStop(body));
+        if (action == "stop") {
+          API_TRY(auto v, vms_.Stop(ref, graceful));
+          return JsonResponse(200, VMViewJson(v));
+        }
+        API_TRY(auto v, vms_.Restart(ref, graceful));
+        return JsonResponse(200, VMViewJson(v));
+      }
+    }
+  }
+
+  if (res == "events" && seg.size() == 2) {
+    if (m != "GET") return not_allowed();
+    API_TRY(int64_t after, QueryInt(q, "after", 0, 0, INT64_MAX));
+    API_TRY(int64_t wait_ms, QueryInt(q, "wait_ms", 0, 0, 60000));
+    API_TRY(int64_t limit, QueryInt(q, "limit", 100, 1, 1000));
+    API_TRY(auto evs, events_.Read(after, static_cast<int>(limit), std::chrono::milliseconds(wait_ms)));
+    Json arr = Json::array();
+    int64_t last = after;
+    for (const auto& e : evs) {
+      arr.push_back(ToJson(e));
+      last = e.seq;
+    }
+    return JsonResponse(200, Json{{"events", arr}, {"last_seq", last}});
+  }
+
+  return ErrorResponse(Error::NotFound("no such endpoint: " + m + " " + req.Path()));
+}
+
+}  // namespace banger

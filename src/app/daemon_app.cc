@@ -1,0 +1,149 @@
+#include "app/daemon_app.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <cstdio>
+#include <thread>
+
+#include "api/server.h"
+#include "base/fs.h"
+#include "base/log.h"
+#include "config/config.h"
+#include "daemon/events.h"
+#include "daemon/vm_service.h"
+#include "http/http.h"
+#include "storage/disk.h"
+#include "store/store.h"
+#include "vmm/backend.h"
+
+namespace banger {
+namespace {
+
+int Fail(const std::string& msg) {
+  std::fprintf(stderr, "bangerd: %s\n", msg.c_str());
+  spdlog::error("{}", msg);
+  return 1;
+}
+
+// Signals a stop request from any thread (API handler, signal thread).
+class StopLatch {
+ public:
+  void Trigger() {
+    std::lock_guard<std::mutex> lk(mu_);
+    stop_ = true;
+    cv_.notify_all();
+  }
+  void Wait() {
+    std::unique_lock<std::mutex> lk(mu_);
+    cv_.wait(lk, [this] { return stop_; });
+  }
+  // Waits up to `d`; true if stop was requested.
+  bool WaitFor(std::chrono::milliseconds d) {
+    std::unique_lock<std::mutex> lk(mu_);
+    return cv_.wait_for(lk, d, [this] { return stop_; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+};
+
+}  // namespace
+
+int RunDaemon(const DaemonOptions& opts) {
+  HomeLayout home{opts.home};
+  if (auto st = MakeDirs(home.root, 0755); !st.ok()) return Fail(st.error().message());
+  auto lock = FileLock::TryAcquire(home.LockFile());
+  if (!lock.ok()) {
+    if (lock.error().kind() == ErrorKind::kConflict) {
+      return Fail("another bangerd is already running for home " + home.root);
+    }
+    return Fail(lock.error().message());
+  }
+  auto cfg = LoadConfig(opts.config_path);
+  if (!cfg.ok()) return Fail("config: " + cfg.error().message());
+  DaemonConfig config = *cfg;
+  if (auto st = InitLogging(config.log_level, home.DaemonLog(), opts.foreground); !st.ok()) {
+    return Fail(st.error().message());
+  }
+  for (const auto& d : {home.VMsDir(), home.ImagesDir()}) {
+    if (auto st = MakeDirs(d, 0700); !st.ok()) return Fail(st.error().message());
+  }
+  spdlog::info("bangerd {} starting: home {}, config {}", kBangerVersion, home.root, opts.config_path);
+
+  auto store = Store::Open(home.Database());
+  if (!store.ok()) return Fail("opening store: " + store.error().message());
+
+  BackendOptions bo;
+  bo.firecracker_bin = config.firecracker_bin;
+  bo.qemu_bin = config.qemu_bin;
+  bo.qemu_accel = ResolveQemuAccel(config);
+  auto fc = MakeFirecrackerBackend(bo, RealProcessOps());
+  auto qemu = MakeQemuBackend(bo, RealProcessOps());
+  BackendKind default_backend = ResolveBackend(config);
+  spdlog::info("default backend {}, qemu accel {}", BackendName(default_backend), bo.qemu_accel);
+
+  EventLog events(**store);
+  VmServiceDeps deps;
+  deps.home = home;
+  deps.config = config;
+  deps.store = store->get();
+  deps.events = &events;
+  deps.procs = &RealProcessOps();
+  deps.disks = &RealDiskOps();
+  deps.backends = {{BackendKind::kFirecracker, fc.get()}, {BackendKind::kQemu, qemu.get()}};
+  deps.default_backend = default_backend;
+  VmService vms(deps);
+  if (auto st = vms.Reconcile(); !st.ok()) return Fail("reconcile: " + st.error().message());
+
+  // Block the stop signals everywhere; one thread waits for them.
+  sigset_t stop_sigs;
+  sigemptyset(&stop_sigs);
+  sigaddset(&stop_sigs, SIGTERM);
+  sigaddset(&stop_sigs, SIGINT);
+  sigaddset(&stop_sigs, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &stop_sigs, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  auto server = UnixHttpServer::Listen(home.Socket(), 0600);
+  if (!server.ok()) return Fail("api socket: " + server.error().message());
+
+  StopLatch stop;
+  DaemonInfo info{kBangerVersion, home.root, static_cast<int>(::getpid()), Now(), BackendName(default_backend),
+                  bo.qemu_accel};
+  ApiRouter router(vms, events, info, [&stop] { stop.Trigger(); });
+
+  std::thread signal_thread([&] {
+    int sig = 0;
+    sigwait(&stop_sigs, &sig);
+    if (sig != 0) {
+      spdlog::info("received signal {}; stopping", sig);
+      stop.Trigger();
+    }
+  });
+  std::thread stopper([&] {
+    stop.Wait();
+    vms.BeginShutdown();
+    events.Close();
+    (*server)->Shutdown();
+  });
+  std::thread sweeper([&] {
+    while (!stop.WaitFor(std::chrono::seconds(2))) vms.SweepDead();
+  });
+
+  spdlog::info("bangerd ready on {}", home.Socket());
+  (*server)->Serve([&router](const HttpRequest& r) { return router.Handle(r); });
+
+  stop.Trigger();
+  stopper.join();
+  sweeper.join();
+  pthread_kill(signal_thread.native_handle(), SIGTERM);
+  signal_thread.join();
+  spdlog::info("bangerd stopped (running VMs keep running)");
+  return 0;
+}
+
+}  // namespace banger

@@ -1,0 +1,129 @@
+#include <gtest/gtest.h>
+
+#include "base/fs.h"
+#include "cli/flags.h"
+
+namespace banger {
+namespace {
+
+std::string ErrorOf(const Result<Json>& r) {
+  return r.ok() ? "<ok: " + r->dump() + ">" : r.error().message();
+}
+
+TEST(CreateRequestTest, OnlyGivenFieldsAndSizesInBytes) {
+  CreateFlags f;
+  auto empty = BuildCreateRequest(f);
+  ASSERT_TRUE(empty.ok());
+  EXPECT_EQ(*empty, Json::object());
+
+  f.name = "web-1";
+  f.image = "debian";
+  f.vcpus = 4;
+  f.memory_mib = 1024;
+  f.system_overlay_size = "512M";
+  f.work_disk_size = "8";  // a plain number means MiB
+  f.nat = true;
+  f.no_start = true;
+  f.backend = "firecracker";
+  f.labels = {"team=a", "env=dev"};
+  f.request_id = "req-1";
+  auto r = BuildCreateRequest(f);
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(*r, Json::parse(R"({"name": "web-1", "image": "debian", "vcpu_count": 4, "memory_mib": 1024,
+                                "system_overlay_size_bytes": 536870912, "work_disk_size_bytes": 8388608,
+                                "nat_enabled": true, "no_start": true, "backend": "firecracker",
+                                "labels": {"team": "a", "env": "dev"}, "request_id": "req-1"})"));
+}
+
+TEST(CreateRequestTest, BadNameSaysWhy) {
+  CreateFlags f;
+  f.name = "Web_1";
+  EXPECT_EQ(ErrorOf(BuildCreateRequest(f)), ValidateVMName("Web_1").error().message());
+  EXPECT_NE(ErrorOf(BuildCreateRequest(f)).find("DNS label"), std::string::npos);
+}
+
+TEST(CreateRequestTest, SizeErrorsArePrintedAsParseSizeSaysThem) {
+  CreateFlags f;
+  f.work_disk_size = "200G";
+  EXPECT_EQ(ErrorOf(BuildCreateRequest(f)), "size \"200G\" exceeds the maximum of 128G");
+  f.work_disk_size.reset();
+  f.system_overlay_size = "8T";
+  EXPECT_EQ(ErrorOf(BuildCreateRequest(f)),
+            "unsupported size suffix \"T\" in \"8T\" (use K, M or G; a plain number means MiB)");
+}
+
+TEST(CreateRequestTest, CountsMustBePositive) {
+  CreateFlags f;
+  f.vcpus = 0;
+  EXPECT_EQ(ErrorOf(BuildCreateRequest(f)), "--vcpus must be a positive integer, got 0");
+  f.vcpus = 1;
+  f.memory_mib = -5;
+  EXPECT_EQ(ErrorOf(BuildCreateRequest(f)), "--memory must be a positive integer, got -5");
+}
+
+TEST(CreateRequestTest, BadLabelAndBackend) {
+  CreateFlags f;
+  f.labels = {"team"};
+  EXPECT_EQ(ErrorOf(BuildCreateRequest(f)), "invalid label \"team\": want key=value");
+  f.labels = {};
+  f.backend = "kvmtool";
+  EXPECT_EQ(ErrorOf(BuildCreateRequest(f)), "unknown backend \"kvmtool\" (use firecracker or qemu)");
+}
+
+TEST(LabelFlagsTest, ParsesAndBuildsQuery) {
+  auto labels = ParseLabelFlags({"b=2", "a=x y"});
+  ASSERT_TRUE(labels.ok());
+  EXPECT_EQ(*labels, (Labels{{"a", "x y"}, {"b", "2"}}));
+  EXPECT_EQ(LabelQuery(*labels), "?label=a%3Dx%20y%2Cb%3D2");
+  EXPECT_EQ(LabelQuery({}), "");
+  auto bad = ParseLabelFlags({"ok=1", "=v"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message().find("invalid label key"), std::string::npos);
+}
+
+TEST(SetRequestTest, BuildsPatch) {
+  SetFlags f;
+  EXPECT_EQ(ErrorOf(BuildSetRequest(f)),
+            "nothing to change: give --vcpus, --memory, --work-disk-size, --nat or --no-nat");
+  f.no_nat = true;
+  f.work_disk_size = "16G";
+  auto r = BuildSetRequest(f);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*r, Json::parse(R"({"nat_enabled": false, "work_disk_size_bytes": 17179869184})"));
+  f.nat = true;
+  EXPECT_EQ(ErrorOf(BuildSetRequest(f)), "--nat and --no-nat contradict each other");
+}
+
+TEST(ImportRequestTest, MakesPathsAbsolute) {
+  ImportFlags f;
+  f.name = "base";
+  f.kernel = "vmlinux";
+  f.rootfs = "/images/rootfs.ext4";
+  f.modules = "./mods/";
+  auto r = BuildImportRequest(f);
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ((*r)["kernel_path"], AbsolutePath("vmlinux"));
+  EXPECT_EQ((*r)["kernel_path"].get<std::string>().front(), '/');
+  EXPECT_EQ((*r)["rootfs_path"], "/images/rootfs.ext4");
+  EXPECT_EQ((*r)["modules_dir"], AbsolutePath("./mods/"));
+  EXPECT_EQ((*r)["initrd_path"], "");
+  EXPECT_EQ((*r)["work_seed_path"], "");
+}
+
+TEST(ImportRequestTest, ValidatesName) {
+  ImportFlags f;
+  f.name = "Bad Name";
+  f.kernel = "/k";
+  f.rootfs = "/r";
+  EXPECT_NE(ErrorOf(BuildImportRequest(f)).find("invalid image name"), std::string::npos);
+}
+
+TEST(StopRequestTest, TimeoutInMilliseconds) {
+  EXPECT_EQ(*BuildStopRequest(std::nullopt), Json::object());
+  EXPECT_EQ(*BuildStopRequest(30), Json::parse(R"({"timeout_ms": 30000})"));
+  EXPECT_EQ(*BuildStopRequest(0), Json::parse(R"({"timeout_ms": 0})"));
+  EXPECT_EQ(ErrorOf(BuildStopRequest(-1)), "--timeout must be zero or more seconds, got -1");
+}
+
+}  // namespace
+}  // namespace banger

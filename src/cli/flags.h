@@ -1,0 +1,64 @@
+// Command-line values as parsed by CLI11, checked at the edge (before the
+// daemon sees them) and turned into API request bodies. A check that fails
+// is a usage error whose message is printed as is.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "model/json.h"
+#include "model/types.h"
+
+namespace banger {
+
+struct CreateFlags {
+  std::string name;
+  std::string image;
+  std::optional<int> vcpus;
+  std::optional<int> memory_mib;
+  std::optional<std::string> system_overlay_size;
+  std::optional<std::string> work_disk_size;
+  bool nat = false;
+  bool no_start = false;
+  std::string backend;
+  std::vector<std::string> labels;
+  std::string request_id;
+};
+
+struct SetFlags {
+  std::optional<int> vcpus;
+  std::optional<int> memory_mib;
+  std::optional<std::string> work_disk_size;
+  bool nat = false;
+  bool no_nat = false;
+};
+
+struct ImportFlags {
+  std::string name;
+  std::string kernel;
+  std::string rootfs;
+  std::string initrd;
+  std::string modules;
+  std::string work_seed;
+};
+
+// "--vcpus must be a positive integer, got 0".
+Status CheckPositive(const std::string& flag, int value);
+// "k=v" flags into labels; the first bad one is the error.
+Result<Labels> ParseLabelFlags(const std::vector<std::string>& raw);
+// The query string filtering a VM list by labels: "" or "?label=k%3Dv%2C...".
+std::string LabelQuery(const Labels& labels);
+
+// Body of POST /v1/vms: only the fields the user gave, sizes in bytes.
+Result<Json> BuildCreateRequest(const CreateFlags& f);
+// Body of PATCH /v1/vms/{ref}; asking for no change is an error.
+Result<Json> BuildSetRequest(const SetFlags& f);
+// Body of POST /v1/images, with paths made absolute against the cwd (the
+// daemon does not share it).
+Result<Json> BuildImportRequest(const ImportFlags& f);
+// Body of stop/restart: {"timeout_ms"} when --timeout was given, else {}.
+Result<Json> BuildStopRequest(std::optional<int> timeout_seconds);
+
+}  // namespace banger

@@ -1,0 +1,231 @@
+#include "cli/output.h"
+
+#include <algorithm>
+
+#include "model/types.h"
+
+namespace banger {
+namespace {
+
+constexpr const char* kColumnGap = "   ";
+
+std::string OrDash(const std::string& s) { return s.empty() ? "-" : s; }
+
+std::string Plural(int64_t n, const char* unit) {
+  return std::to_string(n) + " " + unit + (n == 1 ? "" : "s") + " ago";
+}
+
+std::string FormatTimeField(const Json& j, const std::string& pointer, Timestamp now) {
+  auto t = ParseRfc3339(JsonText(j, pointer));
+  return t.ok() ? FormatAge(*t, now) : "";
+}
+
+std::string MemoryText(const Json& vm) {
+  int64_t mib = JsonInt(vm, "/spec/memory_mib");
+  return mib > 0 ? FormatSizeBytes(mib * kMiB) : "";
+}
+
+std::string DiskText(const Json& vm, const std::string& pointer) {
+  int64_t bytes = JsonInt(vm, pointer);
+  return bytes > 0 ? FormatSizeBytes(bytes) : "";
+}
+
+std::string LabelsText(const Json& vm) {
+  auto it = vm.find("labels");
+  if (it == vm.end() || !it->is_object()) return "";
+  std::string out;
+  for (const auto& [k, v] : it->items()) {
+    if (!out.empty()) out += ", ";
+    out += k + "=" + (v.is_string() ? v.get<std::string>() : v.dump());
+  }
+  return out;
+}
+
+bool JsonTrue(const Json& j, const std::string& pointer) {
+  Json::json_pointer p(pointer);
+  return j.contains(p) && j.at(p).is_boolean() && j.at(p).get<bool>();
+}
+
+const Json& ArrayOrEmpty(const Json& j) {
+  static const Json empty = Json::array();
+  return j.is_array() ? j : empty;
+}
+
+}  // namespace
+
+std::string RenderTable(const std::vector<std::string>& header,
+                        const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> widths(header.size(), 0);
+  auto measure = [&](const std::vector<std::string>& row) {
+    for (size_t i = 0; i < row.size() && i < widths.size(); ++i)
+      widths[i] = std::max(widths[i], row[i].size());
+  };
+  measure(header);
+  for (const auto& r : rows) measure(r);
+  std::string out;
+  auto emit = [&](const std::vector<std::string>& row) {
+    std::string line;
+    for (size_t i = 0; i < widths.size(); ++i) {
+      const std::string cell = i < row.size() ? row[i] : "";
+      line += cell;
+      if (i + 1 < widths.size()) line += std::string(widths[i] - cell.size(), ' ') + kColumnGap;
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    out += line + "\n";
+  };
+  emit(header);
+  for (const auto& r : rows) emit(r);
+  return out;
+}
+
+std::string RenderKeyValues(const KeyValues& kv) {
+  size_t width = 0;
+  for (const auto& [k, v] : kv) width = std::max(width, k.size());
+  std::string out;
+  for (const auto& [k, v] : kv) out += k + ":" + std::string(width - k.size() + 1, ' ') + v + "\n";
+  return out;
+}
+
+std::string RenderJson(const Json& j) { return j.dump(2) + "\n"; }
+
+std::string FormatAge(Timestamp t, Timestamp now) {
+  if (t == Timestamp{}) return "";
+  int64_t s = (now - t).count();
+  if (s < 2) return "just now";
+  if (s < 60) return Plural(s, "second");
+  if (s < 3600) return Plural(s / 60, "minute");
+  if (s < 48 * 3600) return Plural(s / 3600, "hour");
+  return Plural(s / 86400, "day");
+}
+
+std::string ShortId(const std::string& id) { return id.substr(0, 12); }
+
+std::string JsonText(const Json& j, const std::string& pointer) {
+  Json::json_pointer p(pointer);
+  if (!j.contains(p)) return "";
+  const Json& v = j.at(p);
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_number()) return v.dump();
+  return "";
+}
+
+int64_t JsonInt(const Json& j, const std::string& pointer) {
+  Json::json_pointer p(pointer);
+  if (!j.contains(p)) return 0;
+  const Json& v = j.at(p);
+  return v.is_number_integer() ? v.get<int64_t>() : 0;
+}
+
+std::map<std::string, std::string> ImageNamesById(const Json& images) {
+  std::map<std::string, std::string> out;
+  for (const Json& img : ArrayOrEmpty(images)) out[JsonText(img, "/id")] = JsonText(img, "/name");
+  return out;
+}
+
+std::string RenderVmTable(const Json& vms, const std::map<std::string, std::string>& image_names,
+                          Timestamp now) {
+  std::vector<std::vector<std::string>> rows;
+  for (const Json& vm : ArrayOrEmpty(vms)) {
+    std::string image_id = JsonText(vm, "/image_id");
+    auto name = image_names.find(image_id);
+    rows.push_back({
+        JsonText(vm, "/name"),
+        JsonText(vm, "/state"),
+        OrDash(name != image_names.end() ? name->second : ShortId(image_id)),
+        JsonText(vm, "/spec/vcpu_count"),
+        MemoryText(vm),
+        OrDash(JsonText(vm, "/runtime/guest_ip")),
+        JsonText(vm, "/spec/backend"),
+        FormatTimeField(vm, "/created_at", now),
+    });
+  }
+  return RenderTable({"NAME", "STATE", "IMAGE", "VCPUS", "MEMORY", "IP", "BACKEND", "CREATED"}, rows);
+}
+
+KeyValues VmDetails(const Json& vm, const std::string& image_name) {
+  KeyValues kv = {
+      {"name", JsonText(vm, "/name")},
+      {"id", JsonText(vm, "/id")},
+      {"state", JsonText(vm, "/state")},
+      {"image", OrDash(image_name.empty() ? JsonText(vm, "/image_id") : image_name)},
+      {"backend", JsonText(vm, "/spec/backend")},
+      {"vcpus", JsonText(vm, "/spec/vcpu_count")},
+      {"memory", MemoryText(vm)},
+      {"system overlay", DiskText(vm, "/spec/system_overlay_size_bytes")},
+      {"work disk", DiskText(vm, "/spec/work_disk_size_bytes")},
+      {"nat", JsonTrue(vm, "/spec/nat_enabled") ? "enabled" : "disabled"},
+      {"ip", OrDash(JsonText(vm, "/runtime/guest_ip"))},
+  };
+  // Present only while there is something to say.
+  auto optional = [&](const char* key, const std::string& value) {
+    if (!value.empty()) kv.emplace_back(key, value);
+  };
+  optional("dns name", JsonText(vm, "/runtime/dns_name"));
+  int64_t pid = JsonInt(vm, "/handles/pid");
+  optional("pid", pid > 0 ? std::to_string(pid) : "");
+  optional("boot id", JsonText(vm, "/runtime/boot_id"));
+  optional("started", JsonText(vm, "/runtime/started_at"));
+  kv.emplace_back("created", JsonText(vm, "/created_at"));
+  kv.emplace_back("vm dir", JsonText(vm, "/runtime/vm_dir"));
+  kv.emplace_back("log", JsonText(vm, "/runtime/log_path"));
+  optional("last error", JsonText(vm, "/runtime/last_error"));
+  kv.emplace_back("labels", OrDash(LabelsText(vm)));
+  return kv;
+}
+
+std::string RenderImageTable(const Json& images, Timestamp now) {
+  std::vector<std::vector<std::string>> rows;
+  for (const Json& img : ArrayOrEmpty(images)) {
+    rows.push_back({
+        JsonText(img, "/name"),
+        ShortId(JsonText(img, "/id")),
+        JsonText(img, "/kernel_path"),
+        JsonText(img, "/rootfs_path"),
+        FormatTimeField(img, "/created_at", now),
+    });
+  }
+  return RenderTable({"NAME", "ID", "KERNEL", "ROOTFS", "CREATED"}, rows);
+}
+
+KeyValues ImageDetails(const Json& image) {
+  KeyValues kv = {
+      {"name", JsonText(image, "/name")},
+      {"id", JsonText(image, "/id")},
+      {"kernel", JsonText(image, "/kernel_path")},
+  };
+  auto optional = [&](const char* key, const std::string& pointer) {
+    std::string v = JsonText(image, pointer);
+    if (!v.empty()) kv.emplace_back(key, v);
+  };
+  optional("initrd", "/initrd_path");
+  kv.emplace_back("rootfs", JsonText(image, "/rootfs_path"));
+  optional("modules", "/modules_dir");
+  optional("work seed", "/work_seed_path");
+  optional("artifact dir", "/artifact_dir");
+  optional("build size", "/build_size");
+  optional("ssh key", "/seeded_ssh_public_key_fingerprint");
+  kv.emplace_back("managed", JsonTrue(image, "/managed") ? "yes (files owned by banger)"
+                                                         : "no (files referenced in place)");
+  kv.emplace_back("created", JsonText(image, "/created_at"));
+  return kv;
+}
+
+KeyValues DaemonDetails(const Json& ping, const std::string& socket) {
+  KeyValues kv = {
+      {"status", "running (pid " + JsonText(ping, "/pid") + ")"},
+      {"version", JsonText(ping, "/version")},
+      {"api", JsonText(ping, "/api")},
+      {"home", JsonText(ping, "/home")},
+      {"socket", socket},
+      {"started", JsonText(ping, "/started_at")},
+  };
+  std::string backend = JsonText(ping, "/backend");
+  std::string accel = JsonText(ping, "/qemu_accel");
+  if (backend == "qemu" && !accel.empty()) backend += " (" + accel + ")";
+  kv.emplace_back("backend", backend);
+  kv.emplace_back("vms",
+                  JsonText(ping, "/vms_running") + " running, " + JsonText(ping, "/vms_total") + " total");
+  return kv;
+}
+
+}  // namespace banger

@@ -1,0 +1,149 @@
+#include "cli/output.h"
+
+#include <gtest/gtest.h>
+
+namespace banger {
+namespace {
+
+Timestamp At(const std::string& s) { return *ParseRfc3339(s); }
+
+Json SampleVm() {
+  return Json::parse(R"({
+    "id": "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+    "name": "web-1", "image_id": "img1", "state": "running",
+    "created_at": "2026-01-01T10:00:00Z",
+    "spec": {"vcpu_count": 2, "memory_mib": 2048, "system_overlay_size_bytes": 8589934592,
+             "work_disk_size_bytes": 536870912, "nat_enabled": true, "backend": "qemu"},
+    "runtime": {"state": "running", "guest_ip": "172.16.0.2", "vm_dir": "/h/vms/0123",
+                "log_path": "/h/vms/0123/console.log", "boot_id": "b1"},
+    "labels": {"team": "a", "env": "dev"},
+    "handles": {"pid": 4242}
+  })");
+}
+
+TEST(RenderTableTest, PadsColumnsAndLeavesNoTrailingSpace) {
+  EXPECT_EQ(RenderTable({"NAME", "STATE"}, {{"web-1", "running"}, {"a", ""}}),
+            "NAME    STATE\n"
+            "web-1   running\n"
+            "a\n");
+}
+
+TEST(RenderTableTest, HeaderOnlyWhenEmpty) { EXPECT_EQ(RenderTable({"A", "B"}, {}), "A   B\n"); }
+
+TEST(RenderKeyValuesTest, AlignsValues) {
+  EXPECT_EQ(RenderKeyValues({{"name", "web"}, {"last error", "boom"}}),
+            "name:       web\n"
+            "last error: boom\n");
+}
+
+TEST(RenderJsonTest, TwoSpaceIndent) { EXPECT_EQ(RenderJson(Json{{"a", 1}}), "{\n  \"a\": 1\n}\n"); }
+
+TEST(FormatAgeTest, Buckets) {
+  Timestamp now = At("2026-01-10T12:00:00Z");
+  EXPECT_EQ(FormatAge(Timestamp{}, now), "");
+  EXPECT_EQ(FormatAge(now, now), "just now");
+  EXPECT_EQ(FormatAge(At("2026-01-10T11:59:30Z"), now), "30 seconds ago");
+  EXPECT_EQ(FormatAge(At("2026-01-10T11:59:00Z"), now), "1 minute ago");
+  EXPECT_EQ(FormatAge(At("2026-01-10T10:00:00Z"), now), "2 hours ago");
+  EXPECT_EQ(FormatAge(At("2026-01-07T12:00:00Z"), now), "3 days ago");
+  // A clock that ran ahead of ours is not "in the future".
+  EXPECT_EQ(FormatAge(At("2026-01-10T12:05:00Z"), now), "just now");
+}
+
+TEST(JsonTextTest, ReadsLeniently) {
+  Json j = SampleVm();
+  EXPECT_EQ(JsonText(j, "/runtime/guest_ip"), "172.16.0.2");
+  EXPECT_EQ(JsonText(j, "/spec/vcpu_count"), "2");
+  EXPECT_EQ(JsonText(j, "/runtime/missing"), "");
+  EXPECT_EQ(JsonText(j, "/labels"), "");
+  EXPECT_EQ(JsonInt(j, "/handles/pid"), 4242);
+  EXPECT_EQ(JsonInt(j, "/name"), 0);
+}
+
+TEST(VmTableTest, ShowsImageNamesAndDashes) {
+  Json stopped = SampleVm();
+  stopped["name"] = "db";
+  stopped["state"] = "stopped";
+  stopped["image_id"] = "ffffffffffffffffffff";
+  stopped["runtime"]["guest_ip"] = "";
+  Json vms = Json::array({SampleVm(), stopped});
+  EXPECT_EQ(RenderVmTable(vms, {{"img1", "debian"}}, At("2026-01-01T12:00:00Z")),
+            "NAME    STATE     IMAGE          VCPUS   MEMORY   IP           BACKEND   CREATED\n"
+            "web-1   running   debian         2       2G       172.16.0.2   qemu      2 hours ago\n"
+            "db      stopped   ffffffffffff   2       2G       -            qemu      2 hours ago\n");
+}
+
+TEST(VmDetailsTest, ListsWhatIsKnown) {
+  EXPECT_EQ(RenderKeyValues(VmDetails(SampleVm(), "debian")),
+            "name:           web-1\n"
+            "id:             0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n"
+            "state:          running\n"
+            "image:          debian\n"
+            "backend:        qemu\n"
+            "vcpus:          2\n"
+            "memory:         2G\n"
+            "system overlay: 8G\n"
+            "work disk:      512M\n"
+            "nat:            enabled\n"
+            "ip:             172.16.0.2\n"
+            "pid:            4242\n"
+            "boot id:        b1\n"
+            "created:        2026-01-01T10:00:00Z\n"
+            "vm dir:         /h/vms/0123\n"
+            "log:            /h/vms/0123/console.log\n"
+            "labels:         env=dev, team=a\n");
+}
+
+TEST(VmDetailsTest, LastErrorShownOnlyWhenSet) {
+  Json vm = SampleVm();
+  auto has_error = [](const KeyValues& kv) {
+    for (const auto& [k, v] : kv) {
+      if (k == "last error") return v;
+    }
+    return std::string("<absent>");
+  };
+  EXPECT_EQ(has_error(VmDetails(vm, "")), "<absent>");
+  vm["runtime"]["last_error"] = "qemu exited: no kvm";
+  EXPECT_EQ(has_error(VmDetails(vm, "")), "qemu exited: no kvm");
+}
+
+TEST(ImageTableTest, ShortensIds) {
+  Json images = Json::parse(R"([{"id": "abcdef0123456789abcdef", "name": "base", "kernel_path": "/k",
+                                  "rootfs_path": "/r.ext4", "created_at": "2026-01-01T11:00:00Z"}])");
+  EXPECT_EQ(RenderImageTable(images, At("2026-01-01T12:00:00Z")),
+            "NAME   ID             KERNEL   ROOTFS    CREATED\n"
+            "base   abcdef012345   /k       /r.ext4   1 hour ago\n");
+  EXPECT_EQ(ImageNamesById(images), (std::map<std::string, std::string>{{"abcdef0123456789abcdef", "base"}}));
+}
+
+TEST(ImageDetailsTest, OptionalPathsOnlyWhenSet) {
+  Json image = Json::parse(R"({"id": "i1", "name": "base", "managed": false, "kernel_path": "/k",
+                               "rootfs_path": "/r", "initrd_path": "/i", "docker": false,
+                               "created_at": "2026-01-01T11:00:00Z"})");
+  EXPECT_EQ(RenderKeyValues(ImageDetails(image)),
+            "name:    base\n"
+            "id:      i1\n"
+            "kernel:  /k\n"
+            "initrd:  /i\n"
+            "rootfs:  /r\n"
+            "managed: no (files referenced in place)\n"
+            "created: 2026-01-01T11:00:00Z\n");
+}
+
+TEST(DaemonDetailsTest, SummarisesPing) {
+  Json ping = Json::parse(R"({"version": "0.1.0", "api": 1, "pid": 123, "home": "/h",
+                              "started_at": "2026-01-01T11:00:00Z", "backend": "qemu",
+                              "qemu_accel": "tcg", "vms_total": 3, "vms_running": 1})");
+  EXPECT_EQ(RenderKeyValues(DaemonDetails(ping, "/h/bangerd.sock")),
+            "status:  running (pid 123)\n"
+            "version: 0.1.0\n"
+            "api:     1\n"
+            "home:    /h\n"
+            "socket:  /h/bangerd.sock\n"
+            "started: 2026-01-01T11:00:00Z\n"
+            "backend: qemu (tcg)\n"
+            "vms:     1 running, 3 total\n");
+}
+
+}  // namespace
+}  // namespace banger

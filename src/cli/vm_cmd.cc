@@ -1,0 +1,283 @@
+// banger vm create|start|stop|restart|delete|list|show|logs|set
+#include <cstdlib>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+#include "cli/flags.h"
+#include "cli/output.h"
+#include "http/http.h"
+
+namespace banger {
+namespace {
+
+constexpr int kLogsWaitMs = 5000;
+
+std::string VmPath(const std::string& ref) { return "/v1/vms/" + UrlEncode(ref); }
+
+int VmCreate(CliContext& ctx, const CreateFlags& f) {
+  auto body = BuildCreateRequest(f);
+  if (!body.ok()) return Report(body.error(), kExitUsage);
+  auto api = ctx.Connect();
+  if (!api.ok()) return Report(api.error());
+  ctx.Progress(f.name.empty() ? "creating vm..." : "creating vm " + f.name + "...");
+  auto vm = (*api)->Call("POST", "/v1/vms", &*body, kLongTimeout);
+  if (!vm.ok()) return Report(vm.error());
+  if (ctx.json()) {
+    ctx.OutJson(*vm);
+  } else {
+    ctx.Out(JsonText(*vm, "/name") + "\n");
+  }
+  return kExitOk;
+}
+
+// Runs `op` on each named VM in turn. Every failure is reported on its own
+// line and the others still run; the exit code says whether any failed.
+// Prints each VM's name, or with --json the VM (an array when several).
+int ForEachVm(CliContext& ctx, const std::vector<std::string>& refs, const std::string& doing,
+              const std::function<Result<Json>(ApiClient&, const std::string&)>& op) {
+  auto api = ctx.Connect();
+  if (!api.ok()) return Report(api.error());
+  int rc = kExitOk;
+  Json results = Json::array();
+  for (const auto& ref : refs) {
+    ctx.Progress(doing + " vm " + ref + "...");
+    auto r = op(**api, ref);
+    if (!r.ok()) {
+      rc = Report(r.error());
+      continue;
+    }
+    if (ctx.json()) {
+      results.push_back(*r);
+    } else {
+      std::string name = JsonText(*r, "/name");
+      ctx.Out((name.empty() ? ref : name) + "\n");
+    }
+  }
+  if (ctx.json() && !results.empty()) ctx.OutJson(refs.size() == 1 ? results[0] : results);
+  return rc;
+}
+
+int VmStopLike(CliContext& ctx, const std::vector<std::string>& refs, std::optional<int> timeout,
+               const std::string& action, const std::string& doing) {
+  auto body = BuildStopRequest(timeout);
+  if (!body.ok()) return Report(body.error(), kExitUsage);
+  return ForEachVm(ctx, refs, doing, [&](ApiClient& api, const std::string& ref) {
+    return api.Call("POST", VmPath(ref) + "/" + action, &*body, kLongTimeout);
+  });
+}
+
+int VmDelete(CliContext& ctx, const std::vector<std::string>& refs, bool if_exists) {
+  auto api = ctx.Connect();
+  if (!api.ok()) return Report(api.error());
+  int rc = kExitOk;
+  Json results = Json::array();
+  for (const auto& ref : refs) {
+    ctx.Progress("deleting vm " + ref + "...");
+    auto r =
+        (*api)->Call("DELETE", VmPath(ref) + (if_exists ? "?missing_ok=true" : ""), nullptr, kLongTimeout);
+    if (!r.ok()) {
+      rc = Report(r.error());
+      continue;
+    }
+    if (ctx.json()) {
+      results.push_back(*r);
+    } else if (r->value("deleted", false)) {
+      // A VM that --if-exists found missing was not deleted: nothing to name.
+      ctx.Out(ref + "\n");
+    }
+  }
+  if (ctx.json() && !results.empty()) ctx.OutJson(refs.size() == 1 ? results[0] : results);
+  return rc;
+}
+
+int VmList(CliContext& ctx, const std::vector<std::string>& raw_labels) {
+  auto labels = ParseLabelFlags(raw_labels);
+  if (!labels.ok()) return Report(labels.error(), kExitUsage);
+  auto api = ctx.Connect();
+  if (!api.ok()) return Report(api.error());
+  auto list = (*api)->Call("GET", "/v1/vms" + LabelQuery(*labels));
+  if (!list.ok()) return Report(list.error());
+  Json vms = list->value("vms", Json::array());
+  if (ctx.json()) {
+    ctx.OutJson(vms);
+    return kExitOk;
+  }
+  // Image names are a nicety: without them the table shows image ids.
+  std::map<std::string, std::string> image_names;
+  if (auto images = (*api)->Call("GET", "/v1/images"); images.ok()) {
+    image_names = ImageNamesById(images->value("images", Json::array()));
+  }
+  ctx.Out(RenderVmTable(vms, image_names, Now()));
+  return kExitOk;
+}
+
+int VmShow(CliContext& ctx, const std::string& ref) {
+  auto api = ctx.Connect();
+  if (!api.ok()) return Report(api.error());
+  auto vm = (*api)->Call("GET", VmPath(ref));
+  if (!vm.ok()) return Report(vm.error());
+  if (ctx.json()) {
+    ctx.OutJson(*vm);
+    return kExitOk;
+  }
+  std::string image_name;
+  if (std::string image_id = JsonText(*vm, "/image_id"); !image_id.empty()) {
+    if (auto image = (*api)->Call("GET", "/v1/images/" + UrlEncode(image_id)); image.ok()) {
+      image_name = JsonText(*image, "/name");
+    }
+  }
+  ctx.Out(RenderKeyValues(VmDetails(*vm, image_name)));
+  return kExitOk;
+}
+
+int VmSet(CliContext& ctx, const std::string& ref, const SetFlags& f) {
+  auto body = BuildSetRequest(f);
+  if (!body.ok()) return Report(body.error(), kExitUsage);
+  auto api = ctx.Connect();
+  if (!api.ok()) return Report(api.error());
+  auto vm = (*api)->Call("PATCH", VmPath(ref), &*body, kLongTimeout);
+  if (!vm.ok()) return Report(vm.error());
+  if (ctx.json()) {
+    ctx.OutJson(*vm);
+  } else {
+    ctx.Out(JsonText(*vm, "/name") + "\n");
+  }
+  return kExitOk;
+}
+
+int VmLogs(CliContext& ctx, const std::string& ref, bool follow) {
+  auto api = ctx.Connect();
+  if (!api.ok()) return Report(api.error());
+  if (follow) ExitOkOnInterrupt();
+  int64_t offset = 0;
+  // The first call returns what is there now without waiting; later ones
+  // wait for new bytes only while the VM runs and can still write some.
+  bool wait = false;
+  while (true) {
+    std::string target = VmPath(ref) + "/logs?offset=" + std::to_string(offset);
+    if (wait) target += "&wait_ms=" + std::to_string(kLogsWaitMs);
+    auto r = (*api)->Raw("GET", target, "", kReadTimeout + std::chrono::milliseconds(wait ? kLogsWaitMs : 0));
+    if (!r.ok()) return Report(r.error());
+    ctx.Out(r->body);
+    auto next = r->headers.find("x-banger-next-offset");
+    offset = next != r->headers.end() ? std::strtoll(next->second.c_str(), nullptr, 10)
+                                      : offset + static_cast<int64_t>(r->body.size());
+    auto state = r->headers.find("x-banger-vm-state");
+    bool running = state != r->headers.end() && state->second == "running";
+    if (r->body.empty() && !(follow && running)) return kExitOk;
+    wait = follow && running;
+  }
+}
+
+void AddCreate(CLI::App& vm, Command* selected) {
+  auto f = std::make_shared<CreateFlags>();
+  auto* c = vm.add_subcommand("create", "Create a VM (and start it, unless --no-start)");
+  c->add_option("--name", f->name, "VM name, a DNS label (default: a generated one)")->type_name("NAME");
+  c->add_option("--image", f->image, "Image name or id (default: the config's default_image_name)")
+      ->type_name("IMAGE");
+  c->add_option("--vcpus", f->vcpus, "Number of vCPUs")->type_name("N");
+  c->add_option("--memory", f->memory_mib, "Memory in MiB")->type_name("MIB");
+  c->add_option("--system-overlay-size", f->system_overlay_size,
+                "Root filesystem overlay size (512M, 8G, ...)")
+      ->type_name("SIZE");
+  c->add_option("--work-disk-size", f->work_disk_size, "Work disk size (512M, 8G, ...)")->type_name("SIZE");
+  c->add_flag("--nat", f->nat, "Give the guest outbound network access");
+  c->add_flag("--no-start", f->no_start, "Create only; do not start");
+  c->add_option("--backend", f->backend, "VMM backend: firecracker or qemu (default: the daemon's)")
+      ->type_name("BACKEND");
+  c->add_option("--label", f->labels, "Label KEY=VALUE (repeatable)")
+      ->type_name("K=V")
+      ->allow_extra_args(false);
+  c->add_option("--request-id", f->request_id,
+                "Idempotency key: repeating a create with it returns the same VM")
+      ->type_name("ID");
+  c->callback([f, selected] { *selected = [f](CliContext& ctx) { return VmCreate(ctx, *f); }; });
+}
+
+void AddStopLike(CLI::App& vm, Command* selected, const std::string& action, const std::string& doing,
+                 const std::string& help) {
+  struct Flags {
+    std::vector<std::string> refs;
+    std::optional<int> timeout;
+  };
+  auto f = std::make_shared<Flags>();
+  auto* c = vm.add_subcommand(action, help);
+  c->add_option("name", f->refs, "VM names or ids")->required();
+  c->add_option("--timeout", f->timeout, "Seconds to wait for a graceful shutdown before forcing")
+      ->type_name("SECONDS");
+  c->callback([=] {
+    *selected = [=](CliContext& ctx) { return VmStopLike(ctx, f->refs, f->timeout, action, doing); };
+  });
+}
+
+}  // namespace
+
+void AddVmCommands(CLI::App& app, Command* selected) {
+  auto* vm = app.add_subcommand("vm", "Create, run and inspect VMs");
+  vm->require_subcommand(1);
+  AddCreate(*vm, selected);
+
+  {
+    auto refs = std::make_shared<std::vector<std::string>>();
+    auto* c = vm->add_subcommand("start", "Start VMs");
+    c->add_option("name", *refs, "VM names or ids")->required();
+    c->callback([=] {
+      *selected = [=](CliContext& ctx) {
+        return ForEachVm(ctx, *refs, "starting", [](ApiClient& api, const std::string& ref) {
+          return api.Call("POST", VmPath(ref) + "/start", nullptr, kLongTimeout);
+        });
+      };
+    });
+  }
+  AddStopLike(*vm, selected, "stop", "stopping", "Stop VMs (gracefully, then forced after --timeout)");
+  AddStopLike(*vm, selected, "restart", "restarting", "Restart VMs (each gets a new boot id)");
+  {
+    auto refs = std::make_shared<std::vector<std::string>>();
+    auto if_exists = std::make_shared<bool>(false);
+    auto* c = vm->add_subcommand("delete", "Delete VMs (running ones are stopped first)");
+    c->add_option("name", *refs, "VM names or ids")->required();
+    c->add_flag("--if-exists", *if_exists, "A VM that does not exist is not an error");
+    c->callback([=] { *selected = [=](CliContext& ctx) { return VmDelete(ctx, *refs, *if_exists); }; });
+  }
+  {
+    auto labels = std::make_shared<std::vector<std::string>>();
+    auto* c = vm->add_subcommand("list", "List VMs");
+    c->add_option("--label", *labels, "Only VMs with label KEY=VALUE (repeatable)")
+        ->type_name("K=V")
+        ->allow_extra_args(false);
+    c->callback([=] { *selected = [=](CliContext& ctx) { return VmList(ctx, *labels); }; });
+  }
+  {
+    auto ref = std::make_shared<std::string>();
+    auto* c = vm->add_subcommand("show", "Show a VM");
+    c->add_option("name", *ref, "VM name or id")->required();
+    c->callback([=] { *selected = [=](CliContext& ctx) { return VmShow(ctx, *ref); }; });
+  }
+  {
+    auto ref = std::make_shared<std::string>();
+    auto follow = std::make_shared<bool>(false);
+    auto* c = vm->add_subcommand("logs", "Print a VM's console log");
+    c->add_option("name", *ref, "VM name or id")->required();
+    c->add_flag("-f,--follow", *follow, "Keep printing new output until interrupted or the VM stops");
+    c->callback([=] { *selected = [=](CliContext& ctx) { return VmLogs(ctx, *ref, *follow); }; });
+  }
+  {
+    auto ref = std::make_shared<std::string>();
+    auto f = std::make_shared<SetFlags>();
+    auto* c = vm->add_subcommand("set", "Change a VM's resources (vCPUs, memory and disk need it stopped)");
+    c->add_option("name", *ref, "VM name or id")->required();
+    c->add_option("--vcpus", f->vcpus, "Number of vCPUs")->type_name("N");
+    c->add_option("--memory", f->memory_mib, "Memory in MiB")->type_name("MIB");
+    c->add_option("--work-disk-size", f->work_disk_size, "Work disk size (512M, 8G, ...)")->type_name("SIZE");
+    c->add_flag("--nat", f->nat, "Enable outbound network access");
+    c->add_flag("--no-nat", f->no_nat, "Disable outbound network access");
+    c->callback([=] { *selected = [=](CliContext& ctx) { return VmSet(ctx, *ref, *f); }; });
+  }
+}
+
+}  // namespace banger

@@ -1,0 +1,242 @@
+#include "config/config.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <toml++/toml.h>
+
+#include "base/fs.h"
+#include "base/process.h"
+#include "base/time.h"
+
+namespace banger {
+namespace {
+
+// Reads typed values out of a TOML table, recording the first error with
+// the key's dotted name, and rejecting keys nobody asked for.
+class TableReader {
+ public:
+  TableReader(const toml::table& t, std::string prefix, std::string source)
+      : t_(t), prefix_(std::move(prefix)), source_(std::move(source)) {}
+
+  void Str(const char* key, std::string& out) {
+    if (auto* n = Node(key)) {
+      if (auto v = n->value<std::string>()) out = *v;
+      else Fail(key, "must be a string");
+    }
+  }
+  void Int(const char* key, int& out, int lo, int hi) {
+    if (auto* n = Node(key)) {
+      auto v = n->value<int64_t>();
+      if (!v || !n->is_integer()) return Fail(key, "must be an integer");
+      if (*v < lo || *v > hi) return Fail(key, "must be between " + std::to_string(lo) + " and " + std::to_string(hi));
+      out = static_cast<int>(*v);
+    }
+  }
+  void Bool(const char* key, bool& out) {
+    if (auto* n = Node(key)) {
+      if (auto v = n->value<bool>()) out = *v;
+      else Fail(key, "must be true or false");
+    }
+  }
+  void Duration(const char* key, std::chrono::milliseconds& out) {
+    std::string s;
+    if (!Node(key)) return;
+    Str(key, s);
+    if (err_) return;
+    auto d = ParseDuration(s);
+    if (!d.ok()) return Fail(key, d.error().message());
+    out = *d;
+  }
+  void Size(const char* key, int64_t& out) {
+    auto* n = Node(key);
+    if (!n) return;
+    std::string s;
+    if (auto i = n->value<int64_t>(); i && n->is_integer()) s = std::to_string(*i);
+    else if (auto v = n->value<std::string>()) s = *v;
+    else return Fail(key, "must be a size like \"8G\"");
+    auto sz = ParseSize(s);
+    if (!sz.ok()) return Fail(key, sz.error().message());
+    out = *sz;
+  }
+  const toml::node* Node(const char* key) {
+    seen_.insert(key);
+    return t_.get(key);
+  }
+  void Fail(const std::string& key, const std::string& msg) {
+    if (!err_) err_ = Error::Invalid(source_ + ": " + prefix_ + key + ": " + msg);
+  }
+  Status Finish() {
+    if (!err_) {
+      for (const auto& [k, v] : t_) {
+        if (!seen_.count(std::string(k.str()))) {
+          Fail(std::string(k.str()), "unknown key");
+          break;
+        }
+      }
+    }
+    if (err_) return *err_;
+    return OkStatus();
+  }
+
+ private:
+  const toml::table& t_;
+  std::string prefix_, source_;
+  std::set<std::string> seen_;
+  std::optional<Error> err_;
+};
+
+bool IsAllowed(const std::string& v, std::initializer_list<const char*> allowed) {
+  for (const char* a : allowed) {
+    if (v == a) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+Result<DaemonConfig> ParseConfig(const std::string& text, const std::string& source) {
+  toml::table root;
+  try {
+    root = toml::parse(text, source);
+  } catch (const toml::parse_error& e) {
+    const auto& b = e.source().begin;
+    return Error::Invalid(source + ":" + std::to_string(b.line) + ":" + std::to_string(b.column) + ": " +
+                          std::string(e.description()));
+  }
+  DaemonConfig c;
+  TableReader r(root, "", source);
+  r.Str("log_level", c.log_level);
+  r.Str("web_listen_addr", c.web_listen_addr);
+  r.Str("firecracker_bin", c.firecracker_bin);
+  r.Str("ssh_key_path", c.ssh_key_path);
+  r.Duration("auto_stop_stale_after", c.auto_stop_stale_after);
+  r.Duration("stats_poll_interval", c.stats_poll_interval);
+  r.Duration("metrics_poll_interval", c.metrics_poll_interval);
+  r.Duration("stop_timeout", c.stop_timeout);
+  r.Str("bridge_name", c.bridge_name);
+  r.Str("bridge_ip", c.bridge_ip);
+  r.Str("cidr", c.cidr);
+  r.Int("tap_pool_size", c.tap_pool_size, 0, 1024);
+  r.Str("default_dns", c.default_dns);
+  r.Str("default_image_name", c.default_image_name);
+  r.Str("backend", c.backend);
+  r.Str("qemu_bin", c.qemu_bin);
+  r.Str("qemu_accel", c.qemu_accel);
+  if (auto* fs = r.Node("file_sync")) {
+    auto* arr = fs->as_array();
+    if (!arr) {
+      r.Fail("file_sync", "must be an array of tables ([[file_sync]])");
+    } else {
+      for (size_t i = 0; i < arr->size(); ++i) {
+        auto* t = (*arr)[i].as_table();
+        std::string prefix = "file_sync[" + std::to_string(i) + "].";
+        if (!t) {
+          r.Fail(prefix, "must be a table");
+          break;
+        }
+        FileSyncEntry e;
+        TableReader tr(*t, prefix, source);
+        tr.Str("host", e.host);
+        tr.Str("guest", e.guest);
+        tr.Str("mode", e.mode);
+        BANGER_RETURN_IF_ERROR(tr.Finish());
+        if (e.host.empty() || e.guest.empty()) {
+          return Error::Invalid(source + ": " + prefix + "host and guest are required");
+        }
+        if (!e.mode.empty() && e.mode.find_first_not_of("01234567") != std::string::npos) {
+          return Error::Invalid(source + ": " + prefix + "mode: must be octal like \"0644\"");
+        }
+        c.file_sync.push_back(e);
+      }
+    }
+  }
+  if (auto* vd = r.Node("vm_defaults")) {
+    auto* t = vd->as_table();
+    if (!t) {
+      r.Fail("vm_defaults", "must be a table");
+    } else {
+      TableReader tr(*t, "vm_defaults.", source);
+      tr.Int("vcpu_count", c.vm_defaults.vcpu_count, 1, kMaxVCPUCount);
+      tr.Int("memory_mib", c.vm_defaults.memory_mib, kMinMemoryMiB, kMaxMemoryMiB);
+      tr.Size("system_overlay_size", c.vm_defaults.system_overlay_size_bytes);
+      tr.Size("work_disk_size", c.vm_defaults.work_disk_size_bytes);
+      tr.Bool("nat_enabled", c.vm_defaults.nat_enabled);
+      BANGER_RETURN_IF_ERROR(tr.Finish());
+    }
+  }
+  BANGER_RETURN_IF_ERROR(r.Finish());
+
+  auto bad = [&](const std::string& key, const std::string& msg) {
+    return Error::Invalid(source + ": " + key + ": " + msg);
+  };
+  if (!IsAllowed(c.log_level, {"trace", "debug", "info", "warn", "error", "off"})) {
+    return bad("log_level", "must be one of trace, debug, info, warn, error, off");
+  }
+  if (!c.backend.empty() && !IsAllowed(c.backend, {"firecracker", "qemu"})) {
+    return bad("backend", "must be \"firecracker\" or \"qemu\"");
+  }
+  if (!c.qemu_accel.empty() && !IsAllowed(c.qemu_accel, {"kvm", "tcg"})) {
+    return bad("qemu_accel", "must be \"kvm\" or \"tcg\"");
+  }
+  if (c.stats_poll_interval.count() <= 0) return bad("stats_poll_interval", "must be positive");
+  if (c.metrics_poll_interval.count() <= 0) return bad("metrics_poll_interval", "must be positive");
+  if (c.firecracker_bin.empty()) return bad("firecracker_bin", "must not be empty");
+  if (c.qemu_bin.empty()) return bad("qemu_bin", "must not be empty");
+  if (!c.default_image_name.empty()) {
+    if (auto st = ValidateImageName(c.default_image_name); !st.ok()) return bad("default_image_name", st.error().message());
+  }
+  return c;
+}
+
+Result<DaemonConfig> LoadConfig(const std::string& path) {
+  if (!PathExists(path)) return DaemonConfig{};
+  BANGER_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  return ParseConfig(text, path);
+}
+
+bool KvmUsable() {
+  int fd = ::open("/dev/kvm", O_RDWR | O_CLOEXEC);
+  if (fd < 0) return false;
+  ::close(fd);
+  return true;
+}
+
+bool RunningUnderHypervisor() {
+  std::ifstream f("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("flags", 0) == 0) return line.find(" hypervisor") != std::string::npos;
+  }
+  return false;
+}
+
+BackendKind ResolveBackend(const DaemonConfig& c) {
+  if (!c.backend.empty()) return ParseBackend(c.backend).value();
+  bool fc = FindExecutable(c.firecracker_bin).ok();
+  return fc && KvmUsable() && !RunningUnderHypervisor() ? BackendKind::kFirecracker : BackendKind::kQemu;
+}
+
+std::string ResolveQemuAccel(const DaemonConfig& c) {
+  if (!c.qemu_accel.empty()) return c.qemu_accel;
+  return KvmUsable() && !RunningUnderHypervisor() ? "kvm" : "tcg";
+}
+
+std::string ResolveHome(const std::string& flag_value) {
+  if (!flag_value.empty()) return AbsolutePath(flag_value);
+  if (const char* env = std::getenv("BANGER_HOME"); env && *env) return AbsolutePath(env);
+  if (::geteuid() == 0) return "/var/lib/banger";
+  const char* home = std::getenv("HOME");
+  return std::string(home && *home ? home : "/tmp") + "/.local/share/banger";
+}
+
+std::string ResolveConfigPath(const std::string& flag_value, const HomeLayout& home) {
+  if (!flag_value.empty()) return AbsolutePath(flag_value);
+  if (const char* env = std::getenv("BANGER_CONFIG"); env && *env) return AbsolutePath(env);
+  return home.DefaultConfig();
+}
+
+}  // namespace banger

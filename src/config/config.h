@@ -1,0 +1,91 @@
+// The daemon's configuration: <home>/config.toml (or --config / BANGER_CONFIG).
+// Keys are the snake_case names of the seed's DaemonConfig fields plus
+// backend, qemu_bin, qemu_accel. An unknown key or a bad value is an error
+// naming the key. Also: where the home is and what lives in it.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "model/types.h"
+
+namespace banger {
+
+struct FileSyncEntry {
+  std::string host;
+  std::string guest;
+  std::string mode;  // octal string, "" = default (0600 files, 0755 dirs)
+};
+
+struct VMDefaults {
+  int vcpu_count = kDefaultVCPUCount;
+  int memory_mib = kDefaultMemoryMiB;
+  int64_t system_overlay_size_bytes = kDefaultSystemOverlaySize;
+  int64_t work_disk_size_bytes = kDefaultWorkDiskSize;
+  bool nat_enabled = false;
+};
+
+struct DaemonConfig {
+  std::string log_level = "info";
+  std::string web_listen_addr;  // "" = web UI off
+  std::string firecracker_bin = "firecracker";
+  std::string ssh_key_path;
+  std::chrono::milliseconds auto_stop_stale_after{0};  // 0 = never
+  std::chrono::milliseconds stats_poll_interval{std::chrono::seconds(10)};
+  std::chrono::milliseconds metrics_poll_interval{std::chrono::seconds(15)};
+  std::string bridge_name = kDefaultBridgeName;
+  std::string bridge_ip = kDefaultBridgeIP;
+  std::string cidr = kDefaultCIDR;
+  int tap_pool_size = 4;
+  std::string default_dns = kDefaultDNS;
+  std::string default_image_name = "default";
+  std::vector<FileSyncEntry> file_sync;
+  VMDefaults vm_defaults;
+  // "" = auto: firecracker when its binary is found and KVM can run guests, else qemu.
+  std::string backend;
+  std::string qemu_bin = "qemu-system-x86_64";
+  // "" = auto: kvm when /dev/kvm is usable and we are not ourselves a guest, else tcg.
+  std::string qemu_accel;
+  // Seconds a graceful stop waits before forcing.
+  std::chrono::milliseconds stop_timeout{std::chrono::seconds(10)};
+};
+
+// Parses TOML text. `source` names the file in error messages.
+Result<DaemonConfig> ParseConfig(const std::string& toml_text, const std::string& source);
+// Reads `path`; a missing file gives the defaults.
+Result<DaemonConfig> LoadConfig(const std::string& path);
+
+// Resolves auto values (backend, qemu_accel) against this host.
+BackendKind ResolveBackend(const DaemonConfig& c);
+std::string ResolveQemuAccel(const DaemonConfig& c);
+// True when /dev/kvm opens read-write.
+bool KvmUsable();
+// True when this host is itself a VM (cpuinfo "hypervisor" flag): nested KVM
+// often cannot boot Linux guests there (see shared/notes/guest-boot.md).
+bool RunningUnderHypervisor();
+
+// Layout of a banger home. All paths absolute.
+struct HomeLayout {
+  std::string root;
+  std::string Socket() const { return root + "/bangerd.sock"; }
+  std::string LockFile() const { return root + "/bangerd.lock"; }
+  std::string DaemonLog() const { return root + "/bangerd.log"; }
+  std::string DaemonOut() const { return root + "/bangerd.out"; }  // early stdout/stderr
+  std::string Database() const { return root + "/banger.db"; }
+  std::string DefaultConfig() const { return root + "/config.toml"; }
+  std::string ImagesDir() const { return root + "/images"; }
+  std::string VMsDir() const { return root + "/vms"; }
+  // Named by the id's first 16 hex digits (64 bits) so that socket paths
+  // inside it, plus Firecracker's "_<port>" suffixes, fit in sun_path.
+  std::string VMDir(const std::string& vm_id) const { return VMsDir() + "/" + vm_id.substr(0, 16); }
+};
+
+// --home value, else $BANGER_HOME, else /var/lib/banger for root and
+// ~/.local/share/banger otherwise. The result is absolute.
+std::string ResolveHome(const std::string& flag_value);
+// --config value, else $BANGER_CONFIG, else <home>/config.toml.
+std::string ResolveConfigPath(const std::string& flag_value, const HomeLayout& home);
+
+}  // namespace banger

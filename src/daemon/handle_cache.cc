@@ -1,0 +1,42 @@
+#include "daemon/handle_cache.h"
+
+#include "base/fs.h"
+#include "model/json.h"
+
+namespace banger {
+
+std::optional<VMHandles> HandleCache::Get(const std::string& vm_id) const {
+  std::lock_guard<std::mutex> lk(mu_);
+  auto it = handles_.find(vm_id);
+  if (it == handles_.end()) return std::nullopt;
+  return it->second;
+}
+
+void HandleCache::Set(const std::string& vm_id, const VMHandles& h) {
+  std::lock_guard<std::mutex> lk(mu_);
+  handles_[vm_id] = h;
+}
+
+void HandleCache::Erase(const std::string& vm_id) {
+  std::lock_guard<std::mutex> lk(mu_);
+  handles_.erase(vm_id);
+}
+
+Status WriteHandlesFile(const std::string& vm_dir, const VMHandles& h) {
+  return WriteFileAtomic(vm_dir + "/" + kHandlesFileName, ToJson(h).dump(2) + "\n", 0600);
+}
+
+Result<std::optional<VMHandles>> ReadHandlesFile(const std::string& vm_dir) {
+  std::string path = vm_dir + "/" + kHandlesFileName;
+  if (!PathExists(path)) return std::optional<VMHandles>{};
+  BANGER_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  auto j = ParseJson(text);
+  if (!j.ok()) return std::move(j).error().Wrap(path);
+  auto h = VMHandlesFromJson(*j);
+  if (!h.ok()) return std::move(h).error().Wrap(path);
+  return std::optional<VMHandles>(*h);
+}
+
+Status RemoveHandlesFile(const std::string& vm_dir) { return RemoveFile(vm_dir + "/" + kHandlesFileName); }
+
+}  // namespace banger

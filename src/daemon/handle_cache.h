@@ -1,0 +1,37 @@
+// HandleCache: the daemon's in-memory view of each VM's transient handles
+// (pid, tap, loops, dm names), mirrored to <vm_dir>/handles.json so that a
+// new daemon can rebuild it after a crash (see shared/seed). Never in SQLite.
+//
+// Thread-safety: all methods are safe to call concurrently.
+#pragma once
+
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "base/result.h"
+#include "model/types.h"
+
+namespace banger {
+
+inline constexpr const char* kHandlesFileName = "handles.json";
+
+class HandleCache {
+ public:
+  std::optional<VMHandles> Get(const std::string& vm_id) const;
+  void Set(const std::string& vm_id, const VMHandles& h);
+  void Erase(const std::string& vm_id);
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, VMHandles> handles_;  // Guarded by mu_.
+};
+
+// The scratch file: atomically written, 0600.
+Status WriteHandlesFile(const std::string& vm_dir, const VMHandles& h);
+// nullopt when the file does not exist; an error when it is corrupt.
+Result<std::optional<VMHandles>> ReadHandlesFile(const std::string& vm_dir);
+Status RemoveHandlesFile(const std::string& vm_dir);
+
+}  // namespace banger

@@ -1,0 +1,615 @@
+#include "daemon/vm_service.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <set>
+#include <thread>
+
+#include "base/fs.h"
+#include "base/log.h"
+#include "base/scope_guard.h"
+#include "base/unique_fd.h"
+#include "model/json.h"
+
+namespace banger {
+namespace {
+
+constexpr const char* kControlSock = "api.sock";
+constexpr const char* kAgentSock = "agent.sock";
+constexpr const char* kVsockSock = "v.sock";
+constexpr const char* kConsoleLog = "console.log";
+constexpr const char* kVmmLog = "vmm.log";
+constexpr const char* kMetrics = "metrics.json";
+constexpr const char* kOverlayDisk = "system-overlay.ext4";
+constexpr const char* kWorkDisk = "work.ext4";
+// sun_path holds 107 characters plus the NUL.
+constexpr size_t kMaxSocketPath = 107;
+// Firecracker appends "_<port>" (up to 11 chars) to the vsock path.
+constexpr size_t kVsockSuffixRoom = 11;
+
+// The guest CID must be >= 3 and unique per running VM: derive it from the
+// id so it is deterministic (durable) and collisions are vanishingly rare.
+uint32_t CidFor(const std::string& id) {
+  uint32_t v = static_cast<uint32_t>(std::stoul(id.substr(0, 7), nullptr, 16));
+  return 3 + v % 0x0FFFFFF0;
+}
+
+}  // namespace
+
+VmService::VmService(VmServiceDeps deps) : d_(std::move(deps)) {}
+
+std::shared_ptr<std::mutex> VmService::LockFor(const std::string& vm_id) {
+  std::lock_guard<std::mutex> lk(locks_mu_);
+  auto& m = locks_[vm_id];
+  if (!m) m = std::make_shared<std::mutex>();
+  return m;
+}
+
+void VmService::DropLock(const std::string& vm_id) {
+  std::lock_guard<std::mutex> lk(locks_mu_);
+  locks_.erase(vm_id);
+}
+
+VmmBackend* VmService::BackendFor(BackendKind k) {
+  auto it = d_.backends.find(k);
+  return it == d_.backends.end() ? nullptr : it->second;
+}
+
+VMView VmService::ViewOf(const VMRecord& vm) {
+  VMView v{vm, std::nullopt};
+  if (vm.state == VMState::kRunning) v.handles = cache_.Get(vm.id);
+  return v;
+}
+
+void VmService::EmitVM(const std::string& type, const VMRecord& vm, Json data) {
+  Event ev;
+  ev.type = type;
+  ev.vm_id = vm.id;
+  ev.vm_name = vm.name;
+  ev.data = std::move(data);
+  d_.events->Emit(std::move(ev));
+}
+
+void VmService::FillRuntimePaths(VMRecord& vm) {
+  std::string dir = d_.home.VMDir(vm.id);
+  vm.runtime.vm_dir = dir;
+  vm.runtime.api_sock_path = dir + "/" + kControlSock;
+  vm.runtime.log_path = dir + "/" + kConsoleLog;
+  vm.runtime.system_overlay_path = dir + "/" + kOverlayDisk;
+  vm.runtime.work_disk_path = dir + "/" + kWorkDisk;
+  if (vm.spec.backend == BackendKind::kFirecracker) {
+    vm.runtime.vsock_path = dir + "/" + kVsockSock;
+    vm.runtime.vsock_cid = CidFor(vm.id);
+    vm.runtime.metrics_path = dir + "/" + kMetrics;
+  } else {
+    vm.runtime.vsock_path.clear();
+    vm.runtime.vsock_cid = 0;
+    vm.runtime.metrics_path.clear();
+  }
+}
+
+Status VmService::EnsureDisks(const VMRecord& vm) {
+  BANGER_RETURN_IF_ERROR(MakeDirs(vm.runtime.vm_dir, 0700));
+  if (!PathExists(vm.runtime.system_overlay_path)) {
+    BANGER_RETURN_IF_ERROR(
+        d_.disks->CreateExt4(vm.runtime.system_overlay_path, vm.spec.system_overlay_size_bytes, "banger-overlay"));
+  }
+  if (!PathExists(vm.runtime.work_disk_path)) {
+    BANGER_RETURN_IF_ERROR(d_.disks->CreateExt4(vm.runtime.work_disk_path, vm.spec.work_disk_size_bytes, "banger-work"));
+  }
+  return OkStatus();
+}
+
+// ---------------------------------------------------------------- images
+
+Result<Image> VmService::ImportImage(const ImportImageRequest& req) {
+  BANGER_RETURN_IF_ERROR(ValidateImageName(req.name));
+  auto check_file = [](const char* what, const std::string& p, bool required) -> Status {
+    if (p.empty()) {
+      if (required) return Error::Invalid(std::string(what) + " path is required");
+      return OkStatus();
+    }
+    if (p[0] != '/') return Error::Invalid(std::string(what) + " path must be absolute: " + p);
+    if (!PathExists(p)) return Error::Invalid(std::string(what) + " " + p + " does not exist");
+    if (!IsRegularFile(p)) return Error::Invalid(std::string(what) + " " + p + " is not a regular file");
+    if (::access(p.c_str(), R_OK) != 0) return Error::Invalid(std::string(what) + " " + p + " is not readable");
+    return OkStatus();
+  };
+  BANGER_RETURN_IF_ERROR(check_file("kernel", req.kernel_path, true));
+  BANGER_RETURN_IF_ERROR(check_file("rootfs", req.rootfs_path, true));
+  BANGER_RETURN_IF_ERROR(check_file("initrd", req.initrd_path, false));
+  BANGER_RETURN_IF_ERROR(check_file("work seed", req.work_seed_path, false));
+  if (!req.modules_dir.empty()) {
+    if (req.modules_dir[0] != '/') return Error::Invalid("modules path must be absolute: " + req.modules_dir);
+    if (!IsDirectory(req.modules_dir)) return Error::Invalid("modules dir " + req.modules_dir + " is not a directory");
+  }
+  Image img;
+  img.id = NewID();
+  img.name = req.name;
+  img.managed = false;
+  img.kernel_path = req.kernel_path;
+  img.rootfs_path = req.rootfs_path;
+  img.initrd_path = req.initrd_path;
+  img.modules_dir = req.modules_dir;
+  img.work_seed_path = req.work_seed_path;
+  img.created_at = img.updated_at = Now();
+  BANGER_RETURN_IF_ERROR(d_.store->InsertImage(img));
+  Event ev;
+  ev.type = "image.created";
+  ev.data = Json{{"image_id", img.id}, {"name", img.name}};
+  d_.events->Emit(std::move(ev));
+  spdlog::info("imported image {} ({})", img.name, img.id);
+  return img;
+}
+
+Result<std::vector<Image>> VmService::ListImages() { return d_.store->ListImages(); }
+
+Result<Image> VmService::GetImage(const std::string& ref) { return d_.store->GetImage(ref); }
+
+Result<std::string> VmService::DeleteImage(const std::string& ref) {
+  BANGER_ASSIGN_OR_RETURN(Image img, d_.store->GetImage(ref));
+  BANGER_ASSIGN_OR_RETURN(int users, d_.store->CountVMsUsingImage(img.id));
+  if (users > 0) {
+    return Error::Conflict("image " + img.name + " is used by " + std::to_string(users) +
+                           " vm(s); delete them first");
+  }
+  BANGER_RETURN_IF_ERROR(d_.store->DeleteImage(img.id));
+  if (img.managed && !img.artifact_dir.empty()) RemoveAll(img.artifact_dir).ok();
+  Event ev;
+  ev.type = "image.deleted";
+  ev.data = Json{{"image_id", img.id}, {"name", img.name}};
+  d_.events->Emit(std::move(ev));
+  return img.id;
+}
+
+// ---------------------------------------------------------------- vms
+
+Result<CreateResult> VmService::Create(const CreateVMRequest& req) {
+  if (!req.request_id.empty()) {
+    if (req.request_id.size() > 128) return Error::Invalid("request_id longer than 128 bytes");
+    BANGER_ASSIGN_OR_RETURN(auto prior, d_.store->FindVMByRequestID(req.request_id));
+    if (prior) return CreateResult{ViewOf(*prior), false};
+  }
+  VMRecord vm;
+  vm.name = req.name.empty() ? GenerateVMName() : req.name;
+  BANGER_RETURN_IF_ERROR(ValidateVMName(vm.name));
+  for (const auto& [k, v] : req.labels) BANGER_RETURN_IF_ERROR(ValidateLabel(k, v));
+  const auto& def = d_.config.vm_defaults;
+  vm.spec.vcpu_count = req.vcpu_count.value_or(def.vcpu_count);
+  vm.spec.memory_mib = req.memory_mib.value_or(def.memory_mib);
+  vm.spec.system_overlay_size_bytes = req.system_overlay_size_bytes.value_or(def.system_overlay_size_bytes);
+  vm.spec.work_disk_size_bytes = req.work_disk_size_bytes.value_or(def.work_disk_size_bytes);
+  vm.spec.nat_enabled = req.nat_enabled.value_or(def.nat_enabled);
+  vm.spec.backend = d_.default_backend;
+  if (req.backend) {
+    BANGER_ASSIGN_OR_RETURN(vm.spec.backend, ParseBackend(*req.backend));
+  }
+  BANGER_RETURN_IF_ERROR(ValidateSpec(vm.spec));
+  if (!BackendFor(vm.spec.backend)) {
+    return Error::Unavailable(std::string("backend ") + BackendName(vm.spec.backend) + " is not configured");
+  }
+  std::string image_ref = req.image.empty() ? d_.config.default_image_name : req.image;
+  if (image_ref.empty()) return Error::Invalid("no image given and no default_image_name configured");
+  auto img = d_.store->GetImage(image_ref);
+  if (!img.ok()) {
+    if (img.error().kind() == ErrorKind::kNotFound) {
+      return Error::NotFound("image \"" + image_ref + "\" not found (see `banger image list`)");
+    }
+    return std::move(img).error();
+  }
+  // A fresh id whose directory is free (the directory is named by a prefix).
+  do {
+    vm.id = NewID();
+  } while (PathExists(d_.home.VMDir(vm.id)));
+  vm.image_id = img->id;
+  vm.labels = req.labels;
+  vm.request_id = req.request_id;
+  vm.created_at = vm.updated_at = vm.last_touched_at = Now();
+  vm.state = vm.runtime.state = VMState::kCreated;
+  vm.runtime.dns_name = vm.name + ".vm";
+  FillRuntimePaths(vm);
+  if (vm.runtime.vsock_path.size() + kVsockSuffixRoom > kMaxSocketPath ||
+      vm.runtime.api_sock_path.size() > kMaxSocketPath) {
+    return Error::Invalid("home directory path " + d_.home.root + " is too long for Unix socket paths");
+  }
+
+  // Files first, then the row: a crash in between leaves an orphan
+  // directory, which Reconcile removes; never a row without its files.
+  auto lock = LockFor(vm.id);
+  std::lock_guard<std::mutex> lk(*lock);
+  ScopeGuard undo_dir([&] { RemoveAll(vm.runtime.vm_dir).ok(); });
+  BANGER_RETURN_IF_ERROR(Annotate(EnsureDisks(vm), "creating disks for vm " + vm.name));
+  auto ins = d_.store->InsertVM(vm);
+  if (!ins.ok()) {
+    if (ins.error().kind() == ErrorKind::kConflict && !req.request_id.empty()) {
+      // A concurrent create with the same key won the race: answer with its VM.
+      auto prior = d_.store->FindVMByRequestID(req.request_id);
+      if (prior.ok() && *prior) return CreateResult{ViewOf(**prior), false};
+    }
+    return std::move(ins).error();
+  }
+  undo_dir.Dismiss();
+  EmitVM("vm.created", vm, Json{{"image_id", vm.image_id}});
+  spdlog::info("created vm {} ({})", vm.name, vm.id);
+  if (req.no_start) return CreateResult{ViewOf(vm), true};
+  BANGER_ASSIGN_OR_RETURN(vm, StartLocked(std::move(vm)));
+  return CreateResult{ViewOf(vm), true};
+}
+
+Status VmService::SaveState(VMRecord& vm, VMState to, const std::string& reason) {
+  VMState from = vm.state;
+  vm.state = vm.runtime.state = to;
+  vm.updated_at = Now();
+  BANGER_RETURN_IF_ERROR(d_.store->UpdateVM(vm));
+  if (from != to) {
+    Json data{{"from", VMStateName(from)}, {"to", VMStateName(to)}};
+    if (!vm.runtime.boot_id.empty()) data["boot_id"] = vm.runtime.boot_id;
+    if (!reason.empty()) data["reason"] = reason;
+    EmitVM("vm.state", vm, std::move(data));
+  }
+  return OkStatus();
+}
+
+Result<VMRecord> VmService::StartLocked(VMRecord vm) {
+  if (vm.state == VMState::kRunning && VmAlive(vm)) return vm;
+  VmmBackend* backend = BackendFor(vm.spec.backend);
+  auto fail = [&](Error e) -> Result<VMRecord> {
+    vm.runtime.last_error = e.message();
+    if (auto st = SaveState(vm, VMState::kError, e.message()); !st.ok()) {
+      spdlog::error("vm {}: recording start failure: {}", vm.name, st.error().message());
+    }
+    spdlog::warn("vm {}: start failed: {}", vm.name, e.message());
+    return std::move(e).Wrap("starting vm " + vm.name);
+  };
+  if (!backend) return fail(Error::Unavailable(std::string("backend ") + BackendName(vm.spec.backend) + " is not configured"));
+  auto img = d_.store->GetImage(vm.image_id);
+  if (!img.ok()) return fail(std::move(img).error().Wrap("image of vm"));
+  for (const auto& [what, path] : {std::pair<const char*, std::string>{"kernel", img->kernel_path},
+                                   {"rootfs", img->rootfs_path}, {"initrd", img->initrd_path}}) {
+    if (!path.empty() && !IsRegularFile(path)) {
+      return fail(Error::Unavailable(std::string("image ") + img->name + ": " + what + " " + path + " is missing"));
+    }
+  }
+  if (auto st = backend->CheckAvailable(); !st.ok()) return fail(std::move(st).error());
+  // Leftovers of an earlier run (a crash mid-start) must not confuse this one.
+  CleanupRuntime(vm, cache_.Get(vm.id));
+  if (auto st = EnsureDisks(vm); !st.ok()) return fail(std::move(st).error());
+
+  LaunchSpec ls;
+  ls.vm_id = vm.id;
+  ls.vm_name = vm.name;
+  ls.vcpu_count = vm.spec.vcpu_count;
+  ls.memory_mib = vm.spec.memory_mib;
+  ls.kernel_path = img->kernel_path;
+  ls.initrd_path = img->initrd_path;
+  ls.kernel_cmdline = "console=ttyS0 reboot=k panic=1 banger.hostname=" + vm.name + " banger.vm_id=" + vm.id;
+  ls.drives = {{"rootfs", img->rootfs_path, true},
+               {"overlay", vm.runtime.system_overlay_path, false},
+               {"work", vm.runtime.work_disk_path, false}};
+  ls.vm_dir = vm.runtime.vm_dir;
+  ls.control_sock_path = vm.runtime.api_sock_path;
+  ls.vsock_path = vm.runtime.vsock_path;
+  ls.vsock_cid = vm.runtime.vsock_cid;
+  if (vm.spec.backend == BackendKind::kQemu) ls.agent_sock_path = vm.runtime.vm_dir + "/" + kAgentSock;
+  ls.console_log_path = vm.runtime.log_path;
+  ls.vmm_log_path = vm.runtime.vm_dir + "/" + kVmmLog;
+  ls.metrics_path = vm.runtime.metrics_path;
+
+  spdlog::info("vm {}: starting ({})", vm.name, BackendName(vm.spec.backend));
+  auto proc = backend->Launch(ls, d_.launch_timeout);
+  if (!proc.ok()) return fail(std::move(proc).error());
+
+  VMHandles h;
+  h.pid = proc->pid;
+  cache_.Set(vm.id, h);
+  if (auto st = WriteHandlesFile(vm.runtime.vm_dir, h); !st.ok()) {
+    // Without the scratch file a crashed daemon could not tear this down; refuse to run so.
+    backend->Shutdown(*proc, std::chrono::milliseconds(0)).ok();
+    cache_.Erase(vm.id);
+    return fail(std::move(st).error());
+  }
+  vm.runtime.boot_id = NewID().substr(0, 32);
+  vm.runtime.started_at = Now();
+  vm.runtime.last_error.clear();
+  vm.last_touched_at = Now();
+  if (auto st = SaveState(vm, VMState::kRunning, "started"); !st.ok()) {
+    backend->Shutdown(*proc, std::chrono::milliseconds(0)).ok();
+    CleanupRuntime(vm, h);
+    return std::move(st).error().Wrap("starting vm " + vm.name);
+  }
+  spdlog::info("vm {}: running, pid {}, boot {}", vm.name, h.pid, vm.runtime.boot_id);
+  return vm;
+}
+
+Result<VMRecord> VmService::StopLocked(VMRecord vm, std::chrono::milliseconds graceful, const std::string& reason) {
+  auto handles = cache_.Get(vm.id);
+  if (handles && handles->pid > 0 && VmAlive(vm)) {
+    VmmBackend* backend = BackendFor(vm.spec.backend);
+    if (!backend) return Error::Unavailable(std::string("backend ") + BackendName(vm.spec.backend) + " is not configured");
+    spdlog::info("vm {}: stopping pid {} (graceful {}ms)", vm.name, handles->pid, graceful.count());
+    auto st = backend->Shutdown(VmmProcess{handles->pid, vm.runtime.api_sock_path}, graceful);
+    if (!st.ok()) return std::move(st).error().Wrap("stopping vm " + vm.name);
+  }
+  CleanupRuntime(vm, handles);
+  if (vm.state != VMState::kStopped && vm.state != VMState::kCreated) {
+    BANGER_RETURN_IF_ERROR(SaveState(vm, VMState::kStopped, reason));
+  }
+  return vm;
+}
+
+void VmService::CleanupRuntime(const VMRecord& vm, const std::optional<VMHandles>& handles) {
+  const std::string& sock = vm.runtime.api_sock_path;
+  std::set<pid_t> pids;
+  if (handles && handles->pid > 0 && d_.procs->Alive(handles->pid) &&
+      CmdlineMentions(d_.procs->Cmdline(handles->pid), sock)) {
+    pids.insert(handles->pid);
+  }
+  for (pid_t p : d_.procs->FindByArg(sock)) pids.insert(p);
+  for (pid_t p : pids) {
+    spdlog::warn("vm {}: killing leftover vmm process {}", vm.name, p);
+    d_.procs->Signal(p, SIGKILL).ok();
+  }
+  for (int i = 0; i < 250 && !pids.empty(); ++i) {
+    std::erase_if(pids, [&](pid_t p) { return !d_.procs->Alive(p); });
+    if (!pids.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  // Issue 3/5 resources (loops, dm, taps) are torn down here too as they land.
+  if (!vm.runtime.vm_dir.empty()) {
+    for (const char* f : {kControlSock, kAgentSock, kVsockSock}) RemoveFile(vm.runtime.vm_dir + "/" + f).ok();
+    RemoveHandlesFile(vm.runtime.vm_dir).ok();
+  }
+  cache_.Erase(vm.id);
+}
+
+Result<VMView> VmService::Start(const std::string& ref) {
+  BANGER_ASSIGN_OR_RETURN(VMRecord vm, d_.store->GetVM(ref));
+  auto lock = LockFor(vm.id);
+  std::lock_guard<std::mutex> lk(*lock);
+  BANGER_ASSIGN_OR_RETURN(vm, d_.store->GetVM(vm.id));  // re-read under the lock
+  BANGER_ASSIGN_OR_RETURN(vm, StartLocked(std::move(vm)));
+  return ViewOf(vm);
+}
+
+Result<VMView> VmService::Stop(const std::string& ref, std::optional<std::chrono::milliseconds> graceful) {
+  BANGER_ASSIGN_OR_RETURN(VMRecord vm, d_.store->GetVM(ref));
+  auto lock = LockFor(vm.id);
+  std::lock_guard<std::mutex> lk(*lock);
+  BANGER_ASSIGN_OR_RETURN(vm, d_.store->GetVM(vm.id));
+  BANGER_ASSIGN_OR_RETURN(vm, StopLocked(std::move(vm), graceful.value_or(d_.config.stop_timeout), "stopped"));
+  return ViewOf(vm);
+}
+
+Result<VMView> VmService::Restart(const std::string& ref, std::optional<std::chrono::milliseconds> graceful) {
+  BANGER_ASSIGN_OR_RETURN(VMRecord vm, d_.store->GetVM(ref));
+  auto lock = LockFor(vm.id);
+  std::lock_guard<std::mutex> lk(*lock);
+  BANGER_ASSIGN_OR_RETURN(vm, d_.store->GetVM(vm.id));
+  BANGER_ASSIGN_OR_RETURN(vm, StopLocked(std::move(vm), graceful.value_or(d_.config.stop_timeout), "restarting"));
+  BANGER_ASSIGN_OR_RETURN(vm, StartLocked(std::move(vm)));
+  return ViewOf(vm);
+}
+
+Result<std::string> VmService::Delete(const std::string& ref, bool missing_ok) {
+  auto found = d_.store->GetVM(ref);
+  if (!found.ok()) {
+    if (missing_ok && found.error().kind() == ErrorKind::kNotFound) return std::string();
+    return std::move(found).error();
+  }
+  VMRecord vm = std::move(*found);
+  auto lock = LockFor(vm.id);
+  {
+    std::lock_guard<std::mutex> lk(*lock);
+    auto again = d_.store->GetVM(vm.id);
+    if (!again.ok()) {
+      if (again.error().kind() == ErrorKind::kNotFound && missing_ok) return std::string();
+      return std::move(again).error();
+    }
+    vm = std::move(*again);
+    BANGER_ASSIGN_OR_RETURN(vm, StopLocked(std::move(vm), std::chrono::milliseconds(0), "deleting"));
+    // Row first: a crash after it leaves an orphan dir that Reconcile removes.
+    BANGER_RETURN_IF_ERROR(d_.store->DeleteVM(vm.id));
+    if (auto st = RemoveAll(vm.runtime.vm_dir); !st.ok()) {
+      spdlog::warn("vm {}: removing {}: {}", vm.name, vm.runtime.vm_dir, st.error().message());
+    }
+    EmitVM("vm.deleted", vm);
+  }
+  DropLock(vm.id);
+  spdlog::info("deleted vm {} ({})", vm.name, vm.id);
+  return vm.id;
+}
+
+Result<VMView> VmService::Set(const std::string& ref, const SetVMRequest& req) {
+  BANGER_ASSIGN_OR_RETURN(VMRecord vm, d_.store->GetVM(ref));
+  auto lock = LockFor(vm.id);
+  std::lock_guard<std::mutex> lk(*lock);
+  BANGER_ASSIGN_OR_RETURN(vm, d_.store->GetVM(vm.id));
+  DemoteIfDeadLocked(vm);
+  bool running = vm.state == VMState::kRunning;
+  VMSpec next = vm.spec;
+  std::vector<std::string> needs_stop;
+  if (req.vcpu_count && *req.vcpu_count != vm.spec.vcpu_count) {
+    next.vcpu_count = *req.vcpu_count;
+    needs_stop.push_back("vcpus");
+  }
+  if (req.memory_mib && *req.memory_mib != vm.spec.memory_mib) {
+    next.memory_mib = *req.memory_mib;
+    needs_stop.push_back("memory");
+  }
+  if (req.work_disk_size_bytes && *req.work_disk_size_bytes != vm.spec.work_disk_size_bytes) {
+    if (*req.work_disk_size_bytes < vm.spec.work_disk_size_bytes) {
+      return Error::Invalid("work disk of vm " + vm.name + " cannot shrink (" +
+                            FormatSizeBytes(vm.spec.work_disk_size_bytes) + " -> " +
+                            FormatSizeBytes(*req.work_disk_size_bytes) + "); only growing is supported");
+    }
+    next.work_disk_size_bytes = *req.work_disk_size_bytes;
+    needs_stop.push_back("work disk size");
+  }
+  if (req.nat_enabled) next.nat_enabled = *req.nat_enabled;
+  BANGER_RETURN_IF_ERROR(ValidateSpec(next));
+  if (running && !needs_stop.empty()) {
+    std::string what;
+    for (const auto& n : needs_stop) what += (what.empty() ? "" : ", ") + n;
+    return Error::Conflict("vm " + vm.name + " is running: changing " + what +
+                           " needs it stopped first (banger vm stop " + vm.name + ")");
+  }
+  if (next.work_disk_size_bytes != vm.spec.work_disk_size_bytes && PathExists(vm.runtime.work_disk_path)) {
+    BANGER_RETURN_IF_ERROR(Annotate(d_.disks->GrowExt4(vm.runtime.work_disk_path, next.work_disk_size_bytes),
+                                    "growing work disk of vm " + vm.name));
+  }
+  vm.spec = next;
+  vm.updated_at = Now();
+  BANGER_RETURN_IF_ERROR(d_.store->UpdateVM(vm));
+  EmitVM("vm.updated", vm, Json{{"spec", ToJson(vm.spec)}});
+  return ViewOf(vm);
+}
+
+void VmService::DemoteIfDeadLocked(VMRecord& vm) {
+  if (vm.state != VMState::kRunning || VmAlive(vm)) return;
+  spdlog::info("vm {}: vmm process is gone; marking stopped", vm.name);
+  CleanupRuntime(vm, cache_.Get(vm.id));
+  if (auto st = SaveState(vm, VMState::kStopped, "vmm exited"); !st.ok()) {
+    spdlog::error("vm {}: {}", vm.name, st.error().message());
+  }
+}
+
+Result<VMView> VmService::Get(const std::string& ref) {
+  BANGER_ASSIGN_OR_RETURN(VMRecord vm, d_.store->GetVM(ref));
+  if (vm.state == VMState::kRunning && !VmAlive(vm)) {
+    auto lock = LockFor(vm.id);
+    // Never block a read behind a long operation: if busy, show what is stored.
+    if (lock->try_lock()) {
+      std::lock_guard<std::mutex> lk(*lock, std::adopt_lock);
+      BANGER_ASSIGN_OR_RETURN(vm, d_.store->GetVM(vm.id));
+      DemoteIfDeadLocked(vm);
+    }
+  }
+  return ViewOf(vm);
+}
+
+Result<std::vector<VMView>> VmService::List(const Labels& selector) {
+  BANGER_ASSIGN_OR_RETURN(auto vms, d_.store->ListVMs(selector));
+  std::vector<VMView> out;
+  out.reserve(vms.size());
+  for (const auto& vm : vms) out.push_back(ViewOf(vm));
+  return out;
+}
+
+Result<LogChunk> VmService::ReadLogs(const std::string& ref, int64_t offset, size_t max_bytes,
+                                     std::chrono::milliseconds wait) {
+  if (offset < 0) return Error::Invalid("offset must not be negative");
+  BANGER_ASSIGN_OR_RETURN(VMRecord vm, d_.store->GetVM(ref));
+  auto deadline = std::chrono::steady_clock::now() + wait;
+  for (;;) {
+    LogChunk c;
+    c.state = vm.state;
+    c.next_offset = offset;
+    struct stat st {};
+    if (::stat(vm.runtime.log_path.c_str(), &st) == 0 && st.st_size > offset) {
+      size_t n = std::min<size_t>(max_bytes, static_cast<size_t>(st.st_size - offset));
+      UniqueFd fd(::open(vm.runtime.log_path.c_str(), O_RDONLY | O_CLOEXEC));
+      if (!fd.valid()) return Error::FromErrno("open " + vm.runtime.log_path);
+      c.data.resize(n);
+      ssize_t r = ::pread(fd.get(), c.data.data(), n, offset);
+      if (r < 0) return Error::FromErrno("read " + vm.runtime.log_path);
+      c.data.resize(static_cast<size_t>(r));
+      c.next_offset = offset + r;
+      return c;
+    }
+    if (stopping_ || std::chrono::steady_clock::now() >= deadline) return c;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    auto fresh = d_.store->GetVM(vm.id);
+    if (!fresh.ok()) return std::move(fresh).error();
+    vm = std::move(*fresh);
+  }
+}
+
+bool VmService::VmAlive(const VMRecord& vm) {
+  auto h = cache_.Get(vm.id);
+  if (!h || h->pid <= 0) return false;
+  return d_.procs->Alive(h->pid) && CmdlineMentions(d_.procs->Cmdline(h->pid), vm.runtime.api_sock_path);
+}
+
+int VmService::CountRunning() {
+  auto vms = d_.store->ListVMs();
+  if (!vms.ok()) return 0;
+  int n = 0;
+  for (const auto& vm : *vms) n += vm.state == VMState::kRunning ? 1 : 0;
+  return n;
+}
+
+Status VmService::Reconcile() {
+  BANGER_ASSIGN_OR_RETURN(auto vms, d_.store->ListVMs());
+  std::set<std::string> known_dirs;
+  for (auto& vm : vms) {
+    known_dirs.insert(vm.runtime.vm_dir);
+    auto lock = LockFor(vm.id);
+    std::lock_guard<std::mutex> lk(*lock);
+    auto scratch = ReadHandlesFile(vm.runtime.vm_dir);
+    std::optional<VMHandles> handles;
+    if (scratch.ok()) {
+      handles = *scratch;
+    } else {
+      spdlog::warn("vm {}: ignoring unreadable scratch file: {}", vm.name, scratch.error().message());
+    }
+    if (vm.state == VMState::kRunning) {
+      // Prefer what the OS says (a process naming our control socket) over the scratch file.
+      auto pids = d_.procs->FindByArg(vm.runtime.api_sock_path);
+      if (!pids.empty()) {
+        VMHandles h = handles.value_or(VMHandles{});
+        if (h.pid != pids.front()) {
+          h.pid = pids.front();
+          WriteHandlesFile(vm.runtime.vm_dir, h).ok();
+        }
+        cache_.Set(vm.id, h);
+        spdlog::info("reconcile: vm {} is alive (pid {}), re-adopted", vm.name, h.pid);
+        continue;
+      }
+      spdlog::info("reconcile: vm {} was running but its vmm is gone; cleaning up", vm.name);
+      CleanupRuntime(vm, handles);
+      vm.runtime.last_error.clear();
+      if (auto st = SaveState(vm, VMState::kStopped, "vmm exited while the daemon was down"); !st.ok()) {
+        spdlog::error("reconcile: vm {}: {}", vm.name, st.error().message());
+      }
+      continue;
+    }
+    // Not running: anything left from an interrupted start goes.
+    if (handles || !d_.procs->FindByArg(vm.runtime.api_sock_path).empty()) {
+      spdlog::info("reconcile: vm {} ({}): removing leftovers of an interrupted operation", vm.name,
+                   VMStateName(vm.state));
+      CleanupRuntime(vm, handles);
+    }
+  }
+  // Orphan VM directories: files of a create or delete that was interrupted.
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(d_.home.VMsDir(), ec)) {
+    if (known_dirs.count(entry.path().string()) || !entry.is_directory()) continue;
+    VMRecord ghost;
+    ghost.id = entry.path().filename().string();
+    ghost.name = ghost.id;
+    ghost.runtime.vm_dir = entry.path().string();
+    ghost.runtime.api_sock_path = ghost.runtime.vm_dir + "/" + kControlSock;
+    auto handles = ReadHandlesFile(ghost.runtime.vm_dir);
+    CleanupRuntime(ghost, handles.ok() ? *handles : std::nullopt);
+    spdlog::info("reconcile: removing orphan vm directory {}", ghost.runtime.vm_dir);
+    RemoveAll(ghost.runtime.vm_dir).ok();
+  }
+  return OkStatus();
+}
+
+void VmService::SweepDead() {
+  auto vms = d_.store->ListVMs();
+  if (!vms.ok()) return;
+  for (auto& vm : *vms) {
+    if (vm.state != VMState::kRunning || VmAlive(vm)) continue;
+    auto lock = LockFor(vm.id);
+    if (!lock->try_lock()) continue;  // an operation is under way; it owns the state
+    std::lock_guard<std::mutex> lk(*lock, std::adopt_lock);
+    auto fresh = d_.store->GetVM(vm.id);
+    if (fresh.ok()) DemoteIfDeadLocked(*fresh);
+  }
+}
+
+}  // namespace banger

@@ -1,0 +1,155 @@
+// VmService: the VM and image use cases (create/start/stop/restart/delete/
+// set, import/delete image), the one liveness rule (VmAlive) and the
+// startup Reconciler. The API layer calls only this; it never sees JSON.
+//
+// Concurrency: operations on one VM are serialized by a per-VM mutex (never
+// interleaved); different VMs proceed in parallel. The Store and HandleCache
+// are internally synchronized. Lock order: per-VM mutex, then anything else.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/process.h"
+#include "config/config.h"
+#include "daemon/events.h"
+#include "daemon/handle_cache.h"
+#include "model/json.h"
+#include "storage/disk.h"
+#include "store/store.h"
+#include "vmm/backend.h"
+
+namespace banger {
+
+struct CreateVMRequest {
+  std::string name;        // "" = generated
+  std::string image;       // "" = config default_image_name
+  std::optional<int> vcpu_count;
+  std::optional<int> memory_mib;
+  std::optional<int64_t> system_overlay_size_bytes;
+  std::optional<int64_t> work_disk_size_bytes;
+  std::optional<bool> nat_enabled;
+  std::optional<std::string> backend;
+  bool no_start = false;
+  Labels labels;
+  std::string request_id;  // idempotency key, "" = none
+};
+
+struct SetVMRequest {
+  std::optional<int> vcpu_count;
+  std::optional<int> memory_mib;
+  std::optional<int64_t> work_disk_size_bytes;
+  std::optional<bool> nat_enabled;
+};
+
+struct ImportImageRequest {
+  std::string name;
+  std::string kernel_path;
+  std::string rootfs_path;
+  std::string initrd_path;
+  std::string modules_dir;
+  std::string work_seed_path;
+};
+
+// A VM as the API shows it: the record plus current handles.
+struct VMView {
+  VMRecord vm;
+  std::optional<VMHandles> handles;
+};
+
+struct CreateResult {
+  VMView view;
+  bool created = true;  // false when an earlier create with the same request_id answered
+};
+
+struct LogChunk {
+  std::string data;
+  int64_t next_offset = 0;
+  VMState state = VMState::kStopped;
+};
+
+struct VmServiceDeps {
+  HomeLayout home;
+  DaemonConfig config;
+  Store* store = nullptr;
+  EventLog* events = nullptr;
+  ProcessOps* procs = nullptr;
+  DiskOps* disks = nullptr;
+  std::map<BackendKind, VmmBackend*> backends;
+  BackendKind default_backend = BackendKind::kQemu;
+  // Bounds one VMM launch (spawn + configure + boot start).
+  std::chrono::milliseconds launch_timeout{std::chrono::seconds(60)};
+};
+
+class VmService {
+ public:
+  explicit VmService(VmServiceDeps deps);
+
+  // ---- images ----
+  Result<Image> ImportImage(const ImportImageRequest& req);
+  Result<std::vector<Image>> ListImages();
+  Result<Image> GetImage(const std::string& ref);
+  Result<std::string> DeleteImage(const std::string& ref);  // returns the id
+
+  // ---- vms ----
+  Result<CreateResult> Create(const CreateVMRequest& req);
+  Result<VMView> Start(const std::string& ref);
+  Result<VMView> Stop(const std::string& ref, std::optional<std::chrono::milliseconds> graceful);
+  Result<VMView> Restart(const std::string& ref, std::optional<std::chrono::milliseconds> graceful);
+  // Returns the deleted id, or "" when missing_ok and the VM does not exist.
+  Result<std::string> Delete(const std::string& ref, bool missing_ok);
+  Result<VMView> Set(const std::string& ref, const SetVMRequest& req);
+  Result<VMView> Get(const std::string& ref);
+  Result<std::vector<VMView>> List(const Labels& selector);
+  // Console log bytes from `offset` (at most max_bytes), waiting up to
+  // `wait` for new bytes when there are none.
+  Result<LogChunk> ReadLogs(const std::string& ref, int64_t offset, size_t max_bytes,
+                            std::chrono::milliseconds wait);
+
+  // The single source of truth for liveness: a cached pid whose process is
+  // alive and whose argv names this VM's control socket.
+  bool VmAlive(const VMRecord& vm);
+
+  // Startup reconcile (seed): re-adopt live VMs, demote dead ones after
+  // tearing down what their scratch file names, kill strays of interrupted
+  // starts, remove orphan VM directories.
+  Status Reconcile();
+  // Periodic check: running VMs whose VMM exited are demoted to stopped.
+  void SweepDead();
+
+  int CountRunning();
+  // Makes waiting reads (ReadLogs) return promptly: the daemon is stopping.
+  void BeginShutdown() { stopping_ = true; }
+
+ private:
+  std::shared_ptr<std::mutex> LockFor(const std::string& vm_id);
+  void DropLock(const std::string& vm_id);
+  VmmBackend* BackendFor(BackendKind k);
+  VMView ViewOf(const VMRecord& vm);
+  // Deterministic runtime paths for a VM id.
+  void FillRuntimePaths(VMRecord& vm);
+  Status EnsureDisks(const VMRecord& vm);
+  // The following require the VM's mutex held.
+  Result<VMRecord> StartLocked(VMRecord vm);
+  Result<VMRecord> StopLocked(VMRecord vm, std::chrono::milliseconds graceful, const std::string& reason);
+  // Tears down everything transient the handles name, then forgets them.
+  void CleanupRuntime(const VMRecord& vm, const std::optional<VMHandles>& handles);
+  Status SaveState(VMRecord& vm, VMState to, const std::string& reason);
+  void EmitVM(const std::string& type, const VMRecord& vm, Json data = Json::object());
+  // Demotes a VM recorded running whose VMM is gone (caller holds its mutex).
+  void DemoteIfDeadLocked(VMRecord& vm);
+
+  VmServiceDeps d_;
+  HandleCache cache_;
+  std::atomic<bool> stopping_{false};
+  std::mutex locks_mu_;
+  std::map<std::string, std::shared_ptr<std::mutex>> locks_;  // Guarded by locks_mu_.
+};
+
+}  // namespace banger

@@ -1,0 +1,400 @@
+// The VM lifecycle state machine against a fake backend, fake processes and
+// fake disks, over a real (in-memory) SQLite store.
+#include "daemon/vm_service.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "base/fs.h"
+#include "daemon/fakes.h"
+
+namespace banger {
+namespace {
+
+using testing::FakeBackend;
+using testing::FakeDisks;
+using testing::FakeProcs;
+namespace fs = std::filesystem;
+
+class VmServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    // Short: VM socket paths must fit in sun_path.
+    static int counter = 0;
+    root_ = "/tmp/bgs-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+    fs::remove_all(root_);
+    fs::create_directories(root_ + "/vms");
+    auto s = Store::Open(root_ + "/banger.db");
+    ASSERT_TRUE(s.ok()) << s.error().message();
+    store_ = std::move(*s);
+    events_ = std::make_unique<EventLog>(*store_);
+    // Image files must exist.
+    for (const char* f : {"vmlinux", "rootfs.ext4", "initrd.img"}) {
+      ASSERT_TRUE(WriteFileAtomic(root_ + "/" + f, "x").ok());
+    }
+    svc_ = MakeService();
+    auto img = svc_->ImportImage({"base", root_ + "/vmlinux", root_ + "/rootfs.ext4", root_ + "/initrd.img", "", ""});
+    ASSERT_TRUE(img.ok()) << img.error().message();
+  }
+  void TearDown() override { fs::remove_all(root_); }
+
+  // A fresh service over the same store and home: what a restarted daemon sees.
+  std::unique_ptr<VmService> MakeService() {
+    VmServiceDeps d;
+    d.home = HomeLayout{root_};
+    d.config.default_image_name = "base";
+    d.store = store_.get();
+    d.events = events_.get();
+    d.procs = &procs_;
+    d.disks = &disks_;
+    d.backends = {{BackendKind::kQemu, &qemu_}, {BackendKind::kFirecracker, &fc_}};
+    d.default_backend = BackendKind::kQemu;
+    return std::make_unique<VmService>(d);
+  }
+
+  VMRecord MustCreate(const std::string& name, bool no_start = false) {
+    CreateVMRequest r;
+    r.name = name;
+    r.no_start = no_start;
+    auto c = svc_->Create(r);
+    EXPECT_TRUE(c.ok()) << (c.ok() ? "" : c.error().message());
+    return c.ok() ? c->view.vm : VMRecord{};
+  }
+
+  std::vector<std::string> EventTypes() {
+    auto evs = store_->EventsAfter(0, 1000);
+    std::vector<std::string> out;
+    for (const auto& e : *evs) {
+      out.push_back(e.type == "vm.state" ? "state:" + e.data["to"].get<std::string>() : e.type);
+    }
+    return out;
+  }
+
+  std::string root_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<EventLog> events_;
+  FakeProcs procs_;
+  FakeDisks disks_;
+  FakeBackend qemu_{BackendKind::kQemu, procs_};
+  FakeBackend fc_{BackendKind::kFirecracker, procs_};
+  std::unique_ptr<VmService> svc_;
+};
+
+TEST_F(VmServiceTest, CreateStartsAndRecordsHandlesOutsideTheStore) {
+  VMRecord vm = MustCreate("t1");
+  EXPECT_EQ(vm.state, VMState::kRunning);
+  EXPECT_EQ(vm.spec.vcpu_count, 2);
+  EXPECT_EQ(vm.spec.memory_mib, 2048);
+  EXPECT_EQ(vm.runtime.dns_name, "t1.vm");
+  EXPECT_FALSE(vm.runtime.boot_id.empty());
+  ASSERT_EQ(qemu_.launches.size(), 1u);
+  const LaunchSpec& ls = qemu_.launches[0];
+  EXPECT_NE(ls.kernel_cmdline.find("banger.hostname=t1"), std::string::npos);
+  ASSERT_EQ(ls.drives.size(), 3u);
+  EXPECT_TRUE(ls.drives[0].read_only);
+  EXPECT_EQ(ls.drives[1].path, vm.runtime.system_overlay_path);
+  EXPECT_EQ(ls.drives[2].path, vm.runtime.work_disk_path);
+  EXPECT_TRUE(PathExists(vm.runtime.work_disk_path));
+  EXPECT_EQ(disks_.SizeOf(vm.runtime.work_disk_path), 8 * kGiB);
+
+  auto scratch = ReadHandlesFile(vm.runtime.vm_dir);
+  ASSERT_TRUE(scratch.ok() && scratch->has_value());
+  auto view = svc_->Get("t1");
+  ASSERT_TRUE(view.ok());
+  ASSERT_TRUE(view->handles.has_value());
+  EXPECT_EQ(view->handles->pid, (*scratch)->pid);
+  EXPECT_TRUE(svc_->VmAlive(view->vm));
+  EXPECT_EQ(EventTypes(), (std::vector<std::string>{"image.created", "vm.created", "state:running"}));
+}
+
+TEST_F(VmServiceTest, StopStartRestartCycle) {
+  VMRecord vm = MustCreate("t1", /*no_start=*/true);
+  EXPECT_EQ(vm.state, VMState::kCreated);
+  EXPECT_TRUE(qemu_.launches.empty());
+  ASSERT_TRUE(svc_->Start("t1").ok());
+  auto stopped = svc_->Stop("t1", std::chrono::milliseconds(1500));
+  ASSERT_TRUE(stopped.ok());
+  EXPECT_EQ(stopped->vm.state, VMState::kStopped);
+  EXPECT_FALSE(stopped->handles.has_value());
+  EXPECT_EQ(qemu_.shutdowns.back(), std::chrono::milliseconds(1500));
+  EXPECT_EQ(procs_.Count(), 0u);
+  EXPECT_FALSE(PathExists(vm.runtime.vm_dir + "/handles.json"));
+  // Stop again is a no-op success.
+  ASSERT_TRUE(svc_->Stop("t1", std::nullopt).ok());
+  auto started = svc_->Start("t1");
+  ASSERT_TRUE(started.ok());
+  std::string boot1 = started->vm.runtime.boot_id;
+  auto restarted = svc_->Restart("t1", std::nullopt);
+  ASSERT_TRUE(restarted.ok());
+  EXPECT_EQ(restarted->vm.state, VMState::kRunning);
+  EXPECT_NE(restarted->vm.runtime.boot_id, boot1);
+  EXPECT_EQ(procs_.Count(), 1u);
+}
+
+TEST_F(VmServiceTest, BadInputChangesNothing) {
+  MustCreate("t1");
+  size_t dirs = std::distance(fs::directory_iterator(root_ + "/vms"), {});
+  CreateVMRequest dup;
+  dup.name = "t1";
+  auto r = svc_->Create(dup);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind(), ErrorKind::kConflict);
+  EXPECT_NE(r.error().message().find("t1"), std::string::npos);
+
+  CreateVMRequest bad_name;
+  bad_name.name = "Bad_Name";
+  EXPECT_EQ(svc_->Create(bad_name).error().kind(), ErrorKind::kInvalidArgument);
+
+  CreateVMRequest bad_image;
+  bad_image.name = "t2";
+  bad_image.image = "nope";
+  auto bi = svc_->Create(bad_image);
+  ASSERT_FALSE(bi.ok());
+  EXPECT_EQ(bi.error().kind(), ErrorKind::kNotFound);
+  EXPECT_NE(bi.error().message().find("nope"), std::string::npos);
+
+  CreateVMRequest too_big;
+  too_big.name = "t3";
+  too_big.work_disk_size_bytes = 200 * kGiB;
+  EXPECT_EQ(svc_->Create(too_big).error().kind(), ErrorKind::kInvalidArgument);
+
+  EXPECT_EQ(std::distance(fs::directory_iterator(root_ + "/vms"), {}), static_cast<long>(dirs));
+  EXPECT_EQ(store_->ListVMs()->size(), 1u);
+  EXPECT_EQ(qemu_.launches.size(), 1u);
+}
+
+TEST_F(VmServiceTest, LaunchFailureLeavesErrorStateAndNoLeaks) {
+  qemu_.launch_error = Error::Unavailable("spawning qemu: No such file or directory");
+  CreateVMRequest r;
+  r.name = "t1";
+  auto c = svc_->Create(r);
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message().find("No such file"), std::string::npos);
+  auto vm = store_->GetVM("t1");
+  ASSERT_TRUE(vm.ok());
+  EXPECT_EQ(vm->state, VMState::kError);
+  EXPECT_NE(vm->runtime.last_error.find("No such file"), std::string::npos);
+  EXPECT_EQ(procs_.Count(), 0u);
+  EXPECT_FALSE(PathExists(vm->runtime.vm_dir + "/handles.json"));
+  // Fixing the cause and starting again works; last_error is cleared.
+  qemu_.launch_error = Error(ErrorKind::kInternal, "");
+  auto s = svc_->Start("t1");
+  ASSERT_TRUE(s.ok()) << s.error().message();
+  EXPECT_EQ(s->vm.state, VMState::kRunning);
+  EXPECT_TRUE(s->vm.runtime.last_error.empty());
+}
+
+TEST_F(VmServiceTest, UnavailableBackendIsAnErrorState) {
+  qemu_.available = Error::Unavailable("qemu-system-x86_64: not found in PATH");
+  CreateVMRequest r;
+  r.name = "t1";
+  auto c = svc_->Create(r);
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(store_->GetVM("t1")->state, VMState::kError);
+  EXPECT_TRUE(qemu_.launches.empty());
+}
+
+TEST_F(VmServiceTest, CreateIsIdempotentByRequestId) {
+  CreateVMRequest r;
+  r.request_id = "req-42";
+  auto a = svc_->Create(r);
+  ASSERT_TRUE(a.ok());
+  EXPECT_TRUE(a->created);
+  auto b = svc_->Create(r);
+  ASSERT_TRUE(b.ok());
+  EXPECT_FALSE(b->created);
+  EXPECT_EQ(a->view.vm.id, b->view.vm.id);
+  EXPECT_EQ(store_->ListVMs()->size(), 1u);
+  EXPECT_EQ(qemu_.launches.size(), 1u);
+}
+
+TEST_F(VmServiceTest, SetRefusesRunningAndShrinking) {
+  MustCreate("t1");
+  SetVMRequest s;
+  s.vcpu_count = 4;
+  auto r = svc_->Set("t1", s);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind(), ErrorKind::kConflict);
+  EXPECT_NE(r.error().message().find("running"), std::string::npos);
+  EXPECT_NE(r.error().message().find("stop"), std::string::npos);
+  SetVMRequest nat;
+  nat.nat_enabled = true;  // allowed live
+  ASSERT_TRUE(svc_->Set("t1", nat).ok());
+
+  ASSERT_TRUE(svc_->Stop("t1", std::nullopt).ok());
+  s.memory_mib = 1024;
+  s.work_disk_size_bytes = 10 * kGiB;
+  auto ok = svc_->Set("t1", s);
+  ASSERT_TRUE(ok.ok()) << ok.error().message();
+  EXPECT_EQ(ok->vm.spec.vcpu_count, 4);
+  EXPECT_EQ(ok->vm.spec.memory_mib, 1024);
+  EXPECT_TRUE(ok->vm.spec.nat_enabled);
+  EXPECT_EQ(disks_.SizeOf(ok->vm.runtime.work_disk_path), 10 * kGiB);
+
+  SetVMRequest shrink;
+  shrink.work_disk_size_bytes = kGiB;
+  auto sh = svc_->Set("t1", shrink);
+  ASSERT_FALSE(sh.ok());
+  EXPECT_NE(sh.error().message().find("shrink"), std::string::npos);
+  SetVMRequest zero;
+  zero.vcpu_count = 0;
+  EXPECT_EQ(svc_->Set("t1", zero).error().kind(), ErrorKind::kInvalidArgument);
+}
+
+TEST_F(VmServiceTest, DeleteRemovesEverything) {
+  VMRecord vm = MustCreate("t1");
+  auto id = svc_->Delete("t1", false);
+  ASSERT_TRUE(id.ok());
+  EXPECT_EQ(*id, vm.id);
+  EXPECT_EQ(procs_.Count(), 0u);
+  EXPECT_FALSE(PathExists(vm.runtime.vm_dir));
+  EXPECT_EQ(store_->GetVM(vm.id).error().kind(), ErrorKind::kNotFound);
+  EXPECT_EQ(svc_->Delete("t1", false).error().kind(), ErrorKind::kNotFound);
+  auto again = svc_->Delete("t1", true);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, "");
+}
+
+TEST_F(VmServiceTest, ImageInUseCannotBeDeleted) {
+  MustCreate("t1", true);
+  auto r = svc_->DeleteImage("base");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind(), ErrorKind::kConflict);
+  ASSERT_TRUE(svc_->Delete("t1", false).ok());
+  EXPECT_TRUE(svc_->DeleteImage("base").ok());
+}
+
+TEST_F(VmServiceTest, ImportValidatesPaths) {
+  auto r = svc_->ImportImage({"other", root_ + "/missing", root_ + "/rootfs.ext4", "", "", ""});
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message().find("does not exist"), std::string::npos);
+  EXPECT_FALSE(svc_->ImportImage({"other", "relative/vmlinux", root_ + "/rootfs.ext4", "", "", ""}).ok());
+  EXPECT_FALSE(svc_->ImportImage({"Bad Name", root_ + "/vmlinux", root_ + "/rootfs.ext4", "", "", ""}).ok());
+  auto dup = svc_->ImportImage({"base", root_ + "/vmlinux", root_ + "/rootfs.ext4", "", "", ""});
+  ASSERT_FALSE(dup.ok());
+  EXPECT_EQ(dup.error().kind(), ErrorKind::kConflict);
+}
+
+TEST_F(VmServiceTest, ReconcileReadoptsLiveVm) {
+  VMRecord vm = MustCreate("t1");
+  pid_t pid = svc_->Get("t1")->handles->pid;
+  // The daemon dies (kill -9): a new one starts over the same store and home.
+  svc_ = MakeService();
+  ASSERT_TRUE(svc_->Reconcile().ok());
+  auto v = svc_->Get("t1");
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(v->vm.state, VMState::kRunning);
+  ASSERT_TRUE(v->handles.has_value());
+  EXPECT_EQ(v->handles->pid, pid);
+  // And it can be stopped by the new daemon.
+  ASSERT_TRUE(svc_->Stop("t1", std::nullopt).ok());
+  EXPECT_EQ(procs_.Count(), 0u);
+}
+
+TEST_F(VmServiceTest, ReconcilePrefersProcessTableOverScratch) {
+  VMRecord vm = MustCreate("t1");
+  pid_t real = svc_->Get("t1")->handles->pid;
+  VMHandles stale;
+  stale.pid = 99999;
+  ASSERT_TRUE(WriteHandlesFile(vm.runtime.vm_dir, stale).ok());
+  svc_ = MakeService();
+  ASSERT_TRUE(svc_->Reconcile().ok());
+  EXPECT_EQ(svc_->Get("t1")->handles->pid, real);
+  EXPECT_EQ((*ReadHandlesFile(vm.runtime.vm_dir))->pid, real);
+}
+
+TEST_F(VmServiceTest, ReconcileDemotesDeadVmAndCleansUp) {
+  VMRecord vm = MustCreate("t1");
+  pid_t pid = svc_->Get("t1")->handles->pid;
+  procs_.Kill(pid);  // the VMM died while no daemon was watching
+  svc_ = MakeService();
+  ASSERT_TRUE(svc_->Reconcile().ok());
+  auto v = svc_->Get("t1");
+  EXPECT_EQ(v->vm.state, VMState::kStopped);
+  EXPECT_FALSE(v->handles.has_value());
+  EXPECT_FALSE(PathExists(vm.runtime.vm_dir + "/handles.json"));
+  EXPECT_TRUE(PathExists(vm.runtime.work_disk_path)) << "durable files stay";
+}
+
+TEST_F(VmServiceTest, ReconcileKillsStraysAndRemovesOrphans) {
+  VMRecord vm = MustCreate("t1", true);
+  // An interrupted start: the VMM runs but the store still says created.
+  procs_.Add({"qemu", "-qmp", "unix:" + vm.runtime.api_sock_path + ",server=on"});
+  // An interrupted create: a directory without a row.
+  std::string orphan = root_ + "/vms/" + NewID().substr(0, 16);
+  fs::create_directories(orphan);
+  procs_.Add({"qemu", "-qmp", "unix:" + orphan + "/api.sock,server=on"});
+  svc_ = MakeService();
+  ASSERT_TRUE(svc_->Reconcile().ok());
+  EXPECT_EQ(procs_.Count(), 0u);
+  EXPECT_FALSE(PathExists(orphan));
+  EXPECT_TRUE(PathExists(vm.runtime.vm_dir));
+}
+
+TEST_F(VmServiceTest, SweepDemotesVmWhoseVmmExited) {
+  MustCreate("t1");
+  procs_.Kill(svc_->Get("t1")->handles->pid);
+  svc_->SweepDead();
+  EXPECT_EQ(store_->GetVM("t1")->state, VMState::kStopped);
+  auto types = EventTypes();
+  EXPECT_EQ(types.back(), "state:stopped");
+}
+
+TEST_F(VmServiceTest, ConcurrentStartsOfOneVmLaunchOnce) {
+  MustCreate("t1", true);
+  std::vector<std::thread> ts;
+  for (int i = 0; i < 6; ++i) ts.emplace_back([this] { EXPECT_TRUE(svc_->Start("t1").ok()); });
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(qemu_.launches.size(), 1u);
+  EXPECT_EQ(procs_.Count(), 1u);
+}
+
+TEST_F(VmServiceTest, BackendOverridePerVm) {
+  CreateVMRequest r;
+  r.name = "fc1";
+  r.backend = "firecracker";
+  auto c = svc_->Create(r);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->view.vm.spec.backend, BackendKind::kFirecracker);
+  EXPECT_EQ(fc_.launches.size(), 1u);
+  EXPECT_FALSE(fc_.launches[0].vsock_path.empty());
+  EXPECT_GE(fc_.launches[0].vsock_cid, 3u);
+  r.name = "x";
+  r.backend = "xen";
+  EXPECT_EQ(svc_->Create(r).error().kind(), ErrorKind::kInvalidArgument);
+}
+
+TEST_F(VmServiceTest, ListFiltersByLabel) {
+  CreateVMRequest a;
+  a.name = "a";
+  a.no_start = true;
+  a.labels = {{"team", "infra"}};
+  ASSERT_TRUE(svc_->Create(a).ok());
+  CreateVMRequest b;
+  b.name = "b";
+  b.no_start = true;
+  b.labels = {{"team", "web"}};
+  ASSERT_TRUE(svc_->Create(b).ok());
+  auto l = svc_->List({{"team", "infra"}});
+  ASSERT_TRUE(l.ok());
+  ASSERT_EQ(l->size(), 1u);
+  EXPECT_EQ((*l)[0].vm.name, "a");
+  EXPECT_EQ(svc_->List({})->size(), 2u);
+}
+
+TEST_F(VmServiceTest, ReadLogsFromOffset) {
+  VMRecord vm = MustCreate("t1");
+  ASSERT_TRUE(WriteFileAtomic(vm.runtime.log_path, "Linux version 6.1\nhello\n").ok());
+  auto c = svc_->ReadLogs("t1", 0, 1 << 20, std::chrono::milliseconds(0));
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->data, "Linux version 6.1\nhello\n");
+  auto d = svc_->ReadLogs("t1", c->next_offset, 1 << 20, std::chrono::milliseconds(200));
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->data, "");
+  EXPECT_EQ(d->next_offset, c->next_offset);
+}
+
+}  // namespace
+}  // namespace banger

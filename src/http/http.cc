@@ -1,0 +1,285 @@
+#include "http/http.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <cctype>
+#include <cstring>
+
+#include "base/log.h"
+
+namespace banger {
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+namespace asio = boost::asio;
+using local = asio::local::stream_protocol;
+
+namespace {
+
+// Requests above this are refused: the API carries small JSON documents.
+constexpr size_t kMaxBodyBytes = 8 * 1024 * 1024;
+
+int HexVal(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string UrlDecode(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && HexVal(s[i + 1]) >= 0 && HexVal(s[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(HexVal(s[i + 1]) * 16 + HexVal(s[i + 2])));
+      i += 2;
+    } else if (s[i] == '+') {
+      out.push_back(' ');
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+std::string Lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+}  // namespace
+
+std::string HttpRequest::Path() const {
+  auto q = target.find('?');
+  return UrlDecode(q == std::string::npos ? target : target.substr(0, q));
+}
+
+std::map<std::string, std::string> HttpRequest::Query() const {
+  std::map<std::string, std::string> out;
+  auto q = target.find('?');
+  if (q == std::string::npos) return out;
+  std::string qs = target.substr(q + 1);
+  size_t pos = 0;
+  while (pos <= qs.size()) {
+    size_t amp = qs.find('&', pos);
+    std::string part = qs.substr(pos, amp == std::string::npos ? std::string::npos : amp - pos);
+    if (!part.empty()) {
+      auto eq = part.find('=');
+      if (eq == std::string::npos) {
+        out[UrlDecode(part)] = "";
+      } else {
+        out[UrlDecode(part.substr(0, eq))] = UrlDecode(part.substr(eq + 1));
+      }
+    }
+    if (amp == std::string::npos) break;
+    pos = amp + 1;
+  }
+  return out;
+}
+
+std::string UrlEncode(const std::string& s) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(hex[c >> 4]);
+      out.push_back(hex[c & 15]);
+    }
+  }
+  return out;
+}
+
+Result<HttpResponse> UnixHttpCall(const std::string& socket_path, const HttpRequest& req,
+                                  std::chrono::milliseconds timeout) {
+  bhttp::verb verb = bhttp::string_to_verb(req.method);
+  if (verb == bhttp::verb::unknown) return Error::Invalid("bad HTTP method " + req.method);
+  bhttp::request<bhttp::string_body> r{verb, req.target, 11};
+  r.set(bhttp::field::host, "localhost");
+  r.set(bhttp::field::user_agent, "banger");
+  for (const auto& [k, v] : req.headers) r.set(k, v);
+  if (!req.body.empty() || verb == bhttp::verb::put || verb == bhttp::verb::post || verb == bhttp::verb::patch) {
+    if (!req.headers.count("content-type")) r.set(bhttp::field::content_type, "application/json");
+    r.body() = req.body;
+    r.prepare_payload();
+  }
+  r.keep_alive(false);
+
+  // Async operations driven by run_for() give one deadline for the whole
+  // exchange; blocking Beast calls would ignore socket timeouts.
+  asio::io_context ioc;
+  local::socket sock(ioc);
+  beast::flat_buffer buf;
+  bhttp::response_parser<bhttp::string_body> parser;
+  parser.body_limit(64 * 1024 * 1024);
+  beast::error_code result = asio::error::would_block;
+  std::string stage = "connecting to";
+  sock.async_connect(local::endpoint(socket_path), [&](beast::error_code ec) {
+    if (ec) {
+      result = ec;
+      return;
+    }
+    stage = "writing request to";
+    bhttp::async_write(sock, r, [&](beast::error_code ec2, size_t) {
+      if (ec2) {
+        result = ec2;
+        return;
+      }
+      stage = "reading response from";
+      bhttp::async_read(sock, buf, parser, [&](beast::error_code ec3, size_t) { result = ec3; });
+    });
+  });
+  ioc.run_for(timeout);
+  if (result == asio::error::would_block) {
+    beast::error_code ignored;
+    sock.close(ignored);
+    return Error::Timeout(req.method + " " + req.target + " on " + socket_path + ": no answer within " +
+                          std::to_string(timeout.count()) + "ms");
+  }
+  if (result) return Error::Unavailable(stage + " " + socket_path + ": " + result.message());
+  auto res = parser.release();
+  HttpResponse out;
+  out.status = static_cast<int>(res.result_int());
+  out.body = std::move(res.body());
+  for (const auto& f : res) out.headers[Lower(std::string(f.name_string()))] = std::string(f.value());
+  auto ct = out.headers.find("content-type");
+  out.content_type = ct == out.headers.end() ? "" : ct->second;
+  return out;
+}
+
+Result<std::unique_ptr<UnixHttpServer>> UnixHttpServer::Listen(const std::string& path, unsigned mode) {
+  sockaddr_un addr{};
+  if (path.size() >= sizeof addr.sun_path) return Error::Invalid("socket path too long: " + path);
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return Error::FromErrno("socket");
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  ::unlink(path.c_str());
+  // Bind with a restrictive umask so the socket is never briefly world-accessible.
+  mode_t old = ::umask(0177);
+  int rc = ::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  ::umask(old);
+  if (rc != 0) return Error::FromErrno("bind " + path);
+  if (::chmod(path.c_str(), mode) != 0) return Error::FromErrno("chmod " + path);
+  if (::listen(fd.get(), 128) != 0) return Error::FromErrno("listen " + path);
+  return std::unique_ptr<UnixHttpServer>(new UnixHttpServer(std::move(fd), path));
+}
+
+UnixHttpServer::UnixHttpServer(UniqueFd fd, std::string path) : listen_fd_(std::move(fd)), path_(std::move(path)) {}
+
+UnixHttpServer::~UnixHttpServer() { Shutdown(); }
+
+void UnixHttpServer::Serve(HttpHandler handler) {
+  handler_ = std::move(handler);
+  while (!stopping_) {
+    int cfd = ::accept4(listen_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC);
+    if (cfd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (stopping_) break;
+      spdlog::error("api: accept: {}", std::strerror(errno));
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      continue;
+    }
+    std::lock_guard<std::mutex> lk(mu_);
+    if (stopping_) {
+      ::close(cfd);
+      break;
+    }
+    conn_fds_.push_back(cfd);
+    ++active_;
+    // Detached: the thread signals idle_cv_ when done, Shutdown() waits on it.
+    std::thread([this, cfd] {
+      ServeConnection(cfd);
+      std::lock_guard<std::mutex> done(mu_);
+      if (--active_ == 0) idle_cv_.notify_all();
+    }).detach();
+  }
+}
+
+void UnixHttpServer::ServeConnection(int fd) {
+  asio::io_context ioc;
+  local::socket sock(ioc);
+  beast::error_code ec;
+  sock.assign(local(), fd, ec);
+  if (ec) {
+    ::close(fd);
+    return;
+  }
+  beast::flat_buffer buf;
+  bool upgraded = false;
+  while (!stopping_) {
+    bhttp::request_parser<bhttp::string_body> parser;
+    parser.body_limit(kMaxBodyBytes);
+    bhttp::read(sock, buf, parser, ec);
+    if (ec) {
+      if (ec != bhttp::error::end_of_stream && ec != asio::error::connection_reset && ec != asio::error::eof &&
+          ec != asio::error::bad_descriptor && ec != asio::error::operation_aborted) {
+        // Malformed HTTP: answer 400 once, then drop the connection.
+        bhttp::response<bhttp::string_body> bad{bhttp::status::bad_request, 11};
+        bad.set(bhttp::field::content_type, "application/json");
+        bad.body() = R"({"error":{"code":"invalid_argument","message":"malformed HTTP request: )" + ec.message() +
+                     "\"}}";
+        bad.keep_alive(false);
+        bad.prepare_payload();
+        beast::error_code ignored;
+        bhttp::write(sock, bad, ignored);
+      }
+      break;
+    }
+    auto r = parser.release();
+    HttpRequest req;
+    req.method = std::string(r.method_string());
+    req.target = std::string(r.target());
+    req.body = std::move(r.body());
+    for (const auto& f : r) req.headers[Lower(std::string(f.name_string()))] = std::string(f.value());
+    HttpResponse resp = handler_(req);
+
+    bhttp::response<bhttp::string_body> w{static_cast<bhttp::status>(resp.status), r.version()};
+    w.set(bhttp::field::server, "bangerd");
+    if (!resp.content_type.empty()) w.set(bhttp::field::content_type, resp.content_type);
+    for (const auto& [k, v] : resp.headers) w.set(k, v);
+    w.body() = std::move(resp.body);
+    if (resp.status == 101) {
+      w.set(bhttp::field::connection, "Upgrade");
+    } else {
+      w.keep_alive(r.keep_alive());
+      w.prepare_payload();
+    }
+    bhttp::write(sock, w, ec);
+    if (ec) break;
+    if (resp.status == 101 && resp.upgrade) {
+      // Hand the raw connection over; bytes already buffered belong to the stream.
+      if (buf.size() > 0) spdlog::warn("api: {} bytes pipelined before upgrade were dropped", buf.size());
+      upgraded = true;
+      int raw = sock.release();
+      {
+        std::lock_guard<std::mutex> lk(mu_);
+        std::erase(conn_fds_, fd);
+      }
+      resp.upgrade(UniqueFd(raw));
+      break;
+    }
+    if (!r.keep_alive()) break;
+  }
+  if (!upgraded) {
+    std::lock_guard<std::mutex> lk(mu_);
+    std::erase(conn_fds_, fd);
+  }
+}
+
+void UnixHttpServer::Shutdown() {
+  if (stopping_.exchange(true)) return;
+  ::shutdown(listen_fd_.get(), SHUT_RDWR);
+  std::unique_lock<std::mutex> lk(mu_);
+  for (int fd : conn_fds_) ::shutdown(fd, SHUT_RDWR);
+  idle_cv_.wait(lk, [this] { return active_ == 0; });
+  ::unlink(path_.c_str());
+}
+
+}  // namespace banger

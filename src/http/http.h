@@ -1,0 +1,87 @@
+// HTTP/1.1 over Unix domain sockets (Boost.Beast underneath; no other file
+// includes Beast). Used for three things: the daemon's API server, the CLI's
+// API client, and the Firecracker API client.
+//
+// Long-lived bidirectional streams (exec/attach, later issues) use HTTP
+// Upgrade: a handler may answer 101 and take the raw socket (see
+// HttpResponse::upgrade), as Docker's attach does.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/result.h"
+#include "base/unique_fd.h"
+
+namespace banger {
+
+struct HttpRequest {
+  std::string method = "GET";
+  std::string target = "/";  // path + optional "?query"
+  std::string body;
+  std::map<std::string, std::string> headers;  // lower-case names
+
+  // Path without the query string.
+  std::string Path() const;
+  // Decoded query parameters (last one wins).
+  std::map<std::string, std::string> Query() const;
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string body;
+  std::string content_type = "application/json";
+  std::map<std::string, std::string> headers;
+  // Set by a handler that answers 101: after the response is written, the
+  // server hands the connection's fd to this function (on the connection's
+  // thread) and then closes it.
+  std::function<void(UniqueFd)> upgrade;
+};
+
+// One request, one connection. The timeout bounds connect + write + read.
+Result<HttpResponse> UnixHttpCall(const std::string& socket_path, const HttpRequest& req,
+                                  std::chrono::milliseconds timeout);
+
+// Percent-encodes a path segment or query value.
+std::string UrlEncode(const std::string& s);
+
+using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
+
+// A thread-per-connection HTTP server on a Unix socket.
+// Thread-safety: Shutdown() may be called from any thread.
+class UnixHttpServer {
+ public:
+  // Binds `path` (a stale socket file is replaced) with the given mode.
+  static Result<std::unique_ptr<UnixHttpServer>> Listen(const std::string& path, unsigned mode);
+  ~UnixHttpServer();
+
+  // Accepts connections until Shutdown(); each connection gets its own
+  // thread that serves keep-alive requests through `handler`. Blocks.
+  void Serve(HttpHandler handler);
+  // Stops accepting, closes the listener and waits for connection threads
+  // (which finish their current request).
+  void Shutdown();
+
+ private:
+  UnixHttpServer(UniqueFd fd, std::string path);
+  void ServeConnection(int fd);
+
+  UniqueFd listen_fd_;
+  std::string path_;
+  std::atomic<bool> stopping_{false};
+  HttpHandler handler_;
+  std::mutex mu_;
+  std::condition_variable idle_cv_;
+  int active_ = 0;             // Connection threads alive. Guarded by mu_.
+  std::vector<int> conn_fds_;  // Open connection fds. Guarded by mu_.
+};
+
+}  // namespace banger

@@ -1,0 +1,113 @@
+#include "http/http.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <cstring>
+
+#include <filesystem>
+#include <thread>
+
+namespace banger {
+namespace {
+
+class HttpTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() / ("banger-http-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir_);
+    sock_ = (dir_ / "api.sock").string();
+  }
+  void TearDown() override {
+    if (server_) server_->Shutdown();
+    if (thread_.joinable()) thread_.join();
+    std::filesystem::remove_all(dir_);
+  }
+  void Start(HttpHandler h) {
+    auto s = UnixHttpServer::Listen(sock_, 0600);
+    ASSERT_TRUE(s.ok()) << s.error().message();
+    server_ = std::move(*s);
+    thread_ = std::thread([this, h] { server_->Serve(h); });
+  }
+  std::filesystem::path dir_;
+  std::string sock_;
+  std::unique_ptr<UnixHttpServer> server_;
+  std::thread thread_;
+};
+
+TEST_F(HttpTest, RoundTripCarriesMethodPathQueryAndBody) {
+  Start([](const HttpRequest& r) {
+    HttpResponse resp;
+    resp.status = 201;
+    resp.body = r.method + "|" + r.Path() + "|" + r.Query()["label"] + "|" + r.body;
+    return resp;
+  });
+  HttpRequest req;
+  req.method = "POST";
+  req.target = "/v1/vms%2Fx?label=" + UrlEncode("a=b c");
+  req.body = R"({"x":1})";
+  auto res = UnixHttpCall(sock_, req, std::chrono::seconds(5));
+  ASSERT_TRUE(res.ok()) << res.error().message();
+  EXPECT_EQ(res->status, 201);
+  EXPECT_EQ(res->body, R"(POST|/v1/vms/x|a=b c|{"x":1})");
+}
+
+TEST_F(HttpTest, SocketModeIsRestricted) {
+  Start([](const HttpRequest&) { return HttpResponse{}; });
+  struct stat st {};
+  ASSERT_EQ(::stat(sock_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+}
+
+TEST_F(HttpTest, ConnectToMissingSocketIsUnavailable) {
+  auto res = UnixHttpCall((dir_ / "nope.sock").string(), HttpRequest{}, std::chrono::seconds(1));
+  ASSERT_FALSE(res.ok());
+  EXPECT_EQ(res.error().kind(), ErrorKind::kUnavailable);
+}
+
+TEST_F(HttpTest, SlowServerTimesOut) {
+  Start([](const HttpRequest&) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(800));
+    return HttpResponse{};
+  });
+  auto res = UnixHttpCall(sock_, HttpRequest{}, std::chrono::milliseconds(200));
+  ASSERT_FALSE(res.ok());
+  EXPECT_EQ(res.error().kind(), ErrorKind::kTimeout);
+}
+
+TEST_F(HttpTest, UpgradeHandsOverTheRawConnection) {
+  Start([](const HttpRequest&) {
+    HttpResponse resp;
+    resp.status = 101;
+    resp.content_type = "";
+    resp.headers["upgrade"] = "banger-stream";
+    resp.upgrade = [](UniqueFd fd) {
+      char buf[5];
+      ssize_t n = ::recv(fd.get(), buf, sizeof buf, MSG_WAITALL);
+      if (n == 5) ::send(fd.get(), buf, 5, 0);
+    };
+    return resp;
+  });
+  // A raw client: send the upgrade request, read the 101 head, then echo.
+  int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strcpy(addr.sun_path, sock_.c_str());
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  std::string req = "POST /v1/x HTTP/1.1\r\nHost: l\r\nConnection: Upgrade\r\nUpgrade: banger-stream\r\n\r\n";
+  ASSERT_EQ(::send(fd, req.data(), req.size(), 0), static_cast<ssize_t>(req.size()));
+  std::string head;
+  char c;
+  while (head.find("\r\n\r\n") == std::string::npos && ::recv(fd, &c, 1, 0) == 1) head.push_back(c);
+  EXPECT_NE(head.find("101"), std::string::npos);
+  ASSERT_EQ(::send(fd, "hello", 5, 0), 5);
+  char buf[6] = {};
+  ASSERT_EQ(::recv(fd, buf, 5, MSG_WAITALL), 5);
+  EXPECT_STREQ(buf, "hello");
+  ::close(fd);
+}
+
+}  // namespace
+}  // namespace banger

@@ -1,0 +1,210 @@
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <array>
+#include <cctype>
+#include <random>
+#include <regex>
+
+#include "model/types.h"
+
+namespace banger {
+
+const char* VMStateName(VMState s) {
+  switch (s) {
+    case VMState::kCreated: return "created";
+    case VMState::kRunning: return "running";
+    case VMState::kStopped: return "stopped";
+    case VMState::kError: return "error";
+  }
+  return "error";
+}
+
+Result<VMState> ParseVMState(const std::string& s) {
+  if (s == "created") return VMState::kCreated;
+  if (s == "running") return VMState::kRunning;
+  if (s == "stopped") return VMState::kStopped;
+  if (s == "error") return VMState::kError;
+  return Error::Invalid("unknown vm state \"" + s + "\"");
+}
+
+const char* BackendName(BackendKind b) {
+  return b == BackendKind::kFirecracker ? "firecracker" : "qemu";
+}
+
+Result<BackendKind> ParseBackend(const std::string& s) {
+  if (s == "firecracker") return BackendKind::kFirecracker;
+  if (s == "qemu") return BackendKind::kQemu;
+  return Error::Invalid("unknown backend \"" + s + "\" (use firecracker or qemu)");
+}
+
+const char* GuestSessionStatusName(GuestSessionStatus s) {
+  switch (s) {
+    case GuestSessionStatus::kStarting: return "starting";
+    case GuestSessionStatus::kRunning: return "running";
+    case GuestSessionStatus::kExited: return "exited";
+    case GuestSessionStatus::kFailed: return "failed";
+    case GuestSessionStatus::kStopping: return "stopping";
+  }
+  return "failed";
+}
+
+Result<GuestSessionStatus> ParseGuestSessionStatus(const std::string& s) {
+  for (auto st : {GuestSessionStatus::kStarting, GuestSessionStatus::kRunning, GuestSessionStatus::kExited,
+                  GuestSessionStatus::kFailed, GuestSessionStatus::kStopping}) {
+    if (s == GuestSessionStatusName(st)) return st;
+  }
+  return Error::Invalid("unknown session status \"" + s + "\"");
+}
+
+const char* WorkspacePrepareModeName(WorkspacePrepareMode m) {
+  switch (m) {
+    case WorkspacePrepareMode::kShallowOverlay: return "shallow_overlay";
+    case WorkspacePrepareMode::kFullCopy: return "full_copy";
+    case WorkspacePrepareMode::kMetadataOnly: return "metadata_only";
+  }
+  return "shallow_overlay";
+}
+
+Result<WorkspacePrepareMode> ParseWorkspacePrepareMode(const std::string& s) {
+  for (auto m : {WorkspacePrepareMode::kShallowOverlay, WorkspacePrepareMode::kFullCopy,
+                 WorkspacePrepareMode::kMetadataOnly}) {
+    if (s == WorkspacePrepareModeName(m)) return m;
+  }
+  return Error::Invalid("unknown workspace mode \"" + s + "\" (use shallow_overlay, full_copy or metadata_only)");
+}
+
+std::string NewID() {
+  std::array<unsigned char, 32> buf{};
+  std::random_device rd;  // getrandom(2)-backed on Linux/glibc
+  for (auto& b : buf) b = static_cast<unsigned char>(rd());
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  out.reserve(64);
+  for (unsigned char b : buf) {
+    out.push_back(hex[b >> 4]);
+    out.push_back(hex[b & 15]);
+  }
+  return out;
+}
+
+bool IsValidID(const std::string& id) {
+  if (id.size() != 64) return false;
+  for (char c : id) {
+    if (!std::isxdigit(static_cast<unsigned char>(c)) || std::isupper(static_cast<unsigned char>(c))) return false;
+  }
+  return true;
+}
+
+Result<int64_t> ParseSize(const std::string& raw_in) {
+  std::string raw;
+  for (char c : raw_in) {
+    if (!std::isspace(static_cast<unsigned char>(c))) raw.push_back(static_cast<char>(std::toupper(c)));
+  }
+  if (raw.empty()) return Error::Invalid("size is required");
+  char unit = raw.back();
+  int64_t mult = kMiB;
+  std::string number = raw;
+  switch (unit) {
+    case 'K': mult = 1024; number.pop_back(); break;
+    case 'M': mult = kMiB; number.pop_back(); break;
+    case 'G': mult = kGiB; number.pop_back(); break;
+    default:
+      if (unit < '0' || unit > '9') {
+        return Error::Invalid("unsupported size suffix \"" + std::string(1, unit) + "\" in \"" + raw_in +
+                              "\" (use K, M or G; a plain number means MiB)");
+      }
+  }
+  if (number.empty()) return Error::Invalid("size \"" + raw_in + "\" has no number");
+  int64_t value = 0;
+  for (char c : number) {
+    if (c < '0' || c > '9') return Error::Invalid("size \"" + raw_in + "\" is not a whole number");
+    if (value > kMaxDiskBytes) break;  // already too large; avoid overflow
+    value = value * 10 + (c - '0');
+  }
+  if (value == 0) return Error::Invalid("size must be positive: \"" + raw_in + "\"");
+  if (value > kMaxDiskBytes / mult) {
+    return Error::Invalid("size \"" + raw_in + "\" exceeds the maximum of 128G");
+  }
+  return value * mult;
+}
+
+std::string FormatSizeBytes(int64_t bytes) {
+  if (bytes != 0 && bytes % kGiB == 0) return std::to_string(bytes / kGiB) + "G";
+  if (bytes != 0 && bytes % kMiB == 0) return std::to_string(bytes / kMiB) + "M";
+  if (bytes != 0 && bytes % 1024 == 0) return std::to_string(bytes / 1024) + "K";
+  return std::to_string(bytes);
+}
+
+Status ValidateVMName(const std::string& name) {
+  static const std::regex re("^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$");
+  if (name.empty()) return Error::Invalid("vm name is empty");
+  if (!std::regex_match(name, re)) {
+    return Error::Invalid("invalid vm name \"" + name +
+                          "\": must be a DNS label (lowercase letters, digits and '-', 1-63 chars, "
+                          "starting and ending with a letter or digit)");
+  }
+  if (IsValidID(name)) return Error::Invalid("invalid vm name \"" + name + "\": looks like a vm id");
+  return OkStatus();
+}
+
+Status ValidateImageName(const std::string& name) {
+  static const std::regex re("^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$");
+  if (name.empty()) return Error::Invalid("image name is empty");
+  if (!std::regex_match(name, re)) {
+    return Error::Invalid("invalid image name \"" + name +
+                          "\": use lowercase letters, digits, '.', '_' and '-', 1-63 chars, "
+                          "starting and ending with a letter or digit");
+  }
+  return OkStatus();
+}
+
+Status ValidateLabel(const std::string& key, const std::string& value) {
+  static const std::regex re("^[A-Za-z0-9._/-]{1,63}$");
+  if (!std::regex_match(key, re)) {
+    return Error::Invalid("invalid label key \"" + key + "\": 1-63 chars of letters, digits, '.', '_', '/', '-'");
+  }
+  if (value.size() > 255) return Error::Invalid("label \"" + key + "\": value longer than 255 bytes");
+  for (unsigned char c : value) {
+    if (c < 0x20 || c == 0x7f) return Error::Invalid("label \"" + key + "\": value has a control character");
+  }
+  return OkStatus();
+}
+
+Result<std::pair<std::string, std::string>> ParseLabel(const std::string& kv) {
+  auto eq = kv.find('=');
+  if (eq == std::string::npos) return Error::Invalid("invalid label \"" + kv + "\": want key=value");
+  std::string k = kv.substr(0, eq), v = kv.substr(eq + 1);
+  BANGER_RETURN_IF_ERROR(ValidateLabel(k, v));
+  return std::make_pair(k, v);
+}
+
+std::string GenerateVMName() {
+  static const char* adjectives[] = {"brisk", "calm", "eager", "fuzzy", "gentle", "happy", "jolly", "keen",
+                                     "lucky", "mellow", "nimble", "plucky", "quiet", "rapid", "sunny", "witty"};
+  static const char* nouns[] = {"otter", "falcon", "badger", "heron", "lynx", "marten", "orca", "panda",
+                                "quokka", "raven", "seal", "tapir", "vole", "walrus", "yak", "zebra"};
+  std::random_device rd;
+  std::string id = NewID();
+  return std::string(adjectives[rd() % 16]) + "-" + nouns[rd() % 16] + "-" + id.substr(0, 4);
+}
+
+Status ValidateSpec(const VMSpec& spec) {
+  if (spec.vcpu_count < 1 || spec.vcpu_count > kMaxVCPUCount) {
+    return Error::Invalid("vcpus must be between 1 and " + std::to_string(kMaxVCPUCount) + ", got " +
+                          std::to_string(spec.vcpu_count));
+  }
+  if (spec.memory_mib < kMinMemoryMiB || spec.memory_mib > kMaxMemoryMiB) {
+    return Error::Invalid("memory must be between " + std::to_string(kMinMemoryMiB) + " and " +
+                          std::to_string(kMaxMemoryMiB) + " MiB, got " + std::to_string(spec.memory_mib));
+  }
+  for (auto [what, v] : {std::pair<const char*, int64_t>{"system overlay size", spec.system_overlay_size_bytes},
+                         {"work disk size", spec.work_disk_size_bytes}}) {
+    if (v <= 0) return Error::Invalid(std::string(what) + " must be positive");
+    if (v > kMaxDiskBytes) return Error::Invalid(std::string(what) + " exceeds the maximum of 128G");
+    if (v % kMiB != 0) return Error::Invalid(std::string(what) + " must be a whole number of MiB");
+  }
+  return OkStatus();
+}
+
+}  // namespace banger

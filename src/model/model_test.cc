@@ -1,0 +1,111 @@
+#include <gtest/gtest.h>
+
+#include "model/types.h"
+
+namespace banger {
+namespace {
+
+TEST(ParseSizeTest, AcceptsSeedGrammar) {
+  EXPECT_EQ(*ParseSize("512M"), 512 * kMiB);
+  EXPECT_EQ(*ParseSize("8G"), 8 * kGiB);
+  EXPECT_EQ(*ParseSize("8g"), 8 * kGiB);
+  EXPECT_EQ(*ParseSize("1024K"), kMiB);
+  EXPECT_EQ(*ParseSize("100"), 100 * kMiB);  // plain number = MiB
+  EXPECT_EQ(*ParseSize(" 2G "), 2 * kGiB);
+  EXPECT_EQ(*ParseSize("128G"), kMaxDiskBytes);
+}
+
+TEST(ParseSizeTest, RejectsWithReasons) {
+  auto over = ParseSize("129G");
+  ASSERT_FALSE(over.ok());
+  EXPECT_NE(over.error().message().find("128G"), std::string::npos);
+  auto suffix = ParseSize("10T");
+  ASSERT_FALSE(suffix.ok());
+  EXPECT_NE(suffix.error().message().find("suffix"), std::string::npos);
+  EXPECT_FALSE(ParseSize("").ok());
+  EXPECT_FALSE(ParseSize("0").ok());
+  EXPECT_FALSE(ParseSize("-1G").ok());
+  EXPECT_FALSE(ParseSize("1.5G").ok());
+  EXPECT_FALSE(ParseSize("G").ok());
+  EXPECT_FALSE(ParseSize("99999999999999999999G").ok());
+  EXPECT_EQ(ParseSize("").error().kind(), ErrorKind::kInvalidArgument);
+}
+
+TEST(FormatSizeTest, PicksLargestExactUnit) {
+  EXPECT_EQ(FormatSizeBytes(8 * kGiB), "8G");
+  EXPECT_EQ(FormatSizeBytes(512 * kMiB), "512M");
+  EXPECT_EQ(FormatSizeBytes(4096), "4K");
+  EXPECT_EQ(FormatSizeBytes(1000), "1000");
+  EXPECT_EQ(FormatSizeBytes(0), "0");
+}
+
+TEST(NameTest, VmNamesAreDnsLabels) {
+  EXPECT_TRUE(ValidateVMName("t1").ok());
+  EXPECT_TRUE(ValidateVMName("web-1").ok());
+  EXPECT_TRUE(ValidateVMName(std::string(63, 'a')).ok());
+  EXPECT_FALSE(ValidateVMName(std::string(64, 'a')).ok());
+  EXPECT_FALSE(ValidateVMName("").ok());
+  EXPECT_FALSE(ValidateVMName("-a").ok());
+  EXPECT_FALSE(ValidateVMName("a-").ok());
+  EXPECT_FALSE(ValidateVMName("Web").ok());
+  EXPECT_FALSE(ValidateVMName("a_b").ok());
+  EXPECT_FALSE(ValidateVMName("a.b").ok());
+  EXPECT_FALSE(ValidateVMName("../x").ok());
+  EXPECT_FALSE(ValidateVMName(NewID()).ok());  // would be ambiguous with ids
+}
+
+TEST(NameTest, GeneratedNamesAreValid) {
+  for (int i = 0; i < 50; ++i) EXPECT_TRUE(ValidateVMName(GenerateVMName()).ok());
+}
+
+TEST(IdTest, SixtyFourLowerHex) {
+  std::string a = NewID(), b = NewID();
+  EXPECT_TRUE(IsValidID(a));
+  EXPECT_NE(a, b);
+  EXPECT_FALSE(IsValidID("abc"));
+  EXPECT_FALSE(IsValidID(std::string(64, 'G')));
+}
+
+TEST(LabelTest, ParseAndValidate) {
+  auto kv = ParseLabel("team=infra");
+  ASSERT_TRUE(kv.ok());
+  EXPECT_EQ(kv->first, "team");
+  EXPECT_EQ(kv->second, "infra");
+  EXPECT_TRUE(ParseLabel("empty=").ok());
+  EXPECT_FALSE(ParseLabel("novalue").ok());
+  EXPECT_FALSE(ParseLabel("=v").ok());
+  EXPECT_FALSE(ParseLabel("bad key=v").ok());
+}
+
+TEST(SpecTest, DefaultsMatchSeed) {
+  VMSpec s;
+  EXPECT_EQ(s.vcpu_count, 2);
+  EXPECT_EQ(s.memory_mib, 2048);
+  EXPECT_EQ(s.system_overlay_size_bytes, 8 * kGiB);
+  EXPECT_EQ(s.work_disk_size_bytes, 8 * kGiB);
+  EXPECT_TRUE(ValidateSpec(s).ok());
+}
+
+TEST(SpecTest, RejectsOutOfRange) {
+  VMSpec s;
+  s.vcpu_count = 0;
+  EXPECT_FALSE(ValidateSpec(s).ok());
+  s = VMSpec{};
+  s.memory_mib = 64;
+  EXPECT_FALSE(ValidateSpec(s).ok());
+  s = VMSpec{};
+  s.work_disk_size_bytes = kMaxDiskBytes + kMiB;
+  EXPECT_FALSE(ValidateSpec(s).ok());
+}
+
+TEST(StateTest, NamesRoundTrip) {
+  for (auto st : {VMState::kCreated, VMState::kRunning, VMState::kStopped, VMState::kError}) {
+    EXPECT_EQ(*ParseVMState(VMStateName(st)), st);
+  }
+  EXPECT_FALSE(ParseVMState("paused").ok());
+  EXPECT_EQ(*ParseBackend("qemu"), BackendKind::kQemu);
+  EXPECT_FALSE(ParseBackend("xen").ok());
+}
+
+}  // namespace
+}  // namespace banger

@@ -1,0 +1,215 @@
+// The seed's data model (shared/seed): values only, no I/O.
+//
+// The durable/transient split is the rule: VMRecord (spec, runtime, stats)
+// is what a VM IS and lives in SQLite; VMHandles is what is CURRENTLY TRUE
+// about it (pid, tap, loops, dm names) and lives only in the daemon's
+// HandleCache and the per-VM handles.json scratch file.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "base/result.h"
+#include "base/time.h"
+
+namespace banger {
+
+inline constexpr const char* kDefaultBridgeName = "br-fc";
+inline constexpr const char* kDefaultBridgeIP = "172.16.0.1";
+inline constexpr const char* kDefaultCIDR = "24";
+inline constexpr const char* kDefaultDNS = "1.1.1.1";
+inline constexpr int64_t kGiB = 1024LL * 1024 * 1024;
+inline constexpr int64_t kMiB = 1024LL * 1024;
+inline constexpr int64_t kDefaultSystemOverlaySize = 8 * kGiB;
+inline constexpr int64_t kDefaultWorkDiskSize = 8 * kGiB;
+inline constexpr int kDefaultMemoryMiB = 2048;
+inline constexpr int kDefaultVCPUCount = 2;
+inline constexpr int64_t kMaxDiskBytes = 128 * kGiB;
+inline constexpr int kMaxVCPUCount = 32;
+inline constexpr int kMinMemoryMiB = 128;
+inline constexpr int kMaxMemoryMiB = 1024 * 1024;
+
+enum class VMState { kCreated, kRunning, kStopped, kError };
+const char* VMStateName(VMState s);
+Result<VMState> ParseVMState(const std::string& s);
+
+enum class BackendKind { kFirecracker, kQemu };
+const char* BackendName(BackendKind b);
+Result<BackendKind> ParseBackend(const std::string& s);
+
+enum class GuestSessionStatus { kStarting, kRunning, kExited, kFailed, kStopping };
+const char* GuestSessionStatusName(GuestSessionStatus s);
+Result<GuestSessionStatus> ParseGuestSessionStatus(const std::string& s);
+
+using Labels = std::map<std::string, std::string>;
+
+struct Image {
+  std::string id;
+  std::string name;
+  bool managed = false;
+  std::string artifact_dir;
+  std::string rootfs_path;
+  std::string work_seed_path;
+  std::string kernel_path;
+  std::string initrd_path;
+  std::string modules_dir;
+  std::string build_size;
+  std::string seeded_ssh_public_key_fingerprint;
+  bool docker = false;
+  Timestamp created_at{};
+  Timestamp updated_at{};
+};
+
+struct VMSpec {
+  int vcpu_count = kDefaultVCPUCount;
+  int memory_mib = kDefaultMemoryMiB;
+  int64_t system_overlay_size_bytes = kDefaultSystemOverlaySize;
+  int64_t work_disk_size_bytes = kDefaultWorkDiskSize;
+  bool nat_enabled = false;
+  BackendKind backend = BackendKind::kQemu;  // extension: per-VM VMM backend
+};
+
+// Durable runtime state: identity, declared state and deterministic paths.
+struct VMRuntime {
+  VMState state = VMState::kCreated;
+  std::string guest_ip;
+  std::string api_sock_path;  // Firecracker API socket, or QEMU's QMP socket
+  std::string vsock_path;
+  uint32_t vsock_cid = 0;
+  std::string log_path;       // the guest console log
+  std::string metrics_path;
+  std::string dns_name;
+  std::string vm_dir;
+  std::string system_overlay_path;
+  std::string work_disk_path;
+  std::string last_error;
+  std::string boot_id;        // extension: new on every start, "" when never started
+  Timestamp started_at{};     // extension: when the current/last boot began
+};
+
+struct VMStats {
+  Timestamp collected_at{};
+  double cpu_percent = 0;
+  int64_t rss_bytes = 0;
+  int64_t vsz_bytes = 0;
+  int64_t system_overlay_bytes = 0;
+  int64_t work_disk_bytes = 0;
+  nlohmann::json metrics_raw = nlohmann::json::object();
+};
+
+struct VMRecord {
+  std::string id;
+  std::string name;
+  std::string image_id;
+  VMState state = VMState::kCreated;
+  Timestamp created_at{};
+  Timestamp updated_at{};
+  Timestamp last_touched_at{};
+  VMSpec spec;
+  VMRuntime runtime;
+  VMStats stats;
+  Labels labels;           // extension: key=value labels, list filters by them
+  std::string request_id;  // extension: idempotency key for create, "" if none
+};
+
+// Transient kernel/process handles. Never in SQLite.
+struct VMHandles {
+  int pid = 0;
+  std::string tap_device;
+  std::string base_loop;
+  std::string cow_loop;
+  std::string dm_name;
+  std::string dm_dev;
+  bool empty() const {
+    return pid == 0 && tap_device.empty() && base_loop.empty() && cow_loop.empty() &&
+           dm_name.empty() && dm_dev.empty();
+  }
+};
+
+struct GuestSession {
+  std::string id;
+  std::string vm_id;
+  std::string name;
+  std::string backend;
+  std::string attach_backend;
+  std::string attach_mode;
+  std::string command;
+  std::vector<std::string> args;
+  std::string cwd;
+  std::map<std::string, std::string> env;
+  std::string stdin_mode = "closed";  // closed | pipe
+  GuestSessionStatus status = GuestSessionStatus::kStarting;
+  std::optional<int> exit_code;
+  int guest_pid = 0;
+  std::string guest_state_dir;
+  std::string stdout_log_path;
+  std::string stderr_log_path;
+  std::map<std::string, std::string> tags;
+  std::string last_error;
+  bool attachable = false;
+  bool reattachable = false;
+  std::string launch_stage;
+  std::string launch_message;
+  std::string launch_raw_log;
+  Timestamp created_at{};
+  Timestamp started_at{};
+  Timestamp updated_at{};
+  Timestamp ended_at{};
+};
+
+enum class WorkspacePrepareMode { kShallowOverlay, kFullCopy, kMetadataOnly };
+const char* WorkspacePrepareModeName(WorkspacePrepareMode m);
+Result<WorkspacePrepareMode> ParseWorkspacePrepareMode(const std::string& s);
+
+struct WorkspacePrepareResult {
+  std::string vm_id;
+  std::string source_path;
+  std::string repo_root;
+  std::string repo_name;
+  std::string guest_path;
+  WorkspacePrepareMode mode = WorkspacePrepareMode::kShallowOverlay;
+  bool readonly = false;
+  std::string head_commit;
+  std::string current_branch;
+  std::string branch_name;
+  std::string base_commit;
+  Timestamp prepared_at{};
+};
+
+// A state change or session exit, as carried by the events stream.
+struct Event {
+  int64_t seq = 0;  // the resumable cursor; strictly increasing
+  Timestamp at{};
+  std::string type;  // "vm.state", "vm.created", "vm.deleted", "image.*", ...
+  std::string vm_id;
+  std::string vm_name;
+  nlohmann::json data = nlohmann::json::object();
+};
+
+// 64 lowercase hex chars from a CSPRNG (the seed's NewID).
+std::string NewID();
+bool IsValidID(const std::string& id);
+
+// The seed's ParseSize: "512M", "8G", "1024K", plain number = MiB; capped at 128G.
+Result<int64_t> ParseSize(const std::string& raw);
+std::string FormatSizeBytes(int64_t bytes);
+
+// A VM name is a DNS label: [a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?
+Status ValidateVMName(const std::string& name);
+// Image names: same grammar as VM names plus '.' and '_' inside.
+Status ValidateImageName(const std::string& name);
+// Label keys: [a-z0-9A-Z._/-]{1,63}; values: printable, at most 255 bytes.
+Status ValidateLabel(const std::string& key, const std::string& value);
+// Parses "k=v".
+Result<std::pair<std::string, std::string>> ParseLabel(const std::string& kv);
+// Generates a friendly name like "brisk-otter-3f2a".
+std::string GenerateVMName();
+
+Status ValidateSpec(const VMSpec& spec);
+
+}  // namespace banger

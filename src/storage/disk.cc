@@ -1,0 +1,69 @@
+#include "storage/disk.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/fs.h"
+#include "base/process.h"
+#include "base/unique_fd.h"
+#include "model/types.h"
+
+namespace banger {
+namespace {
+
+class RealDisks final : public DiskOps {
+ public:
+  Status CreateExt4(const std::string& path, int64_t size_bytes, const std::string& label) override {
+    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+    if (!fd.valid()) return Error::FromErrno("create " + path);
+    if (::ftruncate(fd.get(), size_bytes) != 0) {
+      Error e = Error::FromErrno("size " + path);
+      RemoveFile(path).ok();
+      return e;
+    }
+    fd.Reset();
+    // Lazy init keeps a fresh disk at a few hundred KiB of real space.
+    auto r = RunChecked({"mkfs.ext4", "-q", "-F", "-L", label, "-E", "lazy_itable_init=1,lazy_journal_init=1",
+                         path});
+    if (!r.ok()) {
+      RemoveFile(path).ok();
+      return std::move(r).error().Wrap("formatting " + path);
+    }
+    return OkStatus();
+  }
+
+  Status GrowExt4(const std::string& path, int64_t size_bytes) override {
+    int64_t cur = SizeOf(path);
+    if (size_bytes < cur) {
+      return Error::Invalid("shrinking a disk is not supported (" + FormatSizeBytes(cur) + " -> " +
+                            FormatSizeBytes(size_bytes) + ")");
+    }
+    if (size_bytes == cur) return OkStatus();
+    if (::truncate(path.c_str(), size_bytes) != 0) return Error::FromErrno("grow " + path);
+    // resize2fs insists on a freshly checked filesystem when offline.
+    auto fsck = RunCommand({"e2fsck", "-f", "-p", path});
+    if (!fsck.ok()) return std::move(fsck).error().Wrap("checking " + path);
+    if (fsck->exit_code > 1) {
+      return Error::Internal("e2fsck " + path + " failed (exit " + std::to_string(fsck->exit_code) + ")");
+    }
+    auto rs = RunChecked({"resize2fs", path});
+    if (!rs.ok()) return std::move(rs).error().Wrap("resizing " + path);
+    return OkStatus();
+  }
+
+  int64_t SizeOf(const std::string& path) override {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return 0;
+    return static_cast<int64_t>(st.st_size);
+  }
+};
+
+}  // namespace
+
+DiskOps& RealDiskOps() {
+  static RealDisks d;
+  return d;
+}
+
+}  // namespace banger

@@ -1,0 +1,28 @@
+// DiskOps: per-VM disk files (system overlay, work disk). The real
+// implementation makes sparse files and formats them with e2fsprogs (argv,
+// never a shell); tests use a fake that records calls.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "base/result.h"
+
+namespace banger {
+
+class DiskOps {
+ public:
+  virtual ~DiskOps() = default;
+  // Creates a sparse file of `size_bytes` holding an empty ext4 filesystem
+  // labelled `label`. Fails if the file exists. On failure nothing is left.
+  virtual Status CreateExt4(const std::string& path, int64_t size_bytes, const std::string& label) = 0;
+  // Grows the file and its ext4 filesystem to `size_bytes` (offline).
+  // Shrinking is refused with kInvalidArgument.
+  virtual Status GrowExt4(const std::string& path, int64_t size_bytes) = 0;
+  // Current apparent size in bytes (0 if missing).
+  virtual int64_t SizeOf(const std::string& path) = 0;
+};
+
+DiskOps& RealDiskOps();
+
+}  // namespace banger

@@ -1,0 +1,127 @@
+#include "store/migrations.h"
+
+#include <array>
+#include <string>
+
+#include "base/time.h"
+#include "store/sqlite.h"
+
+namespace banger {
+
+namespace {
+
+// Migration N is kMigrations[N - 1]. Append only: a released migration is
+// never edited, since databases in the field have already applied it.
+constexpr std::array kMigrations = {
+    // 1: the initial schema. Timestamps are RFC 3339 text ("" = unset);
+    // spec/runtime/stats/session/workspace bodies are the model's JSON forms.
+    R"sql(
+CREATE TABLE images (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  managed INTEGER NOT NULL DEFAULT 0,
+  artifact_dir TEXT NOT NULL DEFAULT '',
+  rootfs_path TEXT NOT NULL DEFAULT '',
+  work_seed_path TEXT NOT NULL DEFAULT '',
+  kernel_path TEXT NOT NULL DEFAULT '',
+  initrd_path TEXT NOT NULL DEFAULT '',
+  modules_dir TEXT NOT NULL DEFAULT '',
+  build_size TEXT NOT NULL DEFAULT '',
+  seeded_ssh_public_key_fingerprint TEXT NOT NULL DEFAULT '',
+  docker INTEGER NOT NULL DEFAULT 0,
+  created_at TEXT NOT NULL DEFAULT '',
+  updated_at TEXT NOT NULL DEFAULT ''
+);
+
+CREATE TABLE vms (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  image_id TEXT NOT NULL REFERENCES images(id),
+  state TEXT NOT NULL,
+  created_at TEXT NOT NULL DEFAULT '',
+  updated_at TEXT NOT NULL DEFAULT '',
+  last_touched_at TEXT NOT NULL DEFAULT '',
+  spec_json TEXT NOT NULL,
+  runtime_json TEXT NOT NULL,
+  stats_json TEXT NOT NULL,
+  labels_json TEXT NOT NULL DEFAULT '{}',
+  request_id TEXT UNIQUE  -- NULL when the create had no idempotency key
+);
+-- Keeps the foreign-key check on image delete and CountVMsUsingImage cheap.
+CREATE INDEX vms_image_id ON vms(image_id);
+
+-- UNIQUE(vm_id, name) also serves per-VM listing and the cascade from vms.
+CREATE TABLE guest_sessions (
+  id TEXT PRIMARY KEY,
+  vm_id TEXT NOT NULL REFERENCES vms(id) ON DELETE CASCADE,
+  name TEXT NOT NULL,
+  status TEXT NOT NULL,
+  created_at TEXT NOT NULL DEFAULT '',
+  updated_at TEXT NOT NULL DEFAULT '',
+  body_json TEXT NOT NULL,
+  UNIQUE(vm_id, name)
+);
+
+CREATE TABLE workspaces (
+  vm_id TEXT NOT NULL REFERENCES vms(id) ON DELETE CASCADE,
+  guest_path TEXT NOT NULL,
+  body_json TEXT NOT NULL,
+  prepared_at TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY(vm_id, guest_path)
+);
+
+-- AUTOINCREMENT so a seq is never handed out twice, even after trimming:
+-- clients resume the stream from the last seq they saw.
+CREATE TABLE events (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  at TEXT NOT NULL,
+  type TEXT NOT NULL,
+  vm_id TEXT,
+  vm_name TEXT,
+  data_json TEXT NOT NULL
+);
+)sql",
+};
+
+}  // namespace
+
+int LatestSchemaVersion() { return static_cast<int>(kMigrations.size()); }
+
+Result<int> AppliedSchemaVersion(sqlite3* db) {
+  BANGER_ASSIGN_OR_RETURN(
+      sql::Statement st,
+      sql::Statement::Prepare(db, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations"));
+  BANGER_ASSIGN_OR_RETURN(bool row, st.Step());
+  if (!row) return Error::Internal("reading schema version: no result row");
+  return static_cast<int>(st.ColumnInt64(0));
+}
+
+Status Migrate(sqlite3* db) {
+  BANGER_RETURN_IF_ERROR(sql::Exec(db,
+                                   "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                                   "version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"));
+  const int latest = LatestSchemaVersion();
+  while (true) {
+    // The version is read inside the write transaction so two processes
+    // opening the same fresh database cannot both apply a migration.
+    BANGER_ASSIGN_OR_RETURN(sql::Transaction tx, sql::Transaction::Begin(db));
+    BANGER_ASSIGN_OR_RETURN(int version, AppliedSchemaVersion(db));
+    if (version > latest) {
+      return Error::Internal("database schema version " + std::to_string(version) +
+                             " is newer than this banger supports (" + std::to_string(latest) + ")");
+    }
+    if (version == latest) return OkStatus();
+
+    const int next = version + 1;
+    const std::string context = "applying schema migration " + std::to_string(next);
+    if (Status st = sql::Exec(db, kMigrations[version]); !st.ok()) return st.error().Wrap(context);
+    BANGER_ASSIGN_OR_RETURN(
+        sql::Statement record,
+        sql::Statement::Prepare(db, "INSERT INTO schema_migrations(version, applied_at) VALUES (?1, ?2)"));
+    record.Bind(1, next).Bind(2, FormatRfc3339(Now()));
+    if (Status st = record.Run(); !st.ok()) return st.error().Wrap(context);
+    if (Status st = tx.Commit(); !st.ok()) return st.error().Wrap(context);
+  }
+}
+
+}  // namespace banger

@@ -1,0 +1,105 @@
+// VmmBackend: the one interface over the two VMMs banger drives.
+//
+//  - Firecracker (vmm/firecracker): spawned with --api-sock, configured over
+//    its REST API on that Unix socket, started with InstanceStart.
+//  - QEMU -M microvm (vmm/qemu): spawned with a full argv and a QMP socket.
+//
+// Every VMM process is started detached in its own session (base/process.h
+// SpawnDetached), so it outlives the daemon; liveness is judged by the
+// daemon from (pid, control socket), never by parenthood.
+//
+// Thread-safety: implementations hold no per-VM state; calls for different
+// VMs may run concurrently. The daemon serializes calls for one VM.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/process.h"
+#include "base/result.h"
+#include "model/types.h"
+
+namespace banger {
+
+struct DriveSpec {
+  std::string id;    // [A-Za-z0-9_]+ ("rootfs", "overlay", "work")
+  std::string path;  // raw image file on the host
+  bool read_only = false;
+};
+
+// Everything needed to boot one VM. Paths are absolute.
+struct LaunchSpec {
+  std::string vm_id;
+  std::string vm_name;
+  int vcpu_count = 1;
+  int memory_mib = 256;
+  std::string kernel_path;  // FC: ELF vmlinux (or bzImage on FC >= 1.17); QEMU: either
+  std::string initrd_path;  // optional
+  // The guest part of the kernel command line (console, root, hostname, ip...).
+  // Backends append only what their VMM needs (FC appends its own items
+  // itself; QEMU under TCG adds timer calibration hints).
+  std::string kernel_cmdline;
+  std::vector<DriveSpec> drives;  // in guest order: vda, vdb, ...
+  std::string tap_device;         // empty = no NIC
+  std::string guest_mac;          // "06:00:ac:10:00:02" when tap_device is set
+  std::string vm_dir;             // the VM's private directory
+  std::string control_sock_path;  // FC API socket / QEMU QMP socket
+  std::string vsock_path;         // FC hybrid vsock UDS (empty = none)
+  uint32_t vsock_cid = 0;
+  std::string agent_sock_path;    // QEMU virtio-serial agent socket (empty = none)
+  std::string console_log_path;   // guest serial console output (appended)
+  std::string vmm_log_path;       // the VMM's own log (appended)
+  std::string metrics_path;       // FC metrics file (empty = none)
+};
+
+// What identifies a running VMM process.
+struct VmmProcess {
+  pid_t pid = 0;
+  std::string control_sock_path;
+};
+
+class VmmBackend {
+ public:
+  virtual ~VmmBackend() = default;
+  virtual BackendKind kind() const = 0;
+
+  // Cheap check that the VMM can be launched at all (binary resolvable,
+  // devices present). The message says what is missing and how to fix it.
+  virtual Status CheckAvailable() = 0;
+
+  // Spawns and boots the VM. Returns once the VMM runs the guest (FC: after
+  // InstanceStart succeeded; QEMU: QMP answers and reports "running").
+  // On any failure, the process is killed and its sockets removed before
+  // returning; the error says why (including the tail of the VMM's log when
+  // it exited on its own). `timeout` bounds the whole call.
+  virtual Result<VmmProcess> Launch(const LaunchSpec& spec, std::chrono::milliseconds timeout) = 0;
+
+  // Asks the guest to shut down (FC: SendCtrlAltDel; QEMU: system_powerdown),
+  // waits up to `graceful` for the process to exit, then forces it (QEMU:
+  // QMP quit; both: SIGKILL). Returns once the process is gone. A process
+  // that is already gone is success. Removes the control socket.
+  virtual Status Shutdown(const VmmProcess& p, std::chrono::milliseconds graceful) = 0;
+
+  // Pause / resume the vCPUs (FC: PATCH /vm; QEMU: stop / cont).
+  virtual Status Pause(const VmmProcess& p) = 0;
+  virtual Status Resume(const VmmProcess& p) = 0;
+
+  // Asks the VMM itself for the VM state: "running", "paused", "not_started".
+  virtual Result<std::string> QueryState(const VmmProcess& p) = 0;
+};
+
+struct BackendOptions {
+  std::string firecracker_bin = "firecracker";  // name in PATH or absolute path
+  std::string qemu_bin = "qemu-system-x86_64";
+  std::string qemu_accel = "kvm";  // "kvm" | "tcg"
+};
+
+std::unique_ptr<VmmBackend> MakeFirecrackerBackend(const BackendOptions& opts, ProcessOps& ops);
+std::unique_ptr<VmmBackend> MakeQemuBackend(const BackendOptions& opts, ProcessOps& ops);
+
+}  // namespace banger

@@ -1,0 +1,162 @@
+// The Firecracker backend: spawn `firecracker --api-sock`, configure the VM
+// over the REST API, InstanceStart. See fc_client.h for the API calls.
+#include <fcntl.h>
+
+#include <thread>
+
+#include "base/fs.h"
+#include "base/unique_fd.h"
+#include "vmm/backend.h"
+#include "vmm/firecracker/fc_client.h"
+#include "vmm/launch_util.h"
+
+namespace banger {
+namespace {
+
+// Bounds each API call outside Launch (whose calls share its deadline).
+constexpr std::chrono::milliseconds kApiCallTimeout{5000};
+// One readiness probe while FC starts: it answers in microseconds once up.
+constexpr std::chrono::milliseconds kProbeTimeout{200};
+
+// FC before 1.14 refuses log and metrics paths that do not exist yet.
+Status CreateIfMissing(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640));
+  if (!fd.valid()) return Error::FromErrno("create " + path);
+  return OkStatus();
+}
+
+class FirecrackerBackend final : public VmmBackend {
+ public:
+  FirecrackerBackend(BackendOptions opts, ProcessOps& ops) : opts_(std::move(opts)), ops_(ops) {}
+
+  BackendKind kind() const override { return BackendKind::kFirecracker; }
+
+  Status CheckAvailable() override {
+    auto bin = FindExecutable(opts_.firecracker_bin);
+    if (!bin.ok()) {
+      return Error::Unavailable("firecracker not found (" + bin.error().message() +
+                                "): set firecracker_bin in config.toml or put it in PATH");
+    }
+    auto kvm = CheckKvmUsable();
+    if (!kvm.ok()) {
+      return Error::Unavailable("firecracker needs KVM: " + kvm.error().message() +
+                                ": load the kvm module and give this user read-write access to /dev/kvm,"
+                                " or use the qemu backend with qemu_accel = \"tcg\"");
+    }
+    return OkStatus();
+  }
+
+  Result<VmmProcess> Launch(const LaunchSpec& spec, std::chrono::milliseconds timeout) override {
+    Deadline deadline(timeout);
+    BANGER_RETURN_IF_ERROR(CheckSocketPath("firecracker API socket", spec.control_sock_path));
+    if (!spec.vsock_path.empty()) BANGER_RETURN_IF_ERROR(CheckSocketPath("vsock", spec.vsock_path));
+    if (spec.kernel_path.empty()) return Error::Invalid("firecracker launch: no kernel path");
+
+    // FC binds both sockets itself and fails if a file from an earlier run
+    // is still there.
+    const std::vector<std::string> sockets = {spec.control_sock_path, spec.vsock_path};
+    RemovePaths(sockets);
+
+    // FC writes the guest serial console, and its own messages until the
+    // logger is configured, to stdout.
+    std::vector<LogMark> logs = {LogMark(spec.console_log_path), LogMark(spec.vmm_log_path)};
+    SpawnOptions so;
+    so.argv = {opts_.firecracker_bin, "--api-sock", spec.control_sock_path};
+    const std::string& id = spec.vm_name.empty() ? spec.vm_id : spec.vm_name;
+    if (!id.empty()) so.argv.insert(so.argv.end(), {"--id", id});
+    so.stdout_path = spec.console_log_path;
+    auto pid = SpawnDetached(so);
+    if (!pid.ok()) return std::move(pid).error().Wrap("spawning firecracker");
+    LaunchGuard guard(ops_, *pid, sockets);
+
+    Status st = WaitForApi(*pid, spec.control_sock_path, deadline);
+    if (st.ok()) {
+      FcClient fc(spec.control_sock_path, timeout, deadline);
+      st = Configure(fc, spec);
+      if (st.ok()) st = fc.InstanceStart();
+      if (!st.ok()) st = std::move(st).error().Wrap("configuring firecracker");
+    }
+    if (!st.ok()) return WithExitOutput(std::move(st).error(), ops_, *pid, logs);
+    guard.Release();
+    return VmmProcess{*pid, spec.control_sock_path};
+  }
+
+  Status Shutdown(const VmmProcess& p, std::chrono::milliseconds graceful) override {
+    if (IsVmmAlive(ops_, p)) {
+      Deadline graceful_deadline(graceful);
+      if (graceful.count() > 0) {
+        // Best effort: a guest without an i8042 driver ignores it and a
+        // wedged FC does not answer; the SIGKILL below covers both.
+        FcClient fc(p.control_sock_path, kApiCallTimeout, graceful_deadline);
+        (void)fc.SendCtrlAltDel();
+      }
+      if (!WaitUntilGone(ops_, p.pid, graceful_deadline.Remaining())) {
+        auto st = KillAndWait(ops_, p.pid, kVmmKillWait);
+        if (!st.ok()) return std::move(st).error().Wrap("stopping firecracker");
+      }
+    }
+    RemovePaths({p.control_sock_path});
+    return OkStatus();
+  }
+
+  Status Pause(const VmmProcess& p) override {
+    return FcClient(p.control_sock_path, kApiCallTimeout).PauseVm();
+  }
+
+  Status Resume(const VmmProcess& p) override {
+    return FcClient(p.control_sock_path, kApiCallTimeout).ResumeVm();
+  }
+
+  Result<std::string> QueryState(const VmmProcess& p) override {
+    BANGER_ASSIGN_OR_RETURN(FcInstanceInfo info,
+                            FcClient(p.control_sock_path, kApiCallTimeout).DescribeInstance());
+    if (info.state == "Running") return std::string("running");
+    if (info.state == "Paused") return std::string("paused");
+    if (info.state == "Not started") return std::string("not_started");
+    return Error::Internal("firecracker reports unknown state \"" + info.state + "\"");
+  }
+
+ private:
+  // Polls until the API answers GET /; fails at once if FC exits first.
+  Status WaitForApi(pid_t pid, const std::string& sock, const Deadline& deadline) {
+    FcClient probe(sock, kProbeTimeout, deadline);
+    while (true) {
+      if (!ops_.Alive(pid)) return Error::Unavailable("firecracker exited before its API came up");
+      if (PathExists(sock) && probe.DescribeInstance().ok()) return OkStatus();
+      if (deadline.Expired())
+        return Error::Timeout("firecracker API on " + sock + " did not come up in time");
+      std::this_thread::sleep_for(kVmmPollInterval);
+    }
+  }
+
+  // The pre-boot configuration, in the order FC's getting-started guide uses.
+  static Status Configure(FcClient& fc, const LaunchSpec& spec) {
+    if (!spec.vmm_log_path.empty()) {
+      BANGER_RETURN_IF_ERROR(CreateIfMissing(spec.vmm_log_path));
+      BANGER_RETURN_IF_ERROR(fc.PutLogger(spec.vmm_log_path, "Info"));
+    }
+    if (!spec.metrics_path.empty()) {
+      BANGER_RETURN_IF_ERROR(CreateIfMissing(spec.metrics_path));
+      BANGER_RETURN_IF_ERROR(fc.PutMetrics(spec.metrics_path));
+    }
+    BANGER_RETURN_IF_ERROR(fc.PutMachineConfig(spec.vcpu_count, spec.memory_mib));
+    BANGER_RETURN_IF_ERROR(fc.PutBootSource(spec.kernel_path, spec.initrd_path, spec.kernel_cmdline));
+    for (const auto& drive : spec.drives) BANGER_RETURN_IF_ERROR(fc.PutDrive(drive));
+    if (!spec.tap_device.empty()) {
+      BANGER_RETURN_IF_ERROR(fc.PutNetworkInterface("eth0", spec.tap_device, spec.guest_mac));
+    }
+    if (!spec.vsock_path.empty()) BANGER_RETURN_IF_ERROR(fc.PutVsock(spec.vsock_cid, spec.vsock_path));
+    return OkStatus();
+  }
+
+  const BackendOptions opts_;
+  ProcessOps& ops_;
+};
+
+}  // namespace
+
+std::unique_ptr<VmmBackend> MakeFirecrackerBackend(const BackendOptions& opts, ProcessOps& ops) {
+  return std::make_unique<FirecrackerBackend>(opts, ops);
+}
+
+}  // namespace banger

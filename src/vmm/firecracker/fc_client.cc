@@ -1,0 +1,112 @@
+#include "vmm/firecracker/fc_client.h"
+
+#include <algorithm>
+
+#include "http/http.h"
+
+namespace banger {
+namespace {
+
+// FC answers errors with {"fault_message": "..."}; anything else is quoted raw.
+std::string FaultMessage(const std::string& body) {
+  auto parsed = ParseJson(body);
+  if (parsed.ok() && parsed->is_object()) {
+    auto it = parsed->find("fault_message");
+    if (it != parsed->end() && it->is_string()) return it->get<std::string>();
+  }
+  return body.empty() ? "(empty body)" : body;
+}
+
+}  // namespace
+
+Result<std::string> FcClient::Call(const std::string& method, const std::string& path, const Json* body) {
+  std::chrono::milliseconds timeout = call_timeout_;
+  if (deadline_) {
+    timeout = std::min(timeout, deadline_->Remaining());
+    if (timeout.count() == 0) return Error::Timeout(method + " " + path + ": launch deadline passed");
+  }
+  HttpRequest req;
+  req.method = method;
+  req.target = path;
+  if (body) req.body = body->dump();
+  auto res = UnixHttpCall(socket_path_, req, timeout);
+  if (!res.ok()) return std::move(res).error().Wrap(method + " " + path);
+  if (res->status < 200 || res->status > 299) {
+    std::string msg =
+        method + " " + path + ": HTTP " + std::to_string(res->status) + ": " + FaultMessage(res->body);
+    // A 4xx means FC rejected what we asked for; anything else is FC failing.
+    return res->status >= 400 && res->status < 500 ? Error::Invalid(msg) : Error::Internal(msg);
+  }
+  return std::move(res->body);
+}
+
+Status FcClient::Send(const std::string& method, const std::string& path, const Json& body) {
+  auto res = Call(method, path, &body);
+  if (!res.ok()) return std::move(res).error();
+  return OkStatus();
+}
+
+Result<FcInstanceInfo> FcClient::DescribeInstance() {
+  BANGER_ASSIGN_OR_RETURN(std::string body, Call("GET", "/", nullptr));
+  auto parsed = ParseJson(body);
+  if (!parsed.ok()) return std::move(parsed).error().Wrap("GET /");
+  const Json& j = *parsed;
+  if (!j.is_object() || !j.contains("state") || !j["state"].is_string()) {
+    return Error::Internal("GET /: no \"state\" in " + body);
+  }
+  FcInstanceInfo info;
+  info.state = j["state"].get<std::string>();
+  if (j.contains("id") && j["id"].is_string()) info.id = j["id"].get<std::string>();
+  if (j.contains("vmm_version") && j["vmm_version"].is_string()) {
+    info.vmm_version = j["vmm_version"].get<std::string>();
+  }
+  return info;
+}
+
+Status FcClient::PutLogger(const std::string& log_path, const std::string& level) {
+  return Send("PUT", "/logger", {{"log_path", log_path}, {"level", level}});
+}
+
+Status FcClient::PutMetrics(const std::string& metrics_path) {
+  return Send("PUT", "/metrics", {{"metrics_path", metrics_path}});
+}
+
+Status FcClient::PutMachineConfig(int vcpu_count, int mem_size_mib) {
+  return Send("PUT", "/machine-config",
+              {{"vcpu_count", vcpu_count}, {"mem_size_mib", mem_size_mib}, {"smt", false}});
+}
+
+Status FcClient::PutBootSource(const std::string& kernel_image_path, const std::string& initrd_path,
+                               const std::string& boot_args) {
+  Json body = {{"kernel_image_path", kernel_image_path}, {"boot_args", boot_args}};
+  if (!initrd_path.empty()) body["initrd_path"] = initrd_path;
+  return Send("PUT", "/boot-source", body);
+}
+
+Status FcClient::PutDrive(const DriveSpec& drive) {
+  return Send("PUT", "/drives/" + UrlEncode(drive.id),
+              {{"drive_id", drive.id},
+               {"path_on_host", drive.path},
+               {"is_root_device", false},
+               {"is_read_only", drive.read_only}});
+}
+
+Status FcClient::PutNetworkInterface(const std::string& iface_id, const std::string& host_dev_name,
+                                     const std::string& guest_mac) {
+  return Send("PUT", "/network-interfaces/" + UrlEncode(iface_id),
+              {{"iface_id", iface_id}, {"host_dev_name", host_dev_name}, {"guest_mac", guest_mac}});
+}
+
+Status FcClient::PutVsock(uint32_t guest_cid, const std::string& uds_path) {
+  return Send("PUT", "/vsock", {{"guest_cid", guest_cid}, {"uds_path", uds_path}});
+}
+
+Status FcClient::InstanceStart() { return Send("PUT", "/actions", {{"action_type", "InstanceStart"}}); }
+
+Status FcClient::SendCtrlAltDel() { return Send("PUT", "/actions", {{"action_type", "SendCtrlAltDel"}}); }
+
+Status FcClient::PauseVm() { return Send("PATCH", "/vm", {{"state", "Paused"}}); }
+
+Status FcClient::ResumeVm() { return Send("PATCH", "/vm", {{"state", "Resumed"}}); }
+
+}  // namespace banger

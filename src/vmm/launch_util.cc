@@ -1,0 +1,113 @@
+#include "vmm/launch_util.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <algorithm>
+#include <thread>
+
+#include "base/fs.h"
+#include "base/log.h"
+#include "base/unique_fd.h"
+
+namespace banger {
+
+std::chrono::milliseconds Deadline::Remaining() const {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end_ - std::chrono::steady_clock::now());
+  return std::max(left, std::chrono::milliseconds(0));
+}
+
+bool WaitUntilGone(ProcessOps& ops, pid_t pid, std::chrono::milliseconds timeout) {
+  Deadline deadline(timeout);
+  while (ops.Alive(pid)) {
+    if (deadline.Expired()) return false;
+    std::this_thread::sleep_for(kVmmPollInterval);
+  }
+  return true;
+}
+
+Status KillAndWait(ProcessOps& ops, pid_t pid, std::chrono::milliseconds timeout) {
+  if (!ops.Alive(pid)) return OkStatus();
+  BANGER_RETURN_IF_ERROR(ops.Signal(pid, SIGKILL));
+  if (!WaitUntilGone(ops, pid, timeout)) {
+    return Error::Timeout("process " + std::to_string(pid) + " still alive " +
+                          std::to_string(timeout.count()) + "ms after SIGKILL");
+  }
+  return OkStatus();
+}
+
+bool IsVmmAlive(ProcessOps& ops, const VmmProcess& p) {
+  if (p.pid <= 0 || !ops.Alive(p.pid)) return false;
+  return CmdlineMentions(ops.Cmdline(p.pid), p.control_sock_path);
+}
+
+Status CheckKvmUsable() {
+  UniqueFd fd(::open("/dev/kvm", O_RDWR | O_CLOEXEC));
+  if (!fd.valid()) return Error::FromErrno("open /dev/kvm read-write");
+  return OkStatus();
+}
+
+Status CheckSocketPath(const std::string& what, const std::string& path) {
+  if (path.empty()) return Error::Invalid(what + " path is empty");
+  if (path.size() >= sizeof(sockaddr_un{}.sun_path)) {
+    return Error::Invalid(what + " path is too long for a Unix socket (" + std::to_string(path.size()) +
+                          " bytes, at most " + std::to_string(sizeof(sockaddr_un{}.sun_path) - 1) +
+                          "): " + path);
+  }
+  return OkStatus();
+}
+
+void RemovePaths(const std::vector<std::string>& paths) {
+  for (const auto& path : paths) {
+    if (path.empty()) continue;
+    auto st = RemoveFile(path);
+    if (!st.ok()) spdlog::warn("vmm: removing {}: {}", path, st.error().message());
+  }
+}
+
+namespace {
+
+int64_t FileSize(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 ? static_cast<int64_t>(st.st_size) : 0;
+}
+
+std::string Trim(std::string s) {
+  auto is_space = [](char c) { return c == '\n' || c == '\r' || c == ' ' || c == '\t'; };
+  while (!s.empty() && is_space(s.back())) s.pop_back();
+  size_t start = 0;
+  while (start < s.size() && is_space(s[start])) ++start;
+  return s.substr(start);
+}
+
+}  // namespace
+
+LogMark::LogMark(std::string path) : path_(std::move(path)), offset_(path_.empty() ? 0 : FileSize(path_)) {}
+
+std::string LogMark::NewText(size_t max_bytes) const {
+  if (path_.empty()) return "";
+  int64_t grown = FileSize(path_) - offset_;
+  if (grown <= 0) return "";
+  return Trim(TailFile(path_, std::min(max_bytes, static_cast<size_t>(grown))));
+}
+
+Error WithExitOutput(Error err, ProcessOps& ops, pid_t pid, const std::vector<LogMark>& logs) {
+  if (ops.Alive(pid)) return err;
+  std::string out;
+  for (const auto& log : logs) {
+    std::string text = log.NewText();
+    if (!text.empty()) out += (out.empty() ? "" : "\n") + text;
+  }
+  return Error(err.kind(), err.message() + (out.empty() ? "; it printed nothing" : "; its output:\n" + out));
+}
+
+LaunchGuard::~LaunchGuard() {
+  if (released_) return;
+  auto st = KillAndWait(ops_, pid_, kVmmKillWait);
+  if (!st.ok()) spdlog::error("vmm: abandoning failed launch: {}", st.error().message());
+  RemovePaths(cleanup_paths_);
+}
+
+}  // namespace banger

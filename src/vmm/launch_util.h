@@ -1,0 +1,102 @@
+// Process plumbing shared by the Firecracker and QEMU backends: deadlines,
+// waiting for a VMM to vanish, quoting what it logged when it died, and the
+// guard that undoes a half-done launch.
+//
+// A VMM is spawned detached (never our child), so "gone" is judged through
+// ProcessOps::Alive, which treats a zombie waiting for init as gone.
+//
+// Thread-safety: free functions are reentrant; LaunchGuard and LogMark are
+// single-owner values.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "base/process.h"
+#include "base/result.h"
+#include "vmm/backend.h"
+
+namespace banger {
+
+// How often launch and shutdown loops look at the process and its socket.
+inline constexpr std::chrono::milliseconds kVmmPollInterval{10};
+// How long a SIGKILLed VMM may take to disappear before we call it stuck.
+inline constexpr std::chrono::milliseconds kVmmKillWait{5000};
+
+// A point in time an operation must finish by.
+class Deadline {
+ public:
+  explicit Deadline(std::chrono::milliseconds budget) : end_(std::chrono::steady_clock::now() + budget) {}
+  // Time left, never negative.
+  std::chrono::milliseconds Remaining() const;
+  bool Expired() const { return Remaining().count() == 0; }
+
+ private:
+  std::chrono::steady_clock::time_point end_;
+};
+
+// Polls until pid is gone; false if it is still alive after `timeout`.
+bool WaitUntilGone(ProcessOps& ops, pid_t pid, std::chrono::milliseconds timeout);
+
+// SIGKILLs pid and waits up to `timeout` for it to disappear.
+Status KillAndWait(ProcessOps& ops, pid_t pid, std::chrono::milliseconds timeout);
+
+// True if p.pid is alive and still names p.control_sock_path in its argv.
+// The second half guards against a recycled pid: the daemon may hand us a
+// pid recorded long ago, and we must never signal an unrelated process.
+bool IsVmmAlive(ProcessOps& ops, const VmmProcess& p);
+
+// /dev/kvm must open read-write for a VMM to create a VM.
+Status CheckKvmUsable();
+
+// A Unix socket path must fit sockaddr_un::sun_path (107 bytes + NUL); a
+// longer one would only fail later, inside the VMM, with a vaguer message.
+Status CheckSocketPath(const std::string& what, const std::string& path);
+
+// Removes each path, ignoring ones already gone.
+void RemovePaths(const std::vector<std::string>& paths);
+
+// Remembers how long a log file was, so an error can quote only what a
+// process wrote after the mark (the logs are appended to across boots).
+class LogMark {
+ public:
+  explicit LogMark(std::string path);
+  // The last `max_bytes` written since the mark, trimmed; "" if nothing.
+  std::string NewText(size_t max_bytes = 2048) const;
+
+ private:
+  std::string path_;
+  int64_t offset_ = 0;
+};
+
+// If pid has exited, appends what it wrote to `logs` since they were marked:
+// a VMM that dies during launch says why there. A live pid leaves err as is.
+Error WithExitOutput(Error err, ProcessOps& ops, pid_t pid, const std::vector<LogMark>& logs);
+
+// Owns a VMM process from spawn until Launch succeeds. Unless Release()d,
+// destruction SIGKILLs it, waits for it to vanish and removes the given
+// paths (its sockets), so a failed launch leaks nothing.
+class LaunchGuard {
+ public:
+  LaunchGuard(ProcessOps& ops, pid_t pid, std::vector<std::string> cleanup_paths)
+      : ops_(ops), pid_(pid), cleanup_paths_(std::move(cleanup_paths)) {}
+  ~LaunchGuard();
+  LaunchGuard(const LaunchGuard&) = delete;
+  LaunchGuard& operator=(const LaunchGuard&) = delete;
+
+  pid_t pid() const { return pid_; }
+  // The launch succeeded: the process now belongs to the caller.
+  void Release() { released_ = true; }
+
+ private:
+  ProcessOps& ops_;
+  pid_t pid_;
+  bool released_ = false;
+  std::vector<std::string> cleanup_paths_;
+};
+
+}  // namespace banger

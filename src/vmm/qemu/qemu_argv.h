@@ -1,0 +1,40 @@
+// The QEMU command line for one microVM: `-M microvm` with ACPI (the Debian
+// guest kernel finds its virtio-mmio devices only through ACPI), the serial
+// console appended to a file, virtio-blk drives, an optional tap NIC, an
+// optional virtio-serial agent port and a QMP control socket.
+//
+// Pure functions; safe from any thread.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "vmm/backend.h"
+
+namespace banger {
+
+enum class QemuAccel { kKvm, kTcg };
+
+// "kvm" or "tcg".
+Result<QemuAccel> ParseQemuAccel(const std::string& name);
+
+// The guest's name for the agent's virtio-serial port
+// (/sys/class/virtio-ports/*/name).
+inline constexpr const char* kQemuAgentPortName = "banger.agent";
+
+// The kernel command line QEMU passes: the spec's, plus, under TCG, timer
+// calibration hints without which TCG boots often hang at "Unable to
+// calibrate against PIT".
+std::string QemuKernelCmdline(QemuAccel accel, const std::string& guest_cmdline);
+
+// The full argv, argv[0] = qemu_bin. QEMU splits option values at ',', so a
+// path or name containing one is refused rather than misparsed.
+Result<std::vector<std::string>> BuildQemuArgv(const std::string& qemu_bin, QemuAccel accel,
+                                               const LaunchSpec& spec);
+
+// The agent socket path in an argv made by BuildQemuArgv (as read back from
+// a running QEMU), "" if it has none.
+std::string AgentSocketFromArgv(const std::vector<std::string>& argv);
+
+}  // namespace banger

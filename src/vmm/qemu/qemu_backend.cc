@@ -1,0 +1,163 @@
+// The QEMU backend: spawn qemu-system-x86_64 -M microvm with the argv from
+// qemu_argv.h, then drive it over QMP (qmp_client.h).
+#include <thread>
+
+#include "base/fs.h"
+#include "vmm/backend.h"
+#include "vmm/launch_util.h"
+#include "vmm/qemu/qemu_argv.h"
+#include "vmm/qemu/qmp_client.h"
+
+namespace banger {
+namespace {
+
+// Bounds one QMP connection plus command outside Launch.
+constexpr std::chrono::milliseconds kQmpTimeout{5000};
+// How long QEMU gets to exit after QMP quit before we SIGKILL it.
+constexpr std::chrono::milliseconds kQuitWait{2000};
+
+class QemuBackend final : public VmmBackend {
+ public:
+  QemuBackend(BackendOptions opts, ProcessOps& ops) : opts_(std::move(opts)), ops_(ops) {}
+
+  BackendKind kind() const override { return BackendKind::kQemu; }
+
+  Status CheckAvailable() override {
+    BANGER_ASSIGN_OR_RETURN(QemuAccel accel, ParseQemuAccel(opts_.qemu_accel));
+    auto bin = FindExecutable(opts_.qemu_bin);
+    if (!bin.ok()) {
+      return Error::Unavailable("qemu not found (" + bin.error().message() +
+                                "): install qemu-system-x86 or set qemu_bin in config.toml");
+    }
+    if (accel == QemuAccel::kKvm) {
+      auto kvm = CheckKvmUsable();
+      if (!kvm.ok()) {
+        return Error::Unavailable("qemu_accel is \"kvm\" but " + kvm.error().message() +
+                                  ": fix access to /dev/kvm, or set qemu_accel = \"tcg\" in config.toml"
+                                  " (software emulation: slower, needs no KVM)");
+      }
+    }
+    return OkStatus();
+  }
+
+  Result<VmmProcess> Launch(const LaunchSpec& spec, std::chrono::milliseconds timeout) override {
+    Deadline deadline(timeout);
+    BANGER_ASSIGN_OR_RETURN(QemuAccel accel, ParseQemuAccel(opts_.qemu_accel));
+    BANGER_RETURN_IF_ERROR(CheckSocketPath("QMP socket", spec.control_sock_path));
+    if (!spec.agent_sock_path.empty()) {
+      BANGER_RETURN_IF_ERROR(CheckSocketPath("agent socket", spec.agent_sock_path));
+    }
+    BANGER_ASSIGN_OR_RETURN(std::vector<std::string> argv, BuildQemuArgv(opts_.qemu_bin, accel, spec));
+
+    // Otherwise a stale socket file could be mistaken for a ready QMP server.
+    const std::vector<std::string> sockets = {spec.control_sock_path, spec.agent_sock_path};
+    RemovePaths(sockets);
+
+    std::vector<LogMark> logs = {LogMark(spec.vmm_log_path)};
+    SpawnOptions so;
+    so.argv = std::move(argv);
+    so.stdout_path = spec.vmm_log_path;
+    auto pid = SpawnDetached(so);
+    if (!pid.ok()) return std::move(pid).error().Wrap("spawning qemu");
+    LaunchGuard guard(ops_, *pid, sockets);
+
+    auto qmp = WaitForQmp(*pid, spec.control_sock_path, deadline);
+    if (!qmp.ok()) return WithExitOutput(std::move(qmp).error(), ops_, *pid, logs);
+    auto status = qmp->Execute("query-status", deadline.Remaining());
+    if (!status.ok()) return WithExitOutput(std::move(status).error(), ops_, *pid, logs);
+    std::string state = StatusName(*status);
+    if (state != "running") {
+      return WithExitOutput(Error::Internal("qemu is \"" + state + "\" after start, not running"), ops_, *pid,
+                            logs);
+    }
+    guard.Release();
+    return VmmProcess{*pid, spec.control_sock_path};
+  }
+
+  Status Shutdown(const VmmProcess& p, std::chrono::milliseconds graceful) override {
+    std::vector<std::string> sockets = {p.control_sock_path};
+    if (IsVmmAlive(ops_, p)) {
+      // The agent socket is not in VmmProcess; QEMU's own argv names it.
+      sockets.push_back(AgentSocketFromArgv(ops_.Cmdline(p.pid)));
+      BANGER_RETURN_IF_ERROR(Stop(p, graceful));
+    }
+    RemovePaths(sockets);
+    return OkStatus();
+  }
+
+  Status Pause(const VmmProcess& p) override { return Command(p, "stop"); }
+  Status Resume(const VmmProcess& p) override { return Command(p, "cont"); }
+
+  Result<std::string> QueryState(const VmmProcess& p) override {
+    BANGER_ASSIGN_OR_RETURN(QmpClient qmp, QmpClient::Connect(p.control_sock_path, kQmpTimeout));
+    BANGER_ASSIGN_OR_RETURN(Json status, qmp.Execute("query-status", kQmpTimeout));
+    std::string state = StatusName(status);
+    // QEMU's other states ("internal-error", "guest-panicked", "shutdown"...)
+    // pass through as they are: they tell the operator more than a mapping.
+    return state == "prelaunch" ? std::string("not_started") : state;
+  }
+
+ private:
+  // query-status's "status" ("running", "paused", ...), or "unknown".
+  static std::string StatusName(const Json& status) {
+    if (status.is_object() && status.contains("status") && status["status"].is_string()) {
+      return status["status"].get<std::string>();
+    }
+    return "unknown";
+  }
+
+  Status Command(const VmmProcess& p, const std::string& command) {
+    BANGER_ASSIGN_OR_RETURN(QmpClient qmp, QmpClient::Connect(p.control_sock_path, kQmpTimeout));
+    auto res = qmp.Execute(command, kQmpTimeout);
+    if (!res.ok()) return std::move(res).error();
+    return OkStatus();
+  }
+
+  // Retries until QMP answers; fails at once if QEMU exits first (it binds
+  // the QMP socket before loading the kernel, so a bad kernel shows up as
+  // an exit here rather than a refused connection).
+  Result<QmpClient> WaitForQmp(pid_t pid, const std::string& sock, const Deadline& deadline) {
+    Error last = Error::Timeout("QMP socket " + sock + " never appeared");
+    while (true) {
+      if (!ops_.Alive(pid)) return Error::Unavailable("qemu exited during launch");
+      if (PathExists(sock)) {
+        auto qmp = QmpClient::Connect(sock, deadline.Remaining());
+        if (qmp.ok()) return qmp;
+        last = std::move(qmp).error();
+      }
+      if (deadline.Expired()) return Error::Timeout("qemu did not come up in time: " + last.message());
+      std::this_thread::sleep_for(kVmmPollInterval);
+    }
+  }
+
+  // Powerdown, then quit, then SIGKILL, each given its time to work.
+  Status Stop(const VmmProcess& p, std::chrono::milliseconds graceful) {
+    Deadline graceful_deadline(graceful);
+    // A QMP failure only skips the polite steps: SIGKILL still follows.
+    auto qmp = QmpClient::Connect(p.control_sock_path, kQmpTimeout);
+    if (qmp.ok() && graceful.count() > 0) {
+      // An ACPI power-button press; the guest decides whether to power off.
+      (void)qmp->Execute("system_powerdown", kQmpTimeout);
+    }
+    if (WaitUntilGone(ops_, p.pid, graceful_deadline.Remaining())) return OkStatus();
+    if (qmp.ok()) {
+      // QEMU may close the socket before answering quit; its exit is the answer.
+      (void)qmp->Execute("quit", kQmpTimeout);
+      if (WaitUntilGone(ops_, p.pid, kQuitWait)) return OkStatus();
+    }
+    auto st = KillAndWait(ops_, p.pid, kVmmKillWait);
+    if (!st.ok()) return std::move(st).error().Wrap("stopping qemu");
+    return OkStatus();
+  }
+
+  const BackendOptions opts_;
+  ProcessOps& ops_;
+};
+
+}  // namespace
+
+std::unique_ptr<VmmBackend> MakeQemuBackend(const BackendOptions& opts, ProcessOps& ops) {
+  return std::make_unique<QemuBackend>(opts, ops);
+}
+
+}  // namespace banger
