@@ -169,8 +169,9 @@ Result<Json> ApiClient::Call(const std::string& method, const std::string& targe
   BANGER_ASSIGN_OR_RETURN(HttpResponse resp, Raw(method, target, body ? body->dump() : "", timeout));
   if (resp.body.empty()) return Json::object();
   auto parsed = ParseJson(resp.body);
-  if (!parsed.ok())
+  if (!parsed.ok()) {
     return std::move(parsed).error().Wrap("bad answer from bangerd to " + method + " " + target);
+  }
   return parsed;
 }
 
@@ -207,8 +208,9 @@ Status ApiClient::EnsureDaemon() {
   BANGER_ASSIGN_OR_RETURN(std::string bangerd, FindBangerd());
   // An existing home keeps whatever mode its owner gave it.
   if (!IsDirectory(home_.root)) {
-    if (auto st = MakeDirs(home_.root, 0755); !st.ok())
+    if (auto st = MakeDirs(home_.root, 0755); !st.ok()) {
       return std::move(st).error().Wrap("creating banger home");
+    }
   }
   int64_t out_start = FileSize(home_.DaemonOut());
   BANGER_ASSIGN_OR_RETURN(pid_t pid, SpawnDaemon(bangerd));

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <mutex>
@@ -106,14 +107,16 @@ TEST_F(CliTest, ParseErrorsAreUsageErrors) {
   EXPECT_EQ(Run({"image", "import", "base", "--kernel", "/k"}).code, 2);  // --rootfs missing
 }
 
-TEST_F(CliTest, BadValuesAreUsageErrorsCaughtBeforeTheDaemon) {
+// Bad values fail the operation (exit 1, as the same error from the daemon
+// would) but are caught before the daemon is even contacted.
+TEST_F(CliTest, BadValuesFailBeforeTheDaemon) {
   auto r = Run({"vm", "create", "--work-disk-size", "200G"});
-  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.code, 1);
   EXPECT_EQ(r.err, "banger: size \"200G\" exceeds the maximum of 128G\n");
   EXPECT_EQ(r.out, "");
-  EXPECT_EQ(Run({"vm", "create", "--name", "Not_A_Label"}).code, 2);
-  EXPECT_EQ(Run({"vm", "list", "--label", "novalue"}).code, 2);
-  EXPECT_EQ(Run({"vm", "set", "web"}).code, 2);
+  EXPECT_EQ(Run({"vm", "create", "--name", "Not_A_Label"}).code, 1);
+  EXPECT_EQ(Run({"vm", "list", "--label", "novalue"}).code, 1);
+  EXPECT_EQ(Run({"vm", "set", "web"}).code, 1);
   // No daemon was started for any of them.
   EXPECT_FALSE(PathExists(home_.DaemonOut()));
 }
@@ -134,8 +137,9 @@ TEST_F(CliTest, VmListTableMapsImageIdsToNamesAndFiltersByLabel) {
       return Answer(200, Json::parse(R"({"vms": [{"name": "web", "state": "stopped", "image_id": "i1",
         "spec": {"vcpu_count": 1, "memory_mib": 512, "backend": "qemu"}, "runtime": {}}]})"));
     }
-    if (r.Path() == "/v1/images")
+    if (r.Path() == "/v1/images") {
       return Answer(200, Json::parse(R"({"images": [{"id": "i1", "name": "base"}]})"));
+    }
     return NotFound("route");
   });
   auto r = Run({"vm", "list", "--label", "team=a"});

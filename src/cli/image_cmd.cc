@@ -14,7 +14,7 @@ std::string ImagePath(const std::string& ref) { return "/v1/images/" + UrlEncode
 
 int ImageImport(CliContext& ctx, const ImportFlags& f) {
   auto body = BuildImportRequest(f);
-  if (!body.ok()) return Report(body.error(), kExitUsage);
+  if (!body.ok()) return Report(body.error());
   auto api = ctx.Connect();
   if (!api.ok()) return Report(api.error());
   ctx.Progress("importing image " + f.name + "...");

@@ -21,7 +21,7 @@ std::string VmPath(const std::string& ref) { return "/v1/vms/" + UrlEncode(ref);
 
 int VmCreate(CliContext& ctx, const CreateFlags& f) {
   auto body = BuildCreateRequest(f);
-  if (!body.ok()) return Report(body.error(), kExitUsage);
+  if (!body.ok()) return Report(body.error());
   auto api = ctx.Connect();
   if (!api.ok()) return Report(api.error());
   ctx.Progress(f.name.empty() ? "creating vm..." : "creating vm " + f.name + "...");
@@ -65,7 +65,7 @@ int ForEachVm(CliContext& ctx, const std::vector<std::string>& refs, const std::
 int VmStopLike(CliContext& ctx, const std::vector<std::string>& refs, std::optional<int> timeout,
                const std::string& action, const std::string& doing) {
   auto body = BuildStopRequest(timeout);
-  if (!body.ok()) return Report(body.error(), kExitUsage);
+  if (!body.ok()) return Report(body.error());
   return ForEachVm(ctx, refs, doing, [&](ApiClient& api, const std::string& ref) {
     return api.Call("POST", VmPath(ref) + "/" + action, &*body, kLongTimeout);
   });
@@ -97,7 +97,7 @@ int VmDelete(CliContext& ctx, const std::vector<std::string>& refs, bool if_exis
 
 int VmList(CliContext& ctx, const std::vector<std::string>& raw_labels) {
   auto labels = ParseLabelFlags(raw_labels);
-  if (!labels.ok()) return Report(labels.error(), kExitUsage);
+  if (!labels.ok()) return Report(labels.error());
   auto api = ctx.Connect();
   if (!api.ok()) return Report(api.error());
   auto list = (*api)->Call("GET", "/v1/vms" + LabelQuery(*labels));
@@ -137,7 +137,7 @@ int VmShow(CliContext& ctx, const std::string& ref) {
 
 int VmSet(CliContext& ctx, const std::string& ref, const SetFlags& f) {
   auto body = BuildSetRequest(f);
-  if (!body.ok()) return Report(body.error(), kExitUsage);
+  if (!body.ok()) return Report(body.error());
   auto api = ctx.Connect();
   if (!api.ok()) return Report(api.error());
   auto vm = (*api)->Call("PATCH", VmPath(ref), &*body, kLongTimeout);

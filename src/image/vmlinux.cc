@@ -89,7 +89,8 @@ Result<std::string> InflateGzip(std::string_view in, size_t max_output) {
     if (rc == Z_STREAM_END) break;
     if (rc == Z_BUF_ERROR && zs.avail_in == 0) return Error::Invalid("gzip stream is truncated");
     if (rc != Z_OK) {
-      return Error::Invalid(std::string("corrupt gzip data: ") + (zs.msg ? zs.msg : "error " + std::to_string(rc)));
+      return Error::Invalid(std::string("corrupt gzip data: ") +
+                            (zs.msg ? zs.msg : "error " + std::to_string(rc)));
     }
   }
   if (out.size() > max_output) return TooLarge(max_output);
@@ -98,15 +99,21 @@ Result<std::string> InflateGzip(std::string_view in, size_t max_output) {
 
 Error LzmaError(lzma_ret rc) {
   switch (rc) {
-    case LZMA_MEM_ERROR: return Error::Internal("out of memory");
+    case LZMA_MEM_ERROR:
+      return Error::Internal("out of memory");
     case LZMA_MEMLIMIT_ERROR:
       return Error::Invalid("stream needs more than " + std::to_string(kLzmaMemLimit >> 20) +
                             " MiB to decode");
-    case LZMA_FORMAT_ERROR: return Error::Invalid("bad stream header");
-    case LZMA_OPTIONS_ERROR: return Error::Invalid("unsupported stream options");
-    case LZMA_DATA_ERROR: return Error::Invalid("corrupt data");
-    case LZMA_BUF_ERROR: return Error::Invalid("stream is truncated");
-    default: return Error::Internal("liblzma error " + std::to_string(static_cast<int>(rc)));
+    case LZMA_FORMAT_ERROR:
+      return Error::Invalid("bad stream header");
+    case LZMA_OPTIONS_ERROR:
+      return Error::Invalid("unsupported stream options");
+    case LZMA_DATA_ERROR:
+      return Error::Invalid("corrupt data");
+    case LZMA_BUF_ERROR:
+      return Error::Invalid("stream is truncated");
+    default:
+      return Error::Internal("liblzma error " + std::to_string(static_cast<int>(rc)));
   }
 }
 
@@ -189,12 +196,18 @@ Result<std::string> DecodeLz4Legacy(std::string_view in, size_t max_output) {
 
 Result<std::string> Decode(KernelCompression compression, std::string_view payload, size_t max_output) {
   switch (compression) {
-    case KernelCompression::kGzip: return InflateGzip(payload, max_output);
-    case KernelCompression::kXz: return DecodeLzma(payload, /*xz=*/true, max_output);
-    case KernelCompression::kLzma: return DecodeLzma(payload, /*xz=*/false, max_output);
-    case KernelCompression::kZstd: return DecodeZstd(payload, max_output);
-    case KernelCompression::kLz4: return DecodeLz4Legacy(payload, max_output);
-    case KernelCompression::kNone: break;
+    case KernelCompression::kGzip:
+      return InflateGzip(payload, max_output);
+    case KernelCompression::kXz:
+      return DecodeLzma(payload, /*xz=*/true, max_output);
+    case KernelCompression::kLzma:
+      return DecodeLzma(payload, /*xz=*/false, max_output);
+    case KernelCompression::kZstd:
+      return DecodeZstd(payload, max_output);
+    case KernelCompression::kLz4:
+      return DecodeLz4Legacy(payload, max_output);
+    case KernelCompression::kNone:
+      break;
   }
   if (payload.size() > max_output) return TooLarge(max_output);
   return std::string(payload);
@@ -204,33 +217,47 @@ Result<std::string> Decode(KernelCompression compression, std::string_view paylo
 
 const char* KernelCompressionName(KernelCompression c) {
   switch (c) {
-    case KernelCompression::kGzip: return "gzip";
-    case KernelCompression::kXz: return "xz";
-    case KernelCompression::kLzma: return "lzma";
-    case KernelCompression::kZstd: return "zstd";
-    case KernelCompression::kLz4: return "lz4";
-    case KernelCompression::kNone: return "none";
+    case KernelCompression::kGzip:
+      return "gzip";
+    case KernelCompression::kXz:
+      return "xz";
+    case KernelCompression::kLzma:
+      return "lzma";
+    case KernelCompression::kZstd:
+      return "zstd";
+    case KernelCompression::kLz4:
+      return "lz4";
+    case KernelCompression::kNone:
+      return "none";
   }
   return "none";
 }
 
-bool IsElf(std::string_view data) { return data.substr(0, 4) == std::string_view("\x7f" "ELF", 4); }
+bool IsElf(std::string_view data) { return data.starts_with("\177ELF"); }
 
 Result<KernelCompression> DetectCompression(std::string_view payload) {
-  auto starts = [payload](std::string_view magic) { return payload.substr(0, magic.size()) == magic; };
-  using namespace std::string_view_literals;
-  if (starts("\x1f\x8b\x08"sv)) return KernelCompression::kGzip;
-  if (starts("\xfd" "7zXZ\x00"sv)) return KernelCompression::kXz;
-  // lc=3 lp=0 pb=2 properties, then a dictionary size that is a multiple of
-  // 64 KiB, as every lzma preset writes.
-  if (starts("\x5d\x00\x00"sv)) return KernelCompression::kLzma;
-  if (starts("\x28\xb5\x2f\xfd"sv)) return KernelCompression::kZstd;
-  if (starts("\x02\x21\x4c\x18"sv)) return KernelCompression::kLz4;
-  if (IsElf(payload)) return KernelCompression::kNone;
-  std::string magic = HexBytes(payload, 4);
-  if (starts("BZh"sv)) return Error::Invalid("unsupported kernel compression bzip2 (magic " + magic + ")");
-  if (starts("\x89LZO"sv)) return Error::Invalid("unsupported kernel compression lzo (magic " + magic + ")");
-  return Error::Invalid("unsupported kernel compression (magic " + magic + ")");
+  struct Magic {
+    std::string_view bytes;
+    KernelCompression compression;
+  };
+  static constexpr Magic kMagics[] = {
+      {{"\x1f\x8b\x08", 3}, KernelCompression::kGzip},
+      {{"\xfd\x37\x7a\x58\x5a\x00", 6}, KernelCompression::kXz},
+      // lc=3 lp=0 pb=2 properties, then a dictionary size that is a multiple
+      // of 64 KiB, as every lzma preset writes.
+      {{"\x5d\x00\x00", 3}, KernelCompression::kLzma},
+      {{"\x28\xb5\x2f\xfd", 4}, KernelCompression::kZstd},
+      {{"\x02\x21\x4c\x18", 4}, KernelCompression::kLz4},
+      {{"\177ELF", 4}, KernelCompression::kNone},
+  };
+  for (const Magic& m : kMagics) {
+    if (payload.starts_with(m.bytes)) return m.compression;
+  }
+  std::string magic = "(magic " + HexBytes(payload, 4) + ")";
+  // Named so the message says which kernel option to avoid.
+  if (payload.starts_with("BZh")) return Error::Invalid("unsupported kernel compression bzip2 " + magic);
+  if (payload.starts_with("\x89LZO")) return Error::Invalid("unsupported kernel compression lzo " + magic);
+  return Error::Invalid("unsupported kernel compression " + magic);
 }
 
 Result<std::string_view> BzImagePayload(std::string_view bzimage) {
@@ -259,8 +286,7 @@ Result<std::string_view> BzImagePayload(std::string_view bzimage) {
   }
   if (length > bzimage.size() - start) {
     return Error::Invalid("payload extends past end of file (" + std::to_string(length) + " bytes at " +
-                          std::to_string(start) + ", file is " + std::to_string(bzimage.size()) +
-                          " bytes)");
+                          std::to_string(start) + ", file is " + std::to_string(bzimage.size()) + " bytes)");
   }
   return bzimage.substr(start, length);
 }
@@ -287,8 +313,9 @@ Result<std::string> ExtractVmlinux(std::string_view kernel_image) {
   }
   // Every compressed x86 payload ends with the uncompressed size as a LE u32
   // (gzip's own trailer, or the one kbuild appends for the other formats);
-  // the boot decompressor relies on it, and so can we to catch a stream that
-  // ended early without the decoder noticing.
+  // the boot decompressor sizes its buffer from it. Checking it catches a
+  // stream that ended early without the decoder noticing, such as an lz4
+  // stream that lost its last block.
   if (compression != KernelCompression::kNone && payload.size() >= 4) {
     uint32_t recorded = LoadLe32(payload, payload.size() - 4);
     if (recorded != static_cast<uint32_t>(vmlinux.size())) {

@@ -40,7 +40,7 @@ void AppendLe32(std::string& s, uint32_t v) {
 // An ELF magic followed by a mix of repetitive text and noise, so every codec
 // does real work and nothing compresses to almost nothing.
 std::string FakeElf(size_t size = kBodySize) {
-  std::string s("\x7f" "ELF\x02\x01\x01", 7);
+  std::string s("\177ELF\x02\x01\x01");
   std::mt19937 rng(42);
   while (s.size() < size) {
     if (rng() % 2) {
@@ -121,12 +121,22 @@ std::string Lz4Legacy(const std::string& in, size_t block_size = kLz4TestBlock) 
 std::string KernelPayload(KernelCompression c, const std::string& body) {
   std::string out;
   switch (c) {
-    case KernelCompression::kGzip: return Gzip(body);
-    case KernelCompression::kXz: out = Xz(body); break;
-    case KernelCompression::kLzma: out = LzmaAlone(body); break;
-    case KernelCompression::kZstd: out = Zstd(body); break;
-    case KernelCompression::kLz4: out = Lz4Legacy(body); break;
-    case KernelCompression::kNone: return body;
+    case KernelCompression::kGzip:
+      return Gzip(body);
+    case KernelCompression::kXz:
+      out = Xz(body);
+      break;
+    case KernelCompression::kLzma:
+      out = LzmaAlone(body);
+      break;
+    case KernelCompression::kZstd:
+      out = Zstd(body);
+      break;
+    case KernelCompression::kLz4:
+      out = Lz4Legacy(body);
+      break;
+    case KernelCompression::kNone:
+      return body;
   }
   AppendLe32(out, static_cast<uint32_t>(body.size()));
   return out;
@@ -135,7 +145,8 @@ std::string KernelPayload(KernelCompression c, const std::string& body) {
 // A minimal bzImage: setup sectors holding only the header fields the
 // extractor reads, padding up to payload_offset, the payload, then bytes
 // standing in for the decompressor code that follows it in a real image.
-std::string MakeBzImage(const std::string& payload, uint8_t setup_sects = 2, uint32_t payload_offset = 0x3c0) {
+std::string MakeBzImage(const std::string& payload, uint8_t setup_sects = 2,
+                        uint32_t payload_offset = 0x3c0) {
   size_t setup_bytes = ((setup_sects == 0 ? 4 : setup_sects) + 1) * 512;
   std::string img(setup_bytes + payload_offset, '\0');
   img[0x1f1] = static_cast<char>(setup_sects);
@@ -223,7 +234,9 @@ TEST(ExtractVmlinuxTest, ElfPassesThrough) {
   EXPECT_EQ(*out, elf);
 }
 
-TEST(ExtractVmlinuxTest, TooSmallForHeader) { ExpectInvalid(ExtractVmlinux("MZ"), "too small for a setup header"); }
+TEST(ExtractVmlinuxTest, TooSmallForHeader) {
+  ExpectInvalid(ExtractVmlinux("MZ"), "too small for a setup header");
+}
 
 TEST(ExtractVmlinuxTest, NoHdrS) {
   std::string img = MakeBzImage(KernelPayload(KernelCompression::kGzip, FakeElf()));
@@ -310,7 +323,8 @@ class ExtractFileTest : public ::testing::Test {
 
 TEST_F(ExtractFileTest, WritesElfWithMode0644) {
   const std::string body = FakeElf();
-  ASSERT_TRUE(WriteFileAtomic(dir_ + "/vmlinuz", MakeBzImage(KernelPayload(KernelCompression::kLz4, body))).ok());
+  ASSERT_TRUE(
+      WriteFileAtomic(dir_ + "/vmlinuz", MakeBzImage(KernelPayload(KernelCompression::kLz4, body))).ok());
   mode_t old_umask = umask(022);
   Status st = ExtractVmlinuxFile(dir_ + "/vmlinuz", dir_ + "/vmlinux");
   umask(old_umask);

@@ -1,0 +1,146 @@
+// Helpers for end-to-end tests: run the real `banger` (which auto-starts the
+// real `bangerd`) against a private home, boot real guests under QEMU TCG.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <chrono>
+#include <functional>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/fs.h"
+#include "base/process.h"
+#include "model/json.h"
+
+namespace banger::e2e {
+
+inline std::string GuestDir() {
+  const char* env = std::getenv("BANGER_TEST_GUEST_DIR");
+  return env && *env ? env : std::string(BANGER_SOURCE_DIR) + "/build/test-guest";
+}
+
+struct CliRun {
+  int code = -1;
+  std::string out, err;
+};
+
+class BangerHome {
+ public:
+  BangerHome() {
+    static int counter = 0;
+    // Short: VM socket paths must fit in sun_path.
+    root_ = "/tmp/bge-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+    std::filesystem::remove_all(root_);
+    std::filesystem::create_directories(root_);
+  }
+  ~BangerHome() {
+    // Leave nothing behind whatever the test did: VMs, daemon, files.
+    Banger({"daemon", "stop"});
+    for (pid_t p : RealProcessOps().FindByArg(root_ + "/bangerd.sock")) RealProcessOps().Signal(p, SIGKILL).ok();
+    KillVmms();
+    std::filesystem::remove_all(root_);
+  }
+  const std::string& root() const { return root_; }
+
+  void WriteConfig(const std::string& toml) { ASSERT_TRUE(WriteFileAtomic(root_ + "/config.toml", toml).ok()); }
+
+  CliRun Banger(std::vector<std::string> args, std::chrono::seconds timeout = std::chrono::seconds(300)) {
+    std::vector<std::string> argv{BANGER_BIN, "--home", root_};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto r = RunCommand(argv, timeout);
+    if (!r.ok()) return CliRun{-1, "", r.error().message()};
+    return CliRun{r->exit_code, r->out, r->err};
+  }
+
+  Json BangerJson(std::vector<std::string> args) {
+    args.push_back("--json");
+    CliRun r = Banger(args);
+    EXPECT_EQ(r.code, 0) << "banger " << args[0] << ": " << r.err;
+    auto j = ParseJson(r.out);
+    EXPECT_TRUE(j.ok()) << r.out;
+    return j.ok() ? *j : Json();
+  }
+
+  // Imports the test guest as image "base".
+  void ImportTestGuest() {
+    std::string g = GuestDir();
+    ASSERT_TRUE(IsRegularFile(g + "/vmlinuz")) << "test guest missing in " << g
+                                               << ": run scripts/make-test-guest.sh " << g;
+    CliRun r = Banger({"image", "import", "base", "--kernel", g + "/vmlinuz", "--initrd", g + "/initrd.img",
+                    "--rootfs", g + "/rootfs.ext4"});
+    ASSERT_EQ(r.code, 0) << r.err;
+  }
+
+  // Polls the console log until it contains every needle.
+  bool WaitForConsole(const std::string& vm, const std::vector<std::string>& needles,
+                      std::chrono::seconds timeout = std::chrono::seconds(120)) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      CliRun r = Banger({"vm", "logs", vm});
+      bool all = r.code == 0;
+      for (const auto& n : needles) all = all && r.out.find(n) != std::string::npos;
+      if (all) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+    return false;
+  }
+
+  pid_t DaemonPid() {
+    auto pids = RealProcessOps().FindByArg(root_);
+    for (pid_t p : pids) {
+      auto argv = RealProcessOps().Cmdline(p);
+      if (!argv.empty() && argv[0].find("bangerd") != std::string::npos) return p;
+    }
+    return 0;
+  }
+
+  // VMM processes whose argv mentions this home.
+  std::vector<pid_t> Vmms() {
+    std::vector<pid_t> out;
+    for (pid_t p : ScanProcs()) {
+      auto argv = RealProcessOps().Cmdline(p);
+      if (argv.empty() || argv[0].find("bangerd") != std::string::npos) continue;
+      for (const auto& a : argv) {
+        if (a.find(root_ + "/") != std::string::npos) {
+          out.push_back(p);
+          break;
+        }
+      }
+    }
+    return out;
+  }
+
+  void KillVmms() {
+    for (pid_t p : Vmms()) RealProcessOps().Signal(p, SIGKILL).ok();
+  }
+
+ private:
+  static std::vector<pid_t> ScanProcs() {
+    std::vector<pid_t> out;
+    for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+      std::string n = e.path().filename().string();
+      if (!n.empty() && std::all_of(n.begin(), n.end(), ::isdigit)) {
+        pid_t p = std::stoi(n);
+        if (RealProcessOps().Alive(p)) out.push_back(p);
+      }
+    }
+    return out;
+  }
+  std::string root_;
+};
+
+inline bool WaitUntil(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return pred();
+}
+
+}  // namespace banger::e2e

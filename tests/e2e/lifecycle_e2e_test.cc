@@ -1,0 +1,227 @@
+// End to end: the real CLI, the real daemon, real guests under QEMU TCG.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include "e2e_util.h"
+
+namespace banger::e2e {
+namespace {
+
+constexpr const char* kTcgConfig =
+    "backend = \"qemu\"\nqemu_accel = \"tcg\"\nstop_timeout = \"3s\"\ndefault_image_name = \"base\"\n";
+const std::vector<std::string> kSmall = {"--vcpus", "1", "--memory", "256"};
+
+std::vector<std::string> Args(std::initializer_list<std::string> head, const std::vector<std::string>& tail = {}) {
+  std::vector<std::string> v(head);
+  v.insert(v.end(), tail.begin(), tail.end());
+  return v;
+}
+
+TEST(LifecycleE2E, StartBootStopDeleteLeavesNothing) {
+  BangerHome h;
+  h.WriteConfig(kTcgConfig);
+  h.ImportTestGuest();
+  CliRun c = h.Banger(Args({"vm", "create", "--name", "t1"}, kSmall));
+  ASSERT_EQ(c.code, 0) << c.err;
+  Json vm = h.BangerJson({"vm", "show", "t1"});
+  EXPECT_EQ(vm["state"], "running");
+  ASSERT_TRUE(vm["handles"]["pid"].is_number());
+  pid_t pid = vm["handles"]["pid"];
+  EXPECT_TRUE(RealProcessOps().Alive(pid));
+  std::string vm_dir = vm["runtime"]["vm_dir"];
+  EXPECT_TRUE(PathExists(vm_dir + "/handles.json"));
+
+  ASSERT_TRUE(h.WaitForConsole("t1", {"Linux version", "banger-test-guest: init ready"}))
+      << h.Banger({"vm", "logs", "t1"}).out;
+  // The guest got its hostname from the kernel command line banger built.
+  EXPECT_NE(h.Banger({"vm", "logs", "t1"}).out.find("banger.hostname=t1"), std::string::npos);
+
+  CliRun s = h.Banger({"vm", "stop", "t1", "--timeout", "2"});
+  ASSERT_EQ(s.code, 0) << s.err;
+  EXPECT_TRUE(WaitUntil([&] { return !RealProcessOps().Alive(pid); }, std::chrono::seconds(5)));
+  EXPECT_EQ(h.BangerJson({"vm", "show", "t1"})["state"], "stopped");
+  EXPECT_FALSE(PathExists(vm_dir + "/handles.json"));
+  EXPECT_TRUE(h.Vmms().empty());
+
+  CliRun d = h.Banger({"vm", "delete", "t1"});
+  ASSERT_EQ(d.code, 0) << d.err;
+  EXPECT_FALSE(PathExists(vm_dir));
+  EXPECT_TRUE(h.BangerJson({"vm", "list"}).empty());
+  EXPECT_EQ(h.Banger({"vm", "show", "t1"}).code, 1);
+}
+
+TEST(LifecycleE2E, KillDashNineDaemonKeepsVmAndReadopts) {
+  BangerHome h;
+  h.WriteConfig(kTcgConfig);
+  h.ImportTestGuest();
+  ASSERT_EQ(h.Banger(Args({"vm", "create", "--name", "t1"}, kSmall)).code, 0);
+  pid_t vmm = h.BangerJson({"vm", "show", "t1"})["handles"]["pid"];
+  pid_t daemon = h.DaemonPid();
+  ASSERT_GT(daemon, 0);
+  ASSERT_EQ(::kill(daemon, SIGKILL), 0);
+  ASSERT_TRUE(WaitUntil([&] { return !RealProcessOps().Alive(daemon); }, std::chrono::seconds(5)));
+  EXPECT_TRUE(RealProcessOps().Alive(vmm)) << "the VM must outlive the daemon";
+
+  // The next CLI call starts a new daemon that re-adopts the VM.
+  Json vm = h.BangerJson({"vm", "show", "t1"});
+  EXPECT_EQ(vm["state"], "running");
+  EXPECT_EQ(vm["handles"]["pid"], vmm);
+  EXPECT_NE(h.DaemonPid(), daemon);
+  CliRun s = h.Banger({"vm", "stop", "t1", "--timeout", "1"});
+  ASSERT_EQ(s.code, 0) << s.err;
+  EXPECT_TRUE(WaitUntil([&] { return !RealProcessOps().Alive(vmm); }, std::chrono::seconds(5)));
+}
+
+TEST(LifecycleE2E, StaleHandlesOfDeadVmmAreDemotedAndCleaned) {
+  BangerHome h;
+  h.WriteConfig(kTcgConfig);
+  h.ImportTestGuest();
+  ASSERT_EQ(h.Banger(Args({"vm", "create", "--name", "t1"}, kSmall)).code, 0);
+  Json vm = h.BangerJson({"vm", "show", "t1"});
+  pid_t vmm = vm["handles"]["pid"];
+  std::string vm_dir = vm["runtime"]["vm_dir"];
+  pid_t daemon = h.DaemonPid();
+  ASSERT_EQ(::kill(daemon, SIGKILL), 0);
+  ASSERT_EQ(::kill(vmm, SIGKILL), 0);
+  ASSERT_TRUE(WaitUntil([&] { return !RealProcessOps().Alive(vmm) && !RealProcessOps().Alive(daemon); },
+                        std::chrono::seconds(5)));
+  ASSERT_TRUE(PathExists(vm_dir + "/handles.json")) << "stale scratch file present before reconcile";
+
+  Json after = h.BangerJson({"vm", "show", "t1"});
+  EXPECT_EQ(after["state"], "stopped");
+  EXPECT_FALSE(after.contains("handles"));
+  EXPECT_FALSE(PathExists(vm_dir + "/handles.json"));
+  EXPECT_FALSE(PathExists(vm_dir + "/api.sock"));
+  // And it starts again.
+  ASSERT_EQ(h.Banger({"vm", "start", "t1"}).code, 0);
+  EXPECT_EQ(h.BangerJson({"vm", "show", "t1"})["state"], "running");
+  ASSERT_EQ(h.Banger({"vm", "delete", "t1"}).code, 0);
+  EXPECT_TRUE(h.Vmms().empty());
+}
+
+TEST(LifecycleE2E, MissingVmmBinaryIsErrorStateWithReason) {
+  BangerHome h;
+  h.WriteConfig(std::string(kTcgConfig) + "qemu_bin = \"/nonexistent/qemu\"\n");
+  h.ImportTestGuest();
+  CliRun c = h.Banger(Args({"vm", "create", "--name", "t1"}, kSmall));
+  EXPECT_EQ(c.code, 1);
+  EXPECT_NE(c.err.find("/nonexistent/qemu"), std::string::npos) << c.err;
+  EXPECT_EQ(std::count(c.err.begin(), c.err.end(), '\n'), 1) << "one line: " << c.err;
+  Json vm = h.BangerJson({"vm", "show", "t1"});
+  EXPECT_EQ(vm["state"], "error");
+  EXPECT_NE(vm["runtime"]["last_error"].get<std::string>().find("/nonexistent/qemu"), std::string::npos);
+  EXPECT_TRUE(h.Vmms().empty());
+}
+
+TEST(LifecycleE2E, VmmThatExitsAtOnceIsErrorWithItsOutput) {
+  BangerHome h;
+  std::string fake = h.root() + "/fake-qemu";
+  ASSERT_TRUE(WriteFileAtomic(fake, "#!/bin/sh\necho 'fake-qemu: cannot start' >&2\nexit 1\n", 0755).ok());
+  h.WriteConfig(std::string(kTcgConfig) + "qemu_bin = \"" + fake + "\"\n");
+  h.ImportTestGuest();
+  CliRun c = h.Banger(Args({"vm", "create", "--name", "t1"}, kSmall));
+  EXPECT_EQ(c.code, 1);
+  EXPECT_NE(c.err.find("cannot start"), std::string::npos) << c.err;
+  Json vm = h.BangerJson({"vm", "show", "t1"});
+  EXPECT_EQ(vm["state"], "error");
+  EXPECT_FALSE(PathExists(vm["runtime"]["vm_dir"].get<std::string>() + "/handles.json"));
+}
+
+TEST(LifecycleE2E, BadInputGetsOneLineAndChangesNothing) {
+  BangerHome h;
+  h.WriteConfig(kTcgConfig);
+  h.ImportTestGuest();
+  ASSERT_EQ(h.Banger(Args({"vm", "create", "--name", "t1", "--no-start"}, kSmall)).code, 0);
+  struct Case {
+    std::vector<std::string> args;
+    int code;
+    std::string needle;
+  };
+  std::vector<Case> cases = {
+      {{"vm", "create", "--name", "t1", "--no-start"}, 1, "t1"},
+      {{"vm", "create", "--name", "Bad_Name", "--no-start"}, 1, "Bad_Name"},
+      {{"vm", "create", "--name", "t2", "--image", "nope", "--no-start"}, 1, "nope"},
+      {{"vm", "create", "--name", "t3", "--work-disk-size", "200G", "--no-start"}, 1, "128G"},
+      {{"vm", "create", "--name", "t4", "--work-disk-size", "12Q", "--no-start"}, 1, "Q"},
+      {{"image", "import", "x", "--kernel", "/nonexistent/k", "--rootfs", "/nonexistent/r"}, 1, "/nonexistent/k"},
+      {{"image", "delete", "base"}, 1, "used by"},
+      {{"vm", "frobnicate"}, 2, ""},
+      {{"vm", "create", "--vcpus", "many"}, 2, ""},
+  };
+  for (const auto& c : cases) {
+    CliRun r = h.Banger(c.args);
+    std::string cmd;
+    for (const auto& a : c.args) cmd += a + " ";
+    EXPECT_EQ(r.code, c.code) << cmd << ": " << r.err;
+    EXPECT_NE(r.err.find(c.needle), std::string::npos) << cmd << ": " << r.err;
+    if (c.code == 1) EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << cmd << ": " << r.err;
+  }
+  Json vms = h.BangerJson({"vm", "list"});
+  ASSERT_EQ(vms.size(), 1u);
+  EXPECT_EQ(vms[0]["name"], "t1");
+  EXPECT_EQ(h.BangerJson({"image", "list"}).size(), 1u);
+}
+
+TEST(LifecycleE2E, SetRefusesRunningAndAppliesWhenStopped) {
+  BangerHome h;
+  h.WriteConfig(kTcgConfig);
+  h.ImportTestGuest();
+  ASSERT_EQ(h.Banger(Args({"vm", "create", "--name", "t1"}, kSmall)).code, 0);
+  CliRun r = h.Banger({"vm", "set", "t1", "--memory", "512"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("running"), std::string::npos) << r.err;
+  ASSERT_EQ(h.Banger({"vm", "stop", "t1", "--timeout", "1"}).code, 0);
+  ASSERT_EQ(h.Banger({"vm", "set", "t1", "--memory", "512", "--vcpus", "2"}).code, 0);
+  Json vm = h.BangerJson({"vm", "show", "t1"});
+  EXPECT_EQ(vm["spec"]["memory_mib"], 512);
+  EXPECT_EQ(vm["spec"]["vcpu_count"], 2);
+  // The new size reaches the VMM: QEMU's argv carries it.
+  ASSERT_EQ(h.Banger({"vm", "start", "t1"}).code, 0);
+  pid_t pid = h.BangerJson({"vm", "show", "t1"})["handles"]["pid"];
+  auto argv = RealProcessOps().Cmdline(pid);
+  EXPECT_NE(std::find(argv.begin(), argv.end(), "512"), argv.end());
+  ASSERT_EQ(h.Banger({"vm", "delete", "t1"}).code, 0);
+}
+
+TEST(LifecycleE2E, ConcurrentOperationsOnOneVmAreSerialized) {
+  BangerHome h;
+  h.WriteConfig(kTcgConfig);
+  h.ImportTestGuest();
+  ASSERT_EQ(h.Banger(Args({"vm", "create", "--name", "t1", "--no-start"}, kSmall)).code, 0);
+  std::vector<std::thread> ts;
+  std::vector<int> codes(4, -1);
+  for (int i = 0; i < 4; ++i) {
+    ts.emplace_back([&, i] { codes[i] = h.Banger({"vm", "start", "t1"}).code; });
+  }
+  for (auto& t : ts) t.join();
+  for (int c : codes) EXPECT_EQ(c, 0);
+  EXPECT_EQ(h.Vmms().size(), 1u) << "exactly one VMM for one VM";
+  ASSERT_EQ(h.Banger({"vm", "delete", "t1"}).code, 0);
+  EXPECT_TRUE(h.Vmms().empty());
+}
+
+TEST(LifecycleE2E, TwoHomesAreIndependent) {
+  BangerHome a, b;
+  a.WriteConfig(kTcgConfig);
+  b.WriteConfig(kTcgConfig);
+  a.ImportTestGuest();
+  ASSERT_EQ(a.Banger(Args({"vm", "create", "--name", "t1", "--no-start"}, kSmall)).code, 0);
+  EXPECT_TRUE(b.BangerJson({"vm", "list"}).empty());
+  EXPECT_TRUE(b.BangerJson({"image", "list"}).empty());
+  EXPECT_NE(a.DaemonPid(), b.DaemonPid());
+  ASSERT_EQ(a.Banger({"daemon", "stop"}).code, 0);
+  EXPECT_EQ(b.Banger({"daemon", "status"}).code, 0) << "stopping one home's daemon leaves the other";
+}
+
+TEST(LifecycleE2E, RequestIdMakesCreateIdempotent) {
+  BangerHome h;
+  h.WriteConfig(kTcgConfig);
+  h.ImportTestGuest();
+  Json first = h.BangerJson(Args({"vm", "create", "--request-id", "job-7", "--no-start"}, kSmall));
+  Json second = h.BangerJson(Args({"vm", "create", "--request-id", "job-7", "--no-start"}, kSmall));
+  EXPECT_EQ(first["id"], second["id"]);
+  EXPECT_EQ(h.BangerJson({"vm", "list"}).size(), 1u);
+}
+
+}  // namespace
+}  // namespace banger::e2e
