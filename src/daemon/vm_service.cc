@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <filesystem>
+#include <functional>
 #include <set>
 #include <thread>
 
@@ -364,32 +365,32 @@ void VmService::CleanupRuntime(const VMRecord& vm, const std::optional<VMHandles
   cache_.Erase(vm.id);
 }
 
-Result<VMView> VmService::Start(const std::string& ref) {
+Result<VMView> VmService::WithVmLocked(const std::string& ref,
+                                       const std::function<Result<VMRecord>(VMRecord)>& op) {
   BANGER_ASSIGN_OR_RETURN(VMRecord vm, d_.store->GetVM(ref));
   auto lock = LockFor(vm.id);
   std::lock_guard<std::mutex> lk(*lock);
-  BANGER_ASSIGN_OR_RETURN(vm, d_.store->GetVM(vm.id));  // re-read under the lock
-  BANGER_ASSIGN_OR_RETURN(vm, StartLocked(std::move(vm)));
+  // Re-read under the lock: the operation before us may have changed it.
+  BANGER_ASSIGN_OR_RETURN(vm, d_.store->GetVM(vm.id));
+  BANGER_ASSIGN_OR_RETURN(vm, op(std::move(vm)));
   return ViewOf(vm);
+}
+
+Result<VMView> VmService::Start(const std::string& ref) {
+  return WithVmLocked(ref, [this](VMRecord vm) { return StartLocked(std::move(vm)); });
 }
 
 Result<VMView> VmService::Stop(const std::string& ref, std::optional<std::chrono::milliseconds> graceful) {
-  BANGER_ASSIGN_OR_RETURN(VMRecord vm, d_.store->GetVM(ref));
-  auto lock = LockFor(vm.id);
-  std::lock_guard<std::mutex> lk(*lock);
-  BANGER_ASSIGN_OR_RETURN(vm, d_.store->GetVM(vm.id));
-  BANGER_ASSIGN_OR_RETURN(vm, StopLocked(std::move(vm), graceful.value_or(d_.config.stop_timeout), "stopped"));
-  return ViewOf(vm);
+  return WithVmLocked(ref, [&](VMRecord vm) {
+    return StopLocked(std::move(vm), graceful.value_or(d_.config.stop_timeout), "stopped");
+  });
 }
 
 Result<VMView> VmService::Restart(const std::string& ref, std::optional<std::chrono::milliseconds> graceful) {
-  BANGER_ASSIGN_OR_RETURN(VMRecord vm, d_.store->GetVM(ref));
-  auto lock = LockFor(vm.id);
-  std::lock_guard<std::mutex> lk(*lock);
-  BANGER_ASSIGN_OR_RETURN(vm, d_.store->GetVM(vm.id));
-  BANGER_ASSIGN_OR_RETURN(vm, StopLocked(std::move(vm), graceful.value_or(d_.config.stop_timeout), "restarting"));
-  BANGER_ASSIGN_OR_RETURN(vm, StartLocked(std::move(vm)));
-  return ViewOf(vm);
+  return WithVmLocked(ref, [&](VMRecord vm) -> Result<VMRecord> {
+    BANGER_ASSIGN_OR_RETURN(vm, StopLocked(std::move(vm), graceful.value_or(d_.config.stop_timeout), "restarting"));
+    return StartLocked(std::move(vm));
+  });
 }
 
 Result<std::string> VmService::Delete(const std::string& ref, bool missing_ok) {
@@ -422,10 +423,10 @@ Result<std::string> VmService::Delete(const std::string& ref, bool missing_ok) {
 }
 
 Result<VMView> VmService::Set(const std::string& ref, const SetVMRequest& req) {
-  BANGER_ASSIGN_OR_RETURN(VMRecord vm, d_.store->GetVM(ref));
-  auto lock = LockFor(vm.id);
-  std::lock_guard<std::mutex> lk(*lock);
-  BANGER_ASSIGN_OR_RETURN(vm, d_.store->GetVM(vm.id));
+  return WithVmLocked(ref, [&](VMRecord vm) { return SetLocked(std::move(vm), req); });
+}
+
+Result<VMRecord> VmService::SetLocked(VMRecord vm, const SetVMRequest& req) {
   DemoteIfDeadLocked(vm);
   bool running = vm.state == VMState::kRunning;
   VMSpec next = vm.spec;
@@ -463,7 +464,7 @@ Result<VMView> VmService::Set(const std::string& ref, const SetVMRequest& req) {
   vm.updated_at = Now();
   BANGER_RETURN_IF_ERROR(d_.store->UpdateVM(vm));
   EmitVM("vm.updated", vm, Json{{"spec", ToJson(vm.spec)}});
-  return ViewOf(vm);
+  return vm;
 }
 
 void VmService::DemoteIfDeadLocked(VMRecord& vm) {

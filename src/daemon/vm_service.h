@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -135,8 +136,11 @@ class VmService {
   // Deterministic runtime paths for a VM id.
   void FillRuntimePaths(VMRecord& vm);
   Status EnsureDisks(const VMRecord& vm);
+  // Resolves `ref`, takes the VM's mutex, re-reads the record and runs `op`.
+  Result<VMView> WithVmLocked(const std::string& ref, const std::function<Result<VMRecord>(VMRecord)>& op);
   // The following require the VM's mutex held.
   Result<VMRecord> StartLocked(VMRecord vm);
+  Result<VMRecord> SetLocked(VMRecord vm, const SetVMRequest& req);
   Result<VMRecord> StopLocked(VMRecord vm, std::chrono::milliseconds graceful, const std::string& reason);
   // Tears down everything transient the handles name, then forgets them.
   void CleanupRuntime(const VMRecord& vm, const std::optional<VMHandles>& handles);

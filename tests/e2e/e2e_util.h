@@ -15,6 +15,7 @@
 
 #include "base/fs.h"
 #include "base/process.h"
+#include "http/http.h"
 #include "model/json.h"
 
 namespace banger::e2e {
@@ -133,6 +134,12 @@ class BangerHome {
   }
   std::string root_;
 };
+
+// GET / on a Unix-socket HTTP server (the Firecracker API); "" on failure.
+inline std::string UnixHttpGet(const std::string& sock) {
+  auto r = UnixHttpCall(sock, HttpRequest{}, std::chrono::seconds(5));
+  return r.ok() ? r->body : "";
+}
 
 inline bool WaitUntil(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
