@@ -154,7 +154,9 @@ TEST(LifecycleE2E, BadInputGetsOneLineAndChangesNothing) {
     for (const auto& a : c.args) cmd += a + " ";
     EXPECT_EQ(r.code, c.code) << cmd << ": " << r.err;
     EXPECT_NE(r.err.find(c.needle), std::string::npos) << cmd << ": " << r.err;
-    if (c.code == 1) EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << cmd << ": " << r.err;
+    if (c.code == 1) {
+      EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << cmd << ": " << r.err;
+    }
   }
   Json vms = h.BangerJson({"vm", "list"});
   ASSERT_EQ(vms.size(), 1u);
