@@ -12,7 +12,7 @@ cd "$(dirname "$0")"
 
 # A running daemon from an earlier install keeps its VMs across the restart.
 if command -v banger >/dev/null 2>&1; then banger daemon stop >/dev/null 2>&1 || true; fi
-install -m 0755 build/src/main/banger build/src/main/bangerd /usr/local/bin/
+install -m 0755 build/src/main/banger build/src/main/bangerd build/src/main/banger-agent /usr/local/bin/
 
 home="${BANGER_HOME:-/var/lib/banger}"
 starter="$home/images/starter"

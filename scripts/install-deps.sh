@@ -6,14 +6,18 @@ set -euo pipefail
 BUILD_PKGS=(
   cmake ninja-build g++ pkg-config
   libsqlite3-dev nlohmann-json3-dev libspdlog-dev libcli11-dev libtomlplusplus-dev libboost-dev
-  liblz4-dev libzstd-dev liblzma-dev zlib1g-dev
+  liblz4-dev libzstd-dev liblzma-dev zlib1g-dev libarchive-dev
   libgtest-dev libgmock-dev
 )
 RUNTIME_PKGS=(
   qemu-system-x86 e2fsprogs
   # building guest images and the test guest: kernel packages are fetched with apt-get download
   busybox-static cpio kmod dpkg
+  # the minimal image's SSH server (copied from the host) and the debian profile
+  dropbear-bin debootstrap
   iproute2 procps
+  # ssh-keygen for the key banger seeds into images
+  openssh-client
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -50,6 +50,8 @@ class ApiClient {
   ApiClient(HomeLayout home, std::string config_path);
 
   const HomeLayout& home() const { return home_; }
+  // The config file handed to a daemon this client starts.
+  const std::string& config_path() const { return config_path_; }
 
   // One API call; `target` is the path plus query. A 2xx answer's JSON body
   // is returned ({} when empty); anything else becomes an Error.

@@ -1,7 +1,14 @@
 #include "api/server.h"
 
-#include <charconv>
+#include <sys/socket.h>
 
+#include <atomic>
+#include <charconv>
+#include <thread>
+#include <regex>
+
+#include "api/exec_stream.h"
+#include "api/stream.h"
 #include "base/log.h"
 #include "model/json.h"
 
@@ -133,6 +140,55 @@ Result<ImportImageRequest> ParseImport(const Json& j) {
   return i;
 }
 
+struct ExecParams {
+  ExecRequest req;
+  std::chrono::milliseconds agent_timeout{std::chrono::seconds(120)};
+};
+
+Result<ExecParams> ParseExec(const Json& j) {
+  ExecParams p;
+  int rows = 24, cols = 80;
+  int64_t timeout_ms = p.agent_timeout.count();
+  JsonReader r(j, "exec request");
+  r.StrList("argv", p.req.argv);
+  r.StrMap("env", p.req.env);
+  r.Str("cwd", p.req.cwd);
+  r.Bool("tty", p.req.tty);
+  r.Int("rows", rows);
+  r.Int("cols", cols);
+  r.Int64("timeout_ms", timeout_ms);
+  BANGER_RETURN_IF_ERROR(r.Finish());
+  if (p.req.argv.empty()) return Error::Invalid("exec request: argv must name a command");
+  for (const auto& a : p.req.argv) {
+    if (a.find('\0') != std::string::npos) return Error::Invalid("exec request: argv contains a NUL byte");
+  }
+  static const std::regex env_key("^[A-Za-z_][A-Za-z0-9_]*$");
+  for (const auto& [k, v] : p.req.env) {
+    if (!std::regex_match(k, env_key)) return Error::Invalid("exec request: bad environment variable name \"" + k + "\"");
+    if (v.find('\0') != std::string::npos) return Error::Invalid("exec request: env " + k + " contains a NUL byte");
+  }
+  if (!p.req.cwd.empty() && p.req.cwd[0] != '/') {
+    return Error::Invalid("exec request: cwd must be an absolute path, got \"" + p.req.cwd + "\"");
+  }
+  if (rows < 1 || rows > 1000 || cols < 1 || cols > 1000) return Error::Invalid("exec request: bad window size");
+  p.req.rows = static_cast<uint16_t>(rows);
+  p.req.cols = static_cast<uint16_t>(cols);
+  if (timeout_ms < 0 || timeout_ms > 3600 * 1000) return Error::Invalid("exec request: timeout_ms out of range");
+  p.agent_timeout = std::chrono::milliseconds(timeout_ms);
+  return p;
+}
+
+Result<BuildImageRequest> ParseBuild(const Json& j) {
+  BuildImageRequest b;
+  JsonReader r(j, "image build request");
+  r.Str("name", b.name);
+  r.Str("profile", b.profile);
+  r.Bool("docker", b.docker);
+  r.Int64("size_bytes", b.size_bytes);
+  BANGER_RETURN_IF_ERROR(r.Finish());
+  return b;
+}
+
 Result<Labels> ParseSelector(const std::string& raw) {
   Labels out;
   size_t i = 0;
@@ -186,6 +242,32 @@ HttpResponse ApiRouter::Handle(const HttpRequest& req) {
     return ErrorResponse(BANGER_CONCAT(_r_, __LINE__).error()); \
   lhs = std::move(BANGER_CONCAT(_r_, __LINE__)).value()
 
+void ApiRouter::ServeImageBuild(UniqueFd fd, std::string leftover, const BuildImageRequest& req) {
+  // A client that goes away cancels the build: a reader notices the end of
+  // the stream while the build runs on this thread.
+  std::atomic<bool> cancel{false};
+  std::thread watcher([&] {
+    StreamReader reader(fd.get(), std::move(leftover));
+    for (;;) {
+      auto f = reader.Next();
+      if (!f.ok() || !f->has_value()) break;
+    }
+    cancel = true;
+  });
+  auto progress = [&](const std::string& line) {
+    if (!WriteStreamFrame(fd.get(), StreamType::kProgress, line).ok()) cancel = true;
+  };
+  auto img = vms_.BuildImage(req, progress, cancel);
+  if (img.ok()) {
+    WriteStreamFrame(fd.get(), StreamType::kResult, ToJson(*img).dump()).ok();
+  } else {
+    Json j{{"code", ErrorKindName(img.error().kind())}, {"message", img.error().message()}};
+    WriteStreamFrame(fd.get(), StreamType::kError, j.dump(-1, ' ', false, Json::error_handler_t::replace)).ok();
+  }
+  ::shutdown(fd.get(), SHUT_RD);
+  watcher.join();
+}
+
 HttpResponse ApiRouter::Route(const HttpRequest& req) {
   auto seg = Segments(req.Path());
   const std::string& m = req.method;
@@ -228,6 +310,20 @@ HttpResponse ApiRouter::Route(const HttpRequest& req) {
         return JsonResponse(201, ToJson(img));
       }
       return not_allowed();
+    }
+    if (seg.size() == 3 && seg[2] == "build") {
+      if (m != "POST") return not_allowed();
+      if (req.headers.count("upgrade") == 0) {
+        return ErrorResponse(Error::Invalid("image build needs an upgraded connection (Upgrade: banger-stream/1)"));
+      }
+      API_TRY(Json body, Body(req));
+      API_TRY(BuildImageRequest br, ParseBuild(body));
+      HttpResponse r;
+      r.status = 101;
+      r.content_type = "";
+      r.headers["Upgrade"] = kStreamProtocol;
+      r.upgrade = [this, br](UniqueFd fd, std::string leftover) { ServeImageBuild(std::move(fd), std::move(leftover), br); };
+      return r;
     }
     if (seg.size() == 3) {
       if (m == "GET") {
@@ -297,6 +393,23 @@ HttpResponse ApiRouter::Route(const HttpRequest& req) {
         return r;
       }
       if (m != "POST") return not_allowed();
+      if (action == "exec") {
+        if (req.headers.count("upgrade") == 0) {
+          return ErrorResponse(Error::Invalid("exec needs an upgraded connection (Upgrade: banger-stream/1)"));
+        }
+        API_TRY(Json body, Body(req));
+        API_TRY(ExecParams params, ParseExec(body));
+        API_TRY(auto view, vms_.Get(ref));  // answer "no such vm" before upgrading
+        HttpResponse r;
+        r.status = 101;
+        r.content_type = "";
+        r.headers["Upgrade"] = kStreamProtocol;
+        std::string id = view.vm.id;
+        r.upgrade = [this, id, params](UniqueFd fd, std::string leftover) {
+          ServeExecStream(std::move(fd), std::move(leftover), vms_, id, params.req, params.agent_timeout);
+        };
+        return r;
+      }
       if (action == "start") {
         API_TRY(Json body, Body(req));
         if (!body.empty()) return ErrorResponse(Error::Invalid("start takes no body fields"));

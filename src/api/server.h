@@ -27,6 +27,8 @@ class ApiRouter {
 
  private:
   HttpResponse Route(const HttpRequest& req);
+  // Runs an image build on an upgraded connection, streaming progress.
+  void ServeImageBuild(UniqueFd fd, std::string leftover, const BuildImageRequest& req);
   VmService& vms_;
   EventLog& events_;
   DaemonInfo info_;

@@ -5,12 +5,14 @@
 
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <thread>
 
 #include "api/server.h"
 #include "base/fs.h"
 #include "base/log.h"
 #include "config/config.h"
+#include "daemon/agent_pool.h"
 #include "daemon/events.h"
 #include "daemon/vm_service.h"
 #include "http/http.h"
@@ -51,6 +53,17 @@ class StopLatch {
   bool stop_ = false;
 };
 
+// The static guest agent put into built images: $BANGER_AGENT_BIN, else
+// banger-agent beside this bangerd.
+std::string AgentBinaryPath() {
+  if (const char* env = std::getenv("BANGER_AGENT_BIN"); env && *env) return env;
+  char buf[4096];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return "";
+  std::string self(buf, static_cast<size_t>(n));
+  return self.substr(0, self.rfind('/')) + "/banger-agent";
+}
+
 }  // namespace
 
 int RunDaemon(const DaemonOptions& opts) {
@@ -87,6 +100,7 @@ int RunDaemon(const DaemonOptions& opts) {
   spdlog::info("default backend {}, qemu accel {}", BackendName(default_backend), bo.qemu_accel);
 
   EventLog events(**store);
+  AgentPool agents(RealAgentConnector());
   VmServiceDeps deps;
   deps.home = home;
   deps.config = config;
@@ -94,6 +108,8 @@ int RunDaemon(const DaemonOptions& opts) {
   deps.events = &events;
   deps.procs = &RealProcessOps();
   deps.disks = &RealDiskOps();
+  deps.agents = &agents;
+  deps.agent_binary = AgentBinaryPath();
   deps.backends = {{BackendKind::kFirecracker, fc.get()}, {BackendKind::kQemu, qemu.get()}};
   deps.default_backend = default_backend;
   VmService vms(deps);

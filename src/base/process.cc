@@ -71,7 +71,7 @@ Result<std::string> FindExecutable(const std::string& name) {
 }
 
 Result<CommandResult> RunCommand(const std::vector<std::string>& argv,
-                                 std::chrono::milliseconds timeout) {
+                                 std::chrono::milliseconds timeout, const std::string& cwd) {
   if (argv.empty()) return Error::Invalid("RunCommand: empty argv");
   BANGER_ASSIGN_OR_RETURN(std::string exe, FindExecutable(argv[0]));
   int outp[2], errp[2], rep[2];
@@ -88,6 +88,7 @@ Result<CommandResult> RunCommand(const std::vector<std::string>& argv,
     int devnull = ::open("/dev/null", O_RDONLY);
     if (devnull < 0 || ::dup2(devnull, 0) < 0) ChildFail(rep_w.get());
     if (::dup2(out_w.get(), 1) < 0 || ::dup2(err_w.get(), 2) < 0) ChildFail(rep_w.get());
+    if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) ChildFail(rep_w.get());
     ::execv(exe.c_str(), cargv.data());
     ChildFail(rep_w.get());
   }
@@ -143,8 +144,8 @@ Result<CommandResult> RunCommand(const std::vector<std::string>& argv,
 }
 
 Result<CommandResult> RunChecked(const std::vector<std::string>& argv,
-                                 std::chrono::milliseconds timeout) {
-  BANGER_ASSIGN_OR_RETURN(CommandResult r, RunCommand(argv, timeout));
+                                 std::chrono::milliseconds timeout, const std::string& cwd) {
+  BANGER_ASSIGN_OR_RETURN(CommandResult r, RunCommand(argv, timeout, cwd));
   if (r.exit_code != 0) {
     std::string why = LastLine(r.err);
     if (why.empty()) why = LastLine(r.out);

@@ -28,14 +28,17 @@ struct CommandResult {
 
 // Runs argv (argv[0] looked up in PATH) with stdin from /dev/null, waiting at
 // most `timeout`. Never goes through a shell. A non-zero exit is not an error
-// here: callers inspect exit_code.
+// here: callers inspect exit_code. A non-empty `cwd` is the child's working
+// directory (for tools that write into the current directory).
 Result<CommandResult> RunCommand(const std::vector<std::string>& argv,
-                                 std::chrono::milliseconds timeout = std::chrono::minutes(5));
+                                 std::chrono::milliseconds timeout = std::chrono::minutes(5),
+                                 const std::string& cwd = "");
 
 // RunCommand, but a non-zero exit becomes an error naming the tool and its
 // stderr's last line.
 Result<CommandResult> RunChecked(const std::vector<std::string>& argv,
-                                 std::chrono::milliseconds timeout = std::chrono::minutes(5));
+                                 std::chrono::milliseconds timeout = std::chrono::minutes(5),
+                                 const std::string& cwd = "");
 
 struct SpawnOptions {
   std::vector<std::string> argv;  // argv[0] is an absolute path or looked up in PATH

@@ -96,6 +96,13 @@ using Status = Result<void>;
 
 inline Status OkStatus() { return {}; }
 
+// Drops a Result's value: success, or its error, as a Status.
+template <typename T>
+Status ToStatus(Result<T> r) {
+  if (r.ok()) return OkStatus();
+  return std::move(r).error();
+}
+
 // Adds context to a failed Status/Result; passes success through.
 inline Status Annotate(Status st, const std::string& context) {
   if (st.ok()) return st;

@@ -31,6 +31,7 @@ int RunCli(int argc, char** argv) {
   AddImageCommands(app, &selected);
   AddVmCommands(app, &selected);
   AddEventsCommand(app, &selected);
+  AddDoctorCommand(app, &selected);
 
   try {
     app.parse(argc, argv);

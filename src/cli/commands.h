@@ -13,5 +13,14 @@ void AddDaemonCommands(CLI::App& app, Command* selected);
 void AddImageCommands(CLI::App& app, Command* selected);
 void AddVmCommands(CLI::App& app, Command* selected);
 void AddEventsCommand(CLI::App& app, Command* selected);
+void AddDoctorCommand(CLI::App& app, Command* selected);
+// `vm exec` and `vm run`, added under the `vm` command.
+void AddExecCommands(CLI::App& vm, Command* selected);
+// `vm ssh`, under the `vm` command.
+void AddSshCommand(CLI::App& vm, Command* selected);
+
+struct CreateFlags;
+// The `vm create` flags, shared with `vm run`.
+void AddCreateFlags(CLI::App& c, CreateFlags& f, bool with_no_start);
 
 }  // namespace banger

@@ -5,12 +5,65 @@
 #include "cli/commands.h"
 #include "cli/flags.h"
 #include "cli/output.h"
+#include "api/stream.h"
 #include "http/http.h"
 
 namespace banger {
 namespace {
 
 std::string ImagePath(const std::string& ref) { return "/v1/images/" + UrlEncode(ref); }
+
+struct BuildFlags {
+  std::string name;
+  std::string profile = "minimal";
+  bool docker = false;
+  std::string size;
+};
+
+// Streams the daemon's build progress (shown on a terminal only) until the
+// image or the error arrives. Ctrl-C ends the connection, which cancels the
+// build in the daemon and leaves nothing behind.
+int ImageBuild(CliContext& ctx, const BuildFlags& f) {
+  Json body{{"name", f.name}, {"profile", f.profile}, {"docker", f.docker}};
+  if (!f.size.empty()) {
+    auto sz = ParseSize(f.size);
+    if (!sz.ok()) return Report(sz.error());
+    body["size_bytes"] = *sz;
+  }
+  auto api = ctx.Connect();
+  if (!api.ok()) return Report(api.error());
+  HttpRequest req;
+  req.method = "POST";
+  req.target = "/v1/images/build";
+  req.body = body.dump();
+  auto up = UnixHttpUpgrade((*api)->home().Socket(), req, kStreamProtocol, std::chrono::seconds(30));
+  if (!up.ok()) return Report(up.error());
+  if (up->status != 101) return Report(ErrorFromResponse(up->response));
+  StreamReader reader(up->fd.get(), std::move(up->leftover));
+  for (;;) {
+    auto frame = reader.Next();
+    if (!frame.ok() || !frame->has_value()) {
+      return Report(Error::Unavailable("connection to bangerd lost during the build"));
+    }
+    StreamFrame& fr = **frame;
+    if (fr.type == StreamType::kProgress) {
+      ctx.Progress(fr.payload);
+    } else if (fr.type == StreamType::kResult) {
+      auto image = ParseJson(fr.payload);
+      if (!image.ok()) return Report(image.error());
+      if (ctx.json()) {
+        ctx.OutJson(*image);
+      } else {
+        ctx.Out(JsonText(*image, "/name") + "\n");
+      }
+      return kExitOk;
+    } else if (fr.type == StreamType::kError) {
+      auto j = ParseJson(fr.payload);
+      std::string msg = j.ok() && (*j)["message"].is_string() ? (*j)["message"].get<std::string>() : fr.payload;
+      return Report(Error::Internal(msg));
+    }
+  }
+}
 
 int ImageImport(CliContext& ctx, const ImportFlags& f) {
   auto body = BuildImportRequest(f);
@@ -73,6 +126,16 @@ int ImageDelete(CliContext& ctx, const std::string& ref) {
 void AddImageCommands(CLI::App& app, Command* selected) {
   auto* image = app.add_subcommand("image", "Manage guest images (kernel + root filesystem)");
   image->require_subcommand(1);
+  {
+    auto f = std::make_shared<BuildFlags>();
+    auto* c = image->add_subcommand("build", "Build an image from Debian packages (kernel, initramfs, rootfs)");
+    c->add_option("name", f->name, "Image name")->required();
+    c->add_option("--profile", f->profile, "minimal (busybox + agent + ssh) or debian (Debian 12 with systemd)")
+        ->check(CLI::IsMember({"minimal", "debian"}));
+    c->add_flag("--docker", f->docker, "Add Docker and the kernel modules it needs (debian profile)");
+    c->add_option("--size", f->size, "Root filesystem size (default: 512M minimal, 4G debian)")->type_name("SIZE");
+    c->callback([=] { *selected = [=](CliContext& ctx) { return ImageBuild(ctx, *f); }; });
+  }
   {
     auto f = std::make_shared<ImportFlags>();
     auto* c =

@@ -174,28 +174,32 @@ int VmLogs(CliContext& ctx, const std::string& ref, bool follow) {
   }
 }
 
+}  // namespace
+
+void AddCreateFlags(CLI::App& c, CreateFlags& f, bool with_no_start) {
+  c.add_option("--name", f.name, "VM name, a DNS label (default: a generated one)")->type_name("NAME");
+  c.add_option("--image", f.image, "Image name or id (default: the config's default_image_name)")
+      ->type_name("IMAGE");
+  c.add_option("--vcpus", f.vcpus, "Number of vCPUs")->type_name("N");
+  c.add_option("--memory", f.memory_mib, "Memory in MiB")->type_name("MIB");
+  c.add_option("--system-overlay-size", f.system_overlay_size, "Root filesystem overlay size (512M, 8G, ...)")
+      ->type_name("SIZE");
+  c.add_option("--work-disk-size", f.work_disk_size, "Work disk size (512M, 8G, ...)")->type_name("SIZE");
+  c.add_flag("--nat", f.nat, "Give the guest outbound network access");
+  if (with_no_start) c.add_flag("--no-start", f.no_start, "Create only; do not start");
+  c.add_option("--backend", f.backend, "VMM backend: firecracker or qemu (default: the daemon's)")
+      ->type_name("BACKEND");
+  c.add_option("--label", f.labels, "Label KEY=VALUE (repeatable)")->type_name("K=V")->allow_extra_args(false);
+  c.add_option("--request-id", f.request_id, "Idempotency key: repeating a create with it returns the same VM")
+      ->type_name("ID");
+}
+
+namespace {
+
 void AddCreate(CLI::App& vm, Command* selected) {
   auto f = std::make_shared<CreateFlags>();
   auto* c = vm.add_subcommand("create", "Create a VM (and start it, unless --no-start)");
-  c->add_option("--name", f->name, "VM name, a DNS label (default: a generated one)")->type_name("NAME");
-  c->add_option("--image", f->image, "Image name or id (default: the config's default_image_name)")
-      ->type_name("IMAGE");
-  c->add_option("--vcpus", f->vcpus, "Number of vCPUs")->type_name("N");
-  c->add_option("--memory", f->memory_mib, "Memory in MiB")->type_name("MIB");
-  c->add_option("--system-overlay-size", f->system_overlay_size,
-                "Root filesystem overlay size (512M, 8G, ...)")
-      ->type_name("SIZE");
-  c->add_option("--work-disk-size", f->work_disk_size, "Work disk size (512M, 8G, ...)")->type_name("SIZE");
-  c->add_flag("--nat", f->nat, "Give the guest outbound network access");
-  c->add_flag("--no-start", f->no_start, "Create only; do not start");
-  c->add_option("--backend", f->backend, "VMM backend: firecracker or qemu (default: the daemon's)")
-      ->type_name("BACKEND");
-  c->add_option("--label", f->labels, "Label KEY=VALUE (repeatable)")
-      ->type_name("K=V")
-      ->allow_extra_args(false);
-  c->add_option("--request-id", f->request_id,
-                "Idempotency key: repeating a create with it returns the same VM")
-      ->type_name("ID");
+  AddCreateFlags(*c, *f, /*with_no_start=*/true);
   c->callback([f, selected] { *selected = [f](CliContext& ctx) { return VmCreate(ctx, *f); }; });
 }
 
@@ -221,6 +225,8 @@ void AddVmCommands(CLI::App& app, Command* selected) {
   auto* vm = app.add_subcommand("vm", "Create, run and inspect VMs");
   vm->require_subcommand(1);
   AddCreate(*vm, selected);
+  AddExecCommands(*vm, selected);
+  AddSshCommand(*vm, selected);
 
   {
     auto refs = std::make_shared<std::vector<std::string>>();

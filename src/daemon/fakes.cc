@@ -16,6 +16,11 @@ Status FakeDisks::CreateExt4(const std::string& path, int64_t size, const std::s
   return OkStatus();
 }
 
+Status FakeDisks::CreateFromSeed(const std::string& seed, const std::string& path, int64_t size) {
+  seeded_from[path] = seed;
+  return CreateExt4(path, size, "seeded");
+}
+
 Status FakeDisks::GrowExt4(const std::string& path, int64_t size) {
   if (size < SizeOf(path)) return Error::Invalid("shrinking a disk is not supported");
   if (::truncate(path.c_str(), size) != 0) return Error::FromErrno("grow " + path);

@@ -107,9 +107,11 @@ class FakeBackend : public VmmBackend {
 class FakeDisks : public DiskOps {
  public:
   Status CreateExt4(const std::string& path, int64_t size, const std::string&) override;
+  Status CreateFromSeed(const std::string& seed, const std::string& path, int64_t size) override;
   Status GrowExt4(const std::string& path, int64_t size) override;
   int64_t SizeOf(const std::string& path) override;
   Error fail_create{ErrorKind::kInternal, ""};
+  std::map<std::string, std::string> seeded_from;  // disk path -> seed
 };
 
 }  // namespace banger::testing

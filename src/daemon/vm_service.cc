@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <set>
@@ -13,6 +14,9 @@
 #include "base/log.h"
 #include "base/scope_guard.h"
 #include "base/unique_fd.h"
+#include "daemon/ssh_key.h"
+#include "image/builder.h"
+#include "storage/file_sync.h"
 #include "model/json.h"
 
 namespace banger {
@@ -92,14 +96,20 @@ void VmService::FillRuntimePaths(VMRecord& vm) {
   }
 }
 
-Status VmService::EnsureDisks(const VMRecord& vm) {
+Status VmService::EnsureDisks(const VMRecord& vm, const Image& img) {
   BANGER_RETURN_IF_ERROR(MakeDirs(vm.runtime.vm_dir, 0700));
   if (!PathExists(vm.runtime.system_overlay_path)) {
     BANGER_RETURN_IF_ERROR(
         d_.disks->CreateExt4(vm.runtime.system_overlay_path, vm.spec.system_overlay_size_bytes, "banger-overlay"));
   }
   if (!PathExists(vm.runtime.work_disk_path)) {
-    BANGER_RETURN_IF_ERROR(d_.disks->CreateExt4(vm.runtime.work_disk_path, vm.spec.work_disk_size_bytes, "banger-work"));
+    if (!img.work_seed_path.empty()) {
+      BANGER_RETURN_IF_ERROR(
+          d_.disks->CreateFromSeed(img.work_seed_path, vm.runtime.work_disk_path, vm.spec.work_disk_size_bytes));
+    } else {
+      BANGER_RETURN_IF_ERROR(
+          d_.disks->CreateExt4(vm.runtime.work_disk_path, vm.spec.work_disk_size_bytes, "banger-work"));
+    }
   }
   return OkStatus();
 }
@@ -143,6 +153,62 @@ Result<Image> VmService::ImportImage(const ImportImageRequest& req) {
   ev.data = Json{{"image_id", img.id}, {"name", img.name}};
   d_.events->Emit(std::move(ev));
   spdlog::info("imported image {} ({})", img.name, img.id);
+  return img;
+}
+
+Result<Image> VmService::BuildImage(const BuildImageRequest& req,
+                                   const std::function<void(const std::string&)>& progress,
+                                   const std::atomic<bool>& cancel) {
+  BANGER_RETURN_IF_ERROR(ValidateImageName(req.name));
+  if (req.profile != "minimal" && req.profile != "debian") {
+    return Error::Invalid("unknown profile \"" + req.profile + "\" (use minimal or debian)");
+  }
+  if (req.docker && req.profile != "debian") return Error::Invalid("--docker needs --profile debian");
+  if (req.size_bytes < 0 || req.size_bytes > kMaxDiskBytes) return Error::Invalid("image size exceeds the maximum of 128G");
+  if (d_.store->GetImage(req.name).ok()) return Error::Conflict("image name \"" + req.name + "\" is already in use");
+  if (d_.agent_binary.empty() || !IsRegularFile(d_.agent_binary)) {
+    return Error::Unavailable("the guest agent binary banger-agent was not found next to bangerd (" +
+                              d_.agent_binary + "); reinstall banger");
+  }
+  BANGER_ASSIGN_OR_RETURN(SshKey key, EnsureSshKey(d_.config.ssh_key_path, d_.home.root));
+
+  Image img;
+  img.id = NewID();
+  img.name = req.name;
+  img.managed = true;
+  img.artifact_dir = d_.home.ImagesDir() + "/" + img.id.substr(0, 16);
+  BANGER_RETURN_IF_ERROR(MakeDirs(img.artifact_dir, 0755));
+  ScopeGuard undo([&] { RemoveAll(img.artifact_dir).ok(); });
+  spdlog::info("building image {} (profile {}{}) in {}", img.name, req.profile, req.docker ? ", docker" : "",
+               img.artifact_dir);
+
+  ImageBuildRequest br;
+  br.name = req.name;
+  br.profile = req.profile;
+  br.docker = req.docker;
+  br.rootfs_size_bytes = req.size_bytes;
+  ImageBuildEnv env;
+  env.artifact_dir = img.artifact_dir;
+  env.agent_binary = d_.agent_binary;
+  env.ssh_public_key = key.public_key;
+  auto built = banger::BuildImage(br, env, progress, cancel);
+  if (!built.ok()) return std::move(built).error().Wrap("building image " + req.name);
+  img.kernel_path = built->kernel_path;
+  img.initrd_path = built->initrd_path;
+  img.rootfs_path = built->rootfs_path;
+  img.modules_dir = built->modules_dir;
+  img.work_seed_path = built->work_seed_path;
+  img.build_size = built->build_size;
+  img.docker = req.docker;
+  img.seeded_ssh_public_key_fingerprint = key.fingerprint;
+  img.created_at = img.updated_at = Now();
+  BANGER_RETURN_IF_ERROR(d_.store->InsertImage(img));
+  undo.Dismiss();
+  Event ev;
+  ev.type = "image.created";
+  ev.data = Json{{"image_id", img.id}, {"name", img.name}, {"profile", req.profile}};
+  d_.events->Emit(std::move(ev));
+  spdlog::info("built image {} ({})", img.name, img.id);
   return img;
 }
 
@@ -222,7 +288,15 @@ Result<CreateResult> VmService::Create(const CreateVMRequest& req) {
   auto lock = LockFor(vm.id);
   std::lock_guard<std::mutex> lk(*lock);
   ScopeGuard undo_dir([&] { RemoveAll(vm.runtime.vm_dir).ok(); });
-  BANGER_RETURN_IF_ERROR(Annotate(EnsureDisks(vm), "creating disks for vm " + vm.name));
+  BANGER_RETURN_IF_ERROR(Annotate(EnsureDisks(vm, *img), "creating disks for vm " + vm.name));
+  if (!d_.config.file_sync.empty()) {
+    std::vector<SyncEntry> entries;
+    for (const auto& e : d_.config.file_sync) entries.push_back({e.host, e.guest, e.mode});
+    const char* home = std::getenv("HOME");
+    auto warnings = SyncIntoExt4(vm.runtime.work_disk_path, entries, home ? home : "/root");
+    if (!warnings.ok()) return std::move(warnings).error().Wrap("vm " + vm.name);
+    for (const auto& w : *warnings) spdlog::warn("vm {}: {}", vm.name, w);
+  }
   auto ins = d_.store->InsertVM(vm);
   if (!ins.ok()) {
     if (ins.error().kind() == ErrorKind::kConflict && !req.request_id.empty()) {
@@ -277,7 +351,7 @@ Result<VMRecord> VmService::StartLocked(VMRecord vm) {
   if (auto st = backend->CheckAvailable(); !st.ok()) return fail(std::move(st).error());
   // Leftovers of an earlier run (a crash mid-start) must not confuse this one.
   CleanupRuntime(vm, cache_.Get(vm.id));
-  if (auto st = EnsureDisks(vm); !st.ok()) return fail(std::move(st).error());
+  if (auto st = EnsureDisks(vm, *img); !st.ok()) return fail(std::move(st).error());
 
   LaunchSpec ls;
   ls.vm_id = vm.id;
@@ -286,7 +360,9 @@ Result<VMRecord> VmService::StartLocked(VMRecord vm) {
   ls.memory_mib = vm.spec.memory_mib;
   ls.kernel_path = img->kernel_path;
   ls.initrd_path = img->initrd_path;
-  ls.kernel_cmdline = "console=ttyS0 reboot=k panic=1 banger.hostname=" + vm.name + " banger.vm_id=" + vm.id;
+  // The contract with the guest init (guest/init/init.sh).
+  ls.kernel_cmdline = "console=ttyS0 reboot=k panic=1 banger.hostname=" + vm.name + " banger.vm_id=" + vm.id +
+                      " banger.agent=" + (vm.spec.backend == BackendKind::kFirecracker ? "vsock" : "serial");
   ls.drives = {{"rootfs", img->rootfs_path, true},
                {"overlay", vm.runtime.system_overlay_path, false},
                {"work", vm.runtime.work_disk_path, false}};
@@ -357,6 +433,7 @@ void VmService::CleanupRuntime(const VMRecord& vm, const std::optional<VMHandles
     std::erase_if(pids, [&](pid_t p) { return !d_.procs->Alive(p); });
     if (!pids.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
+  if (d_.agents) d_.agents->Drop(vm.id);
   // Issue 3/5 resources (loops, dm, taps) are torn down here too as they land.
   if (!vm.runtime.vm_dir.empty()) {
     for (const char* f : {kControlSock, kAgentSock, kVsockSock}) RemoveFile(vm.runtime.vm_dir + "/" + f).ok();
@@ -527,6 +604,61 @@ Result<LogChunk> VmService::ReadLogs(const std::string& ref, int64_t offset, siz
   }
 }
 
+namespace {
+// The console's last lines as one line (errors are one line).
+std::string ConsoleTail(const std::string& path) {
+  std::string tail = TailFile(path, 600);
+  std::vector<std::string> lines;
+  size_t i = 0;
+  while (i < tail.size()) {
+    size_t j = tail.find('\n', i);
+    if (j == std::string::npos) j = tail.size();
+    std::string line = tail.substr(i, j - i);
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+    if (!line.empty()) lines.push_back(line);
+    i = j + 1;
+  }
+  if (lines.size() > 4) lines.erase(lines.begin(), lines.end() - 4);
+  std::string out;
+  for (const auto& l : lines) out += (out.empty() ? "" : " | ") + l;
+  return out.empty() ? "(console is empty)" : out;
+}
+}  // namespace
+
+Result<std::shared_ptr<AgentConn>> VmService::WaitForAgent(const std::string& ref, std::chrono::milliseconds timeout) {
+  if (!d_.agents) return Error::Unavailable("guest agent access is not configured");
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  Error last = Error::Timeout("no attempt made");
+  for (;;) {
+    BANGER_ASSIGN_OR_RETURN(VMRecord vm, d_.store->GetVM(ref));
+    if (vm.state != VMState::kRunning || !VmAlive(vm)) {
+      if (vm.state == VMState::kRunning) {
+        return Error::Conflict("vm " + vm.name + " stopped while waiting for its agent; console: " +
+                               ConsoleTail(vm.runtime.log_path));
+      }
+      return Error::Conflict("vm " + vm.name + " is " + VMStateName(vm.state) + "; start it with `banger vm start " +
+                             vm.name + "`");
+    }
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      return Error::Timeout("guest agent of vm " + vm.name + " did not answer within " +
+                            std::to_string(timeout.count() / 1000) + "s (" + last.message() +
+                            "); console: " + ConsoleTail(vm.runtime.log_path));
+    }
+    auto conn = d_.agents->Get(vm, std::min(left, std::chrono::milliseconds(3000)));
+    if (conn.ok()) {
+      if (auto st = d_.store->TouchVM(vm.id, Now()); !st.ok()) {
+        spdlog::warn("vm {}: {}", vm.name, st.error().message());
+      }
+      return *conn;
+    }
+    // A version mismatch will not fix itself by waiting.
+    if (conn.error().kind() == ErrorKind::kInvalidArgument) return std::move(conn).error().Wrap("vm " + vm.name);
+    last = std::move(conn).error();
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+
 bool VmService::VmAlive(const VMRecord& vm) {
   auto h = cache_.Get(vm.id);
   if (!h || h->pid <= 0) return false;
@@ -583,8 +715,21 @@ Status VmService::Reconcile() {
       CleanupRuntime(vm, handles);
     }
   }
-  // Orphan VM directories: files of a create or delete that was interrupted.
   std::error_code ec;
+  // Artifact directories of image builds that were interrupted (named like
+  // ours: 16 hex digits) and that no image owns.
+  if (auto images = d_.store->ListImages(); images.ok()) {
+    std::set<std::string> owned;
+    for (const auto& img : *images) owned.insert(img.artifact_dir);
+    for (const auto& entry : std::filesystem::directory_iterator(d_.home.ImagesDir(), ec)) {
+      std::string n = entry.path().filename().string();
+      bool ours = n.size() == 16 && n.find_first_not_of("0123456789abcdef") == std::string::npos;
+      if (!ours || owned.count(entry.path().string())) continue;
+      spdlog::info("reconcile: removing artifacts of an interrupted image build {}", entry.path().string());
+      RemoveAll(entry.path().string()).ok();
+    }
+  }
+  // Orphan VM directories: files of a create or delete that was interrupted.
   for (const auto& entry : std::filesystem::directory_iterator(d_.home.VMsDir(), ec)) {
     if (known_dirs.count(entry.path().string()) || !entry.is_directory()) continue;
     VMRecord ghost;

@@ -19,6 +19,8 @@
 
 #include "base/process.h"
 #include "config/config.h"
+#include "agent/client.h"
+#include "daemon/agent_pool.h"
 #include "daemon/events.h"
 #include "daemon/handle_cache.h"
 #include "model/json.h"
@@ -47,6 +49,13 @@ struct SetVMRequest {
   std::optional<int> memory_mib;
   std::optional<int64_t> work_disk_size_bytes;
   std::optional<bool> nat_enabled;
+};
+
+struct BuildImageRequest {
+  std::string name;
+  std::string profile = "minimal";  // minimal | debian
+  bool docker = false;
+  int64_t size_bytes = 0;  // rootfs size; 0 = the profile's default
 };
 
 struct ImportImageRequest {
@@ -82,7 +91,9 @@ struct VmServiceDeps {
   EventLog* events = nullptr;
   ProcessOps* procs = nullptr;
   DiskOps* disks = nullptr;
+  AgentPool* agents = nullptr;  // null: no guest agent access (some unit tests)
   std::map<BackendKind, VmmBackend*> backends;
+  std::string agent_binary;  // the static banger-agent put into built images
   BackendKind default_backend = BackendKind::kQemu;
   // Bounds one VMM launch (spawn + configure + boot start).
   std::chrono::milliseconds launch_timeout{std::chrono::seconds(60)};
@@ -94,6 +105,10 @@ class VmService {
 
   // ---- images ----
   Result<Image> ImportImage(const ImportImageRequest& req);
+  // Builds an image from Debian packages into <home>/images/<id>; on any
+  // failure or cancellation nothing is left (no files, no row).
+  Result<Image> BuildImage(const BuildImageRequest& req, const std::function<void(const std::string&)>& progress,
+                           const std::atomic<bool>& cancel);
   Result<std::vector<Image>> ListImages();
   Result<Image> GetImage(const std::string& ref);
   Result<std::string> DeleteImage(const std::string& ref);  // returns the id
@@ -112,6 +127,12 @@ class VmService {
   // `wait` for new bytes when there are none.
   Result<LogChunk> ReadLogs(const std::string& ref, int64_t offset, size_t max_bytes,
                             std::chrono::milliseconds wait);
+
+  // Waits until the VM's guest agent answers (the guest may still be
+  // booting) and returns the shared connection; touches last_touched_at.
+  // A VM that is not running is a kConflict saying how to start it; a
+  // timeout quotes the last console lines.
+  Result<std::shared_ptr<AgentConn>> WaitForAgent(const std::string& ref, std::chrono::milliseconds timeout);
 
   // The single source of truth for liveness: a cached pid whose process is
   // alive and whose argv names this VM's control socket.
@@ -135,7 +156,7 @@ class VmService {
   VMView ViewOf(const VMRecord& vm);
   // Deterministic runtime paths for a VM id.
   void FillRuntimePaths(VMRecord& vm);
-  Status EnsureDisks(const VMRecord& vm);
+  Status EnsureDisks(const VMRecord& vm, const Image& img);
   // Resolves `ref`, takes the VM's mutex, re-reads the record and runs `op`.
   Result<VMView> WithVmLocked(const std::string& ref, const std::function<Result<VMRecord>(VMRecord)>& op);
   // The following require the VM's mutex held.

@@ -1,5 +1,6 @@
 #include "http/http.h"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -153,6 +154,70 @@ Result<HttpResponse> UnixHttpCall(const std::string& socket_path, const HttpRequ
   return out;
 }
 
+Result<UpgradeResult> UnixHttpUpgrade(const std::string& socket_path, const HttpRequest& req,
+                                      const std::string& protocol, std::chrono::milliseconds timeout) {
+  bhttp::verb verb = bhttp::string_to_verb(req.method);
+  if (verb == bhttp::verb::unknown) return Error::Invalid("bad HTTP method " + req.method);
+  bhttp::request<bhttp::string_body> r{verb, req.target, 11};
+  r.set(bhttp::field::host, "localhost");
+  r.set(bhttp::field::user_agent, "banger");
+  r.set(bhttp::field::connection, "Upgrade");
+  r.set(bhttp::field::upgrade, protocol);
+  for (const auto& [k, v] : req.headers) r.set(k, v);
+  r.set(bhttp::field::content_type, "application/json");
+  r.body() = req.body;
+  r.prepare_payload();
+
+  asio::io_context ioc;
+  local::socket sock(ioc);
+  beast::flat_buffer buf;
+  bhttp::response_parser<bhttp::string_body> parser;
+  parser.body_limit(8 * 1024 * 1024);
+  beast::error_code result = asio::error::would_block;
+  bool head_only = false;
+  sock.async_connect(local::endpoint(socket_path), [&](beast::error_code ec) {
+    if (ec) {
+      result = ec;
+      return;
+    }
+    bhttp::async_write(sock, r, [&](beast::error_code ec2, size_t) {
+      if (ec2) {
+        result = ec2;
+        return;
+      }
+      bhttp::async_read_header(sock, buf, parser, [&](beast::error_code ec3, size_t) {
+        if (ec3 || parser.get().result_int() == 101) {
+          head_only = true;
+          result = ec3;
+          return;
+        }
+        bhttp::async_read(sock, buf, parser, [&](beast::error_code ec4, size_t) { result = ec4; });
+      });
+    });
+  });
+  ioc.run_for(timeout);
+  if (result == asio::error::would_block) {
+    return Error::Timeout(req.method + " " + req.target + " on " + socket_path + ": no answer within " +
+                          std::to_string(timeout.count()) + "ms");
+  }
+  if (result) return Error::Unavailable("talking to " + socket_path + ": " + result.message());
+  UpgradeResult out;
+  out.status = static_cast<int>(parser.get().result_int());
+  if (out.status == 101 && head_only) {
+    out.leftover.assign(static_cast<const char*>(buf.data().data()), buf.size());
+    out.fd = UniqueFd(sock.release());
+    // Asio left the fd non-blocking for its async operations; callers expect a plain blocking socket.
+    int fl = ::fcntl(out.fd.get(), F_GETFL);
+    if (fl >= 0) ::fcntl(out.fd.get(), F_SETFL, fl & ~O_NONBLOCK);
+    return out;
+  }
+  auto res = parser.release();
+  out.response.status = out.status;
+  out.response.body = std::move(res.body());
+  for (const auto& f : res) out.response.headers[Lower(std::string(f.name_string()))] = std::string(f.value());
+  return out;
+}
+
 Result<std::unique_ptr<UnixHttpServer>> UnixHttpServer::Listen(const std::string& path, unsigned mode) {
   sockaddr_un addr{};
   if (path.size() >= sizeof addr.sun_path) return Error::Invalid("socket path too long: " + path);
@@ -255,14 +320,14 @@ void UnixHttpServer::ServeConnection(int fd) {
     if (ec) break;
     if (resp.status == 101 && resp.upgrade) {
       // Hand the raw connection over; bytes already buffered belong to the stream.
-      if (buf.size() > 0) spdlog::warn("api: {} bytes pipelined before upgrade were dropped", buf.size());
+      std::string leftover(static_cast<const char*>(buf.data().data()), buf.size());
       upgraded = true;
       int raw = sock.release();
       {
         std::lock_guard<std::mutex> lk(mu_);
         std::erase(conn_fds_, fd);
       }
-      resp.upgrade(UniqueFd(raw));
+      resp.upgrade(UniqueFd(raw), std::move(leftover));
       break;
     }
     if (!r.keep_alive()) break;

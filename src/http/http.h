@@ -41,14 +41,28 @@ struct HttpResponse {
   std::string content_type = "application/json";
   std::map<std::string, std::string> headers;
   // Set by a handler that answers 101: after the response is written, the
-  // server hands the connection's fd to this function (on the connection's
-  // thread) and then closes it.
-  std::function<void(UniqueFd)> upgrade;
+  // server hands the connection's fd, plus any bytes the client already sent
+  // past the request, to this function (on the connection's thread).
+  std::function<void(UniqueFd, std::string leftover)> upgrade;
 };
 
 // One request, one connection. The timeout bounds connect + write + read.
 Result<HttpResponse> UnixHttpCall(const std::string& socket_path, const HttpRequest& req,
                                   std::chrono::milliseconds timeout);
+
+// The client side of an Upgrade. On 101, `fd` is the raw connection and
+// `leftover` any stream bytes that arrived with the response head; otherwise
+// `response` is the server's full (error) answer and `fd` is closed.
+struct UpgradeResult {
+  int status = 0;
+  HttpResponse response;
+  UniqueFd fd;
+  std::string leftover;
+};
+// Sends `req` with "Connection: Upgrade" and "Upgrade: <protocol>". The
+// timeout bounds the exchange up to the response head only.
+Result<UpgradeResult> UnixHttpUpgrade(const std::string& socket_path, const HttpRequest& req,
+                                      const std::string& protocol, std::chrono::milliseconds timeout);
 
 // Percent-encodes a path segment or query value.
 std::string UrlEncode(const std::string& s);

@@ -83,10 +83,12 @@ TEST_F(HttpTest, UpgradeHandsOverTheRawConnection) {
     resp.status = 101;
     resp.content_type = "";
     resp.headers["upgrade"] = "banger-stream";
-    resp.upgrade = [](UniqueFd fd) {
+    resp.upgrade = [](UniqueFd fd, std::string leftover) {
       char buf[5];
-      ssize_t n = ::recv(fd.get(), buf, sizeof buf, MSG_WAITALL);
-      if (n == 5) ::send(fd.get(), buf, 5, 0);
+      size_t have = leftover.size();
+      std::memcpy(buf, leftover.data(), std::min<size_t>(have, 5));
+      if (have < 5) ::recv(fd.get(), buf + have, 5 - have, MSG_WAITALL);
+      ::send(fd.get(), buf, 5, 0);
     };
     return resp;
   });
@@ -107,6 +109,43 @@ TEST_F(HttpTest, UpgradeHandsOverTheRawConnection) {
   ASSERT_EQ(::recv(fd, buf, 5, MSG_WAITALL), 5);
   EXPECT_STREQ(buf, "hello");
   ::close(fd);
+}
+
+TEST_F(HttpTest, UpgradeClientGetsRawConnectionOr4xxBody) {
+  Start([](const HttpRequest& r) {
+    HttpResponse resp;
+    if (r.headers.count("upgrade") == 0 || r.body != "{}") {
+      resp.status = 400;
+      resp.body = "{\"error\":1}";
+      return resp;
+    }
+    resp.status = 101;
+    resp.content_type = "";
+    resp.headers["upgrade"] = "banger-stream";
+    resp.upgrade = [](UniqueFd fd, std::string) { ::send(fd.get(), "pong", 4, 0); };
+    return resp;
+  });
+  HttpRequest req;
+  req.method = "POST";
+  req.target = "/x";
+  req.body = "{}";
+  auto up = UnixHttpUpgrade(sock_, req, "banger-stream", std::chrono::seconds(5));
+  ASSERT_TRUE(up.ok()) << up.error().message();
+  ASSERT_EQ(up->status, 101);
+  std::string got = up->leftover;
+  char buf[8];
+  while (got.size() < 4) {
+    ssize_t n = ::recv(up->fd.get(), buf, sizeof buf, 0);
+    ASSERT_GT(n, 0);
+    got.append(buf, static_cast<size_t>(n));
+  }
+  EXPECT_EQ(got, "pong");
+  req.body = "{\"x\":1}";
+  auto bad = UnixHttpUpgrade(sock_, req, "banger-stream", std::chrono::seconds(5));
+  ASSERT_TRUE(bad.ok());
+  EXPECT_EQ(bad->status, 400);
+  EXPECT_EQ(bad->response.body, "{\"error\":1}");
+  EXPECT_FALSE(bad->fd.valid());
 }
 
 }  // namespace

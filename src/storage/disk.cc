@@ -33,6 +33,28 @@ class RealDisks final : public DiskOps {
     return OkStatus();
   }
 
+  Status CreateFromSeed(const std::string& seed, const std::string& path, int64_t size_bytes) override {
+    if (PathExists(path)) return Error::Conflict(path + " already exists");
+    if (SizeOf(seed) > size_bytes) {
+      return Error::Invalid("work disk size " + FormatSizeBytes(size_bytes) + " is smaller than the image's work seed (" +
+                            FormatSizeBytes(SizeOf(seed)) + ")");
+    }
+    std::string tmp = path + ".tmp";
+    RemoveFile(tmp).ok();
+    auto cp = RunChecked({"cp", "--sparse=always", "--", seed, tmp});
+    if (!cp.ok()) return std::move(cp).error().Wrap("copying work seed " + seed);
+    if (auto st = GrowExt4(tmp, size_bytes); !st.ok()) {
+      RemoveFile(tmp).ok();
+      return st;
+    }
+    if (::rename(tmp.c_str(), path.c_str()) != 0) {
+      Error e = Error::FromErrno("rename " + tmp);
+      RemoveFile(tmp).ok();
+      return e;
+    }
+    return OkStatus();
+  }
+
   Status GrowExt4(const std::string& path, int64_t size_bytes) override {
     int64_t cur = SizeOf(path);
     if (size_bytes < cur) {

@@ -16,6 +16,9 @@ class DiskOps {
   // Creates a sparse file of `size_bytes` holding an empty ext4 filesystem
   // labelled `label`. Fails if the file exists. On failure nothing is left.
   virtual Status CreateExt4(const std::string& path, int64_t size_bytes, const std::string& label) = 0;
+  // Copies the ext4 image `seed` to `path` (sparse) and grows it to
+  // `size_bytes`. Fails if `path` exists; on failure nothing is left.
+  virtual Status CreateFromSeed(const std::string& seed, const std::string& path, int64_t size_bytes) = 0;
   // Grows the file and its ext4 filesystem to `size_bytes` (offline).
   // Shrinking is refused with kInvalidArgument.
   virtual Status GrowExt4(const std::string& path, int64_t size_bytes) = 0;

@@ -353,6 +353,15 @@ class SqliteStore final : public Store {
     return OkStatus();
   }
 
+  Status TouchVM(const std::string& id, Timestamp at) override {
+    std::lock_guard lock(mu_);
+    BANGER_ASSIGN_OR_RETURN(sql::Statement st, Prepare("UPDATE vms SET last_touched_at = ?2 WHERE id = ?1"));
+    st.Bind(1, id).Bind(2, FormatRfc3339(at));
+    if (Status s = st.Run(); !s.ok()) return std::move(s).error().Wrap("touching vm " + Quoted(id));
+    if (sqlite3_changes(db()) == 0) return Error::NotFound("vm " + Quoted(id) + " not found");
+    return OkStatus();
+  }
+
   Result<VMRecord> GetVM(const std::string& id_or_name) override {
     std::lock_guard lock(mu_);
     return Find(LookupQuery{"vm", kSelectVM, {}, {}, {}}, id_or_name, DecodeVM);

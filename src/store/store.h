@@ -48,6 +48,9 @@ class Store {
   virtual Status InsertVM(const VMRecord& vm) = 0;
   // Replaces the whole row (by id). kNotFound if missing, kConflict on rename clash.
   virtual Status UpdateVM(const VMRecord& vm) = 0;
+  // Sets only last_touched_at (exec, ssh and sessions touch a VM without
+  // taking its operation lock, so they must not rewrite the whole row).
+  virtual Status TouchVM(const std::string& id, Timestamp at) = 0;
   // By exact id, exact name, or unambiguous id prefix (>= 8 chars).
   virtual Result<VMRecord> GetVM(const std::string& id_or_name) = 0;
   virtual Result<std::optional<VMRecord>> FindVMByRequestID(const std::string& request_id) = 0;

@@ -781,5 +781,26 @@ TEST_F(StoreTest, ConcurrentWritersStayConsistent) {
   EXPECT_EQ(*last, kThreads * kPerThread);
 }
 
+TEST(StoreTouchTest, TouchUpdatesOnlyLastTouched) {
+  auto store = std::move(*Store::Open(":memory:"));
+  Image img;
+  img.id = NewID();
+  img.name = "base";
+  ASSERT_TRUE(store->InsertImage(img).ok());
+  VMRecord vm;
+  vm.id = NewID();
+  vm.name = "t1";
+  vm.image_id = img.id;
+  vm.state = VMState::kRunning;
+  ASSERT_TRUE(store->InsertVM(vm).ok());
+  Timestamp at = *ParseRfc3339("2030-01-01T00:00:00Z");
+  ASSERT_TRUE(store->TouchVM(vm.id, at).ok());
+  auto got = store->GetVM("t1");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->last_touched_at, at);
+  EXPECT_EQ(got->state, VMState::kRunning);
+  EXPECT_EQ(store->TouchVM(NewID(), at).error().kind(), ErrorKind::kNotFound);
+}
+
 }  // namespace
 }  // namespace banger

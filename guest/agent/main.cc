@@ -1,0 +1,149 @@
+// banger-agent: runs commands for the host inside a guest.
+//
+//   banger-agent --serial NAME       the virtio-serial port named NAME
+//   banger-agent --vsock PORT        AF_VSOCK listener (Firecracker)
+//   banger-agent --listen-unix PATH  Unix socket listener (tests on the host)
+//
+// Logs its own errors to stderr, which the guest init sends to the console.
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/vm_sockets.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <string>
+
+#include "agent.h"
+
+namespace banger::agent {
+namespace {
+
+int Usage() {
+  fprintf(stderr,
+          "usage: banger-agent [--serial NAME] [--vsock PORT] [--listen-unix PATH]\n"
+          "At least one transport is required.\n");
+  return 2;
+}
+
+// Finds /dev/<port> whose /sys/class/virtio-ports/<port>/name is `name`
+// (there is no udev in the initramfs to make /dev/virtio-ports/<name>).
+std::string FindSerialPort(const std::string& name) {
+  DIR* dir = opendir("/sys/class/virtio-ports");
+  if (dir == nullptr) return {};
+  std::string found;
+  while (dirent* ent = readdir(dir)) {
+    if (ent->d_name[0] == '.') continue;
+    std::ifstream in(std::string("/sys/class/virtio-ports/") + ent->d_name + "/name");
+    std::string port_name;
+    std::getline(in, port_name);
+    if (port_name == name) {
+      found = std::string("/dev/") + ent->d_name;
+      break;
+    }
+  }
+  closedir(dir);
+  return found;
+}
+
+// Opens the port once, read-write, and keeps it: a separate read-only open
+// would see EOF at once.
+UniqueFd OpenSerial(const std::string& name) {
+  bool logged = false;
+  for (;;) {
+    std::string path = FindSerialPort(name);
+    if (!path.empty()) {
+      UniqueFd fd(open(path.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
+      if (fd.valid()) return fd;
+      fprintf(stderr, "banger-agent: open %s: %s\n", path.c_str(), strerror(errno));
+    } else if (!logged) {
+      // The driver may still be loading: wait for the port to appear.
+      fprintf(stderr, "banger-agent: waiting for virtio port %s\n", name.c_str());
+      logged = true;
+    }
+    sleep(1);
+  }
+}
+
+UniqueFd ListenVsock(uint32_t port) {
+  UniqueFd fd(socket(AF_VSOCK, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) {
+    fprintf(stderr, "banger-agent: vsock socket: %s\n", strerror(errno));
+    return {};
+  }
+  sockaddr_vm addr = {};
+  addr.svm_family = AF_VSOCK;
+  addr.svm_cid = VMADDR_CID_ANY;
+  addr.svm_port = port;
+  if (bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || listen(fd.get(), 64) != 0) {
+    fprintf(stderr, "banger-agent: vsock port %u: %s\n", port, strerror(errno));
+    return {};
+  }
+  return fd;
+}
+
+UniqueFd ListenUnix(const std::string& path) {
+  sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(addr.sun_path)) {
+    fprintf(stderr, "banger-agent: socket path too long: %s\n", path.c_str());
+    return {};
+  }
+  memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  unlink(path.c_str());  // a stale socket from an earlier run
+  if (!fd.valid() || bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      listen(fd.get(), 64) != 0) {
+    fprintf(stderr, "banger-agent: listen on %s: %s\n", path.c_str(), strerror(errno));
+    return {};
+  }
+  return fd;
+}
+
+// Commands get fds 0-2 by dup2 from fresh pipes; if the agent itself started
+// without them, a pipe could land on 0-2 and be clobbered.
+void EnsureStdio() {
+  for (int fd = 0; fd < 3; ++fd) {
+    if (fcntl(fd, F_GETFD) < 0) open("/dev/null", O_RDWR);
+  }
+}
+
+int Main(int argc, char** argv) {
+  EnsureStdio();
+  Agent agent("banger-agent " BANGER_AGENT_VERSION);
+  bool any = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string flag = argv[i];
+    if (i + 1 >= argc) return Usage();
+    std::string value = argv[++i];
+    if (flag == "--serial") {
+      agent.AddSerialPort(OpenSerial(value));
+    } else if (flag == "--vsock") {
+      char* end = nullptr;
+      unsigned long port = strtoul(value.c_str(), &end, 10);
+      if (*end != '\0' || value.empty() || port > UINT32_MAX) return Usage();
+      UniqueFd fd = ListenVsock(static_cast<uint32_t>(port));
+      if (!fd.valid()) return 1;
+      agent.AddListener(std::move(fd));
+    } else if (flag == "--listen-unix") {
+      UniqueFd fd = ListenUnix(value);
+      if (!fd.valid()) return 1;
+      agent.AddListener(std::move(fd));
+    } else {
+      return Usage();
+    }
+    any = true;
+  }
+  if (!any) return Usage();
+  return agent.Run();
+}
+
+}  // namespace
+}  // namespace banger::agent
+
+int main(int argc, char** argv) { return banger::agent::Main(argc, argv); }

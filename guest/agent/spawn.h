@@ -1,0 +1,46 @@
+// Starting a command for an EXEC channel: fork, then in the child its own
+// process group (or session, with a tty), the stdio plumbing, cwd and env,
+// and a PATH search of the request's own PATH. An exec failure is the
+// child's to report, like a shell: "banger-agent: <cmd>: <strerror>" on its
+// stderr and exit 127 (not found) or 126 (not executable).
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "base/unique_fd.h"
+
+namespace banger::agent {
+
+struct SpawnRequest {
+  std::vector<std::string> argv;
+  std::vector<std::string> env;  // final "KEY=VALUE" list
+  std::string cwd;               // "" = /root, or / when /root cannot be entered
+  bool tty = false;
+  uint16_t rows = 24, cols = 80;
+};
+
+// The parent's ends, all non-blocking and close-on-exec. With a tty,
+// stdout_fd is the pty master, stdin_fd a duplicate of it and stderr_fd unset.
+struct Spawned {
+  pid_t pid = -1;
+  UniqueFd stdin_fd, stdout_fd, stderr_fd;
+};
+
+struct SpawnFailure {
+  int err = 0;
+  std::string stage;  // "cwd", "pipe", "pty", "fork"
+};
+
+// Returns false and fills *failure when the command could not be started at
+// all (nothing was forked, or fork itself failed).
+bool Spawn(const SpawnRequest& req, Spawned* out, SpawnFailure* failure);
+
+// The command's environment: PATH, HOME=/root (and TERM with a tty), then
+// the request's "KEY=VALUE" entries, which win over those defaults.
+std::vector<std::string> MergeEnv(bool tty, const std::vector<std::string>& request_env);
+
+}  // namespace banger::agent

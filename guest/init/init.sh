@@ -1,0 +1,140 @@
+#!/bin/sh
+# banger guest init: PID 1 of the initramfs that banger builds
+# (src/image/initramfs.h), run by busybox sh.
+#
+# Contract with the daemon
+# ------------------------
+# Kernel command line, built by banger:
+#   console=ttyS0 reboot=k panic=1 banger.hostname=NAME banger.vm_id=ID
+#   banger.agent=serial|vsock
+#   [banger.ip=A.B.C.D/NN banger.gw=A.B.C.D banger.dns=A.B.C.D]
+# Disks, in this order:
+#   /dev/vda  the image's rootfs: ext4, attached read-only (label banger-root)
+#   /dev/vdb  the VM's system overlay: ext4 (label banger-overlay); holds the
+#             upper/ and work/ directories of the overlayfs root, so the VM's
+#             changes to / persist across restarts and stay private to it
+#   /dev/vdc  the VM's work disk: ext4 (label banger-work), mounted at /root
+# What this script promises:
+#   - the console shows exactly "banger-init: ready" once the root is
+#     assembled and the agent started, just before the image's /sbin/init
+#     takes over as PID 1 (switch_root);
+#   - every failure prints one "banger-init: error: <what>" line, after which
+#     the guest idles with no shell (PID 1 must never exit: the kernel would
+#     panic, and the console stays readable for the daemon's logs);
+#   - the guest agent runs chrooted in the new root as
+#     `/usr/local/sbin/banger-agent --serial banger.agent` (QEMU's
+#     virtio-serial port) or `... --vsock 1024` (Firecracker's vsock); it is
+#     copied there from this initramfs at every boot, so it always matches
+#     the daemon that built the image;
+#   - with banger.ip, eth0 is configured here (address, default route via
+#     banger.gw, /etc/resolv.conf naming banger.dns); the image's own init
+#     does not touch it.
+
+export PATH=/bin
+
+fail() {
+  echo "banger-init: error: $*"
+  while :; do
+    sleep 3600
+  done
+}
+
+# The archive carries a /dev/console node, so failures before this point
+# still reach the console.
+mount -t devtmpfs devtmpfs /dev || fail "mounting /dev"
+exec </dev/console >/dev/console 2>&1
+mount -t proc proc /proc || fail "mounting /proc"
+mount -t sysfs sysfs /sys || fail "mounting /sys"
+
+name= vm_id= agent= ip= gw= dns=
+# Split the command line on blanks without expanding globs in it.
+set -f
+for arg in $(cat /proc/cmdline); do
+  case "$arg" in
+    banger.hostname=*) name=${arg#*=} ;;
+    banger.vm_id=*) vm_id=${arg#*=} ;;
+    banger.agent=*) agent=${arg#*=} ;;
+    banger.ip=*) ip=${arg#*=} ;;
+    banger.gw=*) gw=${arg#*=} ;;
+    banger.dns=*) dns=${arg#*=} ;;
+  esac
+done
+set +f
+[ -n "$name" ] || fail "no banger.hostname= on the kernel command line"
+case "$agent" in
+  serial) agent_args="--serial banger.agent" ;;
+  vsock) agent_args="--vsock 1024" ;;
+  *) fail "banger.agent= must be serial or vsock, not '$agent'" ;;
+esac
+echo "banger-init: vm $vm_id ($name)"
+
+# Virtio, vsock and overlayfs are modules in Debian's kernel; the image
+# builder wrote them here in dependency order.
+while read -r ko; do
+  insmod "$ko" || fail "loading module $ko"
+done </lib/banger/modules
+
+# devtmpfs creates the nodes as virtio_blk probes the disks.
+tries=0
+while [ ! -b /dev/vda ] || [ ! -b /dev/vdb ] || [ ! -b /dev/vdc ]; do
+  tries=$((tries + 1))
+  [ "$tries" -le 100 ] || fail "disks vda, vdb and vdc did not all appear within 10 s (found: $(echo /dev/vd*))"
+  sleep 0.1
+done
+
+mkdir -p /mnt/lower /mnt/rw
+mount -t ext4 -o ro /dev/vda /mnt/lower || fail "mounting the image rootfs /dev/vda"
+mount -t ext4 /dev/vdb /mnt/rw || fail "mounting the overlay disk /dev/vdb"
+mkdir -p /mnt/rw/upper /mnt/rw/work || fail "creating upper/ and work/ on /dev/vdb"
+mount -t overlay overlay -o lowerdir=/mnt/lower,upperdir=/mnt/rw/upper,workdir=/mnt/rw/work /newroot ||
+  fail "mounting the overlay root"
+mkdir -p /newroot/root || fail "creating /root"
+mount -t ext4 /dev/vdc /newroot/root || fail "mounting the work disk /dev/vdc on /root"
+
+hostname "$name" || fail "setting the hostname to $name"
+echo "$name" >/newroot/etc/hostname || fail "writing /etc/hostname"
+{
+  grep -v '^127\.0\.1\.1[[:space:]]' /newroot/etc/hosts 2>/dev/null
+  printf '127.0.1.1\t%s\n' "$name"
+} >/tmp/hosts
+cat /tmp/hosts >/newroot/etc/hosts || fail "writing /etc/hosts"
+
+ip link set lo up || fail "bringing up lo"
+if [ -n "$ip" ]; then
+  tries=0
+  while [ ! -e /sys/class/net/eth0 ]; do
+    tries=$((tries + 1))
+    [ "$tries" -le 50 ] || fail "eth0 did not appear within 5 s"
+    sleep 0.1
+  done
+  ip addr add "$ip" dev eth0 || fail "adding address $ip to eth0"
+  ip link set eth0 up || fail "bringing up eth0"
+  if [ -n "$gw" ]; then
+    ip route add default via "$gw" || fail "adding the default route via $gw"
+  fi
+  if [ -n "$dns" ]; then
+    # Replace rather than write through: the image may ship a symlink.
+    rm -f /newroot/etc/resolv.conf
+    echo "nameserver $dns" >/newroot/etc/resolv.conf || fail "writing /etc/resolv.conf"
+  fi
+fi
+
+# Moved, not bind-mounted, so nothing is left mounted in the initramfs that
+# switch_root is about to empty.
+for fs in dev proc sys; do
+  mkdir -p "/newroot/$fs" || fail "creating /$fs in the new root"
+  mount -o move "/$fs" "/newroot/$fs" || fail "moving /$fs into the new root"
+done
+
+mkdir -p /newroot/usr/local/sbin || fail "creating /usr/local/sbin"
+cp /bin/banger-agent /newroot/usr/local/sbin/banger-agent || fail "installing banger-agent"
+chmod 0755 /newroot/usr/local/sbin/banger-agent || fail "installing banger-agent"
+# Its own session, so nothing typed on the console can signal it; it keeps
+# running through switch_root because the new root is the one it sees.
+# shellcheck disable=SC2086  # agent_args is two words by design
+setsid chroot /newroot /usr/local/sbin/banger-agent $agent_args </newroot/dev/null &
+
+# exec must not fail: PID 1 exiting panics the kernel.
+chroot /newroot /bin/sh -c '[ -x /sbin/init ]' || fail "the image has no executable /sbin/init"
+echo "banger-init: ready"
+exec switch_root /newroot /sbin/init

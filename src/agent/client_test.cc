@@ -1,0 +1,747 @@
+// The host client against the real static banger-agent, run on the host over
+// a Unix socket (--listen-unix): no VM needed.
+#include "agent/client.h"
+
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include "agent/protocol.h"
+#include "base/fs.h"
+#include "base/process.h"
+
+namespace banger {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+constexpr size_t kMiB = 1024 * 1024;
+
+struct Collected {
+  std::string out, err;
+  ExitStatus exit;
+};
+
+// Reads every event of a channel until the exit.
+Result<Collected> Drain(ExecChannel& ch) {
+  Collected c;
+  for (;;) {
+    BANGER_ASSIGN_OR_RETURN(ExecEvent ev, ch.Next());
+    if (ev.kind == ExecEvent::kExit) {
+      c.exit = ev.exit;
+      return c;
+    }
+    (ev.kind == ExecEvent::kStdout ? c.out : c.err) += ev.data;
+  }
+}
+
+Result<Collected> RunAll(AgentConn& conn, const ExecRequest& req) {
+  BANGER_ASSIGN_OR_RETURN(auto ch, conn.Exec(req));
+  return Drain(*ch);
+}
+
+// Requests built field by field (g++ 12 warns on designated initializers
+// that leave members out).
+ExecRequest Cmd(std::vector<std::string> argv, bool tty = false) {
+  ExecRequest r;
+  r.argv = std::move(argv);
+  r.tty = tty;
+  return r;
+}
+ExecRequest Sh(const std::string& script, bool tty = false) { return Cmd({"sh", "-c", script}, tty); }
+
+// VmRSS of a process in bytes.
+size_t RssBytes(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoul(line.substr(6)) * 1024;
+  }
+  return 0;
+}
+
+double MiBPerSec(size_t bytes, Clock::duration d) {
+  return static_cast<double>(bytes) / kMiB / std::chrono::duration<double>(d).count();
+}
+
+class AgentClientTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/banger-agent-test-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    sock_ = dir_ + "/agent.sock";
+    agent_pid_ = fork();
+    ASSERT_GE(agent_pid_, 0);
+    if (agent_pid_ == 0) {
+      std::string log = dir_ + "/agent.log";
+      FILE* f = freopen(log.c_str(), "w", stderr);
+      (void)f;
+      execl(BANGER_AGENT_BIN, BANGER_AGENT_BIN, "--listen-unix", sock_.c_str(), nullptr);
+      _exit(127);
+    }
+  }
+
+  void TearDown() override {
+    kill(agent_pid_, SIGKILL);
+    waitpid(agent_pid_, nullptr, 0);
+    (void)RemoveAll(dir_);
+  }
+
+  std::unique_ptr<AgentConn> Connect() {
+    auto fd = ConnectAgentUnix(sock_, 5s);
+    EXPECT_TRUE(fd.ok()) << fd.error().message();
+    if (!fd.ok()) return nullptr;
+    auto conn = AgentConn::Handshake(std::move(*fd), 5s);
+    EXPECT_TRUE(conn.ok()) << conn.error().message();
+    return conn.ok() ? std::move(*conn) : nullptr;
+  }
+
+  // A raw protocol client for what AgentConn never sends.
+  UniqueFd RawConnect() {
+    auto fd = ConnectAgentUnix(sock_, 5s);
+    EXPECT_TRUE(fd.ok());
+    return fd.ok() ? std::move(*fd) : UniqueFd();
+  }
+  static void RawSend(int fd, const std::string& bytes) {
+    ASSERT_EQ(::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL), static_cast<ssize_t>(bytes.size()));
+  }
+  // The next frame from the agent, or nullopt after 5 s.
+  static std::optional<agent::Frame> RawRead(int fd, agent::FrameDecoder& dec) {
+    auto deadline = Clock::now() + 5s;
+    for (;;) {
+      if (auto f = dec.Next()) return f;
+      pollfd p = {fd, POLLIN, 0};
+      if (Clock::now() >= deadline || ::poll(&p, 1, 100) < 0) return std::nullopt;
+      if (!(p.revents & POLLIN)) continue;
+      char buf[4096];
+      ssize_t n = ::read(fd, buf, sizeof(buf));
+      if (n <= 0) return std::nullopt;
+      dec.Feed(std::string_view(buf, n));
+    }
+  }
+  // Frames from the agent until one of type t.
+  static std::optional<agent::Frame> RawReadUntil(int fd, agent::FrameDecoder& dec, agent::MsgType t) {
+    while (auto f = RawRead(fd, dec)) {
+      if (f->type == static_cast<uint8_t>(t)) return f;
+    }
+    return std::nullopt;
+  }
+
+  std::string dir_, sock_;
+  pid_t agent_pid_ = -1;
+};
+
+TEST_F(AgentClientTest, HandshakeReportsAgentInfo) {
+  auto conn = Connect();
+  ASSERT_TRUE(conn);
+  EXPECT_EQ(conn->info().major, 1);
+  EXPECT_EQ(conn->info().minor, 0);
+  EXPECT_NE(conn->info().build.find("banger-agent"), std::string::npos);
+  std::string boot_id = ReadFile("/proc/sys/kernel/random/boot_id").value();
+  boot_id.pop_back();  // newline
+  EXPECT_EQ(conn->info().boot_id, boot_id);
+  char host[256] = {};
+  gethostname(host, sizeof(host) - 1);
+  EXPECT_EQ(conn->info().hostname, host);
+  EXPECT_TRUE(conn->Ping(2s).ok());
+}
+
+TEST_F(AgentClientTest, ExitCode) {
+  auto conn = Connect();
+  ASSERT_TRUE(conn);
+  auto r = RunAll(*conn, Sh("exit 7"));
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_FALSE(r->exit.signaled);
+  EXPECT_EQ(r->exit.code, 7);
+  EXPECT_EQ(r->exit.ShellCode(), 7);
+}
+
+TEST_F(AgentClientTest, StdoutAndStderrStaySeparate) {
+  auto conn = Connect();
+  ASSERT_TRUE(conn);
+  auto r = RunAll(*conn, Sh("echo out; echo err >&2"));
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(r->out, "out\n");
+  EXPECT_EQ(r->err, "err\n");
+  EXPECT_EQ(r->exit.code, 0);
+}
+
+TEST_F(AgentClientTest, MissingCommandExits127WithAMessage) {
+  auto conn = Connect();
+  ASSERT_TRUE(conn);
+  auto r = RunAll(*conn, Cmd({"no-such-command-xyz", "arg"}));
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(r->exit.code, 127);
+  EXPECT_EQ(r->err, "banger-agent: no-such-command-xyz: No such file or directory\n");
+  EXPECT_EQ(r->out, "");
+}
+
+TEST_F(AgentClientTest, NonExecutableFileExits126) {
+  std::string script = dir_ + "/not-executable";
+  ASSERT_TRUE(WriteFileAtomic(script, "#!/bin/sh\necho hi\n", 0644).ok());
+  auto conn = Connect();
+  ASSERT_TRUE(conn);
+  auto r = RunAll(*conn, Cmd({script}));
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(r->exit.code, 126);
+  EXPECT_NE(r->err.find("Permission denied"), std::string::npos) << r->err;
+}
+
+TEST_F(AgentClientTest, MissingCwdFailsTheExec) {
+  auto conn = Connect();
+  ASSERT_TRUE(conn);
+  ExecRequest req = Cmd({"true"});
+  req.cwd = dir_ + "/nope";
+  auto r = conn->Exec(req);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message().find("cwd"), std::string::npos) << r.error().message();
+  EXPECT_EQ(r.error().kind(), ErrorKind::kNotFound);
+  // The connection is still fine afterwards.
+  auto again = RunAll(*conn, Sh("exit 3"));
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->exit.code, 3);
+}
+
+TEST_F(AgentClientTest, EnvCwdAndDefaults) {
+  auto conn = Connect();
+  ASSERT_TRUE(conn);
+  ExecRequest req = Sh("echo $FOO $HOME $PATH; pwd");
+  req.env = {{"FOO", "bar"}};
+  req.cwd = dir_;
+  auto r = RunAll(*conn, req);
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(r->out, "bar /root /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n" + dir_ + "\n");
+  auto home = RunAll(*conn, Sh("pwd"));
+  ASSERT_TRUE(home.ok());
+  EXPECT_EQ(home->out, access("/root", X_OK) == 0 ? "/root\n" : "/\n");
+  // The request's PATH is the one searched.
+  ExecRequest no_path = Sh("true");
+  no_path.env = {{"PATH", dir_}};
+  auto path = RunAll(*conn, no_path);
+  ASSERT_TRUE(path.ok());
+  EXPECT_EQ(path->exit.code, 127);
+}
+
+TEST_F(AgentClientTest, KilledBySignal) {
+  auto conn = Connect();
+  ASSERT_TRUE(conn);
+  auto r = RunAll(*conn, Sh("kill -9 $$"));
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_TRUE(r->exit.signaled);
+  EXPECT_EQ(r->exit.signo, 9);
+  EXPECT_EQ(r->exit.ShellCode(), 137);
+}
+
+TEST_F(AgentClientTest, SignalGoesToTheProcessGroup) {
+  auto conn = Connect();
+  ASSERT_TRUE(conn);
+  // The shell waits on a pipeline; TERM to the group ends all of it.
+  auto ch = conn->Exec(Sh("sleep 100 | cat; echo not-reached"));
+  ASSERT_TRUE(ch.ok()) << ch.error().message();
+  std::this_thread::sleep_for(100ms);
+  ASSERT_TRUE((*ch)->Signal(SIGTERM).ok());
+  auto r = Drain(**ch);
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_TRUE(r->exit.signaled);
+  EXPECT_EQ(r->exit.signo, SIGTERM);
+  EXPECT_EQ(r->out, "");
+  // After the exit: signals are no-ops, stdin and Next are errors.
+  EXPECT_TRUE((*ch)->Signal(SIGTERM).ok());
+  EXPECT_FALSE((*ch)->WriteStdin("x").ok());
+  EXPECT_FALSE((*ch)->Next().ok());
+}
+
+TEST_F(AgentClientTest, StdinThenEof) {
+  auto conn = Connect();
+  ASSERT_TRUE(conn);
+  auto ch = conn->Exec(Cmd({"cat"}));
+  ASSERT_TRUE(ch.ok());
+  ASSERT_TRUE((*ch)->WriteStdin("hello ").ok());
+  ASSERT_TRUE((*ch)->WriteStdin("world").ok());
+  ASSERT_TRUE((*ch)->CloseStdin().ok());
+  EXPECT_TRUE((*ch)->CloseStdin().ok());  // idempotent
+  EXPECT_FALSE((*ch)->WriteStdin("late").ok());
+  auto r = Drain(**ch);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->out, "hello world");
+  EXPECT_EQ(r->exit.code, 0);
+}
+
+TEST_F(AgentClientTest, Stdin64MiBIntactWithBoundedAgentMemory) {
+  // Pseudo-random input; the expected hash comes from the host's sha256sum.
+  std::string data(64 * kMiB, '\0');
+  std::mt19937_64 rng(42);
+  for (size_t i = 0; i < data.size(); i += 8) {
+    uint64_t v = rng();
+    memcpy(&data[i], &v, 8);
+  }
+  std::string file = dir_ + "/input";
+  ASSERT_TRUE(WriteFileAtomic(file, data).ok());
+  auto expected = RunChecked({"sha256sum", file});
+  ASSERT_TRUE(expected.ok());
+  std::string want = expected->out.substr(0, 64);
+
+  auto conn = Connect();
+  ASSERT_TRUE(conn);
+  auto ch = conn->Exec(Cmd({"sha256sum"}));
+  ASSERT_TRUE(ch.ok());
+  auto start = Clock::now();
+  // Uneven write sizes, so chunking and credit split data arbitrarily.
+  size_t off = 0, step = 1;
+  while (off < data.size()) {
+    size_t n = std::min(data.size() - off, (step * 7919) % (300 * 1024) + 1);
+    ASSERT_TRUE((*ch)->WriteStdin(std::string_view(data).substr(off, n)).ok());
+    off += n;
+    ++step;
+  }
+  ASSERT_TRUE((*ch)->CloseStdin().ok());
+  auto r = Drain(**ch);
+  auto elapsed = Clock::now() - start;
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(r->exit.code, 0);
+  EXPECT_EQ(r->out.substr(0, 64), want);
+  size_t rss = RssBytes(agent_pid_);
+  EXPECT_LT(rss, 64 * kMiB);
+  printf("[ metric ] stdin throughput: %.1f MiB/s (64 MiB into sha256sum); agent VmRSS after: %.1f MiB\n",
+         MiBPerSec(data.size(), elapsed), static_cast<double>(rss) / kMiB);
+}
+
+TEST_F(AgentClientTest, StdinThroughput) {
+  auto conn = Connect();
+  ASSERT_TRUE(conn);
+  auto ch = conn->Exec(Cmd({"wc", "-c"}));
+  ASSERT_TRUE(ch.ok());
+  std::string chunk(kMiB, 'x');
+  auto start = Clock::now();
+  for (int i = 0; i < 64; ++i) ASSERT_TRUE((*ch)->WriteStdin(chunk).ok());
+  ASSERT_TRUE((*ch)->CloseStdin().ok());
+  auto r = Drain(**ch);
+  auto elapsed = Clock::now() - start;
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->out, "67108864\n");
+  printf("[ metric ] stdin throughput: %.1f MiB/s (64 MiB into wc -c)\n", MiBPerSec(64 * kMiB, elapsed));
+}
+
+TEST_F(AgentClientTest, Stdout64MiBReadFully) {
+  auto conn = Connect();
+  ASSERT_TRUE(conn);
+  auto start = Clock::now();
+  auto ch = conn->Exec(Sh("head -c 64M /dev/zero"));
+  ASSERT_TRUE(ch.ok());
+  size_t total = 0;
+  bool all_zero = true;
+  ExitStatus exit;
+  for (;;) {
+    auto ev = (*ch)->Next();
+    ASSERT_TRUE(ev.ok()) << ev.error().message();
+    if (ev->kind == ExecEvent::kExit) {
+      exit = ev->exit;
+      break;
+    }
+    ASSERT_EQ(ev->kind, ExecEvent::kStdout);
+    total += ev->data.size();
+    all_zero = all_zero && std::all_of(ev->data.begin(), ev->data.end(), [](char c) { return c == 0; });
+  }
+  auto elapsed = Clock::now() - start;
+  EXPECT_EQ(total, 64 * kMiB);
+  EXPECT_TRUE(all_zero);
+  EXPECT_EQ(exit.code, 0);
+  size_t rss = RssBytes(agent_pid_);
+  EXPECT_LT(rss, 64 * kMiB);
+  printf("[ metric ] stdout throughput: %.1f MiB/s (64 MiB from head); agent VmRSS after: %.1f MiB\n",
+         MiBPerSec(total, elapsed), static_cast<double>(rss) / kMiB);
+}
+
+TEST_F(AgentClientTest, SlowConsumerDoesNotGrowAgentMemory) {
+  auto conn = Connect();
+  ASSERT_TRUE(conn);
+  size_t before = RssBytes(agent_pid_);
+  auto ch = conn->Exec(Sh("head -c 32M /dev/zero"));
+  ASSERT_TRUE(ch.ok());
+  size_t total = 0, peak = 0;
+  for (int i = 0;; ++i) {
+    auto ev = (*ch)->Next();
+    ASSERT_TRUE(ev.ok()) << ev.error().message();
+    if (ev->kind == ExecEvent::kExit) break;
+    total += ev->data.size();
+    if (i < 40) std::this_thread::sleep_for(25ms);  // a slow reader for the first second
+    peak = std::max(peak, RssBytes(agent_pid_));
+  }
+  EXPECT_EQ(total, 32 * kMiB);
+  // The agent holds at most a bounded backlog: far less than the output.
+  EXPECT_LT(peak, before + 4 * kMiB) << "before " << before << " peak " << peak;
+}
+
+TEST_F(AgentClientTest, EightConcurrentExecsOnOneConnection) {
+  auto conn = Connect();
+  ASSERT_TRUE(conn);
+  std::vector<std::thread> threads;
+  std::vector<std::string> problems(8);
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&, i] {
+      size_t size = (i + 1) * 512 * 1024;
+      std::string tag = "done-" + std::to_string(i);
+      auto ch = conn->Exec(Sh("head -c " + std::to_string(size) + " /dev/zero; echo " + tag + " >&2; exit " +
+                              std::to_string(i)));
+      if (!ch.ok()) {
+        problems[i] = ch.error().message();
+        return;
+      }
+      auto r = Drain(**ch);
+      if (!r.ok()) {
+        problems[i] = r.error().message();
+      } else if (r->out.size() != size || r->err != tag + "\n" || r->exit.code != i) {
+        problems[i] = "out " + std::to_string(r->out.size()) + " err '" + r->err + "' exit " +
+                      std::to_string(r->exit.ShellCode());
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < 8; ++i) EXPECT_EQ(problems[i], "") << "exec " << i;
+}
+
+TEST_F(AgentClientTest, TtyEchoesAndReportsItsSize) {
+  auto conn = Connect();
+  ASSERT_TRUE(conn);
+  ExecRequest sized = Cmd({"stty", "size"}, true);
+  sized.rows = 33;
+  sized.cols = 101;
+  auto size = RunAll(*conn, sized);
+  ASSERT_TRUE(size.ok()) << size.error().message();
+  EXPECT_EQ(size->out, "33 101\r\n");
+  EXPECT_EQ(size->err, "");
+
+  auto defaults = RunAll(*conn, Cmd({"stty", "size"}, true));
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults->out, "24 80\r\n");
+
+  auto ch = conn->Exec(Sh("read line; echo got:$line; stty size", true));
+  ASSERT_TRUE(ch.ok());
+  ASSERT_TRUE((*ch)->Resize(40, 120).ok());
+  ASSERT_TRUE((*ch)->WriteStdin("hello\n").ok());
+  auto r = Drain(**ch);
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  // The terminal echoes the input, then the command's own output follows.
+  EXPECT_EQ(r->out, "hello\r\ngot:hello\r\n40 120\r\n");
+  EXPECT_EQ(r->exit.code, 0);
+}
+
+TEST_F(AgentClientTest, TtyCloseStdinSendsEof) {
+  auto conn = Connect();
+  ASSERT_TRUE(conn);
+  auto ch = conn->Exec(Cmd({"cat"}, true));
+  ASSERT_TRUE(ch.ok());
+  ASSERT_TRUE((*ch)->WriteStdin("abc\n").ok());
+  ASSERT_TRUE((*ch)->CloseStdin().ok());
+  auto r = Drain(**ch);
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(r->out, "abc\r\nabc\r\n");
+  EXPECT_EQ(r->exit.code, 0);
+}
+
+TEST_F(AgentClientTest, BackgroundChildHoldingStdoutDoesNotHangTheExit) {
+  auto conn = Connect();
+  ASSERT_TRUE(conn);
+  auto start = Clock::now();
+  auto r = RunAll(*conn, Sh("sleep 5 & echo hi"));
+  auto elapsed = Clock::now() - start;
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(r->out, "hi\n");
+  EXPECT_EQ(r->exit.code, 0);
+  EXPECT_LT(elapsed, 1500ms);
+  // The same with a pty held open.
+  start = Clock::now();
+  auto t = RunAll(*conn, Sh("sleep 5 & echo hi", true));
+  ASSERT_TRUE(t.ok()) << t.error().message();
+  EXPECT_EQ(t->out, "hi\r\n");
+  EXPECT_LT(Clock::now() - start, 1500ms);
+}
+
+TEST_F(AgentClientTest, OutputWrittenBeforeExitIsNeverDropped) {
+  // The command exits with output still in the pipe while the host is not
+  // reading; the drain deadline must not cut that output.
+  auto conn = Connect();
+  ASSERT_TRUE(conn);
+  auto ch = conn->Exec(Sh("head -c 1M /dev/zero"));
+  ASSERT_TRUE(ch.ok());
+  std::this_thread::sleep_for(1500ms);
+  auto r = Drain(**ch);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->out.size(), kMiB);
+}
+
+TEST_F(AgentClientTest, VersionMismatchNamesBothVersions) {
+  UniqueFd fd = RawConnect();
+  ASSERT_TRUE(fd.valid());
+  std::string hello;
+  agent::AppendMessage(&hello, 0, agent::Hello{.nonce = 77, .major = 2, .minor = 5});
+  RawSend(fd.get(), hello);
+  agent::FrameDecoder dec;
+  auto f = RawReadUntil(fd.get(), dec, agent::MsgType::kGoAway);
+  ASSERT_TRUE(f);
+  auto bye = agent::Parse<agent::GoAway>(*f);
+  ASSERT_TRUE(bye);
+  EXPECT_EQ(bye->nonce, 77u);
+  EXPECT_EQ(bye->major, 1);
+  EXPECT_NE(bye->reason.find("2.5"), std::string::npos) << bye->reason;
+  EXPECT_NE(bye->reason.find("1.0"), std::string::npos) << bye->reason;
+
+  // The same connection can still start over with a HELLO it understands.
+  hello.clear();
+  agent::AppendMessage(&hello, 0, agent::Hello{.nonce = 78});
+  RawSend(fd.get(), hello);
+  auto ack = RawReadUntil(fd.get(), dec, agent::MsgType::kHelloAck);
+  ASSERT_TRUE(ack);
+  EXPECT_EQ(agent::Parse<agent::HelloAck>(*ack)->nonce, 78u);
+}
+
+TEST(AgentHandshakeTest, HostErrorNamesBothVersions) {
+  // A fake agent of a future major version answers with GOAWAY.
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  UniqueFd host(sv[0]), guest(sv[1]);
+  std::thread fake([&] {
+    agent::FrameDecoder dec;
+    char buf[4096];
+    for (;;) {
+      ssize_t n = read(guest.get(), buf, sizeof(buf));
+      if (n <= 0) return;
+      dec.Feed(std::string_view(buf, n));
+      if (auto f = dec.Next()) {
+        auto hello = agent::Parse<agent::Hello>(*f);
+        std::string out = "stale bytes first";
+        agent::AppendMessage(
+            &out, 0, agent::GoAway{.nonce = hello->nonce, .major = 2, .minor = 1, .reason = "too old"});
+        ASSERT_EQ(write(guest.get(), out.data(), out.size()), static_cast<ssize_t>(out.size()));
+        return;
+      }
+    }
+  });
+  auto conn = AgentConn::Handshake(std::move(host), 5s);
+  fake.join();
+  ASSERT_FALSE(conn.ok());
+  EXPECT_NE(conn.error().message().find("2.1"), std::string::npos) << conn.error().message();
+  EXPECT_NE(conn.error().message().find("1.0"), std::string::npos) << conn.error().message();
+}
+
+TEST(AgentHandshakeTest, TimesOutWithoutAnAgent) {
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  UniqueFd peer(sv[1]);
+  auto conn = AgentConn::Handshake(UniqueFd(sv[0]), 300ms);
+  ASSERT_FALSE(conn.ok());
+  EXPECT_EQ(conn.error().kind(), ErrorKind::kTimeout);
+}
+
+// A stand-in for Firecracker's hybrid-vsock socket: the first connection is
+// closed as if the guest were not listening yet, the second is accepted with
+// "OK <port>\n" immediately followed by the agent's first bytes.
+TEST(AgentConnectTest, VsockRetriesUntilTheGuestListensAndKeepsPayloadBytes) {
+  char tmpl[] = "/tmp/banger-vsock-test-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  std::string dir = tmpl, uds = dir + "/v.sock";
+  UniqueFd listener(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  memcpy(addr.sun_path, uds.c_str(), uds.size() + 1);
+  ASSERT_EQ(bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(listener.get(), 4), 0);
+  std::string request;
+  std::thread fc([&] {
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      UniqueFd conn(accept(listener.get(), nullptr, nullptr));
+      std::string line;
+      char ch;
+      while (read(conn.get(), &ch, 1) == 1 && ch != '\n') line.push_back(ch);
+      request = line;
+      if (attempt == 1) {
+        std::string answer = "OK 1073741824\nMAgent bytes";
+        ASSERT_EQ(write(conn.get(), answer.data(), answer.size()), static_cast<ssize_t>(answer.size()));
+        std::this_thread::sleep_for(200ms);
+      }
+    }
+  });
+  auto fd = ConnectAgentVsock(uds, kAgentVsockPort, 5s);
+  ASSERT_TRUE(fd.ok()) << fd.error().message();
+  EXPECT_EQ(request, "CONNECT 1024");
+  std::string rest(64, '\0');
+  ssize_t n = read(fd->get(), rest.data(), rest.size());
+  ASSERT_GT(n, 0);
+  EXPECT_EQ(rest.substr(0, n), "MAgent bytes");
+  fc.join();
+  (void)RemoveAll(dir);
+}
+
+TEST(AgentConnectTest, TimesOutWhenNothingListens) {
+  auto start = Clock::now();
+  auto fd = ConnectAgentUnix("/tmp/banger-no-such-agent.sock", 300ms);
+  ASSERT_FALSE(fd.ok());
+  EXPECT_EQ(fd.error().kind(), ErrorKind::kTimeout);
+  EXPECT_LT(Clock::now() - start, 2s);
+  auto v = ConnectAgentVsock("/tmp/banger-no-such-agent.sock", 1024, 300ms);
+  ASSERT_FALSE(v.ok());
+  EXPECT_EQ(v.error().kind(), ErrorKind::kTimeout);
+}
+
+TEST_F(AgentClientTest, UnknownTypeGetsAnErrorNotADisconnect) {
+  UniqueFd fd = RawConnect();
+  ASSERT_TRUE(fd.valid());
+  agent::FrameDecoder dec;
+  std::string out;
+  agent::AppendMessage(&out, 0, agent::Hello{.nonce = 1});
+  agent::AppendFrame(&out, static_cast<agent::MsgType>(0x7E), 0, 0, "whatever");
+  agent::AppendMessage(&out, 0, agent::Ping{.id = 5});
+  RawSend(fd.get(), out);
+  auto err = RawReadUntil(fd.get(), dec, agent::MsgType::kError);
+  ASSERT_TRUE(err);
+  auto e = agent::Parse<agent::ErrorMsg>(*err);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->code, static_cast<uint32_t>(agent::ErrorCode::kUnsupported));
+  auto pong = RawReadUntil(fd.get(), dec, agent::MsgType::kPong);
+  ASSERT_TRUE(pong);
+  EXPECT_EQ(agent::Parse<agent::Pong>(*pong)->id, 5u);
+}
+
+TEST_F(AgentClientTest, GarbageEndsTheSessionButNotTheAgent) {
+  UniqueFd fd = RawConnect();
+  ASSERT_TRUE(fd.valid());
+  agent::FrameDecoder dec;
+  std::string out;
+  agent::AppendMessage(&out, 0, agent::Hello{.nonce = 1});
+  RawSend(fd.get(), out);
+  ASSERT_TRUE(RawReadUntil(fd.get(), dec, agent::MsgType::kHelloAck));
+  // Garbage, a frame with a bad CRC, and an OPEN the agent must ignore
+  // until a new HELLO.
+  std::string bad;
+  agent::AppendMessage(&bad, 1, agent::Window{.delta = 1});
+  bad[13] ^= 1;
+  out = "garbage!" + bad;
+  agent::Open open;
+  open.argv = {"true"};
+  agent::AppendMessage(&out, 3, open);
+  RawSend(fd.get(), out);
+  auto bye = RawReadUntil(fd.get(), dec, agent::MsgType::kGoAway);
+  ASSERT_TRUE(bye);
+  out.clear();
+  agent::AppendMessage(&out, 0, agent::Hello{.nonce = 2});
+  agent::AppendMessage(&out, 0, agent::Ping{.id = 9});
+  RawSend(fd.get(), out);
+  auto ack = RawReadUntil(fd.get(), dec, agent::MsgType::kHelloAck);
+  ASSERT_TRUE(ack);
+  EXPECT_EQ(agent::Parse<agent::HelloAck>(*ack)->nonce, 2u);
+  auto pong = RawRead(fd.get(), dec);
+  ASSERT_TRUE(pong);
+  EXPECT_EQ(pong->type, static_cast<uint8_t>(agent::MsgType::kPong));
+  // And the agent still serves the ordinary client.
+  auto conn = Connect();
+  ASSERT_TRUE(conn);
+  EXPECT_TRUE(conn->Ping(2s).ok());
+}
+
+TEST_F(AgentClientTest, SequentialConnections) {
+  for (int i = 0; i < 2; ++i) {
+    auto conn = Connect();
+    ASSERT_TRUE(conn);
+    auto r = RunAll(*conn, Sh("echo round " + std::to_string(i)));
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    EXPECT_EQ(r->out, "round " + std::to_string(i) + "\n");
+  }
+}
+
+TEST_F(AgentClientTest, DroppedConnectionKillsItsCommandsAndFailsCallers) {
+  auto conn = Connect();
+  ASSERT_TRUE(conn);
+  auto ch = conn->Exec(Sh("echo $$; exec sleep 100"));
+  ASSERT_TRUE(ch.ok());
+  auto first = (*ch)->Next();
+  ASSERT_TRUE(first.ok());
+  pid_t pid = std::stoi(first->data);
+  EXPECT_EQ(kill(pid, 0), 0);
+
+  // A blocked Next() wakes with the connection's loss.
+  std::thread closer([&] {
+    std::this_thread::sleep_for(100ms);
+    conn.reset();
+  });
+  auto next = (*ch)->Next();
+  closer.join();
+  ASSERT_FALSE(next.ok());
+  EXPECT_NE(next.error().message().find("agent connection lost"), std::string::npos)
+      << next.error().message();
+  EXPECT_FALSE((*ch)->WriteStdin("x").ok());
+
+  bool gone = false;
+  for (int i = 0; i < 100 && !gone; ++i) {
+    gone = kill(pid, 0) != 0;
+    if (!gone) std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_TRUE(gone);
+}
+
+TEST_F(AgentClientTest, AgentDeathFailsBlockedCalls) {
+  auto conn = Connect();
+  ASSERT_TRUE(conn);
+  auto ch = conn->Exec(Sh("exec sleep 100"));
+  ASSERT_TRUE(ch.ok());
+  std::thread killer([&] {
+    std::this_thread::sleep_for(100ms);
+    kill(agent_pid_, SIGKILL);
+  });
+  auto next = (*ch)->Next();
+  killer.join();
+  ASSERT_FALSE(next.ok());
+  EXPECT_NE(next.error().message().find("agent connection lost"), std::string::npos);
+  EXPECT_FALSE(conn->Ping(1s).ok());
+  EXPECT_FALSE(conn->Exec(Sh("true")).ok());
+}
+
+TEST_F(AgentClientTest, ClosingAChannelEarlyKillsTheCommand) {
+  auto conn = Connect();
+  ASSERT_TRUE(conn);
+  auto ch = conn->Exec(Sh("echo $$; exec sleep 100"));
+  ASSERT_TRUE(ch.ok());
+  auto first = (*ch)->Next();
+  ASSERT_TRUE(first.ok());
+  pid_t pid = std::stoi(first->data);
+  ch->reset();
+  bool gone = false;
+  for (int i = 0; i < 100 && !gone; ++i) {
+    gone = kill(pid, 0) != 0;
+    if (!gone) std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_TRUE(gone);
+  EXPECT_TRUE(conn->Ping(2s).ok());
+}
+
+TEST_F(AgentClientTest, ExecRoundTripLatency) {
+  auto conn = Connect();
+  ASSERT_TRUE(conn);
+  std::vector<double> ms;
+  for (int i = 0; i < 100; ++i) {
+    auto start = Clock::now();
+    auto r = RunAll(*conn, Cmd({"true"}));
+    ASSERT_TRUE(r.ok());
+    ASSERT_EQ(r->exit.code, 0);
+    ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  printf("[ metric ] exec round trip of `true`: p50 %.2f ms, p99 %.2f ms (100 runs, one connection)\n",
+         ms[49], ms[98]);
+  EXPECT_LT(ms[49], 100.0);
+}
+
+}  // namespace
+}  // namespace banger

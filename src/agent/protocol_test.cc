@@ -1,0 +1,238 @@
+#include "agent/protocol.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+namespace banger::agent {
+namespace {
+
+// Encodes m on `channel`, decodes the frame and the payload again.
+template <typename M>
+M RoundTrip(const M& m, uint32_t channel = 7, uint8_t flags = kFlagFin) {
+  std::string wire;
+  AppendMessage(&wire, channel, m, flags);
+  FrameDecoder dec;
+  dec.Feed(wire);
+  auto f = dec.Next();
+  EXPECT_TRUE(f.has_value());
+  if (!f) return {};
+  EXPECT_EQ(f->type, static_cast<uint8_t>(M::kType));
+  EXPECT_EQ(f->channel, channel);
+  EXPECT_EQ(f->flags, flags);
+  EXPECT_FALSE(dec.Next().has_value());
+  EXPECT_EQ(dec.TakeSkipped(), 0u);
+  auto back = Parse<M>(*f);
+  EXPECT_TRUE(back.has_value());
+  return back.value_or(M{});
+}
+
+TEST(ProtocolTest, Crc32cKnownValue) {
+  // The standard check value for CRC-32C.
+  const std::string s = "123456789";
+  EXPECT_EQ(Crc32c(reinterpret_cast<const uint8_t*>(s.data()), s.size()), 0xE3069283u);
+}
+
+TEST(ProtocolTest, HeaderLayout) {
+  std::string wire;
+  AppendFrame(&wire, MsgType::kWindow, kFlagRst, 0x01020304, "xyz");
+  ASSERT_EQ(wire.size(), kHeaderSize + 3);
+  EXPECT_EQ(static_cast<uint8_t>(wire[0]), 0x4D);
+  EXPECT_EQ(static_cast<uint8_t>(wire[1]), 0x41);
+  EXPECT_EQ(static_cast<uint8_t>(wire[2]), 0x21);
+  EXPECT_EQ(static_cast<uint8_t>(wire[3]), kFlagRst);
+  EXPECT_EQ(wire.substr(4, 4), std::string("\x01\x02\x03\x04", 4));
+  EXPECT_EQ(wire.substr(8, 4), std::string("\0\0\0\x03", 4));
+  uint32_t crc = Crc32c(reinterpret_cast<const uint8_t*>(wire.data()), 12);
+  std::string be = {static_cast<char>(crc >> 24), static_cast<char>(crc >> 16), static_cast<char>(crc >> 8),
+                    static_cast<char>(crc)};
+  EXPECT_EQ(wire.substr(12, 4), be);
+  EXPECT_EQ(wire.substr(16), "xyz");
+}
+
+TEST(ProtocolTest, EveryMessageRoundTrips) {
+  Hello hello{.nonce = 0x1122334455667788, .major = 1, .minor = 3, .features = 5, .max_frame = 4096};
+  EXPECT_EQ(RoundTrip(hello, 0), hello);
+  HelloAck ack{.nonce = 9,
+               .major = 1,
+               .minor = 0,
+               .features = 2,
+               .max_frame = 65536,
+               .build = "banger-agent 0.1",
+               .boot_id = "8c0c2b5e-...",
+               .hostname = "vm1"};
+  EXPECT_EQ(RoundTrip(ack, 0), ack);
+  EXPECT_EQ(RoundTrip(Ping{.id = 42}, 0), Ping{.id = 42});
+  EXPECT_EQ(RoundTrip(Pong{.id = 43}, 0), Pong{.id = 43});
+  GoAway bye{.nonce = 1, .major = 1, .minor = 0, .reason = "version"};
+  EXPECT_EQ(RoundTrip(bye, 0), bye);
+  ErrorMsg err{.code = 1, .channel = 5, .message = "unsupported"};
+  EXPECT_EQ(RoundTrip(err, 0), err);
+  Open open{.argv = {"sh", "-c", "echo hi"},
+            .env = {"A=1", "B="},
+            .cwd = "/tmp",
+            .tty = true,
+            .rows = 50,
+            .cols = 132,
+            .window = 12345};
+  EXPECT_EQ(RoundTrip(open), open);
+  EXPECT_EQ(RoundTrip(OpenOk{.pid = 77, .window = 100}), (OpenOk{.pid = 77, .window = 100}));
+  OpenFail fail{.err = 2, .stage = "cwd", .message = "No such file or directory"};
+  EXPECT_EQ(RoundTrip(fail), fail);
+  Data data{.stream = Stream::kStderr, .bytes = std::string("a\0b", 3)};
+  EXPECT_EQ(RoundTrip(data), data);
+  EXPECT_EQ(RoundTrip(Window{.delta = 131072}), Window{.delta = 131072});
+  EXPECT_EQ(RoundTrip(Eof{.stream = Stream::kStdin}), Eof{.stream = Stream::kStdin});
+  EXPECT_EQ(RoundTrip(SignalMsg{.signo = 15}), SignalMsg{.signo = 15});
+  EXPECT_EQ(RoundTrip(Resize{.rows = 30, .cols = 100}), (Resize{.rows = 30, .cols = 100}));
+  Exit killed{.signaled = true, .code = 0, .signo = 9, .core = true};
+  EXPECT_EQ(RoundTrip(killed), killed);
+  Exit normal{.signaled = false, .code = 7};
+  EXPECT_EQ(RoundTrip(normal), normal);
+  EXPECT_EQ(RoundTrip(Close{}), Close{});
+}
+
+TEST(ProtocolTest, DataFrameFastPathMatchesEncode) {
+  std::string a, b;
+  AppendDataFrame(&a, 3, Stream::kPty, "hello");
+  AppendMessage(&b, 3, Data{.stream = Stream::kPty, .bytes = "hello"});
+  EXPECT_EQ(a, b);
+}
+
+TEST(ProtocolTest, DecodesFromOneByteChunks) {
+  std::string wire;
+  std::vector<std::string> payloads;
+  for (int i = 0; i < 20; ++i) {
+    payloads.push_back(std::string(i * 37, static_cast<char>('a' + i)));
+    AppendDataFrame(&wire, 2 * i + 1, Stream::kStdout, payloads.back());
+    AppendMessage(&wire, 2 * i + 1, Window{.delta = static_cast<uint32_t>(i)});
+  }
+  FrameDecoder dec;
+  std::vector<Frame> frames;
+  for (char ch : wire) {
+    dec.Feed(std::string_view(&ch, 1));
+    while (auto f = dec.Next()) frames.push_back(std::move(*f));
+  }
+  EXPECT_EQ(dec.TakeSkipped(), 0u);
+  ASSERT_EQ(frames.size(), 40u);
+  for (int i = 0; i < 20; ++i) {
+    auto d = Parse<Data>(frames[2 * i]);
+    ASSERT_TRUE(d);
+    EXPECT_EQ(d->bytes, payloads[i]);
+    EXPECT_EQ(frames[2 * i].channel, static_cast<uint32_t>(2 * i + 1));
+    auto w = Parse<Window>(frames[2 * i + 1]);
+    ASSERT_TRUE(w);
+    EXPECT_EQ(w->delta, static_cast<uint32_t>(i));
+  }
+  EXPECT_EQ(dec.buffered(), 0u);
+}
+
+TEST(ProtocolTest, GarbageBeforeAFrameIsSkipped) {
+  // Garbage that includes the magic bytes, and a truncated stale header.
+  std::string stale;
+  AppendMessage(&stale, 9, Ping{.id = 1});
+  std::string garbage = "\xff\xffMA\x01junk" + stale.substr(0, 10) + "MAMAMA";
+  std::string wire = garbage;
+  AppendMessage(&wire, 0, Hello{.nonce = 99});
+  FrameDecoder dec;
+  dec.Feed(wire);
+  auto f = dec.Next();
+  ASSERT_TRUE(f);
+  auto hello = Parse<Hello>(*f);
+  ASSERT_TRUE(hello);
+  EXPECT_EQ(hello->nonce, 99u);
+  EXPECT_EQ(dec.TakeSkipped(), garbage.size());
+  EXPECT_FALSE(dec.Next());
+}
+
+TEST(ProtocolTest, RandomGarbageNeverYieldsAFrameAndIsDropped) {
+  std::mt19937 rng(1);
+  std::string junk(100000, '\0');
+  for (auto& ch : junk) ch = static_cast<char>(rng());
+  FrameDecoder dec;
+  dec.Feed(junk);
+  EXPECT_FALSE(dec.Next());
+  EXPECT_LT(dec.buffered(), kHeaderSize);
+  EXPECT_GT(dec.TakeSkipped(), junk.size() - kHeaderSize);
+}
+
+TEST(ProtocolTest, BadCrcIsDetected) {
+  std::string wire;
+  AppendMessage(&wire, 1, Window{.delta = 5});
+  std::string good = wire;
+  wire[5] ^= 0x10;  // the channel changes, so the CRC no longer matches
+  FrameDecoder dec;
+  dec.Feed(wire);
+  EXPECT_FALSE(dec.Next());
+  EXPECT_GT(dec.TakeSkipped(), 0u);
+  dec.Feed(good);
+  auto f = dec.Next();
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->channel, 1u);
+}
+
+TEST(ProtocolTest, OversizeLengthIsRejected) {
+  std::string big;
+  AppendFrame(&big, MsgType::kData, 0, 1, std::string(5000, 'x'));
+  std::string small;
+  AppendMessage(&small, 1, Window{.delta = 1});
+  FrameDecoder dec(4096);
+  dec.Feed(big + small);
+  auto f = dec.Next();
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->type, static_cast<uint8_t>(MsgType::kWindow));
+  EXPECT_GE(dec.TakeSkipped(), big.size());
+}
+
+TEST(ProtocolTest, UnknownTlvTagsAreSkipped) {
+  std::string payload = TlvWriter().Bytes(0x7777, "future").U64(0x7778, 1).Take();
+  payload += Exit{.code = 3}.Encode();
+  payload += TlvWriter().Bytes(0x7779, "").Take();
+  auto x = Exit::Decode(payload);
+  ASSERT_TRUE(x);
+  EXPECT_EQ(x->code, 3u);
+  EXPECT_FALSE(x->signaled);
+}
+
+TEST(ProtocolTest, WiderOrNarrowerIntegersDecode) {
+  // A field may change width in a later version; any 1..8 bytes decode.
+  auto w = Window::Decode(TlvWriter().U64(0x1C, 70000).Take());
+  ASSERT_TRUE(w);
+  EXPECT_EQ(w->delta, 70000u);
+  auto s = SignalMsg::Decode(TlvWriter().U8(0x1D, 9).Take());
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->signo, 9u);
+  // Too large for the field is malformed.
+  EXPECT_FALSE(Resize::Decode(TlvWriter().U32(0x15, 70000).Take()));
+}
+
+TEST(ProtocolTest, TruncatedTlvIsMalformed) {
+  Open open;
+  open.argv = {"ls"};
+  std::string payload = open.Encode();
+  EXPECT_FALSE(Open::Decode(payload.substr(0, payload.size() - 1)));
+  EXPECT_FALSE(Data::Decode(""));
+  EXPECT_TRUE(Close::Decode(""));
+}
+
+TEST(ProtocolTest, ResetDropsPartialInput) {
+  std::string wire;
+  AppendMessage(&wire, 0, Hello{.nonce = 1});
+  FrameDecoder dec;
+  dec.Feed(wire.substr(0, 20));
+  EXPECT_FALSE(dec.Next());
+  dec.Reset();
+  AppendMessage(&wire, 0, Hello{.nonce = 2});
+  dec.Feed(wire.substr(wire.size() / 2));
+  auto f = dec.Next();
+  ASSERT_TRUE(f);
+  EXPECT_EQ(Parse<Hello>(*f)->nonce, 2u);
+}
+
+TEST(ProtocolTest, TypeNames) {
+  EXPECT_EQ(MsgTypeName(0x25), "EXIT");
+  EXPECT_EQ(MsgTypeName(0x7f), "0x7f");
+}
+
+}  // namespace
+}  // namespace banger::agent

@@ -1,0 +1,99 @@
+#include "api/exec_stream.h"
+
+#include <signal.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <thread>
+
+#include "api/stream.h"
+#include "base/log.h"
+#include "model/json.h"
+
+namespace banger {
+namespace {
+
+void SendError(int fd, const Error& e) {
+  Json j{{"code", ErrorKindName(e.kind())}, {"message", e.message()}};
+  WriteStreamFrame(fd, StreamType::kError, j.dump(-1, ' ', false, Json::error_handler_t::replace)).ok();
+}
+
+}  // namespace
+
+void ServeExecStream(UniqueFd fd, std::string leftover, VmService& vms, const std::string& ref,
+                     const ExecRequest& req, std::chrono::milliseconds agent_timeout) {
+  auto conn = vms.WaitForAgent(ref, agent_timeout);
+  if (!conn.ok()) return SendError(fd.get(), conn.error());
+  auto ch = (*conn)->Exec(req);
+  if (!ch.ok()) return SendError(fd.get(), ch.error().Wrap("starting command"));
+  ExecChannel& channel = **ch;
+
+  std::atomic<bool> exited{false};
+  // Guest -> client. Blocking writes to the client are the back pressure:
+  // while they wait, Next() is not called and the agent's window closes.
+  std::thread out([&] {
+    for (;;) {
+      auto ev = channel.Next();
+      if (!ev.ok()) {
+        SendError(fd.get(), ev.error());
+        break;
+      }
+      if (ev->kind == ExecEvent::kExit) {
+        const ExitStatus& x = ev->exit;
+        Json j{{"code", x.ShellCode()}, {"signaled", x.signaled}, {"signo", x.signo}, {"core", x.core}};
+        WriteStreamFrame(fd.get(), StreamType::kExit, j.dump()).ok();
+        break;
+      }
+      auto type = ev->kind == ExecEvent::kStdout ? StreamType::kStdout : StreamType::kStderr;
+      if (!WriteStreamFrame(fd.get(), type, ev->data).ok()) {
+        // The client is gone; keep draining so the command is not blocked forever.
+        channel.Signal(SIGHUP).ok();
+      }
+    }
+    exited = true;
+    // Ends the reader below: nothing more will be accepted from the client.
+    ::shutdown(fd.get(), SHUT_RD);
+  });
+
+  // Client -> guest, on this thread.
+  StreamReader reader(fd.get(), std::move(leftover));
+  bool stdin_closed = false;
+  for (;;) {
+    auto f = reader.Next();
+    if (!f.ok() || !f->has_value()) {
+      if (!exited) {
+        spdlog::info("exec on vm {}: client went away; sending SIGHUP", ref);
+        channel.Signal(SIGHUP).ok();
+        // A command that ignores SIGHUP must not pin this thread forever.
+        for (int i = 0; i < 100 && !exited; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        if (!exited) channel.Signal(SIGKILL).ok();
+      }
+      break;
+    }
+    StreamFrame& frame = **f;
+    Status st;
+    switch (frame.type) {
+      case StreamType::kStdin:
+        if (!stdin_closed) st = channel.WriteStdin(frame.payload);
+        break;
+      case StreamType::kStdinEof:
+        if (!stdin_closed) st = channel.CloseStdin();
+        stdin_closed = true;
+        break;
+      case StreamType::kSignal:
+        if (frame.payload.size() == 1) st = channel.Signal(static_cast<unsigned char>(frame.payload[0]));
+        break;
+      case StreamType::kResize: {
+        uint16_t rows = 0, cols = 0;
+        if (DecodeResize(frame.payload, rows, cols)) st = channel.Resize(rows, cols);
+        break;
+      }
+      default:
+        break;  // unknown client frames are ignored (newer clients)
+    }
+    if (!st.ok() && !exited) spdlog::debug("exec on vm {}: {}", ref, st.error().message());
+  }
+  out.join();
+}
+
+}  // namespace banger

@@ -1,0 +1,65 @@
+#include "api/stream.h"
+
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <thread>
+
+namespace banger {
+namespace {
+
+TEST(StreamTest, FramesRoundTripIncludingLeftoverAndEof) {
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  std::string big(300000, 'x');
+  std::thread w([&] {
+    ASSERT_TRUE(WriteStreamFrame(sv[0], StreamType::kStdout, "hello").ok());
+    ASSERT_TRUE(WriteStreamFrame(sv[0], StreamType::kStderr, big).ok());
+    ASSERT_TRUE(WriteStreamFrame(sv[0], StreamType::kStdinEof, "").ok());
+    ::close(sv[0]);
+  });
+  // Leftover: a frame that arrived with the HTTP head.
+  std::string leftover = std::string("\x09\x00\x00\x00\x02hi", 7);
+  StreamReader r(sv[1], leftover);
+  auto f0 = r.Next();
+  ASSERT_TRUE(f0.ok() && f0->has_value());
+  EXPECT_EQ((*f0)->type, StreamType::kProgress);
+  EXPECT_EQ((*f0)->payload, "hi");
+  auto f1 = r.Next();
+  ASSERT_TRUE(f1.ok() && f1->has_value());
+  EXPECT_EQ((*f1)->payload, "hello");
+  auto f2 = r.Next();
+  ASSERT_TRUE(f2.ok() && f2->has_value());
+  EXPECT_EQ((*f2)->type, StreamType::kStderr);
+  EXPECT_EQ((*f2)->payload.size(), big.size());
+  auto f3 = r.Next();
+  ASSERT_TRUE(f3.ok() && f3->has_value());
+  EXPECT_EQ((*f3)->type, StreamType::kStdinEof);
+  auto end = r.Next();
+  ASSERT_TRUE(end.ok());
+  EXPECT_FALSE(end->has_value());
+  w.join();
+  ::close(sv[1]);
+}
+
+TEST(StreamTest, TruncatedFrameIsAnError) {
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  ASSERT_EQ(::write(sv[0], "\x02\x00\x00\x00\x10" "abc", 8), 8);
+  ::close(sv[0]);
+  StreamReader r(sv[1], "");
+  EXPECT_FALSE(r.Next().ok());
+  ::close(sv[1]);
+}
+
+TEST(StreamTest, ResizeCodec) {
+  uint16_t rows = 0, cols = 0;
+  ASSERT_TRUE(DecodeResize(EncodeResize(50, 300), rows, cols));
+  EXPECT_EQ(rows, 50);
+  EXPECT_EQ(cols, 300);
+  EXPECT_FALSE(DecodeResize("abc", rows, cols));
+}
+
+}  // namespace
+}  // namespace banger

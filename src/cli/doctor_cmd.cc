@@ -1,0 +1,127 @@
+// banger doctor: host prerequisites, one line each, with the fix. Runs in
+// the CLI (no daemon needed) against this home's config.
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <memory>
+
+#include "base/fs.h"
+#include "base/process.h"
+#include "cli/commands.h"
+#include "config/config.h"
+
+namespace banger {
+namespace {
+
+struct Check {
+  std::string name;
+  std::string status;  // ok | warn | fail
+  std::string detail;
+  std::string fix;
+};
+
+Check Tool(const std::string& name, const std::string& bin, const std::string& pkg, const std::string& why,
+           bool required) {
+  auto found = FindExecutable(bin);
+  if (found.ok()) return {name, "ok", *found, ""};
+  return {name, required ? "fail" : "warn", bin + " not found (" + why + ")", "apt-get install " + pkg};
+}
+
+std::vector<Check> RunChecks(const DaemonConfig& cfg) {
+  std::vector<Check> out;
+  bool kvm = KvmUsable();
+  bool nested = RunningUnderHypervisor();
+  if (!PathExists("/dev/kvm")) {
+    out.push_back({"kvm", "warn", "/dev/kvm is missing: guests run under QEMU TCG (slow, ~5 s boots)",
+                   "enable virtualization in the firmware, or load kvm_intel/kvm_amd"});
+  } else if (!kvm) {
+    out.push_back({"kvm", "warn", "/dev/kvm is not read-write for this user", "run as root or join the kvm group"});
+  } else if (nested) {
+    out.push_back({"kvm", "warn",
+                   "/dev/kvm opens, but this host is itself a VM: nested KVM often cannot boot Linux guests; "
+                   "QEMU falls back to TCG (qemu_accel auto = tcg) and Firecracker guests may not boot",
+                   "use a bare-metal host, or keep backend = \"qemu\" with qemu_accel = \"tcg\""});
+  } else {
+    out.push_back({"kvm", "ok", "/dev/kvm usable", ""});
+  }
+  std::string accel = ResolveQemuAccel(cfg);
+  BackendKind backend = ResolveBackend(cfg);
+  out.push_back({"backend", "ok",
+                 std::string("default backend ") + BackendName(backend) + ", qemu accelerator " + accel, ""});
+  out.push_back(Tool("qemu", cfg.qemu_bin, "qemu-system-x86", "the QEMU backend", backend == BackendKind::kQemu));
+  {
+    auto fc = FindExecutable(cfg.firecracker_bin);
+    if (fc.ok()) {
+      out.push_back({"firecracker", "ok", *fc, ""});
+    } else {
+      out.push_back({"firecracker", backend == BackendKind::kFirecracker ? "fail" : "warn",
+                     cfg.firecracker_bin + " not found: the Firecracker backend is unavailable",
+                     "download a Firecracker release binary and set firecracker_bin in config.toml"});
+    }
+  }
+  if (PathExists("/dev/mapper/control") && FindExecutable("dmsetup").ok()) {
+    out.push_back({"device-mapper", "ok", "dm-snapshot copy-on-write available (overlay in the guest is the default)",
+                   ""});
+  } else {
+    out.push_back({"device-mapper", "warn",
+                   "no device-mapper: VMs use copy-on-write by overlayfs in the guest (the default; nothing lost)",
+                   "only needed for the dm-snapshot scheme: load dm_snapshot and apt-get install dmsetup"});
+  }
+  out.push_back(Tool("e2fsprogs", "mkfs.ext4", "e2fsprogs", "per-VM disks, file sync, resize", true));
+  out.push_back(Tool("debugfs", "debugfs", "e2fsprogs", "file sync without mounting", true));
+  out.push_back(Tool("busybox", "busybox", "busybox-static", "image build", false));
+  out.push_back(Tool("dropbear", "dropbear", "dropbear-bin", "the minimal image's SSH server", false));
+  out.push_back(Tool("debootstrap", "debootstrap", "debootstrap", "image build --profile debian", false));
+  out.push_back(Tool("ssh-keygen", "ssh-keygen", "openssh-client", "the key seeded into images", false));
+  if (PathExists("/dev/net/tun")) {
+    out.push_back({"tun", "ok", "/dev/net/tun present", ""});
+  } else {
+    out.push_back({"tun", "warn", "/dev/net/tun missing: VMs get no network", "modprobe tun"});
+  }
+  utsname u{};
+  ::uname(&u);
+  bool bridge = PathExists("/sys/module/bridge") || PathExists("/sys/class/net/br-fc") ||
+                PathExists(std::string("/lib/modules/") + u.release + "/kernel/net/bridge");
+  out.push_back({"bridge", bridge ? "ok" : "warn",
+                 bridge ? "bridge support present" : "no bridge module found: VMs get no host network",
+                 bridge ? "" : "modprobe bridge"});
+  if (::geteuid() != 0) {
+    out.push_back({"privileges", "warn", "not root: creating bridges, taps and NAT rules needs CAP_NET_ADMIN",
+                   "run bangerd as root"});
+  }
+  return out;
+}
+
+int Doctor(CliContext& ctx) {
+  auto cfg = LoadConfig(ctx.client().config_path());
+  if (!cfg.ok()) return Report(cfg.error());
+  auto checks = RunChecks(*cfg);
+  bool failed = false;
+  Json arr = Json::array();
+  for (const auto& c : checks) {
+    failed = failed || c.status == "fail";
+    arr.push_back({{"check", c.name}, {"status", c.status}, {"detail", c.detail}, {"fix", c.fix}});
+  }
+  if (ctx.json()) {
+    ctx.OutJson(arr);
+  } else {
+    std::string text;
+    for (const auto& c : checks) {
+      text += (c.status == "ok" ? "ok    " : c.status == "warn" ? "warn  " : "FAIL  ") + c.name + ": " + c.detail;
+      if (!c.fix.empty()) text += " (fix: " + c.fix + ")";
+      text += "\n";
+    }
+    ctx.Out(text);
+  }
+  return failed ? kExitFailed : kExitOk;
+}
+
+}  // namespace
+
+void AddDoctorCommand(CLI::App& app, Command* selected) {
+  auto* c = app.add_subcommand("doctor", "Check host prerequisites, one line each, with the fix");
+  c->callback([selected] { *selected = [](CliContext& ctx) { return Doctor(ctx); }; });
+}
+
+}  // namespace banger

@@ -1,0 +1,89 @@
+// banger vm ssh NAME [-- CMD...]: OpenSSH to the guest's SSH server, with the
+// key banger seeded into the image, tunnelled through the guest agent (so it
+// works with no host networking): ssh's ProxyCommand is `banger vm exec -i
+// NAME -- banger-agent --connect 127.0.0.1:22`, a byte pipe to the guest's
+// port 22 carried by the agent's flow-controlled exec stream.
+#include <unistd.h>
+
+#include <memory>
+
+#include "base/fs.h"
+#include "base/process.h"
+#include "cli/commands.h"
+#include "config/config.h"
+
+namespace banger {
+namespace {
+
+constexpr int kExitBangerFailed = 125;
+constexpr const char* kGuestAgent = "/usr/local/sbin/banger-agent";
+
+// Single-quotes a word for the POSIX shell ssh runs ProxyCommand with.
+std::string ShellQuote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out + "'";
+}
+
+std::string SelfPath() {
+  char buf[4096];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "banger";
+}
+
+int VmSsh(CliContext& ctx, const std::string& name, const std::vector<std::string>& cmd) {
+  if (auto st = ValidateVMName(name); !st.ok()) return Report(st.error(), kExitBangerFailed);
+  auto cfg = LoadConfig(ctx.client().config_path());
+  if (!cfg.ok()) return Report(cfg.error(), kExitBangerFailed);
+  std::string key = cfg->ssh_key_path.empty() ? ctx.client().home().root + "/ssh/id_ed25519" : cfg->ssh_key_path;
+  if (!PathExists(key)) {
+    return Report(Error::NotFound("ssh key " + key + " does not exist (it is made by `banger image build`)"),
+                  kExitBangerFailed);
+  }
+  auto ssh = FindExecutable("ssh");
+  if (!ssh.ok()) return Report(Error::Unavailable("ssh not found (apt-get install openssh-client)"), kExitBangerFailed);
+  auto api = ctx.Connect();
+  if (!api.ok()) return Report(api.error(), kExitBangerFailed);
+
+  std::string proxy = ShellQuote(SelfPath()) + " --home " + ShellQuote(ctx.client().home().root) + " --config " +
+                      ShellQuote(ctx.client().config_path()) + " vm exec -i " + name + " -- " + kGuestAgent +
+                      " --connect 127.0.0.1:22";
+  std::vector<std::string> argv = {*ssh,
+                                    "-i", key,
+                                    "-o", "IdentitiesOnly=yes",
+                                    "-o", "StrictHostKeyChecking=no",
+                                    "-o", "UserKnownHostsFile=/dev/null",
+                                    "-o", "LogLevel=ERROR",
+                                    "-o", "ProxyCommand=" + proxy};
+  if (cmd.empty() && ::isatty(STDIN_FILENO)) argv.push_back("-t");
+  argv.push_back("root@" + name);
+  if (!cmd.empty()) {
+    argv.push_back("--");
+    argv.insert(argv.end(), cmd.begin(), cmd.end());
+  }
+  std::vector<char*> cargv;
+  for (auto& a : argv) cargv.push_back(a.data());
+  cargv.push_back(nullptr);
+  // ssh takes over this process: its exit code (the remote command's) is ours.
+  ::execv(ssh->c_str(), cargv.data());
+  return Report(Error::FromErrno("exec ssh"), kExitBangerFailed);
+}
+
+}  // namespace
+
+void AddSshCommand(CLI::App& vm, Command* selected) {
+  auto name = std::make_shared<std::string>();
+  auto cmd = std::make_shared<std::vector<std::string>>();
+  auto* c = vm.add_subcommand("ssh", "SSH into a VM (through the guest agent): banger vm ssh NAME [-- CMD...]");
+  c->add_option("name", *name, "VM name")->required();
+  c->add_option("command", *cmd, "A command to run instead of a shell (after --)");
+  c->callback([=] { *selected = [=](CliContext& ctx) { return VmSsh(ctx, *name, *cmd); }; });
+}
+
+}  // namespace banger
