@@ -121,7 +121,6 @@ class Core {
   Core(UniqueFd fd, agent::FrameDecoder decoder, uint32_t max_payload)
       : fd_(std::move(fd)), decoder_(std::move(decoder)), max_payload_(max_payload) {}
 
-  int fd() const { return fd_.get(); }
   uint32_t max_data() const { return std::min<uint32_t>(agent::kMaxDataChunk, max_payload_ - 1); }
 
   // Writes whole frames; serialised so frames never interleave.

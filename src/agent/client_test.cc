@@ -319,6 +319,67 @@ TEST_F(AgentClientTest, Stdin64MiBIntactWithBoundedAgentMemory) {
          MiBPerSec(data.size(), elapsed), static_cast<double>(rss) / kMiB);
 }
 
+// Writes data to a command's stdin in WriteStdin calls of `chunk` bytes, then
+// closes stdin and collects everything.
+Result<Collected> FeedAndDrain(AgentConn& conn, const ExecRequest& req, std::string_view data, size_t chunk) {
+  BANGER_ASSIGN_OR_RETURN(auto ch, conn.Exec(req));
+  for (size_t off = 0; off < data.size(); off += chunk) {
+    BANGER_RETURN_IF_ERROR(ch->WriteStdin(data.substr(off, chunk)));
+  }
+  BANGER_RETURN_IF_ERROR(ch->CloseStdin());
+  return Drain(*ch);
+}
+
+std::string PseudoRandom(size_t size, uint64_t seed) {
+  std::string data(size, '\0');
+  std::mt19937_64 rng(seed);
+  for (size_t i = 0; i < size; ++i) data[i] = static_cast<char>(rng());
+  return data;
+}
+
+TEST_F(AgentClientTest, StdinIntactOnEveryExecOfOneConnection) {
+  // What `banger vm exec -i` does: one AgentConn per VM, stdin in 32 KiB calls.
+  std::string data = PseudoRandom(1288895, 7);
+  std::string file = dir_ + "/input";
+  ASSERT_TRUE(WriteFileAtomic(file, data).ok());
+  auto expected = RunChecked({"sha256sum", file});
+  ASSERT_TRUE(expected.ok());
+  std::string want = expected->out.substr(0, 64);
+
+  auto conn = Connect();
+  ASSERT_TRUE(conn);
+  for (int i = 0; i < 6; ++i) {
+    auto wc = FeedAndDrain(*conn, Cmd({"wc", "-c"}), data, 32 * 1024);
+    ASSERT_TRUE(wc.ok()) << "exec " << i << ": " << wc.error().message();
+    EXPECT_EQ(wc->out, std::to_string(data.size()) + "\n") << "wc exec " << i;
+    auto sum = FeedAndDrain(*conn, Cmd({"sha256sum"}), data, 32 * 1024);
+    ASSERT_TRUE(sum.ok()) << "exec " << i << ": " << sum.error().message();
+    EXPECT_EQ(sum->out.substr(0, 64), want) << "sha256sum exec " << i;
+  }
+}
+
+// As the daemon does it: a Ping before every exec (the pool's liveness
+// check), Next() on its own thread while this one writes stdin.
+TEST_F(AgentClientTest, StdinIntactLikeTheDaemon) {
+  std::string data = PseudoRandom(1288895, 9);
+  auto conn = Connect();
+  ASSERT_TRUE(conn);
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(conn->Ping(2s).ok());
+    auto ch = conn->Exec(Sh(i % 2 ? "wc -c" : "sleep 0.2; wc -c"));
+    ASSERT_TRUE(ch.ok());
+    Result<Collected> r = Error::Internal("not run");
+    std::thread reader([&] { r = Drain(**ch); });
+    for (size_t off = 0; off < data.size(); off += 32 * 1024) {
+      ASSERT_TRUE((*ch)->WriteStdin(std::string_view(data).substr(off, 32 * 1024)).ok());
+    }
+    ASSERT_TRUE((*ch)->CloseStdin().ok());
+    reader.join();
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    EXPECT_EQ(r->out, std::to_string(data.size()) + "\n") << "exec " << i;
+  }
+}
+
 TEST_F(AgentClientTest, StdinThroughput) {
   auto conn = Connect();
   ASSERT_TRUE(conn);

@@ -41,6 +41,8 @@ void ServeExecStream(UniqueFd fd, std::string leftover, VmService& vms, const st
       if (ev->kind == ExecEvent::kExit) {
         const ExitStatus& x = ev->exit;
         Json j{{"code", x.ShellCode()}, {"signaled", x.signaled}, {"signo", x.signo}, {"core", x.core}};
+        // Before the frame: the client may hang up the moment it has it.
+        exited = true;
         WriteStreamFrame(fd.get(), StreamType::kExit, j.dump()).ok();
         break;
       }

@@ -189,6 +189,37 @@ Result<BuildImageRequest> ParseBuild(const Json& j) {
   return b;
 }
 
+Result<StartSessionRequest> ParseSessionStart(const Json& j) {
+  StartSessionRequest r;
+  int64_t timeout_ms = r.agent_timeout.count();
+  JsonReader rd(j, "session start request");
+  rd.Str("name", r.name);
+  rd.StrList("argv", r.argv);
+  rd.StrMap("env", r.env);
+  rd.Str("cwd", r.cwd);
+  rd.StrMap("tags", r.tags);
+  rd.Bool("stdin", r.stdin_pipe);
+  rd.Int64("timeout_ms", timeout_ms);
+  BANGER_RETURN_IF_ERROR(rd.Finish());
+  if (r.argv.empty()) return Error::Invalid("session start request: argv must name a command");
+  if (timeout_ms < 0 || timeout_ms > 3600 * 1000) return Error::Invalid("session start request: timeout_ms out of range");
+  r.agent_timeout = std::chrono::milliseconds(timeout_ms);
+  return r;
+}
+
+// A 101 answer relaying an upgraded connection to an exec in a VM.
+HttpResponse ExecUpgrade(VmService& vms, const std::string& vm_id, const ExecRequest& exec,
+                         std::chrono::milliseconds agent_timeout) {
+  HttpResponse r;
+  r.status = 101;
+  r.content_type = "";
+  r.headers["Upgrade"] = kStreamProtocol;
+  r.upgrade = [&vms, vm_id, exec, agent_timeout](UniqueFd fd, std::string leftover) {
+    ServeExecStream(std::move(fd), std::move(leftover), vms, vm_id, exec, agent_timeout);
+  };
+  return r;
+}
+
 Result<Labels> ParseSelector(const std::string& raw) {
   Labels out;
   size_t i = 0;
@@ -221,8 +252,13 @@ HttpResponse ErrorResponse(const Error& e) {
                       Json{{"error", {{"code", ErrorKindName(e.kind())}, {"message", e.message()}}}});
 }
 
-ApiRouter::ApiRouter(VmService& vms, EventLog& events, DaemonInfo info, std::function<void()> request_stop)
-    : vms_(vms), events_(events), info_(std::move(info)), request_stop_(std::move(request_stop)) {}
+ApiRouter::ApiRouter(VmService& vms, SessionService& sessions, EventLog& events, DaemonInfo info,
+                     std::function<void()> request_stop)
+    : vms_(vms),
+      sessions_(sessions),
+      events_(events),
+      info_(std::move(info)),
+      request_stop_(std::move(request_stop)) {}
 
 HttpResponse ApiRouter::Handle(const HttpRequest& req) {
   try {
@@ -266,6 +302,44 @@ void ApiRouter::ServeImageBuild(UniqueFd fd, std::string leftover, const BuildIm
   }
   ::shutdown(fd.get(), SHUT_RD);
   watcher.join();
+}
+
+HttpResponse ApiRouter::Sessions(const HttpRequest& req, const std::vector<std::string>& seg) {
+  const std::string& m = req.method;
+  auto q = req.Query();
+  std::string vm = q.count("vm") ? q["vm"] : "";
+  if (seg.size() == 2) {
+    if (m != "GET") return ErrorResponse(Error::Invalid("method " + m + " not allowed on " + req.Path()));
+    API_TRY(auto list, sessions_.List(vm));
+    Json arr = Json::array();
+    for (const auto& s : list) arr.push_back(ToJson(s));
+    return JsonResponse(200, Json{{"sessions", arr}});
+  }
+  const std::string& ref = seg[2];
+  if (seg.size() == 3 && m == "GET") {
+    API_TRY(GuestSession s, sessions_.Get(ref, vm));
+    return JsonResponse(200, ToJson(s));
+  }
+  if (seg.size() == 4 && m == "POST") {
+    const std::string& action = seg[3];
+    if (action == "stop") {
+      API_TRY(GuestSession s, sessions_.Stop(ref, vm));
+      return JsonResponse(200, ToJson(s));
+    }
+    if (action == "logs" || action == "attach") {
+      if (req.headers.count("upgrade") == 0) {
+        return ErrorResponse(Error::Invalid(action + " needs an upgraded connection (Upgrade: banger-stream/1)"));
+      }
+      API_TRY(Json body, Body(req));
+      bool follow = false;
+      JsonReader r(body, action + " request");
+      r.Bool("follow", follow);
+      if (auto st = r.Finish(); !st.ok()) return ErrorResponse(st.error());
+      API_TRY(SessionStream st, action == "logs" ? sessions_.Logs(ref, vm, follow) : sessions_.Attach(ref, vm));
+      return ExecUpgrade(vms_, st.vm_id, st.exec, std::chrono::seconds(30));
+    }
+  }
+  return ErrorResponse(Error::NotFound("no such endpoint: " + m + " " + req.Path()));
 }
 
 HttpResponse ApiRouter::Route(const HttpRequest& req) {
@@ -400,15 +474,14 @@ HttpResponse ApiRouter::Route(const HttpRequest& req) {
         API_TRY(Json body, Body(req));
         API_TRY(ExecParams params, ParseExec(body));
         API_TRY(auto view, vms_.Get(ref));  // answer "no such vm" before upgrading
-        HttpResponse r;
-        r.status = 101;
-        r.content_type = "";
-        r.headers["Upgrade"] = kStreamProtocol;
-        std::string id = view.vm.id;
-        r.upgrade = [this, id, params](UniqueFd fd, std::string leftover) {
-          ServeExecStream(std::move(fd), std::move(leftover), vms_, id, params.req, params.agent_timeout);
-        };
-        return r;
+        return ExecUpgrade(vms_, view.vm.id, params.req, params.agent_timeout);
+      }
+      if (action == "sessions") {
+        API_TRY(Json body, Body(req));
+        API_TRY(StartSessionRequest sr, ParseSessionStart(body));
+        sr.vm = ref;
+        API_TRY(GuestSession s, sessions_.Start(sr));
+        return JsonResponse(201, ToJson(s));
       }
       if (action == "start") {
         API_TRY(Json body, Body(req));
@@ -428,6 +501,8 @@ HttpResponse ApiRouter::Route(const HttpRequest& req) {
       }
     }
   }
+
+  if (res == "sessions") return Sessions(req, seg);
 
   if (res == "events" && seg.size() == 2) {
     if (m != "GET") return not_allowed();

@@ -6,6 +6,7 @@
 #include <functional>
 #include <string>
 
+#include "daemon/session_service.h"
 #include "daemon/vm_service.h"
 #include "http/http.h"
 
@@ -22,14 +23,17 @@ struct DaemonInfo {
 
 class ApiRouter {
  public:
-  ApiRouter(VmService& vms, EventLog& events, DaemonInfo info, std::function<void()> request_stop);
+  ApiRouter(VmService& vms, SessionService& sessions, EventLog& events, DaemonInfo info,
+            std::function<void()> request_stop);
   HttpResponse Handle(const HttpRequest& req);
 
  private:
   HttpResponse Route(const HttpRequest& req);
   // Runs an image build on an upgraded connection, streaming progress.
   void ServeImageBuild(UniqueFd fd, std::string leftover, const BuildImageRequest& req);
+  HttpResponse Sessions(const HttpRequest& req, const std::vector<std::string>& seg);
   VmService& vms_;
+  SessionService& sessions_;
   EventLog& events_;
   DaemonInfo info_;
   std::function<void()> request_stop_;

@@ -31,7 +31,9 @@ class ApiTest : public ::testing::Test {
     d.disks = &disks_;
     d.backends = {{BackendKind::kQemu, &qemu_}};
     svc_ = std::make_unique<VmService>(d);
-    router_ = std::make_unique<ApiRouter>(*svc_, *events_, DaemonInfo{"0.1.0", root_, 1, Now(), "qemu", "tcg"},
+    sessions_ = std::make_unique<SessionService>(*svc_, *store_, *events_);
+    router_ = std::make_unique<ApiRouter>(*svc_, *sessions_, *events_,
+                                          DaemonInfo{"0.1.0", root_, 1, Now(), "qemu", "tcg"},
                                           [this] { stop_requested_ = true; });
     for (const char* f : {"vmlinux", "rootfs.ext4"}) ASSERT_TRUE(WriteFileAtomic(root_ + "/" + f, "x").ok());
   }
@@ -59,6 +61,7 @@ class ApiTest : public ::testing::Test {
   testing::FakeDisks disks_;
   testing::FakeBackend qemu_{BackendKind::kQemu, procs_};
   std::unique_ptr<VmService> svc_;
+  std::unique_ptr<SessionService> sessions_;
   std::unique_ptr<ApiRouter> router_;
   bool stop_requested_ = false;
 };

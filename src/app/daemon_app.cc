@@ -14,6 +14,7 @@
 #include "config/config.h"
 #include "daemon/agent_pool.h"
 #include "daemon/events.h"
+#include "daemon/session_service.h"
 #include "daemon/vm_service.h"
 #include "http/http.h"
 #include "storage/disk.h"
@@ -130,7 +131,8 @@ int RunDaemon(const DaemonOptions& opts) {
   StopLatch stop;
   DaemonInfo info{kBangerVersion, home.root, static_cast<int>(::getpid()), Now(), BackendName(default_backend),
                   bo.qemu_accel};
-  ApiRouter router(vms, events, info, [&stop] { stop.Trigger(); });
+  SessionService sessions(vms, **store, events);
+  ApiRouter router(vms, sessions, events, info, [&stop] { stop.Trigger(); });
 
   std::thread signal_thread([&] {
     int sig = 0;
@@ -147,7 +149,11 @@ int RunDaemon(const DaemonOptions& opts) {
     (*server)->Shutdown();
   });
   std::thread sweeper([&] {
-    while (!stop.WaitFor(std::chrono::seconds(2))) vms.SweepDead();
+    for (int tick = 1; !stop.WaitFor(std::chrono::seconds(2)); ++tick) {
+      vms.SweepDead();
+      // Sessions cost an exec each to check: every 10 s is enough to record their end.
+      if (tick % 5 == 0) sessions.PollRunning();
+    }
   });
 
   spdlog::info("bangerd ready on {}", home.Socket());

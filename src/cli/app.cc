@@ -32,6 +32,7 @@ int RunCli(int argc, char** argv) {
   AddVmCommands(app, &selected);
   AddEventsCommand(app, &selected);
   AddDoctorCommand(app, &selected);
+  AddSessionCommands(app, &selected);
 
   try {
     app.parse(argc, argv);

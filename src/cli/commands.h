@@ -14,10 +14,17 @@ void AddImageCommands(CLI::App& app, Command* selected);
 void AddVmCommands(CLI::App& app, Command* selected);
 void AddEventsCommand(CLI::App& app, Command* selected);
 void AddDoctorCommand(CLI::App& app, Command* selected);
+void AddSessionCommands(CLI::App& app, Command* selected);
 // `vm exec` and `vm run`, added under the `vm` command.
 void AddExecCommands(CLI::App& vm, Command* selected);
 // `vm ssh`, under the `vm` command.
 void AddSshCommand(CLI::App& vm, Command* selected);
+
+// Runs an upgraded command stream (exec, session logs/attach): forwards
+// stdin when `interactive` or stdin is not a terminal, puts the terminal in
+// raw mode for `tty`, forwards signals, and returns the guest command's exit
+// code, or 125 when banger failed before it ran.
+int StreamCommand(CliContext& ctx, const std::string& target, const Json& body, bool interactive, bool tty);
 
 struct CreateFlags;
 // The `vm create` flags, shared with `vm run`.

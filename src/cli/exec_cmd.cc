@@ -98,12 +98,17 @@ int StreamExec(CliContext& ctx, const std::string& ref, const ExecFlags& f) {
   Json body{{"argv", f.argv}, {"env", env}, {"tty", tty}, {"rows", rows}, {"cols", cols},
             {"timeout_ms", static_cast<int64_t>(f.timeout_s) * 1000}};
   if (!f.cwd.empty()) body["cwd"] = f.cwd;
+  return StreamCommand(ctx, "/v1/vms/" + UrlEncode(ref) + "/exec", body, f.interactive || tty, tty);
+}
 
+}  // namespace
+
+int StreamCommand(CliContext& ctx, const std::string& target, const Json& body, bool interactive, bool tty) {
   auto api = ctx.Connect();
   if (!api.ok()) return Report(api.error(), kExitBangerFailed);
   HttpRequest req;
   req.method = "POST";
-  req.target = "/v1/vms/" + UrlEncode(ref) + "/exec";
+  req.target = target;
   req.body = body.dump();
   auto up = UnixHttpUpgrade((*api)->home().Socket(), req, kStreamProtocol, std::chrono::seconds(30));
   if (!up.ok()) return Report(up.error(), kExitBangerFailed);
@@ -118,7 +123,7 @@ int StreamExec(CliContext& ctx, const std::string& ref, const ExecFlags& f) {
   ::signal(SIGPIPE, SIG_IGN);
 
   auto writer = std::make_shared<FrameWriter>(fd);
-  bool forward_stdin = f.interactive || tty || !::isatty(STDIN_FILENO);
+  bool forward_stdin = interactive || !::isatty(STDIN_FILENO);
   std::unique_ptr<RawTerminal> raw;
   if (tty) raw = std::make_unique<RawTerminal>(STDIN_FILENO);
 
@@ -191,6 +196,8 @@ int StreamExec(CliContext& ctx, const std::string& ref, const ExecFlags& f) {
     }
   }
 }
+
+namespace {
 
 void AddCommandFlags(CLI::App& c, ExecFlags& f) {
   c.add_flag("-i,--interactive", f.interactive, "Forward stdin (also on when stdin is not a terminal)");

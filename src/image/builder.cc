@@ -162,7 +162,10 @@ Result<BuiltImage> BuildImage(const ImageBuildRequest& req, const ImageBuildEnv&
   if (::geteuid() != 0) {
     return Error::Unavailable("building images needs root: files in the images must be owned by root");
   }
-  auto built = BuildSteps(req, env, progress, cancel);
+  BuildProgress report = [&progress](const std::string& stage) {
+    if (progress) progress(stage);
+  };
+  auto built = BuildSteps(req, env, report, cancel);
   // A step cut short by cancellation fails in its own words; the caller
   // needs to know it was cancelled.
   if (!built.ok() && cancel.load()) return Error::Internal("interrupted");

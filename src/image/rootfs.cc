@@ -206,7 +206,9 @@ Status StageMinimalRootfs(const std::string& staging, const std::string& busybox
 }
 
 std::vector<std::string> DebootstrapArgv(const std::string& staging, bool docker) {
-  std::string include = "systemd-sysv,udev,openssh-server,ca-certificates,git,iproute2";
+  // dbus: without it systemd-logind does not run, and nothing acts on the
+  // ACPI power button QEMU presses for a graceful stop.
+  std::string include = "systemd-sysv,udev,dbus,openssh-server,ca-certificates,git,iproute2";
   // kmod: dockerd and the kernel load modules through modprobe.
   if (docker) include += ",docker.io,kmod";
   return {"debootstrap", "--variant=minbase", "--include=" + include, kDebianSuite, staging};
@@ -235,6 +237,9 @@ Status StageDebianRootfs(const DebianRootfsSpec& spec, const std::atomic<bool>& 
   }
   BANGER_RETURN_IF_ERROR(StageFile(root, "/etc/hostname", "banger\n", 0644));
   BANGER_RETURN_IF_ERROR(StageFile(root, "/etc/hosts", HostsConfig(), 0644));
+  // debootstrap copied the build host's resolver, which means nothing in a
+  // guest; the guest init writes the VM's own when it has one.
+  BANGER_RETURN_IF_ERROR(StageFile(root, "/etc/resolv.conf", "", 0644));
   // Empty, so systemd gives every VM its own id at first boot instead of all
   // VMs sharing the one made during the build.
   BANGER_RETURN_IF_ERROR(StageFile(root, "/etc/machine-id", "", 0444));

@@ -6,7 +6,7 @@
 // Profiles:
 //  - minimal: busybox (every applet), busybox init, dropbear copied from the
 //    host together with its shared libraries. Builds in seconds.
-//  - debian: debootstrap of Debian bookworm (minbase + systemd, udev,
+//  - debian: debootstrap of Debian bookworm (minbase + systemd, udev, dbus,
 //    OpenSSH, git), optionally with docker.io and the kernel modules Docker
 //    loads on demand. Needs Debian's mirror and takes minutes.
 // Both carry /usr/local/sbin/banger-agent; the guest init copies the one

@@ -1,0 +1,229 @@
+#include "daemon/session_service.h"
+
+#include "base/log.h"
+#include "model/json.h"
+
+namespace banger {
+namespace {
+
+constexpr size_t kMaxGuestOutput = 1 << 20;
+
+std::string Basename(const std::string& p) {
+  auto pos = p.rfind('/');
+  std::string b = pos == std::string::npos ? p : p.substr(pos + 1);
+  std::string out;
+  for (char c : b) {
+    char l = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    out.push_back((std::isalnum(static_cast<unsigned char>(l))) ? l : '-');
+  }
+  while (!out.empty() && out.front() == '-') out.erase(out.begin());
+  if (out.size() > 40) out.resize(40);
+  while (!out.empty() && out.back() == '-') out.pop_back();
+  return out.empty() ? "session" : out;
+}
+
+}  // namespace
+
+Result<SessionService::GuestRun> SessionService::RunInGuest(const std::string& vm_id, std::vector<std::string> argv,
+                                                            std::chrono::milliseconds agent_timeout) {
+  BANGER_ASSIGN_OR_RETURN(auto conn, vms_.WaitForAgent(vm_id, agent_timeout));
+  ExecRequest req;
+  req.argv = std::move(argv);
+  BANGER_ASSIGN_OR_RETURN(auto ch, conn->Exec(req));
+  BANGER_RETURN_IF_ERROR(ch->CloseStdin());
+  GuestRun run;
+  for (;;) {
+    BANGER_ASSIGN_OR_RETURN(ExecEvent ev, ch->Next());
+    if (ev.kind == ExecEvent::kExit) {
+      run.code = ev.exit.ShellCode();
+      return run;
+    }
+    std::string& dst = ev.kind == ExecEvent::kStdout ? run.out : run.err;
+    if (dst.size() < kMaxGuestOutput) dst += ev.data;
+  }
+}
+
+void SessionService::Save(GuestSession& s, const std::string& event_type) {
+  s.updated_at = Now();
+  if (auto st = store_.UpsertSession(s); !st.ok()) {
+    spdlog::warn("session {}: {}", s.name, st.error().message());
+    return;
+  }
+  if (event_type.empty()) return;
+  Event ev;
+  ev.type = event_type;
+  ev.vm_id = s.vm_id;
+  ev.data = Json{{"session_id", s.id}, {"name", s.name}, {"status", GuestSessionStatusName(s.status)}};
+  if (s.exit_code) ev.data["exit_code"] = *s.exit_code;
+  events_.Emit(std::move(ev));
+}
+
+Result<GuestSession> SessionService::Start(const StartSessionRequest& req) {
+  if (req.argv.empty()) return Error::Invalid("session: a command is required");
+  BANGER_ASSIGN_OR_RETURN(VMView view, vms_.Get(req.vm));
+  const VMRecord& vm = view.vm;
+  for (const auto& [k, v] : req.tags) BANGER_RETURN_IF_ERROR(ValidateLabel(k, v));
+  GuestSession s;
+  s.id = NewID();
+  s.vm_id = vm.id;
+  s.name = req.name.empty() ? Basename(req.argv[0]) + "-" + s.id.substr(0, 4) : req.name;
+  BANGER_RETURN_IF_ERROR(Annotate(ValidateVMName(s.name), "session name"));
+  s.backend = "agent";
+  s.attach_backend = "agent";
+  s.attach_mode = req.stdin_pipe ? "stdin+logs" : "logs";
+  s.command = req.argv[0];
+  s.args.assign(req.argv.begin() + 1, req.argv.end());
+  s.cwd = req.cwd;
+  s.env = req.env;
+  s.stdin_mode = req.stdin_pipe ? "pipe" : "closed";
+  s.tags = req.tags;
+  s.status = GuestSessionStatus::kStarting;
+  s.guest_state_dir = std::string(kGuestSessionsDir) + "/" + s.id.substr(0, 16);
+  s.stdout_log_path = s.guest_state_dir + "/stdout";
+  s.stderr_log_path = s.guest_state_dir + "/stderr";
+  s.launch_stage = "queued";
+  s.created_at = s.updated_at = Now();
+  // The row first: a name clash is refused before anything runs in the guest.
+  BANGER_RETURN_IF_ERROR(store_.UpsertSession(s));
+
+  std::vector<std::string> argv = {kGuestAgentPath, "session-start", s.guest_state_dir};
+  if (req.stdin_pipe) argv.push_back("--stdin");
+  if (!req.cwd.empty()) {
+    argv.push_back("--cwd");
+    argv.push_back(req.cwd);
+  }
+  for (const auto& [k, v] : req.env) {
+    argv.push_back("--env");
+    argv.push_back(k + "=" + v);
+  }
+  argv.push_back("--");
+  argv.insert(argv.end(), req.argv.begin(), req.argv.end());
+  s.launch_stage = "agent";
+  auto run = RunInGuest(vm.id, argv, req.agent_timeout);
+  if (!run.ok()) {
+    s.status = GuestSessionStatus::kFailed;
+    s.launch_message = run.error().message();
+    s.last_error = run.error().message();
+    Save(s, "session.failed");
+    return std::move(run).error().Wrap("starting session " + s.name);
+  }
+  auto j = ParseJson(run->out);
+  s.launch_raw_log = run->out + run->err;
+  if (run->code != 0 || !j.ok() || !j->is_object() || !(*j)["pid"].is_number_integer()) {
+    s.status = GuestSessionStatus::kFailed;
+    s.launch_stage = j.ok() && j->is_object() && (*j)["stage"].is_string() ? (*j)["stage"].get<std::string>() : "launch";
+    s.launch_message = j.ok() && j->is_object() && (*j)["message"].is_string() ? (*j)["message"].get<std::string>()
+                                                                               : run->err;
+    s.last_error = s.launch_message;
+    Save(s, "session.failed");
+    return Error::Invalid("session " + s.name + " could not start: " + s.launch_message);
+  }
+  s.guest_pid = (*j)["pid"].get<int>();
+  s.status = GuestSessionStatus::kRunning;
+  s.launch_stage = "running";
+  s.launch_message.clear();
+  s.started_at = Now();
+  s.attachable = true;
+  s.reattachable = true;
+  Save(s, "session.started");
+  return s;
+}
+
+GuestSession SessionService::Refresh(GuestSession s) {
+  if (s.status != GuestSessionStatus::kRunning && s.status != GuestSessionStatus::kStopping &&
+      s.status != GuestSessionStatus::kStarting) {
+    return s;
+  }
+  auto vm = store_.GetVM(s.vm_id);
+  if (!vm.ok()) return s;
+  if (vm->state != VMState::kRunning || !vms_.VmAlive(*vm)) {
+    s.status = GuestSessionStatus::kFailed;
+    s.last_error = "the vm stopped while the session ran";
+    s.reattachable = false;
+    s.ended_at = Now();
+    Save(s, "session.ended");
+    return s;
+  }
+  auto run = RunInGuest(s.vm_id, {kGuestAgentPath, "session-status", s.guest_state_dir}, std::chrono::seconds(10));
+  if (!run.ok()) return s;  // the guest is busy or booting: keep what we know
+  auto j = ParseJson(run->out);
+  if (!j.ok() || !j->is_object() || !(*j)["state"].is_string()) return s;
+  std::string state = (*j)["state"];
+  if (state == "running") return s;
+  if (state == "exited") {
+    s.status = GuestSessionStatus::kExited;
+    if ((*j)["exit_code"].is_number_integer()) s.exit_code = (*j)["exit_code"].get<int>();
+  } else {
+    s.status = GuestSessionStatus::kFailed;
+    s.last_error = (*j)["message"].is_string() ? (*j)["message"].get<std::string>() : "session " + state;
+  }
+  s.reattachable = false;
+  s.ended_at = Now();
+  Save(s, "session.ended");
+  return s;
+}
+
+Result<GuestSession> SessionService::Find(const std::string& ref, const std::string& vm_ref) {
+  std::string vm_id;
+  if (!vm_ref.empty()) {
+    BANGER_ASSIGN_OR_RETURN(VMRecord vm, store_.GetVM(vm_ref));
+    vm_id = vm.id;
+  }
+  return store_.GetSession(ref, vm_id);
+}
+
+Result<GuestSession> SessionService::Get(const std::string& ref, const std::string& vm_ref) {
+  BANGER_ASSIGN_OR_RETURN(GuestSession s, Find(ref, vm_ref));
+  return Refresh(std::move(s));
+}
+
+Result<std::vector<GuestSession>> SessionService::List(const std::string& vm_ref) {
+  std::string vm_id;
+  if (!vm_ref.empty()) {
+    BANGER_ASSIGN_OR_RETURN(VMRecord vm, store_.GetVM(vm_ref));
+    vm_id = vm.id;
+  }
+  BANGER_ASSIGN_OR_RETURN(auto sessions, store_.ListSessions(vm_id));
+  for (auto& s : sessions) s = Refresh(std::move(s));
+  return sessions;
+}
+
+Result<GuestSession> SessionService::Stop(const std::string& ref, const std::string& vm_ref) {
+  BANGER_ASSIGN_OR_RETURN(GuestSession s, Find(ref, vm_ref));
+  s = Refresh(std::move(s));
+  if (s.status != GuestSessionStatus::kRunning) return s;
+  s.status = GuestSessionStatus::kStopping;
+  Save(s, "");
+  auto run = RunInGuest(s.vm_id, {kGuestAgentPath, "session-stop", s.guest_state_dir, "--timeout", "10"},
+                        std::chrono::seconds(10));
+  if (!run.ok()) return std::move(run).error().Wrap("stopping session " + s.name);
+  return Refresh(std::move(s));
+}
+
+Result<SessionStream> SessionService::Logs(const std::string& ref, const std::string& vm_ref, bool follow) {
+  BANGER_ASSIGN_OR_RETURN(GuestSession s, Find(ref, vm_ref));
+  SessionStream st{s.vm_id, {}};
+  st.exec.argv = {kGuestAgentPath, "session-logs", s.guest_state_dir, "--from-start"};
+  if (follow) st.exec.argv.push_back("--follow");
+  return st;
+}
+
+Result<SessionStream> SessionService::Attach(const std::string& ref, const std::string& vm_ref) {
+  BANGER_ASSIGN_OR_RETURN(GuestSession s, Find(ref, vm_ref));
+  s = Refresh(std::move(s));
+  if (s.status != GuestSessionStatus::kRunning) {
+    return Error::Conflict("session " + s.name + " is " + GuestSessionStatusName(s.status) +
+                           "; use `banger session logs " + s.name + "` to read its output");
+  }
+  return SessionStream{s.vm_id, {{kGuestAgentPath, "session-attach", s.guest_state_dir}, {}, "", false, 24, 80}};
+}
+
+void SessionService::PollRunning() {
+  auto sessions = store_.ListSessions("");
+  if (!sessions.ok()) return;
+  for (auto& s : *sessions) {
+    if (s.status == GuestSessionStatus::kRunning) Refresh(std::move(s));
+  }
+}
+
+}  // namespace banger
