@@ -3,6 +3,9 @@
 //   banger-agent --serial NAME       the virtio-serial port named NAME
 //   banger-agent --vsock PORT        AF_VSOCK listener (Firecracker)
 //   banger-agent --listen-unix PATH  Unix socket listener (tests on the host)
+//   banger-agent --connect HOST:PORT copy stdin/stdout to and from one TCP
+//                                    connection, then exit (`banger vm ssh`'s
+//                                    ProxyCommand, run through `vm exec -i`)
 //
 // Logs its own errors to stderr, which the guest init sends to the console.
 #include <dirent.h>
@@ -20,6 +23,7 @@
 #include <string>
 
 #include "agent.h"
+#include "connect.h"
 
 namespace banger::agent {
 namespace {
@@ -27,7 +31,9 @@ namespace {
 int Usage() {
   fprintf(stderr,
           "usage: banger-agent [--serial NAME] [--vsock PORT] [--listen-unix PATH]\n"
-          "At least one transport is required.\n");
+          "       banger-agent --connect HOST:PORT\n"
+          "At least one transport is required. --connect copies stdin and stdout to\n"
+          "and from a TCP connection to HOST:PORT until both directions are closed.\n");
   return 2;
 }
 
@@ -115,6 +121,11 @@ void EnsureStdio() {
 
 int Main(int argc, char** argv) {
   EnsureStdio();
+  // A one-shot client, not an agent: nothing else may come with it.
+  if (argc >= 2 && std::string(argv[1]) == "--connect") {
+    if (argc != 3) return Usage();
+    return RunConnect(argv[2]);
+  }
   Agent agent("banger-agent " BANGER_AGENT_VERSION);
   bool any = false;
   for (int i = 1; i < argc; ++i) {

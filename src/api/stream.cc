@@ -70,13 +70,14 @@ Result<std::optional<StreamFrame>> StreamReader::Next() {
   BANGER_RETURN_IF_ERROR(Fill(5));
   if (buf_.empty() && eof_) return std::optional<StreamFrame>{};
   if (buf_.size() < 5) return Error::Unavailable("stream ended inside a frame header");
-  auto b = reinterpret_cast<const unsigned char*>(buf_.data());
-  uint32_t n = (uint32_t{b[1]} << 24) | (uint32_t{b[2]} << 16) | (uint32_t{b[3]} << 8) | b[4];
+  auto byte = [this](size_t i) { return static_cast<uint32_t>(static_cast<unsigned char>(buf_[i])); };
+  uint32_t n = byte(1) << 24 | byte(2) << 16 | byte(3) << 8 | byte(4);
   if (n > kMaxStreamPayload) return Error::Invalid("stream frame too large (" + std::to_string(n) + " bytes)");
+  // Fill may reallocate buf_: read nothing through pointers taken before it.
   BANGER_RETURN_IF_ERROR(Fill(5 + n));
   if (buf_.size() < 5 + n) return Error::Unavailable("stream ended inside a frame");
   StreamFrame f;
-  f.type = static_cast<StreamType>(b[0]);
+  f.type = static_cast<StreamType>(byte(0));
   f.payload = buf_.substr(5, n);
   buf_.erase(0, 5 + n);
   return std::optional<StreamFrame>(std::move(f));

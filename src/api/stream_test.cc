@@ -43,6 +43,34 @@ TEST(StreamTest, FramesRoundTripIncludingLeftoverAndEof) {
   ::close(sv[1]);
 }
 
+// Regression: the reader once read a frame's type through a pointer into its
+// buffer taken before the buffer grew, dropping frames as "unknown".
+TEST(StreamTest, ManyLargeFramesKeepTheirTypes) {
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  std::string chunk(32 * 1024, 'a');
+  constexpr int kFrames = 64;
+  std::thread w([&] {
+    for (int i = 0; i < kFrames; ++i) ASSERT_TRUE(WriteStreamFrame(sv[0], StreamType::kStdin, chunk).ok());
+    ::close(sv[0]);
+  });
+  StreamReader r(sv[1], "");
+  size_t bytes = 0;
+  int frames = 0;
+  for (;;) {
+    auto f = r.Next();
+    ASSERT_TRUE(f.ok());
+    if (!f->has_value()) break;
+    ASSERT_EQ((*f)->type, StreamType::kStdin) << "frame " << frames;
+    bytes += (*f)->payload.size();
+    ++frames;
+  }
+  w.join();
+  ::close(sv[1]);
+  EXPECT_EQ(frames, kFrames);
+  EXPECT_EQ(bytes, chunk.size() * kFrames);
+}
+
 TEST(StreamTest, TruncatedFrameIsAnError) {
   int sv[2];
   ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);

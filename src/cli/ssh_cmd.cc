@@ -5,7 +5,9 @@
 // port 22 carried by the agent's flow-controlled exec stream.
 #include <unistd.h>
 
+#include <chrono>
 #include <memory>
+#include <thread>
 
 #include "base/fs.h"
 #include "base/process.h"
@@ -51,6 +53,29 @@ int VmSsh(CliContext& ctx, const std::string& name, const std::vector<std::strin
   auto api = ctx.Connect();
   if (!api.ok()) return Report(api.error(), kExitBangerFailed);
 
+  // A booting guest answers its agent before its SSH server listens: probe
+  // port 22 through the agent until it accepts (stdin closed: the probe
+  // connects, half-closes and ends).
+  std::vector<std::string> probe = {SelfPath(), "--home", ctx.client().home().root, "--config",
+                                    ctx.client().config_path(), "vm", "exec", name, "--", kGuestAgent,
+                                    "--connect", "127.0.0.1:22"};
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  for (;;) {
+    auto r = RunCommand(probe, std::chrono::seconds(150));
+    if (r.ok() && r->exit_code == 0) break;
+    if (r.ok() && r->exit_code == kExitBangerFailed) {
+      // The VM is not running or its agent never answered: that message is the answer.
+      std::string msg = r->err;
+      while (!msg.empty() && msg.back() == '\n') msg.pop_back();
+      if (msg.rfind("banger: ", 0) == 0) msg = msg.substr(8);
+      return Report(Error::Unavailable(msg), kExitBangerFailed);
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      return Report(Error::Timeout("the SSH server of vm " + name + " did not accept connections within 120s"),
+                    kExitBangerFailed);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  }
   std::string proxy = ShellQuote(SelfPath()) + " --home " + ShellQuote(ctx.client().home().root) + " --config " +
                       ShellQuote(ctx.client().config_path()) + " vm exec -i " + name + " -- " + kGuestAgent +
                       " --connect 127.0.0.1:22";

@@ -4,6 +4,7 @@
 
 #include "banger/init_script.h"
 #include "base/fs.h"
+#include "base/process.h"
 #include "base/scope_guard.h"
 #include "image/initramfs.h"
 #include "image/kernel_package.h"
@@ -30,7 +31,7 @@ std::string TrimmedKey(const std::string& key) {
 Result<ModuleIndex> LoadModuleIndex(const std::string& modules_root, const std::string& kver) {
   const std::string dir = modules_root + "/lib/modules/" + kver;
   BANGER_ASSIGN_OR_RETURN(std::string dep, ReadFile(dir + "/modules.dep"));
-  // Absent only for a kernel with nothing built in that is also a module.
+  // Some kernel packages do not ship it; then a built-in root reads as missing.
   std::string builtin;
   if (PathExists(dir + "/modules.builtin")) {
     BANGER_ASSIGN_OR_RETURN(builtin, ReadFile(dir + "/modules.builtin"));
@@ -69,7 +70,6 @@ Status BuildWorkSeed(const ImageBuildEnv& env, const std::string& path) {
   BANGER_RETURN_IF_ERROR(RemoveAll(staging));
   ScopeGuard remove_staging([&staging] { (void)RemoveAll(staging); });
   BANGER_RETURN_IF_ERROR(MakeDirs(staging + "/.ssh", 0700));
-  BANGER_RETURN_IF_ERROR(MakeDirs(staging, 0700));
   BANGER_RETURN_IF_ERROR(
       WriteFileAtomic(staging + "/.ssh/authorized_keys", TrimmedKey(env.ssh_public_key) + "\n", 0600));
   BANGER_RETURN_IF_ERROR(
@@ -78,7 +78,12 @@ Status BuildWorkSeed(const ImageBuildEnv& env, const std::string& path) {
                       "PS1='\\u@\\h:\\w\\$ '\n"
                       "if [ -n \"$BASH_VERSION\" ] && [ -f ~/.bashrc ]; then . ~/.bashrc; fi\n",
                       0644));
-  return MakeExt4({path, kWorkSeedBytes, "banger-work", staging, /*journal=*/true});
+  BANGER_RETURN_IF_ERROR(MakeExt4({path, kWorkSeedBytes, "banger-work", staging, /*journal=*/true}));
+  // mkfs.ext4 -d leaves the root directory 0755 whatever the source's mode,
+  // and this one is root's home.
+  BANGER_RETURN_IF_ERROR(Annotate(RunChecked({"debugfs", "-w", "-R", "set_inode_field / mode 040700", path}),
+                                  "making /root private"));
+  return OkStatus();
 }
 
 }  // namespace

@@ -59,6 +59,16 @@ TEST_F(GuestE2E, RunPrintsHostnameAndPassesExitCodes) {
   EXPECT_TRUE(home_->BangerJson({"vm", "list"}).empty()) << "--rm deletes the VMs";
 }
 
+TEST_F(GuestE2E, SshThroughTheAgent) {
+  ASSERT_EQ(home_->Banger({"vm", "create", "--name", "sshvm"}).code, 0);
+  CliRun r = home_->Banger({"vm", "ssh", "sshvm", "--", "uname", "-n"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "sshvm\n");
+  CliRun code = home_->Banger({"vm", "ssh", "sshvm", "--", "sh", "-c", "exit 4"});
+  EXPECT_EQ(code.code, 4);
+  ASSERT_EQ(home_->Banger({"vm", "delete", "sshvm"}).code, 0);
+}
+
 TEST_F(GuestE2E, ExecStreamsLargeStdinIntact) {
   ASSERT_EQ(home_->Banger({"vm", "create", "--name", "big"}).code, 0);
   std::string data = home_->root() + "/64m.bin";

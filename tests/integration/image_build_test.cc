@@ -101,6 +101,9 @@ TEST_F(ImageBuildTest, MinimalImageBuildsAndBootsToItsInit) {
   auto seed_key = RunChecked({"debugfs", "-R", "cat /.ssh/authorized_keys", built->work_seed_path});
   ASSERT_TRUE(seed_key.ok()) << seed_key.error().message();
   EXPECT_EQ(seed_key->out, std::string(kTestKey) + "\n");
+  auto seed_root = RunChecked({"debugfs", "-R", "stat /", built->work_seed_path});
+  ASSERT_TRUE(seed_root.ok());
+  EXPECT_THAT(seed_root->out, HasSubstr("Mode:  0700")) << "root's home is private";
 
   // Per-VM disks, as the daemon makes them: a fresh overlay and a copy of
   // the work seed.
