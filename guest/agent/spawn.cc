@@ -35,24 +35,6 @@ std::string EnvValue(const std::vector<std::string>& env, std::string_view key) 
   return {};
 }
 
-// The paths execve should try for argv0, resolved against the command's own
-// PATH (execvpe would use the agent's PATH instead).
-std::vector<std::string> ExecCandidates(const std::string& argv0, const std::vector<std::string>& env) {
-  if (argv0.find('/') != std::string::npos) return {argv0};
-  std::string path = EnvValue(env, "PATH");
-  if (path.empty()) path = kDefaultPath;
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= path.size()) {
-    size_t end = path.find(':', start);
-    if (end == std::string::npos) end = path.size();
-    std::string dir = path.substr(start, end - start);
-    out.push_back((dir.empty() ? "." : dir) + "/" + argv0);
-    start = end + 1;
-  }
-  return out;
-}
-
 // Writes "banger-agent: <what>: <strerror>\n" to the child's stderr.
 void ChildReport(const char* what, int err) {
   char msg[512];
@@ -85,16 +67,41 @@ void ChildReport(const char* what, int err) {
   sigprocmask(SIG_SETMASK, &none, nullptr);
   signal(SIGPIPE, SIG_DFL);
 
-  if (!req.cwd.empty()) {
-    if (chdir(req.cwd.c_str()) != 0) {
-      ChildReport(("cd " + req.cwd).c_str(), errno);
-      _exit(126);
-    }
-  } else if (chdir("/root") != 0 && chdir("/") != 0) {
-    ChildReport("cd /", errno);
+  if (!EnterCommandCwd(req.cwd)) {
+    ChildReport(req.cwd.empty() ? "cd /" : ("cd " + req.cwd).c_str(), errno);
     _exit(126);
   }
+  int err = ExecSearch(candidates, argv, envp);
+  ChildReport(req.argv[0].c_str(), err);
+  _exit(ExecFailureCode(err));
+}
 
+}  // namespace
+
+// The paths execve should try for argv0, resolved against the command's own
+// PATH (execvpe would use the agent's PATH instead).
+std::vector<std::string> ExecCandidates(const std::string& argv0, const std::vector<std::string>& env) {
+  if (argv0.find('/') != std::string::npos) return {argv0};
+  std::string path = EnvValue(env, "PATH");
+  if (path.empty()) path = kDefaultPath;
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t end = path.find(':', start);
+    if (end == std::string::npos) end = path.size();
+    std::string dir = path.substr(start, end - start);
+    out.push_back((dir.empty() ? "." : dir) + "/" + argv0);
+    start = end + 1;
+  }
+  return out;
+}
+
+bool EnterCommandCwd(const std::string& cwd) {
+  if (!cwd.empty()) return chdir(cwd.c_str()) == 0;
+  return chdir("/root") == 0 || chdir("/") == 0;
+}
+
+int ExecSearch(const std::vector<std::string>& candidates, char* const* argv, char* const* envp) {
   // Like execvp: keep searching past "not found", remember "permission
   // denied" so it wins over a later "not found".
   int err = ENOENT;
@@ -109,11 +116,10 @@ void ChildReport(const char* what, int err) {
     }
   }
   if (denied && (err == ENOENT || err == ENOTDIR)) err = EACCES;
-  ChildReport(req.argv[0].c_str(), err);
-  _exit(err == ENOENT || err == ENOTDIR ? 127 : 126);
+  return err;
 }
 
-}  // namespace
+int ExecFailureCode(int err) { return err == ENOENT || err == ENOTDIR ? 127 : 126; }
 
 std::vector<std::string> MergeEnv(bool tty, const std::vector<std::string>& request_env) {
   std::vector<std::string> env = {std::string("PATH=") + kDefaultPath, "HOME=/root"};

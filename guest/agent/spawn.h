@@ -43,4 +43,20 @@ bool Spawn(const SpawnRequest& req, Spawned* out, SpawnFailure* failure);
 // the request's "KEY=VALUE" entries, which win over those defaults.
 std::vector<std::string> MergeEnv(bool tty, const std::vector<std::string>& request_env);
 
+// The building blocks of the child side, shared with session-start
+// (session.cc), which runs commands outside of an EXEC channel.
+//
+// The paths execve should try for argv0: argv0 itself when it has a '/',
+// else each directory of the command's own PATH in `env` (execvpe would use
+// the agent's PATH instead).
+std::vector<std::string> ExecCandidates(const std::string& argv0, const std::vector<std::string>& env);
+// chdir to the command's directory: `cwd`, or /root (/ when /root cannot be
+// entered) when it is empty. False with errno set on failure.
+bool EnterCommandCwd(const std::string& cwd);
+// execve()s each candidate like execvp; returns only on failure, with the
+// errno to report.
+int ExecSearch(const std::vector<std::string>& candidates, char* const* argv, char* const* envp);
+// The shell's exit code for an exec failure: 127 not found, 126 otherwise.
+int ExecFailureCode(int err);
+
 }  // namespace banger::agent

@@ -26,8 +26,9 @@
 #     virtio-serial port) or `... --vsock 1024` (Firecracker's vsock); it is
 #     copied there from this initramfs at every boot, so it always matches
 #     the daemon that built the image;
-#   - an image with /var/lib/docker gets it bind-mounted from docker/ on
-#     /dev/vdb (ext4), where Docker's overlay2 driver works;
+#   - an image with Docker (/usr/sbin/dockerd) gets /var/lib/docker
+#     bind-mounted from docker/ on /dev/vdb (ext4), where Docker's overlay2
+#     driver works;
 #   - with banger.ip, eth0 is configured here (address, default route via
 #     banger.gw, /etc/resolv.conf naming banger.dns); the image's own init
 #     does not touch it.
@@ -95,8 +96,8 @@ mount -t ext4 /dev/vdc /newroot/root || fail "mounting the work disk /dev/vdc on
 # Docker's overlay2 driver cannot stack on an overlayfs root (it would fall
 # back to the slow, space-hungry vfs driver): give its data a plain ext4
 # directory on the overlay disk.
-if [ -d /newroot/var/lib/docker ]; then
-  mkdir -p /mnt/rw/docker || fail "creating docker/ on /dev/vdb"
+if [ -e /newroot/usr/sbin/dockerd ]; then
+  mkdir -p /mnt/rw/docker /newroot/var/lib/docker || fail "creating Docker's data directory"
   mount -o bind /mnt/rw/docker /newroot/var/lib/docker || fail "mounting /var/lib/docker"
 fi
 
