@@ -6,6 +6,10 @@
 //   banger-agent --connect HOST:PORT copy stdin/stdout to and from one TCP
 //                                    connection, then exit (`banger vm ssh`'s
 //                                    ProxyCommand, run through `vm exec -i`)
+//   banger-agent session-start|session-status|session-logs|session-attach|
+//                session-stop DIR ...
+//                                    detached sessions (docs/sessions.md),
+//                                    run by the daemon through ordinary execs
 //
 // Logs its own errors to stderr, which the guest init sends to the console.
 #include <dirent.h>
@@ -24,6 +28,7 @@
 
 #include "agent.h"
 #include "connect.h"
+#include "session.h"
 
 namespace banger::agent {
 namespace {
@@ -32,6 +37,7 @@ int Usage() {
   fprintf(stderr,
           "usage: banger-agent [--serial NAME] [--vsock PORT] [--listen-unix PATH]\n"
           "       banger-agent --connect HOST:PORT\n"
+          "       banger-agent session-start|session-status|session-logs|session-attach|session-stop DIR ...\n"
           "At least one transport is required. --connect copies stdin and stdout to\n"
           "and from a TCP connection to HOST:PORT until both directions are closed.\n");
   return 2;
@@ -125,6 +131,10 @@ int Main(int argc, char** argv) {
   if (argc >= 2 && std::string(argv[1]) == "--connect") {
     if (argc != 3) return Usage();
     return RunConnect(argv[2]);
+  }
+  // Session subcommands: one-shot too, see session.h.
+  if (argc >= 2 && std::string(argv[1]).rfind("session-", 0) == 0) {
+    return RunSessionCommand(argc - 1, argv + 1);
   }
   Agent agent("banger-agent " BANGER_AGENT_VERSION);
   bool any = false;

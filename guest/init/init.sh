@@ -136,6 +136,10 @@ for fs in dev proc sys; do
   mount -o move "/$fs" "/newroot/$fs" || fail "moving /$fs into the new root"
 done
 
+# The agent's tty execs need ptys before the image's init would mount them.
+mkdir -p /newroot/dev/pts
+mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts /newroot/dev/pts || fail "mounting /dev/pts"
+
 mkdir -p /newroot/usr/local/sbin || fail "creating /usr/local/sbin"
 cp /bin/banger-agent /newroot/usr/local/sbin/banger-agent || fail "installing banger-agent"
 chmod 0755 /newroot/usr/local/sbin/banger-agent || fail "installing banger-agent"

@@ -41,7 +41,8 @@ TEST(SpawnDetachedTest, ProcessRunsInOwnSessionAndIsFoundByArg) {
   auto dir = std::filesystem::temp_directory_path() / ("banger-spawn-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   std::string marker = (dir / "marker.sock").string();
-  auto pid2 = SpawnDetached({.argv = {"sh", "-c", "sleep 30", "sh", "--api-sock=" + marker},
+  // "; :" keeps sh alive (a lone command would be exec'd, dropping the marker argv).
+  auto pid2 = SpawnDetached({.argv = {"sh", "-c", "sleep 30; :", "sh", "--api-sock=" + marker},
                              .stdout_path = (dir / "out.log").string()});
   ASSERT_TRUE(pid2.ok()) << pid2.error().message();
   auto& ops = RealProcessOps();

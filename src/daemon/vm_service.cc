@@ -191,6 +191,7 @@ Result<Image> VmService::BuildImage(const BuildImageRequest& req,
   env.artifact_dir = img.artifact_dir;
   env.agent_binary = d_.agent_binary;
   env.ssh_public_key = key.public_key;
+  env.kernel_cache_dir = d_.home.root + "/cache";
   auto built = banger::BuildImage(br, env, progress, cancel);
   if (!built.ok()) return std::move(built).error().Wrap("building image " + req.name);
   img.kernel_path = built->kernel_path;

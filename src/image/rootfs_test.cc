@@ -73,9 +73,10 @@ TEST(MinimalConfigTest, InittabRunsRcsRespawnsDropbearAndShutsDownCleanly) {
 
 TEST(DebootstrapArgvTest, DockerAddsDockerAndKmod) {
   auto plain = DebootstrapArgv("/s", false);
-  EXPECT_THAT(plain, ElementsAre("debootstrap", "--variant=minbase",
-                                 "--include=systemd-sysv,udev,dbus,openssh-server,ca-certificates,git,iproute2",
-                                 "bookworm", "/s"));
+  EXPECT_THAT(plain,
+              ElementsAre("debootstrap", "--variant=minbase",
+                          "--include=systemd-sysv,udev,dbus,openssh-server,ca-certificates,git,iproute2",
+                          "bookworm", "/s"));
   auto docker = DebootstrapArgv("/s", true);
   EXPECT_THAT(docker[2], HasSubstr(",docker.io,kmod"));
 }
