@@ -37,7 +37,7 @@ int Usage() {
   fprintf(stderr,
           "usage: banger-agent [--serial NAME] [--vsock PORT] [--listen-unix PATH]\n"
           "       banger-agent --connect HOST:PORT\n"
-          "       banger-agent session-start|session-status|session-logs|session-attach|session-stop DIR ...\n"
+          "       banger-agent session-{start,status,logs,attach,stop} DIR ...\n"
           "At least one transport is required. --connect copies stdin and stdout to\n"
           "and from a TCP connection to HOST:PORT until both directions are closed.\n");
   return 2;

@@ -42,11 +42,21 @@ std::string JsonQuote(const std::string& s) {
   std::string out = "\"";
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           char buf[8];
@@ -145,16 +155,23 @@ std::optional<std::string> JsonString(const std::string& j, const std::string& k
     if (c == '\\' && i + 1 < j.size()) {
       char e = j[++i];
       switch (e) {
-        case 'n': out += '\n'; break;
-        case 'r': out += '\r'; break;
-        case 't': out += '\t'; break;
+        case 'n':
+          out += '\n';
+          break;
+        case 'r':
+          out += '\r';
+          break;
+        case 't':
+          out += '\t';
+          break;
         case 'u':
           if (i + 4 < j.size()) {
             out += static_cast<char>(strtol(j.substr(i + 1, 4).c_str(), nullptr, 16));
             i += 4;
           }
           break;
-        default: out += e;
+        default:
+          out += e;
       }
     } else {
       out += c;
@@ -342,7 +359,8 @@ struct ExecReport {
 // The supervisor: runs in its own session, never returns. Tells the starter
 // through report_fd "ok <pid>" or "err <stage>\n<message>".
 [[noreturn]] void Supervise(const StartOptions& o, int report_fd, int out_fd, int err_fd,
-                            const std::vector<std::string>& candidates, char* const* argv, char* const* envp) {
+                            const std::vector<std::string>& candidates, char* const* argv,
+                            char* const* envp) {
   // Let go of the exec's pipes at once, so the exec that ran session-start
   // ends as soon as the starter does.
   int null = open("/dev/null", O_RDWR);
@@ -486,7 +504,8 @@ int Start(int argc, char** argv) {
     } else if (a == "--env" && i + 1 < argc) {
       std::string kv = argv[++i];
       size_t eq = kv.find('=');
-      if (eq == std::string::npos || eq == 0) return StartFail("usage", "--env wants KEY=VALUE, not '" + kv + "'", 2);
+      if (eq == std::string::npos || eq == 0)
+        return StartFail("usage", "--env wants KEY=VALUE, not '" + kv + "'", 2);
       o.env.push_back(kv);
     } else if (a.rfind("--", 0) == 0) {
       return StartFail("usage", usage, 2);
@@ -500,7 +519,8 @@ int Start(int argc, char** argv) {
   // The supervisor leaves the starter's directory: everything absolute.
   if (o.dir[0] != '/') {
     char cwd[4096];
-    if (getcwd(cwd, sizeof(cwd)) == nullptr) return StartFail("dir", std::string("getcwd: ") + strerror(errno));
+    if (getcwd(cwd, sizeof(cwd)) == nullptr)
+      return StartFail("dir", std::string("getcwd: ") + strerror(errno));
     o.dir = std::string(cwd) + "/" + o.dir;
   }
   if (!MkdirP(o.dir)) return StartFail("dir", "mkdir " + o.dir + ": " + strerror(errno));
@@ -637,7 +657,7 @@ struct LogTail {
 
 // session-attach's stdin, copied into the session's FIFO.
 struct StdinForward {
-  UniqueFd fifo;       // write end, non-blocking; invalid = not forwarding
+  UniqueFd fifo;         // write end, non-blocking; invalid = not forwarding
   bool reading = false;  // our stdin is still open
   std::string pending;
   size_t pos = 0;
@@ -752,7 +772,8 @@ void SignalGroup(pid_t pid, int sig) {
 
 // Polls until the session is no longer running, at most `seconds`.
 bool WaitEnded(const std::string& dir, double seconds) {
-  auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  auto deadline =
+      Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
   for (;;) {
     if (ReadState(dir).kind != SessionState::kRunning) return true;
     if (Clock::now() >= deadline) return false;
@@ -802,8 +823,10 @@ int RunSessionCommand(int argc, char** argv) {
   if (cmd == "session-logs") return Logs(argc, argv);
   if (cmd == "session-attach") return Attach(argc, argv);
   if (cmd == "session-stop") return Stop(argc, argv);
-  return Fail(cmd, "unknown subcommand (session-start, session-status, session-logs, session-attach, "
-                   "session-stop)", 2);
+  return Fail(cmd,
+              "unknown subcommand (session-start, session-status, session-logs, session-attach, "
+              "session-stop)",
+              2);
 }
 
 }  // namespace banger::agent

@@ -2,6 +2,7 @@
 // then real guests under QEMU TCG driven through the guest agent
 // (vm run / vm exec), copy-on-write roots, the work disk and file sync.
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <fstream>
 
@@ -67,6 +68,36 @@ TEST_F(GuestE2E, SshThroughTheAgent) {
   CliRun code = home_->Banger({"vm", "ssh", "sshvm", "--", "sh", "-c", "exit 4"});
   EXPECT_EQ(code.code, 4);
   ASSERT_EQ(home_->Banger({"vm", "delete", "sshvm"}).code, 0);
+}
+
+TEST_F(GuestE2E, SessionSurvivesDaemonKillAndRecordsExit) {
+  ASSERT_EQ(home_->Banger({"vm", "create", "--name", "sess"}).code, 0);
+  CliRun st = home_->Banger({"session", "start", "sess", "--name", "job", "--tag", "kind=test", "--", "sh", "-c",
+                             "for i in 1 2 3 4 5 6; do echo line$i; echo warn$i >&2; sleep 1; done; exit 3"});
+  ASSERT_EQ(st.code, 0) << st.err;
+  EXPECT_EQ(st.out, "job\n");
+  Json s = home_->BangerJson({"session", "show", "job"});
+  EXPECT_EQ(s["status"], "running");
+  EXPECT_EQ(s["tags"]["kind"], "test");
+  pid_t daemon = home_->DaemonPid();
+  ASSERT_GT(daemon, 0);
+  ASSERT_EQ(::kill(daemon, SIGKILL), 0);
+  ASSERT_TRUE(WaitUntil([&] { return !RealProcessOps().Alive(daemon); }, std::chrono::seconds(5)));
+  // The next CLI call starts a new daemon, which re-finds the session.
+  CliRun logs = home_->Banger({"session", "logs", "job", "--follow"});
+  EXPECT_EQ(logs.code, 0) << logs.err;
+  EXPECT_EQ(logs.out, "line1\nline2\nline3\nline4\nline5\nline6\n");
+  EXPECT_NE(logs.err.find("warn6"), std::string::npos) << logs.err;
+  Json done = home_->BangerJson({"session", "show", "job"});
+  EXPECT_EQ(done["status"], "exited");
+  EXPECT_EQ(done["exit_code"], 3);
+  Json list = home_->BangerJson({"session", "list", "sess"});
+  ASSERT_EQ(list.size(), 1u);
+  // Stop ends a long one.
+  ASSERT_EQ(home_->Banger({"session", "start", "sess", "--name", "long", "--", "sleep", "1000"}).code, 0);
+  ASSERT_EQ(home_->Banger({"session", "stop", "long"}).code, 0);
+  EXPECT_NE(home_->BangerJson({"session", "show", "long"})["status"], "running");
+  ASSERT_EQ(home_->Banger({"vm", "delete", "sess"}).code, 0);
 }
 
 TEST_F(GuestE2E, ExecStreamsLargeStdinIntact) {
