@@ -89,8 +89,12 @@ int VmSsh(CliContext& ctx, const std::string& name, const std::vector<std::strin
   if (cmd.empty() && ::isatty(STDIN_FILENO)) argv.push_back("-t");
   argv.push_back("root@" + name);
   if (!cmd.empty()) {
+    // ssh joins its arguments into one string for the remote shell; quoting
+    // each keeps the command's argv exactly as given, as `vm exec` does.
+    std::string remote;
+    for (const auto& a : cmd) remote += (remote.empty() ? "" : " ") + ShellQuote(a);
     argv.push_back("--");
-    argv.insert(argv.end(), cmd.begin(), cmd.end());
+    argv.push_back(remote);
   }
   std::vector<char*> cargv;
   for (auto& a : argv) cargv.push_back(a.data());
