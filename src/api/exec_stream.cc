@@ -13,10 +13,7 @@
 namespace banger {
 namespace {
 
-void SendError(int fd, const Error& e) {
-  Json j{{"code", ErrorKindName(e.kind())}, {"message", e.message()}};
-  WriteStreamFrame(fd, StreamType::kError, j.dump(-1, ' ', false, Json::error_handler_t::replace)).ok();
-}
+void SendError(int fd, const Error& e) { WriteStreamFrame(fd, StreamType::kError, EncodeErrorFrame(e)).ok(); }
 
 }  // namespace
 

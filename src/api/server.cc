@@ -297,8 +297,7 @@ void ApiRouter::ServeImageBuild(UniqueFd fd, std::string leftover, const BuildIm
   if (img.ok()) {
     WriteStreamFrame(fd.get(), StreamType::kResult, ToJson(*img).dump()).ok();
   } else {
-    Json j{{"code", ErrorKindName(img.error().kind())}, {"message", img.error().message()}};
-    WriteStreamFrame(fd.get(), StreamType::kError, j.dump(-1, ' ', false, Json::error_handler_t::replace)).ok();
+    WriteStreamFrame(fd.get(), StreamType::kError, EncodeErrorFrame(img.error())).ok();
   }
   ::shutdown(fd.get(), SHUT_RD);
   watcher.join();

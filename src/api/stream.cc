@@ -6,6 +6,8 @@
 
 #include <cerrno>
 
+#include "model/json.h"
+
 namespace banger {
 
 Status WriteStreamFrame(int fd, StreamType type, std::string_view payload) {
@@ -81,6 +83,24 @@ Result<std::optional<StreamFrame>> StreamReader::Next() {
   f.payload = buf_.substr(5, n);
   buf_.erase(0, 5 + n);
   return std::optional<StreamFrame>(std::move(f));
+}
+
+std::string EncodeErrorFrame(const Error& e) {
+  Json j{{"code", ErrorKindName(e.kind())}, {"message", e.message()}};
+  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+Error DecodeErrorFrame(const std::string& payload) {
+  auto j = ParseJson(payload);
+  if (!j.ok() || !j->is_object() || !(*j)["message"].is_string()) return Error::Internal(payload);
+  ErrorKind kind = ErrorKind::kInternal;
+  if ((*j)["code"].is_string()) {
+    for (auto k : {ErrorKind::kInvalidArgument, ErrorKind::kNotFound, ErrorKind::kConflict, ErrorKind::kUnavailable,
+                   ErrorKind::kTimeout}) {
+      if ((*j)["code"].get<std::string>() == ErrorKindName(k)) kind = k;
+    }
+  }
+  return Error(kind, (*j)["message"].get<std::string>());
 }
 
 std::string EncodeResize(uint16_t rows, uint16_t cols) {

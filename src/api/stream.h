@@ -52,6 +52,10 @@ class StreamReader {
   bool eof_ = false;
 };
 
+// The payload of an error frame, and back.
+std::string EncodeErrorFrame(const Error& e);
+Error DecodeErrorFrame(const std::string& payload);
+
 std::string EncodeResize(uint16_t rows, uint16_t cols);
 bool DecodeResize(std::string_view p, uint16_t& rows, uint16_t& cols);
 

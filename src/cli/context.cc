@@ -45,4 +45,12 @@ void CliContext::Out(const std::string& text) const { std::cout << text << std::
 
 void CliContext::OutJson(const Json& j) const { Out(RenderJson(j)); }
 
+void CliContext::OutNameOrJson(const Json& j) const {
+  if (json()) {
+    OutJson(j);
+  } else {
+    Out(JsonText(j, "/name") + "\n");
+  }
+}
+
 }  // namespace banger

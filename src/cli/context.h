@@ -54,6 +54,8 @@ class CliContext {
   void Out(const std::string& text) const;
   // The --json form of an API object or array.
   void OutJson(const Json& j) const;
+  // What a mutating command prints: the object with --json, else its name.
+  void OutNameOrJson(const Json& j) const;
 
  private:
   GlobalOptions opts_;

@@ -184,13 +184,9 @@ int StreamCommand(CliContext& ctx, const std::string& target, const Json& body, 
         }
         return (*j)["code"].get<int>();
       }
-      case StreamType::kError: {
+      case StreamType::kError:
         raw.reset();
-        auto j = ParseJson(fr.payload);
-        std::string msg = j.ok() && (*j)["message"].is_string() ? (*j)["message"].get<std::string>() : fr.payload;
-        std::string code = j.ok() && (*j)["code"].is_string() ? (*j)["code"].get<std::string>() : "internal";
-        return Report(Error(ErrorKindFromCode(code), msg), kExitBangerFailed);
-      }
+        return Report(DecodeErrorFrame(fr.payload), kExitBangerFailed);
       default:
         break;
     }

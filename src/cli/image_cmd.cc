@@ -51,16 +51,10 @@ int ImageBuild(CliContext& ctx, const BuildFlags& f) {
     } else if (fr.type == StreamType::kResult) {
       auto image = ParseJson(fr.payload);
       if (!image.ok()) return Report(image.error());
-      if (ctx.json()) {
-        ctx.OutJson(*image);
-      } else {
-        ctx.Out(JsonText(*image, "/name") + "\n");
-      }
+      ctx.OutNameOrJson(*image);
       return kExitOk;
     } else if (fr.type == StreamType::kError) {
-      auto j = ParseJson(fr.payload);
-      std::string msg = j.ok() && (*j)["message"].is_string() ? (*j)["message"].get<std::string>() : fr.payload;
-      return Report(Error::Internal(msg));
+      return Report(DecodeErrorFrame(fr.payload));
     }
   }
 }
@@ -73,11 +67,7 @@ int ImageImport(CliContext& ctx, const ImportFlags& f) {
   ctx.Progress("importing image " + f.name + "...");
   auto image = (*api)->Call("POST", "/v1/images", &*body, kLongTimeout);
   if (!image.ok()) return Report(image.error());
-  if (ctx.json()) {
-    ctx.OutJson(*image);
-  } else {
-    ctx.Out(JsonText(*image, "/name") + "\n");
-  }
+  ctx.OutNameOrJson(*image);
   return kExitOk;
 }
 

@@ -59,11 +59,7 @@ int SessionStart(CliContext& ctx, const StartFlags& f) {
   if (!api.ok()) return Report(api.error());
   auto s = (*api)->Call("POST", "/v1/vms/" + UrlEncode(f.vm) + "/sessions", &body, kLongTimeout);
   if (!s.ok()) return Report(s.error());
-  if (ctx.json()) {
-    ctx.OutJson(*s);
-  } else {
-    ctx.Out(JsonText(*s, "/name") + "\n");
-  }
+  ctx.OutNameOrJson(*s);
   return kExitOk;
 }
 
@@ -127,11 +123,7 @@ int SessionStop(CliContext& ctx, const std::string& ref, const std::string& vm) 
   if (!api.ok()) return Report(api.error());
   auto s = (*api)->Call("POST", SessionPath(ref, vm, "/stop"), nullptr, kLongTimeout);
   if (!s.ok()) return Report(s.error());
-  if (ctx.json()) {
-    ctx.OutJson(*s);
-  } else {
-    ctx.Out(JsonText(*s, "/name") + "\n");
-  }
+  ctx.OutNameOrJson(*s);
   return kExitOk;
 }
 

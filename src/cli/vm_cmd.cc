@@ -27,11 +27,7 @@ int VmCreate(CliContext& ctx, const CreateFlags& f) {
   ctx.Progress(f.name.empty() ? "creating vm..." : "creating vm " + f.name + "...");
   auto vm = (*api)->Call("POST", "/v1/vms", &*body, kLongTimeout);
   if (!vm.ok()) return Report(vm.error());
-  if (ctx.json()) {
-    ctx.OutJson(*vm);
-  } else {
-    ctx.Out(JsonText(*vm, "/name") + "\n");
-  }
+  ctx.OutNameOrJson(*vm);
   return kExitOk;
 }
 
@@ -142,11 +138,7 @@ int VmSet(CliContext& ctx, const std::string& ref, const SetFlags& f) {
   if (!api.ok()) return Report(api.error());
   auto vm = (*api)->Call("PATCH", VmPath(ref), &*body, kLongTimeout);
   if (!vm.ok()) return Report(vm.error());
-  if (ctx.json()) {
-    ctx.OutJson(*vm);
-  } else {
-    ctx.Out(JsonText(*vm, "/name") + "\n");
-  }
+  ctx.OutNameOrJson(*vm);
   return kExitOk;
 }
 

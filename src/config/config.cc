@@ -126,6 +126,7 @@ Result<DaemonConfig> ParseConfig(const std::string& text, const std::string& sou
   r.Str("backend", c.backend);
   r.Str("qemu_bin", c.qemu_bin);
   r.Str("qemu_accel", c.qemu_accel);
+  r.Str("cow_mode", c.cow_mode);
   if (auto* fs = r.Node("file_sync")) {
     auto* arr = fs->as_array();
     if (!arr) {
@@ -181,6 +182,9 @@ Result<DaemonConfig> ParseConfig(const std::string& text, const std::string& sou
   }
   if (!c.qemu_accel.empty() && !IsAllowed(c.qemu_accel, {"kvm", "tcg"})) {
     return bad("qemu_accel", "must be \"kvm\" or \"tcg\"");
+  }
+  if (!IsAllowed(c.cow_mode, {kCowModeOverlay, kCowModeDmSnapshot})) {
+    return bad("cow_mode", "must be \"overlay\" or \"dm-snapshot\"");
   }
   if (c.stats_poll_interval.count() <= 0) return bad("stats_poll_interval", "must be positive");
   if (c.metrics_poll_interval.count() <= 0) return bad("metrics_poll_interval", "must be positive");

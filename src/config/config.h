@@ -1,7 +1,8 @@
 // The daemon's configuration: <home>/config.toml (or --config / BANGER_CONFIG).
 // Keys are the snake_case names of the seed's DaemonConfig fields plus
-// backend, qemu_bin, qemu_accel. An unknown key or a bad value is an error
-// naming the key. Also: where the home is and what lives in it.
+// backend, qemu_bin, qemu_accel, stop_timeout, cow_mode. An unknown key or a
+// bad value is an error naming the key. Also: where the home is and what
+// lives in it.
 #pragma once
 
 #include <chrono>
@@ -12,6 +13,9 @@
 #include "model/types.h"
 
 namespace banger {
+
+inline constexpr const char* kCowModeOverlay = "overlay";
+inline constexpr const char* kCowModeDmSnapshot = "dm-snapshot";
 
 struct FileSyncEntry {
   std::string host;
@@ -50,6 +54,15 @@ struct DaemonConfig {
   std::string qemu_accel;
   // Seconds a graceful stop waits before forcing.
   std::chrono::milliseconds stop_timeout{std::chrono::seconds(10)};
+  // How a VM's root gets copy-on-write over the shared image rootfs:
+  //  "overlay"     (default) overlayfs in the guest: vda = image rootfs
+  //                read-only, vdb = the VM's ext4 system overlay, vdc = work.
+  //  "dm-snapshot" the seed's scheme, on the host: the image rootfs and the
+  //                VM's raw COW file are loop-attached and joined by a
+  //                device-mapper snapshot; vda = that snapshot (read-write),
+  //                vdb = work. Needs /dev/mapper/control and dm_snapshot
+  //                (src/storage/devmapper.h).
+  std::string cow_mode = kCowModeOverlay;
 };
 
 // Parses TOML text. `source` names the file in error messages.

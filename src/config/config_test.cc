@@ -35,6 +35,7 @@ backend = "qemu"
 qemu_bin = "/usr/bin/qemu-system-x86_64"
 qemu_accel = "tcg"
 stop_timeout = "3s"
+cow_mode = "dm-snapshot"
 
 [[file_sync]]
 host = "~/.gitconfig"
@@ -60,6 +61,7 @@ nat_enabled = true
   EXPECT_EQ(c->vm_defaults.work_disk_size_bytes, kGiB);  // plain number = MiB
   EXPECT_TRUE(c->vm_defaults.nat_enabled);
   EXPECT_EQ(c->stop_timeout, std::chrono::seconds(3));
+  EXPECT_EQ(c->cow_mode, "dm-snapshot");
 }
 
 TEST(ConfigTest, UnknownKeyIsNamed) {
@@ -85,6 +87,25 @@ TEST(ConfigTest, BadValuesAreNamed) {
     ASSERT_FALSE(c.ok()) << text;
     EXPECT_NE(c.error().message().find(key), std::string::npos) << c.error().message();
   }
+}
+
+TEST(ConfigTest, CowMode) {
+  auto def = ParseConfig("", "c.toml");
+  ASSERT_TRUE(def.ok());
+  EXPECT_EQ(def->cow_mode, "overlay");
+  for (const char* mode : {"overlay", "dm-snapshot"}) {
+    auto c = ParseConfig(std::string("cow_mode = \"") + mode + "\"\n", "c.toml");
+    ASSERT_TRUE(c.ok()) << c.error().message();
+    EXPECT_EQ(c->cow_mode, mode);
+  }
+  for (const char* text : {"cow_mode = \"dm\"", "cow_mode = \"\"", "cow_mode = \"Overlay\""}) {
+    auto c = ParseConfig(text, "c.toml");
+    ASSERT_FALSE(c.ok()) << text;
+    EXPECT_EQ(c.error().message(), "c.toml: cow_mode: must be \"overlay\" or \"dm-snapshot\"");
+  }
+  auto not_string = ParseConfig("cow_mode = 1\n", "c.toml");
+  ASSERT_FALSE(not_string.ok());
+  EXPECT_EQ(not_string.error().message(), "c.toml: cow_mode: must be a string");
 }
 
 TEST(ConfigTest, SyntaxErrorHasPosition) {

@@ -97,8 +97,10 @@ std::string UrlEncode(const std::string& s) {
   return out;
 }
 
-Result<HttpResponse> UnixHttpCall(const std::string& socket_path, const HttpRequest& req,
-                                  std::chrono::milliseconds timeout) {
+namespace {
+
+// The Beast form of a client request; bodies default to JSON.
+Result<bhttp::request<bhttp::string_body>> BuildRequest(const HttpRequest& req) {
   bhttp::verb verb = bhttp::string_to_verb(req.method);
   if (verb == bhttp::verb::unknown) return Error::Invalid("bad HTTP method " + req.method);
   bhttp::request<bhttp::string_body> r{verb, req.target, 11};
@@ -110,6 +112,14 @@ Result<HttpResponse> UnixHttpCall(const std::string& socket_path, const HttpRequ
     r.body() = req.body;
     r.prepare_payload();
   }
+  return r;
+}
+
+}  // namespace
+
+Result<HttpResponse> UnixHttpCall(const std::string& socket_path, const HttpRequest& req,
+                                  std::chrono::milliseconds timeout) {
+  BANGER_ASSIGN_OR_RETURN(auto r, BuildRequest(req));
   r.keep_alive(false);
 
   // Async operations driven by run_for() give one deadline for the whole
@@ -156,17 +166,9 @@ Result<HttpResponse> UnixHttpCall(const std::string& socket_path, const HttpRequ
 
 Result<UpgradeResult> UnixHttpUpgrade(const std::string& socket_path, const HttpRequest& req,
                                       const std::string& protocol, std::chrono::milliseconds timeout) {
-  bhttp::verb verb = bhttp::string_to_verb(req.method);
-  if (verb == bhttp::verb::unknown) return Error::Invalid("bad HTTP method " + req.method);
-  bhttp::request<bhttp::string_body> r{verb, req.target, 11};
-  r.set(bhttp::field::host, "localhost");
-  r.set(bhttp::field::user_agent, "banger");
+  BANGER_ASSIGN_OR_RETURN(auto r, BuildRequest(req));
   r.set(bhttp::field::connection, "Upgrade");
   r.set(bhttp::field::upgrade, protocol);
-  for (const auto& [k, v] : req.headers) r.set(k, v);
-  r.set(bhttp::field::content_type, "application/json");
-  r.body() = req.body;
-  r.prepare_payload();
 
   asio::io_context ioc;
   local::socket sock(ioc);
