@@ -26,8 +26,7 @@ Result<uint32_t> ParseIpv4(const std::string& s) {
 
 std::string FormatIpv4(uint32_t ip) {
   char buf[16];
-  std::snprintf(buf, sizeof buf, "%u.%u.%u.%u", ip >> 24, (ip >> 16) & 0xff, (ip >> 8) & 0xff,
-                ip & 0xff);
+  std::snprintf(buf, sizeof buf, "%u.%u.%u.%u", ip >> 24, (ip >> 16) & 0xff, (ip >> 8) & 0xff, ip & 0xff);
   return buf;
 }
 
@@ -38,7 +37,8 @@ Result<int> ParsePrefix(const std::string& raw) {
   }
   int p = std::stoi(s);
   if (p < 1 || p > 30) {
-    return Error::Invalid("prefix length /" + s + " out of range (1..30: the subnet must hold the bridge and a guest)");
+    return Error::Invalid("prefix length /" + s +
+                          " out of range (1..30: the subnet must hold the bridge and a guest)");
   }
   return p;
 }
@@ -123,8 +123,8 @@ Status IpAllocator::Check(const std::string& ip_s, const std::set<std::string>& 
 
 std::string MacForIp(uint32_t ip) {
   char buf[18];
-  std::snprintf(buf, sizeof buf, "06:00:%02x:%02x:%02x:%02x", ip >> 24, (ip >> 16) & 0xff,
-                (ip >> 8) & 0xff, ip & 0xff);
+  std::snprintf(buf, sizeof buf, "06:00:%02x:%02x:%02x:%02x", ip >> 24, (ip >> 16) & 0xff, (ip >> 8) & 0xff,
+                ip & 0xff);
   return buf;
 }
 

@@ -31,9 +31,11 @@ Result<Plan> Measure(NetOps& ops, const std::string& name, const std::string& ip
   BANGER_ASSIGN_OR_RETURN(p.link, ops.GetLink(name));
   if (p.link && p.link->kind != "bridge") {
     std::string kind = p.link->kind.empty() ? "network device" : p.link->kind + " link";
-    return Error::Conflict("bridge name " + name + " is taken by a " + kind +
-                           " that is not a bridge: set bridge_name in config.toml to an unused name, or remove "
-                           "that link (ip link del " + name + ")");
+    return Error::Conflict(
+        "bridge name " + name + " is taken by a " + kind +
+        " that is not a bridge: set bridge_name in config.toml to an unused name, or remove "
+        "that link (ip link del " +
+        name + ")");
   }
 
   BANGER_ASSIGN_OR_RETURN(auto routes, ops.ListRoutes());
@@ -43,8 +45,9 @@ Result<Plan> Measure(NetOps& ops, const std::string& name, const std::string& ip
     if (!dst.ok() || dst->prefix == 0) continue;
     if (dst->Overlaps(p.subnet)) {
       std::string via = r.dev.empty() ? (r.type.empty() ? "" : " (" + r.type + ")") : " on " + r.dev;
-      return Error::Conflict("bridge subnet " + p.subnet.ToString() + " collides with the host route " + r.dst +
-                             via + ": set bridge_ip and cidr in config.toml to a subnet "
+      return Error::Conflict("bridge subnet " + p.subnet.ToString() + " collides with the host route " +
+                             r.dst + via +
+                             ": set bridge_ip and cidr in config.toml to a subnet "
                              "no host route uses");
     }
   }
@@ -53,8 +56,7 @@ Result<Plan> Measure(NetOps& ops, const std::string& name, const std::string& ip
 
 }  // namespace
 
-Status Bridge::Check(NetOps& ops, const std::string& name, const std::string& ip,
-                     const std::string& prefix) {
+Status Bridge::Check(NetOps& ops, const std::string& name, const std::string& ip, const std::string& prefix) {
   return ToStatus(Measure(ops, name, ip, prefix));
 }
 

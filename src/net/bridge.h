@@ -21,8 +21,7 @@ class Bridge {
                        const std::string& prefix);
 
   // Only the checks of Ensure, without changing anything (for `doctor`).
-  static Status Check(NetOps& ops, const std::string& name, const std::string& ip,
-                      const std::string& prefix);
+  static Status Check(NetOps& ops, const std::string& name, const std::string& ip, const std::string& prefix);
 };
 
 }  // namespace banger

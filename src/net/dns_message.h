@@ -26,11 +26,11 @@ inline constexpr uint8_t kDnsRcodeNotImp = 4;
 
 struct DnsQuery {
   uint16_t id = 0;
-  uint16_t flags = 0;      // as received
-  std::string name;        // lower case, no trailing dot: "t1.vm"
+  uint16_t flags = 0;  // as received
+  std::string name;    // lower case, no trailing dot: "t1.vm"
   uint16_t qtype = 0;
   uint16_t qclass = 0;
-  size_t question_end = 0; // offset just past the first question
+  size_t question_end = 0;  // offset just past the first question
   bool is_response() const { return flags & 0x8000; }
   uint8_t opcode() const { return (flags >> 11) & 0xf; }
 };
@@ -44,8 +44,8 @@ Result<DnsQuery> ParseDnsQuery(const uint8_t* data, size_t len);
 // answer; `rcode` as given (kDnsRcodeNoError with no address = NODATA).
 DnsBytes BuildDnsAnswer(const DnsQuery& q, const uint8_t* raw, std::optional<uint32_t> ipv4, uint8_t rcode,
                         uint32_t ttl);
-// An error reply (FORMERR, SERVFAIL, NOTIMP) to a query that may be
-// malformed beyond its header: echoes the id and the question if parsed.
+// A bare error reply (FORMERR, SERVFAIL, NOTIMP): the header only, with
+// the query's id, opcode and RD bit.
 DnsBytes BuildDnsError(uint16_t id, uint16_t flags, uint8_t rcode);
 
 // A recursive query for `name` ("t1.vm") of `qtype`.

@@ -140,7 +140,8 @@ Status FakeNetOps::AddAddress(const std::string& dev, const std::string& addr) {
   auto it = links_.find(dev);
   if (it == links_.end()) return Error::Internal("Cannot find device \"" + dev + "\"");
   auto& v = it->second.ipv4;
-  if (std::find(v.begin(), v.end(), addr) != v.end()) return Error::Internal("RTNETLINK answers: File exists");
+  if (std::find(v.begin(), v.end(), addr) != v.end())
+    return Error::Internal("RTNETLINK answers: File exists");
   v.push_back(addr);
   // The kernel adds the subnet's route for the new address.
   BANGER_ASSIGN_OR_RETURN(Subnet s, ParseSubnet(addr));
@@ -179,8 +180,9 @@ Status FakeNetOps::DeleteLink(const std::string& name) {
   for (auto& [n, l] : links_) {
     if (l.master == name) l.master.clear();
   }
-  routes_.erase(std::remove_if(routes_.begin(), routes_.end(), [&](const RouteInfo& r) { return r.dev == name; }),
-                routes_.end());
+  routes_.erase(
+      std::remove_if(routes_.begin(), routes_.end(), [&](const RouteInfo& r) { return r.dev == name; }),
+      routes_.end());
   return OkStatus();
 }
 
@@ -266,7 +268,10 @@ Result<std::optional<std::string>> FakeNetOps::NftListTable(const std::string& f
     items.push_back({{"chain", {{"family", family}, {"table", table}, {"name", c}}}});
   }
   for (const auto& r : it->second.rules) {
-    json rule = {{"family", family}, {"table", table}, {"chain", r.chain}, {"handle", r.handle},
+    json rule = {{"family", family},
+                 {"table", table},
+                 {"chain", r.chain},
+                 {"handle", r.handle},
                  {"expr", json::array()}};
     if (!r.comment.empty()) rule["comment"] = r.comment;
     items.push_back({{"rule", rule}});

@@ -61,13 +61,13 @@ class FakeNetOps : public NetOps {
   Status CreateLinkLocked(const std::string& name, const std::string& kind);
 
   std::mutex mu_;
-  std::map<std::string, LinkInfo> links_;        // Guarded by mu_.
-  std::vector<RouteInfo> routes_;                // Guarded by mu_.
-  bool ip_forward_ = false;                      // Guarded by mu_.
-  std::map<std::string, NftTable> tables_;       // "family name"; guarded by mu_.
-  int next_handle_ = 1;                          // Guarded by mu_.
-  std::map<std::string, Error> fail_next_;       // Guarded by mu_.
-  std::vector<std::string> calls_;               // Guarded by mu_.
+  std::map<std::string, LinkInfo> links_;   // Guarded by mu_.
+  std::vector<RouteInfo> routes_;           // Guarded by mu_.
+  bool ip_forward_ = false;                 // Guarded by mu_.
+  std::map<std::string, NftTable> tables_;  // "family name"; guarded by mu_.
+  int next_handle_ = 1;                     // Guarded by mu_.
+  std::map<std::string, Error> fail_next_;  // Guarded by mu_.
+  std::vector<std::string> calls_;          // Guarded by mu_.
 };
 
 }  // namespace banger::testing

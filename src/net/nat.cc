@@ -12,7 +12,8 @@ namespace {
 Status ValidateVmId(const std::string& id) {
   if (id.empty() || id.size() > 100) return Error::Invalid("vm id must be 1 to 100 characters");
   for (char c : id) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+    bool ok =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
     if (!ok) return Error::Invalid("vm id \"" + id + "\" may hold only letters, digits, '-' and '_'");
   }
   return OkStatus();
@@ -59,7 +60,8 @@ Result<std::vector<Nat::RuleRef>> Nat::ParseRules(const std::string& text) {
     RuleRef ref;
     ref.chain = r.value("chain", "");
     ref.handle = r["handle"].get<int64_t>();
-    std::string comment = r.contains("comment") && r["comment"].is_string() ? r["comment"].get<std::string>() : "";
+    std::string comment =
+        r.contains("comment") && r["comment"].is_string() ? r["comment"].get<std::string>() : "";
     if (comment.compare(0, prefix.size(), prefix) == 0) ref.vm_id = comment.substr(prefix.size());
     out.push_back(std::move(ref));
   }

@@ -21,7 +21,9 @@
 // Thread-safe: one mutex serializes every change to the table.
 #pragma once
 
+#include <cstdint>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -59,8 +61,7 @@ class Nat {
   // The script adding one VM's rules (and, when `create_table`, the table).
   // Exposed for tests.
   static std::string EnableScript(const std::string& vm_id, const std::string& guest_ip,
-                                  const std::string& bridge, const std::string& subnet,
-                                  bool create_table);
+                                  const std::string& bridge, const std::string& subnet, bool create_table);
 
  private:
   // The table's rules, or nullopt if there is no table. Holds mu_.

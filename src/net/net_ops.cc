@@ -127,7 +127,8 @@ class RealNetOpsImpl : public NetOps {
   }
 
   Result<std::vector<RouteInfo>> ListRoutes() override {
-    BANGER_ASSIGN_OR_RETURN(auto r, RunTool({"ip", "-j", "-4", "route", "show", "table", "main"}, "iproute2"));
+    BANGER_ASSIGN_OR_RETURN(auto r,
+                            RunTool({"ip", "-j", "-4", "route", "show", "table", "main"}, "iproute2"));
     return ParseIpRouteJson(r.out);
   }
 
@@ -183,8 +184,8 @@ class RealNetOpsImpl : public NetOps {
     if (r->exit_code == 0) return std::optional<std::string>(r->out);
     if (r->err.find("No such file or directory") != std::string::npos) return std::optional<std::string>();
     if (PermissionDenied(r->err)) {
-      return Error::Unavailable("nft list table " + family + " " + table + ": " + LastLine(r->err) +
-                                "; " + kNetAdminHint);
+      return Error::Unavailable("nft list table " + family + " " + table + ": " + LastLine(r->err) + "; " +
+                                kNetAdminHint);
     }
     return Error::Internal("nft list table " + family + " " + table + ": " + LastLine(r->err));
   }
@@ -233,7 +234,8 @@ Result<std::vector<LinkInfo>> ParseIpLinkJson(const std::string& text) {
     }
     if (e.contains("linkinfo") && e["linkinfo"].is_object()) {
       const auto& li = e["linkinfo"];
-      if (li.contains("info_kind") && li["info_kind"].is_string()) l.kind = li["info_kind"].get<std::string>();
+      if (li.contains("info_kind") && li["info_kind"].is_string())
+        l.kind = li["info_kind"].get<std::string>();
       if (l.kind == "tun" && li.contains("info_data") && li["info_data"].is_object() &&
           li["info_data"].value("type", "") == "tap") {
         l.kind = "tap";
@@ -277,7 +279,8 @@ Status ValidateIfName(const std::string& name) {
     bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
               c == '_' || c == '.';
     if (!ok) {
-      return Error::Invalid("interface name \"" + name + "\" may hold only letters, digits, '-', '_' and '.'");
+      return Error::Invalid("interface name \"" + name +
+                            "\" may hold only letters, digits, '-', '_' and '.'");
     }
   }
   return OkStatus();

@@ -20,9 +20,9 @@ struct LinkInfo {
   // "bridge", "tap" (a tun device in tap mode), "tun", "veth", "dummy", ...;
   // "" for a device without rtnl link info (lo, physical NICs).
   std::string kind;
-  std::string master;              // "" when not enslaved
-  bool up = false;                 // administratively up (IFF_UP)
-  std::vector<std::string> ipv4;   // "172.16.0.1/24"
+  std::string master;             // "" when not enslaved
+  bool up = false;                // administratively up (IFF_UP)
+  std::vector<std::string> ipv4;  // "172.16.0.1/24"
 };
 
 struct RouteInfo {

@@ -143,7 +143,9 @@ Status TapPool::Reconcile(const std::set<std::string>& in_use) {
     int want = size_ - static_cast<int>(creating_.size());
     for (const auto& l : links) {
       if (!IsPoolName(l.name) || in_use.count(l.name) || creating_.count(l.name)) continue;
-      if (l.kind == "tap" && static_cast<int>(adopt.size()) < want) {
+      if (l.kind != "tap") {
+        avoid_.insert(l.name);  // not ours to delete: skip the name
+      } else if (static_cast<int>(adopt.size()) < want) {
         adopt.push_back(l.name);
         creating_.insert(l.name);
       } else {

@@ -3,9 +3,10 @@
 // starting a VM does not pay for tap creation. A starting VM Acquires one;
 // a stopped VM's tap is Released back (or deleted when the pool is full).
 //
-// The pool owns every link named <prefix><digits> on the host: Reconcile
-// deletes those neither in use nor needed for the pool. So one prefix per
-// host per daemon. Which tap a VM holds is the caller's to remember (the
+// The pool owns every tap named <prefix><digits> on the host: Reconcile
+// deletes those neither in use nor needed for the pool (links of another
+// kind with such a name are left alone and their names skipped). So one
+// prefix per host per daemon. Which tap a VM holds is the caller's to remember (the
 // daemon keeps it in handles.json and its HandleCache).
 //
 // Thread-safe. Tap creation and deletion run outside the lock, so a slow
@@ -71,10 +72,10 @@ class TapPool {
   const std::string prefix_;
 
   mutable std::mutex mu_;
-  std::deque<std::string> free_;   // Guarded by mu_.
-  std::set<std::string> in_use_;   // Guarded by mu_.
-  std::set<std::string> creating_; // Names being created outside the lock. Guarded by mu_.
-  std::set<std::string> avoid_;    // Names found taken by something else. Guarded by mu_.
+  std::deque<std::string> free_;    // Guarded by mu_.
+  std::set<std::string> in_use_;    // Guarded by mu_.
+  std::set<std::string> creating_;  // Names being created outside the lock. Guarded by mu_.
+  std::set<std::string> avoid_;     // Names found taken by something else. Guarded by mu_.
 };
 
 }  // namespace banger
