@@ -8,12 +8,19 @@
 #   console=ttyS0 reboot=k panic=1 banger.hostname=NAME banger.vm_id=ID
 #   banger.agent=serial|vsock
 #   [banger.ip=A.B.C.D/NN banger.gw=A.B.C.D banger.dns=A.B.C.D]
-# Disks, in this order:
+#   [banger.cow=dm]
+# Disks, in this order (the default, config cow_mode = "overlay"):
 #   /dev/vda  the image's rootfs: ext4, attached read-only (label banger-root)
 #   /dev/vdb  the VM's system overlay: ext4 (label banger-overlay); holds the
 #             upper/ and work/ directories of the overlayfs root, so the VM's
 #             changes to / persist across restarts and stay private to it
 #   /dev/vdc  the VM's work disk: ext4 (label banger-work), mounted at /root
+# With banger.cow=dm (cow_mode = "dm-snapshot": the copy-on-write is done on
+# the host by a device-mapper snapshot of the image rootfs over the VM's COW
+# file), there is no overlayfs and two disks:
+#   /dev/vda  the VM's private snapshot of the image rootfs: ext4, read-write,
+#             mounted directly as the new root
+#   /dev/vdb  the VM's work disk: ext4 (label banger-work), mounted at /root
 # What this script promises:
 #   - the console shows exactly "banger-init: ready" once the root is
 #     assembled and the agent started, just before the image's /sbin/init
@@ -28,7 +35,8 @@
 #     the daemon that built the image;
 #   - an image with Docker (/usr/sbin/dockerd) gets /var/lib/docker
 #     bind-mounted from docker/ on /dev/vdb (ext4), where Docker's overlay2
-#     driver works;
+#     driver works (overlay mode only: with banger.cow=dm the root is ext4
+#     already and /var/lib/docker stays on it);
 #   - with banger.ip, eth0 is configured here (address, default route via
 #     banger.gw, /etc/resolv.conf naming banger.dns); the image's own init
 #     does not touch it.
@@ -49,7 +57,7 @@ exec </dev/console >/dev/console 2>&1
 mount -t proc proc /proc || fail "mounting /proc"
 mount -t sysfs sysfs /sys || fail "mounting /sys"
 
-name= vm_id= agent= ip= gw= dns=
+name= vm_id= agent= ip= gw= dns= cow=overlay
 # Split the command line on blanks without expanding globs in it.
 set -f
 for arg in $(cat /proc/cmdline); do
@@ -60,6 +68,7 @@ for arg in $(cat /proc/cmdline); do
     banger.ip=*) ip=${arg#*=} ;;
     banger.gw=*) gw=${arg#*=} ;;
     banger.dns=*) dns=${arg#*=} ;;
+    banger.cow=*) cow=${arg#*=} ;;
   esac
 done
 set +f
@@ -68,6 +77,11 @@ case "$agent" in
   serial) agent_args="--serial banger.agent" ;;
   vsock) agent_args="--vsock 1024" ;;
   *) fail "banger.agent= must be serial or vsock, not '$agent'" ;;
+esac
+case "$cow" in
+  overlay) disks="vda vdb vdc" disks_named="vda, vdb and vdc" ;;
+  dm) disks="vda vdb" disks_named="vda and vdb" ;;
+  *) fail "banger.cow= must be dm when given, not '$cow'" ;;
 esac
 echo "banger-init: vm $vm_id ($name)"
 
@@ -78,27 +92,39 @@ while read -r ko; do
 done </lib/banger/modules
 
 # devtmpfs creates the nodes as virtio_blk probes the disks.
+disks_present() {
+  for d in $disks; do
+    [ -b "/dev/$d" ] || return 1
+  done
+}
 tries=0
-while [ ! -b /dev/vda ] || [ ! -b /dev/vdb ] || [ ! -b /dev/vdc ]; do
+until disks_present; do
   tries=$((tries + 1))
-  [ "$tries" -le 100 ] || fail "disks vda, vdb and vdc did not all appear within 10 s (found: $(echo /dev/vd*))"
+  [ "$tries" -le 100 ] || fail "disks $disks_named did not all appear within 10 s (found: $(echo /dev/vd*))"
   sleep 0.1
 done
 
-mkdir -p /mnt/lower /mnt/rw
-mount -t ext4 -o ro /dev/vda /mnt/lower || fail "mounting the image rootfs /dev/vda"
-mount -t ext4 /dev/vdb /mnt/rw || fail "mounting the overlay disk /dev/vdb"
-mkdir -p /mnt/rw/upper /mnt/rw/work || fail "creating upper/ and work/ on /dev/vdb"
-mount -t overlay overlay -o lowerdir=/mnt/lower,upperdir=/mnt/rw/upper,workdir=/mnt/rw/work /newroot ||
-  fail "mounting the overlay root"
-mkdir -p /newroot/root || fail "creating /root"
-mount -t ext4 /dev/vdc /newroot/root || fail "mounting the work disk /dev/vdc on /root"
-# Docker's overlay2 driver cannot stack on an overlayfs root (it would fall
-# back to the slow, space-hungry vfs driver): give its data a plain ext4
-# directory on the overlay disk.
-if [ -e /newroot/usr/sbin/dockerd ]; then
-  mkdir -p /mnt/rw/docker /newroot/var/lib/docker || fail "creating Docker's data directory"
-  mount -o bind /mnt/rw/docker /newroot/var/lib/docker || fail "mounting /var/lib/docker"
+if [ "$cow" = dm ]; then
+  # The host's dm snapshot already is this VM's private copy of the image.
+  mount -t ext4 /dev/vda /newroot || fail "mounting the dm-snapshot root /dev/vda"
+  mkdir -p /newroot/root || fail "creating /root"
+  mount -t ext4 /dev/vdb /newroot/root || fail "mounting the work disk /dev/vdb on /root"
+else
+  mkdir -p /mnt/lower /mnt/rw
+  mount -t ext4 -o ro /dev/vda /mnt/lower || fail "mounting the image rootfs /dev/vda"
+  mount -t ext4 /dev/vdb /mnt/rw || fail "mounting the overlay disk /dev/vdb"
+  mkdir -p /mnt/rw/upper /mnt/rw/work || fail "creating upper/ and work/ on /dev/vdb"
+  mount -t overlay overlay -o lowerdir=/mnt/lower,upperdir=/mnt/rw/upper,workdir=/mnt/rw/work /newroot ||
+    fail "mounting the overlay root"
+  mkdir -p /newroot/root || fail "creating /root"
+  mount -t ext4 /dev/vdc /newroot/root || fail "mounting the work disk /dev/vdc on /root"
+  # Docker's overlay2 driver cannot stack on an overlayfs root (it would fall
+  # back to the slow, space-hungry vfs driver): give its data a plain ext4
+  # directory on the overlay disk.
+  if [ -e /newroot/usr/sbin/dockerd ]; then
+    mkdir -p /mnt/rw/docker /newroot/var/lib/docker || fail "creating Docker's data directory"
+    mount -o bind /mnt/rw/docker /newroot/var/lib/docker || fail "mounting /var/lib/docker"
+  fi
 fi
 
 hostname "$name" || fail "setting the hostname to $name"

@@ -109,6 +109,7 @@ int RunDaemon(const DaemonOptions& opts) {
   deps.events = &events;
   deps.procs = &RealProcessOps();
   deps.disks = &RealDiskOps();
+  deps.dm = &RealDeviceMapperOps();
   deps.agents = &agents;
   deps.agent_binary = AgentBinaryPath();
   deps.backends = {{BackendKind::kFirecracker, fc.get()}, {BackendKind::kQemu, qemu.get()}};

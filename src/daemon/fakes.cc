@@ -33,3 +33,82 @@ int64_t FakeDisks::SizeOf(const std::string& path) {
 }
 
 }  // namespace banger::testing
+
+// ---- FakeDeviceMapper ----
+
+namespace banger::testing {
+
+Status FakeDeviceMapper::Injected(const std::string& op) {
+  auto it = fail.find(op);
+  if (it == fail.end()) return OkStatus();
+  return it->second;
+}
+
+Status FakeDeviceMapper::Available() {
+  std::lock_guard<std::mutex> lk(mu_);
+  calls_.push_back("available");
+  return available;
+}
+
+Result<std::string> FakeDeviceMapper::AttachLoop(const std::string& file, bool read_only) {
+  std::lock_guard<std::mutex> lk(mu_);
+  calls_.push_back(std::string(read_only ? "attach-ro " : "attach-rw ") + file);
+  BANGER_RETURN_IF_ERROR(Injected(read_only ? "attach-ro" : "attach-rw"));
+  std::string dev = "/dev/loop" + std::to_string(next_loop_++);
+  loops_[dev] = Loop{file, read_only};
+  return dev;
+}
+
+Status FakeDeviceMapper::DetachLoop(const std::string& dev) {
+  std::lock_guard<std::mutex> lk(mu_);
+  calls_.push_back("detach " + dev);
+  BANGER_RETURN_IF_ERROR(Injected("detach"));
+  loops_.erase(dev);
+  return OkStatus();
+}
+
+Result<std::string> FakeDeviceMapper::CreateSnapshot(const std::string& name, const std::string& base_dev,
+                                                     const std::string& cow_dev, uint64_t sectors) {
+  std::lock_guard<std::mutex> lk(mu_);
+  calls_.push_back("create " + name);
+  BANGER_RETURN_IF_ERROR(Injected("create"));
+  if (snapshots_.count(name)) return Error::Conflict("dm device " + name + " already exists");
+  if (!loops_.count(base_dev) || !loops_.count(cow_dev)) return Error::Internal("snapshot over detached loops");
+  snapshots_[name] = Snapshot{base_dev, cow_dev, sectors};
+  return "/dev/mapper/" + name;
+}
+
+Status FakeDeviceMapper::Remove(const std::string& name) {
+  std::lock_guard<std::mutex> lk(mu_);
+  calls_.push_back("remove " + name);
+  BANGER_RETURN_IF_ERROR(Injected("remove"));
+  snapshots_.erase(name);
+  return OkStatus();
+}
+
+Result<std::vector<std::string>> FakeDeviceMapper::LoopsBackedBy(const std::string& file) {
+  std::lock_guard<std::mutex> lk(mu_);
+  calls_.push_back("backed " + file);
+  std::vector<std::string> out;
+  for (const auto& [dev, loop] : loops_) {
+    if (loop.file == file) out.push_back(dev);
+  }
+  return out;
+}
+
+std::map<std::string, FakeDeviceMapper::Loop> FakeDeviceMapper::Loops() {
+  std::lock_guard<std::mutex> lk(mu_);
+  return loops_;
+}
+
+std::map<std::string, FakeDeviceMapper::Snapshot> FakeDeviceMapper::Snapshots() {
+  std::lock_guard<std::mutex> lk(mu_);
+  return snapshots_;
+}
+
+std::vector<std::string> FakeDeviceMapper::Calls() {
+  std::lock_guard<std::mutex> lk(mu_);
+  return calls_;
+}
+
+}  // namespace banger::testing

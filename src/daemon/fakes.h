@@ -115,3 +115,47 @@ class FakeDisks : public DiskOps {
 };
 
 }  // namespace banger::testing
+
+// ---- device-mapper (cow_mode = "dm-snapshot") ----
+#include "storage/devmapper.h"
+
+namespace banger::testing {
+
+// Loops and dm snapshots as in-memory kernel state. `fail` makes one
+// operation fail: "attach-ro", "attach-rw", "create", "remove", "detach".
+class FakeDeviceMapper : public DeviceMapperOps {
+ public:
+  Status Available() override;
+  Result<std::string> AttachLoop(const std::string& file, bool read_only) override;
+  Status DetachLoop(const std::string& dev) override;
+  Result<std::string> CreateSnapshot(const std::string& name, const std::string& base_dev,
+                                     const std::string& cow_dev, uint64_t sectors) override;
+  Status Remove(const std::string& name) override;
+  Result<std::vector<std::string>> LoopsBackedBy(const std::string& file) override;
+
+  struct Loop {
+    std::string file;
+    bool read_only = false;
+  };
+  struct Snapshot {
+    std::string base, cow;
+    uint64_t sectors = 0;
+  };
+  // Snapshots of the state, under the lock.
+  std::map<std::string, Loop> Loops();
+  std::map<std::string, Snapshot> Snapshots();
+  std::vector<std::string> Calls();
+
+  Status available;
+  std::map<std::string, Error> fail;
+
+ private:
+  Status Injected(const std::string& op);
+  std::mutex mu_;
+  int next_loop_ = 0;
+  std::map<std::string, Loop> loops_;          // Guarded by mu_.
+  std::map<std::string, Snapshot> snapshots_;  // Guarded by mu_.
+  std::vector<std::string> calls_;             // Guarded by mu_.
+};
+
+}  // namespace banger::testing

@@ -98,9 +98,23 @@ void VmService::FillRuntimePaths(VMRecord& vm) {
 
 Status VmService::EnsureDisks(const VMRecord& vm, const Image& img) {
   BANGER_RETURN_IF_ERROR(MakeDirs(vm.runtime.vm_dir, 0700));
-  if (!PathExists(vm.runtime.system_overlay_path)) {
-    BANGER_RETURN_IF_ERROR(
-        d_.disks->CreateExt4(vm.runtime.system_overlay_path, vm.spec.system_overlay_size_bytes, "banger-overlay"));
+  const std::string& overlay = vm.runtime.system_overlay_path;
+  if (d_.config.cow_mode == kCowModeDmSnapshot) {
+    // The snapshot's COW store: raw and sparse; the kernel writes its header.
+    if (!PathExists(overlay)) {
+      BANGER_RETURN_IF_ERROR(CreateCowFile(overlay, vm.spec.system_overlay_size_bytes));
+    } else if (ProbeDiskFormat(overlay) == DiskFormat::kExt4) {
+      // Used as a COW store, the ext4 would be overwritten.
+      return Error::Conflict("the system overlay " + overlay + " of vm " + vm.name +
+                             " is an ext4 disk made under cow_mode = \"overlay\"; set cow_mode = \"overlay\" "
+                             "again, or recreate the vm");
+    }
+  } else if (!PathExists(overlay)) {
+    BANGER_RETURN_IF_ERROR(d_.disks->CreateExt4(overlay, vm.spec.system_overlay_size_bytes, "banger-overlay"));
+  } else if (ProbeDiskFormat(overlay) == DiskFormat::kDmCow) {
+    return Error::Conflict("the system overlay " + overlay + " of vm " + vm.name +
+                           " is a dm-snapshot COW store made under cow_mode = \"dm-snapshot\"; set cow_mode = "
+                           "\"dm-snapshot\" again, or recreate the vm");
   }
   if (!PathExists(vm.runtime.work_disk_path)) {
     if (!img.work_seed_path.empty()) {
@@ -350,9 +364,35 @@ Result<VMRecord> VmService::StartLocked(VMRecord vm) {
     }
   }
   if (auto st = backend->CheckAvailable(); !st.ok()) return fail(std::move(st).error());
+  const bool dm_mode = d_.config.cow_mode == kCowModeDmSnapshot;
+  if (dm_mode) {
+    Status avail = d_.dm ? d_.dm->Available() : Status(Error::Unavailable("device-mapper support is not configured"));
+    if (!avail.ok()) {
+      return fail(Error::Unavailable("cow_mode = dm-snapshot but device-mapper is not available on this host (" +
+                                     avail.error().message() + "); use cow_mode = \"overlay\""));
+    }
+  }
   // Leftovers of an earlier run (a crash mid-start) must not confuse this one.
   CleanupRuntime(vm, cache_.Get(vm.id));
   if (auto st = EnsureDisks(vm, *img); !st.ok()) return fail(std::move(st).error());
+
+  VMHandles h;  // what this boot holds: transient, never in the store
+  std::optional<ScopeGuard> undo_dm;
+  if (dm_mode) {
+    auto dm = SetUpDmRoot(*d_.dm, vm.id, img->rootfs_path, vm.runtime.system_overlay_path);
+    if (!dm.ok()) return fail(std::move(dm).error().Wrap("setting up the dm-snapshot root"));
+    h = *dm;
+    undo_dm.emplace([this, &vm, &h] {
+      VMHandles left = ReleaseDmRoot(vm, h);
+      cache_.Erase(vm.id);
+      if (left.empty()) RemoveHandlesFile(vm.runtime.vm_dir).ok();
+      else WriteHandlesFile(vm.runtime.vm_dir, left).ok();
+    });
+    // Recorded before the VMM runs: should the daemon die from here on, the
+    // scratch file names the devices and Reconcile tears them down.
+    cache_.Set(vm.id, h);
+    if (auto st = WriteHandlesFile(vm.runtime.vm_dir, h); !st.ok()) return fail(std::move(st).error());
+  }
 
   LaunchSpec ls;
   ls.vm_id = vm.id;
@@ -364,9 +404,15 @@ Result<VMRecord> VmService::StartLocked(VMRecord vm) {
   // The contract with the guest init (guest/init/init.sh).
   ls.kernel_cmdline = "console=ttyS0 reboot=k panic=1 banger.hostname=" + vm.name + " banger.vm_id=" + vm.id +
                       " banger.agent=" + (vm.spec.backend == BackendKind::kFirecracker ? "vsock" : "serial");
-  ls.drives = {{"rootfs", img->rootfs_path, true},
-               {"overlay", vm.runtime.system_overlay_path, false},
-               {"work", vm.runtime.work_disk_path, false}};
+  if (dm_mode) {
+    // The snapshot is the VM's private root: the guest mounts it read-write.
+    ls.kernel_cmdline += " banger.cow=dm";
+    ls.drives = {{"rootfs", h.dm_dev, false}, {"work", vm.runtime.work_disk_path, false}};
+  } else {
+    ls.drives = {{"rootfs", img->rootfs_path, true},
+                 {"overlay", vm.runtime.system_overlay_path, false},
+                 {"work", vm.runtime.work_disk_path, false}};
+  }
   ls.vm_dir = vm.runtime.vm_dir;
   ls.control_sock_path = vm.runtime.api_sock_path;
   ls.vsock_path = vm.runtime.vsock_path;
@@ -380,7 +426,6 @@ Result<VMRecord> VmService::StartLocked(VMRecord vm) {
   auto proc = backend->Launch(ls, d_.launch_timeout);
   if (!proc.ok()) return fail(std::move(proc).error());
 
-  VMHandles h;
   h.pid = proc->pid;
   cache_.Set(vm.id, h);
   if (auto st = WriteHandlesFile(vm.runtime.vm_dir, h); !st.ok()) {
@@ -395,9 +440,11 @@ Result<VMRecord> VmService::StartLocked(VMRecord vm) {
   vm.last_touched_at = Now();
   if (auto st = SaveState(vm, VMState::kRunning, "started"); !st.ok()) {
     backend->Shutdown(*proc, std::chrono::milliseconds(0)).ok();
+    if (undo_dm) undo_dm->Dismiss();  // CleanupRuntime tears the dm root down
     CleanupRuntime(vm, h);
     return std::move(st).error().Wrap("starting vm " + vm.name);
   }
+  if (undo_dm) undo_dm->Dismiss();
   spdlog::info("vm {}: running, pid {}, boot {}", vm.name, h.pid, vm.runtime.boot_id);
   return vm;
 }
@@ -435,12 +482,59 @@ void VmService::CleanupRuntime(const VMRecord& vm, const std::optional<VMHandles
     if (!pids.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   if (d_.agents) d_.agents->Drop(vm.id);
-  // Issue 3/5 resources (loops, dm, taps) are torn down here too as they land.
+  // The VMM is gone, so the dm root is closed and can go. (Taps: issue 5.)
+  VMHandles dm_left = ReleaseDmRoot(vm, handles);
   if (!vm.runtime.vm_dir.empty()) {
     for (const char* f : {kControlSock, kAgentSock, kVsockSock}) RemoveFile(vm.runtime.vm_dir + "/" + f).ok();
     RemoveHandlesFile(vm.runtime.vm_dir).ok();
+    if (!dm_left.empty()) {
+      // Keep naming what is still there, so a later cleanup (or Reconcile) retries.
+      spdlog::warn("vm {}: dm-snapshot devices left behind ({} {} {}); will retry", vm.name, dm_left.dm_name,
+                   dm_left.cow_loop, dm_left.base_loop);
+      WriteHandlesFile(vm.runtime.vm_dir, dm_left).ok();
+    }
   }
   cache_.Erase(vm.id);
+}
+
+VMHandles VmService::ReleaseDmRoot(const VMRecord& vm, const std::optional<VMHandles>& handles) {
+  VMHandles h;
+  if (handles) {
+    h.base_loop = handles->base_loop;
+    h.cow_loop = handles->cow_loop;
+    h.dm_name = handles->dm_name;
+    h.dm_dev = handles->dm_dev;
+  }
+  const bool dm_mode = d_.config.cow_mode == kCowModeDmSnapshot;
+  // The overlay mode never touches device-mapper unless handles name some.
+  if (!d_.dm || (!dm_mode && h.empty())) return h;
+  const std::string& cow = vm.runtime.system_overlay_path;
+  std::vector<std::string> extra_cow_loops;
+  if (dm_mode) {
+    // Rediscovery, for handles lost with a crash: the dm name is derived
+    // from the id and the COW file is private to this VM.
+    if (h.dm_name.empty() && !vm.id.empty()) h.dm_name = DmNameFor(vm.id);
+    if (!cow.empty() && PathExists(cow)) {
+      if (auto loops = d_.dm->LoopsBackedBy(cow); loops.ok()) {
+        for (const auto& l : *loops) {
+          if (h.cow_loop.empty()) h.cow_loop = l;
+          else if (l != h.cow_loop) extra_cow_loops.push_back(l);
+        }
+      }
+    }
+  }
+  DmBackingFiles expect;
+  expect.cow_file = cow;
+  if (!h.base_loop.empty() && !vm.image_id.empty()) {
+    if (auto img = d_.store->GetImage(vm.image_id); img.ok()) expect.base_rootfs = img->rootfs_path;
+  }
+  if (auto st = TearDownDm(*d_.dm, h, expect); !st.ok()) {
+    spdlog::warn("vm {}: tearing down its dm-snapshot root: {}", vm.name, st.error().message());
+  }
+  for (const auto& l : extra_cow_loops) {
+    if (auto st = d_.dm->DetachLoop(l); !st.ok()) spdlog::warn("vm {}: {}", vm.name, st.error().message());
+  }
+  return h;
 }
 
 Result<VMView> VmService::WithVmLocked(const std::string& ref,
@@ -738,6 +832,7 @@ Status VmService::Reconcile() {
     ghost.name = ghost.id;
     ghost.runtime.vm_dir = entry.path().string();
     ghost.runtime.api_sock_path = ghost.runtime.vm_dir + "/" + kControlSock;
+    ghost.runtime.system_overlay_path = ghost.runtime.vm_dir + "/" + kOverlayDisk;
     auto handles = ReadHandlesFile(ghost.runtime.vm_dir);
     CleanupRuntime(ghost, handles.ok() ? *handles : std::nullopt);
     spdlog::info("reconcile: removing orphan vm directory {}", ghost.runtime.vm_dir);

@@ -24,6 +24,7 @@
 #include "daemon/events.h"
 #include "daemon/handle_cache.h"
 #include "model/json.h"
+#include "storage/devmapper.h"
 #include "storage/disk.h"
 #include "store/store.h"
 #include "vmm/backend.h"
@@ -91,6 +92,9 @@ struct VmServiceDeps {
   EventLog* events = nullptr;
   ProcessOps* procs = nullptr;
   DiskOps* disks = nullptr;
+  // Loops and dm snapshots for config cow_mode = "dm-snapshot"; null: that
+  // mode is unavailable (the default overlay mode never uses it).
+  DeviceMapperOps* dm = nullptr;
   AgentPool* agents = nullptr;  // null: no guest agent access (some unit tests)
   std::map<BackendKind, VmmBackend*> backends;
   std::string agent_binary;  // the static banger-agent put into built images
@@ -165,6 +169,10 @@ class VmService {
   Result<VMRecord> StopLocked(VMRecord vm, std::chrono::milliseconds graceful, const std::string& reason);
   // Tears down everything transient the handles name, then forgets them.
   void CleanupRuntime(const VMRecord& vm, const std::optional<VMHandles>& handles);
+  // Removes the dm snapshot and detaches the loops `handles` name (in
+  // dm-snapshot mode also those found by the VM's deterministic dm name and
+  // COW file). Returns the dm part that could not be torn down (else empty).
+  VMHandles ReleaseDmRoot(const VMRecord& vm, const std::optional<VMHandles>& handles);
   Status SaveState(VMRecord& vm, VMState to, const std::string& reason);
   void EmitVM(const std::string& type, const VMRecord& vm, Json data = Json::object());
   // Demotes a VM recorded running whose VMM is gone (caller holds its mutex).

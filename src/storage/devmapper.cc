@@ -33,9 +33,10 @@ std::string LastLine(const CommandResult& r) {
 
 Error ToolFailed(const std::vector<std::string>& argv, const CommandResult& r) {
   std::string why = LastLine(r);
-  std::string status =
-      r.exit_code >= 0 ? "exit status " + std::to_string(r.exit_code) : "signal " + std::to_string(r.term_signal);
-  return Error::Internal(argv[0] + " " + argv[1] + " failed (" + status + ")" + (why.empty() ? "" : ": " + why));
+  std::string status = r.exit_code >= 0 ? "exit status " + std::to_string(r.exit_code)
+                                        : "signal " + std::to_string(r.term_signal);
+  return Error::Internal(argv[0] + " " + argv[1] + " failed (" + status + ")" +
+                         (why.empty() ? "" : ": " + why));
 }
 
 bool Mentions(const CommandResult& r, std::initializer_list<const char*> needles) {
@@ -164,8 +165,8 @@ DeviceMapperOps& RealDeviceMapperOps() {
     utsname u{};
     ::uname(&u);
     return new RealDeviceMapper(
-        [](const std::vector<std::string>& argv) { return RunCommand(argv, kToolTimeout); }, "/dev/mapper/control",
-        std::string("/lib/modules/") + u.release);
+        [](const std::vector<std::string>& argv) { return RunCommand(argv, kToolTimeout); },
+        "/dev/mapper/control", std::string("/lib/modules/") + u.release);
   }();
   return *ops;
 }
@@ -188,13 +189,13 @@ Result<VMHandles> SetUpDmRoot(DeviceMapperOps& ops, const std::string& vm_id, co
   if (!IsRegularFile(cow_file)) return Error::NotFound("COW file " + cow_file + " is missing");
 
   VMHandles h;
-  BANGER_ASSIGN_OR_RETURN(h.base_loop, Annotate(ops.AttachLoop(base_rootfs, /*read_only=*/true),
-                                                "attaching the image rootfs"));
+  BANGER_ASSIGN_OR_RETURN(
+      h.base_loop, Annotate(ops.AttachLoop(base_rootfs, /*read_only=*/true), "attaching the image rootfs"));
   ScopeGuard undo_base([&] {
     if (auto st = ops.DetachLoop(h.base_loop); !st.ok()) spdlog::warn("rollback: {}", st.error().message());
   });
-  BANGER_ASSIGN_OR_RETURN(h.cow_loop, Annotate(ops.AttachLoop(cow_file, /*read_only=*/false),
-                                               "attaching the COW file"));
+  BANGER_ASSIGN_OR_RETURN(h.cow_loop,
+                          Annotate(ops.AttachLoop(cow_file, /*read_only=*/false), "attaching the COW file"));
   ScopeGuard undo_cow([&] {
     if (auto st = ops.DetachLoop(h.cow_loop); !st.ok()) spdlog::warn("rollback: {}", st.error().message());
   });
@@ -269,8 +270,8 @@ DiskFormat ProbeDiskFormat(const std::string& path) {
   }
   // ext2/3/4: le16 0xEF53 at 1024 (superblock) + 56 (s_magic).
   unsigned char magic[2] = {};
-  if (::pread(fd.get(), magic, sizeof magic, 1024 + 56) == static_cast<ssize_t>(sizeof magic) && magic[0] == 0x53 &&
-      magic[1] == 0xEF) {
+  if (::pread(fd.get(), magic, sizeof magic, 1024 + 56) == static_cast<ssize_t>(sizeof magic) &&
+      magic[0] == 0x53 && magic[1] == 0xEF) {
     return DiskFormat::kExt4;
   }
   return DiskFormat::kUnknown;
