@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 ./scripts/install-deps.sh
-./scripts/build.sh
+./scripts/build.sh banger bangerd banger-agent
 
 # A running daemon from an earlier install keeps its VMs across the restart.
 if command -v banger >/dev/null 2>&1; then banger daemon stop >/dev/null 2>&1 || true; fi
