@@ -111,6 +111,14 @@ int RunDaemon(const DaemonOptions& opts) {
   deps.disks = &RealDiskOps();
   deps.dm = &RealDeviceMapperOps();
   deps.agents = &agents;
+  std::unique_ptr<VmNetwork> network;
+  if (config.network == "on") {
+    auto net = VmNetwork::Create(RealNetOps(), config);
+    if (!net.ok()) return Fail("network: " + net.error().message());
+    network = std::move(*net);
+    if (auto st = network->StartDns(); !st.ok()) return Fail("network: DNS responder: " + st.error().message());
+    deps.network = network.get();
+  }
   deps.agent_binary = AgentBinaryPath();
   deps.backends = {{BackendKind::kFirecracker, fc.get()}, {BackendKind::kQemu, qemu.get()}};
   deps.default_backend = default_backend;
@@ -165,6 +173,7 @@ int RunDaemon(const DaemonOptions& opts) {
   sweeper.join();
   pthread_kill(signal_thread.native_handle(), SIGTERM);
   signal_thread.join();
+  if (network) network->Stop();
   spdlog::info("bangerd stopped (running VMs keep running)");
   return 0;
 }

@@ -63,6 +63,10 @@ struct DaemonConfig {
   //                vdb = work. Needs /dev/mapper/control and dm_snapshot
   //                (src/storage/devmapper.h).
   std::string cow_mode = kCowModeOverlay;
+  // Host networking for VMs (bridge, taps, an IP and DNS name each, NAT on
+  // demand): "on" or "off". Off by default until the daemon's networking has
+  // its end-to-end tests (issue 5).
+  std::string network = "off";
 };
 
 // Parses TOML text. `source` names the file in error messages.

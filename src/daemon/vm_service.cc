@@ -292,6 +292,16 @@ Result<CreateResult> VmService::Create(const CreateVMRequest& req) {
   vm.created_at = vm.updated_at = vm.last_touched_at = Now();
   vm.state = vm.runtime.state = VMState::kCreated;
   vm.runtime.dns_name = vm.name + ".vm";
+  // Serialized: two creates must not pick the same address.
+  std::unique_lock<std::mutex> ip_lock(create_mu_);
+  if (d_.network) {
+    BANGER_ASSIGN_OR_RETURN(auto all, d_.store->ListVMs());
+    std::set<std::string> in_use;
+    for (const auto& other : all) {
+      if (!other.runtime.guest_ip.empty()) in_use.insert(other.runtime.guest_ip);
+    }
+    BANGER_ASSIGN_OR_RETURN(vm.runtime.guest_ip, d_.network->AllocateIp(in_use));
+  }
   FillRuntimePaths(vm);
   if (vm.runtime.vsock_path.size() + kVsockSuffixRoom > kMaxSocketPath ||
       vm.runtime.api_sock_path.size() > kMaxSocketPath) {
@@ -322,6 +332,7 @@ Result<CreateResult> VmService::Create(const CreateVMRequest& req) {
     return std::move(ins).error();
   }
   undo_dir.Dismiss();
+  ip_lock.unlock();  // the address is recorded now
   EmitVM("vm.created", vm, Json{{"image_id", vm.image_id}});
   spdlog::info("created vm {} ({})", vm.name, vm.id);
   if (req.no_start) return CreateResult{ViewOf(vm), true};
@@ -394,6 +405,17 @@ Result<VMRecord> VmService::StartLocked(VMRecord vm) {
     if (auto st = WriteHandlesFile(vm.runtime.vm_dir, h); !st.ok()) return fail(std::move(st).error());
   }
 
+  std::optional<ScopeGuard> undo_nic;
+  if (d_.network) {
+    auto nic = d_.network->Attach(vm);
+    if (!nic.ok()) return fail(std::move(nic).error().Wrap("network"));
+    h.tap_device = nic->tap;
+    undo_nic.emplace([this, &vm, tap = nic->tap] { d_.network->Detach(vm, tap); });
+    // Recorded before the VMM runs, so a crash from here on leaves the tap named.
+    cache_.Set(vm.id, h);
+    if (auto st = WriteHandlesFile(vm.runtime.vm_dir, h); !st.ok()) return fail(std::move(st).error());
+  }
+
   LaunchSpec ls;
   ls.vm_id = vm.id;
   ls.vm_name = vm.name;
@@ -412,6 +434,11 @@ Result<VMRecord> VmService::StartLocked(VMRecord vm) {
     ls.drives = {{"rootfs", img->rootfs_path, true},
                  {"overlay", vm.runtime.system_overlay_path, false},
                  {"work", vm.runtime.work_disk_path, false}};
+  }
+  if (d_.network) {
+    ls.tap_device = h.tap_device;
+    ls.guest_mac = MacForIp(vm.runtime.guest_ip);
+    ls.kernel_cmdline += d_.network->KernelArgs(vm);
   }
   ls.vm_dir = vm.runtime.vm_dir;
   ls.control_sock_path = vm.runtime.api_sock_path;
@@ -441,10 +468,12 @@ Result<VMRecord> VmService::StartLocked(VMRecord vm) {
   if (auto st = SaveState(vm, VMState::kRunning, "started"); !st.ok()) {
     backend->Shutdown(*proc, std::chrono::milliseconds(0)).ok();
     if (undo_dm) undo_dm->Dismiss();  // CleanupRuntime tears the dm root down
+    if (undo_nic) undo_nic->Dismiss();  // and gives the tap back
     CleanupRuntime(vm, h);
     return std::move(st).error().Wrap("starting vm " + vm.name);
   }
   if (undo_dm) undo_dm->Dismiss();
+  if (undo_nic) undo_nic->Dismiss();
   spdlog::info("vm {}: running, pid {}, boot {}", vm.name, h.pid, vm.runtime.boot_id);
   return vm;
 }
@@ -482,7 +511,8 @@ void VmService::CleanupRuntime(const VMRecord& vm, const std::optional<VMHandles
     if (!pids.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   if (d_.agents) d_.agents->Drop(vm.id);
-  // The VMM is gone, so the dm root is closed and can go. (Taps: issue 5.)
+  if (d_.network && handles && !handles->tap_device.empty()) d_.network->Detach(vm, handles->tap_device);
+  // The VMM is gone, so the dm root is closed and can go.
   VMHandles dm_left = ReleaseDmRoot(vm, handles);
   if (!vm.runtime.vm_dir.empty()) {
     for (const char* f : {kControlSock, kAgentSock, kVsockSock}) RemoveFile(vm.runtime.vm_dir + "/" + f).ok();
@@ -631,6 +661,10 @@ Result<VMRecord> VmService::SetLocked(VMRecord vm, const SetVMRequest& req) {
   if (next.work_disk_size_bytes != vm.spec.work_disk_size_bytes && PathExists(vm.runtime.work_disk_path)) {
     BANGER_RETURN_IF_ERROR(Annotate(d_.disks->GrowExt4(vm.runtime.work_disk_path, next.work_disk_size_bytes),
                                     "growing work disk of vm " + vm.name));
+  }
+  if (running && d_.network && next.nat_enabled != vm.spec.nat_enabled) {
+    // NAT changes live: the rules follow the flag at once.
+    BANGER_RETURN_IF_ERROR(Annotate(d_.network->SetNat(vm, next.nat_enabled), "NAT for vm " + vm.name));
   }
   vm.spec = next;
   vm.updated_at = Now();
@@ -837,6 +871,22 @@ Status VmService::Reconcile() {
     CleanupRuntime(ghost, handles.ok() ? *handles : std::nullopt);
     spdlog::info("reconcile: removing orphan vm directory {}", ghost.runtime.vm_dir);
     RemoveAll(ghost.runtime.vm_dir).ok();
+  }
+  if (d_.network) {
+    // Taps of live VMs stay theirs; everything else goes back to the pool,
+    // and NAT rules and DNS records follow the live VMs.
+    std::vector<VMRecord> live;
+    std::set<std::string> live_taps;
+    BANGER_ASSIGN_OR_RETURN(auto now, d_.store->ListVMs());
+    for (const auto& vm : now) {
+      auto h = cache_.Get(vm.id);
+      if (vm.state != VMState::kRunning || !h) continue;
+      live.push_back(vm);
+      if (!h->tap_device.empty()) live_taps.insert(h->tap_device);
+    }
+    if (auto st = d_.network->Reconcile(live, live_taps); !st.ok()) {
+      spdlog::warn("reconcile: network: {}", st.error().message());
+    }
   }
   return OkStatus();
 }

@@ -22,6 +22,7 @@
 #include "agent/client.h"
 #include "daemon/agent_pool.h"
 #include "daemon/events.h"
+#include "daemon/network.h"
 #include "daemon/handle_cache.h"
 #include "model/json.h"
 #include "storage/devmapper.h"
@@ -96,6 +97,7 @@ struct VmServiceDeps {
   // mode is unavailable (the default overlay mode never uses it).
   DeviceMapperOps* dm = nullptr;
   AgentPool* agents = nullptr;  // null: no guest agent access (some unit tests)
+  VmNetwork* network = nullptr;  // null: VMs get no NIC (config network = "off")
   std::map<BackendKind, VmmBackend*> backends;
   std::string agent_binary;  // the static banger-agent put into built images
   BackendKind default_backend = BackendKind::kQemu;
@@ -181,6 +183,7 @@ class VmService {
   VmServiceDeps d_;
   HandleCache cache_;
   std::atomic<bool> stopping_{false};
+  std::mutex create_mu_;  // serializes guest IP allocation
   std::mutex locks_mu_;
   std::map<std::string, std::shared_ptr<std::mutex>> locks_;  // Guarded by locks_mu_.
 };

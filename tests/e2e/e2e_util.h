@@ -39,6 +39,8 @@ class BangerHome {
     std::filesystem::remove_all(root_);
     std::filesystem::create_directories(root_);
   }
+  // Adopts a home prepared elsewhere (it is removed at the end all the same).
+  explicit BangerHome(std::string existing_root) : root_(std::move(existing_root)) {}
   ~BangerHome() {
     // Leave nothing behind whatever the test did: VMs, daemon, files.
     Banger({"daemon", "stop"});

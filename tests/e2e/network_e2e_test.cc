@@ -1,0 +1,132 @@
+// End to end with host networking on, entirely inside a network namespace
+// this test creates (main() re-executes the binary under `unshare --net`):
+// bridge, taps, guest IPs, the DNS responder, reaching a guest's SSH port.
+// Nothing here touches the host's own network namespace.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "e2e_util.h"
+
+namespace banger::e2e {
+
+constexpr int kPoolSize = 2;
+
+inline std::string Config(const std::string& network) {
+  return "backend = \"qemu\"\nqemu_accel = \"tcg\"\ndefault_image_name = \"t\"\nnetwork = \"" + network +
+         "\"\ntap_pool_size = " + std::to_string(kPoolSize) + "\n[vm_defaults]\nvcpu_count = 1\nmemory_mib = 512\n";
+}
+
+std::string TcpBanner(const std::string& ip, int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  ::inet_pton(AF_INET, ip.c_str(), &a.sin_addr);
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::string out;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+    char buf[64];
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n > 0) out.assign(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
+namespace {
+
+int CountTaps() {
+  auto r = RunCommand({"ip", "-o", "link", "show"});
+  if (!r.ok()) return -1;
+  int n = 0;
+  size_t pos = 0;
+  while ((pos = r->out.find(": bgtap", pos)) != std::string::npos) {
+    ++n;
+    ++pos;
+  }
+  return n;
+}
+
+TEST(NetworkE2E, GuestsGetAddressesNamesAndReachEachOther) {
+  const char* home = std::getenv("BANGER_E2E_NETNS_HOME");
+  ASSERT_NE(home, nullptr) << "must run inside its own network namespace (see main)";
+  BangerHome h(home);
+  h.WriteConfig(Config("on"));
+  ASSERT_EQ(h.Banger({"vm", "create", "--name", "n1"}).code, 0);
+  ASSERT_EQ(h.Banger({"vm", "create", "--name", "n2"}).code, 0);
+  Json v1 = h.BangerJson({"vm", "show", "n1"});
+  Json v2 = h.BangerJson({"vm", "show", "n2"});
+  std::string ip1 = v1["runtime"]["guest_ip"], ip2 = v2["runtime"]["guest_ip"];
+  EXPECT_EQ(ip1, "172.16.0.2");
+  EXPECT_EQ(ip2, "172.16.0.3");
+  EXPECT_FALSE(v1["handles"]["tap_device"].get<std::string>().empty());
+
+  // The guest's eth0 has its address, and it resolves the other VM by name.
+  CliRun addr = h.Banger({"vm", "exec", "n1", "--", "ip", "-4", "addr", "show", "eth0"});
+  EXPECT_NE(addr.out.find(ip1 + "/24"), std::string::npos) << addr.out << addr.err;
+  CliRun look = h.Banger({"vm", "exec", "n1", "--", "nslookup", "n2.vm", "172.16.0.1"});
+  EXPECT_NE(look.out.find(ip2), std::string::npos) << look.out << look.err;
+  CliRun ping = h.Banger({"vm", "exec", "n1", "--", "ping", "-c", "1", "-W", "5", ip2});
+  EXPECT_EQ(ping.code, 0) << ping.out << ping.err;
+  // By name, through the guest's resolv.conf (the daemon's DNS responder on the bridge).
+  CliRun by_name = h.Banger({"vm", "exec", "n1", "--", "ping", "-c", "1", "-W", "5", "n2.vm"});
+  EXPECT_EQ(by_name.code, 0) << by_name.out << by_name.err;
+
+  // The host (this namespace) reaches a guest's SSH server at its address.
+  std::string banner;
+  for (int i = 0; i < 60 && banner.rfind("SSH-", 0) != 0; ++i) {
+    banner = TcpBanner(ip2, 22);
+    if (banner.rfind("SSH-", 0) != 0) ::sleep(1);
+  }
+  EXPECT_EQ(banner.rfind("SSH-", 0), 0u) << banner;
+
+  // kill -9 of the daemon keeps the taps of running VMs.
+  pid_t daemon = h.DaemonPid();
+  ASSERT_EQ(::kill(daemon, SIGKILL), 0);
+  ASSERT_TRUE(WaitUntil([&] { return !RealProcessOps().Alive(daemon); }, std::chrono::seconds(5)));
+  Json again = h.BangerJson({"vm", "show", "n1"});
+  EXPECT_EQ(again["handles"]["tap_device"], v1["handles"]["tap_device"]);
+  EXPECT_EQ(h.Banger({"vm", "exec", "n1", "--", "ping", "-c", "1", "-W", "5", ip2}).code, 0);
+
+  for (const char* n : {"n1", "n2"}) ASSERT_EQ(h.Banger({"vm", "delete", n}).code, 0);
+  EXPECT_EQ(CountTaps(), kPoolSize) << "after deleting every VM only the pool's taps remain";
+}
+
+}  // namespace
+}  // namespace banger::e2e
+
+// Builds the image first (it needs Debian's package registry, so it runs in
+// the host namespace, with networking off: no bridge, tap or DNS socket),
+// then re-executes this binary in a new network namespace (root needed)
+// with loopback up, so that nothing the VMs do reaches the host's network.
+int main(int argc, char** argv) {
+  if (std::getenv("BANGER_E2E_NETNS_HOME") == nullptr) {
+    std::string home = "/tmp/bgn-" + std::to_string(::getpid());
+    std::filesystem::create_directories(home);
+    if (!banger::WriteFileAtomic(home + "/config.toml", banger::e2e::Config("off")).ok()) return 1;
+    auto build = banger::RunCommand({BANGER_BIN, "--home", home, "image", "build", "t"}, std::chrono::minutes(10));
+    (void)banger::RunCommand({BANGER_BIN, "--home", home, "daemon", "stop"});
+    if (!build.ok() || build->exit_code != 0) {
+      std::fprintf(stderr, "network_e2e_test: image build failed: %s\n",
+                   build.ok() ? build->err.c_str() : build.error().message().c_str());
+      std::filesystem::remove_all(home);
+      return 1;
+    }
+    ::setenv("BANGER_E2E_NETNS_HOME", home.c_str(), 1);
+    std::vector<char*> args = {const_cast<char*>("unshare"), const_cast<char*>("--net"), const_cast<char*>("--")};
+    for (int i = 0; i < argc; ++i) args.push_back(argv[i]);
+    args.push_back(nullptr);
+    ::execvp("unshare", args.data());
+    std::perror("unshare");
+    return 1;
+  }
+  (void)banger::RunCommand({"ip", "link", "set", "lo", "up"});
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}
