@@ -8,6 +8,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <signal.h>
+
 #include <cstdlib>
 
 #include "e2e_util.h"
@@ -94,8 +96,46 @@ TEST(NetworkE2E, GuestsGetAddressesNamesAndReachEachOther) {
   EXPECT_EQ(again["handles"]["tap_device"], v1["handles"]["tap_device"]);
   EXPECT_EQ(h.Banger({"vm", "exec", "n1", "--", "ping", "-c", "1", "-W", "5", ip2}).code, 0);
 
+  // NAT: an "outside world" namespace behind a veth runs a TCP server. A VM
+  // reaches it only while NAT is on for it (`vm set --nat` applies live).
+  std::string outside = "bgout-" + std::to_string(::getpid());
+  struct OutsideNs {
+    std::string name;
+    ~OutsideNs() { (void)RunCommand({"ip", "netns", "del", name}); }
+  } outside_ns{outside};
+  ASSERT_TRUE(RunChecked({"ip", "netns", "add", outside}).ok());
+  ASSERT_TRUE(RunChecked({"ip", "link", "add", "bgveth0", "type", "veth", "peer", "name", "bgveth1"}).ok());
+  ASSERT_TRUE(RunChecked({"ip", "link", "set", "bgveth1", "netns", outside}).ok());
+  ASSERT_TRUE(RunChecked({"ip", "addr", "add", "198.51.100.1/24", "dev", "bgveth0"}).ok());
+  ASSERT_TRUE(RunChecked({"ip", "link", "set", "bgveth0", "up"}).ok());
+  ASSERT_TRUE(RunChecked({"ip", "netns", "exec", outside, "ip", "addr", "add", "198.51.100.2/24", "dev", "bgveth1"}).ok());
+  ASSERT_TRUE(RunChecked({"ip", "netns", "exec", outside, "ip", "link", "set", "bgveth1", "up"}).ok());
+  ASSERT_TRUE(RunChecked({"ip", "netns", "exec", outside, "ip", "link", "set", "lo", "up"}).ok());
+  // A one-line answer for every connection, for the whole test.
+  auto server = SpawnDetached({.argv = {"ip", "netns", "exec", outside, "busybox", "nc", "-ll", "-p", "8080", "-e",
+                                        "/bin/echo", "outside-says-hi"}});
+  ASSERT_TRUE(server.ok()) << server.error().message();
+  struct Killer {
+    pid_t pid;
+    ~Killer() { RealProcessOps().Signal(pid, SIGKILL).ok(); }
+  } kill_server{*server};
+  ::usleep(300 * 1000);
+  auto reach = [&](const std::string& vm) {
+    return h.Banger({"vm", "exec", vm, "--", "nc", "-w", "3", "198.51.100.2", "8080"});
+  };
+  CliRun blocked = reach("n2");
+  EXPECT_EQ(blocked.out.find("outside-says-hi"), std::string::npos) << "no NAT, no way out: " << blocked.out;
+  ASSERT_EQ(h.Banger({"vm", "set", "n2", "--nat"}).code, 0);
+  CliRun through = reach("n2");
+  EXPECT_NE(through.out.find("outside-says-hi"), std::string::npos) << through.out << through.err;
+  ASSERT_EQ(h.Banger({"vm", "set", "n2", "--no-nat"}).code, 0);
+  EXPECT_EQ(reach("n2").out.find("outside-says-hi"), std::string::npos);
+
   for (const char* n : {"n1", "n2"}) ASSERT_EQ(h.Banger({"vm", "delete", n}).code, 0);
   EXPECT_EQ(CountTaps(), kPoolSize) << "after deleting every VM only the pool's taps remain";
+  auto nft = RunCommand({"nft", "list", "table", "ip", "banger"});
+  EXPECT_TRUE(!nft.ok() || nft->exit_code != 0 || nft->out.find("banger-vm:") == std::string::npos)
+      << "no per-VM NAT rule is left: " << (nft.ok() ? nft->out : "");
 }
 
 }  // namespace
