@@ -3,6 +3,10 @@
 // works with no host networking): ssh's ProxyCommand is `banger vm exec -i
 // NAME -- banger-agent --connect 127.0.0.1:22`, a byte pipe to the guest's
 // port 22 carried by the agent's flow-controlled exec stream.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -12,6 +16,7 @@
 #include "base/fs.h"
 #include "base/process.h"
 #include "cli/commands.h"
+#include "cli/output.h"
 #include "config/config.h"
 
 namespace banger {
@@ -39,6 +44,58 @@ std::string SelfPath() {
   return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "banger";
 }
 
+// True when a TCP connection to ip:port succeeds within a second.
+bool PortOpen(const std::string& ip, int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return false;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  bool ok = ::inet_pton(AF_INET, ip.c_str(), &a.sin_addr) == 1;
+  if (ok && ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ok = errno == EINPROGRESS;
+    if (ok) {
+      pollfd p{fd, POLLOUT, 0};
+      int err = 0;
+      socklen_t len = sizeof err;
+      ok = ::poll(&p, 1, 1000) == 1 && ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0;
+    }
+  }
+  ::close(fd);
+  return ok;
+}
+
+// Replaces this process with OpenSSH to root@host (through `proxy` when set).
+int ExecSsh(const std::string& ssh, const std::string& key, const std::string& proxy, const std::string& host,
+            const std::vector<std::string>& cmd) {
+  std::vector<std::string> argv = {ssh,
+                                    "-i", key,
+                                    "-o", "IdentitiesOnly=yes",
+                                    "-o", "StrictHostKeyChecking=no",
+                                    "-o", "UserKnownHostsFile=/dev/null",
+                                    "-o", "LogLevel=ERROR"};
+  if (!proxy.empty()) {
+    argv.push_back("-o");
+    argv.push_back("ProxyCommand=" + proxy);
+  }
+  if (cmd.empty() && ::isatty(STDIN_FILENO)) argv.push_back("-t");
+  argv.push_back("root@" + host);
+  if (!cmd.empty()) {
+    // ssh joins its arguments into one string for the remote shell; quoting
+    // each keeps the command's argv exactly as given, as `vm exec` does.
+    std::string remote;
+    for (const auto& a : cmd) remote += (remote.empty() ? "" : " ") + ShellQuote(a);
+    argv.push_back("--");
+    argv.push_back(remote);
+  }
+  std::vector<char*> cargv;
+  for (auto& a : argv) cargv.push_back(a.data());
+  cargv.push_back(nullptr);
+  // ssh takes over this process: its exit code (the remote command's) is ours.
+  ::execv(ssh.c_str(), cargv.data());
+  return Report(Error::FromErrno("exec ssh"), kExitBangerFailed);
+}
+
 int VmSsh(CliContext& ctx, const std::string& name, const std::vector<std::string>& cmd) {
   if (auto st = ValidateVMName(name); !st.ok()) return Report(st.error(), kExitBangerFailed);
   auto cfg = LoadConfig(ctx.client().config_path());
@@ -52,7 +109,13 @@ int VmSsh(CliContext& ctx, const std::string& name, const std::vector<std::strin
   if (!ssh.ok()) return Report(Error::Unavailable("ssh not found (apt-get install openssh-client)"), kExitBangerFailed);
   auto api = ctx.Connect();
   if (!api.ok()) return Report(api.error(), kExitBangerFailed);
+  auto vm = (*api)->Call("GET", "/v1/vms/" + name);
+  if (!vm.ok()) return Report(vm.error(), kExitBangerFailed);
+  std::string guest_ip = JsonText(*vm, "/runtime/guest_ip");
 
+  // With host networking, straight to the guest's address when it answers
+  // from here (the CLI may run in another network namespace than bangerd).
+  if (!guest_ip.empty() && PortOpen(guest_ip, 22)) return ExecSsh(*ssh, key, "", guest_ip, cmd);
   // A booting guest answers its agent before its SSH server listens: probe
   // port 22 through the agent until it accepts (stdin closed: the probe
   // connects, half-closes and ends).
@@ -79,29 +142,7 @@ int VmSsh(CliContext& ctx, const std::string& name, const std::vector<std::strin
   std::string proxy = ShellQuote(SelfPath()) + " --home " + ShellQuote(ctx.client().home().root) + " --config " +
                       ShellQuote(ctx.client().config_path()) + " vm exec -i " + name + " -- " + kGuestAgent +
                       " --connect 127.0.0.1:22";
-  std::vector<std::string> argv = {*ssh,
-                                    "-i", key,
-                                    "-o", "IdentitiesOnly=yes",
-                                    "-o", "StrictHostKeyChecking=no",
-                                    "-o", "UserKnownHostsFile=/dev/null",
-                                    "-o", "LogLevel=ERROR",
-                                    "-o", "ProxyCommand=" + proxy};
-  if (cmd.empty() && ::isatty(STDIN_FILENO)) argv.push_back("-t");
-  argv.push_back("root@" + name);
-  if (!cmd.empty()) {
-    // ssh joins its arguments into one string for the remote shell; quoting
-    // each keeps the command's argv exactly as given, as `vm exec` does.
-    std::string remote;
-    for (const auto& a : cmd) remote += (remote.empty() ? "" : " ") + ShellQuote(a);
-    argv.push_back("--");
-    argv.push_back(remote);
-  }
-  std::vector<char*> cargv;
-  for (auto& a : argv) cargv.push_back(a.data());
-  cargv.push_back(nullptr);
-  // ssh takes over this process: its exit code (the remote command's) is ours.
-  ::execv(ssh->c_str(), cargv.data());
-  return Report(Error::FromErrno("exec ssh"), kExitBangerFailed);
+  return ExecSsh(*ssh, key, proxy, name, cmd);
 }
 
 }  // namespace

@@ -87,6 +87,10 @@ TEST(NetworkE2E, GuestsGetAddressesNamesAndReachEachOther) {
     if (banner.rfind("SSH-", 0) != 0) ::sleep(1);
   }
   EXPECT_EQ(banner.rfind("SSH-", 0), 0u) << banner;
+  // `vm ssh` goes straight to that address when it answers.
+  CliRun ssh = h.Banger({"vm", "ssh", "n2", "--", "uname", "-n"});
+  EXPECT_EQ(ssh.code, 0) << ssh.err;
+  EXPECT_EQ(ssh.out, "n2\n");
 
   // kill -9 of the daemon keeps the taps of running VMs.
   pid_t daemon = h.DaemonPid();
