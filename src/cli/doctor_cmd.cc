@@ -122,6 +122,17 @@ std::vector<Check> RunChecks(const DaemonConfig& cfg, const std::string& cfg_pat
   out.push_back({"bridge", bridge ? "ok" : "warn",
                  bridge ? "bridge support present" : "no bridge module found: VMs get no host network",
                  bridge ? "" : "modprobe bridge"});
+  if (cfg.network == "on") {
+    out.push_back({"network", "ok",
+                   "on: bridge " + cfg.bridge_name + " " + cfg.bridge_ip + "/" + cfg.cidr + ", tap pool " +
+                       std::to_string(cfg.tap_pool_size) + ", DNS <vm>.vm on the bridge, NAT with --nat",
+                   ""});
+  } else {
+    out.push_back({"network", "ok",
+                   "off: VMs have no NIC; exec, ssh and sessions go through the guest agent (network = \"on\" in "
+                   "config.toml gives each VM a bridge port, an IP and a DNS name)",
+                   ""});
+  }
   if (::geteuid() != 0) {
     out.push_back({"privileges", "warn", "not root: creating bridges, taps and NAT rules needs CAP_NET_ADMIN",
                    "run bangerd as root"});
