@@ -53,7 +53,13 @@ TEST(SpawnDetachedTest, ProcessRunsInOwnSessionAndIsFoundByArg) {
   } killer{*pid2};
   EXPECT_TRUE(ops.Alive(*pid2));
   EXPECT_NE(::getsid(*pid2), ::getsid(0));  // its own session, not ours
+  // sh forks a child for `sleep`; until that child execs, it too carries the
+  // marker in its argv. Wait for it to become `sleep`.
   auto found = ops.FindByArg(marker);
+  for (int i = 0; i < 100 && found.size() != 1; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    found = ops.FindByArg(marker);
+  }
   ASSERT_EQ(found.size(), 1u);
   EXPECT_EQ(found[0], *pid2);
   ASSERT_TRUE(ops.Signal(*pid2, SIGKILL).ok());

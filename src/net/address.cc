@@ -128,6 +128,13 @@ std::string MacForIp(uint32_t ip) {
   return buf;
 }
 
+std::string BridgeMacForIp(uint32_t ip) {
+  std::string m = MacForIp(ip);
+  m[0] = '0';
+  m[1] = 'a';
+  return m;
+}
+
 std::string MacForIp(const std::string& ip) {
   auto v = ParseIpv4(ip);
   return v.ok() ? MacForIp(*v) : "";

@@ -65,6 +65,11 @@ class IpAllocator {
 // "172.16.0.2" -> "06:00:ac:10:00:02". "" if `ip` is not an IPv4 address.
 std::string MacForIp(const std::string& ip);
 std::string MacForIp(uint32_t ip);
+// The bridge's own address, pinned so that it does not follow its ports
+// (the kernel otherwise takes the lowest port address, which changes as taps
+// come and go and leaves guests' ARP entries for the gateway pointing
+// nowhere): "172.16.0.1" -> "0a:00:ac:10:00:01", never a guest's MacForIp.
+std::string BridgeMacForIp(uint32_t ip);
 
 // The kernel's static "ip=" parameter (Documentation/admin-guide/nfs/nfsroot):
 // "ip=172.16.0.2::172.16.0.1:255.255.255.0:HOST:eth0:off:172.16.0.1".

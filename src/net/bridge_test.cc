@@ -19,6 +19,7 @@ TEST(BridgeTest, CreatesAddressesAndUpsThenIsIdempotent) {
   EXPECT_EQ(l->kind, "bridge");
   EXPECT_TRUE(l->up);
   EXPECT_EQ(l->ipv4, std::vector<std::string>{"172.16.0.1/24"});
+  EXPECT_EQ(l->mac, "0a:00:ac:10:00:01");
 
   // Second time: the bridge's own route does not count as a collision and
   // nothing is changed.
@@ -28,6 +29,35 @@ TEST(BridgeTest, CreatesAddressesAndUpsThenIsIdempotent) {
   for (const auto& c : ops.Calls()) {
     EXPECT_TRUE(c.rfind("GetLink", 0) == 0 || c.rfind("ListRoutes", 0) == 0) << c;
   }
+}
+
+TEST(BridgeTest, PinnedMacDoesNotFollowTapsComingAndGoing) {
+  // Unpinned, a bridge takes its lowest port address: a new tap with a lower
+  // one would move the gateway's MAC under the guests' ARP caches.
+  FakeNetOps loose;
+  ASSERT_TRUE(loose.CreateBridge("br-x").ok());
+  ASSERT_TRUE(loose.CreateTap("t0").ok());
+  ASSERT_TRUE(loose.SetMaster("t0", "br-x").ok());
+  std::string before = loose.Link("br-x")->mac;
+  ASSERT_TRUE(loose.CreateTap("t1").ok());
+  ASSERT_TRUE(loose.SetMaster("t1", "br-x").ok());
+  EXPECT_NE(loose.Link("br-x")->mac, before) << "the fake models the kernel's behaviour";
+
+  FakeNetOps ops;
+  ASSERT_TRUE(Bridge::Ensure(ops, "br-fc", "172.16.0.1", "24").ok());
+  for (const char* t : {"bgtap0", "bgtap1", "bgtap2"}) {
+    ASSERT_TRUE(ops.CreateTap(t).ok());
+    ASSERT_TRUE(ops.SetMaster(t, "br-fc").ok());
+    EXPECT_EQ(ops.Link("br-fc")->mac, "0a:00:ac:10:00:01");
+  }
+  ASSERT_TRUE(ops.DeleteLink("bgtap0").ok());
+  EXPECT_EQ(ops.Link("br-fc")->mac, "0a:00:ac:10:00:01");
+
+  // A bridge made before the address was pinned gets it on the next Ensure.
+  FakeNetOps old;
+  old.AddLink({"br-fc", "bridge", "", true, {"172.16.0.1/24"}, "02:00:00:00:00:07"});
+  ASSERT_TRUE(Bridge::Ensure(old, "br-fc", "172.16.0.1", "24").ok());
+  EXPECT_EQ(old.Link("br-fc")->mac, "0a:00:ac:10:00:01");
 }
 
 TEST(BridgeTest, CompletesAHalfMadeBridge) {

@@ -1,6 +1,7 @@
 #include "net/fake_net_ops.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -124,6 +125,10 @@ Status FakeNetOps::CreateLinkLocked(const std::string& name, const std::string& 
   LinkInfo l;
   l.name = name;
   l.kind = kind;
+  char mac[18];
+  int n = next_mac_--;
+  std::snprintf(mac, sizeof mac, "02:00:00:00:%02x:%02x", (n >> 8) & 0xff, n & 0xff);
+  l.mac = mac;
   links_[name] = l;
   return OkStatus();
 }
@@ -169,14 +174,42 @@ Status FakeNetOps::SetMaster(const std::string& dev, const std::string& master) 
   if (auto e = Enter("SetMaster", dev + " " + master)) return *e;
   auto it = links_.find(dev);
   if (it == links_.end() || links_.count(master) == 0) return Error::Internal("Cannot find device");
+  std::string old = it->second.master;
   it->second.master = master;
+  RecalcBridgeMacLocked(master);
+  if (!old.empty() && old != master) RecalcBridgeMacLocked(old);
   return OkStatus();
+}
+
+Status FakeNetOps::SetMac(const std::string& dev, const std::string& mac) {
+  std::lock_guard<std::mutex> lk(mu_);
+  if (auto e = Enter("SetMac", dev + " " + mac)) return *e;
+  BANGER_RETURN_IF_ERROR(ValidateMac(mac));
+  auto it = links_.find(dev);
+  if (it == links_.end()) return Error::Internal("Cannot find device \"" + dev + "\"");
+  it->second.mac = mac;
+  mac_pinned_.insert(dev);
+  return OkStatus();
+}
+
+void FakeNetOps::RecalcBridgeMacLocked(const std::string& bridge) {
+  auto br = links_.find(bridge);
+  if (br == links_.end() || br->second.kind != "bridge" || mac_pinned_.count(bridge)) return;
+  std::string lowest;
+  for (const auto& [n, l] : links_) {
+    if (l.master == bridge && (lowest.empty() || l.mac < lowest)) lowest = l.mac;
+  }
+  if (!lowest.empty()) br->second.mac = lowest;
 }
 
 Status FakeNetOps::DeleteLink(const std::string& name) {
   std::lock_guard<std::mutex> lk(mu_);
   if (auto e = Enter("DeleteLink", name)) return *e;
+  std::string master;
+  if (auto it = links_.find(name); it != links_.end()) master = it->second.master;
   links_.erase(name);
+  mac_pinned_.erase(name);
+  if (!master.empty()) RecalcBridgeMacLocked(master);
   for (auto& [n, l] : links_) {
     if (l.master == name) l.master.clear();
   }

@@ -7,6 +7,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,7 @@ class FakeNetOps : public NetOps {
   Status SetUp(const std::string& dev) override;
   Status CreateTap(const std::string& name) override;
   Status SetMaster(const std::string& dev, const std::string& master) override;
+  Status SetMac(const std::string& dev, const std::string& mac) override;
   Status DeleteLink(const std::string& name) override;
   Result<std::vector<RouteInfo>> ListRoutes() override;
   Result<bool> IpForwardEnabled() override;
@@ -59,6 +61,9 @@ class FakeNetOps : public NetOps {
   // Records the call; returns the injected failure for `op`, if any. Holds mu_.
   std::optional<Error> Enter(const std::string& op, const std::string& arg);
   Status CreateLinkLocked(const std::string& name, const std::string& kind);
+  // Like the kernel: a bridge whose address was never set takes the lowest
+  // address of its ports (or keeps its own when it has none).
+  void RecalcBridgeMacLocked(const std::string& bridge);
 
   std::mutex mu_;
   std::map<std::string, LinkInfo> links_;   // Guarded by mu_.
@@ -68,6 +73,8 @@ class FakeNetOps : public NetOps {
   int next_handle_ = 1;                     // Guarded by mu_.
   std::map<std::string, Error> fail_next_;  // Guarded by mu_.
   std::vector<std::string> calls_;          // Guarded by mu_.
+  std::set<std::string> mac_pinned_;        // Links whose address was set; guarded by mu_.
+  int next_mac_ = 0xfff;                    // New links get descending addresses; guarded by mu_.
 };
 
 }  // namespace banger::testing

@@ -197,6 +197,35 @@ TEST_F(NetIntegration, MissingNetAdminIsNamed) {
 
 // ---------------- tap pool ----------------
 
+// The kernel gives an unpinned bridge its lowest port address; taps come and
+// go with VMs, so without the pin the gateway's MAC would move under the
+// guests' ARP caches (and the host's neighbour table would be flushed).
+TEST_F(NetIntegration, BridgeMacStaysPinnedWhileTapsComeAndGo) {
+  NetOps& ops = RealNetOps();
+  ASSERT_TRUE(Bridge::Ensure(ops, kBridge, kBridgeIp, "24").ok());
+  auto mac = [&] {
+    auto l = ops.GetLink(kBridge);
+    return l.ok() && l->has_value() ? (*l)->mac : std::string("?");
+  };
+  EXPECT_EQ(mac(), "0a:00:ac:10:00:01");
+  TapPool pool(ops, kBridge, 0);
+  std::vector<std::string> taps;
+  for (int i = 0; i < 6; ++i) {
+    auto t = pool.Acquire();
+    ASSERT_TRUE(t.ok()) << t.error().message();
+    taps.push_back(*t);
+    EXPECT_EQ(mac(), "0a:00:ac:10:00:01") << "after adding " << *t;
+  }
+  for (const auto& t : taps) {
+    ASSERT_TRUE(pool.Release(t).ok());
+    EXPECT_EQ(mac(), "0a:00:ac:10:00:01") << "after removing " << t;
+  }
+  // A bridge made without the pin (an older banger) gets it back.
+  Ip({"link", "set", "dev", kBridge, "address", "02:11:22:33:44:55"});
+  ASSERT_TRUE(Bridge::Ensure(ops, kBridge, kBridgeIp, "24").ok());
+  EXPECT_EQ(mac(), "0a:00:ac:10:00:01");
+}
+
 TEST_F(NetIntegration, TapPoolCreateAcquireReleaseReconcile) {
   NetOps& ops = RealNetOps();
   ASSERT_TRUE(Bridge::Ensure(ops, kBridge, kBridgeIp, "24").ok());

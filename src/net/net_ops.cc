@@ -111,6 +111,12 @@ class RealNetOpsImpl : public NetOps {
     return RunIp({"link", "set", "dev", dev, "master", master});
   }
 
+  Status SetMac(const std::string& dev, const std::string& mac) override {
+    BANGER_RETURN_IF_ERROR(ValidateIfName(dev));
+    BANGER_RETURN_IF_ERROR(ValidateMac(mac));
+    return RunIp({"link", "set", "dev", dev, "address", mac});
+  }
+
   Status DeleteLink(const std::string& name) override {
     BANGER_RETURN_IF_ERROR(ValidateIfName(name));
     auto r = RunCommand({"ip", "link", "del", "dev", name}, kToolTimeout);
@@ -227,6 +233,7 @@ Result<std::vector<LinkInfo>> ParseIpLinkJson(const std::string& text) {
     LinkInfo l;
     l.name = e["ifname"].get<std::string>();
     if (e.contains("master") && e["master"].is_string()) l.master = e["master"].get<std::string>();
+    if (e.contains("address") && e["address"].is_string()) l.mac = e["address"].get<std::string>();
     if (e.contains("flags") && e["flags"].is_array()) {
       for (const auto& f : e["flags"]) {
         if (f.is_string() && f.get<std::string>() == "UP") l.up = true;
@@ -268,6 +275,19 @@ Result<std::vector<RouteInfo>> ParseIpRouteJson(const std::string& text) {
     out.push_back(std::move(r));
   }
   return out;
+}
+
+Status ValidateMac(const std::string& mac) {
+  auto bad = [&] { return Error::Invalid("\"" + mac + "\" is not a MAC address (xx:xx:xx:xx:xx:xx)"); };
+  if (mac.size() != 17) return bad();
+  for (size_t i = 0; i < mac.size(); ++i) {
+    char c = mac[i];
+    bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+    if (i % 3 == 2 ? c != ':' : !hex) return bad();
+  }
+  int first = std::stoi(mac.substr(0, 2), nullptr, 16);
+  if (first & 1) return Error::Invalid("\"" + mac + "\" is a multicast address, not a unicast one");
+  return OkStatus();
 }
 
 Status ValidateIfName(const std::string& name) {

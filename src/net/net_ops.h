@@ -23,6 +23,7 @@ struct LinkInfo {
   std::string master;             // "" when not enslaved
   bool up = false;                // administratively up (IFF_UP)
   std::vector<std::string> ipv4;  // "172.16.0.1/24"
+  std::string mac;                // "0a:00:ac:10:00:01"; "" when the link has none
 };
 
 struct RouteInfo {
@@ -48,6 +49,9 @@ class NetOps {
   // that opens it, so a VM keeps its tap across daemon restarts.
   virtual Status CreateTap(const std::string& name) = 0;
   virtual Status SetMaster(const std::string& dev, const std::string& master) = 0;
+  // Sets the link's hardware address. On a bridge this also pins it: the
+  // kernel stops deriving the bridge's address from its ports.
+  virtual Status SetMac(const std::string& dev, const std::string& mac) = 0;
   // Deleting a missing link is not an error.
   virtual Status DeleteLink(const std::string& name) = 0;
   // IPv4 routes of the main table.
@@ -79,5 +83,7 @@ Result<std::vector<RouteInfo>> ParseIpRouteJson(const std::string& json);
 
 // A Linux interface name: 1..15 bytes, no '/', whitespace, quotes or ':'.
 Status ValidateIfName(const std::string& name);
+// A unicast Ethernet address written "xx:xx:xx:xx:xx:xx" in lower-case hex.
+Status ValidateMac(const std::string& mac);
 
 }  // namespace banger

@@ -10,7 +10,7 @@ TEST(ParseIpLinkJsonTest, KindsMastersFlagsAndAddresses) {
   const char* json = R"([
     {"ifindex":1,"ifname":"lo","flags":["LOOPBACK","UP","LOWER_UP"],"addr_info":[
        {"family":"inet","local":"127.0.0.1","prefixlen":8},{"family":"inet6","local":"::1","prefixlen":128}]},
-    {"ifindex":2,"ifname":"br-fc","flags":["BROADCAST","MULTICAST","UP"],
+    {"ifindex":2,"ifname":"br-fc","flags":["BROADCAST","MULTICAST","UP"],"address":"0a:00:ac:10:00:01",
      "linkinfo":{"info_kind":"bridge","info_data":{"stp_state":0}},
      "addr_info":[{"family":"inet","local":"172.16.0.1","prefixlen":24}]},
     {"ifindex":3,"ifname":"bgtap0","flags":["BROADCAST","MULTICAST"],"master":"br-fc",
@@ -27,6 +27,8 @@ TEST(ParseIpLinkJsonTest, KindsMastersFlagsAndAddresses) {
   EXPECT_TRUE(v[0].up);
   EXPECT_EQ(v[0].ipv4, std::vector<std::string>{"127.0.0.1/8"});
   EXPECT_EQ(v[1].kind, "bridge");
+  EXPECT_EQ(v[1].mac, "0a:00:ac:10:00:01");
+  EXPECT_EQ(v[2].mac, "");
   EXPECT_EQ(v[1].ipv4, std::vector<std::string>{"172.16.0.1/24"});
   EXPECT_EQ(v[2].kind, "tap");
   EXPECT_EQ(v[2].master, "br-fc");
@@ -61,6 +63,15 @@ TEST(ValidateIfNameTest, Rules) {
   EXPECT_FALSE(ValidateIfName("a b").ok());
   EXPECT_FALSE(ValidateIfName("a\"b").ok());
   EXPECT_FALSE(ValidateIfName("a/b").ok());
+}
+
+TEST(ValidateMacTest, Rules) {
+  EXPECT_TRUE(ValidateMac("0a:00:ac:10:00:01").ok());
+  EXPECT_FALSE(ValidateMac("0A:00:ac:10:00:01").ok());
+  EXPECT_FALSE(ValidateMac("0a:00:ac:10:00").ok());
+  EXPECT_FALSE(ValidateMac("0a-00-ac-10-00-01").ok());
+  EXPECT_FALSE(ValidateMac("0a:00:ac:10:00:0g").ok());
+  EXPECT_FALSE(ValidateMac("01:00:5e:00:00:01").ok()) << "multicast";
 }
 
 }  // namespace

@@ -17,11 +17,10 @@ bool TapPool::IsPoolName(const std::string& name) const {
 std::string TapPool::ReserveNameLocked() {
   for (int n = 0;; ++n) {
     std::string name = prefix_ + std::to_string(n);
-    if (in_use_.count(name) || creating_.count(name) || avoid_.count(name) ||
+    if (in_use_.count(name) || creating_.count(name) || avoid_.count(name) || reserved_.count(name) ||
         std::find(free_.begin(), free_.end(), name) != free_.end()) {
       continue;
     }
-    creating_.insert(name);
     return name;
   }
 }
@@ -59,7 +58,10 @@ Status TapPool::Fill() {
   {
     std::lock_guard<std::mutex> lk(mu_);
     int have = static_cast<int>(free_.size() + creating_.size());
-    for (int i = have; i < size_; ++i) names.push_back(ReserveNameLocked());
+    for (int i = have; i < size_; ++i) {
+      names.push_back(ReserveNameLocked());
+      creating_.insert(names.back());
+    }
   }
   Status first = OkStatus();
   for (const auto& name : names) {
@@ -91,12 +93,23 @@ Result<std::string> TapPool::Acquire() {
         name = ReserveNameLocked();
         fresh = true;
       }
+      reserved_.insert(name);
     }
     // A pooled tap may have been removed or detached behind our back.
     Status st = fresh ? CreateTap(name) : Repair(name);
-    bool taken = !st.ok() && TakenByOther(name);
+    // A failed CreateTap undoes itself, so a link left by that name is not
+    // ours; a pooled tap that could not be repaired is ours and goes (unless
+    // Repair found something else under its name).
+    bool taken = false;
+    if (!st.ok()) {
+      if (fresh || st.error().kind() == ErrorKind::kConflict) {
+        taken = TakenByOther(name);
+      } else {
+        (void)ops_.DeleteLink(name);
+      }
+    }
     std::lock_guard<std::mutex> lk(mu_);
-    creating_.erase(name);
+    reserved_.erase(name);
     if (st.ok()) {
       in_use_.insert(name);
       return name;
@@ -106,6 +119,13 @@ Result<std::string> TapPool::Acquire() {
     if (attempt == 3) return Annotate(std::move(st), "acquiring a tap").error();
   }
   return Error::Internal("acquiring a tap: unreachable");
+}
+
+Status TapPool::DeleteReserved(const std::string& name, const std::string& ctx) {
+  Status st = Annotate(ops_.DeleteLink(name), ctx);
+  std::lock_guard<std::mutex> lk(mu_);
+  reserved_.erase(name);
+  return st;
 }
 
 Status TapPool::Release(const std::string& name) {
@@ -118,9 +138,13 @@ Status TapPool::Release(const std::string& name) {
     in_use_.erase(name);
     if (std::find(free_.begin(), free_.end(), name) != free_.end()) return OkStatus();  // twice
     keep = static_cast<int>(free_.size() + creating_.size()) < size_;
-    if (keep) creating_.insert(name);  // held while repaired outside the lock
+    if (keep) {
+      creating_.insert(name);  // held while repaired outside the lock
+    } else {
+      reserved_.insert(name);
+    }
   }
-  if (!keep) return Annotate(ops_.DeleteLink(name), "deleting tap " + name);
+  if (!keep) return DeleteReserved(name, "deleting tap " + name);
   Status st = Repair(name);
   std::lock_guard<std::mutex> lk(mu_);
   creating_.erase(name);
@@ -150,12 +174,13 @@ Status TapPool::Reconcile(const std::set<std::string>& in_use) {
         creating_.insert(l.name);
       } else {
         remove.push_back(l.name);
+        reserved_.insert(l.name);
       }
     }
   }
   Status first = OkStatus();
   for (const auto& name : remove) {
-    Status st = Annotate(ops_.DeleteLink(name), "deleting orphan tap " + name);
+    Status st = DeleteReserved(name, "deleting orphan tap " + name);
     if (!st.ok() && first.ok()) first = std::move(st);
   }
   for (const auto& name : adopt) {

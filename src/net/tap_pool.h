@@ -56,7 +56,10 @@ class TapPool {
   const std::string& bridge() const { return bridge_; }
 
  private:
-  // A name not free, in use or being created; reserves it in creating_. Holds mu_.
+  // Deletes `name` (reserved in reserved_ by the caller) and frees the name.
+  Status DeleteReserved(const std::string& name, const std::string& ctx);
+  // A name not free, in use, being created or reserved (the caller records it
+  // in creating_ or reserved_ before releasing mu_). Holds mu_.
   std::string ReserveNameLocked();
   // Creates, attaches and ups `name`; on failure nothing is left. No lock.
   Status CreateTap(const std::string& name);
@@ -76,6 +79,10 @@ class TapPool {
   std::set<std::string> in_use_;    // Guarded by mu_.
   std::set<std::string> creating_;  // Names being created outside the lock. Guarded by mu_.
   std::set<std::string> avoid_;     // Names found taken by something else. Guarded by mu_.
+  // Names an Acquire or a deletion is working on outside the lock: no other
+  // operation may pick them until it is done (a new tap would collide with,
+  // or be removed by, the one in flight). Guarded by mu_.
+  std::set<std::string> reserved_;
 };
 
 }  // namespace banger

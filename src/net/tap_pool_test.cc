@@ -142,6 +142,19 @@ TEST_F(TapPoolTest, ReconcileKeepsInUseAdoptsAndDeletesOrphans) {
   EXPECT_EQ(p2.FreeTaps().size(), 3u);
 }
 
+TEST_F(TapPoolTest, APooledTapThatCannotBeRepairedIsReplaced) {
+  TapPool pool(ops_, "br-fc", 1);
+  ASSERT_TRUE(pool.Fill().ok());
+  ops_.AddLink({"bgtap0", "tap", "", false, {}});  // detached behind our back
+  ops_.FailNext("SetMaster", Error::Internal("boom"));
+  auto a = pool.Acquire();
+  ASSERT_TRUE(a.ok()) << a.error().message();
+  EXPECT_EQ(*a, "bgtap0") << "the name was freed, not avoided";
+  ASSERT_TRUE(ops_.Link("bgtap0"));
+  EXPECT_EQ(ops_.Link("bgtap0")->master, "br-fc");
+  EXPECT_EQ(Taps().size(), 1u);
+}
+
 TEST_F(TapPoolTest, ConcurrentAcquireReleaseHandsOutDistinctTaps) {
   TapPool pool(ops_, "br-fc", 4);
   ASSERT_TRUE(pool.Fill().ok());
@@ -153,7 +166,7 @@ TEST_F(TapPoolTest, ConcurrentAcquireReleaseHandsOutDistinctTaps) {
     threads.emplace_back([&] {
       for (int i = 0; i < 20; ++i) {
         auto a = pool.Acquire();
-        ASSERT_TRUE(a.ok());
+        ASSERT_TRUE(a.ok()) << a.error().message();
         {
           std::lock_guard<std::mutex> lk(mu);
           if (!held.insert(*a).second) seen_twice.insert(*a);

@@ -123,15 +123,35 @@ TEST(NetworkE2E, GuestsGetAddressesNamesAndReachEachOther) {
     pid_t pid;
     ~Killer() { RealProcessOps().Signal(pid, SIGKILL).ok(); }
   } kill_server{*server};
-  ::usleep(300 * 1000);
+  // The server answers inside its own namespace before anything is judged
+  // (otherwise "blocked" below would prove nothing).
+  bool listening = WaitUntil(
+      [&] {
+        auto r = RunCommand({"ip", "netns", "exec", outside, "busybox", "nc", "-w", "2", "127.0.0.1", "8080"});
+        return r.ok() && r->out.find("outside-says-hi") != std::string::npos;
+      },
+      std::chrono::seconds(10));
+  ASSERT_TRUE(listening) << "the outside server never answered on its own loopback";
   auto reach = [&](const std::string& vm) {
-    return h.Banger({"vm", "exec", vm, "--", "nc", "-w", "3", "198.51.100.2", "8080"});
+    return h.Banger({"vm", "exec", vm, "--", "nc", "-w", "5", "198.51.100.2", "8080"});
+  };
+  auto diagnose = [&] {
+    std::string d;
+    for (std::vector<std::string> argv :
+         {std::vector<std::string>{"nft", "list", "ruleset"}, {"ip", "-4", "route"}, {"ip", "neigh"},
+          {"cat", "/proc/sys/net/ipv4/ip_forward"}, {"ip", "-s", "link", "show", "bgveth0"}}) {
+      auto r = RunCommand(argv);
+      d += "$ " + argv[0] + " " + argv[1] + "\n" + (r.ok() ? r->out + r->err : r.error().message()) + "\n";
+    }
+    d += "guest routes: " + h.Banger({"vm", "exec", "n2", "--", "ip", "-4", "route"}).out;
+    return d;
   };
   CliRun blocked = reach("n2");
   EXPECT_EQ(blocked.out.find("outside-says-hi"), std::string::npos) << "no NAT, no way out: " << blocked.out;
   ASSERT_EQ(h.Banger({"vm", "set", "n2", "--nat"}).code, 0);
   CliRun through = reach("n2");
-  EXPECT_NE(through.out.find("outside-says-hi"), std::string::npos) << through.out << through.err;
+  EXPECT_NE(through.out.find("outside-says-hi"), std::string::npos)
+      << through.out << through.err << "\n" << diagnose();
   ASSERT_EQ(h.Banger({"vm", "set", "n2", "--no-nat"}).code, 0);
   EXPECT_EQ(reach("n2").out.find("outside-says-hi"), std::string::npos);
 
