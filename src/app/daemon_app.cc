@@ -1,5 +1,7 @@
 #include "app/daemon_app.h"
 
+#include "base/account.h"
+
 #include <signal.h>
 #include <unistd.h>
 
@@ -134,7 +136,13 @@ int RunDaemon(const DaemonOptions& opts) {
   pthread_sigmask(SIG_BLOCK, &stop_sigs, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
-  auto server = UnixHttpServer::Listen(home.Socket(), 0600);
+  std::optional<gid_t> sock_group;
+  if (!config.socket_group.empty()) {
+    auto g = LookupGroup(config.socket_group);
+    if (!g.ok()) return Fail("config: socket_group: " + g.error().message());
+    sock_group = *g;
+  }
+  auto server = UnixHttpServer::Listen(home.Socket(), sock_group ? 0660 : 0600, sock_group);
   if (!server.ok()) return Fail("api socket: " + server.error().message());
 
   StopLatch stop;

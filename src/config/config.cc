@@ -8,6 +8,7 @@
 #include <set>
 #include <toml++/toml.h>
 
+#include "base/account.h"
 #include "base/fs.h"
 #include "base/process.h"
 #include "base/time.h"
@@ -111,6 +112,7 @@ Result<DaemonConfig> ParseConfig(const std::string& text, const std::string& sou
   TableReader r(root, "", source);
   r.Str("log_level", c.log_level);
   r.Str("web_listen_addr", c.web_listen_addr);
+  r.Str("socket_group", c.socket_group);
   r.Str("firecracker_bin", c.firecracker_bin);
   r.Str("ssh_key_path", c.ssh_key_path);
   r.Duration("auto_stop_stale_after", c.auto_stop_stale_after);
@@ -191,6 +193,9 @@ Result<DaemonConfig> ParseConfig(const std::string& text, const std::string& sou
   if (c.stats_poll_interval.count() <= 0) return bad("stats_poll_interval", "must be positive");
   if (c.metrics_poll_interval.count() <= 0) return bad("metrics_poll_interval", "must be positive");
   if (c.firecracker_bin.empty()) return bad("firecracker_bin", "must not be empty");
+  if (!c.socket_group.empty()) {
+    if (auto g = LookupGroup(c.socket_group); !g.ok()) return bad("socket_group", g.error().message());
+  }
   if (c.qemu_bin.empty()) return bad("qemu_bin", "must not be empty");
   if (!c.default_image_name.empty()) {
     if (auto st = ValidateImageName(c.default_image_name); !st.ok()) return bad("default_image_name", st.error().message());

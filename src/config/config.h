@@ -34,6 +34,9 @@ struct VMDefaults {
 struct DaemonConfig {
   std::string log_level = "info";
   std::string web_listen_addr;  // "" = web UI off
+  // "" = the API socket is 0600 (its owner only); a group name or number =
+  // 0660 owned by that group (like docker's socket and the docker group).
+  std::string socket_group;
   std::string firecracker_bin = "firecracker";
   std::string ssh_key_path;
   std::chrono::milliseconds auto_stop_stale_after{0};  // 0 = never

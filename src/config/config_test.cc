@@ -81,6 +81,7 @@ TEST(ConfigTest, BadValuesAreNamed) {
            {"tap_pool_size = \"4\"", "tap_pool_size"},
            {"stats_poll_interval = \"often\"", "stats_poll_interval"},
            {"log_level = \"loud\"", "log_level"},
+           {"socket_group = \"no-such-group-banger\"", "socket_group"},
            {"[vm_defaults]\nwork_disk_size = \"200G\"", "vm_defaults.work_disk_size"},
        }) {
     auto c = ParseConfig(text, "c.toml");

@@ -220,7 +220,8 @@ Result<UpgradeResult> UnixHttpUpgrade(const std::string& socket_path, const Http
   return out;
 }
 
-Result<std::unique_ptr<UnixHttpServer>> UnixHttpServer::Listen(const std::string& path, unsigned mode) {
+Result<std::unique_ptr<UnixHttpServer>> UnixHttpServer::Listen(const std::string& path, unsigned mode,
+                                                               std::optional<gid_t> group) {
   sockaddr_un addr{};
   if (path.size() >= sizeof addr.sun_path) return Error::Invalid("socket path too long: " + path);
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
@@ -233,6 +234,10 @@ Result<std::unique_ptr<UnixHttpServer>> UnixHttpServer::Listen(const std::string
   int rc = ::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr);
   ::umask(old);
   if (rc != 0) return Error::FromErrno("bind " + path);
+  // Group first, then widen the mode: never group-accessible to the wrong group.
+  if (group && ::chown(path.c_str(), static_cast<uid_t>(-1), *group) != 0) {
+    return Error::FromErrno("chown " + path + " to group " + std::to_string(*group));
+  }
   if (::chmod(path.c_str(), mode) != 0) return Error::FromErrno("chmod " + path);
   if (::listen(fd.get(), 128) != 0) return Error::FromErrno("listen " + path);
   return std::unique_ptr<UnixHttpServer>(new UnixHttpServer(std::move(fd), path));

@@ -14,6 +14,9 @@
 #include <map>
 #include <mutex>
 #include <memory>
+#include <sys/types.h>
+
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -74,7 +77,9 @@ using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 class UnixHttpServer {
  public:
   // Binds `path` (a stale socket file is replaced) with the given mode.
-  static Result<std::unique_ptr<UnixHttpServer>> Listen(const std::string& path, unsigned mode);
+  // `group` (when set) becomes the socket's group, for a mode like 0660.
+  static Result<std::unique_ptr<UnixHttpServer>> Listen(const std::string& path, unsigned mode,
+                                                        std::optional<gid_t> group = std::nullopt);
   ~UnixHttpServer();
 
   // Accepts connections until Shutdown(); each connection gets its own

@@ -61,6 +61,18 @@ TEST_F(HttpTest, SocketModeIsRestricted) {
   EXPECT_EQ(st.st_mode & 0777, 0600u);
 }
 
+TEST_F(HttpTest, SocketCanBeSharedWithAGroup) {
+  // As root any group will do (65534 is Debian's nogroup); otherwise our own.
+  gid_t gid = ::geteuid() == 0 ? 65534 : ::getgid();
+  std::string path = (dir_ / "group.sock").string();
+  auto s = UnixHttpServer::Listen(path, 0660, gid);
+  ASSERT_TRUE(s.ok()) << s.error().message();
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0660u);
+  EXPECT_EQ(st.st_gid, gid);
+}
+
 TEST_F(HttpTest, ConnectToMissingSocketIsUnavailable) {
   auto res = UnixHttpCall((dir_ / "nope.sock").string(), HttpRequest{}, std::chrono::seconds(1));
   ASSERT_FALSE(res.ok());

@@ -1,6 +1,7 @@
 // End to end: the real CLI, the real daemon, real guests under QEMU TCG.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 #include "e2e_util.h"
 
@@ -213,6 +214,26 @@ TEST(LifecycleE2E, TwoHomesAreIndependent) {
   EXPECT_NE(a.DaemonPid(), b.DaemonPid());
   ASSERT_EQ(a.Banger({"daemon", "stop"}).code, 0);
   EXPECT_EQ(b.Banger({"daemon", "status"}).code, 0) << "stopping one home's daemon leaves the other";
+}
+
+TEST(LifecycleE2E, SocketIsOwnerOnlyOrSharedWithTheConfiguredGroup) {
+  BangerHome a, b;
+  a.WriteConfig(kTcgConfig);
+  b.WriteConfig(std::string(kTcgConfig) + "socket_group = \"65534\"\n");
+  ASSERT_EQ(a.Banger({"vm", "list"}).code, 0);  // starts each home's daemon
+  ASSERT_EQ(b.Banger({"vm", "list"}).code, 0);
+  struct stat sa {}, sb {};
+  ASSERT_EQ(::stat((a.root() + "/bangerd.sock").c_str(), &sa), 0);
+  ASSERT_EQ(::stat((b.root() + "/bangerd.sock").c_str(), &sb), 0);
+  EXPECT_EQ(sa.st_mode & 0777, 0600u);
+  EXPECT_EQ(sb.st_mode & 0777, 0660u);
+  EXPECT_EQ(sb.st_gid, 65534u);
+  // A group that does not exist: the daemon refuses to start and says why.
+  BangerHome c;
+  c.WriteConfig(std::string(kTcgConfig) + "socket_group = \"no-such-group-banger\"\n");
+  CliRun r = c.Banger({"vm", "list"});
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.err.find("socket_group"), std::string::npos) << r.err;
 }
 
 TEST(LifecycleE2E, RequestIdMakesCreateIdempotent) {
