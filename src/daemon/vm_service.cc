@@ -265,6 +265,7 @@ Result<CreateResult> VmService::Create(const CreateVMRequest& req) {
   vm.spec.system_overlay_size_bytes = req.system_overlay_size_bytes.value_or(def.system_overlay_size_bytes);
   vm.spec.work_disk_size_bytes = req.work_disk_size_bytes.value_or(def.work_disk_size_bytes);
   vm.spec.nat_enabled = req.nat_enabled.value_or(def.nat_enabled);
+  BANGER_RETURN_IF_ERROR(CheckNatRequest(req.nat_enabled));
   vm.spec.backend = d_.default_backend;
   if (req.backend) {
     BANGER_ASSIGN_OR_RETURN(vm.spec.backend, ParseBackend(*req.backend));
@@ -651,6 +652,7 @@ Result<VMRecord> VmService::SetLocked(VMRecord vm, const SetVMRequest& req) {
     needs_stop.push_back("work disk size");
   }
   if (req.nat_enabled) next.nat_enabled = *req.nat_enabled;
+  BANGER_RETURN_IF_ERROR(CheckNatRequest(req.nat_enabled));
   BANGER_RETURN_IF_ERROR(ValidateSpec(next));
   if (running && !needs_stop.empty()) {
     std::string what;
@@ -800,6 +802,15 @@ int VmService::CountRunning() {
   int n = 0;
   for (const auto& vm : *vms) n += vm.state == VMState::kRunning ? 1 : 0;
   return n;
+}
+
+Status VmService::CheckNatRequest(std::optional<bool> nat) const {
+  if (nat.value_or(false) && !d_.network) {
+    return Error::Invalid(
+        "NAT needs host networking, which is off: set network = \"on\" in the daemon's config.toml and "
+        "restart it (banger daemon stop)");
+  }
+  return OkStatus();
 }
 
 Status VmService::Reconcile() {

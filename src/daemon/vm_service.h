@@ -163,6 +163,8 @@ class VmService {
   // Deterministic runtime paths for a VM id.
   void FillRuntimePaths(VMRecord& vm);
   Status EnsureDisks(const VMRecord& vm, const Image& img);
+  // Asking for NAT (--nat) when host networking is off is an error, not a no-op.
+  Status CheckNatRequest(std::optional<bool> nat) const;
   // Resolves `ref`, takes the VM's mutex, re-reads the record and runs `op`.
   Result<VMView> WithVmLocked(const std::string& ref, const std::function<Result<VMRecord>(VMRecord)>& op);
   // The following require the VM's mutex held.
