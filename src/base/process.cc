@@ -13,6 +13,7 @@
 #include <sstream>
 #include <thread>
 
+#include "base/fs.h"
 #include "base/unique_fd.h"
 
 extern char** environ;
@@ -243,6 +244,32 @@ bool CmdlineMentions(const std::vector<std::string>& cmdline, const std::string&
   return false;
 }
 
+Result<ProcUsage> ParseProcStat(const std::string& text, int64_t tick_ns, int64_t page_bytes) {
+  // "pid (comm) state ppid ..." -- fields after the last ')' start at field 3.
+  auto rp = text.rfind(')');
+  if (rp == std::string::npos) return Error::Internal("/proc stat: no command name");
+  std::istringstream in(text.substr(rp + 1));
+  std::vector<std::string> f;  // f[0] is field 3 (state)
+  for (std::string w; in >> w;) f.push_back(w);
+  // utime = field 14, stime = 15, vsize = 23, rss = 24.
+  if (f.size() < 22) return Error::Internal("/proc stat: too few fields");
+  auto num = [&](size_t field) -> Result<int64_t> {
+    const std::string& s = f[field - 3];
+    char* end = nullptr;
+    long long v = std::strtoll(s.c_str(), &end, 10);
+    if (end == s.c_str() || *end != '\0') return Error::Internal("/proc stat: field " + std::to_string(field) + " is not a number");
+    return static_cast<int64_t>(v);
+  };
+  ProcUsage u;
+  BANGER_ASSIGN_OR_RETURN(int64_t utime, num(14));
+  BANGER_ASSIGN_OR_RETURN(int64_t stime, num(15));
+  BANGER_ASSIGN_OR_RETURN(u.vsz_bytes, num(23));
+  BANGER_ASSIGN_OR_RETURN(int64_t rss_pages, num(24));
+  u.cpu_ns = (utime + stime) * tick_ns;
+  u.rss_bytes = rss_pages * page_bytes;
+  return u;
+}
+
 namespace {
 
 class RealOps final : public ProcessOps {
@@ -298,6 +325,15 @@ class RealOps final : public ProcessOps {
       return Error::FromErrno("kill " + std::to_string(pid));
     }
     return OkStatus();
+  }
+
+  Result<ProcUsage> Usage(pid_t pid) override {
+    if (pid <= 0) return Error::Invalid("usage: bad pid");
+    auto text = ReadFile("/proc/" + std::to_string(pid) + "/stat");
+    if (!text.ok()) return Error::NotFound("process " + std::to_string(pid) + " is gone");
+    static const int64_t tick_ns = 1000000000LL / ::sysconf(_SC_CLK_TCK);
+    static const int64_t page = ::sysconf(_SC_PAGESIZE);
+    return ParseProcStat(*text, tick_ns, page);
   }
 };
 

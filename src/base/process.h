@@ -13,6 +13,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <cstdint>
 #include <vector>
 
 #include "base/result.h"
@@ -57,6 +58,17 @@ Result<pid_t> SpawnDetached(const SpawnOptions& opts);
 // executable file).
 Result<std::string> FindExecutable(const std::string& name);
 
+// What a process has used, from /proc/<pid>/stat.
+struct ProcUsage {
+  int64_t cpu_ns = 0;     // user + system time, all threads
+  int64_t rss_bytes = 0;  // resident set
+  int64_t vsz_bytes = 0;  // virtual size
+};
+
+// Parses the text of /proc/<pid>/stat (the command name may hold spaces and
+// parentheses). `tick_ns` is one clock tick, `page_bytes` one page.
+Result<ProcUsage> ParseProcStat(const std::string& text, int64_t tick_ns, int64_t page_bytes);
+
 class ProcessOps {
  public:
   virtual ~ProcessOps() = default;
@@ -68,6 +80,8 @@ class ProcessOps {
   // or ending in "=" + arg / containing "path=" + arg (QEMU style options).
   virtual std::vector<pid_t> FindByArg(const std::string& arg) = 0;
   virtual Status Signal(pid_t pid, int sig) = 0;
+  // kNotFound when pid is gone.
+  virtual Result<ProcUsage> Usage(pid_t pid) = 0;
 };
 
 // The real /proc-based implementation.

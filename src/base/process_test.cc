@@ -11,6 +11,29 @@
 namespace banger {
 namespace {
 
+TEST(ParseProcStatTest, FieldsAfterATrickyCommandName) {
+  // comm "a) b (c" holds spaces and parentheses; utime 150, stime 50 ticks,
+  // vsize 4096000, rss 300 pages.
+  std::string text =
+      "1234 (a) b (c) S 1 1234 1234 0 -1 4194560 100 0 0 0 150 50 0 0 20 0 3 0 555 4096000 300 "
+      "18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n";
+  auto u = ParseProcStat(text, 10000000, 4096);
+  ASSERT_TRUE(u.ok()) << u.error().message();
+  EXPECT_EQ(u->cpu_ns, 200 * 10000000LL);
+  EXPECT_EQ(u->vsz_bytes, 4096000);
+  EXPECT_EQ(u->rss_bytes, 300 * 4096);
+  EXPECT_FALSE(ParseProcStat("1234 (x) S 1 2", 1, 1).ok());
+  EXPECT_FALSE(ParseProcStat("garbage", 1, 1).ok());
+}
+
+TEST(ProcessOpsTest, UsageOfOurselvesAndOfAMissingProcess) {
+  auto u = RealProcessOps().Usage(::getpid());
+  ASSERT_TRUE(u.ok()) << u.error().message();
+  EXPECT_GT(u->rss_bytes, 0);
+  EXPECT_GT(u->vsz_bytes, u->rss_bytes);
+  EXPECT_EQ(RealProcessOps().Usage(0x3ffffff0).error().kind(), ErrorKind::kNotFound);
+}
+
 TEST(RunCommandTest, CapturesOutputAndExitCode) {
   auto r = RunCommand({"sh", "-c", "echo out; echo err >&2; exit 3"});
   ASSERT_TRUE(r.ok()) << r.error().message();

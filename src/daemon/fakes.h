@@ -51,6 +51,16 @@ class FakeProcs : public ProcessOps {
     if (sig == 9) procs_.erase(pid);
     return OkStatus();
   }
+  Result<ProcUsage> Usage(pid_t pid) override {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (!procs_.count(pid)) return Error::NotFound("process " + std::to_string(pid) + " is gone");
+    auto it = usage_.find(pid);
+    return it == usage_.end() ? ProcUsage{} : it->second;
+  }
+  void SetUsage(pid_t pid, ProcUsage u) {
+    std::lock_guard<std::mutex> lk(mu_);
+    usage_[pid] = u;
+  }
   size_t Count() {
     std::lock_guard<std::mutex> lk(mu_);
     return procs_.size();
@@ -65,6 +75,7 @@ class FakeProcs : public ProcessOps {
   pid_t next_ = 1000;
   std::map<pid_t, std::vector<std::string>> procs_;
   std::vector<std::pair<pid_t, int>> signals_;
+  std::map<pid_t, ProcUsage> usage_;
 };
 
 // A backend whose "VMM" is an entry in FakeProcs.
@@ -88,6 +99,14 @@ class FakeBackend : public VmmBackend {
   }
   Status Pause(const VmmProcess&) override { return OkStatus(); }
   Status Resume(const VmmProcess&) override { return OkStatus(); }
+  Result<Json> Metrics(const VmmProcess& p, const std::string&) override {
+    if (!procs_.Alive(p.pid)) return Error::Unavailable("vmm is gone");
+    std::lock_guard<std::mutex> lk(mu_);
+    ++metrics_calls;
+    return metrics;
+  }
+  Json metrics = Json{{"vcpu", {{"exit_io_out", 7}}}};
+  int metrics_calls = 0;
   Result<std::string> QueryState(const VmmProcess& p) override {
     return procs_.Alive(p.pid) ? std::string("running") : std::string("not_started");
   }

@@ -362,6 +362,15 @@ class SqliteStore final : public Store {
     return OkStatus();
   }
 
+  Status UpdateVMStats(const std::string& id, const VMStats& stats) override {
+    std::lock_guard lock(mu_);
+    BANGER_ASSIGN_OR_RETURN(sql::Statement st, Prepare("UPDATE vms SET stats_json = ?2 WHERE id = ?1"));
+    st.Bind(1, id).Bind(2, DumpJson(ToJson(stats)));
+    if (Status s = st.Run(); !s.ok()) return std::move(s).error().Wrap("saving stats of vm " + Quoted(id));
+    if (sqlite3_changes(db()) == 0) return Error::NotFound("vm " + Quoted(id) + " not found");
+    return OkStatus();
+  }
+
   Result<VMRecord> GetVM(const std::string& id_or_name) override {
     std::lock_guard lock(mu_);
     return Find(LookupQuery{"vm", kSelectVM, {}, {}, {}}, id_or_name, DecodeVM);

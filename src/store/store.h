@@ -51,6 +51,8 @@ class Store {
   // Sets only last_touched_at (exec, ssh and sessions touch a VM without
   // taking its operation lock, so they must not rewrite the whole row).
   virtual Status TouchVM(const std::string& id, Timestamp at) = 0;
+  // Sets only stats (the pollers run beside operations that own the row).
+  virtual Status UpdateVMStats(const std::string& id, const VMStats& stats) = 0;
   // By exact id, exact name, or unambiguous id prefix (>= 8 chars).
   virtual Result<VMRecord> GetVM(const std::string& id_or_name) = 0;
   virtual Result<std::optional<VMRecord>> FindVMByRequestID(const std::string& request_id) = 0;

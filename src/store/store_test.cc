@@ -800,6 +800,20 @@ TEST(StoreTouchTest, TouchUpdatesOnlyLastTouched) {
   EXPECT_EQ(got->last_touched_at, at);
   EXPECT_EQ(got->state, VMState::kRunning);
   EXPECT_EQ(store->TouchVM(NewID(), at).error().kind(), ErrorKind::kNotFound);
+
+  // Stats likewise touch nothing else.
+  VMStats stats;
+  stats.collected_at = at;
+  stats.cpu_percent = 42.5;
+  stats.rss_bytes = 1 << 20;
+  stats.metrics_raw = Json{{"vcpu", {{"exit_io_in", 3}}}};
+  ASSERT_TRUE(store->UpdateVMStats(vm.id, stats).ok());
+  got = store->GetVM("t1");
+  EXPECT_DOUBLE_EQ(got->stats.cpu_percent, 42.5);
+  EXPECT_EQ(got->stats.rss_bytes, 1 << 20);
+  EXPECT_EQ(got->stats.metrics_raw["vcpu"]["exit_io_in"], 3);
+  EXPECT_EQ(got->last_touched_at, at);
+  EXPECT_EQ(store->UpdateVMStats(NewID(), stats).error().kind(), ErrorKind::kNotFound);
 }
 
 }  // namespace

@@ -22,6 +22,7 @@
 
 #include "base/process.h"
 #include "base/result.h"
+#include "model/json.h"
 #include "model/types.h"
 
 namespace banger {
@@ -91,6 +92,11 @@ class VmmBackend {
 
   // Asks the VMM itself for the VM state: "running", "paused", "not_started".
   virtual Result<std::string> QueryState(const VmmProcess& p) = 0;
+  // The VMM's own counters, as it reports them (the seed's MetricsRaw).
+  // FC: FlushMetrics, then the newest line of `metrics_path` (its counters
+  // are deltas since the previous flush); QEMU: QMP query-blockstats, as
+  // {"blockstats": [...]} (cumulative). kUnavailable when there are none.
+  virtual Result<Json> Metrics(const VmmProcess& p, const std::string& metrics_path) = 0;
 };
 
 struct BackendOptions {

@@ -137,6 +137,18 @@ TEST_F(VmmFirecrackerTest, StartsPausesResumesAndIsForcedDown) {
   ASSERT_TRUE(resumed.ok()) << resumed.error().message();
   EXPECT_EQ(*backend_->QueryState(launched_), "running");
 
+  // Metrics: a flush appends a line whose counters are FC's own.
+  auto m = backend_->Metrics(launched_, spec.metrics_path);
+  ASSERT_TRUE(m.ok()) << m.error().message();
+  EXPECT_TRUE(m->contains("utc_timestamp_ms")) << m->dump().substr(0, 200);
+  EXPECT_TRUE(m->contains("vcpu"));
+  EXPECT_TRUE(m->contains("block_work")) << "per-drive metrics";
+  // Emptied behind FC's back (as the size cap does), the next flush still reads.
+  ASSERT_EQ(::truncate(spec.metrics_path.c_str(), 0), 0);
+  auto again = backend_->Metrics(launched_, spec.metrics_path);
+  ASSERT_TRUE(again.ok()) << again.error().message();
+  EXPECT_GE((*again)["utc_timestamp_ms"].get<int64_t>(), (*m)["utc_timestamp_ms"].get<int64_t>());
+
   auto stop_start = std::chrono::steady_clock::now();
   auto stopped = backend_->Shutdown(launched_, seconds(1));
   ASSERT_TRUE(stopped.ok()) << stopped.error().message();

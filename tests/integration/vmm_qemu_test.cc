@@ -136,6 +136,12 @@ TEST_F(VmmQemuTest, BootsPausesResumesAndShutsDown) {
   ASSERT_TRUE(resumed.ok()) << resumed.error().message();
   EXPECT_EQ(*backend_->QueryState(launched_), "running");
 
+  auto m = backend_->Metrics(launched_, "");
+  ASSERT_TRUE(m.ok()) << m.error().message();
+  ASSERT_TRUE((*m)["blockstats"].is_array()) << m->dump();
+  EXPECT_FALSE((*m)["blockstats"].empty());
+  EXPECT_TRUE((*m)["blockstats"][0].contains("stats")) << m->dump().substr(0, 300);
+
   auto stopped = backend_->Shutdown(launched_, seconds(3));
   ASSERT_TRUE(stopped.ok()) << stopped.error().message();
   EXPECT_FALSE(RealProcessOps().Alive(launched_.pid));

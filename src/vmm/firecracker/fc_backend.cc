@@ -25,6 +25,18 @@ Status CreateIfMissing(const std::string& path) {
   return OkStatus();
 }
 
+// FC appends a line per flush (every 60 s and on each FlushMetrics), so the
+// file is emptied once it passes this size. FC writes without O_APPEND, so
+// later lines land at its old offset: the file becomes sparse (its apparent
+// size keeps growing, the blocks it holds do not).
+constexpr int64_t kMetricsFileCap = 1 << 20;
+
+Result<Json> ReadNewestMetrics(const std::string& path) {
+  auto j = NewestMetricsLine(TailFile(path, 256 * 1024));
+  if (AllocatedBytes(path) > kMetricsFileCap) (void)::truncate(path.c_str(), 0);
+  return j;
+}
+
 class FirecrackerBackend final : public VmmBackend {
  public:
   FirecrackerBackend(BackendOptions opts, ProcessOps& ops) : opts_(std::move(opts)), ops_(ops) {}
@@ -105,6 +117,12 @@ class FirecrackerBackend final : public VmmBackend {
 
   Status Resume(const VmmProcess& p) override {
     return FcClient(p.control_sock_path, kApiCallTimeout).ResumeVm();
+  }
+
+  Result<Json> Metrics(const VmmProcess& p, const std::string& metrics_path) override {
+    if (metrics_path.empty()) return Error::Unavailable("this VM has no firecracker metrics file");
+    BANGER_RETURN_IF_ERROR(FcClient(p.control_sock_path, kApiCallTimeout).FlushMetrics());
+    return ReadNewestMetrics(metrics_path);
   }
 
   Result<std::string> QueryState(const VmmProcess& p) override {

@@ -105,6 +105,27 @@ Status FcClient::InstanceStart() { return Send("PUT", "/actions", {{"action_type
 
 Status FcClient::SendCtrlAltDel() { return Send("PUT", "/actions", {{"action_type", "SendCtrlAltDel"}}); }
 
+Result<Json> NewestMetricsLine(const std::string& tail) {
+  size_t end = tail.rfind('\n');
+  while (end != std::string::npos) {
+    // NULs separate too: the hole left in the file where it was emptied.
+    size_t begin = end == 0 ? std::string::npos : tail.find_last_of(std::string("\n\0", 2), end - 1);
+    size_t from = begin == std::string::npos ? 0 : begin + 1;
+    std::string line = tail.substr(from, end - from);
+    if (!line.empty()) {
+      Json j = Json::parse(line, nullptr, /*allow_exceptions=*/false);
+      if (!j.is_discarded() && j.is_object()) return j;
+      // The first line of a tail may be cut: only then is garbage tolerated.
+      if (from != 0) return Error::Internal("firecracker metrics: the newest line is not a JSON object");
+    }
+    if (begin == std::string::npos) break;
+    end = begin;
+  }
+  return Error::Unavailable("firecracker has written no metrics yet");
+}
+
+Status FcClient::FlushMetrics() { return Send("PUT", "/actions", {{"action_type", "FlushMetrics"}}); }
+
 Status FcClient::PauseVm() { return Send("PATCH", "/vm", {{"state", "Paused"}}); }
 
 Status FcClient::ResumeVm() { return Send("PATCH", "/vm", {{"state", "Resumed"}}); }

@@ -56,6 +56,8 @@ class FcClient {
   // PATCH /vm (post-boot only).
   Status PauseVm();
   Status ResumeVm();
+  // PUT /actions FlushMetrics: FC appends one JSON line to its metrics file.
+  Status FlushMetrics();
 
  private:
   // Sends one request; a non-2xx status becomes an error.
@@ -66,5 +68,10 @@ class FcClient {
   std::chrono::milliseconds call_timeout_;
   std::optional<Deadline> deadline_;
 };
+
+// The newest complete line of a Firecracker metrics file's tail (FC writes
+// one JSON object and '\n' per flush; a line being written is ignored, and
+// NULs, the hole a truncated file keeps before FC's next write, separate).
+Result<Json> NewestMetricsLine(const std::string& tail);
 
 }  // namespace banger

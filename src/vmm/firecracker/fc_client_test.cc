@@ -164,5 +164,18 @@ TEST(FcClientTest, MissingSocketIsUnavailable) {
   EXPECT_NE(info.error().message().find("GET /"), std::string::npos) << info.error().message();
 }
 
+TEST(NewestMetricsLineTest, TakesTheLastCompleteLine) {
+  auto j = NewestMetricsLine("{\"utc_timestamp_ms\":1}\n{\"utc_timestamp_ms\":2}\n{\"utc_ti");
+  ASSERT_TRUE(j.ok()) << j.error().message();
+  EXPECT_EQ((*j)["utc_timestamp_ms"], 2);
+  // A tail whose first line was cut (or a sparse file's zeros) is tolerated.
+  auto cut = NewestMetricsLine(std::string("\0\0p\":3}\n", 8) + "{\"utc_timestamp_ms\":4}\n");
+  ASSERT_TRUE(cut.ok());
+  EXPECT_EQ((*cut)["utc_timestamp_ms"], 4);
+  EXPECT_EQ(NewestMetricsLine("").error().kind(), ErrorKind::kUnavailable);
+  EXPECT_EQ(NewestMetricsLine("{\"partial").error().kind(), ErrorKind::kUnavailable);
+  EXPECT_FALSE(NewestMetricsLine("{}\nnot json\n").ok());
+}
+
 }  // namespace
 }  // namespace banger

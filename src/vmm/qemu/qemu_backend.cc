@@ -88,6 +88,12 @@ class QemuBackend final : public VmmBackend {
   Status Pause(const VmmProcess& p) override { return Command(p, "stop"); }
   Status Resume(const VmmProcess& p) override { return Command(p, "cont"); }
 
+  Result<Json> Metrics(const VmmProcess& p, const std::string&) override {
+    BANGER_ASSIGN_OR_RETURN(QmpClient qmp, QmpClient::Connect(p.control_sock_path, kQmpTimeout));
+    BANGER_ASSIGN_OR_RETURN(Json stats, qmp.Execute("query-blockstats", kQmpTimeout));
+    return Json{{"blockstats", std::move(stats)}};
+  }
+
   Result<std::string> QueryState(const VmmProcess& p) override {
     BANGER_ASSIGN_OR_RETURN(QmpClient qmp, QmpClient::Connect(p.control_sock_path, kQmpTimeout));
     BANGER_ASSIGN_OR_RETURN(Json status, qmp.Execute("query-status", kQmpTimeout));
