@@ -252,10 +252,11 @@ HttpResponse ErrorResponse(const Error& e) {
                       Json{{"error", {{"code", ErrorKindName(e.kind())}, {"message", e.message()}}}});
 }
 
-ApiRouter::ApiRouter(VmService& vms, SessionService& sessions, EventLog& events, DaemonInfo info,
-                     std::function<void()> request_stop)
+ApiRouter::ApiRouter(VmService& vms, SessionService& sessions, VmMonitor& monitor, EventLog& events,
+                     DaemonInfo info, std::function<void()> request_stop)
     : vms_(vms),
       sessions_(sessions),
+      monitor_(monitor),
       events_(events),
       info_(std::move(info)),
       request_stop_(std::move(request_stop)) {}
@@ -464,6 +465,14 @@ HttpResponse ApiRouter::Route(const HttpRequest& req) {
         r.headers["X-Banger-Vm-State"] = VMStateName(chunk.state);
         r.body = std::move(chunk.data);
         return r;
+      }
+      if (action == "stats") {
+        if (m != "GET") return not_allowed();
+        API_TRY(VMRecord vm, monitor_.StatsNow(ref));
+        return JsonResponse(200, Json{{"id", vm.id},
+                                      {"name", vm.name},
+                                      {"state", VMStateName(vm.state)},
+                                      {"stats", ToJson(vm.stats)}});
       }
       if (m != "POST") return not_allowed();
       if (action == "exec") {

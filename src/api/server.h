@@ -6,6 +6,7 @@
 #include <functional>
 #include <string>
 
+#include "daemon/monitor.h"
 #include "daemon/session_service.h"
 #include "daemon/vm_service.h"
 #include "http/http.h"
@@ -23,7 +24,7 @@ struct DaemonInfo {
 
 class ApiRouter {
  public:
-  ApiRouter(VmService& vms, SessionService& sessions, EventLog& events, DaemonInfo info,
+  ApiRouter(VmService& vms, SessionService& sessions, VmMonitor& monitor, EventLog& events, DaemonInfo info,
             std::function<void()> request_stop);
   HttpResponse Handle(const HttpRequest& req);
 
@@ -34,6 +35,7 @@ class ApiRouter {
   HttpResponse Sessions(const HttpRequest& req, const std::vector<std::string>& seg);
   VmService& vms_;
   SessionService& sessions_;
+  VmMonitor& monitor_;
   EventLog& events_;
   DaemonInfo info_;
   std::function<void()> request_stop_;

@@ -32,7 +32,8 @@ class ApiTest : public ::testing::Test {
     d.backends = {{BackendKind::kQemu, &qemu_}};
     svc_ = std::make_unique<VmService>(d);
     sessions_ = std::make_unique<SessionService>(*svc_, *store_, *events_);
-    router_ = std::make_unique<ApiRouter>(*svc_, *sessions_, *events_,
+    monitor_ = std::make_unique<VmMonitor>(*svc_, *store_, procs_, d.backends);
+    router_ = std::make_unique<ApiRouter>(*svc_, *sessions_, *monitor_, *events_,
                                           DaemonInfo{"0.1.0", root_, 1, Now(), "qemu", "tcg"},
                                           [this] { stop_requested_ = true; });
     for (const char* f : {"vmlinux", "rootfs.ext4"}) ASSERT_TRUE(WriteFileAtomic(root_ + "/" + f, "x").ok());
@@ -62,6 +63,7 @@ class ApiTest : public ::testing::Test {
   testing::FakeBackend qemu_{BackendKind::kQemu, procs_};
   std::unique_ptr<VmService> svc_;
   std::unique_ptr<SessionService> sessions_;
+  std::unique_ptr<VmMonitor> monitor_;
   std::unique_ptr<ApiRouter> router_;
   bool stop_requested_ = false;
 };
@@ -170,6 +172,23 @@ TEST_F(ApiTest, LogsAreRawBytesWithOffsets) {
 TEST_F(ApiTest, DaemonStopRequestsShutdown) {
   EXPECT_EQ(Call("POST", "/v1/daemon/stop").status, 202);
   EXPECT_TRUE(stop_requested_);
+}
+
+TEST_F(ApiTest, StatsOfARunningVmAndOfAMissingOne) {
+  ImportBase();
+  auto c = Call("POST", "/v1/vms", R"({"name":"t1"})");
+  ASSERT_EQ(c.status, 201) << c.body;
+  pid_t pid = Body(c)["handles"]["pid"];
+  procs_.SetUsage(pid, ProcUsage{int64_t{1} << 30, 100 << 20, 1 << 30});
+  auto r = Call("GET", "/v1/vms/t1/stats");
+  ASSERT_EQ(r.status, 200) << r.body;
+  Json j = Body(r);
+  EXPECT_EQ(j["name"], "t1");
+  EXPECT_EQ(j["state"], "running");
+  EXPECT_EQ(j["stats"]["rss_bytes"], 100 << 20);
+  EXPECT_FALSE(j["stats"]["collected_at"].get<std::string>().empty());
+  EXPECT_EQ(Call("POST", "/v1/vms/t1/stats").status, 400) << "method not allowed";
+  EXPECT_EQ(Call("GET", "/v1/vms/nope/stats").status, 404);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
@@ -16,6 +17,7 @@
 #include "config/config.h"
 #include "daemon/agent_pool.h"
 #include "daemon/events.h"
+#include "daemon/monitor.h"
 #include "daemon/session_service.h"
 #include "daemon/vm_service.h"
 #include "http/http.h"
@@ -149,7 +151,8 @@ int RunDaemon(const DaemonOptions& opts) {
   DaemonInfo info{kBangerVersion, home.root, static_cast<int>(::getpid()), Now(), BackendName(default_backend),
                   bo.qemu_accel};
   SessionService sessions(vms, **store, events);
-  ApiRouter router(vms, sessions, events, info, [&stop] { stop.Trigger(); });
+  VmMonitor monitor(vms, **store, RealProcessOps(), deps.backends);
+  ApiRouter router(vms, sessions, monitor, events, info, [&stop] { stop.Trigger(); });
 
   std::thread signal_thread([&] {
     int sig = 0;
@@ -173,12 +176,40 @@ int RunDaemon(const DaemonOptions& opts) {
     }
   });
 
+  // Stats, VMM metrics and auto-stop, each at its own interval (config).
+  std::thread upkeep([&] {
+    using clock = std::chrono::steady_clock;
+    const auto idle_after = std::chrono::duration_cast<std::chrono::seconds>(config.auto_stop_stale_after);
+    // The seed sweeps for stale VMs every minute; a shorter idle limit is checked more often.
+    const auto stale_every = std::clamp<std::chrono::milliseconds>(config.auto_stop_stale_after / 4,
+                                                                  std::chrono::seconds(1), std::chrono::minutes(1));
+    auto next_stats = clock::now() + config.stats_poll_interval;
+    auto next_metrics = clock::now() + config.metrics_poll_interval;
+    auto next_stale = clock::now() + stale_every;
+    while (!stop.WaitFor(std::chrono::milliseconds(500))) {
+      auto now = clock::now();
+      if (now >= next_stats) {
+        monitor.CollectStats();
+        next_stats = now + config.stats_poll_interval;
+      }
+      if (now >= next_metrics) {
+        monitor.CollectMetrics();
+        next_metrics = now + config.metrics_poll_interval;
+      }
+      if (idle_after.count() > 0 && now >= next_stale) {
+        monitor.StopStale(Now(), idle_after);
+        next_stale = now + stale_every;
+      }
+    }
+  });
+
   spdlog::info("bangerd ready on {}", home.Socket());
   (*server)->Serve([&router](const HttpRequest& r) { return router.Handle(r); });
 
   stop.Trigger();
   stopper.join();
   sweeper.join();
+  upkeep.join();
   pthread_kill(signal_thread.native_handle(), SIGTERM);
   signal_thread.join();
   if (network) network->Stop();

@@ -1,6 +1,7 @@
 #include "cli/output.h"
 
 #include <algorithm>
+#include <cstdio>
 
 #include "model/types.h"
 
@@ -225,6 +226,45 @@ KeyValues DaemonDetails(const Json& ping, const std::string& socket) {
   kv.emplace_back("backend", backend);
   kv.emplace_back("vms",
                   JsonText(ping, "/vms_running") + " running, " + JsonText(ping, "/vms_total") + " total");
+  return kv;
+}
+
+std::string HumanBytes(int64_t bytes) {
+  if (bytes < 1024) return std::to_string(bytes < 0 ? 0 : bytes) + " B";
+  const char* units[] = {"KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(bytes);
+  int u = -1;
+  while (v >= 1024 && u < 3) {
+    v /= 1024;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f %s", v, units[u]);
+  return buf;
+}
+
+KeyValues VmStatsDetails(const Json& a, Timestamp now) {
+  KeyValues kv{{"name", JsonText(a, "/name")}, {"state", JsonText(a, "/state")}};
+  const Json* st = a.contains("stats") && a["stats"].is_object() ? &a["stats"] : nullptr;
+  std::string collected = st ? JsonText(*st, "/collected_at") : "";
+  if (collected.empty()) {
+    kv.push_back({"stats", a.value("state", "") == "running" ? "not collected yet" : "none (the VM is not running)"});
+    return kv;
+  }
+  double cpu = st->contains("cpu_percent") && (*st)["cpu_percent"].is_number() ? (*st)["cpu_percent"].get<double>() : 0;
+  char cpu_text[32];
+  std::snprintf(cpu_text, sizeof cpu_text, "%.1f%%", cpu);
+  kv.push_back({"cpu", cpu_text});
+  kv.push_back({"memory (rss)", HumanBytes(JsonInt(*st, "/rss_bytes"))});
+  kv.push_back({"virtual size", HumanBytes(JsonInt(*st, "/vsz_bytes"))});
+  kv.push_back({"system overlay", HumanBytes(JsonInt(*st, "/system_overlay_bytes")) + " on the host"});
+  kv.push_back({"work disk", HumanBytes(JsonInt(*st, "/work_disk_bytes")) + " on the host"});
+  auto m = st->find("metrics_raw");
+  if (m != st->end() && m->is_object() && !m->empty()) {
+    kv.push_back({"vmm metrics", std::to_string(m->size()) + " groups (see --json)"});
+  }
+  auto t = ParseRfc3339(collected);
+  kv.push_back({"collected", t.ok() ? FormatAge(*t, now) : collected});
   return kv;
 }
 

@@ -50,6 +50,11 @@ std::string RenderVmTable(const Json& vms, const std::map<std::string, std::stri
 // `vm show`.
 KeyValues VmDetails(const Json& vm, const std::string& image_name);
 
+// "0 B", "512 B", "5.7 MiB", "1.0 GiB" (docker stats style, binary units).
+std::string HumanBytes(int64_t bytes);
+// `vm stats`, from GET /v1/vms/{ref}/stats.
+KeyValues VmStatsDetails(const Json& stats_answer, Timestamp now);
+
 // `image list`: NAME ID KERNEL ROOTFS CREATED.
 std::string RenderImageTable(const Json& images, Timestamp now);
 // `image show`.

@@ -145,5 +145,35 @@ TEST(DaemonDetailsTest, SummarisesPing) {
             "vms:     1 running, 3 total\n");
 }
 
+TEST(HumanBytesTest, BinaryUnits) {
+  EXPECT_EQ(HumanBytes(0), "0 B");
+  EXPECT_EQ(HumanBytes(512), "512 B");
+  EXPECT_EQ(HumanBytes(1536), "1.5 KiB");
+  EXPECT_EQ(HumanBytes(5976883), "5.7 MiB");
+  EXPECT_EQ(HumanBytes(int64_t{1} << 30), "1.0 GiB");
+}
+
+TEST(VmStatsDetailsTest, RunningStoppedAndNotYetCollected) {
+  Timestamp now = *ParseRfc3339("2026-01-01T00:00:10Z");
+  Json a = Json::parse(R"({"id":"x","name":"t1","state":"running","stats":{
+      "collected_at":"2026-01-01T00:00:05Z","cpu_percent":12.345,"rss_bytes":104857600,
+      "vsz_bytes":1073741824,"system_overlay_bytes":5976883,"work_disk_bytes":1048576,
+      "metrics_raw":{"vcpu":{},"block":{}}}})");
+  EXPECT_EQ(RenderKeyValues(VmStatsDetails(a, now)),
+            "name:           t1\n"
+            "state:          running\n"
+            "cpu:            12.3%\n"
+            "memory (rss):   100.0 MiB\n"
+            "virtual size:   1.0 GiB\n"
+            "system overlay: 5.7 MiB on the host\n"
+            "work disk:      1.0 MiB on the host\n"
+            "vmm metrics:    2 groups (see --json)\n"
+            "collected:      5 seconds ago\n");
+  Json stopped = Json::parse(R"({"name":"t2","state":"stopped","stats":{}})");
+  EXPECT_EQ(VmStatsDetails(stopped, now).back().second, "none (the VM is not running)");
+  Json fresh = Json::parse(R"({"name":"t3","state":"running","stats":{}})");
+  EXPECT_EQ(VmStatsDetails(fresh, now).back().second, "not collected yet");
+}
+
 }  // namespace
 }  // namespace banger

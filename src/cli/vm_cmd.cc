@@ -131,6 +131,19 @@ int VmShow(CliContext& ctx, const std::string& ref) {
   return kExitOk;
 }
 
+int VmStats(CliContext& ctx, const std::string& ref) {
+  auto api = ctx.Connect();
+  if (!api.ok()) return Report(api.error());
+  auto stats = (*api)->Call("GET", VmPath(ref) + "/stats");
+  if (!stats.ok()) return Report(stats.error());
+  if (ctx.json()) {
+    ctx.OutJson(*stats);
+    return kExitOk;
+  }
+  ctx.Out(RenderKeyValues(VmStatsDetails(*stats, Now())));
+  return kExitOk;
+}
+
 int VmSet(CliContext& ctx, const std::string& ref, const SetFlags& f) {
   auto body = BuildSetRequest(f);
   if (!body.ok()) return Report(body.error());
@@ -255,6 +268,12 @@ void AddVmCommands(CLI::App& app, Command* selected) {
     auto* c = vm->add_subcommand("show", "Show a VM");
     c->add_option("name", *ref, "VM name or id")->required();
     c->callback([=] { *selected = [=](CliContext& ctx) { return VmShow(ctx, *ref); }; });
+  }
+  {
+    auto ref = std::make_shared<std::string>();
+    auto* c = vm->add_subcommand("stats", "Show a VM's resource use: CPU, memory, disk on the host, VMM metrics");
+    c->add_option("name", *ref, "VM name or id")->required();
+    c->callback([=] { *selected = [=](CliContext& ctx) { return VmStats(ctx, *ref); }; });
   }
   {
     auto ref = std::make_shared<std::string>();

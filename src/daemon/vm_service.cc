@@ -589,6 +589,17 @@ Result<VMView> VmService::Stop(const std::string& ref, std::optional<std::chrono
   });
 }
 
+Result<bool> VmService::StopIfIdle(const std::string& id, Timestamp cutoff, const std::string& reason) {
+  bool stopped = false;
+  auto r = WithVmLocked(id, [&](VMRecord vm) -> Result<VMRecord> {
+    if (vm.state != VMState::kRunning || vm.last_touched_at >= cutoff) return vm;
+    stopped = true;
+    return StopLocked(std::move(vm), d_.config.stop_timeout, reason);
+  });
+  if (!r.ok()) return std::move(r).error();
+  return stopped;
+}
+
 Result<VMView> VmService::Restart(const std::string& ref, std::optional<std::chrono::milliseconds> graceful) {
   return WithVmLocked(ref, [&](VMRecord vm) -> Result<VMRecord> {
     BANGER_ASSIGN_OR_RETURN(vm, StopLocked(std::move(vm), graceful.value_or(d_.config.stop_timeout), "restarting"));

@@ -123,6 +123,9 @@ class VmService {
   Result<CreateResult> Create(const CreateVMRequest& req);
   Result<VMView> Start(const std::string& ref);
   Result<VMView> Stop(const std::string& ref, std::optional<std::chrono::milliseconds> graceful);
+  // Auto-stop: stops the VM if, under its lock, it still runs and was last
+  // touched before `cutoff`. Returns whether it stopped it.
+  Result<bool> StopIfIdle(const std::string& id, Timestamp cutoff, const std::string& reason);
   Result<VMView> Restart(const std::string& ref, std::optional<std::chrono::milliseconds> graceful);
   // Returns the deleted id, or "" when missing_ok and the VM does not exist.
   Result<std::string> Delete(const std::string& ref, bool missing_ok);

@@ -1,6 +1,8 @@
 // End to end: the real CLI, the real daemon, real guests under QEMU TCG.
 #include <gtest/gtest.h>
 #include <signal.h>
+
+#include <iostream>
 #include <sys/stat.h>
 
 #include "e2e_util.h"
@@ -234,6 +236,36 @@ TEST(LifecycleE2E, SocketIsOwnerOnlyOrSharedWithTheConfiguredGroup) {
   CliRun r = c.Banger({"vm", "list"});
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.err.find("socket_group"), std::string::npos) << r.err;
+}
+
+TEST(LifecycleE2E, StatsMetricsAndAutoStopOfAnIdleVm) {
+  BangerHome h;
+  h.WriteConfig(std::string(kTcgConfig) +
+                "auto_stop_stale_after = \"8s\"\nstats_poll_interval = \"1s\"\nmetrics_poll_interval = \"1s\"\n");
+  h.ImportTestGuest();
+  ASSERT_EQ(h.Banger(Args({"vm", "create", "--name", "t1"}, kSmall)).code, 0);
+  Json s = h.BangerJson({"vm", "stats", "t1"});
+  EXPECT_EQ(s["state"], "running");
+  EXPECT_GT(s["stats"]["rss_bytes"].get<int64_t>(), 0);
+  EXPECT_GT(s["stats"]["vsz_bytes"].get<int64_t>(), s["stats"]["rss_bytes"].get<int64_t>());
+  EXPECT_GE(s["stats"]["cpu_percent"].get<double>(), 0.0);
+  CliRun text = h.Banger({"vm", "stats", "t1"});
+  EXPECT_EQ(text.code, 0) << text.err;
+  EXPECT_NE(text.out.find("memory (rss):"), std::string::npos) << text.out;
+  // The pollers fill in QEMU's block counters.
+  EXPECT_TRUE(WaitUntil(
+      [&] { return h.BangerJson({"vm", "show", "t1"})["stats"]["metrics_raw"].contains("blockstats"); },
+      std::chrono::seconds(5)));
+  // Nobody touches it: stopped once idle for 8 s, saying why.
+  auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(WaitUntil([&] { return h.BangerJson({"vm", "show", "t1"})["state"] == "stopped"; },
+                        std::chrono::seconds(40)));
+  std::cout << "auto-stopped " << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count()
+            << " ms after the stats checks\n";
+  CliRun events = h.Banger({"events"});
+  EXPECT_NE(events.out.find("auto-stopped: idle for 8s"), std::string::npos) << events.out;
+  // A stopped VM keeps its last numbers.
+  EXPECT_EQ(h.BangerJson({"vm", "stats", "t1"})["state"], "stopped");
 }
 
 TEST(LifecycleE2E, RequestIdMakesCreateIdempotent) {

@@ -1,0 +1,139 @@
+#include "daemon/monitor.h"
+
+#include <thread>
+
+#include "base/fs.h"
+#include "base/log.h"
+#include "base/time.h"
+
+namespace banger {
+
+namespace {
+
+bool Running(const VMView& v) { return v.vm.state == VMState::kRunning && v.handles && v.handles->pid > 0; }
+
+bool HasLiveSession(Store& store, const std::string& vm_id) {
+  auto sessions = store.ListSessions(vm_id);
+  if (!sessions.ok()) return true;  // unsure: keep the VM
+  for (const auto& s : *sessions) {
+    if (s.status == GuestSessionStatus::kStarting || s.status == GuestSessionStatus::kRunning ||
+        s.status == GuestSessionStatus::kStopping) {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string FormatIdle(std::chrono::seconds s) {
+  if (s.count() % 3600 == 0) return std::to_string(s.count() / 3600) + "h";
+  if (s.count() % 60 == 0) return std::to_string(s.count() / 60) + "m";
+  return std::to_string(s.count()) + "s";
+}
+
+}  // namespace
+
+VmMonitor::VmMonitor(VmService& vms, Store& store, ProcessOps& procs, std::map<BackendKind, VmmBackend*> backends)
+    : vms_(vms), store_(store), procs_(procs), backends_(std::move(backends)) {}
+
+Status VmMonitor::SampleLocked(VMView& view) {
+  VMRecord& vm = view.vm;
+  pid_t pid = view.handles->pid;
+  BANGER_ASSIGN_OR_RETURN(ProcUsage u, procs_.Usage(pid));
+  auto now = std::chrono::steady_clock::now();
+  auto prev = last_cpu_.find(vm.id);
+  if (prev != last_cpu_.end() && prev->second.pid == pid && now > prev->second.at) {
+    double wall_ns = static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(now - prev->second.at).count());
+    double used_ns = static_cast<double>(u.cpu_ns - prev->second.cpu_ns);
+    vm.stats.cpu_percent = used_ns < 0 ? 0 : 100.0 * used_ns / wall_ns;
+  } else {
+    vm.stats.cpu_percent = 0;  // no interval yet (first sample of this process)
+  }
+  last_cpu_[vm.id] = CpuSample{pid, u.cpu_ns, now};
+  vm.stats.rss_bytes = u.rss_bytes;
+  vm.stats.vsz_bytes = u.vsz_bytes;
+  vm.stats.system_overlay_bytes = AllocatedBytes(vm.runtime.system_overlay_path);
+  vm.stats.work_disk_bytes = AllocatedBytes(vm.runtime.work_disk_path);
+  vm.stats.collected_at = Now();
+  // Keep the newest metrics (the metrics pass may have saved since `view` was read).
+  if (auto fresh = store_.GetVM(vm.id); fresh.ok()) vm.stats.metrics_raw = fresh->stats.metrics_raw;
+  return store_.UpdateVMStats(vm.id, vm.stats);
+}
+
+void VmMonitor::CollectStats() {
+  auto views = vms_.List({});
+  if (!views.ok()) {
+    spdlog::warn("stats: listing vms: {}", views.error().message());
+    return;
+  }
+  std::lock_guard<std::mutex> lk(mu_);
+  std::map<std::string, CpuSample> keep;
+  for (auto& v : *views) {
+    if (!Running(v)) continue;
+    if (auto st = SampleLocked(v); !st.ok()) {
+      spdlog::debug("stats: vm {}: {}", v.vm.name, st.error().message());
+    }
+    if (auto it = last_cpu_.find(v.vm.id); it != last_cpu_.end()) keep.insert(*it);
+  }
+  last_cpu_ = std::move(keep);  // forget VMs that stopped or went away
+}
+
+void VmMonitor::CollectMetrics() {
+  auto views = vms_.List({});
+  if (!views.ok()) return;
+  for (auto& v : *views) {
+    if (!Running(v)) continue;
+    auto b = backends_.find(v.vm.spec.backend);
+    if (b == backends_.end() || b->second == nullptr) continue;
+    // The VMM call runs outside the lock: a slow VMM must not hold up `vm stats`.
+    auto m = b->second->Metrics(VmmProcess{v.handles->pid, v.vm.runtime.api_sock_path}, v.vm.runtime.metrics_path);
+    if (!m.ok()) {
+      spdlog::debug("metrics: vm {}: {}", v.vm.name, m.error().message());
+      continue;
+    }
+    std::lock_guard<std::mutex> lk(mu_);
+    auto fresh = store_.GetVM(v.vm.id);  // the stats pass may have saved since List
+    if (!fresh.ok()) continue;
+    fresh->stats.metrics_raw = std::move(*m);
+    if (auto st = store_.UpdateVMStats(fresh->id, fresh->stats); !st.ok()) {
+      spdlog::warn("metrics: vm {}: {}", v.vm.name, st.error().message());
+    }
+  }
+}
+
+std::vector<std::string> VmMonitor::StopStale(Timestamp now, std::chrono::seconds idle_after) {
+  std::vector<std::string> stopped;
+  if (idle_after.count() <= 0) return stopped;
+  auto views = vms_.List({});
+  if (!views.ok()) return stopped;
+  Timestamp cutoff = now - idle_after;
+  for (const auto& v : *views) {
+    if (v.vm.state != VMState::kRunning || v.vm.last_touched_at >= cutoff) continue;
+    if (HasLiveSession(store_, v.vm.id)) continue;
+    auto r = vms_.StopIfIdle(v.vm.id, cutoff, "auto-stopped: idle for " + FormatIdle(idle_after));
+    if (!r.ok()) {
+      spdlog::warn("auto-stop: vm {}: {}", v.vm.name, r.error().message());
+    } else if (*r) {
+      spdlog::info("auto-stop: vm {} was idle for {}; stopped", v.vm.name, FormatIdle(idle_after));
+      stopped.push_back(v.vm.name);
+    }
+  }
+  return stopped;
+}
+
+Result<VMRecord> VmMonitor::StatsNow(const std::string& ref, std::chrono::milliseconds min_interval) {
+  BANGER_ASSIGN_OR_RETURN(VMView v, vms_.Get(ref));
+  if (!Running(v)) return v.vm;
+  std::unique_lock<std::mutex> lk(mu_);
+  auto prev = last_cpu_.find(v.vm.id);
+  bool have_interval = prev != last_cpu_.end() && prev->second.pid == v.handles->pid;
+  if (!have_interval) {
+    BANGER_RETURN_IF_ERROR(Annotate(SampleLocked(v), "sampling vm " + v.vm.name));
+    lk.unlock();
+    std::this_thread::sleep_for(min_interval);
+    lk.lock();
+  }
+  BANGER_RETURN_IF_ERROR(Annotate(SampleLocked(v), "sampling vm " + v.vm.name));
+  return v.vm;
+}
+
+}  // namespace banger

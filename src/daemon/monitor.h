@@ -1,0 +1,61 @@
+// VmMonitor: the daemon's periodic upkeep of running VMs beyond liveness
+// (the seed's StatsPollInterval, MetricsPollInterval, AutoStopStaleAfter):
+//  - stats: CPU % (of one core, docker-style: 2 busy vCPUs = 200 %), RSS and
+//    VSZ of each running VM's VMM process, and the bytes its system overlay
+//    and work disk hold on the host (sparse files: allocated, not apparent);
+//  - metrics: the VMM's own counters (VmmBackend::Metrics) as stats.metrics_raw;
+//  - auto-stop: running VMs untouched (no exec, ssh, session, start) for
+//    auto_stop_stale_after, with no session still running, are stopped.
+//
+// The daemon's upkeep thread calls the Collect*/StopStale methods; API
+// threads call StatsNow. All writes of a VM's stats go through here, under
+// one mutex, so stats and metrics never overwrite each other.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "base/process.h"
+#include "daemon/vm_service.h"
+#include "store/store.h"
+#include "vmm/backend.h"
+
+namespace banger {
+
+class VmMonitor {
+ public:
+  VmMonitor(VmService& vms, Store& store, ProcessOps& procs, std::map<BackendKind, VmmBackend*> backends);
+
+  // One pass over every running VM; failures are logged, never fatal.
+  void CollectStats();
+  void CollectMetrics();
+  // Stops VMs idle since before `now - idle_after`; returns their names.
+  std::vector<std::string> StopStale(Timestamp now, std::chrono::seconds idle_after);
+
+  // `vm stats`: a fresh sample of one VM (CPU % over the interval since the
+  // previous sample, or over `min_interval` when there is none), saved and
+  // returned. A VM that is not running keeps its last stats.
+  Result<VMRecord> StatsNow(const std::string& ref,
+                            std::chrono::milliseconds min_interval = std::chrono::milliseconds(250));
+
+ private:
+  struct CpuSample {
+    pid_t pid = 0;
+    int64_t cpu_ns = 0;
+    std::chrono::steady_clock::time_point at;
+  };
+  // Samples `view` (running, with handles) into its stats. Holds mu_.
+  Status SampleLocked(VMView& view);
+
+  VmService& vms_;
+  Store& store_;
+  ProcessOps& procs_;
+  std::map<BackendKind, VmmBackend*> backends_;
+  std::mutex mu_;
+  std::map<std::string, CpuSample> last_cpu_;  // by VM id; guarded by mu_.
+};
+
+}  // namespace banger
