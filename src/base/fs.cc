@@ -1,5 +1,7 @@
 #include "base/fs.h"
 
+#include <vector>
+
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -126,6 +128,28 @@ Result<FileLock> FileLock::TryAcquire(const std::string& path) {
     return Error::FromErrno("lock " + path);
   }
   return FileLock(std::move(fd));
+}
+
+Result<TempDir> TempDir::Create(const std::string& parent, const std::string& prefix) {
+  BANGER_RETURN_IF_ERROR(MakeDirs(parent, 0700));
+  std::string tmpl = parent + "/" + prefix + "XXXXXX";
+  std::vector<char> buf(tmpl.begin(), tmpl.end());
+  buf.push_back('\0');
+  if (::mkdtemp(buf.data()) == nullptr) return Error::FromErrno("mkdtemp " + tmpl);
+  return TempDir(std::string(buf.data()));
+}
+
+TempDir& TempDir::operator=(TempDir&& o) noexcept {
+  if (this != &o) {
+    if (!path_.empty()) (void)RemoveAll(path_);
+    path_ = std::move(o.path_);
+    o.path_.clear();
+  }
+  return *this;
+}
+
+TempDir::~TempDir() {
+  if (!path_.empty()) (void)RemoveAll(path_);
 }
 
 }  // namespace banger

@@ -41,4 +41,21 @@ class FileLock {
   UniqueFd fd_;
 };
 
+// A fresh directory (mkdtemp under `parent`), removed with everything in it
+// when the object goes. Move-only.
+class TempDir {
+ public:
+  static Result<TempDir> Create(const std::string& parent, const std::string& prefix);
+  TempDir(TempDir&& o) noexcept : path_(std::move(o.path_)) { o.path_.clear(); }
+  TempDir& operator=(TempDir&& o) noexcept;
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  ~TempDir();
+  const std::string& path() const { return path_; }
+
+ private:
+  explicit TempDir(std::string p) : path_(std::move(p)) {}
+  std::string path_;
+};
+
 }  // namespace banger
