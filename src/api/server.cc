@@ -207,6 +207,31 @@ Result<StartSessionRequest> ParseSessionStart(const Json& j) {
   return r;
 }
 
+template <typename T>
+Result<Json> ToJsonResult(Result<T> r) {
+  if (!r.ok()) return std::move(r).error();
+  return ToJson(*r);
+}
+
+Result<PrepareWorkspaceRequest> ParsePrepare(const Json& j) {
+  PrepareWorkspaceRequest r;
+  int64_t timeout_ms = r.agent_timeout.count();
+  JsonReader rd(j, "workspace prepare request");
+  rd.Str("source_path", r.source_path);
+  rd.Str("guest_path", r.guest_path);
+  rd.Str("mode", r.mode);
+  rd.Bool("readonly", r.readonly);
+  rd.Str("branch", r.branch);
+  rd.Int64("timeout_ms", timeout_ms);
+  BANGER_RETURN_IF_ERROR(rd.Finish());
+  if (r.source_path.empty()) return Error::Invalid("workspace prepare request: source_path is required");
+  if (timeout_ms < 0 || timeout_ms > 3600 * 1000) {
+    return Error::Invalid("workspace prepare request: timeout_ms out of range");
+  }
+  r.agent_timeout = std::chrono::milliseconds(timeout_ms);
+  return r;
+}
+
 // A 101 answer relaying an upgraded connection to an exec in a VM.
 HttpResponse ExecUpgrade(VmService& vms, const std::string& vm_id, const ExecRequest& exec,
                          std::chrono::milliseconds agent_timeout) {
@@ -252,11 +277,12 @@ HttpResponse ErrorResponse(const Error& e) {
                       Json{{"error", {{"code", ErrorKindName(e.kind())}, {"message", e.message()}}}});
 }
 
-ApiRouter::ApiRouter(VmService& vms, SessionService& sessions, VmMonitor& monitor, EventLog& events,
-                     DaemonInfo info, std::function<void()> request_stop)
+ApiRouter::ApiRouter(VmService& vms, SessionService& sessions, VmMonitor& monitor, WorkspaceService& workspaces,
+                     EventLog& events, DaemonInfo info, std::function<void()> request_stop)
     : vms_(vms),
       sessions_(sessions),
       monitor_(monitor),
+      workspaces_(workspaces),
       events_(events),
       info_(std::move(info)),
       request_stop_(std::move(request_stop)) {}
@@ -279,7 +305,7 @@ HttpResponse ApiRouter::Handle(const HttpRequest& req) {
     return ErrorResponse(BANGER_CONCAT(_r_, __LINE__).error()); \
   lhs = std::move(BANGER_CONCAT(_r_, __LINE__)).value()
 
-void ApiRouter::ServeImageBuild(UniqueFd fd, std::string leftover, const BuildImageRequest& req) {
+void ApiRouter::ServeProgress(UniqueFd fd, std::string leftover, const ProgressOp& op) {
   // A client that goes away cancels the build: a reader notices the end of
   // the stream while the build runs on this thread.
   std::atomic<bool> cancel{false};
@@ -294,11 +320,11 @@ void ApiRouter::ServeImageBuild(UniqueFd fd, std::string leftover, const BuildIm
   auto progress = [&](const std::string& line) {
     if (!WriteStreamFrame(fd.get(), StreamType::kProgress, line).ok()) cancel = true;
   };
-  auto img = vms_.BuildImage(req, progress, cancel);
-  if (img.ok()) {
-    WriteStreamFrame(fd.get(), StreamType::kResult, ToJson(*img).dump()).ok();
+  auto result = op(progress, cancel);
+  if (result.ok()) {
+    WriteStreamFrame(fd.get(), StreamType::kResult, result->dump()).ok();
   } else {
-    WriteStreamFrame(fd.get(), StreamType::kError, EncodeErrorFrame(img.error())).ok();
+    WriteStreamFrame(fd.get(), StreamType::kError, EncodeErrorFrame(result.error())).ok();
   }
   ::shutdown(fd.get(), SHUT_RD);
   watcher.join();
@@ -396,7 +422,11 @@ HttpResponse ApiRouter::Route(const HttpRequest& req) {
       r.status = 101;
       r.content_type = "";
       r.headers["Upgrade"] = kStreamProtocol;
-      r.upgrade = [this, br](UniqueFd fd, std::string leftover) { ServeImageBuild(std::move(fd), std::move(leftover), br); };
+      r.upgrade = [this, br](UniqueFd fd, std::string leftover) {
+        ServeProgress(std::move(fd), std::move(leftover), [this, br](const auto& progress, const auto& cancel) {
+          return ToJsonResult(vms_.BuildImage(br, progress, cancel));
+        });
+      };
       return r;
     }
     if (seg.size() == 3) {
@@ -464,6 +494,33 @@ HttpResponse ApiRouter::Route(const HttpRequest& req) {
         r.headers["X-Banger-Next-Offset"] = std::to_string(chunk.next_offset);
         r.headers["X-Banger-Vm-State"] = VMStateName(chunk.state);
         r.body = std::move(chunk.data);
+        return r;
+      }
+      if (action == "workspaces") {
+        if (m == "GET") {
+          API_TRY(auto list, workspaces_.List(ref));
+          Json arr = Json::array();
+          for (const auto& w : list) arr.push_back(ToJson(w));
+          return JsonResponse(200, Json{{"workspaces", arr}});
+        }
+        if (m != "POST") return not_allowed();
+        if (req.headers.count("upgrade") == 0) {
+          return ErrorResponse(
+              Error::Invalid("workspace prepare needs an upgraded connection (Upgrade: banger-stream/1)"));
+        }
+        API_TRY(Json body, Body(req));
+        API_TRY(PrepareWorkspaceRequest pr, ParsePrepare(body));
+        API_TRY(auto view, vms_.Get(ref));  // answer "no such vm" before upgrading
+        HttpResponse r;
+        r.status = 101;
+        r.content_type = "";
+        r.headers["Upgrade"] = kStreamProtocol;
+        std::string vm_id = view.vm.id;
+        r.upgrade = [this, vm_id, pr](UniqueFd fd, std::string leftover) {
+          ServeProgress(std::move(fd), std::move(leftover), [this, vm_id, pr](const auto& progress, const auto& cancel) {
+            return ToJsonResult(workspaces_.Prepare(vm_id, pr, progress, cancel));
+          });
+        };
         return r;
       }
       if (action == "stats") {

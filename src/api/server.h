@@ -9,6 +9,7 @@
 #include "daemon/monitor.h"
 #include "daemon/session_service.h"
 #include "daemon/vm_service.h"
+#include "daemon/workspace_service.h"
 #include "http/http.h"
 
 namespace banger {
@@ -24,18 +25,22 @@ struct DaemonInfo {
 
 class ApiRouter {
  public:
-  ApiRouter(VmService& vms, SessionService& sessions, VmMonitor& monitor, EventLog& events, DaemonInfo info,
-            std::function<void()> request_stop);
+  ApiRouter(VmService& vms, SessionService& sessions, VmMonitor& monitor, WorkspaceService& workspaces,
+            EventLog& events, DaemonInfo info, std::function<void()> request_stop);
   HttpResponse Handle(const HttpRequest& req);
 
  private:
   HttpResponse Route(const HttpRequest& req);
-  // Runs an image build on an upgraded connection, streaming progress.
-  void ServeImageBuild(UniqueFd fd, std::string leftover, const BuildImageRequest& req);
+  // A long operation on an upgraded connection: progress frames, then one
+  // result or error frame. The client going away sets `cancel`.
+  using ProgressOp = std::function<Result<Json>(const std::function<void(const std::string&)>& progress,
+                                                const std::atomic<bool>& cancel)>;
+  void ServeProgress(UniqueFd fd, std::string leftover, const ProgressOp& op);
   HttpResponse Sessions(const HttpRequest& req, const std::vector<std::string>& seg);
   VmService& vms_;
   SessionService& sessions_;
   VmMonitor& monitor_;
+  WorkspaceService& workspaces_;
   EventLog& events_;
   DaemonInfo info_;
   std::function<void()> request_stop_;

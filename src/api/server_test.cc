@@ -33,7 +33,8 @@ class ApiTest : public ::testing::Test {
     svc_ = std::make_unique<VmService>(d);
     sessions_ = std::make_unique<SessionService>(*svc_, *store_, *events_);
     monitor_ = std::make_unique<VmMonitor>(*svc_, *store_, procs_, d.backends);
-    router_ = std::make_unique<ApiRouter>(*svc_, *sessions_, *monitor_, *events_,
+    workspaces_ = std::make_unique<WorkspaceService>(*svc_, *store_, *events_, root_ + "/tmp");
+    router_ = std::make_unique<ApiRouter>(*svc_, *sessions_, *monitor_, *workspaces_, *events_,
                                           DaemonInfo{"0.1.0", root_, 1, Now(), "qemu", "tcg"},
                                           [this] { stop_requested_ = true; });
     for (const char* f : {"vmlinux", "rootfs.ext4"}) ASSERT_TRUE(WriteFileAtomic(root_ + "/" + f, "x").ok());
@@ -64,6 +65,7 @@ class ApiTest : public ::testing::Test {
   std::unique_ptr<VmService> svc_;
   std::unique_ptr<SessionService> sessions_;
   std::unique_ptr<VmMonitor> monitor_;
+  std::unique_ptr<WorkspaceService> workspaces_;
   std::unique_ptr<ApiRouter> router_;
   bool stop_requested_ = false;
 };

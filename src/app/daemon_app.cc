@@ -87,6 +87,8 @@ int RunDaemon(const DaemonOptions& opts) {
   if (auto st = InitLogging(config.log_level, home.DaemonLog(), opts.foreground); !st.ok()) {
     return Fail(st.error().message());
   }
+  // Staging of interrupted workspace copies: nothing in tmp outlives a daemon.
+  (void)RemoveAll(home.root + "/tmp");
   for (const auto& d : {home.VMsDir(), home.ImagesDir()}) {
     if (auto st = MakeDirs(d, 0700); !st.ok()) return Fail(st.error().message());
   }
@@ -152,7 +154,8 @@ int RunDaemon(const DaemonOptions& opts) {
                   bo.qemu_accel};
   SessionService sessions(vms, **store, events);
   VmMonitor monitor(vms, **store, RealProcessOps(), deps.backends);
-  ApiRouter router(vms, sessions, monitor, events, info, [&stop] { stop.Trigger(); });
+  WorkspaceService workspaces(vms, **store, events, home.root + "/tmp");
+  ApiRouter router(vms, sessions, monitor, workspaces, events, info, [&stop] { stop.Trigger(); });
 
   std::thread signal_thread([&] {
     int sig = 0;

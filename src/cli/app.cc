@@ -33,6 +33,7 @@ int RunCli(int argc, char** argv) {
   AddEventsCommand(app, &selected);
   AddDoctorCommand(app, &selected);
   AddSessionCommands(app, &selected);
+  AddWorkspaceCommands(app, &selected);
 
   try {
     app.parse(argc, argv);

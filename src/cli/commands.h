@@ -26,6 +26,14 @@ void AddSshCommand(CLI::App& vm, Command* selected);
 // code, or 125 when banger failed before it ran.
 int StreamCommand(CliContext& ctx, const std::string& target, const Json& body, bool interactive, bool tty);
 
+// Runs a long daemon operation on an upgraded connection (image build,
+// workspace prepare): shows its progress lines on a terminal, and returns the
+// result object, or the operation's error. Ctrl-C ends the connection, which
+// cancels the operation in the daemon.
+Result<Json> ProgressCall(CliContext& ctx, const std::string& target, const Json& body, const std::string& what);
+
+void AddWorkspaceCommands(CLI::App& app, Command* selected);
+
 struct CreateFlags;
 // The `vm create` flags, shared with `vm run`.
 void AddCreateFlags(CLI::App& c, CreateFlags& f, bool with_no_start);

@@ -30,33 +30,10 @@ int ImageBuild(CliContext& ctx, const BuildFlags& f) {
     if (!sz.ok()) return Report(sz.error());
     body["size_bytes"] = *sz;
   }
-  auto api = ctx.Connect();
-  if (!api.ok()) return Report(api.error());
-  HttpRequest req;
-  req.method = "POST";
-  req.target = "/v1/images/build";
-  req.body = body.dump();
-  auto up = UnixHttpUpgrade((*api)->home().Socket(), req, kStreamProtocol, std::chrono::seconds(30));
-  if (!up.ok()) return Report(up.error());
-  if (up->status != 101) return Report(ErrorFromResponse(up->response));
-  StreamReader reader(up->fd.get(), std::move(up->leftover));
-  for (;;) {
-    auto frame = reader.Next();
-    if (!frame.ok() || !frame->has_value()) {
-      return Report(Error::Unavailable("connection to bangerd lost during the build"));
-    }
-    StreamFrame& fr = **frame;
-    if (fr.type == StreamType::kProgress) {
-      ctx.Progress(fr.payload);
-    } else if (fr.type == StreamType::kResult) {
-      auto image = ParseJson(fr.payload);
-      if (!image.ok()) return Report(image.error());
-      ctx.OutNameOrJson(*image);
-      return kExitOk;
-    } else if (fr.type == StreamType::kError) {
-      return Report(DecodeErrorFrame(fr.payload));
-    }
-  }
+  auto image = ProgressCall(ctx, "/v1/images/build", body, "the build");
+  if (!image.ok()) return Report(image.error());
+  ctx.OutNameOrJson(*image);
+  return kExitOk;
 }
 
 int ImageImport(CliContext& ctx, const ImportFlags& f) {
@@ -112,6 +89,33 @@ int ImageDelete(CliContext& ctx, const std::string& ref) {
 }
 
 }  // namespace
+
+Result<Json> ProgressCall(CliContext& ctx, const std::string& target, const Json& body, const std::string& what) {
+  auto api = ctx.Connect();
+  if (!api.ok()) return std::move(api).error();
+  HttpRequest req;
+  req.method = "POST";
+  req.target = target;
+  req.body = body.dump();
+  auto up = UnixHttpUpgrade((*api)->home().Socket(), req, kStreamProtocol, std::chrono::seconds(30));
+  if (!up.ok()) return std::move(up).error();
+  if (up->status != 101) return ErrorFromResponse(up->response);
+  StreamReader reader(up->fd.get(), std::move(up->leftover));
+  for (;;) {
+    auto frame = reader.Next();
+    if (!frame.ok() || !frame->has_value()) {
+      return Error::Unavailable("connection to bangerd lost during " + what);
+    }
+    StreamFrame& fr = **frame;
+    if (fr.type == StreamType::kProgress) {
+      ctx.Progress(fr.payload);
+    } else if (fr.type == StreamType::kResult) {
+      return ParseJson(fr.payload);
+    } else if (fr.type == StreamType::kError) {
+      return DecodeErrorFrame(fr.payload);
+    }
+  }
+}
 
 void AddImageCommands(CLI::App& app, Command* selected) {
   auto* image = app.add_subcommand("image", "Manage guest images (kernel + root filesystem)");

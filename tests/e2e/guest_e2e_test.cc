@@ -121,6 +121,77 @@ TEST_F(GuestE2E, ExecStreamsLargeStdinIntact) {
   ASSERT_EQ(home_->Banger({"vm", "delete", "big"}).code, 0);
 }
 
+TEST_F(GuestE2E, WorkspacePrepareBringsTheRepoWithUncommittedChanges) {
+  // A repository on the host: two commits, then uncommitted work.
+  std::string repo = home_->root() + "/proj";
+  std::filesystem::create_directories(repo + "/tools");
+  auto git = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {"git", "-C", repo, "-c", "user.name=t", "-c", "user.email=t@example.com"});
+    return RunChecked(args).ok();
+  };
+  ASSERT_TRUE(git({"init", "-q", "-b", "main"}));
+  ASSERT_TRUE(WriteFileAtomic(repo + "/README", "one\n").ok());
+  ASSERT_TRUE(WriteFileAtomic(repo + "/.gitignore", "*.log\n").ok());
+  ASSERT_TRUE(WriteFileAtomic(repo + "/tools/hello.sh", "#!/bin/sh\necho hello from the workspace\n", 0755).ok());
+  ASSERT_TRUE(git({"add", "-A"}) && git({"commit", "-q", "-m", "one"}));
+  ASSERT_TRUE(WriteFileAtomic(repo + "/README", "two\n").ok());
+  ASSERT_TRUE(git({"commit", "-q", "-am", "two"}));
+  ASSERT_TRUE(WriteFileAtomic(repo + "/README", "uncommitted\n").ok());
+  ASSERT_TRUE(WriteFileAtomic(repo + "/notes.txt", "new file\n").ok());
+  ASSERT_TRUE(WriteFileAtomic(repo + "/debug.log", "ignored\n").ok());
+
+  ASSERT_EQ(home_->Banger({"vm", "create", "--name", "ws"}).code, 0);
+  CliRun p = home_->Banger({"workspace", "prepare", "ws", repo + "/tools", "--json"});
+  ASSERT_EQ(p.code, 0) << p.err;
+  auto res = ParseJson(p.out);
+  ASSERT_TRUE(res.ok()) << p.out;
+  EXPECT_EQ((*res)["guest_path"], "/root/proj");
+  EXPECT_EQ((*res)["mode"], "shallow_overlay");
+  EXPECT_EQ((*res)["current_branch"], "main");
+  EXPECT_EQ((*res)["head_commit"].get<std::string>().size(), 40u);
+  auto in_guest = [&](std::vector<std::string> argv) {
+    argv.insert(argv.begin(), {"vm", "exec", "ws", "--"});
+    return home_->Banger(argv);
+  };
+  EXPECT_EQ(in_guest({"cat", "/root/proj/README"}).out, "uncommitted\n");
+  EXPECT_EQ(in_guest({"cat", "/root/proj/notes.txt"}).out, "new file\n");
+  EXPECT_EQ(in_guest({"/root/proj/tools/hello.sh"}).out, "hello from the workspace\n") << "exec bit kept";
+  EXPECT_NE(in_guest({"test", "-e", "/root/proj/debug.log"}).code, 0) << "ignored files stay home";
+  EXPECT_EQ(in_guest({"test", "-d", "/root/proj/.git"}).code, 0);
+
+  // Again, read-only and on a new branch at another path: the copy is
+  // replaced whole, and writes are refused even to root.
+  ASSERT_TRUE(WriteFileAtomic(repo + "/README", "changed again\n").ok());
+  CliRun ro = home_->Banger(
+      {"workspace", "prepare", "ws", repo, "--readonly", "--branch", "try/1", "--guest-path", "/root/ro"});
+  ASSERT_EQ(ro.code, 0) << ro.err;
+  EXPECT_EQ(ro.out, "/root/ro\n");
+  EXPECT_EQ(in_guest({"cat", "/root/ro/README"}).out, "changed again\n");
+  CliRun write = in_guest({"sh", "-c", "echo x > /root/ro/README"});
+  EXPECT_NE(write.code, 0) << "read-only";
+  EXPECT_EQ(in_guest({"cat", "/root/ro/.git/HEAD"}).out, "ref: refs/heads/try/1\n");
+  CliRun again = home_->Banger({"workspace", "prepare", "ws", repo, "--guest-path", "/root/ro"});
+  EXPECT_EQ(again.code, 0) << "a read-only copy can be prepared again: " << again.err;
+
+  Json list = home_->BangerJson({"workspace", "list", "ws"});
+  ASSERT_EQ(list.size(), 2u) << list.dump();
+  CliRun table = home_->Banger({"workspace", "list", "ws"});
+  EXPECT_NE(table.out.find("/root/proj"), std::string::npos) << table.out;
+
+  // Bad input: one line each, nothing copied.
+  CliRun not_git = home_->Banger({"workspace", "prepare", "ws", home_->root()});
+  EXPECT_EQ(not_git.code, 1);
+  EXPECT_NE(not_git.err.find("not inside a git work tree"), std::string::npos) << not_git.err;
+  CliRun bad_path = home_->Banger({"workspace", "prepare", "ws", repo, "--guest-path", "/root"});
+  EXPECT_EQ(bad_path.code, 1);
+  EXPECT_NE(bad_path.err.find("two levels deep"), std::string::npos) << bad_path.err;
+  ASSERT_EQ(home_->Banger({"vm", "stop", "ws"}).code, 0);
+  CliRun stopped = home_->Banger({"workspace", "prepare", "ws", repo});
+  EXPECT_EQ(stopped.code, 1);
+  EXPECT_NE(stopped.err.find("vm start ws"), std::string::npos) << stopped.err;
+  ASSERT_EQ(home_->Banger({"vm", "delete", "ws"}).code, 0);
+}
+
 TEST_F(GuestE2E, RootIsCopyOnWritePrivateAndPersistent) {
   Json img = home_->BangerJson({"image", "show", "t"});
   std::string rootfs = img["rootfs_path"];

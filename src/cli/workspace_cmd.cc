@@ -1,0 +1,98 @@
+// banger workspace prepare|list: a host git repository into a running VM.
+#include <memory>
+#include <string>
+
+#include "base/fs.h"
+#include "cli/commands.h"
+#include "cli/output.h"
+#include "http/http.h"
+
+namespace banger {
+namespace {
+
+struct PrepareFlags {
+  std::string vm;
+  std::string path = ".";
+  std::string mode = "shallow_overlay";
+  bool readonly = false;
+  std::string branch;
+  std::string guest_path;
+  int timeout_s = 120;
+};
+
+std::string WorkspacesPath(const std::string& vm) { return "/v1/vms/" + UrlEncode(vm) + "/workspaces"; }
+
+int WorkspacePrepare(CliContext& ctx, const PrepareFlags& f) {
+  // The daemon's working directory is not ours: send an absolute path.
+  Json body{{"source_path", AbsolutePath(f.path)},
+            {"mode", f.mode},
+            {"readonly", f.readonly},
+            {"timeout_ms", static_cast<int64_t>(f.timeout_s) * 1000}};
+  if (!f.branch.empty()) body["branch"] = f.branch;
+  if (!f.guest_path.empty()) body["guest_path"] = f.guest_path;
+  auto w = ProgressCall(ctx, WorkspacesPath(f.vm), body, "the workspace copy");
+  if (!w.ok()) return Report(w.error());
+  if (ctx.json()) {
+    ctx.OutJson(*w);
+  } else {
+    ctx.Out(JsonText(*w, "/guest_path") + "\n");
+  }
+  return kExitOk;
+}
+
+int WorkspaceList(CliContext& ctx, const std::string& vm) {
+  auto api = ctx.Connect();
+  if (!api.ok()) return Report(api.error());
+  auto list = (*api)->Call("GET", WorkspacesPath(vm));
+  if (!list.ok()) return Report(list.error());
+  Json ws = list->value("workspaces", Json::array());
+  if (ctx.json()) {
+    ctx.OutJson(ws);
+    return kExitOk;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& w : ws) {
+    std::string branch = JsonText(w, "/branch_name");
+    if (branch.empty()) branch = JsonText(w, "/current_branch");
+    rows.push_back({JsonText(w, "/guest_path"), JsonText(w, "/repo_root"), JsonText(w, "/mode"),
+                    JsonText(w, "/head_commit").substr(0, 12), branch, JsonText(w, "/prepared_at")});
+  }
+  ctx.Out(RenderTable({"GUEST PATH", "SOURCE", "MODE", "COMMIT", "BRANCH", "PREPARED"}, rows));
+  return kExitOk;
+}
+
+}  // namespace
+
+void AddWorkspaceCommands(CLI::App& app, Command* selected) {
+  auto* ws = app.add_subcommand("workspace", "Git workspaces copied into VMs");
+  ws->require_subcommand(1);
+  {
+    auto f = std::make_shared<PrepareFlags>();
+    auto* c = ws->add_subcommand("prepare",
+                                 "Copy the git repository at PATH (default: here) into a running VM "
+                                 "(default: /root/<repo name>)");
+    c->add_option("vm", f->vm, "VM name or id")->required();
+    c->add_option("path", f->path, "A directory inside the repository (default: .)");
+    c->add_option("--mode", f->mode,
+                  "shallow_overlay (HEAD + your uncommitted changes, default), full_copy (with all history), "
+                  "metadata_only (just .git)")
+        ->check(CLI::IsMember({"shallow_overlay", "full_copy", "metadata_only"}))
+        ->type_name("MODE");
+    c->add_flag("--readonly", f->readonly, "Make the copy read-only in the guest");
+    c->add_option("--branch", f->branch, "Create and check out this branch at HEAD in the copy")->type_name("B");
+    c->add_option("--guest-path", f->guest_path, "Where in the guest (default: /root/<repo name>)")
+        ->type_name("DIR");
+    c->add_option("--timeout", f->timeout_s, "Seconds to wait for a booting guest's agent (default 120)")
+        ->type_name("S")
+        ->check(CLI::Range(0, 3600));
+    c->callback([=] { *selected = [=](CliContext& ctx) { return WorkspacePrepare(ctx, *f); }; });
+  }
+  {
+    auto vm = std::make_shared<std::string>();
+    auto* c = ws->add_subcommand("list", "List the workspaces prepared in a VM");
+    c->add_option("vm", *vm, "VM name or id")->required();
+    c->callback([=] { *selected = [=](CliContext& ctx) { return WorkspaceList(ctx, *vm); }; });
+  }
+}
+
+}  // namespace banger

@@ -1,0 +1,56 @@
+// WorkspaceService: `workspace prepare` (a host git repository copied into a
+// running VM through its guest agent, see workspace/workspace.h for what is
+// copied in each mode) and the record of prepared workspaces (one row per
+// VM and guest path; preparing the same path again replaces it).
+//
+// Thread-safety: safe for concurrent use; prepares of one VM and guest path
+// are serialized (the guest swaps the directory in at the end).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "daemon/events.h"
+#include "daemon/vm_service.h"
+#include "store/store.h"
+
+namespace banger {
+
+struct PrepareWorkspaceRequest {
+  std::string source_path;  // absolute host path inside a git work tree
+  std::string guest_path;   // "" = /root/<repo name>
+  std::string mode;         // "" = shallow_overlay
+  bool readonly = false;
+  std::string branch;       // "" = stay on the current branch (or detached HEAD)
+  std::chrono::milliseconds agent_timeout{std::chrono::seconds(120)};
+};
+
+class WorkspaceService {
+ public:
+  WorkspaceService(VmService& vms, Store& store, EventLog& events, std::string tmp_dir);
+
+  // `progress` gets human-readable lines; `cancel` (the client left) stops
+  // the copy, leaving the guest's previous contents in place.
+  Result<WorkspacePrepareResult> Prepare(const std::string& vm_ref, const PrepareWorkspaceRequest& req,
+                                         const std::function<void(const std::string&)>& progress,
+                                         const std::atomic<bool>& cancel);
+  Result<std::vector<WorkspacePrepareResult>> List(const std::string& vm_ref);
+
+ private:
+  std::shared_ptr<std::mutex> LockFor(const std::string& key);
+
+  VmService& vms_;
+  Store& store_;
+  EventLog& events_;
+  std::string tmp_dir_;
+  std::mutex locks_mu_;
+  std::map<std::string, std::shared_ptr<std::mutex>> locks_;  // Guarded by locks_mu_.
+};
+
+}  // namespace banger
