@@ -20,6 +20,8 @@ RUNTIME_PKGS=(
   nftables
   # ssh-keygen for the key banger seeds into images
   openssh-client
+  # workspace prepare (src/workspace): the host repository is read with git
+  git
 )
 
 if [ "$(id -u)" -ne 0 ]; then
