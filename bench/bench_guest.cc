@@ -111,6 +111,28 @@ int main(int argc, char** argv) {
   double in_s = Ms(i0, Clock::now()) / 1000;
   if (in.ok()) std::printf("stdin throughput: %.0f MiB/s (%s bytes)\n", 256 / in_s, in->out.substr(0, in->out.size() - 1).c_str());
 
+  // workspace prepare: a repository of 2000 small files (~8 MiB) plus one
+  // commit, shallow (default) and with full history.
+  std::string repo = g_home + "/repo";
+  std::filesystem::create_directories(repo + "/src");
+  for (int i = 0; i < 2000; ++i) {
+    (void)banger::WriteFileAtomic(repo + "/src/f" + std::to_string(i) + ".txt", std::string(4096, 'a' + i % 26));
+  }
+  auto git = [&](std::vector<std::string> a) {
+    a.insert(a.begin(), {"git", "-C", repo, "-c", "user.name=b", "-c", "user.email=b@example.com"});
+    return banger::RunCommand(a, std::chrono::minutes(5));
+  };
+  (void)git({"init", "-q"});
+  (void)git({"add", "-A"});
+  (void)git({"commit", "-q", "-m", "bench"});
+  for (const char* mode : {"shallow_overlay", "full_copy"}) {
+    auto w0 = Clock::now();
+    if (!Must(Banger({"workspace", "prepare", "b1", repo, "--mode", mode}), "workspace prepare")) return 1;
+    double ms = Ms(w0, Clock::now());
+    std::printf("workspace prepare (%s, 2000 files, 7.8 MiB of content): %.0f ms, %.1f MiB/s\n", mode, ms,
+                7.8 / (ms / 1000));
+  }
+
   auto r0 = Clock::now();
   if (!Must(Banger({"vm", "run", "--rm", "--", "true"}), "vm run")) return 1;
   std::printf("vm run --rm -- true: %.0f ms total (create+start+boot+exec+delete)\n", Ms(r0, Clock::now()));
