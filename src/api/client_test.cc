@@ -12,7 +12,7 @@
 namespace banger {
 namespace {
 
-// A home in a temp dir with a fake daemon (a UnixHttpServer) on its socket.
+// A home in a temp dir with a fake daemon (a HttpServer) on its socket.
 class ApiClientTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -28,7 +28,7 @@ class ApiClientTest : public ::testing::Test {
     std::filesystem::remove_all(home_.root);
   }
   void Serve(HttpHandler h) {
-    auto s = UnixHttpServer::Listen(home_.Socket(), 0600);
+    auto s = HttpServer::ListenUnix(home_.Socket(), 0600);
     ASSERT_TRUE(s.ok()) << s.error().message();
     server_ = std::move(*s);
     thread_ = std::thread([this, h] { server_->Serve(h); });
@@ -54,7 +54,7 @@ class ApiClientTest : public ::testing::Test {
   static HttpResponse Ping() { return Json200({{"version", "0.1.0"}, {"api", 1}, {"pid", ::getpid()}}); }
 
   HomeLayout home_;
-  std::unique_ptr<UnixHttpServer> server_;
+  std::unique_ptr<HttpServer> server_;
   std::thread thread_;
 };
 

@@ -387,6 +387,7 @@ HttpResponse ApiRouter::Route(const HttpRequest& req) {
            {"home", info_.home},       {"started_at", FormatRfc3339(info_.started_at)},
            {"backend", info_.backend}, {"qemu_accel", info_.qemu_accel},
            {"vms_total", all.ok() ? all->size() : 0}, {"vms_running", vms_.CountRunning()}};
+    if (!info_.web_url.empty()) j["web_url"] = info_.web_url;
     return JsonResponse(200, j);
   }
   if (res == "daemon" && seg.size() == 3 && seg[2] == "stop") {

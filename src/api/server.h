@@ -21,6 +21,7 @@ struct DaemonInfo {
   Timestamp started_at{};
   std::string backend;
   std::string qemu_accel;
+  std::string web_url;  // "" when the web UI is off
 };
 
 class ApiRouter {

@@ -1,5 +1,6 @@
 // The API router: edge parsing and error mapping, over fakes.
 #include "api/server.h"
+#include "api/web_ui.h"
 
 #include <gtest/gtest.h>
 
@@ -191,6 +192,59 @@ TEST_F(ApiTest, StatsOfARunningVmAndOfAMissingOne) {
   EXPECT_FALSE(j["stats"]["collected_at"].get<std::string>().empty());
   EXPECT_EQ(Call("POST", "/v1/vms/t1/stats").status, 400) << "method not allowed";
   EXPECT_EQ(Call("GET", "/v1/vms/nope/stats").status, 404);
+}
+
+// ---------------- the web UI's listener ----------------
+
+TEST_F(ApiTest, WebUiServesThePageAndGuardsTheApi) {
+  ImportBase();
+  WebUi web(*router_);
+  auto call = [&](const std::string& method, const std::string& target, std::map<std::string, std::string> headers,
+                  const std::string& body = "") {
+    HttpRequest r;
+    r.method = method;
+    r.target = target;
+    r.body = body;
+    r.headers = std::move(headers);
+    return web.Handle(r);
+  };
+  const std::map<std::string, std::string> local{{"host", "127.0.0.1:8080"}};
+  auto page = call("GET", "/", local);
+  EXPECT_EQ(page.status, 200);
+  EXPECT_EQ(page.content_type, "text/html; charset=utf-8");
+  EXPECT_NE(page.body.find("<title>banger</title>"), std::string::npos);
+  EXPECT_NE(page.headers["Content-Security-Policy"].find("frame-ancestors 'none'"), std::string::npos);
+
+  // Reads go through; the API's own answers come back.
+  auto list = call("GET", "/v1/images", local);
+  EXPECT_EQ(list.status, 200);
+  EXPECT_EQ(Body(list)["images"][0]["name"], "base");
+  EXPECT_EQ(call("GET", "/v1/images", {{"host", "[::1]:8080"}}).status, 200);
+  EXPECT_EQ(call("GET", "/v1/images", {{"host", "localhost:8080"}}).status, 200);
+
+  // DNS rebinding: a name other than localhost is refused.
+  EXPECT_EQ(call("GET", "/v1/images", {{"host", "evil.example:8080"}}).status, 403);
+  EXPECT_EQ(call("GET", "/", {{"host", "evil.example"}}).status, 403);
+  // Changes need the UI's header, and a matching origin.
+  const std::string create = R"({"name":"w1","no_start":true})";
+  EXPECT_EQ(call("POST", "/v1/vms", local, create).status, 403);
+  EXPECT_FALSE(store_->GetVM("w1").ok());
+  auto cross = local;
+  cross["x-banger-ui"] = "1";
+  cross["origin"] = "http://evil.example";
+  EXPECT_EQ(call("POST", "/v1/vms", cross, create).status, 403);
+  auto ui = local;
+  ui["x-banger-ui"] = "1";
+  ui["origin"] = "http://127.0.0.1:8080";
+  auto made = call("POST", "/v1/vms", ui, create);
+  EXPECT_EQ(made.status, 201) << made.body;
+  // The daemon's own lifecycle and streams stay on the Unix socket.
+  EXPECT_EQ(call("POST", "/v1/daemon/stop", ui).status, 403);
+  EXPECT_FALSE(stop_requested_);
+  auto upgraded = ui;
+  upgraded["upgrade"] = "banger-stream/1";
+  EXPECT_EQ(call("POST", "/v1/vms/w1/exec", upgraded, R"({"argv":["true"]})").status, 400);
+  EXPECT_EQ(call("GET", "/favicon.ico", local).status, 404);
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "api/server.h"
+#include "api/web_ui.h"
 #include "base/fs.h"
 #include "base/log.h"
 #include "config/config.h"
@@ -146,12 +147,26 @@ int RunDaemon(const DaemonOptions& opts) {
     if (!g.ok()) return Fail("config: socket_group: " + g.error().message());
     sock_group = *g;
   }
-  auto server = UnixHttpServer::Listen(home.Socket(), sock_group ? 0660 : 0600, sock_group);
+  auto server = HttpServer::ListenUnix(home.Socket(), sock_group ? 0660 : 0600, sock_group);
   if (!server.ok()) return Fail("api socket: " + server.error().message());
 
-  StopLatch stop;
+  // The web UI, when configured: its own TCP listener, the same router behind
+  // WebUi's guards (api/web_ui.h).
+  std::unique_ptr<HttpServer> web_server;
+  if (!config.web_listen_addr.empty()) {
+    auto w = HttpServer::ListenTcp(config.web_listen_addr);
+    if (!w.ok()) return Fail("config: web_listen_addr: " + w.error().message());
+    web_server = std::move(*w);
+  }
+
   DaemonInfo info{kBangerVersion, home.root, static_cast<int>(::getpid()), Now(), BackendName(default_backend),
                   bo.qemu_accel};
+  if (web_server) {
+    std::string host = config.web_listen_addr.substr(0, config.web_listen_addr.rfind(':'));
+    info.web_url = "http://" + host + ":" + std::to_string(web_server->port()) + "/";
+  }
+  StopLatch stop;
+
   SessionService sessions(vms, **store, events);
   VmMonitor monitor(vms, **store, RealProcessOps(), deps.backends);
   WorkspaceService workspaces(vms, **store, events, home.root + "/tmp");
@@ -170,6 +185,7 @@ int RunDaemon(const DaemonOptions& opts) {
     vms.BeginShutdown();
     events.Close();
     (*server)->Shutdown();
+    if (web_server) web_server->Shutdown();
   });
   std::thread sweeper([&] {
     for (int tick = 1; !stop.WaitFor(std::chrono::seconds(2)); ++tick) {
@@ -206,6 +222,13 @@ int RunDaemon(const DaemonOptions& opts) {
     }
   });
 
+  WebUi web(router);
+  std::thread web_thread;
+  if (web_server) {
+    spdlog::info("web UI on http://{} (port {})", config.web_listen_addr, web_server->port());
+    web_thread = std::thread([&] { web_server->Serve([&web](const HttpRequest& r) { return web.Handle(r); }); });
+  }
+
   spdlog::info("bangerd ready on {}", home.Socket());
   (*server)->Serve([&router](const HttpRequest& r) { return router.Handle(r); });
 
@@ -213,6 +236,7 @@ int RunDaemon(const DaemonOptions& opts) {
   stopper.join();
   sweeper.join();
   upkeep.join();
+  if (web_thread.joinable()) web_thread.join();
   pthread_kill(signal_thread.native_handle(), SIGTERM);
   signal_thread.join();
   if (network) network->Stop();

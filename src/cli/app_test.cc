@@ -42,7 +42,7 @@ class CliTest : public ::testing::Test {
 
   // A fake daemon: answers ping itself and everything else with `h`.
   void Serve(HttpHandler h) {
-    auto s = UnixHttpServer::Listen(home_.Socket(), 0600);
+    auto s = HttpServer::ListenUnix(home_.Socket(), 0600);
     ASSERT_TRUE(s.ok()) << s.error().message();
     server_ = std::move(*s);
     thread_ = std::thread([this, h] {
@@ -84,7 +84,7 @@ class CliTest : public ::testing::Test {
   }
 
   HomeLayout home_;
-  std::unique_ptr<UnixHttpServer> server_;
+  std::unique_ptr<HttpServer> server_;
   std::thread thread_;
   std::mutex mu_;
   std::vector<HttpRequest> requests_;  // Guarded by mu_.

@@ -226,6 +226,7 @@ KeyValues DaemonDetails(const Json& ping, const std::string& socket) {
   kv.emplace_back("backend", backend);
   kv.emplace_back("vms",
                   JsonText(ping, "/vms_running") + " running, " + JsonText(ping, "/vms_total") + " total");
+  if (std::string web = JsonText(ping, "/web_url"); !web.empty()) kv.emplace_back("web ui", web);
   return kv;
 }
 

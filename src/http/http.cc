@@ -6,10 +6,12 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <cctype>
+#include <charconv>
 #include <cstring>
 
 #include "base/log.h"
@@ -220,7 +222,7 @@ Result<UpgradeResult> UnixHttpUpgrade(const std::string& socket_path, const Http
   return out;
 }
 
-Result<std::unique_ptr<UnixHttpServer>> UnixHttpServer::Listen(const std::string& path, unsigned mode,
+Result<std::unique_ptr<HttpServer>> HttpServer::ListenUnix(const std::string& path, unsigned mode,
                                                                std::optional<gid_t> group) {
   sockaddr_un addr{};
   if (path.size() >= sizeof addr.sun_path) return Error::Invalid("socket path too long: " + path);
@@ -240,14 +242,46 @@ Result<std::unique_ptr<UnixHttpServer>> UnixHttpServer::Listen(const std::string
   }
   if (::chmod(path.c_str(), mode) != 0) return Error::FromErrno("chmod " + path);
   if (::listen(fd.get(), 128) != 0) return Error::FromErrno("listen " + path);
-  return std::unique_ptr<UnixHttpServer>(new UnixHttpServer(std::move(fd), path));
+  return std::unique_ptr<HttpServer>(new HttpServer(std::move(fd), path, 0));
 }
 
-UnixHttpServer::UnixHttpServer(UniqueFd fd, std::string path) : listen_fd_(std::move(fd)), path_(std::move(path)) {}
+Result<std::unique_ptr<HttpServer>> HttpServer::ListenTcp(const std::string& host_port) {
+  auto colon = host_port.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    return Error::Invalid("listen address \"" + host_port + "\" must be HOST:PORT");
+  }
+  std::string host = host_port.substr(0, colon), port_s = host_port.substr(colon + 1);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host == "localhost") host = "127.0.0.1";
+  int port = -1;
+  auto [p, ec] = std::from_chars(port_s.data(), port_s.data() + port_s.size(), port);
+  if (ec != std::errc() || p != port_s.data() + port_s.size() || port < 0 || port > 65535) {
+    return Error::Invalid("listen address \"" + host_port + "\": bad port");
+  }
+  beast::error_code bec;
+  auto ip = asio::ip::make_address(host, bec);
+  if (bec) return Error::Invalid("listen address \"" + host_port + "\": HOST must be an IP address or localhost");
+  asio::ip::tcp::endpoint ep(ip, static_cast<unsigned short>(port));
+  UniqueFd fd(::socket(ep.protocol().family(), SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return Error::FromErrno("socket");
+  int one = 1;
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (::bind(fd.get(), ep.data(), static_cast<socklen_t>(ep.size())) != 0) return Error::FromErrno("bind " + host_port);
+  if (::listen(fd.get(), 128) != 0) return Error::FromErrno("listen " + host_port);
+  sockaddr_storage bound{};
+  socklen_t len = sizeof bound;
+  if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&bound), &len) != 0) return Error::FromErrno("getsockname");
+  int bound_port = bound.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port)
+                                               : ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  return std::unique_ptr<HttpServer>(new HttpServer(std::move(fd), "", bound_port));
+}
 
-UnixHttpServer::~UnixHttpServer() { Shutdown(); }
+HttpServer::HttpServer(UniqueFd fd, std::string path, int port)
+    : listen_fd_(std::move(fd)), path_(std::move(path)), port_(port) {}
 
-void UnixHttpServer::Serve(HttpHandler handler) {
+HttpServer::~HttpServer() { Shutdown(); }
+
+void HttpServer::Serve(HttpHandler handler) {
   handler_ = std::move(handler);
   while (!stopping_) {
     int cfd = ::accept4(listen_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC);
@@ -274,15 +308,34 @@ void UnixHttpServer::Serve(HttpHandler handler) {
   }
 }
 
-void UnixHttpServer::ServeConnection(int fd) {
+void HttpServer::ServeConnection(int fd) {
   asio::io_context ioc;
-  local::socket sock(ioc);
   beast::error_code ec;
-  sock.assign(local(), fd, ec);
-  if (ec) {
-    ::close(fd);
-    return;
+  if (path_.empty()) {
+    asio::ip::tcp::socket sock(ioc);
+    sockaddr_storage self{};
+    socklen_t len = sizeof self;
+    bool v6 = ::getsockname(fd, reinterpret_cast<sockaddr*>(&self), &len) == 0 && self.ss_family == AF_INET6;
+    sock.assign(v6 ? asio::ip::tcp::v6() : asio::ip::tcp::v4(), fd, ec);
+    if (ec) {
+      ::close(fd);
+      return;
+    }
+    ServeOn(sock, fd);
+  } else {
+    local::socket sock(ioc);
+    sock.assign(local(), fd, ec);
+    if (ec) {
+      ::close(fd);
+      return;
+    }
+    ServeOn(sock, fd);
   }
+}
+
+template <typename Socket>
+void HttpServer::ServeOn(Socket& sock, int fd) {
+  beast::error_code ec;
   beast::flat_buffer buf;
   bool upgraded = false;
   while (!stopping_) {
@@ -345,13 +398,13 @@ void UnixHttpServer::ServeConnection(int fd) {
   }
 }
 
-void UnixHttpServer::Shutdown() {
+void HttpServer::Shutdown() {
   if (stopping_.exchange(true)) return;
   ::shutdown(listen_fd_.get(), SHUT_RDWR);
   std::unique_lock<std::mutex> lk(mu_);
   for (int fd : conn_fds_) ::shutdown(fd, SHUT_RDWR);
   idle_cv_.wait(lk, [this] { return active_ == 0; });
-  ::unlink(path_.c_str());
+  if (!path_.empty()) ::unlink(path_.c_str());
 }
 
 }  // namespace banger

@@ -72,15 +72,21 @@ std::string UrlEncode(const std::string& s);
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 
-// A thread-per-connection HTTP server on a Unix socket.
+// A thread-per-connection HTTP server on a Unix socket (the API) or a TCP
+// address (the web UI).
 // Thread-safety: Shutdown() may be called from any thread.
-class UnixHttpServer {
+class HttpServer {
  public:
   // Binds `path` (a stale socket file is replaced) with the given mode.
   // `group` (when set) becomes the socket's group, for a mode like 0660.
-  static Result<std::unique_ptr<UnixHttpServer>> Listen(const std::string& path, unsigned mode,
+  static Result<std::unique_ptr<HttpServer>> ListenUnix(const std::string& path, unsigned mode,
                                                         std::optional<gid_t> group = std::nullopt);
-  ~UnixHttpServer();
+  // Binds "HOST:PORT" (HOST an IPv4 literal, "[IPv6]" or "localhost"; PORT 0
+  // picks a free one, see port()).
+  static Result<std::unique_ptr<HttpServer>> ListenTcp(const std::string& host_port);
+  ~HttpServer();
+  // The bound TCP port (0 for a Unix socket).
+  int port() const { return port_; }
 
   // Accepts connections until Shutdown(); each connection gets its own
   // thread that serves keep-alive requests through `handler`. Blocks.
@@ -90,11 +96,14 @@ class UnixHttpServer {
   void Shutdown();
 
  private:
-  UnixHttpServer(UniqueFd fd, std::string path);
+  HttpServer(UniqueFd fd, std::string path, int port);
   void ServeConnection(int fd);
+  template <typename Socket>
+  void ServeOn(Socket& sock, int fd);
 
   UniqueFd listen_fd_;
-  std::string path_;
+  std::string path_;  // "" for TCP
+  int port_ = 0;
   std::atomic<bool> stopping_{false};
   HttpHandler handler_;
   std::mutex mu_;

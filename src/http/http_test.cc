@@ -1,6 +1,8 @@
 #include "http/http.h"
 
 #include <gtest/gtest.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -26,14 +28,14 @@ class HttpTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
   void Start(HttpHandler h) {
-    auto s = UnixHttpServer::Listen(sock_, 0600);
+    auto s = HttpServer::ListenUnix(sock_, 0600);
     ASSERT_TRUE(s.ok()) << s.error().message();
     server_ = std::move(*s);
     thread_ = std::thread([this, h] { server_->Serve(h); });
   }
   std::filesystem::path dir_;
   std::string sock_;
-  std::unique_ptr<UnixHttpServer> server_;
+  std::unique_ptr<HttpServer> server_;
   std::thread thread_;
 };
 
@@ -65,12 +67,47 @@ TEST_F(HttpTest, SocketCanBeSharedWithAGroup) {
   // As root any group will do (65534 is Debian's nogroup); otherwise our own.
   gid_t gid = ::geteuid() == 0 ? 65534 : ::getgid();
   std::string path = (dir_ / "group.sock").string();
-  auto s = UnixHttpServer::Listen(path, 0660, gid);
+  auto s = HttpServer::ListenUnix(path, 0660, gid);
   ASSERT_TRUE(s.ok()) << s.error().message();
   struct stat st {};
   ASSERT_EQ(::stat(path.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0660u);
   EXPECT_EQ(st.st_gid, gid);
+}
+
+TEST(HttpTcpTest, ServesOnLoopbackAndRefusesBadAddresses) {
+  auto s = HttpServer::ListenTcp("127.0.0.1:0");
+  ASSERT_TRUE(s.ok()) << s.error().message();
+  ASSERT_GT((*s)->port(), 0);
+  std::thread t([&] {
+    (*s)->Serve([](const HttpRequest& r) {
+      HttpResponse resp;
+      resp.status = 200;
+      resp.content_type = "text/plain";
+      resp.body = "hello " + r.Path() + " host=" + r.headers.at("host");
+      return resp;
+    });
+  });
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>((*s)->port()));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  std::string req = "GET /x HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+  ASSERT_EQ(::write(fd, req.data(), req.size()), static_cast<ssize_t>(req.size()));
+  std::string got;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) got.append(buf, static_cast<size_t>(n));
+  ::close(fd);
+  EXPECT_EQ(got.rfind("HTTP/1.1 200", 0), 0u) << got;
+  EXPECT_NE(got.find("hello /x host=127.0.0.1"), std::string::npos) << got;
+  (*s)->Shutdown();
+  t.join();
+
+  for (const char* bad : {"127.0.0.1", "nohost:80", "127.0.0.1:99999", ":80", "example.com:80"}) {
+    EXPECT_FALSE(HttpServer::ListenTcp(bad).ok()) << bad;
+  }
 }
 
 TEST_F(HttpTest, ConnectToMissingSocketIsUnavailable) {

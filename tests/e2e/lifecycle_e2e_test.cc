@@ -1,5 +1,10 @@
 // End to end: the real CLI, the real daemon, real guests under QEMU TCG.
 #include <gtest/gtest.h>
+#include <cstring>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <signal.h>
 
 #include <iostream>
@@ -266,6 +271,60 @@ TEST(LifecycleE2E, StatsMetricsAndAutoStopOfAnIdleVm) {
   EXPECT_NE(events.out.find("auto-stopped: idle for 8s"), std::string::npos) << events.out;
   // A stopped VM keeps its last numbers.
   EXPECT_EQ(h.BangerJson({"vm", "stats", "t1"})["state"], "stopped");
+}
+
+// One HTTP/1.1 exchange over loopback TCP; returns the raw response.
+std::string HttpOverTcp(int port, const std::string& method, const std::string& path,
+                        const std::string& extra_headers = "", const std::string& body = "") {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string got;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+    std::string req = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
+                      "\r\nConnection: close\r\nContent-Length: " + std::to_string(body.size()) + "\r\n" +
+                      extra_headers + "\r\n" + body;
+    if (::write(fd, req.data(), req.size()) == static_cast<ssize_t>(req.size())) {
+      char buf[8192];
+      for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) got.append(buf, static_cast<size_t>(n));
+    }
+  }
+  ::close(fd);
+  return got;
+}
+
+TEST(LifecycleE2E, WebUiOnLoopbackShowsAndDrivesVms) {
+  BangerHome h;
+  h.WriteConfig(std::string(kTcgConfig) + "web_listen_addr = \"127.0.0.1:0\"\n");
+  h.ImportTestGuest();
+  ASSERT_EQ(h.Banger(Args({"vm", "create", "--name", "t1"}, kSmall)).code, 0);
+  Json status = h.BangerJson({"daemon", "status"});
+  std::string url = status.value("web_url", "");
+  ASSERT_EQ(url.rfind("http://127.0.0.1:", 0), 0u) << status.dump();
+  int port = std::stoi(url.substr(strlen("http://127.0.0.1:")));
+  CliRun text = h.Banger({"daemon", "status"});
+  EXPECT_NE(text.out.find("web ui:"), std::string::npos) << text.out;
+
+  std::string page = HttpOverTcp(port, "GET", "/");
+  EXPECT_EQ(page.rfind("HTTP/1.1 200", 0), 0u) << page.substr(0, 200);
+  EXPECT_NE(page.find("<title>banger</title>"), std::string::npos);
+  std::string list = HttpOverTcp(port, "GET", "/v1/vms");
+  EXPECT_NE(list.find("\"name\":\"t1\""), std::string::npos) << list.substr(0, 300);
+  std::string refused = HttpOverTcp(port, "POST", "/v1/vms/t1/stop", "", "{}");
+  EXPECT_EQ(refused.rfind("HTTP/1.1 403", 0), 0u) << refused.substr(0, 200);
+  EXPECT_EQ(h.BangerJson({"vm", "show", "t1"})["state"], "running");
+  std::string stopped = HttpOverTcp(port, "POST", "/v1/vms/t1/stop", "X-Banger-UI: 1\r\n", "{}");
+  EXPECT_EQ(stopped.rfind("HTTP/1.1 200", 0), 0u) << stopped.substr(0, 300);
+  EXPECT_EQ(h.BangerJson({"vm", "show", "t1"})["state"], "stopped");
+
+  // A bad address stops the daemon with one line naming the key.
+  BangerHome bad;
+  bad.WriteConfig(std::string(kTcgConfig) + "web_listen_addr = \"example.com:80\"\n");
+  CliRun r = bad.Banger({"vm", "list"});
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.err.find("web_listen_addr"), std::string::npos) << r.err;
 }
 
 TEST(LifecycleE2E, RequestIdMakesCreateIdempotent) {

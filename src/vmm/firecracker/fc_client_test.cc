@@ -30,7 +30,7 @@ class FakeFcApi : public ::testing::Test {
     dir_ = std::filesystem::temp_directory_path() / ("banger-fc-client-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir_);
     sock_ = (dir_ / "fc.sock").string();
-    auto server = UnixHttpServer::Listen(sock_, 0600);
+    auto server = HttpServer::ListenUnix(sock_, 0600);
     ASSERT_TRUE(server.ok()) << server.error().message();
     server_ = std::move(*server);
     thread_ = std::thread([this] { server_->Serve([this](const HttpRequest& r) { return Handle(r); }); });
@@ -67,7 +67,7 @@ class FakeFcApi : public ::testing::Test {
 
   std::filesystem::path dir_;
   std::string sock_;
-  std::unique_ptr<UnixHttpServer> server_;
+  std::unique_ptr<HttpServer> server_;
   std::thread thread_;
   std::mutex mu_;
   std::vector<Seen> seen_;                     // Guarded by mu_.
