@@ -1,7 +1,6 @@
 #include "api/web_ui.h"
 
 #include <arpa/inet.h>
-
 #include <banger/web_index.h>
 
 namespace banger {
@@ -42,7 +41,8 @@ std::string Header(const HttpRequest& req, const std::string& lower_name) {
 HttpResponse WebUi::Handle(const HttpRequest& req) {
   std::string host = Header(req, "host");
   if (!IsIpLiteralOrLocalhost(HostName(host))) {
-    return Refuse(403, "forbidden", "the web UI answers only to an IP address or localhost, not \"" + host + "\"");
+    return Refuse(403, "forbidden",
+                  "the web UI answers only to an IP address or localhost, not \"" + host + "\"");
   }
   std::string origin = Header(req, "origin");
   if (!origin.empty()) {
@@ -52,7 +52,8 @@ HttpResponse WebUi::Handle(const HttpRequest& req) {
   }
   std::string path = req.Path();
   if (path == "/" || path == "/index.html") {
-    if (req.method != "GET") return Refuse(400, "invalid_argument", "method " + req.method + " not allowed on /");
+    if (req.method != "GET")
+      return Refuse(400, "invalid_argument", "method " + req.method + " not allowed on /");
     HttpResponse r;
     r.status = 200;
     r.content_type = "text/html; charset=utf-8";

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "base/fs.h"
+#include "base/strings.h"
 #include "base/unique_fd.h"
 
 extern char** environ;
@@ -37,12 +38,6 @@ std::vector<char*> CArgv(const std::vector<std::string>& argv) {
   _exit(127);
 }
 
-std::string LastLine(const std::string& s) {
-  std::string t = s;
-  while (!t.empty() && (t.back() == '\n' || t.back() == '\r' || t.back() == ' ')) t.pop_back();
-  auto pos = t.rfind('\n');
-  return pos == std::string::npos ? t : t.substr(pos + 1);
-}
 
 }  // namespace
 

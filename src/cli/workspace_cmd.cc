@@ -79,7 +79,8 @@ void AddWorkspaceCommands(CLI::App& app, Command* selected) {
         ->check(CLI::IsMember({"shallow_overlay", "full_copy", "metadata_only"}))
         ->type_name("MODE");
     c->add_flag("--readonly", f->readonly, "Make the copy read-only in the guest");
-    c->add_option("--branch", f->branch, "Create and check out this branch at HEAD in the copy")->type_name("B");
+    c->add_option("--branch", f->branch, "Create and check out this branch at HEAD in the copy")
+        ->type_name("B");
     c->add_option("--guest-path", f->guest_path, "Where in the guest (default: /root/<repo name>)")
         ->type_name("DIR");
     c->add_option("--timeout", f->timeout_s, "Seconds to wait for a booting guest's agent (default 120)")

@@ -32,7 +32,8 @@ std::string FormatIdle(std::chrono::seconds s) {
 
 }  // namespace
 
-VmMonitor::VmMonitor(VmService& vms, Store& store, ProcessOps& procs, std::map<BackendKind, VmmBackend*> backends)
+VmMonitor::VmMonitor(VmService& vms, Store& store, ProcessOps& procs,
+                     std::map<BackendKind, VmmBackend*> backends)
     : vms_(vms), store_(store), procs_(procs), backends_(std::move(backends)) {}
 
 Status VmMonitor::SampleLocked(VMView& view) {
@@ -42,7 +43,8 @@ Status VmMonitor::SampleLocked(VMView& view) {
   auto now = std::chrono::steady_clock::now();
   auto prev = last_cpu_.find(vm.id);
   if (prev != last_cpu_.end() && prev->second.pid == pid && now > prev->second.at) {
-    double wall_ns = static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(now - prev->second.at).count());
+    double wall_ns = static_cast<double>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(now - prev->second.at).count());
     double used_ns = static_cast<double>(u.cpu_ns - prev->second.cpu_ns);
     vm.stats.cpu_percent = used_ns < 0 ? 0 : 100.0 * used_ns / wall_ns;
   } else {
@@ -85,7 +87,8 @@ void VmMonitor::CollectMetrics() {
     auto b = backends_.find(v.vm.spec.backend);
     if (b == backends_.end() || b->second == nullptr) continue;
     // The VMM call runs outside the lock: a slow VMM must not hold up `vm stats`.
-    auto m = b->second->Metrics(VmmProcess{v.handles->pid, v.vm.runtime.api_sock_path}, v.vm.runtime.metrics_path);
+    auto m =
+        b->second->Metrics(VmmProcess{v.handles->pid, v.vm.runtime.api_sock_path}, v.vm.runtime.metrics_path);
     if (!m.ok()) {
       spdlog::debug("metrics: vm {}: {}", v.vm.name, m.error().message());
       continue;

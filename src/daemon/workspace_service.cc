@@ -7,6 +7,7 @@
 
 #include "base/fs.h"
 #include "base/log.h"
+#include "base/strings.h"
 #include "base/time.h"
 #include "workspace/workspace.h"
 
@@ -18,12 +19,6 @@ std::string Mib(int64_t bytes) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
   return buf;
-}
-
-std::string LastLine(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
-  auto nl = s.rfind('\n');
-  return nl == std::string::npos ? s : s.substr(nl + 1);
 }
 
 }  // namespace
@@ -38,10 +33,9 @@ std::shared_ptr<std::mutex> WorkspaceService::LockFor(const std::string& key) {
   return m;
 }
 
-Result<WorkspacePrepareResult> WorkspaceService::Prepare(const std::string& vm_ref,
-                                                         const PrepareWorkspaceRequest& req,
-                                                         const std::function<void(const std::string&)>& progress,
-                                                         const std::atomic<bool>& cancel) {
+Result<WorkspacePrepareResult> WorkspaceService::Prepare(
+    const std::string& vm_ref, const PrepareWorkspaceRequest& req,
+    const std::function<void(const std::string&)>& progress, const std::atomic<bool>& cancel) {
   // Everything the caller can get wrong is checked before anything is done.
   BANGER_ASSIGN_OR_RETURN(WorkspacePrepareMode mode,
                           ParseWorkspacePrepareMode(req.mode.empty() ? "shallow_overlay" : req.mode));
@@ -50,8 +44,8 @@ Result<WorkspacePrepareResult> WorkspaceService::Prepare(const std::string& vm_r
   BANGER_ASSIGN_OR_RETURN(VMView view, vms_.Get(vm_ref));
   const VMRecord& vm = view.vm;
   if (vm.state != VMState::kRunning) {
-    return Error::Conflict("vm " + vm.name + " is " + VMStateName(vm.state) + "; start it with `banger vm start " +
-                           vm.name + "`");
+    return Error::Conflict("vm " + vm.name + " is " + VMStateName(vm.state) +
+                           "; start it with `banger vm start " + vm.name + "`");
   }
   BANGER_ASSIGN_OR_RETURN(RepoInfo repo, InspectRepo(req.source_path));
   std::string guest_path = req.guest_path.empty() ? "/root/" + repo.name : req.guest_path;
@@ -116,8 +110,8 @@ Result<WorkspacePrepareResult> WorkspaceService::Prepare(const std::string& vm_r
   // The guest's own failure (a full disk, no tar) says more than the write
   // it broke off.
   if (exit && exit->ShellCode() != 0 && !cancel) {
-    return Error::Internal(ctx + ": unpacking in the guest failed (exit " + std::to_string(exit->ShellCode()) +
-                           "): " + LastLine(guest_err));
+    return Error::Internal(ctx + ": unpacking in the guest failed (exit " +
+                           std::to_string(exit->ShellCode()) + "): " + LastLine(guest_err));
   }
   if (!packed.ok()) return packed.error().Wrap(ctx);
   if (!exit) return read_error.Wrap(ctx + ": guest agent connection lost");
@@ -146,11 +140,13 @@ Result<WorkspacePrepareResult> WorkspaceService::Prepare(const std::string& vm_r
   ev.type = "workspace.prepared";
   ev.vm_id = vm.id;
   ev.vm_name = vm.name;
-  ev.data = Json{{"guest_path", guest_path}, {"repo_root", repo.root}, {"mode", WorkspacePrepareModeName(mode)},
+  ev.data = Json{{"guest_path", guest_path},
+                 {"repo_root", repo.root},
+                 {"mode", WorkspacePrepareModeName(mode)},
                  {"head_commit", repo.head_commit}};
   events_.Emit(std::move(ev));
-  spdlog::info("workspace {} prepared in vm {} at {} ({} files, {})", repo.root, vm.name, guest_path, packed->files,
-               Mib(packed->bytes));
+  spdlog::info("workspace {} prepared in vm {} at {} ({} files, {})", repo.root, vm.name, guest_path,
+               packed->files, Mib(packed->bytes));
   return r;
 }
 

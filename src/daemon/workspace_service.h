@@ -27,7 +27,7 @@ struct PrepareWorkspaceRequest {
   std::string guest_path;   // "" = /root/<repo name>
   std::string mode;         // "" = shallow_overlay
   bool readonly = false;
-  std::string branch;       // "" = stay on the current branch (or detached HEAD)
+  std::string branch;  // "" = stay on the current branch (or detached HEAD)
   std::chrono::milliseconds agent_timeout{std::chrono::seconds(120)};
 };
 

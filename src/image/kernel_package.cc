@@ -9,6 +9,7 @@
 #include "base/fs.h"
 #include "base/process.h"
 #include "base/scope_guard.h"
+#include "base/strings.h"
 #include "image/vmlinux.h"
 
 namespace banger {
@@ -18,12 +19,6 @@ namespace fs = std::filesystem;
 using std::chrono::minutes;
 
 constexpr const char* kPackagePrefix = "linux-image-";
-
-std::string LastLine(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
-  size_t nl = s.rfind('\n');
-  return nl == std::string::npos ? s : s.substr(nl + 1);
-}
 
 // What a failed apt command said last, for error messages.
 std::string AptComplaint(const CommandResult& r) {

@@ -13,6 +13,7 @@
 #include "base/fs.h"
 #include "base/process.h"
 #include "base/scope_guard.h"
+#include "base/strings.h"
 #include "base/unique_fd.h"
 
 namespace banger {
@@ -30,12 +31,6 @@ constexpr const char* kIpForwardPath = "/proc/sys/net/ipv4/ip_forward";
 bool PermissionDenied(const std::string& err) {
   return err.find("Operation not permitted") != std::string::npos ||
          err.find("Permission denied") != std::string::npos;
-}
-
-std::string LastLine(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-  auto pos = s.rfind('\n');
-  return pos == std::string::npos ? s : s.substr(pos + 1);
 }
 
 // Runs a networking tool; a non-zero exit is an error quoting its stderr,

@@ -11,6 +11,7 @@
 #include "base/fs.h"
 #include "base/log.h"
 #include "base/scope_guard.h"
+#include "base/strings.h"
 #include "base/unique_fd.h"
 
 namespace banger {
@@ -18,18 +19,7 @@ namespace {
 
 constexpr std::chrono::seconds kToolTimeout{60};
 
-std::string Trim(const std::string& s) {
-  size_t b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string::npos) return "";
-  size_t e = s.find_last_not_of(" \t\r\n");
-  return s.substr(b, e - b + 1);
-}
-
-std::string LastLine(const CommandResult& r) {
-  std::string t = Trim(r.err.empty() ? r.out : r.err);
-  size_t nl = t.rfind('\n');
-  return nl == std::string::npos ? t : t.substr(nl + 1);
-}
+std::string LastLine(const CommandResult& r) { return banger::LastLine(r.err.empty() ? r.out : r.err); }
 
 Error ToolFailed(const std::vector<std::string>& argv, const CommandResult& r) {
   std::string why = LastLine(r);

@@ -12,6 +12,7 @@
 
 #include "base/fs.h"
 #include "base/process.h"
+#include "base/strings.h"
 #include "base/unique_fd.h"
 
 namespace banger {
@@ -21,17 +22,6 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr auto kGitTimeout = std::chrono::minutes(30);
-
-std::string LastLine(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
-  auto nl = s.rfind('\n');
-  return nl == std::string::npos ? s : s.substr(nl + 1);
-}
-
-std::string Trim(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
-  return s;
-}
 
 // git with the daemon's safety settings; a non-zero exit is an error quoting
 // git's last line of stderr.
@@ -175,7 +165,8 @@ class TarWriter {
 }  // namespace
 
 Result<RepoInfo> InspectRepo(const std::string& path) {
-  if (path.empty() || path[0] != '/') return Error::Invalid("workspace path \"" + path + "\" must be absolute");
+  if (path.empty() || path[0] != '/')
+    return Error::Invalid("workspace path \"" + path + "\" must be absolute");
   if (!IsDirectory(path)) return Error::Invalid("workspace path " + path + " is not a directory");
   RepoInfo r;
   auto top = Git({"-C", path, "rev-parse", "--show-toplevel"}, path + " is not inside a git work tree");
@@ -250,15 +241,18 @@ Status StageGitDir(const RepoInfo& repo, WorkspacePrepareMode mode, const std::s
         ToStatus(Git(in({"update-ref", "--no-deref", "HEAD", repo.head_commit}), "pinning HEAD")));
   }
   if (!branch.empty() && branch != repo.current_branch) {
-    BANGER_RETURN_IF_ERROR(ToStatus(Git(in({"branch", "--", branch, repo.head_commit}), "creating branch " + branch)));
+    BANGER_RETURN_IF_ERROR(
+        ToStatus(Git(in({"branch", "--", branch, repo.head_commit}), "creating branch " + branch)));
     BANGER_RETURN_IF_ERROR(
         ToStatus(Git(in({"symbolic-ref", "HEAD", "refs/heads/" + branch}), "checking out branch " + branch)));
   }
   BANGER_RETURN_IF_ERROR(ToStatus(Git(in({"read-tree", "HEAD"}), "writing the index")));
   if (repo.origin_url.empty()) {
-    BANGER_RETURN_IF_ERROR(ToStatus(Git(in({"remote", "remove", "origin"}), "dropping the host-only origin")));
+    BANGER_RETURN_IF_ERROR(
+        ToStatus(Git(in({"remote", "remove", "origin"}), "dropping the host-only origin")));
   } else {
-    BANGER_RETURN_IF_ERROR(ToStatus(Git(in({"remote", "set-url", "origin", repo.origin_url}), "setting origin")));
+    BANGER_RETURN_IF_ERROR(
+        ToStatus(Git(in({"remote", "set-url", "origin", repo.origin_url}), "setting origin")));
   }
   return OkStatus();
 }
@@ -266,9 +260,9 @@ Status StageGitDir(const RepoInfo& repo, WorkspacePrepareMode mode, const std::s
 Result<std::vector<std::string>> WorkTreeFiles(const RepoInfo& repo, WorkspacePrepareMode mode) {
   std::vector<std::string> out;
   if (mode == WorkspacePrepareMode::kMetadataOnly) return out;
-  BANGER_ASSIGN_OR_RETURN(std::string list,
-                          Git({"-C", repo.root, "ls-files", "-z", "--cached", "--others", "--exclude-standard"},
-                              "listing files of " + repo.root));
+  BANGER_ASSIGN_OR_RETURN(
+      std::string list, Git({"-C", repo.root, "ls-files", "-z", "--cached", "--others", "--exclude-standard"},
+                            "listing files of " + repo.root));
   std::set<std::string> seen;
   size_t i = 0;
   while (i < list.size()) {
@@ -279,13 +273,14 @@ Result<std::vector<std::string>> WorkTreeFiles(const RepoInfo& repo, WorkspacePr
     if (rel.empty() || !seen.insert(rel).second) continue;
     struct stat st {};
     if (::lstat((repo.root + "/" + rel).c_str(), &st) != 0) continue;  // deleted in the work tree
-    if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode)) continue;      // submodules, sockets
+    if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode)) continue;        // submodules, sockets
     out.push_back(rel);
   }
   return out;
 }
 
-Result<PackStats> Pack(const RepoInfo& repo, const std::string& staging, const std::vector<std::string>& files,
+Result<PackStats> Pack(const RepoInfo& repo, const std::string& staging,
+                       const std::vector<std::string>& files,
                        const std::function<Status(std::string_view)>& sink,
                        const std::function<void(const PackStats&)>& progress) {
   TarWriter w(sink, progress);

@@ -64,7 +64,8 @@ struct PackStats {
 // Writes a tar stream (pax) of `staging`'s .git as ".git/..." and of `files`
 // read from repo.root, calling `sink` with each chunk. `progress` is called
 // now and then with the running totals. Stops at the first failing sink call.
-Result<PackStats> Pack(const RepoInfo& repo, const std::string& staging, const std::vector<std::string>& files,
+Result<PackStats> Pack(const RepoInfo& repo, const std::string& staging,
+                       const std::vector<std::string>& files,
                        const std::function<Status(std::string_view)>& sink,
                        const std::function<void(const PackStats&)>& progress);
 

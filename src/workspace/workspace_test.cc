@@ -60,7 +60,8 @@ class WorkspaceTest : public ::testing::Test {
   }
 
   // Packs in `mode` and unpacks with tar into a fresh directory; returns it.
-  std::string PackAndUnpack(WorkspacePrepareMode mode, const std::string& branch, PackStats* stats = nullptr) {
+  std::string PackAndUnpack(WorkspacePrepareMode mode, const std::string& branch,
+                            PackStats* stats = nullptr) {
     // From a subdirectory (when there is one): the top is found.
     auto repo = InspectRepo(fs::is_directory(repo_ + "/src") ? repo_ + "/src" : repo_);
     EXPECT_TRUE(repo.ok()) << repo.error().message();
@@ -187,13 +188,15 @@ TEST_F(WorkspaceTest, AFailingSinkStopsThePack) {
 }
 
 TEST(WorkspaceValidationTest, GuestPathsAndBranches) {
-  for (const char* ok : {"/root/proj", "/srv/a/b", "/root/my repo"}) EXPECT_TRUE(ValidateGuestPath(ok).ok()) << ok;
+  for (const char* ok : {"/root/proj", "/srv/a/b", "/root/my repo"})
+    EXPECT_TRUE(ValidateGuestPath(ok).ok()) << ok;
   for (const char* bad : {"", "root/proj", "/", "/root", "/root/", "/root//x", "/root/./x", "/root/../etc",
                           "/proc/x", "/sys/x", "/dev/x", "/root/a\nb"}) {
     EXPECT_FALSE(ValidateGuestPath(bad).ok()) << bad;
   }
   EXPECT_TRUE(ValidateBranchName("feature/x").ok());
-  for (const char* bad : {"", "-x", "a..b", "a b", "x.lock", "a~b"}) EXPECT_FALSE(ValidateBranchName(bad).ok()) << bad;
+  for (const char* bad : {"", "-x", "a..b", "a b", "x.lock", "a~b"})
+    EXPECT_FALSE(ValidateBranchName(bad).ok()) << bad;
 }
 
 TEST(WorkspaceValidationTest, UnpackCommandKeepsUserStringsOutOfTheScript) {
