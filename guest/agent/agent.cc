@@ -374,7 +374,7 @@ void Agent::HandleFrame(Conn& c, Frame& f) {
   }
   switch (type) {
     case MsgType::kPing: {
-      auto ping = Ping::Decode(f.payload);
+      auto ping = Decode<Ping>(f.payload);
       if (!ping) return SendError(c, ErrorCode::kBadMessage, 0, "malformed PING");
       QueueControl(c, 0, Pong{.id = ping->id});
       return;
@@ -384,7 +384,7 @@ void Agent::HandleFrame(Conn& c, Frame& f) {
       ResetSession(c);
       return;
     case MsgType::kError: {
-      auto err = ErrorMsg::Decode(f.payload);
+      auto err = Decode<ErrorMsg>(f.payload);
       Log("connection %d: host reported error %u on channel %u: %s", c.id, err ? err->code : 0,
           err ? err->channel : 0, err ? err->message.c_str() : "(malformed)");
       return;
@@ -416,7 +416,7 @@ void Agent::HandleFrame(Conn& c, Frame& f) {
 }
 
 void Agent::HandleHello(Conn& c, const Frame& f) {
-  auto hello = Hello::Decode(f.payload);
+  auto hello = Decode<Hello>(f.payload);
   if (!hello) {
     Log("connection %d: malformed HELLO", c.id);
     return;
@@ -453,7 +453,7 @@ void Agent::HandleOpen(Conn& c, const Frame& f) {
     return;
   }
   c.highest_channel = ch;
-  auto open = Open::Decode(f.payload);
+  auto open = Decode<Open>(f.payload);
   auto fail = [&](int err, const std::string& stage) {
     QueueControl(c, ch, OpenFail{.err = static_cast<uint32_t>(err), .stage = stage, .message = strerror(err)},
                  kFlagFin);
@@ -510,13 +510,13 @@ void Agent::HandleChannelFrame(Conn& c, Exec& e, Frame& f) {
       return;
     }
     case MsgType::kWindow: {
-      auto w = Window::Decode(f.payload);
+      auto w = Decode<Window>(f.payload);
       if (!w) return SendError(c, ErrorCode::kBadMessage, ch, "malformed WINDOW");
       e.send_credit += w->delta;
       return;
     }
     case MsgType::kEof: {
-      auto eof = Eof::Decode(f.payload);
+      auto eof = Decode<Eof>(f.payload);
       if (!eof || eof->stream != Stream::kStdin)
         return SendError(c, ErrorCode::kBadMessage, ch, "EOF must name stdin");
       e.stdin_eof = true;
@@ -524,7 +524,7 @@ void Agent::HandleChannelFrame(Conn& c, Exec& e, Frame& f) {
       return;
     }
     case MsgType::kSignal: {
-      auto s = SignalMsg::Decode(f.payload);
+      auto s = Decode<SignalMsg>(f.payload);
       if (!s || s->signo == 0 || s->signo >= static_cast<uint32_t>(NSIG)) {
         return SendError(c, ErrorCode::kBadMessage, ch, "SIGNAL needs a valid signal number");
       }
@@ -534,7 +534,7 @@ void Agent::HandleChannelFrame(Conn& c, Exec& e, Frame& f) {
       return;
     }
     case MsgType::kResize: {
-      auto r = Resize::Decode(f.payload);
+      auto r = Decode<Resize>(f.payload);
       if (!r) return SendError(c, ErrorCode::kBadMessage, ch, "malformed RESIZE");
       if (e.tty && e.stdout_fd.valid()) {
         struct winsize ws = {};

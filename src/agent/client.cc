@@ -139,7 +139,7 @@ class Core {
   // reach the agent in increasing order even with concurrent Exec calls (the
   // agent rejects an id not above every earlier one).
   Status OpenChannel(const std::shared_ptr<ChannelState>& ch, const agent::Open& open) {
-    std::string payload = open.Encode();
+    std::string payload = agent::Encode(open);
     if (payload.size() > max_payload_) {
       return Error::Invalid("the command line and environment take " + std::to_string(payload.size()) +
                             " bytes; at most " + std::to_string(max_payload_) + " fit in one request");
@@ -227,7 +227,7 @@ class Core {
       case MsgType::kEof:
         return OnChannelFrame(f);
       case MsgType::kPong: {
-        auto pong = agent::Pong::Decode(f.payload);
+        auto pong = agent::Decode<agent::Pong>(f.payload);
         std::lock_guard<std::mutex> l(mu_);
         if (pong) {
           auto it = pings_.find(pong->id);
@@ -237,18 +237,18 @@ class Core {
         return true;
       }
       case MsgType::kPing: {
-        auto ping = agent::Ping::Decode(f.payload);
+        auto ping = agent::Decode<agent::Ping>(f.payload);
         if (ping) (void)SendMessage(0, agent::Pong{.id = ping->id});
         return true;
       }
       case MsgType::kGoAway: {
-        auto bye = agent::GoAway::Decode(f.payload);
+        auto bye = agent::Decode<agent::GoAway>(f.payload);
         MarkLost("the agent said goodbye" +
                  (bye && !bye->reason.empty() ? ": " + bye->reason : std::string()));
         return false;
       }
       case MsgType::kError: {
-        auto err = agent::ErrorMsg::Decode(f.payload);
+        auto err = agent::Decode<agent::ErrorMsg>(f.payload);
         if (!err) return true;
         spdlog::warn("agent reported error {} on channel {}: {}", err->code, err->channel, err->message);
         std::lock_guard<std::mutex> l(mu_);
@@ -278,7 +278,7 @@ class Core {
     ChannelState& ch = *it->second;
     switch (static_cast<MsgType>(f.type)) {
       case MsgType::kData: {
-        auto d = agent::Data::Decode(f.payload);
+        auto d = agent::Decode<agent::Data>(f.payload);
         if (!d) return true;
         if (d->bytes.size() > ch.recv_credit) {
           // The agent broke flow control; buffering on would be unbounded.
@@ -296,10 +296,10 @@ class Core {
         break;
       }
       case MsgType::kWindow:
-        if (auto w = agent::Window::Decode(f.payload)) ch.stdin_credit += w->delta;
+        if (auto w = agent::Decode<agent::Window>(f.payload)) ch.stdin_credit += w->delta;
         break;
       case MsgType::kExit: {
-        auto x = agent::Exit::Decode(f.payload);
+        auto x = agent::Decode<agent::Exit>(f.payload);
         if (!x) return true;
         ExecEvent ev;
         ev.kind = ExecEvent::kExit;
@@ -312,13 +312,13 @@ class Core {
         break;
       }
       case MsgType::kOpenOk:
-        if (auto ok = agent::OpenOk::Decode(f.payload)) {
+        if (auto ok = agent::Decode<agent::OpenOk>(f.payload)) {
           ch.opened = true;
           ch.stdin_credit = ok->window;
         }
         break;
       case MsgType::kOpenFail: {
-        auto fail = agent::OpenFail::Decode(f.payload);
+        auto fail = agent::Decode<agent::OpenFail>(f.payload);
         int err = fail ? static_cast<int>(fail->err) : EIO;
         std::string stage = fail ? fail->stage : "open";
         ch.failure = Error::FromErrno("starting " + ch.argv0 + " in the guest: " + stage, err);

@@ -92,6 +92,60 @@ TEST(ProtocolTest, EveryMessageRoundTrips) {
   EXPECT_EQ(RoundTrip(Close{}), Close{});
 }
 
+// The exact bytes of every message, pinned: the host and the guest agent are
+// built separately, so an encoding change must be deliberate (and versioned).
+TEST(ProtocolTest, WireBytesAreStable) {
+  auto hex = [](const std::string& s) {
+    static const char kHex[] = "0123456789abcdef";
+    std::string out;
+    for (unsigned char c : s) {
+      out += kHex[c >> 4];
+      out += kHex[c & 0xF];
+    }
+    return out;
+  };
+  EXPECT_EQ(hex(Encode(Hello{
+                .nonce = 0x1122334455667788, .major = 1, .minor = 3, .features = 5, .max_frame = 4096})),
+            "0001000000081122334455667788000200000002000100030000000200030004"
+            "00000008000000000000000500050000000400001000");
+  EXPECT_EQ(
+      hex(Encode(HelloAck{
+          .nonce = 9, .features = 2, .max_frame = 65536, .build = "b", .boot_id = "id", .hostname = "vm1"})),
+      "0001000000080000000000000009000200000002000100030000000200000004"
+      "0000000800000000000000020005000000040001000000060000000162000700"
+      "0000026964000800000003766d31");
+  EXPECT_EQ(hex(Encode(Ping{.id = 42})), "000900000008000000000000002a");
+  EXPECT_EQ(hex(Encode(Pong{.id = 43})), "000900000008000000000000002b");
+  EXPECT_EQ(hex(Encode(GoAway{.nonce = 1, .major = 1, .minor = 0, .reason = "version"})),
+            "000100000008000000000000000100020000000200010003000000020000000a"
+            "0000000776657273696f6e");
+  EXPECT_EQ(hex(Encode(ErrorMsg{.code = 1, .channel = 5, .message = "unsupported"})),
+            "000b0000000400000001000c0000000400000005000d0000000b756e73757070"
+            "6f72746564");
+  EXPECT_EQ(hex(Encode(Open{.argv = {"sh", "-c"},
+                            .env = {"A=1"},
+                            .cwd = "/tmp",
+                            .tty = true,
+                            .rows = 50,
+                            .cols = 132,
+                            .window = 12345})),
+            "0010000000010100110000000273680011000000022d63001200000003413d31"
+            "0013000000042f746d7000140000000101001500000002003200160000000200"
+            "8400170000000400003039");
+  EXPECT_EQ(hex(Encode(OpenOk{.pid = 77, .window = 100})), "0018000000040000004d00170000000400000064");
+  EXPECT_EQ(hex(Encode(OpenFail{.err = 2, .stage = "cwd", .message = "No"})),
+            "00190000000400000002001a00000003637764000d000000024e6f");
+  EXPECT_EQ(hex(Encode(Data{.stream = Stream::kStderr, .bytes = std::string("a\0b", 3)})), "02610062");
+  EXPECT_EQ(hex(Encode(Window{.delta = 131072})), "001c0000000400020000");
+  EXPECT_EQ(hex(Encode(Eof{.stream = Stream::kStdin})), "001b0000000100");
+  EXPECT_EQ(hex(Encode(SignalMsg{.signo = 15})), "001d000000040000000f");
+  EXPECT_EQ(hex(Encode(Resize{.rows = 30, .cols = 100})), "001500000002001e0016000000020064");
+  EXPECT_EQ(hex(Encode(Exit{.signaled = true, .code = 0, .signo = 9, .core = true})),
+            "001e0000000101000b0000000400000000001d0000000400000009001f000000"
+            "0101");
+  EXPECT_EQ(Encode(Close{}), "");
+}
+
 TEST(ProtocolTest, DataFrameFastPathMatchesEncode) {
   std::string a, b;
   AppendDataFrame(&a, 3, Stream::kPty, "hello");
@@ -186,9 +240,9 @@ TEST(ProtocolTest, OversizeLengthIsRejected) {
 
 TEST(ProtocolTest, UnknownTlvTagsAreSkipped) {
   std::string payload = TlvWriter().Bytes(0x7777, "future").U64(0x7778, 1).Take();
-  payload += Exit{.code = 3}.Encode();
+  payload += Encode(Exit{.code = 3});
   payload += TlvWriter().Bytes(0x7779, "").Take();
-  auto x = Exit::Decode(payload);
+  auto x = Decode<Exit>(payload);
   ASSERT_TRUE(x);
   EXPECT_EQ(x->code, 3u);
   EXPECT_FALSE(x->signaled);
@@ -196,23 +250,23 @@ TEST(ProtocolTest, UnknownTlvTagsAreSkipped) {
 
 TEST(ProtocolTest, WiderOrNarrowerIntegersDecode) {
   // A field may change width in a later version; any 1..8 bytes decode.
-  auto w = Window::Decode(TlvWriter().U64(0x1C, 70000).Take());
+  auto w = Decode<Window>(TlvWriter().U64(0x1C, 70000).Take());
   ASSERT_TRUE(w);
   EXPECT_EQ(w->delta, 70000u);
-  auto s = SignalMsg::Decode(TlvWriter().U8(0x1D, 9).Take());
+  auto s = Decode<SignalMsg>(TlvWriter().U8(0x1D, 9).Take());
   ASSERT_TRUE(s);
   EXPECT_EQ(s->signo, 9u);
   // Too large for the field is malformed.
-  EXPECT_FALSE(Resize::Decode(TlvWriter().U32(0x15, 70000).Take()));
+  EXPECT_FALSE(Decode<Resize>(TlvWriter().U32(0x15, 70000).Take()));
 }
 
 TEST(ProtocolTest, TruncatedTlvIsMalformed) {
   Open open;
   open.argv = {"ls"};
-  std::string payload = open.Encode();
-  EXPECT_FALSE(Open::Decode(payload.substr(0, payload.size() - 1)));
-  EXPECT_FALSE(Data::Decode(""));
-  EXPECT_TRUE(Close::Decode(""));
+  std::string payload = Encode(open);
+  EXPECT_FALSE(Decode<Open>(payload.substr(0, payload.size() - 1)));
+  EXPECT_FALSE(Decode<Data>(""));
+  EXPECT_TRUE(Decode<Close>(""));
 }
 
 TEST(ProtocolTest, ResetDropsPartialInput) {
