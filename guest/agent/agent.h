@@ -7,6 +7,10 @@
 // only while the host has granted credit and the connection's send backlog is
 // small, so a slow host makes the command block on a full pipe; stdin is
 // accepted only up to the credit this agent granted.
+//
+// The loop and the connections are in agent.cc, the handlers for frames from
+// the host in agent_frames.cc, and each command's I/O and reaping in
+// agent_exec.cc.
 #pragma once
 
 #include <poll.h>

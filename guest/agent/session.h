@@ -17,6 +17,9 @@
 //
 // The other subcommands only read those files (and signal the command's
 // process group), so they work from any exec, after any agent restart.
+//
+// session_start.cc holds session-start and the supervisor, session_state.cc
+// the directory's files and state (session_internal.h), session.cc the rest.
 #pragma once
 
 namespace banger::agent {
