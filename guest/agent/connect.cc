@@ -116,6 +116,134 @@ struct Pipe {
   }
 };
 
+// Copies stdin -> socket ("up") and socket -> stdout ("down") until both
+// directions are done, passing each EOF on as a half-close.
+//
+// stdin and stdout stay blocking: they may be shared with other processes
+// (a terminal), so their file status flags are not ours to change. A read
+// after POLLIN never blocks; a write after POLLOUT of at most PIPE_BUF
+// bytes does not block on a pipe or socket either.
+class Relay {
+ public:
+  Relay(const std::string& address, int sock, Pipe& up, Pipe& down)
+      : address_(address), sock_(sock), up_(up), down_(down) {}
+
+  // 0 once both directions ended, 1 after an error (reported).
+  int Run() {
+    while (!up_done_ || !down_done_) {
+      BuildPollSet();
+      if (poll(fds_, nfds_, -1) < 0) {
+        if (errno == EINTR) continue;
+        Fail(address_, "poll", errno);
+        return 1;
+      }
+      if (Fired(in_idx_, ~0)) StdinToBuffer();
+      if (Fired(sock_idx_, POLLOUT | POLLERR | POLLHUP) && !up_.empty() && !BufferToSocket()) return 1;
+      if (!stdin_open_ && up_.empty() && !up_done_) {
+        shutdown(sock_, SHUT_WR);
+        up_done_ = true;
+      }
+      if (Fired(sock_idx_, POLLIN | POLLERR | POLLHUP) && sock_readable_ && down_.size() < kBufferSize &&
+          !SocketToBuffer()) {
+        return 1;
+      }
+      if (Fired(out_idx_, ~0) && !down_.empty()) BufferToStdout();
+      if (!sock_readable_ && down_.empty() && !down_done_) {
+        close(STDOUT_FILENO);
+        down_done_ = true;
+      }
+    }
+    return 0;
+  }
+
+ private:
+  void BuildPollSet() {
+    nfds_ = 0;
+    in_idx_ = sock_idx_ = out_idx_ = -1;
+    if (stdin_open_ && up_.size() < kBufferSize) {
+      in_idx_ = nfds_;
+      fds_[nfds_++] = {STDIN_FILENO, POLLIN, 0};
+    }
+    short sock_ev = 0;
+    if (sock_readable_ && down_.size() < kBufferSize) sock_ev |= POLLIN;
+    if (!up_.empty()) sock_ev |= POLLOUT;
+    if (sock_ev != 0) {
+      sock_idx_ = nfds_;
+      fds_[nfds_++] = {sock_, sock_ev, 0};
+    }
+    if (!down_.empty()) {
+      out_idx_ = nfds_;
+      fds_[nfds_++] = {STDOUT_FILENO, POLLOUT, 0};
+    }
+  }
+
+  bool Fired(int idx, int events) const { return idx >= 0 && (fds_[idx].revents & events) != 0; }
+
+  void StdinToBuffer() {
+    ssize_t n = read(STDIN_FILENO, up_.data + up_.end, up_.Room());
+    if (n > 0) {
+      up_.end += n;
+    } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
+      stdin_open_ = false;  // EOF, or a read error that ends this direction alike
+    }
+  }
+
+  // False after a send error (reported).
+  bool BufferToSocket() {
+    ssize_t n = send(sock_, up_.data + up_.start, up_.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      up_.start += n;
+    } else if (n < 0 && errno != EINTR && errno != EAGAIN) {
+      if (!sock_readable_ && (errno == EPIPE || errno == ECONNRESET)) {
+        // The peer closed both ways and is not reading: nothing more can
+        // go up. Like netcat, that is the end of this direction.
+        up_.Clear();
+        stdin_open_ = false;
+      } else {
+        Fail(address_, "sending", errno);
+        return false;
+      }
+    }
+    return true;
+  }
+
+  // False after a receive error (reported).
+  bool SocketToBuffer() {
+    ssize_t n = recv(sock_, down_.data + down_.end, down_.Room(), MSG_DONTWAIT);
+    if (n > 0) {
+      down_.end += n;
+    } else if (n == 0) {
+      sock_readable_ = false;
+    } else if (errno != EINTR && errno != EAGAIN) {
+      Fail(address_, "receiving", errno);
+      return false;
+    }
+    return true;
+  }
+
+  void BufferToStdout() {
+    ssize_t n = write(STDOUT_FILENO, down_.data + down_.start, std::min<size_t>(down_.size(), PIPE_BUF));
+    if (n > 0) {
+      down_.start += n;
+    } else if (n < 0 && errno != EINTR && errno != EAGAIN) {
+      // Nobody reads our output any more: stop taking it from the peer.
+      down_.Clear();
+      sock_readable_ = false;
+      shutdown(sock_, SHUT_RD);
+    }
+  }
+
+  const std::string& address_;
+  int sock_;
+  Pipe &up_, &down_;
+  bool stdin_open_ = true;     // stdin has not reached EOF
+  bool up_done_ = false;       // the socket's write side is shut down
+  bool sock_readable_ = true;  // the peer has not sent its FIN
+  bool down_done_ = false;     // stdout is closed
+  pollfd fds_[3];
+  int nfds_ = 0, in_idx_ = -1, sock_idx_ = -1, out_idx_ = -1;
+};
+
 }  // namespace
 
 int RunConnect(const std::string& address) {
@@ -133,101 +261,8 @@ int RunConnect(const std::string& address) {
   UniqueFd sock = Connect(address, addr, addr_len);
   if (!sock.valid()) return 1;
 
-  // stdin and stdout stay blocking: they may be shared with other processes
-  // (a terminal), so their file status flags are not ours to change. A read
-  // after POLLIN never blocks; a write after POLLOUT of at most PIPE_BUF
-  // bytes does not block on a pipe or socket either.
-  static Pipe up, down;       // stdin -> socket, socket -> stdout
-  bool stdin_open = true;     // stdin has not reached EOF
-  bool up_done = false;       // the socket's write side is shut down
-  bool sock_readable = true;  // the peer has not sent its FIN
-  bool down_done = false;     // stdout is closed
-
-  while (!up_done || !down_done) {
-    pollfd fds[3];
-    int nfds = 0, in_idx = -1, sock_idx = -1, out_idx = -1;
-    if (stdin_open && up.size() < kBufferSize) {
-      in_idx = nfds;
-      fds[nfds++] = {STDIN_FILENO, POLLIN, 0};
-    }
-    short sock_ev = 0;
-    if (sock_readable && down.size() < kBufferSize) sock_ev |= POLLIN;
-    if (!up.empty()) sock_ev |= POLLOUT;
-    if (sock_ev != 0) {
-      sock_idx = nfds;
-      fds[nfds++] = {sock.get(), sock_ev, 0};
-    }
-    if (!down.empty()) {
-      out_idx = nfds;
-      fds[nfds++] = {STDOUT_FILENO, POLLOUT, 0};
-    }
-    if (poll(fds, nfds, -1) < 0) {
-      if (errno == EINTR) continue;
-      Fail(address, "poll", errno);
-      return 1;
-    }
-
-    // stdin -> buffer.
-    if (in_idx >= 0 && fds[in_idx].revents != 0) {
-      ssize_t n = read(STDIN_FILENO, up.data + up.end, up.Room());
-      if (n > 0) {
-        up.end += n;
-      } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
-        stdin_open = false;  // EOF, or a read error that ends this direction alike
-      }
-    }
-    // buffer -> socket.
-    if (sock_idx >= 0 && (fds[sock_idx].revents & (POLLOUT | POLLERR | POLLHUP)) && !up.empty()) {
-      ssize_t n = send(sock.get(), up.data + up.start, up.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-      if (n > 0) {
-        up.start += n;
-      } else if (n < 0 && errno != EINTR && errno != EAGAIN) {
-        if (!sock_readable && (errno == EPIPE || errno == ECONNRESET)) {
-          // The peer closed both ways and is not reading: nothing more can
-          // go up. Like netcat, that is the end of this direction.
-          up.Clear();
-          stdin_open = false;
-        } else {
-          Fail(address, "sending", errno);
-          return 1;
-        }
-      }
-    }
-    if (!stdin_open && up.empty() && !up_done) {
-      shutdown(sock.get(), SHUT_WR);
-      up_done = true;
-    }
-    // socket -> buffer.
-    if (sock_idx >= 0 && (fds[sock_idx].revents & (POLLIN | POLLERR | POLLHUP)) && sock_readable &&
-        down.size() < kBufferSize) {
-      ssize_t n = recv(sock.get(), down.data + down.end, down.Room(), MSG_DONTWAIT);
-      if (n > 0) {
-        down.end += n;
-      } else if (n == 0) {
-        sock_readable = false;
-      } else if (errno != EINTR && errno != EAGAIN) {
-        Fail(address, "receiving", errno);
-        return 1;
-      }
-    }
-    // buffer -> stdout.
-    if (out_idx >= 0 && fds[out_idx].revents != 0 && !down.empty()) {
-      ssize_t n = write(STDOUT_FILENO, down.data + down.start, std::min<size_t>(down.size(), PIPE_BUF));
-      if (n > 0) {
-        down.start += n;
-      } else if (n < 0 && errno != EINTR && errno != EAGAIN) {
-        // Nobody reads our output any more: stop taking it from the peer.
-        down.Clear();
-        sock_readable = false;
-        shutdown(sock.get(), SHUT_RD);
-      }
-    }
-    if (!sock_readable && down.empty() && !down_done) {
-      close(STDOUT_FILENO);
-      down_done = true;
-    }
-  }
-  return 0;
+  static Pipe up, down;  // stdin -> socket, socket -> stdout
+  return Relay(address, sock.get(), up, down).Run();
 }
 
 }  // namespace banger::agent
