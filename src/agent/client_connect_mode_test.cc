@@ -94,6 +94,19 @@ struct ConnectProcess {
   }
 };
 
+// Exit code 0 and nothing on stderr.
+void ExpectCleanExit(ConnectProcess& proc) {
+  EXPECT_EQ(proc.Wait(), 0);
+  EXPECT_EQ(ReadToEof(proc.err.get()), "");
+}
+
+// A process that should wait has not exited after a moment. A negative
+// check: a slow machine can only make it pass more easily, never flake.
+void ExpectStillRunning(const ConnectProcess& proc, const char* why) {
+  std::this_thread::sleep_for(50ms);
+  EXPECT_NE(waitpid(proc.pid, nullptr, WNOHANG), proc.pid) << why;
+}
+
 TEST(AgentConnectModeTest, CopiesBothWaysAndPassesHalfCloseOn) {
   uint16_t port = 0;
   UniqueFd listener = ListenTcp(&port);
@@ -129,14 +142,12 @@ TEST(AgentConnectModeTest, CopiesBothWaysAndPassesHalfCloseOn) {
   EXPECT_TRUE(got_up == up);
   // ...while the other direction still works.
   ASSERT_TRUE(WriteAll(sock.get(), "after half-close"));
-  std::this_thread::sleep_for(50ms);
-  EXPECT_NE(waitpid(proc.pid, nullptr, WNOHANG), proc.pid) << "exited with a direction still open";
+  ExpectStillRunning(proc, "exited with a direction still open");
   ASSERT_EQ(shutdown(sock.get(), SHUT_WR), 0);
   stdout_reader.join();  // the socket's EOF closes its stdout
   EXPECT_EQ(got_down.size(), down.size() + 16);
   EXPECT_TRUE(got_down == down + "after half-close");
-  EXPECT_EQ(proc.Wait(), 0);
-  EXPECT_EQ(ReadToEof(proc.err.get()), "");
+  ExpectCleanExit(proc);
 }
 
 TEST(AgentConnectModeTest, PeerClosingFirstEndsItOnceStdinCloses) {
@@ -150,15 +161,13 @@ TEST(AgentConnectModeTest, PeerClosingFirstEndsItOnceStdinCloses) {
   sock.Reset();  // the server hangs up (both ways)
   EXPECT_EQ(ReadToEof(proc.out.get()), "banner\n");
   // Its stdin is still open, so one direction is: it waits.
-  std::this_thread::sleep_for(50ms);
-  EXPECT_NE(waitpid(proc.pid, nullptr, WNOHANG), proc.pid);
+  ExpectStillRunning(proc, "exited with its stdin still open");
   // Input now has nowhere to go: once the socket refuses it, the process
   // ends cleanly (like netcat) rather than hanging on.
   auto old = signal(SIGPIPE, SIG_IGN);
   for (int i = 0; i < 5 && WriteAll(proc.in.get(), "late input\n"); ++i) std::this_thread::sleep_for(10ms);
   signal(SIGPIPE, old);
-  EXPECT_EQ(proc.Wait(), 0);
-  EXPECT_EQ(ReadToEof(proc.err.get()), "");
+  ExpectCleanExit(proc);
 }
 
 TEST(AgentConnectModeTest, StdinClosedRightAwayStillGetsTheAnswer) {

@@ -10,6 +10,19 @@
 namespace banger::agent_test {
 namespace {
 
+// `sleep 100` as an exec, once its shell has reported its pid.
+struct Sleeper {
+  std::unique_ptr<ExecChannel> channel;
+  pid_t pid = -1;
+};
+Result<Sleeper> StartSleeper(AgentConn& conn) {
+  BANGER_ASSIGN_OR_RETURN(auto ch, conn.Exec(Sh("echo $$; exec sleep 100")));
+  BANGER_ASSIGN_OR_RETURN(ExecEvent first, ch->Next());
+  pid_t pid = std::atoi(first.data.c_str());
+  if (pid <= 0) return Error::Internal("no pid from the sleeper: " + first.data);
+  return Sleeper{std::move(ch), pid};
+}
+
 TEST_F(AgentClientTest, VersionMismatchNamesBothVersions) {
   UniqueFd fd = RawConnect();
   ASSERT_TRUE(fd.valid());
@@ -196,11 +209,10 @@ TEST_F(AgentClientTest, SequentialConnections) {
 TEST_F(AgentClientTest, DroppedConnectionKillsItsCommandsAndFailsCallers) {
   auto conn = Connect();
   ASSERT_TRUE(conn);
-  auto ch = conn->Exec(Sh("echo $$; exec sleep 100"));
-  ASSERT_TRUE(ch.ok());
-  auto first = (*ch)->Next();
-  ASSERT_TRUE(first.ok());
-  pid_t pid = std::stoi(first->data);
+  auto sleeper = StartSleeper(*conn);
+  ASSERT_TRUE(sleeper.ok()) << sleeper.error().message();
+  auto& ch = sleeper->channel;
+  pid_t pid = sleeper->pid;
   EXPECT_EQ(kill(pid, 0), 0);
 
   // A blocked Next() wakes with the connection's loss. The pause only makes
@@ -209,12 +221,12 @@ TEST_F(AgentClientTest, DroppedConnectionKillsItsCommandsAndFailsCallers) {
     std::this_thread::sleep_for(100ms);
     conn.reset();
   });
-  auto next = (*ch)->Next();
+  auto next = ch->Next();
   closer.join();
   ASSERT_FALSE(next.ok());
   EXPECT_NE(next.error().message().find("agent connection lost"), std::string::npos)
       << next.error().message();
-  EXPECT_FALSE((*ch)->WriteStdin("x").ok());
+  EXPECT_FALSE(ch->WriteStdin("x").ok());
 
   EXPECT_TRUE(Eventually([&] { return kill(pid, 0) != 0; })) << "the command still runs";
 }
@@ -240,12 +252,10 @@ TEST_F(AgentClientTest, AgentDeathFailsBlockedCalls) {
 TEST_F(AgentClientTest, ClosingAChannelEarlyKillsTheCommand) {
   auto conn = Connect();
   ASSERT_TRUE(conn);
-  auto ch = conn->Exec(Sh("echo $$; exec sleep 100"));
-  ASSERT_TRUE(ch.ok());
-  auto first = (*ch)->Next();
-  ASSERT_TRUE(first.ok());
-  pid_t pid = std::stoi(first->data);
-  ch->reset();
+  auto sleeper = StartSleeper(*conn);
+  ASSERT_TRUE(sleeper.ok()) << sleeper.error().message();
+  const pid_t pid = sleeper->pid;
+  sleeper->channel.reset();  // CLOSE while the command runs
   EXPECT_TRUE(Eventually([&] { return kill(pid, 0) != 0; })) << "the command still runs";
   EXPECT_TRUE(conn->Ping(2s).ok());
 }

@@ -9,6 +9,14 @@
 namespace banger::agent_test {
 namespace {
 
+// The hex SHA-256 of data by the host's sha256sum (through the file `path`),
+// what the guest's sha256sum must answer too.
+Result<std::string> HostSha256(const std::string& path, const std::string& data) {
+  BANGER_RETURN_IF_ERROR(WriteFileAtomic(path, data));
+  BANGER_ASSIGN_OR_RETURN(auto r, RunChecked({"sha256sum", path}));
+  return r.out.substr(0, 64);
+}
+
 TEST_F(AgentClientTest, Stdin64MiBIntactWithBoundedAgentMemory) {
   // Pseudo-random input; the expected hash comes from the host's sha256sum.
   std::string data(64 * kMiB, '\0');
@@ -17,11 +25,8 @@ TEST_F(AgentClientTest, Stdin64MiBIntactWithBoundedAgentMemory) {
     uint64_t v = rng();
     memcpy(&data[i], &v, 8);
   }
-  std::string file = dir_ + "/input";
-  ASSERT_TRUE(WriteFileAtomic(file, data).ok());
-  auto expected = RunChecked({"sha256sum", file});
-  ASSERT_TRUE(expected.ok());
-  std::string want = expected->out.substr(0, 64);
+  auto want = HostSha256(dir_ + "/input", data);
+  ASSERT_TRUE(want.ok()) << want.error().message();
 
   auto conn = Connect();
   ASSERT_TRUE(conn);
@@ -41,7 +46,7 @@ TEST_F(AgentClientTest, Stdin64MiBIntactWithBoundedAgentMemory) {
   auto elapsed = Clock::now() - start;
   ASSERT_TRUE(r.ok()) << r.error().message();
   EXPECT_EQ(r->exit.code, 0);
-  EXPECT_EQ(r->out.substr(0, 64), want);
+  EXPECT_EQ(r->out.substr(0, 64), *want);
   size_t rss = RssBytes(agent_pid_);
   EXPECT_LT(rss, 64 * kMiB);
   printf("[ metric ] stdin throughput: %.1f MiB/s (64 MiB into sha256sum); agent VmRSS after: %.1f MiB\n",
@@ -51,11 +56,8 @@ TEST_F(AgentClientTest, Stdin64MiBIntactWithBoundedAgentMemory) {
 TEST_F(AgentClientTest, StdinIntactOnEveryExecOfOneConnection) {
   // What `banger vm exec -i` does: one AgentConn per VM, stdin in 32 KiB calls.
   std::string data = PseudoRandom(1288895, 7);
-  std::string file = dir_ + "/input";
-  ASSERT_TRUE(WriteFileAtomic(file, data).ok());
-  auto expected = RunChecked({"sha256sum", file});
-  ASSERT_TRUE(expected.ok());
-  std::string want = expected->out.substr(0, 64);
+  auto want = HostSha256(dir_ + "/input", data);
+  ASSERT_TRUE(want.ok()) << want.error().message();
 
   auto conn = Connect();
   ASSERT_TRUE(conn);
@@ -65,7 +67,7 @@ TEST_F(AgentClientTest, StdinIntactOnEveryExecOfOneConnection) {
     EXPECT_EQ(wc->out, std::to_string(data.size()) + "\n") << "wc exec " << i;
     auto sum = FeedAndDrain(*conn, Cmd({"sha256sum"}), data, 32 * 1024);
     ASSERT_TRUE(sum.ok()) << "exec " << i << ": " << sum.error().message();
-    EXPECT_EQ(sum->out.substr(0, 64), want) << "sha256sum exec " << i;
+    EXPECT_EQ(sum->out.substr(0, 64), *want) << "sha256sum exec " << i;
   }
 }
 
@@ -123,11 +125,9 @@ TEST_F(AgentClientTest, StdinIntactWithInterleavedExecs) {
     for (auto& t : readers) t.join();
     for (int i = 0; i < kExecs; ++i) {
       ASSERT_TRUE(results[i].ok()) << results[i].error().message();
-      std::string file = dir_ + "/in" + std::to_string(i);
-      ASSERT_TRUE(WriteFileAtomic(file, inputs[i]).ok());
-      auto want = RunChecked({"sha256sum", file});
-      ASSERT_TRUE(want.ok());
-      EXPECT_EQ(results[i]->out.substr(0, 64), want->out.substr(0, 64)) << "round " << round << " exec " << i;
+      auto want = HostSha256(dir_ + "/in" + std::to_string(i), inputs[i]);
+      ASSERT_TRUE(want.ok()) << want.error().message();
+      EXPECT_EQ(results[i]->out.substr(0, 64), *want) << "round " << round << " exec " << i;
     }
   }
 }
