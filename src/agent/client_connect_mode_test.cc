@@ -26,10 +26,10 @@ UniqueFd ListenTcp(uint16_t* port) {
   return fd;
 }
 
-// Accepts one connection, waiting at most 5 s.
+// Accepts one connection, waiting at most 20 s (a hang guard).
 UniqueFd AcceptWithin(int listen_fd) {
   pollfd p = {listen_fd, POLLIN, 0};
-  if (poll(&p, 1, 5000) != 1) return {};
+  if (poll(&p, 1, 20000) != 1) return {};
   return UniqueFd(accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC));
 }
 
@@ -80,9 +80,9 @@ struct ConnectProcess {
     p.err.Reset(err[0]);
     return p;
   }
-  // Its exit code, or -1 if it did not exit normally within 10 s.
+  // Its exit code, or -1 if it did not exit normally within 20 s.
   int Wait() {
-    for (int i = 0; i < 1000; ++i) {
+    for (int i = 0; i < 2000; ++i) {
       int status = 0;
       pid_t r = waitpid(pid, &status, WNOHANG);
       if (r == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : -1;

@@ -104,26 +104,26 @@ class AgentClientTest : public ::testing::Test {
   }
 
   std::unique_ptr<AgentConn> Connect() {
-    auto fd = ConnectAgentUnix(sock_, 5s);
+    auto fd = ConnectAgentUnix(sock_, 20s);
     EXPECT_TRUE(fd.ok()) << fd.error().message();
     if (!fd.ok()) return nullptr;
-    auto conn = AgentConn::Handshake(std::move(*fd), 5s);
+    auto conn = AgentConn::Handshake(std::move(*fd), 20s);
     EXPECT_TRUE(conn.ok()) << conn.error().message();
     return conn.ok() ? std::move(*conn) : nullptr;
   }
 
   // A raw protocol client for what AgentConn never sends.
   UniqueFd RawConnect() {
-    auto fd = ConnectAgentUnix(sock_, 5s);
+    auto fd = ConnectAgentUnix(sock_, 20s);
     EXPECT_TRUE(fd.ok());
     return fd.ok() ? std::move(*fd) : UniqueFd();
   }
   static void RawSend(int fd, const std::string& bytes) {
     ASSERT_EQ(::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL), static_cast<ssize_t>(bytes.size()));
   }
-  // The next frame from the agent, or nullopt after 5 s.
+  // The next frame from the agent, or nullopt after 20 s (a hang guard).
   static std::optional<agent::Frame> RawRead(int fd, agent::FrameDecoder& dec) {
-    auto deadline = Clock::now() + 5s;
+    auto deadline = Clock::now() + 20s;
     for (;;) {
       if (auto f = dec.Next()) return f;
       pollfd p = {fd, POLLIN, 0};
