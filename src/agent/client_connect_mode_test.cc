@@ -94,6 +94,16 @@ struct ConnectProcess {
   }
 };
 
+// A TCP listener on 127.0.0.1 (into *listener) and the agent --connect'ed to
+// it as host:port. After a failed setup the test's accept fails (no process
+// ever connects).
+ConnectProcess StartAgainstListener(const std::string& host, UniqueFd* listener) {
+  uint16_t port = 0;
+  *listener = ListenTcp(&port);
+  if (!listener->valid()) return {};
+  return ConnectProcess::Start(host + ":" + std::to_string(port));
+}
+
 // Exit code 0 and nothing on stderr.
 void ExpectCleanExit(ConnectProcess& proc) {
   EXPECT_EQ(proc.Wait(), 0);
@@ -108,11 +118,8 @@ void ExpectStillRunning(const ConnectProcess& proc, const char* why) {
 }
 
 TEST(AgentConnectModeTest, CopiesBothWaysAndPassesHalfCloseOn) {
-  uint16_t port = 0;
-  UniqueFd listener = ListenTcp(&port);
-  ASSERT_TRUE(listener.valid());
-  auto proc = ConnectProcess::Start("127.0.0.1:" + std::to_string(port));
-  ASSERT_GT(proc.pid, 0);
+  UniqueFd listener;
+  auto proc = StartAgainstListener("127.0.0.1", &listener);
   UniqueFd sock = AcceptWithin(listener.get());
   ASSERT_TRUE(sock.valid());
 
@@ -151,10 +158,8 @@ TEST(AgentConnectModeTest, CopiesBothWaysAndPassesHalfCloseOn) {
 }
 
 TEST(AgentConnectModeTest, PeerClosingFirstEndsItOnceStdinCloses) {
-  uint16_t port = 0;
-  UniqueFd listener = ListenTcp(&port);
-  ASSERT_TRUE(listener.valid());
-  auto proc = ConnectProcess::Start("localhost:" + std::to_string(port));
+  UniqueFd listener;
+  auto proc = StartAgainstListener("localhost", &listener);
   UniqueFd sock = AcceptWithin(listener.get());
   ASSERT_TRUE(sock.valid());
   ASSERT_TRUE(WriteAll(sock.get(), "banner\n"));
@@ -173,10 +178,8 @@ TEST(AgentConnectModeTest, PeerClosingFirstEndsItOnceStdinCloses) {
 TEST(AgentConnectModeTest, StdinClosedRightAwayStillGetsTheAnswer) {
   // `echo cmd | banger-agent --connect`: the half-close reaches the server
   // first, its answer still comes back.
-  uint16_t port = 0;
-  UniqueFd listener = ListenTcp(&port);
-  ASSERT_TRUE(listener.valid());
-  auto proc = ConnectProcess::Start("127.0.0.1:" + std::to_string(port));
+  UniqueFd listener;
+  auto proc = StartAgainstListener("127.0.0.1", &listener);
   ASSERT_TRUE(WriteAll(proc.in.get(), "question"));
   proc.in.Reset();
   UniqueFd sock = AcceptWithin(listener.get());

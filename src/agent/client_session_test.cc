@@ -57,17 +57,14 @@ class AgentSessionTest : public AgentClientTest {
   }
 
   // A fresh agent on the same socket (after the old one was killed).
-  void RestartAgent() {
-    agent_pid_ = fork();
-    ASSERT_GE(agent_pid_, 0);
-    if (agent_pid_ == 0) {
-      std::string log = dir_ + "/agent2.log";
-      FILE* f = freopen(log.c_str(), "w", stderr);
-      (void)f;
-      execl(BANGER_AGENT_BIN, BANGER_AGENT_BIN, "--listen-unix", sock_.c_str(), nullptr);
-      _exit(127);
-    }
+  void RestartAgent() { StartAgent("agent2.log"); }
+
+  // A shell loop that waits until Release(name): a command that runs for as
+  // long as the test needs, however slow the machine.
+  std::string UntilReleased(const std::string& name) const {
+    return "while [ ! -e " + dir_ + "/release-" + name + " ]; do sleep 0.05; done";
   }
+  void Release(const std::string& name) { ASSERT_TRUE(WriteFileAtomic(dir_ + "/release-" + name, "").ok()); }
 
   std::string SessionDir(const std::string& name) {
     std::string d = dir_ + "/sessions/" + name;
@@ -139,9 +136,8 @@ TEST_F(AgentSessionTest, StartReturnsAtOnceAndRecordsTheExit) {
   std::string d = SessionDir("basic");
   // The command runs until the test releases it, so session-start returning
   // while it still runs is what "at once" means (no clock involved).
-  std::string release = dir_ + "/release-basic";
   auto r = RunAgent({"session-start", d, "--", "sh", "-c",
-                     "echo out; echo err >&2; while [ ! -e " + release + " ]; do sleep 0.05; done; exit 3"});
+                     "echo out; echo err >&2; " + UntilReleased("basic") + "; exit 3"});
   ASSERT_TRUE(r.ok()) << r.error().message();
   EXPECT_EQ(r->exit.code, 0) << r->err;
   EXPECT_TRUE(std::regex_match(r->out, std::regex("\\{\"pid\": [0-9]+\\}\n"))) << r->out;
@@ -160,7 +156,7 @@ TEST_F(AgentSessionTest, StartReturnsAtOnceAndRecordsTheExit) {
   EXPECT_EQ(JsonField(running, "pid"), std::to_string(pid)) << running;
   EXPECT_NE(JsonField(running, "started_at"), "") << running;
 
-  ASSERT_TRUE(WriteFileAtomic(release, "").ok());
+  Release("basic");
   std::string ended = WaitForState(d, "exited");
   EXPECT_EQ(JsonField(ended, "state"), "exited") << ended;
   EXPECT_EQ(JsonField(ended, "exit_code"), "3") << ended;
@@ -185,9 +181,8 @@ TEST_F(AgentSessionTest, StartReturnsAtOnceAndRecordsTheExit) {
 TEST_F(AgentSessionTest, OutlivesTheConnectionAndTheAgent) {
   std::string d = SessionDir("survivor");
   // It runs until the test releases it, however long the restarts take.
-  std::string release = dir_ + "/release-survivor";
-  auto r = RunAgent({"session-start", d, "--", "sh", "-c",
-                     "echo before; while [ ! -e " + release + " ]; do sleep 0.05; done; echo after"});
+  auto r = RunAgent(
+      {"session-start", d, "--", "sh", "-c", "echo before; " + UntilReleased("survivor") + "; echo after"});
   ASSERT_TRUE(r.ok()) << r.error().message();
   ASSERT_EQ(r->exit.code, 0) << r->out << r->err;
   pid_t pid = std::atoi(JsonField(r->out, "pid").c_str());
@@ -210,7 +205,7 @@ TEST_F(AgentSessionTest, OutlivesTheConnectionAndTheAgent) {
   EXPECT_EQ(JsonField(st, "state"), "running") << st;
   EXPECT_EQ(JsonField(st, "pid"), std::to_string(pid)) << st;
 
-  ASSERT_TRUE(WriteFileAtomic(release, "").ok());
+  Release("survivor");
   std::string ended = WaitForState(d, "exited");
   EXPECT_EQ(JsonField(ended, "exit_code"), "0") << ended;
   auto logs = RunAgent({"session-logs", d, "--from-start"});
@@ -221,10 +216,9 @@ TEST_F(AgentSessionTest, OutlivesTheConnectionAndTheAgent) {
 TEST_F(AgentSessionTest, LogsFollowStreamsUntilTheEnd) {
   std::string d = SessionDir("follow");
   // line1, then a pause until the test has seen it, then the rest.
-  std::string release = dir_ + "/release-follow";
-  auto r = RunAgent({"session-start", d, "--", "sh", "-c",
-                     "echo line1; while [ ! -e " + release +
-                         " ]; do sleep 0.05; done; for i in 2 3 4; do echo line$i; done; echo done >&2"});
+  auto r = RunAgent(
+      {"session-start", d, "--", "sh", "-c",
+       "echo line1; " + UntilReleased("follow") + "; for i in 2 3 4; do echo line$i; done; echo done >&2"});
   ASSERT_TRUE(r.ok());
   ASSERT_EQ(r->exit.code, 0) << r->out << r->err;
   auto ch = conn_->Exec(Cmd({BANGER_AGENT_BIN, "session-logs", d, "--from-start", "--follow"}));
@@ -235,7 +229,7 @@ TEST_F(AgentSessionTest, LogsFollowStreamsUntilTheEnd) {
   EXPECT_EQ(first->data, "line1\n");
   // The first line came while the command still ran (it waits for us)...
   EXPECT_EQ(JsonField(Status(d), "state"), "running");
-  ASSERT_TRUE(WriteFileAtomic(release, "").ok());
+  Release("follow");
   // ...and the follow ends with the command's end.
   auto rest = DrainWithin(**ch);
   ASSERT_TRUE(rest.ok()) << rest.error().message();

@@ -86,10 +86,15 @@ class AgentClientTest : public ::testing::Test {
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
     sock_ = dir_ + "/agent.sock";
+    StartAgent("agent.log");
+  }
+
+  // The agent on sock_, its stderr into dir_/log_name.
+  void StartAgent(const std::string& log_name) {
     agent_pid_ = fork();
     ASSERT_GE(agent_pid_, 0);
     if (agent_pid_ == 0) {
-      std::string log = dir_ + "/agent.log";
+      std::string log = dir_ + "/" + log_name;
       FILE* f = freopen(log.c_str(), "w", stderr);
       (void)f;
       execl(BANGER_AGENT_BIN, BANGER_AGENT_BIN, "--listen-unix", sock_.c_str(), nullptr);
