@@ -283,6 +283,41 @@ TEST(ProtocolTest, ResetDropsPartialInput) {
   EXPECT_EQ(Parse<Hello>(*f)->nonce, 2u);
 }
 
+// What a hostile peer may send: random payloads, and random TLV fields with
+// known tags, never crash a decoder; a field too wide for its member is
+// malformed rather than truncated.
+template <typename... M>
+void DecodeAll(std::string_view payload) {
+  (void)(Decode<M>(payload), ...);
+}
+
+TEST(ProtocolTest, RandomPayloadsNeverCrashAnyDecoder) {
+  std::mt19937 rng(7);
+  for (int i = 0; i < 3000; ++i) {
+    std::string payload;
+    if (i % 2 == 0) {
+      payload.resize(rng() % 64);
+      for (auto& c : payload) c = static_cast<char>(rng());
+    } else {
+      TlvWriter w;
+      for (int f = 0, n = static_cast<int>(rng() % 6); f < n; ++f) {
+        uint16_t t = static_cast<uint16_t>(1 + rng() % 0x20);
+        if (rng() % 2) {
+          w.Uint(t, (static_cast<uint64_t>(rng()) << 32) | rng(), 1 + static_cast<int>(rng() % 8));
+        } else {
+          w.Bytes(t, std::string(rng() % 5, 'x'));
+        }
+      }
+      payload = w.Take();
+    }
+    DecodeAll<Hello, HelloAck, Ping, Pong, GoAway, ErrorMsg, Open, OpenOk, OpenFail, Data, Window, Eof,
+              SignalMsg, Resize, Exit, Close>(payload);
+  }
+  EXPECT_FALSE(Decode<Exit>(TlvWriter().U16(0x1E, 256).Take())) << "a bool wider than its byte";
+  EXPECT_FALSE(Decode<Hello>(TlvWriter().Bytes(0x01, "").Take())) << "an empty integer";
+  EXPECT_FALSE(Decode<Hello>(TlvWriter().Bytes(0x01, std::string(9, '\1')).Take())) << "a 9-byte integer";
+}
+
 TEST(ProtocolTest, TypeNames) {
   EXPECT_EQ(MsgTypeName(0x25), "EXIT");
   EXPECT_EQ(MsgTypeName(0x7f), "0x7f");
