@@ -295,15 +295,24 @@ TEST_F(AgentSessionTest, DetachingDoesNotCloseTheSessionsStdin) {
 
 TEST_F(AgentSessionTest, AttachWithoutStdinIgnoresItsInput) {
   std::string d = SessionDir("nostdin");
-  auto r = RunAgent({"session-start", d, "--", "sh", "-c", "sleep 0.5; cat; echo end"});
+  // Ticks until released, so the test knows the attach follows the output
+  // (it starts at the end of the logs) before the command reads its stdin.
+  auto r = RunAgent(
+      {"session-start", d, "--", "sh", "-c",
+       "while [ ! -e " + dir_ + "/release-nostdin ]; do echo tick; sleep 0.05; done; cat; echo end"});
   ASSERT_TRUE(r.ok());
   ASSERT_EQ(r->exit.code, 0);
   auto ch = conn_->Exec(Cmd({BANGER_AGENT_BIN, "session-attach", d}));
   ASSERT_TRUE(ch.ok());
+  auto first = (*ch)->Next();
+  ASSERT_TRUE(first.ok()) << first.error().message();
   ASSERT_TRUE((*ch)->WriteStdin("ignored\n").ok());
+  Release("nostdin");
   auto out = DrainWithin(**ch);
   ASSERT_TRUE(out.ok()) << out.error().message();
-  EXPECT_EQ(out->out, "end\n");  // cat read /dev/null
+  // cat read /dev/null: nothing but ticks before the end.
+  EXPECT_TRUE(std::regex_match(first->data + out->out, std::regex("(tick\n)+end\n")))
+      << first->data + out->out;
   EXPECT_EQ(out->exit.code, 0);
 }
 
@@ -327,9 +336,13 @@ TEST_F(AgentSessionTest, StopTermsThenKillsTheProcessGroup) {
 
   // A group that ignores SIGTERM gets SIGKILL after the timeout.
   std::string stubborn = SessionDir("stubborn");
-  r = RunAgent({"session-start", stubborn, "--", "sh", "-c", "trap '' TERM; sleep 1000; echo not-reached"});
+  // Stopped only once the trap is set: a TERM before it would end the shell.
+  const std::string trapped = dir_ + "/trapped";
+  r = RunAgent({"session-start", stubborn, "--", "sh", "-c",
+                "trap '' TERM; touch " + trapped + "; sleep 1000; echo not-reached"});
   ASSERT_TRUE(r.ok());
   ASSERT_EQ(r->exit.code, 0);
+  ASSERT_TRUE(Eventually([&] { return access(trapped.c_str(), F_OK) == 0; })) << "the trap was never set";
   auto start = Clock::now();
   stop = RunAgent({"session-stop", stubborn, "--timeout", "0.5"});
   auto took = Clock::now() - start;
