@@ -170,7 +170,12 @@ TEST(AgentConnectModeTest, PeerClosingFirstEndsItOnceStdinCloses) {
   // Input now has nowhere to go: once the socket refuses it, the process
   // ends cleanly (like netcat) rather than hanging on.
   auto old = signal(SIGPIPE, SIG_IGN);
-  for (int i = 0; i < 5 && WriteAll(proc.in.get(), "late input\n"); ++i) std::this_thread::sleep_for(10ms);
+  // Input goes on until the process has gone (EPIPE): the first send may
+  // still be taken, only a later one meets the peer's reset.
+  for (auto deadline = Clock::now() + 20s;
+       Clock::now() < deadline && WriteAll(proc.in.get(), "late input\n");) {
+    std::this_thread::sleep_for(10ms);
+  }
   signal(SIGPIPE, old);
   ExpectCleanExit(proc);
 }

@@ -70,7 +70,7 @@ TEST(AgentHandshakeTest, HostErrorNamesBothVersions) {
       }
     }
   });
-  auto conn = AgentConn::Handshake(std::move(host), 5s);
+  auto conn = AgentConn::Handshake(std::move(host), 20s);
   fake.join();
   ASSERT_FALSE(conn.ok());
   EXPECT_NE(conn.error().message().find("2.1"), std::string::npos) << conn.error().message();
@@ -116,7 +116,7 @@ TEST(AgentConnectTest, VsockRetriesUntilTheGuestListensAndKeepsPayloadBytes) {
       }
     }
   });
-  auto fd = ConnectAgentVsock(uds, kAgentVsockPort, 5s);
+  auto fd = ConnectAgentVsock(uds, kAgentVsockPort, 20s);
   ASSERT_TRUE(fd.ok()) << fd.error().message();
   EXPECT_EQ(request, "CONNECT 1024");
   std::string rest(64, '\0');
