@@ -82,6 +82,7 @@ struct ConnectProcess {
   }
   // Its exit code, or -1 if it did not exit normally within 20 s.
   int Wait() {
+    if (pid <= 0) return -1;  // never waitpid(-1) or kill(-1)
     for (int i = 0; i < 2000; ++i) {
       int status = 0;
       pid_t r = waitpid(pid, &status, WNOHANG);

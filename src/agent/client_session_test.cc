@@ -409,6 +409,7 @@ TEST_F(AgentSessionTest, StatusOfAMissingDirAndOfADeadSupervisor) {
   ASSERT_TRUE(r.ok());
   ASSERT_EQ(r->exit.code, 0);
   pid_t pid = std::atoi(JsonField(r->out, "pid").c_str());
+  ASSERT_GT(pid, 0) << r->out;
   pid_t sup = SupervisorPid(d);
   ASSERT_GT(sup, 0);
   // The supervisor dies without recording anything (left unreaped, a

@@ -103,8 +103,10 @@ class AgentClientTest : public ::testing::Test {
   }
 
   void TearDown() override {
-    kill(agent_pid_, SIGKILL);
-    waitpid(agent_pid_, nullptr, 0);
+    if (agent_pid_ > 0) {  // never kill(-1): that is every process we may signal
+      kill(agent_pid_, SIGKILL);
+      waitpid(agent_pid_, nullptr, 0);
+    }
     (void)RemoveAll(dir_);
   }
 
