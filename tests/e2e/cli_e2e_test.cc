@@ -125,6 +125,44 @@ TEST(CliE2E, DoctorRejectsABadConfigNamingTheKey) {
   EXPECT_NE(r.err.find("backend"), std::string::npos) << r.err;
 }
 
+// ---- auto-detected backend and accelerator ----
+
+// Every other e2e test pins backend = "qemu" and qemu_accel = "tcg"; this one
+// leaves both to auto-detection and boots a VM with what it picks. On a host
+// that is itself a VM without a Firecracker binary (CI, this machine) that
+// must be QEMU with TCG; elsewhere the doctor's verdict is what the VM gets.
+TEST(CliE2E, AutoDetectedBackendBootsAVm) {
+  BangerHome h;
+  ASSERT_NO_FATAL_FAILURE(h.WriteConfig("stop_timeout = \"3s\"\ndefault_image_name = \"base\"\n"));
+  auto arr = ParseJson(h.Banger({"doctor", "--json"}).out);
+  ASSERT_TRUE(arr.ok());
+  std::string verdict = Checks(*arr)["backend"]["detail"];
+  auto cpuinfo_r = ReadFile("/proc/cpuinfo");
+  std::string cpuinfo = cpuinfo_r.ok() ? *cpuinfo_r : "";
+  bool nested = cpuinfo.find(" hypervisor") != std::string::npos;
+  if (nested && !FindExecutable("firecracker").ok()) {
+    EXPECT_EQ(verdict, "default backend qemu, qemu accelerator tcg");
+  }
+  bool firecracker = verdict.rfind("default backend firecracker", 0) == 0;
+  bool kvm = verdict.find("qemu accelerator kvm") != std::string::npos;
+  if (firecracker && !kvm) GTEST_SKIP() << "auto picks Firecracker but KVM cannot boot guests here; skipping";
+  ASSERT_NO_FATAL_FAILURE(h.ImportTestGuest());
+  CliRun c = h.Banger({"vm", "create", "--name", "auto1", "--vcpus", "1", "--memory", "256"});
+  ASSERT_EQ(c.code, 0) << c.err;
+  Json vm = h.BangerJson({"vm", "show", "auto1"});
+  EXPECT_EQ(vm["spec"]["backend"], firecracker ? "firecracker" : "qemu") << vm.dump();
+  if (!firecracker) {
+    auto argv = RealProcessOps().Cmdline(vm["handles"]["pid"].get<pid_t>());
+    bool tcg = std::find(argv.begin(), argv.end(), "tcg") != argv.end();
+    bool enable_kvm = std::find(argv.begin(), argv.end(), "-enable-kvm") != argv.end();
+    EXPECT_EQ(tcg, !kvm) << verdict;
+    EXPECT_EQ(enable_kvm, kvm) << verdict;
+  }
+  EXPECT_TRUE(h.WaitForConsole("auto1", {"banger-test-guest: init ready"}))
+      << h.Banger({"vm", "logs", "auto1"}).out;
+  ASSERT_EQ(h.Banger({"vm", "delete", "auto1"}).code, 0);
+}
+
 // ---- cow_mode = "dm-snapshot" with a real VM ----
 
 TEST(CliE2E, DmSnapshotVmRootIsADeviceMapperSnapshot) {
