@@ -2,16 +2,18 @@
 //  - `banger doctor`: host prerequisites, one line each with the fix, exit 1
 //    exactly when a check fails;
 //  - `vm exec -t`: the real CLI on a pseudo-terminal (forkpty), the guest
-//    command on a pty of its own with the terminal's size;
+//    command on a pty of its own with the terminal's size, resizes forwarded;
 //  - cow_mode = "dm-snapshot" for a real VM (skips, with doctor's reason,
 //    where the host has no device-mapper).
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <pty.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <functional>
 #include <map>
 
 #include "e2e_util.h"
@@ -207,8 +209,11 @@ struct PtyRun {
 
 // Runs argv with its stdin, stdout and stderr on a new pseudo-terminal of
 // rows x cols, as a user at a terminal would; collects what it prints.
+// on_output sees the terminal's master side and everything so far after
+// each read (to act on the terminal, e.g. resize it).
 PtyRun RunOnPty(const std::vector<std::string>& argv, unsigned short rows, unsigned short cols,
-                std::chrono::seconds timeout) {
+                std::chrono::seconds timeout,
+                const std::function<void(int master, const std::string& output)>& on_output = {}) {
   winsize ws{};
   ws.ws_row = rows;
   ws.ws_col = cols;
@@ -236,6 +241,7 @@ PtyRun RunOnPty(const std::vector<std::string>& argv, unsigned short rows, unsig
     ssize_t got = ::read(master, buf, sizeof buf);
     if (got <= 0) break;  // EIO: every process on the terminal has closed it
     out.output.append(buf, static_cast<size_t>(got));
+    if (on_output) on_output(master, out.output);
   }
   if (std::chrono::steady_clock::now() >= deadline) ::kill(pid, SIGKILL);
   int status = 0;
@@ -272,6 +278,26 @@ TEST(CliE2E, ExecDashTGivesTheGuestCommandATty) {
   EXPECT_NE(r.output.find("/dev/pts/"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("37 101\n"), std::string::npos)
       << "the guest pty has the terminal's size: " << r.output;
+
+  // Resizing the terminal reaches the guest pty: the guest prints its size,
+  // the test resizes the host terminal once it sees that, and the guest
+  // waits (bounded) for its size to change.
+  bool resized = false;
+  PtyRun rs = RunOnPty(
+      cli({"vm", "exec", "tty", "-t", "--", "sh", "-c",
+           "echo first:$(stty size); i=0; while [ \"$(stty size)\" = '24 80' ] && [ $i -lt 600 ]; do "
+           "sleep 0.1; i=$((i+1)); done; echo second:$(stty size)"}),
+      24, 80, std::chrono::seconds(180), [&](int master, const std::string& so_far) {
+        if (resized || so_far.find("first:24 80") == std::string::npos) return;
+        winsize ws{};
+        ws.ws_row = 50;
+        ws.ws_col = 132;
+        resized = ::ioctl(master, TIOCSWINSZ, &ws) == 0;
+      });
+  EXPECT_TRUE(resized) << rs.output;
+  EXPECT_EQ(rs.code, 0) << rs.output;
+  EXPECT_NE(rs.output.find("second:50 132\n"), std::string::npos)
+      << "the resize reached the guest: " << rs.output;
 
   PtyRun five = RunOnPty(cli({"vm", "exec", "tty", "-t", "--", "sh", "-c", "test -t 0 && exit 5"}), 24, 80,
                          std::chrono::seconds(120));
