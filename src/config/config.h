@@ -79,7 +79,7 @@ Result<DaemonConfig> ParseConfig(const std::string& toml_text, const std::string
 Result<DaemonConfig> LoadConfig(const std::string& path);
 
 // What backend/accelerator auto-detection asks of the host, as functions so
-// that tests can answer for every kind of host (config_test.cc).
+// that tests can answer for every kind of host (detect_test.cc).
 struct HostProbes {
   // Whether `bin` (a name looked up on PATH, or a path) is an executable:
   // asked for firecracker_bin (and by doctor for qemu_bin).

@@ -3,6 +3,7 @@
 //    exactly when a check fails;
 //  - `vm exec -t`: the real CLI on a pseudo-terminal (forkpty), the guest
 //    command on a pty of its own with the terminal's size, resizes forwarded;
+//  - the auto-detected backend and accelerator (nothing pinned) boot a VM;
 //  - cow_mode = "dm-snapshot" for a real VM (skips, with doctor's reason,
 //    where the host has no device-mapper).
 #include <gtest/gtest.h>
