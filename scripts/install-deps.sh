@@ -16,6 +16,8 @@ RUNTIME_PKGS=(
   # the minimal image's SSH server (copied from the host) and the debian profile
   dropbear-bin debootstrap
   iproute2 procps
+  # cow_mode = "dm-snapshot": loop devices (util-linux) and device-mapper snapshots
+  dmsetup
   # host networking: NAT rules (src/net/nat.cc)
   nftables
   # ssh-keygen for the key banger seeds into images

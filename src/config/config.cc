@@ -1,12 +1,12 @@
 #include "config/config.h"
 
 #include <fcntl.h>
+#include <toml++/toml.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
 #include <set>
-#include <toml++/toml.h>
 
 #include "base/account.h"
 #include "base/fs.h"
@@ -25,22 +25,27 @@ class TableReader {
 
   void Str(const char* key, std::string& out) {
     if (auto* n = Node(key)) {
-      if (auto v = n->value<std::string>()) out = *v;
-      else Fail(key, "must be a string");
+      if (auto v = n->value<std::string>())
+        out = *v;
+      else
+        Fail(key, "must be a string");
     }
   }
   void Int(const char* key, int& out, int lo, int hi) {
     if (auto* n = Node(key)) {
       auto v = n->value<int64_t>();
       if (!v || !n->is_integer()) return Fail(key, "must be an integer");
-      if (*v < lo || *v > hi) return Fail(key, "must be between " + std::to_string(lo) + " and " + std::to_string(hi));
+      if (*v < lo || *v > hi)
+        return Fail(key, "must be between " + std::to_string(lo) + " and " + std::to_string(hi));
       out = static_cast<int>(*v);
     }
   }
   void Bool(const char* key, bool& out) {
     if (auto* n = Node(key)) {
-      if (auto v = n->value<bool>()) out = *v;
-      else Fail(key, "must be true or false");
+      if (auto v = n->value<bool>())
+        out = *v;
+      else
+        Fail(key, "must be true or false");
     }
   }
   void Duration(const char* key, std::chrono::milliseconds& out) {
@@ -56,9 +61,12 @@ class TableReader {
     auto* n = Node(key);
     if (!n) return;
     std::string s;
-    if (auto i = n->value<int64_t>(); i && n->is_integer()) s = std::to_string(*i);
-    else if (auto v = n->value<std::string>()) s = *v;
-    else return Fail(key, "must be a size like \"8G\"");
+    if (auto i = n->value<int64_t>(); i && n->is_integer())
+      s = std::to_string(*i);
+    else if (auto v = n->value<std::string>())
+      s = *v;
+    else
+      return Fail(key, "must be a size like \"8G\"");
     auto sz = ParseSize(s);
     if (!sz.ok()) return Fail(key, sz.error().message());
     out = *sz;
@@ -198,7 +206,8 @@ Result<DaemonConfig> ParseConfig(const std::string& text, const std::string& sou
   }
   if (c.qemu_bin.empty()) return bad("qemu_bin", "must not be empty");
   if (!c.default_image_name.empty()) {
-    if (auto st = ValidateImageName(c.default_image_name); !st.ok()) return bad("default_image_name", st.error().message());
+    if (auto st = ValidateImageName(c.default_image_name); !st.ok())
+      return bad("default_image_name", st.error().message());
   }
   return c;
 }
@@ -225,15 +234,29 @@ bool RunningUnderHypervisor() {
   return false;
 }
 
-BackendKind ResolveBackend(const DaemonConfig& c) {
-  if (!c.backend.empty()) return ParseBackend(c.backend).value();
-  bool fc = FindExecutable(c.firecracker_bin).ok();
-  return fc && KvmUsable() && !RunningUnderHypervisor() ? BackendKind::kFirecracker : BackendKind::kQemu;
+const HostProbes& RealHostProbes() {
+  static const HostProbes probes{
+      .executable_found = [](const std::string& bin) { return FindExecutable(bin).ok(); },
+      .kvm_usable = [] { return KvmUsable(); },
+      .under_hypervisor = [] { return RunningUnderHypervisor(); },
+  };
+  return probes;
 }
 
-std::string ResolveQemuAccel(const DaemonConfig& c) {
+namespace {
+// KVM that can boot a Linux guest: usable, and not nested in another VM.
+bool GuestCapableKvm(const HostProbes& p) { return p.kvm_usable() && !p.under_hypervisor(); }
+}  // namespace
+
+BackendKind ResolveBackend(const DaemonConfig& c, const HostProbes& probes) {
+  if (!c.backend.empty()) return ParseBackend(c.backend).value();
+  bool fc = probes.executable_found(c.firecracker_bin);
+  return fc && GuestCapableKvm(probes) ? BackendKind::kFirecracker : BackendKind::kQemu;
+}
+
+std::string ResolveQemuAccel(const DaemonConfig& c, const HostProbes& probes) {
   if (!c.qemu_accel.empty()) return c.qemu_accel;
-  return KvmUsable() && !RunningUnderHypervisor() ? "kvm" : "tcg";
+  return GuestCapableKvm(probes) ? "kvm" : "tcg";
 }
 
 std::string ResolveHome(const std::string& flag_value) {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -77,9 +78,28 @@ Result<DaemonConfig> ParseConfig(const std::string& toml_text, const std::string
 // Reads `path`; a missing file gives the defaults.
 Result<DaemonConfig> LoadConfig(const std::string& path);
 
-// Resolves auto values (backend, qemu_accel) against this host.
-BackendKind ResolveBackend(const DaemonConfig& c);
-std::string ResolveQemuAccel(const DaemonConfig& c);
+// What backend/accelerator auto-detection asks of the host, as functions so
+// that tests can answer for every kind of host (detect_test.cc).
+struct HostProbes {
+  // Whether `bin` (a name looked up on PATH, or a path) is an executable:
+  // asked for firecracker_bin (and by doctor for qemu_bin).
+  std::function<bool(const std::string& bin)> executable_found;
+  // /dev/kvm opens read-write.
+  std::function<bool()> kvm_usable;
+  // This host is itself a VM, where nested KVM often cannot boot Linux guests.
+  std::function<bool()> under_hypervisor;
+};
+// The probes of this host: FindExecutable, KvmUsable, RunningUnderHypervisor.
+const HostProbes& RealHostProbes();
+
+// Resolves auto values (backend, qemu_accel) against a host. A value set in
+// the config wins without probing. Auto backend: firecracker when its binary
+// is found and KVM is usable on a host that is not itself a VM, else qemu
+// (whether qemu_bin exists does not change the choice: qemu is the only
+// other backend; a missing one is reported by doctor and at VM start). Auto
+// accelerator: kvm when KVM is usable and the host is not a VM, else tcg.
+BackendKind ResolveBackend(const DaemonConfig& c, const HostProbes& probes = RealHostProbes());
+std::string ResolveQemuAccel(const DaemonConfig& c, const HostProbes& probes = RealHostProbes());
 // True when /dev/kvm opens read-write.
 bool KvmUsable();
 // True when this host is itself a VM (cpuinfo "hypervisor" flag): nested KVM

@@ -7,8 +7,8 @@
 
 #include <algorithm>
 #include <chrono>
-#include <functional>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -44,13 +44,18 @@ class BangerHome {
   ~BangerHome() {
     // Leave nothing behind whatever the test did: VMs, daemon, files.
     Banger({"daemon", "stop"});
-    for (pid_t p : RealProcessOps().FindByArg(root_ + "/bangerd.sock")) RealProcessOps().Signal(p, SIGKILL).ok();
+    for (pid_t p : RealProcessOps().FindByArg(root_ + "/bangerd.sock"))
+      RealProcessOps().Signal(p, SIGKILL).ok();
     KillVmms();
     std::filesystem::remove_all(root_);
   }
   const std::string& root() const { return root_; }
 
-  void WriteConfig(const std::string& toml) { ASSERT_TRUE(WriteFileAtomic(root_ + "/config.toml", toml).ok()); }
+  // WriteConfig and ImportTestGuest fail with ASSERT_*: call them inside
+  // ASSERT_NO_FATAL_FAILURE(...) so that a failed setup ends the test.
+  void WriteConfig(const std::string& toml) {
+    ASSERT_TRUE(WriteFileAtomic(root_ + "/config.toml", toml).ok());
+  }
 
   CliRun Banger(std::vector<std::string> args, std::chrono::seconds timeout = std::chrono::seconds(300)) {
     std::vector<std::string> argv{BANGER_BIN, "--home", root_};
@@ -72,10 +77,10 @@ class BangerHome {
   // Imports the test guest as image "base".
   void ImportTestGuest() {
     std::string g = GuestDir();
-    ASSERT_TRUE(IsRegularFile(g + "/vmlinuz")) << "test guest missing in " << g
-                                               << ": run scripts/make-test-guest.sh " << g;
+    ASSERT_TRUE(IsRegularFile(g + "/vmlinuz"))
+        << "test guest missing in " << g << ": run scripts/make-test-guest.sh " << g;
     CliRun r = Banger({"image", "import", "base", "--kernel", g + "/vmlinuz", "--initrd", g + "/initrd.img",
-                    "--rootfs", g + "/rootfs.ext4"});
+                       "--rootfs", g + "/rootfs.ext4"});
     ASSERT_EQ(r.code, 0) << r.err;
   }
 

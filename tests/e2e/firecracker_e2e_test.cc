@@ -32,8 +32,8 @@ class FirecrackerE2E : public ::testing::Test {
 
 TEST_F(FirecrackerE2E, CreateReadoptAfterKillDashNineStopDelete) {
   BangerHome h;
-  h.WriteConfig("backend = \"firecracker\"\nfirecracker_bin = \"" + bin_ +
-                "\"\ndefault_image_name = \"base\"\nstop_timeout = \"1s\"\n");
+  ASSERT_NO_FATAL_FAILURE(h.WriteConfig("backend = \"firecracker\"\nfirecracker_bin = \"" + bin_ +
+                                        "\"\ndefault_image_name = \"base\"\nstop_timeout = \"1s\"\n"));
   std::string g = GuestDir();
   ASSERT_TRUE(IsRegularFile(g + "/vmlinux")) << "run scripts/make-test-guest.sh " << g;
   ASSERT_EQ(h.Banger({"image", "import", "base", "--kernel", g + "/vmlinux", "--initrd", g + "/initrd.img",

@@ -23,10 +23,12 @@ class GuestE2E : public ::testing::Test {
     sync_src_ = home_->root() + "/sync-src";
     std::filesystem::create_directories(sync_src_);
     ASSERT_TRUE(WriteFileAtomic(sync_src_ + "/token", "s3cret\n").ok());
-    home_->WriteConfig("backend = \"qemu\"\nqemu_accel = \"tcg\"\nstop_timeout = \"5s\"\ndefault_image_name = \"t\"\n"
-                       "[vm_defaults]\nvcpu_count = 1\nmemory_mib = 512\nwork_disk_size = \"256M\"\n"
-                       "system_overlay_size = \"1G\"\n"
-                       "[[file_sync]]\nhost = \"" + sync_src_ + "/token\"\nguest = \".config/token\"\nmode = \"0640\"\n");
+    ASSERT_NO_FATAL_FAILURE(home_->WriteConfig(
+        "backend = \"qemu\"\nqemu_accel = \"tcg\"\nstop_timeout = \"5s\"\ndefault_image_name = \"t\"\n"
+        "[vm_defaults]\nvcpu_count = 1\nmemory_mib = 512\nwork_disk_size = \"256M\"\n"
+        "system_overlay_size = \"1G\"\n"
+        "[[file_sync]]\nhost = \"" +
+        sync_src_ + "/token\"\nguest = \".config/token\"\nmode = \"0640\"\n"));
     auto t0 = std::chrono::steady_clock::now();
     CliRun b = home_->Banger({"image", "build", "t", "--profile", "minimal"}, std::chrono::seconds(600));
     build_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -72,8 +74,9 @@ TEST_F(GuestE2E, SshThroughTheAgent) {
 
 TEST_F(GuestE2E, SessionSurvivesDaemonKillAndRecordsExit) {
   ASSERT_EQ(home_->Banger({"vm", "create", "--name", "sess"}).code, 0);
-  CliRun st = home_->Banger({"session", "start", "sess", "--name", "job", "--tag", "kind=test", "--", "sh", "-c",
-                             "for i in 1 2 3 4 5 6; do echo line$i; echo warn$i >&2; sleep 1; done; exit 3"});
+  CliRun st =
+      home_->Banger({"session", "start", "sess", "--name", "job", "--tag", "kind=test", "--", "sh", "-c",
+                     "for i in 1 2 3 4 5 6; do echo line$i; echo warn$i >&2; sleep 1; done; exit 3"});
   ASSERT_EQ(st.code, 0) << st.err;
   EXPECT_EQ(st.out, "job\n");
   Json s = home_->BangerJson({"session", "show", "job"});
@@ -106,7 +109,8 @@ TEST_F(GuestE2E, ExecStreamsLargeStdinIntact) {
   ASSERT_TRUE(RunChecked({"dd", "if=/dev/urandom", "of=" + data, "bs=1M", "count=64", "status=none"}).ok());
   std::string want = Sha256File(data);
   // stdin from a file: the CLI forwards it because stdin is not a terminal.
-  std::string script = std::string(BANGER_BIN) + " --home " + home_->root() + " vm exec big -i -- sha256sum < " + data;
+  std::string script =
+      std::string(BANGER_BIN) + " --home " + home_->root() + " vm exec big -i -- sha256sum < " + data;
   auto r = RunCommand({"sh", "-c", script}, std::chrono::minutes(5));
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->exit_code, 0) << r->err;
@@ -132,7 +136,8 @@ TEST_F(GuestE2E, WorkspacePrepareBringsTheRepoWithUncommittedChanges) {
   ASSERT_TRUE(git({"init", "-q", "-b", "main"}));
   ASSERT_TRUE(WriteFileAtomic(repo + "/README", "one\n").ok());
   ASSERT_TRUE(WriteFileAtomic(repo + "/.gitignore", "*.log\n").ok());
-  ASSERT_TRUE(WriteFileAtomic(repo + "/tools/hello.sh", "#!/bin/sh\necho hello from the workspace\n", 0755).ok());
+  ASSERT_TRUE(
+      WriteFileAtomic(repo + "/tools/hello.sh", "#!/bin/sh\necho hello from the workspace\n", 0755).ok());
   ASSERT_TRUE(git({"add", "-A"}) && git({"commit", "-q", "-m", "one"}));
   ASSERT_TRUE(WriteFileAtomic(repo + "/README", "two\n").ok());
   ASSERT_TRUE(git({"commit", "-q", "-am", "two"}));
@@ -201,7 +206,8 @@ TEST_F(GuestE2E, RootIsCopyOnWritePrivateAndPersistent) {
   CliRun w = home_->Banger({"vm", "exec", "a", "--", "sh", "-c", "echo hello > /etc/banger-test && sync"});
   ASSERT_EQ(w.code, 0) << w.err;
   EXPECT_EQ(home_->Banger({"vm", "exec", "a", "--", "cat", "/etc/banger-test"}).out, "hello\n");
-  EXPECT_NE(home_->Banger({"vm", "exec", "b", "--", "cat", "/etc/banger-test"}).code, 0) << "b must not see a's file";
+  EXPECT_NE(home_->Banger({"vm", "exec", "b", "--", "cat", "/etc/banger-test"}).code, 0)
+      << "b must not see a's file";
   ASSERT_EQ(home_->Banger({"vm", "exec", "a", "--", "sh", "-c", "echo keep > /root/note && sync"}).code, 0);
   ASSERT_EQ(home_->Banger({"vm", "restart", "a"}).code, 0);
   EXPECT_EQ(home_->Banger({"vm", "exec", "a", "--", "cat", "/etc/banger-test"}).out, "hello\n");
@@ -216,7 +222,8 @@ TEST_F(GuestE2E, RootIsCopyOnWritePrivateAndPersistent) {
 TEST_F(GuestE2E, WorkDiskGrowsAfterRestart) {
   ASSERT_EQ(home_->Banger({"vm", "create", "--name", "g"}).code, 0);
   auto size_kib = [&] {
-    CliRun r = home_->Banger({"vm", "exec", "g", "--", "sh", "-c", "df -k /root | tail -1 | awk '{print $2}'"});
+    CliRun r =
+        home_->Banger({"vm", "exec", "g", "--", "sh", "-c", "df -k /root | tail -1 | awk '{print $2}'"});
     return r.code == 0 ? std::stol(r.out) : -1L;
   };
   long before = size_kib();

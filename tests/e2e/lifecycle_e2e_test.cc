@@ -1,14 +1,14 @@
 // End to end: the real CLI, the real daemon, real guests under QEMU TCG.
-#include <gtest/gtest.h>
-#include <cstring>
-#include <unistd.h>
-#include <sys/socket.h>
-#include <netinet/in.h>
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
-
-#include <iostream>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <iostream>
 
 #include "e2e_util.h"
 
@@ -19,7 +19,8 @@ constexpr const char* kTcgConfig =
     "backend = \"qemu\"\nqemu_accel = \"tcg\"\nstop_timeout = \"3s\"\ndefault_image_name = \"base\"\n";
 const std::vector<std::string> kSmall = {"--vcpus", "1", "--memory", "256"};
 
-std::vector<std::string> Args(std::initializer_list<std::string> head, const std::vector<std::string>& tail = {}) {
+std::vector<std::string> Args(std::initializer_list<std::string> head,
+                              const std::vector<std::string>& tail = {}) {
   std::vector<std::string> v(head);
   v.insert(v.end(), tail.begin(), tail.end());
   return v;
@@ -27,8 +28,8 @@ std::vector<std::string> Args(std::initializer_list<std::string> head, const std
 
 TEST(LifecycleE2E, StartBootStopDeleteLeavesNothing) {
   BangerHome h;
-  h.WriteConfig(kTcgConfig);
-  h.ImportTestGuest();
+  ASSERT_NO_FATAL_FAILURE(h.WriteConfig(kTcgConfig));
+  ASSERT_NO_FATAL_FAILURE(h.ImportTestGuest());
   CliRun c = h.Banger(Args({"vm", "create", "--name", "t1"}, kSmall));
   ASSERT_EQ(c.code, 0) << c.err;
   Json vm = h.BangerJson({"vm", "show", "t1"});
@@ -60,8 +61,8 @@ TEST(LifecycleE2E, StartBootStopDeleteLeavesNothing) {
 
 TEST(LifecycleE2E, KillDashNineDaemonKeepsVmAndReadopts) {
   BangerHome h;
-  h.WriteConfig(kTcgConfig);
-  h.ImportTestGuest();
+  ASSERT_NO_FATAL_FAILURE(h.WriteConfig(kTcgConfig));
+  ASSERT_NO_FATAL_FAILURE(h.ImportTestGuest());
   ASSERT_EQ(h.Banger(Args({"vm", "create", "--name", "t1"}, kSmall)).code, 0);
   pid_t vmm = h.BangerJson({"vm", "show", "t1"})["handles"]["pid"];
   pid_t daemon = h.DaemonPid();
@@ -82,8 +83,8 @@ TEST(LifecycleE2E, KillDashNineDaemonKeepsVmAndReadopts) {
 
 TEST(LifecycleE2E, StaleHandlesOfDeadVmmAreDemotedAndCleaned) {
   BangerHome h;
-  h.WriteConfig(kTcgConfig);
-  h.ImportTestGuest();
+  ASSERT_NO_FATAL_FAILURE(h.WriteConfig(kTcgConfig));
+  ASSERT_NO_FATAL_FAILURE(h.ImportTestGuest());
   ASSERT_EQ(h.Banger(Args({"vm", "create", "--name", "t1"}, kSmall)).code, 0);
   Json vm = h.BangerJson({"vm", "show", "t1"});
   pid_t vmm = vm["handles"]["pid"];
@@ -109,8 +110,8 @@ TEST(LifecycleE2E, StaleHandlesOfDeadVmmAreDemotedAndCleaned) {
 
 TEST(LifecycleE2E, MissingVmmBinaryIsErrorStateWithReason) {
   BangerHome h;
-  h.WriteConfig(std::string(kTcgConfig) + "qemu_bin = \"/nonexistent/qemu\"\n");
-  h.ImportTestGuest();
+  ASSERT_NO_FATAL_FAILURE(h.WriteConfig(std::string(kTcgConfig) + "qemu_bin = \"/nonexistent/qemu\"\n"));
+  ASSERT_NO_FATAL_FAILURE(h.ImportTestGuest());
   CliRun c = h.Banger(Args({"vm", "create", "--name", "t1"}, kSmall));
   EXPECT_EQ(c.code, 1);
   EXPECT_NE(c.err.find("/nonexistent/qemu"), std::string::npos) << c.err;
@@ -125,8 +126,8 @@ TEST(LifecycleE2E, VmmThatExitsAtOnceIsErrorWithItsOutput) {
   BangerHome h;
   std::string fake = h.root() + "/fake-qemu";
   ASSERT_TRUE(WriteFileAtomic(fake, "#!/bin/sh\necho 'fake-qemu: cannot start' >&2\nexit 1\n", 0755).ok());
-  h.WriteConfig(std::string(kTcgConfig) + "qemu_bin = \"" + fake + "\"\n");
-  h.ImportTestGuest();
+  ASSERT_NO_FATAL_FAILURE(h.WriteConfig(std::string(kTcgConfig) + "qemu_bin = \"" + fake + "\"\n"));
+  ASSERT_NO_FATAL_FAILURE(h.ImportTestGuest());
   CliRun c = h.Banger(Args({"vm", "create", "--name", "t1"}, kSmall));
   EXPECT_EQ(c.code, 1);
   EXPECT_NE(c.err.find("cannot start"), std::string::npos) << c.err;
@@ -137,8 +138,8 @@ TEST(LifecycleE2E, VmmThatExitsAtOnceIsErrorWithItsOutput) {
 
 TEST(LifecycleE2E, BadInputGetsOneLineAndChangesNothing) {
   BangerHome h;
-  h.WriteConfig(kTcgConfig);
-  h.ImportTestGuest();
+  ASSERT_NO_FATAL_FAILURE(h.WriteConfig(kTcgConfig));
+  ASSERT_NO_FATAL_FAILURE(h.ImportTestGuest());
   ASSERT_EQ(h.Banger(Args({"vm", "create", "--name", "t1", "--no-start"}, kSmall)).code, 0);
   struct Case {
     std::vector<std::string> args;
@@ -151,7 +152,9 @@ TEST(LifecycleE2E, BadInputGetsOneLineAndChangesNothing) {
       {{"vm", "create", "--name", "t2", "--image", "nope", "--no-start"}, 1, "nope"},
       {{"vm", "create", "--name", "t3", "--work-disk-size", "200G", "--no-start"}, 1, "128G"},
       {{"vm", "create", "--name", "t4", "--work-disk-size", "12Q", "--no-start"}, 1, "Q"},
-      {{"image", "import", "x", "--kernel", "/nonexistent/k", "--rootfs", "/nonexistent/r"}, 1, "/nonexistent/k"},
+      {{"image", "import", "x", "--kernel", "/nonexistent/k", "--rootfs", "/nonexistent/r"},
+       1,
+       "/nonexistent/k"},
       {{"image", "delete", "base"}, 1, "used by"},
       {{"vm", "frobnicate"}, 2, ""},
       {{"vm", "create", "--vcpus", "many"}, 2, ""},
@@ -174,8 +177,8 @@ TEST(LifecycleE2E, BadInputGetsOneLineAndChangesNothing) {
 
 TEST(LifecycleE2E, SetRefusesRunningAndAppliesWhenStopped) {
   BangerHome h;
-  h.WriteConfig(kTcgConfig);
-  h.ImportTestGuest();
+  ASSERT_NO_FATAL_FAILURE(h.WriteConfig(kTcgConfig));
+  ASSERT_NO_FATAL_FAILURE(h.ImportTestGuest());
   ASSERT_EQ(h.Banger(Args({"vm", "create", "--name", "t1"}, kSmall)).code, 0);
   CliRun r = h.Banger({"vm", "set", "t1", "--memory", "512"});
   EXPECT_EQ(r.code, 1);
@@ -189,14 +192,21 @@ TEST(LifecycleE2E, SetRefusesRunningAndAppliesWhenStopped) {
   ASSERT_EQ(h.Banger({"vm", "start", "t1"}).code, 0);
   pid_t pid = h.BangerJson({"vm", "show", "t1"})["handles"]["pid"];
   auto argv = RealProcessOps().Cmdline(pid);
-  EXPECT_NE(std::find(argv.begin(), argv.end(), "512"), argv.end());
+  ASSERT_FALSE(argv.empty()) << "VMM " << pid << " has no cmdline";
+  // The value that follows a flag in the VMM's argv ("" when absent).
+  auto flag = [&](const std::string& f) {
+    auto it = std::find(argv.begin(), argv.end(), f);
+    return it != argv.end() && std::next(it) != argv.end() ? *std::next(it) : std::string();
+  };
+  EXPECT_EQ(flag("-m"), "512");
+  EXPECT_EQ(flag("-smp"), "2") << "vm set --vcpus reaches QEMU";
   ASSERT_EQ(h.Banger({"vm", "delete", "t1"}).code, 0);
 }
 
 TEST(LifecycleE2E, ConcurrentOperationsOnOneVmAreSerialized) {
   BangerHome h;
-  h.WriteConfig(kTcgConfig);
-  h.ImportTestGuest();
+  ASSERT_NO_FATAL_FAILURE(h.WriteConfig(kTcgConfig));
+  ASSERT_NO_FATAL_FAILURE(h.ImportTestGuest());
   ASSERT_EQ(h.Banger(Args({"vm", "create", "--name", "t1", "--no-start"}, kSmall)).code, 0);
   std::vector<std::thread> ts;
   std::vector<int> codes(4, -1);
@@ -212,9 +222,9 @@ TEST(LifecycleE2E, ConcurrentOperationsOnOneVmAreSerialized) {
 
 TEST(LifecycleE2E, TwoHomesAreIndependent) {
   BangerHome a, b;
-  a.WriteConfig(kTcgConfig);
-  b.WriteConfig(kTcgConfig);
-  a.ImportTestGuest();
+  ASSERT_NO_FATAL_FAILURE(a.WriteConfig(kTcgConfig));
+  ASSERT_NO_FATAL_FAILURE(b.WriteConfig(kTcgConfig));
+  ASSERT_NO_FATAL_FAILURE(a.ImportTestGuest());
   ASSERT_EQ(a.Banger(Args({"vm", "create", "--name", "t1", "--no-start"}, kSmall)).code, 0);
   EXPECT_TRUE(b.BangerJson({"vm", "list"}).empty());
   EXPECT_TRUE(b.BangerJson({"image", "list"}).empty());
@@ -225,11 +235,12 @@ TEST(LifecycleE2E, TwoHomesAreIndependent) {
 
 TEST(LifecycleE2E, SocketIsOwnerOnlyOrSharedWithTheConfiguredGroup) {
   BangerHome a, b;
-  a.WriteConfig(kTcgConfig);
-  b.WriteConfig(std::string(kTcgConfig) + "socket_group = \"65534\"\n");
+  ASSERT_NO_FATAL_FAILURE(a.WriteConfig(kTcgConfig));
+  ASSERT_NO_FATAL_FAILURE(b.WriteConfig(std::string(kTcgConfig) + "socket_group = \"65534\"\n"));
   ASSERT_EQ(a.Banger({"vm", "list"}).code, 0);  // starts each home's daemon
   ASSERT_EQ(b.Banger({"vm", "list"}).code, 0);
-  struct stat sa {}, sb {};
+  struct stat sa {
+  }, sb{};
   ASSERT_EQ(::stat((a.root() + "/bangerd.sock").c_str(), &sa), 0);
   ASSERT_EQ(::stat((b.root() + "/bangerd.sock").c_str(), &sb), 0);
   EXPECT_EQ(sa.st_mode & 0777, 0600u);
@@ -237,7 +248,8 @@ TEST(LifecycleE2E, SocketIsOwnerOnlyOrSharedWithTheConfiguredGroup) {
   EXPECT_EQ(sb.st_gid, 65534u);
   // A group that does not exist: the daemon refuses to start and says why.
   BangerHome c;
-  c.WriteConfig(std::string(kTcgConfig) + "socket_group = \"no-such-group-banger\"\n");
+  ASSERT_NO_FATAL_FAILURE(
+      c.WriteConfig(std::string(kTcgConfig) + "socket_group = \"no-such-group-banger\"\n"));
   CliRun r = c.Banger({"vm", "list"});
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.err.find("socket_group"), std::string::npos) << r.err;
@@ -245,9 +257,10 @@ TEST(LifecycleE2E, SocketIsOwnerOnlyOrSharedWithTheConfiguredGroup) {
 
 TEST(LifecycleE2E, StatsMetricsAndAutoStopOfAnIdleVm) {
   BangerHome h;
-  h.WriteConfig(std::string(kTcgConfig) +
-                "auto_stop_stale_after = \"8s\"\nstats_poll_interval = \"1s\"\nmetrics_poll_interval = \"1s\"\n");
-  h.ImportTestGuest();
+  ASSERT_NO_FATAL_FAILURE(h.WriteConfig(
+      std::string(kTcgConfig) +
+      "auto_stop_stale_after = \"8s\"\nstats_poll_interval = \"1s\"\nmetrics_poll_interval = \"1s\"\n"));
+  ASSERT_NO_FATAL_FAILURE(h.ImportTestGuest());
   ASSERT_EQ(h.Banger(Args({"vm", "create", "--name", "t1"}, kSmall)).code, 0);
   Json s = h.BangerJson({"vm", "stats", "t1"});
   EXPECT_EQ(s["state"], "running");
@@ -259,13 +272,20 @@ TEST(LifecycleE2E, StatsMetricsAndAutoStopOfAnIdleVm) {
   EXPECT_NE(text.out.find("memory (rss):"), std::string::npos) << text.out;
   // The pollers fill in QEMU's block counters.
   EXPECT_TRUE(WaitUntil(
-      [&] { return h.BangerJson({"vm", "show", "t1"})["stats"]["metrics_raw"].contains("blockstats"); },
+      [&] {
+        return h.BangerJson({"vm", "show", "t1"})["stats"]["metrics_raw"].contains("blockstats");
+      },
       std::chrono::seconds(5)));
   // Nobody touches it: stopped once idle for 8 s, saying why.
   auto start = std::chrono::steady_clock::now();
-  ASSERT_TRUE(WaitUntil([&] { return h.BangerJson({"vm", "show", "t1"})["state"] == "stopped"; },
-                        std::chrono::seconds(40)));
-  std::cout << "auto-stopped " << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count()
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        return h.BangerJson({"vm", "show", "t1"})["state"] == "stopped";
+      },
+      std::chrono::seconds(40)));
+  std::cout << "auto-stopped "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start)
+                   .count()
             << " ms after the stats checks\n";
   CliRun events = h.Banger({"events"});
   EXPECT_NE(events.out.find("auto-stopped: idle for 8s"), std::string::npos) << events.out;
@@ -297,8 +317,8 @@ std::string HttpOverTcp(int port, const std::string& method, const std::string& 
 
 TEST(LifecycleE2E, WebUiOnLoopbackShowsAndDrivesVms) {
   BangerHome h;
-  h.WriteConfig(std::string(kTcgConfig) + "web_listen_addr = \"127.0.0.1:0\"\n");
-  h.ImportTestGuest();
+  ASSERT_NO_FATAL_FAILURE(h.WriteConfig(std::string(kTcgConfig) + "web_listen_addr = \"127.0.0.1:0\"\n"));
+  ASSERT_NO_FATAL_FAILURE(h.ImportTestGuest());
   ASSERT_EQ(h.Banger(Args({"vm", "create", "--name", "t1"}, kSmall)).code, 0);
   Json status = h.BangerJson({"daemon", "status"});
   std::string url = status.value("web_url", "");
@@ -321,7 +341,8 @@ TEST(LifecycleE2E, WebUiOnLoopbackShowsAndDrivesVms) {
 
   // A bad address stops the daemon with one line naming the key.
   BangerHome bad;
-  bad.WriteConfig(std::string(kTcgConfig) + "web_listen_addr = \"example.com:80\"\n");
+  ASSERT_NO_FATAL_FAILURE(
+      bad.WriteConfig(std::string(kTcgConfig) + "web_listen_addr = \"example.com:80\"\n"));
   CliRun r = bad.Banger({"vm", "list"});
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.err.find("web_listen_addr"), std::string::npos) << r.err;
@@ -329,8 +350,8 @@ TEST(LifecycleE2E, WebUiOnLoopbackShowsAndDrivesVms) {
 
 TEST(LifecycleE2E, RequestIdMakesCreateIdempotent) {
   BangerHome h;
-  h.WriteConfig(kTcgConfig);
-  h.ImportTestGuest();
+  ASSERT_NO_FATAL_FAILURE(h.WriteConfig(kTcgConfig));
+  ASSERT_NO_FATAL_FAILURE(h.ImportTestGuest());
   Json first = h.BangerJson(Args({"vm", "create", "--request-id", "job-7", "--no-start"}, kSmall));
   Json second = h.BangerJson(Args({"vm", "create", "--request-id", "job-7", "--no-start"}, kSmall));
   EXPECT_EQ(first["id"], second["id"]);

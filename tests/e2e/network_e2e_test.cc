@@ -5,10 +5,9 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <signal.h>
 
 #include <cstdlib>
 
@@ -20,7 +19,8 @@ constexpr int kPoolSize = 2;
 
 inline std::string Config(const std::string& network) {
   return "backend = \"qemu\"\nqemu_accel = \"tcg\"\ndefault_image_name = \"t\"\nnetwork = \"" + network +
-         "\"\ntap_pool_size = " + std::to_string(kPoolSize) + "\n[vm_defaults]\nvcpu_count = 1\nmemory_mib = 512\n";
+         "\"\ntap_pool_size = " + std::to_string(kPoolSize) +
+         "\n[vm_defaults]\nvcpu_count = 1\nmemory_mib = 512\n";
 }
 
 std::string TcpBanner(const std::string& ip, int port) {
@@ -59,7 +59,7 @@ TEST(NetworkE2E, GuestsGetAddressesNamesAndReachEachOther) {
   const char* home = std::getenv("BANGER_E2E_NETNS_HOME");
   ASSERT_NE(home, nullptr) << "must run inside its own network namespace (see main)";
   BangerHome h(home);
-  h.WriteConfig(Config("on"));
+  ASSERT_NO_FATAL_FAILURE(h.WriteConfig(Config("on")));
   ASSERT_EQ(h.Banger({"vm", "create", "--name", "n1"}).code, 0);
   ASSERT_EQ(h.Banger({"vm", "create", "--name", "n2"}).code, 0);
   Json v1 = h.BangerJson({"vm", "show", "n1"});
@@ -112,12 +112,14 @@ TEST(NetworkE2E, GuestsGetAddressesNamesAndReachEachOther) {
   ASSERT_TRUE(RunChecked({"ip", "link", "set", "bgveth1", "netns", outside}).ok());
   ASSERT_TRUE(RunChecked({"ip", "addr", "add", "198.51.100.1/24", "dev", "bgveth0"}).ok());
   ASSERT_TRUE(RunChecked({"ip", "link", "set", "bgveth0", "up"}).ok());
-  ASSERT_TRUE(RunChecked({"ip", "netns", "exec", outside, "ip", "addr", "add", "198.51.100.2/24", "dev", "bgveth1"}).ok());
+  ASSERT_TRUE(
+      RunChecked({"ip", "netns", "exec", outside, "ip", "addr", "add", "198.51.100.2/24", "dev", "bgveth1"})
+          .ok());
   ASSERT_TRUE(RunChecked({"ip", "netns", "exec", outside, "ip", "link", "set", "bgveth1", "up"}).ok());
   ASSERT_TRUE(RunChecked({"ip", "netns", "exec", outside, "ip", "link", "set", "lo", "up"}).ok());
   // A one-line answer for every connection, for the whole test.
-  auto server = SpawnDetached({.argv = {"ip", "netns", "exec", outside, "busybox", "nc", "-ll", "-p", "8080", "-e",
-                                        "/bin/echo", "outside-says-hi"}});
+  auto server = SpawnDetached({.argv = {"ip", "netns", "exec", outside, "busybox", "nc", "-ll", "-p", "8080",
+                                        "-e", "/bin/echo", "outside-says-hi"}});
   ASSERT_TRUE(server.ok()) << server.error().message();
   struct Killer {
     pid_t pid;
@@ -127,7 +129,8 @@ TEST(NetworkE2E, GuestsGetAddressesNamesAndReachEachOther) {
   // (otherwise "blocked" below would prove nothing).
   bool listening = WaitUntil(
       [&] {
-        auto r = RunCommand({"ip", "netns", "exec", outside, "busybox", "nc", "-w", "2", "127.0.0.1", "8080"});
+        auto r =
+            RunCommand({"ip", "netns", "exec", outside, "busybox", "nc", "-w", "2", "127.0.0.1", "8080"});
         return r.ok() && r->out.find("outside-says-hi") != std::string::npos;
       },
       std::chrono::seconds(10));
@@ -137,9 +140,11 @@ TEST(NetworkE2E, GuestsGetAddressesNamesAndReachEachOther) {
   };
   auto diagnose = [&] {
     std::string d;
-    for (std::vector<std::string> argv :
-         {std::vector<std::string>{"nft", "list", "ruleset"}, {"ip", "-4", "route"}, {"ip", "neigh"},
-          {"cat", "/proc/sys/net/ipv4/ip_forward"}, {"ip", "-s", "link", "show", "bgveth0"}}) {
+    for (std::vector<std::string> argv : {std::vector<std::string>{"nft", "list", "ruleset"},
+                                          {"ip", "-4", "route"},
+                                          {"ip", "neigh"},
+                                          {"cat", "/proc/sys/net/ipv4/ip_forward"},
+                                          {"ip", "-s", "link", "show", "bgveth0"}}) {
       auto r = RunCommand(argv);
       d += "$ " + argv[0] + " " + argv[1] + "\n" + (r.ok() ? r->out + r->err : r.error().message()) + "\n";
     }
@@ -150,8 +155,8 @@ TEST(NetworkE2E, GuestsGetAddressesNamesAndReachEachOther) {
   EXPECT_EQ(blocked.out.find("outside-says-hi"), std::string::npos) << "no NAT, no way out: " << blocked.out;
   ASSERT_EQ(h.Banger({"vm", "set", "n2", "--nat"}).code, 0);
   CliRun through = reach("n2");
-  EXPECT_NE(through.out.find("outside-says-hi"), std::string::npos)
-      << through.out << through.err << "\n" << diagnose();
+  EXPECT_NE(through.out.find("outside-says-hi"), std::string::npos) << through.out << through.err << "\n"
+                                                                    << diagnose();
   ASSERT_EQ(h.Banger({"vm", "set", "n2", "--no-nat"}).code, 0);
   EXPECT_EQ(reach("n2").out.find("outside-says-hi"), std::string::npos);
 
@@ -174,7 +179,8 @@ int main(int argc, char** argv) {
     std::string home = "/tmp/bgn-" + std::to_string(::getpid());
     std::filesystem::create_directories(home);
     if (!banger::WriteFileAtomic(home + "/config.toml", banger::e2e::Config("off")).ok()) return 1;
-    auto build = banger::RunCommand({BANGER_BIN, "--home", home, "image", "build", "t"}, std::chrono::minutes(10));
+    auto build =
+        banger::RunCommand({BANGER_BIN, "--home", home, "image", "build", "t"}, std::chrono::minutes(10));
     (void)banger::RunCommand({BANGER_BIN, "--home", home, "daemon", "stop"});
     if (!build.ok() || build->exit_code != 0) {
       std::fprintf(stderr, "network_e2e_test: image build failed: %s\n",
@@ -183,7 +189,8 @@ int main(int argc, char** argv) {
       return 1;
     }
     ::setenv("BANGER_E2E_NETNS_HOME", home.c_str(), 1);
-    std::vector<char*> args = {const_cast<char*>("unshare"), const_cast<char*>("--net"), const_cast<char*>("--")};
+    std::vector<char*> args = {const_cast<char*>("unshare"), const_cast<char*>("--net"),
+                               const_cast<char*>("--")};
     for (int i = 0; i < argc; ++i) args.push_back(argv[i]);
     args.push_back(nullptr);
     ::execvp("unshare", args.data());
