@@ -14,12 +14,13 @@
 #include <vector>
 
 #include "agent/client.h"
+#include "daemon/guest_exec.h"
 #include "daemon/vm_service.h"
 
 namespace banger {
 
 struct StartSessionRequest {
-  std::string vm;  // ref
+  std::string vm;    // ref
   std::string name;  // "" = derived from the command
   std::vector<std::string> argv;
   std::map<std::string, std::string> env;
@@ -37,7 +38,8 @@ struct SessionStream {
 
 class SessionService {
  public:
-  SessionService(VmService& vms, Store& store, EventLog& events) : vms_(vms), store_(store), events_(events) {}
+  SessionService(VmService& vms, Store& store, EventLog& events)
+      : vms_(vms), exec_(vms), store_(store), events_(events) {}
 
   Result<GuestSession> Start(const StartSessionRequest& req);
   // Sessions of one VM ("" = all), each refreshed from the guest when it may
@@ -51,18 +53,17 @@ class SessionService {
   void PollRunning();
 
  private:
-  struct GuestRun {
-    int code = -1;
-    std::string out, err;
-  };
-  Result<GuestRun> RunInGuest(const std::string& vm_id, std::vector<std::string> argv,
-                              std::chrono::milliseconds agent_timeout);
+  // One session-* subcommand of the guest agent, to completion.
+  Result<GuestRunResult> RunInGuest(const std::string& vm_id, std::vector<std::string> argv,
+                                    std::chrono::milliseconds agent_timeout,
+                                    std::chrono::milliseconds run_timeout);
   Result<GuestSession> Find(const std::string& ref, const std::string& vm_ref);
   // Asks the guest for the session's status and records a change.
   GuestSession Refresh(GuestSession s);
   void Save(GuestSession& s, const std::string& event_type);
 
   VmService& vms_;
+  GuestExec exec_;
   Store& store_;
   EventLog& events_;
 };

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "daemon/events.h"
+#include "daemon/guest_exec.h"
 #include "daemon/vm_service.h"
 #include "store/store.h"
 
@@ -46,6 +47,7 @@ class WorkspaceService {
   std::shared_ptr<std::mutex> LockFor(const std::string& key);
 
   VmService& vms_;
+  GuestExec exec_;
   Store& store_;
   EventLog& events_;
   std::string tmp_dir_;
