@@ -76,7 +76,7 @@ Result<GuestSession> SessionService::Start(const StartSessionRequest& req) {
   s.stdin_mode = req.stdin_pipe ? "pipe" : "closed";
   s.tags = req.tags;
   s.status = GuestSessionStatus::kStarting;
-  s.guest_state_dir = std::string(kGuestSessionsDir) + "/" + s.id.substr(0, 16);
+  s.guest_state_dir = paths_.sessions_dir + "/" + s.id.substr(0, 16);
   s.stdout_log_path = s.guest_state_dir + "/stdout";
   s.stderr_log_path = s.guest_state_dir + "/stderr";
   s.launch_stage = "queued";
@@ -84,7 +84,7 @@ Result<GuestSession> SessionService::Start(const StartSessionRequest& req) {
   // The row first: a name clash is refused before anything runs in the guest.
   BANGER_RETURN_IF_ERROR(store_.UpsertSession(s));
 
-  std::vector<std::string> argv = {kGuestAgentPath, "session-start", s.guest_state_dir};
+  std::vector<std::string> argv = {paths_.agent, "session-start", s.guest_state_dir};
   if (req.stdin_pipe) argv.push_back("--stdin");
   if (!req.cwd.empty()) {
     argv.push_back("--cwd");
@@ -144,7 +144,7 @@ GuestSession SessionService::Refresh(GuestSession s) {
     Save(s, "session.ended");
     return s;
   }
-  auto run = RunInGuest(s.vm_id, {kGuestAgentPath, "session-status", s.guest_state_dir},
+  auto run = RunInGuest(s.vm_id, {paths_.agent, "session-status", s.guest_state_dir},
                         std::chrono::seconds(10), kQuickTimeout);
   if (!run.ok()) return s;  // the guest is busy or booting: keep what we know
   auto j = ParseJson(run->out);
@@ -195,7 +195,7 @@ Result<GuestSession> SessionService::Stop(const std::string& ref, const std::str
   if (s.status != GuestSessionStatus::kRunning) return s;
   s.status = GuestSessionStatus::kStopping;
   Save(s, "");
-  auto run = RunInGuest(s.vm_id, {kGuestAgentPath, "session-stop", s.guest_state_dir, "--timeout", "10"},
+  auto run = RunInGuest(s.vm_id, {paths_.agent, "session-stop", s.guest_state_dir, "--timeout", "10"},
                         std::chrono::seconds(10), kStopTimeout);
   if (!run.ok()) return std::move(run).error().Wrap("stopping session " + s.name);
   return Refresh(std::move(s));
@@ -204,7 +204,7 @@ Result<GuestSession> SessionService::Stop(const std::string& ref, const std::str
 Result<SessionStream> SessionService::Logs(const std::string& ref, const std::string& vm_ref, bool follow) {
   BANGER_ASSIGN_OR_RETURN(GuestSession s, Find(ref, vm_ref));
   SessionStream st{s.vm_id, {}};
-  st.exec.argv = {kGuestAgentPath, "session-logs", s.guest_state_dir, "--from-start"};
+  st.exec.argv = {paths_.agent, "session-logs", s.guest_state_dir, "--from-start"};
   if (follow) st.exec.argv.push_back("--follow");
   return st;
 }
@@ -216,8 +216,7 @@ Result<SessionStream> SessionService::Attach(const std::string& ref, const std::
     return Error::Conflict("session " + s.name + " is " + GuestSessionStatusName(s.status) +
                            "; use `banger session logs " + s.name + "` to read its output");
   }
-  return SessionStream{s.vm_id,
-                       {{kGuestAgentPath, "session-attach", s.guest_state_dir}, {}, "", false, 24, 80}};
+  return SessionStream{s.vm_id, {{paths_.agent, "session-attach", s.guest_state_dir}, {}, "", false, 24, 80}};
 }
 
 void SessionService::PollRunning() {

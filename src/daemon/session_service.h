@@ -36,10 +36,17 @@ struct SessionStream {
   ExecRequest exec;
 };
 
+// Where the guest's agent and session state are (tests run the real agent
+// on the host with paths of their own).
+struct SessionGuestPaths {
+  std::string agent = "/usr/local/sbin/banger-agent";
+  std::string sessions_dir = "/var/lib/banger/sessions";
+};
+
 class SessionService {
  public:
-  SessionService(VmService& vms, Store& store, EventLog& events)
-      : vms_(vms), exec_(vms), store_(store), events_(events) {}
+  SessionService(VmService& vms, Store& store, EventLog& events, SessionGuestPaths paths = {})
+      : vms_(vms), exec_(vms), store_(store), events_(events), paths_(std::move(paths)) {}
 
   Result<GuestSession> Start(const StartSessionRequest& req);
   // Sessions of one VM ("" = all), each refreshed from the guest when it may
@@ -66,9 +73,7 @@ class SessionService {
   GuestExec exec_;
   Store& store_;
   EventLog& events_;
+  SessionGuestPaths paths_;
 };
-
-inline constexpr const char* kGuestAgentPath = "/usr/local/sbin/banger-agent";
-inline constexpr const char* kGuestSessionsDir = "/var/lib/banger/sessions";
 
 }  // namespace banger
