@@ -15,11 +15,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-int64_t ToNs(Clock::time_point t) {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
-}
-Clock::time_point FromNs(int64_t ns) { return Clock::time_point(std::chrono::nanoseconds(ns)); }
-
 // How often a reader with no kill time re-checks for one.
 constexpr auto kNextPoll = std::chrono::seconds(1);
 
@@ -64,12 +59,11 @@ void GuestCommand::EndRun() {
 }
 
 void GuestCommand::KillAt(Clock::time_point when, std::chrono::milliseconds grace) {
-  grace_ms_ = grace.count();
-  int64_t ns = std::max<int64_t>(ToNs(when), 1);
-  int64_t cur = kill_at_ns_.load();
+  std::lock_guard<std::mutex> lk(kill_mu_);
   // Only ever earlier: a later call never extends a deadline already set.
-  while ((cur == 0 || ns < cur) && !kill_at_ns_.compare_exchange_weak(cur, ns)) {
-  }
+  if (kill_at_ && *kill_at_ + grace_ <= when + grace) return;
+  kill_at_ = when;
+  grace_ = grace;
 }
 
 void GuestCommand::Hangup(std::chrono::milliseconds grace) {
@@ -81,10 +75,16 @@ Result<ExecEvent> GuestCommand::Next() {
   for (;;) {
     auto now = Clock::now();
     auto wake = now + kNextPoll;
-    if (int64_t ns = kill_at_ns_.load(); ns != 0) {
-      auto kill_at = FromNs(ns);
-      auto give_up = kill_at + std::chrono::milliseconds(grace_ms_.load());
-      if (!killed_ && now >= kill_at) {
+    std::optional<Clock::time_point> kill_at;
+    std::chrono::milliseconds grace{0};
+    {
+      std::lock_guard<std::mutex> lk(kill_mu_);
+      kill_at = kill_at_;
+      grace = grace_;
+    }
+    if (kill_at) {
+      auto give_up = *kill_at + grace;
+      if (!killed_ && now >= *kill_at) {
         killed_ = true;
         spdlog::info("vm {}: command past its deadline; sending SIGKILL", vm_id_);
         (void)channel_->Signal(SIGKILL);
@@ -92,7 +92,7 @@ Result<ExecEvent> GuestCommand::Next() {
       if (now >= give_up) {
         return Error::Timeout("the command in vm " + vm_id_ + " reported no exit after SIGKILL");
       }
-      wake = std::min(wake, killed_ ? give_up : kill_at);
+      wake = std::min(wake, killed_ ? give_up : *kill_at);
     }
     auto ev = channel_->NextUntil(wake);
     if (!ev.ok() && ev.error().kind() == ErrorKind::kTimeout) continue;
@@ -160,11 +160,11 @@ Result<GuestRunResult> GuestExec::Run(const std::string& ref, const ExecRequest&
   BANGER_RETURN_IF_ERROR(cmd->channel().CloseStdin());
   cmd->KillAt(Clock::now() + opts.run_timeout, std::chrono::seconds(5));
   GuestRunResult run;
+  std::string what = req.argv.empty() ? "command" : req.argv[0];
   for (;;) {
     auto ev = cmd->Next();
-    if (!ev.ok()) {
-      std::string what = req.argv.empty() ? "command" : req.argv[0];
-      if (ev.error().kind() == ErrorKind::kTimeout) {
+    if (!ev.ok() || (ev->kind == ExecEvent::kExit && cmd->killed_at_deadline())) {
+      if (ev.ok() || ev.error().kind() == ErrorKind::kTimeout) {
         return Error::Timeout(what + " in vm " + cmd->vm_id() + " did not finish within " +
                               std::to_string(opts.run_timeout.count()) + " ms");
       }

@@ -24,6 +24,8 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -56,6 +58,8 @@ class GuestCommand {
   void KillAt(std::chrono::steady_clock::time_point when, std::chrono::milliseconds grace);
   // The client went away: SIGHUP now (as over ssh), SIGKILL after `grace`.
   void Hangup(std::chrono::milliseconds grace);
+  // Whether Next sent the deadline's SIGKILL (reader thread).
+  bool killed_at_deadline() const { return killed_; }
 
   // The run command of an auto-remove VM ended: deletes the VM (once; the
   // destructor does it too). Safe while the reader or writer still runs:
@@ -72,9 +76,10 @@ class GuestCommand {
   std::atomic<bool> run_ended_{false};
   std::shared_ptr<AgentConn> conn_;
   std::unique_ptr<ExecChannel> channel_;
-  std::atomic<int64_t> kill_at_ns_{0};  // steady clock; 0 = none
-  std::atomic<int64_t> grace_ms_{5000};
-  bool killed_ = false;  // reader thread only
+  std::mutex kill_mu_;
+  std::optional<std::chrono::steady_clock::time_point> kill_at_;  // Guarded by kill_mu_.
+  std::chrono::milliseconds grace_{0};                            // Guarded by kill_mu_.
+  bool killed_ = false;                                           // reader thread only
 };
 
 struct GuestRunOptions {

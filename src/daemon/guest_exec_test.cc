@@ -152,6 +152,27 @@ TEST_F(GuestExecTest, RunPastItsDeadlineIsKilledAndReportedAsTimeout) {
   EXPECT_NE(::kill(p, 0), 0) << "the command outlived its deadline";
 }
 
+TEST_F(GuestExecTest, NextGivesUpOnAGuestThatNeverReportsTheExit) {
+  MustCreate("a");
+  auto cmd = exec_->Open("a", Sh("exec sleep 1000"), 10s);
+  ASSERT_TRUE(cmd.ok()) << cmd.error().message();
+  // A wedged guest: the agent answers nothing any more, not even to SIGKILL.
+  ASSERT_EQ(::kill(agent_pid_, SIGSTOP), 0);
+  (*cmd)->KillAt(Clock::now() + 100ms, 300ms);
+  auto ev = (*cmd)->Next();
+  ::kill(agent_pid_, SIGCONT);
+  ASSERT_FALSE(ev.ok());
+  EXPECT_EQ(ev.error().kind(), ErrorKind::kTimeout);
+  EXPECT_TRUE((*cmd)->killed_at_deadline());
+  // A later deadline never extends an earlier one: still given up, at once.
+  (*cmd)->KillAt(Clock::now() + 1h, 1h);
+  auto t0 = Clock::now();
+  auto again = (*cmd)->Next();
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.error().kind(), ErrorKind::kTimeout);
+  EXPECT_LT(Clock::now() - t0, 30s);
+}
+
 TEST_F(GuestExecTest, HangupSendsSighupThenSigkillAfterTheGrace) {
   MustCreate("a");
   auto cmd = exec_->Open("a", Sh("trap 'echo hup' HUP; echo ready; while :; do sleep 0.05; done"), 10s);
