@@ -81,7 +81,8 @@ TEST_F(ExecE2E, RmDeletesTheVmWhenTheCliIsKilled) {
   if (!started) {
     ::kill(cli, SIGKILL);
     ::waitpid(cli, nullptr, 0);
-    FAIL() << "the run command never started: " << ReadFile(out).value_or("");
+    auto got = ReadFile(out);
+    FAIL() << "the run command never started: " << (got.ok() ? *got : got.error().message());
   }
   Json vm = home_->BangerJson({"vm", "show", "rmk"});
   EXPECT_EQ(vm["state"], "running");
