@@ -12,8 +12,10 @@
 #include <thread>
 
 #include "base/fs.h"
+#include "base/process.h"
 #include "daemon/fakes.h"
 #include "daemon/session_service.h"
+#include "daemon/workspace_service.h"
 
 namespace banger {
 namespace {
@@ -445,6 +447,111 @@ TEST_F(SessionServiceTest, StdinSessionTakesInputThroughAttach) {
   EXPECT_EQ(done.status, GuestSessionStatus::kExited);
   ASSERT_TRUE(done.exit_code.has_value());
   EXPECT_EQ(*done.exit_code, 0);
+}
+
+// ---- WorkspaceService: the real unpack command, run by the agent on the
+// host into a directory under the test's root (read-only mode bind-mounts,
+// so it is left to the guest e2e test) ----
+
+class WorkspaceServiceTest : public GuestExecTest {
+ protected:
+  void SetUp() override {
+    GuestExecTest::SetUp();
+    if (HasFatalFailure()) return;
+    workspaces_ = std::make_unique<WorkspaceService>(*svc_, *store_, *events_, root_ + "/tmp");
+    fs::create_directories(root_ + "/tmp");
+    fs::create_directories(root_ + "/guest");
+    repo_ = root_ + "/proj";
+    fs::create_directories(repo_ + "/src");
+    ASSERT_TRUE(Git({"init", "-q", "-b", "main"}));
+    ASSERT_TRUE(WriteFileAtomic(repo_ + "/README", "one\n").ok());
+    ASSERT_TRUE(WriteFileAtomic(repo_ + "/src/run.sh", "#!/bin/sh\necho run\n", 0755).ok());
+    ASSERT_TRUE(Git({"add", "-A"}) && Git({"commit", "-q", "-m", "one"}));
+    MustCreate("w");
+  }
+  bool Git(std::vector<std::string> args) {
+    args.insert(args.begin(), {"git", "-C", repo_, "-c", "user.name=t", "-c", "user.email=t@example.com"});
+    return RunChecked(args).ok();
+  }
+  Result<WorkspacePrepareResult> Prepare(const std::string& guest_path,
+                                         std::vector<std::string>* lines = nullptr) {
+    PrepareWorkspaceRequest r;
+    r.source_path = repo_;
+    r.guest_path = guest_path;
+    r.agent_timeout = 10s;
+    std::atomic<bool> cancel{false};
+    return workspaces_->Prepare(
+        "w", r,
+        [&](const std::string& l) {
+          if (lines) lines->push_back(l);
+        },
+        cancel);
+  }
+  std::string repo_;
+  std::unique_ptr<WorkspaceService> workspaces_;
+};
+
+TEST_F(WorkspaceServiceTest, PrepareCopiesTheWorkTreeAndPreparingAgainReplacesIt) {
+  std::string dst = root_ + "/guest/proj";
+  std::vector<std::string> lines;
+  auto r = Prepare(dst, &lines);
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(r->guest_path, dst);
+  EXPECT_EQ(r->current_branch, "main");
+  EXPECT_EQ(r->head_commit.size(), 40u);
+  EXPECT_EQ(ReadFile(dst + "/README").value(), "one\n");
+  EXPECT_EQ(fs::status(dst + "/src/run.sh").permissions() & fs::perms::owner_exec, fs::perms::owner_exec);
+  EXPECT_TRUE(fs::is_directory(dst + "/.git"));
+  ASSERT_FALSE(lines.empty());
+  EXPECT_NE(lines.back().find("copied"), std::string::npos) << lines.back();
+
+  // Uncommitted changes and a deleted file: the copy is replaced whole.
+  ASSERT_TRUE(WriteFileAtomic(repo_ + "/README", "two\n").ok());
+  ASSERT_TRUE(WriteFileAtomic(dst + "/stale", "left in the guest\n").ok());
+  fs::remove(repo_ + "/src/run.sh");
+  auto again = Prepare(dst);
+  ASSERT_TRUE(again.ok()) << again.error().message();
+  EXPECT_EQ(ReadFile(dst + "/README").value(), "two\n");
+  EXPECT_FALSE(fs::exists(dst + "/src/run.sh"));
+  EXPECT_FALSE(fs::exists(dst + "/stale")) << "replaced, not merged";
+  EXPECT_FALSE(fs::exists(dst + ".banger-partial"));
+  auto list = workspaces_->List("w");
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 1u) << "one row per VM and guest path";
+  EXPECT_EQ((*list)[0].guest_path, dst);
+}
+
+TEST_F(WorkspaceServiceTest, AFailedUnpackIsAnErrorWithTheGuestsReasonAndRecordsNothing) {
+  // The guest cannot create the directory: its parent is a file.
+  ASSERT_TRUE(WriteFileAtomic(root_ + "/guest/file", "x").ok());
+  auto r = Prepare(root_ + "/guest/file/proj");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message().find("unpacking in the guest failed (exit"), std::string::npos)
+      << r.error().message();
+  EXPECT_NE(r.error().message().find("Not a directory"), std::string::npos) << r.error().message();
+  auto list = workspaces_->List("w");
+  ASSERT_TRUE(list.ok());
+  EXPECT_TRUE(list->empty());
+}
+
+TEST_F(WorkspaceServiceTest, RefusesAStoppedVmAndBadInputBeforeCopying) {
+  auto bad_mode = [&] {
+    PrepareWorkspaceRequest r;
+    r.source_path = repo_;
+    r.mode = "everything";
+    std::atomic<bool> cancel{false};
+    return workspaces_->Prepare(
+        "w", r, [](const std::string&) {}, cancel);
+  }();
+  ASSERT_FALSE(bad_mode.ok());
+  EXPECT_EQ(bad_mode.error().kind(), ErrorKind::kInvalidArgument);
+  ASSERT_TRUE(svc_->Stop("w", 0ms).ok());
+  auto stopped = Prepare(root_ + "/guest/proj");
+  ASSERT_FALSE(stopped.ok());
+  EXPECT_EQ(stopped.error().kind(), ErrorKind::kConflict);
+  EXPECT_NE(stopped.error().message().find("banger vm start w"), std::string::npos)
+      << stopped.error().message();
+  EXPECT_FALSE(fs::exists(root_ + "/guest/proj"));
 }
 
 }  // namespace
