@@ -241,7 +241,7 @@ void AddExecCommands(CLI::App& vm, Command* selected) {
     auto rm = std::make_shared<bool>(false);
     auto* c = vm.add_subcommand("run", "Create and start a VM, then run a command in it: banger vm run -- CMD");
     AddCreateFlags(*c, *create, /*with_no_start=*/false);
-    c->add_flag("--rm", *rm, "Delete the VM when the command ends");
+    c->add_flag("--rm", *rm, "Delete the VM when the command ends (even if banger is killed)");
     c->add_option("command", f->argv, "The command and its arguments (after --)")->required();
     AddCommandFlags(*c, *f);
     c->callback([=] { *selected = [=](CliContext& ctx) { return VmRun(ctx, *create, *f, *rm); }; });

@@ -97,6 +97,33 @@ TEST_F(ExecE2E, RmDeletesTheVmWhenTheCliIsKilled) {
   EXPECT_NE(show.code, 0);
 }
 
+TEST_F(ExecE2E, RmDeletesTheVmWhenItsVmmDies) {
+  std::string out = home_->root() + "/rm-vmm.out";
+  pid_t cli = SpawnBanger(
+      {"vm", "run", "--rm", "--name", "rmv", "--", "sh", "-c", "echo started; exec sleep 300"}, out);
+  ASSERT_GT(cli, 0);
+  bool started = WaitUntil(
+      [&] {
+        auto s = ReadFile(out);
+        return s.ok() && s->find("started") != std::string::npos;
+      },
+      240s);
+  ASSERT_TRUE(started) << "the run command never started";
+  std::vector<pid_t> vmms = home_->Vmms();
+  ASSERT_EQ(vmms.size(), 1u);
+  ASSERT_EQ(::kill(vmms[0], SIGKILL), 0);
+  // The CLI learns the command is lost and fails; the VM is gone.
+  int status = 0;
+  bool cli_done = WaitUntil([&] { return ::waitpid(cli, &status, WNOHANG) == cli; }, 60s);
+  if (!cli_done) {
+    ::kill(cli, SIGKILL);
+    ::waitpid(cli, nullptr, 0);
+  }
+  EXPECT_TRUE(cli_done) << "the CLI hung after its VM died";
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 125) << status;
+  EXPECT_TRUE(WaitUntil([&] { return !VmListed("rmv"); }, 60s)) << "vm rmv outlived its dead VMM";
+}
+
 TEST_F(ExecE2E, RmDeletesTheVmBeforeTheCliReturnsAndKeepsOthers) {
   ASSERT_EQ(home_->Banger({"vm", "create", "--name", "keeper"}).code, 0);
   CliRun r = home_->Banger({"vm", "run", "--rm", "--name", "quick", "--", "sh", "-c", "exit 5"});
