@@ -1,8 +1,10 @@
 // SessionService: detached guest commands (the seed's GuestSession), see
 // docs/sessions.md. Rows live in the store; the processes and their logs
 // live in the guest under /var/lib/banger/sessions/<id>, driven by the
-// static agent's session-* subcommands over ordinary execs, so a restarted
-// daemon re-finds every session by asking the guest.
+// static agent's session-* subcommands run to completion through GuestExec
+// (each with a deadline and bounded output), so a restarted daemon re-finds
+// every session by asking the guest. Logs and attach streams are relayed by
+// api/exec_stream.cc.
 //
 // Thread-safety: safe to call concurrently (state is in the store and guest).
 #pragma once

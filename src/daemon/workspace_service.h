@@ -1,5 +1,5 @@
 // WorkspaceService: `workspace prepare` (a host git repository copied into a
-// running VM through its guest agent, see workspace/workspace.h for what is
+// running VM through its guest agent (GuestExec), see workspace/workspace.h for what is
 // copied in each mode) and the record of prepared workspaces (one row per
 // VM and guest path; preparing the same path again replaces it).
 //
