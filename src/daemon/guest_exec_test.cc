@@ -330,7 +330,8 @@ class SessionServiceTest : public GuestExecTest {
     if (sessions_) {
       if (auto all = store_->ListSessions(""); all.ok()) {
         for (const auto& s : *all) {
-          if (s.guest_pid > 0) ::kill(-s.guest_pid, SIGKILL);
+          // Only those still running: an ended one's pid may be reused.
+          if (s.guest_pid > 0 && s.status == GuestSessionStatus::kRunning) ::kill(-s.guest_pid, SIGKILL);
         }
       }
     }
