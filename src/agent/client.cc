@@ -340,13 +340,24 @@ class ExecChannelImpl : public ExecChannel {
     return core_->SendMessage(ch_->id, agent::Resize{.rows = rows, .cols = cols});
   }
 
-  Result<ExecEvent> Next() override {
+  Result<ExecEvent> Next() override { return NextImpl(nullptr); }
+  Result<ExecEvent> NextUntil(std::chrono::steady_clock::time_point deadline) override {
+    return NextImpl(&deadline);
+  }
+
+ private:
+  Result<ExecEvent> NextImpl(const std::chrono::steady_clock::time_point* deadline) {
     ExecEvent ev;
     uint32_t grant = 0;
     {
       std::unique_lock<std::mutex> l(core_->mu_);
       if (ch_->exit_delivered) return Error::Conflict("the command has exited: no more events");
-      ch_->cv.wait(l, [&] { return !ch_->events.empty() || core_->lost_ || ch_->failure; });
+      auto ready = [&] { return !ch_->events.empty() || core_->lost_ || ch_->failure; };
+      if (!deadline) {
+        ch_->cv.wait(l, ready);
+      } else if (!ch_->cv.wait_until(l, *deadline, ready)) {
+        return Error::Timeout("no output or exit from the command in time");
+      }
       if (ch_->events.empty()) return ch_->failure ? *ch_->failure : LostError(core_->lost_reason_);
       ev = std::move(ch_->events.front());
       ch_->events.pop_front();
@@ -373,7 +384,6 @@ class ExecChannelImpl : public ExecChannel {
     return ev;
   }
 
- private:
   // The connection or channel failure, if any. Needs core_->mu_.
   Status StateError() const {
     if (ch_->failure) return *ch_->failure;

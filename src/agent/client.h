@@ -73,6 +73,8 @@ class ExecChannel {
   virtual Status Resize(uint16_t rows, uint16_t cols) = 0;
   // The next output or the exit; blocks. After kExit, returns an error.
   virtual Result<ExecEvent> Next() = 0;
+  // Next, but a kTimeout error at `deadline` (the channel stays usable).
+  virtual Result<ExecEvent> NextUntil(std::chrono::steady_clock::time_point deadline) = 0;
 };
 
 class AgentConn {

@@ -8,29 +8,35 @@
 
 #include "api/stream.h"
 #include "base/log.h"
+#include "daemon/guest_exec.h"
 #include "model/json.h"
 
 namespace banger {
 namespace {
+
+// How long a command whose client went away gets between SIGHUP and SIGKILL.
+constexpr std::chrono::seconds kHangupGrace{5};
 
 void SendError(int fd, const Error& e) { WriteStreamFrame(fd, StreamType::kError, EncodeErrorFrame(e)).ok(); }
 
 }  // namespace
 
 void ServeExecStream(UniqueFd fd, std::string leftover, VmService& vms, const std::string& ref,
-                     const ExecRequest& req, std::chrono::milliseconds agent_timeout) {
-  auto conn = vms.WaitForAgent(ref, agent_timeout);
-  if (!conn.ok()) return SendError(fd.get(), conn.error());
-  auto ch = (*conn)->Exec(req);
-  if (!ch.ok()) return SendError(fd.get(), ch.error().Wrap("starting command"));
-  ExecChannel& channel = **ch;
+                     const ExecRequest& req, std::chrono::milliseconds agent_timeout,
+                     bool may_be_run_command) {
+  GuestExec exec(vms);
+  auto opened = exec.Open(ref, req, agent_timeout, may_be_run_command);
+  if (!opened.ok()) return SendError(fd.get(), opened.error());
+  GuestCommand& cmd = **opened;
+  ExecChannel& channel = cmd.channel();
 
   std::atomic<bool> exited{false};
   // Guest -> client. Blocking writes to the client are the back pressure:
   // while they wait, Next() is not called and the agent's window closes.
   std::thread out([&] {
+    bool hung_up = false;
     for (;;) {
-      auto ev = channel.Next();
+      auto ev = cmd.Next();
       if (!ev.ok()) {
         SendError(fd.get(), ev.error());
         break;
@@ -40,13 +46,17 @@ void ServeExecStream(UniqueFd fd, std::string leftover, VmService& vms, const st
         Json j{{"code", x.ShellCode()}, {"signaled", x.signaled}, {"signo", x.signo}, {"core", x.core}};
         // Before the frame: the client may hang up the moment it has it.
         exited = true;
+        // An auto-remove VM is gone before its client learns the exit code.
+        cmd.EndRun();
         WriteStreamFrame(fd.get(), StreamType::kExit, j.dump()).ok();
         break;
       }
       auto type = ev->kind == ExecEvent::kStdout ? StreamType::kStdout : StreamType::kStderr;
-      if (!WriteStreamFrame(fd.get(), type, ev->data).ok()) {
-        // The client is gone; keep draining so the command is not blocked forever.
-        channel.Signal(SIGHUP).ok();
+      if (!WriteStreamFrame(fd.get(), type, ev->data).ok() && !hung_up) {
+        // The client is gone; keep draining (bounded by the hangup's kill
+        // deadline) so the command is not blocked forever.
+        hung_up = true;
+        cmd.Hangup(kHangupGrace);
       }
     }
     exited = true;
@@ -62,10 +72,7 @@ void ServeExecStream(UniqueFd fd, std::string leftover, VmService& vms, const st
     if (!f.ok() || !f->has_value()) {
       if (!exited) {
         spdlog::info("exec on vm {}: client went away; sending SIGHUP", ref);
-        channel.Signal(SIGHUP).ok();
-        // A command that ignores SIGHUP must not pin this thread forever.
-        for (int i = 0; i < 100 && !exited; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-        if (!exited) channel.Signal(SIGKILL).ok();
+        cmd.Hangup(kHangupGrace);
       }
       break;
     }

@@ -100,6 +100,7 @@ Result<CreateVMRequest> ParseCreate(const Json& j) {
   OptField(r, "nat_enabled", c.nat_enabled);
   OptField(r, "backend", c.backend);
   r.Bool("no_start", c.no_start);
+  r.Bool("auto_remove", c.auto_remove);
   r.StrMap("labels", c.labels);
   r.Str("request_id", c.request_id);
   BANGER_RETURN_IF_ERROR(r.Finish());
@@ -234,13 +235,13 @@ Result<PrepareWorkspaceRequest> ParsePrepare(const Json& j) {
 
 // A 101 answer relaying an upgraded connection to an exec in a VM.
 HttpResponse ExecUpgrade(VmService& vms, const std::string& vm_id, const ExecRequest& exec,
-                         std::chrono::milliseconds agent_timeout) {
+                         std::chrono::milliseconds agent_timeout, bool may_be_run_command = false) {
   HttpResponse r;
   r.status = 101;
   r.content_type = "";
   r.headers["Upgrade"] = kStreamProtocol;
-  r.upgrade = [&vms, vm_id, exec, agent_timeout](UniqueFd fd, std::string leftover) {
-    ServeExecStream(std::move(fd), std::move(leftover), vms, vm_id, exec, agent_timeout);
+  r.upgrade = [&vms, vm_id, exec, agent_timeout, may_be_run_command](UniqueFd fd, std::string leftover) {
+    ServeExecStream(std::move(fd), std::move(leftover), vms, vm_id, exec, agent_timeout, may_be_run_command);
   };
   return r;
 }
@@ -540,7 +541,7 @@ HttpResponse ApiRouter::Route(const HttpRequest& req) {
         API_TRY(Json body, Body(req));
         API_TRY(ExecParams params, ParseExec(body));
         API_TRY(auto view, vms_.Get(ref));  // answer "no such vm" before upgrading
-        return ExecUpgrade(vms_, view.vm.id, params.req, params.agent_timeout);
+        return ExecUpgrade(vms_, view.vm.id, params.req, params.agent_timeout, /*may_be_run_command=*/true);
       }
       if (action == "sessions") {
         API_TRY(Json body, Body(req));

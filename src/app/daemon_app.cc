@@ -19,6 +19,7 @@
 #include "daemon/agent_pool.h"
 #include "daemon/events.h"
 #include "daemon/monitor.h"
+#include "daemon/guest_exec.h"
 #include "daemon/session_service.h"
 #include "daemon/vm_service.h"
 #include "http/http.h"
@@ -187,9 +188,11 @@ int RunDaemon(const DaemonOptions& opts) {
     (*server)->Shutdown();
     if (web_server) web_server->Shutdown();
   });
+  AutoRemoveSweeper auto_remove(vms);  // `vm run --rm` (daemon/guest_exec.h)
   std::thread sweeper([&] {
     for (int tick = 1; !stop.WaitFor(std::chrono::seconds(2)); ++tick) {
       vms.SweepDead();
+      auto_remove.Sweep();
       // Sessions cost an exec each to check: every 10 s is enough to record their end.
       if (tick % 5 == 0) sessions.PollRunning();
     }

@@ -212,18 +212,16 @@ int VmRun(CliContext& ctx, const CreateFlags& create, const ExecFlags& f, bool r
   cf.no_start = false;
   auto body = BuildCreateRequest(cf);
   if (!body.ok()) return Report(body.error(), kExitBangerFailed);
+  // --rm is the daemon's job: it deletes the VM when this command ends,
+  // even if this process is killed (docs/api.md, auto_remove).
+  if (rm) (*body)["auto_remove"] = true;
   auto api = ctx.Connect();
   if (!api.ok()) return Report(api.error(), kExitBangerFailed);
   ctx.Progress("starting vm...");
   auto vm = (*api)->Call("POST", "/v1/vms", &*body, kLongTimeout);
   if (!vm.ok()) return Report(vm.error(), kExitBangerFailed);
   std::string name = (*vm)["name"];
-  int code = StreamExec(ctx, name, f);
-  if (rm) {
-    auto del = (*api)->Call("DELETE", "/v1/vms/" + UrlEncode(name), nullptr, kLongTimeout);
-    if (!del.ok()) Report(del.error().Wrap("removing vm " + name));
-  }
-  return code;
+  return StreamExec(ctx, name, f);
 }
 
 }  // namespace
@@ -243,7 +241,7 @@ void AddExecCommands(CLI::App& vm, Command* selected) {
     auto rm = std::make_shared<bool>(false);
     auto* c = vm.add_subcommand("run", "Create and start a VM, then run a command in it: banger vm run -- CMD");
     AddCreateFlags(*c, *create, /*with_no_start=*/false);
-    c->add_flag("--rm", *rm, "Delete the VM when the command ends");
+    c->add_flag("--rm", *rm, "Delete the VM when the command ends (even if banger is killed)");
     c->add_option("command", f->argv, "The command and its arguments (after --)")->required();
     AddCommandFlags(*c, *f);
     c->callback([=] { *selected = [=](CliContext& ctx) { return VmRun(ctx, *create, *f, *rm); }; });

@@ -7,6 +7,11 @@ namespace banger {
 namespace {
 
 constexpr size_t kMaxGuestOutput = 1 << 20;
+// Deadlines for the agent's session-* subcommands (they return at once,
+// session-stop after up to its own --timeout 10 plus the kill).
+constexpr std::chrono::seconds kLaunchTimeout{30};
+constexpr std::chrono::seconds kQuickTimeout{10};
+constexpr std::chrono::seconds kStopTimeout{20};
 
 std::string Basename(const std::string& p) {
   auto pos = p.rfind('/');
@@ -24,23 +29,16 @@ std::string Basename(const std::string& p) {
 
 }  // namespace
 
-Result<SessionService::GuestRun> SessionService::RunInGuest(const std::string& vm_id, std::vector<std::string> argv,
-                                                            std::chrono::milliseconds agent_timeout) {
-  BANGER_ASSIGN_OR_RETURN(auto conn, vms_.WaitForAgent(vm_id, agent_timeout));
+Result<GuestRunResult> SessionService::RunInGuest(const std::string& vm_id, std::vector<std::string> argv,
+                                                  std::chrono::milliseconds agent_timeout,
+                                                  std::chrono::milliseconds run_timeout) {
   ExecRequest req;
   req.argv = std::move(argv);
-  BANGER_ASSIGN_OR_RETURN(auto ch, conn->Exec(req));
-  BANGER_RETURN_IF_ERROR(ch->CloseStdin());
-  GuestRun run;
-  for (;;) {
-    BANGER_ASSIGN_OR_RETURN(ExecEvent ev, ch->Next());
-    if (ev.kind == ExecEvent::kExit) {
-      run.code = ev.exit.ShellCode();
-      return run;
-    }
-    std::string& dst = ev.kind == ExecEvent::kStdout ? run.out : run.err;
-    if (dst.size() < kMaxGuestOutput) dst += ev.data;
-  }
+  GuestRunOptions opts;
+  opts.agent_timeout = agent_timeout;
+  opts.run_timeout = run_timeout;
+  opts.max_output = kMaxGuestOutput;
+  return exec_.Run(vm_id, req, opts);
 }
 
 void SessionService::Save(GuestSession& s, const std::string& event_type) {
@@ -78,7 +76,7 @@ Result<GuestSession> SessionService::Start(const StartSessionRequest& req) {
   s.stdin_mode = req.stdin_pipe ? "pipe" : "closed";
   s.tags = req.tags;
   s.status = GuestSessionStatus::kStarting;
-  s.guest_state_dir = std::string(kGuestSessionsDir) + "/" + s.id.substr(0, 16);
+  s.guest_state_dir = paths_.sessions_dir + "/" + s.id.substr(0, 16);
   s.stdout_log_path = s.guest_state_dir + "/stdout";
   s.stderr_log_path = s.guest_state_dir + "/stderr";
   s.launch_stage = "queued";
@@ -86,7 +84,7 @@ Result<GuestSession> SessionService::Start(const StartSessionRequest& req) {
   // The row first: a name clash is refused before anything runs in the guest.
   BANGER_RETURN_IF_ERROR(store_.UpsertSession(s));
 
-  std::vector<std::string> argv = {kGuestAgentPath, "session-start", s.guest_state_dir};
+  std::vector<std::string> argv = {paths_.agent, "session-start", s.guest_state_dir};
   if (req.stdin_pipe) argv.push_back("--stdin");
   if (!req.cwd.empty()) {
     argv.push_back("--cwd");
@@ -99,7 +97,7 @@ Result<GuestSession> SessionService::Start(const StartSessionRequest& req) {
   argv.push_back("--");
   argv.insert(argv.end(), req.argv.begin(), req.argv.end());
   s.launch_stage = "agent";
-  auto run = RunInGuest(vm.id, argv, req.agent_timeout);
+  auto run = RunInGuest(vm.id, argv, req.agent_timeout, kLaunchTimeout);
   if (!run.ok()) {
     s.status = GuestSessionStatus::kFailed;
     s.launch_message = run.error().message();
@@ -109,11 +107,13 @@ Result<GuestSession> SessionService::Start(const StartSessionRequest& req) {
   }
   auto j = ParseJson(run->out);
   s.launch_raw_log = run->out + run->err;
-  if (run->code != 0 || !j.ok() || !j->is_object() || !(*j)["pid"].is_number_integer()) {
+  if (run->code() != 0 || !j.ok() || !j->is_object() || !(*j)["pid"].is_number_integer()) {
     s.status = GuestSessionStatus::kFailed;
-    s.launch_stage = j.ok() && j->is_object() && (*j)["stage"].is_string() ? (*j)["stage"].get<std::string>() : "launch";
-    s.launch_message = j.ok() && j->is_object() && (*j)["message"].is_string() ? (*j)["message"].get<std::string>()
-                                                                               : run->err;
+    s.launch_stage =
+        j.ok() && j->is_object() && (*j)["stage"].is_string() ? (*j)["stage"].get<std::string>() : "launch";
+    s.launch_message = j.ok() && j->is_object() && (*j)["message"].is_string()
+                           ? (*j)["message"].get<std::string>()
+                           : run->err;
     s.last_error = s.launch_message;
     Save(s, "session.failed");
     return Error::Invalid("session " + s.name + " could not start: " + s.launch_message);
@@ -144,7 +144,8 @@ GuestSession SessionService::Refresh(GuestSession s) {
     Save(s, "session.ended");
     return s;
   }
-  auto run = RunInGuest(s.vm_id, {kGuestAgentPath, "session-status", s.guest_state_dir}, std::chrono::seconds(10));
+  auto run = RunInGuest(s.vm_id, {paths_.agent, "session-status", s.guest_state_dir},
+                        std::chrono::seconds(10), kQuickTimeout);
   if (!run.ok()) return s;  // the guest is busy or booting: keep what we know
   auto j = ParseJson(run->out);
   if (!j.ok() || !j->is_object() || !(*j)["state"].is_string()) return s;
@@ -194,8 +195,8 @@ Result<GuestSession> SessionService::Stop(const std::string& ref, const std::str
   if (s.status != GuestSessionStatus::kRunning) return s;
   s.status = GuestSessionStatus::kStopping;
   Save(s, "");
-  auto run = RunInGuest(s.vm_id, {kGuestAgentPath, "session-stop", s.guest_state_dir, "--timeout", "10"},
-                        std::chrono::seconds(10));
+  auto run = RunInGuest(s.vm_id, {paths_.agent, "session-stop", s.guest_state_dir, "--timeout", "10"},
+                        std::chrono::seconds(10), kStopTimeout);
   if (!run.ok()) return std::move(run).error().Wrap("stopping session " + s.name);
   return Refresh(std::move(s));
 }
@@ -203,7 +204,7 @@ Result<GuestSession> SessionService::Stop(const std::string& ref, const std::str
 Result<SessionStream> SessionService::Logs(const std::string& ref, const std::string& vm_ref, bool follow) {
   BANGER_ASSIGN_OR_RETURN(GuestSession s, Find(ref, vm_ref));
   SessionStream st{s.vm_id, {}};
-  st.exec.argv = {kGuestAgentPath, "session-logs", s.guest_state_dir, "--from-start"};
+  st.exec.argv = {paths_.agent, "session-logs", s.guest_state_dir, "--from-start"};
   if (follow) st.exec.argv.push_back("--follow");
   return st;
 }
@@ -215,7 +216,7 @@ Result<SessionStream> SessionService::Attach(const std::string& ref, const std::
     return Error::Conflict("session " + s.name + " is " + GuestSessionStatusName(s.status) +
                            "; use `banger session logs " + s.name + "` to read its output");
   }
-  return SessionStream{s.vm_id, {{kGuestAgentPath, "session-attach", s.guest_state_dir}, {}, "", false, 24, 80}};
+  return SessionStream{s.vm_id, {{paths_.agent, "session-attach", s.guest_state_dir}, {}, "", false, 24, 80}};
 }
 
 void SessionService::PollRunning() {

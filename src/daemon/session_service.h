@@ -1,8 +1,10 @@
 // SessionService: detached guest commands (the seed's GuestSession), see
 // docs/sessions.md. Rows live in the store; the processes and their logs
 // live in the guest under /var/lib/banger/sessions/<id>, driven by the
-// static agent's session-* subcommands over ordinary execs, so a restarted
-// daemon re-finds every session by asking the guest.
+// static agent's session-* subcommands run to completion through GuestExec
+// (each with a deadline and bounded output), so a restarted daemon re-finds
+// every session by asking the guest. Logs and attach streams are relayed by
+// api/exec_stream.cc.
 //
 // Thread-safety: safe to call concurrently (state is in the store and guest).
 #pragma once
@@ -14,12 +16,13 @@
 #include <vector>
 
 #include "agent/client.h"
+#include "daemon/guest_exec.h"
 #include "daemon/vm_service.h"
 
 namespace banger {
 
 struct StartSessionRequest {
-  std::string vm;  // ref
+  std::string vm;    // ref
   std::string name;  // "" = derived from the command
   std::vector<std::string> argv;
   std::map<std::string, std::string> env;
@@ -35,9 +38,17 @@ struct SessionStream {
   ExecRequest exec;
 };
 
+// Where the guest's agent and session state are (tests run the real agent
+// on the host with paths of their own).
+struct SessionGuestPaths {
+  std::string agent = "/usr/local/sbin/banger-agent";
+  std::string sessions_dir = "/var/lib/banger/sessions";
+};
+
 class SessionService {
  public:
-  SessionService(VmService& vms, Store& store, EventLog& events) : vms_(vms), store_(store), events_(events) {}
+  SessionService(VmService& vms, Store& store, EventLog& events, SessionGuestPaths paths = {})
+      : vms_(vms), exec_(vms), store_(store), events_(events), paths_(std::move(paths)) {}
 
   Result<GuestSession> Start(const StartSessionRequest& req);
   // Sessions of one VM ("" = all), each refreshed from the guest when it may
@@ -51,23 +62,20 @@ class SessionService {
   void PollRunning();
 
  private:
-  struct GuestRun {
-    int code = -1;
-    std::string out, err;
-  };
-  Result<GuestRun> RunInGuest(const std::string& vm_id, std::vector<std::string> argv,
-                              std::chrono::milliseconds agent_timeout);
+  // One session-* subcommand of the guest agent, to completion.
+  Result<GuestRunResult> RunInGuest(const std::string& vm_id, std::vector<std::string> argv,
+                                    std::chrono::milliseconds agent_timeout,
+                                    std::chrono::milliseconds run_timeout);
   Result<GuestSession> Find(const std::string& ref, const std::string& vm_ref);
   // Asks the guest for the session's status and records a change.
   GuestSession Refresh(GuestSession s);
   void Save(GuestSession& s, const std::string& event_type);
 
   VmService& vms_;
+  GuestExec exec_;
   Store& store_;
   EventLog& events_;
+  SessionGuestPaths paths_;
 };
-
-inline constexpr const char* kGuestAgentPath = "/usr/local/sbin/banger-agent";
-inline constexpr const char* kGuestSessionsDir = "/var/lib/banger/sessions";
 
 }  // namespace banger

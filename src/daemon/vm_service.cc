@@ -56,6 +56,17 @@ std::shared_ptr<std::mutex> VmService::LockFor(const std::string& vm_id) {
 void VmService::DropLock(const std::string& vm_id) {
   std::lock_guard<std::mutex> lk(locks_mu_);
   locks_.erase(vm_id);
+  run_claimed_.erase(vm_id);
+}
+
+bool VmService::ClaimRunCommand(const std::string& vm_id) {
+  std::lock_guard<std::mutex> lk(locks_mu_);
+  return run_claimed_.insert(vm_id).second;
+}
+
+bool VmService::RunCommandClaimed(const std::string& vm_id) {
+  std::lock_guard<std::mutex> lk(locks_mu_);
+  return run_claimed_.count(vm_id) > 0;
 }
 
 VmmBackend* VmService::BackendFor(BackendKind k) {
@@ -265,6 +276,7 @@ Result<CreateResult> VmService::Create(const CreateVMRequest& req) {
   vm.spec.system_overlay_size_bytes = req.system_overlay_size_bytes.value_or(def.system_overlay_size_bytes);
   vm.spec.work_disk_size_bytes = req.work_disk_size_bytes.value_or(def.work_disk_size_bytes);
   vm.spec.nat_enabled = req.nat_enabled.value_or(def.nat_enabled);
+  vm.spec.auto_remove = req.auto_remove;
   BANGER_RETURN_IF_ERROR(CheckNatRequest(req.nat_enabled));
   vm.spec.backend = d_.default_backend;
   if (req.backend) {
@@ -743,61 +755,6 @@ Result<LogChunk> VmService::ReadLogs(const std::string& ref, int64_t offset, siz
     auto fresh = d_.store->GetVM(vm.id);
     if (!fresh.ok()) return std::move(fresh).error();
     vm = std::move(*fresh);
-  }
-}
-
-namespace {
-// The console's last lines as one line (errors are one line).
-std::string ConsoleTail(const std::string& path) {
-  std::string tail = TailFile(path, 600);
-  std::vector<std::string> lines;
-  size_t i = 0;
-  while (i < tail.size()) {
-    size_t j = tail.find('\n', i);
-    if (j == std::string::npos) j = tail.size();
-    std::string line = tail.substr(i, j - i);
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
-    if (!line.empty()) lines.push_back(line);
-    i = j + 1;
-  }
-  if (lines.size() > 4) lines.erase(lines.begin(), lines.end() - 4);
-  std::string out;
-  for (const auto& l : lines) out += (out.empty() ? "" : " | ") + l;
-  return out.empty() ? "(console is empty)" : out;
-}
-}  // namespace
-
-Result<std::shared_ptr<AgentConn>> VmService::WaitForAgent(const std::string& ref, std::chrono::milliseconds timeout) {
-  if (!d_.agents) return Error::Unavailable("guest agent access is not configured");
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  Error last = Error::Timeout("no attempt made");
-  for (;;) {
-    BANGER_ASSIGN_OR_RETURN(VMRecord vm, d_.store->GetVM(ref));
-    if (vm.state != VMState::kRunning || !VmAlive(vm)) {
-      if (vm.state == VMState::kRunning) {
-        return Error::Conflict("vm " + vm.name + " stopped while waiting for its agent; console: " +
-                               ConsoleTail(vm.runtime.log_path));
-      }
-      return Error::Conflict("vm " + vm.name + " is " + VMStateName(vm.state) + "; start it with `banger vm start " +
-                             vm.name + "`");
-    }
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
-      return Error::Timeout("guest agent of vm " + vm.name + " did not answer within " +
-                            std::to_string(timeout.count() / 1000) + "s (" + last.message() +
-                            "); console: " + ConsoleTail(vm.runtime.log_path));
-    }
-    auto conn = d_.agents->Get(vm, std::min(left, std::chrono::milliseconds(3000)));
-    if (conn.ok()) {
-      if (auto st = d_.store->TouchVM(vm.id, Now()); !st.ok()) {
-        spdlog::warn("vm {}: {}", vm.name, st.error().message());
-      }
-      return *conn;
-    }
-    // A version mismatch will not fix itself by waiting.
-    if (conn.error().kind() == ErrorKind::kInvalidArgument) return std::move(conn).error().Wrap("vm " + vm.name);
-    last = std::move(conn).error();
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
 }
 

@@ -14,6 +14,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,7 @@ struct CreateVMRequest {
   std::optional<bool> nat_enabled;
   std::optional<std::string> backend;
   bool no_start = false;
+  bool auto_remove = false;  // spec.auto_remove (`vm run --rm`)
   Labels labels;
   std::string request_id;  // idempotency key, "" = none
 };
@@ -137,11 +139,14 @@ class VmService {
   Result<LogChunk> ReadLogs(const std::string& ref, int64_t offset, size_t max_bytes,
                             std::chrono::milliseconds wait);
 
-  // Waits until the VM's guest agent answers (the guest may still be
-  // booting) and returns the shared connection; touches last_touched_at.
-  // A VM that is not running is a kConflict saying how to start it; a
-  // timeout quotes the last console lines.
-  Result<std::shared_ptr<AgentConn>> WaitForAgent(const std::string& ref, std::chrono::milliseconds timeout);
+  // The agent pool and store for GuestExec (daemon/guest_exec.h), which
+  // waits for agents and runs commands in guests.
+  AgentPool* agents() const { return d_.agents; }
+  Store& store() const { return *d_.store; }
+  // spec.auto_remove: marks the VM's run command as started; false when it
+  // already was (only the first exec of an auto-remove VM is its run command).
+  bool ClaimRunCommand(const std::string& vm_id);
+  bool RunCommandClaimed(const std::string& vm_id);
 
   // The single source of truth for liveness: a cached pid whose process is
   // alive and whose argv names this VM's control socket.
@@ -191,6 +196,7 @@ class VmService {
   std::mutex create_mu_;  // serializes guest IP allocation
   std::mutex locks_mu_;
   std::map<std::string, std::shared_ptr<std::mutex>> locks_;  // Guarded by locks_mu_.
+  std::set<std::string> run_claimed_;                         // Guarded by locks_mu_.
 };
 
 }  // namespace banger

@@ -15,6 +15,10 @@ namespace banger {
 
 namespace {
 
+constexpr size_t kMaxGuestErr = 64 * 1024;
+// After stdin is closed, the guest's tar only writes what it has buffered.
+constexpr std::chrono::minutes kUnpackTimeout{5};
+
 std::string Mib(int64_t bytes) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
@@ -24,7 +28,7 @@ std::string Mib(int64_t bytes) {
 }  // namespace
 
 WorkspaceService::WorkspaceService(VmService& vms, Store& store, EventLog& events, std::string tmp_dir)
-    : vms_(vms), store_(store), events_(events), tmp_dir_(std::move(tmp_dir)) {}
+    : vms_(vms), exec_(vms), store_(store), events_(events), tmp_dir_(std::move(tmp_dir)) {}
 
 std::shared_ptr<std::mutex> WorkspaceService::LockFor(const std::string& key) {
   std::lock_guard<std::mutex> lk(locks_mu_);
@@ -63,20 +67,20 @@ Result<WorkspacePrepareResult> WorkspaceService::Prepare(
   if (cancel) return Error::Unavailable(ctx + ": cancelled");
 
   progress("waiting for the guest agent of " + vm.name);
-  BANGER_ASSIGN_OR_RETURN(auto conn, Annotate(vms_.WaitForAgent(vm.id, req.agent_timeout), ctx));
   ExecRequest er;
   er.argv = GuestUnpackArgv(guest_path, req.readonly);
   er.cwd = "/";
-  BANGER_ASSIGN_OR_RETURN(auto ch, Annotate(conn->Exec(er), ctx));
+  BANGER_ASSIGN_OR_RETURN(auto cmd, Annotate(exec_.Open(vm.id, er, req.agent_timeout), ctx));
+  ExecChannel& ch = cmd->channel();
 
   // The guest's output is drained while we write (flow control would stall
-  // it otherwise); its stderr explains a failure.
+  // it otherwise); its stderr explains a failure. Bounded: 64 KiB.
   std::string guest_err;
   std::optional<ExitStatus> exit;
   Error read_error = Error::Internal("");
   std::thread reader([&] {
     for (;;) {
-      auto ev = ch->Next();
+      auto ev = cmd->Next();
       if (!ev.ok()) {
         read_error = std::move(ev).error();
         return;
@@ -85,7 +89,7 @@ Result<WorkspacePrepareResult> WorkspaceService::Prepare(
         exit = ev->exit;
         return;
       }
-      if (guest_err.size() < 64 * 1024) guest_err += ev->data;
+      if (guest_err.size() < kMaxGuestErr) guest_err.append(ev->data, 0, kMaxGuestErr - guest_err.size());
     }
   });
   auto started = std::chrono::steady_clock::now();
@@ -94,7 +98,7 @@ Result<WorkspacePrepareResult> WorkspaceService::Prepare(
       repo, staging.path(), files,
       [&](std::string_view chunk) -> Status {
         if (cancel) return Error::Unavailable("cancelled");
-        return ch->WriteStdin(chunk);
+        return ch.WriteStdin(chunk);
       },
       [&](const PackStats& s) {
         auto now = std::chrono::steady_clock::now();
@@ -103,9 +107,11 @@ Result<WorkspacePrepareResult> WorkspaceService::Prepare(
         progress("copied " + std::to_string(s.files) + " files, " + Mib(s.bytes));
       });
   if (!packed.ok()) {
-    (void)ch->Signal(SIGKILL);  // a half-written stream must not be unpacked
+    (void)ch.Signal(SIGKILL);  // a half-written stream must not be unpacked
   }
-  (void)ch->CloseStdin();
+  (void)ch.CloseStdin();
+  // The whole stream is in the guest: unpacking the rest has a deadline.
+  cmd->KillAt(std::chrono::steady_clock::now() + kUnpackTimeout, std::chrono::seconds(10));
   reader.join();
   // The guest's own failure (a full disk, no tar) says more than the write
   // it broke off.

@@ -1,5 +1,5 @@
 // WorkspaceService: `workspace prepare` (a host git repository copied into a
-// running VM through its guest agent, see workspace/workspace.h for what is
+// running VM through its guest agent (GuestExec), see workspace/workspace.h for what is
 // copied in each mode) and the record of prepared workspaces (one row per
 // VM and guest path; preparing the same path again replaces it).
 //
@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "daemon/events.h"
+#include "daemon/guest_exec.h"
 #include "daemon/vm_service.h"
 #include "store/store.h"
 
@@ -46,6 +47,7 @@ class WorkspaceService {
   std::shared_ptr<std::mutex> LockFor(const std::string& key);
 
   VmService& vms_;
+  GuestExec exec_;
   Store& store_;
   EventLog& events_;
   std::string tmp_dir_;

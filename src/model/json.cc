@@ -165,7 +165,8 @@ Json ToJson(const VMSpec& v) {
               {"system_overlay_size_bytes", v.system_overlay_size_bytes},
               {"work_disk_size_bytes", v.work_disk_size_bytes},
               {"nat_enabled", v.nat_enabled},
-              {"backend", BackendName(v.backend)}};
+              {"backend", BackendName(v.backend)},
+              {"auto_remove", v.auto_remove}};
 }
 
 Result<VMSpec> VMSpecFromJson(const Json& j) {
@@ -178,6 +179,7 @@ Result<VMSpec> VMSpecFromJson(const Json& j) {
   r.Int64("work_disk_size_bytes", v.work_disk_size_bytes);
   r.Bool("nat_enabled", v.nat_enabled);
   r.Str("backend", backend);
+  r.Bool("auto_remove", v.auto_remove);
   BANGER_RETURN_IF_ERROR(r.Finish());
   BANGER_ASSIGN_OR_RETURN(v.backend, ParseBackend(backend));
   return v;

@@ -72,6 +72,9 @@ struct VMSpec {
   int64_t work_disk_size_bytes = kDefaultWorkDiskSize;
   bool nat_enabled = false;
   BackendKind backend = BackendKind::kQemu;  // extension: per-VM VMM backend
+  // extension (`vm run --rm`): the daemon deletes the VM when its run command
+  // ends or it stops (daemon/guest_exec.h).
+  bool auto_remove = false;
 };
 
 // Durable runtime state: identity, declared state and deterministic paths.

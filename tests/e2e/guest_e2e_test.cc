@@ -99,7 +99,9 @@ TEST_F(GuestE2E, SessionSurvivesDaemonKillAndRecordsExit) {
   // Stop ends a long one.
   ASSERT_EQ(home_->Banger({"session", "start", "sess", "--name", "long", "--", "sleep", "1000"}).code, 0);
   ASSERT_EQ(home_->Banger({"session", "stop", "long"}).code, 0);
-  EXPECT_NE(home_->BangerJson({"session", "show", "long"})["status"], "running");
+  Json stopped = home_->BangerJson({"session", "show", "long"});
+  EXPECT_EQ(stopped["status"], "exited") << stopped.dump();
+  EXPECT_EQ(stopped["exit_code"], 128 + SIGTERM) << "sleep ends on the SIGTERM of session-stop";
   ASSERT_EQ(home_->Banger({"vm", "delete", "sess"}).code, 0);
 }
 
@@ -174,9 +176,24 @@ TEST_F(GuestE2E, WorkspacePrepareBringsTheRepoWithUncommittedChanges) {
   EXPECT_EQ(in_guest({"cat", "/root/ro/README"}).out, "changed again\n");
   CliRun write = in_guest({"sh", "-c", "echo x > /root/ro/README"});
   EXPECT_NE(write.code, 0) << "read-only";
+  EXPECT_NE(write.err.find("Read-only file system"), std::string::npos) << write.err;
+  EXPECT_NE(in_guest({"touch", "/root/ro/new-file"}).code, 0) << "no new files either";
+  EXPECT_NE(in_guest({"mkdir", "/root/ro/tools/sub"}).code, 0) << "read-only all the way down";
+  EXPECT_EQ(in_guest({"sh", "-c", "grep ' /root/ro ' /proc/mounts | grep -c '[ ,]ro[ ,]'"}).out, "1\n");
+  EXPECT_EQ(in_guest({"cat", "/root/ro/README"}).out, "changed again\n") << "the failed write changed nothing";
   EXPECT_EQ(in_guest({"cat", "/root/ro/.git/HEAD"}).out, "ref: refs/heads/try/1\n");
+  // Prepared again (not read-only): the read-only copy is replaced whole by
+  // the current contents, on the current branch, and is writable again.
+  ASSERT_TRUE(WriteFileAtomic(repo + "/README", "third\n").ok());
+  std::filesystem::remove(repo + "/notes.txt");
   CliRun again = home_->Banger({"workspace", "prepare", "ws", repo, "--guest-path", "/root/ro"});
-  EXPECT_EQ(again.code, 0) << "a read-only copy can be prepared again: " << again.err;
+  ASSERT_EQ(again.code, 0) << "a read-only copy can be prepared again: " << again.err;
+  EXPECT_EQ(in_guest({"cat", "/root/ro/README"}).out, "third\n") << "content updated";
+  EXPECT_NE(in_guest({"test", "-e", "/root/ro/notes.txt"}).code, 0) << "files removed on the host are gone";
+  EXPECT_EQ(in_guest({"cat", "/root/ro/.git/HEAD"}).out, "ref: refs/heads/main\n");
+  EXPECT_EQ(in_guest({"sh", "-c", "grep -c ' /root/ro ' /proc/mounts"}).out, "0\n") << "no read-only mount left";
+  EXPECT_EQ(in_guest({"sh", "-c", "echo y > /root/ro/README && cat /root/ro/README"}).out, "y\n") << "writable";
+  EXPECT_EQ(in_guest({"test", "-e", "/root/ro.banger-partial"}).code, 1) << "no staging directory left";
 
   Json list = home_->BangerJson({"workspace", "list", "ws"});
   ASSERT_EQ(list.size(), 2u) << list.dump();
