@@ -2,10 +2,10 @@
 // the store (spec/runtime/stats columns, handles.json) and the API. Decoding
 // is strict: unknown fields and wrong types are errors naming the field.
 //
-// Each type names its fields once, in a JsonFields<T> specialization whose
-// Visit walks them with either a JsonWriter (encoding) or a JsonReader
-// (decoding); Encode/Decode below drive it. model/requests.h uses the same
-// mechanism for the API's request bodies.
+// Each type names its fields once, in a JsonFields<T> specialization
+// (model/json_fields.h) whose Visit walks them with either a JsonWriter
+// (encoding) or a JsonReader (decoding); ToJson/Decode below drive it, for
+// the model's types and the API's requests (model/requests.h) alike.
 #pragma once
 
 #include <chrono>
@@ -17,16 +17,6 @@
 namespace banger {
 
 using Json = nlohmann::json;
-
-Json ToJson(const Image& v);
-Json ToJson(const VMSpec& v);
-Json ToJson(const VMRuntime& v);
-Json ToJson(const VMStats& v);
-Json ToJson(const VMRecord& v);
-Json ToJson(const VMHandles& v);
-Json ToJson(const GuestSession& v);
-Json ToJson(const WorkspacePrepareResult& v);
-Json ToJson(const Event& v);
 
 Result<Image> ImageFromJson(const Json& j);
 Result<VMSpec> VMSpecFromJson(const Json& j);
@@ -45,8 +35,15 @@ Result<Json> ParseJson(const std::string& text);
 // the zero time, an empty list or map, a null or empty JSON value).
 enum class Omit { kNever, kEmpty };
 
+// Specialized for each type with a JSON form (model/json_fields.h): kWhat,
+// template <class Io, class V> static void Visit(Io&, V&), optionally Check.
 template <typename T>
-struct JsonFields;  // specialize: kWhat, and template <class Io, class V> static void Visit(Io&, V&)
+struct JsonFields;
+
+template <typename T>
+concept HasJsonForm = requires {
+  JsonFields<T>::kWhat;
+};
 
 // Strict field reader used by the decoders above and the API layer. The
 // Omit arguments mirror JsonWriter's so one field list serves both.
@@ -125,8 +122,8 @@ class JsonWriter {
 };
 
 // The JSON object of `v`, from its JsonFields.
-template <typename T>
-Json Encode(const T& v) {
+template <HasJsonForm T>
+Json ToJson(const T& v) {
   Json j = Json::object();
   JsonWriter w(j);
   JsonFields<T>::Visit(w, v);
@@ -187,7 +184,9 @@ void JsonReader::Object(const char* key, T& out) {
 
 template <typename T>
 void JsonWriter::Object(const char* key, const T& v) {
-  j_[key] = Encode(v);
+  j_[key] = ToJson(v);
 }
 
 }  // namespace banger
+
+#include "model/json_fields.h"  // IWYU pragma: export

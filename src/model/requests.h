@@ -1,9 +1,10 @@
 // The API's request bodies (and the small response shapes the CLI reads),
 // one struct each, shared by the CLI (which encodes them) and the daemon
-// (whose use cases take them). The JSON codecs are strict: an unknown key or
-// a wrong type is an invalid-argument error naming the key, and each
-// request's ranges and required fields are checked on decoding
-// (docs/api.md lists the wire forms).
+// (whose use cases take them). Their JSON forms (model/json_fields.h) go
+// through model/json.h's ToJson and Decode<T>: strict, so an unknown key or
+// a wrong type is an invalid-argument error naming the key, then
+// ValidateRequest checks required fields and ranges (docs/api.md lists the
+// wire forms).
 #pragma once
 
 #include <chrono>
@@ -12,7 +13,6 @@
 #include <string>
 #include <vector>
 
-#include "model/json.h"
 #include "model/types.h"
 
 namespace banger {
@@ -109,28 +109,11 @@ struct DeleteResponse {
   std::string id;  // "" when nothing was deleted
 };
 
-Json ToJson(const CreateVMRequest& v);
-Json ToJson(const SetVMRequest& v);
-Json ToJson(const StopVMRequest& v);
-Json ToJson(const ExecVMRequest& v);
-Json ToJson(const BuildImageRequest& v);
-Json ToJson(const ImportImageRequest& v);
-Json ToJson(const StartSessionRequest& v);
-Json ToJson(const SessionStreamRequest& v);
-Json ToJson(const PrepareWorkspaceRequest& v);
-Json ToJson(const DeleteResponse& v);
-
-// Decoding a request: strict, then its checks.
-Result<CreateVMRequest> CreateVMRequestFromJson(const Json& j);
-Result<SetVMRequest> SetVMRequestFromJson(const Json& j);
-Result<StopVMRequest> StopVMRequestFromJson(const Json& j);
-Result<ExecVMRequest> ExecVMRequestFromJson(const Json& j);
-Result<BuildImageRequest> BuildImageRequestFromJson(const Json& j);
-Result<ImportImageRequest> ImportImageRequestFromJson(const Json& j);
-Result<StartSessionRequest> StartSessionRequestFromJson(const Json& j);
-// `what` names the stream ("logs request", "attach request") in errors.
-Result<SessionStreamRequest> SessionStreamRequestFromJson(const Json& j, const char* what);
-Result<PrepareWorkspaceRequest> PrepareWorkspaceRequestFromJson(const Json& j);
-Result<DeleteResponse> DeleteResponseFromJson(const Json& j);
+// Each request's checks beyond its JSON types (required fields, ranges),
+// run by Decode after the strict decoding.
+Status ValidateRequest(const StopVMRequest& v);
+Status ValidateRequest(const ExecVMRequest& v);
+Status ValidateRequest(const StartSessionRequest& v);
+Status ValidateRequest(const PrepareWorkspaceRequest& v);
 
 }  // namespace banger

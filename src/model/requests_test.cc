@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "model/json.h"
+
 namespace banger {
 namespace {
 
@@ -9,9 +11,9 @@ using std::chrono::milliseconds;
 
 // Every request decodes back to the JSON it was encoded as.
 template <typename T>
-void ExpectRoundTrip(const T& v, Result<T> (*decode)(const Json&)) {
+void ExpectRoundTrip(const T& v) {
   Json j = ToJson(v);
-  auto back = decode(j);
+  auto back = Decode<T>(j);
   ASSERT_TRUE(back.ok()) << back.error().message() << " in " << j.dump();
   EXPECT_EQ(ToJson(*back), j);
 }
@@ -33,7 +35,7 @@ TEST(RequestsTest, CreateRoundTripsEveryField) {
   Json j = ToJson(c);
   EXPECT_EQ(j["auto_remove"], true);
   EXPECT_EQ(j["nat_enabled"], false);  // an optional that is set is sent, even when false
-  ExpectRoundTrip(c, CreateVMRequestFromJson);
+  ExpectRoundTrip(c);
 }
 
 TEST(RequestsTest, UnsetFieldsAreNotSent) {
@@ -43,8 +45,8 @@ TEST(RequestsTest, UnsetFieldsAreNotSent) {
 }
 
 TEST(RequestsTest, EveryRequestRoundTrips) {
-  ExpectRoundTrip(SetVMRequest{3, 512, 2 * kGiB, true}, SetVMRequestFromJson);
-  ExpectRoundTrip(StopVMRequest{milliseconds(2500)}, StopVMRequestFromJson);
+  ExpectRoundTrip(SetVMRequest{3, 512, 2 * kGiB, true});
+  ExpectRoundTrip(StopVMRequest{milliseconds(2500)});
   ExecVMRequest e;
   e.argv = {"sh", "-c", "echo hi"};
   e.env = {{"A", "1"}};
@@ -53,9 +55,9 @@ TEST(RequestsTest, EveryRequestRoundTrips) {
   e.rows = 40;
   e.cols = 100;
   e.agent_timeout = milliseconds(5000);
-  ExpectRoundTrip(e, ExecVMRequestFromJson);
-  ExpectRoundTrip(BuildImageRequest{"img", "debian", true, 4 * kGiB}, BuildImageRequestFromJson);
-  ExpectRoundTrip(ImportImageRequest{"img", "/k", "/r", "/i", "/m", "/w"}, ImportImageRequestFromJson);
+  ExpectRoundTrip(e);
+  ExpectRoundTrip(BuildImageRequest{"img", "debian", true, 4 * kGiB});
+  ExpectRoundTrip(ImportImageRequest{"img", "/k", "/r", "/i", "/m", "/w"});
   StartSessionRequest s;
   s.name = "job";
   s.argv = {"sleep", "1"};
@@ -64,8 +66,8 @@ TEST(RequestsTest, EveryRequestRoundTrips) {
   s.tags = {{"k", "v"}};
   s.stdin_pipe = true;
   s.agent_timeout = milliseconds(0);
-  ExpectRoundTrip(s, StartSessionRequestFromJson);
-  auto stream = SessionStreamRequestFromJson(ToJson(SessionStreamRequest{true}), "logs request");
+  ExpectRoundTrip(s);
+  auto stream = Decode<SessionStreamRequest>(ToJson(SessionStreamRequest{true}), "logs request");
   ASSERT_TRUE(stream.ok());
   EXPECT_TRUE(stream->follow);
   PrepareWorkspaceRequest w;
@@ -75,9 +77,9 @@ TEST(RequestsTest, EveryRequestRoundTrips) {
   w.readonly = true;
   w.branch = "wip";
   w.agent_timeout = milliseconds(1000);
-  ExpectRoundTrip(w, PrepareWorkspaceRequestFromJson);
-  ExpectRoundTrip(DeleteResponse{true, "abc"}, DeleteResponseFromJson);
-  ExpectRoundTrip(DeleteResponse{false, ""}, DeleteResponseFromJson);
+  ExpectRoundTrip(w);
+  ExpectRoundTrip(DeleteResponse{true, "abc"});
+  ExpectRoundTrip(DeleteResponse{false, ""});
 }
 
 std::string ErrorOf(const Status& st) {
@@ -93,46 +95,46 @@ std::string ErrorOf(const Result<T>& r) {
 }
 
 TEST(RequestsTest, UnknownKeyIsNamed) {
-  EXPECT_EQ(ErrorOf(CreateVMRequestFromJson(Json{{"cpus", 2}})), "create request: unknown field \"cpus\"");
-  EXPECT_EQ(ErrorOf(SetVMRequestFromJson(Json{{"name", "x"}})), "set request: unknown field \"name\"");
-  EXPECT_EQ(ErrorOf(ExecVMRequestFromJson(Json{{"argv", {"ls"}}, {"stdin", true}})),
+  EXPECT_EQ(ErrorOf(Decode<CreateVMRequest>(Json{{"cpus", 2}})), "create request: unknown field \"cpus\"");
+  EXPECT_EQ(ErrorOf(Decode<SetVMRequest>(Json{{"name", "x"}})), "set request: unknown field \"name\"");
+  EXPECT_EQ(ErrorOf(Decode<ExecVMRequest>(Json{{"argv", {"ls"}}, {"stdin", true}})),
             "exec request: unknown field \"stdin\"");
-  EXPECT_EQ(ErrorOf(SessionStreamRequestFromJson(Json{{"tail", 1}}, "attach request")),
+  EXPECT_EQ(ErrorOf(Decode<SessionStreamRequest>(Json{{"tail", 1}}, "attach request")),
             "attach request: unknown field \"tail\"");
 }
 
 TEST(RequestsTest, WrongTypeIsNamed) {
-  EXPECT_EQ(ErrorOf(CreateVMRequestFromJson(Json{{"vcpu_count", "2"}})),
+  EXPECT_EQ(ErrorOf(Decode<CreateVMRequest>(Json{{"vcpu_count", "2"}})),
             "create request: field \"vcpu_count\" must be an integer");
-  EXPECT_EQ(ErrorOf(CreateVMRequestFromJson(Json{{"auto_remove", 1}})),
+  EXPECT_EQ(ErrorOf(Decode<CreateVMRequest>(Json{{"auto_remove", 1}})),
             "create request: field \"auto_remove\" must be a boolean");
-  EXPECT_EQ(ErrorOf(ImportImageRequestFromJson(Json{{"kernel_path", 3}})),
+  EXPECT_EQ(ErrorOf(Decode<ImportImageRequest>(Json{{"kernel_path", 3}})),
             "image import request: field \"kernel_path\" must be a string");
-  EXPECT_EQ(ErrorOf(StartSessionRequestFromJson(Json{{"argv", "ls"}})),
+  EXPECT_EQ(ErrorOf(Decode<StartSessionRequest>(Json{{"argv", "ls"}})),
             "session start request: field \"argv\" must be an array of strings");
-  EXPECT_EQ(ErrorOf(PrepareWorkspaceRequestFromJson(Json{{"source_path", "/x"}, {"timeout_ms", 1.5}})),
+  EXPECT_EQ(ErrorOf(Decode<PrepareWorkspaceRequest>(Json{{"source_path", "/x"}, {"timeout_ms", 1.5}})),
             "workspace prepare request: field \"timeout_ms\" must be an integer");
-  EXPECT_EQ(ErrorOf(CreateVMRequestFromJson(Json::array())), "create request: must be a JSON object");
+  EXPECT_EQ(ErrorOf(Decode<CreateVMRequest>(Json::array())), "create request: must be a JSON object");
 }
 
 TEST(RequestsTest, ChecksRangesAndRequiredFields) {
-  EXPECT_EQ(ErrorOf(StopVMRequestFromJson(Json{{"timeout_ms", -1}})),
+  EXPECT_EQ(ErrorOf(Decode<StopVMRequest>(Json{{"timeout_ms", -1}})),
             "timeout_ms must be between 0 and 3600000");
-  EXPECT_EQ(ErrorOf(ExecVMRequestFromJson(Json::object())), "exec request: argv must name a command");
-  EXPECT_EQ(ErrorOf(ExecVMRequestFromJson(Json{{"argv", {"ls"}}, {"env", {{"A B", "x"}}}})),
+  EXPECT_EQ(ErrorOf(Decode<ExecVMRequest>(Json::object())), "exec request: argv must name a command");
+  EXPECT_EQ(ErrorOf(Decode<ExecVMRequest>(Json{{"argv", {"ls"}}, {"env", {{"A B", "x"}}}})),
             "exec request: bad environment variable name \"A B\"");
-  EXPECT_EQ(ErrorOf(ExecVMRequestFromJson(Json{{"argv", {"ls"}}, {"cwd", "tmp"}})),
+  EXPECT_EQ(ErrorOf(Decode<ExecVMRequest>(Json{{"argv", {"ls"}}, {"cwd", "tmp"}})),
             "exec request: cwd must be an absolute path, got \"tmp\"");
-  EXPECT_EQ(ErrorOf(ExecVMRequestFromJson(Json{{"argv", {"ls"}}, {"rows", 0}})),
+  EXPECT_EQ(ErrorOf(Decode<ExecVMRequest>(Json{{"argv", {"ls"}}, {"rows", 0}})),
             "exec request: bad window size");
-  EXPECT_EQ(ErrorOf(StartSessionRequestFromJson(Json{{"argv", {"ls"}}, {"timeout_ms", 3600001}})),
+  EXPECT_EQ(ErrorOf(Decode<StartSessionRequest>(Json{{"argv", {"ls"}}, {"timeout_ms", 3600001}})),
             "session start request: timeout_ms out of range");
-  EXPECT_EQ(ErrorOf(PrepareWorkspaceRequestFromJson(Json::object())),
+  EXPECT_EQ(ErrorOf(Decode<PrepareWorkspaceRequest>(Json::object())),
             "workspace prepare request: source_path is required");
 }
 
 TEST(RequestsTest, NullMeansAbsent) {
-  auto c = CreateVMRequestFromJson(Json{{"vcpu_count", nullptr}, {"name", nullptr}});
+  auto c = Decode<CreateVMRequest>(Json{{"vcpu_count", nullptr}, {"name", nullptr}});
   ASSERT_TRUE(c.ok()) << c.error().message();
   EXPECT_FALSE(c->vcpu_count.has_value());
   EXPECT_EQ(c->name, "");
