@@ -13,13 +13,13 @@ void AddImageRoutes(RouteTable& t, ApiServices& s) {
     return JsonResponse(200, Json{{"images", arr}});
   });
   t.Add("POST", "/v1/images", [&s](const ApiCall& c) {
-    API_TRY(auto ir, DecodeBody(c.req, ImportImageRequestFromJson));
+    API_TRY(auto ir, DecodeBody<ImportImageRequest>(c.req));
     API_TRY(Image img, s.vms.ImportImage(ir));
     return JsonResponse(201, ToJson(img));
   });
   t.Add("POST", "/v1/images/build", [&s](const ApiCall& c) {
     if (auto st = RequireUpgrade(c.req, "image build"); !st.ok()) return ErrorResponse(st.error());
-    API_TRY(BuildImageRequest br, DecodeBody(c.req, BuildImageRequestFromJson));
+    API_TRY(BuildImageRequest br, DecodeBody<BuildImageRequest>(c.req));
     return ProgressUpgrade([&s, br](const auto& progress, const auto& cancel) {
       return ToJsonResult(s.vms.BuildImage(br, progress, cancel));
     });

@@ -18,7 +18,7 @@ HttpResponse SessionStreamUpgrade(ApiServices& s, const ApiCall& c, const std::s
   if (auto st = RequireUpgrade(c.req, action); !st.ok()) return ErrorResponse(st.error());
   API_TRY(Json body, Body(c.req));
   std::string what = action + " request";
-  API_TRY(SessionStreamRequest sr, SessionStreamRequestFromJson(body, what.c_str()));
+  API_TRY(SessionStreamRequest sr, Decode<SessionStreamRequest>(body, what.c_str()));
   const std::string& ref = c.Param(0);
   std::string vm = c.QueryValue("vm");
   API_TRY(SessionStream st,
@@ -30,7 +30,7 @@ HttpResponse SessionStreamUpgrade(ApiServices& s, const ApiCall& c, const std::s
 
 void AddSessionRoutes(RouteTable& t, ApiServices& s) {
   t.Add("POST", "/v1/vms/{ref}/sessions", [&s](const ApiCall& c) {
-    API_TRY(StartSessionRequest sr, DecodeBody(c.req, StartSessionRequestFromJson));
+    API_TRY(StartSessionRequest sr, DecodeBody<StartSessionRequest>(c.req));
     sr.vm = c.Param(0);
     return SessionResponse(201, s.sessions.Start(sr));
   });

@@ -63,7 +63,7 @@ HttpResponse VmStats(ApiServices& s, const ApiCall& c) {
 
 HttpResponse VmExec(ApiServices& s, const ApiCall& c) {
   if (auto st = RequireUpgrade(c.req, "exec"); !st.ok()) return ErrorResponse(st.error());
-  API_TRY(ExecVMRequest er, DecodeBody(c.req, ExecVMRequestFromJson));
+  API_TRY(ExecVMRequest er, DecodeBody<ExecVMRequest>(c.req));
   API_TRY(auto view, s.vms.Get(c.Param(0)));  // answer "no such vm" before upgrading
   ExecRequest exec;
   exec.argv = std::move(er.argv);
@@ -78,7 +78,7 @@ HttpResponse VmExec(ApiServices& s, const ApiCall& c) {
 // stop and restart: an optional graceful shutdown time.
 template <typename Op>
 HttpResponse StopLike(const ApiCall& c, Op op) {
-  API_TRY(StopVMRequest sr, DecodeBody(c.req, StopVMRequestFromJson));
+  API_TRY(StopVMRequest sr, DecodeBody<StopVMRequest>(c.req));
   return ViewResponse(op(c.Param(0), sr.timeout));
 }
 
@@ -87,13 +87,13 @@ HttpResponse StopLike(const ApiCall& c, Op op) {
 void AddVmRoutes(RouteTable& t, ApiServices& s) {
   t.Add("GET", "/v1/vms", [&s](const ApiCall& c) { return ListVms(s, c); });
   t.Add("POST", "/v1/vms", [&s](const ApiCall& c) {
-    API_TRY(CreateVMRequest cr, DecodeBody(c.req, CreateVMRequestFromJson));
+    API_TRY(CreateVMRequest cr, DecodeBody<CreateVMRequest>(c.req));
     API_TRY(auto result, s.vms.Create(cr));
     return JsonResponse(result.created ? 201 : 200, VMViewJson(result.view));
   });
   t.Add("GET", "/v1/vms/{ref}", [&s](const ApiCall& c) { return ViewResponse(s.vms.Get(c.Param(0))); });
   t.Add("PATCH", "/v1/vms/{ref}", [&s](const ApiCall& c) {
-    API_TRY(SetVMRequest sr, DecodeBody(c.req, SetVMRequestFromJson));
+    API_TRY(SetVMRequest sr, DecodeBody<SetVMRequest>(c.req));
     return ViewResponse(s.vms.Set(c.Param(0), sr));
   });
   t.Add("DELETE", "/v1/vms/{ref}", [&s](const ApiCall& c) { return DeleteVm(s, c); });

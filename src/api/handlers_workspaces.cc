@@ -14,7 +14,7 @@ void AddWorkspaceRoutes(RouteTable& t, ApiServices& s) {
   });
   t.Add("POST", "/v1/vms/{ref}/workspaces", [&s](const ApiCall& c) {
     if (auto st = RequireUpgrade(c.req, "workspace prepare"); !st.ok()) return ErrorResponse(st.error());
-    API_TRY(PrepareWorkspaceRequest pr, DecodeBody(c.req, PrepareWorkspaceRequestFromJson));
+    API_TRY(PrepareWorkspaceRequest pr, DecodeBody<PrepareWorkspaceRequest>(c.req));
     API_TRY(auto view, s.vms.Get(c.Param(0)));  // answer "no such vm" before upgrading
     std::string vm_id = view.vm.id;
     return ProgressUpgrade([&s, vm_id, pr](const auto& progress, const auto& cancel) {

@@ -4,6 +4,7 @@
 
 #include <charconv>
 #include <thread>
+#include <utility>
 
 #include "api/exec_stream.h"
 #include "api/stream.h"
@@ -56,19 +57,11 @@ HttpResponse JsonResponse(int status, const Json& body) {
 }
 
 int HttpStatusFor(ErrorKind k) {
-  switch (k) {
-    case ErrorKind::kInvalidArgument:
-      return 400;
-    case ErrorKind::kNotFound:
-      return 404;
-    case ErrorKind::kConflict:
-      return 409;
-    case ErrorKind::kUnavailable:
-      return 503;
-    case ErrorKind::kTimeout:
-      return 504;
-    case ErrorKind::kInternal:
-      return 500;
+  static constexpr std::pair<ErrorKind, int> kStatuses[] = {
+      {ErrorKind::kInvalidArgument, 400}, {ErrorKind::kNotFound, 404}, {ErrorKind::kConflict, 409},
+      {ErrorKind::kUnavailable, 503},     {ErrorKind::kTimeout, 504},  {ErrorKind::kInternal, 500}};
+  for (const auto& [kind, status] : kStatuses) {
+    if (kind == k) return status;
   }
   return 500;
 }

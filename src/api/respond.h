@@ -32,11 +32,11 @@ int HttpStatusFor(ErrorKind k);
 // The request body as a JSON object ({} when empty).
 Result<Json> Body(const HttpRequest& req);
 
-// The body decoded by `decode` (a strict codec of model/requests.h).
+// The body as a T of model/requests.h (strict, then its checks).
 template <typename T>
-Result<T> DecodeBody(const HttpRequest& req, Result<T> (*decode)(const Json&)) {
+Result<T> DecodeBody(const HttpRequest& req) {
   BANGER_ASSIGN_OR_RETURN(Json body, Body(req));
-  return decode(body);
+  return Decode<T>(body);
 }
 
 // An integer query parameter in [lo, hi]; `def` when absent or empty.

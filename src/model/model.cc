@@ -150,27 +150,32 @@ std::string FormatSizeBytes(int64_t bytes) {
   return std::to_string(bytes);
 }
 
+namespace {
+
+// "<what> name is empty", or "invalid <what> name \"x\": <rule>" when `re` does not match.
+Status CheckName(const char* what, const std::string& name, const std::regex& re, const char* rule) {
+  if (name.empty()) return Error::Invalid(std::string(what) + " name is empty");
+  if (!std::regex_match(name, re))
+    return Error::Invalid("invalid " + std::string(what) + " name \"" + name + "\": " + rule);
+  return OkStatus();
+}
+
+}  // namespace
+
 Status ValidateVMName(const std::string& name) {
   static const std::regex re("^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$");
-  if (name.empty()) return Error::Invalid("vm name is empty");
-  if (!std::regex_match(name, re)) {
-    return Error::Invalid("invalid vm name \"" + name +
-                          "\": must be a DNS label (lowercase letters, digits and '-', 1-63 chars, "
-                          "starting and ending with a letter or digit)");
-  }
+  BANGER_RETURN_IF_ERROR(CheckName("vm", name, re,
+                                   "must be a DNS label (lowercase letters, digits and '-', 1-63 chars, "
+                                   "starting and ending with a letter or digit)"));
   if (IsValidID(name)) return Error::Invalid("invalid vm name \"" + name + "\": looks like a vm id");
   return OkStatus();
 }
 
 Status ValidateImageName(const std::string& name) {
   static const std::regex re("^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$");
-  if (name.empty()) return Error::Invalid("image name is empty");
-  if (!std::regex_match(name, re)) {
-    return Error::Invalid("invalid image name \"" + name +
-                          "\": use lowercase letters, digits, '.', '_' and '-', 1-63 chars, "
-                          "starting and ending with a letter or digit");
-  }
-  return OkStatus();
+  return CheckName("image", name, re,
+                   "use lowercase letters, digits, '.', '_' and '-', 1-63 chars, "
+                   "starting and ending with a letter or digit");
 }
 
 Status ValidateLabel(const std::string& key, const std::string& value) {
