@@ -7,37 +7,15 @@
 #include <filesystem>
 #include <thread>
 
+#include "api/fake_daemon_test.h"
 #include "base/fs.h"
 
 namespace banger {
 namespace {
 
 // A home in a temp dir with a fake daemon (a HttpServer) on its socket.
-class ApiClientTest : public ::testing::Test {
+class ApiClientTest : public FakeDaemonTest {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/banger-client-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    home_.root = tmpl;
-    // Any attempt to start a daemon must show: this path does not exist.
-    ::setenv("BANGER_BANGERD", (home_.root + "/no-such-bangerd").c_str(), 1);
-  }
-  void TearDown() override {
-    StopServer();
-    ::unsetenv("BANGER_BANGERD");
-    std::filesystem::remove_all(home_.root);
-  }
-  void Serve(HttpHandler h) {
-    auto s = HttpServer::ListenUnix(home_.Socket(), 0600);
-    ASSERT_TRUE(s.ok()) << s.error().message();
-    server_ = std::move(*s);
-    thread_ = std::thread([this, h] { server_->Serve(h); });
-  }
-  void StopServer() {
-    if (server_) server_->Shutdown();
-    if (thread_.joinable()) thread_.join();
-    server_.reset();
-  }
   // A fake bangerd: a shell script with the given body.
   void FakeBangerd(const std::string& body) {
     std::string path = home_.root + "/fake-bangerd";
@@ -52,10 +30,6 @@ class ApiClientTest : public ::testing::Test {
     return r;
   }
   static HttpResponse Ping() { return Json200({{"version", "0.1.0"}, {"api", 1}, {"pid", ::getpid()}}); }
-
-  HomeLayout home_;
-  std::unique_ptr<HttpServer> server_;
-  std::thread thread_;
 };
 
 TEST(ErrorMappingTest, CodesMapToKinds) {

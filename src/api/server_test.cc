@@ -1,11 +1,15 @@
 // The API router: edge parsing and error mapping, over fakes.
 #include "api/server.h"
-#include "api/web_ui.h"
 
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <vector>
 
+#include "api/web_ui.h"
 #include "base/fs.h"
 #include "daemon/fakes.h"
 #include "model/json.h"
@@ -50,10 +54,22 @@ class ApiTest : public ::testing::Test {
     return router_->Handle(r);
   }
   Json Body(const HttpResponse& r) { return Json::parse(r.body); }
+  // The same request on the web UI's listener.
+  HttpResponse Web(const std::string& method, const std::string& target,
+                   std::map<std::string, std::string> headers, const std::string& body = "") {
+    WebUi web(*router_);
+    HttpRequest r;
+    r.method = method;
+    r.target = target;
+    r.body = body;
+    r.headers = std::move(headers);
+    return web.Handle(r);
+  }
   void ImportBase() {
-    auto r = Call("POST", "/v1/images",
-                  Json{{"name", "base"}, {"kernel_path", root_ + "/vmlinux"}, {"rootfs_path", root_ + "/rootfs.ext4"}}
-                      .dump());
+    auto r = Call(
+        "POST", "/v1/images",
+        Json{{"name", "base"}, {"kernel_path", root_ + "/vmlinux"}, {"rootfs_path", root_ + "/rootfs.ext4"}}
+            .dump());
     ASSERT_EQ(r.status, 201) << r.body;
   }
 
@@ -198,53 +214,199 @@ TEST_F(ApiTest, StatsOfARunningVmAndOfAMissingOne) {
 
 TEST_F(ApiTest, WebUiServesThePageAndGuardsTheApi) {
   ImportBase();
-  WebUi web(*router_);
-  auto call = [&](const std::string& method, const std::string& target, std::map<std::string, std::string> headers,
-                  const std::string& body = "") {
-    HttpRequest r;
-    r.method = method;
-    r.target = target;
-    r.body = body;
-    r.headers = std::move(headers);
-    return web.Handle(r);
-  };
   const std::map<std::string, std::string> local{{"host", "127.0.0.1:8080"}};
-  auto page = call("GET", "/", local);
+  auto page = Web("GET", "/", local);
   EXPECT_EQ(page.status, 200);
   EXPECT_EQ(page.content_type, "text/html; charset=utf-8");
   EXPECT_NE(page.body.find("<title>banger</title>"), std::string::npos);
   EXPECT_NE(page.headers["Content-Security-Policy"].find("frame-ancestors 'none'"), std::string::npos);
 
   // Reads go through; the API's own answers come back.
-  auto list = call("GET", "/v1/images", local);
+  auto list = Web("GET", "/v1/images", local);
   EXPECT_EQ(list.status, 200);
   EXPECT_EQ(Body(list)["images"][0]["name"], "base");
-  EXPECT_EQ(call("GET", "/v1/images", {{"host", "[::1]:8080"}}).status, 200);
-  EXPECT_EQ(call("GET", "/v1/images", {{"host", "localhost:8080"}}).status, 200);
+  EXPECT_EQ(Web("GET", "/v1/images", {{"host", "[::1]:8080"}}).status, 200);
+  EXPECT_EQ(Web("GET", "/v1/images", {{"host", "localhost:8080"}}).status, 200);
 
   // DNS rebinding: a name other than localhost is refused.
-  EXPECT_EQ(call("GET", "/v1/images", {{"host", "evil.example:8080"}}).status, 403);
-  EXPECT_EQ(call("GET", "/", {{"host", "evil.example"}}).status, 403);
+  EXPECT_EQ(Web("GET", "/v1/images", {{"host", "evil.example:8080"}}).status, 403);
+  EXPECT_EQ(Web("GET", "/", {{"host", "evil.example"}}).status, 403);
   // Changes need the UI's header, and a matching origin.
   const std::string create = R"({"name":"w1","no_start":true})";
-  EXPECT_EQ(call("POST", "/v1/vms", local, create).status, 403);
+  EXPECT_EQ(Web("POST", "/v1/vms", local, create).status, 403);
   EXPECT_FALSE(store_->GetVM("w1").ok());
   auto cross = local;
   cross["x-banger-ui"] = "1";
   cross["origin"] = "http://evil.example";
-  EXPECT_EQ(call("POST", "/v1/vms", cross, create).status, 403);
+  EXPECT_EQ(Web("POST", "/v1/vms", cross, create).status, 403);
   auto ui = local;
   ui["x-banger-ui"] = "1";
   ui["origin"] = "http://127.0.0.1:8080";
-  auto made = call("POST", "/v1/vms", ui, create);
+  auto made = Web("POST", "/v1/vms", ui, create);
   EXPECT_EQ(made.status, 201) << made.body;
   // The daemon's own lifecycle and streams stay on the Unix socket.
-  EXPECT_EQ(call("POST", "/v1/daemon/stop", ui).status, 403);
+  EXPECT_EQ(Web("POST", "/v1/daemon/stop", ui).status, 403);
   EXPECT_FALSE(stop_requested_);
   auto upgraded = ui;
   upgraded["upgrade"] = "banger-stream/1";
-  EXPECT_EQ(call("POST", "/v1/vms/w1/exec", upgraded, R"({"argv":["true"]})").status, 400);
-  EXPECT_EQ(call("GET", "/favicon.ico", local).status, 404);
+  EXPECT_EQ(Web("POST", "/v1/vms/w1/exec", upgraded, R"({"argv":["true"]})").status, 400);
+  EXPECT_EQ(Web("GET", "/favicon.ico", local).status, 404);
+}
+
+// ---------------- request_id: replays answer 200 with the first VM ----------------
+
+TEST_F(ApiTest, RequestIdReplayAnswers200WithTheSameVm) {
+  ImportBase();
+  const std::string body = R"({"name":"t1","request_id":"req-1"})";
+  auto first = Call("POST", "/v1/vms", body);
+  ASSERT_EQ(first.status, 201) << first.body;
+  auto again = Call("POST", "/v1/vms", body);
+  ASSERT_EQ(again.status, 200) << again.body;
+  EXPECT_EQ(Body(again)["id"], Body(first)["id"]);
+  EXPECT_EQ(Body(again)["request_id"], "req-1");
+  // The key decides, not the body: a replay with other fields still answers the first VM.
+  auto other = Call("POST", "/v1/vms", R"({"name":"t2","request_id":"req-1"})");
+  ASSERT_EQ(other.status, 200) << other.body;
+  EXPECT_EQ(Body(other)["name"], "t1");
+  EXPECT_EQ(store_->ListVMs()->size(), 1u);
+  // Another key is another VM.
+  EXPECT_EQ(Call("POST", "/v1/vms", R"({"name":"t3","request_id":"req-2"})").status, 201);
+  EXPECT_EQ(store_->ListVMs()->size(), 2u);
+}
+
+TEST_F(ApiTest, ConcurrentCreatesWithOneRequestIdMakeOneVm) {
+  ImportBase();
+  constexpr int kThreads = 8;
+  std::mutex mu;
+  std::vector<HttpResponse> answers;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&] {
+      auto r = Call("POST", "/v1/vms", R"({"request_id":"same-key","no_start":true})");
+      std::lock_guard<std::mutex> l(mu);
+      answers.push_back(std::move(r));
+    });
+  }
+  for (auto& t : threads) t.join();
+  ASSERT_EQ(answers.size(), static_cast<size_t>(kThreads));
+  int created = 0, replayed = 0;
+  std::set<std::string> ids;
+  for (const auto& a : answers) {
+    ASSERT_TRUE(a.status == 201 || a.status == 200) << a.status << " " << a.body;
+    (a.status == 201 ? created : replayed)++;
+    ids.insert(Body(a)["id"].get<std::string>());
+  }
+  EXPECT_EQ(created, 1);
+  EXPECT_EQ(replayed, kThreads - 1);
+  EXPECT_EQ(ids.size(), 1u) << "every answer names the same VM";
+  auto vms = store_->ListVMs();
+  ASSERT_TRUE(vms.ok());
+  ASSERT_EQ(vms->size(), 1u);
+  EXPECT_EQ(vms->front().id, *ids.begin());
+}
+
+// ---------------- the routing table ----------------
+
+TEST_F(ApiTest, RoutesMatchLiteralsBeforeParametersAndNameTheMethod) {
+  ImportBase();
+  // "build" is the build endpoint, not an image named build: GET is not allowed there.
+  auto b = Call("GET", "/v1/images/build");
+  EXPECT_EQ(b.status, 400);
+  EXPECT_EQ(Body(b)["error"]["message"], "method GET not allowed on /v1/images/build");
+  EXPECT_EQ(Call("GET", "/v1/images/base").status, 200);
+  // Empty segments are dropped, as before.
+  EXPECT_EQ(Call("GET", "/v1//images/").status, 200);
+  auto unknown = Call("GET", "/v1/vms/x/nothing");
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_EQ(Body(unknown)["error"]["message"], "no such endpoint: GET /v1/vms/x/nothing");
+  EXPECT_EQ(Body(Call("GET", "/v2/ping"))["error"]["message"], "no such endpoint: /v2/ping");
+  // Upgrades are asked for, never assumed.
+  auto exec = Call("POST", "/v1/vms/x/exec", R"({"argv":["true"]})");
+  EXPECT_EQ(exec.status, 400);
+  EXPECT_EQ(Body(exec)["error"]["message"], "exec needs an upgraded connection (Upgrade: banger-stream/1)");
+}
+
+TEST_F(ApiTest, StrictBodiesNameTheKey) {
+  ImportBase();
+  ASSERT_EQ(Call("POST", "/v1/vms", R"({"name":"t1","no_start":true})").status, 201);
+  auto set = Call("PATCH", "/v1/vms/t1", R"({"vcpus":2})");
+  EXPECT_EQ(set.status, 400);
+  EXPECT_EQ(Body(set)["error"]["message"], "set request: unknown field \"vcpus\"");
+  auto stop = Call("POST", "/v1/vms/t1/stop", R"({"timeout_ms":"10"})");
+  EXPECT_EQ(stop.status, 400);
+  EXPECT_EQ(Body(stop)["error"]["message"], "stop request: field \"timeout_ms\" must be an integer");
+  auto imp = Call("POST", "/v1/images", R"({"name":"x","kernel":"/k"})");
+  EXPECT_EQ(imp.status, 400);
+  EXPECT_EQ(Body(imp)["error"]["message"], "image import request: unknown field \"kernel\"");
+  auto sess = Call("POST", "/v1/vms/t1/sessions", R"({"argv":["sleep","1"],"stdin":"yes"})");
+  EXPECT_EQ(sess.status, 400);
+  EXPECT_EQ(Body(sess)["error"]["message"], "session start request: field \"stdin\" must be a boolean");
+  // auto_remove is part of the create request (vm run --rm).
+  EXPECT_EQ(Call("POST", "/v1/vms", R"({"name":"t2","no_start":true,"auto_remove":true})").status, 201);
+}
+
+// ---------------- the web UI's refusals, one by one ----------------
+
+class WebUiGuardTest : public ApiTest {
+ protected:
+  void ExpectRefused(const HttpResponse& r, int status, const std::string& code, const std::string& says) {
+    EXPECT_EQ(r.status, status) << r.body;
+    Json j = Body(r);
+    EXPECT_EQ(j["error"]["code"], code) << r.body;
+    EXPECT_NE(j["error"]["message"].get<std::string>().find(says), std::string::npos) << r.body;
+  }
+  const std::map<std::string, std::string> ui_{
+      {"host", "127.0.0.1:8080"}, {"x-banger-ui", "1"}, {"origin", "http://127.0.0.1:8080"}};
+};
+
+TEST_F(WebUiGuardTest, BadHostIsRefused) {
+  ExpectRefused(Web("GET", "/v1/vms", {{"host", "banger.example.com"}}), 403, "forbidden",
+                "banger.example.com");
+  ExpectRefused(Web("GET", "/v1/vms", {}), 403, "forbidden", "IP address or localhost");
+}
+
+TEST_F(WebUiGuardTest, ForeignOriginIsRefused) {
+  auto h = ui_;
+  h["origin"] = "http://127.0.0.1:9999";  // another port is another origin
+  ExpectRefused(Web("GET", "/v1/vms", h), 403, "forbidden", "cross-origin");
+  h["origin"] = "https://evil.example";
+  ExpectRefused(Web("DELETE", "/v1/vms/x", h), 403, "forbidden", "cross-origin");
+}
+
+TEST_F(WebUiGuardTest, ChangesWithoutTheUiHeaderAreRefused) {
+  ImportBase();
+  std::map<std::string, std::string> h{{"host", "127.0.0.1:8080"}};
+  for (const char* method : {"POST", "PATCH", "DELETE"}) {
+    ExpectRefused(Web(method, "/v1/vms", h, R"({"name":"w1"})"), 403, "forbidden", "X-Banger-UI");
+  }
+  EXPECT_TRUE(store_->ListVMs()->empty());
+  EXPECT_EQ(Web("GET", "/v1/vms", h).status, 200);
+}
+
+TEST_F(WebUiGuardTest, StreamsAreRefused) {
+  ImportBase();
+  ASSERT_EQ(Call("POST", "/v1/vms", R"({"name":"w1"})").status, 201);
+  auto h = ui_;
+  h["upgrade"] = "banger-stream/1";
+  ExpectRefused(Web("POST", "/v1/vms/w1/exec", h, R"({"argv":["true"]})"), 400, "invalid_argument",
+                "Unix socket only");
+  ExpectRefused(Web("POST", "/v1/images/build", h, R"({"name":"x"})"), 400, "invalid_argument",
+                "Unix socket only");
+  ExpectRefused(Web("POST", "/v1/vms/w1/workspaces", h, R"({"source_path":"/"})"), 400, "invalid_argument",
+                "Unix socket only");
+}
+
+TEST_F(WebUiGuardTest, DaemonControlIsRefusedHoweverThePathIsSpelled) {
+  for (const char* target : {"/v1/daemon/stop", "/v1//daemon/stop", "/v1/daemon//stop", "/v1/%64aemon/stop",
+                             "/v1/daemon/stop?x=1"}) {
+    SCOPED_TRACE(target);
+    ExpectRefused(Web("POST", target, ui_), 403, "forbidden", "Unix socket");
+  }
+  EXPECT_EQ(Web("POST", "//v1/daemon/stop", ui_).status, 404);  // not the API's path space at all
+  EXPECT_FALSE(stop_requested_);
+  // The same paths reach the daemon on its Unix socket.
+  EXPECT_EQ(Call("POST", "/v1//daemon/stop").status, 202);
+  EXPECT_TRUE(stop_requested_);
 }
 
 }  // namespace

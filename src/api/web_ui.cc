@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 #include <banger/web_index.h>
 
+#include "api/routes.h"
+
 namespace banger {
 
 namespace {
@@ -66,7 +68,9 @@ HttpResponse WebUi::Handle(const HttpRequest& req) {
     return r;
   }
   if (path.rfind("/v1/", 0) != 0) return Refuse(404, "not_found", "no such page: " + path);
-  if (path.rfind("/v1/daemon", 0) == 0) {
+  // The segments the router will see: "/v1//daemon/stop" is /v1/daemon/stop.
+  auto segs = PathSegments(path);
+  if (segs.size() >= 2 && segs[1] == "daemon") {
     return Refuse(403, "forbidden", "the daemon itself is managed on its Unix socket, not from the web UI");
   }
   if (req.headers.count("upgrade")) {

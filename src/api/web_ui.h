@@ -7,7 +7,8 @@
 //  - cross-site requests: anything but GET needs the header X-Banger-UI (a
 //    page of another origin cannot send it without a CORS preflight, which
 //    is never granted), and an Origin header must match Host;
-//  - no upgraded streams (exec, builds) and no /v1/daemon/* here: those stay
+//  - no upgraded streams (exec, builds) and no /v1/daemon/* here (matched on
+//    the router's segments, so /v1//daemon/stop is refused too): those stay
 //    on the Unix socket, whose permissions decide who may use them.
 // Anyone who can connect to the address can manage VMs: bind it to loopback
 // (the default suggestion is 127.0.0.1:8080) unless the network is trusted.

@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "api/fake_daemon_test.h"
 #include "base/fs.h"
 #include "config/config.h"
 #include "http/http.h"
@@ -24,34 +25,16 @@ struct Outcome {
   std::string err;
 };
 
-class CliTest : public ::testing::Test {
+class CliTest : public FakeDaemonTest {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/banger-cli-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    home_.root = tmpl;
-    // Any attempt to start a daemon fails visibly: this file does not exist.
-    ::setenv("BANGER_BANGERD", (home_.root + "/no-such-bangerd").c_str(), 1);
-  }
-  void TearDown() override {
-    if (server_) server_->Shutdown();
-    if (thread_.joinable()) thread_.join();
-    ::unsetenv("BANGER_BANGERD");
-    std::filesystem::remove_all(home_.root);
-  }
-
-  // A fake daemon: answers ping itself and everything else with `h`.
+  // A fake daemon: answers ping itself and everything else with `h`,
+  // recording the requests.
   void Serve(HttpHandler h) {
-    auto s = HttpServer::ListenUnix(home_.Socket(), 0600);
-    ASSERT_TRUE(s.ok()) << s.error().message();
-    server_ = std::move(*s);
-    thread_ = std::thread([this, h] {
-      server_->Serve([this, h](const HttpRequest& r) {
-        if (r.Path() == "/v1/ping") return Answer(200, {{"version", "0.1.0"}, {"pid", 1}});
-        std::lock_guard<std::mutex> l(mu_);
-        requests_.push_back(r);
-        return h(r);
-      });
+    FakeDaemonTest::Serve([this, h](const HttpRequest& r) {
+      if (r.Path() == "/v1/ping") return Answer(200, {{"version", "0.1.0"}, {"pid", 1}});
+      std::lock_guard<std::mutex> l(mu_);
+      requests_.push_back(r);
+      return h(r);
     });
   }
 
@@ -83,9 +66,6 @@ class CliTest : public ::testing::Test {
     return requests_;
   }
 
-  HomeLayout home_;
-  std::unique_ptr<HttpServer> server_;
-  std::thread thread_;
   std::mutex mu_;
   std::vector<HttpRequest> requests_;  // Guarded by mu_.
 };

@@ -6,15 +6,16 @@
 namespace banger {
 namespace {
 
-std::string ErrorOf(const Result<Json>& r) {
-  return r.ok() ? "<ok: " + r->dump() + ">" : r.error().message();
+template <typename T>
+std::string ErrorOf(const Result<T>& r) {
+  return r.ok() ? "<ok: " + ToJson(*r).dump() + ">" : r.error().message();
 }
 
 TEST(CreateRequestTest, OnlyGivenFieldsAndSizesInBytes) {
   CreateFlags f;
   auto empty = BuildCreateRequest(f);
   ASSERT_TRUE(empty.ok());
-  EXPECT_EQ(*empty, Json::object());
+  EXPECT_EQ(ToJson(*empty), Json::object());
 
   f.name = "web-1";
   f.image = "debian";
@@ -29,7 +30,8 @@ TEST(CreateRequestTest, OnlyGivenFieldsAndSizesInBytes) {
   f.request_id = "req-1";
   auto r = BuildCreateRequest(f);
   ASSERT_TRUE(r.ok()) << r.error().message();
-  EXPECT_EQ(*r, Json::parse(R"({"name": "web-1", "image": "debian", "vcpu_count": 4, "memory_mib": 1024,
+  EXPECT_EQ(ToJson(*r),
+            Json::parse(R"({"name": "web-1", "image": "debian", "vcpu_count": 4, "memory_mib": 1024,
                                 "system_overlay_size_bytes": 536870912, "work_disk_size_bytes": 8388608,
                                 "nat_enabled": true, "no_start": true, "backend": "firecracker",
                                 "labels": {"team": "a", "env": "dev"}, "request_id": "req-1"})"));
@@ -89,7 +91,7 @@ TEST(SetRequestTest, BuildsPatch) {
   f.work_disk_size = "16G";
   auto r = BuildSetRequest(f);
   ASSERT_TRUE(r.ok());
-  EXPECT_EQ(*r, Json::parse(R"({"nat_enabled": false, "work_disk_size_bytes": 17179869184})"));
+  EXPECT_EQ(ToJson(*r), Json::parse(R"({"nat_enabled": false, "work_disk_size_bytes": 17179869184})"));
   f.nat = true;
   EXPECT_EQ(ErrorOf(BuildSetRequest(f)), "--nat and --no-nat contradict each other");
 }
@@ -102,12 +104,12 @@ TEST(ImportRequestTest, MakesPathsAbsolute) {
   f.modules = "./mods/";
   auto r = BuildImportRequest(f);
   ASSERT_TRUE(r.ok()) << r.error().message();
-  EXPECT_EQ((*r)["kernel_path"], AbsolutePath("vmlinux"));
-  EXPECT_EQ((*r)["kernel_path"].get<std::string>().front(), '/');
-  EXPECT_EQ((*r)["rootfs_path"], "/images/rootfs.ext4");
-  EXPECT_EQ((*r)["modules_dir"], AbsolutePath("./mods/"));
-  EXPECT_EQ((*r)["initrd_path"], "");
-  EXPECT_EQ((*r)["work_seed_path"], "");
+  EXPECT_EQ(ToJson(*r)["kernel_path"], AbsolutePath("vmlinux"));
+  EXPECT_EQ(ToJson(*r)["kernel_path"].get<std::string>().front(), '/');
+  EXPECT_EQ(ToJson(*r)["rootfs_path"], "/images/rootfs.ext4");
+  EXPECT_EQ(ToJson(*r)["modules_dir"], AbsolutePath("./mods/"));
+  EXPECT_EQ(ToJson(*r)["initrd_path"], "");
+  EXPECT_EQ(ToJson(*r)["work_seed_path"], "");
 }
 
 TEST(ImportRequestTest, ValidatesName) {
@@ -119,9 +121,9 @@ TEST(ImportRequestTest, ValidatesName) {
 }
 
 TEST(StopRequestTest, TimeoutInMilliseconds) {
-  EXPECT_EQ(*BuildStopRequest(std::nullopt), Json::object());
-  EXPECT_EQ(*BuildStopRequest(30), Json::parse(R"({"timeout_ms": 30000})"));
-  EXPECT_EQ(*BuildStopRequest(0), Json::parse(R"({"timeout_ms": 0})"));
+  EXPECT_EQ(ToJson(*BuildStopRequest(std::nullopt)), Json::object());
+  EXPECT_EQ(ToJson(*BuildStopRequest(30)), Json::parse(R"({"timeout_ms": 30000})"));
+  EXPECT_EQ(ToJson(*BuildStopRequest(0)), Json::parse(R"({"timeout_ms": 0})"));
   EXPECT_EQ(ErrorOf(BuildStopRequest(-1)), "--timeout must be zero or more seconds, got -1");
 }
 

@@ -84,65 +84,42 @@ class FrameWriter {
 };
 
 int StreamExec(CliContext& ctx, const std::string& ref, const ExecFlags& f) {
-  Json env = Json::object();
-  for (const auto& kv : f.env) {
-    auto eq = kv.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      return Report(Error::Invalid("--env wants KEY=VALUE, got \"" + kv + "\""), kExitBangerFailed);
-    }
-    env[kv.substr(0, eq)] = kv.substr(eq + 1);
-  }
-  bool tty = f.tty && ::isatty(STDIN_FILENO) && ::isatty(STDOUT_FILENO);
+  ExecVMRequest req;
+  auto env = ParseEnvFlags(f.env);
+  if (!env.ok()) return Report(env.error(), kExitBangerFailed);
+  req.argv = f.argv;
+  req.env = std::move(*env);
+  req.cwd = f.cwd;
+  req.tty = f.tty && ::isatty(STDIN_FILENO) && ::isatty(STDOUT_FILENO);
   uint16_t rows = 24, cols = 80;
-  if (tty) WindowSize(rows, cols);
-  Json body{{"argv", f.argv}, {"env", env}, {"tty", tty}, {"rows", rows}, {"cols", cols},
-            {"timeout_ms", static_cast<int64_t>(f.timeout_s) * 1000}};
-  if (!f.cwd.empty()) body["cwd"] = f.cwd;
-  return StreamCommand(ctx, "/v1/vms/" + UrlEncode(ref) + "/exec", body, f.interactive || tty, tty);
+  if (req.tty) WindowSize(rows, cols);
+  req.rows = rows;
+  req.cols = cols;
+  req.agent_timeout = std::chrono::seconds(f.timeout_s);
+  return StreamCommand(ctx, "/v1/vms/" + UrlEncode(ref) + "/exec", ToJson(req), f.interactive || req.tty,
+                       req.tty);
 }
 
-}  // namespace
+// The threads below may outlive StreamCommand's return (the process exits
+// right after), so they only hold shared state.
 
-int StreamCommand(CliContext& ctx, const std::string& target, const Json& body, bool interactive, bool tty) {
-  auto api = ctx.Connect();
-  if (!api.ok()) return Report(api.error(), kExitBangerFailed);
-  HttpRequest req;
-  req.method = "POST";
-  req.target = target;
-  req.body = body.dump();
-  auto up = UnixHttpUpgrade((*api)->home().Socket(), req, kStreamProtocol, std::chrono::seconds(30));
-  if (!up.ok()) return Report(up.error(), kExitBangerFailed);
-  if (up->status != 101) return Report(ErrorFromResponse(up->response), kExitBangerFailed);
-  int fd = up->fd.get();
-
-  // Signals are handled by one thread; nothing else may receive them.
-  sigset_t sigs;
-  sigemptyset(&sigs);
-  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH}) sigaddset(&sigs, s);
-  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
-  ::signal(SIGPIPE, SIG_IGN);
-
-  auto writer = std::make_shared<FrameWriter>(fd);
-  bool forward_stdin = interactive || !::isatty(STDIN_FILENO);
-  std::unique_ptr<RawTerminal> raw;
-  if (tty) raw = std::make_unique<RawTerminal>(STDIN_FILENO);
-
-  // Threads below may outlive this function's return (the process exits
-  // right after), so they only hold shared state.
-  if (forward_stdin) {
-    std::thread([writer] {
-      std::string buf(32 * 1024, '\0');
-      for (;;) {
-        ssize_t n = ::read(STDIN_FILENO, buf.data(), buf.size());
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        writer->Send(StreamType::kStdin, std::string_view(buf.data(), static_cast<size_t>(n)));
-      }
-      writer->Send(StreamType::kStdinEof, "");
-    }).detach();
-  } else {
+// Sends stdin as frames, then its end.
+void StartStdinPump(std::shared_ptr<FrameWriter> writer) {
+  std::thread([writer] {
+    std::string buf(32 * 1024, '\0');
+    for (;;) {
+      ssize_t n = ::read(STDIN_FILENO, buf.data(), buf.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      writer->Send(StreamType::kStdin, std::string_view(buf.data(), static_cast<size_t>(n)));
+    }
     writer->Send(StreamType::kStdinEof, "");
-  }
+  }).detach();
+}
+
+// Forwards the blocked signals `sigs` to the guest command, and window size
+// changes to its pty.
+void StartSignalForwarder(std::shared_ptr<FrameWriter> writer, sigset_t sigs, bool tty) {
   std::thread([writer, sigs, tty] {
     for (;;) {
       int sig = 0;
@@ -159,6 +136,33 @@ int StreamCommand(CliContext& ctx, const std::string& target, const Json& body, 
       }
     }
   }).detach();
+}
+
+}  // namespace
+
+int StreamCommand(CliContext& ctx, const std::string& target, const Json& body, bool interactive, bool tty) {
+  auto up = OpenStream(ctx, target, body);
+  if (!up.ok()) return Report(up.error(), kExitBangerFailed);
+  int fd = up->fd.get();
+
+  // Signals are handled by one thread; nothing else may receive them.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH}) sigaddset(&sigs, s);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  auto writer = std::make_shared<FrameWriter>(fd);
+  bool forward_stdin = interactive || !::isatty(STDIN_FILENO);
+  std::unique_ptr<RawTerminal> raw;
+  if (tty) raw = std::make_unique<RawTerminal>(STDIN_FILENO);
+
+  if (forward_stdin) {
+    StartStdinPump(writer);
+  } else {
+    writer->Send(StreamType::kStdinEof, "");
+  }
+  StartSignalForwarder(writer, sigs, tty);
 
   StreamReader reader(fd, std::move(up->leftover));
   for (;;) {
@@ -210,15 +214,16 @@ void AddCommandFlags(CLI::App& c, ExecFlags& f) {
 int VmRun(CliContext& ctx, const CreateFlags& create, const ExecFlags& f, bool rm) {
   CreateFlags cf = create;
   cf.no_start = false;
-  auto body = BuildCreateRequest(cf);
-  if (!body.ok()) return Report(body.error(), kExitBangerFailed);
+  auto req = BuildCreateRequest(cf);
+  if (!req.ok()) return Report(req.error(), kExitBangerFailed);
   // --rm is the daemon's job: it deletes the VM when this command ends,
   // even if this process is killed (docs/api.md, auto_remove).
-  if (rm) (*body)["auto_remove"] = true;
+  req->auto_remove = rm;
   auto api = ctx.Connect();
   if (!api.ok()) return Report(api.error(), kExitBangerFailed);
   ctx.Progress("starting vm...");
-  auto vm = (*api)->Call("POST", "/v1/vms", &*body, kLongTimeout);
+  Json body = ToJson(*req);
+  auto vm = (*api)->Call("POST", "/v1/vms", &body, kLongTimeout);
   if (!vm.ok()) return Report(vm.error(), kExitBangerFailed);
   std::string name = (*vm)["name"];
   return StreamExec(ctx, name, f);
@@ -229,7 +234,8 @@ int VmRun(CliContext& ctx, const CreateFlags& create, const ExecFlags& f, bool r
 void AddExecCommands(CLI::App& vm, Command* selected) {
   {
     auto f = std::make_shared<ExecFlags>();
-    auto* c = vm.add_subcommand("exec", "Run a command in a running VM: banger vm exec NAME -- CMD [ARGS...]");
+    auto* c =
+        vm.add_subcommand("exec", "Run a command in a running VM: banger vm exec NAME -- CMD [ARGS...]");
     c->add_option("name", f->ref, "VM name or id")->required();
     c->add_option("command", f->argv, "The command and its arguments (after --)")->required();
     AddCommandFlags(*c, *f);
@@ -239,7 +245,8 @@ void AddExecCommands(CLI::App& vm, Command* selected) {
     auto create = std::make_shared<CreateFlags>();
     auto f = std::make_shared<ExecFlags>();
     auto rm = std::make_shared<bool>(false);
-    auto* c = vm.add_subcommand("run", "Create and start a VM, then run a command in it: banger vm run -- CMD");
+    auto* c =
+        vm.add_subcommand("run", "Create and start a VM, then run a command in it: banger vm run -- CMD");
     AddCreateFlags(*c, *create, /*with_no_start=*/false);
     c->add_flag("--rm", *rm, "Delete the VM when the command ends (even if banger is killed)");
     c->add_option("command", f->argv, "The command and its arguments (after --)")->required();

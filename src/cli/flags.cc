@@ -6,17 +6,16 @@
 namespace banger {
 namespace {
 
-Status PutSize(Json& body, const char* field, const std::optional<std::string>& raw) {
+Status PutSize(std::optional<int64_t>& out, const std::optional<std::string>& raw) {
   if (!raw) return OkStatus();
-  BANGER_ASSIGN_OR_RETURN(int64_t bytes, ParseSize(*raw));
-  body[field] = bytes;
+  BANGER_ASSIGN_OR_RETURN(out, ParseSize(*raw));
   return OkStatus();
 }
 
-Status PutCount(Json& body, const char* field, const std::string& flag, const std::optional<int>& v) {
+Status PutCount(std::optional<int>& out, const std::string& flag, const std::optional<int>& v) {
   if (!v) return OkStatus();
   BANGER_RETURN_IF_ERROR(CheckPositive(flag, *v));
-  body[field] = *v;
+  out = v;
   return OkStatus();
 }
 
@@ -46,66 +45,71 @@ std::string LabelQuery(const Labels& labels) {
   return "?label=" + UrlEncode(joined);
 }
 
-Result<Json> BuildCreateRequest(const CreateFlags& f) {
-  Json body = Json::object();
-  if (!f.name.empty()) {
-    BANGER_RETURN_IF_ERROR(ValidateVMName(f.name));
-    body["name"] = f.name;
+Result<std::map<std::string, std::string>> ParseEnvFlags(const std::vector<std::string>& raw) {
+  std::map<std::string, std::string> env;
+  for (const auto& kv : raw) {
+    auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0)
+      return Error::Invalid("--env wants KEY=VALUE, got \"" + kv + "\"");
+    env[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
-  if (!f.image.empty()) body["image"] = f.image;
-  BANGER_RETURN_IF_ERROR(PutCount(body, "vcpu_count", "--vcpus", f.vcpus));
-  BANGER_RETURN_IF_ERROR(PutCount(body, "memory_mib", "--memory", f.memory_mib));
-  BANGER_RETURN_IF_ERROR(PutSize(body, "system_overlay_size_bytes", f.system_overlay_size));
-  BANGER_RETURN_IF_ERROR(PutSize(body, "work_disk_size_bytes", f.work_disk_size));
+  return env;
+}
+
+Result<CreateVMRequest> BuildCreateRequest(const CreateFlags& f) {
+  CreateVMRequest r;
+  if (!f.name.empty()) BANGER_RETURN_IF_ERROR(ValidateVMName(f.name));
+  r.name = f.name;
+  r.image = f.image;
+  BANGER_RETURN_IF_ERROR(PutCount(r.vcpu_count, "--vcpus", f.vcpus));
+  BANGER_RETURN_IF_ERROR(PutCount(r.memory_mib, "--memory", f.memory_mib));
+  BANGER_RETURN_IF_ERROR(PutSize(r.system_overlay_size_bytes, f.system_overlay_size));
+  BANGER_RETURN_IF_ERROR(PutSize(r.work_disk_size_bytes, f.work_disk_size));
   // Without --nat the daemon's vm_defaults decide.
-  if (f.nat) body["nat_enabled"] = true;
-  if (f.no_start) body["no_start"] = true;
+  if (f.nat) r.nat_enabled = true;
+  r.no_start = f.no_start;
   if (!f.backend.empty()) {
     BANGER_RETURN_IF_ERROR(ParseBackend(f.backend));
-    body["backend"] = f.backend;
+    r.backend = f.backend;
   }
-  BANGER_ASSIGN_OR_RETURN(Labels labels, ParseLabelFlags(f.labels));
-  if (!labels.empty()) body["labels"] = labels;
-  if (!f.request_id.empty()) body["request_id"] = f.request_id;
-  return body;
+  BANGER_ASSIGN_OR_RETURN(r.labels, ParseLabelFlags(f.labels));
+  r.request_id = f.request_id;
+  return r;
 }
 
-Result<Json> BuildSetRequest(const SetFlags& f) {
-  Json body = Json::object();
-  BANGER_RETURN_IF_ERROR(PutCount(body, "vcpu_count", "--vcpus", f.vcpus));
-  BANGER_RETURN_IF_ERROR(PutCount(body, "memory_mib", "--memory", f.memory_mib));
-  BANGER_RETURN_IF_ERROR(PutSize(body, "work_disk_size_bytes", f.work_disk_size));
+Result<SetVMRequest> BuildSetRequest(const SetFlags& f) {
+  SetVMRequest r;
+  BANGER_RETURN_IF_ERROR(PutCount(r.vcpu_count, "--vcpus", f.vcpus));
+  BANGER_RETURN_IF_ERROR(PutCount(r.memory_mib, "--memory", f.memory_mib));
+  BANGER_RETURN_IF_ERROR(PutSize(r.work_disk_size_bytes, f.work_disk_size));
   if (f.nat && f.no_nat) return Error::Invalid("--nat and --no-nat contradict each other");
-  if (f.nat) body["nat_enabled"] = true;
-  if (f.no_nat) body["nat_enabled"] = false;
-  if (body.empty()) {
+  if (f.nat || f.no_nat) r.nat_enabled = f.nat;
+  if (!r.vcpu_count && !r.memory_mib && !r.work_disk_size_bytes && !r.nat_enabled) {
     return Error::Invalid("nothing to change: give --vcpus, --memory, --work-disk-size, --nat or --no-nat");
   }
-  return body;
+  return r;
 }
 
-Result<Json> BuildImportRequest(const ImportFlags& f) {
+Result<ImportImageRequest> BuildImportRequest(const ImportFlags& f) {
   BANGER_RETURN_IF_ERROR(ValidateImageName(f.name));
   if (f.kernel.empty()) return Error::Invalid("--kernel is required");
   if (f.rootfs.empty()) return Error::Invalid("--rootfs is required");
-  return Json{
-      {"name", f.name},
-      {"kernel_path", AbsolutePath(f.kernel)},
-      {"rootfs_path", AbsolutePath(f.rootfs)},
-      {"initrd_path", AbsoluteOrEmpty(f.initrd)},
-      {"modules_dir", AbsoluteOrEmpty(f.modules)},
-      {"work_seed_path", AbsoluteOrEmpty(f.work_seed)},
-  };
+  return ImportImageRequest{f.name,
+                            AbsolutePath(f.kernel),
+                            AbsolutePath(f.rootfs),
+                            AbsoluteOrEmpty(f.initrd),
+                            AbsoluteOrEmpty(f.modules),
+                            AbsoluteOrEmpty(f.work_seed)};
 }
 
-Result<Json> BuildStopRequest(std::optional<int> timeout_seconds) {
-  Json body = Json::object();
-  if (!timeout_seconds) return body;
+Result<StopVMRequest> BuildStopRequest(std::optional<int> timeout_seconds) {
+  StopVMRequest r;
+  if (!timeout_seconds) return r;
   if (*timeout_seconds < 0) {
     return Error::Invalid("--timeout must be zero or more seconds, got " + std::to_string(*timeout_seconds));
   }
-  body["timeout_ms"] = static_cast<int64_t>(*timeout_seconds) * 1000;
-  return body;
+  r.timeout = std::chrono::seconds(*timeout_seconds);
+  return r;
 }
 
 }  // namespace banger

@@ -9,6 +9,7 @@
 
 #include "base/result.h"
 #include "model/json.h"
+#include "model/requests.h"
 #include "model/types.h"
 
 namespace banger {
@@ -51,14 +52,17 @@ Result<Labels> ParseLabelFlags(const std::vector<std::string>& raw);
 // The query string filtering a VM list by labels: "" or "?label=k%3Dv%2C...".
 std::string LabelQuery(const Labels& labels);
 
-// Body of POST /v1/vms: only the fields the user gave, sizes in bytes.
-Result<Json> BuildCreateRequest(const CreateFlags& f);
-// Body of PATCH /v1/vms/{ref}; asking for no change is an error.
-Result<Json> BuildSetRequest(const SetFlags& f);
-// Body of POST /v1/images, with paths made absolute against the cwd (the
-// daemon does not share it).
-Result<Json> BuildImportRequest(const ImportFlags& f);
-// Body of stop/restart: {"timeout_ms"} when --timeout was given, else {}.
-Result<Json> BuildStopRequest(std::optional<int> timeout_seconds);
+// "KEY=VALUE" --env words into an environment; the first bad one is the error.
+Result<std::map<std::string, std::string>> ParseEnvFlags(const std::vector<std::string>& raw);
+
+// The request of POST /v1/vms: only the fields the user gave, sizes in bytes.
+Result<CreateVMRequest> BuildCreateRequest(const CreateFlags& f);
+// The request of PATCH /v1/vms/{ref}; asking for no change is an error.
+Result<SetVMRequest> BuildSetRequest(const SetFlags& f);
+// The request of POST /v1/images, with paths made absolute against the cwd
+// (the daemon does not share it).
+Result<ImportImageRequest> BuildImportRequest(const ImportFlags& f);
+// The request of stop/restart: a timeout only when --timeout was given.
+Result<StopVMRequest> BuildStopRequest(std::optional<int> timeout_seconds);
 
 }  // namespace banger

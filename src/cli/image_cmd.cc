@@ -2,10 +2,10 @@
 #include <memory>
 #include <string>
 
+#include "api/stream.h"
 #include "cli/commands.h"
 #include "cli/flags.h"
 #include "cli/output.h"
-#include "api/stream.h"
 #include "http/http.h"
 
 namespace banger {
@@ -24,54 +24,28 @@ struct BuildFlags {
 // image or the error arrives. Ctrl-C ends the connection, which cancels the
 // build in the daemon and leaves nothing behind.
 int ImageBuild(CliContext& ctx, const BuildFlags& f) {
-  Json body{{"name", f.name}, {"profile", f.profile}, {"docker", f.docker}};
+  BuildImageRequest req{f.name, f.profile, f.docker, 0};
   if (!f.size.empty()) {
     auto sz = ParseSize(f.size);
     if (!sz.ok()) return Report(sz.error());
-    body["size_bytes"] = *sz;
+    req.size_bytes = *sz;
   }
-  auto image = ProgressCall(ctx, "/v1/images/build", body, "the build");
+  auto image = ProgressCall(ctx, "/v1/images/build", ToJson(req), "the build");
   if (!image.ok()) return Report(image.error());
   ctx.OutNameOrJson(*image);
   return kExitOk;
 }
 
 int ImageImport(CliContext& ctx, const ImportFlags& f) {
-  auto body = BuildImportRequest(f);
-  if (!body.ok()) return Report(body.error());
+  auto req = BuildImportRequest(f);
+  if (!req.ok()) return Report(req.error());
   auto api = ctx.Connect();
   if (!api.ok()) return Report(api.error());
   ctx.Progress("importing image " + f.name + "...");
-  auto image = (*api)->Call("POST", "/v1/images", &*body, kLongTimeout);
+  Json body = ToJson(*req);
+  auto image = (*api)->Call("POST", "/v1/images", &body, kLongTimeout);
   if (!image.ok()) return Report(image.error());
   ctx.OutNameOrJson(*image);
-  return kExitOk;
-}
-
-int ImageList(CliContext& ctx) {
-  auto api = ctx.Connect();
-  if (!api.ok()) return Report(api.error());
-  auto list = (*api)->Call("GET", "/v1/images");
-  if (!list.ok()) return Report(list.error());
-  Json images = list->value("images", Json::array());
-  if (ctx.json()) {
-    ctx.OutJson(images);
-  } else {
-    ctx.Out(RenderImageTable(images, Now()));
-  }
-  return kExitOk;
-}
-
-int ImageShow(CliContext& ctx, const std::string& ref) {
-  auto api = ctx.Connect();
-  if (!api.ok()) return Report(api.error());
-  auto image = (*api)->Call("GET", ImagePath(ref));
-  if (!image.ok()) return Report(image.error());
-  if (ctx.json()) {
-    ctx.OutJson(*image);
-  } else {
-    ctx.Out(RenderKeyValues(ImageDetails(*image)));
-  }
   return kExitOk;
 }
 
@@ -90,17 +64,10 @@ int ImageDelete(CliContext& ctx, const std::string& ref) {
 
 }  // namespace
 
-Result<Json> ProgressCall(CliContext& ctx, const std::string& target, const Json& body, const std::string& what) {
-  auto api = ctx.Connect();
-  if (!api.ok()) return std::move(api).error();
-  HttpRequest req;
-  req.method = "POST";
-  req.target = target;
-  req.body = body.dump();
-  auto up = UnixHttpUpgrade((*api)->home().Socket(), req, kStreamProtocol, std::chrono::seconds(30));
-  if (!up.ok()) return std::move(up).error();
-  if (up->status != 101) return ErrorFromResponse(up->response);
-  StreamReader reader(up->fd.get(), std::move(up->leftover));
+Result<Json> ProgressCall(CliContext& ctx, const std::string& target, const Json& body,
+                          const std::string& what) {
+  BANGER_ASSIGN_OR_RETURN(auto up, OpenStream(ctx, target, body));
+  StreamReader reader(up.fd.get(), std::move(up.leftover));
   for (;;) {
     auto frame = reader.Next();
     if (!frame.ok() || !frame->has_value()) {
@@ -118,46 +85,43 @@ Result<Json> ProgressCall(CliContext& ctx, const std::string& target, const Json
 }
 
 void AddImageCommands(CLI::App& app, Command* selected) {
-  auto* image = app.add_subcommand("image", "Manage guest images (kernel + root filesystem)");
-  image->require_subcommand(1);
+  auto* image = AddGroup(app, "image", "Manage guest images (kernel + root filesystem)");
   {
-    auto f = std::make_shared<BuildFlags>();
-    auto* c = image->add_subcommand("build", "Build an image from Debian packages (kernel, initramfs, rootfs)");
+    auto [c, f] =
+        AddLeaf<BuildFlags>(*image, selected, "build",
+                            "Build an image from Debian packages (kernel, initramfs, rootfs)", ImageBuild);
     c->add_option("name", f->name, "Image name")->required();
-    c->add_option("--profile", f->profile, "minimal (busybox + agent + ssh) or debian (Debian 12 with systemd)")
+    c->add_option("--profile", f->profile,
+                  "minimal (busybox + agent + ssh) or debian (Debian 12 with systemd)")
         ->check(CLI::IsMember({"minimal", "debian"}));
     c->add_flag("--docker", f->docker, "Add Docker and the kernel modules it needs (debian profile)");
-    c->add_option("--size", f->size, "Root filesystem size (default: 512M minimal, 4G debian)")->type_name("SIZE");
-    c->callback([=] { *selected = [=](CliContext& ctx) { return ImageBuild(ctx, *f); }; });
+    c->add_option("--size", f->size, "Root filesystem size (default: 512M minimal, 4G debian)")
+        ->type_name("SIZE");
   }
   {
-    auto f = std::make_shared<ImportFlags>();
-    auto* c =
-        image->add_subcommand("import", "Register existing kernel/rootfs files as an image (not copied)");
+    auto [c, f] =
+        AddLeaf<ImportFlags>(*image, selected, "import",
+                             "Register existing kernel/rootfs files as an image (not copied)", ImageImport);
     c->add_option("name", f->name, "Image name")->required();
     c->add_option("--kernel", f->kernel, "Kernel image (vmlinux or bzImage)")->type_name("FILE")->required();
     c->add_option("--rootfs", f->rootfs, "Root filesystem image (ext4)")->type_name("FILE")->required();
     c->add_option("--initrd", f->initrd, "Initramfs")->type_name("FILE");
     c->add_option("--modules", f->modules, "Kernel modules directory")->type_name("DIR");
     c->add_option("--work-seed", f->work_seed, "Image the work disk starts from")->type_name("FILE");
-    c->callback([=] { *selected = [=](CliContext& ctx) { return ImageImport(ctx, *f); }; });
   }
-  {
-    auto* c = image->add_subcommand("list", "List images");
-    c->callback([=] { *selected = ImageList; });
-  }
-  {
-    auto ref = std::make_shared<std::string>();
-    auto* c = image->add_subcommand("show", "Show an image");
-    c->add_option("name", *ref, "Image name or id")->required();
-    c->callback([=] { *selected = [=](CliContext& ctx) { return ImageShow(ctx, *ref); }; });
-  }
-  {
-    auto ref = std::make_shared<std::string>();
-    auto* c = image->add_subcommand("delete", "Delete an image (refused while a VM uses it)");
-    c->add_option("name", *ref, "Image name or id")->required();
-    c->callback([=] { *selected = [=](CliContext& ctx) { return ImageDelete(ctx, *ref); }; });
-  }
+  image->add_subcommand("list", "List images")->callback([=] {
+    *selected = [](CliContext& ctx) {
+      return GetAndShow(ctx, "/v1/images", "images",
+                        [](const Json& l) { return RenderImageTable(l, Now()); });
+    };
+  });
+  AddRefLeaf(*image, selected, "show", "Show an image", "name", "Image name or id",
+             [](CliContext& ctx, const std::string& ref) {
+               return GetAndShow(ctx, ImagePath(ref), nullptr,
+                                 [](const Json& i) { return RenderKeyValues(ImageDetails(i)); });
+             });
+  AddRefLeaf(*image, selected, "delete", "Delete an image (refused while a VM uses it)", "name",
+             "Image name or id", ImageDelete);
 }
 
 }  // namespace banger

@@ -46,27 +46,24 @@ std::string CommandText(const Json& s) {
 int SessionStart(CliContext& ctx, const StartFlags& f) {
   auto tags = ParseLabelFlags(f.tags);
   if (!tags.ok()) return Report(tags.error());
-  Json env = Json::object();
-  for (const auto& kv : f.env) {
-    auto eq = kv.find('=');
-    if (eq == std::string::npos || eq == 0) return Report(Error::Invalid("--env wants KEY=VALUE, got \"" + kv + "\""));
-    env[kv.substr(0, eq)] = kv.substr(eq + 1);
-  }
-  Json body{{"argv", f.argv}, {"env", env}, {"tags", Json(*tags)}, {"stdin", f.stdin_pipe}};
-  if (!f.name.empty()) body["name"] = f.name;
-  if (!f.cwd.empty()) body["cwd"] = f.cwd;
-  auto api = ctx.Connect();
-  if (!api.ok()) return Report(api.error());
-  auto s = (*api)->Call("POST", "/v1/vms/" + UrlEncode(f.vm) + "/sessions", &body, kLongTimeout);
-  if (!s.ok()) return Report(s.error());
-  ctx.OutNameOrJson(*s);
-  return kExitOk;
+  auto env = ParseEnvFlags(f.env);
+  if (!env.ok()) return Report(env.error());
+  StartSessionRequest req;
+  req.name = f.name;
+  req.argv = f.argv;
+  req.env = std::move(*env);
+  req.cwd = f.cwd;
+  req.tags = std::move(*tags);
+  req.stdin_pipe = f.stdin_pipe;
+  Json body = ToJson(req);
+  return CallAndName(ctx, "POST", "/v1/vms/" + UrlEncode(f.vm) + "/sessions", &body);
 }
 
 int SessionList(CliContext& ctx, const std::string& vm) {
   auto api = ctx.Connect();
   if (!api.ok()) return Report(api.error());
-  auto list = (*api)->Call("GET", "/v1/sessions" + (vm.empty() ? "" : "?vm=" + UrlEncode(vm)), nullptr, kLongTimeout);
+  auto list =
+      (*api)->Call("GET", "/v1/sessions" + (vm.empty() ? "" : "?vm=" + UrlEncode(vm)), nullptr, kLongTimeout);
   if (!list.ok()) return Report(list.error());
   const Json& sessions = (*list)["sessions"];
   if (ctx.json()) {
@@ -96,16 +93,18 @@ int SessionShow(CliContext& ctx, const std::string& ref, const std::string& vm) 
     ctx.OutJson(*s);
     return kExitOk;
   }
-  KeyValues kv = {{"name", JsonText(*s, "/name")},
-                  {"id", JsonText(*s, "/id")},
-                  {"status", StatusText(*s)},
-                  {"command", CommandText(*s)},
-                  {"guest pid", JsonText(*s, "/guest_pid")},
-                  {"stdin", JsonText(*s, "/stdin_mode")},
-                  {"logs", JsonText(*s, "/guest_state_dir")},
-                  {"reattachable", (*s)["reattachable"].is_boolean() && (*s)["reattachable"].get<bool>() ? "yes" : "no"},
-                  {"launch stage", JsonText(*s, "/launch_stage")}};
-  if (!JsonText(*s, "/launch_message").empty()) kv.push_back({"launch message", JsonText(*s, "/launch_message")});
+  KeyValues kv = {
+      {"name", JsonText(*s, "/name")},
+      {"id", JsonText(*s, "/id")},
+      {"status", StatusText(*s)},
+      {"command", CommandText(*s)},
+      {"guest pid", JsonText(*s, "/guest_pid")},
+      {"stdin", JsonText(*s, "/stdin_mode")},
+      {"logs", JsonText(*s, "/guest_state_dir")},
+      {"reattachable", (*s)["reattachable"].is_boolean() && (*s)["reattachable"].get<bool>() ? "yes" : "no"},
+      {"launch stage", JsonText(*s, "/launch_stage")}};
+  if (!JsonText(*s, "/launch_message").empty())
+    kv.push_back({"launch message", JsonText(*s, "/launch_message")});
   if (!JsonText(*s, "/last_error").empty()) kv.push_back({"last error", JsonText(*s, "/last_error")});
   if ((*s).contains("tags") && (*s)["tags"].is_object()) {
     std::string tags;
@@ -119,22 +118,17 @@ int SessionShow(CliContext& ctx, const std::string& ref, const std::string& vm) 
 }
 
 int SessionStop(CliContext& ctx, const std::string& ref, const std::string& vm) {
-  auto api = ctx.Connect();
-  if (!api.ok()) return Report(api.error());
-  auto s = (*api)->Call("POST", SessionPath(ref, vm, "/stop"), nullptr, kLongTimeout);
-  if (!s.ok()) return Report(s.error());
-  ctx.OutNameOrJson(*s);
-  return kExitOk;
+  return CallAndName(ctx, "POST", SessionPath(ref, vm, "/stop"), nullptr);
 }
 
 }  // namespace
 
 void AddSessionCommands(CLI::App& app, Command* selected) {
-  auto* session = app.add_subcommand("session", "Detached commands in a VM, with logs, that outlive the CLI");
-  session->require_subcommand(1);
+  auto* session = AddGroup(app, "session", "Detached commands in a VM, with logs, that outlive the CLI");
   {
-    auto f = std::make_shared<StartFlags>();
-    auto* c = session->add_subcommand("start", "Start a detached command: banger session start VM -- CMD [ARGS...]");
+    auto [c, f] = AddLeaf<StartFlags>(*session, selected, "start",
+                                      "Start a detached command: banger session start VM -- CMD [ARGS...]",
+                                      SessionStart);
     c->add_option("vm", f->vm, "VM name or id")->required();
     c->add_option("--name", f->name, "Session name (default: derived from the command)")->type_name("NAME");
     c->add_option("--tag", f->tags, "Tag KEY=VALUE (repeatable)")->type_name("K=V")->allow_extra_args(false);
@@ -144,7 +138,6 @@ void AddSessionCommands(CLI::App& app, Command* selected) {
     c->add_option("--cwd", f->cwd, "Working directory in the guest")->type_name("DIR");
     c->add_flag("--stdin", f->stdin_pipe, "Keep stdin open for `session attach`");
     c->add_option("command", f->argv, "The command and its arguments (after --)")->required();
-    c->callback([=] { *selected = [=](CliContext& ctx) { return SessionStart(ctx, *f); }; });
   }
   {
     auto vm = std::make_shared<std::string>();
@@ -164,11 +157,13 @@ void AddSessionCommands(CLI::App& app, Command* selected) {
     if (name == "logs") c->add_flag("-f,--follow", r->follow, "Keep printing until the session ends");
     c->callback([=] { *selected = [=](CliContext& ctx) { return run(ctx, *r); }; });
   };
-  add_ref("show", "Show a session", [](CliContext& ctx, const Ref& r) { return SessionShow(ctx, r.session, r.vm); });
+  add_ref("show", "Show a session",
+          [](CliContext& ctx, const Ref& r) { return SessionShow(ctx, r.session, r.vm); });
   add_ref("stop", "Stop a session (SIGTERM, then SIGKILL)",
           [](CliContext& ctx, const Ref& r) { return SessionStop(ctx, r.session, r.vm); });
   add_ref("logs", "Print a session's stdout and stderr", [](CliContext& ctx, const Ref& r) {
-    int code = StreamCommand(ctx, SessionPath(r.session, r.vm, "/logs"), Json{{"follow", r.follow}}, false, false);
+    int code = StreamCommand(ctx, SessionPath(r.session, r.vm, "/logs"),
+                             ToJson(SessionStreamRequest{r.follow}), false, false);
     return code == kExitBangerFailed ? kExitFailed : code;
   });
   add_ref("attach", "Follow a running session's output and send it stdin", [](CliContext& ctx, const Ref& r) {

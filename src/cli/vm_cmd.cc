@@ -20,12 +20,13 @@ constexpr int kLogsWaitMs = 5000;
 std::string VmPath(const std::string& ref) { return "/v1/vms/" + UrlEncode(ref); }
 
 int VmCreate(CliContext& ctx, const CreateFlags& f) {
-  auto body = BuildCreateRequest(f);
-  if (!body.ok()) return Report(body.error());
+  auto req = BuildCreateRequest(f);
+  if (!req.ok()) return Report(req.error());
   auto api = ctx.Connect();
   if (!api.ok()) return Report(api.error());
   ctx.Progress(f.name.empty() ? "creating vm..." : "creating vm " + f.name + "...");
-  auto vm = (*api)->Call("POST", "/v1/vms", &*body, kLongTimeout);
+  Json body = ToJson(*req);
+  auto vm = (*api)->Call("POST", "/v1/vms", &body, kLongTimeout);
   if (!vm.ok()) return Report(vm.error());
   ctx.OutNameOrJson(*vm);
   return kExitOk;
@@ -60,10 +61,11 @@ int ForEachVm(CliContext& ctx, const std::vector<std::string>& refs, const std::
 
 int VmStopLike(CliContext& ctx, const std::vector<std::string>& refs, std::optional<int> timeout,
                const std::string& action, const std::string& doing) {
-  auto body = BuildStopRequest(timeout);
-  if (!body.ok()) return Report(body.error());
+  auto req = BuildStopRequest(timeout);
+  if (!req.ok()) return Report(req.error());
+  Json body = ToJson(*req);
   return ForEachVm(ctx, refs, doing, [&](ApiClient& api, const std::string& ref) {
-    return api.Call("POST", VmPath(ref) + "/" + action, &*body, kLongTimeout);
+    return api.Call("POST", VmPath(ref) + "/" + action, &body, kLongTimeout);
   });
 }
 
@@ -82,7 +84,7 @@ int VmDelete(CliContext& ctx, const std::vector<std::string>& refs, bool if_exis
     }
     if (ctx.json()) {
       results.push_back(*r);
-    } else if (r->value("deleted", false)) {
+    } else if (auto d = Decode<DeleteResponse>(*r); d.ok() && d->deleted) {
       // A VM that --if-exists found missing was not deleted: nothing to name.
       ctx.Out(ref + "\n");
     }
@@ -132,27 +134,15 @@ int VmShow(CliContext& ctx, const std::string& ref) {
 }
 
 int VmStats(CliContext& ctx, const std::string& ref) {
-  auto api = ctx.Connect();
-  if (!api.ok()) return Report(api.error());
-  auto stats = (*api)->Call("GET", VmPath(ref) + "/stats");
-  if (!stats.ok()) return Report(stats.error());
-  if (ctx.json()) {
-    ctx.OutJson(*stats);
-    return kExitOk;
-  }
-  ctx.Out(RenderKeyValues(VmStatsDetails(*stats, Now())));
-  return kExitOk;
+  return GetAndShow(ctx, VmPath(ref) + "/stats", nullptr,
+                    [](const Json& stats) { return RenderKeyValues(VmStatsDetails(stats, Now())); });
 }
 
 int VmSet(CliContext& ctx, const std::string& ref, const SetFlags& f) {
-  auto body = BuildSetRequest(f);
-  if (!body.ok()) return Report(body.error());
-  auto api = ctx.Connect();
-  if (!api.ok()) return Report(api.error());
-  auto vm = (*api)->Call("PATCH", VmPath(ref), &*body, kLongTimeout);
-  if (!vm.ok()) return Report(vm.error());
-  ctx.OutNameOrJson(*vm);
-  return kExitOk;
+  auto req = BuildSetRequest(f);
+  if (!req.ok()) return Report(req.error());
+  Json body = ToJson(*req);
+  return CallAndName(ctx, "PATCH", VmPath(ref), &body);
 }
 
 int VmLogs(CliContext& ctx, const std::string& ref, bool follow) {
@@ -194,18 +184,20 @@ void AddCreateFlags(CLI::App& c, CreateFlags& f, bool with_no_start) {
   if (with_no_start) c.add_flag("--no-start", f.no_start, "Create only; do not start");
   c.add_option("--backend", f.backend, "VMM backend: firecracker or qemu (default: the daemon's)")
       ->type_name("BACKEND");
-  c.add_option("--label", f.labels, "Label KEY=VALUE (repeatable)")->type_name("K=V")->allow_extra_args(false);
-  c.add_option("--request-id", f.request_id, "Idempotency key: repeating a create with it returns the same VM")
+  c.add_option("--label", f.labels, "Label KEY=VALUE (repeatable)")
+      ->type_name("K=V")
+      ->allow_extra_args(false);
+  c.add_option("--request-id", f.request_id,
+               "Idempotency key: repeating a create with it returns the same VM")
       ->type_name("ID");
 }
 
 namespace {
 
 void AddCreate(CLI::App& vm, Command* selected) {
-  auto f = std::make_shared<CreateFlags>();
-  auto* c = vm.add_subcommand("create", "Create a VM (and start it, unless --no-start)");
+  auto [c, f] =
+      AddLeaf<CreateFlags>(vm, selected, "create", "Create a VM (and start it, unless --no-start)", VmCreate);
   AddCreateFlags(*c, *f, /*with_no_start=*/true);
-  c->callback([f, selected] { *selected = [f](CliContext& ctx) { return VmCreate(ctx, *f); }; });
 }
 
 void AddStopLike(CLI::App& vm, Command* selected, const std::string& action, const std::string& doing,
@@ -227,8 +219,7 @@ void AddStopLike(CLI::App& vm, Command* selected, const std::string& action, con
 }  // namespace
 
 void AddVmCommands(CLI::App& app, Command* selected) {
-  auto* vm = app.add_subcommand("vm", "Create, run and inspect VMs");
-  vm->require_subcommand(1);
+  auto* vm = AddGroup(app, "vm", "Create, run and inspect VMs");
   AddCreate(*vm, selected);
   AddExecCommands(*vm, selected);
   AddSshCommand(*vm, selected);
@@ -263,18 +254,9 @@ void AddVmCommands(CLI::App& app, Command* selected) {
         ->allow_extra_args(false);
     c->callback([=] { *selected = [=](CliContext& ctx) { return VmList(ctx, *labels); }; });
   }
-  {
-    auto ref = std::make_shared<std::string>();
-    auto* c = vm->add_subcommand("show", "Show a VM");
-    c->add_option("name", *ref, "VM name or id")->required();
-    c->callback([=] { *selected = [=](CliContext& ctx) { return VmShow(ctx, *ref); }; });
-  }
-  {
-    auto ref = std::make_shared<std::string>();
-    auto* c = vm->add_subcommand("stats", "Show a VM's resource use: CPU, memory, disk on the host, VMM metrics");
-    c->add_option("name", *ref, "VM name or id")->required();
-    c->callback([=] { *selected = [=](CliContext& ctx) { return VmStats(ctx, *ref); }; });
-  }
+  AddRefLeaf(*vm, selected, "show", "Show a VM", "name", "VM name or id", VmShow);
+  AddRefLeaf(*vm, selected, "stats", "Show a VM's resource use: CPU, memory, disk on the host, VMM metrics",
+             "name", "VM name or id", VmStats);
   {
     auto ref = std::make_shared<std::string>();
     auto follow = std::make_shared<bool>(false);

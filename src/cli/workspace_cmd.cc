@@ -6,6 +6,7 @@
 #include "cli/commands.h"
 #include "cli/output.h"
 #include "http/http.h"
+#include "model/requests.h"
 
 namespace banger {
 namespace {
@@ -23,14 +24,15 @@ struct PrepareFlags {
 std::string WorkspacesPath(const std::string& vm) { return "/v1/vms/" + UrlEncode(vm) + "/workspaces"; }
 
 int WorkspacePrepare(CliContext& ctx, const PrepareFlags& f) {
+  PrepareWorkspaceRequest req;
   // The daemon's working directory is not ours: send an absolute path.
-  Json body{{"source_path", AbsolutePath(f.path)},
-            {"mode", f.mode},
-            {"readonly", f.readonly},
-            {"timeout_ms", static_cast<int64_t>(f.timeout_s) * 1000}};
-  if (!f.branch.empty()) body["branch"] = f.branch;
-  if (!f.guest_path.empty()) body["guest_path"] = f.guest_path;
-  auto w = ProgressCall(ctx, WorkspacesPath(f.vm), body, "the workspace copy");
+  req.source_path = AbsolutePath(f.path);
+  req.guest_path = f.guest_path;
+  req.mode = f.mode;
+  req.readonly = f.readonly;
+  req.branch = f.branch;
+  req.agent_timeout = std::chrono::seconds(f.timeout_s);
+  auto w = ProgressCall(ctx, WorkspacesPath(f.vm), ToJson(req), "the workspace copy");
   if (!w.ok()) return Report(w.error());
   if (ctx.json()) {
     ctx.OutJson(*w);
@@ -40,16 +42,7 @@ int WorkspacePrepare(CliContext& ctx, const PrepareFlags& f) {
   return kExitOk;
 }
 
-int WorkspaceList(CliContext& ctx, const std::string& vm) {
-  auto api = ctx.Connect();
-  if (!api.ok()) return Report(api.error());
-  auto list = (*api)->Call("GET", WorkspacesPath(vm));
-  if (!list.ok()) return Report(list.error());
-  Json ws = list->value("workspaces", Json::array());
-  if (ctx.json()) {
-    ctx.OutJson(ws);
-    return kExitOk;
-  }
+std::string RenderWorkspaces(const Json& ws) {
   std::vector<std::vector<std::string>> rows;
   for (const auto& w : ws) {
     std::string branch = JsonText(w, "/branch_name");
@@ -57,20 +50,18 @@ int WorkspaceList(CliContext& ctx, const std::string& vm) {
     rows.push_back({JsonText(w, "/guest_path"), JsonText(w, "/repo_root"), JsonText(w, "/mode"),
                     JsonText(w, "/head_commit").substr(0, 12), branch, JsonText(w, "/prepared_at")});
   }
-  ctx.Out(RenderTable({"GUEST PATH", "SOURCE", "MODE", "COMMIT", "BRANCH", "PREPARED"}, rows));
-  return kExitOk;
+  return RenderTable({"GUEST PATH", "SOURCE", "MODE", "COMMIT", "BRANCH", "PREPARED"}, rows);
 }
 
 }  // namespace
 
 void AddWorkspaceCommands(CLI::App& app, Command* selected) {
-  auto* ws = app.add_subcommand("workspace", "Git workspaces copied into VMs");
-  ws->require_subcommand(1);
+  auto* ws = AddGroup(app, "workspace", "Git workspaces copied into VMs");
   {
-    auto f = std::make_shared<PrepareFlags>();
-    auto* c = ws->add_subcommand("prepare",
-                                 "Copy the git repository at PATH (default: here) into a running VM "
-                                 "(default: /root/<repo name>)");
+    auto [c, f] = AddLeaf<PrepareFlags>(*ws, selected, "prepare",
+                                        "Copy the git repository at PATH (default: here) into a running VM "
+                                        "(default: /root/<repo name>)",
+                                        WorkspacePrepare);
     c->add_option("vm", f->vm, "VM name or id")->required();
     c->add_option("path", f->path, "A directory inside the repository (default: .)");
     c->add_option("--mode", f->mode,
@@ -86,14 +77,11 @@ void AddWorkspaceCommands(CLI::App& app, Command* selected) {
     c->add_option("--timeout", f->timeout_s, "Seconds to wait for a booting guest's agent (default 120)")
         ->type_name("S")
         ->check(CLI::Range(0, 3600));
-    c->callback([=] { *selected = [=](CliContext& ctx) { return WorkspacePrepare(ctx, *f); }; });
   }
-  {
-    auto vm = std::make_shared<std::string>();
-    auto* c = ws->add_subcommand("list", "List the workspaces prepared in a VM");
-    c->add_option("vm", *vm, "VM name or id")->required();
-    c->callback([=] { *selected = [=](CliContext& ctx) { return WorkspaceList(ctx, *vm); }; });
-  }
+  AddRefLeaf(*ws, selected, "list", "List the workspaces prepared in a VM", "vm", "VM name or id",
+             [](CliContext& ctx, const std::string& vm) {
+               return GetAndShow(ctx, WorkspacesPath(vm), "workspaces", RenderWorkspaces);
+             });
 }
 
 }  // namespace banger

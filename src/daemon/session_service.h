@@ -18,19 +18,9 @@
 #include "agent/client.h"
 #include "daemon/guest_exec.h"
 #include "daemon/vm_service.h"
+#include "model/requests.h"
 
 namespace banger {
-
-struct StartSessionRequest {
-  std::string vm;    // ref
-  std::string name;  // "" = derived from the command
-  std::vector<std::string> argv;
-  std::map<std::string, std::string> env;
-  std::string cwd;
-  std::map<std::string, std::string> tags;
-  bool stdin_pipe = false;
-  std::chrono::milliseconds agent_timeout{std::chrono::seconds(120)};
-};
 
 // What an upgraded logs/attach stream relays: an exec in the session's VM.
 struct SessionStream {

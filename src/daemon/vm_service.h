@@ -26,50 +26,13 @@
 #include "daemon/network.h"
 #include "daemon/handle_cache.h"
 #include "model/json.h"
+#include "model/requests.h"
 #include "storage/devmapper.h"
 #include "storage/disk.h"
 #include "store/store.h"
 #include "vmm/backend.h"
 
 namespace banger {
-
-struct CreateVMRequest {
-  std::string name;        // "" = generated
-  std::string image;       // "" = config default_image_name
-  std::optional<int> vcpu_count;
-  std::optional<int> memory_mib;
-  std::optional<int64_t> system_overlay_size_bytes;
-  std::optional<int64_t> work_disk_size_bytes;
-  std::optional<bool> nat_enabled;
-  std::optional<std::string> backend;
-  bool no_start = false;
-  bool auto_remove = false;  // spec.auto_remove (`vm run --rm`)
-  Labels labels;
-  std::string request_id;  // idempotency key, "" = none
-};
-
-struct SetVMRequest {
-  std::optional<int> vcpu_count;
-  std::optional<int> memory_mib;
-  std::optional<int64_t> work_disk_size_bytes;
-  std::optional<bool> nat_enabled;
-};
-
-struct BuildImageRequest {
-  std::string name;
-  std::string profile = "minimal";  // minimal | debian
-  bool docker = false;
-  int64_t size_bytes = 0;  // rootfs size; 0 = the profile's default
-};
-
-struct ImportImageRequest {
-  std::string name;
-  std::string kernel_path;
-  std::string rootfs_path;
-  std::string initrd_path;
-  std::string modules_dir;
-  std::string work_seed_path;
-};
 
 // A VM as the API shows it: the record plus current handles.
 struct VMView {

@@ -19,18 +19,10 @@
 #include "daemon/events.h"
 #include "daemon/guest_exec.h"
 #include "daemon/vm_service.h"
+#include "model/requests.h"
 #include "store/store.h"
 
 namespace banger {
-
-struct PrepareWorkspaceRequest {
-  std::string source_path;  // absolute host path inside a git work tree
-  std::string guest_path;   // "" = /root/<repo name>
-  std::string mode;         // "" = shallow_overlay
-  bool readonly = false;
-  std::string branch;  // "" = stay on the current branch (or detached HEAD)
-  std::chrono::milliseconds agent_timeout{std::chrono::seconds(120)};
-};
 
 class WorkspaceService {
  public:

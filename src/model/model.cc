@@ -3,6 +3,7 @@
 
 #include <array>
 #include <cctype>
+#include <initializer_list>
 #include <random>
 #include <regex>
 
@@ -10,68 +11,71 @@
 
 namespace banger {
 
-const char* VMStateName(VMState s) {
-  switch (s) {
-    case VMState::kCreated: return "created";
-    case VMState::kRunning: return "running";
-    case VMState::kStopped: return "stopped";
-    case VMState::kError: return "error";
+namespace {
+
+// Each enum's names, once: the Name and Parse functions below read them.
+template <typename E>
+using NameTable = std::initializer_list<std::pair<E, const char*>>;
+
+template <typename E>
+const char* NameIn(NameTable<E> table, E v, const char* fallback) {
+  for (const auto& [e, name] : table) {
+    if (e == v) return name;
   }
-  return "error";
+  return fallback;
 }
+
+template <typename E>
+Result<E> ParseIn(NameTable<E> table, const std::string& s, const std::string& unknown) {
+  for (const auto& [e, name] : table) {
+    if (s == name) return e;
+  }
+  return Error::Invalid(unknown);
+}
+
+constexpr NameTable<VMState> kVMStates = {{VMState::kCreated, "created"},
+                                          {VMState::kRunning, "running"},
+                                          {VMState::kStopped, "stopped"},
+                                          {VMState::kError, "error"}};
+constexpr NameTable<BackendKind> kBackends = {{BackendKind::kFirecracker, "firecracker"},
+                                              {BackendKind::kQemu, "qemu"}};
+constexpr NameTable<GuestSessionStatus> kSessionStatuses = {{GuestSessionStatus::kStarting, "starting"},
+                                                            {GuestSessionStatus::kRunning, "running"},
+                                                            {GuestSessionStatus::kExited, "exited"},
+                                                            {GuestSessionStatus::kFailed, "failed"},
+                                                            {GuestSessionStatus::kStopping, "stopping"}};
+constexpr NameTable<WorkspacePrepareMode> kWorkspaceModes = {
+    {WorkspacePrepareMode::kShallowOverlay, "shallow_overlay"},
+    {WorkspacePrepareMode::kFullCopy, "full_copy"},
+    {WorkspacePrepareMode::kMetadataOnly, "metadata_only"}};
+
+}  // namespace
+
+const char* VMStateName(VMState s) { return NameIn(kVMStates, s, "error"); }
 
 Result<VMState> ParseVMState(const std::string& s) {
-  if (s == "created") return VMState::kCreated;
-  if (s == "running") return VMState::kRunning;
-  if (s == "stopped") return VMState::kStopped;
-  if (s == "error") return VMState::kError;
-  return Error::Invalid("unknown vm state \"" + s + "\"");
+  return ParseIn(kVMStates, s, "unknown vm state \"" + s + "\"");
 }
 
-const char* BackendName(BackendKind b) {
-  return b == BackendKind::kFirecracker ? "firecracker" : "qemu";
-}
+const char* BackendName(BackendKind b) { return NameIn(kBackends, b, "qemu"); }
 
 Result<BackendKind> ParseBackend(const std::string& s) {
-  if (s == "firecracker") return BackendKind::kFirecracker;
-  if (s == "qemu") return BackendKind::kQemu;
-  return Error::Invalid("unknown backend \"" + s + "\" (use firecracker or qemu)");
+  return ParseIn(kBackends, s, "unknown backend \"" + s + "\" (use firecracker or qemu)");
 }
 
-const char* GuestSessionStatusName(GuestSessionStatus s) {
-  switch (s) {
-    case GuestSessionStatus::kStarting: return "starting";
-    case GuestSessionStatus::kRunning: return "running";
-    case GuestSessionStatus::kExited: return "exited";
-    case GuestSessionStatus::kFailed: return "failed";
-    case GuestSessionStatus::kStopping: return "stopping";
-  }
-  return "failed";
-}
+const char* GuestSessionStatusName(GuestSessionStatus s) { return NameIn(kSessionStatuses, s, "failed"); }
 
 Result<GuestSessionStatus> ParseGuestSessionStatus(const std::string& s) {
-  for (auto st : {GuestSessionStatus::kStarting, GuestSessionStatus::kRunning, GuestSessionStatus::kExited,
-                  GuestSessionStatus::kFailed, GuestSessionStatus::kStopping}) {
-    if (s == GuestSessionStatusName(st)) return st;
-  }
-  return Error::Invalid("unknown session status \"" + s + "\"");
+  return ParseIn(kSessionStatuses, s, "unknown session status \"" + s + "\"");
 }
 
 const char* WorkspacePrepareModeName(WorkspacePrepareMode m) {
-  switch (m) {
-    case WorkspacePrepareMode::kShallowOverlay: return "shallow_overlay";
-    case WorkspacePrepareMode::kFullCopy: return "full_copy";
-    case WorkspacePrepareMode::kMetadataOnly: return "metadata_only";
-  }
-  return "shallow_overlay";
+  return NameIn(kWorkspaceModes, m, "shallow_overlay");
 }
 
 Result<WorkspacePrepareMode> ParseWorkspacePrepareMode(const std::string& s) {
-  for (auto m : {WorkspacePrepareMode::kShallowOverlay, WorkspacePrepareMode::kFullCopy,
-                 WorkspacePrepareMode::kMetadataOnly}) {
-    if (s == WorkspacePrepareModeName(m)) return m;
-  }
-  return Error::Invalid("unknown workspace mode \"" + s + "\" (use shallow_overlay, full_copy or metadata_only)");
+  return ParseIn(kWorkspaceModes, s,
+                 "unknown workspace mode \"" + s + "\" (use shallow_overlay, full_copy or metadata_only)");
 }
 
 std::string NewID() {
@@ -91,7 +95,8 @@ std::string NewID() {
 bool IsValidID(const std::string& id) {
   if (id.size() != 64) return false;
   for (char c : id) {
-    if (!std::isxdigit(static_cast<unsigned char>(c)) || std::isupper(static_cast<unsigned char>(c))) return false;
+    if (!std::isxdigit(static_cast<unsigned char>(c)) || std::isupper(static_cast<unsigned char>(c)))
+      return false;
   }
   return true;
 }
@@ -106,9 +111,18 @@ Result<int64_t> ParseSize(const std::string& raw_in) {
   int64_t mult = kMiB;
   std::string number = raw;
   switch (unit) {
-    case 'K': mult = 1024; number.pop_back(); break;
-    case 'M': mult = kMiB; number.pop_back(); break;
-    case 'G': mult = kGiB; number.pop_back(); break;
+    case 'K':
+      mult = 1024;
+      number.pop_back();
+      break;
+    case 'M':
+      mult = kMiB;
+      number.pop_back();
+      break;
+    case 'G':
+      mult = kGiB;
+      number.pop_back();
+      break;
     default:
       if (unit < '0' || unit > '9') {
         return Error::Invalid("unsupported size suffix \"" + std::string(1, unit) + "\" in \"" + raw_in +
@@ -136,33 +150,39 @@ std::string FormatSizeBytes(int64_t bytes) {
   return std::to_string(bytes);
 }
 
+namespace {
+
+// "<what> name is empty", or "invalid <what> name \"x\": <rule>" when `re` does not match.
+Status CheckName(const char* what, const std::string& name, const std::regex& re, const char* rule) {
+  if (name.empty()) return Error::Invalid(std::string(what) + " name is empty");
+  if (!std::regex_match(name, re))
+    return Error::Invalid("invalid " + std::string(what) + " name \"" + name + "\": " + rule);
+  return OkStatus();
+}
+
+}  // namespace
+
 Status ValidateVMName(const std::string& name) {
   static const std::regex re("^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$");
-  if (name.empty()) return Error::Invalid("vm name is empty");
-  if (!std::regex_match(name, re)) {
-    return Error::Invalid("invalid vm name \"" + name +
-                          "\": must be a DNS label (lowercase letters, digits and '-', 1-63 chars, "
-                          "starting and ending with a letter or digit)");
-  }
+  BANGER_RETURN_IF_ERROR(CheckName("vm", name, re,
+                                   "must be a DNS label (lowercase letters, digits and '-', 1-63 chars, "
+                                   "starting and ending with a letter or digit)"));
   if (IsValidID(name)) return Error::Invalid("invalid vm name \"" + name + "\": looks like a vm id");
   return OkStatus();
 }
 
 Status ValidateImageName(const std::string& name) {
   static const std::regex re("^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$");
-  if (name.empty()) return Error::Invalid("image name is empty");
-  if (!std::regex_match(name, re)) {
-    return Error::Invalid("invalid image name \"" + name +
-                          "\": use lowercase letters, digits, '.', '_' and '-', 1-63 chars, "
-                          "starting and ending with a letter or digit");
-  }
-  return OkStatus();
+  return CheckName("image", name, re,
+                   "use lowercase letters, digits, '.', '_' and '-', 1-63 chars, "
+                   "starting and ending with a letter or digit");
 }
 
 Status ValidateLabel(const std::string& key, const std::string& value) {
   static const std::regex re("^[A-Za-z0-9._/-]{1,63}$");
   if (!std::regex_match(key, re)) {
-    return Error::Invalid("invalid label key \"" + key + "\": 1-63 chars of letters, digits, '.', '_', '/', '-'");
+    return Error::Invalid("invalid label key \"" + key +
+                          "\": 1-63 chars of letters, digits, '.', '_', '/', '-'");
   }
   if (value.size() > 255) return Error::Invalid("label \"" + key + "\": value longer than 255 bytes");
   for (unsigned char c : value) {
@@ -180,10 +200,11 @@ Result<std::pair<std::string, std::string>> ParseLabel(const std::string& kv) {
 }
 
 std::string GenerateVMName() {
-  static const char* adjectives[] = {"brisk", "calm", "eager", "fuzzy", "gentle", "happy", "jolly", "keen",
-                                     "lucky", "mellow", "nimble", "plucky", "quiet", "rapid", "sunny", "witty"};
-  static const char* nouns[] = {"otter", "falcon", "badger", "heron", "lynx", "marten", "orca", "panda",
-                                "quokka", "raven", "seal", "tapir", "vole", "walrus", "yak", "zebra"};
+  static const char* adjectives[] = {"brisk", "calm",  "eager", "fuzzy",  "gentle", "happy",
+                                     "jolly", "keen",  "lucky", "mellow", "nimble", "plucky",
+                                     "quiet", "rapid", "sunny", "witty"};
+  static const char* nouns[] = {"otter",  "falcon", "badger", "heron", "lynx", "marten", "orca", "panda",
+                                "quokka", "raven",  "seal",   "tapir", "vole", "walrus", "yak",  "zebra"};
   std::random_device rd;
   std::string id = NewID();
   return std::string(adjectives[rd() % 16]) + "-" + nouns[rd() % 16] + "-" + id.substr(0, 4);
@@ -198,8 +219,9 @@ Status ValidateSpec(const VMSpec& spec) {
     return Error::Invalid("memory must be between " + std::to_string(kMinMemoryMiB) + " and " +
                           std::to_string(kMaxMemoryMiB) + " MiB, got " + std::to_string(spec.memory_mib));
   }
-  for (auto [what, v] : {std::pair<const char*, int64_t>{"system overlay size", spec.system_overlay_size_bytes},
-                         {"work disk size", spec.work_disk_size_bytes}}) {
+  for (auto [what, v] :
+       {std::pair<const char*, int64_t>{"system overlay size", spec.system_overlay_size_bytes},
+        {"work disk size", spec.work_disk_size_bytes}}) {
     if (v <= 0) return Error::Invalid(std::string(what) + " must be positive");
     if (v > kMaxDiskBytes) return Error::Invalid(std::string(what) + " exceeds the maximum of 128G");
     if (v % kMiB != 0) return Error::Invalid(std::string(what) + " must be a whole number of MiB");

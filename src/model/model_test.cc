@@ -22,12 +22,9 @@ TEST(ParseSizeTest, RejectsWithReasons) {
   auto suffix = ParseSize("10T");
   ASSERT_FALSE(suffix.ok());
   EXPECT_NE(suffix.error().message().find("suffix"), std::string::npos);
-  EXPECT_FALSE(ParseSize("").ok());
-  EXPECT_FALSE(ParseSize("0").ok());
-  EXPECT_FALSE(ParseSize("-1G").ok());
-  EXPECT_FALSE(ParseSize("1.5G").ok());
-  EXPECT_FALSE(ParseSize("G").ok());
-  EXPECT_FALSE(ParseSize("99999999999999999999G").ok());
+  for (const char* bad : {"", "0", "-1G", "1.5G", "G", "99999999999999999999G"}) {
+    EXPECT_FALSE(ParseSize(bad).ok()) << bad;
+  }
   EXPECT_EQ(ParseSize("").error().kind(), ErrorKind::kInvalidArgument);
 }
 
@@ -40,18 +37,15 @@ TEST(FormatSizeTest, PicksLargestExactUnit) {
 }
 
 TEST(NameTest, VmNamesAreDnsLabels) {
-  EXPECT_TRUE(ValidateVMName("t1").ok());
-  EXPECT_TRUE(ValidateVMName("web-1").ok());
-  EXPECT_TRUE(ValidateVMName(std::string(63, 'a')).ok());
-  EXPECT_FALSE(ValidateVMName(std::string(64, 'a')).ok());
-  EXPECT_FALSE(ValidateVMName("").ok());
-  EXPECT_FALSE(ValidateVMName("-a").ok());
-  EXPECT_FALSE(ValidateVMName("a-").ok());
-  EXPECT_FALSE(ValidateVMName("Web").ok());
-  EXPECT_FALSE(ValidateVMName("a_b").ok());
-  EXPECT_FALSE(ValidateVMName("a.b").ok());
-  EXPECT_FALSE(ValidateVMName("../x").ok());
-  EXPECT_FALSE(ValidateVMName(NewID()).ok());  // would be ambiguous with ids
+  for (const std::string& good : {std::string("t1"), std::string("web-1"), std::string(63, 'a')}) {
+    EXPECT_TRUE(ValidateVMName(good).ok()) << good;
+  }
+  // NewID() would be ambiguous with ids.
+  for (const std::string& bad :
+       {std::string(64, 'a'), std::string(), std::string("-a"), std::string("a-"), std::string("Web"),
+        std::string("a_b"), std::string("a.b"), std::string("../x"), NewID()}) {
+    EXPECT_FALSE(ValidateVMName(bad).ok()) << bad;
+  }
 }
 
 TEST(NameTest, GeneratedNamesAreValid) {

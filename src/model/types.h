@@ -8,11 +8,10 @@
 
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "base/result.h"
 #include "base/time.h"
@@ -84,15 +83,15 @@ struct VMRuntime {
   std::string api_sock_path;  // Firecracker API socket, or QEMU's QMP socket
   std::string vsock_path;
   uint32_t vsock_cid = 0;
-  std::string log_path;       // the guest console log
+  std::string log_path;  // the guest console log
   std::string metrics_path;
   std::string dns_name;
   std::string vm_dir;
   std::string system_overlay_path;
   std::string work_disk_path;
   std::string last_error;
-  std::string boot_id;        // extension: new on every start, "" when never started
-  Timestamp started_at{};     // extension: when the current/last boot began
+  std::string boot_id;     // extension: new on every start, "" when never started
+  Timestamp started_at{};  // extension: when the current/last boot began
 };
 
 struct VMStats {
@@ -129,8 +128,8 @@ struct VMHandles {
   std::string dm_name;
   std::string dm_dev;
   bool empty() const {
-    return pid == 0 && tap_device.empty() && base_loop.empty() && cow_loop.empty() &&
-           dm_name.empty() && dm_dev.empty();
+    return pid == 0 && tap_device.empty() && base_loop.empty() && cow_loop.empty() && dm_name.empty() &&
+           dm_dev.empty();
   }
 };
 

@@ -1,0 +1,51 @@
+// The API's resources, one file each (handlers_<resource>.cc), each adding
+// its routes to the table. docs/api.md describes every route.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "api/routes.h"
+#include "daemon/events.h"
+#include "daemon/monitor.h"
+#include "daemon/session_service.h"
+#include "daemon/vm_service.h"
+#include "daemon/workspace_service.h"
+
+namespace banger {
+
+struct DaemonInfo {
+  std::string version;
+  std::string home;
+  int pid = 0;
+  Timestamp started_at{};
+  std::string backend;
+  std::string qemu_accel;
+  std::string web_url;  // "" when the web UI is off
+};
+
+// What the handlers reach: the daemon's use cases and facts about it.
+struct ApiServices {
+  VmService& vms;
+  SessionService& sessions;
+  VmMonitor& monitor;
+  WorkspaceService& workspaces;
+  EventLog& events;
+  DaemonInfo info;
+  std::function<void()> request_stop;
+};
+
+// /v1/ping, /v1/daemon/stop
+void AddDaemonRoutes(RouteTable& t, ApiServices& s);
+// /v1/images...
+void AddImageRoutes(RouteTable& t, ApiServices& s);
+// /v1/vms... (but its workspaces and sessions)
+void AddVmRoutes(RouteTable& t, ApiServices& s);
+// /v1/sessions..., /v1/vms/{ref}/sessions
+void AddSessionRoutes(RouteTable& t, ApiServices& s);
+// /v1/vms/{ref}/workspaces
+void AddWorkspaceRoutes(RouteTable& t, ApiServices& s);
+// /v1/events
+void AddEventRoutes(RouteTable& t, ApiServices& s);
+
+}  // namespace banger

@@ -1,0 +1,37 @@
+// /v1/images: list, import, build (a progress stream), show, delete.
+#include "api/handlers.h"
+#include "api/respond.h"
+#include "model/requests.h"
+
+namespace banger {
+
+void AddImageRoutes(RouteTable& t, ApiServices& s) {
+  t.Add("GET", "/v1/images", [&s](const ApiCall&) {
+    API_TRY(auto imgs, s.vms.ListImages());
+    Json arr = Json::array();
+    for (const auto& i : imgs) arr.push_back(ToJson(i));
+    return JsonResponse(200, Json{{"images", arr}});
+  });
+  t.Add("POST", "/v1/images", [&s](const ApiCall& c) {
+    API_TRY(auto ir, DecodeBody<ImportImageRequest>(c.req));
+    API_TRY(Image img, s.vms.ImportImage(ir));
+    return JsonResponse(201, ToJson(img));
+  });
+  t.Add("POST", "/v1/images/build", [&s](const ApiCall& c) {
+    if (auto st = RequireUpgrade(c.req, "image build"); !st.ok()) return ErrorResponse(st.error());
+    API_TRY(BuildImageRequest br, DecodeBody<BuildImageRequest>(c.req));
+    return ProgressUpgrade([&s, br](const auto& progress, const auto& cancel) {
+      return ToJsonResult(s.vms.BuildImage(br, progress, cancel));
+    });
+  });
+  t.Add("GET", "/v1/images/{ref}", [&s](const ApiCall& c) {
+    API_TRY(Image img, s.vms.GetImage(c.Param(0)));
+    return JsonResponse(200, ToJson(img));
+  });
+  t.Add("DELETE", "/v1/images/{ref}", [&s](const ApiCall& c) {
+    API_TRY(std::string id, s.vms.DeleteImage(c.Param(0)));
+    return JsonResponse(200, ToJson(DeleteResponse{true, id}));
+  });
+}
+
+}  // namespace banger

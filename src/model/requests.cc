@@ -1,0 +1,60 @@
+#include "model/requests.h"
+
+#include <regex>
+
+namespace banger {
+namespace {
+
+constexpr int64_t kMaxTimeoutMs = 3600 * 1000;
+
+bool TimeoutInRange(std::chrono::milliseconds t) { return t.count() >= 0 && t.count() <= kMaxTimeoutMs; }
+
+bool HasNul(const std::string& s) { return s.find('\0') != std::string::npos; }
+
+}  // namespace
+
+Status ValidateRequest(const StopVMRequest& v) {
+  if (v.timeout && !TimeoutInRange(*v.timeout)) {
+    return Error::Invalid("timeout_ms must be between 0 and " + std::to_string(kMaxTimeoutMs));
+  }
+  return OkStatus();
+}
+
+Status ValidateRequest(const ExecVMRequest& v) {
+  if (v.argv.empty()) return Error::Invalid("exec request: argv must name a command");
+  for (const auto& a : v.argv) {
+    if (HasNul(a)) return Error::Invalid("exec request: argv contains a NUL byte");
+  }
+  static const std::regex env_key("^[A-Za-z_][A-Za-z0-9_]*$");
+  for (const auto& [k, val] : v.env) {
+    if (!std::regex_match(k, env_key)) {
+      return Error::Invalid("exec request: bad environment variable name \"" + k + "\"");
+    }
+    if (HasNul(val)) return Error::Invalid("exec request: env " + k + " contains a NUL byte");
+  }
+  if (!v.cwd.empty() && v.cwd[0] != '/') {
+    return Error::Invalid("exec request: cwd must be an absolute path, got \"" + v.cwd + "\"");
+  }
+  if (v.rows < 1 || v.rows > 1000 || v.cols < 1 || v.cols > 1000) {
+    return Error::Invalid("exec request: bad window size");
+  }
+  if (!TimeoutInRange(v.agent_timeout)) return Error::Invalid("exec request: timeout_ms out of range");
+  return OkStatus();
+}
+
+Status ValidateRequest(const StartSessionRequest& v) {
+  if (v.argv.empty()) return Error::Invalid("session start request: argv must name a command");
+  if (!TimeoutInRange(v.agent_timeout))
+    return Error::Invalid("session start request: timeout_ms out of range");
+  return OkStatus();
+}
+
+Status ValidateRequest(const PrepareWorkspaceRequest& v) {
+  if (v.source_path.empty()) return Error::Invalid("workspace prepare request: source_path is required");
+  if (!TimeoutInRange(v.agent_timeout)) {
+    return Error::Invalid("workspace prepare request: timeout_ms out of range");
+  }
+  return OkStatus();
+}
+
+}  // namespace banger

@@ -1,0 +1,119 @@
+// The API's request bodies (and the small response shapes the CLI reads),
+// one struct each, shared by the CLI (which encodes them) and the daemon
+// (whose use cases take them). Their JSON forms (model/json_fields.h) go
+// through model/json.h's ToJson and Decode<T>: strict, so an unknown key or
+// a wrong type is an invalid-argument error naming the key, then
+// ValidateRequest checks required fields and ranges (docs/api.md lists the
+// wire forms).
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "model/types.h"
+
+namespace banger {
+
+inline constexpr std::chrono::milliseconds kDefaultAgentTimeout{std::chrono::seconds(120)};
+
+// POST /v1/vms
+struct CreateVMRequest {
+  std::string name;   // "" = generated
+  std::string image;  // "" = config default_image_name
+  std::optional<int> vcpu_count;
+  std::optional<int> memory_mib;
+  std::optional<int64_t> system_overlay_size_bytes;
+  std::optional<int64_t> work_disk_size_bytes;
+  std::optional<bool> nat_enabled;
+  std::optional<std::string> backend;
+  bool no_start = false;
+  Labels labels;
+  std::string request_id;    // idempotency key, "" = none
+  bool auto_remove = false;  // `vm run --rm`: the daemon deletes the VM when its run command ends
+};
+
+// PATCH /v1/vms/{ref}
+struct SetVMRequest {
+  std::optional<int> vcpu_count;
+  std::optional<int> memory_mib;
+  std::optional<int64_t> work_disk_size_bytes;
+  std::optional<bool> nat_enabled;
+};
+
+// POST /v1/vms/{ref}/stop and /restart
+struct StopVMRequest {
+  std::optional<std::chrono::milliseconds> timeout;  // graceful shutdown time; unset = the daemon's
+};
+
+// POST /v1/vms/{ref}/exec (upgraded)
+struct ExecVMRequest {
+  std::vector<std::string> argv;
+  std::map<std::string, std::string> env;
+  std::string cwd;  // "" = /root
+  bool tty = false;
+  int rows = 24, cols = 80;
+  std::chrono::milliseconds agent_timeout = kDefaultAgentTimeout;
+};
+
+// POST /v1/images/build (upgraded)
+struct BuildImageRequest {
+  std::string name;
+  std::string profile = "minimal";  // minimal | debian
+  bool docker = false;
+  int64_t size_bytes = 0;  // rootfs size; 0 = the profile's default
+};
+
+// POST /v1/images
+struct ImportImageRequest {
+  std::string name;
+  std::string kernel_path;
+  std::string rootfs_path;
+  std::string initrd_path;
+  std::string modules_dir;
+  std::string work_seed_path;
+};
+
+// POST /v1/vms/{ref}/sessions
+struct StartSessionRequest {
+  std::string vm;    // ref, from the path (not in the body)
+  std::string name;  // "" = derived from the command
+  std::vector<std::string> argv;
+  std::map<std::string, std::string> env;
+  std::string cwd;
+  std::map<std::string, std::string> tags;
+  bool stdin_pipe = false;
+  std::chrono::milliseconds agent_timeout = kDefaultAgentTimeout;
+};
+
+// POST /v1/sessions/{s}/logs and /attach (upgraded)
+struct SessionStreamRequest {
+  bool follow = false;
+};
+
+// POST /v1/vms/{ref}/workspaces (upgraded)
+struct PrepareWorkspaceRequest {
+  std::string source_path;  // absolute host path inside a git work tree
+  std::string guest_path;   // "" = /root/<repo name>
+  std::string mode;         // "" = shallow_overlay
+  bool readonly = false;
+  std::string branch;  // "" = stay on the current branch (or detached HEAD)
+  std::chrono::milliseconds agent_timeout = kDefaultAgentTimeout;
+};
+
+// DELETE /v1/vms/{ref} and /v1/images/{ref}
+struct DeleteResponse {
+  bool deleted = false;
+  std::string id;  // "" when nothing was deleted
+};
+
+// Each request's checks beyond its JSON types (required fields, ranges),
+// run by Decode after the strict decoding.
+Status ValidateRequest(const StopVMRequest& v);
+Status ValidateRequest(const ExecVMRequest& v);
+Status ValidateRequest(const StartSessionRequest& v);
+Status ValidateRequest(const PrepareWorkspaceRequest& v);
+
+}  // namespace banger
