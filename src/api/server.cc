@@ -277,9 +277,11 @@ HttpResponse ErrorResponse(const Error& e) {
                       Json{{"error", {{"code", ErrorKindName(e.kind())}, {"message", e.message()}}}});
 }
 
-ApiRouter::ApiRouter(VmService& vms, SessionService& sessions, VmMonitor& monitor, WorkspaceService& workspaces,
-                     EventLog& events, DaemonInfo info, std::function<void()> request_stop)
+ApiRouter::ApiRouter(VmService& vms, ImageService& images, SessionService& sessions, VmMonitor& monitor,
+                     WorkspaceService& workspaces, EventLog& events, DaemonInfo info,
+                     std::function<void()> request_stop)
     : vms_(vms),
+      images_(images),
       sessions_(sessions),
       monitor_(monitor),
       workspaces_(workspaces),
@@ -399,7 +401,7 @@ HttpResponse ApiRouter::Route(const HttpRequest& req) {
   if (res == "images") {
     if (seg.size() == 2) {
       if (m == "GET") {
-        API_TRY(auto imgs, vms_.ListImages());
+        API_TRY(auto imgs, images_.ListImages());
         Json arr = Json::array();
         for (const auto& i : imgs) arr.push_back(ToJson(i));
         return JsonResponse(200, Json{{"images", arr}});
@@ -407,7 +409,7 @@ HttpResponse ApiRouter::Route(const HttpRequest& req) {
       if (m == "POST") {
         API_TRY(Json body, Body(req));
         API_TRY(auto ir, ParseImport(body));
-        API_TRY(Image img, vms_.ImportImage(ir));
+        API_TRY(Image img, images_.ImportImage(ir));
         return JsonResponse(201, ToJson(img));
       }
       return not_allowed();
@@ -425,18 +427,18 @@ HttpResponse ApiRouter::Route(const HttpRequest& req) {
       r.headers["Upgrade"] = kStreamProtocol;
       r.upgrade = [this, br](UniqueFd fd, std::string leftover) {
         ServeProgress(std::move(fd), std::move(leftover), [this, br](const auto& progress, const auto& cancel) {
-          return ToJsonResult(vms_.BuildImage(br, progress, cancel));
+          return ToJsonResult(images_.BuildImage(br, progress, cancel));
         });
       };
       return r;
     }
     if (seg.size() == 3) {
       if (m == "GET") {
-        API_TRY(Image img, vms_.GetImage(seg[2]));
+        API_TRY(Image img, images_.GetImage(seg[2]));
         return JsonResponse(200, ToJson(img));
       }
       if (m == "DELETE") {
-        API_TRY(std::string id, vms_.DeleteImage(seg[2]));
+        API_TRY(std::string id, images_.DeleteImage(seg[2]));
         return JsonResponse(200, Json{{"deleted", true}, {"id", id}});
       }
       return not_allowed();

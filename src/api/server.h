@@ -6,6 +6,7 @@
 #include <functional>
 #include <string>
 
+#include "daemon/image_service.h"
 #include "daemon/monitor.h"
 #include "daemon/session_service.h"
 #include "daemon/vm_service.h"
@@ -26,8 +27,9 @@ struct DaemonInfo {
 
 class ApiRouter {
  public:
-  ApiRouter(VmService& vms, SessionService& sessions, VmMonitor& monitor, WorkspaceService& workspaces,
-            EventLog& events, DaemonInfo info, std::function<void()> request_stop);
+  ApiRouter(VmService& vms, ImageService& images, SessionService& sessions, VmMonitor& monitor,
+            WorkspaceService& workspaces, EventLog& events, DaemonInfo info,
+            std::function<void()> request_stop);
   HttpResponse Handle(const HttpRequest& req);
 
  private:
@@ -39,6 +41,7 @@ class ApiRouter {
   void ServeProgress(UniqueFd fd, std::string leftover, const ProgressOp& op);
   HttpResponse Sessions(const HttpRequest& req, const std::vector<std::string>& seg);
   VmService& vms_;
+  ImageService& images_;
   SessionService& sessions_;
   VmMonitor& monitor_;
   WorkspaceService& workspaces_;

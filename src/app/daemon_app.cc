@@ -1,11 +1,8 @@
 #include "app/daemon_app.h"
 
-#include "base/account.h"
-
 #include <signal.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
@@ -13,15 +10,21 @@
 
 #include "api/server.h"
 #include "api/web_ui.h"
+#include "base/account.h"
 #include "base/fs.h"
 #include "base/log.h"
 #include "config/config.h"
 #include "daemon/agent_pool.h"
+#include "daemon/cow_root.h"
 #include "daemon/events.h"
+#include "daemon/image_service.h"
 #include "daemon/monitor.h"
+#include "daemon/reconcile.h"
 #include "daemon/session_service.h"
+#include "daemon/upkeep.h"
 #include "daemon/vm_service.h"
 #include "http/http.h"
+#include "storage/devmapper.h"
 #include "storage/disk.h"
 #include "store/store.h"
 #include "vmm/backend.h"
@@ -46,11 +49,6 @@ class StopLatch {
   void Wait() {
     std::unique_lock<std::mutex> lk(mu_);
     cv_.wait(lk, [this] { return stop_; });
-  }
-  // Waits up to `d`; true if stop was requested.
-  bool WaitFor(std::chrono::milliseconds d) {
-    std::unique_lock<std::mutex> lk(mu_);
-    return cv_.wait_for(lk, d, [this] { return stop_; });
   }
 
  private:
@@ -116,21 +114,26 @@ int RunDaemon(const DaemonOptions& opts) {
   deps.events = &events;
   deps.procs = &RealProcessOps();
   deps.disks = &RealDiskOps();
-  deps.dm = &RealDeviceMapperOps();
+  // The copy-on-write root, chosen once (config cow_mode).
+  auto cow = MakeCowRoot(config.cow_mode, &RealDeviceMapperOps(), RealDiskOps(), **store);
+  deps.cow = cow.get();
   deps.agents = &agents;
   std::unique_ptr<VmNetwork> network;
   if (config.network == "on") {
     auto net = VmNetwork::Create(RealNetOps(), config);
     if (!net.ok()) return Fail("network: " + net.error().message());
     network = std::move(*net);
-    if (auto st = network->StartDns(); !st.ok()) return Fail("network: DNS responder: " + st.error().message());
+    if (auto st = network->StartDns(); !st.ok())
+      return Fail("network: DNS responder: " + st.error().message());
     deps.network = network.get();
   }
-  deps.agent_binary = AgentBinaryPath();
   deps.backends = {{BackendKind::kFirecracker, fc.get()}, {BackendKind::kQemu, qemu.get()}};
   deps.default_backend = default_backend;
   VmService vms(deps);
-  if (auto st = vms.Reconcile(); !st.ok()) return Fail("reconcile: " + st.error().message());
+  ImageService images({home, config, store->get(), &events, AgentBinaryPath()});
+  if (auto st = Reconcile(vms, {home, store->get(), deps.network}); !st.ok()) {
+    return Fail("reconcile: " + st.error().message());
+  }
 
   // Block the stop signals everywhere; one thread waits for them.
   sigset_t stop_sigs;
@@ -159,8 +162,9 @@ int RunDaemon(const DaemonOptions& opts) {
     web_server = std::move(*w);
   }
 
-  DaemonInfo info{kBangerVersion, home.root, static_cast<int>(::getpid()), Now(), BackendName(default_backend),
-                  bo.qemu_accel};
+  DaemonInfo info{
+      kBangerVersion, home.root, static_cast<int>(::getpid()), Now(), BackendName(default_backend),
+      bo.qemu_accel};
   if (web_server) {
     std::string host = config.web_listen_addr.substr(0, config.web_listen_addr.rfind(':'));
     info.web_url = "http://" + host + ":" + std::to_string(web_server->port()) + "/";
@@ -170,7 +174,7 @@ int RunDaemon(const DaemonOptions& opts) {
   SessionService sessions(vms, **store, events);
   VmMonitor monitor(vms, **store, RealProcessOps(), deps.backends);
   WorkspaceService workspaces(vms, **store, events, home.root + "/tmp");
-  ApiRouter router(vms, sessions, monitor, workspaces, events, info, [&stop] { stop.Trigger(); });
+  ApiRouter router(vms, images, sessions, monitor, workspaces, events, info, [&stop] { stop.Trigger(); });
 
   std::thread signal_thread([&] {
     int sig = 0;
@@ -187,46 +191,16 @@ int RunDaemon(const DaemonOptions& opts) {
     (*server)->Shutdown();
     if (web_server) web_server->Shutdown();
   });
-  std::thread sweeper([&] {
-    for (int tick = 1; !stop.WaitFor(std::chrono::seconds(2)); ++tick) {
-      vms.SweepDead();
-      // Sessions cost an exec each to check: every 10 s is enough to record their end.
-      if (tick % 5 == 0) sessions.PollRunning();
-    }
-  });
-
-  // Stats, VMM metrics and auto-stop, each at its own interval (config).
-  std::thread upkeep([&] {
-    using clock = std::chrono::steady_clock;
-    const auto idle_after = std::chrono::duration_cast<std::chrono::seconds>(config.auto_stop_stale_after);
-    // The seed sweeps for stale VMs every minute; a shorter idle limit is checked more often.
-    const auto stale_every = std::clamp<std::chrono::milliseconds>(config.auto_stop_stale_after / 4,
-                                                                  std::chrono::seconds(1), std::chrono::minutes(1));
-    auto next_stats = clock::now() + config.stats_poll_interval;
-    auto next_metrics = clock::now() + config.metrics_poll_interval;
-    auto next_stale = clock::now() + stale_every;
-    while (!stop.WaitFor(std::chrono::milliseconds(500))) {
-      auto now = clock::now();
-      if (now >= next_stats) {
-        monitor.CollectStats();
-        next_stats = now + config.stats_poll_interval;
-      }
-      if (now >= next_metrics) {
-        monitor.CollectMetrics();
-        next_metrics = now + config.metrics_poll_interval;
-      }
-      if (idle_after.count() > 0 && now >= next_stale) {
-        monitor.StopStale(Now(), idle_after);
-        next_stale = now + stale_every;
-      }
-    }
-  });
+  // Sweeper, stats, metrics and auto-stop threads (daemon/upkeep.h).
+  Upkeep upkeep(vms, sessions, monitor, config);
+  upkeep.Start();
 
   WebUi web(router);
   std::thread web_thread;
   if (web_server) {
     spdlog::info("web UI on http://{} (port {})", config.web_listen_addr, web_server->port());
-    web_thread = std::thread([&] { web_server->Serve([&web](const HttpRequest& r) { return web.Handle(r); }); });
+    web_thread =
+        std::thread([&] { web_server->Serve([&web](const HttpRequest& r) { return web.Handle(r); }); });
   }
 
   spdlog::info("bangerd ready on {}", home.Socket());
@@ -234,8 +208,7 @@ int RunDaemon(const DaemonOptions& opts) {
 
   stop.Trigger();
   stopper.join();
-  sweeper.join();
-  upkeep.join();
+  upkeep.Stop();
   if (web_thread.joinable()) web_thread.join();
   pthread_kill(signal_thread.native_handle(), SIGTERM);
   signal_thread.join();
