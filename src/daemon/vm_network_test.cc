@@ -5,7 +5,7 @@
 #include <thread>
 
 #include "daemon/testing/vm_service_fixture.h"
-#include "net/fake_net_ops.h"
+#include "net/testing/fake_net_ops.h"
 
 namespace banger {
 namespace {

@@ -1,4 +1,4 @@
-#include "net/fake_net_ops.h"
+#include "net/testing/fake_net_ops.h"
 
 #include <algorithm>
 #include <cstdio>
