@@ -269,6 +269,7 @@ bool AliveAndNames(ProcessOps& ops, pid_t pid, const std::string& control_sock) 
   return pid > 0 && ops.Alive(pid) && CmdlineMentions(ops.Cmdline(pid), control_sock);
 }
 
+namespace {
 namespace impl {
 
 class RealProcessOps final : public ProcessOps {
@@ -337,6 +338,7 @@ class RealProcessOps final : public ProcessOps {
 };
 
 }  // namespace impl
+}  // namespace
 
 ProcessOps& RealProcessOps() {
   static impl::RealProcessOps ops;

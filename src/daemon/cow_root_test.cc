@@ -1,23 +1,16 @@
 // cow_mode = "dm-snapshot": loops + dm snapshot on the host (a fake kernel),
 // through VmService; and the overlay mode never touching device-mapper.
 #include <fcntl.h>
-#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <filesystem>
-#include <thread>
 
 #include "daemon/testing/vm_service_fixture.h"
 
 namespace banger {
 namespace {
 
-using testing::FakeBackend;
 using testing::FakeDeviceMapper;
-using testing::FakeDisks;
-using testing::FakeProcs;
-namespace fs = std::filesystem;
 
 class VmServiceDmTest : public VmServiceTest {
  protected:

@@ -1,18 +1,8 @@
 // Image use cases: import validation and deletion rules.
-#include <gtest/gtest.h>
-
-#include <filesystem>
-#include <thread>
-
 #include "daemon/testing/vm_service_fixture.h"
 
 namespace banger {
 namespace {
-
-using testing::FakeBackend;
-using testing::FakeDisks;
-using testing::FakeProcs;
-namespace fs = std::filesystem;
 
 TEST_F(VmServiceTest, ImageInUseCannotBeDeleted) {
   MustCreate("t1", true);

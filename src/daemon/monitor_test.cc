@@ -1,20 +1,10 @@
 // VmMonitor: stats, metrics, auto-stop.
 #include "daemon/monitor.h"
 
-#include <gtest/gtest.h>
-
-#include <filesystem>
-#include <thread>
-
 #include "daemon/testing/vm_service_fixture.h"
 
 namespace banger {
 namespace {
-
-using testing::FakeBackend;
-using testing::FakeDisks;
-using testing::FakeProcs;
-namespace fs = std::filesystem;
 
 class VmMonitorTest : public VmServiceTest {
  protected:

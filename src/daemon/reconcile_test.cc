@@ -1,18 +1,9 @@
 // The startup reconcile and the periodic sweep of dead VMs.
-#include <gtest/gtest.h>
-
-#include <filesystem>
-#include <thread>
 
 #include "daemon/testing/vm_service_fixture.h"
 
 namespace banger {
 namespace {
-
-using testing::FakeBackend;
-using testing::FakeDisks;
-using testing::FakeProcs;
-namespace fs = std::filesystem;
 
 TEST_F(VmServiceTest, ReconcileReadoptsLiveVm) {
   VMRecord vm = MustCreate("t1");

@@ -1,19 +1,10 @@
 // VMs with host networking (on a fake NetOps): address, tap, NAT, DNS.
-#include <gtest/gtest.h>
-
-#include <filesystem>
-#include <thread>
 
 #include "daemon/testing/vm_service_fixture.h"
 #include "net/testing/fake_net_ops.h"
 
 namespace banger {
 namespace {
-
-using testing::FakeBackend;
-using testing::FakeDisks;
-using testing::FakeProcs;
-namespace fs = std::filesystem;
 
 class VmServiceNetTest : public VmServiceTest {
  protected:

@@ -1,19 +1,10 @@
 // The VM lifecycle state machine against a fake backend, fake processes and
 // fake disks, over a real SQLite store.
-#include <gtest/gtest.h>
-
-#include <filesystem>
-#include <thread>
 
 #include "daemon/testing/vm_service_fixture.h"
 
 namespace banger {
 namespace {
-
-using testing::FakeBackend;
-using testing::FakeDisks;
-using testing::FakeProcs;
-namespace fs = std::filesystem;
 
 TEST_F(VmServiceTest, CreateStartsAndRecordsHandlesOutsideTheStore) {
   VMRecord vm = MustCreate("t1");

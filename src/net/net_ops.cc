@@ -61,7 +61,9 @@ Status RunIp(const std::vector<std::string>& args) {
   return ToStatus(RunTool(argv, "iproute2"));
 }
 
-class RealNetOpsImpl : public NetOps {
+namespace impl {
+
+class RealNetOps final : public NetOps {
  public:
   Result<std::optional<LinkInfo>> GetLink(const std::string& name) override {
     BANGER_RETURN_IF_ERROR(ValidateIfName(name));
@@ -200,10 +202,11 @@ class RealNetOpsImpl : public NetOps {
   }
 };
 
+}  // namespace impl
 }  // namespace
 
 NetOps& RealNetOps() {
-  static RealNetOpsImpl ops;
+  static impl::RealNetOps ops;
   return ops;
 }
 

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "base/fs.h"
@@ -18,6 +19,11 @@
 #include "daemon/vm_service.h"
 
 namespace banger {
+
+using testing::FakeBackend;
+using testing::FakeDisks;
+using testing::FakeProcs;
+namespace fs = std::filesystem;
 
 class VmServiceTest : public ::testing::Test {
  protected:
