@@ -68,6 +68,52 @@ std::string AgentBinaryPath() {
   return self.substr(0, self.rfind('/')) + "/banger-agent";
 }
 
+// Blocks the stop signals in every thread (one thread sigwaits for them)
+// and ignores SIGPIPE.
+sigset_t BlockStopSignals() {
+  sigset_t stop_sigs;
+  sigemptyset(&stop_sigs);
+  sigaddset(&stop_sigs, SIGTERM);
+  sigaddset(&stop_sigs, SIGINT);
+  sigaddset(&stop_sigs, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &stop_sigs, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+  return stop_sigs;
+}
+
+// The API socket, 0600 (0660 with config socket_group).
+Result<std::unique_ptr<HttpServer>> ListenApi(const HomeLayout& home, const DaemonConfig& config) {
+  std::optional<gid_t> sock_group;
+  if (!config.socket_group.empty()) {
+    auto g = LookupGroup(config.socket_group);
+    if (!g.ok()) return Error::Invalid("config: socket_group: " + g.error().message());
+    sock_group = *g;
+  }
+  auto server = HttpServer::ListenUnix(home.Socket(), sock_group ? 0660 : 0600, sock_group);
+  if (!server.ok()) return Error::Unavailable("api socket: " + server.error().message());
+  return std::move(*server);
+}
+
+// The web UI's TCP listener when config web_listen_addr is set (else null):
+// the same router behind WebUi's guards (api/web_ui.h).
+Result<std::unique_ptr<HttpServer>> ListenWeb(const DaemonConfig& config) {
+  if (config.web_listen_addr.empty()) return std::unique_ptr<HttpServer>();
+  auto w = HttpServer::ListenTcp(config.web_listen_addr);
+  if (!w.ok()) return Error::Invalid("config: web_listen_addr: " + w.error().message());
+  return std::move(*w);
+}
+
+// Host networking when config network = "on" (else null), DNS responder running.
+Result<std::unique_ptr<VmNetwork>> StartNetwork(const DaemonConfig& config) {
+  if (config.network != "on") return std::unique_ptr<VmNetwork>();
+  auto net = VmNetwork::Create(RealNetOps(), config);
+  if (!net.ok()) return Error::Unavailable("network: " + net.error().message());
+  if (auto st = (*net)->StartDns(); !st.ok()) {
+    return Error::Unavailable("network: DNS responder: " + st.error().message());
+  }
+  return std::move(*net);
+}
+
 }  // namespace
 
 int RunDaemon(const DaemonOptions& opts) {
@@ -118,15 +164,10 @@ int RunDaemon(const DaemonOptions& opts) {
   auto cow = MakeCowRoot(config.cow_mode, &RealDeviceMapperOps(), RealDiskOps(), **store);
   deps.cow = cow.get();
   deps.agents = &agents;
-  std::unique_ptr<VmNetwork> network;
-  if (config.network == "on") {
-    auto net = VmNetwork::Create(RealNetOps(), config);
-    if (!net.ok()) return Fail("network: " + net.error().message());
-    network = std::move(*net);
-    if (auto st = network->StartDns(); !st.ok())
-      return Fail("network: DNS responder: " + st.error().message());
-    deps.network = network.get();
-  }
+  auto net = StartNetwork(config);
+  if (!net.ok()) return Fail(net.error().message());
+  std::unique_ptr<VmNetwork> network = std::move(*net);
+  deps.network = network.get();
   deps.backends = {{BackendKind::kFirecracker, fc.get()}, {BackendKind::kQemu, qemu.get()}};
   deps.default_backend = default_backend;
   VmService vms(deps);
@@ -135,32 +176,12 @@ int RunDaemon(const DaemonOptions& opts) {
     return Fail("reconcile: " + st.error().message());
   }
 
-  // Block the stop signals everywhere; one thread waits for them.
-  sigset_t stop_sigs;
-  sigemptyset(&stop_sigs);
-  sigaddset(&stop_sigs, SIGTERM);
-  sigaddset(&stop_sigs, SIGINT);
-  sigaddset(&stop_sigs, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &stop_sigs, nullptr);
-  ::signal(SIGPIPE, SIG_IGN);
-
-  std::optional<gid_t> sock_group;
-  if (!config.socket_group.empty()) {
-    auto g = LookupGroup(config.socket_group);
-    if (!g.ok()) return Fail("config: socket_group: " + g.error().message());
-    sock_group = *g;
-  }
-  auto server = HttpServer::ListenUnix(home.Socket(), sock_group ? 0660 : 0600, sock_group);
-  if (!server.ok()) return Fail("api socket: " + server.error().message());
-
-  // The web UI, when configured: its own TCP listener, the same router behind
-  // WebUi's guards (api/web_ui.h).
-  std::unique_ptr<HttpServer> web_server;
-  if (!config.web_listen_addr.empty()) {
-    auto w = HttpServer::ListenTcp(config.web_listen_addr);
-    if (!w.ok()) return Fail("config: web_listen_addr: " + w.error().message());
-    web_server = std::move(*w);
-  }
+  sigset_t stop_sigs = BlockStopSignals();
+  auto server = ListenApi(home, config);
+  if (!server.ok()) return Fail(server.error().message());
+  auto web = ListenWeb(config);
+  if (!web.ok()) return Fail(web.error().message());
+  std::unique_ptr<HttpServer> web_server = std::move(*web);
 
   DaemonInfo info{
       kBangerVersion, home.root, static_cast<int>(::getpid()), Now(), BackendName(default_backend),
@@ -195,12 +216,12 @@ int RunDaemon(const DaemonOptions& opts) {
   Upkeep upkeep(vms, sessions, monitor, config);
   upkeep.Start();
 
-  WebUi web(router);
+  WebUi web_ui(router);
   std::thread web_thread;
   if (web_server) {
     spdlog::info("web UI on http://{} (port {})", config.web_listen_addr, web_server->port());
     web_thread =
-        std::thread([&] { web_server->Serve([&web](const HttpRequest& r) { return web.Handle(r); }); });
+        std::thread([&] { web_server->Serve([&web_ui](const HttpRequest& r) { return web_ui.Handle(r); }); });
   }
 
   spdlog::info("bangerd ready on {}", home.Socket());
