@@ -7,6 +7,7 @@
 
 #include "api/routes.h"
 #include "daemon/events.h"
+#include "daemon/image_service.h"
 #include "daemon/monitor.h"
 #include "daemon/session_service.h"
 #include "daemon/vm_service.h"
@@ -27,6 +28,7 @@ struct DaemonInfo {
 // What the handlers reach: the daemon's use cases and facts about it.
 struct ApiServices {
   VmService& vms;
+  ImageService& images;
   SessionService& sessions;
   VmMonitor& monitor;
   WorkspaceService& workspaces;

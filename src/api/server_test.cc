@@ -36,10 +36,11 @@ class ApiTest : public ::testing::Test {
     d.disks = &disks_;
     d.backends = {{BackendKind::kQemu, &qemu_}};
     svc_ = std::make_unique<VmService>(d);
+    images_ = std::make_unique<ImageService>(ImageServiceDeps{d.home, d.config, store_.get(), events_.get(), ""});
     sessions_ = std::make_unique<SessionService>(*svc_, *store_, *events_);
     monitor_ = std::make_unique<VmMonitor>(*svc_, *store_, procs_, d.backends);
     workspaces_ = std::make_unique<WorkspaceService>(*svc_, *store_, *events_, root_ + "/tmp");
-    router_ = std::make_unique<ApiRouter>(*svc_, *sessions_, *monitor_, *workspaces_, *events_,
+    router_ = std::make_unique<ApiRouter>(*svc_, *images_, *sessions_, *monitor_, *workspaces_, *events_,
                                           DaemonInfo{"0.1.0", root_, 1, Now(), "qemu", "tcg"},
                                           [this] { stop_requested_ = true; });
     for (const char* f : {"vmlinux", "rootfs.ext4"}) ASSERT_TRUE(WriteFileAtomic(root_ + "/" + f, "x").ok());
@@ -80,6 +81,7 @@ class ApiTest : public ::testing::Test {
   testing::FakeDisks disks_;
   testing::FakeBackend qemu_{BackendKind::kQemu, procs_};
   std::unique_ptr<VmService> svc_;
+  std::unique_ptr<ImageService> images_;
   std::unique_ptr<SessionService> sessions_;
   std::unique_ptr<VmMonitor> monitor_;
   std::unique_ptr<WorkspaceService> workspaces_;

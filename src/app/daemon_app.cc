@@ -1,11 +1,8 @@
 #include "app/daemon_app.h"
 
-#include "base/account.h"
-
 #include <signal.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
@@ -13,16 +10,22 @@
 
 #include "api/server.h"
 #include "api/web_ui.h"
+#include "base/account.h"
 #include "base/fs.h"
 #include "base/log.h"
 #include "config/config.h"
 #include "daemon/agent_pool.h"
+#include "daemon/cow_root.h"
 #include "daemon/events.h"
+#include "daemon/image_service.h"
 #include "daemon/monitor.h"
 #include "daemon/guest_exec.h"
+#include "daemon/reconcile.h"
 #include "daemon/session_service.h"
+#include "daemon/upkeep.h"
 #include "daemon/vm_service.h"
 #include "http/http.h"
+#include "storage/devmapper.h"
 #include "storage/disk.h"
 #include "store/store.h"
 #include "vmm/backend.h"
@@ -48,11 +51,6 @@ class StopLatch {
     std::unique_lock<std::mutex> lk(mu_);
     cv_.wait(lk, [this] { return stop_; });
   }
-  // Waits up to `d`; true if stop was requested.
-  bool WaitFor(std::chrono::milliseconds d) {
-    std::unique_lock<std::mutex> lk(mu_);
-    return cv_.wait_for(lk, d, [this] { return stop_; });
-  }
 
  private:
   std::mutex mu_;
@@ -69,6 +67,52 @@ std::string AgentBinaryPath() {
   if (n <= 0) return "";
   std::string self(buf, static_cast<size_t>(n));
   return self.substr(0, self.rfind('/')) + "/banger-agent";
+}
+
+// Blocks the stop signals in every thread (one thread sigwaits for them)
+// and ignores SIGPIPE.
+sigset_t BlockStopSignals() {
+  sigset_t stop_sigs;
+  sigemptyset(&stop_sigs);
+  sigaddset(&stop_sigs, SIGTERM);
+  sigaddset(&stop_sigs, SIGINT);
+  sigaddset(&stop_sigs, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &stop_sigs, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+  return stop_sigs;
+}
+
+// The API socket, 0600 (0660 with config socket_group).
+Result<std::unique_ptr<HttpServer>> ListenApi(const HomeLayout& home, const DaemonConfig& config) {
+  std::optional<gid_t> sock_group;
+  if (!config.socket_group.empty()) {
+    auto g = LookupGroup(config.socket_group);
+    if (!g.ok()) return Error::Invalid("config: socket_group: " + g.error().message());
+    sock_group = *g;
+  }
+  auto server = HttpServer::ListenUnix(home.Socket(), sock_group ? 0660 : 0600, sock_group);
+  if (!server.ok()) return Error::Unavailable("api socket: " + server.error().message());
+  return std::move(*server);
+}
+
+// The web UI's TCP listener when config web_listen_addr is set (else null):
+// the same router behind WebUi's guards (api/web_ui.h).
+Result<std::unique_ptr<HttpServer>> ListenWeb(const DaemonConfig& config) {
+  if (config.web_listen_addr.empty()) return std::unique_ptr<HttpServer>();
+  auto w = HttpServer::ListenTcp(config.web_listen_addr);
+  if (!w.ok()) return Error::Invalid("config: web_listen_addr: " + w.error().message());
+  return std::move(*w);
+}
+
+// Host networking when config network = "on" (else null), DNS responder running.
+Result<std::unique_ptr<VmNetwork>> StartNetwork(const DaemonConfig& config) {
+  if (config.network != "on") return std::unique_ptr<VmNetwork>();
+  auto net = VmNetwork::Create(RealNetOps(), config);
+  if (!net.ok()) return Error::Unavailable("network: " + net.error().message());
+  if (auto st = (*net)->StartDns(); !st.ok()) {
+    return Error::Unavailable("network: DNS responder: " + st.error().message());
+  }
+  return std::move(*net);
 }
 
 }  // namespace
@@ -117,51 +161,32 @@ int RunDaemon(const DaemonOptions& opts) {
   deps.events = &events;
   deps.procs = &RealProcessOps();
   deps.disks = &RealDiskOps();
-  deps.dm = &RealDeviceMapperOps();
+  // The copy-on-write root, chosen once (config cow_mode).
+  auto cow = MakeCowRoot(config.cow_mode, &RealDeviceMapperOps(), RealDiskOps(), **store);
+  deps.cow = cow.get();
   deps.agents = &agents;
-  std::unique_ptr<VmNetwork> network;
-  if (config.network == "on") {
-    auto net = VmNetwork::Create(RealNetOps(), config);
-    if (!net.ok()) return Fail("network: " + net.error().message());
-    network = std::move(*net);
-    if (auto st = network->StartDns(); !st.ok()) return Fail("network: DNS responder: " + st.error().message());
-    deps.network = network.get();
-  }
-  deps.agent_binary = AgentBinaryPath();
+  auto net = StartNetwork(config);
+  if (!net.ok()) return Fail(net.error().message());
+  std::unique_ptr<VmNetwork> network = std::move(*net);
+  deps.network = network.get();
   deps.backends = {{BackendKind::kFirecracker, fc.get()}, {BackendKind::kQemu, qemu.get()}};
   deps.default_backend = default_backend;
   VmService vms(deps);
-  if (auto st = vms.Reconcile(); !st.ok()) return Fail("reconcile: " + st.error().message());
-
-  // Block the stop signals everywhere; one thread waits for them.
-  sigset_t stop_sigs;
-  sigemptyset(&stop_sigs);
-  sigaddset(&stop_sigs, SIGTERM);
-  sigaddset(&stop_sigs, SIGINT);
-  sigaddset(&stop_sigs, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &stop_sigs, nullptr);
-  ::signal(SIGPIPE, SIG_IGN);
-
-  std::optional<gid_t> sock_group;
-  if (!config.socket_group.empty()) {
-    auto g = LookupGroup(config.socket_group);
-    if (!g.ok()) return Fail("config: socket_group: " + g.error().message());
-    sock_group = *g;
-  }
-  auto server = HttpServer::ListenUnix(home.Socket(), sock_group ? 0660 : 0600, sock_group);
-  if (!server.ok()) return Fail("api socket: " + server.error().message());
-
-  // The web UI, when configured: its own TCP listener, the same router behind
-  // WebUi's guards (api/web_ui.h).
-  std::unique_ptr<HttpServer> web_server;
-  if (!config.web_listen_addr.empty()) {
-    auto w = HttpServer::ListenTcp(config.web_listen_addr);
-    if (!w.ok()) return Fail("config: web_listen_addr: " + w.error().message());
-    web_server = std::move(*w);
+  ImageService images({home, config, store->get(), &events, AgentBinaryPath()});
+  if (auto st = Reconcile(vms, {home, store->get(), deps.network}); !st.ok()) {
+    return Fail("reconcile: " + st.error().message());
   }
 
-  DaemonInfo info{kBangerVersion, home.root, static_cast<int>(::getpid()), Now(), BackendName(default_backend),
-                  bo.qemu_accel};
+  sigset_t stop_sigs = BlockStopSignals();
+  auto server = ListenApi(home, config);
+  if (!server.ok()) return Fail(server.error().message());
+  auto web = ListenWeb(config);
+  if (!web.ok()) return Fail(web.error().message());
+  std::unique_ptr<HttpServer> web_server = std::move(*web);
+
+  DaemonInfo info{
+      kBangerVersion, home.root, static_cast<int>(::getpid()), Now(), BackendName(default_backend),
+      bo.qemu_accel};
   if (web_server) {
     std::string host = config.web_listen_addr.substr(0, config.web_listen_addr.rfind(':'));
     info.web_url = "http://" + host + ":" + std::to_string(web_server->port()) + "/";
@@ -171,7 +196,7 @@ int RunDaemon(const DaemonOptions& opts) {
   SessionService sessions(vms, **store, events);
   VmMonitor monitor(vms, **store, RealProcessOps(), deps.backends);
   WorkspaceService workspaces(vms, **store, events, home.root + "/tmp");
-  ApiRouter router(vms, sessions, monitor, workspaces, events, info, [&stop] { stop.Trigger(); });
+  ApiRouter router(vms, images, sessions, monitor, workspaces, events, info, [&stop] { stop.Trigger(); });
 
   std::thread signal_thread([&] {
     int sig = 0;
@@ -188,48 +213,16 @@ int RunDaemon(const DaemonOptions& opts) {
     (*server)->Shutdown();
     if (web_server) web_server->Shutdown();
   });
-  AutoRemoveSweeper auto_remove(vms);  // `vm run --rm` (daemon/guest_exec.h)
-  std::thread sweeper([&] {
-    for (int tick = 1; !stop.WaitFor(std::chrono::seconds(2)); ++tick) {
-      vms.SweepDead();
-      auto_remove.Sweep();
-      // Sessions cost an exec each to check: every 10 s is enough to record their end.
-      if (tick % 5 == 0) sessions.PollRunning();
-    }
-  });
+  // Sweeper (incl. `vm run --rm`), stats, metrics and auto-stop threads (daemon/upkeep.h).
+  Upkeep upkeep(vms, sessions, monitor, config);
+  upkeep.Start();
 
-  // Stats, VMM metrics and auto-stop, each at its own interval (config).
-  std::thread upkeep([&] {
-    using clock = std::chrono::steady_clock;
-    const auto idle_after = std::chrono::duration_cast<std::chrono::seconds>(config.auto_stop_stale_after);
-    // The seed sweeps for stale VMs every minute; a shorter idle limit is checked more often.
-    const auto stale_every = std::clamp<std::chrono::milliseconds>(config.auto_stop_stale_after / 4,
-                                                                  std::chrono::seconds(1), std::chrono::minutes(1));
-    auto next_stats = clock::now() + config.stats_poll_interval;
-    auto next_metrics = clock::now() + config.metrics_poll_interval;
-    auto next_stale = clock::now() + stale_every;
-    while (!stop.WaitFor(std::chrono::milliseconds(500))) {
-      auto now = clock::now();
-      if (now >= next_stats) {
-        monitor.CollectStats();
-        next_stats = now + config.stats_poll_interval;
-      }
-      if (now >= next_metrics) {
-        monitor.CollectMetrics();
-        next_metrics = now + config.metrics_poll_interval;
-      }
-      if (idle_after.count() > 0 && now >= next_stale) {
-        monitor.StopStale(Now(), idle_after);
-        next_stale = now + stale_every;
-      }
-    }
-  });
-
-  WebUi web(router);
+  WebUi web_ui(router);
   std::thread web_thread;
   if (web_server) {
     spdlog::info("web UI on http://{} (port {})", config.web_listen_addr, web_server->port());
-    web_thread = std::thread([&] { web_server->Serve([&web](const HttpRequest& r) { return web.Handle(r); }); });
+    web_thread =
+        std::thread([&] { web_server->Serve([&web_ui](const HttpRequest& r) { return web_ui.Handle(r); }); });
   }
 
   spdlog::info("bangerd ready on {}", home.Socket());
@@ -237,8 +230,7 @@ int RunDaemon(const DaemonOptions& opts) {
 
   stop.Trigger();
   stopper.join();
-  sweeper.join();
-  upkeep.join();
+  upkeep.Stop();
   if (web_thread.joinable()) web_thread.join();
   pthread_kill(signal_thread.native_handle(), SIGTERM);
   signal_thread.join();

@@ -38,7 +38,6 @@ std::vector<char*> CArgv(const std::vector<std::string>& argv) {
   _exit(127);
 }
 
-
 }  // namespace
 
 Result<std::string> FindExecutable(const std::string& name) {
@@ -66,8 +65,8 @@ Result<std::string> FindExecutable(const std::string& name) {
   return Error::Unavailable(name + ": not found in PATH");
 }
 
-Result<CommandResult> RunCommand(const std::vector<std::string>& argv,
-                                 std::chrono::milliseconds timeout, const std::string& cwd) {
+Result<CommandResult> RunCommand(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
+                                 const std::string& cwd) {
   if (argv.empty()) return Error::Invalid("RunCommand: empty argv");
   BANGER_ASSIGN_OR_RETURN(std::string exe, FindExecutable(argv[0]));
   int outp[2], errp[2], rep[2];
@@ -98,8 +97,8 @@ Result<CommandResult> RunCommand(const std::vector<std::string>& argv,
   bool out_open = true, err_open = true, timed_out = false;
   char buf[65536];
   while (out_open || err_open) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
+    auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) {
       timed_out = true;
       break;
@@ -128,8 +127,7 @@ Result<CommandResult> RunCommand(const std::vector<std::string>& argv,
     return Error::FromErrno("exec " + argv[0], child_errno);
   }
   if (timed_out) {
-    return Error::Timeout(argv[0] + " did not finish within " +
-                          std::to_string(timeout.count() / 1000) + "s");
+    return Error::Timeout(argv[0] + " did not finish within " + std::to_string(timeout.count() / 1000) + "s");
   }
   if (WIFEXITED(status)) {
     res.exit_code = WEXITSTATUS(status);
@@ -139,8 +137,8 @@ Result<CommandResult> RunCommand(const std::vector<std::string>& argv,
   return res;
 }
 
-Result<CommandResult> RunChecked(const std::vector<std::string>& argv,
-                                 std::chrono::milliseconds timeout, const std::string& cwd) {
+Result<CommandResult> RunChecked(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
+                                 const std::string& cwd) {
   BANGER_ASSIGN_OR_RETURN(CommandResult r, RunCommand(argv, timeout, cwd));
   if (r.exit_code != 0) {
     std::string why = LastLine(r.err);
@@ -211,7 +209,8 @@ Result<pid_t> SpawnDetached(const SpawnOptions& opts) {
   }
   pid_t pid = -1;
   ssize_t n = ::read(rep_r.get(), &pid, sizeof pid);
-  if (n != static_cast<ssize_t>(sizeof pid)) return Error::Internal("spawn " + opts.argv[0] + ": fork failed");
+  if (n != static_cast<ssize_t>(sizeof pid))
+    return Error::Internal("spawn " + opts.argv[0] + ": fork failed");
   int child_errno = 0;
   n = ::read(rep_r.get(), &child_errno, sizeof child_errno);
   if (n == static_cast<ssize_t>(sizeof child_errno)) {
@@ -252,7 +251,8 @@ Result<ProcUsage> ParseProcStat(const std::string& text, int64_t tick_ns, int64_
     const std::string& s = f[field - 3];
     char* end = nullptr;
     long long v = std::strtoll(s.c_str(), &end, 10);
-    if (end == s.c_str() || *end != '\0') return Error::Internal("/proc stat: field " + std::to_string(field) + " is not a number");
+    if (end == s.c_str() || *end != '\0')
+      return Error::Internal("/proc stat: field " + std::to_string(field) + " is not a number");
     return static_cast<int64_t>(v);
   };
   ProcUsage u;
@@ -265,9 +265,14 @@ Result<ProcUsage> ParseProcStat(const std::string& text, int64_t tick_ns, int64_
   return u;
 }
 
-namespace {
+bool AliveAndNames(ProcessOps& ops, pid_t pid, const std::string& control_sock) {
+  return pid > 0 && ops.Alive(pid) && CmdlineMentions(ops.Cmdline(pid), control_sock);
+}
 
-class RealOps final : public ProcessOps {
+namespace {
+namespace impl {
+
+class RealProcessOps final : public ProcessOps {
  public:
   bool Alive(pid_t pid) override {
     if (pid <= 0) return false;
@@ -307,7 +312,7 @@ class RealOps final : public ProcessOps {
       long v = std::strtol(e->d_name, &end, 10);
       if (*end != '\0' || v <= 0) continue;
       pid_t pid = static_cast<pid_t>(v);
-      if (CmdlineMentions(Cmdline(pid), arg) && Alive(pid)) out.push_back(pid);
+      if (AliveAndNames(*this, pid, arg)) out.push_back(pid);
     }
     ::closedir(d);
     return out;
@@ -332,10 +337,11 @@ class RealOps final : public ProcessOps {
   }
 };
 
+}  // namespace impl
 }  // namespace
 
 ProcessOps& RealProcessOps() {
-  static RealOps ops;
+  static impl::RealProcessOps ops;
   return ops;
 }
 

@@ -10,10 +10,10 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
-#include <cstdint>
 #include <vector>
 
 #include "base/result.h"
@@ -84,8 +84,14 @@ class ProcessOps {
   virtual Result<ProcUsage> Usage(pid_t pid) = 0;
 };
 
-// The real /proc-based implementation.
+// The real /proc-based implementation (class RealProcessOps).
 ProcessOps& RealProcessOps();
+
+// The one liveness rule for our VMMs: pid is alive (not a zombie) and its
+// argv still mentions `control_sock` (as CmdlineMentions). The second half
+// guards against a recycled pid: a pid recorded long ago must never lead us
+// to signal an unrelated process.
+bool AliveAndNames(ProcessOps& ops, pid_t pid, const std::string& control_sock);
 
 // True if any argv element of `cmdline` mentions `arg` as described for
 // FindByArg. Exposed for tests.

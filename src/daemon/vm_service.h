@@ -1,6 +1,9 @@
-// VmService: the VM and image use cases (create/start/stop/restart/delete/
-// set, import/delete image), the one liveness rule (VmAlive) and the
-// startup Reconciler. The API layer calls only this; it never sees JSON.
+// VmService: the VM lifecycle use cases (create/start/stop/restart/delete/
+// set, get/list, console logs) and the per-VM lock; the VM's liveness
+// (VmAlive), teardown and the per-VM reconcile step (vm_runtime.cc). Images
+// are ImageService (image_service.h); the startup reconcile is reconcile.h;
+// the copy-on-write root is a CowRoot (cow_root.h); the launch spec is
+// launch_spec.h. The API layer calls these; they never see JSON.
 //
 // Concurrency: operations on one VM are serialized by a per-VM mutex (never
 // interleaved); different VMs proceed in parallel. The Store and HandleCache
@@ -18,16 +21,17 @@
 #include <string>
 #include <vector>
 
+#include "agent/client.h"
 #include "base/process.h"
 #include "config/config.h"
-#include "agent/client.h"
 #include "daemon/agent_pool.h"
+#include "daemon/cow_root.h"
 #include "daemon/events.h"
-#include "daemon/network.h"
 #include "daemon/handle_cache.h"
+#include "daemon/launch_spec.h"
+#include "daemon/network.h"
 #include "model/json.h"
 #include "model/requests.h"
-#include "storage/devmapper.h"
 #include "storage/disk.h"
 #include "store/store.h"
 #include "vmm/backend.h"
@@ -58,13 +62,12 @@ struct VmServiceDeps {
   EventLog* events = nullptr;
   ProcessOps* procs = nullptr;
   DiskOps* disks = nullptr;
-  // Loops and dm snapshots for config cow_mode = "dm-snapshot"; null: that
-  // mode is unavailable (the default overlay mode never uses it).
-  DeviceMapperOps* dm = nullptr;
-  AgentPool* agents = nullptr;  // null: no guest agent access (some unit tests)
+  // The copy-on-write root (config cow_mode, chosen at wiring: MakeCowRoot);
+  // null: the overlay root without device-mapper.
+  CowRoot* cow = nullptr;
+  AgentPool* agents = nullptr;   // null: no guest agent access (some unit tests)
   VmNetwork* network = nullptr;  // null: VMs get no NIC (config network = "off")
   std::map<BackendKind, VmmBackend*> backends;
-  std::string agent_binary;  // the static banger-agent put into built images
   BackendKind default_backend = BackendKind::kQemu;
   // Bounds one VMM launch (spawn + configure + boot start).
   std::chrono::milliseconds launch_timeout{std::chrono::seconds(60)};
@@ -74,17 +77,6 @@ class VmService {
  public:
   explicit VmService(VmServiceDeps deps);
 
-  // ---- images ----
-  Result<Image> ImportImage(const ImportImageRequest& req);
-  // Builds an image from Debian packages into <home>/images/<id>; on any
-  // failure or cancellation nothing is left (no files, no row).
-  Result<Image> BuildImage(const BuildImageRequest& req, const std::function<void(const std::string&)>& progress,
-                           const std::atomic<bool>& cancel);
-  Result<std::vector<Image>> ListImages();
-  Result<Image> GetImage(const std::string& ref);
-  Result<std::string> DeleteImage(const std::string& ref);  // returns the id
-
-  // ---- vms ----
   Result<CreateResult> Create(const CreateVMRequest& req);
   Result<VMView> Start(const std::string& ref);
   Result<VMView> Stop(const std::string& ref, std::optional<std::chrono::milliseconds> graceful);
@@ -115,10 +107,15 @@ class VmService {
   // alive and whose argv names this VM's control socket.
   bool VmAlive(const VMRecord& vm);
 
-  // Startup reconcile (seed): re-adopt live VMs, demote dead ones after
-  // tearing down what their scratch file names, kill strays of interrupted
-  // starts, remove orphan VM directories.
-  Status Reconcile();
+  // The per-VM steps of the startup reconcile (reconcile.h). ReconcileVm,
+  // under the VM's lock: a VM recorded running whose VMM (found by its
+  // control socket in the process table) lives is re-adopted, else torn down
+  // and demoted; a VM not running loses any leftovers of an interrupted start.
+  void ReconcileVm(VMRecord vm);
+  // Tears down what an orphan VM directory (no row) names, then removes it.
+  void RemoveOrphanDir(const std::string& dir);
+  // The cached transient handles of a VM (nullopt: none).
+  std::optional<VMHandles> HandlesOf(const std::string& vm_id) const;
   // Periodic check: running VMs whose VMM exited are demoted to stopped.
   void SweepDead();
 
@@ -131,29 +128,45 @@ class VmService {
   void DropLock(const std::string& vm_id);
   VmmBackend* BackendFor(BackendKind k);
   VMView ViewOf(const VMRecord& vm);
-  // Deterministic runtime paths for a VM id.
-  void FillRuntimePaths(VMRecord& vm);
+  // Create's steps: the validated record, its image, a free id, its paths
+  // and guest address (under create_mu_), the config's file_sync copies.
+  Result<VMRecord> NewRecord(const CreateVMRequest& req);
+  Result<Image> ResolveImage(const std::string& ref);
+  Status AssignIdAndPaths(VMRecord& vm);
+  Status SyncFilesInto(const VMRecord& vm);
+  // The VM directory, the system overlay (CowRoot) and the work disk; idempotent.
   Status EnsureDisks(const VMRecord& vm, const Image& img);
   // Asking for NAT (--nat) when host networking is off is an error, not a no-op.
   Status CheckNatRequest(std::optional<bool> nat) const;
   // Resolves `ref`, takes the VM's mutex, re-reads the record and runs `op`.
   Result<VMView> WithVmLocked(const std::string& ref, const std::function<Result<VMRecord>(VMRecord)>& op);
   // The following require the VM's mutex held.
+  // Start of an existing VM: resolves its image, checks, clears leftovers of
+  // an earlier run and ensures its disks, then BootLocked.
   Result<VMRecord> StartLocked(VMRecord vm);
+  // Backend, image files, VMM and copy-on-write root usable.
+  Status CheckBootable(const VMRecord& vm, const Image& img);
+  // Boots a VM whose image is resolved, checked and whose disks exist:
+  // root, NIC, VMM; every step rolled back (UndoBoot) when a later one fails.
+  Result<VMRecord> BootLocked(VMRecord vm, const Image& img);
+  Status AttachBootDevices(const VMRecord& vm, const Image& img, VMHandles& h, BootDevices& dev);
+  // Caches `h` and writes the scratch file.
+  Status RecordHandles(const VMRecord& vm, const VMHandles& h);
+  // Gives back what a failed boot set up (tap, root, cache, scratch file).
+  void UndoBoot(const VMRecord& vm, const VMHandles& h);
+  // Records the failure on the VM (state error, last_error) and returns it.
+  Result<VMRecord> FailStart(VMRecord& vm, Error e);
   Result<VMRecord> SetLocked(VMRecord vm, const SetVMRequest& req);
   Result<VMRecord> StopLocked(VMRecord vm, std::chrono::milliseconds graceful, const std::string& reason);
   // Tears down everything transient the handles name, then forgets them.
   void CleanupRuntime(const VMRecord& vm, const std::optional<VMHandles>& handles);
-  // Removes the dm snapshot and detaches the loops `handles` name (in
-  // dm-snapshot mode also those found by the VM's deterministic dm name and
-  // COW file). Returns the dm part that could not be torn down (else empty).
-  VMHandles ReleaseDmRoot(const VMRecord& vm, const std::optional<VMHandles>& handles);
   Status SaveState(VMRecord& vm, VMState to, const std::string& reason);
   void EmitVM(const std::string& type, const VMRecord& vm, Json data = Json::object());
   // Demotes a VM recorded running whose VMM is gone (caller holds its mutex).
   void DemoteIfDeadLocked(VMRecord& vm);
 
   VmServiceDeps d_;
+  std::unique_ptr<CowRoot> own_cow_;  // when deps named none
   HandleCache cache_;
   std::atomic<bool> stopping_{false};
   std::mutex create_mu_;  // serializes guest IP allocation

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "net/fake_net_ops.h"
+#include "net/testing/fake_net_ops.h"
 
 namespace banger {
 namespace {

@@ -43,6 +43,13 @@ Result<sockaddr_in> ParseHostPort(const std::string& s, uint16_t default_port) {
   return MakeAddr(ip, port);
 }
 
+// One datagram into `buf` (nonblocking socket); < 0 when drained.
+ssize_t RecvFrom(int fd, std::vector<uint8_t>& buf, sockaddr_in& from) {
+  from = sockaddr_in{};
+  socklen_t flen = sizeof from;
+  return ::recvfrom(fd, buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&from), &flen);
+}
+
 void SendTo(int fd, const DnsBytes& msg, const sockaddr_in& to) {
   // Best effort, like any UDP server: a lost reply is retried by the client.
   (void)::sendto(fd, msg.data(), msg.size(), MSG_DONTWAIT, reinterpret_cast<const sockaddr*>(&to), sizeof to);
@@ -206,9 +213,7 @@ void DnsResponder::Loop() {
     if (fds[1].revents & POLLIN) {
       while (true) {
         sockaddr_in from{};
-        socklen_t flen = sizeof from;
-        ssize_t len = ::recvfrom(listen_fd_.get(), buf.data(), buf.size(), 0,
-                                 reinterpret_cast<sockaddr*>(&from), &flen);
+        ssize_t len = RecvFrom(listen_fd_.get(), buf, from);
         if (len < 0) break;  // EAGAIN: drained
         if (len < 12) continue;
         auto q = ParseDnsQuery(buf.data(), static_cast<size_t>(len));
@@ -263,9 +268,7 @@ void DnsResponder::Loop() {
     if (fds[2].revents & POLLIN) {
       while (true) {
         sockaddr_in from{};
-        socklen_t flen = sizeof from;
-        ssize_t len = ::recvfrom(upstream_fd_.get(), buf.data(), buf.size(), 0,
-                                 reinterpret_cast<sockaddr*>(&from), &flen);
+        ssize_t len = RecvFrom(upstream_fd_.get(), buf, from);
         if (len < 0) break;
         if (len < 12 || !upstream || from.sin_addr.s_addr != upstream->sin_addr.s_addr ||
             from.sin_port != upstream->sin_port) {

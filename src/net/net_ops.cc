@@ -61,7 +61,9 @@ Status RunIp(const std::vector<std::string>& args) {
   return ToStatus(RunTool(argv, "iproute2"));
 }
 
-class RealNetOpsImpl : public NetOps {
+namespace impl {
+
+class RealNetOps final : public NetOps {
  public:
   Result<std::optional<LinkInfo>> GetLink(const std::string& name) override {
     BANGER_RETURN_IF_ERROR(ValidateIfName(name));
@@ -200,10 +202,11 @@ class RealNetOpsImpl : public NetOps {
   }
 };
 
+}  // namespace impl
 }  // namespace
 
 NetOps& RealNetOps() {
-  static RealNetOpsImpl ops;
+  static impl::RealNetOps ops;
   return ops;
 }
 
@@ -219,12 +222,26 @@ bool HaveNetAdmin() {
   return false;
 }
 
-Result<std::vector<LinkInfo>> ParseIpLinkJson(const std::string& text) {
+namespace {
+
+// The JSON array `ip -j` prints (`what` names the command in errors).
+Result<json> ParseJsonArray(const std::string& text, const std::string& what) {
   json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_array()) return Error::Internal("ip -j: output is not a JSON array");
+  if (j.is_discarded() || !j.is_array()) return Error::Internal(what + ": output is not a JSON array");
+  return j;
+}
+
+bool HasString(const json& e, const char* key) {
+  return e.is_object() && e.contains(key) && e[key].is_string();
+}
+
+}  // namespace
+
+Result<std::vector<LinkInfo>> ParseIpLinkJson(const std::string& text) {
+  BANGER_ASSIGN_OR_RETURN(json j, ParseJsonArray(text, "ip -j"));
   std::vector<LinkInfo> out;
   for (const auto& e : j) {
-    if (!e.is_object() || !e.contains("ifname") || !e["ifname"].is_string()) continue;
+    if (!HasString(e, "ifname")) continue;
     LinkInfo l;
     l.name = e["ifname"].get<std::string>();
     if (e.contains("master") && e["master"].is_string()) l.master = e["master"].get<std::string>();
@@ -257,11 +274,10 @@ Result<std::vector<LinkInfo>> ParseIpLinkJson(const std::string& text) {
 }
 
 Result<std::vector<RouteInfo>> ParseIpRouteJson(const std::string& text) {
-  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_array()) return Error::Internal("ip -j route: output is not a JSON array");
+  BANGER_ASSIGN_OR_RETURN(json j, ParseJsonArray(text, "ip -j route"));
   std::vector<RouteInfo> out;
   for (const auto& e : j) {
-    if (!e.is_object() || !e.contains("dst") || !e["dst"].is_string()) continue;
+    if (!HasString(e, "dst")) continue;
     RouteInfo r;
     r.dst = e["dst"].get<std::string>();
     r.dev = e.value("dev", "");

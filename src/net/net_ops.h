@@ -1,7 +1,7 @@
 // NetOps: the thin seam between banger's host networking logic (Bridge,
 // TapPool, Nat) and the kernel. The real implementation runs iproute2 and
 // nft with argv (never a shell) and reads `ip -j` JSON; unit tests use
-// testing::FakeNetOps (net/fake_net_ops.h). Implementations are safe for
+// testing::FakeNetOps (net/testing/fake_net_ops.h, test-only). Implementations are safe for
 // concurrent use (the real one keeps no state; the fake has a mutex).
 //
 // Every operation acts on the calling process's network namespace.

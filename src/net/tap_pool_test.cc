@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <thread>
 
-#include "net/fake_net_ops.h"
+#include "net/testing/fake_net_ops.h"
 
 namespace banger {
 namespace {

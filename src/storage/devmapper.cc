@@ -13,6 +13,7 @@
 #include "base/scope_guard.h"
 #include "base/strings.h"
 #include "base/unique_fd.h"
+#include "storage/disk.h"
 
 namespace banger {
 namespace {
@@ -50,9 +51,11 @@ bool IsValidDmName(const std::string& name) {
   });
 }
 
-class RealDeviceMapper final : public DeviceMapperOps {
+namespace impl {
+
+class RealDeviceMapperOps final : public DeviceMapperOps {
  public:
-  RealDeviceMapper(CommandRunner run, std::string control_path, std::string modules_dir)
+  RealDeviceMapperOps(CommandRunner run, std::string control_path, std::string modules_dir)
       : run_(std::move(run)), control_(std::move(control_path)), modules_dir_(std::move(modules_dir)) {}
 
   Status Available() override {
@@ -148,13 +151,14 @@ class RealDeviceMapper final : public DeviceMapperOps {
   std::string modules_dir_;
 };
 
+}  // namespace impl
 }  // namespace
 
 DeviceMapperOps& RealDeviceMapperOps() {
-  static RealDeviceMapper* ops = [] {
+  static impl::RealDeviceMapperOps* ops = [] {
     utsname u{};
     ::uname(&u);
-    return new RealDeviceMapper(
+    return new impl::RealDeviceMapperOps(
         [](const std::vector<std::string>& argv) { return RunCommand(argv, kToolTimeout); },
         "/dev/mapper/control", std::string("/lib/modules/") + u.release);
   }();
@@ -163,7 +167,8 @@ DeviceMapperOps& RealDeviceMapperOps() {
 
 std::unique_ptr<DeviceMapperOps> MakeDeviceMapperOps(CommandRunner run, std::string control_path,
                                                      std::string modules_dir) {
-  return std::make_unique<RealDeviceMapper>(std::move(run), std::move(control_path), std::move(modules_dir));
+  return std::make_unique<impl::RealDeviceMapperOps>(std::move(run), std::move(control_path),
+                                                     std::move(modules_dir));
 }
 
 std::string DmNameFor(const std::string& vm_id) { return "banger-" + vm_id.substr(0, 16); }
@@ -239,14 +244,7 @@ Status TearDownDm(DeviceMapperOps& ops, VMHandles& h, const DmBackingFiles& expe
 
 Status CreateCowFile(const std::string& path, int64_t size_bytes) {
   if (size_bytes <= 0) return Error::Invalid("COW file size must be positive");
-  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
-  if (!fd.valid()) return Error::FromErrno("create " + path);
-  if (::ftruncate(fd.get(), size_bytes) != 0) {
-    Error e = Error::FromErrno("size " + path);
-    RemoveFile(path).ok();
-    return e;
-  }
-  return OkStatus();
+  return CreateSparseFile(path, size_bytes);
 }
 
 DiskFormat ProbeDiskFormat(const std::string& path) {

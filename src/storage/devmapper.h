@@ -7,9 +7,10 @@
 //                                                  writable root: /dev/mapper/<name>
 //
 // The real implementation runs losetup and dmsetup with argv (never a
-// shell); tests inject a command runner or use a fake (daemon/fakes.h).
+// shell); tests inject a command runner or use a fake
+// (storage/testing/fake_disk_ops.h, test-only).
 // Many hosts have no device-mapper at all (no /dev/mapper/control, no
-// modules; see shared/notes/guest-boot.md): Available() says so, and the
+// modules): Available() says so, and the
 // default scheme (overlayfs in the guest) needs none of this.
 //
 // The loops and the dm device are transient handles: they are recorded in

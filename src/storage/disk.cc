@@ -12,20 +12,15 @@
 namespace banger {
 namespace {
 
-class RealDisks final : public DiskOps {
+namespace impl {
+
+class RealDiskOps final : public DiskOps {
  public:
   Status CreateExt4(const std::string& path, int64_t size_bytes, const std::string& label) override {
-    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
-    if (!fd.valid()) return Error::FromErrno("create " + path);
-    if (::ftruncate(fd.get(), size_bytes) != 0) {
-      Error e = Error::FromErrno("size " + path);
-      RemoveFile(path).ok();
-      return e;
-    }
-    fd.Reset();
+    BANGER_RETURN_IF_ERROR(CreateSparseFile(path, size_bytes));
     // Lazy init keeps a fresh disk at a few hundred KiB of real space.
-    auto r = RunChecked({"mkfs.ext4", "-q", "-F", "-L", label, "-E", "lazy_itable_init=1,lazy_journal_init=1",
-                         path});
+    auto r = RunChecked(
+        {"mkfs.ext4", "-q", "-F", "-L", label, "-E", "lazy_itable_init=1,lazy_journal_init=1", path});
     if (!r.ok()) {
       RemoveFile(path).ok();
       return std::move(r).error().Wrap("formatting " + path);
@@ -36,8 +31,8 @@ class RealDisks final : public DiskOps {
   Status CreateFromSeed(const std::string& seed, const std::string& path, int64_t size_bytes) override {
     if (PathExists(path)) return Error::Conflict(path + " already exists");
     if (SizeOf(seed) > size_bytes) {
-      return Error::Invalid("work disk size " + FormatSizeBytes(size_bytes) + " is smaller than the image's work seed (" +
-                            FormatSizeBytes(SizeOf(seed)) + ")");
+      return Error::Invalid("work disk size " + FormatSizeBytes(size_bytes) +
+                            " is smaller than the image's work seed (" + FormatSizeBytes(SizeOf(seed)) + ")");
     }
     std::string tmp = path + ".tmp";
     RemoveFile(tmp).ok();
@@ -81,10 +76,22 @@ class RealDisks final : public DiskOps {
   }
 };
 
+}  // namespace impl
 }  // namespace
 
+Status CreateSparseFile(const std::string& path, int64_t size_bytes) {
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (!fd.valid()) return Error::FromErrno("create " + path);
+  if (::ftruncate(fd.get(), size_bytes) != 0) {
+    Error e = Error::FromErrno("size " + path);
+    RemoveFile(path).ok();
+    return e;
+  }
+  return OkStatus();
+}
+
 DiskOps& RealDiskOps() {
-  static RealDisks d;
+  static impl::RealDiskOps d;
   return d;
 }
 

@@ -26,6 +26,11 @@ class DiskOps {
   virtual int64_t SizeOf(const std::string& path) = 0;
 };
 
+// The real implementation (class RealDiskOps).
 DiskOps& RealDiskOps();
+
+// A new sparse file of `size_bytes`, mode 0600. Fails if it exists; on
+// failure nothing is left.
+Status CreateSparseFile(const std::string& path, int64_t size_bytes);
 
 }  // namespace banger

@@ -49,7 +49,8 @@ class Script {
         Owner(cur);
       }
     }
-    if (!dir.empty() && dir != "/") out_ << "sif " << Quote(dir) << " mode 0" << std::oct << (040000 | mode) << std::dec << "\n";
+    if (!dir.empty() && dir != "/")
+      out_ << "sif " << Quote(dir) << " mode 0" << std::oct << (040000 | mode) << std::dec << "\n";
   }
   void File(const std::string& host, const std::string& path, unsigned mode) {
     out_ << "rm " << Quote(path) << "\n";
@@ -81,12 +82,15 @@ std::string Parent(const std::string& p) {
 
 Result<std::string> WorkDiskPath(const std::string& guest) {
   std::string g = guest;
-  if (g.rfind("~/", 0) == 0) g = g.substr(2);
-  else if (g == "/root" || g.rfind("/root/", 0) == 0) g = g.substr(5);
+  if (g.rfind("~/", 0) == 0)
+    g = g.substr(2);
+  else if (g == "/root" || g.rfind("/root/", 0) == 0)
+    g = g.substr(5);
   else if (!g.empty() && g[0] == '/') {
     return Error::Invalid("file_sync guest path " + guest + " is outside /root (the work disk)");
   }
-  if (!SafeForDebugfs(g)) return Error::Invalid("file_sync guest path " + guest + " has unsupported characters");
+  if (!SafeForDebugfs(g))
+    return Error::Invalid("file_sync guest path " + guest + " has unsupported characters");
   std::string out;
   std::stringstream ss(g);
   std::string part;
@@ -107,7 +111,8 @@ Result<std::vector<std::string>> SyncIntoExt4(const std::string& image, const st
     std::string host = e.host;
     if (host.rfind("~/", 0) == 0) host = host_home + host.substr(1);
     BANGER_ASSIGN_OR_RETURN(std::string dest, WorkDiskPath(e.guest));
-    if (!SafeForDebugfs(host)) return Error::Invalid("file_sync host path " + e.host + " has unsupported characters");
+    if (!SafeForDebugfs(host))
+      return Error::Invalid("file_sync host path " + e.host + " has unsupported characters");
     std::error_code ec;
     auto st = fs::symlink_status(host, ec);
     if (ec || !fs::exists(st)) {
@@ -117,8 +122,8 @@ Result<std::vector<std::string>> SyncIntoExt4(const std::string& image, const st
     if (fs::is_directory(fs::status(host, ec))) {
       BANGER_ASSIGN_OR_RETURN(unsigned dmode, ParseMode(e.mode, 0755));
       script.MkdirAll(dest, dmode);
-      for (auto it = fs::recursive_directory_iterator(host, ec); !ec && it != fs::recursive_directory_iterator();
-           it.increment(ec)) {
+      for (auto it = fs::recursive_directory_iterator(host, ec);
+           !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
         std::string rel = fs::relative(it->path(), host, ec).string();
         std::string p = dest + "/" + rel;
         if (!SafeForDebugfs(it->path().string()) || !SafeForDebugfs(p)) {

@@ -43,7 +43,8 @@ TEST_F(FileSyncTest, CopiesFilesAndDirsWithModes) {
   ASSERT_EQ(w->size(), 1u);
   EXPECT_NE((*w)[0].find("missing"), std::string::npos);
   EXPECT_EQ(Debugfs("cat /.gitconfig"), "[user]\n\tname = t\n");
-  EXPECT_NE(Debugfs("stat /.gitconfig").find("Mode:  0644"), std::string::npos) << Debugfs("stat /.gitconfig");
+  EXPECT_NE(Debugfs("stat /.gitconfig").find("Mode:  0644"), std::string::npos)
+      << Debugfs("stat /.gitconfig");
   EXPECT_EQ(Debugfs("cat /.config/tool/a.conf"), "a=1\n");
   EXPECT_NE(Debugfs("stat /.config/tool/a.conf").find("Mode:  0600"), std::string::npos);
   EXPECT_NE(Debugfs("stat /.config/tool").find("Mode:  0755"), std::string::npos);

@@ -38,11 +38,6 @@ Status KillAndWait(ProcessOps& ops, pid_t pid, std::chrono::milliseconds timeout
   return OkStatus();
 }
 
-bool IsVmmAlive(ProcessOps& ops, const VmmProcess& p) {
-  if (p.pid <= 0 || !ops.Alive(p.pid)) return false;
-  return CmdlineMentions(ops.Cmdline(p.pid), p.control_sock_path);
-}
-
 Status CheckKvmUsable() {
   UniqueFd fd(::open("/dev/kvm", O_RDWR | O_CLOEXEC));
   if (!fd.valid()) return Error::FromErrno("open /dev/kvm read-write");

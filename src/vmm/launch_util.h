@@ -45,11 +45,6 @@ bool WaitUntilGone(ProcessOps& ops, pid_t pid, std::chrono::milliseconds timeout
 // SIGKILLs pid and waits up to `timeout` for it to disappear.
 Status KillAndWait(ProcessOps& ops, pid_t pid, std::chrono::milliseconds timeout);
 
-// True if p.pid is alive and still names p.control_sock_path in its argv.
-// The second half guards against a recycled pid: the daemon may hand us a
-// pid recorded long ago, and we must never signal an unrelated process.
-bool IsVmmAlive(ProcessOps& ops, const VmmProcess& p);
-
 // /dev/kvm must open read-write for a VMM to create a VM.
 Status CheckKvmUsable();
 

@@ -94,7 +94,7 @@ class FirecrackerBackend final : public VmmBackend {
   }
 
   Status Shutdown(const VmmProcess& p, std::chrono::milliseconds graceful) override {
-    if (IsVmmAlive(ops_, p)) {
+    if (AliveAndNames(ops_, p.pid, p.control_sock_path)) {
       Deadline graceful_deadline(graceful);
       if (graceful.count() > 0) {
         // Best effort: a guest without an i8042 driver ignores it and a

@@ -76,7 +76,7 @@ class QemuBackend final : public VmmBackend {
 
   Status Shutdown(const VmmProcess& p, std::chrono::milliseconds graceful) override {
     std::vector<std::string> sockets = {p.control_sock_path};
-    if (IsVmmAlive(ops_, p)) {
+    if (AliveAndNames(ops_, p.pid, p.control_sock_path)) {
       // The agent socket is not in VmmProcess; QEMU's own argv names it.
       sockets.push_back(AgentSocketFromArgv(ops_.Cmdline(p.pid)));
       BANGER_RETURN_IF_ERROR(Stop(p, graceful));

@@ -1,4 +1,4 @@
-#include "daemon/fakes.h"
+#include "storage/testing/fake_disk_ops.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -59,12 +59,17 @@ Result<std::string> FakeDeviceMapper::AttachLoop(const std::string& file, bool r
   return dev;
 }
 
-Status FakeDeviceMapper::DetachLoop(const std::string& dev) {
+Status FakeDeviceMapper::Step(const std::string& op, const std::string& arg,
+                              const std::function<void()>& apply) {
   std::lock_guard<std::mutex> lk(mu_);
-  calls_.push_back("detach " + dev);
-  BANGER_RETURN_IF_ERROR(Injected("detach"));
-  loops_.erase(dev);
+  calls_.push_back(op + " " + arg);
+  BANGER_RETURN_IF_ERROR(Injected(op));
+  apply();
   return OkStatus();
+}
+
+Status FakeDeviceMapper::DetachLoop(const std::string& dev) {
+  return Step("detach", dev, [&] { loops_.erase(dev); });
 }
 
 Result<std::string> FakeDeviceMapper::CreateSnapshot(const std::string& name, const std::string& base_dev,
@@ -73,17 +78,14 @@ Result<std::string> FakeDeviceMapper::CreateSnapshot(const std::string& name, co
   calls_.push_back("create " + name);
   BANGER_RETURN_IF_ERROR(Injected("create"));
   if (snapshots_.count(name)) return Error::Conflict("dm device " + name + " already exists");
-  if (!loops_.count(base_dev) || !loops_.count(cow_dev)) return Error::Internal("snapshot over detached loops");
+  if (!loops_.count(base_dev) || !loops_.count(cow_dev))
+    return Error::Internal("snapshot over detached loops");
   snapshots_[name] = Snapshot{base_dev, cow_dev, sectors};
   return "/dev/mapper/" + name;
 }
 
 Status FakeDeviceMapper::Remove(const std::string& name) {
-  std::lock_guard<std::mutex> lk(mu_);
-  calls_.push_back("remove " + name);
-  BANGER_RETURN_IF_ERROR(Injected("remove"));
-  snapshots_.erase(name);
-  return OkStatus();
+  return Step("remove", name, [&] { snapshots_.erase(name); });
 }
 
 Result<std::vector<std::string>> FakeDeviceMapper::LoopsBackedBy(const std::string& file) {

@@ -60,6 +60,8 @@ class FakeNetOps : public NetOps {
  private:
   // Records the call; returns the injected failure for `op`, if any. Holds mu_.
   std::optional<Error> Enter(const std::string& op, const std::string& arg);
+  // The link named `dev`, or iproute2's "Cannot find device". Holds mu_.
+  Result<LinkInfo*> LinkLocked(const std::string& dev);
   Status CreateLinkLocked(const std::string& name, const std::string& kind);
   // Like the kernel: a bridge whose address was never set takes the lowest
   // address of its ports (or keeps its own when it has none).

@@ -1,4 +1,4 @@
-#include "net/fake_net_ops.h"
+#include "net/testing/fake_net_ops.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -139,12 +139,17 @@ Status FakeNetOps::CreateBridge(const std::string& name) {
   return CreateLinkLocked(name, "bridge");
 }
 
+Result<LinkInfo*> FakeNetOps::LinkLocked(const std::string& dev) {
+  auto it = links_.find(dev);
+  if (it == links_.end()) return Error::Internal("Cannot find device \"" + dev + "\"");
+  return &it->second;
+}
+
 Status FakeNetOps::AddAddress(const std::string& dev, const std::string& addr) {
   std::lock_guard<std::mutex> lk(mu_);
   if (auto e = Enter("AddAddress", dev + " " + addr)) return *e;
-  auto it = links_.find(dev);
-  if (it == links_.end()) return Error::Internal("Cannot find device \"" + dev + "\"");
-  auto& v = it->second.ipv4;
+  BANGER_ASSIGN_OR_RETURN(LinkInfo * link, LinkLocked(dev));
+  auto& v = link->ipv4;
   if (std::find(v.begin(), v.end(), addr) != v.end())
     return Error::Internal("RTNETLINK answers: File exists");
   v.push_back(addr);
@@ -157,9 +162,8 @@ Status FakeNetOps::AddAddress(const std::string& dev, const std::string& addr) {
 Status FakeNetOps::SetUp(const std::string& dev) {
   std::lock_guard<std::mutex> lk(mu_);
   if (auto e = Enter("SetUp", dev)) return *e;
-  auto it = links_.find(dev);
-  if (it == links_.end()) return Error::Internal("Cannot find device \"" + dev + "\"");
-  it->second.up = true;
+  BANGER_ASSIGN_OR_RETURN(LinkInfo * link, LinkLocked(dev));
+  link->up = true;
   return OkStatus();
 }
 
@@ -185,9 +189,8 @@ Status FakeNetOps::SetMac(const std::string& dev, const std::string& mac) {
   std::lock_guard<std::mutex> lk(mu_);
   if (auto e = Enter("SetMac", dev + " " + mac)) return *e;
   BANGER_RETURN_IF_ERROR(ValidateMac(mac));
-  auto it = links_.find(dev);
-  if (it == links_.end()) return Error::Internal("Cannot find device \"" + dev + "\"");
-  it->second.mac = mac;
+  BANGER_ASSIGN_OR_RETURN(LinkInfo * link, LinkLocked(dev));
+  link->mac = mac;
   mac_pinned_.insert(dev);
   return OkStatus();
 }

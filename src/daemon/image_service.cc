@@ -1,0 +1,141 @@
+#include "daemon/image_service.h"
+
+#include <unistd.h>
+
+#include "base/fs.h"
+#include "base/log.h"
+#include "base/scope_guard.h"
+#include "daemon/ssh_key.h"
+#include "image/builder.h"
+
+namespace banger {
+namespace {
+
+Status CheckInputFile(const char* what, const std::string& p, bool required) {
+  if (p.empty()) {
+    if (required) return Error::Invalid(std::string(what) + " path is required");
+    return OkStatus();
+  }
+  if (p[0] != '/') return Error::Invalid(std::string(what) + " path must be absolute: " + p);
+  if (!PathExists(p)) return Error::Invalid(std::string(what) + " " + p + " does not exist");
+  if (!IsRegularFile(p)) return Error::Invalid(std::string(what) + " " + p + " is not a regular file");
+  if (::access(p.c_str(), R_OK) != 0) return Error::Invalid(std::string(what) + " " + p + " is not readable");
+  return OkStatus();
+}
+
+Status CheckBuildRequest(const BuildImageRequest& req) {
+  BANGER_RETURN_IF_ERROR(ValidateImageName(req.name));
+  if (req.profile != "minimal" && req.profile != "debian") {
+    return Error::Invalid("unknown profile \"" + req.profile + "\" (use minimal or debian)");
+  }
+  if (req.docker && req.profile != "debian") return Error::Invalid("--docker needs --profile debian");
+  if (req.size_bytes < 0 || req.size_bytes > kMaxDiskBytes) {
+    return Error::Invalid("image size exceeds the maximum of 128G");
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
+void ImageService::EmitImage(const std::string& type, Json data) {
+  Event ev;
+  ev.type = type;
+  ev.data = std::move(data);
+  d_.events->Emit(std::move(ev));
+}
+
+Result<Image> ImageService::ImportImage(const ImportImageRequest& req) {
+  BANGER_RETURN_IF_ERROR(ValidateImageName(req.name));
+  BANGER_RETURN_IF_ERROR(CheckInputFile("kernel", req.kernel_path, true));
+  BANGER_RETURN_IF_ERROR(CheckInputFile("rootfs", req.rootfs_path, true));
+  BANGER_RETURN_IF_ERROR(CheckInputFile("initrd", req.initrd_path, false));
+  BANGER_RETURN_IF_ERROR(CheckInputFile("work seed", req.work_seed_path, false));
+  if (!req.modules_dir.empty()) {
+    if (req.modules_dir[0] != '/') return Error::Invalid("modules path must be absolute: " + req.modules_dir);
+    if (!IsDirectory(req.modules_dir))
+      return Error::Invalid("modules dir " + req.modules_dir + " is not a directory");
+  }
+  Image img;
+  img.id = NewID();
+  img.name = req.name;
+  img.managed = false;
+  img.kernel_path = req.kernel_path;
+  img.rootfs_path = req.rootfs_path;
+  img.initrd_path = req.initrd_path;
+  img.modules_dir = req.modules_dir;
+  img.work_seed_path = req.work_seed_path;
+  img.created_at = img.updated_at = Now();
+  BANGER_RETURN_IF_ERROR(d_.store->InsertImage(img));
+  EmitImage("image.created", Json{{"image_id", img.id}, {"name", img.name}});
+  spdlog::info("imported image {} ({})", img.name, img.id);
+  return img;
+}
+
+Result<Image> ImageService::BuildImage(const BuildImageRequest& req,
+                                       const std::function<void(const std::string&)>& progress,
+                                       const std::atomic<bool>& cancel) {
+  BANGER_RETURN_IF_ERROR(CheckBuildRequest(req));
+  if (d_.store->GetImage(req.name).ok())
+    return Error::Conflict("image name \"" + req.name + "\" is already in use");
+  if (d_.agent_binary.empty() || !IsRegularFile(d_.agent_binary)) {
+    return Error::Unavailable("the guest agent binary banger-agent was not found next to bangerd (" +
+                              d_.agent_binary + "); reinstall banger");
+  }
+  BANGER_ASSIGN_OR_RETURN(SshKey key, EnsureSshKey(d_.config.ssh_key_path, d_.home.root));
+
+  Image img;
+  img.id = NewID();
+  img.name = req.name;
+  img.managed = true;
+  img.artifact_dir = d_.home.ImagesDir() + "/" + img.id.substr(0, 16);
+  BANGER_RETURN_IF_ERROR(MakeDirs(img.artifact_dir, 0755));
+  ScopeGuard undo([&] { RemoveAll(img.artifact_dir).ok(); });
+  spdlog::info("building image {} (profile {}{}) in {}", img.name, req.profile, req.docker ? ", docker" : "",
+               img.artifact_dir);
+
+  ImageBuildRequest br;
+  br.name = req.name;
+  br.profile = req.profile;
+  br.docker = req.docker;
+  br.rootfs_size_bytes = req.size_bytes;
+  ImageBuildEnv env;
+  env.artifact_dir = img.artifact_dir;
+  env.agent_binary = d_.agent_binary;
+  env.ssh_public_key = key.public_key;
+  env.kernel_cache_dir = d_.home.root + "/cache";
+  auto built = banger::BuildImage(br, env, progress, cancel);
+  if (!built.ok()) return std::move(built).error().Wrap("building image " + req.name);
+  img.kernel_path = built->kernel_path;
+  img.initrd_path = built->initrd_path;
+  img.rootfs_path = built->rootfs_path;
+  img.modules_dir = built->modules_dir;
+  img.work_seed_path = built->work_seed_path;
+  img.build_size = built->build_size;
+  img.docker = req.docker;
+  img.seeded_ssh_public_key_fingerprint = key.fingerprint;
+  img.created_at = img.updated_at = Now();
+  BANGER_RETURN_IF_ERROR(d_.store->InsertImage(img));
+  undo.Dismiss();
+  EmitImage("image.created", Json{{"image_id", img.id}, {"name", img.name}, {"profile", req.profile}});
+  spdlog::info("built image {} ({})", img.name, img.id);
+  return img;
+}
+
+Result<std::vector<Image>> ImageService::ListImages() { return d_.store->ListImages(); }
+
+Result<Image> ImageService::GetImage(const std::string& ref) { return d_.store->GetImage(ref); }
+
+Result<std::string> ImageService::DeleteImage(const std::string& ref) {
+  BANGER_ASSIGN_OR_RETURN(Image img, d_.store->GetImage(ref));
+  BANGER_ASSIGN_OR_RETURN(int users, d_.store->CountVMsUsingImage(img.id));
+  if (users > 0) {
+    return Error::Conflict("image " + img.name + " is used by " + std::to_string(users) +
+                           " vm(s); delete them first");
+  }
+  BANGER_RETURN_IF_ERROR(d_.store->DeleteImage(img.id));
+  if (img.managed && !img.artifact_dir.empty()) RemoveAll(img.artifact_dir).ok();
+  EmitImage("image.deleted", Json{{"image_id", img.id}, {"name", img.name}});
+  return img.id;
+}
+
+}  // namespace banger

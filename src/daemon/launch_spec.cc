@@ -1,0 +1,66 @@
+#include "daemon/launch_spec.h"
+
+#include "net/address.h"
+
+namespace banger {
+
+uint32_t CidFor(const std::string& vm_id) {
+  uint32_t v = static_cast<uint32_t>(std::stoul(vm_id.substr(0, 7), nullptr, 16));
+  return 3 + v % 0x0FFFFFF0;
+}
+
+void FillRuntimePaths(const HomeLayout& home, VMRecord& vm) {
+  std::string dir = home.VMDir(vm.id);
+  vm.runtime.vm_dir = dir;
+  vm.runtime.api_sock_path = dir + "/" + kControlSockName;
+  vm.runtime.log_path = dir + "/" + kConsoleLogName;
+  vm.runtime.system_overlay_path = dir + "/" + kOverlayDiskName;
+  vm.runtime.work_disk_path = dir + "/" + kWorkDiskName;
+  if (vm.spec.backend == BackendKind::kFirecracker) {
+    vm.runtime.vsock_path = dir + "/" + kVsockSockName;
+    vm.runtime.vsock_cid = CidFor(vm.id);
+    vm.runtime.metrics_path = dir + "/" + kMetricsName;
+  } else {
+    vm.runtime.vsock_path.clear();
+    vm.runtime.vsock_cid = 0;
+    vm.runtime.metrics_path.clear();
+  }
+}
+
+LaunchSpec BuildLaunchSpec(const VMRecord& vm, const Image& img, const BootDevices& dev) {
+  LaunchSpec ls;
+  ls.vm_id = vm.id;
+  ls.vm_name = vm.name;
+  ls.vcpu_count = vm.spec.vcpu_count;
+  ls.memory_mib = vm.spec.memory_mib;
+  ls.kernel_path = img.kernel_path;
+  ls.initrd_path = img.initrd_path;
+  // The contract with the guest init (guest/init/init.sh).
+  ls.kernel_cmdline = "console=ttyS0 reboot=k panic=1 banger.hostname=" + vm.name + " banger.vm_id=" + vm.id +
+                      " banger.agent=" + (vm.spec.backend == BackendKind::kFirecracker ? "vsock" : "serial");
+  if (!dev.root_dev.empty()) {
+    // The snapshot is the VM's private root: the guest mounts it read-write.
+    ls.kernel_cmdline += " banger.cow=dm";
+    ls.drives = {{"rootfs", dev.root_dev, false}, {"work", vm.runtime.work_disk_path, false}};
+  } else {
+    ls.drives = {{"rootfs", img.rootfs_path, true},
+                 {"overlay", vm.runtime.system_overlay_path, false},
+                 {"work", vm.runtime.work_disk_path, false}};
+  }
+  if (!dev.tap_device.empty()) {
+    ls.tap_device = dev.tap_device;
+    ls.guest_mac = MacForIp(vm.runtime.guest_ip);
+    ls.kernel_cmdline += dev.net_kernel_args;
+  }
+  ls.vm_dir = vm.runtime.vm_dir;
+  ls.control_sock_path = vm.runtime.api_sock_path;
+  ls.vsock_path = vm.runtime.vsock_path;
+  ls.vsock_cid = vm.runtime.vsock_cid;
+  if (vm.spec.backend == BackendKind::kQemu) ls.agent_sock_path = vm.runtime.vm_dir + "/" + kAgentSockName;
+  ls.console_log_path = vm.runtime.log_path;
+  ls.vmm_log_path = vm.runtime.vm_dir + "/" + kVmmLogName;
+  ls.metrics_path = vm.runtime.metrics_path;
+  return ls;
+}
+
+}  // namespace banger

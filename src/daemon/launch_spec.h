@@ -1,0 +1,46 @@
+// A VM's runtime layout and its VMM launch spec, as pure functions (no I/O):
+// the file names in <home>/vms/<id[:16]>/, and the LaunchSpec handed to a
+// VmmBackend, which carries the kernel command line contract with the guest
+// init (guest/init/init.sh): console=ttyS0 reboot=k panic=1
+// banger.hostname=NAME banger.vm_id=ID banger.agent=serial|vsock
+// [banger.cow=dm] [banger.ip=... banger.gw=... banger.dns=...], and the disks
+// in guest order (vda rootfs, vdb overlay, vdc work; dm-snapshot: vda the
+// private root, vdb work).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "config/config.h"
+#include "model/types.h"
+#include "vmm/backend.h"
+
+namespace banger {
+
+inline constexpr const char* kControlSockName = "api.sock";
+inline constexpr const char* kAgentSockName = "agent.sock";
+inline constexpr const char* kVsockSockName = "v.sock";
+inline constexpr const char* kConsoleLogName = "console.log";
+inline constexpr const char* kVmmLogName = "vmm.log";
+inline constexpr const char* kMetricsName = "metrics.json";
+inline constexpr const char* kOverlayDiskName = "system-overlay.ext4";
+inline constexpr const char* kWorkDiskName = "work.ext4";
+
+// The guest vsock CID (>= 3), derived from the id: durable and rarely colliding.
+uint32_t CidFor(const std::string& vm_id);
+
+// Sets vm.runtime's deterministic paths (directory, sockets, logs, disks,
+// vsock) for vm.id and vm.spec.backend under `home`.
+void FillRuntimePaths(const HomeLayout& home, VMRecord& vm);
+
+// What one boot has set up on the host, besides the VM's files.
+struct BootDevices {
+  std::string root_dev;         // private root device (dm-snapshot); "" = overlay layout
+  std::string tap_device;       // "" = no NIC
+  std::string net_kernel_args;  // " banger.ip=..." from VmNetwork::KernelArgs, when a NIC
+};
+
+// The launch spec for `vm` (runtime paths filled) booting `img`.
+LaunchSpec BuildLaunchSpec(const VMRecord& vm, const Image& img, const BootDevices& dev);
+
+}  // namespace banger

@@ -1,0 +1,104 @@
+// VmMonitor: stats, metrics, auto-stop.
+#include "daemon/monitor.h"
+
+#include "daemon/testing/vm_service_fixture.h"
+
+namespace banger {
+namespace {
+
+class VmMonitorTest : public VmServiceTest {
+ protected:
+  void SetUp() override {
+    VmServiceTest::SetUp();
+    if (HasFatalFailure()) return;
+    monitor_ = std::make_unique<VmMonitor>(*svc_, *store_, procs_,
+                                           std::map<BackendKind, VmmBackend*>{{BackendKind::kQemu, &qemu_}});
+  }
+  pid_t PidOf(const std::string& name) { return svc_->Get(name)->handles->pid; }
+  std::unique_ptr<VmMonitor> monitor_;
+};
+
+TEST_F(VmMonitorTest, StatsCpuMemoryAndDisksOnTheHost) {
+  VMRecord vm = MustCreate("t1");
+  MustCreate("idle", /*no_start=*/true);
+  pid_t pid = PidOf("t1");
+  procs_.SetUsage(pid, ProcUsage{0, 300 << 20, 2LL << 30});
+  auto before = std::chrono::steady_clock::now();
+  monitor_->CollectStats();
+  auto got = store_->GetVM("t1");
+  EXPECT_EQ(got->stats.rss_bytes, 300 << 20);
+  EXPECT_EQ(got->stats.vsz_bytes, 2LL << 30);
+  EXPECT_DOUBLE_EQ(got->stats.cpu_percent, 0) << "no interval yet";
+  EXPECT_EQ(got->stats.work_disk_bytes, AllocatedBytes(vm.runtime.work_disk_path));
+  EXPECT_NE(got->stats.collected_at, Timestamp{});
+  EXPECT_EQ(store_->GetVM("idle")->stats.collected_at, Timestamp{}) << "not running: not sampled";
+
+  // 2 s of CPU over (at least) 100 ms of wall time: far above 100 %, and
+  // bounded by the elapsed wall time.
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  procs_.SetUsage(pid, ProcUsage{2'000'000'000, 300 << 20, 2LL << 30});
+  monitor_->CollectStats();
+  double elapsed_ns = static_cast<double>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - before)
+          .count());
+  double cpu = store_->GetVM("t1")->stats.cpu_percent;
+  EXPECT_LE(cpu, 100.0 * 2e9 / 1e8);
+  EXPECT_GE(cpu, 100.0 * 2e9 / elapsed_ns);
+
+  // `vm stats` on demand: a fresh sample (the VM's metrics survive it).
+  monitor_->CollectMetrics();
+  auto now = monitor_->StatsNow("t1", std::chrono::milliseconds(10));
+  ASSERT_TRUE(now.ok()) << now.error().message();
+  EXPECT_EQ(now->stats.rss_bytes, 300 << 20);
+  EXPECT_EQ(now->stats.metrics_raw["vcpu"]["exit_io_out"], 7);
+  EXPECT_FALSE(monitor_->StatsNow("nope").ok());
+}
+
+TEST_F(VmMonitorTest, MetricsComeFromTheVmmAndStatsKeepThem) {
+  MustCreate("t1");
+  monitor_->CollectMetrics();
+  EXPECT_EQ(qemu_.metrics_calls, 1);
+  EXPECT_EQ(store_->GetVM("t1")->stats.metrics_raw["vcpu"]["exit_io_out"], 7);
+  monitor_->CollectStats();
+  EXPECT_EQ(store_->GetVM("t1")->stats.metrics_raw["vcpu"]["exit_io_out"], 7) << "a stats pass keeps metrics";
+  ASSERT_TRUE(svc_->Stop("t1", std::nullopt).ok());
+  monitor_->CollectMetrics();
+  EXPECT_EQ(qemu_.metrics_calls, 1) << "stopped VMs are not asked";
+}
+
+TEST_F(VmMonitorTest, AutoStopTakesOnlyIdleVmsWithoutLiveSessions) {
+  MustCreate("busy");
+  MustCreate("idle");
+  MustCreate("worker");
+  Timestamp now = Now();
+  // Everything was touched at start; an hour later, "busy" was just used and
+  // "worker" runs a session.
+  ASSERT_TRUE(store_->TouchVM(store_->GetVM("busy")->id, now + std::chrono::hours(1)).ok());
+  GuestSession s;
+  s.id = NewID();
+  s.vm_id = store_->GetVM("worker")->id;
+  s.name = "job";
+  s.command = "sleep";
+  s.status = GuestSessionStatus::kRunning;
+  ASSERT_TRUE(store_->UpsertSession(s).ok());
+
+  auto stopped = monitor_->StopStale(now + std::chrono::hours(1), std::chrono::minutes(30));
+  EXPECT_EQ(stopped, std::vector<std::string>{"idle"});
+  EXPECT_EQ(store_->GetVM("idle")->state, VMState::kStopped);
+  EXPECT_EQ(store_->GetVM("busy")->state, VMState::kRunning);
+  EXPECT_EQ(store_->GetVM("worker")->state, VMState::kRunning);
+  auto evs = store_->EventsAfter(0, 1000);
+  bool said = false;
+  for (const auto& e : *evs) said |= e.data.dump().find("auto-stopped: idle for 30m") != std::string::npos;
+  EXPECT_TRUE(said) << "the stop's reason is in the event";
+
+  // The session ends: the worker goes at the next sweep; 0 disables it all.
+  s.status = GuestSessionStatus::kExited;
+  ASSERT_TRUE(store_->UpsertSession(s).ok());
+  EXPECT_TRUE(monitor_->StopStale(now + std::chrono::hours(1), std::chrono::seconds(0)).empty());
+  EXPECT_EQ(monitor_->StopStale(now + std::chrono::hours(1), std::chrono::minutes(30)),
+            std::vector<std::string>{"worker"});
+}
+
+}  // namespace
+}  // namespace banger

@@ -1,0 +1,70 @@
+#include "daemon/upkeep.h"
+
+#include <algorithm>
+
+#include "daemon/guest_exec.h"
+
+namespace banger {
+
+Upkeep::Upkeep(VmService& vms, SessionService& sessions, VmMonitor& monitor, const DaemonConfig& config)
+    : vms_(vms), sessions_(sessions), monitor_(monitor), config_(config) {}
+
+Upkeep::~Upkeep() { Stop(); }
+
+void Upkeep::Start() {
+  sweeper_ = std::thread([this] { SweepLoop(); });
+  monitor_thread_ = std::thread([this] { MonitorLoop(); });
+}
+
+void Upkeep::Stop() {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (sweeper_.joinable()) sweeper_.join();
+  if (monitor_thread_.joinable()) monitor_thread_.join();
+}
+
+bool Upkeep::WaitStop(std::chrono::milliseconds d) {
+  std::unique_lock<std::mutex> lk(mu_);
+  return cv_.wait_for(lk, d, [this] { return stop_; });
+}
+
+void Upkeep::SweepLoop() {
+  AutoRemoveSweeper auto_remove(vms_);  // `vm run --rm` (daemon/guest_exec.h)
+  for (int tick = 1; !WaitStop(std::chrono::seconds(2)); ++tick) {
+    vms_.SweepDead();
+    auto_remove.Sweep();
+    // Sessions cost an exec each to check: every 10 s is enough to record their end.
+    if (tick % 5 == 0) sessions_.PollRunning();
+  }
+}
+
+void Upkeep::MonitorLoop() {
+  using clock = std::chrono::steady_clock;
+  const auto idle_after = std::chrono::duration_cast<std::chrono::seconds>(config_.auto_stop_stale_after);
+  // The seed sweeps for stale VMs every minute; a shorter idle limit is checked more often.
+  const auto stale_every = std::clamp<std::chrono::milliseconds>(
+      config_.auto_stop_stale_after / 4, std::chrono::seconds(1), std::chrono::minutes(1));
+  auto next_stats = clock::now() + config_.stats_poll_interval;
+  auto next_metrics = clock::now() + config_.metrics_poll_interval;
+  auto next_stale = clock::now() + stale_every;
+  while (!WaitStop(std::chrono::milliseconds(500))) {
+    auto now = clock::now();
+    if (now >= next_stats) {
+      monitor_.CollectStats();
+      next_stats = now + config_.stats_poll_interval;
+    }
+    if (now >= next_metrics) {
+      monitor_.CollectMetrics();
+      next_metrics = now + config_.metrics_poll_interval;
+    }
+    if (idle_after.count() > 0 && now >= next_stale) {
+      monitor_.StopStale(Now(), idle_after);
+      next_stale = now + stale_every;
+    }
+  }
+}
+
+}  // namespace banger

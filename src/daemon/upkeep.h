@@ -1,0 +1,53 @@
+// Upkeep: the daemon's periodic background threads, started after the
+// startup reconcile and stopped (joined) at shutdown:
+//  - sweeper: every 2 s demotes VMs recorded running whose VMM exited
+//    (VmService::SweepDead) and deletes finished `vm run --rm` VMs
+//    (AutoRemoveSweeper); every 10 s asks guests about running sessions
+//    and records their ends (SessionService::PollRunning);
+//  - monitor: VM stats every stats_poll_interval, VMM metrics every
+//    metrics_poll_interval and, when auto_stop_stale_after is set, stops idle
+//    VMs (VmMonitor; checked every minute, or every quarter of the limit
+//    when shorter).
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "config/config.h"
+#include "daemon/monitor.h"
+#include "daemon/session_service.h"
+#include "daemon/vm_service.h"
+
+namespace banger {
+
+class Upkeep {
+ public:
+  Upkeep(VmService& vms, SessionService& sessions, VmMonitor& monitor, const DaemonConfig& config);
+  ~Upkeep();  // Stop()
+  Upkeep(const Upkeep&) = delete;
+  Upkeep& operator=(const Upkeep&) = delete;
+
+  void Start();
+  // Wakes and joins both threads; idempotent.
+  void Stop();
+
+ private:
+  // Waits up to `d`; true when a stop was requested.
+  bool WaitStop(std::chrono::milliseconds d);
+  void SweepLoop();
+  void MonitorLoop();
+
+  VmService& vms_;
+  SessionService& sessions_;
+  VmMonitor& monitor_;
+  DaemonConfig config_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;  // Guarded by mu_.
+  std::thread sweeper_;
+  std::thread monitor_thread_;
+};
+
+}  // namespace banger

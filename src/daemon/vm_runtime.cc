@@ -1,0 +1,140 @@
+// VmService, part two: the transient side of a VM (its VMM process, tap,
+// copy-on-write root, sockets and scratch file): teardown, the liveness
+// rule, demotion of dead VMs, and the per-VM step of the startup reconcile.
+#include <signal.h>
+
+#include <set>
+#include <thread>
+
+#include "base/fs.h"
+#include "base/log.h"
+#include "daemon/launch_spec.h"
+#include "daemon/vm_service.h"
+
+namespace banger {
+
+void VmService::CleanupRuntime(const VMRecord& vm, const std::optional<VMHandles>& handles) {
+  const std::string& sock = vm.runtime.api_sock_path;
+  std::set<pid_t> pids;
+  if (handles && AliveAndNames(*d_.procs, handles->pid, sock)) pids.insert(handles->pid);
+  for (pid_t p : d_.procs->FindByArg(sock)) pids.insert(p);
+  for (pid_t p : pids) {
+    spdlog::warn("vm {}: killing leftover vmm process {}", vm.name, p);
+    d_.procs->Signal(p, SIGKILL).ok();
+  }
+  for (int i = 0; i < 250 && !pids.empty(); ++i) {
+    std::erase_if(pids, [&](pid_t p) { return !d_.procs->Alive(p); });
+    if (!pids.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (d_.agents) d_.agents->Drop(vm.id);
+  if (d_.network && handles && !handles->tap_device.empty()) d_.network->Detach(vm, handles->tap_device);
+  // The VMM is gone, so the copy-on-write root is closed and can go.
+  VMHandles dm_left = d_.cow->Release(vm, handles);
+  if (!vm.runtime.vm_dir.empty()) {
+    for (const char* f : {kControlSockName, kAgentSockName, kVsockSockName}) {
+      RemoveFile(vm.runtime.vm_dir + "/" + f).ok();
+    }
+    RemoveHandlesFile(vm.runtime.vm_dir).ok();
+    if (!dm_left.empty()) {
+      // Keep naming what is still there, so a later cleanup (or Reconcile) retries.
+      spdlog::warn("vm {}: dm-snapshot devices left behind ({} {} {}); will retry", vm.name, dm_left.dm_name,
+                   dm_left.cow_loop, dm_left.base_loop);
+      WriteHandlesFile(vm.runtime.vm_dir, dm_left).ok();
+    }
+  }
+  cache_.Erase(vm.id);
+}
+
+void VmService::UndoBoot(const VMRecord& vm, const VMHandles& h) {
+  if (d_.network && !h.tap_device.empty()) d_.network->Detach(vm, h.tap_device);
+  VMHandles left = d_.cow->Release(vm, h);
+  cache_.Erase(vm.id);
+  if (left.empty()) {
+    RemoveHandlesFile(vm.runtime.vm_dir).ok();
+  } else {
+    WriteHandlesFile(vm.runtime.vm_dir, left).ok();
+  }
+}
+
+bool VmService::VmAlive(const VMRecord& vm) {
+  auto h = cache_.Get(vm.id);
+  return h && AliveAndNames(*d_.procs, h->pid, vm.runtime.api_sock_path);
+}
+
+void VmService::DemoteIfDeadLocked(VMRecord& vm) {
+  if (vm.state != VMState::kRunning || VmAlive(vm)) return;
+  spdlog::info("vm {}: vmm process is gone; marking stopped", vm.name);
+  CleanupRuntime(vm, cache_.Get(vm.id));
+  if (auto st = SaveState(vm, VMState::kStopped, "vmm exited"); !st.ok()) {
+    spdlog::error("vm {}: {}", vm.name, st.error().message());
+  }
+}
+
+void VmService::SweepDead() {
+  auto vms = d_.store->ListVMs();
+  if (!vms.ok()) return;
+  for (auto& vm : *vms) {
+    if (vm.state != VMState::kRunning || VmAlive(vm)) continue;
+    auto lock = LockFor(vm.id);
+    if (!lock->try_lock()) continue;  // an operation is under way; it owns the state
+    std::lock_guard<std::mutex> lk(*lock, std::adopt_lock);
+    auto fresh = d_.store->GetVM(vm.id);
+    if (fresh.ok()) DemoteIfDeadLocked(*fresh);
+  }
+}
+
+void VmService::ReconcileVm(VMRecord vm) {
+  auto lock = LockFor(vm.id);
+  std::lock_guard<std::mutex> lk(*lock);
+  auto scratch = ReadHandlesFile(vm.runtime.vm_dir);
+  std::optional<VMHandles> handles;
+  if (scratch.ok()) {
+    handles = *scratch;
+  } else {
+    spdlog::warn("vm {}: ignoring unreadable scratch file: {}", vm.name, scratch.error().message());
+  }
+  if (vm.state == VMState::kRunning) {
+    // Prefer what the OS says (a process naming our control socket) over the scratch file.
+    auto pids = d_.procs->FindByArg(vm.runtime.api_sock_path);
+    if (!pids.empty()) {
+      VMHandles h = handles.value_or(VMHandles{});
+      if (h.pid != pids.front()) {
+        h.pid = pids.front();
+        WriteHandlesFile(vm.runtime.vm_dir, h).ok();
+      }
+      cache_.Set(vm.id, h);
+      spdlog::info("reconcile: vm {} is alive (pid {}), re-adopted", vm.name, h.pid);
+      return;
+    }
+    spdlog::info("reconcile: vm {} was running but its vmm is gone; cleaning up", vm.name);
+    CleanupRuntime(vm, handles);
+    vm.runtime.last_error.clear();
+    if (auto st = SaveState(vm, VMState::kStopped, "vmm exited while the daemon was down"); !st.ok()) {
+      spdlog::error("reconcile: vm {}: {}", vm.name, st.error().message());
+    }
+    return;
+  }
+  // Not running: anything left from an interrupted start goes.
+  if (handles || !d_.procs->FindByArg(vm.runtime.api_sock_path).empty()) {
+    spdlog::info("reconcile: vm {} ({}): removing leftovers of an interrupted operation", vm.name,
+                 VMStateName(vm.state));
+    CleanupRuntime(vm, handles);
+  }
+}
+
+void VmService::RemoveOrphanDir(const std::string& dir) {
+  VMRecord ghost;
+  ghost.id = dir.substr(dir.rfind('/') + 1);
+  ghost.name = ghost.id;
+  ghost.runtime.vm_dir = dir;
+  ghost.runtime.api_sock_path = dir + "/" + kControlSockName;
+  ghost.runtime.system_overlay_path = dir + "/" + kOverlayDiskName;
+  auto handles = ReadHandlesFile(dir);
+  CleanupRuntime(ghost, handles.ok() ? *handles : std::nullopt);
+  spdlog::info("reconcile: removing orphan vm directory {}", dir);
+  RemoveAll(dir).ok();
+}
+
+std::optional<VMHandles> VmService::HandlesOf(const std::string& vm_id) const { return cache_.Get(vm_id); }
+
+}  // namespace banger

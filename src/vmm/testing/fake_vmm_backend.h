@@ -1,0 +1,58 @@
+// FakeBackend: a VmmBackend whose "VMM" is an entry in a FakeProcs table; it
+// records launches and shutdowns. Test-only (banger_vmm_fakes).
+#pragma once
+
+#include <chrono>
+#include <mutex>
+#include <vector>
+
+#include "base/testing/fake_process_ops.h"
+#include "vmm/backend.h"
+
+namespace banger::testing {
+
+// A backend whose "VMM" is an entry in FakeProcs.
+class FakeBackend : public VmmBackend {
+ public:
+  FakeBackend(BackendKind kind, FakeProcs& procs) : kind_(kind), procs_(procs) {}
+  BackendKind kind() const override { return kind_; }
+  Status CheckAvailable() override { return available; }
+  Result<VmmProcess> Launch(const LaunchSpec& spec, std::chrono::milliseconds) override {
+    std::lock_guard<std::mutex> lk(mu_);
+    launches.push_back(spec);
+    if (!launch_error.message().empty()) return launch_error;
+    pid_t pid = procs_.Add({"fake-vmm", "--api-sock", spec.control_sock_path});
+    return VmmProcess{pid, spec.control_sock_path};
+  }
+  Status Shutdown(const VmmProcess& p, std::chrono::milliseconds graceful) override {
+    std::lock_guard<std::mutex> lk(mu_);
+    shutdowns.push_back(graceful);
+    procs_.Kill(p.pid);
+    return OkStatus();
+  }
+  Status Pause(const VmmProcess&) override { return OkStatus(); }
+  Status Resume(const VmmProcess&) override { return OkStatus(); }
+  Result<Json> Metrics(const VmmProcess& p, const std::string&) override {
+    if (!procs_.Alive(p.pid)) return Error::Unavailable("vmm is gone");
+    std::lock_guard<std::mutex> lk(mu_);
+    ++metrics_calls;
+    return metrics;
+  }
+  Json metrics = Json{{"vcpu", {{"exit_io_out", 7}}}};
+  int metrics_calls = 0;
+  Result<std::string> QueryState(const VmmProcess& p) override {
+    return procs_.Alive(p.pid) ? std::string("running") : std::string("not_started");
+  }
+
+  Status available;
+  Error launch_error{ErrorKind::kInternal, ""};
+  std::mutex mu_;
+  std::vector<LaunchSpec> launches;
+  std::vector<std::chrono::milliseconds> shutdowns;
+
+ private:
+  BackendKind kind_;
+  FakeProcs& procs_;
+};
+
+}  // namespace banger::testing
