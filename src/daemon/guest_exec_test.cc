@@ -2,6 +2,7 @@
 // static banger-agent run on the host over a Unix socket (--listen-unix),
 // with a fake VMM backend: no VM needed.
 #include "daemon/guest_exec.h"
+#include "daemon/image_service.h"
 
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -72,7 +73,8 @@ class GuestExecTest : public ::testing::Test {
     d.agents = pool_.get();
     d.backends = {{BackendKind::kQemu, &qemu_}};
     svc_ = std::make_unique<VmService>(d);
-    auto img = svc_->ImportImage({"base", root_ + "/vmlinux", root_ + "/rootfs.ext4", "", "", ""});
+    ImageService images(ImageServiceDeps{d.home, d.config, store_.get(), events_.get(), ""});
+    auto img = images.ImportImage({"base", root_ + "/vmlinux", root_ + "/rootfs.ext4", "", "", ""});
     ASSERT_TRUE(img.ok()) << img.error().message();
     exec_ = std::make_unique<GuestExec>(*svc_);
   }
