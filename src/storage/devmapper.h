@@ -9,7 +9,7 @@
 // The real implementation runs losetup and dmsetup with argv (never a
 // shell); tests inject a command runner or use a fake (daemon/fakes.h).
 // Many hosts have no device-mapper at all (no /dev/mapper/control, no
-// modules; see shared/notes/guest-boot.md): Available() says so, and the
+// modules, no dmsetup): Available() says so, and the
 // default scheme (overlayfs in the guest) needs none of this.
 //
 // The loops and the dm device are transient handles: they are recorded in
