@@ -166,9 +166,7 @@ class SqliteStore final : public Store {
   Status DeleteVM(const std::string& id) override {
     std::lock_guard lock(mu_);
     // Sessions and workspaces go with it via ON DELETE CASCADE.
-    BANGER_ASSIGN_OR_RETURN(sql::Statement st, Prepare("DELETE FROM vms WHERE id = ?1"));
-    st.Bind(1, id);
-    return RunOnOneRow(st, "vm", id, "deleting vm " + id);
+    return DeleteById("vms", "vm", id);
   }
 
   // ---- guest sessions ----
@@ -220,9 +218,7 @@ class SqliteStore final : public Store {
 
   Status DeleteSession(const std::string& id) override {
     std::lock_guard lock(mu_);
-    BANGER_ASSIGN_OR_RETURN(sql::Statement st, Prepare("DELETE FROM guest_sessions WHERE id = ?1"));
-    st.Bind(1, id);
-    return RunOnOneRow(st, "session", id, "deleting session " + id);
+    return DeleteById("guest_sessions", "session", id);
   }
 
   // ---- workspaces ----
@@ -325,6 +321,14 @@ class SqliteStore final : public Store {
   Status RunOnOneRow(sql::Statement& st, const char* kind, const std::string& id, const std::string& doing) {
     if (Status s = st.Run(); !s.ok()) return std::move(s).error().Wrap(doing);
     return CheckChanged(kind, id);
+  }
+
+  // Deletes the row of `table` with `id`; kNotFound for the `kind` named `id`
+  // when there is none.
+  Status DeleteById(const std::string& table, const char* kind, const std::string& id) {
+    BANGER_ASSIGN_OR_RETURN(sql::Statement st, Prepare("DELETE FROM " + table + " WHERE id = ?1"));
+    st.Bind(1, id);
+    return RunOnOneRow(st, kind, id, std::string("deleting ") + kind + " " + id);
   }
 
   // kNotFound for the `kind` named `id` when the last statement changed no row.
