@@ -112,20 +112,10 @@ Result<Image> DecodeImage(const sql::Statement& st) {
 }
 
 void BindImage(sql::Statement& st, const Image& img) {
-  st.Bind(1, img.id)
-      .Bind(2, img.name)
-      .Bind(3, img.managed)
-      .Bind(4, img.artifact_dir)
-      .Bind(5, img.rootfs_path)
-      .Bind(6, img.work_seed_path)
-      .Bind(7, img.kernel_path)
-      .Bind(8, img.initrd_path)
-      .Bind(9, img.modules_dir)
-      .Bind(10, img.build_size)
-      .Bind(11, img.seeded_ssh_public_key_fingerprint)
-      .Bind(12, img.docker)
-      .Bind(13, FormatRfc3339(img.created_at))
-      .Bind(14, FormatRfc3339(img.updated_at));
+  st.BindAll(img.id, img.name, img.managed, img.artifact_dir, img.rootfs_path, img.work_seed_path,
+             img.kernel_path, img.initrd_path, img.modules_dir, img.build_size,
+             img.seeded_ssh_public_key_fingerprint, img.docker, FormatRfc3339(img.created_at),
+             FormatRfc3339(img.updated_at));
 }
 
 Error ImageWriteError(const sql::Statement& st, const Image& img, Error err) {
@@ -149,18 +139,10 @@ Result<VMRecord> DecodeVM(const sql::Statement& st) {
 }
 
 void BindVM(sql::Statement& st, const VMRecord& vm) {
-  st.Bind(1, vm.id)
-      .Bind(2, vm.name)
-      .Bind(3, vm.image_id)
-      .Bind(4, VMStateName(vm.state))
-      .Bind(5, FormatRfc3339(vm.created_at))
-      .Bind(6, FormatRfc3339(vm.updated_at))
-      .Bind(7, FormatRfc3339(vm.last_touched_at))
-      .Bind(8, DumpJson(ToJson(vm.spec)))
-      .Bind(9, DumpJson(ToJson(vm.runtime)))
-      .Bind(10, DumpJson(ToJson(vm.stats)))
-      .Bind(11, DumpJson(Json(vm.labels)))
-      .BindOrNull(12, vm.request_id);
+  st.BindAll(vm.id, vm.name, vm.image_id, VMStateName(vm.state), FormatRfc3339(vm.created_at),
+             FormatRfc3339(vm.updated_at), FormatRfc3339(vm.last_touched_at), DumpJson(ToJson(vm.spec)),
+             DumpJson(ToJson(vm.runtime)), DumpJson(ToJson(vm.stats)), DumpJson(Json(vm.labels)),
+             sql::NullIfEmpty{vm.request_id});
 }
 
 Error VMWriteError(const sql::Statement& st, const VMRecord& vm, Error err) {

@@ -179,13 +179,8 @@ class SqliteStore final : public Store {
                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(id) DO UPDATE SET vm_id = excluded.vm_id, "
                 "name = excluded.name, status = excluded.status, created_at = excluded.created_at, "
                 "updated_at = excluded.updated_at, body_json = excluded.body_json"));
-    st.Bind(1, s.id)
-        .Bind(2, s.vm_id)
-        .Bind(3, s.name)
-        .Bind(4, GuestSessionStatusName(s.status))
-        .Bind(5, FormatRfc3339(s.created_at))
-        .Bind(6, FormatRfc3339(s.updated_at))
-        .Bind(7, DumpJson(ToJson(s)));
+    st.BindAll(s.id, s.vm_id, s.name, GuestSessionStatusName(s.status), FormatRfc3339(s.created_at),
+               FormatRfc3339(s.updated_at), DumpJson(ToJson(s)));
     if (Status run = st.Run(); !run.ok()) {
       if (sql::IsUniqueViolation(st.error_code())) {
         return Error::Conflict("session name " + Quoted(s.name) + " is already in use in vm " + s.vm_id);
@@ -230,10 +225,7 @@ class SqliteStore final : public Store {
         Prepare("INSERT INTO workspaces(vm_id, guest_path, body_json, prepared_at) VALUES (?1, ?2, ?3, ?4) "
                 "ON CONFLICT(vm_id, guest_path) DO UPDATE SET body_json = excluded.body_json, "
                 "prepared_at = excluded.prepared_at"));
-    st.Bind(1, w.vm_id)
-        .Bind(2, w.guest_path)
-        .Bind(3, DumpJson(ToJson(w)))
-        .Bind(4, FormatRfc3339(w.prepared_at));
+    st.BindAll(w.vm_id, w.guest_path, DumpJson(ToJson(w)), FormatRfc3339(w.prepared_at));
     if (Status s = st.Run(); !s.ok()) {
       if (st.error_code() == SQLITE_CONSTRAINT_FOREIGNKEY) {
         return Error::NotFound("vm " + Quoted(w.vm_id) + " not found");
@@ -262,11 +254,8 @@ class SqliteStore final : public Store {
     BANGER_ASSIGN_OR_RETURN(
         sql::Statement st,
         Prepare("INSERT INTO events(at, type, vm_id, vm_name, data_json) VALUES (?1, ?2, ?3, ?4, ?5)"));
-    st.Bind(1, FormatRfc3339(ev.at))
-        .Bind(2, ev.type)
-        .BindOrNull(3, ev.vm_id)
-        .BindOrNull(4, ev.vm_name)
-        .Bind(5, DumpJson(ev.data));
+    st.BindAll(FormatRfc3339(ev.at), ev.type, sql::NullIfEmpty{ev.vm_id}, sql::NullIfEmpty{ev.vm_name},
+               DumpJson(ev.data));
     if (Status s = st.Run(); !s.ok()) return std::move(s).error().Wrap("appending event " + ev.type);
     ev.seq = sqlite3_last_insert_rowid(db());
     return ev.seq;
