@@ -63,6 +63,7 @@ inline GuestSession MakeSession(const std::string& vm_id, const std::string& nam
 
 inline std::vector<std::string> Names(const std::vector<VMRecord>& vms) {
   std::vector<std::string> out;
+  out.reserve(vms.size());
   for (const auto& vm : vms) out.push_back(vm.name);
   return out;
 }
