@@ -391,11 +391,13 @@ TEST_F(AgentClientTest, StdinIntactWithInterleavedExecs) {
   ASSERT_TRUE(conn);
   constexpr int kExecs = 4;
   std::vector<std::string> inputs;
+  inputs.reserve(kExecs);
   for (int i = 0; i < kExecs; ++i) inputs.push_back(PseudoRandom(kMiB + 12345 * i, 100 + i));
   for (int round = 0; round < 3; ++round) {
     std::vector<std::unique_ptr<ExecChannel>> chans;
     std::vector<Result<Collected>> results(kExecs, Error::Internal("not run"));
     std::vector<std::thread> readers;
+    readers.reserve(kExecs);
     for (int i = 0; i < kExecs; ++i) {
       auto ch = conn->Exec(Cmd({"sha256sum"}));
       ASSERT_TRUE(ch.ok()) << ch.error().message();
@@ -494,6 +496,7 @@ TEST_F(AgentClientTest, EightConcurrentExecsOnOneConnection) {
   auto conn = Connect();
   ASSERT_TRUE(conn);
   std::vector<std::thread> threads;
+  threads.reserve(8);
   std::vector<std::string> problems(8);
   for (int i = 0; i < 8; ++i) {
     threads.emplace_back([&, i] {
