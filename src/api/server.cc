@@ -299,11 +299,13 @@ HttpResponse ApiRouter::Handle(const HttpRequest& req) {
   }
 }
 
+// NOLINTBEGIN(bugprone-macro-parentheses): `lhs` may be a declaration.
 #define API_TRY(lhs, expr)                           \
   auto BANGER_CONCAT(_r_, __LINE__) = (expr);         \
   if (!BANGER_CONCAT(_r_, __LINE__).ok())             \
     return ErrorResponse(BANGER_CONCAT(_r_, __LINE__).error()); \
   lhs = std::move(BANGER_CONCAT(_r_, __LINE__)).value()
+// NOLINTEND(bugprone-macro-parentheses)
 
 void ApiRouter::ServeProgress(UniqueFd fd, std::string leftover, const ProgressOp& op) {
   // A client that goes away cancels the build: a reader notices the end of
