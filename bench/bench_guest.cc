@@ -7,6 +7,7 @@
 //   bench_guest [--runs N] [--accel tcg|kvm]
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -39,7 +40,7 @@ bool Must(const banger::CommandResult& r, const char* what) {
 
 double Percentile(std::vector<double> v, double p) {
   std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p / 100.0 * (v.size() - 1) + 0.5))];
+  return v[std::min(v.size() - 1, static_cast<size_t>(std::lround(p / 100.0 * static_cast<double>(v.size() - 1))))];
 }
 
 // Milliseconds until `vm exec -- true` first succeeds (the agent answers).

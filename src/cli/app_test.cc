@@ -41,7 +41,7 @@ class CliTest : public ::testing::Test {
   }
 
   // A fake daemon: answers ping itself and everything else with `h`.
-  void Serve(HttpHandler h) {
+  void Serve(const HttpHandler& h) {
     auto s = HttpServer::ListenUnix(home_.Socket(), 0600);
     ASSERT_TRUE(s.ok()) << s.error().message();
     server_ = std::move(*s);
@@ -60,6 +60,7 @@ class CliTest : public ::testing::Test {
     args.push_back("--home");
     args.push_back(home_.root);
     std::vector<char*> argv;
+    argv.reserve(args.size() + 1);
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
     testing::internal::CaptureStdout();
