@@ -3,11 +3,11 @@
 // Prints numbers; asserts nothing.
 //
 //   bench_vm_list [--vms N] [--runs N]
-#include <cmath>
 #include <signal.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
