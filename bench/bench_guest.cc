@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -73,7 +74,7 @@ bool Must(const banger::CommandResult& r, const std::string& what) {
 
 double Percentile(std::vector<double> v, double p) {
   std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p / 100.0 * (v.size() - 1) + 0.5))];
+  return v[std::min(v.size() - 1, static_cast<size_t>(std::lround(p / 100.0 * static_cast<double>(v.size() - 1))))];
 }
 
 // A decimal count as `wc -c` prints it; nullopt for anything else.

@@ -8,6 +8,8 @@ BUILD_PKGS=(
   libsqlite3-dev nlohmann-json3-dev libspdlog-dev libcli11-dev libtomlplusplus-dev libboost-dev
   liblz4-dev libzstd-dev liblzma-dev zlib1g-dev libarchive-dev
   libgtest-dev libgmock-dev
+  # scripts/lint.sh: formatting and static analysis (docs/adr/0015)
+  clang-format clang-tidy
 )
 RUNTIME_PKGS=(
   qemu-system-x86 e2fsprogs
@@ -24,6 +26,8 @@ RUNTIME_PKGS=(
   openssh-client
   # workspace prepare (src/workspace): the host repository is read with git
   git
+  # cow_mode = "dm-snapshot" (src/storage/devmapper.cc): losetup is in mount, dmsetup here
+  dmsetup
 )
 
 if [ "$(id -u)" -ne 0 ]; then

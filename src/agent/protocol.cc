@@ -154,7 +154,7 @@ void FrameDecoder::Compact() {
   if (pos_ == buf_.size()) {
     buf_.clear();
     pos_ = 0;
-  } else if (pos_ > 64 * 1024 && pos_ > buf_.size() / 2) {
+  } else if (pos_ > size_t{64} * 1024 && pos_ > buf_.size() / 2) {
     buf_.erase(0, pos_);
     pos_ = 0;
   }

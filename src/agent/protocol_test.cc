@@ -157,7 +157,7 @@ TEST(ProtocolTest, DecodesFromOneByteChunks) {
   std::string wire;
   std::vector<std::string> payloads;
   for (int i = 0; i < 20; ++i) {
-    payloads.push_back(std::string(i * 37, static_cast<char>('a' + i)));
+    payloads.emplace_back(i * 37, static_cast<char>('a' + i));
     AppendDataFrame(&wire, 2 * i + 1, Stream::kStdout, payloads.back());
     AppendMessage(&wire, 2 * i + 1, Window{.delta = static_cast<uint32_t>(i)});
   }

@@ -232,6 +232,8 @@ int RunDaemon(const DaemonOptions& opts) {
   stopper.join();
   upkeep.Stop();
   if (web_thread.joinable()) web_thread.join();
+  // SIGTERM is blocked and sigwait()ed by that thread: this wakes it, it kills nothing.
+  // NOLINTNEXTLINE(bugprone-bad-signal-to-kill-thread)
   pthread_kill(signal_thread.native_handle(), SIGTERM);
   signal_thread.join();
   if (network) network->Stop();

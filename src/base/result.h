@@ -129,7 +129,10 @@ Result<T> Annotate(Result<T> r, const std::string& context) {
 // Declares `lhs` from a Result-returning expression or returns its error.
 #define BANGER_ASSIGN_OR_RETURN(lhs, expr) \
   BANGER_ASSIGN_OR_RETURN_IMPL(BANGER_CONCAT(_res_, __LINE__), lhs, expr)
+// NOLINTBEGIN(bugprone-macro-parentheses): `tmp` is a name and `lhs` may be
+// a declaration (`bool row`); neither can be parenthesized.
 #define BANGER_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
   auto tmp = (expr);                                 \
   if (!tmp.ok()) return std::move(tmp).error();      \
   lhs = std::move(tmp).value()
+// NOLINTEND(bugprone-macro-parentheses)

@@ -1,5 +1,5 @@
 // What every CLI command gets: the global options, the API client, and the
-// conventions for output and exit codes (see shared spec cli.md):
+// conventions for output and exit codes (see docs/cli.md):
 //   0 success; 1 the operation failed (one stderr line "banger: <message>");
 //   2 usage error; 125 is kept for exec-family commands.
 // Single-threaded, like the CLI.

@@ -89,6 +89,7 @@ int ExecSsh(const std::string& ssh, const std::string& key, const std::string& p
     argv.push_back(remote);
   }
   std::vector<char*> cargv;
+  cargv.reserve(argv.size() + 1);
   for (auto& a : argv) cargv.push_back(a.data());
   cargv.push_back(nullptr);
   // ssh takes over this process: its exit code (the remote command's) is ours.

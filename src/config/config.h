@@ -103,7 +103,7 @@ std::string ResolveQemuAccel(const DaemonConfig& c, const HostProbes& probes = R
 // True when /dev/kvm opens read-write.
 bool KvmUsable();
 // True when this host is itself a VM (cpuinfo "hypervisor" flag): nested KVM
-// often cannot boot Linux guests there (see shared/notes/guest-boot.md).
+// often cannot boot Linux guests there (KVM internal errors, or a crawl).
 bool RunningUnderHypervisor();
 
 // Layout of a banger home. All paths absolute.

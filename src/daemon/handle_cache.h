@@ -1,6 +1,6 @@
 // HandleCache: the daemon's in-memory view of each VM's transient handles
 // (pid, tap, loops, dm names), mirrored to <vm_dir>/handles.json so that a
-// new daemon can rebuild it after a crash (see shared/seed). Never in SQLite.
+// new daemon can rebuild it after a crash. Never in SQLite.
 //
 // Thread-safety: all methods are safe to call concurrently.
 #pragma once

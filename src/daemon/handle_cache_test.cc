@@ -50,6 +50,7 @@ TEST_F(HandlesFileTest, CorruptIsAnErrorNamingTheFile) {
 TEST(HandleCacheTest, ConcurrentSetGetErase) {
   HandleCache cache;
   std::vector<std::thread> ts;
+  ts.reserve(8);
   for (int t = 0; t < 8; ++t) {
     ts.emplace_back([&cache, t] {
       for (int i = 0; i < 500; ++i) {

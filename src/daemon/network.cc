@@ -9,7 +9,7 @@ namespace banger {
 Result<std::unique_ptr<VmNetwork>> VmNetwork::Create(NetOps& ops, const DaemonConfig& cfg) {
   BANGER_ASSIGN_OR_RETURN(IpAllocator alloc, IpAllocator::Create(cfg.bridge_ip, cfg.cidr));
   BANGER_RETURN_IF_ERROR(ValidateIfName(cfg.bridge_name));
-  return std::unique_ptr<VmNetwork>(new VmNetwork(ops, cfg, std::move(alloc)));
+  return std::unique_ptr<VmNetwork>(new VmNetwork(ops, cfg, alloc));
 }
 
 namespace {
@@ -24,7 +24,7 @@ DnsResponder::Options DnsOptions(const DaemonConfig& cfg) {
 VmNetwork::VmNetwork(NetOps& ops, const DaemonConfig& cfg, IpAllocator alloc)
     : ops_(ops),
       cfg_(cfg),
-      alloc_(std::move(alloc)),
+      alloc_(alloc),
       pool_(ops, cfg.bridge_name, cfg.tap_pool_size),
       nat_(ops),
       dns_(DnsOptions(cfg)) {}

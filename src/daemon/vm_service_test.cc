@@ -189,6 +189,7 @@ TEST_F(VmServiceTest, DeleteRemovesEverything) {
 TEST_F(VmServiceTest, ConcurrentStartsOfOneVmLaunchOnce) {
   MustCreate("t1", true);
   std::vector<std::thread> ts;
+  ts.reserve(6);
   for (int i = 0; i < 6; ++i) ts.emplace_back([this] { EXPECT_TRUE(svc_->Start("t1").ok()); });
   for (auto& t : ts) t.join();
   EXPECT_EQ(qemu_.launches.size(), 1u);

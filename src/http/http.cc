@@ -25,7 +25,7 @@ using local = asio::local::stream_protocol;
 namespace {
 
 // Requests above this are refused: the API carries small JSON documents.
-constexpr size_t kMaxBodyBytes = 8 * 1024 * 1024;
+constexpr size_t kMaxBodyBytes = size_t{8} * 1024 * 1024;
 
 int HexVal(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -130,7 +130,7 @@ Result<HttpResponse> UnixHttpCall(const std::string& socket_path, const HttpRequ
   local::socket sock(ioc);
   beast::flat_buffer buf;
   bhttp::response_parser<bhttp::string_body> parser;
-  parser.body_limit(64 * 1024 * 1024);
+  parser.body_limit(uint64_t{64} * 1024 * 1024);
   beast::error_code result = asio::error::would_block;
   std::string stage = "connecting to";
   sock.async_connect(local::endpoint(socket_path), [&](beast::error_code ec) {
@@ -176,7 +176,7 @@ Result<UpgradeResult> UnixHttpUpgrade(const std::string& socket_path, const Http
   local::socket sock(ioc);
   beast::flat_buffer buf;
   bhttp::response_parser<bhttp::string_body> parser;
-  parser.body_limit(8 * 1024 * 1024);
+  parser.body_limit(uint64_t{8} * 1024 * 1024);
   beast::error_code result = asio::error::would_block;
   bool head_only = false;
   sock.async_connect(local::endpoint(socket_path), [&](beast::error_code ec) {

@@ -27,7 +27,7 @@ class HttpTest : public ::testing::Test {
     if (thread_.joinable()) thread_.join();
     std::filesystem::remove_all(dir_);
   }
-  void Start(HttpHandler h) {
+  void Start(const HttpHandler& h) {
     auto s = HttpServer::ListenUnix(sock_, 0600);
     ASSERT_TRUE(s.ok()) << s.error().message();
     server_ = std::move(*s);
@@ -171,7 +171,7 @@ TEST_F(HttpTest, UpgradeClientGetsRawConnectionOr4xxBody) {
     resp.status = 101;
     resp.content_type = "";
     resp.headers["upgrade"] = "banger-stream";
-    resp.upgrade = [](UniqueFd fd, std::string) { ::send(fd.get(), "pong", 4, 0); };
+    resp.upgrade = [](UniqueFd fd, const std::string&) { ::send(fd.get(), "pong", 4, 0); };
     return resp;
   });
   HttpRequest req;

@@ -40,6 +40,7 @@ constexpr const char* kBuiltin = "kernel/fs/ext4/ext4.ko\nkernel/fs/jbd2/jbd2.ko
 
 std::vector<std::string> Names(const std::vector<ModuleFile>& files) {
   std::vector<std::string> out;
+  out.reserve(files.size());
   for (const auto& f : files) out.push_back(f.name);
   return out;
 }

@@ -147,7 +147,7 @@ std::string KernelPayload(KernelCompression c, const std::string& body) {
 // standing in for the decompressor code that follows it in a real image.
 std::string MakeBzImage(const std::string& payload, uint8_t setup_sects = 2,
                         uint32_t payload_offset = 0x3c0) {
-  size_t setup_bytes = ((setup_sects == 0 ? 4 : setup_sects) + 1) * 512;
+  size_t setup_bytes = static_cast<size_t>((setup_sects == 0 ? 4 : setup_sects) + 1) * 512;
   std::string img(setup_bytes + payload_offset, '\0');
   img[0x1f1] = static_cast<char>(setup_sects);
   std::memcpy(&img[0x202], "HdrS", 4);

@@ -1,4 +1,4 @@
-// bangerd: the banger daemon. See daemon/daemon.h.
+// bangerd: the banger daemon. See app/daemon_app.h.
 #include <CLI/CLI.hpp>
 
 #include "config/config.h"

@@ -1,4 +1,4 @@
-// The seed's data model (shared/seed): values only, no I/O.
+// banger's data model: values only, no I/O.
 //
 // The durable/transient split is the rule: VMRecord (spec, runtime, stats)
 // is what a VM IS and lives in SQLite; VMHandles is what is CURRENTLY TRUE

@@ -452,6 +452,7 @@ TEST_F(NetIntegration, DnsAnswersVmNamesAndForwardsTheRest) {
 
   // Concurrent clients each get their own answer.
   std::vector<std::thread> ts;
+  ts.reserve(8);
   std::atomic<int> good{0};
   for (int i = 0; i < 8; ++i) {
     ts.emplace_back([&, i] {

@@ -159,6 +159,7 @@ TEST_F(TapPoolTest, ConcurrentAcquireReleaseHandsOutDistinctTaps) {
   TapPool pool(ops_, "br-fc", 4);
   ASSERT_TRUE(pool.Fill().ok());
   std::vector<std::thread> threads;
+  threads.reserve(8);
   std::mutex mu;
   std::set<std::string> seen_twice;
   std::set<std::string> held;

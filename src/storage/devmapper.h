@@ -10,7 +10,7 @@
 // shell); tests inject a command runner or use a fake
 // (storage/testing/fake_disk_ops.h, test-only).
 // Many hosts have no device-mapper at all (no /dev/mapper/control, no
-// modules): Available() says so, and the
+// modules, no dmsetup): Available() says so, and the
 // default scheme (overlayfs in the guest) needs none of this.
 //
 // The loops and the dm device are transient handles: they are recorded in

@@ -36,7 +36,7 @@ class SimTools {
     if (line == "dmsetup targets") return Exit(0, targets, "");
     if (argv[0] == "losetup" && argv.size() >= 5 && argv[1] == "--find" && argv[2] == "--show") {
       bool ro = argv[3] == "-r";
-      std::string file = argv.back();
+      const std::string& file = argv.back();
       std::string dev = "/dev/loop" + std::to_string(next_loop++);
       loops[dev] = file;
       if (ro) read_only.insert(dev);

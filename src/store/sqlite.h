@@ -34,6 +34,11 @@ class Connection {
 // Runs one or more semicolon-separated statements, discarding any rows.
 Status Exec(sqlite3* db, std::string_view sql);
 
+// A text parameter bound as NULL when empty (for nullable UNIQUE columns).
+struct NullIfEmpty {
+  std::string_view value;
+};
+
 // One prepared statement. Parameters are 1-based as in the C API.
 class Statement {
  public:
@@ -51,6 +56,14 @@ class Statement {
   Statement& Bind(int index, bool value) { return Bind(index, static_cast<int64_t>(value ? 1 : 0)); }
   // Binds NULL for an empty string (for nullable UNIQUE columns).
   Statement& BindOrNull(int index, std::string_view value);
+  Statement& Bind(int index, NullIfEmpty v) { return BindOrNull(index, v.value); }
+  // Binds ?1, ?2, ... to `values`, in order.
+  template <typename... Ts>
+  Statement& BindAll(const Ts&... values) {
+    int index = 0;
+    (Bind(++index, values), ...);
+    return *this;
+  }
 
   // Advances; true when a row is available, false when done.
   Result<bool> Step();

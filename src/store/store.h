@@ -38,7 +38,7 @@ class Store {
   virtual Status UpdateImage(const Image& image) = 0;  // kNotFound if id missing
   // By exact id, exact name, or unambiguous id prefix (>= 8 chars).
   virtual Result<Image> GetImage(const std::string& id_or_name) = 0;
-  virtual Result<std::vector<Image>> ListImages() = 0;  // ordered by name
+  virtual Result<std::vector<Image>> ListImages() = 0;    // ordered by name
   virtual Status DeleteImage(const std::string& id) = 0;  // kNotFound if missing
   // Number of VMs whose image_id is `image_id`.
   virtual Result<int> CountVMsUsingImage(const std::string& image_id) = 0;

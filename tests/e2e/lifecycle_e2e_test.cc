@@ -209,6 +209,7 @@ TEST(LifecycleE2E, ConcurrentOperationsOnOneVmAreSerialized) {
   ASSERT_NO_FATAL_FAILURE(h.ImportTestGuest());
   ASSERT_EQ(h.Banger(Args({"vm", "create", "--name", "t1", "--no-start"}, kSmall)).code, 0);
   std::vector<std::thread> ts;
+  ts.reserve(4);
   std::vector<int> codes(4, -1);
   for (int i = 0; i < 4; ++i) {
     ts.emplace_back([&, i] { codes[i] = h.Banger({"vm", "start", "t1"}).code; });

@@ -1,0 +1,192 @@
+#include "store/rows.h"
+
+#include <algorithm>
+#include <cctype>
+
+namespace banger::rows {
+
+namespace {
+
+Error CorruptRow(const std::string& what, const Error& cause) {
+  return Error::Internal("corrupt " + what + " in database: " + cause.message());
+}
+
+Result<Timestamp> TimeColumn(const sql::Statement& st, int col, const char* name) {
+  auto t = ParseRfc3339(st.ColumnText(col));
+  if (!t.ok()) return t.error().Wrap(name);
+  return t;
+}
+
+Result<Json> JsonColumn(const sql::Statement& st, int col, const char* name) {
+  auto j = ParseJson(st.ColumnText(col));
+  if (!j.ok()) return j.error().Wrap(name);
+  return j;
+}
+
+Result<Labels> LabelsFromJson(const Json& j) {
+  Error bad = Error::Invalid("labels_json: must be an object of strings");
+  if (!j.is_object()) return bad;
+  Labels labels;
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (!it->is_string()) return bad;
+    labels[it.key()] = it->get<std::string>();
+  }
+  return labels;
+}
+
+Status DecodeImageColumns(const sql::Statement& st, Image& img) {
+  img.name = st.ColumnText(1);
+  img.managed = st.ColumnInt64(2) != 0;
+  img.artifact_dir = st.ColumnText(3);
+  img.rootfs_path = st.ColumnText(4);
+  img.work_seed_path = st.ColumnText(5);
+  img.kernel_path = st.ColumnText(6);
+  img.initrd_path = st.ColumnText(7);
+  img.modules_dir = st.ColumnText(8);
+  img.build_size = st.ColumnText(9);
+  img.seeded_ssh_public_key_fingerprint = st.ColumnText(10);
+  img.docker = st.ColumnInt64(11) != 0;
+  BANGER_ASSIGN_OR_RETURN(img.created_at, TimeColumn(st, 12, "created_at"));
+  BANGER_ASSIGN_OR_RETURN(img.updated_at, TimeColumn(st, 13, "updated_at"));
+  return OkStatus();
+}
+
+Status DecodeVMColumns(const sql::Statement& st, VMRecord& vm) {
+  vm.name = st.ColumnText(1);
+  vm.image_id = st.ColumnText(2);
+  BANGER_ASSIGN_OR_RETURN(vm.state, ParseVMState(st.ColumnText(3)));
+  BANGER_ASSIGN_OR_RETURN(vm.created_at, TimeColumn(st, 4, "created_at"));
+  BANGER_ASSIGN_OR_RETURN(vm.updated_at, TimeColumn(st, 5, "updated_at"));
+  BANGER_ASSIGN_OR_RETURN(vm.last_touched_at, TimeColumn(st, 6, "last_touched_at"));
+  BANGER_ASSIGN_OR_RETURN(Json spec, JsonColumn(st, 7, "spec_json"));
+  BANGER_ASSIGN_OR_RETURN(vm.spec, VMSpecFromJson(spec));
+  BANGER_ASSIGN_OR_RETURN(Json runtime, JsonColumn(st, 8, "runtime_json"));
+  BANGER_ASSIGN_OR_RETURN(vm.runtime, VMRuntimeFromJson(runtime));
+  BANGER_ASSIGN_OR_RETURN(Json stats, JsonColumn(st, 9, "stats_json"));
+  BANGER_ASSIGN_OR_RETURN(vm.stats, VMStatsFromJson(stats));
+  BANGER_ASSIGN_OR_RETURN(Json labels, JsonColumn(st, 10, "labels_json"));
+  BANGER_ASSIGN_OR_RETURN(vm.labels, LabelsFromJson(labels));
+  vm.request_id = st.ColumnText(11);
+  return OkStatus();
+}
+
+Status DecodeEventColumns(const sql::Statement& st, Event& ev) {
+  BANGER_ASSIGN_OR_RETURN(ev.at, TimeColumn(st, 1, "at"));
+  ev.type = st.ColumnText(2);
+  ev.vm_id = st.ColumnText(3);
+  ev.vm_name = st.ColumnText(4);
+  BANGER_ASSIGN_OR_RETURN(ev.data, JsonColumn(st, 5, "data_json"));
+  return OkStatus();
+}
+
+}  // namespace
+
+std::string Quoted(const std::string& s) { return "\"" + s + "\""; }
+
+std::string DumpJson(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
+
+bool IsIDPrefix(const std::string& key) {
+  return key.size() >= 8 &&
+         std::all_of(key.begin(), key.end(), [](unsigned char c) { return std::isxdigit(c) != 0; });
+}
+
+std::string ToLower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+bool HasLabels(const Labels& labels, const Labels& selector) {
+  return std::all_of(selector.begin(), selector.end(), [&](const auto& kv) {
+    auto it = labels.find(kv.first);
+    return it != labels.end() && it->second == kv.second;
+  });
+}
+
+// ---- images ----
+
+Result<Image> DecodeImage(const sql::Statement& st) {
+  Image img;
+  img.id = st.ColumnText(0);
+  if (Status s = DecodeImageColumns(st, img); !s.ok()) return CorruptRow("image row " + img.id, s.error());
+  return img;
+}
+
+void BindImage(sql::Statement& st, const Image& img) {
+  st.BindAll(img.id, img.name, img.managed, img.artifact_dir, img.rootfs_path, img.work_seed_path,
+             img.kernel_path, img.initrd_path, img.modules_dir, img.build_size,
+             img.seeded_ssh_public_key_fingerprint, img.docker, FormatRfc3339(img.created_at),
+             FormatRfc3339(img.updated_at));
+}
+
+Error ImageWriteError(const sql::Statement& st, const Image& img, Error err) {
+  if (sql::IsUniqueViolation(st.error_code())) {
+    std::string_view target = sql::ConstraintTarget(st.error_text());
+    if (target == "images.name") {
+      return Error::Conflict("image name " + Quoted(img.name) + " is already in use");
+    }
+    if (target == "images.id") return Error::Conflict("image id " + img.id + " already exists");
+  }
+  return std::move(err).Wrap("writing image " + img.name);
+}
+
+// ---- vms ----
+
+Result<VMRecord> DecodeVM(const sql::Statement& st) {
+  VMRecord vm;
+  vm.id = st.ColumnText(0);
+  if (Status s = DecodeVMColumns(st, vm); !s.ok()) return CorruptRow("vm row " + vm.id, s.error());
+  return vm;
+}
+
+void BindVM(sql::Statement& st, const VMRecord& vm) {
+  st.BindAll(vm.id, vm.name, vm.image_id, VMStateName(vm.state), FormatRfc3339(vm.created_at),
+             FormatRfc3339(vm.updated_at), FormatRfc3339(vm.last_touched_at), DumpJson(ToJson(vm.spec)),
+             DumpJson(ToJson(vm.runtime)), DumpJson(ToJson(vm.stats)), DumpJson(Json(vm.labels)),
+             sql::NullIfEmpty{vm.request_id});
+}
+
+Error VMWriteError(const sql::Statement& st, const VMRecord& vm, Error err) {
+  if (sql::IsUniqueViolation(st.error_code())) {
+    std::string_view target = sql::ConstraintTarget(st.error_text());
+    if (target == "vms.name") return Error::Conflict("vm name " + Quoted(vm.name) + " is already in use");
+    if (target == "vms.request_id") {
+      return Error::Conflict("request id " + Quoted(vm.request_id) + " is already used by another vm");
+    }
+    if (target == "vms.id") return Error::Conflict("vm id " + vm.id + " already exists");
+  }
+  if (st.error_code() == SQLITE_CONSTRAINT_FOREIGNKEY) {
+    return Error::NotFound("image " + Quoted(vm.image_id) + " not found");
+  }
+  return std::move(err).Wrap("writing vm " + vm.name);
+}
+
+// ---- sessions, workspaces, events ----
+
+Result<GuestSession> DecodeSession(const sql::Statement& st) {
+  std::string id = st.ColumnText(0);
+  auto body = JsonColumn(st, 1, "body_json");
+  if (!body.ok()) return CorruptRow("session row " + id, body.error());
+  auto s = GuestSessionFromJson(*body);
+  if (!s.ok()) return CorruptRow("session row " + id, s.error());
+  return s;
+}
+
+Result<WorkspacePrepareResult> DecodeWorkspace(const sql::Statement& st) {
+  std::string key = st.ColumnText(0) + ":" + st.ColumnText(1);
+  auto body = JsonColumn(st, 2, "body_json");
+  if (!body.ok()) return CorruptRow("workspace row " + key, body.error());
+  auto w = WorkspacePrepareResultFromJson(*body);
+  if (!w.ok()) return CorruptRow("workspace row " + key, w.error());
+  return w;
+}
+
+Result<Event> DecodeEvent(const sql::Statement& st) {
+  Event ev;
+  ev.seq = st.ColumnInt64(0);
+  if (Status s = DecodeEventColumns(st, ev); !s.ok()) {
+    return CorruptRow("event " + std::to_string(ev.seq), s.error());
+  }
+  return ev;
+}
+
+}  // namespace banger::rows
