@@ -69,8 +69,9 @@ TEST_F(VmServiceTest, BadInputChangesNothing) {
     auto r = svc_->Create(req);
     ASSERT_FALSE(r.ok()) << name;
     EXPECT_EQ(r.error().kind(), kind) << r.error().message();
-    if (!mention.empty())
+    if (!mention.empty()) {
       EXPECT_NE(r.error().message().find(mention), std::string::npos) << r.error().message();
+    }
   };
   expect_refused("t1", "", ErrorKind::kConflict, "t1");
   expect_refused("Bad_Name", "", ErrorKind::kInvalidArgument, "");
