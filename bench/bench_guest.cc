@@ -74,7 +74,8 @@ bool Must(const banger::CommandResult& r, const std::string& what) {
 
 double Percentile(std::vector<double> v, double p) {
   std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(std::lround(p / 100.0 * static_cast<double>(v.size() - 1))))];
+  return v[std::min(v.size() - 1,
+                    static_cast<size_t>(std::lround(p / 100.0 * static_cast<double>(v.size() - 1))))];
 }
 
 // A decimal count as `wc -c` prints it; nullopt for anything else.

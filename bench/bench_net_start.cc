@@ -20,7 +20,8 @@ using Clock = std::chrono::steady_clock;
 
 std::string Config(const std::string& network, int pool) {
   return "backend = \"qemu\"\nqemu_accel = \"tcg\"\ndefault_image_name = \"b\"\nnetwork = \"" + network +
-         "\"\ntap_pool_size = " + std::to_string(pool) + "\n[vm_defaults]\nvcpu_count = 1\nmemory_mib = 256\n";
+         "\"\ntap_pool_size = " + std::to_string(pool) +
+         "\n[vm_defaults]\nvcpu_count = 1\nmemory_mib = 256\n";
 }
 
 int Banger(const std::string& home, std::vector<std::string> args) {
@@ -47,7 +48,8 @@ int main(int argc, char** argv) {
     if (Banger(home, {"image", "build", "b"}) != 0) return 1;  // needs the package registry: host namespace
     Banger(home, {"daemon", "stop"});
     ::setenv("BANGER_BENCH_NETNS_HOME", home.c_str(), 1);
-    std::vector<char*> args = {const_cast<char*>("unshare"), const_cast<char*>("--net"), const_cast<char*>("--")};
+    std::vector<char*> args = {const_cast<char*>("unshare"), const_cast<char*>("--net"),
+                               const_cast<char*>("--")};
     for (int i = 0; i < argc; ++i) args.push_back(argv[i]);
     args.push_back(nullptr);
     ::execvp("unshare", args.data());

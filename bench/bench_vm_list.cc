@@ -40,8 +40,9 @@ long RssKiB(pid_t pid) {
 }
 
 void Report(const char* what, const std::vector<double>& ms) {
-  std::printf("%-38s n=%zu p50=%.2fms p90=%.2fms p99=%.2fms max=%.2fms\n", what, ms.size(), Percentile(ms, 50),
-              Percentile(ms, 90), Percentile(ms, 99), *std::max_element(ms.begin(), ms.end()));
+  std::printf("%-38s n=%zu p50=%.2fms p90=%.2fms p99=%.2fms max=%.2fms\n", what, ms.size(),
+              Percentile(ms, 50), Percentile(ms, 90), Percentile(ms, 99),
+              *std::max_element(ms.begin(), ms.end()));
 }
 
 }  // namespace
@@ -63,23 +64,23 @@ int main(int argc, char** argv) {
       return 1;
     }
     banger::Image img;
-    img.id = banger::NewID();
+    img.id = banger::NewId();
     img.name = "base";
     img.kernel_path = "/bench/vmlinux";
     img.rootfs_path = "/bench/rootfs.ext4";
     img.created_at = img.updated_at = banger::Now();
     (void)(*store)->InsertImage(img);
     for (int i = 0; i < vms; ++i) {
-      banger::VMRecord vm;
-      vm.id = banger::NewID();
+      banger::VmRecord vm;
+      vm.id = banger::NewId();
       vm.name = "bench-" + std::to_string(i);
       vm.image_id = img.id;
-      vm.state = vm.runtime.state = banger::VMState::kStopped;
+      vm.state = vm.runtime.state = banger::VmState::kStopped;
       vm.created_at = vm.updated_at = vm.last_touched_at = banger::Now();
-      vm.runtime.vm_dir = layout.VMDir(vm.id);
+      vm.runtime.vm_dir = layout.VmDir(vm.id);
       vm.runtime.guest_ip = "172.16.0." + std::to_string(2 + i % 250);
       vm.labels = {{"bench", "yes"}};
-      if (auto st = (*store)->InsertVM(vm); !st.ok()) {
+      if (auto st = (*store)->InsertVm(vm); !st.ok()) {
         std::fprintf(stderr, "bench: %s\n", st.error().message().c_str());
         return 1;
       }
@@ -88,7 +89,8 @@ int main(int argc, char** argv) {
   std::vector<std::string> cmd = {BANGER_BIN, "--home", home, "vm", "list", "--json"};
   auto warm = banger::RunCommand(cmd);  // starts the daemon
   if (!warm.ok() || warm->exit_code != 0) {
-    std::fprintf(stderr, "bench: banger failed: %s\n", warm.ok() ? warm->err.c_str() : warm.error().message().c_str());
+    std::fprintf(stderr, "bench: banger failed: %s\n",
+                 warm.ok() ? warm->err.c_str() : warm.error().message().c_str());
     return 1;
   }
   std::vector<double> cli, api;

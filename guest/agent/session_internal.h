@@ -43,7 +43,7 @@ bool MkdirP(const std::string& dir);
 
 // --- process identity ---
 
-// What supervisor.pid records: "PID\nBOOT_ID START_TIME\n".
+// What supervisor.pid records: "PID\nBOOT_Id START_TIME\n".
 std::string SupervisorFileContent(pid_t pid);
 
 // --- a session's state ---

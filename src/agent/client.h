@@ -31,27 +31,28 @@ inline constexpr const char* kAgentSerialName = "banger.agent";
 // Connects to QEMU's agent chardev socket.
 Result<UniqueFd> ConnectAgentUnix(const std::string& path, std::chrono::milliseconds timeout);
 // Connects through Firecracker's hybrid vsock UDS and performs CONNECT <port>.
-Result<UniqueFd> ConnectAgentVsock(const std::string& uds_path, uint32_t port, std::chrono::milliseconds timeout);
+Result<UniqueFd> ConnectAgentVsock(const std::string& uds_path, uint32_t port,
+                                   std::chrono::milliseconds timeout);
 
 struct AgentInfo {
   uint16_t major = 0, minor = 0;
-  std::string build;     // agent build string
-  std::string boot_id;   // the guest kernel's boot id
+  std::string build;    // agent build string
+  std::string boot_id;  // the guest kernel's boot id
   std::string hostname;
 };
 
 struct ExecRequest {
   std::vector<std::string> argv;  // argv[0] looked up in the guest's PATH
   std::map<std::string, std::string> env;
-  std::string cwd;                // "" = /root
-  bool tty = false;               // a pty; stdout carries both streams
+  std::string cwd;   // "" = /root
+  bool tty = false;  // a pty; stdout carries both streams
   uint16_t rows = 24, cols = 80;
 };
 
 struct ExitStatus {
   bool signaled = false;
-  int code = 0;    // exit code when !signaled
-  int signo = 0;   // signal when signaled
+  int code = 0;   // exit code when !signaled
+  int signo = 0;  // signal when signaled
   bool core = false;
   // The shell convention: code, or 128 + signo.
   int ShellCode() const { return signaled ? 128 + signo : code; }

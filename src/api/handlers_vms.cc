@@ -20,9 +20,9 @@ Result<Labels> ParseSelector(const std::string& raw) {
   return out;
 }
 
-HttpResponse ViewResponse(const Result<VMView>& v) {
+HttpResponse ViewResponse(const Result<VmView>& v) {
   if (!v.ok()) return ErrorResponse(v.error());
-  return JsonResponse(200, VMViewJson(*v));
+  return JsonResponse(200, VmViewJson(*v));
 }
 
 HttpResponse ListVms(ApiServices& s, const ApiCall& c) {
@@ -32,7 +32,7 @@ HttpResponse ListVms(ApiServices& s, const ApiCall& c) {
   }
   API_TRY(auto views, s.vms.List(selector));
   Json arr = Json::array();
-  for (const auto& v : views) arr.push_back(VMViewJson(v));
+  for (const auto& v : views) arr.push_back(VmViewJson(v));
   return JsonResponse(200, Json{{"vms", arr}});
 }
 
@@ -49,21 +49,21 @@ HttpResponse VmLogs(ApiServices& s, const ApiCall& c) {
   r.status = 200;
   r.content_type = "application/octet-stream";
   r.headers["X-Banger-Next-Offset"] = std::to_string(chunk.next_offset);
-  r.headers["X-Banger-Vm-State"] = VMStateName(chunk.state);
+  r.headers["X-Banger-Vm-State"] = VmStateName(chunk.state);
   r.body = std::move(chunk.data);
   return r;
 }
 
-HttpResponse VmStats(ApiServices& s, const ApiCall& c) {
-  API_TRY(VMRecord vm, s.monitor.StatsNow(c.Param(0)));
+HttpResponse GetVmStats(ApiServices& s, const ApiCall& c) {
+  API_TRY(VmRecord vm, s.monitor.StatsNow(c.Param(0)));
   return JsonResponse(
       200,
-      Json{{"id", vm.id}, {"name", vm.name}, {"state", VMStateName(vm.state)}, {"stats", ToJson(vm.stats)}});
+      Json{{"id", vm.id}, {"name", vm.name}, {"state", VmStateName(vm.state)}, {"stats", ToJson(vm.stats)}});
 }
 
 HttpResponse VmExec(ApiServices& s, const ApiCall& c) {
   if (auto st = RequireUpgrade(c.req, "exec"); !st.ok()) return ErrorResponse(st.error());
-  API_TRY(ExecVMRequest er, DecodeBody<ExecVMRequest>(c.req));
+  API_TRY(ExecVmRequest er, DecodeBody<ExecVmRequest>(c.req));
   API_TRY(auto view, s.vms.Get(c.Param(0)));  // answer "no such vm" before upgrading
   ExecRequest exec;
   exec.argv = std::move(er.argv);
@@ -78,7 +78,7 @@ HttpResponse VmExec(ApiServices& s, const ApiCall& c) {
 // stop and restart: an optional graceful shutdown time.
 template <typename Op>
 HttpResponse StopLike(const ApiCall& c, Op op) {
-  API_TRY(StopVMRequest sr, DecodeBody<StopVMRequest>(c.req));
+  API_TRY(StopVmRequest sr, DecodeBody<StopVmRequest>(c.req));
   return ViewResponse(op(c.Param(0), sr.timeout));
 }
 
@@ -87,18 +87,18 @@ HttpResponse StopLike(const ApiCall& c, Op op) {
 void AddVmRoutes(RouteTable& t, ApiServices& s) {
   t.Add("GET", "/v1/vms", [&s](const ApiCall& c) { return ListVms(s, c); });
   t.Add("POST", "/v1/vms", [&s](const ApiCall& c) {
-    API_TRY(CreateVMRequest cr, DecodeBody<CreateVMRequest>(c.req));
+    API_TRY(CreateVmRequest cr, DecodeBody<CreateVmRequest>(c.req));
     API_TRY(auto result, s.vms.Create(cr));
-    return JsonResponse(result.created ? 201 : 200, VMViewJson(result.view));
+    return JsonResponse(result.created ? 201 : 200, VmViewJson(result.view));
   });
   t.Add("GET", "/v1/vms/{ref}", [&s](const ApiCall& c) { return ViewResponse(s.vms.Get(c.Param(0))); });
   t.Add("PATCH", "/v1/vms/{ref}", [&s](const ApiCall& c) {
-    API_TRY(SetVMRequest sr, DecodeBody<SetVMRequest>(c.req));
+    API_TRY(SetVmRequest sr, DecodeBody<SetVmRequest>(c.req));
     return ViewResponse(s.vms.Set(c.Param(0), sr));
   });
   t.Add("DELETE", "/v1/vms/{ref}", [&s](const ApiCall& c) { return DeleteVm(s, c); });
   t.Add("GET", "/v1/vms/{ref}/logs", [&s](const ApiCall& c) { return VmLogs(s, c); });
-  t.Add("GET", "/v1/vms/{ref}/stats", [&s](const ApiCall& c) { return VmStats(s, c); });
+  t.Add("GET", "/v1/vms/{ref}/stats", [&s](const ApiCall& c) { return GetVmStats(s, c); });
   t.Add("POST", "/v1/vms/{ref}/exec", [&s](const ApiCall& c) { return VmExec(s, c); });
   t.Add("POST", "/v1/vms/{ref}/start", [&s](const ApiCall& c) {
     API_TRY(Json body, Body(c.req));

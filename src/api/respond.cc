@@ -100,7 +100,7 @@ bool QueryBool(const std::map<std::string, std::string>& q, const std::string& k
   return it != q.end() && (it->second == "true" || it->second == "1" || it->second.empty());
 }
 
-Json VMViewJson(const VMView& v) {
+Json VmViewJson(const VmView& v) {
   Json j = ToJson(v.vm);
   if (v.handles) j["handles"] = ToJson(*v.handles);
   return j;

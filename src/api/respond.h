@@ -46,7 +46,7 @@ Result<int64_t> QueryInt(const std::map<std::string, std::string>& q, const std:
 bool QueryBool(const std::map<std::string, std::string>& q, const std::string& key);
 
 // A VM as the API shows it: the record plus its handles when it has some.
-Json VMViewJson(const VMView& v);
+Json VmViewJson(const VmView& v);
 
 // Ok when the client asked to upgrade; else the error saying `what` needs it.
 Status RequireUpgrade(const HttpRequest& req, const std::string& what);

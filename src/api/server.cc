@@ -7,7 +7,8 @@ namespace banger {
 ApiRouter::ApiRouter(VmService& vms, ImageService& images, SessionService& sessions, VmMonitor& monitor,
                      WorkspaceService& workspaces, EventLog& events, DaemonInfo info,
                      std::function<void()> request_stop)
-    : services_{vms, images, sessions, monitor, workspaces, events, std::move(info), std::move(request_stop)} {
+    : services_{vms,        images, sessions,        monitor,
+                workspaces, events, std::move(info), std::move(request_stop)} {
   AddDaemonRoutes(routes_, services_);
   AddImageRoutes(routes_, services_);
   AddVmRoutes(routes_, services_);

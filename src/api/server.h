@@ -18,8 +18,9 @@ namespace banger {
 
 class ApiRouter {
  public:
-  ApiRouter(VmService& vms, ImageService& images, SessionService& sessions, VmMonitor& monitor, WorkspaceService& workspaces,
-            EventLog& events, DaemonInfo info, std::function<void()> request_stop);
+  ApiRouter(VmService& vms, ImageService& images, SessionService& sessions, VmMonitor& monitor,
+            WorkspaceService& workspaces, EventLog& events, DaemonInfo info,
+            std::function<void()> request_stop);
   ApiRouter(const ApiRouter&) = delete;
   ApiRouter& operator=(const ApiRouter&) = delete;
 

@@ -36,7 +36,8 @@ class ApiTest : public ::testing::Test {
     d.disks = &disks_;
     d.backends = {{BackendKind::kQemu, &qemu_}};
     svc_ = std::make_unique<VmService>(d);
-    images_ = std::make_unique<ImageService>(ImageServiceDeps{d.home, d.config, store_.get(), events_.get(), ""});
+    images_ =
+        std::make_unique<ImageService>(ImageServiceDeps{d.home, d.config, store_.get(), events_.get(), ""});
     sessions_ = std::make_unique<SessionService>(*svc_, *store_, *events_);
     monitor_ = std::make_unique<VmMonitor>(*svc_, *store_, procs_, d.backends);
     workspaces_ = std::make_unique<WorkspaceService>(*svc_, *store_, *events_, root_ + "/tmp");
@@ -107,7 +108,7 @@ TEST_F(ApiTest, MalformedJsonAndUnknownFieldsAre400) {
   EXPECT_EQ(t.status, 400);
   auto a = Call("POST", "/v1/vms", R"([1,2])");
   EXPECT_EQ(a.status, 400);
-  EXPECT_TRUE(store_->ListVMs()->empty());
+  EXPECT_TRUE(store_->ListVms()->empty());
 }
 
 TEST_F(ApiTest, UnknownEndpointAndMethod) {
@@ -236,7 +237,7 @@ TEST_F(ApiTest, WebUiServesThePageAndGuardsTheApi) {
   // Changes need the UI's header, and a matching origin.
   const std::string create = R"({"name":"w1","no_start":true})";
   EXPECT_EQ(Web("POST", "/v1/vms", local, create).status, 403);
-  EXPECT_FALSE(store_->GetVM("w1").ok());
+  EXPECT_FALSE(store_->GetVm("w1").ok());
   auto cross = local;
   cross["x-banger-ui"] = "1";
   cross["origin"] = "http://evil.example";
@@ -270,10 +271,10 @@ TEST_F(ApiTest, RequestIdReplayAnswers200WithTheSameVm) {
   auto other = Call("POST", "/v1/vms", R"({"name":"t2","request_id":"req-1"})");
   ASSERT_EQ(other.status, 200) << other.body;
   EXPECT_EQ(Body(other)["name"], "t1");
-  EXPECT_EQ(store_->ListVMs()->size(), 1u);
+  EXPECT_EQ(store_->ListVms()->size(), 1u);
   // Another key is another VM.
   EXPECT_EQ(Call("POST", "/v1/vms", R"({"name":"t3","request_id":"req-2"})").status, 201);
-  EXPECT_EQ(store_->ListVMs()->size(), 2u);
+  EXPECT_EQ(store_->ListVms()->size(), 2u);
 }
 
 TEST_F(ApiTest, ConcurrentCreatesWithOneRequestIdMakeOneVm) {
@@ -301,7 +302,7 @@ TEST_F(ApiTest, ConcurrentCreatesWithOneRequestIdMakeOneVm) {
   EXPECT_EQ(created, 1);
   EXPECT_EQ(replayed, kThreads - 1);
   EXPECT_EQ(ids.size(), 1u) << "every answer names the same VM";
-  auto vms = store_->ListVMs();
+  auto vms = store_->ListVms();
   ASSERT_TRUE(vms.ok());
   ASSERT_EQ(vms->size(), 1u);
   EXPECT_EQ(vms->front().id, *ids.begin());
@@ -381,7 +382,7 @@ TEST_F(WebUiGuardTest, ChangesWithoutTheUiHeaderAreRefused) {
   for (const char* method : {"POST", "PATCH", "DELETE"}) {
     ExpectRefused(Web(method, "/v1/vms", h, R"({"name":"w1"})"), 403, "forbidden", "X-Banger-UI");
   }
-  EXPECT_TRUE(store_->ListVMs()->empty());
+  EXPECT_TRUE(store_->ListVms()->empty());
   EXPECT_EQ(Web("GET", "/v1/vms", h).status, 200);
 }
 

@@ -74,7 +74,8 @@ Result<std::optional<StreamFrame>> StreamReader::Next() {
   if (buf_.size() < 5) return Error::Unavailable("stream ended inside a frame header");
   auto byte = [this](size_t i) { return static_cast<uint32_t>(static_cast<unsigned char>(buf_[i])); };
   uint32_t n = byte(1) << 24 | byte(2) << 16 | byte(3) << 8 | byte(4);
-  if (n > kMaxStreamPayload) return Error::Invalid("stream frame too large (" + std::to_string(n) + " bytes)");
+  if (n > kMaxStreamPayload)
+    return Error::Invalid("stream frame too large (" + std::to_string(n) + " bytes)");
   // Fill may reallocate buf_: read nothing through pointers taken before it.
   BANGER_RETURN_IF_ERROR(Fill(5 + n));
   if (buf_.size() < 5 + n) return Error::Unavailable("stream ended inside a frame");
@@ -95,8 +96,8 @@ Error DecodeErrorFrame(const std::string& payload) {
   if (!j.ok() || !j->is_object() || !(*j)["message"].is_string()) return Error::Internal(payload);
   ErrorKind kind = ErrorKind::kInternal;
   if ((*j)["code"].is_string()) {
-    for (auto k : {ErrorKind::kInvalidArgument, ErrorKind::kNotFound, ErrorKind::kConflict, ErrorKind::kUnavailable,
-                   ErrorKind::kTimeout}) {
+    for (auto k : {ErrorKind::kInvalidArgument, ErrorKind::kNotFound, ErrorKind::kConflict,
+                   ErrorKind::kUnavailable, ErrorKind::kTimeout}) {
       if ((*j)["code"].get<std::string>() == ErrorKindName(k)) kind = k;
     }
   }

@@ -74,7 +74,11 @@ TEST(StreamTest, ManyLargeFramesKeepTheirTypes) {
 TEST(StreamTest, TruncatedFrameIsAnError) {
   int sv[2];
   ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-  ASSERT_EQ(::write(sv[0], "\x02\x00\x00\x00\x10" "abc", 8), 8);
+  ASSERT_EQ(::write(sv[0],
+                    "\x02\x00\x00\x00\x10"
+                    "abc",
+                    8),
+            8);
   ::close(sv[0]);
   StreamReader r(sv[1], "");
   EXPECT_FALSE(r.Next().ok());

@@ -17,9 +17,9 @@
 #include "daemon/agent_pool.h"
 #include "daemon/cow_root.h"
 #include "daemon/events.h"
+#include "daemon/guest_exec.h"
 #include "daemon/image_service.h"
 #include "daemon/monitor.h"
-#include "daemon/guest_exec.h"
 #include "daemon/reconcile.h"
 #include "daemon/session_service.h"
 #include "daemon/upkeep.h"
@@ -135,7 +135,7 @@ int RunDaemon(const DaemonOptions& opts) {
   }
   // Staging of interrupted workspace copies: nothing in tmp outlives a daemon.
   (void)RemoveAll(home.root + "/tmp");
-  for (const auto& d : {home.VMsDir(), home.ImagesDir()}) {
+  for (const auto& d : {home.VmsDir(), home.ImagesDir()}) {
     if (auto st = MakeDirs(d, 0700); !st.ok()) return Fail(st.error().message());
   }
   spdlog::info("bangerd {} starting: home {}, config {}", kBangerVersion, home.root, opts.config_path);

@@ -1,7 +1,5 @@
 #include "base/fs.h"
 
-#include <vector>
-
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -9,6 +7,7 @@
 
 #include <filesystem>
 #include <random>
+#include <vector>
 
 namespace banger {
 namespace fs = std::filesystem;

@@ -86,7 +86,8 @@ TEST(SpawnDetachedTest, ProcessRunsInOwnSessionAndIsFoundByArg) {
   ASSERT_EQ(found.size(), 1u);
   EXPECT_EQ(found[0], *pid2);
   ASSERT_TRUE(ops.Signal(*pid2, SIGKILL).ok());
-  for (int i = 0; i < 100 && ops.Alive(*pid2); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  for (int i = 0; i < 100 && ops.Alive(*pid2); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   EXPECT_FALSE(ops.Alive(*pid2));
   std::filesystem::remove_all(dir);
 }

@@ -43,9 +43,7 @@ class Error {
 
   // Prefixes context: Error("x").Wrap("doing y") -> "doing y: x".
   Error Wrap(const std::string& context) const& { return {kind_, context + ": " + message_}; }
-  Error Wrap(const std::string& context) && {
-    return {kind_, context + ": " + std::move(message_)};
-  }
+  Error Wrap(const std::string& context) && { return {kind_, context + ": " + std::move(message_)}; }
 
  private:
   ErrorKind kind_ = ErrorKind::kInternal;
@@ -55,7 +53,7 @@ class Error {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(runtime/explicit)
+  Result(T value) : v_(std::move(value)) {}      // NOLINT(runtime/explicit)
   Result(Error error) : v_(std::move(error)) {}  // NOLINT(runtime/explicit)
 
   bool ok() const { return v_.index() == 0; }

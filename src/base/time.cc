@@ -5,9 +5,7 @@
 
 namespace banger {
 
-Timestamp Now() {
-  return std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
-}
+Timestamp Now() { return std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now()); }
 
 std::string FormatRfc3339(Timestamp t) {
   if (t.time_since_epoch().count() == 0) return "";
@@ -50,11 +48,16 @@ Result<std::chrono::milliseconds> ParseDuration(const std::string& s) {
     while (i < s.size() && std::isalpha(static_cast<unsigned char>(s[i]))) ++i;
     std::string unit = s.substr(ustart, i - ustart);
     double mult;
-    if (unit == "ms") mult = 1;
-    else if (unit == "s") mult = 1000;
-    else if (unit == "m") mult = 60000;
-    else if (unit == "h") mult = 3600000;
-    else return Error::Invalid("bad duration \"" + s + "\": unknown unit \"" + unit + "\" (use ms, s, m, h)");
+    if (unit == "ms")
+      mult = 1;
+    else if (unit == "s")
+      mult = 1000;
+    else if (unit == "m")
+      mult = 60000;
+    else if (unit == "h")
+      mult = 3600000;
+    else
+      return Error::Invalid("bad duration \"" + s + "\": unknown unit \"" + unit + "\" (use ms, s, m, h)");
     total_ms += v * mult;
   }
   return std::chrono::milliseconds{static_cast<int64_t>(total_ms)};

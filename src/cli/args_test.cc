@@ -40,7 +40,7 @@ TEST(CreateRequestTest, OnlyGivenFieldsAndSizesInBytes) {
 TEST(CreateRequestTest, BadNameSaysWhy) {
   CreateFlags f;
   f.name = "Web_1";
-  EXPECT_EQ(ErrorOf(BuildCreateRequest(f)), ValidateVMName("Web_1").error().message());
+  EXPECT_EQ(ErrorOf(BuildCreateRequest(f)), ValidateVmName("Web_1").error().message());
   EXPECT_NE(ErrorOf(BuildCreateRequest(f)).find("DNS label"), std::string::npos);
 }
 

@@ -37,7 +37,8 @@ std::string DeviceMapperMissing() {
   utsname u{};
   ::uname(&u);
   for (const char* ext : {"", ".xz", ".zst", ".gz"}) {
-    if (PathExists(std::string("/lib/modules/") + u.release + "/kernel/drivers/md/dm-snapshot.ko" + ext)) return "";
+    if (PathExists(std::string("/lib/modules/") + u.release + "/kernel/drivers/md/dm-snapshot.ko" + ext))
+      return "";
   }
   return "the kernel has no dm snapshot target";
 }
@@ -57,7 +58,8 @@ std::vector<Check> RunChecks(const DaemonConfig& cfg, const std::string& cfg_pat
     out.push_back({"kvm", "warn", "/dev/kvm is missing: guests run under QEMU TCG (slow, ~5 s boots)",
                    "enable virtualization in the firmware, or load kvm_intel/kvm_amd"});
   } else if (!kvm) {
-    out.push_back({"kvm", "warn", "/dev/kvm is not read-write for this user", "run as root or join the kvm group"});
+    out.push_back(
+        {"kvm", "warn", "/dev/kvm is not read-write for this user", "run as root or join the kvm group"});
   } else if (nested) {
     out.push_back({"kvm", "warn",
                    "/dev/kvm opens, but this host is itself a VM: nested KVM often cannot boot Linux guests; "
@@ -70,7 +72,8 @@ std::vector<Check> RunChecks(const DaemonConfig& cfg, const std::string& cfg_pat
   BackendKind backend = ResolveBackend(cfg);
   out.push_back({"backend", "ok",
                  std::string("default backend ") + BackendName(backend) + ", qemu accelerator " + accel, ""});
-  out.push_back(Tool("qemu", cfg.qemu_bin, "qemu-system-x86", "the QEMU backend", backend == BackendKind::kQemu));
+  out.push_back(
+      Tool("qemu", cfg.qemu_bin, "qemu-system-x86", "the QEMU backend", backend == BackendKind::kQemu));
   {
     auto fc = FindExecutable(cfg.firecracker_bin);
     if (fc.ok()) {
@@ -85,10 +88,11 @@ std::vector<Check> RunChecks(const DaemonConfig& cfg, const std::string& cfg_pat
     std::string missing = DeviceMapperMissing();
     if (cfg.cow_mode == kCowModeDmSnapshot) {
       if (missing.empty()) {
-        out.push_back({"cow_mode", "ok",
-                       "cow_mode = dm-snapshot: VM roots are device-mapper snapshots of the image on loop devices "
-                       "(device-mapper available)",
-                       ""});
+        out.push_back(
+            {"cow_mode", "ok",
+             "cow_mode = dm-snapshot: VM roots are device-mapper snapshots of the image on loop devices "
+             "(device-mapper available)",
+             ""});
       } else {
         out.push_back({"cow_mode", "fail",
                        "cow_mode = dm-snapshot but device-mapper is not available on this host (" + missing +
@@ -97,11 +101,12 @@ std::vector<Check> RunChecks(const DaemonConfig& cfg, const std::string& cfg_pat
                            " (needs no device-mapper), or modprobe dm_snapshot and apt-get install dmsetup"});
       }
     } else {
-      out.push_back({"cow_mode", "ok",
-                     "cow_mode = overlay: copy-on-write by overlayfs in the guest; dm-snapshot " +
-                         (missing.empty() ? std::string("would also be available")
-                                          : "is not available here (" + missing + "), which this mode does not need"),
-                     ""});
+      out.push_back(
+          {"cow_mode", "ok",
+           "cow_mode = overlay: copy-on-write by overlayfs in the guest; dm-snapshot " +
+               (missing.empty() ? std::string("would also be available")
+                                : "is not available here (" + missing + "), which this mode does not need"),
+           ""});
     }
   }
   out.push_back(Tool("e2fsprogs", "mkfs.ext4", "e2fsprogs", "per-VM disks, file sync, resize", true));
@@ -128,10 +133,11 @@ std::vector<Check> RunChecks(const DaemonConfig& cfg, const std::string& cfg_pat
                        std::to_string(cfg.tap_pool_size) + ", DNS <vm>.vm on the bridge, NAT with --nat",
                    ""});
   } else {
-    out.push_back({"network", "ok",
-                   "off: VMs have no NIC; exec, ssh and sessions go through the guest agent (network = \"on\" in "
-                   "config.toml gives each VM a bridge port, an IP and a DNS name)",
-                   ""});
+    out.push_back(
+        {"network", "ok",
+         "off: VMs have no NIC; exec, ssh and sessions go through the guest agent (network = \"on\" in "
+         "config.toml gives each VM a bridge port, an IP and a DNS name)",
+         ""});
   }
   if (::geteuid() != 0) {
     out.push_back({"privileges", "warn", "not root: creating bridges, taps and NAT rules needs CAP_NET_ADMIN",
@@ -155,7 +161,10 @@ int Doctor(CliContext& ctx) {
   } else {
     std::string text;
     for (const auto& c : checks) {
-      text += (c.status == "ok" ? "ok    " : c.status == "warn" ? "warn  " : "FAIL  ") + c.name + ": " + c.detail;
+      text += (c.status == "ok"     ? "ok    "
+               : c.status == "warn" ? "warn  "
+                                    : "FAIL  ") +
+              c.name + ": " + c.detail;
       if (!c.fix.empty()) text += " (fix: " + c.fix + ")";
       text += "\n";
     }

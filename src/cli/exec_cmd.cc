@@ -84,7 +84,7 @@ class FrameWriter {
 };
 
 int StreamExec(CliContext& ctx, const std::string& ref, const ExecFlags& f) {
-  ExecVMRequest req;
+  ExecVmRequest req;
   auto env = ParseEnvFlags(f.env);
   if (!env.ok()) return Report(env.error(), kExitBangerFailed);
   req.argv = f.argv;

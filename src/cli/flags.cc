@@ -56,9 +56,9 @@ Result<std::map<std::string, std::string>> ParseEnvFlags(const std::vector<std::
   return env;
 }
 
-Result<CreateVMRequest> BuildCreateRequest(const CreateFlags& f) {
-  CreateVMRequest r;
-  if (!f.name.empty()) BANGER_RETURN_IF_ERROR(ValidateVMName(f.name));
+Result<CreateVmRequest> BuildCreateRequest(const CreateFlags& f) {
+  CreateVmRequest r;
+  if (!f.name.empty()) BANGER_RETURN_IF_ERROR(ValidateVmName(f.name));
   r.name = f.name;
   r.image = f.image;
   BANGER_RETURN_IF_ERROR(PutCount(r.vcpu_count, "--vcpus", f.vcpus));
@@ -77,8 +77,8 @@ Result<CreateVMRequest> BuildCreateRequest(const CreateFlags& f) {
   return r;
 }
 
-Result<SetVMRequest> BuildSetRequest(const SetFlags& f) {
-  SetVMRequest r;
+Result<SetVmRequest> BuildSetRequest(const SetFlags& f) {
+  SetVmRequest r;
   BANGER_RETURN_IF_ERROR(PutCount(r.vcpu_count, "--vcpus", f.vcpus));
   BANGER_RETURN_IF_ERROR(PutCount(r.memory_mib, "--memory", f.memory_mib));
   BANGER_RETURN_IF_ERROR(PutSize(r.work_disk_size_bytes, f.work_disk_size));
@@ -102,8 +102,8 @@ Result<ImportImageRequest> BuildImportRequest(const ImportFlags& f) {
                             AbsoluteOrEmpty(f.work_seed)};
 }
 
-Result<StopVMRequest> BuildStopRequest(std::optional<int> timeout_seconds) {
-  StopVMRequest r;
+Result<StopVmRequest> BuildStopRequest(std::optional<int> timeout_seconds) {
+  StopVmRequest r;
   if (!timeout_seconds) return r;
   if (*timeout_seconds < 0) {
     return Error::Invalid("--timeout must be zero or more seconds, got " + std::to_string(*timeout_seconds));

@@ -56,13 +56,13 @@ std::string LabelQuery(const Labels& labels);
 Result<std::map<std::string, std::string>> ParseEnvFlags(const std::vector<std::string>& raw);
 
 // The request of POST /v1/vms: only the fields the user gave, sizes in bytes.
-Result<CreateVMRequest> BuildCreateRequest(const CreateFlags& f);
+Result<CreateVmRequest> BuildCreateRequest(const CreateFlags& f);
 // The request of PATCH /v1/vms/{ref}; asking for no change is an error.
-Result<SetVMRequest> BuildSetRequest(const SetFlags& f);
+Result<SetVmRequest> BuildSetRequest(const SetFlags& f);
 // The request of POST /v1/images, with paths made absolute against the cwd
 // (the daemon does not share it).
 Result<ImportImageRequest> BuildImportRequest(const ImportFlags& f);
 // The request of stop/restart: a timeout only when --timeout was given.
-Result<StopVMRequest> BuildStopRequest(std::optional<int> timeout_seconds);
+Result<StopVmRequest> BuildStopRequest(std::optional<int> timeout_seconds);
 
 }  // namespace banger

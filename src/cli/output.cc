@@ -249,10 +249,13 @@ KeyValues VmStatsDetails(const Json& a, Timestamp now) {
   const Json* st = a.contains("stats") && a["stats"].is_object() ? &a["stats"] : nullptr;
   std::string collected = st ? JsonText(*st, "/collected_at") : "";
   if (collected.empty()) {
-    kv.push_back({"stats", a.value("state", "") == "running" ? "not collected yet" : "none (the VM is not running)"});
+    kv.push_back(
+        {"stats", a.value("state", "") == "running" ? "not collected yet" : "none (the VM is not running)"});
     return kv;
   }
-  double cpu = st->contains("cpu_percent") && (*st)["cpu_percent"].is_number() ? (*st)["cpu_percent"].get<double>() : 0;
+  double cpu = st->contains("cpu_percent") && (*st)["cpu_percent"].is_number()
+                   ? (*st)["cpu_percent"].get<double>()
+                   : 0;
   char cpu_text[32];
   std::snprintf(cpu_text, sizeof cpu_text, "%.1f%%", cpu);
   kv.push_back({"cpu", cpu_text});

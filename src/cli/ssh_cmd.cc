@@ -69,11 +69,16 @@ bool PortOpen(const std::string& ip, int port) {
 int ExecSsh(const std::string& ssh, const std::string& key, const std::string& proxy, const std::string& host,
             const std::vector<std::string>& cmd) {
   std::vector<std::string> argv = {ssh,
-                                    "-i", key,
-                                    "-o", "IdentitiesOnly=yes",
-                                    "-o", "StrictHostKeyChecking=no",
-                                    "-o", "UserKnownHostsFile=/dev/null",
-                                    "-o", "LogLevel=ERROR"};
+                                   "-i",
+                                   key,
+                                   "-o",
+                                   "IdentitiesOnly=yes",
+                                   "-o",
+                                   "StrictHostKeyChecking=no",
+                                   "-o",
+                                   "UserKnownHostsFile=/dev/null",
+                                   "-o",
+                                   "LogLevel=ERROR"};
   if (!proxy.empty()) {
     argv.push_back("-o");
     argv.push_back("ProxyCommand=" + proxy);
@@ -98,16 +103,18 @@ int ExecSsh(const std::string& ssh, const std::string& key, const std::string& p
 }
 
 int VmSsh(CliContext& ctx, const std::string& name, const std::vector<std::string>& cmd) {
-  if (auto st = ValidateVMName(name); !st.ok()) return Report(st.error(), kExitBangerFailed);
+  if (auto st = ValidateVmName(name); !st.ok()) return Report(st.error(), kExitBangerFailed);
   auto cfg = LoadConfig(ctx.client().config_path());
   if (!cfg.ok()) return Report(cfg.error(), kExitBangerFailed);
-  std::string key = cfg->ssh_key_path.empty() ? ctx.client().home().root + "/ssh/id_ed25519" : cfg->ssh_key_path;
+  std::string key =
+      cfg->ssh_key_path.empty() ? ctx.client().home().root + "/ssh/id_ed25519" : cfg->ssh_key_path;
   if (!PathExists(key)) {
     return Report(Error::NotFound("ssh key " + key + " does not exist (it is made by `banger image build`)"),
                   kExitBangerFailed);
   }
   auto ssh = FindExecutable("ssh");
-  if (!ssh.ok()) return Report(Error::Unavailable("ssh not found (apt-get install openssh-client)"), kExitBangerFailed);
+  if (!ssh.ok())
+    return Report(Error::Unavailable("ssh not found (apt-get install openssh-client)"), kExitBangerFailed);
   auto api = ctx.Connect();
   if (!api.ok()) return Report(api.error(), kExitBangerFailed);
   auto vm = (*api)->Call("GET", "/v1/vms/" + name);
@@ -120,9 +127,18 @@ int VmSsh(CliContext& ctx, const std::string& name, const std::vector<std::strin
   // A booting guest answers its agent before its SSH server listens: probe
   // port 22 through the agent until it accepts (stdin closed: the probe
   // connects, half-closes and ends).
-  std::vector<std::string> probe = {SelfPath(), "--home", ctx.client().home().root, "--config",
-                                    ctx.client().config_path(), "vm", "exec", name, "--", kGuestAgent,
-                                    "--connect", "127.0.0.1:22"};
+  std::vector<std::string> probe = {SelfPath(),
+                                    "--home",
+                                    ctx.client().home().root,
+                                    "--config",
+                                    ctx.client().config_path(),
+                                    "vm",
+                                    "exec",
+                                    name,
+                                    "--",
+                                    kGuestAgent,
+                                    "--connect",
+                                    "127.0.0.1:22"};
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
   for (;;) {
     auto r = RunCommand(probe, std::chrono::seconds(150));
@@ -135,14 +151,15 @@ int VmSsh(CliContext& ctx, const std::string& name, const std::vector<std::strin
       return Report(Error::Unavailable(msg), kExitBangerFailed);
     }
     if (std::chrono::steady_clock::now() > deadline) {
-      return Report(Error::Timeout("the SSH server of vm " + name + " did not accept connections within 120s"),
-                    kExitBangerFailed);
+      return Report(
+          Error::Timeout("the SSH server of vm " + name + " did not accept connections within 120s"),
+          kExitBangerFailed);
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
   }
-  std::string proxy = ShellQuote(SelfPath()) + " --home " + ShellQuote(ctx.client().home().root) + " --config " +
-                      ShellQuote(ctx.client().config_path()) + " vm exec -i " + name + " -- " + kGuestAgent +
-                      " --connect 127.0.0.1:22";
+  std::string proxy = ShellQuote(SelfPath()) + " --home " + ShellQuote(ctx.client().home().root) +
+                      " --config " + ShellQuote(ctx.client().config_path()) + " vm exec -i " + name + " -- " +
+                      kGuestAgent + " --connect 127.0.0.1:22";
   return ExecSsh(*ssh, key, proxy, name, cmd);
 }
 
@@ -151,7 +168,8 @@ int VmSsh(CliContext& ctx, const std::string& name, const std::vector<std::strin
 void AddSshCommand(CLI::App& vm, Command* selected) {
   auto name = std::make_shared<std::string>();
   auto cmd = std::make_shared<std::vector<std::string>>();
-  auto* c = vm.add_subcommand("ssh", "SSH into a VM (through the guest agent): banger vm ssh NAME [-- CMD...]");
+  auto* c =
+      vm.add_subcommand("ssh", "SSH into a VM (through the guest agent): banger vm ssh NAME [-- CMD...]");
   c->add_option("name", *name, "VM name")->required();
   c->add_option("command", *cmd, "A command to run instead of a shell (after --)");
   c->callback([=] { *selected = [=](CliContext& ctx) { return VmSsh(ctx, *name, *cmd); }; });

@@ -133,7 +133,7 @@ int VmShow(CliContext& ctx, const std::string& ref) {
   return kExitOk;
 }
 
-int VmStats(CliContext& ctx, const std::string& ref) {
+int ShowVmStats(CliContext& ctx, const std::string& ref) {
   return GetAndShow(ctx, VmPath(ref) + "/stats", nullptr,
                     [](const Json& stats) { return RenderKeyValues(VmStatsDetails(stats, Now())); });
 }
@@ -256,7 +256,7 @@ void AddVmCommands(CLI::App& app, Command* selected) {
   }
   AddRefLeaf(*vm, selected, "show", "Show a VM", "name", "VM name or id", VmShow);
   AddRefLeaf(*vm, selected, "stats", "Show a VM's resource use: CPU, memory, disk on the host, VMM metrics",
-             "name", "VM name or id", VmStats);
+             "name", "VM name or id", ShowVmStats);
   {
     auto ref = std::make_shared<std::string>();
     auto follow = std::make_shared<bool>(false);

@@ -24,7 +24,7 @@ struct FileSyncEntry {
   std::string mode;  // octal string, "" = default (0600 files, 0755 dirs)
 };
 
-struct VMDefaults {
+struct VmDefaults {
   int vcpu_count = kDefaultVCPUCount;
   int memory_mib = kDefaultMemoryMiB;
   int64_t system_overlay_size_bytes = kDefaultSystemOverlaySize;
@@ -50,7 +50,7 @@ struct DaemonConfig {
   std::string default_dns = kDefaultDNS;
   std::string default_image_name = "default";
   std::vector<FileSyncEntry> file_sync;
-  VMDefaults vm_defaults;
+  VmDefaults vm_defaults;
   // "" = auto: firecracker when its binary is found and KVM can run guests, else qemu.
   std::string backend;
   std::string qemu_bin = "qemu-system-x86_64";
@@ -116,10 +116,10 @@ struct HomeLayout {
   std::string Database() const { return root + "/banger.db"; }
   std::string DefaultConfig() const { return root + "/config.toml"; }
   std::string ImagesDir() const { return root + "/images"; }
-  std::string VMsDir() const { return root + "/vms"; }
+  std::string VmsDir() const { return root + "/vms"; }
   // Named by the id's first 16 hex digits (64 bits) so that socket paths
   // inside it, plus Firecracker's "_<port>" suffixes, fit in sun_path.
-  std::string VMDir(const std::string& vm_id) const { return VMsDir() + "/" + vm_id.substr(0, 16); }
+  std::string VmDir(const std::string& vm_id) const { return VmsDir() + "/" + vm_id.substr(0, 16); }
 };
 
 // --home value, else $BANGER_HOME, else /var/lib/banger for root and

@@ -9,7 +9,7 @@ std::shared_ptr<AgentPool::Slot> AgentPool::SlotFor(const std::string& vm_id) {
   return s;
 }
 
-Result<std::shared_ptr<AgentConn>> AgentPool::Get(const VMRecord& vm, std::chrono::milliseconds timeout) {
+Result<std::shared_ptr<AgentConn>> AgentPool::Get(const VmRecord& vm, std::chrono::milliseconds timeout) {
   auto slot = SlotFor(vm.id);
   std::lock_guard<std::mutex> connecting(slot->connect_mu);
   std::shared_ptr<AgentConn> cached;
@@ -35,7 +35,7 @@ void AgentPool::Drop(const std::string& vm_id) {
 }
 
 AgentPool::Connector RealAgentConnector() {
-  return [](const VMRecord& vm, std::chrono::milliseconds timeout) -> Result<std::unique_ptr<AgentConn>> {
+  return [](const VmRecord& vm, std::chrono::milliseconds timeout) -> Result<std::unique_ptr<AgentConn>> {
     Result<UniqueFd> fd = vm.spec.backend == BackendKind::kFirecracker
                               ? ConnectAgentVsock(vm.runtime.vsock_path, kAgentVsockPort, timeout)
                               : ConnectAgentUnix(vm.runtime.vm_dir + "/agent.sock", timeout);

@@ -21,18 +21,18 @@ namespace banger {
 class AgentPool {
  public:
   // Opens and handshakes a new connection to the VM's agent, within timeout.
-  using Connector =
-      std::function<Result<std::unique_ptr<AgentConn>>(const VMRecord& vm, std::chrono::milliseconds timeout)>;
+  using Connector = std::function<Result<std::unique_ptr<AgentConn>>(const VmRecord& vm,
+                                                                     std::chrono::milliseconds timeout)>;
   explicit AgentPool(Connector connect) : connect_(std::move(connect)) {}
 
   // The cached connection if it still answers a ping, else a new one.
-  Result<std::shared_ptr<AgentConn>> Get(const VMRecord& vm, std::chrono::milliseconds timeout);
+  Result<std::shared_ptr<AgentConn>> Get(const VmRecord& vm, std::chrono::milliseconds timeout);
   // Forgets the VM's connection (the VM stopped or the connection broke).
   void Drop(const std::string& vm_id);
 
  private:
   struct Slot {
-    std::mutex connect_mu;  // serializes connection attempts for one VM
+    std::mutex connect_mu;            // serializes connection attempts for one VM
     std::shared_ptr<AgentConn> conn;  // Guarded by AgentPool::mu_.
   };
   std::shared_ptr<Slot> SlotFor(const std::string& vm_id);

@@ -7,8 +7,8 @@
 namespace banger {
 namespace {
 
-VMHandles DmPart(const std::optional<VMHandles>& handles) {
-  VMHandles h;
+VmHandles DmPart(const std::optional<VmHandles>& handles) {
+  VmHandles h;
   if (handles) {
     h.base_loop = handles->base_loop;
     h.cow_loop = handles->cow_loop;
@@ -19,7 +19,7 @@ VMHandles DmPart(const std::optional<VMHandles>& handles) {
 }
 
 // Tears down what `h` names (plus `extra_cow_loops`); returns what is left.
-VMHandles TearDown(DeviceMapperOps& dm, Store& store, const VMRecord& vm, VMHandles h,
+VmHandles TearDown(DeviceMapperOps& dm, Store& store, const VmRecord& vm, VmHandles h,
                    const std::vector<std::string>& extra_cow_loops) {
   DmBackingFiles expect;
   expect.cow_file = vm.runtime.system_overlay_path;
@@ -39,7 +39,7 @@ class OverlayCowRoot final : public CowRoot {
  public:
   OverlayCowRoot(DeviceMapperOps* dm, DiskOps& disks, Store& store) : dm_(dm), disks_(disks), store_(store) {}
 
-  Status PrepareStore(const VMRecord& vm) override {
+  Status PrepareStore(const VmRecord& vm) override {
     const std::string& overlay = vm.runtime.system_overlay_path;
     if (!PathExists(overlay))
       return disks_.CreateExt4(overlay, vm.spec.system_overlay_size_bytes, "banger-overlay");
@@ -52,14 +52,14 @@ class OverlayCowRoot final : public CowRoot {
     return OkStatus();
   }
   Status CheckAvailable() override { return OkStatus(); }
-  Result<VMHandles> Attach(const VMRecord&, const Image&, std::string& root_dev) override {
+  Result<VmHandles> Attach(const VmRecord&, const Image&, std::string& root_dev) override {
     root_dev.clear();
-    return VMHandles{};
+    return VmHandles{};
   }
   // Never touches device-mapper unless the handles name some (a VM started
   // under the other mode).
-  VMHandles Release(const VMRecord& vm, const std::optional<VMHandles>& handles) override {
-    VMHandles h = DmPart(handles);
+  VmHandles Release(const VmRecord& vm, const std::optional<VmHandles>& handles) override {
+    VmHandles h = DmPart(handles);
     if (!dm_ || h.empty()) return h;
     return TearDown(*dm_, store_, vm, std::move(h), {});
   }
@@ -74,7 +74,7 @@ class DmSnapshotCowRoot final : public CowRoot {
  public:
   DmSnapshotCowRoot(DeviceMapperOps* dm, Store& store) : dm_(dm), store_(store) {}
 
-  Status PrepareStore(const VMRecord& vm) override {
+  Status PrepareStore(const VmRecord& vm) override {
     const std::string& overlay = vm.runtime.system_overlay_path;
     // The snapshot's COW store: raw and sparse; the kernel writes its header.
     if (!PathExists(overlay)) return CreateCowFile(overlay, vm.spec.system_overlay_size_bytes);
@@ -93,15 +93,15 @@ class DmSnapshotCowRoot final : public CowRoot {
     return Error::Unavailable("cow_mode = dm-snapshot but device-mapper is not available on this host (" +
                               avail.error().message() + "); use cow_mode = \"overlay\"");
   }
-  Result<VMHandles> Attach(const VMRecord& vm, const Image& img, std::string& root_dev) override {
+  Result<VmHandles> Attach(const VmRecord& vm, const Image& img, std::string& root_dev) override {
     if (!dm_) return Error::Unavailable("device-mapper support is not configured");
     auto h = SetUpDmRoot(*dm_, vm.id, img.rootfs_path, vm.runtime.system_overlay_path);
     if (!h.ok()) return std::move(h).error().Wrap("setting up the dm-snapshot root");
     root_dev = h->dm_dev;
     return h;
   }
-  VMHandles Release(const VMRecord& vm, const std::optional<VMHandles>& handles) override {
-    VMHandles h = DmPart(handles);
+  VmHandles Release(const VmRecord& vm, const std::optional<VmHandles>& handles) override {
+    VmHandles h = DmPart(handles);
     if (!dm_) return h;
     // Rediscovery, for handles lost with a crash: the dm name is derived
     // from the id and the COW file is private to this VM.

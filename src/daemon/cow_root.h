@@ -6,7 +6,7 @@
 //   - DmSnapshotCowRoot ("dm-snapshot"): the overlay file is a raw COW store;
 //     the host attaches both files to loops and builds a dm snapshot that the
 //     guest mounts read-write as its root (storage/devmapper.h).
-// The loops and dm device are transient handles (VMHandles), never stored.
+// The loops and dm device are transient handles (VmHandles), never stored.
 #pragma once
 
 #include <memory>
@@ -26,17 +26,17 @@ class CowRoot {
   virtual ~CowRoot() = default;
   // Creates the VM's system overlay file if missing (idempotent); refuses a
   // file made under the other mode (kConflict).
-  virtual Status PrepareStore(const VMRecord& vm) = 0;
+  virtual Status PrepareStore(const VmRecord& vm) = 0;
   // Cheap check, before anything is set up for a boot.
   virtual Status CheckAvailable() = 0;
   // Sets up the root for one boot. Returns the handles it holds (dm and
   // loops; empty for the overlay) and, in `root_dev`, the private root
   // device to boot from ("" = the overlay layout: image rootfs + overlay).
-  virtual Result<VMHandles> Attach(const VMRecord& vm, const Image& img, std::string& root_dev) = 0;
+  virtual Result<VmHandles> Attach(const VmRecord& vm, const Image& img, std::string& root_dev) = 0;
   // Tears down the dm part of `handles` (and, in dm-snapshot mode, whatever
   // the VM's deterministic dm name and COW file still name). Returns what
   // could not be torn down (dm fields only; empty when all went).
-  virtual VMHandles Release(const VMRecord& vm, const std::optional<VMHandles>& handles) = 0;
+  virtual VmHandles Release(const VmRecord& vm, const std::optional<VmHandles>& handles) = 0;
 };
 
 // cow_mode "overlay" or "dm-snapshot" (kCowModeDmSnapshot). `dm` may be null:

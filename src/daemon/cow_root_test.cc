@@ -54,8 +54,8 @@ class VmServiceDmTest : public VmServiceTest {
 };
 
 TEST_F(VmServiceDmTest, StartRecordsLoopsAndDmInHandlesOnlyNeverInTheStore) {
-  VMRecord vm = MustCreate("t1");
-  ASSERT_EQ(vm.state, VMState::kRunning);
+  VmRecord vm = MustCreate("t1");
+  ASSERT_EQ(vm.state, VmState::kRunning);
   std::string dm_name = "banger-" + vm.id.substr(0, 16);
 
   auto loops = dm_.Loops();
@@ -75,7 +75,7 @@ TEST_F(VmServiceDmTest, StartRecordsLoopsAndDmInHandlesOnlyNeverInTheStore) {
 
   auto scratch = ReadHandlesFile(vm.runtime.vm_dir);
   ASSERT_TRUE(scratch.ok() && scratch->has_value());
-  const VMHandles& h = **scratch;
+  const VmHandles& h = **scratch;
   EXPECT_GT(h.pid, 0);
   EXPECT_EQ(h.base_loop, "/dev/loop0");
   EXPECT_EQ(h.cow_loop, "/dev/loop1");
@@ -88,7 +88,7 @@ TEST_F(VmServiceDmTest, StartRecordsLoopsAndDmInHandlesOnlyNeverInTheStore) {
   EXPECT_EQ(view->handles->cow_loop, h.cow_loop);
 
   // Nothing of them in SQLite: not in the record, not anywhere in the file.
-  std::string record = ToJson(*store_->GetVM("t1")).dump();
+  std::string record = ToJson(*store_->GetVm("t1")).dump();
   std::string db = ReadAll(root_ + "/banger.db") + ReadAll(root_ + "/banger.db-wal");
   ASSERT_FALSE(db.empty());
   for (const std::string& s : {std::string("/dev/loop"), std::string("/dev/mapper"), dm_name}) {
@@ -98,7 +98,7 @@ TEST_F(VmServiceDmTest, StartRecordsLoopsAndDmInHandlesOnlyNeverInTheStore) {
 }
 
 TEST_F(VmServiceDmTest, LaunchSpecBootsFromTheSnapshot) {
-  VMRecord vm = MustCreate("t1");
+  VmRecord vm = MustCreate("t1");
   ASSERT_EQ(qemu_.launches.size(), 1u);
   const LaunchSpec& ls = qemu_.launches[0];
   ASSERT_EQ(ls.drives.size(), 2u);
@@ -111,7 +111,7 @@ TEST_F(VmServiceDmTest, LaunchSpecBootsFromTheSnapshot) {
 
 TEST_F(VmServiceDmTest, OverlayModeNeverTouchesDeviceMapper) {
   svc_ = MakeDmService(kCowModeOverlay);
-  VMRecord vm = MustCreate("t1");
+  VmRecord vm = MustCreate("t1");
   const LaunchSpec& ls = qemu_.launches.at(0);
   EXPECT_EQ(ls.kernel_cmdline.find("banger.cow"), std::string::npos);
   ASSERT_EQ(ls.drives.size(), 3u);
@@ -132,13 +132,13 @@ TEST_F(VmServiceDmTest, FailureAtEachSetupStepLeavesNothingAttached) {
     } else {
       dm_.fail[step] = Error::Internal(std::string("injected ") + step + " failure");
     }
-    CreateVMRequest r;
+    CreateVmRequest r;
     r.name = name;
     auto c = svc_->Create(r);
     ASSERT_FALSE(c.ok()) << step;
-    auto vm = store_->GetVM(name);
+    auto vm = store_->GetVm(name);
     ASSERT_TRUE(vm.ok());
-    EXPECT_EQ(vm->state, VMState::kError) << step;
+    EXPECT_EQ(vm->state, VmState::kError) << step;
     ExpectNothingAttached(step);
     EXPECT_FALSE(PathExists(vm->runtime.vm_dir + "/handles.json")) << step;
     EXPECT_FALSE(svc_->Get(name)->handles.has_value()) << step;
@@ -154,7 +154,7 @@ TEST_F(VmServiceDmTest, FailureAtEachSetupStepLeavesNothingAttached) {
 }
 
 TEST_F(VmServiceDmTest, StopAndDeleteTearEverythingDown) {
-  VMRecord vm = MustCreate("t1");
+  VmRecord vm = MustCreate("t1");
   ASSERT_FALSE(dm_.Snapshots().empty());
   ASSERT_TRUE(svc_->Stop("t1", std::nullopt).ok());
   ExpectNothingAttached("stop");
@@ -180,16 +180,16 @@ TEST_F(VmServiceDmTest, SweepOfExitedVmTearsDown) {
   MustCreate("t1");
   procs_.Kill(svc_->Get("t1")->handles->pid);  // the guest powered off
   svc_->SweepDead();
-  EXPECT_EQ(store_->GetVM("t1")->state, VMState::kStopped);
+  EXPECT_EQ(store_->GetVm("t1")->state, VmState::kStopped);
   ExpectNothingAttached("sweep");
 }
 
 TEST_F(VmServiceDmTest, ReconcileOfDeadVmTearsDownWhatHandlesJsonNames) {
-  VMRecord vm = MustCreate("t1");
+  VmRecord vm = MustCreate("t1");
   procs_.Kill(svc_->Get("t1")->handles->pid);  // the VMM died with the daemon down
   svc_ = MakeDmService();                      // a new daemon: empty cache
   ASSERT_TRUE(Reconcile().ok());
-  EXPECT_EQ(store_->GetVM("t1")->state, VMState::kStopped);
+  EXPECT_EQ(store_->GetVm("t1")->state, VmState::kStopped);
   // The base loop is only known from handles.json (rediscovery cannot tell it
   // from other VMs' loops of the same image).
   ExpectNothingAttached("reconcile");
@@ -198,12 +198,12 @@ TEST_F(VmServiceDmTest, ReconcileOfDeadVmTearsDownWhatHandlesJsonNames) {
 
 TEST_F(VmServiceDmTest, ReconcileReadoptsLiveDmVm) {
   MustCreate("t1");
-  VMHandles before = *svc_->Get("t1")->handles;
+  VmHandles before = *svc_->Get("t1")->handles;
   svc_ = MakeDmService();
   ASSERT_TRUE(Reconcile().ok());
   auto v = svc_->Get("t1");
   ASSERT_TRUE(v.ok() && v->handles.has_value());
-  EXPECT_EQ(v->vm.state, VMState::kRunning);
+  EXPECT_EQ(v->vm.state, VmState::kRunning);
   EXPECT_EQ(v->handles->dm_dev, before.dm_dev);
   EXPECT_EQ(v->handles->base_loop, before.base_loop);
   EXPECT_EQ(dm_.Snapshots().size(), 1u) << "a live VM keeps its root";
@@ -214,7 +214,7 @@ TEST_F(VmServiceDmTest, ReconcileReadoptsLiveDmVm) {
 TEST_F(VmServiceDmTest, ReconcileTearsDownAStartInterruptedBeforeLaunch) {
   // The daemon died between setting up the dm root and launching: the store
   // never said running, but handles.json names the devices.
-  VMRecord vm = MustCreate("t1", /*no_start=*/true);
+  VmRecord vm = MustCreate("t1", /*no_start=*/true);
   auto h = SetUpDmRoot(dm_, vm.id, root_ + "/rootfs.ext4", vm.runtime.system_overlay_path);
   ASSERT_TRUE(h.ok()) << h.error().message();
   ASSERT_TRUE(WriteHandlesFile(vm.runtime.vm_dir, *h).ok());
@@ -225,7 +225,7 @@ TEST_F(VmServiceDmTest, ReconcileTearsDownAStartInterruptedBeforeLaunch) {
 }
 
 TEST_F(VmServiceDmTest, FailedTeardownIsRememberedAndRetried) {
-  VMRecord vm = MustCreate("t1");
+  VmRecord vm = MustCreate("t1");
   dm_.fail["remove"] = Error::Internal("dmsetup remove failed: Device or resource busy");
   ASSERT_TRUE(svc_->Stop("t1", std::nullopt).ok());
   auto left = ReadHandlesFile(vm.runtime.vm_dir);
@@ -241,7 +241,7 @@ TEST_F(VmServiceDmTest, FailedTeardownIsRememberedAndRetried) {
 
 TEST_F(VmServiceDmTest, UnavailableDeviceMapperIsAClearErrorState) {
   dm_.available = Error::Unavailable("no /dev/mapper/control");
-  CreateVMRequest r;
+  CreateVmRequest r;
   r.name = "t1";
   auto c = svc_->Create(r);
   ASSERT_FALSE(c.ok());
@@ -250,8 +250,8 @@ TEST_F(VmServiceDmTest, UnavailableDeviceMapperIsAClearErrorState) {
                                      "(no /dev/mapper/control); use cow_mode = \"overlay\""),
             std::string::npos)
       << c.error().message();
-  auto vm = store_->GetVM("t1");
-  EXPECT_EQ(vm->state, VMState::kError);
+  auto vm = store_->GetVm("t1");
+  EXPECT_EQ(vm->state, VmState::kError);
   EXPECT_NE(vm->runtime.last_error.find("use cow_mode = \"overlay\""), std::string::npos);
   EXPECT_TRUE(qemu_.launches.empty());
   ExpectNothingAttached("unavailable");
@@ -259,7 +259,7 @@ TEST_F(VmServiceDmTest, UnavailableDeviceMapperIsAClearErrorState) {
 }
 
 TEST_F(VmServiceDmTest, DiskMadeForTheOtherModeIsRefused) {
-  VMRecord vm = MustCreate("t1");
+  VmRecord vm = MustCreate("t1");
   ASSERT_TRUE(svc_->Stop("t1", std::nullopt).ok());
   // The kernel wrote its exception-store header into the COW file.
   {

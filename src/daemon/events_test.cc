@@ -52,19 +52,19 @@ class CountingStore : public Store {
   Result<Image> GetImage(const std::string& id) override { return s_->GetImage(id); }
   Result<std::vector<Image>> ListImages() override { return s_->ListImages(); }
   Status DeleteImage(const std::string& id) override { return s_->DeleteImage(id); }
-  Result<int> CountVMsUsingImage(const std::string& id) override { return s_->CountVMsUsingImage(id); }
-  Status InsertVM(const VMRecord& vm) override { return s_->InsertVM(vm); }
-  Status UpdateVM(const VMRecord& vm) override { return s_->UpdateVM(vm); }
-  Status TouchVM(const std::string& id, Timestamp at) override { return s_->TouchVM(id, at); }
-  Status UpdateVMStats(const std::string& id, const VMStats& st) override {
-    return s_->UpdateVMStats(id, st);
+  Result<int> CountVmsUsingImage(const std::string& id) override { return s_->CountVmsUsingImage(id); }
+  Status InsertVm(const VmRecord& vm) override { return s_->InsertVm(vm); }
+  Status UpdateVm(const VmRecord& vm) override { return s_->UpdateVm(vm); }
+  Status TouchVm(const std::string& id, Timestamp at) override { return s_->TouchVm(id, at); }
+  Status UpdateVmStats(const std::string& id, const VmStats& st) override {
+    return s_->UpdateVmStats(id, st);
   }
-  Result<VMRecord> GetVM(const std::string& id) override { return s_->GetVM(id); }
-  Result<std::optional<VMRecord>> FindVMByRequestID(const std::string& r) override {
-    return s_->FindVMByRequestID(r);
+  Result<VmRecord> GetVm(const std::string& id) override { return s_->GetVm(id); }
+  Result<std::optional<VmRecord>> FindVmByRequestId(const std::string& r) override {
+    return s_->FindVmByRequestId(r);
   }
-  Result<std::vector<VMRecord>> ListVMs(const Labels& sel) override { return s_->ListVMs(sel); }
-  Status DeleteVM(const std::string& id) override { return s_->DeleteVM(id); }
+  Result<std::vector<VmRecord>> ListVms(const Labels& sel) override { return s_->ListVms(sel); }
+  Status DeleteVm(const std::string& id) override { return s_->DeleteVm(id); }
   Status UpsertSession(const GuestSession& s) override { return s_->UpsertSession(s); }
   Result<GuestSession> GetSession(const std::string& id, const std::string& vm) override {
     return s_->GetSession(id, vm);

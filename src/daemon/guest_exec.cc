@@ -109,13 +109,13 @@ Result<std::shared_ptr<AgentConn>> GuestExec::WaitForAgent(const std::string& re
   auto deadline = Clock::now() + timeout;
   Error last = Error::Timeout("no attempt made");
   for (;;) {
-    BANGER_ASSIGN_OR_RETURN(VMRecord vm, vms_.store().GetVM(ref));
-    if (vm.state != VMState::kRunning || !vms_.VmAlive(vm)) {
-      if (vm.state == VMState::kRunning) {
+    BANGER_ASSIGN_OR_RETURN(VmRecord vm, vms_.store().GetVm(ref));
+    if (vm.state != VmState::kRunning || !vms_.VmAlive(vm)) {
+      if (vm.state == VmState::kRunning) {
         return Error::Conflict("vm " + vm.name + " stopped while waiting for its agent; console: " +
                                ConsoleTail(vm.runtime.log_path));
       }
-      return Error::Conflict("vm " + vm.name + " is " + VMStateName(vm.state) +
+      return Error::Conflict("vm " + vm.name + " is " + VmStateName(vm.state) +
                              "; start it with `banger vm start " + vm.name + "`");
     }
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
@@ -126,7 +126,7 @@ Result<std::shared_ptr<AgentConn>> GuestExec::WaitForAgent(const std::string& re
     }
     auto conn = agents->Get(vm, std::min(left, std::chrono::milliseconds(3000)));
     if (conn.ok()) {
-      if (auto st = vms_.store().TouchVM(vm.id, Now()); !st.ok()) {
+      if (auto st = vms_.store().TouchVm(vm.id, Now()); !st.ok()) {
         spdlog::warn("vm {}: {}", vm.name, st.error().message());
       }
       return *conn;
@@ -143,7 +143,7 @@ Result<std::shared_ptr<AgentConn>> GuestExec::WaitForAgent(const std::string& re
 Result<std::unique_ptr<GuestCommand>> GuestExec::Open(const std::string& ref, const ExecRequest& req,
                                                       std::chrono::milliseconds agent_timeout,
                                                       bool may_be_run_command) {
-  BANGER_ASSIGN_OR_RETURN(VMRecord vm, vms_.store().GetVM(ref));
+  BANGER_ASSIGN_OR_RETURN(VmRecord vm, vms_.store().GetVm(ref));
   bool run = may_be_run_command && vm.spec.auto_remove && vms_.ClaimRunCommand(vm.id);
   // Made first: a run command that cannot start has ended too (its VM goes).
   std::unique_ptr<GuestCommand> cmd(new GuestCommand(vms_, vm.id, run));
@@ -184,7 +184,7 @@ Result<GuestRunResult> GuestExec::Run(const std::string& ref, const ExecRequest&
 // ---- AutoRemoveSweeper ----
 
 void AutoRemoveSweeper::Sweep() {
-  auto vms = vms_.store().ListVMs();
+  auto vms = vms_.store().ListVms();
   if (!vms.ok()) return;
   auto now = Clock::now();
   std::map<std::string, Clock::time_point> still_unclaimed;
@@ -193,13 +193,13 @@ void AutoRemoveSweeper::Sweep() {
     // Get demotes a running VM whose VMM died.
     auto view = vms_.Get(rec.id);
     if (!view.ok()) continue;
-    const VMRecord& vm = view->vm;
+    const VmRecord& vm = view->vm;
     bool remove = false;
     std::string why;
-    if (vm.state == VMState::kStopped || vm.state == VMState::kError) {
+    if (vm.state == VmState::kStopped || vm.state == VmState::kError) {
       remove = true;
-      why = "it is " + std::string(VMStateName(vm.state));
-    } else if (vm.state == VMState::kRunning && !vms_.RunCommandClaimed(vm.id)) {
+      why = "it is " + std::string(VmStateName(vm.state));
+    } else if (vm.state == VmState::kRunning && !vms_.RunCommandClaimed(vm.id)) {
       auto it = unclaimed_since_.find(vm.id);
       auto since = it == unclaimed_since_.end() ? now : it->second;
       if (now - since >= grace_) {

@@ -2,7 +2,6 @@
 // static banger-agent run on the host over a Unix socket (--listen-unix),
 // with a fake VMM backend: no VM needed.
 #include "daemon/guest_exec.h"
-#include "daemon/image_service.h"
 
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -15,6 +14,7 @@
 #include "base/fs.h"
 #include "base/process.h"
 #include "daemon/fakes.h"
+#include "daemon/image_service.h"
 #include "daemon/session_service.h"
 #include "daemon/workspace_service.h"
 
@@ -58,7 +58,7 @@ class GuestExecTest : public ::testing::Test {
     for (const char* f : {"vmlinux", "rootfs.ext4"}) ASSERT_TRUE(WriteFileAtomic(root_ + "/" + f, "x").ok());
     // Every VM's agent is the one on sock_, except VMs named "mute*".
     pool_ = std::make_unique<AgentPool>(
-        [this](const VMRecord& vm, std::chrono::milliseconds timeout) -> Result<std::unique_ptr<AgentConn>> {
+        [this](const VmRecord& vm, std::chrono::milliseconds timeout) -> Result<std::unique_ptr<AgentConn>> {
           if (vm.name.rfind("mute", 0) == 0) return Error::Unavailable("connection refused");
           BANGER_ASSIGN_OR_RETURN(UniqueFd fd, ConnectAgentUnix(sock_, timeout));
           return AgentConn::Handshake(std::move(fd), timeout);
@@ -87,15 +87,15 @@ class GuestExecTest : public ::testing::Test {
     fs::remove_all(root_);
   }
 
-  VMRecord MustCreate(const std::string& name, bool auto_remove = false) {
-    CreateVMRequest r;
+  VmRecord MustCreate(const std::string& name, bool auto_remove = false) {
+    CreateVmRequest r;
     r.name = name;
     r.auto_remove = auto_remove;
     auto c = svc_->Create(r);
     EXPECT_TRUE(c.ok()) << (c.ok() ? "" : c.error().message());
-    return c.ok() ? c->view.vm : VMRecord{};
+    return c.ok() ? c->view.vm : VmRecord{};
   }
-  bool Exists(const std::string& ref) { return store_->GetVM(ref).ok(); }
+  bool Exists(const std::string& ref) { return store_->GetVm(ref).ok(); }
 
   std::string root_, sock_;
   pid_t agent_pid_ = -1;
@@ -119,7 +119,7 @@ TEST_F(GuestExecTest, RunReturnsTheExitCodeAndBothStreams) {
   EXPECT_EQ(r->out, "out\n");
   EXPECT_EQ(r->err, "err\n");
   EXPECT_FALSE(r->truncated);
-  auto vm = store_->GetVM("a");
+  auto vm = store_->GetVm("a");
   ASSERT_TRUE(vm.ok());
   EXPECT_GT(vm->last_touched_at, Timestamp{}) << "waiting for the agent touches the VM";
 }
@@ -212,7 +212,7 @@ TEST_F(GuestExecTest, WaitForAgentRefusesAStoppedVmAndQuotesTheConsoleOnTimeout)
   EXPECT_NE(stopped.error().message().find("banger vm start a"), std::string::npos)
       << stopped.error().message();
 
-  VMRecord mute = MustCreate("mute1");
+  VmRecord mute = MustCreate("mute1");
   ASSERT_TRUE(WriteFileAtomic(mute.runtime.log_path, "booting\n\nkernel panic: no init\r\n").ok());
   auto t0 = Clock::now();
   auto r = exec_->WaitForAgent("mute1", 600ms);
@@ -285,8 +285,8 @@ TEST_F(GuestExecTest, ARunCommandThatCannotStartDeletesItsVm) {
 }
 
 TEST_F(GuestExecTest, SweeperDeletesStoppedAndUnclaimedAutoRemoveVms) {
-  VMRecord stopped = MustCreate("rm-stopped", true);
-  VMRecord dead = MustCreate("rm-dead", true);
+  VmRecord stopped = MustCreate("rm-stopped", true);
+  VmRecord dead = MustCreate("rm-dead", true);
   MustCreate("rm-claimed", true);
   MustCreate("rm-unclaimed", true);
   MustCreate("plain-stopped");

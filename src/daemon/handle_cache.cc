@@ -5,14 +5,14 @@
 
 namespace banger {
 
-std::optional<VMHandles> HandleCache::Get(const std::string& vm_id) const {
+std::optional<VmHandles> HandleCache::Get(const std::string& vm_id) const {
   std::lock_guard<std::mutex> lk(mu_);
   auto it = handles_.find(vm_id);
   if (it == handles_.end()) return std::nullopt;
   return it->second;
 }
 
-void HandleCache::Set(const std::string& vm_id, const VMHandles& h) {
+void HandleCache::Set(const std::string& vm_id, const VmHandles& h) {
   std::lock_guard<std::mutex> lk(mu_);
   handles_[vm_id] = h;
 }
@@ -22,19 +22,19 @@ void HandleCache::Erase(const std::string& vm_id) {
   handles_.erase(vm_id);
 }
 
-Status WriteHandlesFile(const std::string& vm_dir, const VMHandles& h) {
+Status WriteHandlesFile(const std::string& vm_dir, const VmHandles& h) {
   return WriteFileAtomic(vm_dir + "/" + kHandlesFileName, ToJson(h).dump(2) + "\n", 0600);
 }
 
-Result<std::optional<VMHandles>> ReadHandlesFile(const std::string& vm_dir) {
+Result<std::optional<VmHandles>> ReadHandlesFile(const std::string& vm_dir) {
   std::string path = vm_dir + "/" + kHandlesFileName;
-  if (!PathExists(path)) return std::optional<VMHandles>{};
+  if (!PathExists(path)) return std::optional<VmHandles>{};
   BANGER_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
   auto j = ParseJson(text);
   if (!j.ok()) return std::move(j).error().Wrap(path);
-  auto h = VMHandlesFromJson(*j);
+  auto h = VmHandlesFromJson(*j);
   if (!h.ok()) return std::move(h).error().Wrap(path);
-  return std::optional<VMHandles>(*h);
+  return std::optional<VmHandles>(*h);
 }
 
 Status RemoveHandlesFile(const std::string& vm_dir) { return RemoveFile(vm_dir + "/" + kHandlesFileName); }

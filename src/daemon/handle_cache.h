@@ -19,19 +19,19 @@ inline constexpr const char* kHandlesFileName = "handles.json";
 
 class HandleCache {
  public:
-  std::optional<VMHandles> Get(const std::string& vm_id) const;
-  void Set(const std::string& vm_id, const VMHandles& h);
+  std::optional<VmHandles> Get(const std::string& vm_id) const;
+  void Set(const std::string& vm_id, const VmHandles& h);
   void Erase(const std::string& vm_id);
 
  private:
   mutable std::mutex mu_;
-  std::map<std::string, VMHandles> handles_;  // Guarded by mu_.
+  std::map<std::string, VmHandles> handles_;  // Guarded by mu_.
 };
 
 // The scratch file: atomically written, 0600.
-Status WriteHandlesFile(const std::string& vm_dir, const VMHandles& h);
+Status WriteHandlesFile(const std::string& vm_dir, const VmHandles& h);
 // nullopt when the file does not exist; an error when it is corrupt.
-Result<std::optional<VMHandles>> ReadHandlesFile(const std::string& vm_dir);
+Result<std::optional<VmHandles>> ReadHandlesFile(const std::string& vm_dir);
 Status RemoveHandlesFile(const std::string& vm_dir);
 
 }  // namespace banger

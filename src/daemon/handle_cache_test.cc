@@ -21,7 +21,7 @@ class HandlesFileTest : public ::testing::Test {
 };
 
 TEST_F(HandlesFileTest, RoundTrip) {
-  VMHandles h;
+  VmHandles h;
   h.pid = 4242;
   h.tap_device = "tap3";
   h.base_loop = "/dev/loop1";
@@ -55,7 +55,7 @@ TEST(HandleCacheTest, ConcurrentSetGetErase) {
     ts.emplace_back([&cache, t] {
       for (int i = 0; i < 500; ++i) {
         std::string id = "vm" + std::to_string(t);
-        cache.Set(id, VMHandles{i, "", "", "", "", ""});
+        cache.Set(id, VmHandles{i, "", "", "", "", ""});
         auto h = cache.Get(id);
         ASSERT_TRUE(h.has_value());
         if (i % 7 == 0) cache.Erase(id);

@@ -56,7 +56,7 @@ Result<Image> ImageService::ImportImage(const ImportImageRequest& req) {
       return Error::Invalid("modules dir " + req.modules_dir + " is not a directory");
   }
   Image img;
-  img.id = NewID();
+  img.id = NewId();
   img.name = req.name;
   img.managed = false;
   img.kernel_path = req.kernel_path;
@@ -84,7 +84,7 @@ Result<Image> ImageService::BuildImage(const BuildImageRequest& req,
   BANGER_ASSIGN_OR_RETURN(SshKey key, EnsureSshKey(d_.config.ssh_key_path, d_.home.root));
 
   Image img;
-  img.id = NewID();
+  img.id = NewId();
   img.name = req.name;
   img.managed = true;
   img.artifact_dir = d_.home.ImagesDir() + "/" + img.id.substr(0, 16);
@@ -127,7 +127,7 @@ Result<Image> ImageService::GetImage(const std::string& ref) { return d_.store->
 
 Result<std::string> ImageService::DeleteImage(const std::string& ref) {
   BANGER_ASSIGN_OR_RETURN(Image img, d_.store->GetImage(ref));
-  BANGER_ASSIGN_OR_RETURN(int users, d_.store->CountVMsUsingImage(img.id));
+  BANGER_ASSIGN_OR_RETURN(int users, d_.store->CountVmsUsingImage(img.id));
   if (users > 0) {
     return Error::Conflict("image " + img.name + " is used by " + std::to_string(users) +
                            " vm(s); delete them first");

@@ -9,8 +9,8 @@ uint32_t CidFor(const std::string& vm_id) {
   return 3 + v % 0x0FFFFFF0;
 }
 
-void FillRuntimePaths(const HomeLayout& home, VMRecord& vm) {
-  std::string dir = home.VMDir(vm.id);
+void FillRuntimePaths(const HomeLayout& home, VmRecord& vm) {
+  std::string dir = home.VmDir(vm.id);
   vm.runtime.vm_dir = dir;
   vm.runtime.api_sock_path = dir + "/" + kControlSockName;
   vm.runtime.log_path = dir + "/" + kConsoleLogName;
@@ -27,7 +27,7 @@ void FillRuntimePaths(const HomeLayout& home, VMRecord& vm) {
   }
 }
 
-LaunchSpec BuildLaunchSpec(const VMRecord& vm, const Image& img, const BootDevices& dev) {
+LaunchSpec BuildLaunchSpec(const VmRecord& vm, const Image& img, const BootDevices& dev) {
   LaunchSpec ls;
   ls.vm_id = vm.id;
   ls.vm_name = vm.name;

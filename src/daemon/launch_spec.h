@@ -31,7 +31,7 @@ uint32_t CidFor(const std::string& vm_id);
 
 // Sets vm.runtime's deterministic paths (directory, sockets, logs, disks,
 // vsock) for vm.id and vm.spec.backend under `home`.
-void FillRuntimePaths(const HomeLayout& home, VMRecord& vm);
+void FillRuntimePaths(const HomeLayout& home, VmRecord& vm);
 
 // What one boot has set up on the host, besides the VM's files.
 struct BootDevices {
@@ -41,6 +41,6 @@ struct BootDevices {
 };
 
 // The launch spec for `vm` (runtime paths filled) booting `img`.
-LaunchSpec BuildLaunchSpec(const VMRecord& vm, const Image& img, const BootDevices& dev);
+LaunchSpec BuildLaunchSpec(const VmRecord& vm, const Image& img, const BootDevices& dev);
 
 }  // namespace banger

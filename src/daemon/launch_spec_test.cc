@@ -10,8 +10,8 @@
 namespace banger {
 namespace {
 
-VMRecord SampleVm(BackendKind backend) {
-  VMRecord vm;
+VmRecord SampleVm(BackendKind backend) {
+  VmRecord vm;
   vm.id = "0123456789abcdef0123456789abcdef";
   vm.name = "web";
   vm.spec.backend = backend;
@@ -31,7 +31,7 @@ Image SampleImage() {
 }
 
 TEST(LaunchSpecTest, RuntimePathsAreDeterministic) {
-  VMRecord q = SampleVm(BackendKind::kQemu);
+  VmRecord q = SampleVm(BackendKind::kQemu);
   EXPECT_EQ(q.runtime.vm_dir, "/h/vms/0123456789abcdef");
   EXPECT_EQ(q.runtime.api_sock_path, "/h/vms/0123456789abcdef/api.sock");
   EXPECT_EQ(q.runtime.log_path, "/h/vms/0123456789abcdef/console.log");
@@ -39,7 +39,7 @@ TEST(LaunchSpecTest, RuntimePathsAreDeterministic) {
   EXPECT_EQ(q.runtime.work_disk_path, "/h/vms/0123456789abcdef/work.ext4");
   EXPECT_TRUE(q.runtime.vsock_path.empty());
   EXPECT_EQ(q.runtime.vsock_cid, 0u);
-  VMRecord f = SampleVm(BackendKind::kFirecracker);
+  VmRecord f = SampleVm(BackendKind::kFirecracker);
   EXPECT_EQ(f.runtime.vsock_path, "/h/vms/0123456789abcdef/v.sock");
   EXPECT_EQ(f.runtime.metrics_path, "/h/vms/0123456789abcdef/metrics.json");
   EXPECT_EQ(f.runtime.vsock_cid, CidFor(f.id));
@@ -47,7 +47,7 @@ TEST(LaunchSpecTest, RuntimePathsAreDeterministic) {
 }
 
 TEST(LaunchSpecTest, OverlayLayoutOverQemuSerial) {
-  VMRecord vm = SampleVm(BackendKind::kQemu);
+  VmRecord vm = SampleVm(BackendKind::kQemu);
   LaunchSpec ls = BuildLaunchSpec(vm, SampleImage(), BootDevices{});
   EXPECT_EQ(
       ls.kernel_cmdline,
@@ -72,7 +72,7 @@ TEST(LaunchSpecTest, OverlayLayoutOverQemuSerial) {
 }
 
 TEST(LaunchSpecTest, DmSnapshotBootsFromThePrivateRootOverFirecrackerVsock) {
-  VMRecord vm = SampleVm(BackendKind::kFirecracker);
+  VmRecord vm = SampleVm(BackendKind::kFirecracker);
   LaunchSpec ls =
       BuildLaunchSpec(vm, SampleImage(), BootDevices{"/dev/mapper/banger-0123456789abcdef", "", ""});
   EXPECT_NE(ls.kernel_cmdline.find(" banger.agent=vsock banger.cow=dm"), std::string::npos)
@@ -88,7 +88,7 @@ TEST(LaunchSpecTest, DmSnapshotBootsFromThePrivateRootOverFirecrackerVsock) {
 }
 
 TEST(LaunchSpecTest, NicAddsTapMacAndTheInitsNetworkArguments) {
-  VMRecord vm = SampleVm(BackendKind::kQemu);
+  VmRecord vm = SampleVm(BackendKind::kQemu);
   LaunchSpec ls = BuildLaunchSpec(vm, SampleImage(),
                                   BootDevices{"", "tap3", " banger.ip=172.16.0.2/24 banger.gw=172.16.0.1"});
   EXPECT_EQ(ls.tap_device, "tap3");

@@ -10,7 +10,7 @@ namespace banger {
 
 namespace {
 
-bool Running(const VMView& v) { return v.vm.state == VMState::kRunning && v.handles && v.handles->pid > 0; }
+bool Running(const VmView& v) { return v.vm.state == VmState::kRunning && v.handles && v.handles->pid > 0; }
 
 bool HasLiveSession(Store& store, const std::string& vm_id) {
   auto sessions = store.ListSessions(vm_id);
@@ -36,8 +36,8 @@ VmMonitor::VmMonitor(VmService& vms, Store& store, ProcessOps& procs,
                      std::map<BackendKind, VmmBackend*> backends)
     : vms_(vms), store_(store), procs_(procs), backends_(std::move(backends)) {}
 
-Status VmMonitor::SampleLocked(VMView& view) {
-  VMRecord& vm = view.vm;
+Status VmMonitor::SampleLocked(VmView& view) {
+  VmRecord& vm = view.vm;
   pid_t pid = view.handles->pid;
   BANGER_ASSIGN_OR_RETURN(ProcUsage u, procs_.Usage(pid));
   auto now = std::chrono::steady_clock::now();
@@ -57,8 +57,8 @@ Status VmMonitor::SampleLocked(VMView& view) {
   vm.stats.work_disk_bytes = AllocatedBytes(vm.runtime.work_disk_path);
   vm.stats.collected_at = Now();
   // Keep the newest metrics (the metrics pass may have saved since `view` was read).
-  if (auto fresh = store_.GetVM(vm.id); fresh.ok()) vm.stats.metrics_raw = fresh->stats.metrics_raw;
-  return store_.UpdateVMStats(vm.id, vm.stats);
+  if (auto fresh = store_.GetVm(vm.id); fresh.ok()) vm.stats.metrics_raw = fresh->stats.metrics_raw;
+  return store_.UpdateVmStats(vm.id, vm.stats);
 }
 
 void VmMonitor::CollectStats() {
@@ -94,10 +94,10 @@ void VmMonitor::CollectMetrics() {
       continue;
     }
     std::lock_guard<std::mutex> lk(mu_);
-    auto fresh = store_.GetVM(v.vm.id);  // the stats pass may have saved since List
+    auto fresh = store_.GetVm(v.vm.id);  // the stats pass may have saved since List
     if (!fresh.ok()) continue;
     fresh->stats.metrics_raw = std::move(*m);
-    if (auto st = store_.UpdateVMStats(fresh->id, fresh->stats); !st.ok()) {
+    if (auto st = store_.UpdateVmStats(fresh->id, fresh->stats); !st.ok()) {
       spdlog::warn("metrics: vm {}: {}", v.vm.name, st.error().message());
     }
   }
@@ -110,7 +110,7 @@ std::vector<std::string> VmMonitor::StopStale(Timestamp now, std::chrono::second
   if (!views.ok()) return stopped;
   Timestamp cutoff = now - idle_after;
   for (const auto& v : *views) {
-    if (v.vm.state != VMState::kRunning || v.vm.last_touched_at >= cutoff) continue;
+    if (v.vm.state != VmState::kRunning || v.vm.last_touched_at >= cutoff) continue;
     if (HasLiveSession(store_, v.vm.id)) continue;
     auto r = vms_.StopIfIdle(v.vm.id, cutoff, "auto-stopped: idle for " + FormatIdle(idle_after));
     if (!r.ok()) {
@@ -123,8 +123,8 @@ std::vector<std::string> VmMonitor::StopStale(Timestamp now, std::chrono::second
   return stopped;
 }
 
-Result<VMRecord> VmMonitor::StatsNow(const std::string& ref, std::chrono::milliseconds min_interval) {
-  BANGER_ASSIGN_OR_RETURN(VMView v, vms_.Get(ref));
+Result<VmRecord> VmMonitor::StatsNow(const std::string& ref, std::chrono::milliseconds min_interval) {
+  BANGER_ASSIGN_OR_RETURN(VmView v, vms_.Get(ref));
   if (!Running(v)) return v.vm;
   std::unique_lock<std::mutex> lk(mu_);
   auto prev = last_cpu_.find(v.vm.id);

@@ -38,7 +38,7 @@ class VmMonitor {
   // `vm stats`: a fresh sample of one VM (CPU % over the interval since the
   // previous sample, or over `min_interval` when there is none), saved and
   // returned. A VM that is not running keeps its last stats.
-  Result<VMRecord> StatsNow(const std::string& ref,
+  Result<VmRecord> StatsNow(const std::string& ref,
                             std::chrono::milliseconds min_interval = std::chrono::milliseconds(250));
 
  private:
@@ -48,7 +48,7 @@ class VmMonitor {
     std::chrono::steady_clock::time_point at;
   };
   // Samples `view` (running, with handles) into its stats. Holds mu_.
-  Status SampleLocked(VMView& view);
+  Status SampleLocked(VmView& view);
 
   VmService& vms_;
   Store& store_;

@@ -19,19 +19,19 @@ class VmMonitorTest : public VmServiceTest {
 };
 
 TEST_F(VmMonitorTest, StatsCpuMemoryAndDisksOnTheHost) {
-  VMRecord vm = MustCreate("t1");
+  VmRecord vm = MustCreate("t1");
   MustCreate("idle", /*no_start=*/true);
   pid_t pid = PidOf("t1");
   procs_.SetUsage(pid, ProcUsage{0, 300 << 20, 2LL << 30});
   auto before = std::chrono::steady_clock::now();
   monitor_->CollectStats();
-  auto got = store_->GetVM("t1");
+  auto got = store_->GetVm("t1");
   EXPECT_EQ(got->stats.rss_bytes, 300 << 20);
   EXPECT_EQ(got->stats.vsz_bytes, 2LL << 30);
   EXPECT_DOUBLE_EQ(got->stats.cpu_percent, 0) << "no interval yet";
   EXPECT_EQ(got->stats.work_disk_bytes, AllocatedBytes(vm.runtime.work_disk_path));
   EXPECT_NE(got->stats.collected_at, Timestamp{});
-  EXPECT_EQ(store_->GetVM("idle")->stats.collected_at, Timestamp{}) << "not running: not sampled";
+  EXPECT_EQ(store_->GetVm("idle")->stats.collected_at, Timestamp{}) << "not running: not sampled";
 
   // 2 s of CPU over (at least) 100 ms of wall time: far above 100 %, and
   // bounded by the elapsed wall time.
@@ -41,7 +41,7 @@ TEST_F(VmMonitorTest, StatsCpuMemoryAndDisksOnTheHost) {
   double elapsed_ns = static_cast<double>(
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - before)
           .count());
-  double cpu = store_->GetVM("t1")->stats.cpu_percent;
+  double cpu = store_->GetVm("t1")->stats.cpu_percent;
   EXPECT_LE(cpu, 100.0 * 2e9 / 1e8);
   EXPECT_GE(cpu, 100.0 * 2e9 / elapsed_ns);
 
@@ -58,9 +58,9 @@ TEST_F(VmMonitorTest, MetricsComeFromTheVmmAndStatsKeepThem) {
   MustCreate("t1");
   monitor_->CollectMetrics();
   EXPECT_EQ(qemu_.metrics_calls, 1);
-  EXPECT_EQ(store_->GetVM("t1")->stats.metrics_raw["vcpu"]["exit_io_out"], 7);
+  EXPECT_EQ(store_->GetVm("t1")->stats.metrics_raw["vcpu"]["exit_io_out"], 7);
   monitor_->CollectStats();
-  EXPECT_EQ(store_->GetVM("t1")->stats.metrics_raw["vcpu"]["exit_io_out"], 7) << "a stats pass keeps metrics";
+  EXPECT_EQ(store_->GetVm("t1")->stats.metrics_raw["vcpu"]["exit_io_out"], 7) << "a stats pass keeps metrics";
   ASSERT_TRUE(svc_->Stop("t1", std::nullopt).ok());
   monitor_->CollectMetrics();
   EXPECT_EQ(qemu_.metrics_calls, 1) << "stopped VMs are not asked";
@@ -73,10 +73,10 @@ TEST_F(VmMonitorTest, AutoStopTakesOnlyIdleVmsWithoutLiveSessions) {
   Timestamp now = Now();
   // Everything was touched at start; an hour later, "busy" was just used and
   // "worker" runs a session.
-  ASSERT_TRUE(store_->TouchVM(store_->GetVM("busy")->id, now + std::chrono::hours(1)).ok());
+  ASSERT_TRUE(store_->TouchVm(store_->GetVm("busy")->id, now + std::chrono::hours(1)).ok());
   GuestSession s;
-  s.id = NewID();
-  s.vm_id = store_->GetVM("worker")->id;
+  s.id = NewId();
+  s.vm_id = store_->GetVm("worker")->id;
   s.name = "job";
   s.command = "sleep";
   s.status = GuestSessionStatus::kRunning;
@@ -84,9 +84,9 @@ TEST_F(VmMonitorTest, AutoStopTakesOnlyIdleVmsWithoutLiveSessions) {
 
   auto stopped = monitor_->StopStale(now + std::chrono::hours(1), std::chrono::minutes(30));
   EXPECT_EQ(stopped, std::vector<std::string>{"idle"});
-  EXPECT_EQ(store_->GetVM("idle")->state, VMState::kStopped);
-  EXPECT_EQ(store_->GetVM("busy")->state, VMState::kRunning);
-  EXPECT_EQ(store_->GetVM("worker")->state, VMState::kRunning);
+  EXPECT_EQ(store_->GetVm("idle")->state, VmState::kStopped);
+  EXPECT_EQ(store_->GetVm("busy")->state, VmState::kRunning);
+  EXPECT_EQ(store_->GetVm("worker")->state, VmState::kRunning);
   auto evs = store_->EventsAfter(0, 1000);
   bool said = false;
   for (const auto& e : *evs) said |= e.data.dump().find("auto-stopped: idle for 30m") != std::string::npos;

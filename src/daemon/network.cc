@@ -43,7 +43,7 @@ Status VmNetwork::EnsureBridge() {
   return OkStatus();
 }
 
-Result<NicLease> VmNetwork::Attach(const VMRecord& vm) {
+Result<NicLease> VmNetwork::Attach(const VmRecord& vm) {
   if (vm.runtime.guest_ip.empty()) return Error::Internal("vm " + vm.name + " has no guest IP");
   BANGER_RETURN_IF_ERROR(Annotate(EnsureBridge(), "bridge " + cfg_.bridge_name));
   BANGER_ASSIGN_OR_RETURN(std::string tap, pool_.Acquire());
@@ -57,20 +57,21 @@ Result<NicLease> VmNetwork::Attach(const VMRecord& vm) {
   return NicLease{tap, MacForIp(vm.runtime.guest_ip)};
 }
 
-void VmNetwork::Detach(const VMRecord& vm, const std::string& tap) {
+void VmNetwork::Detach(const VmRecord& vm, const std::string& tap) {
   if (!tap.empty()) {
-    if (auto st = pool_.Release(tap); !st.ok()) spdlog::warn("vm {}: releasing {}: {}", vm.name, tap, st.error().message());
+    if (auto st = pool_.Release(tap); !st.ok())
+      spdlog::warn("vm {}: releasing {}: {}", vm.name, tap, st.error().message());
   }
   if (auto st = nat_.Disable(vm.id); !st.ok()) spdlog::warn("vm {}: NAT: {}", vm.name, st.error().message());
   dns_.RemoveRecord(vm.name);
 }
 
-Status VmNetwork::SetNat(const VMRecord& vm, bool enabled) {
+Status VmNetwork::SetNat(const VmRecord& vm, bool enabled) {
   if (!enabled) return nat_.Disable(vm.id);
   return nat_.Enable(vm.id, vm.runtime.guest_ip, cfg_.bridge_name, cfg_.cidr);
 }
 
-Status VmNetwork::Reconcile(const std::vector<VMRecord>& live, const std::set<std::string>& live_taps) {
+Status VmNetwork::Reconcile(const std::vector<VmRecord>& live, const std::set<std::string>& live_taps) {
   // The bridge must exist before taps can be refilled onto it.
   if (auto st = EnsureBridge(); !st.ok()) return st;
   BANGER_RETURN_IF_ERROR(Annotate(pool_.Reconcile(live_taps), "tap pool"));
@@ -91,7 +92,7 @@ Status VmNetwork::Reconcile(const std::vector<VMRecord>& live, const std::set<st
   return dns_.ReplaceRecords(records);
 }
 
-std::string VmNetwork::KernelArgs(const VMRecord& vm) const {
+std::string VmNetwork::KernelArgs(const VmRecord& vm) const {
   return " banger.ip=" + vm.runtime.guest_ip + "/" + std::to_string(alloc_.subnet().prefix) +
          " banger.gw=" + cfg_.bridge_ip + " banger.dns=" + cfg_.bridge_ip;
 }

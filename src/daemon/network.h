@@ -41,16 +41,16 @@ class VmNetwork {
   // The lowest free guest address given those in use.
   Result<std::string> AllocateIp(const std::set<std::string>& in_use);
   // Bridge (idempotent), a tap from the pool, NAT when asked, the DNS record.
-  Result<NicLease> Attach(const VMRecord& vm);
+  Result<NicLease> Attach(const VmRecord& vm);
   // Gives the tap back and drops the VM's NAT rules and DNS record. Best effort.
-  void Detach(const VMRecord& vm, const std::string& tap);
-  Status SetNat(const VMRecord& vm, bool enabled);
+  void Detach(const VmRecord& vm, const std::string& tap);
+  Status SetNat(const VmRecord& vm, bool enabled);
   // At daemon start: taps of live VMs are kept, others deleted and the pool
   // refilled; NAT rules match the live VMs that want them; DNS records too.
-  Status Reconcile(const std::vector<VMRecord>& live, const std::set<std::string>& live_taps);
+  Status Reconcile(const std::vector<VmRecord>& live, const std::set<std::string>& live_taps);
 
   // The guest init's network arguments for the kernel command line.
-  std::string KernelArgs(const VMRecord& vm) const;
+  std::string KernelArgs(const VmRecord& vm) const;
 
  private:
   VmNetwork(NetOps& ops, const DaemonConfig& cfg, IpAllocator alloc);

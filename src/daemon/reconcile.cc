@@ -29,12 +29,12 @@ void RemoveInterruptedBuilds(const ReconcileScope& s) {
 // Taps of live VMs stay theirs; everything else goes back to the pool, and
 // NAT rules and DNS records follow the live VMs.
 Status ReconcileNetwork(VmService& vms, const ReconcileScope& s) {
-  std::vector<VMRecord> live;
+  std::vector<VmRecord> live;
   std::set<std::string> live_taps;
-  BANGER_ASSIGN_OR_RETURN(auto now, s.store->ListVMs());
+  BANGER_ASSIGN_OR_RETURN(auto now, s.store->ListVms());
   for (const auto& vm : now) {
     auto h = vms.HandlesOf(vm.id);
-    if (vm.state != VMState::kRunning || !h) continue;
+    if (vm.state != VmState::kRunning || !h) continue;
     live.push_back(vm);
     if (!h->tap_device.empty()) live_taps.insert(h->tap_device);
   }
@@ -47,7 +47,7 @@ Status ReconcileNetwork(VmService& vms, const ReconcileScope& s) {
 }  // namespace
 
 Status Reconcile(VmService& vms, const ReconcileScope& s) {
-  BANGER_ASSIGN_OR_RETURN(auto all, s.store->ListVMs());
+  BANGER_ASSIGN_OR_RETURN(auto all, s.store->ListVms());
   std::set<std::string> known_dirs;
   for (auto& vm : all) {
     known_dirs.insert(vm.runtime.vm_dir);
@@ -56,7 +56,7 @@ Status Reconcile(VmService& vms, const ReconcileScope& s) {
   RemoveInterruptedBuilds(s);
   // Orphan VM directories: files of a create or delete that was interrupted.
   std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(s.home.VMsDir(), ec)) {
+  for (const auto& entry : std::filesystem::directory_iterator(s.home.VmsDir(), ec)) {
     if (known_dirs.count(entry.path().string()) || !entry.is_directory()) continue;
     vms.RemoveOrphanDir(entry.path().string());
   }

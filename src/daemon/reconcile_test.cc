@@ -6,14 +6,14 @@ namespace banger {
 namespace {
 
 TEST_F(VmServiceTest, ReconcileReadoptsLiveVm) {
-  VMRecord vm = MustCreate("t1");
+  VmRecord vm = MustCreate("t1");
   pid_t pid = svc_->Get("t1")->handles->pid;
   // The daemon dies (kill -9): a new one starts over the same store and home.
   svc_ = MakeService();
   ASSERT_TRUE(Reconcile().ok());
   auto v = svc_->Get("t1");
   ASSERT_TRUE(v.ok());
-  EXPECT_EQ(v->vm.state, VMState::kRunning);
+  EXPECT_EQ(v->vm.state, VmState::kRunning);
   ASSERT_TRUE(v->handles.has_value());
   EXPECT_EQ(v->handles->pid, pid);
   // And it can be stopped by the new daemon.
@@ -22,9 +22,9 @@ TEST_F(VmServiceTest, ReconcileReadoptsLiveVm) {
 }
 
 TEST_F(VmServiceTest, ReconcilePrefersProcessTableOverScratch) {
-  VMRecord vm = MustCreate("t1");
+  VmRecord vm = MustCreate("t1");
   pid_t real = svc_->Get("t1")->handles->pid;
-  VMHandles stale;
+  VmHandles stale;
   stale.pid = 99999;
   ASSERT_TRUE(WriteHandlesFile(vm.runtime.vm_dir, stale).ok());
   svc_ = MakeService();
@@ -34,24 +34,24 @@ TEST_F(VmServiceTest, ReconcilePrefersProcessTableOverScratch) {
 }
 
 TEST_F(VmServiceTest, ReconcileDemotesDeadVmAndCleansUp) {
-  VMRecord vm = MustCreate("t1");
+  VmRecord vm = MustCreate("t1");
   pid_t pid = svc_->Get("t1")->handles->pid;
   procs_.Kill(pid);  // the VMM died while no daemon was watching
   svc_ = MakeService();
   ASSERT_TRUE(Reconcile().ok());
   auto v = svc_->Get("t1");
-  EXPECT_EQ(v->vm.state, VMState::kStopped);
+  EXPECT_EQ(v->vm.state, VmState::kStopped);
   EXPECT_FALSE(v->handles.has_value());
   EXPECT_FALSE(PathExists(vm.runtime.vm_dir + "/handles.json"));
   EXPECT_TRUE(PathExists(vm.runtime.work_disk_path)) << "durable files stay";
 }
 
 TEST_F(VmServiceTest, ReconcileKillsStraysAndRemovesOrphans) {
-  VMRecord vm = MustCreate("t1", true);
+  VmRecord vm = MustCreate("t1", true);
   // An interrupted start: the VMM runs but the store still says created.
   procs_.Add({"qemu", "-qmp", "unix:" + vm.runtime.api_sock_path + ",server=on"});
   // An interrupted create: a directory without a row.
-  std::string orphan = root_ + "/vms/" + NewID().substr(0, 16);
+  std::string orphan = root_ + "/vms/" + NewId().substr(0, 16);
   fs::create_directories(orphan);
   procs_.Add({"qemu", "-qmp", "unix:" + orphan + "/api.sock,server=on"});
   svc_ = MakeService();
@@ -65,7 +65,7 @@ TEST_F(VmServiceTest, SweepDemotesVmWhoseVmmExited) {
   MustCreate("t1");
   procs_.Kill(svc_->Get("t1")->handles->pid);
   svc_->SweepDead();
-  EXPECT_EQ(store_->GetVM("t1")->state, VMState::kStopped);
+  EXPECT_EQ(store_->GetVm("t1")->state, VmState::kStopped);
   auto types = EventTypes();
   EXPECT_EQ(types.back(), "state:stopped");
 }

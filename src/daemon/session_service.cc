@@ -58,14 +58,14 @@ void SessionService::Save(GuestSession& s, const std::string& event_type) {
 
 Result<GuestSession> SessionService::Start(const StartSessionRequest& req) {
   if (req.argv.empty()) return Error::Invalid("session: a command is required");
-  BANGER_ASSIGN_OR_RETURN(VMView view, vms_.Get(req.vm));
-  const VMRecord& vm = view.vm;
+  BANGER_ASSIGN_OR_RETURN(VmView view, vms_.Get(req.vm));
+  const VmRecord& vm = view.vm;
   for (const auto& [k, v] : req.tags) BANGER_RETURN_IF_ERROR(ValidateLabel(k, v));
   GuestSession s;
-  s.id = NewID();
+  s.id = NewId();
   s.vm_id = vm.id;
   s.name = req.name.empty() ? Basename(req.argv[0]) + "-" + s.id.substr(0, 4) : req.name;
-  BANGER_RETURN_IF_ERROR(Annotate(ValidateVMName(s.name), "session name"));
+  BANGER_RETURN_IF_ERROR(Annotate(ValidateVmName(s.name), "session name"));
   s.backend = "agent";
   s.attach_backend = "agent";
   s.attach_mode = req.stdin_pipe ? "stdin+logs" : "logs";
@@ -134,9 +134,9 @@ GuestSession SessionService::Refresh(GuestSession s) {
       s.status != GuestSessionStatus::kStarting) {
     return s;
   }
-  auto vm = store_.GetVM(s.vm_id);
+  auto vm = store_.GetVm(s.vm_id);
   if (!vm.ok()) return s;
-  if (vm->state != VMState::kRunning || !vms_.VmAlive(*vm)) {
+  if (vm->state != VmState::kRunning || !vms_.VmAlive(*vm)) {
     s.status = GuestSessionStatus::kFailed;
     s.last_error = "the vm stopped while the session ran";
     s.reattachable = false;
@@ -167,7 +167,7 @@ GuestSession SessionService::Refresh(GuestSession s) {
 Result<GuestSession> SessionService::Find(const std::string& ref, const std::string& vm_ref) {
   std::string vm_id;
   if (!vm_ref.empty()) {
-    BANGER_ASSIGN_OR_RETURN(VMRecord vm, store_.GetVM(vm_ref));
+    BANGER_ASSIGN_OR_RETURN(VmRecord vm, store_.GetVm(vm_ref));
     vm_id = vm.id;
   }
   return store_.GetSession(ref, vm_id);
@@ -181,7 +181,7 @@ Result<GuestSession> SessionService::Get(const std::string& ref, const std::stri
 Result<std::vector<GuestSession>> SessionService::List(const std::string& vm_ref) {
   std::string vm_id;
   if (!vm_ref.empty()) {
-    BANGER_ASSIGN_OR_RETURN(VMRecord vm, store_.GetVM(vm_ref));
+    BANGER_ASSIGN_OR_RETURN(VmRecord vm, store_.GetVm(vm_ref));
     vm_id = vm.id;
   }
   BANGER_ASSIGN_OR_RETURN(auto sessions, store_.ListSessions(vm_id));

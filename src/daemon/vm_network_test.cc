@@ -50,8 +50,8 @@ class VmServiceNetTest : public VmServiceTest {
 };
 
 TEST_F(VmServiceNetTest, AddressTapNatAndTheirReturn) {
-  VMRecord a = MustCreate("a");
-  VMRecord b = MustCreate("b");
+  VmRecord a = MustCreate("a");
+  VmRecord b = MustCreate("b");
   EXPECT_EQ(a.runtime.guest_ip, "172.16.0.2");
   EXPECT_EQ(b.runtime.guest_ip, "172.16.0.3");
   ASSERT_EQ(qemu_.launches.size(), 2u);
@@ -64,7 +64,7 @@ TEST_F(VmServiceNetTest, AddressTapNatAndTheirReturn) {
   EXPECT_EQ(net_.Link("br-fc")->mac, "0a:00:ac:10:00:01");
 
   // NAT follows `vm set` live, and only for that VM.
-  SetVMRequest on;
+  SetVmRequest on;
   on.nat_enabled = true;
   ASSERT_TRUE(svc_->Set("a", on).ok());
   EXPECT_EQ(NatRulesOf(a.id), 3);
@@ -105,13 +105,13 @@ TEST_F(VmServiceNetTest, ExhaustedSubnetIsAClearErrorAndMakesNothing) {
   network_ = std::move(*n);
   svc_ = MakeNetService();
   MustCreate("a", /*no_start=*/true);
-  CreateVMRequest r;
+  CreateVmRequest r;
   r.name = "b";
   r.no_start = true;
   auto c = svc_->Create(r);
   ASSERT_FALSE(c.ok());
   EXPECT_NE(c.error().message().find("172.16.0.0/30"), std::string::npos) << c.error().message();
-  EXPECT_FALSE(store_->GetVM("b").ok());
+  EXPECT_FALSE(store_->GetVm("b").ok());
 }
 
 }  // namespace

@@ -13,7 +13,7 @@
 
 namespace banger {
 
-void VmService::CleanupRuntime(const VMRecord& vm, const std::optional<VMHandles>& handles) {
+void VmService::CleanupRuntime(const VmRecord& vm, const std::optional<VmHandles>& handles) {
   const std::string& sock = vm.runtime.api_sock_path;
   std::set<pid_t> pids;
   if (handles && AliveAndNames(*d_.procs, handles->pid, sock)) pids.insert(handles->pid);
@@ -29,7 +29,7 @@ void VmService::CleanupRuntime(const VMRecord& vm, const std::optional<VMHandles
   if (d_.agents) d_.agents->Drop(vm.id);
   if (d_.network && handles && !handles->tap_device.empty()) d_.network->Detach(vm, handles->tap_device);
   // The VMM is gone, so the copy-on-write root is closed and can go.
-  VMHandles dm_left = d_.cow->Release(vm, handles);
+  VmHandles dm_left = d_.cow->Release(vm, handles);
   if (!vm.runtime.vm_dir.empty()) {
     for (const char* f : {kControlSockName, kAgentSockName, kVsockSockName}) {
       RemoveFile(vm.runtime.vm_dir + "/" + f).ok();
@@ -45,9 +45,9 @@ void VmService::CleanupRuntime(const VMRecord& vm, const std::optional<VMHandles
   cache_.Erase(vm.id);
 }
 
-void VmService::UndoBoot(const VMRecord& vm, const VMHandles& h) {
+void VmService::UndoBoot(const VmRecord& vm, const VmHandles& h) {
   if (d_.network && !h.tap_device.empty()) d_.network->Detach(vm, h.tap_device);
-  VMHandles left = d_.cow->Release(vm, h);
+  VmHandles left = d_.cow->Release(vm, h);
   cache_.Erase(vm.id);
   if (left.empty()) {
     RemoveHandlesFile(vm.runtime.vm_dir).ok();
@@ -56,48 +56,48 @@ void VmService::UndoBoot(const VMRecord& vm, const VMHandles& h) {
   }
 }
 
-bool VmService::VmAlive(const VMRecord& vm) {
+bool VmService::VmAlive(const VmRecord& vm) {
   auto h = cache_.Get(vm.id);
   return h && AliveAndNames(*d_.procs, h->pid, vm.runtime.api_sock_path);
 }
 
-void VmService::DemoteIfDeadLocked(VMRecord& vm) {
-  if (vm.state != VMState::kRunning || VmAlive(vm)) return;
+void VmService::DemoteIfDeadLocked(VmRecord& vm) {
+  if (vm.state != VmState::kRunning || VmAlive(vm)) return;
   spdlog::info("vm {}: vmm process is gone; marking stopped", vm.name);
   CleanupRuntime(vm, cache_.Get(vm.id));
-  if (auto st = SaveState(vm, VMState::kStopped, "vmm exited"); !st.ok()) {
+  if (auto st = SaveState(vm, VmState::kStopped, "vmm exited"); !st.ok()) {
     spdlog::error("vm {}: {}", vm.name, st.error().message());
   }
 }
 
 void VmService::SweepDead() {
-  auto vms = d_.store->ListVMs();
+  auto vms = d_.store->ListVms();
   if (!vms.ok()) return;
   for (auto& vm : *vms) {
-    if (vm.state != VMState::kRunning || VmAlive(vm)) continue;
+    if (vm.state != VmState::kRunning || VmAlive(vm)) continue;
     auto lock = LockFor(vm.id);
     if (!lock->try_lock()) continue;  // an operation is under way; it owns the state
     std::lock_guard<std::mutex> lk(*lock, std::adopt_lock);
-    auto fresh = d_.store->GetVM(vm.id);
+    auto fresh = d_.store->GetVm(vm.id);
     if (fresh.ok()) DemoteIfDeadLocked(*fresh);
   }
 }
 
-void VmService::ReconcileVm(VMRecord vm) {
+void VmService::ReconcileVm(VmRecord vm) {
   auto lock = LockFor(vm.id);
   std::lock_guard<std::mutex> lk(*lock);
   auto scratch = ReadHandlesFile(vm.runtime.vm_dir);
-  std::optional<VMHandles> handles;
+  std::optional<VmHandles> handles;
   if (scratch.ok()) {
     handles = *scratch;
   } else {
     spdlog::warn("vm {}: ignoring unreadable scratch file: {}", vm.name, scratch.error().message());
   }
-  if (vm.state == VMState::kRunning) {
+  if (vm.state == VmState::kRunning) {
     // Prefer what the OS says (a process naming our control socket) over the scratch file.
     auto pids = d_.procs->FindByArg(vm.runtime.api_sock_path);
     if (!pids.empty()) {
-      VMHandles h = handles.value_or(VMHandles{});
+      VmHandles h = handles.value_or(VmHandles{});
       if (h.pid != pids.front()) {
         h.pid = pids.front();
         WriteHandlesFile(vm.runtime.vm_dir, h).ok();
@@ -109,7 +109,7 @@ void VmService::ReconcileVm(VMRecord vm) {
     spdlog::info("reconcile: vm {} was running but its vmm is gone; cleaning up", vm.name);
     CleanupRuntime(vm, handles);
     vm.runtime.last_error.clear();
-    if (auto st = SaveState(vm, VMState::kStopped, "vmm exited while the daemon was down"); !st.ok()) {
+    if (auto st = SaveState(vm, VmState::kStopped, "vmm exited while the daemon was down"); !st.ok()) {
       spdlog::error("reconcile: vm {}: {}", vm.name, st.error().message());
     }
     return;
@@ -117,13 +117,13 @@ void VmService::ReconcileVm(VMRecord vm) {
   // Not running: anything left from an interrupted start goes.
   if (handles || !d_.procs->FindByArg(vm.runtime.api_sock_path).empty()) {
     spdlog::info("reconcile: vm {} ({}): removing leftovers of an interrupted operation", vm.name,
-                 VMStateName(vm.state));
+                 VmStateName(vm.state));
     CleanupRuntime(vm, handles);
   }
 }
 
 void VmService::RemoveOrphanDir(const std::string& dir) {
-  VMRecord ghost;
+  VmRecord ghost;
   ghost.id = dir.substr(dir.rfind('/') + 1);
   ghost.name = ghost.id;
   ghost.runtime.vm_dir = dir;
@@ -135,6 +135,6 @@ void VmService::RemoveOrphanDir(const std::string& dir) {
   RemoveAll(dir).ok();
 }
 
-std::optional<VMHandles> VmService::HandlesOf(const std::string& vm_id) const { return cache_.Get(vm_id); }
+std::optional<VmHandles> VmService::HandlesOf(const std::string& vm_id) const { return cache_.Get(vm_id); }
 
 }  // namespace banger

@@ -62,13 +62,13 @@ VmmBackend* VmService::BackendFor(BackendKind k) {
   return it == d_.backends.end() ? nullptr : it->second;
 }
 
-VMView VmService::ViewOf(const VMRecord& vm) {
-  VMView v{vm, std::nullopt};
-  if (vm.state == VMState::kRunning) v.handles = cache_.Get(vm.id);
+VmView VmService::ViewOf(const VmRecord& vm) {
+  VmView v{vm, std::nullopt};
+  if (vm.state == VmState::kRunning) v.handles = cache_.Get(vm.id);
   return v;
 }
 
-void VmService::EmitVM(const std::string& type, const VMRecord& vm, Json data) {
+void VmService::EmitVm(const std::string& type, const VmRecord& vm, Json data) {
   Event ev;
   ev.type = type;
   ev.vm_id = vm.id;
@@ -77,7 +77,7 @@ void VmService::EmitVM(const std::string& type, const VMRecord& vm, Json data) {
   d_.events->Emit(std::move(ev));
 }
 
-Status VmService::EnsureDisks(const VMRecord& vm, const Image& img) {
+Status VmService::EnsureDisks(const VmRecord& vm, const Image& img) {
   BANGER_RETURN_IF_ERROR(MakeDirs(vm.runtime.vm_dir, 0700));
   BANGER_RETURN_IF_ERROR(d_.cow->PrepareStore(vm));
   if (!PathExists(vm.runtime.work_disk_path)) {
@@ -94,10 +94,10 @@ Status VmService::EnsureDisks(const VMRecord& vm, const Image& img) {
 
 // ---------------------------------------------------------------- vms
 
-Result<VMRecord> VmService::NewRecord(const CreateVMRequest& req) {
-  VMRecord vm;
-  vm.name = req.name.empty() ? GenerateVMName() : req.name;
-  BANGER_RETURN_IF_ERROR(ValidateVMName(vm.name));
+Result<VmRecord> VmService::NewRecord(const CreateVmRequest& req) {
+  VmRecord vm;
+  vm.name = req.name.empty() ? GenerateVmName() : req.name;
+  BANGER_RETURN_IF_ERROR(ValidateVmName(vm.name));
   for (const auto& [k, v] : req.labels) BANGER_RETURN_IF_ERROR(ValidateLabel(k, v));
   const auto& def = d_.config.vm_defaults;
   vm.spec.vcpu_count = req.vcpu_count.value_or(def.vcpu_count);
@@ -118,7 +118,7 @@ Result<VMRecord> VmService::NewRecord(const CreateVMRequest& req) {
   vm.labels = req.labels;
   vm.request_id = req.request_id;
   vm.created_at = vm.updated_at = vm.last_touched_at = Now();
-  vm.state = vm.runtime.state = VMState::kCreated;
+  vm.state = vm.runtime.state = VmState::kCreated;
   vm.runtime.dns_name = vm.name + ".vm";
   return vm;
 }
@@ -133,13 +133,13 @@ Result<Image> VmService::ResolveImage(const std::string& ref) {
   return img;
 }
 
-Status VmService::AssignIdAndPaths(VMRecord& vm) {
+Status VmService::AssignIdAndPaths(VmRecord& vm) {
   // A fresh id whose directory is free (the directory is named by a prefix).
   do {
-    vm.id = NewID();
-  } while (PathExists(d_.home.VMDir(vm.id)));
+    vm.id = NewId();
+  } while (PathExists(d_.home.VmDir(vm.id)));
   if (d_.network) {
-    BANGER_ASSIGN_OR_RETURN(auto all, d_.store->ListVMs());
+    BANGER_ASSIGN_OR_RETURN(auto all, d_.store->ListVms());
     std::set<std::string> in_use;
     for (const auto& other : all) {
       if (!other.runtime.guest_ip.empty()) in_use.insert(other.runtime.guest_ip);
@@ -154,7 +154,7 @@ Status VmService::AssignIdAndPaths(VMRecord& vm) {
   return OkStatus();
 }
 
-Status VmService::SyncFilesInto(const VMRecord& vm) {
+Status VmService::SyncFilesInto(const VmRecord& vm) {
   if (d_.config.file_sync.empty()) return OkStatus();
   std::vector<SyncEntry> entries;
   for (const auto& e : d_.config.file_sync) entries.push_back({e.host, e.guest, e.mode});
@@ -165,13 +165,13 @@ Status VmService::SyncFilesInto(const VMRecord& vm) {
   return OkStatus();
 }
 
-Result<CreateResult> VmService::Create(const CreateVMRequest& req) {
+Result<CreateResult> VmService::Create(const CreateVmRequest& req) {
   if (!req.request_id.empty()) {
     if (req.request_id.size() > 128) return Error::Invalid("request_id longer than 128 bytes");
-    BANGER_ASSIGN_OR_RETURN(auto prior, d_.store->FindVMByRequestID(req.request_id));
+    BANGER_ASSIGN_OR_RETURN(auto prior, d_.store->FindVmByRequestId(req.request_id));
     if (prior) return CreateResult{ViewOf(*prior), false};
   }
-  BANGER_ASSIGN_OR_RETURN(VMRecord vm, NewRecord(req));
+  BANGER_ASSIGN_OR_RETURN(VmRecord vm, NewRecord(req));
   BANGER_ASSIGN_OR_RETURN(Image img, ResolveImage(req.image));
   vm.image_id = img.id;
   // Serialized: two creates must not pick the same address.
@@ -185,22 +185,22 @@ Result<CreateResult> VmService::Create(const CreateVMRequest& req) {
   ScopeGuard undo_dir([&] { RemoveAll(vm.runtime.vm_dir).ok(); });
   BANGER_RETURN_IF_ERROR(Annotate(EnsureDisks(vm, img), "creating disks for vm " + vm.name));
   BANGER_RETURN_IF_ERROR(SyncFilesInto(vm));
-  auto ins = d_.store->InsertVM(vm);
+  auto ins = d_.store->InsertVm(vm);
   if (!ins.ok()) {
     if (ins.error().kind() == ErrorKind::kConflict && !req.request_id.empty()) {
       // A concurrent create with the same key won the race: answer with its VM.
-      auto prior = d_.store->FindVMByRequestID(req.request_id);
+      auto prior = d_.store->FindVmByRequestId(req.request_id);
       if (prior.ok() && *prior) return CreateResult{ViewOf(**prior), false};
     }
     return std::move(ins).error();
   }
   undo_dir.Dismiss();
   ip_lock.unlock();  // the address is recorded now
-  EmitVM("vm.created", vm, Json{{"image_id", vm.image_id}});
+  EmitVm("vm.created", vm, Json{{"image_id", vm.image_id}});
   spdlog::info("created vm {} ({})", vm.name, vm.id);
   if (req.no_start) return CreateResult{ViewOf(vm), true};
   // The image is resolved and the disks are fresh: boot straight away.
-  auto booted = [&]() -> Result<VMRecord> {
+  auto booted = [&]() -> Result<VmRecord> {
     if (auto st = CheckBootable(vm, img); !st.ok()) return FailStart(vm, std::move(st).error());
     return BootLocked(vm, img);
   }();
@@ -208,30 +208,30 @@ Result<CreateResult> VmService::Create(const CreateVMRequest& req) {
   return CreateResult{ViewOf(*booted), true};
 }
 
-Status VmService::SaveState(VMRecord& vm, VMState to, const std::string& reason) {
-  VMState from = vm.state;
+Status VmService::SaveState(VmRecord& vm, VmState to, const std::string& reason) {
+  VmState from = vm.state;
   vm.state = vm.runtime.state = to;
   vm.updated_at = Now();
-  BANGER_RETURN_IF_ERROR(d_.store->UpdateVM(vm));
+  BANGER_RETURN_IF_ERROR(d_.store->UpdateVm(vm));
   if (from != to) {
-    Json data{{"from", VMStateName(from)}, {"to", VMStateName(to)}};
+    Json data{{"from", VmStateName(from)}, {"to", VmStateName(to)}};
     if (!vm.runtime.boot_id.empty()) data["boot_id"] = vm.runtime.boot_id;
     if (!reason.empty()) data["reason"] = reason;
-    EmitVM("vm.state", vm, std::move(data));
+    EmitVm("vm.state", vm, std::move(data));
   }
   return OkStatus();
 }
 
-Result<VMRecord> VmService::FailStart(VMRecord& vm, Error e) {
+Result<VmRecord> VmService::FailStart(VmRecord& vm, Error e) {
   vm.runtime.last_error = e.message();
-  if (auto st = SaveState(vm, VMState::kError, e.message()); !st.ok()) {
+  if (auto st = SaveState(vm, VmState::kError, e.message()); !st.ok()) {
     spdlog::error("vm {}: recording start failure: {}", vm.name, st.error().message());
   }
   spdlog::warn("vm {}: start failed: {}", vm.name, e.message());
   return std::move(e).Wrap("starting vm " + vm.name);
 }
 
-Status VmService::CheckBootable(const VMRecord& vm, const Image& img) {
+Status VmService::CheckBootable(const VmRecord& vm, const Image& img) {
   VmmBackend* backend = BackendFor(vm.spec.backend);
   if (!backend)
     return Error::Unavailable(std::string("backend ") + BackendName(vm.spec.backend) + " is not configured");
@@ -246,8 +246,8 @@ Status VmService::CheckBootable(const VMRecord& vm, const Image& img) {
   return d_.cow->CheckAvailable();
 }
 
-Result<VMRecord> VmService::StartLocked(VMRecord vm) {
-  if (vm.state == VMState::kRunning && VmAlive(vm)) return vm;
+Result<VmRecord> VmService::StartLocked(VmRecord vm) {
+  if (vm.state == VmState::kRunning && VmAlive(vm)) return vm;
   auto img = d_.store->GetImage(vm.image_id);
   if (!img.ok()) return FailStart(vm, std::move(img).error().Wrap("image of vm"));
   if (auto st = CheckBootable(vm, *img); !st.ok()) return FailStart(vm, std::move(st).error());
@@ -257,12 +257,12 @@ Result<VMRecord> VmService::StartLocked(VMRecord vm) {
   return BootLocked(std::move(vm), *img);
 }
 
-Status VmService::RecordHandles(const VMRecord& vm, const VMHandles& h) {
+Status VmService::RecordHandles(const VmRecord& vm, const VmHandles& h) {
   cache_.Set(vm.id, h);
   return WriteHandlesFile(vm.runtime.vm_dir, h);
 }
 
-Status VmService::AttachBootDevices(const VMRecord& vm, const Image& img, VMHandles& h, BootDevices& dev) {
+Status VmService::AttachBootDevices(const VmRecord& vm, const Image& img, VmHandles& h, BootDevices& dev) {
   BANGER_ASSIGN_OR_RETURN(h, d_.cow->Attach(vm, img, dev.root_dev));
   // Recorded before the VMM runs: should the daemon die from here on, the
   // scratch file names the devices and Reconcile tears them down.
@@ -276,9 +276,9 @@ Status VmService::AttachBootDevices(const VMRecord& vm, const Image& img, VMHand
   return OkStatus();
 }
 
-Result<VMRecord> VmService::BootLocked(VMRecord vm, const Image& img) {
+Result<VmRecord> VmService::BootLocked(VmRecord vm, const Image& img) {
   VmmBackend* backend = BackendFor(vm.spec.backend);
-  VMHandles h;  // what this boot holds: transient, never in the store
+  VmHandles h;  // what this boot holds: transient, never in the store
   ScopeGuard undo([&] { UndoBoot(vm, h); });
   BootDevices dev;
   if (auto st = AttachBootDevices(vm, img, h, dev); !st.ok()) return FailStart(vm, std::move(st).error());
@@ -292,11 +292,11 @@ Result<VMRecord> VmService::BootLocked(VMRecord vm, const Image& img) {
     backend->Shutdown(*proc, std::chrono::milliseconds(0)).ok();
     return FailStart(vm, std::move(st).error());
   }
-  vm.runtime.boot_id = NewID().substr(0, 32);
+  vm.runtime.boot_id = NewId().substr(0, 32);
   vm.runtime.started_at = Now();
   vm.runtime.last_error.clear();
   vm.last_touched_at = Now();
-  if (auto st = SaveState(vm, VMState::kRunning, "started"); !st.ok()) {
+  if (auto st = SaveState(vm, VmState::kRunning, "started"); !st.ok()) {
     backend->Shutdown(*proc, std::chrono::milliseconds(0)).ok();
     undo.Dismiss();  // CleanupRuntime tears down the root and gives the tap back
     CleanupRuntime(vm, h);
@@ -307,7 +307,7 @@ Result<VMRecord> VmService::BootLocked(VMRecord vm, const Image& img) {
   return vm;
 }
 
-Result<VMRecord> VmService::StopLocked(VMRecord vm, std::chrono::milliseconds graceful,
+Result<VmRecord> VmService::StopLocked(VmRecord vm, std::chrono::milliseconds graceful,
                                        const std::string& reason) {
   auto handles = cache_.Get(vm.id);
   if (handles && handles->pid > 0 && VmAlive(vm)) {
@@ -320,37 +320,37 @@ Result<VMRecord> VmService::StopLocked(VMRecord vm, std::chrono::milliseconds gr
     if (!st.ok()) return std::move(st).error().Wrap("stopping vm " + vm.name);
   }
   CleanupRuntime(vm, handles);
-  if (vm.state != VMState::kStopped && vm.state != VMState::kCreated) {
-    BANGER_RETURN_IF_ERROR(SaveState(vm, VMState::kStopped, reason));
+  if (vm.state != VmState::kStopped && vm.state != VmState::kCreated) {
+    BANGER_RETURN_IF_ERROR(SaveState(vm, VmState::kStopped, reason));
   }
   return vm;
 }
 
-Result<VMView> VmService::WithVmLocked(const std::string& ref,
-                                       const std::function<Result<VMRecord>(VMRecord)>& op) {
-  BANGER_ASSIGN_OR_RETURN(VMRecord vm, d_.store->GetVM(ref));
+Result<VmView> VmService::WithVmLocked(const std::string& ref,
+                                       const std::function<Result<VmRecord>(VmRecord)>& op) {
+  BANGER_ASSIGN_OR_RETURN(VmRecord vm, d_.store->GetVm(ref));
   auto lock = LockFor(vm.id);
   std::lock_guard<std::mutex> lk(*lock);
   // Re-read under the lock: the operation before us may have changed it.
-  BANGER_ASSIGN_OR_RETURN(vm, d_.store->GetVM(vm.id));
+  BANGER_ASSIGN_OR_RETURN(vm, d_.store->GetVm(vm.id));
   BANGER_ASSIGN_OR_RETURN(vm, op(std::move(vm)));
   return ViewOf(vm);
 }
 
-Result<VMView> VmService::Start(const std::string& ref) {
-  return WithVmLocked(ref, [this](VMRecord vm) { return StartLocked(std::move(vm)); });
+Result<VmView> VmService::Start(const std::string& ref) {
+  return WithVmLocked(ref, [this](VmRecord vm) { return StartLocked(std::move(vm)); });
 }
 
-Result<VMView> VmService::Stop(const std::string& ref, std::optional<std::chrono::milliseconds> graceful) {
-  return WithVmLocked(ref, [&](VMRecord vm) {
+Result<VmView> VmService::Stop(const std::string& ref, std::optional<std::chrono::milliseconds> graceful) {
+  return WithVmLocked(ref, [&](VmRecord vm) {
     return StopLocked(std::move(vm), graceful.value_or(d_.config.stop_timeout), "stopped");
   });
 }
 
 Result<bool> VmService::StopIfIdle(const std::string& id, Timestamp cutoff, const std::string& reason) {
   bool stopped = false;
-  auto r = WithVmLocked(id, [&](VMRecord vm) -> Result<VMRecord> {
-    if (vm.state != VMState::kRunning || vm.last_touched_at >= cutoff) return vm;
+  auto r = WithVmLocked(id, [&](VmRecord vm) -> Result<VmRecord> {
+    if (vm.state != VmState::kRunning || vm.last_touched_at >= cutoff) return vm;
     stopped = true;
     return StopLocked(std::move(vm), d_.config.stop_timeout, reason);
   });
@@ -358,8 +358,8 @@ Result<bool> VmService::StopIfIdle(const std::string& id, Timestamp cutoff, cons
   return stopped;
 }
 
-Result<VMView> VmService::Restart(const std::string& ref, std::optional<std::chrono::milliseconds> graceful) {
-  return WithVmLocked(ref, [&](VMRecord vm) -> Result<VMRecord> {
+Result<VmView> VmService::Restart(const std::string& ref, std::optional<std::chrono::milliseconds> graceful) {
+  return WithVmLocked(ref, [&](VmRecord vm) -> Result<VmRecord> {
     BANGER_ASSIGN_OR_RETURN(
         vm, StopLocked(std::move(vm), graceful.value_or(d_.config.stop_timeout), "restarting"));
     return StartLocked(std::move(vm));
@@ -367,16 +367,16 @@ Result<VMView> VmService::Restart(const std::string& ref, std::optional<std::chr
 }
 
 Result<std::string> VmService::Delete(const std::string& ref, bool missing_ok) {
-  auto found = d_.store->GetVM(ref);
+  auto found = d_.store->GetVm(ref);
   if (!found.ok()) {
     if (missing_ok && found.error().kind() == ErrorKind::kNotFound) return std::string();
     return std::move(found).error();
   }
-  VMRecord vm = std::move(*found);
+  VmRecord vm = std::move(*found);
   auto lock = LockFor(vm.id);
   {
     std::lock_guard<std::mutex> lk(*lock);
-    auto again = d_.store->GetVM(vm.id);
+    auto again = d_.store->GetVm(vm.id);
     if (!again.ok()) {
       if (again.error().kind() == ErrorKind::kNotFound && missing_ok) return std::string();
       return std::move(again).error();
@@ -384,25 +384,25 @@ Result<std::string> VmService::Delete(const std::string& ref, bool missing_ok) {
     vm = std::move(*again);
     BANGER_ASSIGN_OR_RETURN(vm, StopLocked(std::move(vm), std::chrono::milliseconds(0), "deleting"));
     // Row first: a crash after it leaves an orphan dir that Reconcile removes.
-    BANGER_RETURN_IF_ERROR(d_.store->DeleteVM(vm.id));
+    BANGER_RETURN_IF_ERROR(d_.store->DeleteVm(vm.id));
     if (auto st = RemoveAll(vm.runtime.vm_dir); !st.ok()) {
       spdlog::warn("vm {}: removing {}: {}", vm.name, vm.runtime.vm_dir, st.error().message());
     }
-    EmitVM("vm.deleted", vm);
+    EmitVm("vm.deleted", vm);
   }
   DropLock(vm.id);
   spdlog::info("deleted vm {} ({})", vm.name, vm.id);
   return vm.id;
 }
 
-Result<VMView> VmService::Set(const std::string& ref, const SetVMRequest& req) {
-  return WithVmLocked(ref, [&](VMRecord vm) { return SetLocked(std::move(vm), req); });
+Result<VmView> VmService::Set(const std::string& ref, const SetVmRequest& req) {
+  return WithVmLocked(ref, [&](VmRecord vm) { return SetLocked(std::move(vm), req); });
 }
 
-Result<VMRecord> VmService::SetLocked(VMRecord vm, const SetVMRequest& req) {
+Result<VmRecord> VmService::SetLocked(VmRecord vm, const SetVmRequest& req) {
   DemoteIfDeadLocked(vm);
-  bool running = vm.state == VMState::kRunning;
-  VMSpec next = vm.spec;
+  bool running = vm.state == VmState::kRunning;
+  VmSpec next = vm.spec;
   std::vector<std::string> needs_stop;
   if (req.vcpu_count && *req.vcpu_count != vm.spec.vcpu_count) {
     next.vcpu_count = *req.vcpu_count;
@@ -440,28 +440,28 @@ Result<VMRecord> VmService::SetLocked(VMRecord vm, const SetVMRequest& req) {
   }
   vm.spec = next;
   vm.updated_at = Now();
-  BANGER_RETURN_IF_ERROR(d_.store->UpdateVM(vm));
-  EmitVM("vm.updated", vm, Json{{"spec", ToJson(vm.spec)}});
+  BANGER_RETURN_IF_ERROR(d_.store->UpdateVm(vm));
+  EmitVm("vm.updated", vm, Json{{"spec", ToJson(vm.spec)}});
   return vm;
 }
 
-Result<VMView> VmService::Get(const std::string& ref) {
-  BANGER_ASSIGN_OR_RETURN(VMRecord vm, d_.store->GetVM(ref));
-  if (vm.state == VMState::kRunning && !VmAlive(vm)) {
+Result<VmView> VmService::Get(const std::string& ref) {
+  BANGER_ASSIGN_OR_RETURN(VmRecord vm, d_.store->GetVm(ref));
+  if (vm.state == VmState::kRunning && !VmAlive(vm)) {
     auto lock = LockFor(vm.id);
     // Never block a read behind a long operation: if busy, show what is stored.
     if (lock->try_lock()) {
       std::lock_guard<std::mutex> lk(*lock, std::adopt_lock);
-      BANGER_ASSIGN_OR_RETURN(vm, d_.store->GetVM(vm.id));
+      BANGER_ASSIGN_OR_RETURN(vm, d_.store->GetVm(vm.id));
       DemoteIfDeadLocked(vm);
     }
   }
   return ViewOf(vm);
 }
 
-Result<std::vector<VMView>> VmService::List(const Labels& selector) {
-  BANGER_ASSIGN_OR_RETURN(auto vms, d_.store->ListVMs(selector));
-  std::vector<VMView> out;
+Result<std::vector<VmView>> VmService::List(const Labels& selector) {
+  BANGER_ASSIGN_OR_RETURN(auto vms, d_.store->ListVms(selector));
+  std::vector<VmView> out;
   out.reserve(vms.size());
   for (const auto& vm : vms) out.push_back(ViewOf(vm));
   return out;
@@ -470,7 +470,7 @@ Result<std::vector<VMView>> VmService::List(const Labels& selector) {
 Result<LogChunk> VmService::ReadLogs(const std::string& ref, int64_t offset, size_t max_bytes,
                                      std::chrono::milliseconds wait) {
   if (offset < 0) return Error::Invalid("offset must not be negative");
-  BANGER_ASSIGN_OR_RETURN(VMRecord vm, d_.store->GetVM(ref));
+  BANGER_ASSIGN_OR_RETURN(VmRecord vm, d_.store->GetVm(ref));
   auto deadline = std::chrono::steady_clock::now() + wait;
   for (;;) {
     LogChunk c;
@@ -490,18 +490,17 @@ Result<LogChunk> VmService::ReadLogs(const std::string& ref, int64_t offset, siz
     }
     if (stopping_ || std::chrono::steady_clock::now() >= deadline) return c;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    auto fresh = d_.store->GetVM(vm.id);
+    auto fresh = d_.store->GetVm(vm.id);
     if (!fresh.ok()) return std::move(fresh).error();
     vm = std::move(*fresh);
   }
 }
 
-
 int VmService::CountRunning() {
-  auto vms = d_.store->ListVMs();
+  auto vms = d_.store->ListVms();
   if (!vms.ok()) return 0;
   int n = 0;
-  for (const auto& vm : *vms) n += vm.state == VMState::kRunning ? 1 : 0;
+  for (const auto& vm : *vms) n += vm.state == VmState::kRunning ? 1 : 0;
   return n;
 }
 

@@ -39,20 +39,20 @@
 namespace banger {
 
 // A VM as the API shows it: the record plus current handles.
-struct VMView {
-  VMRecord vm;
-  std::optional<VMHandles> handles;
+struct VmView {
+  VmRecord vm;
+  std::optional<VmHandles> handles;
 };
 
 struct CreateResult {
-  VMView view;
+  VmView view;
   bool created = true;  // false when an earlier create with the same request_id answered
 };
 
 struct LogChunk {
   std::string data;
   int64_t next_offset = 0;
-  VMState state = VMState::kStopped;
+  VmState state = VmState::kStopped;
 };
 
 struct VmServiceDeps {
@@ -77,18 +77,18 @@ class VmService {
  public:
   explicit VmService(VmServiceDeps deps);
 
-  Result<CreateResult> Create(const CreateVMRequest& req);
-  Result<VMView> Start(const std::string& ref);
-  Result<VMView> Stop(const std::string& ref, std::optional<std::chrono::milliseconds> graceful);
+  Result<CreateResult> Create(const CreateVmRequest& req);
+  Result<VmView> Start(const std::string& ref);
+  Result<VmView> Stop(const std::string& ref, std::optional<std::chrono::milliseconds> graceful);
   // Auto-stop: stops the VM if, under its lock, it still runs and was last
   // touched before `cutoff`. Returns whether it stopped it.
   Result<bool> StopIfIdle(const std::string& id, Timestamp cutoff, const std::string& reason);
-  Result<VMView> Restart(const std::string& ref, std::optional<std::chrono::milliseconds> graceful);
+  Result<VmView> Restart(const std::string& ref, std::optional<std::chrono::milliseconds> graceful);
   // Returns the deleted id, or "" when missing_ok and the VM does not exist.
   Result<std::string> Delete(const std::string& ref, bool missing_ok);
-  Result<VMView> Set(const std::string& ref, const SetVMRequest& req);
-  Result<VMView> Get(const std::string& ref);
-  Result<std::vector<VMView>> List(const Labels& selector);
+  Result<VmView> Set(const std::string& ref, const SetVmRequest& req);
+  Result<VmView> Get(const std::string& ref);
+  Result<std::vector<VmView>> List(const Labels& selector);
   // Console log bytes from `offset` (at most max_bytes), waiting up to
   // `wait` for new bytes when there are none.
   Result<LogChunk> ReadLogs(const std::string& ref, int64_t offset, size_t max_bytes,
@@ -105,17 +105,17 @@ class VmService {
 
   // The single source of truth for liveness: a cached pid whose process is
   // alive and whose argv names this VM's control socket.
-  bool VmAlive(const VMRecord& vm);
+  bool VmAlive(const VmRecord& vm);
 
   // The per-VM steps of the startup reconcile (reconcile.h). ReconcileVm,
   // under the VM's lock: a VM recorded running whose VMM (found by its
   // control socket in the process table) lives is re-adopted, else torn down
   // and demoted; a VM not running loses any leftovers of an interrupted start.
-  void ReconcileVm(VMRecord vm);
+  void ReconcileVm(VmRecord vm);
   // Tears down what an orphan VM directory (no row) names, then removes it.
   void RemoveOrphanDir(const std::string& dir);
   // The cached transient handles of a VM (nullopt: none).
-  std::optional<VMHandles> HandlesOf(const std::string& vm_id) const;
+  std::optional<VmHandles> HandlesOf(const std::string& vm_id) const;
   // Periodic check: running VMs whose VMM exited are demoted to stopped.
   void SweepDead();
 
@@ -127,43 +127,43 @@ class VmService {
   std::shared_ptr<std::mutex> LockFor(const std::string& vm_id);
   void DropLock(const std::string& vm_id);
   VmmBackend* BackendFor(BackendKind k);
-  VMView ViewOf(const VMRecord& vm);
+  VmView ViewOf(const VmRecord& vm);
   // Create's steps: the validated record, its image, a free id, its paths
   // and guest address (under create_mu_), the config's file_sync copies.
-  Result<VMRecord> NewRecord(const CreateVMRequest& req);
+  Result<VmRecord> NewRecord(const CreateVmRequest& req);
   Result<Image> ResolveImage(const std::string& ref);
-  Status AssignIdAndPaths(VMRecord& vm);
-  Status SyncFilesInto(const VMRecord& vm);
+  Status AssignIdAndPaths(VmRecord& vm);
+  Status SyncFilesInto(const VmRecord& vm);
   // The VM directory, the system overlay (CowRoot) and the work disk; idempotent.
-  Status EnsureDisks(const VMRecord& vm, const Image& img);
+  Status EnsureDisks(const VmRecord& vm, const Image& img);
   // Asking for NAT (--nat) when host networking is off is an error, not a no-op.
   Status CheckNatRequest(std::optional<bool> nat) const;
   // Resolves `ref`, takes the VM's mutex, re-reads the record and runs `op`.
-  Result<VMView> WithVmLocked(const std::string& ref, const std::function<Result<VMRecord>(VMRecord)>& op);
+  Result<VmView> WithVmLocked(const std::string& ref, const std::function<Result<VmRecord>(VmRecord)>& op);
   // The following require the VM's mutex held.
   // Start of an existing VM: resolves its image, checks, clears leftovers of
   // an earlier run and ensures its disks, then BootLocked.
-  Result<VMRecord> StartLocked(VMRecord vm);
+  Result<VmRecord> StartLocked(VmRecord vm);
   // Backend, image files, VMM and copy-on-write root usable.
-  Status CheckBootable(const VMRecord& vm, const Image& img);
+  Status CheckBootable(const VmRecord& vm, const Image& img);
   // Boots a VM whose image is resolved, checked and whose disks exist:
   // root, NIC, VMM; every step rolled back (UndoBoot) when a later one fails.
-  Result<VMRecord> BootLocked(VMRecord vm, const Image& img);
-  Status AttachBootDevices(const VMRecord& vm, const Image& img, VMHandles& h, BootDevices& dev);
+  Result<VmRecord> BootLocked(VmRecord vm, const Image& img);
+  Status AttachBootDevices(const VmRecord& vm, const Image& img, VmHandles& h, BootDevices& dev);
   // Caches `h` and writes the scratch file.
-  Status RecordHandles(const VMRecord& vm, const VMHandles& h);
+  Status RecordHandles(const VmRecord& vm, const VmHandles& h);
   // Gives back what a failed boot set up (tap, root, cache, scratch file).
-  void UndoBoot(const VMRecord& vm, const VMHandles& h);
+  void UndoBoot(const VmRecord& vm, const VmHandles& h);
   // Records the failure on the VM (state error, last_error) and returns it.
-  Result<VMRecord> FailStart(VMRecord& vm, Error e);
-  Result<VMRecord> SetLocked(VMRecord vm, const SetVMRequest& req);
-  Result<VMRecord> StopLocked(VMRecord vm, std::chrono::milliseconds graceful, const std::string& reason);
+  Result<VmRecord> FailStart(VmRecord& vm, Error e);
+  Result<VmRecord> SetLocked(VmRecord vm, const SetVmRequest& req);
+  Result<VmRecord> StopLocked(VmRecord vm, std::chrono::milliseconds graceful, const std::string& reason);
   // Tears down everything transient the handles name, then forgets them.
-  void CleanupRuntime(const VMRecord& vm, const std::optional<VMHandles>& handles);
-  Status SaveState(VMRecord& vm, VMState to, const std::string& reason);
-  void EmitVM(const std::string& type, const VMRecord& vm, Json data = Json::object());
+  void CleanupRuntime(const VmRecord& vm, const std::optional<VmHandles>& handles);
+  Status SaveState(VmRecord& vm, VmState to, const std::string& reason);
+  void EmitVm(const std::string& type, const VmRecord& vm, Json data = Json::object());
   // Demotes a VM recorded running whose VMM is gone (caller holds its mutex).
-  void DemoteIfDeadLocked(VMRecord& vm);
+  void DemoteIfDeadLocked(VmRecord& vm);
 
   VmServiceDeps d_;
   std::unique_ptr<CowRoot> own_cow_;  // when deps named none

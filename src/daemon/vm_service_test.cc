@@ -7,8 +7,8 @@ namespace banger {
 namespace {
 
 TEST_F(VmServiceTest, CreateStartsAndRecordsHandlesOutsideTheStore) {
-  VMRecord vm = MustCreate("t1");
-  EXPECT_EQ(vm.state, VMState::kRunning);
+  VmRecord vm = MustCreate("t1");
+  EXPECT_EQ(vm.state, VmState::kRunning);
   EXPECT_EQ(vm.spec.vcpu_count, 2);
   EXPECT_EQ(vm.spec.memory_mib, 2048);
   EXPECT_EQ(vm.runtime.dns_name, "t1.vm");
@@ -34,13 +34,13 @@ TEST_F(VmServiceTest, CreateStartsAndRecordsHandlesOutsideTheStore) {
 }
 
 TEST_F(VmServiceTest, StopStartRestartCycle) {
-  VMRecord vm = MustCreate("t1", /*no_start=*/true);
-  EXPECT_EQ(vm.state, VMState::kCreated);
+  VmRecord vm = MustCreate("t1", /*no_start=*/true);
+  EXPECT_EQ(vm.state, VmState::kCreated);
   EXPECT_TRUE(qemu_.launches.empty());
   ASSERT_TRUE(svc_->Start("t1").ok());
   auto stopped = svc_->Stop("t1", std::chrono::milliseconds(1500));
   ASSERT_TRUE(stopped.ok());
-  EXPECT_EQ(stopped->vm.state, VMState::kStopped);
+  EXPECT_EQ(stopped->vm.state, VmState::kStopped);
   EXPECT_FALSE(stopped->handles.has_value());
   EXPECT_EQ(qemu_.shutdowns.back(), std::chrono::milliseconds(1500));
   EXPECT_EQ(procs_.Count(), 0u);
@@ -52,7 +52,7 @@ TEST_F(VmServiceTest, StopStartRestartCycle) {
   std::string boot1 = started->vm.runtime.boot_id;
   auto restarted = svc_->Restart("t1", std::nullopt);
   ASSERT_TRUE(restarted.ok());
-  EXPECT_EQ(restarted->vm.state, VMState::kRunning);
+  EXPECT_EQ(restarted->vm.state, VmState::kRunning);
   EXPECT_NE(restarted->vm.runtime.boot_id, boot1);
   EXPECT_EQ(procs_.Count(), 1u);
 }
@@ -63,7 +63,7 @@ TEST_F(VmServiceTest, BadInputChangesNothing) {
   // Each bad create fails with `kind`, naming `mention` when given.
   auto expect_refused = [&](const std::string& name, const std::string& image, ErrorKind kind,
                             const std::string& mention) {
-    CreateVMRequest req;
+    CreateVmRequest req;
     req.name = name;
     req.image = image;
     auto r = svc_->Create(req);
@@ -77,26 +77,26 @@ TEST_F(VmServiceTest, BadInputChangesNothing) {
   expect_refused("Bad_Name", "", ErrorKind::kInvalidArgument, "");
   expect_refused("t2", "nope", ErrorKind::kNotFound, "nope");
 
-  CreateVMRequest too_big;
+  CreateVmRequest too_big;
   too_big.name = "t3";
   too_big.work_disk_size_bytes = 200 * kGiB;
   EXPECT_EQ(svc_->Create(too_big).error().kind(), ErrorKind::kInvalidArgument);
 
   EXPECT_EQ(std::distance(fs::directory_iterator(root_ + "/vms"), {}), static_cast<long>(dirs));
-  EXPECT_EQ(store_->ListVMs()->size(), 1u);
+  EXPECT_EQ(store_->ListVms()->size(), 1u);
   EXPECT_EQ(qemu_.launches.size(), 1u);
 }
 
 TEST_F(VmServiceTest, LaunchFailureLeavesErrorStateAndNoLeaks) {
   qemu_.launch_error = Error::Unavailable("spawning qemu: No such file or directory");
-  CreateVMRequest r;
+  CreateVmRequest r;
   r.name = "t1";
   auto c = svc_->Create(r);
   ASSERT_FALSE(c.ok());
   EXPECT_NE(c.error().message().find("No such file"), std::string::npos);
-  auto vm = store_->GetVM("t1");
+  auto vm = store_->GetVm("t1");
   ASSERT_TRUE(vm.ok());
-  EXPECT_EQ(vm->state, VMState::kError);
+  EXPECT_EQ(vm->state, VmState::kError);
   EXPECT_NE(vm->runtime.last_error.find("No such file"), std::string::npos);
   EXPECT_EQ(procs_.Count(), 0u);
   EXPECT_FALSE(PathExists(vm->runtime.vm_dir + "/handles.json"));
@@ -104,22 +104,22 @@ TEST_F(VmServiceTest, LaunchFailureLeavesErrorStateAndNoLeaks) {
   qemu_.launch_error = Error(ErrorKind::kInternal, "");
   auto s = svc_->Start("t1");
   ASSERT_TRUE(s.ok()) << s.error().message();
-  EXPECT_EQ(s->vm.state, VMState::kRunning);
+  EXPECT_EQ(s->vm.state, VmState::kRunning);
   EXPECT_TRUE(s->vm.runtime.last_error.empty());
 }
 
 TEST_F(VmServiceTest, UnavailableBackendIsAnErrorState) {
   qemu_.available = Error::Unavailable("qemu-system-x86_64: not found in PATH");
-  CreateVMRequest r;
+  CreateVmRequest r;
   r.name = "t1";
   auto c = svc_->Create(r);
   ASSERT_FALSE(c.ok());
-  EXPECT_EQ(store_->GetVM("t1")->state, VMState::kError);
+  EXPECT_EQ(store_->GetVm("t1")->state, VmState::kError);
   EXPECT_TRUE(qemu_.launches.empty());
 }
 
 TEST_F(VmServiceTest, CreateIsIdempotentByRequestId) {
-  CreateVMRequest r;
+  CreateVmRequest r;
   r.request_id = "req-42";
   auto a = svc_->Create(r);
   ASSERT_TRUE(a.ok());
@@ -128,30 +128,30 @@ TEST_F(VmServiceTest, CreateIsIdempotentByRequestId) {
   ASSERT_TRUE(b.ok());
   EXPECT_FALSE(b->created);
   EXPECT_EQ(a->view.vm.id, b->view.vm.id);
-  EXPECT_EQ(store_->ListVMs()->size(), 1u);
+  EXPECT_EQ(store_->ListVms()->size(), 1u);
   EXPECT_EQ(qemu_.launches.size(), 1u);
 }
 
 TEST_F(VmServiceTest, SetRefusesRunningAndShrinking) {
   MustCreate("t1");
-  SetVMRequest s;
+  SetVmRequest s;
   s.vcpu_count = 4;
   auto r = svc_->Set("t1", s);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().kind(), ErrorKind::kConflict);
   EXPECT_NE(r.error().message().find("running"), std::string::npos);
   EXPECT_NE(r.error().message().find("stop"), std::string::npos);
-  SetVMRequest nat;
+  SetVmRequest nat;
   nat.nat_enabled = true;  // live changes are fine, but this daemon has no networking
   auto no_net = svc_->Set("t1", nat);
   ASSERT_FALSE(no_net.ok());
   EXPECT_EQ(no_net.error().kind(), ErrorKind::kInvalidArgument);
   EXPECT_NE(no_net.error().message().find("network = \"on\""), std::string::npos) << no_net.error().message();
-  CreateVMRequest c;
+  CreateVmRequest c;
   c.name = "t2";
   c.nat_enabled = true;
   EXPECT_FALSE(svc_->Create(c).ok());
-  EXPECT_FALSE(store_->GetVM("t2").ok()) << "refused before anything was made";
+  EXPECT_FALSE(store_->GetVm("t2").ok()) << "refused before anything was made";
 
   ASSERT_TRUE(svc_->Stop("t1", std::nullopt).ok());
   s.memory_mib = 1024;
@@ -163,24 +163,24 @@ TEST_F(VmServiceTest, SetRefusesRunningAndShrinking) {
   EXPECT_FALSE(ok->vm.spec.nat_enabled);
   EXPECT_EQ(disks_.SizeOf(ok->vm.runtime.work_disk_path), 10 * kGiB);
 
-  SetVMRequest shrink;
+  SetVmRequest shrink;
   shrink.work_disk_size_bytes = kGiB;
   auto sh = svc_->Set("t1", shrink);
   ASSERT_FALSE(sh.ok());
   EXPECT_NE(sh.error().message().find("shrink"), std::string::npos);
-  SetVMRequest zero;
+  SetVmRequest zero;
   zero.vcpu_count = 0;
   EXPECT_EQ(svc_->Set("t1", zero).error().kind(), ErrorKind::kInvalidArgument);
 }
 
 TEST_F(VmServiceTest, DeleteRemovesEverything) {
-  VMRecord vm = MustCreate("t1");
+  VmRecord vm = MustCreate("t1");
   auto id = svc_->Delete("t1", false);
   ASSERT_TRUE(id.ok());
   EXPECT_EQ(*id, vm.id);
   EXPECT_EQ(procs_.Count(), 0u);
   EXPECT_FALSE(PathExists(vm.runtime.vm_dir));
-  EXPECT_EQ(store_->GetVM(vm.id).error().kind(), ErrorKind::kNotFound);
+  EXPECT_EQ(store_->GetVm(vm.id).error().kind(), ErrorKind::kNotFound);
   EXPECT_EQ(svc_->Delete("t1", false).error().kind(), ErrorKind::kNotFound);
   auto again = svc_->Delete("t1", true);
   ASSERT_TRUE(again.ok());
@@ -198,7 +198,7 @@ TEST_F(VmServiceTest, ConcurrentStartsOfOneVmLaunchOnce) {
 }
 
 TEST_F(VmServiceTest, BackendOverridePerVm) {
-  CreateVMRequest r;
+  CreateVmRequest r;
   r.name = "fc1";
   r.backend = "firecracker";
   auto c = svc_->Create(r);
@@ -213,12 +213,12 @@ TEST_F(VmServiceTest, BackendOverridePerVm) {
 }
 
 TEST_F(VmServiceTest, ListFiltersByLabel) {
-  CreateVMRequest a;
+  CreateVmRequest a;
   a.name = "a";
   a.no_start = true;
   a.labels = {{"team", "infra"}};
   ASSERT_TRUE(svc_->Create(a).ok());
-  CreateVMRequest b;
+  CreateVmRequest b;
   b.name = "b";
   b.no_start = true;
   b.labels = {{"team", "web"}};
@@ -231,7 +231,7 @@ TEST_F(VmServiceTest, ListFiltersByLabel) {
 }
 
 TEST_F(VmServiceTest, ReadLogsFromOffset) {
-  VMRecord vm = MustCreate("t1");
+  VmRecord vm = MustCreate("t1");
   ASSERT_TRUE(WriteFileAtomic(vm.runtime.log_path, "Linux version 6.1\nhello\n").ok());
   auto c = svc_->ReadLogs("t1", 0, 1 << 20, std::chrono::milliseconds(0));
   ASSERT_TRUE(c.ok());

@@ -45,10 +45,10 @@ Result<WorkspacePrepareResult> WorkspaceService::Prepare(
                           ParseWorkspacePrepareMode(req.mode.empty() ? "shallow_overlay" : req.mode));
   if (!req.branch.empty()) BANGER_RETURN_IF_ERROR(ValidateBranchName(req.branch));
   if (!req.guest_path.empty()) BANGER_RETURN_IF_ERROR(ValidateGuestPath(req.guest_path));
-  BANGER_ASSIGN_OR_RETURN(VMView view, vms_.Get(vm_ref));
-  const VMRecord& vm = view.vm;
-  if (vm.state != VMState::kRunning) {
-    return Error::Conflict("vm " + vm.name + " is " + VMStateName(vm.state) +
+  BANGER_ASSIGN_OR_RETURN(VmView view, vms_.Get(vm_ref));
+  const VmRecord& vm = view.vm;
+  if (vm.state != VmState::kRunning) {
+    return Error::Conflict("vm " + vm.name + " is " + VmStateName(vm.state) +
                            "; start it with `banger vm start " + vm.name + "`");
   }
   BANGER_ASSIGN_OR_RETURN(RepoInfo repo, InspectRepo(req.source_path));
@@ -157,7 +157,7 @@ Result<WorkspacePrepareResult> WorkspaceService::Prepare(
 }
 
 Result<std::vector<WorkspacePrepareResult>> WorkspaceService::List(const std::string& vm_ref) {
-  BANGER_ASSIGN_OR_RETURN(VMView view, vms_.Get(vm_ref));
+  BANGER_ASSIGN_OR_RETURN(VmView view, vms_.Get(vm_ref));
   return store_.ListWorkspaces(view.vm.id);
 }
 

@@ -109,7 +109,8 @@ Result<bhttp::request<bhttp::string_body>> BuildRequest(const HttpRequest& req) 
   r.set(bhttp::field::host, "localhost");
   r.set(bhttp::field::user_agent, "banger");
   for (const auto& [k, v] : req.headers) r.set(k, v);
-  if (!req.body.empty() || verb == bhttp::verb::put || verb == bhttp::verb::post || verb == bhttp::verb::patch) {
+  if (!req.body.empty() || verb == bhttp::verb::put || verb == bhttp::verb::post ||
+      verb == bhttp::verb::patch) {
     if (!req.headers.count("content-type")) r.set(bhttp::field::content_type, "application/json");
     r.body() = req.body;
     r.prepare_payload();
@@ -218,12 +219,13 @@ Result<UpgradeResult> UnixHttpUpgrade(const std::string& socket_path, const Http
   auto res = parser.release();
   out.response.status = out.status;
   out.response.body = std::move(res.body());
-  for (const auto& f : res) out.response.headers[Lower(std::string(f.name_string()))] = std::string(f.value());
+  for (const auto& f : res)
+    out.response.headers[Lower(std::string(f.name_string()))] = std::string(f.value());
   return out;
 }
 
 Result<std::unique_ptr<HttpServer>> HttpServer::ListenUnix(const std::string& path, unsigned mode,
-                                                               std::optional<gid_t> group) {
+                                                           std::optional<gid_t> group) {
   sockaddr_un addr{};
   if (path.size() >= sizeof addr.sun_path) return Error::Invalid("socket path too long: " + path);
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
@@ -260,17 +262,20 @@ Result<std::unique_ptr<HttpServer>> HttpServer::ListenTcp(const std::string& hos
   }
   beast::error_code bec;
   auto ip = asio::ip::make_address(host, bec);
-  if (bec) return Error::Invalid("listen address \"" + host_port + "\": HOST must be an IP address or localhost");
+  if (bec)
+    return Error::Invalid("listen address \"" + host_port + "\": HOST must be an IP address or localhost");
   asio::ip::tcp::endpoint ep(ip, static_cast<unsigned short>(port));
   UniqueFd fd(::socket(ep.protocol().family(), SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd.valid()) return Error::FromErrno("socket");
   int one = 1;
   ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (::bind(fd.get(), ep.data(), static_cast<socklen_t>(ep.size())) != 0) return Error::FromErrno("bind " + host_port);
+  if (::bind(fd.get(), ep.data(), static_cast<socklen_t>(ep.size())) != 0)
+    return Error::FromErrno("bind " + host_port);
   if (::listen(fd.get(), 128) != 0) return Error::FromErrno("listen " + host_port);
   sockaddr_storage bound{};
   socklen_t len = sizeof bound;
-  if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&bound), &len) != 0) return Error::FromErrno("getsockname");
+  if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&bound), &len) != 0)
+    return Error::FromErrno("getsockname");
   int bound_port = bound.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port)
                                                : ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(fd), "", bound_port));
@@ -343,13 +348,14 @@ void HttpServer::ServeOn(Socket& sock, int fd) {
     parser.body_limit(kMaxBodyBytes);
     bhttp::read(sock, buf, parser, ec);
     if (ec) {
-      if (ec != bhttp::error::end_of_stream && ec != asio::error::connection_reset && ec != asio::error::eof &&
-          ec != asio::error::bad_descriptor && ec != asio::error::operation_aborted) {
+      if (ec != bhttp::error::end_of_stream && ec != asio::error::connection_reset &&
+          ec != asio::error::eof && ec != asio::error::bad_descriptor &&
+          ec != asio::error::operation_aborted) {
         // Malformed HTTP: answer 400 once, then drop the connection.
         bhttp::response<bhttp::string_body> bad{bhttp::status::bad_request, 11};
         bad.set(bhttp::field::content_type, "application/json");
-        bad.body() = R"({"error":{"code":"invalid_argument","message":"malformed HTTP request: )" + ec.message() +
-                     "\"}}";
+        bad.body() = R"({"error":{"code":"invalid_argument","message":"malformed HTTP request: )" +
+                     ec.message() + "\"}}";
         bad.keep_alive(false);
         bad.prepare_payload();
         beast::error_code ignored;

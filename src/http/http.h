@@ -7,15 +7,15 @@
 // HttpResponse::upgrade), as Docker's attach does.
 #pragma once
 
-#include <atomic>
-#include <condition_variable>
-#include <chrono>
-#include <functional>
-#include <map>
-#include <mutex>
-#include <memory>
 #include <sys/types.h>
 
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>

@@ -1,8 +1,8 @@
 // bangerd: the banger daemon. See app/daemon_app.h.
 #include <CLI/CLI.hpp>
 
-#include "config/config.h"
 #include "app/daemon_app.h"
+#include "config/config.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"bangerd: the banger microVM daemon"};

@@ -145,11 +145,11 @@ void JsonWriter::Raw(const char* key, const Json& v, Omit omit) {
 }
 
 Result<Image> ImageFromJson(const Json& j) { return Decode<Image>(j); }
-Result<VMSpec> VMSpecFromJson(const Json& j) { return Decode<VMSpec>(j); }
-Result<VMRuntime> VMRuntimeFromJson(const Json& j) { return Decode<VMRuntime>(j); }
-Result<VMStats> VMStatsFromJson(const Json& j) { return Decode<VMStats>(j); }
-Result<VMRecord> VMRecordFromJson(const Json& j) { return Decode<VMRecord>(j); }
-Result<VMHandles> VMHandlesFromJson(const Json& j) { return Decode<VMHandles>(j); }
+Result<VmSpec> VmSpecFromJson(const Json& j) { return Decode<VmSpec>(j); }
+Result<VmRuntime> VmRuntimeFromJson(const Json& j) { return Decode<VmRuntime>(j); }
+Result<VmStats> VmStatsFromJson(const Json& j) { return Decode<VmStats>(j); }
+Result<VmRecord> VmRecordFromJson(const Json& j) { return Decode<VmRecord>(j); }
+Result<VmHandles> VmHandlesFromJson(const Json& j) { return Decode<VmHandles>(j); }
 Result<GuestSession> GuestSessionFromJson(const Json& j) { return Decode<GuestSession>(j); }
 Result<WorkspacePrepareResult> WorkspacePrepareResultFromJson(const Json& j) {
   return Decode<WorkspacePrepareResult>(j);

@@ -19,11 +19,11 @@ namespace banger {
 using Json = nlohmann::json;
 
 Result<Image> ImageFromJson(const Json& j);
-Result<VMSpec> VMSpecFromJson(const Json& j);
-Result<VMRuntime> VMRuntimeFromJson(const Json& j);
-Result<VMStats> VMStatsFromJson(const Json& j);
-Result<VMRecord> VMRecordFromJson(const Json& j);
-Result<VMHandles> VMHandlesFromJson(const Json& j);
+Result<VmSpec> VmSpecFromJson(const Json& j);
+Result<VmRuntime> VmRuntimeFromJson(const Json& j);
+Result<VmStats> VmStatsFromJson(const Json& j);
+Result<VmRecord> VmRecordFromJson(const Json& j);
+Result<VmHandles> VmHandlesFromJson(const Json& j);
 Result<GuestSession> GuestSessionFromJson(const Json& j);
 Result<WorkspacePrepareResult> WorkspacePrepareResultFromJson(const Json& j);
 Result<Event> EventFromJson(const Json& j);

@@ -33,7 +33,7 @@ struct JsonFields<Image> {
 };
 
 template <>
-struct JsonFields<VMSpec> {
+struct JsonFields<VmSpec> {
   static constexpr const char* kWhat = "spec";
   template <typename Io, typename V>
   static void Visit(Io& io, V& v) {
@@ -48,11 +48,11 @@ struct JsonFields<VMSpec> {
 };
 
 template <>
-struct JsonFields<VMRuntime> {
+struct JsonFields<VmRuntime> {
   static constexpr const char* kWhat = "runtime";
   template <typename Io, typename V>
   static void Visit(Io& io, V& v) {
-    io.Enum("state", v.state, VMStateName, ParseVMState);
+    io.Enum("state", v.state, VmStateName, ParseVmState);
     io.Str("guest_ip", v.guest_ip);
     io.Str("api_sock_path", v.api_sock_path, Omit::kEmpty);
     io.Str("vsock_path", v.vsock_path, Omit::kEmpty);
@@ -70,7 +70,7 @@ struct JsonFields<VMRuntime> {
 };
 
 template <>
-struct JsonFields<VMStats> {
+struct JsonFields<VmStats> {
   static constexpr const char* kWhat = "stats";
   template <typename Io, typename V>
   static void Visit(Io& io, V& v) {
@@ -85,14 +85,14 @@ struct JsonFields<VMStats> {
 };
 
 template <>
-struct JsonFields<VMRecord> {
+struct JsonFields<VmRecord> {
   static constexpr const char* kWhat = "vm";
   template <typename Io, typename V>
   static void Visit(Io& io, V& v) {
     io.Str("id", v.id);
     io.Str("name", v.name);
     io.Str("image_id", v.image_id);
-    io.Enum("state", v.state, VMStateName, ParseVMState);
+    io.Enum("state", v.state, VmStateName, ParseVmState);
     io.Time("created_at", v.created_at);
     io.Time("updated_at", v.updated_at);
     io.Time("last_touched_at", v.last_touched_at);
@@ -105,7 +105,7 @@ struct JsonFields<VMRecord> {
 };
 
 template <>
-struct JsonFields<VMHandles> {
+struct JsonFields<VmHandles> {
   static constexpr const char* kWhat = "handles";
   template <typename Io, typename V>
   static void Visit(Io& io, V& v) {
@@ -189,7 +189,7 @@ struct JsonFields<Event> {
 };
 
 template <>
-struct JsonFields<CreateVMRequest> {
+struct JsonFields<CreateVmRequest> {
   static constexpr const char* kWhat = "create request";
   template <typename Io, typename V>
   static void Visit(Io& io, V& v) {
@@ -209,7 +209,7 @@ struct JsonFields<CreateVMRequest> {
 };
 
 template <>
-struct JsonFields<SetVMRequest> {
+struct JsonFields<SetVmRequest> {
   static constexpr const char* kWhat = "set request";
   template <typename Io, typename V>
   static void Visit(Io& io, V& v) {
@@ -221,17 +221,17 @@ struct JsonFields<SetVMRequest> {
 };
 
 template <>
-struct JsonFields<StopVMRequest> {
+struct JsonFields<StopVmRequest> {
   static constexpr const char* kWhat = "stop request";
   template <typename Io, typename V>
   static void Visit(Io& io, V& v) {
     io.Opt("timeout_ms", v.timeout);
   }
-  static Status Check(const StopVMRequest& v) { return ValidateRequest(v); }
+  static Status Check(const StopVmRequest& v) { return ValidateRequest(v); }
 };
 
 template <>
-struct JsonFields<ExecVMRequest> {
+struct JsonFields<ExecVmRequest> {
   static constexpr const char* kWhat = "exec request";
   template <typename Io, typename V>
   static void Visit(Io& io, V& v) {
@@ -243,7 +243,7 @@ struct JsonFields<ExecVMRequest> {
     io.Int("cols", v.cols);
     io.Millis("timeout_ms", v.agent_timeout);
   }
-  static Status Check(const ExecVMRequest& v) { return ValidateRequest(v); }
+  static Status Check(const ExecVmRequest& v) { return ValidateRequest(v); }
 };
 
 template <>

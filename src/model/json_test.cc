@@ -5,17 +5,17 @@
 namespace banger {
 namespace {
 
-TEST(JsonTest, VMRecordRoundTripsEveryField) {
-  VMRecord vm;
-  vm.id = NewID();
+TEST(JsonTest, VmRecordRoundTripsEveryField) {
+  VmRecord vm;
+  vm.id = NewId();
   vm.name = "t1";
-  vm.image_id = NewID();
-  vm.state = VMState::kRunning;
+  vm.image_id = NewId();
+  vm.state = VmState::kRunning;
   vm.created_at = *ParseRfc3339("2026-01-02T03:04:05Z");
   vm.updated_at = *ParseRfc3339("2026-01-02T03:04:06Z");
   vm.last_touched_at = *ParseRfc3339("2026-01-02T03:04:07Z");
   vm.spec = {4, 1024, 2 * kGiB, 3 * kGiB, true, BackendKind::kFirecracker};
-  vm.runtime.state = VMState::kRunning;
+  vm.runtime.state = VmState::kRunning;
   vm.runtime.guest_ip = "172.16.0.2";
   vm.runtime.api_sock_path = "/x/api.sock";
   vm.runtime.vsock_cid = 42;
@@ -29,27 +29,27 @@ TEST(JsonTest, VMRecordRoundTripsEveryField) {
   Json j = ToJson(vm);
   EXPECT_EQ(j["spec"]["vcpu_count"], 4);
   EXPECT_EQ(j["runtime"]["guest_ip"], "172.16.0.2");
-  auto back = VMRecordFromJson(j);
+  auto back = VmRecordFromJson(j);
   ASSERT_TRUE(back.ok()) << back.error().message();
   EXPECT_EQ(ToJson(*back), j);
 }
 
 TEST(JsonTest, HandlesNeverCarryDurableFields) {
-  VMHandles h;
+  VmHandles h;
   h.pid = 42;
   h.tap_device = "tap0";
   Json j = ToJson(h);
   EXPECT_EQ(j["pid"], 42);
-  auto back = VMHandlesFromJson(j);
+  auto back = VmHandlesFromJson(j);
   ASSERT_TRUE(back.ok());
   EXPECT_EQ(back->tap_device, "tap0");
 }
 
 TEST(JsonTest, StrictDecodingNamesTheField) {
-  auto r = VMSpecFromJson(Json{{"vcpu_count", "two"}});
+  auto r = VmSpecFromJson(Json{{"vcpu_count", "two"}});
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().message().find("vcpu_count"), std::string::npos);
-  auto u = VMSpecFromJson(Json{{"vcpus", 2}});
+  auto u = VmSpecFromJson(Json{{"vcpus", 2}});
   ASSERT_FALSE(u.ok());
   EXPECT_NE(u.error().message().find("unknown field \"vcpus\""), std::string::npos);
 }

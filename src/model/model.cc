@@ -33,10 +33,10 @@ Result<E> ParseIn(NameTable<E> table, const std::string& s, const std::string& u
   return Error::Invalid(unknown);
 }
 
-constexpr NameTable<VMState> kVMStates = {{VMState::kCreated, "created"},
-                                          {VMState::kRunning, "running"},
-                                          {VMState::kStopped, "stopped"},
-                                          {VMState::kError, "error"}};
+constexpr NameTable<VmState> kVmStates = {{VmState::kCreated, "created"},
+                                          {VmState::kRunning, "running"},
+                                          {VmState::kStopped, "stopped"},
+                                          {VmState::kError, "error"}};
 constexpr NameTable<BackendKind> kBackends = {{BackendKind::kFirecracker, "firecracker"},
                                               {BackendKind::kQemu, "qemu"}};
 constexpr NameTable<GuestSessionStatus> kSessionStatuses = {{GuestSessionStatus::kStarting, "starting"},
@@ -51,10 +51,10 @@ constexpr NameTable<WorkspacePrepareMode> kWorkspaceModes = {
 
 }  // namespace
 
-const char* VMStateName(VMState s) { return NameIn(kVMStates, s, "error"); }
+const char* VmStateName(VmState s) { return NameIn(kVmStates, s, "error"); }
 
-Result<VMState> ParseVMState(const std::string& s) {
-  return ParseIn(kVMStates, s, "unknown vm state \"" + s + "\"");
+Result<VmState> ParseVmState(const std::string& s) {
+  return ParseIn(kVmStates, s, "unknown vm state \"" + s + "\"");
 }
 
 const char* BackendName(BackendKind b) { return NameIn(kBackends, b, "qemu"); }
@@ -78,7 +78,7 @@ Result<WorkspacePrepareMode> ParseWorkspacePrepareMode(const std::string& s) {
                  "unknown workspace mode \"" + s + "\" (use shallow_overlay, full_copy or metadata_only)");
 }
 
-std::string NewID() {
+std::string NewId() {
   std::array<unsigned char, 32> buf{};
   std::random_device rd;  // getrandom(2)-backed on Linux/glibc
   for (auto& b : buf) b = static_cast<unsigned char>(rd());
@@ -92,7 +92,7 @@ std::string NewID() {
   return out;
 }
 
-bool IsValidID(const std::string& id) {
+bool IsValidId(const std::string& id) {
   if (id.size() != 64) return false;
   for (char c : id) {
     if (!std::isxdigit(static_cast<unsigned char>(c)) || std::isupper(static_cast<unsigned char>(c)))
@@ -162,12 +162,12 @@ Status CheckName(const char* what, const std::string& name, const std::regex& re
 
 }  // namespace
 
-Status ValidateVMName(const std::string& name) {
+Status ValidateVmName(const std::string& name) {
   static const std::regex re("^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$");
   BANGER_RETURN_IF_ERROR(CheckName("vm", name, re,
                                    "must be a DNS label (lowercase letters, digits and '-', 1-63 chars, "
                                    "starting and ending with a letter or digit)"));
-  if (IsValidID(name)) return Error::Invalid("invalid vm name \"" + name + "\": looks like a vm id");
+  if (IsValidId(name)) return Error::Invalid("invalid vm name \"" + name + "\": looks like a vm id");
   return OkStatus();
 }
 
@@ -199,18 +199,18 @@ Result<std::pair<std::string, std::string>> ParseLabel(const std::string& kv) {
   return std::make_pair(k, v);
 }
 
-std::string GenerateVMName() {
+std::string GenerateVmName() {
   static const char* adjectives[] = {"brisk", "calm",  "eager", "fuzzy",  "gentle", "happy",
                                      "jolly", "keen",  "lucky", "mellow", "nimble", "plucky",
                                      "quiet", "rapid", "sunny", "witty"};
   static const char* nouns[] = {"otter",  "falcon", "badger", "heron", "lynx", "marten", "orca", "panda",
                                 "quokka", "raven",  "seal",   "tapir", "vole", "walrus", "yak",  "zebra"};
   std::random_device rd;
-  std::string id = NewID();
+  std::string id = NewId();
   return std::string(adjectives[rd() % 16]) + "-" + nouns[rd() % 16] + "-" + id.substr(0, 4);
 }
 
-Status ValidateSpec(const VMSpec& spec) {
+Status ValidateSpec(const VmSpec& spec) {
   if (spec.vcpu_count < 1 || spec.vcpu_count > kMaxVCPUCount) {
     return Error::Invalid("vcpus must be between 1 and " + std::to_string(kMaxVCPUCount) + ", got " +
                           std::to_string(spec.vcpu_count));

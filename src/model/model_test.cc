@@ -38,26 +38,26 @@ TEST(FormatSizeTest, PicksLargestExactUnit) {
 
 TEST(NameTest, VmNamesAreDnsLabels) {
   for (const std::string& good : {std::string("t1"), std::string("web-1"), std::string(63, 'a')}) {
-    EXPECT_TRUE(ValidateVMName(good).ok()) << good;
+    EXPECT_TRUE(ValidateVmName(good).ok()) << good;
   }
-  // NewID() would be ambiguous with ids.
+  // NewId() would be ambiguous with ids.
   for (const std::string& bad :
        {std::string(64, 'a'), std::string(), std::string("-a"), std::string("a-"), std::string("Web"),
-        std::string("a_b"), std::string("a.b"), std::string("../x"), NewID()}) {
-    EXPECT_FALSE(ValidateVMName(bad).ok()) << bad;
+        std::string("a_b"), std::string("a.b"), std::string("../x"), NewId()}) {
+    EXPECT_FALSE(ValidateVmName(bad).ok()) << bad;
   }
 }
 
 TEST(NameTest, GeneratedNamesAreValid) {
-  for (int i = 0; i < 50; ++i) EXPECT_TRUE(ValidateVMName(GenerateVMName()).ok());
+  for (int i = 0; i < 50; ++i) EXPECT_TRUE(ValidateVmName(GenerateVmName()).ok());
 }
 
 TEST(IdTest, SixtyFourLowerHex) {
-  std::string a = NewID(), b = NewID();
-  EXPECT_TRUE(IsValidID(a));
+  std::string a = NewId(), b = NewId();
+  EXPECT_TRUE(IsValidId(a));
   EXPECT_NE(a, b);
-  EXPECT_FALSE(IsValidID("abc"));
-  EXPECT_FALSE(IsValidID(std::string(64, 'G')));
+  EXPECT_FALSE(IsValidId("abc"));
+  EXPECT_FALSE(IsValidId(std::string(64, 'G')));
 }
 
 TEST(LabelTest, ParseAndValidate) {
@@ -72,7 +72,7 @@ TEST(LabelTest, ParseAndValidate) {
 }
 
 TEST(SpecTest, DefaultsMatchSeed) {
-  VMSpec s;
+  VmSpec s;
   EXPECT_EQ(s.vcpu_count, 2);
   EXPECT_EQ(s.memory_mib, 2048);
   EXPECT_EQ(s.system_overlay_size_bytes, 8 * kGiB);
@@ -81,22 +81,22 @@ TEST(SpecTest, DefaultsMatchSeed) {
 }
 
 TEST(SpecTest, RejectsOutOfRange) {
-  VMSpec s;
+  VmSpec s;
   s.vcpu_count = 0;
   EXPECT_FALSE(ValidateSpec(s).ok());
-  s = VMSpec{};
+  s = VmSpec{};
   s.memory_mib = 64;
   EXPECT_FALSE(ValidateSpec(s).ok());
-  s = VMSpec{};
+  s = VmSpec{};
   s.work_disk_size_bytes = kMaxDiskBytes + kMiB;
   EXPECT_FALSE(ValidateSpec(s).ok());
 }
 
 TEST(StateTest, NamesRoundTrip) {
-  for (auto st : {VMState::kCreated, VMState::kRunning, VMState::kStopped, VMState::kError}) {
-    EXPECT_EQ(*ParseVMState(VMStateName(st)), st);
+  for (auto st : {VmState::kCreated, VmState::kRunning, VmState::kStopped, VmState::kError}) {
+    EXPECT_EQ(*ParseVmState(VmStateName(st)), st);
   }
-  EXPECT_FALSE(ParseVMState("paused").ok());
+  EXPECT_FALSE(ParseVmState("paused").ok());
   EXPECT_EQ(*ParseBackend("qemu"), BackendKind::kQemu);
   EXPECT_FALSE(ParseBackend("xen").ok());
 }

@@ -13,14 +13,14 @@ bool HasNul(const std::string& s) { return s.find('\0') != std::string::npos; }
 
 }  // namespace
 
-Status ValidateRequest(const StopVMRequest& v) {
+Status ValidateRequest(const StopVmRequest& v) {
   if (v.timeout && !TimeoutInRange(*v.timeout)) {
     return Error::Invalid("timeout_ms must be between 0 and " + std::to_string(kMaxTimeoutMs));
   }
   return OkStatus();
 }
 
-Status ValidateRequest(const ExecVMRequest& v) {
+Status ValidateRequest(const ExecVmRequest& v) {
   if (v.argv.empty()) return Error::Invalid("exec request: argv must name a command");
   for (const auto& a : v.argv) {
     if (HasNul(a)) return Error::Invalid("exec request: argv contains a NUL byte");

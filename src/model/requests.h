@@ -20,7 +20,7 @@ namespace banger {
 inline constexpr std::chrono::milliseconds kDefaultAgentTimeout{std::chrono::seconds(120)};
 
 // POST /v1/vms
-struct CreateVMRequest {
+struct CreateVmRequest {
   std::string name;   // "" = generated
   std::string image;  // "" = config default_image_name
   std::optional<int> vcpu_count;
@@ -36,7 +36,7 @@ struct CreateVMRequest {
 };
 
 // PATCH /v1/vms/{ref}
-struct SetVMRequest {
+struct SetVmRequest {
   std::optional<int> vcpu_count;
   std::optional<int> memory_mib;
   std::optional<int64_t> work_disk_size_bytes;
@@ -44,12 +44,12 @@ struct SetVMRequest {
 };
 
 // POST /v1/vms/{ref}/stop and /restart
-struct StopVMRequest {
+struct StopVmRequest {
   std::optional<std::chrono::milliseconds> timeout;  // graceful shutdown time; unset = the daemon's
 };
 
 // POST /v1/vms/{ref}/exec (upgraded)
-struct ExecVMRequest {
+struct ExecVmRequest {
   std::vector<std::string> argv;
   std::map<std::string, std::string> env;
   std::string cwd;  // "" = /root
@@ -111,8 +111,8 @@ struct DeleteResponse {
 
 // Each request's checks beyond its JSON types (required fields, ranges),
 // run by Decode after the strict decoding.
-Status ValidateRequest(const StopVMRequest& v);
-Status ValidateRequest(const ExecVMRequest& v);
+Status ValidateRequest(const StopVmRequest& v);
+Status ValidateRequest(const ExecVmRequest& v);
 Status ValidateRequest(const StartSessionRequest& v);
 Status ValidateRequest(const PrepareWorkspaceRequest& v);
 

@@ -19,7 +19,7 @@ void ExpectRoundTrip(const T& v) {
 }
 
 TEST(RequestsTest, CreateRoundTripsEveryField) {
-  CreateVMRequest c;
+  CreateVmRequest c;
   c.name = "web";
   c.image = "base";
   c.vcpu_count = 2;
@@ -39,15 +39,15 @@ TEST(RequestsTest, CreateRoundTripsEveryField) {
 }
 
 TEST(RequestsTest, UnsetFieldsAreNotSent) {
-  EXPECT_EQ(ToJson(CreateVMRequest{}), Json::object());
-  EXPECT_EQ(ToJson(SetVMRequest{}), Json::object());
-  EXPECT_EQ(ToJson(StopVMRequest{}), Json::object());
+  EXPECT_EQ(ToJson(CreateVmRequest{}), Json::object());
+  EXPECT_EQ(ToJson(SetVmRequest{}), Json::object());
+  EXPECT_EQ(ToJson(StopVmRequest{}), Json::object());
 }
 
 TEST(RequestsTest, EveryRequestRoundTrips) {
-  ExpectRoundTrip(SetVMRequest{3, 512, 2 * kGiB, true});
-  ExpectRoundTrip(StopVMRequest{milliseconds(2500)});
-  ExecVMRequest e;
+  ExpectRoundTrip(SetVmRequest{3, 512, 2 * kGiB, true});
+  ExpectRoundTrip(StopVmRequest{milliseconds(2500)});
+  ExecVmRequest e;
   e.argv = {"sh", "-c", "echo hi"};
   e.env = {{"A", "1"}};
   e.cwd = "/tmp";
@@ -95,18 +95,18 @@ std::string ErrorOf(const Result<T>& r) {
 }
 
 TEST(RequestsTest, UnknownKeyIsNamed) {
-  EXPECT_EQ(ErrorOf(Decode<CreateVMRequest>(Json{{"cpus", 2}})), "create request: unknown field \"cpus\"");
-  EXPECT_EQ(ErrorOf(Decode<SetVMRequest>(Json{{"name", "x"}})), "set request: unknown field \"name\"");
-  EXPECT_EQ(ErrorOf(Decode<ExecVMRequest>(Json{{"argv", {"ls"}}, {"stdin", true}})),
+  EXPECT_EQ(ErrorOf(Decode<CreateVmRequest>(Json{{"cpus", 2}})), "create request: unknown field \"cpus\"");
+  EXPECT_EQ(ErrorOf(Decode<SetVmRequest>(Json{{"name", "x"}})), "set request: unknown field \"name\"");
+  EXPECT_EQ(ErrorOf(Decode<ExecVmRequest>(Json{{"argv", {"ls"}}, {"stdin", true}})),
             "exec request: unknown field \"stdin\"");
   EXPECT_EQ(ErrorOf(Decode<SessionStreamRequest>(Json{{"tail", 1}}, "attach request")),
             "attach request: unknown field \"tail\"");
 }
 
 TEST(RequestsTest, WrongTypeIsNamed) {
-  EXPECT_EQ(ErrorOf(Decode<CreateVMRequest>(Json{{"vcpu_count", "2"}})),
+  EXPECT_EQ(ErrorOf(Decode<CreateVmRequest>(Json{{"vcpu_count", "2"}})),
             "create request: field \"vcpu_count\" must be an integer");
-  EXPECT_EQ(ErrorOf(Decode<CreateVMRequest>(Json{{"auto_remove", 1}})),
+  EXPECT_EQ(ErrorOf(Decode<CreateVmRequest>(Json{{"auto_remove", 1}})),
             "create request: field \"auto_remove\" must be a boolean");
   EXPECT_EQ(ErrorOf(Decode<ImportImageRequest>(Json{{"kernel_path", 3}})),
             "image import request: field \"kernel_path\" must be a string");
@@ -114,18 +114,18 @@ TEST(RequestsTest, WrongTypeIsNamed) {
             "session start request: field \"argv\" must be an array of strings");
   EXPECT_EQ(ErrorOf(Decode<PrepareWorkspaceRequest>(Json{{"source_path", "/x"}, {"timeout_ms", 1.5}})),
             "workspace prepare request: field \"timeout_ms\" must be an integer");
-  EXPECT_EQ(ErrorOf(Decode<CreateVMRequest>(Json::array())), "create request: must be a JSON object");
+  EXPECT_EQ(ErrorOf(Decode<CreateVmRequest>(Json::array())), "create request: must be a JSON object");
 }
 
 TEST(RequestsTest, ChecksRangesAndRequiredFields) {
-  EXPECT_EQ(ErrorOf(Decode<StopVMRequest>(Json{{"timeout_ms", -1}})),
+  EXPECT_EQ(ErrorOf(Decode<StopVmRequest>(Json{{"timeout_ms", -1}})),
             "timeout_ms must be between 0 and 3600000");
-  EXPECT_EQ(ErrorOf(Decode<ExecVMRequest>(Json::object())), "exec request: argv must name a command");
-  EXPECT_EQ(ErrorOf(Decode<ExecVMRequest>(Json{{"argv", {"ls"}}, {"env", {{"A B", "x"}}}})),
+  EXPECT_EQ(ErrorOf(Decode<ExecVmRequest>(Json::object())), "exec request: argv must name a command");
+  EXPECT_EQ(ErrorOf(Decode<ExecVmRequest>(Json{{"argv", {"ls"}}, {"env", {{"A B", "x"}}}})),
             "exec request: bad environment variable name \"A B\"");
-  EXPECT_EQ(ErrorOf(Decode<ExecVMRequest>(Json{{"argv", {"ls"}}, {"cwd", "tmp"}})),
+  EXPECT_EQ(ErrorOf(Decode<ExecVmRequest>(Json{{"argv", {"ls"}}, {"cwd", "tmp"}})),
             "exec request: cwd must be an absolute path, got \"tmp\"");
-  EXPECT_EQ(ErrorOf(Decode<ExecVMRequest>(Json{{"argv", {"ls"}}, {"rows", 0}})),
+  EXPECT_EQ(ErrorOf(Decode<ExecVmRequest>(Json{{"argv", {"ls"}}, {"rows", 0}})),
             "exec request: bad window size");
   EXPECT_EQ(ErrorOf(Decode<StartSessionRequest>(Json{{"argv", {"ls"}}, {"timeout_ms", 3600001}})),
             "session start request: timeout_ms out of range");
@@ -134,7 +134,7 @@ TEST(RequestsTest, ChecksRangesAndRequiredFields) {
 }
 
 TEST(RequestsTest, NullMeansAbsent) {
-  auto c = Decode<CreateVMRequest>(Json{{"vcpu_count", nullptr}, {"name", nullptr}});
+  auto c = Decode<CreateVmRequest>(Json{{"vcpu_count", nullptr}, {"name", nullptr}});
   ASSERT_TRUE(c.ok()) << c.error().message();
   EXPECT_FALSE(c->vcpu_count.has_value());
   EXPECT_EQ(c->name, "");

@@ -1,7 +1,7 @@
 // banger's data model: values only, no I/O.
 //
-// The durable/transient split is the rule: VMRecord (spec, runtime, stats)
-// is what a VM IS and lives in SQLite; VMHandles is what is CURRENTLY TRUE
+// The durable/transient split is the rule: VmRecord (spec, runtime, stats)
+// is what a VM IS and lives in SQLite; VmHandles is what is CURRENTLY TRUE
 // about it (pid, tap, loops, dm names) and lives only in the daemon's
 // HandleCache and the per-VM handles.json scratch file.
 #pragma once
@@ -33,9 +33,9 @@ inline constexpr int kMaxVCPUCount = 32;
 inline constexpr int kMinMemoryMiB = 128;
 inline constexpr int kMaxMemoryMiB = 1024 * 1024;
 
-enum class VMState { kCreated, kRunning, kStopped, kError };
-const char* VMStateName(VMState s);
-Result<VMState> ParseVMState(const std::string& s);
+enum class VmState { kCreated, kRunning, kStopped, kError };
+const char* VmStateName(VmState s);
+Result<VmState> ParseVmState(const std::string& s);
 
 enum class BackendKind { kFirecracker, kQemu };
 const char* BackendName(BackendKind b);
@@ -64,7 +64,7 @@ struct Image {
   Timestamp updated_at{};
 };
 
-struct VMSpec {
+struct VmSpec {
   int vcpu_count = kDefaultVCPUCount;
   int memory_mib = kDefaultMemoryMiB;
   int64_t system_overlay_size_bytes = kDefaultSystemOverlaySize;
@@ -77,8 +77,8 @@ struct VMSpec {
 };
 
 // Durable runtime state: identity, declared state and deterministic paths.
-struct VMRuntime {
-  VMState state = VMState::kCreated;
+struct VmRuntime {
+  VmState state = VmState::kCreated;
   std::string guest_ip;
   std::string api_sock_path;  // Firecracker API socket, or QEMU's QMP socket
   std::string vsock_path;
@@ -94,7 +94,7 @@ struct VMRuntime {
   Timestamp started_at{};  // extension: when the current/last boot began
 };
 
-struct VMStats {
+struct VmStats {
   Timestamp collected_at{};
   double cpu_percent = 0;
   int64_t rss_bytes = 0;
@@ -104,23 +104,23 @@ struct VMStats {
   nlohmann::json metrics_raw = nlohmann::json::object();
 };
 
-struct VMRecord {
+struct VmRecord {
   std::string id;
   std::string name;
   std::string image_id;
-  VMState state = VMState::kCreated;
+  VmState state = VmState::kCreated;
   Timestamp created_at{};
   Timestamp updated_at{};
   Timestamp last_touched_at{};
-  VMSpec spec;
-  VMRuntime runtime;
-  VMStats stats;
+  VmSpec spec;
+  VmRuntime runtime;
+  VmStats stats;
   Labels labels;           // extension: key=value labels, list filters by them
   std::string request_id;  // extension: idempotency key for create, "" if none
 };
 
 // Transient kernel/process handles. Never in SQLite.
-struct VMHandles {
+struct VmHandles {
   int pid = 0;
   std::string tap_device;
   std::string base_loop;
@@ -193,16 +193,16 @@ struct Event {
   nlohmann::json data = nlohmann::json::object();
 };
 
-// 64 lowercase hex chars from a CSPRNG (the seed's NewID).
-std::string NewID();
-bool IsValidID(const std::string& id);
+// 64 lowercase hex chars from a CSPRNG (the seed's NewId).
+std::string NewId();
+bool IsValidId(const std::string& id);
 
 // The seed's ParseSize: "512M", "8G", "1024K", plain number = MiB; capped at 128G.
 Result<int64_t> ParseSize(const std::string& raw);
 std::string FormatSizeBytes(int64_t bytes);
 
 // A VM name is a DNS label: [a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?
-Status ValidateVMName(const std::string& name);
+Status ValidateVmName(const std::string& name);
 // Image names: same grammar as VM names plus '.' and '_' inside.
 Status ValidateImageName(const std::string& name);
 // Label keys: [a-z0-9A-Z._/-]{1,63}; values: printable, at most 255 bytes.
@@ -210,8 +210,8 @@ Status ValidateLabel(const std::string& key, const std::string& value);
 // Parses "k=v".
 Result<std::pair<std::string, std::string>> ParseLabel(const std::string& kv);
 // Generates a friendly name like "brisk-otter-3f2a".
-std::string GenerateVMName();
+std::string GenerateVmName();
 
-Status ValidateSpec(const VMSpec& spec);
+Status ValidateSpec(const VmSpec& spec);
 
 }  // namespace banger

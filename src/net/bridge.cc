@@ -78,7 +78,8 @@ Status Bridge::Ensure(NetOps& ops, const std::string& name, const std::string& i
   }
   // Pinned before anything else happens on the bridge: see BridgeMacForIp.
   std::string mac = BridgeMacForIp(p.ip);
-  if (p.link->mac != mac) BANGER_RETURN_IF_ERROR(Annotate(ops.SetMac(name, mac), ctx + ": pinning its MAC address"));
+  if (p.link->mac != mac)
+    BANGER_RETURN_IF_ERROR(Annotate(ops.SetMac(name, mac), ctx + ": pinning its MAC address"));
   if (!p.link->up) BANGER_RETURN_IF_ERROR(Annotate(ops.SetUp(name), ctx));
   return OkStatus();
 }

@@ -173,7 +173,7 @@ std::unique_ptr<DeviceMapperOps> MakeDeviceMapperOps(CommandRunner run, std::str
 
 std::string DmNameFor(const std::string& vm_id) { return "banger-" + vm_id.substr(0, 16); }
 
-Result<VMHandles> SetUpDmRoot(DeviceMapperOps& ops, const std::string& vm_id, const std::string& base_rootfs,
+Result<VmHandles> SetUpDmRoot(DeviceMapperOps& ops, const std::string& vm_id, const std::string& base_rootfs,
                               const std::string& cow_file) {
   struct stat sb {};
   if (::stat(base_rootfs.c_str(), &sb) != 0) return Error::FromErrno("stat " + base_rootfs);
@@ -183,7 +183,7 @@ Result<VMHandles> SetUpDmRoot(DeviceMapperOps& ops, const std::string& vm_id, co
   if (sectors == 0) return Error::Invalid("image rootfs " + base_rootfs + " is empty");
   if (!IsRegularFile(cow_file)) return Error::NotFound("COW file " + cow_file + " is missing");
 
-  VMHandles h;
+  VmHandles h;
   BANGER_ASSIGN_OR_RETURN(
       h.base_loop, Annotate(ops.AttachLoop(base_rootfs, /*read_only=*/true), "attaching the image rootfs"));
   ScopeGuard undo_base([&] {
@@ -201,7 +201,7 @@ Result<VMHandles> SetUpDmRoot(DeviceMapperOps& ops, const std::string& vm_id, co
   return h;
 }
 
-Status TearDownDm(DeviceMapperOps& ops, VMHandles& h, const DmBackingFiles& expect) {
+Status TearDownDm(DeviceMapperOps& ops, VmHandles& h, const DmBackingFiles& expect) {
   Status first;
   auto note = [&first](Status st) {
     if (!st.ok()) {

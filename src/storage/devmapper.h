@@ -14,7 +14,7 @@
 // default scheme (overlayfs in the guest) needs none of this.
 //
 // The loops and the dm device are transient handles: they are recorded in
-// VMHandles (handles.json and the daemon's cache), never in SQLite.
+// VmHandles (handles.json and the daemon's cache), never in SQLite.
 #pragma once
 
 #include <cstdint>
@@ -68,7 +68,7 @@ std::string DmNameFor(const std::string& vm_id);
 // creates the snapshot DmNameFor(vm_id) over them, sized to the base. Every
 // completed step is rolled back, in reverse order, when a later one fails.
 // Returns handles naming base_loop, cow_loop, dm_name and dm_dev (pid 0).
-Result<VMHandles> SetUpDmRoot(DeviceMapperOps& ops, const std::string& vm_id, const std::string& base_rootfs,
+Result<VmHandles> SetUpDmRoot(DeviceMapperOps& ops, const std::string& vm_id, const std::string& base_rootfs,
                               const std::string& cow_file);
 
 // The files the loops should still be backed by. A loop named in stale
@@ -84,7 +84,7 @@ struct DmBackingFiles {
 // attempted; the first error is returned. On return `h` names only what is
 // still there (dm_name/dm_dev, cow_loop, base_loop cleared as each goes; pid
 // and tap_device untouched).
-Status TearDownDm(DeviceMapperOps& ops, VMHandles& h, const DmBackingFiles& expect = {});
+Status TearDownDm(DeviceMapperOps& ops, VmHandles& h, const DmBackingFiles& expect = {});
 
 // The dm-snapshot COW store: a sparse raw file of `size_bytes` (no
 // filesystem). Fails if it exists; on failure nothing is left.

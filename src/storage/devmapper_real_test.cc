@@ -58,7 +58,7 @@ class DeviceMapperRealTest : public ::testing::Test {
     fs::create_directories(dir_);
     base_ = dir_ + "/rootfs.img";
     cow_ = dir_ + "/cow.raw";
-    vm_id_ = NewID();
+    vm_id_ = NewId();
     // A 16 MiB "image": a recognisable pattern at known offsets.
     {
       std::ofstream f(base_, std::ios::binary);
@@ -76,7 +76,7 @@ class DeviceMapperRealTest : public ::testing::Test {
     fs::remove_all(dir_);
   }
   std::string dir_, base_, cow_, vm_id_;
-  VMHandles handles_;
+  VmHandles handles_;
 };
 
 TEST_F(DeviceMapperRealTest, SnapshotIsPrivateWritableAndPersistent) {
@@ -124,7 +124,7 @@ TEST_F(DeviceMapperRealTest, SnapshotIsPrivateWritableAndPersistent) {
   EXPECT_EQ(ReadAt(handles_.dm_dev, 0, 16), "image-block-zero");
   ASSERT_TRUE(TearDownDm(ops, handles_).ok());
   // Idempotent: a second tear-down of what is gone is fine.
-  VMHandles gone;
+  VmHandles gone;
   gone.dm_name = DmNameFor(vm_id_);
   EXPECT_TRUE(TearDownDm(ops, gone).ok());
 }

@@ -246,7 +246,7 @@ TEST_F(DevMapperTest, SetUpDmRootChecksItsInputs) {
 TEST_F(DevMapperTest, TearDownRemovesDmThenLoopsAndIsIdempotent) {
   auto h = SetUpDmRoot(*ops_, kId, base_, cow_);
   ASSERT_TRUE(h.ok());
-  VMHandles left = *h;
+  VmHandles left = *h;
   left.pid = 42;
   sim_.calls.clear();
   ASSERT_TRUE(TearDownDm(*ops_, left, {base_, cow_}).ok());
@@ -263,23 +263,23 @@ TEST_F(DevMapperTest, TearDownRemovesDmThenLoopsAndIsIdempotent) {
   EXPECT_TRUE(left.dm_name.empty() && left.dm_dev.empty() && left.cow_loop.empty() && left.base_loop.empty());
 
   // Again, with the original handles: everything is already gone.
-  VMHandles again = *h;
+  VmHandles again = *h;
   EXPECT_TRUE(TearDownDm(*ops_, again, {base_, cow_}).ok());
   EXPECT_TRUE(TearDownDm(*ops_, again).ok());
-  VMHandles stale = *h;
+  VmHandles stale = *h;
   EXPECT_TRUE(TearDownDm(*ops_, stale).ok()) << "unchecked detach of gone loops is fine too";
 }
 
 TEST_F(DevMapperTest, TearDownOfPartialHandles) {
   auto base = ops_->AttachLoop(base_, true);
   ASSERT_TRUE(base.ok());
-  VMHandles h;
+  VmHandles h;
   h.base_loop = *base;
   sim_.calls.clear();
   ASSERT_TRUE(TearDownDm(*ops_, h, {base_, cow_}).ok());
   EXPECT_EQ(sim_.calls, (std::vector<std::string>{"losetup -j " + base_, "losetup -d /dev/loop0"}));
   EXPECT_TRUE(sim_.loops.empty());
-  VMHandles empty;
+  VmHandles empty;
   sim_.calls.clear();
   EXPECT_TRUE(TearDownDm(*ops_, empty).ok());
   EXPECT_TRUE(sim_.calls.empty());
@@ -291,7 +291,7 @@ TEST_F(DevMapperTest, TearDownLeavesReusedLoopNumbersAlone) {
   std::string other = dir_ + "/other.img";
   ASSERT_TRUE(WriteFileAtomic(other, "x").ok());
   ASSERT_TRUE(ops_->AttachLoop(other, false).ok());  // /dev/loop0
-  VMHandles h;
+  VmHandles h;
   h.base_loop = "/dev/loop0";
   h.cow_loop = "/dev/loop1";
   h.dm_name = "banger-0123456789abcdef";
@@ -305,7 +305,7 @@ TEST_F(DevMapperTest, TearDownKeepsGoingAndReportsWhatIsLeft) {
   auto h = SetUpDmRoot(*ops_, kId, base_, cow_);
   ASSERT_TRUE(h.ok());
   sim_.fail = {"dmsetup remove"};
-  VMHandles left = *h;
+  VmHandles left = *h;
   auto st = TearDownDm(*ops_, left, {base_, cow_});
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.error().message().find("banger-0123456789abcdef"), std::string::npos);

@@ -47,7 +47,7 @@ CREATE TABLE vms (
   labels_json TEXT NOT NULL DEFAULT '{}',
   request_id TEXT UNIQUE  -- NULL when the create had no idempotency key
 );
--- Keeps the foreign-key check on image delete and CountVMsUsingImage cheap.
+-- Keeps the foreign-key check on image delete and CountVmsUsingImage cheap.
 CREATE INDEX vms_image_id ON vms(image_id);
 
 -- UNIQUE(vm_id, name) also serves per-VM listing and the cascade from vms.

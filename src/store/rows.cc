@@ -51,19 +51,19 @@ Status DecodeImageColumns(const sql::Statement& st, Image& img) {
   return OkStatus();
 }
 
-Status DecodeVMColumns(const sql::Statement& st, VMRecord& vm) {
+Status DecodeVmColumns(const sql::Statement& st, VmRecord& vm) {
   vm.name = st.ColumnText(1);
   vm.image_id = st.ColumnText(2);
-  BANGER_ASSIGN_OR_RETURN(vm.state, ParseVMState(st.ColumnText(3)));
+  BANGER_ASSIGN_OR_RETURN(vm.state, ParseVmState(st.ColumnText(3)));
   BANGER_ASSIGN_OR_RETURN(vm.created_at, TimeColumn(st, 4, "created_at"));
   BANGER_ASSIGN_OR_RETURN(vm.updated_at, TimeColumn(st, 5, "updated_at"));
   BANGER_ASSIGN_OR_RETURN(vm.last_touched_at, TimeColumn(st, 6, "last_touched_at"));
   BANGER_ASSIGN_OR_RETURN(Json spec, JsonColumn(st, 7, "spec_json"));
-  BANGER_ASSIGN_OR_RETURN(vm.spec, VMSpecFromJson(spec));
+  BANGER_ASSIGN_OR_RETURN(vm.spec, VmSpecFromJson(spec));
   BANGER_ASSIGN_OR_RETURN(Json runtime, JsonColumn(st, 8, "runtime_json"));
-  BANGER_ASSIGN_OR_RETURN(vm.runtime, VMRuntimeFromJson(runtime));
+  BANGER_ASSIGN_OR_RETURN(vm.runtime, VmRuntimeFromJson(runtime));
   BANGER_ASSIGN_OR_RETURN(Json stats, JsonColumn(st, 9, "stats_json"));
-  BANGER_ASSIGN_OR_RETURN(vm.stats, VMStatsFromJson(stats));
+  BANGER_ASSIGN_OR_RETURN(vm.stats, VmStatsFromJson(stats));
   BANGER_ASSIGN_OR_RETURN(Json labels, JsonColumn(st, 10, "labels_json"));
   BANGER_ASSIGN_OR_RETURN(vm.labels, LabelsFromJson(labels));
   vm.request_id = st.ColumnText(11);
@@ -85,7 +85,7 @@ std::string Quoted(const std::string& s) { return "\"" + s + "\""; }
 
 std::string DumpJson(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
 
-bool IsIDPrefix(const std::string& key) {
+bool IsIdPrefix(const std::string& key) {
   return key.size() >= 8 &&
          std::all_of(key.begin(), key.end(), [](unsigned char c) { return std::isxdigit(c) != 0; });
 }
@@ -131,21 +131,21 @@ Error ImageWriteError(const sql::Statement& st, const Image& img, Error err) {
 
 // ---- vms ----
 
-Result<VMRecord> DecodeVM(const sql::Statement& st) {
-  VMRecord vm;
+Result<VmRecord> DecodeVm(const sql::Statement& st) {
+  VmRecord vm;
   vm.id = st.ColumnText(0);
-  if (Status s = DecodeVMColumns(st, vm); !s.ok()) return CorruptRow("vm row " + vm.id, s.error());
+  if (Status s = DecodeVmColumns(st, vm); !s.ok()) return CorruptRow("vm row " + vm.id, s.error());
   return vm;
 }
 
-void BindVM(sql::Statement& st, const VMRecord& vm) {
-  st.BindAll(vm.id, vm.name, vm.image_id, VMStateName(vm.state), FormatRfc3339(vm.created_at),
+void BindVm(sql::Statement& st, const VmRecord& vm) {
+  st.BindAll(vm.id, vm.name, vm.image_id, VmStateName(vm.state), FormatRfc3339(vm.created_at),
              FormatRfc3339(vm.updated_at), FormatRfc3339(vm.last_touched_at), DumpJson(ToJson(vm.spec)),
              DumpJson(ToJson(vm.runtime)), DumpJson(ToJson(vm.stats)), DumpJson(Json(vm.labels)),
              sql::NullIfEmpty{vm.request_id});
 }
 
-Error VMWriteError(const sql::Statement& st, const VMRecord& vm, Error err) {
+Error VmWriteError(const sql::Statement& st, const VmRecord& vm, Error err) {
   if (sql::IsUniqueViolation(st.error_code())) {
     std::string_view target = sql::ConstraintTarget(st.error_text());
     if (target == "vms.name") return Error::Conflict("vm name " + Quoted(vm.name) + " is already in use");

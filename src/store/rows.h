@@ -26,7 +26,7 @@ std::string DumpJson(const Json& j);
 
 // Ids are lowercase hex, so only a hex key of at least 8 characters can be an
 // id prefix (a short typo must not silently pick some VM).
-bool IsIDPrefix(const std::string& key);
+bool IsIdPrefix(const std::string& key);
 std::string ToLower(std::string s);
 
 // True when `labels` carries every key=value of `selector`.
@@ -59,14 +59,14 @@ void BindImage(sql::Statement& st, const Image& img);
 Error ImageWriteError(const sql::Statement& st, const Image& img, Error err);
 
 // ---- vms ----
-inline constexpr std::string_view kSelectVM =
+inline constexpr std::string_view kSelectVm =
     "SELECT id, name, image_id, state, created_at, updated_at, last_touched_at, spec_json, runtime_json, "
     "stats_json, labels_json, request_id FROM vms";
-Result<VMRecord> DecodeVM(const sql::Statement& st);
-// Binds ?1..?12 in kSelectVM's column order. The state column mirrors
+Result<VmRecord> DecodeVm(const sql::Statement& st);
+// Binds ?1..?12 in kSelectVm's column order. The state column mirrors
 // vm.state so it can be queried without decoding runtime_json.
-void BindVM(sql::Statement& st, const VMRecord& vm);
-Error VMWriteError(const sql::Statement& st, const VMRecord& vm, Error err);
+void BindVm(sql::Statement& st, const VmRecord& vm);
+Error VmWriteError(const sql::Statement& st, const VmRecord& vm, Error err);
 
 // ---- sessions, workspaces, events ----
 inline constexpr std::string_view kSelectSession = "SELECT id, body_json FROM guest_sessions";

@@ -89,7 +89,7 @@ class SqliteStore final : public Store {
     return CheckChanged("image", id);
   }
 
-  Result<int> CountVMsUsingImage(const std::string& image_id) override {
+  Result<int> CountVmsUsingImage(const std::string& image_id) override {
     std::lock_guard lock(mu_);
     BANGER_ASSIGN_OR_RETURN(sql::Statement st, Prepare("SELECT COUNT(*) FROM vms WHERE image_id = ?1"));
     st.Bind(1, image_id);
@@ -100,70 +100,70 @@ class SqliteStore final : public Store {
 
   // ---- vms ----
 
-  Status InsertVM(const VMRecord& vm) override {
+  Status InsertVm(const VmRecord& vm) override {
     std::lock_guard lock(mu_);
     BANGER_ASSIGN_OR_RETURN(
         sql::Statement st, Prepare("INSERT INTO vms(id, name, image_id, state, created_at, updated_at, "
                                    "last_touched_at, spec_json, runtime_json, stats_json, labels_json, "
                                    "request_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"));
-    rows::BindVM(st, vm);
-    if (Status s = st.Run(); !s.ok()) return rows::VMWriteError(st, vm, std::move(s).error());
+    rows::BindVm(st, vm);
+    if (Status s = st.Run(); !s.ok()) return rows::VmWriteError(st, vm, std::move(s).error());
     return OkStatus();
   }
 
-  Status UpdateVM(const VMRecord& vm) override {
+  Status UpdateVm(const VmRecord& vm) override {
     std::lock_guard lock(mu_);
     BANGER_ASSIGN_OR_RETURN(
         sql::Statement st,
         Prepare("UPDATE vms SET name = ?2, image_id = ?3, state = ?4, created_at = ?5, updated_at = ?6, "
                 "last_touched_at = ?7, spec_json = ?8, runtime_json = ?9, stats_json = ?10, "
                 "labels_json = ?11, request_id = ?12 WHERE id = ?1"));
-    rows::BindVM(st, vm);
-    if (Status s = st.Run(); !s.ok()) return rows::VMWriteError(st, vm, std::move(s).error());
+    rows::BindVm(st, vm);
+    if (Status s = st.Run(); !s.ok()) return rows::VmWriteError(st, vm, std::move(s).error());
     return CheckChanged("vm", vm.id);
   }
 
-  Status TouchVM(const std::string& id, Timestamp at) override {
+  Status TouchVm(const std::string& id, Timestamp at) override {
     std::lock_guard lock(mu_);
     BANGER_ASSIGN_OR_RETURN(sql::Statement st, Prepare("UPDATE vms SET last_touched_at = ?2 WHERE id = ?1"));
     st.Bind(1, id).Bind(2, FormatRfc3339(at));
     return RunOnOneRow(st, "vm", id, "touching vm " + Quoted(id));
   }
 
-  Status UpdateVMStats(const std::string& id, const VMStats& stats) override {
+  Status UpdateVmStats(const std::string& id, const VmStats& stats) override {
     std::lock_guard lock(mu_);
     BANGER_ASSIGN_OR_RETURN(sql::Statement st, Prepare("UPDATE vms SET stats_json = ?2 WHERE id = ?1"));
     st.Bind(1, id).Bind(2, DumpJson(ToJson(stats)));
     return RunOnOneRow(st, "vm", id, "saving stats of vm " + Quoted(id));
   }
 
-  Result<VMRecord> GetVM(const std::string& id_or_name) override {
+  Result<VmRecord> GetVm(const std::string& id_or_name) override {
     std::lock_guard lock(mu_);
-    return Find(LookupQuery{"vm", rows::kSelectVM, {}, {}, {}}, id_or_name, rows::DecodeVM);
+    return Find(LookupQuery{"vm", rows::kSelectVm, {}, {}, {}}, id_or_name, rows::DecodeVm);
   }
 
-  Result<std::optional<VMRecord>> FindVMByRequestID(const std::string& request_id) override {
+  Result<std::optional<VmRecord>> FindVmByRequestId(const std::string& request_id) override {
     std::lock_guard lock(mu_);
     BANGER_ASSIGN_OR_RETURN(sql::Statement st,
-                            Prepare(std::string(rows::kSelectVM) + " WHERE request_id = ?1"));
+                            Prepare(std::string(rows::kSelectVm) + " WHERE request_id = ?1"));
     st.Bind(1, request_id);
-    auto vms = Collect(st, rows::DecodeVM);
+    auto vms = Collect(st, rows::DecodeVm);
     if (!vms.ok()) return vms.error().Wrap("finding vm by request id " + Quoted(request_id));
-    if (vms->empty()) return std::optional<VMRecord>();
-    return std::optional<VMRecord>(std::move(vms->front()));
+    if (vms->empty()) return std::optional<VmRecord>();
+    return std::optional<VmRecord>(std::move(vms->front()));
   }
 
-  Result<std::vector<VMRecord>> ListVMs(const Labels& selector) override {
+  Result<std::vector<VmRecord>> ListVms(const Labels& selector) override {
     std::lock_guard lock(mu_);
     BANGER_ASSIGN_OR_RETURN(sql::Statement st,
-                            Prepare(std::string(rows::kSelectVM) + " ORDER BY created_at, name"));
-    auto vms = Collect(st, rows::DecodeVM);
+                            Prepare(std::string(rows::kSelectVm) + " ORDER BY created_at, name"));
+    auto vms = Collect(st, rows::DecodeVm);
     if (!vms.ok()) return vms.error().Wrap("listing vms");
-    std::erase_if(*vms, [&](const VMRecord& vm) { return !rows::HasLabels(vm.labels, selector); });
+    std::erase_if(*vms, [&](const VmRecord& vm) { return !rows::HasLabels(vm.labels, selector); });
     return vms;
   }
 
-  Status DeleteVM(const std::string& id) override {
+  Status DeleteVm(const std::string& id) override {
     std::lock_guard lock(mu_);
     // Sessions and workspaces go with it via ON DELETE CASCADE.
     return DeleteById("vms", "vm", id);
@@ -337,7 +337,7 @@ class SqliteStore final : public Store {
       std::string arg;
     };
     std::vector<Attempt> attempts = {{"id = ?1", "id", key}, {"name = ?1", "name", key}};
-    if (rows::IsIDPrefix(key)) attempts.push_back({"id GLOB ?1", "id prefix", rows::ToLower(key) + "*"});
+    if (rows::IsIdPrefix(key)) attempts.push_back({"id GLOB ?1", "id prefix", rows::ToLower(key) + "*"});
 
     for (const Attempt& a : attempts) {
       BANGER_ASSIGN_OR_RETURN(sql::Statement st, Prepare(std::string(q.select) + " WHERE " + a.condition +

@@ -41,25 +41,25 @@ class Store {
   virtual Result<std::vector<Image>> ListImages() = 0;    // ordered by name
   virtual Status DeleteImage(const std::string& id) = 0;  // kNotFound if missing
   // Number of VMs whose image_id is `image_id`.
-  virtual Result<int> CountVMsUsingImage(const std::string& image_id) = 0;
+  virtual Result<int> CountVmsUsingImage(const std::string& image_id) = 0;
 
   // ---- vms ----
   // kConflict (message names the clash) on duplicate id, name or non-empty request_id.
-  virtual Status InsertVM(const VMRecord& vm) = 0;
+  virtual Status InsertVm(const VmRecord& vm) = 0;
   // Replaces the whole row (by id). kNotFound if missing, kConflict on rename clash.
-  virtual Status UpdateVM(const VMRecord& vm) = 0;
+  virtual Status UpdateVm(const VmRecord& vm) = 0;
   // Sets only last_touched_at (exec, ssh and sessions touch a VM without
   // taking its operation lock, so they must not rewrite the whole row).
-  virtual Status TouchVM(const std::string& id, Timestamp at) = 0;
+  virtual Status TouchVm(const std::string& id, Timestamp at) = 0;
   // Sets only stats (the pollers run beside operations that own the row).
-  virtual Status UpdateVMStats(const std::string& id, const VMStats& stats) = 0;
+  virtual Status UpdateVmStats(const std::string& id, const VmStats& stats) = 0;
   // By exact id, exact name, or unambiguous id prefix (>= 8 chars).
-  virtual Result<VMRecord> GetVM(const std::string& id_or_name) = 0;
-  virtual Result<std::optional<VMRecord>> FindVMByRequestID(const std::string& request_id) = 0;
+  virtual Result<VmRecord> GetVm(const std::string& id_or_name) = 0;
+  virtual Result<std::optional<VmRecord>> FindVmByRequestId(const std::string& request_id) = 0;
   // All VMs carrying every label in `selector` (empty = all), ordered by created_at, name.
-  virtual Result<std::vector<VMRecord>> ListVMs(const Labels& selector = {}) = 0;
+  virtual Result<std::vector<VmRecord>> ListVms(const Labels& selector = {}) = 0;
   // Deletes the VM row and its sessions and workspaces. kNotFound if missing.
-  virtual Status DeleteVM(const std::string& id) = 0;
+  virtual Status DeleteVm(const std::string& id) = 0;
 
   // ---- guest sessions ----
   virtual Status UpsertSession(const GuestSession& s) = 0;  // kConflict on duplicate (vm_id, name)

@@ -21,10 +21,10 @@ using ::testing::HasSubstr;
 
 TEST_F(StoreTest, SessionsUpsertGetListAndCascade) {
   Image img = AddBaseImage();
-  VMRecord web = MakeVM("web", img.id);
-  VMRecord db = MakeVM("db", img.id);
-  ASSERT_TRUE(store_->InsertVM(web).ok());
-  ASSERT_TRUE(store_->InsertVM(db).ok());
+  VmRecord web = MakeVm("web", img.id);
+  VmRecord db = MakeVm("db", img.id);
+  ASSERT_TRUE(store_->InsertVm(web).ok());
+  ASSERT_TRUE(store_->InsertVm(db).ok());
 
   GuestSession shell = MakeSession(web.id, "shell", At(10));
   shell.args = {"-c", "echo hi"};
@@ -84,7 +84,7 @@ TEST_F(StoreTest, SessionsUpsertGetListAndCascade) {
   ASSERT_FALSE(gone.ok());
   EXPECT_EQ(gone.error().kind(), ErrorKind::kNotFound);
 
-  ASSERT_TRUE(store_->DeleteVM(web.id).ok());
+  ASSERT_TRUE(store_->DeleteVm(web.id).ok());
   auto after = store_->ListSessions();
   ASSERT_TRUE(after.ok());
   ASSERT_EQ(after->size(), 1u);
@@ -92,8 +92,8 @@ TEST_F(StoreTest, SessionsUpsertGetListAndCascade) {
   EXPECT_FALSE(store_->GetSession(shell.id).ok());
 }
 
-TEST_F(StoreTest, SessionForUnknownVMIsNotFound) {
-  Status st = store_->UpsertSession(MakeSession(NewID(), "shell"));
+TEST_F(StoreTest, SessionForUnknownVmIsNotFound) {
+  Status st = store_->UpsertSession(MakeSession(NewId(), "shell"));
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.error().kind(), ErrorKind::kNotFound);
 }
@@ -102,8 +102,8 @@ TEST_F(StoreTest, SessionForUnknownVMIsNotFound) {
 
 TEST_F(StoreTest, WorkspacesUpsertListAndCascade) {
   Image img = AddBaseImage();
-  VMRecord vm = MakeVM("web", img.id);
-  ASSERT_TRUE(store_->InsertVM(vm).ok());
+  VmRecord vm = MakeVm("web", img.id);
+  ASSERT_TRUE(store_->InsertVm(vm).ok());
 
   WorkspacePrepareResult src;
   src.vm_id = vm.id;
@@ -135,11 +135,11 @@ TEST_F(StoreTest, WorkspacesUpsertListAndCascade) {
   EXPECT_EQ(ToJson((*list)[1]), ToJson(src));
   EXPECT_EQ((*list)[1].head_commit, "fff999");
 
-  auto other = store_->ListWorkspaces(NewID());
+  auto other = store_->ListWorkspaces(NewId());
   ASSERT_TRUE(other.ok());
   EXPECT_TRUE(other->empty());
 
-  ASSERT_TRUE(store_->DeleteVM(vm.id).ok());
+  ASSERT_TRUE(store_->DeleteVm(vm.id).ok());
   auto after = store_->ListWorkspaces(vm.id);
   ASSERT_TRUE(after.ok());
   EXPECT_TRUE(after->empty());
@@ -254,36 +254,36 @@ TEST_F(StoreTest, ConcurrentWritersStayConsistent) {
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kPerThread; ++i) {
-        VMRecord vm = MakeVM("vm-" + std::to_string(t) + "-" + std::to_string(i), img.id, At(1000 + i));
+        VmRecord vm = MakeVm("vm-" + std::to_string(t) + "-" + std::to_string(i), img.id, At(1000 + i));
         vm.labels = {{"thread", std::to_string(t)}};
-        if (!store->InsertVM(vm).ok()) ++failures;
-        vm.state = VMState::kRunning;
+        if (!store->InsertVm(vm).ok()) ++failures;
+        vm.state = VmState::kRunning;
         vm.spec.vcpu_count = t + 1;
-        if (!store->UpdateVM(vm).ok()) ++failures;
+        if (!store->UpdateVm(vm).ok()) ++failures;
         Event ev;
         ev.type = "vm.created";
         ev.vm_id = vm.id;
         if (!store->AppendEvent(ev).ok()) ++failures;
-        if (!store->GetVM(vm.name).ok()) ++failures;
+        if (!store->GetVm(vm.name).ok()) ++failures;
       }
     });
   }
   for (auto& th : threads) th.join();
   EXPECT_EQ(failures.load(), 0);
 
-  auto all = store->ListVMs();
+  auto all = store->ListVms();
   ASSERT_TRUE(all.ok());
   EXPECT_EQ(all->size(), static_cast<size_t>(kThreads * kPerThread));
   for (int t = 0; t < kThreads; ++t) {
-    auto mine = store->ListVMs({{"thread", std::to_string(t)}});
+    auto mine = store->ListVms({{"thread", std::to_string(t)}});
     ASSERT_TRUE(mine.ok());
     ASSERT_EQ(mine->size(), static_cast<size_t>(kPerThread));
     for (const auto& vm : *mine) {
-      EXPECT_EQ(vm.state, VMState::kRunning);
+      EXPECT_EQ(vm.state, VmState::kRunning);
       EXPECT_EQ(vm.spec.vcpu_count, t + 1);
     }
   }
-  auto count = store->CountVMsUsingImage(img.id);
+  auto count = store->CountVmsUsingImage(img.id);
   ASSERT_TRUE(count.ok());
   EXPECT_EQ(*count, kThreads * kPerThread);
   auto last = store->LastEventSeq();
@@ -294,36 +294,36 @@ TEST_F(StoreTest, ConcurrentWritersStayConsistent) {
 TEST(StoreTouchTest, TouchUpdatesOnlyLastTouched) {
   auto store = std::move(*Store::Open(":memory:"));
   Image img;
-  img.id = NewID();
+  img.id = NewId();
   img.name = "base";
   ASSERT_TRUE(store->InsertImage(img).ok());
-  VMRecord vm;
-  vm.id = NewID();
+  VmRecord vm;
+  vm.id = NewId();
   vm.name = "t1";
   vm.image_id = img.id;
-  vm.state = VMState::kRunning;
-  ASSERT_TRUE(store->InsertVM(vm).ok());
+  vm.state = VmState::kRunning;
+  ASSERT_TRUE(store->InsertVm(vm).ok());
   Timestamp at = *ParseRfc3339("2030-01-01T00:00:00Z");
-  ASSERT_TRUE(store->TouchVM(vm.id, at).ok());
-  auto got = store->GetVM("t1");
+  ASSERT_TRUE(store->TouchVm(vm.id, at).ok());
+  auto got = store->GetVm("t1");
   ASSERT_TRUE(got.ok());
   EXPECT_EQ(got->last_touched_at, at);
-  EXPECT_EQ(got->state, VMState::kRunning);
-  EXPECT_EQ(store->TouchVM(NewID(), at).error().kind(), ErrorKind::kNotFound);
+  EXPECT_EQ(got->state, VmState::kRunning);
+  EXPECT_EQ(store->TouchVm(NewId(), at).error().kind(), ErrorKind::kNotFound);
 
   // Stats likewise touch nothing else.
-  VMStats stats;
+  VmStats stats;
   stats.collected_at = at;
   stats.cpu_percent = 42.5;
   stats.rss_bytes = 1 << 20;
   stats.metrics_raw = Json{{"vcpu", {{"exit_io_in", 3}}}};
-  ASSERT_TRUE(store->UpdateVMStats(vm.id, stats).ok());
-  got = store->GetVM("t1");
+  ASSERT_TRUE(store->UpdateVmStats(vm.id, stats).ok());
+  got = store->GetVm("t1");
   EXPECT_DOUBLE_EQ(got->stats.cpu_percent, 42.5);
   EXPECT_EQ(got->stats.rss_bytes, 1 << 20);
   EXPECT_EQ(got->stats.metrics_raw["vcpu"]["exit_io_in"], 3);
   EXPECT_EQ(got->last_touched_at, at);
-  EXPECT_EQ(store->UpdateVMStats(NewID(), stats).error().kind(), ErrorKind::kNotFound);
+  EXPECT_EQ(store->UpdateVmStats(NewId(), stats).error().kind(), ErrorKind::kNotFound);
 }
 
 }  // namespace

@@ -142,20 +142,20 @@ TEST_F(StoreTest, DuplicateImageNameOrIdIsConflict) {
 
 // ---- vms ----
 
-TEST_F(StoreTest, VMRoundTripPreservesEveryField) {
+TEST_F(StoreTest, VmRoundTripPreservesEveryField) {
   Image img = AddBaseImage();
-  VMRecord vm = MakeVM("web-1", img.id, At(1700000000));
-  vm.state = VMState::kRunning;
+  VmRecord vm = MakeVm("web-1", img.id, At(1700000000));
+  vm.state = VmState::kRunning;
   vm.updated_at = At(1700000500);
   vm.last_touched_at = At(1700000600);
-  vm.spec = VMSpec{.vcpu_count = 6,
+  vm.spec = VmSpec{.vcpu_count = 6,
                    .memory_mib = 3072,
                    .system_overlay_size_bytes = 3 * kGiB,
                    .work_disk_size_bytes = 5 * kGiB,
                    .nat_enabled = true,
                    .backend = BackendKind::kFirecracker};
   // runtime.state deliberately differs from vm.state: the store keeps both as given.
-  vm.runtime = VMRuntime{.state = VMState::kStopped,
+  vm.runtime = VmRuntime{.state = VmState::kStopped,
                          .guest_ip = "172.16.0.7",
                          .api_sock_path = "/run/banger/web-1.sock",
                          .vsock_path = "/run/banger/web-1.vsock",
@@ -169,7 +169,7 @@ TEST_F(StoreTest, VMRoundTripPreservesEveryField) {
                          .last_error = "previous boot failed",
                          .boot_id = "boot-7",
                          .started_at = At(1700000400)};
-  vm.stats = VMStats{.collected_at = At(1700000550),
+  vm.stats = VmStats{.collected_at = At(1700000550),
                      .cpu_percent = 12.75,
                      .rss_bytes = 123456789,
                      .vsz_bytes = 987654321,
@@ -178,13 +178,13 @@ TEST_F(StoreTest, VMRoundTripPreservesEveryField) {
                      .metrics_raw = Json{{"vcpu", {{"exits", 17}}}, {"ratio", 0.5}}};
   vm.labels = {{"env", "prod"}, {"team", "infra"}};
   vm.request_id = "req-123";
-  ASSERT_TRUE(store_->InsertVM(vm).ok());
+  ASSERT_TRUE(store_->InsertVm(vm).ok());
 
-  auto got = store_->GetVM("web-1");
+  auto got = store_->GetVm("web-1");
   ASSERT_TRUE(got.ok()) << got.error().message();
   EXPECT_EQ(ToJson(*got), ToJson(vm));
-  EXPECT_EQ(got->state, VMState::kRunning);
-  EXPECT_EQ(got->runtime.state, VMState::kStopped);
+  EXPECT_EQ(got->state, VmState::kRunning);
+  EXPECT_EQ(got->runtime.state, VmState::kStopped);
   EXPECT_EQ(got->spec.backend, BackendKind::kFirecracker);
   EXPECT_EQ(got->runtime.vsock_cid, 42u);
   EXPECT_DOUBLE_EQ(got->stats.cpu_percent, 12.75);
@@ -194,40 +194,40 @@ TEST_F(StoreTest, VMRoundTripPreservesEveryField) {
   EXPECT_EQ(got->last_touched_at, At(1700000600));
 }
 
-TEST_F(StoreTest, VMStateColumnFollowsUpdates) {
-  VMRecord vm;
-  auto store = OpenFileWithVM("web", vm);
+TEST_F(StoreTest, VmStateColumnFollowsUpdates) {
+  VmRecord vm;
+  auto store = OpenFileWithVm("web", vm);
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(RawQuery(db_path_, "SELECT state FROM vms"), "created");
 
-  vm.state = VMState::kRunning;
-  vm.runtime.state = VMState::kRunning;
-  ASSERT_TRUE(store->UpdateVM(vm).ok());
+  vm.state = VmState::kRunning;
+  vm.runtime.state = VmState::kRunning;
+  ASSERT_TRUE(store->UpdateVm(vm).ok());
   EXPECT_EQ(RawQuery(db_path_, "SELECT state FROM vms"), "running");
   EXPECT_EQ(RawQuery(db_path_, "SELECT request_id IS NULL FROM vms"), "1");
 }
 
-TEST_F(StoreTest, VMUpdateListOrderSelectorAndDelete) {
+TEST_F(StoreTest, VmUpdateListOrderSelectorAndDelete) {
   Image img = AddBaseImage();
-  VMRecord a = MakeVM("a", img.id, At(200));
-  VMRecord b = MakeVM("b", img.id, At(100));
-  VMRecord c = MakeVM("c", img.id, At(100));
+  VmRecord a = MakeVm("a", img.id, At(200));
+  VmRecord b = MakeVm("b", img.id, At(100));
+  VmRecord c = MakeVm("c", img.id, At(100));
   a.labels = {{"env", "prod"}, {"team", "web"}};
   b.labels = {{"env", "prod"}};
   c.labels = {{"env", "dev"}, {"team", "web"}};
-  for (const auto& vm : {a, c, b}) ASSERT_TRUE(store_->InsertVM(vm).ok());
+  for (const auto& vm : {a, c, b}) ASSERT_TRUE(store_->InsertVm(vm).ok());
 
-  auto all = store_->ListVMs();
+  auto all = store_->ListVms();
   ASSERT_TRUE(all.ok());
   EXPECT_THAT(Names(*all), ElementsAre("b", "c", "a"));  // created_at, then name
 
-  auto prod = store_->ListVMs({{"env", "prod"}});
+  auto prod = store_->ListVms({{"env", "prod"}});
   ASSERT_TRUE(prod.ok());
   EXPECT_THAT(Names(*prod), ElementsAre("b", "a"));
-  auto prod_web = store_->ListVMs({{"env", "prod"}, {"team", "web"}});
+  auto prod_web = store_->ListVms({{"env", "prod"}, {"team", "web"}});
   ASSERT_TRUE(prod_web.ok());
   EXPECT_THAT(Names(*prod_web), ElementsAre("a"));
-  auto none = store_->ListVMs({{"team", "db"}});
+  auto none = store_->ListVms({{"team", "db"}});
   ASSERT_TRUE(none.ok());
   EXPECT_TRUE(none->empty());
 
@@ -235,118 +235,118 @@ TEST_F(StoreTest, VMUpdateListOrderSelectorAndDelete) {
   b.labels = {{"env", "staging"}};
   b.spec.memory_mib = 4096;
   b.updated_at = At(300);
-  ASSERT_TRUE(store_->UpdateVM(b).ok());
-  auto got = store_->GetVM(b.id);
+  ASSERT_TRUE(store_->UpdateVm(b).ok());
+  auto got = store_->GetVm(b.id);
   ASSERT_TRUE(got.ok());
   EXPECT_EQ(ToJson(*got), ToJson(b));
-  auto old_name = store_->GetVM("b");
+  auto old_name = store_->GetVm("b");
   ASSERT_FALSE(old_name.ok());
   EXPECT_EQ(old_name.error().kind(), ErrorKind::kNotFound);
   EXPECT_EQ(old_name.error().message(), "vm \"b\" not found");
 
-  VMRecord ghost = MakeVM("ghost", img.id);
-  Status missing = store_->UpdateVM(ghost);
+  VmRecord ghost = MakeVm("ghost", img.id);
+  Status missing = store_->UpdateVm(ghost);
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.error().kind(), ErrorKind::kNotFound);
 
-  ASSERT_TRUE(store_->DeleteVM(a.id).ok());
-  auto rest = store_->ListVMs();
+  ASSERT_TRUE(store_->DeleteVm(a.id).ok());
+  auto rest = store_->ListVms();
   ASSERT_TRUE(rest.ok());
   EXPECT_THAT(Names(*rest), ElementsAre("b-renamed", "c"));
-  Status again = store_->DeleteVM(a.id);
+  Status again = store_->DeleteVm(a.id);
   ASSERT_FALSE(again.ok());
   EXPECT_EQ(again.error().kind(), ErrorKind::kNotFound);
 }
 
-TEST_F(StoreTest, VMLookupByPrefix) {
+TEST_F(StoreTest, VmLookupByPrefix) {
   Image img = AddBaseImage();
-  VMRecord x = MakeVM("x", img.id, At(1), IdWithPrefix("abcdef0123", '1'));
-  VMRecord y = MakeVM("y", img.id, At(1), IdWithPrefix("abcdef0124", '2'));
-  ASSERT_TRUE(store_->InsertVM(x).ok());
-  ASSERT_TRUE(store_->InsertVM(y).ok());
+  VmRecord x = MakeVm("x", img.id, At(1), IdWithPrefix("abcdef0123", '1'));
+  VmRecord y = MakeVm("y", img.id, At(1), IdWithPrefix("abcdef0124", '2'));
+  ASSERT_TRUE(store_->InsertVm(x).ok());
+  ASSERT_TRUE(store_->InsertVm(y).ok());
 
-  auto ambiguous = store_->GetVM("abcdef01");
+  auto ambiguous = store_->GetVm("abcdef01");
   ASSERT_FALSE(ambiguous.ok());
   EXPECT_EQ(ambiguous.error().kind(), ErrorKind::kConflict);
   EXPECT_THAT(ambiguous.error().message(), HasSubstr("ambiguous"));
 
-  auto unique = store_->GetVM("abcdef0124");
+  auto unique = store_->GetVm("abcdef0124");
   ASSERT_TRUE(unique.ok());
   EXPECT_EQ(unique->id, y.id);
 
-  auto too_short = store_->GetVM("abcdef0");
+  auto too_short = store_->GetVm("abcdef0");
   ASSERT_FALSE(too_short.ok());
   EXPECT_EQ(too_short.error().kind(), ErrorKind::kNotFound);
 
   // An exact name wins over a prefix that would match another VM's id.
-  VMRecord named = MakeVM("abcdef01", img.id);
-  ASSERT_TRUE(store_->InsertVM(named).ok());
-  auto by_name = store_->GetVM("abcdef01");
+  VmRecord named = MakeVm("abcdef01", img.id);
+  ASSERT_TRUE(store_->InsertVm(named).ok());
+  auto by_name = store_->GetVm("abcdef01");
   ASSERT_TRUE(by_name.ok());
   EXPECT_EQ(by_name->id, named.id);
 }
 
-TEST_F(StoreTest, DuplicateVMNameAndRequestIDAreConflicts) {
+TEST_F(StoreTest, DuplicateVmNameAndRequestIdAreConflicts) {
   Image img = AddBaseImage();
-  VMRecord web = MakeVM("web", img.id);
+  VmRecord web = MakeVm("web", img.id);
   web.request_id = "req-1";
-  ASSERT_TRUE(store_->InsertVM(web).ok());
+  ASSERT_TRUE(store_->InsertVm(web).ok());
 
-  Status dup_name = store_->InsertVM(MakeVM("web", img.id));
+  Status dup_name = store_->InsertVm(MakeVm("web", img.id));
   ASSERT_FALSE(dup_name.ok());
   EXPECT_EQ(dup_name.error().kind(), ErrorKind::kConflict);
   EXPECT_EQ(dup_name.error().message(), "vm name \"web\" is already in use");
 
-  VMRecord other = MakeVM("other", img.id);
+  VmRecord other = MakeVm("other", img.id);
   other.request_id = "req-1";
-  Status dup_req = store_->InsertVM(other);
+  Status dup_req = store_->InsertVm(other);
   ASSERT_FALSE(dup_req.ok());
   EXPECT_EQ(dup_req.error().kind(), ErrorKind::kConflict);
   EXPECT_EQ(dup_req.error().message(), "request id \"req-1\" is already used by another vm");
 
-  VMRecord dup_id = MakeVM("third", img.id, At(1), web.id);
-  Status dup_id_st = store_->InsertVM(dup_id);
+  VmRecord dup_id = MakeVm("third", img.id, At(1), web.id);
+  Status dup_id_st = store_->InsertVm(dup_id);
   ASSERT_FALSE(dup_id_st.ok());
   EXPECT_EQ(dup_id_st.error().kind(), ErrorKind::kConflict);
 
   // Empty request ids are stored as NULL, so any number of VMs may lack one.
-  ASSERT_TRUE(store_->InsertVM(MakeVM("no-req-1", img.id)).ok());
-  ASSERT_TRUE(store_->InsertVM(MakeVM("no-req-2", img.id)).ok());
+  ASSERT_TRUE(store_->InsertVm(MakeVm("no-req-1", img.id)).ok());
+  ASSERT_TRUE(store_->InsertVm(MakeVm("no-req-2", img.id)).ok());
 
-  VMRecord renamed = MakeVM("no-req-3", img.id);
-  ASSERT_TRUE(store_->InsertVM(renamed).ok());
+  VmRecord renamed = MakeVm("no-req-3", img.id);
+  ASSERT_TRUE(store_->InsertVm(renamed).ok());
   renamed.name = "web";
-  Status clash = store_->UpdateVM(renamed);
+  Status clash = store_->UpdateVm(renamed);
   ASSERT_FALSE(clash.ok());
   EXPECT_EQ(clash.error().kind(), ErrorKind::kConflict);
   EXPECT_EQ(clash.error().message(), "vm name \"web\" is already in use");
 }
 
-TEST_F(StoreTest, FindVMByRequestID) {
+TEST_F(StoreTest, FindVmByRequestId) {
   Image img = AddBaseImage();
-  VMRecord vm = MakeVM("web", img.id);
+  VmRecord vm = MakeVm("web", img.id);
   vm.request_id = "req-42";
-  ASSERT_TRUE(store_->InsertVM(vm).ok());
-  ASSERT_TRUE(store_->InsertVM(MakeVM("plain", img.id)).ok());
+  ASSERT_TRUE(store_->InsertVm(vm).ok());
+  ASSERT_TRUE(store_->InsertVm(MakeVm("plain", img.id)).ok());
 
-  auto found = store_->FindVMByRequestID("req-42");
+  auto found = store_->FindVmByRequestId("req-42");
   ASSERT_TRUE(found.ok());
   ASSERT_TRUE(found->has_value());
   EXPECT_EQ((*found)->id, vm.id);
 
-  auto absent = store_->FindVMByRequestID("req-43");
+  auto absent = store_->FindVmByRequestId("req-43");
   ASSERT_TRUE(absent.ok());
   EXPECT_FALSE(absent->has_value());
 }
 
 TEST_F(StoreTest, ImageInUseCannotBeDeleted) {
   Image img = AddBaseImage();
-  VMRecord a = MakeVM("a", img.id);
-  VMRecord b = MakeVM("b", img.id);
-  ASSERT_TRUE(store_->InsertVM(a).ok());
-  ASSERT_TRUE(store_->InsertVM(b).ok());
+  VmRecord a = MakeVm("a", img.id);
+  VmRecord b = MakeVm("b", img.id);
+  ASSERT_TRUE(store_->InsertVm(a).ok());
+  ASSERT_TRUE(store_->InsertVm(b).ok());
 
-  auto count = store_->CountVMsUsingImage(img.id);
+  auto count = store_->CountVmsUsingImage(img.id);
   ASSERT_TRUE(count.ok());
   EXPECT_EQ(*count, 2);
 
@@ -356,33 +356,33 @@ TEST_F(StoreTest, ImageInUseCannotBeDeleted) {
   EXPECT_EQ(in_use.error().message(), "image base is used by 2 vm(s)");
   EXPECT_TRUE(store_->GetImage(img.id).ok());
 
-  ASSERT_TRUE(store_->DeleteVM(a.id).ok());
-  ASSERT_TRUE(store_->DeleteVM(b.id).ok());
-  auto zero = store_->CountVMsUsingImage(img.id);
+  ASSERT_TRUE(store_->DeleteVm(a.id).ok());
+  ASSERT_TRUE(store_->DeleteVm(b.id).ok());
+  auto zero = store_->CountVmsUsingImage(img.id);
   ASSERT_TRUE(zero.ok());
   EXPECT_EQ(*zero, 0);
   EXPECT_TRUE(store_->DeleteImage(img.id).ok());
 }
 
-TEST_F(StoreTest, VMWithUnknownImageIsNotFound) {
-  Status st = store_->InsertVM(MakeVM("orphan", NewID()));
+TEST_F(StoreTest, VmWithUnknownImageIsNotFound) {
+  Status st = store_->InsertVm(MakeVm("orphan", NewId()));
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.error().kind(), ErrorKind::kNotFound);
   EXPECT_THAT(st.error().message(), HasSubstr("image"));
 }
 
 TEST_F(StoreTest, CorruptRowIsInternalErrorNamingTheRow) {
-  VMRecord vm;
-  auto store = OpenFileWithVM("web", vm);
+  VmRecord vm;
+  auto store = OpenFileWithVm("web", vm);
   ASSERT_NE(store, nullptr);
   RawExec(db_path_, "UPDATE vms SET spec_json = '{\"vcpu_count\": \"many\"}'");
 
-  auto got = store->GetVM("web");
+  auto got = store->GetVm("web");
   ASSERT_FALSE(got.ok());
   EXPECT_EQ(got.error().kind(), ErrorKind::kInternal);
   EXPECT_THAT(got.error().message(), HasSubstr(vm.id));
   EXPECT_THAT(got.error().message(), HasSubstr("vcpu_count"));
-  auto list = store->ListVMs();
+  auto list = store->ListVms();
   ASSERT_FALSE(list.ok());
   EXPECT_THAT(list.error().message(), HasSubstr(vm.id));
 }

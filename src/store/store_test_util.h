@@ -24,7 +24,7 @@ inline std::string IdWithPrefix(const std::string& prefix, char fill) {
   return prefix + std::string(64 - prefix.size(), fill);
 }
 
-inline Image MakeImage(const std::string& name, std::string id = NewID()) {
+inline Image MakeImage(const std::string& name, std::string id = NewId()) {
   Image img;
   img.id = std::move(id);
   img.name = name;
@@ -35,9 +35,9 @@ inline Image MakeImage(const std::string& name, std::string id = NewID()) {
   return img;
 }
 
-inline VMRecord MakeVM(const std::string& name, const std::string& image_id,
-                       Timestamp created = At(1700000000), std::string id = NewID()) {
-  VMRecord vm;
+inline VmRecord MakeVm(const std::string& name, const std::string& image_id,
+                       Timestamp created = At(1700000000), std::string id = NewId()) {
+  VmRecord vm;
   vm.id = std::move(id);
   vm.name = name;
   vm.image_id = image_id;
@@ -51,7 +51,7 @@ inline VMRecord MakeVM(const std::string& name, const std::string& image_id,
 inline GuestSession MakeSession(const std::string& vm_id, const std::string& name,
                                 Timestamp created = At(1700000000)) {
   GuestSession s;
-  s.id = NewID();
+  s.id = NewId();
   s.vm_id = vm_id;
   s.name = name;
   s.backend = "ssh";
@@ -61,7 +61,7 @@ inline GuestSession MakeSession(const std::string& vm_id, const std::string& nam
   return s;
 }
 
-inline std::vector<std::string> Names(const std::vector<VMRecord>& vms) {
+inline std::vector<std::string> Names(const std::vector<VmRecord>& vms) {
   std::vector<std::string> out;
   out.reserve(vms.size());
   for (const auto& vm : vms) out.push_back(vm.name);
@@ -120,13 +120,13 @@ class StoreTest : public ::testing::Test {
 
   // A file-backed store holding the image "base" and `vm` (named `name`), for
   // tests that then change the database behind the store's back.
-  std::unique_ptr<Store> OpenFileWithVM(const std::string& name, VMRecord& vm) {
+  std::unique_ptr<Store> OpenFileWithVm(const std::string& name, VmRecord& vm) {
     auto store = OpenFile();
     if (store == nullptr) return nullptr;
     Image img = MakeImage("base");
     EXPECT_TRUE(store->InsertImage(img).ok());
-    vm = MakeVM(name, img.id);
-    EXPECT_TRUE(store->InsertVM(vm).ok());
+    vm = MakeVm(name, img.id);
+    EXPECT_TRUE(store->InsertVm(vm).ok());
     return store;
   }
 

@@ -52,10 +52,10 @@ struct LaunchSpec {
   std::string control_sock_path;  // FC API socket / QEMU QMP socket
   std::string vsock_path;         // FC hybrid vsock UDS (empty = none)
   uint32_t vsock_cid = 0;
-  std::string agent_sock_path;    // QEMU virtio-serial agent socket (empty = none)
-  std::string console_log_path;   // guest serial console output (appended)
-  std::string vmm_log_path;       // the VMM's own log (appended)
-  std::string metrics_path;       // FC metrics file (empty = none)
+  std::string agent_sock_path;   // QEMU virtio-serial agent socket (empty = none)
+  std::string console_log_path;  // guest serial console output (appended)
+  std::string vmm_log_path;      // the VMM's own log (appended)
+  std::string metrics_path;      // FC metrics file (empty = none)
 };
 
 // What identifies a running VMM process.

@@ -180,7 +180,8 @@ TEST_F(GuestE2E, WorkspacePrepareBringsTheRepoWithUncommittedChanges) {
   EXPECT_NE(in_guest({"touch", "/root/ro/new-file"}).code, 0) << "no new files either";
   EXPECT_NE(in_guest({"mkdir", "/root/ro/tools/sub"}).code, 0) << "read-only all the way down";
   EXPECT_EQ(in_guest({"sh", "-c", "grep ' /root/ro ' /proc/mounts | grep -c '[ ,]ro[ ,]'"}).out, "1\n");
-  EXPECT_EQ(in_guest({"cat", "/root/ro/README"}).out, "changed again\n") << "the failed write changed nothing";
+  EXPECT_EQ(in_guest({"cat", "/root/ro/README"}).out, "changed again\n")
+      << "the failed write changed nothing";
   EXPECT_EQ(in_guest({"cat", "/root/ro/.git/HEAD"}).out, "ref: refs/heads/try/1\n");
   // Prepared again (not read-only): the read-only copy is replaced whole by
   // the current contents, on the current branch, and is writable again.
@@ -191,8 +192,10 @@ TEST_F(GuestE2E, WorkspacePrepareBringsTheRepoWithUncommittedChanges) {
   EXPECT_EQ(in_guest({"cat", "/root/ro/README"}).out, "third\n") << "content updated";
   EXPECT_NE(in_guest({"test", "-e", "/root/ro/notes.txt"}).code, 0) << "files removed on the host are gone";
   EXPECT_EQ(in_guest({"cat", "/root/ro/.git/HEAD"}).out, "ref: refs/heads/main\n");
-  EXPECT_EQ(in_guest({"sh", "-c", "grep -c ' /root/ro ' /proc/mounts"}).out, "0\n") << "no read-only mount left";
-  EXPECT_EQ(in_guest({"sh", "-c", "echo y > /root/ro/README && cat /root/ro/README"}).out, "y\n") << "writable";
+  EXPECT_EQ(in_guest({"sh", "-c", "grep -c ' /root/ro ' /proc/mounts"}).out, "0\n")
+      << "no read-only mount left";
+  EXPECT_EQ(in_guest({"sh", "-c", "echo y > /root/ro/README && cat /root/ro/README"}).out, "y\n")
+      << "writable";
   EXPECT_EQ(in_guest({"test", "-e", "/root/ro.banger-partial"}).code, 1) << "no staging directory left";
 
   Json list = home_->BangerJson({"workspace", "list", "ws"});

@@ -64,13 +64,13 @@ class VmServiceTest : public ::testing::Test {
     return std::make_unique<VmService>(d);
   }
 
-  VMRecord MustCreate(const std::string& name, bool no_start = false) {
-    CreateVMRequest r;
+  VmRecord MustCreate(const std::string& name, bool no_start = false) {
+    CreateVmRequest r;
     r.name = name;
     r.no_start = no_start;
     auto c = svc_->Create(r);
     EXPECT_TRUE(c.ok()) << (c.ok() ? "" : c.error().message());
-    return c.ok() ? c->view.vm : VMRecord{};
+    return c.ok() ? c->view.vm : VmRecord{};
   }
 
   // The startup reconcile, as the daemon runs it.
