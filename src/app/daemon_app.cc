@@ -117,86 +117,101 @@ Result<std::unique_ptr<VmNetwork>> StartNetwork(const DaemonConfig& config) {
 
 }  // namespace
 
-int RunDaemon(const DaemonOptions& opts) {
-  HomeLayout home{opts.home};
-  if (auto st = MakeDirs(home.root, 0755); !st.ok()) return Fail(st.error().message());
-  auto lock = FileLock::TryAcquire(home.LockFile());
-  if (!lock.ok()) {
-    if (lock.error().kind() == ErrorKind::kConflict) {
-      return Fail("another bangerd is already running for home " + home.root);
+namespace {
+
+// Takes the home's lock (kept in `lock` for the daemon's life), reads the
+// config, starts logging and makes the home's directories.
+Result<DaemonConfig> PrepareHome(const DaemonOptions& opts, const HomeLayout& home,
+                                 std::optional<FileLock>& lock) {
+  BANGER_RETURN_IF_ERROR(MakeDirs(home.root, 0755));
+  auto l = FileLock::TryAcquire(home.LockFile());
+  if (!l.ok()) {
+    if (l.error().kind() == ErrorKind::kConflict) {
+      return Error::Conflict("another bangerd is already running for home " + home.root);
     }
-    return Fail(lock.error().message());
+    return std::move(l).error();
   }
+  lock.emplace(std::move(*l));
   auto cfg = LoadConfig(opts.config_path);
-  if (!cfg.ok()) return Fail("config: " + cfg.error().message());
-  DaemonConfig config = *cfg;
-  if (auto st = InitLogging(config.log_level, home.DaemonLog(), opts.foreground); !st.ok()) {
-    return Fail(st.error().message());
-  }
+  if (!cfg.ok()) return std::move(cfg).error().Wrap("config");
+  BANGER_RETURN_IF_ERROR(InitLogging(cfg->log_level, home.DaemonLog(), opts.foreground));
   // Staging of interrupted workspace copies: nothing in tmp outlives a daemon.
   (void)RemoveAll(home.root + "/tmp");
-  for (const auto& d : {home.VmsDir(), home.ImagesDir()}) {
-    if (auto st = MakeDirs(d, 0700); !st.ok()) return Fail(st.error().message());
-  }
+  for (const auto& d : {home.VmsDir(), home.ImagesDir()}) BANGER_RETURN_IF_ERROR(MakeDirs(d, 0700));
   spdlog::info("bangerd {} starting: home {}, config {}", kBangerVersion, home.root, opts.config_path);
+  return *cfg;
+}
 
-  auto store = Store::Open(home.Database());
-  if (!store.ok()) return Fail("opening store: " + store.error().message());
+// What the API serves, built over the store: every use case and its parts.
+struct Services {
+  BackendOptions backend_opts;
+  BackendKind default_backend = BackendKind::kQemu;
+  std::unique_ptr<VmmBackend> fc, qemu;
+  std::unique_ptr<EventLog> events;
+  std::unique_ptr<AgentPool> agents;
+  std::unique_ptr<CowRoot> cow;
+  std::unique_ptr<VmNetwork> network;
+  std::unique_ptr<VmService> vms;
+  std::unique_ptr<ImageService> images;
+  std::unique_ptr<SessionService> sessions;
+  std::unique_ptr<VmMonitor> monitor;
+  std::unique_ptr<WorkspaceService> workspaces;
+};
 
-  BackendOptions bo;
-  bo.firecracker_bin = config.firecracker_bin;
-  bo.qemu_bin = config.qemu_bin;
-  bo.qemu_accel = ResolveQemuAccel(config);
-  auto fc = MakeFirecrackerBackend(bo, RealProcessOps());
-  auto qemu = MakeQemuBackend(bo, RealProcessOps());
-  BackendKind default_backend = ResolveBackend(config);
-  spdlog::info("default backend {}, qemu accel {}", BackendName(default_backend), bo.qemu_accel);
+Result<std::unique_ptr<Services>> MakeServices(const HomeLayout& home, const DaemonConfig& config,
+                                               Store& store) {
+  auto s = std::make_unique<Services>();
+  s->backend_opts.firecracker_bin = config.firecracker_bin;
+  s->backend_opts.qemu_bin = config.qemu_bin;
+  s->backend_opts.qemu_accel = ResolveQemuAccel(config);
+  s->fc = MakeFirecrackerBackend(s->backend_opts, RealProcessOps());
+  s->qemu = MakeQemuBackend(s->backend_opts, RealProcessOps());
+  s->default_backend = ResolveBackend(config);
+  spdlog::info("default backend {}, qemu accel {}", BackendName(s->default_backend),
+               s->backend_opts.qemu_accel);
 
-  EventLog events(**store);
-  AgentPool agents(RealAgentConnector());
+  s->events = std::make_unique<EventLog>(store);
+  s->agents = std::make_unique<AgentPool>(RealAgentConnector());
+  // The copy-on-write root, chosen once (config cow_mode).
+  s->cow = MakeCowRoot(config.cow_mode, &RealDeviceMapperOps(), RealDiskOps(), store);
+  BANGER_ASSIGN_OR_RETURN(s->network, StartNetwork(config));
   VmServiceDeps deps;
   deps.home = home;
   deps.config = config;
-  deps.store = store->get();
-  deps.events = &events;
+  deps.store = &store;
+  deps.events = s->events.get();
   deps.procs = &RealProcessOps();
   deps.disks = &RealDiskOps();
-  // The copy-on-write root, chosen once (config cow_mode).
-  auto cow = MakeCowRoot(config.cow_mode, &RealDeviceMapperOps(), RealDiskOps(), **store);
-  deps.cow = cow.get();
-  deps.agents = &agents;
-  auto net = StartNetwork(config);
-  if (!net.ok()) return Fail(net.error().message());
-  std::unique_ptr<VmNetwork> network = std::move(*net);
-  deps.network = network.get();
-  deps.backends = {{BackendKind::kFirecracker, fc.get()}, {BackendKind::kQemu, qemu.get()}};
-  deps.default_backend = default_backend;
-  VmService vms(deps);
-  ImageService images({home, config, store->get(), &events, AgentBinaryPath()});
-  if (auto st = Reconcile(vms, {home, store->get(), deps.network}); !st.ok()) {
-    return Fail("reconcile: " + st.error().message());
-  }
+  deps.cow = s->cow.get();
+  deps.agents = s->agents.get();
+  deps.network = s->network.get();
+  deps.backends = {{BackendKind::kFirecracker, s->fc.get()}, {BackendKind::kQemu, s->qemu.get()}};
+  deps.default_backend = s->default_backend;
+  s->vms = std::make_unique<VmService>(deps);
+  s->images = std::make_unique<ImageService>(
+      ImageServiceDeps{home, config, &store, s->events.get(), AgentBinaryPath()});
+  s->sessions = std::make_unique<SessionService>(*s->vms, store, *s->events);
+  s->monitor = std::make_unique<VmMonitor>(*s->vms, store, RealProcessOps(), deps.backends);
+  s->workspaces = std::make_unique<WorkspaceService>(*s->vms, store, *s->events, home.root + "/tmp");
+  return s;
+}
 
-  sigset_t stop_sigs = BlockStopSignals();
-  auto server = ListenApi(home, config);
-  if (!server.ok()) return Fail(server.error().message());
-  auto web = ListenWeb(config);
-  if (!web.ok()) return Fail(web.error().message());
-  std::unique_ptr<HttpServer> web_server = std::move(*web);
-
-  DaemonInfo info{
-      kBangerVersion, home.root, static_cast<int>(::getpid()), Now(), BackendName(default_backend),
-      bo.qemu_accel};
+// Serves the API (and the web UI) until a stop: signal, `daemon stop`.
+void Serve(const HomeLayout& home, const DaemonConfig& config, Services& s, HttpServer& server,
+           std::unique_ptr<HttpServer> web_server, sigset_t stop_sigs) {
+  DaemonInfo info{kBangerVersion,
+                  home.root,
+                  static_cast<int>(::getpid()),
+                  Now(),
+                  BackendName(s.default_backend),
+                  s.backend_opts.qemu_accel};
   if (web_server) {
     std::string host = config.web_listen_addr.substr(0, config.web_listen_addr.rfind(':'));
     info.web_url = "http://" + host + ":" + std::to_string(web_server->port()) + "/";
   }
   StopLatch stop;
-
-  SessionService sessions(vms, **store, events);
-  VmMonitor monitor(vms, **store, RealProcessOps(), deps.backends);
-  WorkspaceService workspaces(vms, **store, events, home.root + "/tmp");
-  ApiRouter router(vms, images, sessions, monitor, workspaces, events, info, [&stop] { stop.Trigger(); });
+  ApiRouter router(*s.vms, *s.images, *s.sessions, *s.monitor, *s.workspaces, *s.events, info,
+                   [&stop] { stop.Trigger(); });
 
   std::thread signal_thread([&] {
     int sig = 0;
@@ -208,13 +223,13 @@ int RunDaemon(const DaemonOptions& opts) {
   });
   std::thread stopper([&] {
     stop.Wait();
-    vms.BeginShutdown();
-    events.Close();
-    (*server)->Shutdown();
+    s.vms->BeginShutdown();
+    s.events->Close();
+    server.Shutdown();
     if (web_server) web_server->Shutdown();
   });
   // Sweeper (incl. `vm run --rm`), stats, metrics and auto-stop threads (daemon/upkeep.h).
-  Upkeep upkeep(vms, sessions, monitor, config);
+  Upkeep upkeep(*s.vms, *s.sessions, *s.monitor, config);
   upkeep.Start();
 
   WebUi web_ui(router);
@@ -226,7 +241,7 @@ int RunDaemon(const DaemonOptions& opts) {
   }
 
   spdlog::info("bangerd ready on {}", home.Socket());
-  (*server)->Serve([&router](const HttpRequest& r) { return router.Handle(r); });
+  server.Serve([&router](const HttpRequest& r) { return router.Handle(r); });
 
   stop.Trigger();
   stopper.join();
@@ -236,7 +251,33 @@ int RunDaemon(const DaemonOptions& opts) {
   // NOLINTNEXTLINE(bugprone-bad-signal-to-kill-thread)
   pthread_kill(signal_thread.native_handle(), SIGTERM);
   signal_thread.join();
-  if (network) network->Stop();
+}
+
+}  // namespace
+
+int RunDaemon(const DaemonOptions& opts) {
+  HomeLayout home{opts.home};
+  std::optional<FileLock> lock;
+  auto cfg = PrepareHome(opts, home, lock);
+  if (!cfg.ok()) return Fail(cfg.error().message());
+  const DaemonConfig& config = *cfg;
+
+  auto store = Store::Open(home.Database());
+  if (!store.ok()) return Fail("opening store: " + store.error().message());
+  auto services = MakeServices(home, config, **store);
+  if (!services.ok()) return Fail(services.error().message());
+  Services& s = **services;
+  if (auto st = Reconcile(*s.vms, {home, store->get(), s.network.get()}); !st.ok()) {
+    return Fail("reconcile: " + st.error().message());
+  }
+
+  sigset_t stop_sigs = BlockStopSignals();
+  auto server = ListenApi(home, config);
+  if (!server.ok()) return Fail(server.error().message());
+  auto web = ListenWeb(config);
+  if (!web.ok()) return Fail(web.error().message());
+  Serve(home, config, s, **server, std::move(*web), stop_sigs);
+  if (s.network) s.network->Stop();
   spdlog::info("bangerd stopped (running VMs keep running)");
   return 0;
 }
