@@ -78,7 +78,7 @@ TEST(DetectTest, EveryCombinationOfProbes) {
 // with tcg; nested KVM (the CI case: /dev/kvm opens, but the host is itself a
 // VM) is not trusted to boot guests; bare metal with KVM and firecracker gets
 // both.
-TEST(DetectTest, KvmMissingOrNestedFallsBackToQemuTcg) {
+TEST(DetectTest, ThreeNamedHosts) {
   struct Case {
     FakeHost host;
     BackendKind backend;
