@@ -145,8 +145,7 @@ TEST_F(AgentClientTest, UnknownTypeGetsAnErrorNotADisconnect) {
   UniqueFd fd = RawConnect();
   ASSERT_TRUE(fd.valid());
   agent::FrameDecoder dec;
-  std::string out;
-  agent::AppendMessage(&out, 0, agent::Hello{.nonce = 1});
+  std::string out = RawHello();
   agent::AppendFrame(&out, static_cast<agent::MsgType>(0x7E), 0, 0, "whatever");
   agent::AppendMessage(&out, 0, agent::Ping{.id = 5});
   RawSend(fd.get(), out);
@@ -164,8 +163,7 @@ TEST_F(AgentClientTest, GarbageEndsTheSessionButNotTheAgent) {
   UniqueFd fd = RawConnect();
   ASSERT_TRUE(fd.valid());
   agent::FrameDecoder dec;
-  std::string out;
-  agent::AppendMessage(&out, 0, agent::Hello{.nonce = 1});
+  std::string out = RawHello();
   RawSend(fd.get(), out);
   ASSERT_TRUE(RawReadUntil(fd.get(), dec, agent::MsgType::kHelloAck));
   // Garbage, a frame with a bad CRC, and an OPEN the agent must ignore

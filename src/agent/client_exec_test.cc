@@ -7,110 +7,106 @@
 namespace banger::agent_test {
 namespace {
 
-TEST_F(AgentClientTest, HandshakeReportsAgentInfo) {
-  auto conn = Connect();
-  ASSERT_TRUE(conn);
-  EXPECT_EQ(conn->info().major, 1);
-  EXPECT_EQ(conn->info().minor, 0);
-  EXPECT_NE(conn->info().build.find("banger-agent"), std::string::npos);
+// Each test on a connection of its own, handshake done.
+class AgentExecTest : public AgentClientTest {
+ protected:
+  void SetUp() override {
+    AgentClientTest::SetUp();
+    conn_ = Connect();
+    ASSERT_TRUE(conn_);
+  }
+  std::unique_ptr<AgentConn> conn_;
+};
+
+TEST_F(AgentExecTest, HandshakeReportsAgentInfo) {
+  EXPECT_EQ(conn_->info().major, 1);
+  EXPECT_EQ(conn_->info().minor, 0);
+  EXPECT_NE(conn_->info().build.find("banger-agent"), std::string::npos);
   std::string boot_id = ReadFile("/proc/sys/kernel/random/boot_id").value();
   boot_id.pop_back();  // newline
-  EXPECT_EQ(conn->info().boot_id, boot_id);
+  EXPECT_EQ(conn_->info().boot_id, boot_id);
   char host[256] = {};
   gethostname(host, sizeof(host) - 1);
-  EXPECT_EQ(conn->info().hostname, host);
-  EXPECT_TRUE(conn->Ping(2s).ok());
+  EXPECT_EQ(conn_->info().hostname, host);
+  EXPECT_TRUE(conn_->Ping(2s).ok());
 }
 
-TEST_F(AgentClientTest, ExitCode) {
-  auto conn = Connect();
-  ASSERT_TRUE(conn);
-  auto r = RunAll(*conn, Sh("exit 7"));
-  ASSERT_TRUE(r.ok()) << r.error().message();
-  EXPECT_FALSE(r->exit.signaled);
-  EXPECT_EQ(r->exit.code, 7);
-  EXPECT_EQ(r->exit.ShellCode(), 7);
+// An exit code, or the signal that killed the command, and the shell's code
+// for either.
+TEST_F(AgentExecTest, ExitCodeOrKilledBySignal) {
+  struct Case {
+    const char* script;
+    bool signaled;
+    int code_or_signo;
+    int shell_code;
+  };
+  for (const Case& c : {Case{"exit 7", false, 7, 7}, Case{"kill -9 $$", true, 9, 137}}) {
+    SCOPED_TRACE(c.script);
+    auto r = RunAll(*conn_, Sh(c.script));
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    EXPECT_EQ(r->exit.signaled, c.signaled);
+    EXPECT_EQ(c.signaled ? r->exit.signo : r->exit.code, c.code_or_signo);
+    EXPECT_EQ(r->exit.ShellCode(), c.shell_code);
+  }
 }
 
-TEST_F(AgentClientTest, StdoutAndStderrStaySeparate) {
-  auto conn = Connect();
-  ASSERT_TRUE(conn);
-  auto r = RunAll(*conn, Sh("echo out; echo err >&2"));
+TEST_F(AgentExecTest, StdoutAndStderrStaySeparate) {
+  auto r = RunAll(*conn_, Sh("echo out; echo err >&2"));
   ASSERT_TRUE(r.ok()) << r.error().message();
   EXPECT_EQ(r->out, "out\n");
   EXPECT_EQ(r->err, "err\n");
   EXPECT_EQ(r->exit.code, 0);
 }
 
-TEST_F(AgentClientTest, MissingCommandExits127WithAMessage) {
-  auto conn = Connect();
-  ASSERT_TRUE(conn);
-  auto r = RunAll(*conn, Cmd({"no-such-command-xyz", "arg"}));
+TEST_F(AgentExecTest, MissingCommandExits127WithAMessage) {
+  auto r = RunAll(*conn_, Cmd({"no-such-command-xyz", "arg"}));
   ASSERT_TRUE(r.ok()) << r.error().message();
   EXPECT_EQ(r->exit.code, 127);
   EXPECT_EQ(r->err, "banger-agent: no-such-command-xyz: No such file or directory\n");
   EXPECT_EQ(r->out, "");
 }
 
-TEST_F(AgentClientTest, NonExecutableFileExits126) {
+TEST_F(AgentExecTest, NonExecutableFileExits126) {
   std::string script = dir_ + "/not-executable";
   ASSERT_TRUE(WriteFileAtomic(script, "#!/bin/sh\necho hi\n", 0644).ok());
-  auto conn = Connect();
-  ASSERT_TRUE(conn);
-  auto r = RunAll(*conn, Cmd({script}));
+  auto r = RunAll(*conn_, Cmd({script}));
   ASSERT_TRUE(r.ok()) << r.error().message();
   EXPECT_EQ(r->exit.code, 126);
   EXPECT_NE(r->err.find("Permission denied"), std::string::npos) << r->err;
 }
 
-TEST_F(AgentClientTest, MissingCwdFailsTheExec) {
-  auto conn = Connect();
-  ASSERT_TRUE(conn);
+TEST_F(AgentExecTest, MissingCwdFailsTheExec) {
   ExecRequest req = Cmd({"true"});
   req.cwd = dir_ + "/nope";
-  auto r = conn->Exec(req);
+  auto r = conn_->Exec(req);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().message().find("cwd"), std::string::npos) << r.error().message();
   EXPECT_EQ(r.error().kind(), ErrorKind::kNotFound);
   // The connection is still fine afterwards.
-  auto again = RunAll(*conn, Sh("exit 3"));
+  auto again = RunAll(*conn_, Sh("exit 3"));
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->exit.code, 3);
 }
 
-TEST_F(AgentClientTest, EnvCwdAndDefaults) {
-  auto conn = Connect();
-  ASSERT_TRUE(conn);
+TEST_F(AgentExecTest, EnvCwdAndDefaults) {
   ExecRequest req = Sh("echo $FOO $HOME $PATH; pwd");
   req.env = {{"FOO", "bar"}};
   req.cwd = dir_;
-  auto r = RunAll(*conn, req);
+  auto r = RunAll(*conn_, req);
   ASSERT_TRUE(r.ok()) << r.error().message();
   EXPECT_EQ(r->out, "bar /root /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n" + dir_ + "\n");
-  auto home = RunAll(*conn, Sh("pwd"));
+  auto home = RunAll(*conn_, Sh("pwd"));
   ASSERT_TRUE(home.ok());
   EXPECT_EQ(home->out, access("/root", X_OK) == 0 ? "/root\n" : "/\n");
   // The request's PATH is the one searched.
   ExecRequest no_path = Sh("true");
   no_path.env = {{"PATH", dir_}};
-  auto path = RunAll(*conn, no_path);
+  auto path = RunAll(*conn_, no_path);
   ASSERT_TRUE(path.ok());
   EXPECT_EQ(path->exit.code, 127);
 }
 
-TEST_F(AgentClientTest, KilledBySignal) {
-  auto conn = Connect();
-  ASSERT_TRUE(conn);
-  auto r = RunAll(*conn, Sh("kill -9 $$"));
-  ASSERT_TRUE(r.ok()) << r.error().message();
-  EXPECT_TRUE(r->exit.signaled);
-  EXPECT_EQ(r->exit.signo, 9);
-  EXPECT_EQ(r->exit.ShellCode(), 137);
-}
-
-TEST_F(AgentClientTest, SignalGoesToTheProcessGroup) {
-  auto conn = Connect();
-  ASSERT_TRUE(conn);
+TEST_F(AgentExecTest, SignalGoesToTheProcessGroup) {
   // The shell waits on a pipeline whose first command is another shell (a
   // grandchild of the agent) that traps TERM and records it. A signal sent to
   // the exec's shell alone would leave no record: only TERM to the whole
@@ -118,7 +114,7 @@ TEST_F(AgentClientTest, SignalGoesToTheProcessGroup) {
   const std::string ready = dir_ + "/ready", got = dir_ + "/grandchild-got";
   const std::string inner =
       "trap 'echo TERM > " + got + "; exit 0' TERM; touch " + ready + "; while :; do sleep 0.05; done";
-  auto ch = conn->Exec(Sh("sh -c \"" + inner + "\" | cat; echo not-reached"));
+  auto ch = conn_->Exec(Sh("sh -c \"" + inner + "\" | cat; echo not-reached"));
   ASSERT_TRUE(ch.ok()) << ch.error().message();
   // The trap is set once the ready file exists.
   ASSERT_TRUE(Eventually([&] { return access(ready.c_str(), F_OK) == 0; })) << "the grandchild never started";
@@ -139,10 +135,8 @@ TEST_F(AgentClientTest, SignalGoesToTheProcessGroup) {
   EXPECT_FALSE((*ch)->Next().ok());
 }
 
-TEST_F(AgentClientTest, StdinThenEof) {
-  auto conn = Connect();
-  ASSERT_TRUE(conn);
-  auto ch = conn->Exec(Cmd({"cat"}));
+TEST_F(AgentExecTest, StdinThenEof) {
+  auto ch = conn_->Exec(Cmd({"cat"}));
   ASSERT_TRUE(ch.ok());
   ASSERT_TRUE((*ch)->WriteStdin("hello ").ok());
   ASSERT_TRUE((*ch)->WriteStdin("world").ok());
@@ -155,22 +149,20 @@ TEST_F(AgentClientTest, StdinThenEof) {
   EXPECT_EQ(r->exit.code, 0);
 }
 
-TEST_F(AgentClientTest, TtyEchoesAndReportsItsSize) {
-  auto conn = Connect();
-  ASSERT_TRUE(conn);
+TEST_F(AgentExecTest, TtyEchoesAndReportsItsSize) {
   ExecRequest sized = Cmd({"stty", "size"}, true);
   sized.rows = 33;
   sized.cols = 101;
-  auto size = RunAll(*conn, sized);
+  auto size = RunAll(*conn_, sized);
   ASSERT_TRUE(size.ok()) << size.error().message();
   EXPECT_EQ(size->out, "33 101\r\n");
   EXPECT_EQ(size->err, "");
 
-  auto defaults = RunAll(*conn, Cmd({"stty", "size"}, true));
+  auto defaults = RunAll(*conn_, Cmd({"stty", "size"}, true));
   ASSERT_TRUE(defaults.ok());
   EXPECT_EQ(defaults->out, "24 80\r\n");
 
-  auto ch = conn->Exec(Sh("read line; echo got:$line; stty size", true));
+  auto ch = conn_->Exec(Sh("read line; echo got:$line; stty size", true));
   ASSERT_TRUE(ch.ok());
   ASSERT_TRUE((*ch)->Resize(40, 120).ok());
   ASSERT_TRUE((*ch)->WriteStdin("hello\n").ok());
@@ -181,26 +173,18 @@ TEST_F(AgentClientTest, TtyEchoesAndReportsItsSize) {
   EXPECT_EQ(r->exit.code, 0);
 }
 
-TEST_F(AgentClientTest, TtyCloseStdinSendsEof) {
-  auto conn = Connect();
-  ASSERT_TRUE(conn);
-  auto ch = conn->Exec(Cmd({"cat"}, true));
-  ASSERT_TRUE(ch.ok());
-  ASSERT_TRUE((*ch)->WriteStdin("abc\n").ok());
-  ASSERT_TRUE((*ch)->CloseStdin().ok());
-  auto r = Drain(**ch);
+TEST_F(AgentExecTest, TtyCloseStdinSendsEof) {
+  auto r = FeedAndDrain(*conn_, Cmd({"cat"}, true), "abc\n", 4);  // one write, then EOF
   ASSERT_TRUE(r.ok()) << r.error().message();
   EXPECT_EQ(r->out, "abc\r\nabc\r\n");
   EXPECT_EQ(r->exit.code, 0);
 }
 
-TEST_F(AgentClientTest, BackgroundChildHoldingStdoutDoesNotHangTheExit) {
-  auto conn = Connect();
-  ASSERT_TRUE(conn);
+TEST_F(AgentExecTest, BackgroundChildHoldingStdoutDoesNotHangTheExit) {
   // The background sleep holds stdout open; the exit is reported while it
   // still runs (what must happen), not once it ends a minute later.
   for (bool tty : {false, true}) {
-    auto r = RunAll(*conn, Sh("sleep 60 & echo $!", tty));
+    auto r = RunAll(*conn_, Sh("sleep 60 & echo $!", tty));
     ASSERT_TRUE(r.ok()) << r.error().message();
     EXPECT_EQ(r->exit.code, 0);
     pid_t holder = std::atoi(r->out.c_str());
@@ -211,12 +195,10 @@ TEST_F(AgentClientTest, BackgroundChildHoldingStdoutDoesNotHangTheExit) {
   }
 }
 
-TEST_F(AgentClientTest, OutputWrittenBeforeExitIsNeverDropped) {
+TEST_F(AgentExecTest, OutputWrittenBeforeExitIsNeverDropped) {
   // The command exits with output still in the pipe while the host is not
   // reading; the drain deadline must not cut that output.
-  auto conn = Connect();
-  ASSERT_TRUE(conn);
-  auto ch = conn->Exec(Sh("head -c 1M /dev/zero"));
+  auto ch = conn_->Exec(Sh("head -c 1M /dev/zero"));
   ASSERT_TRUE(ch.ok());
   // Not a synchronization: the host stays away for longer than the agent's
   // 500 ms drain deadline, which is what this test is about.
@@ -226,13 +208,11 @@ TEST_F(AgentClientTest, OutputWrittenBeforeExitIsNeverDropped) {
   EXPECT_EQ(r->out.size(), kMiB);
 }
 
-TEST_F(AgentClientTest, ExecRoundTripLatency) {
-  auto conn = Connect();
-  ASSERT_TRUE(conn);
+TEST_F(AgentExecTest, ExecRoundTripLatency) {
   std::vector<double> ms;
   for (int i = 0; i < 100; ++i) {
     auto start = Clock::now();
-    auto r = RunAll(*conn, Cmd({"true"}));
+    auto r = RunAll(*conn_, Cmd({"true"}));
     ASSERT_TRUE(r.ok());
     ASSERT_EQ(r->exit.code, 0);
     ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());

@@ -84,6 +84,13 @@ class AgentSessionTest : public AgentClientTest {
     return r.ok() ? r->out : "";
   }
 
+  // `session-logs DIR --from-start`: everything the session wrote so far.
+  std::string Logs(const std::string& d) {
+    auto r = RunAgent({"session-logs", d, "--from-start"});
+    EXPECT_TRUE(r.ok()) << r.error().message();
+    return r.ok() ? r->out : "";
+  }
+
   // Polls session-status until its state is `state`; returns the last answer.
   std::string WaitForState(const std::string& d, const std::string& state, Clock::duration limit = 20s) {
     auto deadline = Clock::now() + limit;
@@ -208,9 +215,7 @@ TEST_F(AgentSessionTest, OutlivesTheConnectionAndTheAgent) {
   Release("survivor");
   std::string ended = WaitForState(d, "exited");
   EXPECT_EQ(JsonField(ended, "exit_code"), "0") << ended;
-  auto logs = RunAgent({"session-logs", d, "--from-start"});
-  ASSERT_TRUE(logs.ok());
-  EXPECT_EQ(logs->out, "before\nafter\n");
+  EXPECT_EQ(Logs(d), "before\nafter\n");
 }
 
 TEST_F(AgentSessionTest, LogsFollowStreamsUntilTheEnd) {
@@ -288,9 +293,7 @@ TEST_F(AgentSessionTest, DetachingDoesNotCloseTheSessionsStdin) {
   auto stop = RunAgent({"session-stop", d});
   ASSERT_TRUE(stop.ok());
   EXPECT_EQ(stop->exit.code, 0) << stop->err;
-  auto logs = RunAgent({"session-logs", d, "--from-start"});
-  ASSERT_TRUE(logs.ok());
-  EXPECT_EQ(logs->out, "got:one\ngot:two\ngot:three\n");
+  EXPECT_EQ(Logs(d), "got:one\ngot:two\ngot:three\n");
 }
 
 TEST_F(AgentSessionTest, AttachWithoutStdinIgnoresItsInput) {
@@ -380,9 +383,7 @@ TEST_F(AgentSessionTest, StartFailuresAnswerWithStageAndMessage) {
   ASSERT_TRUE(env.ok());
   ASSERT_EQ(env->exit.code, 0) << env->out << env->err;
   WaitForState(envd, "exited");
-  auto logs = RunAgent({"session-logs", envd, "--from-start"});
-  ASSERT_TRUE(logs.ok());
-  EXPECT_EQ(logs->out,
+  EXPECT_EQ(Logs(envd),
             "bar /tmp /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n" + dir_ + "\n");
 
   // A directory that already holds a session is not reused.

@@ -125,6 +125,12 @@ class AgentClientTest : public ::testing::Test {
     EXPECT_TRUE(fd.ok());
     return fd.ok() ? std::move(*fd) : UniqueFd();
   }
+  // The HELLO that opens a raw session, as bytes to send.
+  static std::string RawHello() {
+    std::string out;
+    agent::AppendMessage(&out, 0, agent::Hello{.nonce = 1});
+    return out;
+  }
   static void RawSend(int fd, const std::string& bytes) {
     ASSERT_EQ(::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL), static_cast<ssize_t>(bytes.size()));
   }

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 
+#include "image/image_test_util.h"
 #include "image/kernel_package.h"
 
 namespace banger {
@@ -36,24 +37,20 @@ TEST(ParseKernelPackageTest, NothingFoundIsAnError) {
   EXPECT_FALSE(ParseKernelPackage("linux-image-cloud-amd64\n  Depends: linux-image-\n").ok());
 }
 
-class ValidateBuildRequestTest : public ::testing::Test {
+class ValidateBuildRequestTest : public ScratchDirTest {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/banger-builder-test-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    ASSERT_NO_FATAL_FAILURE(ScratchDirTest::SetUp());
     env_.artifact_dir = dir_;
     env_.agent_binary = "/bin/busybox";
     env_.ssh_public_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample user@host\n";
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
 
   std::string Invalid(const ImageBuildRequest& req) {
     auto st = ValidateBuildRequest(req, env_);
     return st.ok() ? "" : st.error().message();
   }
 
-  std::string dir_;
   ImageBuildEnv env_;
 };
 

@@ -15,6 +15,7 @@
 #include "banger/init_script.h"
 #include "base/fs.h"
 #include "base/process.h"
+#include "image/image_test_util.h"
 
 namespace banger {
 namespace {
@@ -59,16 +60,7 @@ std::map<std::string, Entry> ReadArchive(const std::string& path) {
   return out;
 }
 
-class InitramfsTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/banger-initramfs-test-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-  std::string dir_;
-};
+class InitramfsTest : public ScratchDirTest {};
 
 TEST_F(InitramfsTest, WrittenEntriesReadBackWithTypesModesAndRootOwnership) {
   const std::string path = dir_ + "/test.cpio.gz";

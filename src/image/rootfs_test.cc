@@ -9,6 +9,7 @@
 
 #include "base/fs.h"
 #include "base/process.h"
+#include "image/image_test_util.h"
 
 namespace banger {
 namespace {
@@ -17,16 +18,14 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
-// `ldd /usr/sbin/dropbear` on Debian 12.
-constexpr const char* kDropbearLdd =
-    "\tlinux-vdso.so.1 (0x00007ffd4a5f2000)\n"
-    "\tlibtomcrypt.so.1 => /lib/x86_64-linux-gnu/libtomcrypt.so.1 (0x00007f0e65d50000)\n"
-    "\tlibz.so.1 => /lib/x86_64-linux-gnu/libz.so.1 (0x00007f0e65d13000)\n"
-    "\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f0e65af5000)\n"
-    "\t/lib64/ld-linux-x86-64.so.2 (0x00007f0e65e75000)\n";
-
 TEST(ParseLddOutputTest, LibrariesAndLoaderInOrderWithoutVdso) {
-  auto libs = ParseLddOutput(kDropbearLdd);
+  // `ldd /usr/sbin/dropbear` on Debian 12.
+  auto libs = ParseLddOutput(
+      "\tlinux-vdso.so.1 (0x00007ffd4a5f2000)\n"
+      "\tlibtomcrypt.so.1 => /lib/x86_64-linux-gnu/libtomcrypt.so.1 (0x00007f0e65d50000)\n"
+      "\tlibz.so.1 => /lib/x86_64-linux-gnu/libz.so.1 (0x00007f0e65d13000)\n"
+      "\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f0e65af5000)\n"
+      "\t/lib64/ld-linux-x86-64.so.2 (0x00007f0e65e75000)\n");
   ASSERT_TRUE(libs.ok()) << libs.error().message();
   EXPECT_THAT(*libs, ElementsAre("/lib/x86_64-linux-gnu/libtomcrypt.so.1", "/lib/x86_64-linux-gnu/libz.so.1",
                                  "/lib/x86_64-linux-gnu/libc.so.6", "/lib64/ld-linux-x86-64.so.2"));
@@ -81,16 +80,7 @@ TEST(DebootstrapArgvTest, DockerAddsDockerAndKmod) {
   EXPECT_THAT(docker[2], HasSubstr(",docker.io,kmod"));
 }
 
-class StagingTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/banger-rootfs-test-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-  std::string dir_;
-};
+class StagingTest : public ScratchDirTest {};
 
 TEST_F(StagingTest, MinimalRootfsHasInitDropbearWithLibrariesAndAgent) {
   const std::string root = dir_ + "/root";

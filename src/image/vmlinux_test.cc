@@ -53,16 +53,26 @@ std::string FakeElf(size_t size = kBodySize) {
   return s;
 }
 
+// Runs a zlib or liblzma stream (set up, and ended, by the caller) over all
+// of `in` at once into at most out_size bytes; `finish` is its deflate or
+// lzma_code call with FINISH, which checks the answer.
+template <typename Stream, typename Finish>
+std::string CompressAll(Stream& s, const std::string& in, size_t out_size, Finish finish) {
+  std::string out(out_size, '\0');
+  s.next_in = reinterpret_cast<decltype(s.next_in)>(const_cast<char*>(in.data()));
+  s.avail_in = static_cast<decltype(s.avail_in)>(in.size());
+  s.next_out = reinterpret_cast<decltype(s.next_out)>(out.data());
+  s.avail_out = static_cast<decltype(s.avail_out)>(out.size());
+  finish(&s);
+  out.resize(s.total_out);
+  return out;
+}
+
 std::string Gzip(const std::string& in) {
   z_stream zs{};
   EXPECT_EQ(deflateInit2(&zs, 9, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY), Z_OK);
-  std::string out(deflateBound(&zs, in.size()), '\0');
-  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-  zs.avail_in = static_cast<uInt>(in.size());
-  zs.next_out = reinterpret_cast<Bytef*>(out.data());
-  zs.avail_out = static_cast<uInt>(out.size());
-  EXPECT_EQ(deflate(&zs, Z_FINISH), Z_STREAM_END);
-  out.resize(zs.total_out);
+  std::string out = CompressAll(zs, in, deflateBound(&zs, in.size()),
+                                [](z_stream* s) { EXPECT_EQ(deflate(s, Z_FINISH), Z_STREAM_END); });
   deflateEnd(&zs);
   return out;
 }
@@ -82,13 +92,9 @@ std::string LzmaAlone(const std::string& in) {
   EXPECT_FALSE(lzma_lzma_preset(&opts, 6));
   lzma_stream s = LZMA_STREAM_INIT;
   EXPECT_EQ(lzma_alone_encoder(&s, &opts), LZMA_OK);
-  std::string out(in.size() + (1 << 16), '\0');
-  s.next_in = reinterpret_cast<const uint8_t*>(in.data());
-  s.avail_in = in.size();
-  s.next_out = reinterpret_cast<uint8_t*>(out.data());
-  s.avail_out = out.size();
-  EXPECT_EQ(lzma_code(&s, LZMA_FINISH), LZMA_STREAM_END);
-  out.resize(s.total_out);
+  std::string out = CompressAll(s, in, in.size() + (1 << 16), [](lzma_stream* st) {
+    EXPECT_EQ(lzma_code(st, LZMA_FINISH), LZMA_STREAM_END);
+  });
   lzma_end(&s);
   return out;
 }
@@ -119,25 +125,12 @@ std::string Lz4Legacy(const std::string& in, size_t block_size = kLz4TestBlock) 
 // A payload as kbuild makes it: the compressed stream, then (except for gzip,
 // whose trailer already holds it) the uncompressed size as a LE u32.
 std::string KernelPayload(KernelCompression c, const std::string& body) {
-  std::string out;
-  switch (c) {
-    case KernelCompression::kGzip:
-      return Gzip(body);
-    case KernelCompression::kXz:
-      out = Xz(body);
-      break;
-    case KernelCompression::kLzma:
-      out = LzmaAlone(body);
-      break;
-    case KernelCompression::kZstd:
-      out = Zstd(body);
-      break;
-    case KernelCompression::kLz4:
-      out = Lz4Legacy(body);
-      break;
-    case KernelCompression::kNone:
-      return body;
-  }
+  if (c == KernelCompression::kNone) return body;
+  if (c == KernelCompression::kGzip) return Gzip(body);
+  std::string out = c == KernelCompression::kXz     ? Xz(body)
+                    : c == KernelCompression::kLzma ? LzmaAlone(body)
+                    : c == KernelCompression::kZstd ? Zstd(body)
+                                                    : Lz4Legacy(body);
   AppendLe32(out, static_cast<uint32_t>(body.size()));
   return out;
 }
@@ -238,34 +231,31 @@ TEST(ExtractVmlinuxTest, TooSmallForHeader) {
   ExpectInvalid(ExtractVmlinux("MZ"), "too small for a setup header");
 }
 
-TEST(ExtractVmlinuxTest, NoHdrS) {
-  std::string img = MakeBzImage(KernelPayload(KernelCompression::kGzip, FakeElf()));
-  img[0x202] = 'X';
-  ExpectInvalid(ExtractVmlinux(img), "not a bzImage: no HdrS signature");
-}
-
-TEST(ExtractVmlinuxTest, OldBootProtocol) {
-  std::string img = MakeBzImage(KernelPayload(KernelCompression::kGzip, FakeElf()));
-  PutLe16(img, 0x206, 0x0206);
-  ExpectInvalid(ExtractVmlinux(img), "boot protocol 2.06 is too old");
-}
-
-TEST(ExtractVmlinuxTest, EmptyPayload) {
-  std::string img = MakeBzImage(KernelPayload(KernelCompression::kGzip, FakeElf()));
-  PutLe32(img, 0x24c, 0);
-  ExpectInvalid(ExtractVmlinux(img), "empty payload");
-}
-
-TEST(ExtractVmlinuxTest, PayloadOffsetPastEnd) {
-  std::string img = MakeBzImage(KernelPayload(KernelCompression::kGzip, FakeElf()));
-  PutLe32(img, 0x248, 0x7fffffff);
-  ExpectInvalid(ExtractVmlinux(img), "past end of file");
-}
-
-TEST(ExtractVmlinuxTest, TruncatedFile) {
-  std::string img = MakeBzImage(KernelPayload(KernelCompression::kXz, FakeElf()));
-  img.resize(img.size() / 2);
-  ExpectInvalid(ExtractVmlinux(img), "payload extends past end of file");
+// A good bzImage spoiled one way at a time: no HdrS signature, an old boot
+// protocol, an empty payload, a payload offset past the end, a truncated file.
+TEST(ExtractVmlinuxTest, BadHeadersAndTruncationAreNamed) {
+  struct Case {
+    KernelCompression compression;
+    void (*spoil)(std::string& img);
+    const char* error;
+  };
+  const Case cases[] = {
+      {KernelCompression::kGzip, [](std::string& img) { img[0x202] = 'X'; },
+       "not a bzImage: no HdrS signature"},
+      {KernelCompression::kGzip, [](std::string& img) { PutLe16(img, 0x206, 0x0206); },
+       "boot protocol 2.06 is too old"},
+      {KernelCompression::kGzip, [](std::string& img) { PutLe32(img, 0x24c, 0); }, "empty payload"},
+      {KernelCompression::kGzip, [](std::string& img) { PutLe32(img, 0x248, 0x7fffffff); },
+       "past end of file"},
+      {KernelCompression::kXz, [](std::string& img) { img.resize(img.size() / 2); },
+       "payload extends past end of file"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.error);
+    std::string img = MakeBzImage(KernelPayload(c.compression, FakeElf()));
+    c.spoil(img);
+    ExpectInvalid(ExtractVmlinux(img), c.error);
+  }
 }
 
 TEST(ExtractVmlinuxTest, UnknownMagic) {

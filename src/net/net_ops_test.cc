@@ -56,22 +56,17 @@ TEST(ParseIpRouteJsonTest, Routes) {
 }
 
 TEST(ValidateIfNameTest, Rules) {
-  EXPECT_TRUE(ValidateIfName("br-fc").ok());
-  EXPECT_TRUE(ValidateIfName("bgtap12").ok());
-  EXPECT_FALSE(ValidateIfName("").ok());
-  EXPECT_FALSE(ValidateIfName("a-name-that-is-too-long").ok());
-  EXPECT_FALSE(ValidateIfName("a b").ok());
-  EXPECT_FALSE(ValidateIfName("a\"b").ok());
-  EXPECT_FALSE(ValidateIfName("a/b").ok());
+  for (const char* good : {"br-fc", "bgtap12"}) EXPECT_TRUE(ValidateIfName(good).ok()) << good;
+  for (const char* bad : {"", "a-name-that-is-too-long", "a b", "a\"b", "a/b"})
+    EXPECT_FALSE(ValidateIfName(bad).ok()) << bad;
 }
 
 TEST(ValidateMacTest, Rules) {
   EXPECT_TRUE(ValidateMac("0a:00:ac:10:00:01").ok());
-  EXPECT_FALSE(ValidateMac("0A:00:ac:10:00:01").ok());
-  EXPECT_FALSE(ValidateMac("0a:00:ac:10:00").ok());
-  EXPECT_FALSE(ValidateMac("0a-00-ac-10-00-01").ok());
-  EXPECT_FALSE(ValidateMac("0a:00:ac:10:00:0g").ok());
-  EXPECT_FALSE(ValidateMac("01:00:5e:00:00:01").ok()) << "multicast";
+  // Upper case, too short, dashes, not hex, multicast.
+  for (const char* bad :
+       {"0A:00:ac:10:00:01", "0a:00:ac:10:00", "0a-00-ac-10-00-01", "0a:00:ac:10:00:0g", "01:00:5e:00:00:01"})
+    EXPECT_FALSE(ValidateMac(bad).ok()) << bad;
 }
 
 }  // namespace
