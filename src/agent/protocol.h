@@ -201,6 +201,10 @@ struct Field {
   uint16_t tag;
   T M::*member;
 };
+// Spelled out for compilers without class template argument deduction for
+// aggregates (clang-tidy's clang 14).
+template <typename M, typename T>
+Field(uint16_t, T M::*) -> Field<M, T>;
 
 // Message payloads. Each TLV message lists its fields, in wire order, in a
 // static Fields(); Encode() and Decode<M>() below walk that list, so a message
