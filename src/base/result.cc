@@ -20,29 +20,30 @@ const char* ErrorKindName(ErrorKind k) {
   return "internal";
 }
 
-Error Error::FromErrno(const std::string& what, int err) {
-  ErrorKind kind = ErrorKind::kInternal;
+namespace {
+
+ErrorKind KindOfErrno(int err) {
   switch (err) {
     case ENOENT:
-      kind = ErrorKind::kNotFound;
-      break;
+      return ErrorKind::kNotFound;
     case EEXIST:
-      kind = ErrorKind::kConflict;
-      break;
+      return ErrorKind::kConflict;
     case EACCES:
     case EPERM:
-      kind = ErrorKind::kUnavailable;
-      break;
+      return ErrorKind::kUnavailable;
     case EINVAL:
-      kind = ErrorKind::kInvalidArgument;
-      break;
+      return ErrorKind::kInvalidArgument;
     case ETIMEDOUT:
-      kind = ErrorKind::kTimeout;
-      break;
+      return ErrorKind::kTimeout;
     default:
-      break;
+      return ErrorKind::kInternal;
   }
-  return {kind, what + ": " + std::strerror(err)};
+}
+
+}  // namespace
+
+Error Error::FromErrno(const std::string& what, int err) {
+  return {KindOfErrno(err), what + ": " + std::strerror(err)};
 }
 
 }  // namespace banger

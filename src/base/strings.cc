@@ -16,4 +16,16 @@ std::string LastLine(std::string_view s) {
   return nl == std::string::npos ? t : Trim(std::string_view(t).substr(nl + 1));
 }
 
+std::vector<std::string> Split(std::string_view s, char sep) {
+  std::vector<std::string> pieces;
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t j = s.find(sep, i);
+    if (j == std::string_view::npos) j = s.size();
+    pieces.emplace_back(s.substr(i, j - i));
+    i = j + 1;
+  }
+  return pieces;
+}
+
 }  // namespace banger

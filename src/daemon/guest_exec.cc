@@ -7,6 +7,7 @@
 
 #include "base/fs.h"
 #include "base/log.h"
+#include "base/strings.h"
 #include "base/time.h"
 
 namespace banger {
@@ -23,14 +24,9 @@ constexpr auto kNextPoll = std::chrono::seconds(1);
 std::string ConsoleTail(const std::string& path) {
   std::string tail = TailFile(path, 600);
   std::vector<std::string> lines;
-  size_t i = 0;
-  while (i < tail.size()) {
-    size_t j = tail.find('\n', i);
-    if (j == std::string::npos) j = tail.size();
-    std::string line = tail.substr(i, j - i);
+  for (std::string& line : Split(tail, '\n')) {
     while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
-    if (!line.empty()) lines.push_back(line);
-    i = j + 1;
+    if (!line.empty()) lines.push_back(std::move(line));
   }
   if (lines.size() > 4) lines.erase(lines.begin(), lines.end() - 4);
   std::string out;

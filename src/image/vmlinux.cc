@@ -70,6 +70,29 @@ size_t GrowForWrite(std::string& out, size_t max_output) {
   return room;
 }
 
+// What one call of a streaming decoder did with the room it was given.
+struct DecodeStep {
+  size_t written;
+  bool done;  // the stream ended
+};
+
+// Drives a streaming decoder: `step(dst, room)` decodes into `room` fresh
+// bytes at `dst`, until it reports the stream's end or an error.
+template <typename Step>
+Result<std::string> DecodeInSteps(size_t max_output, Step step) {
+  std::string out;
+  for (;;) {
+    if (out.size() > max_output) return TooLarge(max_output);
+    size_t used = out.size();
+    size_t room = GrowForWrite(out, max_output);
+    BANGER_ASSIGN_OR_RETURN(DecodeStep r, step(out.data() + used, room));
+    out.resize(used + r.written);
+    if (r.done) break;
+  }
+  if (out.size() > max_output) return TooLarge(max_output);
+  return out;
+}
+
 Result<std::string> InflateGzip(std::string_view in, size_t max_output) {
   z_stream zs{};
   // 16 + MAX_WBITS: expect a gzip header and trailer, not a raw zlib stream.
@@ -77,24 +100,18 @@ Result<std::string> InflateGzip(std::string_view in, size_t max_output) {
   ScopeGuard end([&zs] { inflateEnd(&zs); });
   zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
   zs.avail_in = static_cast<uInt>(in.size());
-  std::string out;
-  for (;;) {
-    if (out.size() > max_output) return TooLarge(max_output);
-    size_t used = out.size();
-    size_t room = GrowForWrite(out, max_output);
-    zs.next_out = reinterpret_cast<Bytef*>(out.data() + used);
+  return DecodeInSteps(max_output, [&zs](char* dst, size_t room) -> Result<DecodeStep> {
+    zs.next_out = reinterpret_cast<Bytef*>(dst);
     zs.avail_out = static_cast<uInt>(room);
     int rc = inflate(&zs, Z_NO_FLUSH);
-    out.resize(used + room - zs.avail_out);
-    if (rc == Z_STREAM_END) break;
+    if (rc == Z_STREAM_END) return DecodeStep{room - zs.avail_out, true};
     if (rc == Z_BUF_ERROR && zs.avail_in == 0) return Error::Invalid("gzip stream is truncated");
     if (rc != Z_OK) {
       return Error::Invalid(std::string("corrupt gzip data: ") +
                             (zs.msg ? zs.msg : "error " + std::to_string(rc)));
     }
-  }
-  if (out.size() > max_output) return TooLarge(max_output);
-  return out;
+    return DecodeStep{room - zs.avail_out, false};
+  });
 }
 
 Error LzmaError(lzma_ret rc) {
@@ -127,43 +144,30 @@ Result<std::string> DecodeLzma(std::string_view in, bool xz, size_t max_output) 
   ScopeGuard end([&s] { lzma_end(&s); });
   s.next_in = reinterpret_cast<const uint8_t*>(in.data());
   s.avail_in = in.size();
-  std::string out;
-  for (;;) {
-    if (out.size() > max_output) return TooLarge(max_output);
-    size_t used = out.size();
-    size_t room = GrowForWrite(out, max_output);
-    s.next_out = reinterpret_cast<uint8_t*>(out.data() + used);
+  return DecodeInSteps(max_output, [&s](char* dst, size_t room) -> Result<DecodeStep> {
+    s.next_out = reinterpret_cast<uint8_t*>(dst);
     s.avail_out = room;
-    rc = lzma_code(&s, LZMA_RUN);
-    out.resize(used + room - s.avail_out);
-    if (rc == LZMA_STREAM_END) break;
-    if (rc != LZMA_OK) return LzmaError(rc);
-  }
-  if (out.size() > max_output) return TooLarge(max_output);
-  return out;
+    lzma_ret code = lzma_code(&s, LZMA_RUN);
+    if (code != LZMA_OK && code != LZMA_STREAM_END) return LzmaError(code);
+    return DecodeStep{room - s.avail_out, code == LZMA_STREAM_END};
+  });
 }
 
 Result<std::string> DecodeZstd(std::string_view in, size_t max_output) {
   std::unique_ptr<ZSTD_DCtx, decltype(&ZSTD_freeDCtx)> dctx(ZSTD_createDCtx(), &ZSTD_freeDCtx);
   if (!dctx) return Error::Internal("ZSTD_createDCtx failed");
   ZSTD_inBuffer ib{in.data(), in.size(), 0};
-  std::string out;
-  for (;;) {
-    if (out.size() > max_output) return TooLarge(max_output);
-    size_t used = out.size();
-    size_t room = GrowForWrite(out, max_output);
-    ZSTD_outBuffer ob{out.data() + used, room, 0};
+  return DecodeInSteps(max_output, [&](char* dst, size_t room) -> Result<DecodeStep> {
+    ZSTD_outBuffer ob{dst, room, 0};
     size_t rc = ZSTD_decompressStream(dctx.get(), &ob, &ib);
-    out.resize(used + ob.pos);
     if (ZSTD_isError(rc)) return Error::Invalid(std::string("corrupt zstd data: ") + ZSTD_getErrorName(rc));
     // 0 means the frame is complete; anything after it is the kernel's size.
-    if (rc == 0) break;
+    if (rc == 0) return DecodeStep{ob.pos, true};
     // Room left over while input is exhausted: the decoder is waiting for
     // input that will never come.
     if (ib.pos == ib.size && ob.pos < room) return Error::Invalid("zstd stream is truncated");
-  }
-  if (out.size() > max_output) return TooLarge(max_output);
-  return out;
+    return DecodeStep{ob.pos, false};
+  });
 }
 
 Result<std::string> DecodeLz4Legacy(std::string_view in, size_t max_output) {

@@ -224,24 +224,24 @@ bool HaveNetAdmin() {
 
 namespace {
 
-// The JSON array `ip -j` prints (`what` names the command in errors).
-Result<json> ParseJsonArray(const std::string& text, const std::string& what) {
+// The entries of the JSON array `ip -j` prints that carry a string `key`,
+// each made into a T by `make` (`what` names the command in errors).
+template <typename T, typename Make>
+Result<std::vector<T>> ParseEntries(const std::string& text, const std::string& what, const char* key,
+                                    Make make) {
   json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_array()) return Error::Internal(what + ": output is not a JSON array");
-  return j;
-}
-
-bool HasString(const json& e, const char* key) {
-  return e.is_object() && e.contains(key) && e[key].is_string();
+  std::vector<T> out;
+  for (const auto& e : j) {
+    if (e.is_object() && e.contains(key) && e[key].is_string()) out.push_back(make(e));
+  }
+  return out;
 }
 
 }  // namespace
 
 Result<std::vector<LinkInfo>> ParseIpLinkJson(const std::string& text) {
-  BANGER_ASSIGN_OR_RETURN(json j, ParseJsonArray(text, "ip -j"));
-  std::vector<LinkInfo> out;
-  for (const auto& e : j) {
-    if (!HasString(e, "ifname")) continue;
+  return ParseEntries<LinkInfo>(text, "ip -j", "ifname", [](const json& e) {
     LinkInfo l;
     l.name = e["ifname"].get<std::string>();
     if (e.contains("master") && e["master"].is_string()) l.master = e["master"].get<std::string>();
@@ -268,24 +268,19 @@ Result<std::vector<LinkInfo>> ParseIpLinkJson(const std::string& text) {
         }
       }
     }
-    out.push_back(std::move(l));
-  }
-  return out;
+    return l;
+  });
 }
 
 Result<std::vector<RouteInfo>> ParseIpRouteJson(const std::string& text) {
-  BANGER_ASSIGN_OR_RETURN(json j, ParseJsonArray(text, "ip -j route"));
-  std::vector<RouteInfo> out;
-  for (const auto& e : j) {
-    if (!HasString(e, "dst")) continue;
+  return ParseEntries<RouteInfo>(text, "ip -j route", "dst", [](const json& e) {
     RouteInfo r;
     r.dst = e["dst"].get<std::string>();
     r.dev = e.value("dev", "");
     r.gateway = e.value("gateway", "");
     r.type = e.value("type", "");
-    out.push_back(std::move(r));
-  }
-  return out;
+    return r;
+  });
 }
 
 Status ValidateMac(const std::string& mac) {

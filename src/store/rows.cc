@@ -34,7 +34,29 @@ Result<Labels> LabelsFromJson(const Json& j) {
   return labels;
 }
 
+// Decodes a row into a T with `columns`; a failure is kInternal naming `row`.
+template <typename T>
+Result<T> DecodeColumns(const sql::Statement& st, const std::string& row,
+                        Status (*columns)(const sql::Statement&, T&)) {
+  T value;
+  if (Status s = columns(st, value); !s.ok()) return CorruptRow(row, s.error());
+  return value;
+}
+
+// Decodes the JSON body in column `col` with `from_json`; a failure is
+// kInternal naming `row`.
+template <typename T>
+Result<T> DecodeBody(const sql::Statement& st, int col, const std::string& row,
+                     Result<T> (*from_json)(const Json&)) {
+  auto body = JsonColumn(st, col, "body_json");
+  if (!body.ok()) return CorruptRow(row, body.error());
+  auto value = from_json(*body);
+  if (!value.ok()) return CorruptRow(row, value.error());
+  return value;
+}
+
 Status DecodeImageColumns(const sql::Statement& st, Image& img) {
+  img.id = st.ColumnText(0);
   img.name = st.ColumnText(1);
   img.managed = st.ColumnInt64(2) != 0;
   img.artifact_dir = st.ColumnText(3);
@@ -52,6 +74,7 @@ Status DecodeImageColumns(const sql::Statement& st, Image& img) {
 }
 
 Status DecodeVmColumns(const sql::Statement& st, VmRecord& vm) {
+  vm.id = st.ColumnText(0);
   vm.name = st.ColumnText(1);
   vm.image_id = st.ColumnText(2);
   BANGER_ASSIGN_OR_RETURN(vm.state, ParseVmState(st.ColumnText(3)));
@@ -71,6 +94,7 @@ Status DecodeVmColumns(const sql::Statement& st, VmRecord& vm) {
 }
 
 Status DecodeEventColumns(const sql::Statement& st, Event& ev) {
+  ev.seq = st.ColumnInt64(0);
   BANGER_ASSIGN_OR_RETURN(ev.at, TimeColumn(st, 1, "at"));
   ev.type = st.ColumnText(2);
   ev.vm_id = st.ColumnText(3);
@@ -105,10 +129,7 @@ bool HasLabels(const Labels& labels, const Labels& selector) {
 // ---- images ----
 
 Result<Image> DecodeImage(const sql::Statement& st) {
-  Image img;
-  img.id = st.ColumnText(0);
-  if (Status s = DecodeImageColumns(st, img); !s.ok()) return CorruptRow("image row " + img.id, s.error());
-  return img;
+  return DecodeColumns(st, "image row " + st.ColumnText(0), DecodeImageColumns);
 }
 
 void BindImage(sql::Statement& st, const Image& img) {
@@ -132,10 +153,7 @@ Error ImageWriteError(const sql::Statement& st, const Image& img, Error err) {
 // ---- vms ----
 
 Result<VmRecord> DecodeVm(const sql::Statement& st) {
-  VmRecord vm;
-  vm.id = st.ColumnText(0);
-  if (Status s = DecodeVmColumns(st, vm); !s.ok()) return CorruptRow("vm row " + vm.id, s.error());
-  return vm;
+  return DecodeColumns(st, "vm row " + st.ColumnText(0), DecodeVmColumns);
 }
 
 void BindVm(sql::Statement& st, const VmRecord& vm) {
@@ -163,30 +181,42 @@ Error VmWriteError(const sql::Statement& st, const VmRecord& vm, Error err) {
 // ---- sessions, workspaces, events ----
 
 Result<GuestSession> DecodeSession(const sql::Statement& st) {
-  std::string id = st.ColumnText(0);
-  auto body = JsonColumn(st, 1, "body_json");
-  if (!body.ok()) return CorruptRow("session row " + id, body.error());
-  auto s = GuestSessionFromJson(*body);
-  if (!s.ok()) return CorruptRow("session row " + id, s.error());
-  return s;
+  return DecodeBody(st, 1, "session row " + st.ColumnText(0), GuestSessionFromJson);
+}
+
+void BindSession(sql::Statement& st, const GuestSession& s) {
+  st.BindAll(s.id, s.vm_id, s.name, GuestSessionStatusName(s.status), FormatRfc3339(s.created_at),
+             FormatRfc3339(s.updated_at), DumpJson(ToJson(s)));
+}
+
+Error SessionWriteError(const sql::Statement& st, const GuestSession& s, Error err) {
+  if (sql::IsUniqueViolation(st.error_code())) {
+    return Error::Conflict("session name " + Quoted(s.name) + " is already in use in vm " + s.vm_id);
+  }
+  if (st.error_code() == SQLITE_CONSTRAINT_FOREIGNKEY) {
+    return Error::NotFound("vm " + Quoted(s.vm_id) + " not found");
+  }
+  return std::move(err).Wrap("writing session " + s.id);
 }
 
 Result<WorkspacePrepareResult> DecodeWorkspace(const sql::Statement& st) {
-  std::string key = st.ColumnText(0) + ":" + st.ColumnText(1);
-  auto body = JsonColumn(st, 2, "body_json");
-  if (!body.ok()) return CorruptRow("workspace row " + key, body.error());
-  auto w = WorkspacePrepareResultFromJson(*body);
-  if (!w.ok()) return CorruptRow("workspace row " + key, w.error());
-  return w;
+  return DecodeBody(st, 2, "workspace row " + st.ColumnText(0) + ":" + st.ColumnText(1),
+                    WorkspacePrepareResultFromJson);
+}
+
+void BindWorkspace(sql::Statement& st, const WorkspacePrepareResult& w) {
+  st.BindAll(w.vm_id, w.guest_path, DumpJson(ToJson(w)), FormatRfc3339(w.prepared_at));
+}
+
+Error WorkspaceWriteError(const sql::Statement& st, const WorkspacePrepareResult& w, Error err) {
+  if (st.error_code() == SQLITE_CONSTRAINT_FOREIGNKEY) {
+    return Error::NotFound("vm " + Quoted(w.vm_id) + " not found");
+  }
+  return std::move(err).Wrap("writing workspace " + w.guest_path + " of vm " + w.vm_id);
 }
 
 Result<Event> DecodeEvent(const sql::Statement& st) {
-  Event ev;
-  ev.seq = st.ColumnInt64(0);
-  if (Status s = DecodeEventColumns(st, ev); !s.ok()) {
-    return CorruptRow("event " + std::to_string(ev.seq), s.error());
-  }
-  return ev;
+  return DecodeColumns(st, "event " + std::to_string(st.ColumnInt64(0)), DecodeEventColumns);
 }
 
 }  // namespace banger::rows

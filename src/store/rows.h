@@ -71,8 +71,14 @@ Error VmWriteError(const sql::Statement& st, const VmRecord& vm, Error err);
 // ---- sessions, workspaces, events ----
 inline constexpr std::string_view kSelectSession = "SELECT id, body_json FROM guest_sessions";
 Result<GuestSession> DecodeSession(const sql::Statement& st);
+// Binds (id, vm_id, name, status, created_at, updated_at, body_json).
+void BindSession(sql::Statement& st, const GuestSession& s);
+Error SessionWriteError(const sql::Statement& st, const GuestSession& s, Error err);
 // Reads (vm_id, guest_path, body_json).
 Result<WorkspacePrepareResult> DecodeWorkspace(const sql::Statement& st);
+// Binds (vm_id, guest_path, body_json, prepared_at).
+void BindWorkspace(sql::Statement& st, const WorkspacePrepareResult& w);
+Error WorkspaceWriteError(const sql::Statement& st, const WorkspacePrepareResult& w, Error err);
 // Reads (seq, at, type, vm_id, vm_name, data_json).
 Result<Event> DecodeEvent(const sql::Statement& st);
 

@@ -41,27 +41,21 @@ class SqliteStore final : public Store {
 
   Status InsertImage(const Image& image) override {
     std::lock_guard lock(mu_);
-    BANGER_ASSIGN_OR_RETURN(sql::Statement st,
-                            Prepare("INSERT INTO images(id, name, managed, artifact_dir, rootfs_path, "
-                                    "work_seed_path, kernel_path, initrd_path, modules_dir, build_size, "
-                                    "seeded_ssh_public_key_fingerprint, docker, created_at, updated_at) "
-                                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"));
-    rows::BindImage(st, image);
-    if (Status s = st.Run(); !s.ok()) return rows::ImageWriteError(st, image, std::move(s).error());
-    return OkStatus();
+    return WriteRow(
+        "INSERT INTO images(id, name, managed, artifact_dir, rootfs_path, work_seed_path, kernel_path, "
+        "initrd_path, modules_dir, build_size, seeded_ssh_public_key_fingerprint, docker, created_at, "
+        "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        image, rows::BindImage, rows::ImageWriteError);
   }
 
   Status UpdateImage(const Image& image) override {
     std::lock_guard lock(mu_);
-    BANGER_ASSIGN_OR_RETURN(
-        sql::Statement st,
-        Prepare(
-            "UPDATE images SET name = ?2, managed = ?3, artifact_dir = ?4, rootfs_path = ?5, "
-            "work_seed_path = ?6, kernel_path = ?7, initrd_path = ?8, modules_dir = ?9, build_size = ?10, "
-            "seeded_ssh_public_key_fingerprint = ?11, docker = ?12, created_at = ?13, updated_at = ?14 "
-            "WHERE id = ?1"));
-    rows::BindImage(st, image);
-    if (Status s = st.Run(); !s.ok()) return rows::ImageWriteError(st, image, std::move(s).error());
+    BANGER_RETURN_IF_ERROR(WriteRow(
+        "UPDATE images SET name = ?2, managed = ?3, artifact_dir = ?4, rootfs_path = ?5, "
+        "work_seed_path = ?6, kernel_path = ?7, initrd_path = ?8, modules_dir = ?9, build_size = ?10, "
+        "seeded_ssh_public_key_fingerprint = ?11, docker = ?12, created_at = ?13, updated_at = ?14 "
+        "WHERE id = ?1",
+        image, rows::BindImage, rows::ImageWriteError));
     return CheckChanged("image", image.id);
   }
 
@@ -72,10 +66,7 @@ class SqliteStore final : public Store {
 
   Result<std::vector<Image>> ListImages() override {
     std::lock_guard lock(mu_);
-    BANGER_ASSIGN_OR_RETURN(sql::Statement st, Prepare(std::string(rows::kSelectImage) + " ORDER BY name"));
-    auto images = Collect(st, rows::DecodeImage);
-    if (!images.ok()) return images.error().Wrap("listing images");
-    return images;
+    return Query(std::string(rows::kSelectImage) + " ORDER BY name", rows::DecodeImage, "listing images");
   }
 
   Status DeleteImage(const std::string& id) override {
@@ -102,24 +93,20 @@ class SqliteStore final : public Store {
 
   Status InsertVm(const VmRecord& vm) override {
     std::lock_guard lock(mu_);
-    BANGER_ASSIGN_OR_RETURN(
-        sql::Statement st, Prepare("INSERT INTO vms(id, name, image_id, state, created_at, updated_at, "
-                                   "last_touched_at, spec_json, runtime_json, stats_json, labels_json, "
-                                   "request_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"));
-    rows::BindVm(st, vm);
-    if (Status s = st.Run(); !s.ok()) return rows::VmWriteError(st, vm, std::move(s).error());
-    return OkStatus();
+    return WriteRow(
+        "INSERT INTO vms(id, name, image_id, state, created_at, updated_at, last_touched_at, spec_json, "
+        "runtime_json, stats_json, labels_json, request_id) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        vm, rows::BindVm, rows::VmWriteError);
   }
 
   Status UpdateVm(const VmRecord& vm) override {
     std::lock_guard lock(mu_);
-    BANGER_ASSIGN_OR_RETURN(
-        sql::Statement st,
-        Prepare("UPDATE vms SET name = ?2, image_id = ?3, state = ?4, created_at = ?5, updated_at = ?6, "
-                "last_touched_at = ?7, spec_json = ?8, runtime_json = ?9, stats_json = ?10, "
-                "labels_json = ?11, request_id = ?12 WHERE id = ?1"));
-    rows::BindVm(st, vm);
-    if (Status s = st.Run(); !s.ok()) return rows::VmWriteError(st, vm, std::move(s).error());
+    BANGER_RETURN_IF_ERROR(
+        WriteRow("UPDATE vms SET name = ?2, image_id = ?3, state = ?4, created_at = ?5, updated_at = ?6, "
+                 "last_touched_at = ?7, spec_json = ?8, runtime_json = ?9, stats_json = ?10, "
+                 "labels_json = ?11, request_id = ?12 WHERE id = ?1",
+                 vm, rows::BindVm, rows::VmWriteError));
     return CheckChanged("vm", vm.id);
   }
 
@@ -144,21 +131,18 @@ class SqliteStore final : public Store {
 
   Result<std::optional<VmRecord>> FindVmByRequestId(const std::string& request_id) override {
     std::lock_guard lock(mu_);
-    BANGER_ASSIGN_OR_RETURN(sql::Statement st,
-                            Prepare(std::string(rows::kSelectVm) + " WHERE request_id = ?1"));
-    st.Bind(1, request_id);
-    auto vms = Collect(st, rows::DecodeVm);
-    if (!vms.ok()) return vms.error().Wrap("finding vm by request id " + Quoted(request_id));
-    if (vms->empty()) return std::optional<VmRecord>();
-    return std::optional<VmRecord>(std::move(vms->front()));
+    BANGER_ASSIGN_OR_RETURN(std::vector<VmRecord> vms,
+                            Query(std::string(rows::kSelectVm) + " WHERE request_id = ?1", rows::DecodeVm,
+                                  "finding vm by request id " + Quoted(request_id), request_id));
+    if (vms.empty()) return std::optional<VmRecord>();
+    return std::optional<VmRecord>(std::move(vms.front()));
   }
 
   Result<std::vector<VmRecord>> ListVms(const Labels& selector) override {
     std::lock_guard lock(mu_);
-    BANGER_ASSIGN_OR_RETURN(sql::Statement st,
-                            Prepare(std::string(rows::kSelectVm) + " ORDER BY created_at, name"));
-    auto vms = Collect(st, rows::DecodeVm);
-    if (!vms.ok()) return vms.error().Wrap("listing vms");
+    auto vms =
+        Query(std::string(rows::kSelectVm) + " ORDER BY created_at, name", rows::DecodeVm, "listing vms");
+    if (!vms.ok()) return vms;
     std::erase_if(*vms, [&](const VmRecord& vm) { return !rows::HasLabels(vm.labels, selector); });
     return vms;
   }
@@ -173,24 +157,12 @@ class SqliteStore final : public Store {
 
   Status UpsertSession(const GuestSession& s) override {
     std::lock_guard lock(mu_);
-    BANGER_ASSIGN_OR_RETURN(
-        sql::Statement st,
-        Prepare("INSERT INTO guest_sessions(id, vm_id, name, status, created_at, updated_at, body_json) "
-                "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(id) DO UPDATE SET vm_id = excluded.vm_id, "
-                "name = excluded.name, status = excluded.status, created_at = excluded.created_at, "
-                "updated_at = excluded.updated_at, body_json = excluded.body_json"));
-    st.BindAll(s.id, s.vm_id, s.name, GuestSessionStatusName(s.status), FormatRfc3339(s.created_at),
-               FormatRfc3339(s.updated_at), DumpJson(ToJson(s)));
-    if (Status run = st.Run(); !run.ok()) {
-      if (sql::IsUniqueViolation(st.error_code())) {
-        return Error::Conflict("session name " + Quoted(s.name) + " is already in use in vm " + s.vm_id);
-      }
-      if (st.error_code() == SQLITE_CONSTRAINT_FOREIGNKEY) {
-        return Error::NotFound("vm " + Quoted(s.vm_id) + " not found");
-      }
-      return std::move(run).error().Wrap("writing session " + s.id);
-    }
-    return OkStatus();
+    return WriteRow(
+        "INSERT INTO guest_sessions(id, vm_id, name, status, created_at, updated_at, body_json) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(id) DO UPDATE SET vm_id = excluded.vm_id, "
+        "name = excluded.name, status = excluded.status, created_at = excluded.created_at, "
+        "updated_at = excluded.updated_at, body_json = excluded.body_json",
+        s, rows::BindSession, rows::SessionWriteError);
   }
 
   Result<GuestSession> GetSession(const std::string& id_or_name, const std::string& vm_id) override {
@@ -202,13 +174,9 @@ class SqliteStore final : public Store {
 
   Result<std::vector<GuestSession>> ListSessions(const std::string& vm_id) override {
     std::lock_guard lock(mu_);
-    BANGER_ASSIGN_OR_RETURN(sql::Statement st,
-                            Prepare(std::string(rows::kSelectSession) +
-                                    " WHERE ?1 = '' OR vm_id = ?1 ORDER BY created_at, name, id"));
-    st.Bind(1, vm_id);
-    auto sessions = Collect(st, rows::DecodeSession);
-    if (!sessions.ok()) return sessions.error().Wrap("listing sessions");
-    return sessions;
+    return Query(
+        std::string(rows::kSelectSession) + " WHERE ?1 = '' OR vm_id = ?1 ORDER BY created_at, name, id",
+        rows::DecodeSession, "listing sessions", vm_id);
   }
 
   Status DeleteSession(const std::string& id) override {
@@ -220,30 +188,17 @@ class SqliteStore final : public Store {
 
   Status UpsertWorkspace(const WorkspacePrepareResult& w) override {
     std::lock_guard lock(mu_);
-    BANGER_ASSIGN_OR_RETURN(
-        sql::Statement st,
-        Prepare("INSERT INTO workspaces(vm_id, guest_path, body_json, prepared_at) VALUES (?1, ?2, ?3, ?4) "
-                "ON CONFLICT(vm_id, guest_path) DO UPDATE SET body_json = excluded.body_json, "
-                "prepared_at = excluded.prepared_at"));
-    st.BindAll(w.vm_id, w.guest_path, DumpJson(ToJson(w)), FormatRfc3339(w.prepared_at));
-    if (Status s = st.Run(); !s.ok()) {
-      if (st.error_code() == SQLITE_CONSTRAINT_FOREIGNKEY) {
-        return Error::NotFound("vm " + Quoted(w.vm_id) + " not found");
-      }
-      return std::move(s).error().Wrap("writing workspace " + w.guest_path + " of vm " + w.vm_id);
-    }
-    return OkStatus();
+    return WriteRow(
+        "INSERT INTO workspaces(vm_id, guest_path, body_json, prepared_at) VALUES (?1, ?2, ?3, ?4) "
+        "ON CONFLICT(vm_id, guest_path) DO UPDATE SET body_json = excluded.body_json, "
+        "prepared_at = excluded.prepared_at",
+        w, rows::BindWorkspace, rows::WorkspaceWriteError);
   }
 
   Result<std::vector<WorkspacePrepareResult>> ListWorkspaces(const std::string& vm_id) override {
     std::lock_guard lock(mu_);
-    BANGER_ASSIGN_OR_RETURN(
-        sql::Statement st,
-        Prepare("SELECT vm_id, guest_path, body_json FROM workspaces WHERE vm_id = ?1 ORDER BY guest_path"));
-    st.Bind(1, vm_id);
-    auto workspaces = Collect(st, rows::DecodeWorkspace);
-    if (!workspaces.ok()) return workspaces.error().Wrap("listing workspaces of vm " + vm_id);
-    return workspaces;
+    return Query("SELECT vm_id, guest_path, body_json FROM workspaces WHERE vm_id = ?1 ORDER BY guest_path",
+                 rows::DecodeWorkspace, "listing workspaces of vm " + vm_id, vm_id);
   }
 
   // ---- events ----
@@ -265,14 +220,9 @@ class SqliteStore final : public Store {
     std::lock_guard lock(mu_);
     // SQLite reads a negative LIMIT as "no limit"; the contract is "at most".
     if (limit <= 0) return std::vector<Event>();
-    BANGER_ASSIGN_OR_RETURN(
-        sql::Statement st,
-        Prepare("SELECT seq, at, type, vm_id, vm_name, data_json FROM events WHERE seq > ?1 ORDER BY seq "
-                "LIMIT ?2"));
-    st.Bind(1, after).Bind(2, limit);
-    auto events = Collect(st, rows::DecodeEvent);
-    if (!events.ok()) return events.error().Wrap("reading events");
-    return events;
+    return Query(
+        "SELECT seq, at, type, vm_id, vm_name, data_json FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        rows::DecodeEvent, "reading events", after, limit);
   }
 
   Result<int64_t> LastEventSeq() override {
@@ -304,6 +254,29 @@ class SqliteStore final : public Store {
   sqlite3* db() const { return conn_.get(); }
 
   Result<sql::Statement> Prepare(std::string_view sql) { return sql::Statement::Prepare(db(), sql); }
+
+  // Runs a SELECT with ?1, ?2, ... bound to `args` and decodes every row; a
+  // failure is wrapped with `doing`.
+  template <typename T, typename... Args>
+  Result<std::vector<T>> Query(std::string_view query, Decoder<T> decode, const std::string& doing,
+                               const Args&... args) {
+    BANGER_ASSIGN_OR_RETURN(sql::Statement st, Prepare(query));
+    st.BindAll(args...);
+    auto found = Collect(st, decode);
+    if (!found.ok()) return found.error().Wrap(doing);
+    return found;
+  }
+
+  // Prepares `query`, binds `row` with `bind` and runs it; a failure becomes
+  // `on_error`'s kConflict/kNotFound or wrapped error.
+  template <typename Row>
+  Status WriteRow(std::string_view query, const Row& row, void (*bind)(sql::Statement&, const Row&),
+                  Error (*on_error)(const sql::Statement&, const Row&, Error)) {
+    BANGER_ASSIGN_OR_RETURN(sql::Statement st, Prepare(query));
+    bind(st, row);
+    if (Status s = st.Run(); !s.ok()) return on_error(st, row, std::move(s).error());
+    return OkStatus();
+  }
 
   // Runs a bound UPDATE/DELETE keyed by `id`: a failure is wrapped with
   // `doing`, and changing no row is kNotFound for the `kind` named `id`.

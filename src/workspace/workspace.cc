@@ -264,12 +264,7 @@ Result<std::vector<std::string>> WorkTreeFiles(const RepoInfo& repo, WorkspacePr
       std::string list, Git({"-C", repo.root, "ls-files", "-z", "--cached", "--others", "--exclude-standard"},
                             "listing files of " + repo.root));
   std::set<std::string> seen;
-  size_t i = 0;
-  while (i < list.size()) {
-    size_t j = list.find('\0', i);
-    if (j == std::string::npos) j = list.size();
-    std::string rel = list.substr(i, j - i);
-    i = j + 1;
+  for (std::string& rel : Split(list, '\0')) {
     if (rel.empty() || !seen.insert(rel).second) continue;
     struct stat st {};
     if (::lstat((repo.root + "/" + rel).c_str(), &st) != 0) continue;  // deleted in the work tree
