@@ -52,8 +52,9 @@ TEST(CliE2E, DoctorPrintsEveryCheckAndExitsZeroWhenNothingFails) {
   for (const auto& c : *arr) {
     std::string status = c["status"];
     EXPECT_TRUE(status == "ok" || status == "warn" || status == "fail") << c.dump();
-    if (status != "ok")
+    if (status != "ok") {
       EXPECT_FALSE(c["fix"].get<std::string>().empty()) << "a problem without a fix: " << c.dump();
+    }
     any_fail = any_fail || status == "fail";
   }
   // This config pins qemu/tcg, and the suite's host has qemu and e2fsprogs:
