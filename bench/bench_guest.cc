@@ -120,6 +120,7 @@ banger::CommandResult RunWithStdinFile(const std::vector<std::string>& argv, con
   }
   banger::UniqueFd err_r(err[0]), err_w(err[1]);
   std::vector<char*> cargv;
+  cargv.reserve(argv.size() + 1);
   for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
   cargv.push_back(nullptr);
   pid_t pid = ::fork();

@@ -31,7 +31,7 @@ class FakeDaemonTest : public ::testing::Test {
     ::unsetenv("BANGER_BANGERD");
     std::filesystem::remove_all(home_.root);
   }
-  void Serve(HttpHandler h) {
+  void Serve(const HttpHandler& h) {
     auto s = HttpServer::ListenUnix(home_.Socket(), 0600);
     ASSERT_TRUE(s.ok()) << s.error().message();
     server_ = std::move(*s);

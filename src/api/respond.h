@@ -24,6 +24,7 @@ HttpResponse ErrorResponse(const Error& e);
 int HttpStatusFor(ErrorKind k);
 
 // Evaluates a Result; on error, returns its error response from the handler.
+// NOLINTNEXTLINE(bugprone-macro-parentheses): `lhs` may be a declaration.
 #define API_TRY(lhs, expr)                                                                            \
   auto BANGER_CONCAT(_r_, __LINE__) = (expr);                                                         \
   if (!BANGER_CONCAT(_r_, __LINE__).ok()) return ErrorResponse(BANGER_CONCAT(_r_, __LINE__).error()); \

@@ -283,6 +283,7 @@ TEST_F(ApiTest, ConcurrentCreatesWithOneRequestIdMakeOneVm) {
   std::mutex mu;
   std::vector<HttpResponse> answers;
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
   for (int i = 0; i < kThreads; ++i) {
     threads.emplace_back([&] {
       auto r = Call("POST", "/v1/vms", R"({"request_id":"same-key","no_start":true})");

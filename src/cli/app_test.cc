@@ -29,7 +29,7 @@ class CliTest : public FakeDaemonTest {
  protected:
   // A fake daemon: answers ping itself and everything else with `h`,
   // recording the requests.
-  void Serve(HttpHandler h) {
+  void Serve(const HttpHandler& h) {
     FakeDaemonTest::Serve([this, h](const HttpRequest& r) {
       if (r.Path() == "/v1/ping") return Answer(200, {{"version", "0.1.0"}, {"pid", 1}});
       std::lock_guard<std::mutex> l(mu_);
@@ -43,6 +43,7 @@ class CliTest : public FakeDaemonTest {
     args.push_back("--home");
     args.push_back(home_.root);
     std::vector<char*> argv;
+    argv.reserve(args.size() + 1);
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
     testing::internal::CaptureStdout();

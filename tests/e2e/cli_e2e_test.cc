@@ -224,6 +224,7 @@ PtyRun RunOnPty(const std::vector<std::string>& argv, unsigned short rows, unsig
   if (pid < 0) return {};
   if (pid == 0) {
     std::vector<char*> cargv;
+    cargv.reserve(argv.size() + 1);
     for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
     cargv.push_back(nullptr);
     ::execv(cargv[0], cargv.data());
@@ -287,8 +288,9 @@ TEST(CliE2E, ExecDashTGivesTheGuestCommandATty) {
   bool resized = false;
   PtyRun rs = RunOnPty(
       cli({"vm", "exec", "tty", "-t", "--", "sh", "-c",
-           "echo first:$(stty size); i=0; while [ \"$(stty size)\" = '24 80' ] && [ $i -lt 600 ]; do "
-           "sleep 0.1; i=$((i+1)); done; echo second:$(stty size)"}),
+           std::string(
+               "echo first:$(stty size); i=0; while [ \"$(stty size)\" = '24 80' ] && [ $i -lt 600 ]; "
+               "do sleep 0.1; i=$((i+1)); done; echo second:$(stty size)")}),
       24, 80, std::chrono::seconds(180), [&](int master, const std::string& so_far) {
         if (resized || so_far.find("first:24 80") == std::string::npos) return;
         winsize ws{};

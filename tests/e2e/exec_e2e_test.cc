@@ -46,6 +46,7 @@ class ExecE2E : public ::testing::Test {
       int null = ::open("/dev/null", O_RDONLY);
       ::dup2(null, STDIN_FILENO);
       std::vector<char*> cargv;
+      cargv.reserve(argv.size() + 1);
       for (auto& a : argv) cargv.push_back(a.data());
       cargv.push_back(nullptr);
       ::execv(cargv[0], cargv.data());

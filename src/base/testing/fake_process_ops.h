@@ -46,7 +46,7 @@ class FakeProcs : public ProcessOps {
   }
   Status Signal(pid_t pid, int sig) override {
     std::lock_guard<std::mutex> lk(mu_);
-    signals_.push_back({pid, sig});
+    signals_.emplace_back(pid, sig);
     if (sig == 9) procs_.erase(pid);
     return OkStatus();
   }
