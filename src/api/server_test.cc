@@ -12,6 +12,7 @@
 #include "api/web_ui.h"
 #include "base/fs.h"
 #include "daemon/fakes.h"
+#include "daemon/testing/vm_service_fixture.h"
 #include "model/json.h"
 
 namespace banger {
@@ -19,21 +20,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class ApiTest : public ::testing::Test {
+class ApiTest : public DaemonTest {
  protected:
   void SetUp() override {
-    root_ = "/tmp/bga-" + std::to_string(::getpid());
-    fs::remove_all(root_);
-    fs::create_directories(root_ + "/vms");
-    store_ = std::move(*Store::Open(":memory:"));
-    events_ = std::make_unique<EventLog>(*store_);
-    VmServiceDeps d;
-    d.home = HomeLayout{root_};
-    d.config.default_image_name = "base";
-    d.store = store_.get();
-    d.events = events_.get();
-    d.procs = &procs_;
-    d.disks = &disks_;
+    ASSERT_NO_FATAL_FAILURE(OpenStore(":memory:"));
+    VmServiceDeps d = FakeVmServiceDeps(root_, *store_, *events_, procs_, disks_);
     d.backends = {{BackendKind::kQemu, &qemu_}};
     svc_ = std::make_unique<VmService>(d);
     images_ =
@@ -46,8 +37,6 @@ class ApiTest : public ::testing::Test {
                                           [this] { stop_requested_ = true; });
     for (const char* f : {"vmlinux", "rootfs.ext4"}) ASSERT_TRUE(WriteFileAtomic(root_ + "/" + f, "x").ok());
   }
-  void TearDown() override { fs::remove_all(root_); }
-
   HttpResponse Call(const std::string& method, const std::string& target, const std::string& body = "") {
     HttpRequest r;
     r.method = method;
@@ -75,14 +64,6 @@ class ApiTest : public ::testing::Test {
     ASSERT_EQ(r.status, 201) << r.body;
   }
 
-  std::string root_;
-  std::unique_ptr<Store> store_;
-  std::unique_ptr<EventLog> events_;
-  testing::FakeProcs procs_;
-  testing::FakeDisks disks_;
-  testing::FakeBackend qemu_{BackendKind::kQemu, procs_};
-  std::unique_ptr<VmService> svc_;
-  std::unique_ptr<ImageService> images_;
   std::unique_ptr<SessionService> sessions_;
   std::unique_ptr<VmMonitor> monitor_;
   std::unique_ptr<WorkspaceService> workspaces_;

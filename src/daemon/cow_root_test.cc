@@ -132,9 +132,7 @@ TEST_F(VmServiceDmTest, FailureAtEachSetupStepLeavesNothingAttached) {
     } else {
       dm_.fail[step] = Error::Internal(std::string("injected ") + step + " failure");
     }
-    CreateVmRequest r;
-    r.name = name;
-    auto c = svc_->Create(r);
+    auto c = TryCreate(name);
     ASSERT_FALSE(c.ok()) << step;
     auto vm = store_->GetVm(name);
     ASSERT_TRUE(vm.ok());
@@ -241,9 +239,7 @@ TEST_F(VmServiceDmTest, FailedTeardownIsRememberedAndRetried) {
 
 TEST_F(VmServiceDmTest, UnavailableDeviceMapperIsAClearErrorState) {
   dm_.available = Error::Unavailable("no /dev/mapper/control");
-  CreateVmRequest r;
-  r.name = "t1";
-  auto c = svc_->Create(r);
+  auto c = TryCreate("t1");
   ASSERT_FALSE(c.ok());
   EXPECT_EQ(c.error().kind(), ErrorKind::kUnavailable);
   EXPECT_NE(c.error().message().find("cow_mode = dm-snapshot but device-mapper is not available on this host "

@@ -16,6 +16,7 @@
 #include "daemon/fakes.h"
 #include "daemon/image_service.h"
 #include "daemon/session_service.h"
+#include "daemon/testing/vm_service_fixture.h"
 #include "daemon/workspace_service.h"
 
 namespace banger {
@@ -37,10 +38,6 @@ ExecRequest Sh(const std::string& script) {
 class GuestExecTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    static int counter = 0;
-    root_ = "/tmp/bgx-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
-    fs::remove_all(root_);
-    fs::create_directories(root_ + "/vms");
     sock_ = root_ + "/agent.sock";
     agent_pid_ = fork();
     ASSERT_GE(agent_pid_, 0);
@@ -63,13 +60,7 @@ class GuestExecTest : public ::testing::Test {
           BANGER_ASSIGN_OR_RETURN(UniqueFd fd, ConnectAgentUnix(sock_, timeout));
           return AgentConn::Handshake(std::move(fd), timeout);
         });
-    VmServiceDeps d;
-    d.home = HomeLayout{root_};
-    d.config.default_image_name = "base";
-    d.store = store_.get();
-    d.events = events_.get();
-    d.procs = &procs_;
-    d.disks = &disks_;
+    VmServiceDeps d = FakeVmServiceDeps(root_, *store_, *events_, procs_, disks_);
     d.agents = pool_.get();
     d.backends = {{BackendKind::kQemu, &qemu_}};
     svc_ = std::make_unique<VmService>(d);
@@ -84,20 +75,18 @@ class GuestExecTest : public ::testing::Test {
     pool_.reset();
     ::kill(agent_pid_, SIGKILL);
     ::waitpid(agent_pid_, nullptr, 0);
-    fs::remove_all(root_);
   }
 
   VmRecord MustCreate(const std::string& name, bool auto_remove = false) {
     CreateVmRequest r;
     r.name = name;
     r.auto_remove = auto_remove;
-    auto c = svc_->Create(r);
-    EXPECT_TRUE(c.ok()) << (c.ok() ? "" : c.error().message());
-    return c.ok() ? c->view.vm : VmRecord{};
+    return MustCreateVm(*svc_, r);
   }
   bool Exists(const std::string& ref) { return store_->GetVm(ref).ok(); }
 
-  std::string root_, sock_;
+  testing::TempDir tmp_{"bgx", {"vms"}};
+  std::string root_ = tmp_.path(), sock_;
   pid_t agent_pid_ = -1;
   std::unique_ptr<Store> store_;
   std::unique_ptr<EventLog> events_;

@@ -89,9 +89,7 @@ TEST_F(VmServiceTest, BadInputChangesNothing) {
 
 TEST_F(VmServiceTest, LaunchFailureLeavesErrorStateAndNoLeaks) {
   qemu_.launch_error = Error::Unavailable("spawning qemu: No such file or directory");
-  CreateVmRequest r;
-  r.name = "t1";
-  auto c = svc_->Create(r);
+  auto c = TryCreate("t1");
   ASSERT_FALSE(c.ok());
   EXPECT_NE(c.error().message().find("No such file"), std::string::npos);
   auto vm = store_->GetVm("t1");
@@ -110,9 +108,7 @@ TEST_F(VmServiceTest, LaunchFailureLeavesErrorStateAndNoLeaks) {
 
 TEST_F(VmServiceTest, UnavailableBackendIsAnErrorState) {
   qemu_.available = Error::Unavailable("qemu-system-x86_64: not found in PATH");
-  CreateVmRequest r;
-  r.name = "t1";
-  auto c = svc_->Create(r);
+  auto c = TryCreate("t1");
   ASSERT_FALSE(c.ok());
   EXPECT_EQ(store_->GetVm("t1")->state, VmState::kError);
   EXPECT_TRUE(qemu_.launches.empty());

@@ -8,23 +8,18 @@
 #include <sys/un.h>
 
 #include <cstring>
-#include <filesystem>
 #include <thread>
+
+#include "base/testing/temp_dir.h"
 
 namespace banger {
 namespace {
 
 class HttpTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() / ("banger-http-" + std::to_string(::getpid()));
-    std::filesystem::create_directories(dir_);
-    sock_ = (dir_ / "api.sock").string();
-  }
   void TearDown() override {
     if (server_) server_->Shutdown();
     if (thread_.joinable()) thread_.join();
-    std::filesystem::remove_all(dir_);
   }
   void Start(const HttpHandler& h) {
     auto s = HttpServer::ListenUnix(sock_, 0600);
@@ -32,8 +27,8 @@ class HttpTest : public ::testing::Test {
     server_ = std::move(*s);
     thread_ = std::thread([this, h] { server_->Serve(h); });
   }
-  std::filesystem::path dir_;
-  std::string sock_;
+  testing::TempDir dir_{"bghttp"};
+  std::string sock_ = dir_ / "api.sock";
   std::unique_ptr<HttpServer> server_;
   std::thread thread_;
 };
@@ -65,7 +60,7 @@ TEST_F(HttpTest, SocketModeIsRestricted) {
 TEST_F(HttpTest, SocketCanBeSharedWithAGroup) {
   // As root any group will do (65534 is Debian's nogroup); otherwise our own.
   gid_t gid = ::geteuid() == 0 ? 65534 : ::getgid();
-  std::string path = (dir_ / "group.sock").string();
+  std::string path = dir_ / "group.sock";
   auto s = HttpServer::ListenUnix(path, 0660, gid);
   ASSERT_TRUE(s.ok()) << s.error().message();
   struct stat st {};
@@ -110,7 +105,7 @@ TEST(HttpTcpTest, ServesOnLoopbackAndRefusesBadAddresses) {
 }
 
 TEST_F(HttpTest, ConnectToMissingSocketIsUnavailable) {
-  auto res = UnixHttpCall((dir_ / "nope.sock").string(), HttpRequest{}, std::chrono::seconds(1));
+  auto res = UnixHttpCall(dir_ / "nope.sock", HttpRequest{}, std::chrono::seconds(1));
   ASSERT_FALSE(res.ok());
   EXPECT_EQ(res.error().kind(), ErrorKind::kUnavailable);
 }

@@ -12,6 +12,7 @@
 #include <set>
 
 #include "base/fs.h"
+#include "base/testing/temp_dir.h"
 
 namespace banger {
 namespace {
@@ -92,9 +93,6 @@ class SimTools {
 class DevMapperTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = "/tmp/bgdm-" + std::to_string(::getpid());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_ + "/modules");
     control_ = dir_ + "/control";
     ASSERT_TRUE(WriteFileAtomic(control_, "").ok());
     base_ = dir_ + "/rootfs.ext4";
@@ -103,9 +101,8 @@ class DevMapperTest : public ::testing::Test {
     ASSERT_TRUE(CreateCowFile(cow_, 1 << 20).ok());
     ops_ = MakeDeviceMapperOps(sim_.Runner(), control_, dir_ + "/modules");
   }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  std::string dir_, control_, base_, cow_;
+  testing::TempDir tmp_{"bgdm", {"modules"}};
+  std::string dir_ = tmp_.path(), control_, base_, cow_;
   SimTools sim_;
   std::unique_ptr<DeviceMapperOps> ops_;
 };

@@ -7,6 +7,7 @@
 
 #include "base/fs.h"
 #include "base/process.h"
+#include "base/testing/temp_dir.h"
 
 namespace banger {
 namespace {
@@ -16,22 +17,18 @@ namespace fs = std::filesystem;
 class FileSyncTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = "/tmp/bgfs-" + std::to_string(::getpid());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_ + "/home/.config/tool");
     ASSERT_TRUE(WriteFileAtomic(dir_ + "/home/.gitconfig", "[user]\n\tname = t\n").ok());
     ASSERT_TRUE(WriteFileAtomic(dir_ + "/home/.config/tool/a.conf", "a=1\n").ok());
     image_ = dir_ + "/work.ext4";
     ASSERT_TRUE(RunChecked({"truncate", "-s", "64M", image_}).ok());
     ASSERT_TRUE(RunChecked({"mkfs.ext4", "-q", "-F", image_}).ok());
   }
-  void TearDown() override { fs::remove_all(dir_); }
-
   std::string Debugfs(const std::string& cmd) {
     auto r = RunCommand({"debugfs", "-R", cmd, image_});
     return r.ok() ? r->out : "";
   }
-  std::string dir_, image_;
+  testing::TempDir tmp_{"bgfs", {"home/.config/tool"}};
+  std::string dir_ = tmp_.path(), image_;
 };
 
 TEST_F(FileSyncTest, CopiesFilesAndDirsWithModes) {

@@ -3,11 +3,11 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include <filesystem>
 #include <mutex>
 #include <thread>
 #include <vector>
 
+#include "base/testing/temp_dir.h"
 #include "http/http.h"
 
 namespace banger {
@@ -27,9 +27,6 @@ struct Seen {
 class FakeFcApi : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() / ("banger-fc-client-" + std::to_string(::getpid()));
-    std::filesystem::create_directories(dir_);
-    sock_ = (dir_ / "fc.sock").string();
     auto server = HttpServer::ListenUnix(sock_, 0600);
     ASSERT_TRUE(server.ok()) << server.error().message();
     server_ = std::move(*server);
@@ -38,7 +35,6 @@ class FakeFcApi : public ::testing::Test {
   void TearDown() override {
     server_->Shutdown();
     thread_.join();
-    std::filesystem::remove_all(dir_);
   }
 
   HttpResponse Handle(const HttpRequest& r) {
@@ -65,8 +61,8 @@ class FakeFcApi : public ::testing::Test {
 
   FcClient Client() { return FcClient(sock_, seconds(5)); }
 
-  std::filesystem::path dir_;
-  std::string sock_;
+  testing::TempDir dir_{"bgfc"};
+  std::string sock_ = dir_ / "fc.sock";
   std::unique_ptr<HttpServer> server_;
   std::thread thread_;
   std::mutex mu_;

@@ -6,9 +6,10 @@
 #include <unistd.h>
 
 #include <cstring>
-#include <filesystem>
 #include <functional>
 #include <thread>
+
+#include "base/testing/temp_dir.h"
 
 namespace banger {
 namespace {
@@ -88,14 +89,8 @@ std::string Answer(const Json& req, const Json& ret) {
 
 class QmpClientTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() / ("banger-qmp-" + std::to_string(::getpid()));
-    std::filesystem::create_directories(dir_);
-    sock_ = (dir_ / "qmp.sock").string();
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-  std::filesystem::path dir_;
-  std::string sock_;
+  testing::TempDir dir_{"bgqmp"};
+  std::string sock_ = dir_ / "qmp.sock";
 };
 
 TEST_F(QmpClientTest, NegotiatesThenSkipsEvents) {
