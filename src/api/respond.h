@@ -24,11 +24,12 @@ HttpResponse ErrorResponse(const Error& e);
 int HttpStatusFor(ErrorKind k);
 
 // Evaluates a Result; on error, returns its error response from the handler.
-// NOLINTNEXTLINE(bugprone-macro-parentheses): `lhs` may be a declaration.
+// NOLINTBEGIN(bugprone-macro-parentheses): `lhs` may be a declaration.
 #define API_TRY(lhs, expr)                                                                            \
   auto BANGER_CONCAT(_r_, __LINE__) = (expr);                                                         \
   if (!BANGER_CONCAT(_r_, __LINE__).ok()) return ErrorResponse(BANGER_CONCAT(_r_, __LINE__).error()); \
   lhs = std::move(BANGER_CONCAT(_r_, __LINE__)).value()
+// NOLINTEND(bugprone-macro-parentheses)
 
 // The request body as a JSON object ({} when empty).
 Result<Json> Body(const HttpRequest& req);

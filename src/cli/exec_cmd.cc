@@ -104,7 +104,7 @@ int StreamExec(CliContext& ctx, const std::string& ref, const ExecFlags& f) {
 // right after), so they only hold shared state.
 
 // Sends stdin as frames, then its end.
-void StartStdinPump(std::shared_ptr<FrameWriter> writer) {
+void StartStdinPump(const std::shared_ptr<FrameWriter>& writer) {
   std::thread([writer] {
     std::string buf(32 * 1024, '\0');
     for (;;) {
@@ -119,7 +119,7 @@ void StartStdinPump(std::shared_ptr<FrameWriter> writer) {
 
 // Forwards the blocked signals `sigs` to the guest command, and window size
 // changes to its pty.
-void StartSignalForwarder(std::shared_ptr<FrameWriter> writer, sigset_t sigs, bool tty) {
+void StartSignalForwarder(const std::shared_ptr<FrameWriter>& writer, sigset_t sigs, bool tty) {
   std::thread([writer, sigs, tty] {
     for (;;) {
       int sig = 0;
