@@ -63,28 +63,34 @@ class ExecE2E : public ::testing::Test {
     return false;
   }
 
+  // `vm run --rm --name NAME` of a long command, once the command runs in the
+  // guest (it printed through the exec stream): the CLI's pid, or -1 (the CLI
+  // killed, a failure recorded) when it never started.
+  static pid_t StartRunCommand(const std::string& name, const std::string& out) {
+    pid_t cli = SpawnBanger(
+        {"vm", "run", "--rm", "--name", name, "--", "sh", "-c", "echo started; exec sleep 300"}, out);
+    if (cli <= 0) return -1;
+    bool started = WaitUntil(
+        [&] {
+          auto s = ReadFile(out);
+          return s.ok() && s->find("started") != std::string::npos;
+        },
+        240s);
+    if (started) return cli;
+    ::kill(cli, SIGKILL);
+    ::waitpid(cli, nullptr, 0);
+    auto got = ReadFile(out);
+    ADD_FAILURE() << "the run command never started: " << (got.ok() ? *got : got.error().message());
+    return -1;
+  }
   static BangerHome* home_;
 };
 BangerHome* ExecE2E::home_ = nullptr;
 
 TEST_F(ExecE2E, RmDeletesTheVmWhenTheCliIsKilled) {
   std::string out = home_->root() + "/rm-cli.out";
-  pid_t cli = SpawnBanger(
-      {"vm", "run", "--rm", "--name", "rmk", "--", "sh", "-c", "echo started; exec sleep 300"}, out);
+  pid_t cli = StartRunCommand("rmk", out);
   ASSERT_GT(cli, 0);
-  // The command runs in the guest (it printed through the exec stream).
-  bool started = WaitUntil(
-      [&] {
-        auto s = ReadFile(out);
-        return s.ok() && s->find("started") != std::string::npos;
-      },
-      240s);
-  if (!started) {
-    ::kill(cli, SIGKILL);
-    ::waitpid(cli, nullptr, 0);
-    auto got = ReadFile(out);
-    FAIL() << "the run command never started: " << (got.ok() ? *got : got.error().message());
-  }
   Json vm = home_->BangerJson({"vm", "show", "rmk"});
   EXPECT_EQ(vm["state"], "running");
   EXPECT_EQ(vm["spec"]["auto_remove"], true) << vm.dump();
@@ -100,16 +106,8 @@ TEST_F(ExecE2E, RmDeletesTheVmWhenTheCliIsKilled) {
 
 TEST_F(ExecE2E, RmDeletesTheVmWhenItsVmmDies) {
   std::string out = home_->root() + "/rm-vmm.out";
-  pid_t cli = SpawnBanger(
-      {"vm", "run", "--rm", "--name", "rmv", "--", "sh", "-c", "echo started; exec sleep 300"}, out);
+  pid_t cli = StartRunCommand("rmv", out);
   ASSERT_GT(cli, 0);
-  bool started = WaitUntil(
-      [&] {
-        auto s = ReadFile(out);
-        return s.ok() && s->find("started") != std::string::npos;
-      },
-      240s);
-  ASSERT_TRUE(started) << "the run command never started";
   std::vector<pid_t> vmms = home_->Vmms();
   ASSERT_EQ(vmms.size(), 1u);
   ASSERT_EQ(::kill(vmms[0], SIGKILL), 0);
