@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "agent/log_limiter.h"
 #include "base/unique_fd.h"
 
 namespace banger {
@@ -47,6 +48,26 @@ struct ExecRequest {
   std::string cwd;   // "" = /root
   bool tty = false;  // a pty; stdout carries both streams
   uint16_t rows = 24, cols = 80;
+  // How long Exec waits for the agent's OPEN_OK.
+  std::chrono::milliseconds open_timeout{std::chrono::seconds(30)};
+};
+
+// Limits for one connection: the guest is not trusted to read, to grant
+// credit or to keep to the protocol (docs/agent-protocol.md, "Hostile guests").
+struct AgentConnOptions {
+  // Host -> guest frames wait in a queue of at most this many bytes, sent by
+  // the connection's writer thread; a sender waits for room at most
+  // send_timeout, and a guest that does not take a queued frame within
+  // send_timeout loses the connection.
+  size_t max_send_queue = 1 << 20;
+  std::chrono::milliseconds send_timeout{std::chrono::seconds(10)};
+  // WriteStdin waits at most this long for the guest to grant stdin credit.
+  std::chrono::milliseconds stdin_credit_timeout{std::chrono::seconds(60)};
+  // Guest-originated log lines ("agent reported error", protocol violations)
+  // go through this limiter; shared by every connection of one VM so a
+  // reconnect does not refill it. Null: one per connection.
+  std::shared_ptr<GuestLogLimiter> log_limiter;
+  std::string label = "agent";  // prefix of log lines, e.g. "vm web1"
 };
 
 struct ExitStatus {
@@ -54,7 +75,9 @@ struct ExitStatus {
   int code = 0;   // exit code when !signaled
   int signo = 0;  // signal when signaled
   bool core = false;
-  // The shell convention: code, or 128 + signo.
+  // The shell convention: code, or 128 + signo. The client accepts only
+  // code 0..255 and signo 1..64 from the guest (anything else is a protocol
+  // violation), so this is 0..192.
   int ShellCode() const { return signaled ? 128 + signo : code; }
 };
 
@@ -67,7 +90,9 @@ struct ExecEvent {
 class ExecChannel {
  public:
   virtual ~ExecChannel() = default;
-  // Blocks while the guest has granted no credit (flow control).
+  // Blocks while the guest has granted no credit (flow control): kTimeout
+  // after the connection's stdin_credit_timeout without any, an error at once
+  // when the channel is aborted or the connection is lost.
   virtual Status WriteStdin(std::string_view data) = 0;
   virtual Status CloseStdin() = 0;
   virtual Status Signal(int signo) = 0;
@@ -76,6 +101,9 @@ class ExecChannel {
   virtual Result<ExecEvent> Next() = 0;
   // Next, but a kTimeout error at `deadline` (the channel stays usable).
   virtual Result<ExecEvent> NextUntil(std::chrono::steady_clock::time_point deadline) = 0;
+  // Gives up on the command from any thread: blocked and later calls fail
+  // with `reason`, and the agent is told to kill it.
+  virtual void Abort(const std::string& reason) = 0;
 };
 
 class AgentConn {
@@ -83,13 +111,16 @@ class AgentConn {
   virtual ~AgentConn() = default;
   // Sends HELLO and waits for the guest's HELLO_ACK (discarding stale bytes
   // first). A different major version is an error naming both versions.
-  static Result<std::unique_ptr<AgentConn>> Handshake(UniqueFd fd, std::chrono::milliseconds timeout);
+  static Result<std::unique_ptr<AgentConn>> Handshake(UniqueFd fd, std::chrono::milliseconds timeout,
+                                                      AgentConnOptions opts = {});
   virtual const AgentInfo& info() const = 0;
   // Starts a command. A command that cannot be started (not found, not
   // executable) still opens: it reports its error on stderr and exits 127/126.
   virtual Result<std::unique_ptr<ExecChannel>> Exec(const ExecRequest& req) = 0;
   // Round trip to the agent (liveness).
   virtual Status Ping(std::chrono::milliseconds timeout) = 0;
+  // Drops the connection now, from any thread: every wait on it fails.
+  virtual void Close(const std::string& reason) = 0;
 };
 
 }  // namespace banger

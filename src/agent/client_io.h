@@ -19,4 +19,8 @@ int MsLeft(Clock::time_point deadline);
 // error value, not a SIGPIPE.
 Status SendAll(int fd, std::string_view data);
 
+// Writes all of data without blocking past deadline (MSG_DONTWAIT + poll):
+// kTimeout when the peer does not take it in time.
+Status SendAllUntil(int fd, std::string_view data, Clock::time_point deadline);
+
 }  // namespace banger::agent_io

@@ -32,6 +32,26 @@ Status SendAll(int fd, std::string_view data) {
   return OkStatus();
 }
 
+Status SendAllUntil(int fd, std::string_view data, Clock::time_point deadline) {
+  while (!data.empty()) {
+    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      data.remove_prefix(static_cast<size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      if (Clock::now() >= deadline) return Error::Timeout("the agent is not reading its input");
+      pollfd p = {fd, POLLOUT, 0};
+      int r = ::poll(&p, 1, MsLeft(deadline));
+      if (r < 0 && errno != EINTR) return Error::FromErrno("writing to the agent: poll");
+      continue;
+    }
+    return Error::FromErrno("writing to the agent");
+  }
+  return OkStatus();
+}
+
 }  // namespace agent_io
 
 namespace {

@@ -224,6 +224,9 @@ void Serve(const HomeLayout& home, const DaemonConfig& config, Services& s, Http
   std::thread stopper([&] {
     stop.Wait();
     s.vms->BeginShutdown();
+    // Every wait on a guest (exec streams, session checks) fails now, so
+    // a guest that never answers cannot hold up the stop.
+    s.agents->Shutdown();
     s.events->Close();
     server.Shutdown();
     if (web_server) web_server->Shutdown();

@@ -29,6 +29,10 @@ class AgentPool {
   Result<std::shared_ptr<AgentConn>> Get(const VmRecord& vm, std::chrono::milliseconds timeout);
   // Forgets the VM's connection (the VM stopped or the connection broke).
   void Drop(const std::string& vm_id);
+  // Daemon stop: closes every connection (each wait on a guest fails at
+  // once) and refuses new ones (kUnavailable).
+  void Shutdown();
+  bool shut_down();
 
  private:
   struct Slot {
@@ -39,10 +43,12 @@ class AgentPool {
 
   Connector connect_;
   std::mutex mu_;
+  bool shut_down_ = false;  // Guarded by mu_.
   std::map<std::string, std::shared_ptr<Slot>> slots_;  // Guarded by mu_.
 };
 
 // The real connector: QEMU -> <vm_dir>/agent.sock, Firecracker -> vsock.
-AgentPool::Connector RealAgentConnector();
+// Every connection of one VM shares one GuestLogLimiter.
+AgentPool::Connector RealAgentConnector(AgentConnOptions base = {});
 
 }  // namespace banger

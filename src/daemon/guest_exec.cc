@@ -86,7 +86,10 @@ Result<ExecEvent> GuestCommand::Next() {
         (void)channel_->Signal(SIGKILL);
       }
       if (now >= give_up) {
-        return Error::Timeout("the command in vm " + vm_id_ + " reported no exit after SIGKILL");
+        // Also wakes a writer blocked on stdin credit the guest never grants.
+        std::string why = "the command in vm " + vm_id_ + " reported no exit after SIGKILL";
+        channel_->Abort(why);
+        return Error::Timeout(why);
       }
       wake = std::min(wake, killed_ ? give_up : *kill_at);
     }
@@ -127,8 +130,8 @@ Result<std::shared_ptr<AgentConn>> GuestExec::WaitForAgent(const std::string& re
       }
       return *conn;
     }
-    // A version mismatch will not fix itself by waiting.
-    if (conn.error().kind() == ErrorKind::kInvalidArgument)
+    // A version mismatch or a stopping daemon will not fix itself by waiting.
+    if (conn.error().kind() == ErrorKind::kInvalidArgument || agents->shut_down())
       return std::move(conn).error().Wrap("vm " + vm.name);
     last = std::move(conn).error();
     std::this_thread::sleep_for(
@@ -152,9 +155,11 @@ Result<std::unique_ptr<GuestCommand>> GuestExec::Open(const std::string& ref, co
 
 Result<GuestRunResult> GuestExec::Run(const std::string& ref, const ExecRequest& req,
                                       const GuestRunOptions& opts) {
-  BANGER_ASSIGN_OR_RETURN(auto cmd, Open(ref, req, opts.agent_timeout));
+  ExecRequest bounded = req;
+  bounded.open_timeout = opts.open_timeout;
+  BANGER_ASSIGN_OR_RETURN(auto cmd, Open(ref, bounded, opts.agent_timeout));
   BANGER_RETURN_IF_ERROR(cmd->channel().CloseStdin());
-  cmd->KillAt(Clock::now() + opts.run_timeout, std::chrono::seconds(5));
+  cmd->KillAt(Clock::now() + opts.run_timeout, opts.kill_grace);
   GuestRunResult run;
   std::string what = req.argv.empty() ? "command" : req.argv[0];
   for (;;) {

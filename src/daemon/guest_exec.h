@@ -87,6 +87,10 @@ struct GuestRunOptions {
   // The command's own deadline: SIGKILL then, an error shortly after.
   std::chrono::milliseconds run_timeout{std::chrono::seconds(60)};
   size_t max_output = 1 << 20;  // per stream; the rest is dropped
+  // How long the agent gets to answer the OPEN, and to report the exit
+  // after the deadline's SIGKILL.
+  std::chrono::milliseconds open_timeout{std::chrono::seconds(30)};
+  std::chrono::milliseconds kill_grace{std::chrono::seconds(5)};
 };
 
 struct GuestRunResult {

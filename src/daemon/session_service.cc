@@ -10,7 +10,6 @@ constexpr size_t kMaxGuestOutput = 1 << 20;
 // Deadlines for the agent's session-* subcommands (they return at once,
 // session-stop after up to its own --timeout 10 plus the kill).
 constexpr std::chrono::seconds kLaunchTimeout{30};
-constexpr std::chrono::seconds kQuickTimeout{10};
 constexpr std::chrono::seconds kStopTimeout{20};
 
 std::string Basename(const std::string& p) {
@@ -31,14 +30,37 @@ std::string Basename(const std::string& p) {
 
 Result<GuestRunResult> SessionService::RunInGuest(const std::string& vm_id, std::vector<std::string> argv,
                                                   std::chrono::milliseconds agent_timeout,
-                                                  std::chrono::milliseconds run_timeout) {
+                                                  std::chrono::milliseconds run_timeout,
+                                                  std::chrono::milliseconds open_timeout,
+                                                  std::chrono::milliseconds kill_grace) {
   ExecRequest req;
   req.argv = std::move(argv);
   GuestRunOptions opts;
   opts.agent_timeout = agent_timeout;
   opts.run_timeout = run_timeout;
+  opts.open_timeout = open_timeout;
+  opts.kill_grace = kill_grace;
   opts.max_output = kMaxGuestOutput;
   return exec_.Run(vm_id, req, opts);
+}
+
+bool SessionService::BeginCheck(const std::string& vm_id) {
+  std::lock_guard<std::mutex> lk(check_mu_);
+  CheckState& c = checks_[vm_id];
+  if (c.in_flight || std::chrono::steady_clock::now() < c.skip_until) return false;
+  c.in_flight = true;
+  return true;
+}
+
+void SessionService::EndCheck(const std::string& vm_id, bool guest_answered) {
+  std::lock_guard<std::mutex> lk(check_mu_);
+  CheckState& c = checks_[vm_id];
+  c.in_flight = false;
+  if (guest_answered) {
+    checks_.erase(vm_id);
+    return;
+  }
+  c.skip_until = std::chrono::steady_clock::now() + limits_.backoff;
 }
 
 void SessionService::Save(GuestSession& s, const std::string& event_type) {
@@ -144,9 +166,18 @@ GuestSession SessionService::Refresh(GuestSession s) {
     Save(s, "session.ended");
     return s;
   }
-  auto run = RunInGuest(s.vm_id, {paths_.agent, "session-status", s.guest_state_dir},
-                        std::chrono::seconds(10), kQuickTimeout);
-  if (!run.ok()) return s;  // the guest is busy or booting: keep what we know
+  // Bounded, one at a time per VM, and not again soon after a guest that
+  // did not answer: a hostile or wedged guest costs each caller at most one
+  // check's deadlines every backoff.
+  if (!BeginCheck(s.vm_id)) return s;
+  auto run = RunInGuest(s.vm_id, {paths_.agent, "session-status", s.guest_state_dir}, limits_.agent_timeout,
+                        limits_.run_timeout, limits_.open_timeout, limits_.kill_grace);
+  EndCheck(s.vm_id, run.ok());
+  if (!run.ok()) {
+    spdlog::info("session {}: no status from vm {} ({}); next check in {} s", s.name, s.vm_id,
+                 run.error().message(), limits_.backoff.count() / 1000);
+    return s;  // the guest is busy, booting or hostile: keep what we know
+  }
   auto j = ParseJson(run->out);
   if (!j.ok() || !j->is_object() || !(*j)["state"].is_string()) return s;
   std::string state = (*j)["state"];
@@ -219,10 +250,11 @@ Result<SessionStream> SessionService::Attach(const std::string& ref, const std::
   return SessionStream{s.vm_id, {{paths_.agent, "session-attach", s.guest_state_dir}, {}, "", false, 24, 80}};
 }
 
-void SessionService::PollRunning() {
+void SessionService::PollRunning(const std::function<bool()>& stop) {
   auto sessions = store_.ListSessions("");
   if (!sessions.ok()) return;
   for (auto& s : *sessions) {
+    if (stop && stop()) return;
     if (s.status == GuestSessionStatus::kRunning) Refresh(std::move(s));
   }
 }

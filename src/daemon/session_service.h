@@ -6,11 +6,21 @@
 // every session by asking the guest. Logs and attach streams are relayed by
 // api/exec_stream.cc.
 //
-// Thread-safety: safe to call concurrently (state is in the store and guest).
+// The guest is not trusted to answer: every status check (Refresh, used by
+// List, Get, Stop, Attach and the poller) is bounded (GuestCheckLimits), at
+// most one check per VM runs at a time, and a VM whose check timed out or
+// lost its connection is not asked again for `backoff` (its sessions keep
+// their recorded status meanwhile). Start and Stop's own commands are not
+// skipped, only bounded.
+//
+// Thread-safety: safe to call concurrently (state is in the store and guest;
+// the per-VM check state has its own mutex).
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -35,10 +45,20 @@ struct SessionGuestPaths {
   std::string sessions_dir = "/var/lib/banger/sessions";
 };
 
+// Deadlines of one session status check in a guest.
+struct GuestCheckLimits {
+  std::chrono::milliseconds agent_timeout{std::chrono::seconds(3)};  // the agent answers
+  std::chrono::milliseconds open_timeout{std::chrono::seconds(3)};   // OPEN_OK
+  std::chrono::milliseconds run_timeout{std::chrono::seconds(4)};    // session-status exits
+  std::chrono::milliseconds kill_grace{std::chrono::seconds(1)};     // EXIT after SIGKILL
+  std::chrono::milliseconds backoff{std::chrono::seconds(30)};       // after a failed check
+};
+
 class SessionService {
  public:
-  SessionService(VmService& vms, Store& store, EventLog& events, SessionGuestPaths paths = {})
-      : vms_(vms), exec_(vms), store_(store), events_(events), paths_(std::move(paths)) {}
+  SessionService(VmService& vms, Store& store, EventLog& events, SessionGuestPaths paths = {},
+                 GuestCheckLimits limits = {})
+      : vms_(vms), exec_(vms), store_(store), events_(events), paths_(std::move(paths)), limits_(limits) {}
 
   Result<GuestSession> Start(const StartSessionRequest& req);
   // Sessions of one VM ("" = all), each refreshed from the guest when it may
@@ -48,14 +68,21 @@ class SessionService {
   Result<GuestSession> Stop(const std::string& ref, const std::string& vm_ref);
   Result<SessionStream> Logs(const std::string& ref, const std::string& vm_ref, bool follow);
   Result<SessionStream> Attach(const std::string& ref, const std::string& vm_ref);
-  // Records the end of sessions that ended (the sweeper calls this).
-  void PollRunning();
+  // Records the end of sessions that ended (the upkeep's session poller
+  // calls this). Returns early once `stop` says so.
+  void PollRunning(const std::function<bool()>& stop = {});
 
  private:
   // One session-* subcommand of the guest agent, to completion.
   Result<GuestRunResult> RunInGuest(const std::string& vm_id, std::vector<std::string> argv,
                                     std::chrono::milliseconds agent_timeout,
-                                    std::chrono::milliseconds run_timeout);
+                                    std::chrono::milliseconds run_timeout,
+                                    std::chrono::milliseconds open_timeout = std::chrono::seconds(30),
+                                    std::chrono::milliseconds kill_grace = std::chrono::seconds(5));
+  // Claims the VM's status check; false while another runs or during backoff.
+  bool BeginCheck(const std::string& vm_id);
+  // Releases it; a failed check starts the VM's backoff.
+  void EndCheck(const std::string& vm_id, bool guest_answered);
   Result<GuestSession> Find(const std::string& ref, const std::string& vm_ref);
   // Asks the guest for the session's status and records a change.
   GuestSession Refresh(GuestSession s);
@@ -66,6 +93,13 @@ class SessionService {
   Store& store_;
   EventLog& events_;
   SessionGuestPaths paths_;
+  GuestCheckLimits limits_;
+  struct CheckState {
+    bool in_flight = false;
+    std::chrono::steady_clock::time_point skip_until{};
+  };
+  std::mutex check_mu_;
+  std::map<std::string, CheckState> checks_;  // by VM id; Guarded by check_mu_.
 };
 
 }  // namespace banger

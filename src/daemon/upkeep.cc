@@ -13,6 +13,7 @@ Upkeep::~Upkeep() { Stop(); }
 
 void Upkeep::Start() {
   sweeper_ = std::thread([this] { SweepLoop(); });
+  session_poller_ = std::thread([this] { SessionLoop(); });
   monitor_thread_ = std::thread([this] { MonitorLoop(); });
 }
 
@@ -23,6 +24,7 @@ void Upkeep::Stop() {
   }
   cv_.notify_all();
   if (sweeper_.joinable()) sweeper_.join();
+  if (session_poller_.joinable()) session_poller_.join();
   if (monitor_thread_.joinable()) monitor_thread_.join();
 }
 
@@ -31,14 +33,22 @@ bool Upkeep::WaitStop(std::chrono::milliseconds d) {
   return cv_.wait_for(lk, d, [this] { return stop_; });
 }
 
+bool Upkeep::Stopping() {
+  std::lock_guard<std::mutex> lk(mu_);
+  return stop_;
+}
+
 void Upkeep::SweepLoop() {
   AutoRemoveSweeper auto_remove(vms_);  // `vm run --rm` (daemon/guest_exec.h)
-  for (int tick = 1; !WaitStop(std::chrono::seconds(2)); ++tick) {
+  while (!WaitStop(std::chrono::seconds(2))) {
     vms_.SweepDead();
     auto_remove.Sweep();
-    // Sessions cost an exec each to check: every 10 s is enough to record their end.
-    if (tick % 5 == 0) sessions_.PollRunning();
   }
+}
+
+void Upkeep::SessionLoop() {
+  // Sessions cost an exec each to check: every 10 s is enough to record their end.
+  while (!WaitStop(std::chrono::seconds(10))) sessions_.PollRunning([this] { return Stopping(); });
 }
 
 void Upkeep::MonitorLoop() {

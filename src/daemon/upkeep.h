@@ -2,8 +2,11 @@
 // startup reconcile and stopped (joined) at shutdown:
 //  - sweeper: every 2 s demotes VMs recorded running whose VMM exited
 //    (VmService::SweepDead) and deletes finished `vm run --rm` VMs
-//    (AutoRemoveSweeper); every 10 s asks guests about running sessions
-//    and records their ends (SessionService::PollRunning);
+//    (AutoRemoveSweeper). It never waits on a guest;
+//  - session poller: every 10 s asks guests about running sessions and
+//    records their ends (SessionService::PollRunning; each check bounded,
+//    a guest that does not answer is skipped for a while), on its own
+//    thread so a slow or hostile guest never delays the sweeper;
 //  - monitor: VM stats every stats_poll_interval, VMM metrics every
 //    metrics_poll_interval and, when auto_stop_stale_after is set, stops idle
 //    VMs (VmMonitor; checked every minute, or every quarter of the limit
@@ -30,13 +33,16 @@ class Upkeep {
   Upkeep& operator=(const Upkeep&) = delete;
 
   void Start();
-  // Wakes and joins both threads; idempotent.
+  // Wakes and joins the threads; idempotent. A session check in progress
+  // ends at its own deadline, or at once once the AgentPool is shut down.
   void Stop();
 
  private:
   // Waits up to `d`; true when a stop was requested.
   bool WaitStop(std::chrono::milliseconds d);
+  bool Stopping();
   void SweepLoop();
+  void SessionLoop();
   void MonitorLoop();
 
   VmService& vms_;
@@ -47,6 +53,7 @@ class Upkeep {
   std::condition_variable cv_;
   bool stop_ = false;  // Guarded by mu_.
   std::thread sweeper_;
+  std::thread session_poller_;
   std::thread monitor_thread_;
 };
 
