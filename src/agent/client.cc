@@ -184,9 +184,9 @@ class Core {
         room_cv_.notify_all();
       }
       if (!st.ok()) {
-        Fail(st.error().kind() == ErrorKind::kTimeout
-                 ? "the agent did not read its input for " + std::to_string(opts_.send_timeout.count()) + " ms"
-                 : st.error().message());
+        Fail(st.error().kind() == ErrorKind::kTimeout ? "the agent did not read its input for " +
+                                                            std::to_string(opts_.send_timeout.count()) + " ms"
+                                                      : st.error().message());
         return;
       }
     }
@@ -273,8 +273,9 @@ class Core {
         auto err = agent::Decode<agent::ErrorMsg>(f.payload);
         if (!err) return Violation("a malformed ERROR");
         std::string message = err->message.substr(0, 200);
-        opts_.log_limiter->Warn(opts_.label, "agent reported error " + std::to_string(err->code) + " on channel " +
-                                                 std::to_string(err->channel) + ": " + message);
+        opts_.log_limiter->Warn(opts_.label, "agent reported error " + std::to_string(err->code) +
+                                                 " on channel " + std::to_string(err->channel) + ": " +
+                                                 message);
         std::lock_guard<std::mutex> l(mu_);
         auto it = channels_.find(err->channel);
         if (err->channel != 0 && it != channels_.end() && !it->second->exit_received) {
@@ -328,7 +329,8 @@ class Core {
         ch.recv_credit -= d->bytes.size();
         if (d->bytes.empty()) return true;
         auto kind = d->stream == agent::Stream::kStderr ? ExecEvent::kStderr : ExecEvent::kStdout;
-        if (!ch.events.empty() && ch.events.back().kind == kind && ch.events.back().data.size() < kMaxEventBytes) {
+        if (!ch.events.empty() && ch.events.back().kind == kind &&
+            ch.events.back().data.size() < kMaxEventBytes) {
           ch.events.back().data += d->bytes;
         } else {
           if (ch.events.size() >= kMaxQueuedEvents) return violation("too many queued output events");

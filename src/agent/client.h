@@ -20,8 +20,8 @@
 #include <string_view>
 #include <vector>
 
-#include "base/result.h"
 #include "agent/log_limiter.h"
+#include "base/result.h"
 #include "base/unique_fd.h"
 
 namespace banger {

@@ -39,8 +39,8 @@ void GuestLogLimiter::Warn(const std::string& label, const std::string& line) {
   Decision d = Take();
   if (d.log) spdlog::warn("{}: {}", label, line);
   if (d.dropped > 0) {
-    spdlog::warn("{}: dropped {} log lines caused by the guest in the last {} s (rate limit)", label, d.dropped,
-                 d.interval.count() / 1000);
+    spdlog::warn("{}: dropped {} log lines caused by the guest in the last {} s (rate limit)", label,
+                 d.dropped, d.interval.count() / 1000);
   }
 }
 

@@ -21,8 +21,8 @@ class GuestLogLimiter {
       : per_second_(per_second), burst_(burst), report_every_(report_every), tokens_(burst) {}
 
   struct Decision {
-    bool log = false;          // log this line
-    uint64_t dropped = 0;      // > 0: also report this many dropped lines
+    bool log = false;                       // log this line
+    uint64_t dropped = 0;                   // > 0: also report this many dropped lines
     std::chrono::milliseconds interval{0};  // over this long
   };
   // One line wants out at `now`.
@@ -37,11 +37,11 @@ class GuestLogLimiter {
   const double burst_;
   const std::chrono::milliseconds report_every_;
   std::mutex mu_;
-  double tokens_;                                  // Guarded by mu_.
-  Clock::time_point last_refill_{};                // Guarded by mu_.
-  Clock::time_point last_report_{};                // Guarded by mu_.
-  uint64_t dropped_ = 0;                           // Guarded by mu_.
-  bool started_ = false;                           // Guarded by mu_.
+  double tokens_;                    // Guarded by mu_.
+  Clock::time_point last_refill_{};  // Guarded by mu_.
+  Clock::time_point last_report_{};  // Guarded by mu_.
+  uint64_t dropped_ = 0;             // Guarded by mu_.
+  bool started_ = false;             // Guarded by mu_.
 };
 
 }  // namespace banger

@@ -72,8 +72,8 @@ AgentPool::Connector RealAgentConnector(AgentConnOptions base) {
     std::map<std::string, std::shared_ptr<GuestLogLimiter>> by_vm;  // Guarded by mu.
   };
   auto limiters = std::make_shared<Limiters>();
-  return [base = std::move(base), limiters](const VmRecord& vm,
-                                            std::chrono::milliseconds timeout) -> Result<std::unique_ptr<AgentConn>> {
+  return [base = std::move(base), limiters](
+             const VmRecord& vm, std::chrono::milliseconds timeout) -> Result<std::unique_ptr<AgentConn>> {
     Result<UniqueFd> fd = vm.spec.backend == BackendKind::kFirecracker
                               ? ConnectAgentVsock(vm.runtime.vsock_path, kAgentVsockPort, timeout)
                               : ConnectAgentUnix(vm.runtime.vm_dir + "/agent.sock", timeout);

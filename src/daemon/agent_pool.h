@@ -43,7 +43,7 @@ class AgentPool {
 
   Connector connect_;
   std::mutex mu_;
-  bool shut_down_ = false;  // Guarded by mu_.
+  bool shut_down_ = false;                              // Guarded by mu_.
   std::map<std::string, std::shared_ptr<Slot>> slots_;  // Guarded by mu_.
 };
 
