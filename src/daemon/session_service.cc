@@ -44,10 +44,10 @@ Result<GuestRunResult> SessionService::RunInGuest(const std::string& vm_id, std:
   return exec_.Run(vm_id, req, opts);
 }
 
-bool SessionService::BeginCheck(const std::string& vm_id) {
+bool SessionService::BeginCheck(const std::string& vm_id, bool honor_backoff) {
   std::lock_guard<std::mutex> lk(check_mu_);
   CheckState& c = checks_[vm_id];
-  if (c.in_flight || std::chrono::steady_clock::now() < c.skip_until) return false;
+  if (c.in_flight || (honor_backoff && std::chrono::steady_clock::now() < c.skip_until)) return false;
   c.in_flight = true;
   return true;
 }
@@ -151,7 +151,7 @@ Result<GuestSession> SessionService::Start(const StartSessionRequest& req) {
   return s;
 }
 
-GuestSession SessionService::Refresh(GuestSession s) {
+GuestSession SessionService::Refresh(GuestSession s, bool honor_backoff) {
   if (s.status != GuestSessionStatus::kRunning && s.status != GuestSessionStatus::kStopping &&
       s.status != GuestSessionStatus::kStarting) {
     return s;
@@ -169,7 +169,7 @@ GuestSession SessionService::Refresh(GuestSession s) {
   // Bounded, one at a time per VM, and not again soon after a guest that
   // did not answer: a hostile or wedged guest costs each caller at most one
   // check's deadlines every backoff.
-  if (!BeginCheck(s.vm_id)) return s;
+  if (!BeginCheck(s.vm_id, honor_backoff)) return s;
   auto run = RunInGuest(s.vm_id, {paths_.agent, "session-status", s.guest_state_dir}, limits_.agent_timeout,
                         limits_.run_timeout, limits_.open_timeout, limits_.kill_grace);
   EndCheck(s.vm_id, run.ok());
@@ -206,7 +206,7 @@ Result<GuestSession> SessionService::Find(const std::string& ref, const std::str
 
 Result<GuestSession> SessionService::Get(const std::string& ref, const std::string& vm_ref) {
   BANGER_ASSIGN_OR_RETURN(GuestSession s, Find(ref, vm_ref));
-  return Refresh(std::move(s));
+  return Refresh(std::move(s), /*honor_backoff=*/false);
 }
 
 Result<std::vector<GuestSession>> SessionService::List(const std::string& vm_ref) {
@@ -222,14 +222,14 @@ Result<std::vector<GuestSession>> SessionService::List(const std::string& vm_ref
 
 Result<GuestSession> SessionService::Stop(const std::string& ref, const std::string& vm_ref) {
   BANGER_ASSIGN_OR_RETURN(GuestSession s, Find(ref, vm_ref));
-  s = Refresh(std::move(s));
+  s = Refresh(std::move(s), /*honor_backoff=*/false);
   if (s.status != GuestSessionStatus::kRunning) return s;
   s.status = GuestSessionStatus::kStopping;
   Save(s, "");
   auto run = RunInGuest(s.vm_id, {paths_.agent, "session-stop", s.guest_state_dir, "--timeout", "10"},
                         std::chrono::seconds(10), kStopTimeout);
   if (!run.ok()) return std::move(run).error().Wrap("stopping session " + s.name);
-  return Refresh(std::move(s));
+  return Refresh(std::move(s), /*honor_backoff=*/false);
 }
 
 Result<SessionStream> SessionService::Logs(const std::string& ref, const std::string& vm_ref, bool follow) {
@@ -242,7 +242,7 @@ Result<SessionStream> SessionService::Logs(const std::string& ref, const std::st
 
 Result<SessionStream> SessionService::Attach(const std::string& ref, const std::string& vm_ref) {
   BANGER_ASSIGN_OR_RETURN(GuestSession s, Find(ref, vm_ref));
-  s = Refresh(std::move(s));
+  s = Refresh(std::move(s), /*honor_backoff=*/false);
   if (s.status != GuestSessionStatus::kRunning) {
     return Error::Conflict("session " + s.name + " is " + GuestSessionStatusName(s.status) +
                            "; use `banger session logs " + s.name + "` to read its output");

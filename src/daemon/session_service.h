@@ -9,9 +9,9 @@
 // The guest is not trusted to answer: every status check (Refresh, used by
 // List, Get, Stop, Attach and the poller) is bounded (GuestCheckLimits), at
 // most one check per VM runs at a time, and a VM whose check timed out or
-// lost its connection is not asked again for `backoff` (its sessions keep
-// their recorded status meanwhile). Start and Stop's own commands are not
-// skipped, only bounded.
+// lost its connection is not asked again for `backoff` by List and the
+// poller (its sessions keep their recorded status meanwhile). Get, Stop,
+// Attach and Start ask all the same, within their deadlines.
 //
 // Thread-safety: safe to call concurrently (state is in the store and guest;
 // the per-VM check state has its own mutex).
@@ -47,9 +47,9 @@ struct SessionGuestPaths {
 
 // Deadlines of one session status check in a guest.
 struct GuestCheckLimits {
-  std::chrono::milliseconds agent_timeout{std::chrono::seconds(3)};  // the agent answers
-  std::chrono::milliseconds open_timeout{std::chrono::seconds(3)};   // OPEN_OK
-  std::chrono::milliseconds run_timeout{std::chrono::seconds(4)};    // session-status exits
+  std::chrono::milliseconds agent_timeout{std::chrono::seconds(5)};  // the agent answers
+  std::chrono::milliseconds open_timeout{std::chrono::seconds(5)};   // OPEN_OK
+  std::chrono::milliseconds run_timeout{std::chrono::seconds(8)};    // session-status exits
   std::chrono::milliseconds kill_grace{std::chrono::seconds(1)};     // EXIT after SIGKILL
   std::chrono::milliseconds backoff{std::chrono::seconds(30)};       // after a failed check
 };
@@ -79,13 +79,16 @@ class SessionService {
                                     std::chrono::milliseconds run_timeout,
                                     std::chrono::milliseconds open_timeout = std::chrono::seconds(30),
                                     std::chrono::milliseconds kill_grace = std::chrono::seconds(5));
-  // Claims the VM's status check; false while another runs or during backoff.
-  bool BeginCheck(const std::string& vm_id);
+  // Claims the VM's status check; false while another runs or (if
+  // honor_backoff) during backoff.
+  bool BeginCheck(const std::string& vm_id, bool honor_backoff);
   // Releases it; a failed check starts the VM's backoff.
   void EndCheck(const std::string& vm_id, bool guest_answered);
   Result<GuestSession> Find(const std::string& ref, const std::string& vm_ref);
-  // Asks the guest for the session's status and records a change.
-  GuestSession Refresh(GuestSession s);
+  // Asks the guest for the session's status and records a change. Without
+  // `honor_backoff` (one session asked for by name) a VM in backoff is asked
+  // all the same, within the same deadlines.
+  GuestSession Refresh(GuestSession s, bool honor_backoff = true);
   void Save(GuestSession& s, const std::string& event_type);
 
   VmService& vms_;

@@ -140,7 +140,7 @@ TEST_F(HostileGuest, NeverExitingGuestDoesNotWedgeSessions) {
   auto t0 = Clock::now();
   r = home_->Banger({"session", "list"}, 60s);
   EXPECT_EQ(r.code, 0) << r.err;
-  EXPECT_LT(MsSince(t0), 15000) << "first session list with a guest that never exits";
+  EXPECT_LT(MsSince(t0), 25000) << "first session list with a guest that never exits";
   // Then the guest is left alone for a while: lists answer at once.
   for (int i = 0; i < 3; ++i) {
     t0 = Clock::now();
