@@ -1,5 +1,6 @@
 #include "daemon/session_service.h"
 
+#include "base/fault.h"
 #include "base/log.h"
 #include "model/json.h"
 
@@ -83,6 +84,7 @@ Result<GuestSession> SessionService::Start(const StartSessionRequest& req) {
   s.created_at = s.updated_at = Now();
   // The row first: a name clash is refused before anything runs in the guest.
   BANGER_RETURN_IF_ERROR(store_.UpsertSession(s));
+  BANGER_FAULT_POINT("session.start.row_written");
 
   std::vector<std::string> argv = {paths_.agent, "session-start", s.guest_state_dir};
   if (req.stdin_pipe) argv.push_back("--stdin");
@@ -105,6 +107,7 @@ Result<GuestSession> SessionService::Start(const StartSessionRequest& req) {
     Save(s, "session.failed");
     return std::move(run).error().Wrap("starting session " + s.name);
   }
+  BANGER_FAULT_POINT("session.start.launched");
   auto j = ParseJson(run->out);
   s.launch_raw_log = run->out + run->err;
   if (run->code() != 0 || !j.ok() || !j->is_object() || !(*j)["pid"].is_number_integer()) {
@@ -126,6 +129,7 @@ Result<GuestSession> SessionService::Start(const StartSessionRequest& req) {
   s.attachable = true;
   s.reattachable = true;
   Save(s, "session.started");
+  BANGER_FAULT_POINT("session.start.state_saved");
   return s;
 }
 
