@@ -154,7 +154,19 @@ GuestSession SessionService::Refresh(GuestSession s) {
   auto j = ParseJson(run->out);
   if (!j.ok() || !j->is_object() || !(*j)["state"].is_string()) return s;
   std::string state = (*j)["state"];
-  if (state == "running") return s;
+  if (state == "running") {
+    if (s.status != GuestSessionStatus::kStarting) return s;
+    // The daemon died between launching it and recording it: it runs, so it is started.
+    s.status = GuestSessionStatus::kRunning;
+    if ((*j)["pid"].is_number_integer()) s.guest_pid = (*j)["pid"].get<int>();
+    s.launch_stage = "running";
+    s.launch_message.clear();
+    if (s.started_at == Timestamp{}) s.started_at = Now();
+    s.attachable = true;
+    s.reattachable = true;
+    Save(s, "session.started");
+    return s;
+  }
   if (state == "exited") {
     s.status = GuestSessionStatus::kExited;
     if ((*j)["exit_code"].is_number_integer()) s.exit_code = (*j)["exit_code"].get<int>();
@@ -227,7 +239,7 @@ void SessionService::PollRunning() {
   auto sessions = store_.ListSessions("");
   if (!sessions.ok()) return;
   for (auto& s : *sessions) {
-    if (s.status == GuestSessionStatus::kRunning) Refresh(std::move(s));
+    if (s.status == GuestSessionStatus::kRunning || s.status == GuestSessionStatus::kStarting) Refresh(std::move(s));
   }
 }
 

@@ -376,6 +376,15 @@ class Chaos {
     if (!ic.ok() || ic->exit_code != 0 || ic->out != "ok\n")
       fail("integrity_check: " + (ic.ok() ? ic->out + ic->err : ic.error().message()));
 
+    summary_.clear();
+    for (const auto& v : vms) summary_ += std::string(v["name"]) + ":" + std::string(v["state"]) + " ";
+    for (const auto& x : sessions) {
+      summary_ += std::string(x["name"]) + ":" + std::string(x["status"]);
+      if (x.contains("exit_code")) summary_ += "(" + x["exit_code"].dump() + ")";
+      if (std::getenv("BANGER_CHAOS_DEBUG")) summary_ += x.dump();
+      summary_ += " ";
+    }
+    summary_ += std::to_string(taps.size()) + " taps";
     if (bad.empty()) Adopt(vms, sessions, images);
     return bad;
   }
@@ -391,6 +400,7 @@ class Chaos {
   Model& model() { return model_; }
   std::mt19937_64& rng() { return rng_; }
   std::set<std::string> pending_delete_;
+  std::string summary_;  // the state after the last check, for the log
 
  private:
   BangerHome& h_;
@@ -422,6 +432,15 @@ TEST(Chaos, KillNineAtEveryStepLeavesAConsistentState) {
     points.push_back(p);
   }
   ASSERT_FALSE(points.empty());
+  // BANGER_CHAOS_POINTS=<p1>,<p2>,... narrows the catalogue (to replay one step).
+  if (const char* only = std::getenv("BANGER_CHAOS_POINTS"); only && *only) {
+    std::vector<std::string> keep;
+    for (const auto& p : Split(only, ',')) {
+      ASSERT_NE(std::find(points.begin(), points.end(), p), points.end()) << "unknown fault point " << p;
+      keep.push_back(p);
+    }
+    points = keep;
+  }
 
   const char* runs_env = std::getenv("BANGER_CHAOS_RUNS");
   const char* seed_env = std::getenv("BANGER_CHAOS_SEED");
@@ -468,10 +487,10 @@ TEST(Chaos, KillNineAtEveryStepLeavesAConsistentState) {
     ASSERT_EQ(h.Banger({"daemon", "stop"}).code, 0);
     size_t out_before = FileText(out_path).size();
     ::setenv("BANGER_FAULT", point.c_str(), 1);
-    cmd.push_back("--json");
-    CliRun r = h.Banger(cmd, 300s);
+    std::vector<std::string> armed = cmd;
+    armed.insert(armed.begin() + 2, "--json");  // before any "--"
+    CliRun r = h.Banger(armed, 300s);
     ::unsetenv("BANGER_FAULT");
-    cmd.pop_back();
     bool hit = FileText(out_path).find("fault point " + point + " hit", out_before) !=
                std::string::npos;
     if (hit) {
@@ -487,8 +506,8 @@ TEST(Chaos, KillNineAtEveryStepLeavesAConsistentState) {
     auto bad = c.Check();
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     seconds_by_op[op] += secs;
-    std::printf("chaos: run %3d/%d %-32s %s exit %d, %.1fs%s\n", run + 1, runs, point.c_str(),
-                hit ? "killed," : "not hit,", r.code, secs, bad.empty() ? "" : "  INCONSISTENT");
+    std::printf("chaos: run %3d/%d %-32s %s exit %d, %.1fs%s  [%s]\n", run + 1, runs, point.c_str(),
+                hit ? "killed," : "not hit,", r.code, secs, bad.empty() ? "" : "  INCONSISTENT", c.summary_.c_str());
     std::fflush(stdout);
     if (!bad.empty()) {
       std::string all;
