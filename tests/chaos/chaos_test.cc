@@ -462,6 +462,40 @@ TEST(Chaos, KillNineAtEveryStepLeavesAConsistentState) {
   while (static_cast<int>(plan.size()) < runs) plan.push_back(points[any(c.rng())]);
   plan.resize(std::max(runs, 0));
 
+  // The checks can fail: planted damage of each kind is reported, then removed.
+  {
+    ASSERT_EQ(h.Banger({"vm", "create", "--name", "selfcheck", "--no-start"}).code, 0);
+    ASSERT_EQ(h.Banger({"vm", "list"}).code, 0);
+    std::string ghost = h.root() + "/vms/0123456789abcdef";
+    ASSERT_TRUE(MakeDirs(ghost).ok());
+    ASSERT_TRUE(MakeDirs(h.root() + "/images/fedcba9876543210").ok());
+    ASSERT_TRUE(WriteFileAtomic(h.root() + "/banger.db.tmp.1", "x").ok());
+    ASSERT_TRUE(RunChecked({"ip", "tuntap", "add", "bgtap97", "mode", "tap"}).ok());
+    auto fake_vmm = SpawnDetached({.argv = {"sh", "-c", "sleep 600; true", ghost + "/api.sock"}});
+    ASSERT_TRUE(fake_vmm.ok());
+    ASSERT_TRUE(e2e::WaitUntil([&] { return !h.Vmms().empty(); }, 5s));
+    c.model().vms["feedfacefeedface"] = "never-existed";  // an acknowledged VM that is gone
+    auto bad = c.Check();
+    std::string all;
+    for (const auto& b : bad) all += b + "\n";
+    for (const char* want : {"orphan vm directory", "half-built image directory", "left-over temporary",
+                             "taps outside the pool", "has no vm row", "was acknowledged and is gone"}) {
+      EXPECT_NE(all.find(want), std::string::npos) << "the check missed: " << want << "\n" << all;
+    }
+    c.model().vms.erase("feedfacefeedface");
+    for (pid_t p : RealProcessOps().FindByArg(ghost + "/api.sock")) RealProcessOps().Signal(p, SIGKILL).ok();
+    (void)RunCommand({"ip", "link", "del", "bgtap97"});
+    RemoveAll(ghost).ok();
+    RemoveAll(h.root() + "/images/fedcba9876543210").ok();
+    RemoveFile(h.root() + "/banger.db.tmp.1").ok();
+    ASSERT_TRUE(e2e::WaitUntil([&] { return h.Vmms().empty(); }, 5s));
+    bad = c.Check();
+    ASSERT_TRUE(bad.empty()) << bad.front();
+    ASSERT_EQ(h.Banger({"vm", "delete", "selfcheck"}).code, 0);
+    c.model().vms.clear();
+    c.model().deleted.clear();
+  }
+
   std::map<std::string, int> hits;
   std::map<std::string, double> seconds_by_op;
   auto start_all = std::chrono::steady_clock::now();
