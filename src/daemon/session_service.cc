@@ -239,7 +239,8 @@ void SessionService::PollRunning() {
   auto sessions = store_.ListSessions("");
   if (!sessions.ok()) return;
   for (auto& s : *sessions) {
-    if (s.status == GuestSessionStatus::kRunning || s.status == GuestSessionStatus::kStarting) Refresh(std::move(s));
+    if (s.status == GuestSessionStatus::kRunning || s.status == GuestSessionStatus::kStarting)
+      Refresh(std::move(s));
   }
 }
 

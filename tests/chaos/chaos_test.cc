@@ -264,8 +264,8 @@ class Chaos {
         fail("vm " + std::string(v["name"]) + " is not running but has its control socket");
       if (v["state"] == "error") fail("vm " + std::string(v["name"]) + " is in state error");
       if (run) {
-        std::string tap = v.contains("handles") && v["handles"].is_object() ? v["handles"].value("tap_device", "")
-                                                                            : "";
+        std::string tap =
+            v.contains("handles") && v["handles"].is_object() ? v["handles"].value("tap_device", "") : "";
         if (tap.empty()) fail("running vm " + std::string(v["name"]) + " has no tap");
         if (!taps_in_use.insert(tap).second) fail("tap " + tap + " is given to two vms");
       }
@@ -295,7 +295,8 @@ class Chaos {
     }
     for (const auto& [id, v] : by_id) {
       if (Running(v) && vmms_of[id] != 1)
-        fail("running vm " + std::string(v["name"]) + " has " + std::to_string(vmms_of[id]) + " vmm processes");
+        fail("running vm " + std::string(v["name"]) + " has " + std::to_string(vmms_of[id]) +
+             " vmm processes");
     }
 
     // Taps: the pool's free ones plus those of running VMs.
@@ -315,8 +316,8 @@ class Chaos {
     }
     if (static_cast<int>(taps.size()) != kPoolSize + running) {
       fail("taps outside the pool: " + std::to_string(taps.size()) + " taps for a pool of " +
-           std::to_string(kPoolSize) + " and " + std::to_string(running) + " running vm(s): " +
-           Join(std::vector<std::string>(taps.begin(), taps.end())));
+           std::to_string(kPoolSize) + " and " + std::to_string(running) +
+           " running vm(s): " + Join(std::vector<std::string>(taps.begin(), taps.end())));
     }
 
     // Sessions: acknowledged ones stay (unless their VM was deleted); none half-started.
@@ -349,7 +350,8 @@ class Chaos {
     std::set<std::string> artifact_dirs, image_names;
     for (const auto& i : images) {
       image_names.insert(i["name"]);
-      if (i.contains("artifact_dir") && i["artifact_dir"].is_string() && !i["artifact_dir"].get<std::string>().empty())
+      if (i.contains("artifact_dir") && i["artifact_dir"].is_string() &&
+          !i["artifact_dir"].get<std::string>().empty())
         artifact_dirs.insert(i["artifact_dir"]);
       for (const char* f : {"kernel_path", "rootfs_path"}) {
         if (i.contains(f) && !IsRegularFile(i[f]))
@@ -362,7 +364,8 @@ class Chaos {
     for (const auto& e : fs::directory_iterator(h_.root() + "/images", ec)) {
       if (!artifact_dirs.count(e.path().string())) fail("half-built image directory " + e.path().string());
     }
-    for (auto it = fs::recursive_directory_iterator(h_.root(), fs::directory_options::skip_permission_denied, ec);
+    for (auto it =
+             fs::recursive_directory_iterator(h_.root(), fs::directory_options::skip_permission_denied, ec);
          it != fs::recursive_directory_iterator(); it.increment(ec)) {
       std::string n = it->path().filename().string();
       if (n.find(".tmp") != std::string::npos || n == ".kernel" || n == ".rootfs" || n == ".work-seed") {
@@ -445,10 +448,12 @@ TEST(Chaos, KillNineAtEveryStepLeavesAConsistentState) {
   const char* runs_env = std::getenv("BANGER_CHAOS_RUNS");
   const char* seed_env = std::getenv("BANGER_CHAOS_SEED");
   int runs = runs_env && *runs_env ? std::atoi(runs_env) : 100;
-  uint64_t seed = seed_env && *seed_env ? std::strtoull(seed_env, nullptr, 10)
-                                        : static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
+  uint64_t seed = seed_env && *seed_env
+                      ? std::strtoull(seed_env, nullptr, 10)
+                      : static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
   std::printf("chaos: seed %llu, %d runs, %zu fault points (BANGER_CHAOS_SEED=%llu to replay)\n",
-              static_cast<unsigned long long>(seed), runs, points.size(), static_cast<unsigned long long>(seed));
+              static_cast<unsigned long long>(seed), runs, points.size(),
+              static_cast<unsigned long long>(seed));
   std::fflush(stdout);
   Chaos c(h, seed);
 
@@ -525,8 +530,7 @@ TEST(Chaos, KillNineAtEveryStepLeavesAConsistentState) {
     armed.insert(armed.begin() + 2, "--json");  // before any "--"
     CliRun r = h.Banger(armed, 300s);
     ::unsetenv("BANGER_FAULT");
-    bool hit = FileText(out_path).find("fault point " + point + " hit", out_before) !=
-               std::string::npos;
+    bool hit = FileText(out_path).find("fault point " + point + " hit", out_before) != std::string::npos;
     if (hit) {
       ++hits[point];
       EXPECT_TRUE(e2e::WaitUntil([&] { return h.DaemonPid() == 0; }, 10s)) << "the daemon survived its fault";
@@ -541,7 +545,8 @@ TEST(Chaos, KillNineAtEveryStepLeavesAConsistentState) {
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     seconds_by_op[op] += secs;
     std::printf("chaos: run %3d/%d %-32s %s exit %d, %.1fs%s  [%s]\n", run + 1, runs, point.c_str(),
-                hit ? "killed," : "not hit,", r.code, secs, bad.empty() ? "" : "  INCONSISTENT", c.summary_.c_str());
+                hit ? "killed," : "not hit,", r.code, secs, bad.empty() ? "" : "  INCONSISTENT",
+                c.summary_.c_str());
     std::fflush(stdout);
     if (!bad.empty()) {
       std::string all;
@@ -576,8 +581,9 @@ int main(int argc, char** argv) {
     std::string home = "/tmp/bgc-" + std::to_string(::getpid());
     std::filesystem::create_directories(home);
     if (!banger::WriteFileAtomic(home + "/config.toml", banger::chaos::Config("off")).ok()) return 1;
-    auto build = banger::RunCommand({BANGER_BIN, "--home", home, "image", "build", "t", "--profile", "minimal"},
-                                    std::chrono::minutes(10));
+    auto build =
+        banger::RunCommand({BANGER_BIN, "--home", home, "image", "build", "t", "--profile", "minimal"},
+                           std::chrono::minutes(10));
     (void)banger::RunCommand({BANGER_BIN, "--home", home, "daemon", "stop"});
     if (!build.ok() || build->exit_code != 0) {
       std::fprintf(stderr, "chaos_test: image build failed: %s\n",
