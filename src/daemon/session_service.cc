@@ -2,6 +2,7 @@
 
 #include "base/fault.h"
 #include "base/log.h"
+#include "base/scope_guard.h"
 #include "model/json.h"
 
 namespace banger {
@@ -83,6 +84,14 @@ Result<GuestSession> SessionService::Start(const StartSessionRequest& req) {
   s.launch_stage = "queued";
   s.created_at = s.updated_at = Now();
   // The row first: a name clash is refused before anything runs in the guest.
+  {
+    std::lock_guard<std::mutex> lk(starting_mu_);
+    starting_.insert(s.id);
+  }
+  ScopeGuard started([&] {
+    std::lock_guard<std::mutex> lk(starting_mu_);
+    starting_.erase(s.id);
+  });
   BANGER_RETURN_IF_ERROR(store_.UpsertSession(s));
   BANGER_FAULT_POINT("session.start.row_written");
 
@@ -137,6 +146,10 @@ GuestSession SessionService::Refresh(GuestSession s) {
   if (s.status != GuestSessionStatus::kRunning && s.status != GuestSessionStatus::kStopping &&
       s.status != GuestSessionStatus::kStarting) {
     return s;
+  }
+  if (s.status == GuestSessionStatus::kStarting) {
+    std::lock_guard<std::mutex> lk(starting_mu_);
+    if (starting_.count(s.id)) return s;  // Start settles it
   }
   auto vm = store_.GetVm(s.vm_id);
   if (!vm.ok()) return s;

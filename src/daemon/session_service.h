@@ -11,6 +11,8 @@
 
 #include <chrono>
 #include <map>
+#include <mutex>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -66,6 +68,11 @@ class SessionService {
   Store& store_;
   EventLog& events_;
   SessionGuestPaths paths_;
+  // Sessions this daemon is starting right now: their row says starting, and
+  // only Start may settle it (a refresh would find no state in the guest yet).
+  // A row left starting by a daemon that died is settled by Refresh.
+  std::mutex starting_mu_;
+  std::set<std::string> starting_;
 };
 
 }  // namespace banger

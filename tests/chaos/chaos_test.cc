@@ -30,6 +30,7 @@
 #include <map>
 #include <random>
 #include <set>
+#include <thread>
 
 #include "../e2e/e2e_util.h"
 #include "base/strings.h"
@@ -321,7 +322,20 @@ class Chaos {
     }
 
     // Sessions: acknowledged ones stay (unless their VM was deleted); none half-started.
-    CliRun sl = h_.Banger({"session", "list", "--json"}, 120s);
+    // A session left starting is settled by what its guest says; while the
+    // guest still boots (no agent yet) it stays starting, so give it a minute.
+    CliRun sl;
+    auto settle_by = std::chrono::steady_clock::now() + 60s;
+    for (;;) {
+      sl = h_.Banger({"session", "list", "--json"}, 120s);
+      auto j = ParseJson(sl.out);
+      bool starting = false;
+      if (sl.code == 0 && j.ok()) {
+        for (const auto& x : *j) starting = starting || x["status"] == "starting";
+      }
+      if (!starting || std::chrono::steady_clock::now() >= settle_by) break;
+      std::this_thread::sleep_for(1s);
+    }
     Json sessions = Json::array();
     if (sl.code != 0) {
       fail("session list: " + sl.err);
@@ -542,6 +556,16 @@ TEST(Chaos, KillNineAtEveryStepLeavesAConsistentState) {
     c.Record(op, cmd, r);
     // Restart (unarmed) and check.
     auto bad = c.Check();
+    if (bad.empty() && op == "session.start" && hit) {
+      // All or nothing: launched in the guest (the command runs: sleep 3600 in
+      // a running VM) means running; killed before the launch means failed.
+      std::string want = point == "session.start.row_written" ? "failed" : "running";
+      CliRun show = h.Banger({"session", "show", cmd[4], "--json"}, 120s);
+      auto j = ParseJson(show.out);
+      std::string got = show.code == 0 && j.ok() ? std::string((*j)["status"]) : "(gone: " + show.err + ")";
+      if (got != want)
+        bad.push_back("session " + cmd[4] + " killed at " + point + " is " + got + ", not " + want);
+    }
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     seconds_by_op[op] += secs;
     std::printf("chaos: run %3d/%d %-32s %s exit %d, %.1fs%s  [%s]\n", run + 1, runs, point.c_str(),
