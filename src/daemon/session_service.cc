@@ -83,7 +83,6 @@ Result<GuestSession> SessionService::Start(const StartSessionRequest& req) {
   s.stderr_log_path = s.guest_state_dir + "/stderr";
   s.launch_stage = "queued";
   s.created_at = s.updated_at = Now();
-  // The row first: a name clash is refused before anything runs in the guest.
   {
     std::lock_guard<std::mutex> lk(starting_mu_);
     starting_.insert(s.id);
@@ -92,6 +91,7 @@ Result<GuestSession> SessionService::Start(const StartSessionRequest& req) {
     std::lock_guard<std::mutex> lk(starting_mu_);
     starting_.erase(s.id);
   });
+  // The row first: a name clash is refused before anything runs in the guest.
   BANGER_RETURN_IF_ERROR(store_.UpsertSession(s));
   BANGER_FAULT_POINT("session.start.row_written");
 
