@@ -87,9 +87,10 @@ Result<GuestSession> SessionService::Start(const StartSessionRequest& req) {
     std::lock_guard<std::mutex> lk(starting_mu_);
     starting_.insert(s.id);
   }
-  ScopeGuard started([&] {
+  // By value: `return s` moves s out before this runs.
+  ScopeGuard started([this, id = s.id] {
     std::lock_guard<std::mutex> lk(starting_mu_);
-    starting_.erase(s.id);
+    starting_.erase(id);
   });
   // The row first: a name clash is refused before anything runs in the guest.
   BANGER_RETURN_IF_ERROR(store_.UpsertSession(s));
