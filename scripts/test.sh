@@ -2,7 +2,7 @@
 # Runs banger's whole test suite: installs packages, builds (warnings are
 # errors), lints (scripts/lint.sh: clang-format, clang-tidy), makes the test
 # guest (Debian cloud kernel + busybox initramfs), then ctest (unit,
-# integration and e2e labels). Extra arguments go to ctest (e.g. -L unit).
+# integration, e2e and chaos labels). Extra arguments go to ctest (e.g. -L unit).
 # Ends with the tests that skipped (GTEST_SKIP) and why; ctest's exit code is
 # the script's.
 set -euo pipefail

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <thread>
 
+#include "base/fault.h"
 #include "base/fs.h"
 #include "base/log.h"
 #include "base/strings.h"
@@ -95,6 +96,7 @@ Result<ExecEvent> GuestCommand::Next() {
     }
     auto ev = channel_->NextUntil(wake);
     if (!ev.ok() && ev.error().kind() == ErrorKind::kTimeout) continue;
+    if (ev.ok() && ev->kind == ExecEvent::kExit) BANGER_FAULT_POINT("exec.command_finished");
     return ev;
   }
 }
@@ -147,9 +149,11 @@ Result<std::unique_ptr<GuestCommand>> GuestExec::Open(const std::string& ref, co
   // Made first: a run command that cannot start has ended too (its VM goes).
   std::unique_ptr<GuestCommand> cmd(new GuestCommand(vms_, vm.id, run));
   BANGER_ASSIGN_OR_RETURN(cmd->conn_, WaitForAgent(vm.id, agent_timeout));
+  BANGER_FAULT_POINT("exec.agent_ready");
   auto ch = cmd->conn_->Exec(req);
   if (!ch.ok()) return std::move(ch).error().Wrap("starting command in vm " + vm.name);
   cmd->channel_ = std::move(*ch);
+  BANGER_FAULT_POINT("exec.command_started");
   return cmd;
 }
 

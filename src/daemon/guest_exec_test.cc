@@ -409,6 +409,41 @@ TEST_F(SessionServiceTest, ACommandThatCannotStartIsRecordedFailed) {
   EXPECT_FALSE(row->last_error.empty());
 }
 
+// The daemon died between launching a session and recording it (the row says
+// starting): the next look settles it from what the guest says.
+TEST_F(SessionServiceTest, ARowLeftStartingIsSettledFromTheGuest) {
+  StartSessionRequest r;
+  r.vm = "s";
+  r.name = "orphaned";
+  r.argv = {"sleep", "1000"};
+  auto s = sessions_->Start(r);
+  ASSERT_TRUE(s.ok()) << s.error().message();
+  GuestSession crashed = *s;
+  crashed.status = GuestSessionStatus::kStarting;
+  crashed.guest_pid = 0;
+  crashed.attachable = crashed.reattachable = false;
+  ASSERT_TRUE(store_->UpsertSession(crashed).ok());
+  // Launched in the guest: running, with its pid.
+  auto got = sessions_->Get("orphaned", "s");
+  ASSERT_TRUE(got.ok()) << got.error().message();
+  EXPECT_EQ(got->status, GuestSessionStatus::kRunning) << GuestSessionStatusName(got->status);
+  EXPECT_EQ(got->guest_pid, s->guest_pid);
+  EXPECT_TRUE(got->attachable);
+  EXPECT_EQ(store_->GetSession("orphaned", "")->status, GuestSessionStatus::kRunning)
+      << "recorded, not computed";
+
+  // Never launched (the row was written, then the daemon died): failed, by the poller too.
+  GuestSession never = crashed;
+  never.id = NewId();
+  never.name = "never";
+  never.guest_state_dir = root_ + "/sessions/" + never.id.substr(0, 16);
+  ASSERT_TRUE(store_->UpsertSession(never).ok());
+  sessions_->PollRunning();
+  auto row = store_->GetSession("never", "");
+  ASSERT_TRUE(row.ok());
+  EXPECT_EQ(row->status, GuestSessionStatus::kFailed) << GuestSessionStatusName(row->status);
+}
+
 TEST_F(SessionServiceTest, StdinSessionTakesInputThroughAttach) {
   StartSessionRequest r;
   r.vm = "s";

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include "base/fault.h"
 #include "base/fs.h"
 #include "base/log.h"
 #include "base/scope_guard.h"
@@ -90,6 +91,7 @@ Result<Image> ImageService::BuildImage(const BuildImageRequest& req,
   img.artifact_dir = d_.home.ImagesDir() + "/" + img.id.substr(0, 16);
   BANGER_RETURN_IF_ERROR(MakeDirs(img.artifact_dir, 0755));
   ScopeGuard undo([&] { RemoveAll(img.artifact_dir).ok(); });
+  BANGER_FAULT_POINT("image.build.dir_made");
   spdlog::info("building image {} (profile {}{}) in {}", img.name, req.profile, req.docker ? ", docker" : "",
                img.artifact_dir);
 
@@ -116,6 +118,7 @@ Result<Image> ImageService::BuildImage(const BuildImageRequest& req,
   img.created_at = img.updated_at = Now();
   BANGER_RETURN_IF_ERROR(d_.store->InsertImage(img));
   undo.Dismiss();
+  BANGER_FAULT_POINT("image.build.row_written");
   EmitImage("image.created", Json{{"image_id", img.id}, {"name", img.name}, {"profile", req.profile}});
   spdlog::info("built image {} ({})", img.name, img.id);
   return img;

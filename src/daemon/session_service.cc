@@ -1,6 +1,8 @@
 #include "daemon/session_service.h"
 
+#include "base/fault.h"
 #include "base/log.h"
+#include "base/scope_guard.h"
 #include "model/json.h"
 
 namespace banger {
@@ -103,8 +105,18 @@ Result<GuestSession> SessionService::Start(const StartSessionRequest& req) {
   s.stderr_log_path = s.guest_state_dir + "/stderr";
   s.launch_stage = "queued";
   s.created_at = s.updated_at = Now();
+  {
+    std::lock_guard<std::mutex> lk(starting_mu_);
+    starting_.insert(s.id);
+  }
+  // By value: `return s` moves s out before this runs.
+  ScopeGuard started([this, id = s.id] {
+    std::lock_guard<std::mutex> lk(starting_mu_);
+    starting_.erase(id);
+  });
   // The row first: a name clash is refused before anything runs in the guest.
   BANGER_RETURN_IF_ERROR(store_.UpsertSession(s));
+  BANGER_FAULT_POINT("session.start.row_written");
 
   std::vector<std::string> argv = {paths_.agent, "session-start", s.guest_state_dir};
   if (req.stdin_pipe) argv.push_back("--stdin");
@@ -127,6 +139,7 @@ Result<GuestSession> SessionService::Start(const StartSessionRequest& req) {
     Save(s, "session.failed");
     return std::move(run).error().Wrap("starting session " + s.name);
   }
+  BANGER_FAULT_POINT("session.start.launched");
   auto j = ParseJson(run->out);
   s.launch_raw_log = run->out + run->err;
   if (run->code() != 0 || !j.ok() || !j->is_object() || !(*j)["pid"].is_number_integer()) {
@@ -148,6 +161,7 @@ Result<GuestSession> SessionService::Start(const StartSessionRequest& req) {
   s.attachable = true;
   s.reattachable = true;
   Save(s, "session.started");
+  BANGER_FAULT_POINT("session.start.state_saved");
   return s;
 }
 
@@ -155,6 +169,10 @@ GuestSession SessionService::Refresh(GuestSession s, bool honor_backoff) {
   if (s.status != GuestSessionStatus::kRunning && s.status != GuestSessionStatus::kStopping &&
       s.status != GuestSessionStatus::kStarting) {
     return s;
+  }
+  if (s.status == GuestSessionStatus::kStarting) {
+    std::lock_guard<std::mutex> lk(starting_mu_);
+    if (starting_.count(s.id)) return s;  // Start settles it
   }
   auto vm = store_.GetVm(s.vm_id);
   if (!vm.ok()) return s;
@@ -181,7 +199,19 @@ GuestSession SessionService::Refresh(GuestSession s, bool honor_backoff) {
   auto j = ParseJson(run->out);
   if (!j.ok() || !j->is_object() || !(*j)["state"].is_string()) return s;
   std::string state = (*j)["state"];
-  if (state == "running") return s;
+  if (state == "running") {
+    if (s.status != GuestSessionStatus::kStarting) return s;
+    // The daemon died between launching it and recording it: it runs, so it is started.
+    s.status = GuestSessionStatus::kRunning;
+    if ((*j)["pid"].is_number_integer()) s.guest_pid = (*j)["pid"].get<int>();
+    s.launch_stage = "running";
+    s.launch_message.clear();
+    if (s.started_at == Timestamp{}) s.started_at = Now();
+    s.attachable = true;
+    s.reattachable = true;
+    Save(s, "session.started");
+    return s;
+  }
   if (state == "exited") {
     s.status = GuestSessionStatus::kExited;
     if ((*j)["exit_code"].is_number_integer()) s.exit_code = (*j)["exit_code"].get<int>();
@@ -255,7 +285,8 @@ void SessionService::PollRunning(const std::function<bool()>& stop) {
   if (!sessions.ok()) return;
   for (auto& s : *sessions) {
     if (stop && stop()) return;
-    if (s.status == GuestSessionStatus::kRunning) Refresh(std::move(s));
+    if (s.status == GuestSessionStatus::kRunning || s.status == GuestSessionStatus::kStarting)
+      Refresh(std::move(s));
   }
 }
 

@@ -21,6 +21,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -103,6 +104,11 @@ class SessionService {
   };
   std::mutex check_mu_;
   std::map<std::string, CheckState> checks_;  // by VM id; Guarded by check_mu_.
+  // Sessions this daemon is starting right now: their row says starting, and
+  // only Start may settle it (a refresh would find no state in the guest yet).
+  // A row left starting by a daemon that died is settled by Refresh.
+  std::mutex starting_mu_;
+  std::set<std::string> starting_;
 };
 
 }  // namespace banger

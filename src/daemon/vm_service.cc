@@ -9,6 +9,7 @@
 #include <set>
 #include <thread>
 
+#include "base/fault.h"
 #include "base/fs.h"
 #include "base/log.h"
 #include "base/scope_guard.h"
@@ -177,6 +178,7 @@ Result<CreateResult> VmService::Create(const CreateVmRequest& req) {
   // Serialized: two creates must not pick the same address.
   std::unique_lock<std::mutex> ip_lock(create_mu_);
   BANGER_RETURN_IF_ERROR(AssignIdAndPaths(vm));
+  BANGER_FAULT_POINT("vm.create.id_assigned");
 
   // Files first, then the row: a crash in between leaves an orphan
   // directory, which Reconcile removes; never a row without its files.
@@ -185,6 +187,7 @@ Result<CreateResult> VmService::Create(const CreateVmRequest& req) {
   ScopeGuard undo_dir([&] { RemoveAll(vm.runtime.vm_dir).ok(); });
   BANGER_RETURN_IF_ERROR(Annotate(EnsureDisks(vm, img), "creating disks for vm " + vm.name));
   BANGER_RETURN_IF_ERROR(SyncFilesInto(vm));
+  BANGER_FAULT_POINT("vm.create.disks_made");
   auto ins = d_.store->InsertVm(vm);
   if (!ins.ok()) {
     if (ins.error().kind() == ErrorKind::kConflict && !req.request_id.empty()) {
@@ -195,6 +198,7 @@ Result<CreateResult> VmService::Create(const CreateVmRequest& req) {
     return std::move(ins).error();
   }
   undo_dir.Dismiss();
+  BANGER_FAULT_POINT("vm.create.row_written");
   ip_lock.unlock();  // the address is recorded now
   EmitVm("vm.created", vm, Json{{"image_id", vm.image_id}});
   spdlog::info("created vm {} ({})", vm.name, vm.id);
@@ -251,6 +255,7 @@ Result<VmRecord> VmService::StartLocked(VmRecord vm) {
   auto img = d_.store->GetImage(vm.image_id);
   if (!img.ok()) return FailStart(vm, std::move(img).error().Wrap("image of vm"));
   if (auto st = CheckBootable(vm, *img); !st.ok()) return FailStart(vm, std::move(st).error());
+  BANGER_FAULT_POINT("vm.start.begin");
   // Leftovers of an earlier run (a crash mid-start) must not confuse this one.
   CleanupRuntime(vm, cache_.Get(vm.id));
   if (auto st = EnsureDisks(vm, *img); !st.ok()) return FailStart(vm, std::move(st).error());
@@ -264,12 +269,14 @@ Status VmService::RecordHandles(const VmRecord& vm, const VmHandles& h) {
 
 Status VmService::AttachBootDevices(const VmRecord& vm, const Image& img, VmHandles& h, BootDevices& dev) {
   BANGER_ASSIGN_OR_RETURN(h, d_.cow->Attach(vm, img, dev.root_dev));
+  BANGER_FAULT_POINT("vm.start.root_attached");
   // Recorded before the VMM runs: should the daemon die from here on, the
   // scratch file names the devices and Reconcile tears them down.
   if (!h.empty()) BANGER_RETURN_IF_ERROR(RecordHandles(vm, h));
   if (d_.network) {
     BANGER_ASSIGN_OR_RETURN(NicLease nic, Annotate(d_.network->Attach(vm), "network"));
     h.tap_device = dev.tap_device = nic.tap;
+    BANGER_FAULT_POINT("vm.start.tap_leased");
     dev.net_kernel_args = d_.network->KernelArgs(vm);
     BANGER_RETURN_IF_ERROR(RecordHandles(vm, h));
   }
@@ -282,16 +289,19 @@ Result<VmRecord> VmService::BootLocked(VmRecord vm, const Image& img) {
   ScopeGuard undo([&] { UndoBoot(vm, h); });
   BootDevices dev;
   if (auto st = AttachBootDevices(vm, img, h, dev); !st.ok()) return FailStart(vm, std::move(st).error());
+  BANGER_FAULT_POINT("vm.start.devices_recorded");
 
   spdlog::info("vm {}: starting ({})", vm.name, BackendName(vm.spec.backend));
   auto proc = backend->Launch(BuildLaunchSpec(vm, img, dev), d_.launch_timeout);
   if (!proc.ok()) return FailStart(vm, std::move(proc).error());
   h.pid = proc->pid;
+  BANGER_FAULT_POINT("vm.start.vmm_launched");
   if (auto st = RecordHandles(vm, h); !st.ok()) {
     // Without the scratch file a crashed daemon could not tear this down; refuse to run so.
     backend->Shutdown(*proc, std::chrono::milliseconds(0)).ok();
     return FailStart(vm, std::move(st).error());
   }
+  BANGER_FAULT_POINT("vm.start.handles_written");
   vm.runtime.boot_id = NewId().substr(0, 32);
   vm.runtime.started_at = Now();
   vm.runtime.last_error.clear();
@@ -303,6 +313,7 @@ Result<VmRecord> VmService::BootLocked(VmRecord vm, const Image& img) {
     return std::move(st).error().Wrap("starting vm " + vm.name);
   }
   undo.Dismiss();
+  BANGER_FAULT_POINT("vm.start.state_saved");
   spdlog::info("vm {}: running, pid {}, boot {}", vm.name, h.pid, vm.runtime.boot_id);
   return vm;
 }
@@ -316,13 +327,17 @@ Result<VmRecord> VmService::StopLocked(VmRecord vm, std::chrono::milliseconds gr
       return Error::Unavailable(std::string("backend ") + BackendName(vm.spec.backend) +
                                 " is not configured");
     spdlog::info("vm {}: stopping pid {} (graceful {}ms)", vm.name, handles->pid, graceful.count());
+    BANGER_FAULT_POINT("vm.stop.begin");
     auto st = backend->Shutdown(VmmProcess{handles->pid, vm.runtime.api_sock_path}, graceful);
     if (!st.ok()) return std::move(st).error().Wrap("stopping vm " + vm.name);
+    BANGER_FAULT_POINT("vm.stop.vmm_stopped");
   }
   CleanupRuntime(vm, handles);
+  BANGER_FAULT_POINT("vm.stop.cleaned_up");
   if (vm.state != VmState::kStopped && vm.state != VmState::kCreated) {
     BANGER_RETURN_IF_ERROR(SaveState(vm, VmState::kStopped, reason));
   }
+  BANGER_FAULT_POINT("vm.stop.state_saved");
   return vm;
 }
 
@@ -383,11 +398,14 @@ Result<std::string> VmService::Delete(const std::string& ref, bool missing_ok) {
     }
     vm = std::move(*again);
     BANGER_ASSIGN_OR_RETURN(vm, StopLocked(std::move(vm), std::chrono::milliseconds(0), "deleting"));
+    BANGER_FAULT_POINT("vm.delete.stopped");
     // Row first: a crash after it leaves an orphan dir that Reconcile removes.
     BANGER_RETURN_IF_ERROR(d_.store->DeleteVm(vm.id));
+    BANGER_FAULT_POINT("vm.delete.row_deleted");
     if (auto st = RemoveAll(vm.runtime.vm_dir); !st.ok()) {
       spdlog::warn("vm {}: removing {}: {}", vm.name, vm.runtime.vm_dir, st.error().message());
     }
+    BANGER_FAULT_POINT("vm.delete.files_removed");
     EmitVm("vm.deleted", vm);
   }
   DropLock(vm.id);

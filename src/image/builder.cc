@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include "banger/init_script.h"
+#include "base/fault.h"
 #include "base/fs.h"
 #include "base/process.h"
 #include "base/scope_guard.h"
@@ -127,6 +128,7 @@ Result<BuiltImage> BuildSteps(const ImageBuildRequest& req, const ImageBuildEnv&
   out.kernel_path = kernel.vmlinux_path;
   out.modules_dir = kernel.modules_root;
   out.kernel_version = kernel.kernel_version;
+  BANGER_FAULT_POINT("image.build.kernel_fetched");
   BANGER_RETURN_IF_ERROR(CheckCancel(cancel));
 
   progress("resolving modules");
@@ -142,6 +144,7 @@ Result<BuiltImage> BuildSteps(const ImageBuildRequest& req, const ImageBuildEnv&
   InitramfsSpec initramfs{kGuestInitScript,    env.busybox,           env.agent_binary,
                           kernel.modules_root, kernel.kernel_version, boot_modules};
   BANGER_RETURN_IF_ERROR(Annotate(WriteInitramfs(out.initrd_path, initramfs), "building initramfs"));
+  BANGER_FAULT_POINT("image.build.initramfs_written");
   BANGER_RETURN_IF_ERROR(CheckCancel(cancel));
 
   progress("building rootfs (" + req.profile + (req.docker ? " + docker)" : ")"));
@@ -151,11 +154,13 @@ Result<BuiltImage> BuildSteps(const ImageBuildRequest& req, const ImageBuildEnv&
   BANGER_RETURN_IF_ERROR(
       Annotate(BuildRootfs(req, env, kernel, modules, out.rootfs_path, size, cancel), "building rootfs"));
   out.build_size = FormatSizeBytes(size);
+  BANGER_FAULT_POINT("image.build.rootfs_built");
   BANGER_RETURN_IF_ERROR(CheckCancel(cancel));
 
   progress("writing work seed");
   out.work_seed_path = dir + "/work-seed.ext4";
   BANGER_RETURN_IF_ERROR(Annotate(BuildWorkSeed(env, out.work_seed_path), "writing work seed"));
+  BANGER_FAULT_POINT("image.build.work_seed_written");
   return out;
 }
 

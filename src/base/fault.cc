@@ -1,0 +1,121 @@
+#include "base/fault.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+
+namespace banger::fault {
+namespace {
+
+// Keep in step with the BANGER_FAULT_POINT calls (fault_test checks it).
+// The prefix before the last dot names the operation the chaos test runs.
+const std::vector<std::string> kFaultPoints = {
+    // vm create (daemon/vm_service.cc): files first, then the row
+    "vm.create.id_assigned",
+    "vm.create.disks_made",
+    "vm.create.row_written",
+    // vm start (daemon/vm_service.cc): devices, tap, VMM, scratch file, state
+    "vm.start.begin",
+    "vm.start.root_attached",
+    "vm.start.tap_leased",
+    "vm.start.devices_recorded",
+    "vm.start.vmm_launched",
+    "vm.start.handles_written",
+    "vm.start.state_saved",
+    // vm stop (daemon/vm_service.cc)
+    "vm.stop.begin",
+    "vm.stop.vmm_stopped",
+    "vm.stop.cleaned_up",
+    "vm.stop.state_saved",
+    // vm delete (daemon/vm_service.cc): row first, then the files
+    "vm.delete.stopped",
+    "vm.delete.row_deleted",
+    "vm.delete.files_removed",
+    // exec (daemon/guest_exec.cc)
+    "exec.agent_ready",
+    "exec.command_started",
+    "exec.command_finished",
+    // session start (daemon/session_service.cc)
+    "session.start.row_written",
+    "session.start.launched",
+    "session.start.state_saved",
+    // image build (daemon/image_service.cc, image/builder.cc)
+    "image.build.dir_made",
+    "image.build.kernel_fetched",
+    "image.build.initramfs_written",
+    "image.build.rootfs_built",
+    "image.build.work_seed_written",
+    "image.build.row_written",
+};
+
+std::atomic<int>& HitCount() {
+  static std::atomic<int> n{0};
+  return n;
+}
+
+const Arming& Armed() {
+  static const Arming a = [] {
+    const char* env = std::getenv("BANGER_FAULT");
+    return ParseArming(env ? env : "");
+  }();
+  return a;
+}
+
+void Say(const std::string& msg) {
+  // Straight to fd 2 (bangerd.out for an auto-started daemon): no buffering to lose.
+  const char* p = msg.data();
+  size_t left = msg.size();
+  while (left > 0) {
+    ssize_t n = ::write(2, p, left);
+    if (n <= 0) return;
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+}
+
+}  // namespace
+
+bool Enabled() {
+#if defined(BANGER_FAULT_INJECTION) && BANGER_FAULT_INJECTION
+  return true;
+#else
+  return false;
+#endif
+}
+
+const std::vector<std::string>& Points() {
+  static const std::vector<std::string> none;
+  return Enabled() ? kFaultPoints : none;
+}
+
+Arming ParseArming(std::string_view spec) {
+  Arming a;
+  auto colon = spec.rfind(':');
+  std::string_view name = spec.substr(0, colon);
+  if (colon != std::string_view::npos) {
+    std::string_view n = spec.substr(colon + 1);
+    if (n.empty() || n.size() > 6 || n.find_first_not_of("0123456789") != std::string_view::npos) return {};
+    a.nth = std::atoi(std::string(n).c_str());
+    if (a.nth < 1) return {};
+  }
+  a.point = std::string(name);
+  return a;
+}
+
+void Hit(const char* point) {
+  if (std::find(kFaultPoints.begin(), kFaultPoints.end(), point) == kFaultPoints.end()) {
+    Say(std::string("fault point ") + point + " is not in kFaultPoints (base/fault.cc)\n");
+    std::abort();
+  }
+  const Arming& a = Armed();
+  if (a.point.empty() || a.point != point) return;
+  if (HitCount().fetch_add(1) + 1 != a.nth) return;
+  Say(std::string("bangerd: fault point ") + point + " hit: SIGKILL\n");
+  ::kill(::getpid(), SIGKILL);
+  ::pause();  // never returns: the signal is not catchable
+}
+
+}  // namespace banger::fault
