@@ -19,8 +19,8 @@ namespace banger::fuzz {
   std::abort();
 }
 
-#define BANGER_FUZZ_CHECK(cond) \
-  do {                          \
+#define BANGER_FUZZ_CHECK(cond)                                   \
+  do {                                                            \
     if (!(cond)) ::banger::fuzz::Fail(__FILE__, __LINE__, #cond); \
   } while (0)
 

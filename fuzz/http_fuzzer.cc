@@ -94,15 +94,16 @@ World* Build() {
   d.disks = &w->disks;
   d.backends = {{BackendKind::kQemu, w->qemu.get()}};
   w->vms = std::make_unique<VmService>(d);
-  w->images = std::make_unique<ImageService>(ImageServiceDeps{d.home, d.config, w->store.get(), w->events.get(), ""});
+  w->images =
+      std::make_unique<ImageService>(ImageServiceDeps{d.home, d.config, w->store.get(), w->events.get(), ""});
   w->sessions = std::make_unique<SessionService>(*w->vms, *w->store, *w->events);
   w->monitor = std::make_unique<VmMonitor>(*w->vms, *w->store, w->procs, d.backends);
   w->workspaces = std::make_unique<WorkspaceService>(*w->vms, *w->store, *w->events, w->root + "/tmp");
-  w->router = std::make_unique<ApiRouter>(
-      *w->vms, *w->images, *w->sessions, *w->monitor, *w->workspaces, *w->events,
-      DaemonInfo{"0.1.0", w->root, 1, Now(), "qemu", "tcg", ""},
-      // Through the web UI, a stop must never get here.
-      [] { BANGER_FUZZ_CHECK(!t_in_web_ui); });
+  w->router =
+      std::make_unique<ApiRouter>(*w->vms, *w->images, *w->sessions, *w->monitor, *w->workspaces, *w->events,
+                                  DaemonInfo{"0.1.0", w->root, 1, Now(), "qemu", "tcg", ""},
+                                  // Through the web UI, a stop must never get here.
+                                  [] { BANGER_FUZZ_CHECK(!t_in_web_ui); });
   w->web = std::make_unique<WebUi>(*w->router);
 
   for (const char* f : {"vmlinux", "rootfs.ext4"}) {
@@ -124,8 +125,9 @@ World* Build() {
   BANGER_FUZZ_CHECK(api.ok() && web.ok());
   w->api_server = std::move(*api);
   w->web_server = std::move(*web);
-  std::thread([w] { w->api_server->Serve([w](const HttpRequest& r) { return w->router->Handle(r); }); })
-      .detach();
+  std::thread([w] {
+    w->api_server->Serve([w](const HttpRequest& r) { return w->router->Handle(r); });
+  }).detach();
   std::thread([w] {
     w->web_server->Serve([w](const HttpRequest& r) {
       t_in_web_ui = true;
@@ -192,8 +194,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   uint8_t mode = in.U8();
   bool web = mode & 1;
   size_t step = mode & 2 ? 1 + (mode >> 2) : 1 << 20;
-  std::string reply = Exchange(web ? world->web_sock : world->api_sock, in.Rest(), step,
-                               std::chrono::milliseconds(2000));
+  std::string reply =
+      Exchange(web ? world->web_sock : world->api_sock, in.Rest(), step, std::chrono::milliseconds(2000));
   if (!reply.empty()) BANGER_FUZZ_CHECK(reply.rfind("HTTP/1.1 ", 0) == 0);
   return 0;
 }

@@ -95,7 +95,7 @@ void Qmp(fuzz::Input& in) {
       (void)q->Execute("query-blockstats", std::chrono::seconds(5));
       (void)q->Execute("query-status", std::chrono::seconds(5));
     }
-  }  // closes the client: the server's last recv ends
+  }                                  // closes the client: the server's last recv ends
   ::shutdown(lfd.get(), SHUT_RDWR);  // wakes an accept that never got a client
   server.join();
 }

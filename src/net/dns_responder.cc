@@ -201,7 +201,8 @@ DnsResponder::Verdict DnsResponder::Answer(const uint8_t* data, size_t len, bool
         ip = it->second;
       }
     }
-    bool want_a = (q->qtype == kDnsTypeA || q->qtype == 255) && (q->qclass == kDnsClassIN || q->qclass == 255);
+    bool want_a =
+        (q->qtype == kDnsTypeA || q->qtype == 255) && (q->qclass == kDnsClassIN || q->qclass == 255);
     if (!want_a) ip.reset();
     uint8_t rcode = known || name == opts_.domain ? kDnsRcodeNoError : kDnsRcodeNxDomain;
     return reply(BuildDnsAnswer(*q, data, ip, rcode, opts_.ttl_seconds));
@@ -247,7 +248,8 @@ void DnsResponder::Loop() {
         sockaddr_in from{};
         ssize_t len = RecvFrom(listen_fd_.get(), buf, from);
         if (len < 0) break;  // EAGAIN: drained
-        Verdict v = Answer(buf.data(), static_cast<size_t>(len), upstream && pending.size() < opts_.max_pending);
+        Verdict v =
+            Answer(buf.data(), static_cast<size_t>(len), upstream && pending.size() < opts_.max_pending);
         if (v.kind == Verdict::kReply) SendTo(listen_fd_.get(), v.reply, from);
         if (v.kind != Verdict::kForward) continue;
         uint16_t id = static_cast<uint16_t>(buf[0] << 8 | buf[1]);
