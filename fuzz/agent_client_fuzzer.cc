@@ -82,7 +82,7 @@ class Guest {
   }
   // Waits (bounded, and only while the host still runs) until `have` holds.
   void WaitFor(const bool& have) {
-    auto deadline = Clock::now() + 500ms;
+    auto deadline = Clock::now() + 100ms;
     while (!have && !host_done_ && Clock::now() < deadline) ReadHost(20ms);
   }
   uint32_t Channel(fuzz::Input& in) {
@@ -228,6 +228,9 @@ void Host(UniqueFd fd, uint8_t mode) {
       auto ev = (*ch)->NextUntil(Clock::now() + 5s);
       if (!ev.ok()) break;
       if (ev->kind == ExecEvent::kExit) {
+        // What the API and workspace prepare report (api/exec_stream.cc).
+        int code = ev->exit.ShellCode();
+        BANGER_FUZZ_CHECK(code >= 0 && code <= 255);
         BANGER_FUZZ_CHECK(!(*ch)->Next().ok());  // nothing after the exit
         break;
       }
@@ -235,7 +238,7 @@ void Host(UniqueFd fd, uint8_t mode) {
     }
     (void)out;
   }
-  (void)(*conn)->Ping(mode & 8 ? 200ms : 1ms);
+  (void)(*conn)->Ping(mode & 8 ? 100ms : 1ms);
 }
 
 }  // namespace

@@ -46,14 +46,19 @@ run_one() {
   if [ -d "$seeds" ]; then cp -r "$seeds/." "$work/corpus/"; fi
   echo "fuzz.sh: $name for ${seconds}s over $(find "$work/corpus" -type f | wc -l) seeds (work dir $work)"
   local rc=0
+  # libFuzzer's own default error status is 77, ctest's "skipped": make every
+  # finding exit 1 (below, anything else non-zero becomes 1 too).
   # abort_on_error etc.: any sanitizer report ends the run as a crash;
   # -fno-sanitize-recover=all already makes UBSan's first report fatal.
   ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=1:strict_string_checks=1:check_initialization_order=1} \
     UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
     "$bin" -max_total_time="$seconds" -timeout=30 -rss_limit_mb=3072 -max_len=65536 \
+    -error_exitcode=1 -timeout_exitcode=1 \
     -print_final_stats=1 -artifact_prefix="$work/" "${extra[@]}" "$work/corpus" >"$work/log" 2>&1 || rc=$?
-  grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|#[0-9]+ +DONE)' "$work/log" | sed "s/^/  $name: /" || true
+  grep -E '^(stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss_mb|#[0-9]+ +DONE)' "$work/log" |
+    sort -u | sed "s/^/  $name: /" || true
   if [ $rc -ne 0 ]; then
+    rc=1
     echo "fuzz.sh: $name FAILED (exit $rc); last lines of $work/log:"
     tail -n 60 "$work/log" | sed 's/^/  /'
     for a in "$work"/crash-* "$work"/leak-* "$work"/timeout-* "$work"/oom-* "$work"/slow-unit-*; do

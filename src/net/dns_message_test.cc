@@ -93,6 +93,19 @@ TEST(DnsResponderRecordsTest, NamesAreNormalized) {
   EXPECT_FALSE(d.running());
 }
 
+// Found by the dns fuzzer: a single label "t1.vm" (with the dot as a byte of
+// the label) read back as the two-label name t1.vm, so the responder answered
+// it as if it were the VM's name. Such a label is malformed for us.
+TEST(DnsMessageTest, ADotInsideALabelIsRefused) {
+  DnsBytes q = {0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 5, 't', '1', '.', 'v', 'm', 0, 0, 1, 0, 1};
+  EXPECT_FALSE(ParseDnsQuery(q.data(), q.size()).ok());
+  DnsResponder d({});
+  ASSERT_TRUE(d.SetRecord("t1", "172.16.0.2").ok());
+  auto v = d.Answer(q.data(), q.size(), true);
+  ASSERT_EQ(v.kind, DnsResponder::Verdict::kReply);
+  EXPECT_EQ(v.reply.at(3) & 0xf, kDnsRcodeFormErr);
+}
+
 // The serving loop's decision per datagram, without sockets (also what the
 // dns fuzzer drives: fuzz/dns_fuzzer.cc).
 TEST(DnsResponderAnswerTest, DecidesPerDatagram) {
