@@ -4,6 +4,8 @@
 // fails. Test-only.
 #pragma once
 
+#include <stdlib.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -23,6 +25,16 @@ namespace banger::fuzz {
   do {                                                            \
     if (!(cond)) ::banger::fuzz::Fail(__FILE__, __LINE__, #cond); \
   } while (0)
+
+// A fresh directory for a harness's files: under $TMPDIR (scripts/fuzz.sh
+// points it into the run's work dir, removed with it), else /tmp. `prefix`
+// short: sockets inside must fit sun_path.
+inline std::string MakeTempDir(const char* prefix) {
+  const char* base = std::getenv("TMPDIR");
+  std::string tmpl = std::string(base && *base ? base : "/tmp") + "/" + prefix + "-XXXXXX";
+  if (::mkdtemp(tmpl.data()) == nullptr) Fail(__FILE__, __LINE__, "mkdtemp");
+  return tmpl;
+}
 
 // Consumes the input from the front; once it runs out every value is 0/empty.
 class Input {

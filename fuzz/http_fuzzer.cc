@@ -75,9 +75,7 @@ struct World {
 
 World* Build() {
   auto* w = new World;
-  char tmpl[] = "/tmp/bfh-XXXXXX";  // short: sockets must fit sun_path
-  BANGER_FUZZ_CHECK(::mkdtemp(tmpl) != nullptr);
-  w->root = tmpl;
+  w->root = fuzz::MakeTempDir("bfh");
   BANGER_FUZZ_CHECK(MakeDirs(w->root + "/vms").ok());
   BANGER_FUZZ_CHECK(MakeDirs(w->root + "/tmp").ok());
   auto s = Store::Open(":memory:");

@@ -34,9 +34,7 @@ namespace {
 
 std::string& Dir() {
   static std::string d = [] {
-    char tmpl[] = "/tmp/banger-fuzz-parsers-XXXXXX";
-    if (::mkdtemp(tmpl) == nullptr) std::abort();
-    std::string dir = tmpl;
+    std::string dir = fuzz::MakeTempDir("bfp");
     std::atexit([] { (void)RemoveAll(Dir()); });
     return dir;
   }();

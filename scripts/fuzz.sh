@@ -42,7 +42,7 @@ run_one() {
   fi
   local work
   work=$(mktemp -d "/tmp/banger-fuzz-$name.XXXXXX")
-  mkdir "$work/corpus"
+  mkdir "$work/corpus" "$work/tmp"
   if [ -d "$seeds" ]; then cp -r "$seeds/." "$work/corpus/"; fi
   echo "fuzz.sh: $name for ${seconds}s over $(find "$work/corpus" -type f | wc -l) seeds (work dir $work)"
   local rc=0
@@ -51,7 +51,7 @@ run_one() {
   # abort_on_error etc.: any sanitizer report ends the run as a crash;
   # -fno-sanitize-recover=all already makes UBSan's first report fatal.
   ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=1:strict_string_checks=1:check_initialization_order=1} \
-    UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+    UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} TMPDIR="$work/tmp" \
     "$bin" -max_total_time="$seconds" -timeout=30 -rss_limit_mb=3072 -max_len=65536 \
     -error_exitcode=1 -timeout_exitcode=1 \
     -print_final_stats=1 -artifact_prefix="$work/" "${extra[@]}" "$work/corpus" >"$work/log" 2>&1 || rc=$?

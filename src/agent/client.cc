@@ -246,8 +246,12 @@ class Core {
         ExecEvent ev;
         ev.kind = ExecEvent::kExit;
         ev.exit.signaled = x->signaled;
-        ev.exit.code = static_cast<int>(x->code);
-        ev.exit.signo = static_cast<int>(x->signo);
+        // A wait status holds an 8-bit code and a signal below 128; larger
+        // values are the guest's invention. Clamped, ShellCode() stays 0-255
+        // (not negative, not 128 + a signo that overflows int, not 256
+        // which a CLI exit status would turn into success).
+        ev.exit.code = static_cast<int>(std::min<uint32_t>(x->code, 255));
+        ev.exit.signo = static_cast<int>(std::min<uint32_t>(x->signo, 127));
         ev.exit.core = x->core;
         ch.events.push_back(std::move(ev));
         ch.exit_received = true;
