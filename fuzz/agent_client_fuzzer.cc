@@ -86,7 +86,7 @@ class Guest {
   // make every input slow.
   void WaitFor(const bool& have) {
     auto start = Clock::now();
-    while (!have && !host_done_ && Clock::now() - start < wait_budget_) ReadHost(10ms);
+    while (!have && !host_done_ && Clock::now() - start < wait_budget_) ReadHost(2ms);
     wait_budget_ -= std::min<Clock::duration>(wait_budget_, Clock::now() - start);
   }
   uint32_t Channel(fuzz::Input& in) {
@@ -211,7 +211,7 @@ class Guest {
   uint64_t nonce_ = 0, ping_ = 0;
   uint32_t channel_ = 0;
   bool have_nonce_ = false, have_channel_ = false, have_ping_ = false;
-  Clock::duration wait_budget_ = 200ms;
+  Clock::duration wait_budget_ = 30ms;
 };
 
 void Host(UniqueFd fd, uint8_t mode) {
