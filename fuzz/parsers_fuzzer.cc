@@ -32,13 +32,15 @@
 namespace banger {
 namespace {
 
-std::string& Dir() {
-  static std::string d = [] {
-    std::string dir = fuzz::MakeTempDir("bfp");
+// Never destroyed: the atexit handler that removes it runs after static
+// destructors registered later.
+const std::string& Dir() {
+  static const std::string* d = [] {
+    auto* dir = new std::string(fuzz::MakeTempDir("bfp"));
     std::atexit([] { (void)RemoveAll(Dir()); });
     return dir;
   }();
-  return d;
+  return *d;
 }
 
 void Handles(std::string_view text) {
