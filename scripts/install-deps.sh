@@ -10,6 +10,8 @@ BUILD_PKGS=(
   libgtest-dev libgmock-dev
   # scripts/lint.sh: formatting and static analysis (docs/adr/0015)
   clang-format clang-tidy
+  # scripts/fuzz.sh: the fuzzers build with clang, libFuzzer and the sanitizers' runtimes
+  clang libclang-rt-14-dev
 )
 RUNTIME_PKGS=(
   qemu-system-x86 e2fsprogs

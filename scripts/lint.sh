@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Lints banger's code (docs/adr/0015); fails when either check finds anything:
-#   format: a .cc/.h file in src/, guest/, tests/ or bench/ that differs from
+#   format: a .cc/.h file in src/, guest/, tests/, bench/ or fuzz/ that differs from
 #           .clang-format (fix: clang-format -i FILE);
 #   tidy:   clang-tidy with .clang-tidy on every shipped translation unit of
 #           ours (src/ and guest/, not *_test.cc) in build/compile_commands.json,
@@ -18,7 +18,7 @@ failed=0
 
 check_format() {
   local bad
-  bad=$(find src guest tests bench -type f \( -name '*.cc' -o -name '*.h' \) -print0 |
+  bad=$(find src guest tests bench fuzz -type f \( -name '*.cc' -o -name '*.h' \) -print0 |
     xargs -0 -n 16 -P "$jobs" sh -c 'for f; do clang-format --dry-run --Werror "$f" >/dev/null 2>&1 || echo "$f"; done' sh |
     sort)
   if [ -n "$bad" ]; then

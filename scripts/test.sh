@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Runs banger's whole test suite: installs packages, builds (warnings are
-# errors), lints (scripts/lint.sh: clang-format, clang-tidy), makes the test
-# guest (Debian cloud kernel + busybox initramfs), then ctest (unit,
-# integration, e2e and chaos labels). Extra arguments go to ctest (e.g. -L unit).
+# errors), builds the fuzzers (build-fuzz/, scripts/fuzz.sh), lints
+# (scripts/lint.sh: clang-format, clang-tidy), makes the test guest (Debian
+# cloud kernel + busybox initramfs), then ctest (unit, integration, e2e, chaos
+# and fuzz labels; each fuzz test runs its fuzzer for BANGER_FUZZ_SECONDS, 60
+# by default). Extra arguments go to ctest (e.g. -L unit).
 # Ends with the tests that skipped (GTEST_SKIP) and why; ctest's exit code is
 # the script's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
 ./scripts/build.sh
+./scripts/fuzz.sh build
 ./scripts/lint.sh
 ./scripts/make-test-guest.sh build/test-guest
 export BANGER_TEST_GUEST_DIR="$PWD/build/test-guest"

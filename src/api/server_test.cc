@@ -196,6 +196,19 @@ TEST_F(ApiTest, StatsOfARunningVmAndOfAMissingOne) {
 
 // ---------------- the web UI's listener ----------------
 
+// Found by the http fuzzer (fuzz/http_fuzzer.cc): a refusal quoting a Host
+// header with invalid UTF-8 threw from JSON encoding on the connection's
+// thread, which ended the daemon. The refusal now stands, with the bytes
+// replaced.
+TEST_F(ApiTest, WebUiRefusalQuotingInvalidUtf8) {
+  auto r = Web("GET", "/v1/vms", {{"host", "evil\x8e\xff.example"}});
+  EXPECT_EQ(r.status, 403);
+  auto body = ParseJson(r.body);
+  ASSERT_TRUE(body.ok()) << body.error().message();
+  EXPECT_EQ((*body)["error"]["code"], "forbidden");
+  EXPECT_NE((*body)["error"]["message"].get<std::string>().find("evil"), std::string::npos);
+}
+
 TEST_F(ApiTest, WebUiServesThePageAndGuardsTheApi) {
   ImportBase();
   const std::map<std::string, std::string> local{{"host", "127.0.0.1:8080"}};

@@ -13,7 +13,11 @@ HttpResponse Refuse(int status, const std::string& code, const std::string& mess
   HttpResponse r;
   r.status = status;
   r.content_type = "application/json";
-  r.body = Json{{"error", {{"code", code}, {"message", message}}}}.dump();
+  // The message quotes request headers, which may hold any bytes: invalid
+  // UTF-8 is replaced, never thrown about (an exception here ended bangerd;
+  // found by fuzz/http_fuzzer.cc).
+  r.body = Json{{"error", {{"code", code}, {"message", message}}}}.dump(-1, ' ', false,
+                                                                        Json::error_handler_t::replace);
   return r;
 }
 

@@ -260,8 +260,14 @@ Result<ProcUsage> ParseProcStat(const std::string& text, int64_t tick_ns, int64_
   BANGER_ASSIGN_OR_RETURN(int64_t stime, num(15));
   BANGER_ASSIGN_OR_RETURN(u.vsz_bytes, num(23));
   BANGER_ASSIGN_OR_RETURN(int64_t rss_pages, num(24));
-  u.cpu_ns = (utime + stime) * tick_ns;
-  u.rss_bytes = rss_pages * page_bytes;
+  // The kernel never writes negative or overflowing counts; a text that does
+  // is refused rather than multiplied (signed overflow is undefined).
+  int64_t ticks = 0;
+  if (utime < 0 || stime < 0 || u.vsz_bytes < 0 || rss_pages < 0 ||
+      __builtin_add_overflow(utime, stime, &ticks) || __builtin_mul_overflow(ticks, tick_ns, &u.cpu_ns) ||
+      __builtin_mul_overflow(rss_pages, page_bytes, &u.rss_bytes)) {
+    return Error::Internal("/proc stat: a count is negative or out of range");
+  }
   return u;
 }
 

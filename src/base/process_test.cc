@@ -26,6 +26,21 @@ TEST(ParseProcStatTest, FieldsAfterATrickyCommandName) {
   EXPECT_FALSE(ParseProcStat("garbage", 1, 1).ok());
 }
 
+// Found by the parsers fuzzer (fuzz/parsers_fuzzer.cc): fields shifted by a
+// byte put 18446744073709551615 (strtoll: INT64_MAX) into rss, and rss *
+// page size overflowed (undefined behaviour). Out-of-range counts are refused.
+TEST(ParseProcStatTest, OutOfRangeCountsAreRefused) {
+  auto stat = [](const std::string& utime, const std::string& vsize, const std::string& rss) {
+    return "1 (x) S 1 1 1 0 -1 0 0 0 0 0 " + utime + " 50 0 0 20 0 3 0 555 " + vsize + " " + rss + " 0\n";
+  };
+  EXPECT_TRUE(ParseProcStat(stat("150", "4096", "300"), 10, 4096).ok());
+  EXPECT_FALSE(ParseProcStat(stat("150", "4096", "18446744073709551615"), 10, 4096).ok());
+  EXPECT_FALSE(ParseProcStat(stat("9223372036854775807", "4096", "300"), 10, 4096).ok());
+  EXPECT_FALSE(ParseProcStat(stat("4611686018427387904", "4096", "300"), 10, 4096).ok());
+  EXPECT_FALSE(ParseProcStat(stat("-5", "4096", "300"), 10, 4096).ok());
+  EXPECT_FALSE(ParseProcStat(stat("150", "-1", "300"), 10, 4096).ok());
+}
+
 TEST(ProcessOpsTest, UsageOfOurselvesAndOfAMissingProcess) {
   auto u = RealProcessOps().Usage(::getpid());
   ASSERT_TRUE(u.ok()) << u.error().message();

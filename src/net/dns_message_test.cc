@@ -93,5 +93,53 @@ TEST(DnsResponderRecordsTest, NamesAreNormalized) {
   EXPECT_FALSE(d.running());
 }
 
+// Found by the dns fuzzer: a single label "t1.vm" (with the dot as a byte of
+// the label) read back as the two-label name t1.vm, so the responder answered
+// it as if it were the VM's name. Such a label is malformed for us.
+TEST(DnsMessageTest, ADotInsideALabelIsRefused) {
+  DnsBytes q = {0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 5, 't', '1', '.', 'v', 'm', 0, 0, 1, 0, 1};
+  EXPECT_FALSE(ParseDnsQuery(q.data(), q.size()).ok());
+  DnsResponder d({});
+  ASSERT_TRUE(d.SetRecord("t1", "172.16.0.2").ok());
+  auto v = d.Answer(q.data(), q.size(), true);
+  ASSERT_EQ(v.kind, DnsResponder::Verdict::kReply);
+  EXPECT_EQ(v.reply.at(3) & 0xf, kDnsRcodeFormErr);
+}
+
+// The serving loop's decision per datagram, without sockets (also what the
+// dns fuzzer drives: fuzz/dns_fuzzer.cc).
+TEST(DnsResponderAnswerTest, DecidesPerDatagram) {
+  DnsResponder d({});
+  ASSERT_TRUE(d.SetRecord("t1", "172.16.0.2").ok());
+  auto rcode = [](const DnsResponder::Verdict& v) { return v.reply.at(3) & 0xf; };
+
+  auto a = BuildDnsQuery(9, "T1.vm", kDnsTypeA);
+  auto v = d.Answer(a->data(), a->size(), false);
+  ASSERT_EQ(v.kind, DnsResponder::Verdict::kReply);
+  auto r = ParseDnsResponse(v.reply.data(), v.reply.size());
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(r->id, 9);
+  EXPECT_EQ(r->a_records, std::vector<uint32_t>{0xac100002});
+
+  auto nx = BuildDnsQuery(1, "nope.vm", kDnsTypeA);
+  v = d.Answer(nx->data(), nx->size(), true);
+  ASSERT_EQ(v.kind, DnsResponder::Verdict::kReply);
+  EXPECT_EQ(rcode(v), kDnsRcodeNxDomain);
+
+  auto other = BuildDnsQuery(2, "example.com", kDnsTypeA);
+  EXPECT_EQ(d.Answer(other->data(), other->size(), true).kind, DnsResponder::Verdict::kForward);
+  v = d.Answer(other->data(), other->size(), false);  // no upstream, or too many pending
+  ASSERT_EQ(v.kind, DnsResponder::Verdict::kReply);
+  EXPECT_EQ(rcode(v), kDnsRcodeServFail);
+
+  DnsBytes response = *a;
+  response[2] |= 0x80;  // QR: a response is never answered
+  EXPECT_EQ(d.Answer(response.data(), response.size(), true).kind, DnsResponder::Verdict::kDrop);
+  EXPECT_EQ(d.Answer(a->data(), 11, true).kind, DnsResponder::Verdict::kDrop);  // shorter than a header
+  v = d.Answer(a->data(), a->size() - 3, true);                                 // truncated question
+  ASSERT_EQ(v.kind, DnsResponder::Verdict::kReply);
+  EXPECT_EQ(rcode(v), kDnsRcodeFormErr);
+}
+
 }  // namespace
 }  // namespace banger

@@ -177,6 +177,40 @@ void DnsResponder::Stop() {
   stop_w_.Reset();
 }
 
+DnsResponder::Verdict DnsResponder::Answer(const uint8_t* data, size_t len, bool can_forward) const {
+  auto reply = [](DnsBytes b) { return Verdict{Verdict::kReply, std::move(b)}; };
+  if (len < 12) return {};
+  auto q = ParseDnsQuery(data, len);
+  uint16_t id = static_cast<uint16_t>(data[0] << 8 | data[1]);
+  uint16_t flags = static_cast<uint16_t>(data[2] << 8 | data[3]);
+  if (flags & 0x8000) return {};  // a response: never answer those
+  if (!q.ok()) return reply(BuildDnsError(id, flags, kDnsRcodeFormErr));
+  if (q->opcode() != 0) return reply(BuildDnsError(id, flags, kDnsRcodeNotImp));
+  const std::string& name = q->name;
+  const std::string suffix = "." + opts_.domain;
+  bool ours = name == opts_.domain || (name.size() > suffix.size() &&
+                                       name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0);
+  if (ours) {
+    std::optional<uint32_t> ip;
+    bool known = false;
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      auto it = records_.find(name);
+      if (it != records_.end()) {
+        known = true;
+        ip = it->second;
+      }
+    }
+    bool want_a =
+        (q->qtype == kDnsTypeA || q->qtype == 255) && (q->qclass == kDnsClassIN || q->qclass == 255);
+    if (!want_a) ip.reset();
+    uint8_t rcode = known || name == opts_.domain ? kDnsRcodeNoError : kDnsRcodeNxDomain;
+    return reply(BuildDnsAnswer(*q, data, ip, rcode, opts_.ttl_seconds));
+  }
+  if (!can_forward) return reply(BuildDnsError(id, flags, kDnsRcodeServFail));
+  return Verdict{Verdict::kForward, {}};
+}
+
 void DnsResponder::Loop() {
   std::optional<sockaddr_in> upstream;
   if (!opts_.upstream.empty()) {
@@ -186,7 +220,6 @@ void DnsResponder::Loop() {
   std::map<uint16_t, Pending> pending;
   std::mt19937 rng(std::random_device{}());
   std::vector<uint8_t> buf(65536);
-  const std::string suffix = "." + opts_.domain;
 
   while (true) {
     // Forget forwarded queries whose upstream answer is overdue.
@@ -215,45 +248,11 @@ void DnsResponder::Loop() {
         sockaddr_in from{};
         ssize_t len = RecvFrom(listen_fd_.get(), buf, from);
         if (len < 0) break;  // EAGAIN: drained
-        if (len < 12) continue;
-        auto q = ParseDnsQuery(buf.data(), static_cast<size_t>(len));
+        Verdict v =
+            Answer(buf.data(), static_cast<size_t>(len), upstream && pending.size() < opts_.max_pending);
+        if (v.kind == Verdict::kReply) SendTo(listen_fd_.get(), v.reply, from);
+        if (v.kind != Verdict::kForward) continue;
         uint16_t id = static_cast<uint16_t>(buf[0] << 8 | buf[1]);
-        uint16_t flags = static_cast<uint16_t>(buf[2] << 8 | buf[3]);
-        if (flags & 0x8000) continue;  // a response: never answer those
-        if (!q.ok()) {
-          SendTo(listen_fd_.get(), BuildDnsError(id, flags, kDnsRcodeFormErr), from);
-          continue;
-        }
-        if (q->opcode() != 0) {
-          SendTo(listen_fd_.get(), BuildDnsError(id, flags, kDnsRcodeNotImp), from);
-          continue;
-        }
-        const std::string& name = q->name;
-        bool ours =
-            name == opts_.domain || (name.size() > suffix.size() &&
-                                     name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0);
-        if (ours) {
-          std::optional<uint32_t> ip;
-          bool known = false;
-          {
-            std::lock_guard<std::mutex> lk(mu_);
-            auto it = records_.find(name);
-            if (it != records_.end()) {
-              known = true;
-              ip = it->second;
-            }
-          }
-          bool want_a =
-              (q->qtype == kDnsTypeA || q->qtype == 255) && (q->qclass == kDnsClassIN || q->qclass == 255);
-          if (!want_a) ip.reset();
-          uint8_t rcode = known || name == opts_.domain ? kDnsRcodeNoError : kDnsRcodeNxDomain;
-          SendTo(listen_fd_.get(), BuildDnsAnswer(*q, buf.data(), ip, rcode, opts_.ttl_seconds), from);
-          continue;
-        }
-        if (!upstream || pending.size() >= opts_.max_pending) {
-          SendTo(listen_fd_.get(), BuildDnsError(id, flags, kDnsRcodeServFail), from);
-          continue;
-        }
         uint16_t fwd_id;
         do {
           fwd_id = static_cast<uint16_t>(rng());

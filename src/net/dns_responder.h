@@ -23,6 +23,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "base/result.h"
 #include "base/unique_fd.h"
@@ -63,6 +64,15 @@ class DnsResponder {
   Status ReplaceRecords(const std::map<std::string, std::string>& records);
   std::map<std::string, std::string> Records() const;
   std::optional<uint32_t> Lookup(const std::string& name) const;
+
+  // What the responder does with one datagram from a client: the serving
+  // loop's decision without its sockets (so it can be tested and fuzzed).
+  // `can_forward`: an upstream is set and has room for one more query.
+  struct Verdict {
+    enum Kind { kDrop, kReply, kForward } kind = kDrop;
+    std::vector<uint8_t> reply;  // kReply: the datagram to send back
+  };
+  Verdict Answer(const uint8_t* data, size_t len, bool can_forward) const;
 
  private:
   struct Pending;
