@@ -133,7 +133,11 @@ Result<std::vector<std::string>> SyncIntoExt4(const std::string& image, const st
       script.MkdirAll(dest, dmode);
       for (auto it = fs::recursive_directory_iterator(host, ec);
            !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-        std::string rel = fs::relative(it->path(), host, ec).string();
+        // The name under `host` as listed: fs::relative would resolve a
+        // symlink to its target's name (or a "../.." path out of the
+        // destination).
+        std::string rel = it->path().string().substr(host.size());
+        while (!rel.empty() && rel.front() == '/') rel.erase(rel.begin());
         std::string p = dest + "/" + rel;
         if (!SafeForDebugfs(it->path().string()) || !SafeForDebugfs(p)) {
           warnings.push_back("file_sync: " + it->path().string() + " " + kUnsafeWhy + "; skipped");

@@ -70,10 +70,16 @@ TEST_F(FileSyncTest, SymlinkTargetsCannotInjectDebugfsCommands) {
     EXPECT_EQ(line.find('\n'), std::string::npos) << "one line each";
   }
   EXPECT_EQ(Debugfs("cat /pwned"), "") << "no command came from a symlink target";
-  EXPECT_EQ(Debugfs("cat /dots/ok.conf"), "ok\n");
+  EXPECT_EQ(Debugfs("cat /dots/ok.conf"), "ok\n")
+      << "a symlink keeps its own name: " << Debugfs("ls -l /dots");
   EXPECT_NE(Debugfs("stat /dots/good-link").find("Fast link dest: \"ok.conf\""), std::string::npos)
       << Debugfs("stat /dots/good-link");
   EXPECT_EQ(Debugfs("stat /dots/newline").find("Fast link"), std::string::npos);
+  // A symlink to an absolute path outside the directory lands in it all the same.
+  fs::create_symlink(dir_ + "/secret", dir_ + "/home/dots/abs");
+  ASSERT_TRUE(SyncIntoExt4(image_, {{"~/dots", "dots", ""}}, dir_ + "/home").ok());
+  EXPECT_NE(Debugfs("stat /dots/abs").find("Fast link dest: \"" + dir_ + "/secret\""), std::string::npos)
+      << Debugfs("ls -l /dots");
 }
 
 TEST(WorkDiskPathTest, MapsGuestPathsUnderRoot) {
