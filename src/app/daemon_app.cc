@@ -15,6 +15,7 @@
 #include "api/web_ui.h"
 #include "base/account.h"
 #include "base/fs.h"
+#include "base/fs_cloexec.h"
 #include "base/log.h"
 #include "config/config.h"
 #include "daemon/agent_pool.h"
@@ -304,6 +305,8 @@ void Serve(const HomeLayout& home, const DaemonConfig& config, Services& s, Http
 }  // namespace
 
 int RunDaemon(const DaemonOptions& opts) {
+  // Whatever started us may have left fds open: none passes on to a VMM.
+  if (auto st = MarkCloseOnExecFrom(3); !st.ok()) return Fail(st.error().message());
   HomeLayout home{opts.home};
   std::optional<FileLock> lock;
   auto cfg = PrepareHome(opts, home, lock);

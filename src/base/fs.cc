@@ -1,14 +1,18 @@
 #include "base/fs.h"
 
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <random>
 #include <vector>
+
+#include "base/fs_cloexec.h"
 
 namespace banger {
 namespace fs = std::filesystem;
@@ -102,6 +106,22 @@ Status RenameDurable(const std::string& from, const std::string& to) {
   return SyncDir(DirOf(to));
 }
 
+Status MarkCloseOnExecFrom(int first_fd) {
+  if (::close_range(static_cast<unsigned>(first_fd), ~0U, CLOSE_RANGE_CLOEXEC) == 0) return OkStatus();
+  std::error_code ec;
+  std::vector<int> fds;
+  for (const auto& e : fs::directory_iterator("/proc/self/fd", ec)) {
+    int fd = std::atoi(e.path().filename().c_str());
+    if (fd >= first_fd) fds.push_back(fd);
+  }
+  if (ec) return Error::Internal("listing /proc/self/fd: " + ec.message());
+  for (int fd : fds) {
+    int flags = ::fcntl(fd, F_GETFD);
+    if (flags >= 0) (void)::fcntl(fd, F_SETFD, flags | FD_CLOEXEC);  // the iterator's own fd is gone: EBADF
+  }
+  return OkStatus();
+}
+
 Status CreateFileWithMode(const std::string& path, mode_t mode) {
   UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, mode));
   if (!fd.valid()) return Error::FromErrno("create " + path);
@@ -120,6 +140,8 @@ Status RestrictTree(const std::string& root, mode_t dir_mode, mode_t file_group_
     return OkStatus();
   };
   BANGER_RETURN_IF_ERROR(fix(root));
+  struct stat rst {};
+  if (::lstat(root.c_str(), &rst) != 0 || !S_ISDIR(rst.st_mode)) return OkStatus();
   std::error_code ec;
   fs::recursive_directory_iterator it(root, fs::directory_options::skip_permission_denied, ec), end;
   if (ec) return Error::Internal("listing " + root + ": " + ec.message());

@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <thread>
 
+#include "base/fs_cloexec.h"
+
 namespace banger {
 namespace {
 
@@ -125,6 +127,9 @@ TEST_F(FsTest, RestrictTreeTakesGroupAndOtherBitsAwayWithoutFollowingSymlinks) {
   ASSERT_TRUE(WriteFileAtomic(home + "/tool", "#!", 0755).ok());
   ASSERT_TRUE(WriteFileAtomic(dir_ + "/outside", "o", 0644).ok());
   std::filesystem::create_symlink(dir_ + "/outside", home + "/link");
+  ASSERT_TRUE(RestrictTree(home + "/banger.db", 0700).ok()) << "a file alone";
+  EXPECT_EQ(ModeOf(home + "/banger.db"), 0600);
+  EXPECT_TRUE(RestrictTree(home + "/missing", 0700).ok());
   ASSERT_TRUE(RestrictTree(home, 0700).ok());
   EXPECT_EQ(ModeOf(home), 0700);
   EXPECT_EQ(ModeOf(home + "/vms"), 0700);
@@ -213,6 +218,16 @@ TEST_F(FsTest, RotateAppendedFileStaysBoundedUnderAConcurrentWriter) {
   // interval adds, not the whole stream.
   EXPECT_LT(SizeOf(p) + SizeOf(p + ".1"), 2 << 20) << "worst seen " << worst;
   EXPECT_LT(AllocatedBytes(p) + AllocatedBytes(p + ".1"), 2 << 20);
+}
+
+TEST_F(FsTest, MarkCloseOnExecFromCoversInheritedFds) {
+  int inherited = ::open("/dev/null", O_RDONLY);  // as a parent without O_CLOEXEC leaves it
+  ASSERT_GE(inherited, 3);
+  UniqueFd keep(inherited);
+  ASSERT_EQ(::fcntl(inherited, F_GETFD) & FD_CLOEXEC, 0);
+  ASSERT_TRUE(MarkCloseOnExecFrom(3).ok());
+  EXPECT_NE(::fcntl(inherited, F_GETFD) & FD_CLOEXEC, 0);
+  EXPECT_EQ(::fcntl(0, F_GETFD) & FD_CLOEXEC, 0) << "stdio stays inheritable";
 }
 
 }  // namespace

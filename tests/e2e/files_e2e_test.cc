@@ -77,19 +77,19 @@ TEST(FilesE2E, TheHomeIsPrivateWhateverTheUmaskAndNoDaemonFdLeaksIntoChildren) {
   ::chmod((h.root() + "/config.toml").c_str(), 0644);
 
   // The CLI starts the daemon, which inherits the umask.
-  CliRun st = h.Banger({"daemon", "status"});
+  CliRun st = h.Banger({"vm", "list"});
   ASSERT_EQ(st.code, 0) << st.err;
   ASSERT_NO_FATAL_FAILURE(h.ImportTestGuest());
-  EXPECT_EQ(h.Banger({"vm", "create", "--name", "idle", "--no-start"}).code, 0);
+  CliRun created = h.Banger({"vm", "create", "--name", "idle", "--image", "base", "--no-start"});
+  ASSERT_EQ(created.code, 0) << created.err;
   for (int i = 0; i < 20; ++i) h.Banger({"vm", "list"});
   ::umask(old_umask);
 
   EXPECT_EQ(ModeOf(h.root()), 0700);
-  for (const std::string f :
-       {"banger.db", "bangerd.log", "bangerd.log.1", "bangerd.lock", "bangerd.out", "config.toml"}) {
+  for (const std::string f : {"banger.db", "bangerd.log", "bangerd.lock", "bangerd.out", "config.toml"}) {
     EXPECT_EQ(ModeOf(h.root() + "/" + f), 0600) << f;
   }
-  for (const std::string f : {"banger.db-wal", "banger.db-shm"}) {
+  for (const std::string f : {"banger.db-wal", "banger.db-shm", "bangerd.log.1"}) {
     if (PathExists(h.root() + "/" + f)) {
       EXPECT_EQ(ModeOf(h.root() + "/" + f), 0600) << f;
     }
