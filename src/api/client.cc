@@ -206,9 +206,9 @@ Status ApiClient::EnsureDaemon() {
   }
 
   BANGER_ASSIGN_OR_RETURN(std::string bangerd, FindBangerd());
-  // An existing home keeps whatever mode its owner gave it.
+  // Private from the start (the daemon also fixes an existing home's modes).
   if (!IsDirectory(home_.root)) {
-    if (auto st = MakeDirs(home_.root, 0755); !st.ok()) {
+    if (auto st = MakeDirs(home_.root, 0700); !st.ok()) {
       return std::move(st).error().Wrap("creating banger home");
     }
   }

@@ -1,17 +1,21 @@
 #include "app/daemon_app.h"
 
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <set>
 #include <thread>
 
 #include "api/server.h"
 #include "api/web_ui.h"
 #include "base/account.h"
 #include "base/fs.h"
+#include "base/fs_cloexec.h"
 #include "base/log.h"
 #include "config/config.h"
 #include "daemon/agent_pool.h"
@@ -119,11 +123,54 @@ Result<std::unique_ptr<VmNetwork>> StartNetwork(const DaemonConfig& config) {
 
 namespace {
 
+// Who may enter the home (docs/security.md "Files on the host"): its owner
+// only; with socket_group, that group may also traverse it (x, not r) to
+// reach bangerd.sock. Everything inside is its owner's only. This is the one
+// place deciding these modes.
+constexpr mode_t kHomeMode = 0700;
+constexpr mode_t kHomeGroupTraverseMode = 0710;
+constexpr mode_t kInnerDirMode = 0700;
+constexpr mode_t kFileMode = 0600;
+
+// Whether a name at the top of the home is banger's (a home given with
+// --home may hold other things: those are left alone).
+bool IsBangerEntry(const std::string& name) {
+  static const std::set<std::string> kNames = {"vms", "images", "cache", "ssh", "tmp", "config.toml"};
+  return kNames.count(name) > 0 || name.rfind("banger.db", 0) == 0 || name.rfind("bangerd.", 0) == 0;
+}
+
+// Makes the home private whatever the umask it was made under or the banger
+// that made it: every directory of banger's 0700, every file its owner's
+// only, the home itself kHomeMode (or the socket group's traverse mode).
+Status SecureHome(const HomeLayout& home, const DaemonConfig& config) {
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(home.root, ec)) {
+    if (IsBangerEntry(e.path().filename().string())) {
+      BANGER_RETURN_IF_ERROR(RestrictTree(e.path().string(), kInnerDirMode));
+    }
+  }
+  if (ec) return Error::Internal("listing " + home.root + ": " + ec.message());
+  mode_t home_mode = kHomeMode;
+  if (!config.socket_group.empty()) {
+    auto g = LookupGroup(config.socket_group);
+    if (!g.ok()) return Error::Invalid("config: socket_group: " + g.error().message());
+    if (::chown(home.root.c_str(), static_cast<uid_t>(-1), *g) != 0) {
+      return Error::FromErrno("giving group " + config.socket_group + " the home " + home.root);
+    }
+    home_mode = kHomeGroupTraverseMode;
+  }
+  if (::chmod(home.root.c_str(), home_mode) != 0) return Error::FromErrno("chmod " + home.root);
+  // SQLite creates the database (and its -wal/-shm, which take the
+  // database's mode) with the umask's mode: made first, private.
+  return CreateFileWithMode(home.Database(), kFileMode);
+}
+
 // Takes the home's lock (kept in `lock` for the daemon's life), reads the
-// config, starts logging and makes the home's directories.
+// config, makes the home private, starts logging and makes the home's
+// directories.
 Result<DaemonConfig> PrepareHome(const DaemonOptions& opts, const HomeLayout& home,
                                  std::optional<FileLock>& lock) {
-  BANGER_RETURN_IF_ERROR(MakeDirs(home.root, 0755));
+  BANGER_RETURN_IF_ERROR(MakeDirs(home.root, kHomeMode));
   auto l = FileLock::TryAcquire(home.LockFile());
   if (!l.ok()) {
     if (l.error().kind() == ErrorKind::kConflict) {
@@ -134,10 +181,12 @@ Result<DaemonConfig> PrepareHome(const DaemonOptions& opts, const HomeLayout& ho
   lock.emplace(std::move(*l));
   auto cfg = LoadConfig(opts.config_path);
   if (!cfg.ok()) return std::move(cfg).error().Wrap("config");
-  BANGER_RETURN_IF_ERROR(InitLogging(cfg->log_level, home.DaemonLog(), opts.foreground));
   // Staging of interrupted workspace copies: nothing in tmp outlives a daemon.
   (void)RemoveAll(home.root + "/tmp");
-  for (const auto& d : {home.VmsDir(), home.ImagesDir()}) BANGER_RETURN_IF_ERROR(MakeDirs(d, 0700));
+  BANGER_RETURN_IF_ERROR(Annotate(SecureHome(home, *cfg), "securing home " + home.root));
+  BANGER_RETURN_IF_ERROR(InitLogging(cfg->log_level, home.DaemonLog(), opts.foreground,
+                                     LogFileLimits{cfg->log_max_bytes, cfg->log_max_files}));
+  for (const auto& d : {home.VmsDir(), home.ImagesDir()}) BANGER_RETURN_IF_ERROR(MakeDirs(d, kInnerDirMode));
   spdlog::info("bangerd {} starting: home {}, config {}", kBangerVersion, home.root, opts.config_path);
   return *cfg;
 }
@@ -259,6 +308,8 @@ void Serve(const HomeLayout& home, const DaemonConfig& config, Services& s, Http
 }  // namespace
 
 int RunDaemon(const DaemonOptions& opts) {
+  // Whatever started us may have left fds open: none passes on to a VMM.
+  if (auto st = MarkCloseOnExecFrom(3); !st.ok()) return Fail(st.error().message());
   HomeLayout home{opts.home};
   std::optional<FileLock> lock;
   auto cfg = PrepareHome(opts, home, lock);

@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include <cstdlib>
-#include <fstream>
 #include <sstream>
 #include <thread>
 
@@ -80,7 +79,7 @@ Result<CommandResult> RunCommand(const std::vector<std::string>& argv, std::chro
   pid_t pid = ::fork();
   if (pid < 0) return Error::FromErrno("fork");
   if (pid == 0) {
-    int devnull = ::open("/dev/null", O_RDONLY);
+    int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (devnull < 0 || ::dup2(devnull, 0) < 0) ChildFail(rep_w.get());
     if (::dup2(out_w.get(), 1) < 0 || ::dup2(err_w.get(), 2) < 0) ChildFail(rep_w.get());
     if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) ChildFail(rep_w.get());
@@ -155,9 +154,9 @@ Result<pid_t> SpawnDetached(const SpawnOptions& opts) {
   BANGER_ASSIGN_OR_RETURN(std::string exe, FindExecutable(opts.argv[0]));
   std::string out_path = opts.stdout_path.empty() ? "/dev/null" : opts.stdout_path;
   std::string err_path = opts.stderr_path.empty() ? out_path : opts.stderr_path;
-  UniqueFd out_fd(::open(out_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640));
+  UniqueFd out_fd(::open(out_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
   if (!out_fd.valid()) return Error::FromErrno("open " + out_path);
-  UniqueFd err_fd(::open(err_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640));
+  UniqueFd err_fd(::open(err_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
   if (!err_fd.valid()) return Error::FromErrno("open " + err_path);
   UniqueFd null_fd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   if (!null_fd.valid()) return Error::FromErrno("open /dev/null");
@@ -282,9 +281,11 @@ class RealProcessOps final : public ProcessOps {
  public:
   bool Alive(pid_t pid) override {
     if (pid <= 0) return false;
-    std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-    if (!f) return false;
-    std::string content((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    // ReadFile opens O_CLOEXEC (an ifstream does not): another thread may
+    // be spawning a VMM meanwhile.
+    auto stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
+    if (!stat.ok()) return false;
+    const std::string& content = *stat;
     auto rp = content.rfind(')');
     if (rp == std::string::npos || rp + 2 >= content.size()) return false;
     char state = content[rp + 2];
@@ -293,9 +294,9 @@ class RealProcessOps final : public ProcessOps {
 
   std::vector<std::string> Cmdline(pid_t pid) override {
     std::vector<std::string> out;
-    std::ifstream f("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
-    if (!f) return out;
-    std::string content((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    auto cmdline = ReadFile("/proc/" + std::to_string(pid) + "/cmdline");
+    if (!cmdline.ok()) return out;
+    const std::string& content = *cmdline;
     std::string cur;
     for (char c : content) {
       if (c == '\0') {

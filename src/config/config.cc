@@ -5,8 +5,8 @@
 #include <unistd.h>
 
 #include <cstdlib>
-#include <fstream>
 #include <set>
+#include <sstream>
 
 #include "base/account.h"
 #include "base/fs.h"
@@ -119,6 +119,10 @@ Result<DaemonConfig> ParseConfig(const std::string& text, const std::string& sou
   DaemonConfig c;
   TableReader r(root, "", source);
   r.Str("log_level", c.log_level);
+  r.Size("log_max_bytes", c.log_max_bytes);
+  r.Int("log_max_files", c.log_max_files, 0, 100);
+  r.Size("console_log_max_bytes", c.console_log_max_bytes);
+  r.Int("events_max_rows", c.events_max_rows, 1, 100'000'000);
   r.Str("web_listen_addr", c.web_listen_addr);
   r.Str("socket_group", c.socket_group);
   r.Str("firecracker_bin", c.firecracker_bin);
@@ -198,6 +202,9 @@ Result<DaemonConfig> ParseConfig(const std::string& text, const std::string& sou
   if (!IsAllowed(c.cow_mode, {kCowModeOverlay, kCowModeDmSnapshot})) {
     return bad("cow_mode", "must be \"overlay\" or \"dm-snapshot\"");
   }
+  // Smaller caps would rotate on every few lines.
+  if (c.log_max_bytes < (64 << 10)) return bad("log_max_bytes", "must be at least 64K");
+  if (c.console_log_max_bytes < (64 << 10)) return bad("console_log_max_bytes", "must be at least 64K");
   if (c.stats_poll_interval.count() <= 0) return bad("stats_poll_interval", "must be positive");
   if (c.metrics_poll_interval.count() <= 0) return bad("metrics_poll_interval", "must be positive");
   if (c.firecracker_bin.empty()) return bad("firecracker_bin", "must not be empty");
@@ -226,7 +233,9 @@ bool KvmUsable() {
 }
 
 bool RunningUnderHypervisor() {
-  std::ifstream f("/proc/cpuinfo");
+  // ReadFile opens O_CLOEXEC (an ifstream does not).
+  auto text = ReadFile("/proc/cpuinfo");
+  std::istringstream f(text.ok() ? *text : std::string());
   std::string line;
   while (std::getline(f, line)) {
     if (line.rfind("flags", 0) == 0) return line.find(" hypervisor") != std::string::npos;

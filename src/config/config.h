@@ -34,6 +34,16 @@ struct VmDefaults {
 
 struct DaemonConfig {
   std::string log_level = "info";
+  // bangerd.log is rotated when a write would take it past log_max_bytes:
+  // bangerd.log.1 .. bangerd.log.<log_max_files> keep the older ones.
+  int64_t log_max_bytes = 16LL << 20;
+  int log_max_files = 3;
+  // A VM's console.log (the guest's serial output, written by its VMM) is
+  // moved to console.log.1 once it passes this size (checked every second
+  // by upkeep; see docs/security.md "Files on the host").
+  int64_t console_log_max_bytes = 8LL << 20;
+  // The events table keeps its newest events_max_rows rows (trimmed by upkeep).
+  int events_max_rows = 10000;
   std::string web_listen_addr;  // "" = web UI off
   // "" = the API socket is 0600 (its owner only); a group name or number =
   // 0660 owned by that group (like docker's socket and the docker group).

@@ -124,5 +124,33 @@ TEST(HomeTest, FlagThenEnv) {
   EXPECT_EQ(ResolveConfigPath("", h), "/tmp/h3/config.toml");
 }
 
+TEST(ConfigTest, LogCapsAndEventRowsHaveBoundedDefaultsAndParse) {
+  auto def = ParseConfig("", "c.toml");
+  ASSERT_TRUE(def.ok());
+  EXPECT_EQ(def->log_max_bytes, 16LL << 20);
+  EXPECT_EQ(def->log_max_files, 3);
+  EXPECT_EQ(def->console_log_max_bytes, 8LL << 20);
+  EXPECT_EQ(def->events_max_rows, 10000);
+  auto c = ParseConfig(
+      "log_max_bytes = \"1M\"\nlog_max_files = 0\nconsole_log_max_bytes = \"64K\"\nevents_max_rows = 5\n",
+      "c.toml");
+  ASSERT_TRUE(c.ok()) << c.error().message();
+  EXPECT_EQ(c->log_max_bytes, 1LL << 20);
+  EXPECT_EQ(c->log_max_files, 0);
+  EXPECT_EQ(c->console_log_max_bytes, 64LL << 10);
+  EXPECT_EQ(c->events_max_rows, 5);
+  for (const auto& [text, key] : std::vector<std::pair<std::string, std::string>>{
+           {"log_max_bytes = \"1K\"", "log_max_bytes"},
+           {"log_max_files = 1000", "log_max_files"},
+           {"console_log_max_bytes = \"big\"", "console_log_max_bytes"},
+           {"console_log_max_bytes = \"4K\"", "console_log_max_bytes"},
+           {"events_max_rows = 0", "events_max_rows"},
+       }) {
+    auto bad = ParseConfig(text, "c.toml");
+    ASSERT_FALSE(bad.ok()) << text;
+    EXPECT_NE(bad.error().message().find(key), std::string::npos) << bad.error().message();
+  }
+}
+
 }  // namespace
 }  // namespace banger

@@ -23,7 +23,7 @@ constexpr auto kNextPoll = std::chrono::seconds(1);
 }  // namespace
 
 std::string ConsoleTail(const std::string& path) {
-  std::string tail = TailFile(path, 600);
+  std::string tail = TailRotatedFile(path, 600);  // upkeep may just have rotated it
   std::vector<std::string> lines;
   for (std::string& line : Split(tail, '\n')) {
     while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();

@@ -12,10 +12,17 @@ namespace {
 
 bool Running(const VmView& v) { return v.vm.state == VmState::kRunning && v.handles && v.handles->pid > 0; }
 
-bool HasLiveSession(Store& store, const std::string& vm_id) {
+// A session start waits for the agent at most an hour (the API's longest
+// timeout) plus the launch itself: a row `starting` for longer than this
+// has no start behind it (a daemon killed mid-start; reconcile also fails
+// those) and does not keep its VM from auto-stopping.
+constexpr std::chrono::hours kStartingSessionMaxAge{2};
+
+bool HasLiveSession(Store& store, const std::string& vm_id, Timestamp now) {
   auto sessions = store.ListSessions(vm_id);
   if (!sessions.ok()) return true;  // unsure: keep the VM
   for (const auto& s : *sessions) {
+    if (s.status == GuestSessionStatus::kStarting && s.updated_at + kStartingSessionMaxAge < now) continue;
     if (s.status == GuestSessionStatus::kStarting || s.status == GuestSessionStatus::kRunning ||
         s.status == GuestSessionStatus::kStopping) {
       return true;
@@ -111,7 +118,7 @@ std::vector<std::string> VmMonitor::StopStale(Timestamp now, std::chrono::second
   Timestamp cutoff = now - idle_after;
   for (const auto& v : *views) {
     if (v.vm.state != VmState::kRunning || v.vm.last_touched_at >= cutoff) continue;
-    if (HasLiveSession(store_, v.vm.id)) continue;
+    if (HasLiveSession(store_, v.vm.id, now)) continue;
     auto r = vms_.StopIfIdle(v.vm.id, cutoff, "auto-stopped: idle for " + FormatIdle(idle_after));
     if (!r.ok()) {
       spdlog::warn("auto-stop: vm {}: {}", v.vm.name, r.error().message());
@@ -121,6 +128,28 @@ std::vector<std::string> VmMonitor::StopStale(Timestamp now, std::chrono::second
     }
   }
   return stopped;
+}
+
+int VmMonitor::CapConsoleLogs(int64_t max_bytes) {
+  auto vms = store_.ListVms();
+  if (!vms.ok()) return 0;
+  int rotated = 0;
+  for (const auto& vm : *vms) {
+    if (vm.runtime.log_path.empty()) continue;
+    auto r = RotateAppendedFile(vm.runtime.log_path, max_bytes);
+    if (!r.ok()) {
+      spdlog::warn("vm {}: capping console log: {}", vm.name, r.error().message());
+    } else if (*r) {
+      ++rotated;
+      spdlog::debug("vm {}: console log passed {} bytes; moved to {}.1", vm.name, max_bytes,
+                    vm.runtime.log_path);
+    }
+  }
+  return rotated;
+}
+
+void VmMonitor::TrimEvents(int64_t keep) {
+  if (auto st = store_.TrimEvents(keep); !st.ok()) spdlog::warn("trimming events: {}", st.error().message());
 }
 
 Result<VmRecord> VmMonitor::StatsNow(const std::string& ref, std::chrono::milliseconds min_interval) {

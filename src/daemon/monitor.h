@@ -5,7 +5,10 @@
 //    and work disk hold on the host (sparse files: allocated, not apparent);
 //  - metrics: the VMM's own counters (VmmBackend::Metrics) as stats.metrics_raw;
 //  - auto-stop: running VMs untouched (no exec, ssh, session, start) for
-//    auto_stop_stale_after, with no session still running, are stopped.
+//    auto_stop_stale_after, with no session still running, are stopped;
+//  - files: every VM's console.log capped at console_log_max_bytes (one
+//    older console.log.1 kept) and the events table trimmed to its newest
+//    events_max_rows rows (docs/security.md "Files on the host").
 //
 // The daemon's upkeep thread calls the Collect*/StopStale methods; API
 // threads call StatsNow. All writes of a VM's stats go through here, under
@@ -34,6 +37,12 @@ class VmMonitor {
   void CollectMetrics();
   // Stops VMs idle since before `now - idle_after`; returns their names.
   std::vector<std::string> StopStale(Timestamp now, std::chrono::seconds idle_after);
+  // Moves each VM's console log past `max_bytes` to console.log.1 (base/fs.h
+  // RotateAppendedFile: the VMM appends with O_APPEND and keeps writing at
+  // the start of the emptied file); returns how many it rotated.
+  int CapConsoleLogs(int64_t max_bytes);
+  // Keeps the newest `keep` rows of the events table.
+  void TrimEvents(int64_t keep);
 
   // `vm stats`: a fresh sample of one VM (CPU % over the interval since the
   // previous sample, or over `min_interval` when there is none), saved and

@@ -1,6 +1,8 @@
 // VmMonitor: stats, metrics, auto-stop.
 #include "daemon/monitor.h"
 
+#include "base/fs.h"
+#include "daemon/guest_exec.h"
 #include "daemon/testing/vm_service_fixture.h"
 
 namespace banger {
@@ -98,6 +100,56 @@ TEST_F(VmMonitorTest, AutoStopTakesOnlyIdleVmsWithoutLiveSessions) {
   EXPECT_TRUE(monitor_->StopStale(now + std::chrono::hours(1), std::chrono::seconds(0)).empty());
   EXPECT_EQ(monitor_->StopStale(now + std::chrono::hours(1), std::chrono::minutes(30)),
             std::vector<std::string>{"worker"});
+}
+
+TEST_F(VmMonitorTest, AStartingSessionLeftByADeadDaemonDoesNotBlockAutoStopForever) {
+  MustCreate("vm1");
+  Timestamp now = Now();
+  GuestSession s;
+  s.id = NewId();
+  s.vm_id = store_->GetVm("vm1")->id;
+  s.name = "job";
+  s.command = "sleep";
+  s.status = GuestSessionStatus::kStarting;
+  s.created_at = s.updated_at = now;
+  ASSERT_TRUE(store_->UpsertSession(s).ok());
+  // A start in progress (updated just now) keeps the VM.
+  EXPECT_TRUE(monitor_->StopStale(now + std::chrono::hours(1), std::chrono::minutes(30)).empty());
+  // The same row three hours later: no start waits that long; the VM goes.
+  EXPECT_EQ(monitor_->StopStale(now + std::chrono::hours(3), std::chrono::minutes(30)),
+            std::vector<std::string>{"vm1"});
+}
+
+TEST_F(VmMonitorTest, ConsoleLogsAreCappedWithOneOlderFile) {
+  VmRecord vm = MustCreate("t1");
+  const int64_t cap = 64 << 10;
+  std::string big(cap + 1000, 'x');
+  ASSERT_TRUE(WriteFileAtomic(vm.runtime.log_path, big).ok());
+  EXPECT_EQ(monitor_->CapConsoleLogs(cap), 1);
+  EXPECT_EQ(ReadFile(vm.runtime.log_path)->size(), 0u);
+  EXPECT_EQ(*ReadFile(vm.runtime.log_path + ".1"), big);
+  EXPECT_EQ(monitor_->CapConsoleLogs(cap), 0) << "under the cap: nothing to do";
+  // `vm logs` readers past the new end start over; the agent-timeout tail
+  // still quotes what came before.
+  ASSERT_TRUE(WriteFileAtomic(vm.runtime.log_path, "after\n").ok());
+  auto c = svc_->ReadLogs("t1", cap + 1000, 1 << 20, std::chrono::milliseconds(0));
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->data, "after\n");
+  EXPECT_EQ(c->next_offset, 6);
+  EXPECT_EQ(ConsoleTail(vm.runtime.log_path), std::string(600 - 6, 'x') + "after");
+}
+
+TEST_F(VmMonitorTest, EventsAreTrimmedToTheNewestRows) {
+  for (int i = 0; i < 30; ++i) {
+    Event ev;
+    ev.type = "test";
+    ASSERT_TRUE(store_->AppendEvent(ev).ok());
+  }
+  monitor_->TrimEvents(5);
+  auto evs = store_->EventsAfter(0, 1000);
+  ASSERT_TRUE(evs.ok());
+  ASSERT_EQ(evs->size(), 5u);
+  EXPECT_EQ(evs->back().seq, *store_->LastEventSeq());
 }
 
 }  // namespace

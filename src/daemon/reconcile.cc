@@ -26,6 +26,38 @@ void RemoveInterruptedBuilds(const ReconcileScope& s) {
   }
 }
 
+// Session rows whose daemon died mid-operation (kill -9): no one will ever
+// finish a `starting` one, so it fails with a message saying why; a
+// `stopping` one goes back to `running`, for the sweeper's poll to ask the
+// guest what became of it. Either would otherwise count as a live session
+// and keep its VM from auto-stopping forever.
+void ResolveInterruptedSessions(const ReconcileScope& s) {
+  auto sessions = s.store->ListSessions("");
+  if (!sessions.ok()) {
+    spdlog::warn("reconcile: sessions: {}", sessions.error().message());
+    return;
+  }
+  for (auto& sess : *sessions) {
+    if (sess.status == GuestSessionStatus::kStarting) {
+      sess.status = GuestSessionStatus::kFailed;
+      sess.last_error = sess.launch_message = kInterruptedStartMessage;
+      sess.reattachable = false;
+      sess.ended_at = Now();
+    } else if (sess.status == GuestSessionStatus::kStopping) {
+      sess.status = GuestSessionStatus::kRunning;
+    } else {
+      continue;
+    }
+    sess.updated_at = Now();
+    spdlog::info("reconcile: session {} was {} when the last daemon stopped; now {}", sess.name,
+                 sess.status == GuestSessionStatus::kFailed ? "starting" : "stopping",
+                 GuestSessionStatusName(sess.status));
+    if (auto st = s.store->UpsertSession(sess); !st.ok()) {
+      spdlog::warn("reconcile: session {}: {}", sess.name, st.error().message());
+    }
+  }
+}
+
 // Taps of live VMs stay theirs; everything else goes back to the pool, and
 // NAT rules and DNS records follow the live VMs.
 Status ReconcileNetwork(VmService& vms, const ReconcileScope& s) {
@@ -54,6 +86,7 @@ Status Reconcile(VmService& vms, const ReconcileScope& s) {
     vms.ReconcileVm(std::move(vm));
   }
   RemoveInterruptedBuilds(s);
+  ResolveInterruptedSessions(s);
   // Orphan VM directories: files of a create or delete that was interrupted.
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator(s.home.VmsDir(), ec)) {

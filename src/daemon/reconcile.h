@@ -1,7 +1,8 @@
 // The startup reconcile (seed): re-adopt live VMs, demote dead ones after
 // tearing down what their scratch file names, kill strays of interrupted
 // starts, remove orphan VM directories and artifacts of interrupted image
-// builds, and make host networking (taps, NAT, DNS) follow the live VMs.
+// builds, fail sessions left `starting` by a daemon that died (and put
+// `stopping` ones back to `running`), and make host networking (taps, NAT, DNS) follow the live VMs.
 // Runs once on the main thread before the API serves.
 #pragma once
 
@@ -18,6 +19,11 @@ struct ReconcileScope {
   Store* store = nullptr;
   VmNetwork* network = nullptr;  // null: host networking off
 };
+
+// last_error of a session whose start the daemon did not live to finish.
+inline constexpr const char* kInterruptedStartMessage =
+    "bangerd stopped while this session was starting (killed or crashed); the command may or may not "
+    "have started in the guest: check with `banger vm exec` and start the session again";
 
 Status Reconcile(VmService& vms, const ReconcileScope& scope);
 

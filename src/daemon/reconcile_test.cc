@@ -1,5 +1,7 @@
 // The startup reconcile and the periodic sweep of dead VMs.
 
+#include "daemon/reconcile.h"
+
 #include "daemon/testing/vm_service_fixture.h"
 
 namespace banger {
@@ -44,6 +46,34 @@ TEST_F(VmServiceTest, ReconcileDemotesDeadVmAndCleansUp) {
   EXPECT_FALSE(v->handles.has_value());
   EXPECT_FALSE(PathExists(vm.runtime.vm_dir + "/handles.json"));
   EXPECT_TRUE(PathExists(vm.runtime.work_disk_path)) << "durable files stay";
+}
+
+TEST_F(VmServiceTest, ReconcileFailsSessionsLeftStartingAndRepollsStoppingOnes) {
+  VmRecord vm = MustCreate("t1");
+  auto row = [&](const std::string& name, GuestSessionStatus status) {
+    GuestSession s;
+    s.id = NewId();
+    s.vm_id = vm.id;
+    s.name = name;
+    s.command = "sleep";
+    s.status = status;
+    s.created_at = s.updated_at = Now();
+    EXPECT_TRUE(store_->UpsertSession(s).ok());
+  };
+  // The daemon was killed (kill -9) mid-start and mid-stop.
+  row("starting", GuestSessionStatus::kStarting);
+  row("stopping", GuestSessionStatus::kStopping);
+  row("done", GuestSessionStatus::kExited);
+  svc_ = MakeService();
+  ASSERT_TRUE(Reconcile().ok());
+  auto starting = store_->GetSession("starting", vm.id);
+  ASSERT_TRUE(starting.ok());
+  EXPECT_EQ(starting->status, GuestSessionStatus::kFailed);
+  EXPECT_EQ(starting->last_error, kInterruptedStartMessage);
+  EXPECT_NE(starting->ended_at, Timestamp{});
+  EXPECT_EQ(store_->GetSession("stopping", vm.id)->status, GuestSessionStatus::kRunning)
+      << "the next poll asks the guest";
+  EXPECT_EQ(store_->GetSession("done", vm.id)->status, GuestSessionStatus::kExited);
 }
 
 TEST_F(VmServiceTest, ReconcileKillsStraysAndRemovesOrphans) {

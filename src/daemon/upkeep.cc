@@ -5,6 +5,12 @@
 #include "daemon/guest_exec.h"
 
 namespace banger {
+namespace {
+
+constexpr std::chrono::seconds kConsoleCapInterval{1};
+constexpr std::chrono::seconds kEventsTrimInterval{10};
+
+}  // namespace
 
 Upkeep::Upkeep(VmService& vms, SessionService& sessions, VmMonitor& monitor, const DaemonConfig& config)
     : vms_(vms), sessions_(sessions), monitor_(monitor), config_(config) {}
@@ -60,8 +66,21 @@ void Upkeep::MonitorLoop() {
   auto next_stats = clock::now() + config_.stats_poll_interval;
   auto next_metrics = clock::now() + config_.metrics_poll_interval;
   auto next_stale = clock::now() + stale_every;
+  auto next_console = clock::now();
+  auto next_trim = clock::now();
   while (!WaitStop(std::chrono::milliseconds(500))) {
     auto now = clock::now();
+    // A guest can write its console as fast as the VMM copies it: checked
+    // every second, the console log holds at most the cap plus one second of
+    // output (docs/security.md "Files on the host").
+    if (now >= next_console) {
+      monitor_.CapConsoleLogs(config_.console_log_max_bytes);
+      next_console = now + kConsoleCapInterval;
+    }
+    if (now >= next_trim) {
+      monitor_.TrimEvents(config_.events_max_rows);
+      next_trim = now + kEventsTrimInterval;
+    }
     if (now >= next_stats) {
       monitor_.CollectStats();
       next_stats = now + config_.stats_poll_interval;

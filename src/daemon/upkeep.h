@@ -10,7 +10,8 @@
 //  - monitor: VM stats every stats_poll_interval, VMM metrics every
 //    metrics_poll_interval and, when auto_stop_stale_after is set, stops idle
 //    VMs (VmMonitor; checked every minute, or every quarter of the limit
-//    when shorter).
+//    when shorter), caps console logs every second and trims the events
+//    table every 10 s.
 #pragma once
 
 #include <chrono>

@@ -493,9 +493,13 @@ Result<LogChunk> VmService::ReadLogs(const std::string& ref, int64_t offset, siz
   for (;;) {
     LogChunk c;
     c.state = vm.state;
-    c.next_offset = offset;
     struct stat st {};
-    if (::stat(vm.runtime.log_path.c_str(), &st) == 0 && st.st_size > offset) {
+    bool have = ::stat(vm.runtime.log_path.c_str(), &st) == 0;
+    // Shorter than the reader's offset: upkeep rotated it to console.log.1
+    // (console_log_max_bytes); the reader goes on from the new file's start.
+    if (have && st.st_size < offset) offset = 0;
+    c.next_offset = offset;
+    if (have && st.st_size > offset) {
       size_t n = std::min<size_t>(max_bytes, static_cast<size_t>(st.st_size - offset));
       UniqueFd fd(::open(vm.runtime.log_path.c_str(), O_RDONLY | O_CLOEXEC));
       if (!fd.valid()) return Error::FromErrno("open " + vm.runtime.log_path);

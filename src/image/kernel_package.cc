@@ -100,10 +100,13 @@ Result<std::string> ObtainDeb(const std::string& pkg, const std::string& scratch
   const std::string tmp = cached + ".tmp." + std::to_string(::getpid());
   std::error_code ec;
   fs::copy_file(deb, tmp, fs::copy_options::overwrite_existing, ec);
-  if (!ec) fs::rename(tmp, cached, ec);
   if (ec) {
     fs::remove(tmp, ec);
     return Error::Internal("caching " + deb + " in " + cache_dir + ": " + ec.message());
+  }
+  if (Status st = RenameDurable(tmp, cached); !st.ok()) {
+    fs::remove(tmp, ec);
+    return std::move(st).error().Wrap("caching " + deb + " in " + cache_dir);
   }
   return cached;
 }

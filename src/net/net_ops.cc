@@ -6,7 +6,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -159,7 +158,7 @@ class RealNetOps final : public NetOps {
   Status NftApply(const std::string& script) override {
     // nft reads the ruleset from a file (no shell, no stdin plumbing).
     char path[] = "/tmp/banger-nft-XXXXXX";
-    UniqueFd fd(::mkstemp(path));
+    UniqueFd fd(::mkostemp(path, O_CLOEXEC));
     if (!fd.valid()) return Error::FromErrno("creating a temp file for nft");
     ScopeGuard rm([&] { ::unlink(path); });
     size_t off = 0;
@@ -211,7 +210,9 @@ NetOps& RealNetOps() {
 }
 
 bool HaveNetAdmin() {
-  std::ifstream in("/proc/self/status");
+  // ReadFile opens O_CLOEXEC (an ifstream does not).
+  auto text = ReadFile("/proc/self/status");
+  std::istringstream in(text.ok() ? *text : std::string());
   std::string line;
   while (std::getline(in, line)) {
     if (line.rfind("CapEff:", 0) == 0) {

@@ -42,10 +42,9 @@ class RealDiskOps final : public DiskOps {
       RemoveFile(tmp).ok();
       return st;
     }
-    if (::rename(tmp.c_str(), path.c_str()) != 0) {
-      Error e = Error::FromErrno("rename " + tmp);
+    if (Status st = RenameDurable(tmp, path); !st.ok()) {
       RemoveFile(tmp).ok();
-      return e;
+      return st;
     }
     return OkStatus();
   }

@@ -14,12 +14,23 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// Whether a string can go into the debugfs script as one quoted argument.
+// debugfs reads the script a line at a time and splits it with libss: a
+// newline (or any control character) would start a command of the string's
+// choosing (`write /etc/shadow ...` reads any host file into the guest as
+// root) and a quote would end the argument early. Every string reaching the
+// script passes this: guest paths, host paths, names found in synced
+// directories and the targets of symlinks there.
 bool SafeForDebugfs(const std::string& p) {
+  if (p.empty()) return false;
   for (unsigned char c : p) {
     if (c < 0x20 || c == '"' || c == 0x7f) return false;
   }
   return true;
 }
+
+constexpr const char* kUnsafeWhy =
+    "has a quote or a control character (newline, tab, ...) that debugfs cannot take";
 
 Result<unsigned> ParseMode(const std::string& mode, unsigned def) {
   if (mode.empty()) return def;
@@ -89,8 +100,7 @@ Result<std::string> WorkDiskPath(const std::string& guest) {
   else if (!g.empty() && g[0] == '/') {
     return Error::Invalid("file_sync guest path " + guest + " is outside /root (the work disk)");
   }
-  if (!SafeForDebugfs(g))
-    return Error::Invalid("file_sync guest path " + guest + " has unsupported characters");
+  if (!SafeForDebugfs(g)) return Error::Invalid("file_sync guest path " + guest + " " + kUnsafeWhy);
   std::string out;
   std::stringstream ss(g);
   std::string part;
@@ -111,8 +121,7 @@ Result<std::vector<std::string>> SyncIntoExt4(const std::string& image, const st
     std::string host = e.host;
     if (host.rfind("~/", 0) == 0) host = host_home + host.substr(1);
     BANGER_ASSIGN_OR_RETURN(std::string dest, WorkDiskPath(e.guest));
-    if (!SafeForDebugfs(host))
-      return Error::Invalid("file_sync host path " + e.host + " has unsupported characters");
+    if (!SafeForDebugfs(host)) return Error::Invalid("file_sync host path " + e.host + " " + kUnsafeWhy);
     std::error_code ec;
     auto st = fs::symlink_status(host, ec);
     if (ec || !fs::exists(st)) {
@@ -124,14 +133,25 @@ Result<std::vector<std::string>> SyncIntoExt4(const std::string& image, const st
       script.MkdirAll(dest, dmode);
       for (auto it = fs::recursive_directory_iterator(host, ec);
            !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-        std::string rel = fs::relative(it->path(), host, ec).string();
+        // The name under `host` as listed: fs::relative would resolve a
+        // symlink to its target's name (or a "../.." path out of the
+        // destination).
+        std::string rel = it->path().string().substr(host.size());
+        while (!rel.empty() && rel.front() == '/') rel.erase(rel.begin());
         std::string p = dest + "/" + rel;
         if (!SafeForDebugfs(it->path().string()) || !SafeForDebugfs(p)) {
-          warnings.push_back("file_sync: " + it->path().string() + " has unsupported characters; skipped");
+          warnings.push_back("file_sync: " + it->path().string() + " " + kUnsafeWhy + "; skipped");
           continue;
         }
         if (it->is_symlink()) {
-          script.Symlink(p, fs::read_symlink(it->path(), ec).string());
+          std::error_code lec;
+          std::string target = fs::read_symlink(it->path(), lec).string();
+          if (lec || !SafeForDebugfs(target)) {
+            warnings.push_back("file_sync: the target of symlink " + it->path().string() + " " +
+                               (lec ? "cannot be read (" + lec.message() + ")" : kUnsafeWhy) + "; skipped");
+            continue;
+          }
+          script.Symlink(p, target);
         } else if (it->is_directory()) {
           script.MkdirAll(p, 0755);
         } else if (it->is_regular_file()) {

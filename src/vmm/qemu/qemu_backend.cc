@@ -53,6 +53,10 @@ class QemuBackend final : public VmmBackend {
     const std::vector<std::string> sockets = {spec.control_sock_path, spec.agent_sock_path};
     RemovePaths(sockets);
 
+    // QEMU appends the console (-chardev file,append=on) to a file made
+    // here with mode 0600: QEMU would create it with the umask's mode. The
+    // daemon's upkeep caps it (base/fs.h RotateAppendedFile).
+    BANGER_RETURN_IF_ERROR(CreateFileWithMode(spec.console_log_path, 0600));
     std::vector<LogMark> logs = {LogMark(spec.vmm_log_path)};
     SpawnOptions so;
     so.argv = std::move(argv);
