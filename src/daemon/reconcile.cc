@@ -26,12 +26,14 @@ void RemoveInterruptedBuilds(const ReconcileScope& s) {
   }
 }
 
-// Session rows whose daemon died mid-operation (kill -9): no one will ever
-// finish a `starting` one, so it fails with a message saying why; a
-// `stopping` one goes back to `running`, for the sweeper's poll to ask the
-// guest what became of it. Either would otherwise count as a live session
-// and keep its VM from auto-stopping forever.
-void ResolveInterruptedSessions(const ReconcileScope& s) {
+// Session rows whose daemon died mid-operation (kill -9). A `starting` one
+// whose VM is no longer running can never have started, so it fails with a
+// message saying why; on a running VM it stays `starting` for the session
+// poller to settle from the guest (`running` if the guest runs it, else
+// `failed`: SessionService::Refresh). A `stopping` one goes back to
+// `running`, for the poll to ask the guest what became of it. Either would
+// otherwise count as a live session and keep its VM from auto-stopping.
+void ResolveInterruptedSessions(VmService& vms, const ReconcileScope& s) {
   auto sessions = s.store->ListSessions("");
   if (!sessions.ok()) {
     spdlog::warn("reconcile: sessions: {}", sessions.error().message());
@@ -39,6 +41,8 @@ void ResolveInterruptedSessions(const ReconcileScope& s) {
   }
   for (auto& sess : *sessions) {
     if (sess.status == GuestSessionStatus::kStarting) {
+      auto vm = s.store->GetVm(sess.vm_id);
+      if (vm.ok() && vm->state == VmState::kRunning && vms.VmAlive(*vm)) continue;
       sess.status = GuestSessionStatus::kFailed;
       sess.last_error = sess.launch_message = kInterruptedStartMessage;
       sess.reattachable = false;
@@ -86,7 +90,7 @@ Status Reconcile(VmService& vms, const ReconcileScope& s) {
     vms.ReconcileVm(std::move(vm));
   }
   RemoveInterruptedBuilds(s);
-  ResolveInterruptedSessions(s);
+  ResolveInterruptedSessions(vms, s);
   // Orphan VM directories: files of a create or delete that was interrupted.
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator(s.home.VmsDir(), ec)) {

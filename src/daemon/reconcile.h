@@ -20,7 +20,8 @@ struct ReconcileScope {
   VmNetwork* network = nullptr;  // null: host networking off
 };
 
-// last_error of a session whose start the daemon did not live to finish.
+// last_error of a session whose start the daemon did not live to finish,
+// on a VM that stopped meanwhile.
 inline constexpr const char* kInterruptedStartMessage =
     "bangerd stopped while this session was starting (killed or crashed); the command may or may not "
     "have started in the guest: check with `banger vm exec` and start the session again";

@@ -49,7 +49,7 @@ TEST_F(VmServiceTest, ReconcileDemotesDeadVmAndCleansUp) {
 }
 
 TEST_F(VmServiceTest, ReconcileFailsSessionsLeftStartingAndRepollsStoppingOnes) {
-  VmRecord vm = MustCreate("t1");
+  VmRecord vm = MustCreate("t1", /*no_start=*/true);  // a session left starting on it never started
   auto row = [&](const std::string& name, GuestSessionStatus status) {
     GuestSession s;
     s.id = NewId();
@@ -74,6 +74,22 @@ TEST_F(VmServiceTest, ReconcileFailsSessionsLeftStartingAndRepollsStoppingOnes) 
   EXPECT_EQ(store_->GetSession("stopping", vm.id)->status, GuestSessionStatus::kRunning)
       << "the next poll asks the guest";
   EXPECT_EQ(store_->GetSession("done", vm.id)->status, GuestSessionStatus::kExited);
+}
+
+TEST_F(VmServiceTest, ReconcileLeavesSessionsStartingOnARunningVmToThePoller) {
+  VmRecord vm = MustCreate("t1");  // running: the guest knows whether the command started
+  GuestSession s;
+  s.id = NewId();
+  s.vm_id = vm.id;
+  s.name = "starting";
+  s.command = "sleep";
+  s.status = GuestSessionStatus::kStarting;
+  s.created_at = s.updated_at = Now();
+  ASSERT_TRUE(store_->UpsertSession(s).ok());
+  svc_ = MakeService();
+  ASSERT_TRUE(Reconcile().ok());
+  EXPECT_EQ(store_->GetSession("starting", vm.id)->status, GuestSessionStatus::kStarting)
+      << "SessionService::Refresh settles it from the guest";
 }
 
 TEST_F(VmServiceTest, ReconcileKillsStraysAndRemovesOrphans) {
