@@ -73,6 +73,7 @@ std::string Request(const std::string& method, const std::string& path, const st
 
 // The web port from `daemon status`.
 int WebPort(BangerHome& h) {
+  h.Banger({"vm", "list"});  // starts the daemon (status does not)
   std::string url = h.BangerJson({"daemon", "status"}).value("web_url", "");
   if (url.rfind("http://127.0.0.1:", 0) != 0) return -1;
   return std::stoi(url.substr(strlen("http://127.0.0.1:")));
@@ -251,7 +252,8 @@ TEST(HttpE2E, DaemonStopEndsOpenStreams) {
   int idle = ConnectUnix(h.root() + "/bangerd.sock");
   std::this_thread::sleep_for(1s);
   pid_t daemon = h.DaemonPid();
-  EXPECT_TRUE(started) << "the exec never started";
+  auto exec_said = ReadFile(exec_out);
+  EXPECT_TRUE(started) << "the exec never started: " << (exec_said.ok() ? *exec_said : "");
   ASSERT_GT(daemon, 0);
 
   auto start = std::chrono::steady_clock::now();
