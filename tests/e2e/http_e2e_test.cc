@@ -230,6 +230,32 @@ TEST(HttpE2E, ConnectionCapAndSlowClients) {
   EXPECT_EQ(h.Banger({"daemon", "status"}).code, 0);
 }
 
+TEST(HttpE2E, DaemonStopEndsFollowersAndIdleClients) {
+  BangerHome h;
+  ASSERT_NO_FATAL_FAILURE(h.WriteConfig(kTcgConfig));
+  ASSERT_EQ(h.Banger({"vm", "list"}).code, 0);
+  // No guest needed: an events follower, an idle keep-alive client and one
+  // stuck half-way through a request head, all open when the daemon stops.
+  pid_t events = SpawnBanger(h, {"events", "--follow"}, h.root() + "/events.out");
+  int idle = ConnectUnix(h.root() + "/bangerd.sock");
+  int half = ConnectUnix(h.root() + "/bangerd.sock");
+  if (half >= 0) (void)::send(half, "GET /v1/vms HTTP/1.1\r\nHo", 25, MSG_NOSIGNAL);
+  std::this_thread::sleep_for(1s);
+  pid_t daemon = h.DaemonPid();
+  ASSERT_GT(daemon, 0);
+  auto start = std::chrono::steady_clock::now();
+  CliRun stop = h.Banger({"daemon", "stop"}, 60s);
+  bool gone = WaitUntil([&] { return Exited(daemon); }, 30s);
+  auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(stop.code, 0) << stop.err;
+  EXPECT_TRUE(gone) << "bangerd still runs 30 s after daemon stop";
+  EXPECT_LT(took, 10s) << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms";
+  for (int fd : {idle, half}) {
+    if (fd >= 0) ::close(fd);
+  }
+  Reap(events);
+}
+
 TEST(HttpE2E, DaemonStopEndsOpenStreams) {
   BangerHome h;
   ASSERT_NO_FATAL_FAILURE(h.WriteConfig(kTcgConfig));
