@@ -166,7 +166,7 @@ Result<HttpResponse> ApiClient::Raw(const std::string& method, const std::string
 
 Result<Json> ApiClient::Call(const std::string& method, const std::string& target, const Json* body,
                              std::chrono::milliseconds timeout) {
-  BANGER_ASSIGN_OR_RETURN(HttpResponse resp, Raw(method, target, body ? body->dump() : "", timeout));
+  BANGER_ASSIGN_OR_RETURN(HttpResponse resp, Raw(method, target, body ? SafeDump(*body) : "", timeout));
   if (resp.body.empty()) return Json::object();
   auto parsed = ParseJson(resp.body);
   if (!parsed.ok()) {

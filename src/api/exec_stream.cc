@@ -48,7 +48,7 @@ void ServeExecStream(UniqueFd fd, std::string leftover, VmService& vms, const st
         exited = true;
         // An auto-remove VM is gone before its client learns the exit code.
         cmd.EndRun();
-        WriteStreamFrame(fd.get(), StreamType::kExit, j.dump()).ok();
+        WriteStreamFrame(fd.get(), StreamType::kExit, SafeDump(j)).ok();
         break;
       }
       auto type = ev->kind == ExecEvent::kStdout ? StreamType::kStdout : StreamType::kStderr;

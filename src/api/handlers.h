@@ -6,6 +6,7 @@
 #include <string>
 
 #include "api/routes.h"
+#include "api/web_auth.h"
 #include "daemon/events.h"
 #include "daemon/image_service.h"
 #include "daemon/monitor.h"
@@ -35,9 +36,10 @@ struct ApiServices {
   EventLog& events;
   DaemonInfo info;
   std::function<void()> request_stop;
+  WebAuth* web_auth = nullptr;  // null: no web UI
 };
 
-// /v1/ping, /v1/daemon/stop
+// /v1/ping, /v1/daemon/stop, /v1/web/tokens
 void AddDaemonRoutes(RouteTable& t, ApiServices& s);
 // /v1/images...
 void AddImageRoutes(RouteTable& t, ApiServices& s);

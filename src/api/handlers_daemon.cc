@@ -1,4 +1,5 @@
-// GET /v1/ping and POST /v1/daemon/stop.
+// GET /v1/ping, POST /v1/daemon/stop, and the web UI's tokens:
+// POST/DELETE /v1/web/tokens (api/web_auth.h).
 #include "api/handlers.h"
 #include "api/respond.h"
 
@@ -20,10 +21,41 @@ void AddDaemonRoutes(RouteTable& t, ApiServices& s) {
     if (!info.web_url.empty()) j["web_url"] = info.web_url;
     return JsonResponse(200, j);
   });
-  t.Add("POST", "/v1/daemon/stop", [&s](const ApiCall&) {
-    s.request_stop();
-    return JsonResponse(202, Json::object());
-  });
+  t.Add(
+      "POST", "/v1/daemon/stop",
+      [&s](const ApiCall&) {
+        s.request_stop();
+        return JsonResponse(202, Json::object());
+      },
+      RouteAccess::kLocal);
+  t.Add(
+      "POST", "/v1/web/tokens",
+      [&s](const ApiCall& c) {
+        if (!s.web_auth || s.info.web_url.empty()) {
+          return ErrorResponse(Error::Conflict("the web UI is off (config web_listen_addr)"));
+        }
+        if (!c.req.peer_uid)
+          return ErrorResponse(Error::Invalid("web tokens are issued on the Unix socket only"));
+        API_TRY(std::string token, s.web_auth->IssueLogin(*c.req.peer_uid));
+        return JsonResponse(
+            201, Json{{"url", s.info.web_url + "login?token=" + token},
+                      {"login_token", token},
+                      {"uid", *c.req.peer_uid},
+                      {"login_expires_in_s",
+                       std::chrono::duration_cast<std::chrono::seconds>(s.web_auth->login_ttl()).count()},
+                      {"session_ttl_s",
+                       std::chrono::duration_cast<std::chrono::seconds>(s.web_auth->session_ttl()).count()}});
+      },
+      RouteAccess::kLocal);
+  t.Add(
+      "DELETE", "/v1/web/tokens",
+      [&s](const ApiCall& c) {
+        if (!c.req.peer_uid)
+          return ErrorResponse(Error::Invalid("web tokens are revoked on the Unix socket only"));
+        int n = s.web_auth ? s.web_auth->Revoke(*c.req.peer_uid) : 0;
+        return JsonResponse(200, Json{{"revoked", n}});
+      },
+      RouteAccess::kLocal);
 }
 
 }  // namespace banger

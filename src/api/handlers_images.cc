@@ -12,18 +12,24 @@ void AddImageRoutes(RouteTable& t, ApiServices& s) {
     for (const auto& i : imgs) arr.push_back(ToJson(i));
     return JsonResponse(200, Json{{"images", arr}});
   });
-  t.Add("POST", "/v1/images", [&s](const ApiCall& c) {
-    API_TRY(auto ir, DecodeBody<ImportImageRequest>(c.req));
-    API_TRY(Image img, s.images.ImportImage(ir));
-    return JsonResponse(201, ToJson(img));
-  });
-  t.Add("POST", "/v1/images/build", [&s](const ApiCall& c) {
-    if (auto st = RequireUpgrade(c.req, "image build"); !st.ok()) return ErrorResponse(st.error());
-    API_TRY(BuildImageRequest br, DecodeBody<BuildImageRequest>(c.req));
-    return ProgressUpgrade([&s, br](const auto& progress, const auto& cancel) {
-      return ToJsonResult(s.images.BuildImage(br, progress, cancel));
-    });
-  });
+  t.Add(
+      "POST", "/v1/images",
+      [&s](const ApiCall& c) {
+        API_TRY(auto ir, DecodeBody<ImportImageRequest>(c.req));
+        API_TRY(Image img, s.images.ImportImage(ir));
+        return JsonResponse(201, ToJson(img));
+      },
+      RouteAccess::kLocal);  // names host files
+  t.Add(
+      "POST", "/v1/images/build",
+      [&s](const ApiCall& c) {
+        if (auto st = RequireUpgrade(c.req, "image build"); !st.ok()) return ErrorResponse(st.error());
+        API_TRY(BuildImageRequest br, DecodeBody<BuildImageRequest>(c.req));
+        return ProgressUpgrade([&s, br](const auto& progress, const auto& cancel) {
+          return ToJsonResult(s.images.BuildImage(br, progress, cancel));
+        });
+      },
+      RouteAccess::kLocal);
   t.Add("GET", "/v1/images/{ref}", [&s](const ApiCall& c) {
     API_TRY(Image img, s.images.GetImage(c.Param(0)));
     return JsonResponse(200, ToJson(img));

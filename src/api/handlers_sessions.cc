@@ -46,10 +46,12 @@ void AddSessionRoutes(RouteTable& t, ApiServices& s) {
   t.Add("POST", "/v1/sessions/{s}/stop", [&s](const ApiCall& c) {
     return SessionResponse(200, s.sessions.Stop(c.Param(0), c.QueryValue("vm")));
   });
-  t.Add("POST", "/v1/sessions/{s}/logs",
-        [&s](const ApiCall& c) { return SessionStreamUpgrade(s, c, "logs"); });
-  t.Add("POST", "/v1/sessions/{s}/attach",
-        [&s](const ApiCall& c) { return SessionStreamUpgrade(s, c, "attach"); });
+  t.Add(
+      "POST", "/v1/sessions/{s}/logs", [&s](const ApiCall& c) { return SessionStreamUpgrade(s, c, "logs"); },
+      RouteAccess::kLocal);
+  t.Add(
+      "POST", "/v1/sessions/{s}/attach",
+      [&s](const ApiCall& c) { return SessionStreamUpgrade(s, c, "attach"); }, RouteAccess::kLocal);
 }
 
 }  // namespace banger

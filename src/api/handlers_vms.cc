@@ -99,7 +99,8 @@ void AddVmRoutes(RouteTable& t, ApiServices& s) {
   t.Add("DELETE", "/v1/vms/{ref}", [&s](const ApiCall& c) { return DeleteVm(s, c); });
   t.Add("GET", "/v1/vms/{ref}/logs", [&s](const ApiCall& c) { return VmLogs(s, c); });
   t.Add("GET", "/v1/vms/{ref}/stats", [&s](const ApiCall& c) { return GetVmStats(s, c); });
-  t.Add("POST", "/v1/vms/{ref}/exec", [&s](const ApiCall& c) { return VmExec(s, c); });
+  t.Add(
+      "POST", "/v1/vms/{ref}/exec", [&s](const ApiCall& c) { return VmExec(s, c); }, RouteAccess::kLocal);
   t.Add("POST", "/v1/vms/{ref}/start", [&s](const ApiCall& c) {
     API_TRY(Json body, Body(c.req));
     if (!body.empty()) return ErrorResponse(Error::Invalid("start takes no body fields"));

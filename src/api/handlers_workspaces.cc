@@ -12,15 +12,18 @@ void AddWorkspaceRoutes(RouteTable& t, ApiServices& s) {
     for (const auto& w : list) arr.push_back(ToJson(w));
     return JsonResponse(200, Json{{"workspaces", arr}});
   });
-  t.Add("POST", "/v1/vms/{ref}/workspaces", [&s](const ApiCall& c) {
-    if (auto st = RequireUpgrade(c.req, "workspace prepare"); !st.ok()) return ErrorResponse(st.error());
-    API_TRY(PrepareWorkspaceRequest pr, DecodeBody<PrepareWorkspaceRequest>(c.req));
-    API_TRY(auto view, s.vms.Get(c.Param(0)));  // answer "no such vm" before upgrading
-    std::string vm_id = view.vm.id;
-    return ProgressUpgrade([&s, vm_id, pr](const auto& progress, const auto& cancel) {
-      return ToJsonResult(s.workspaces.Prepare(vm_id, pr, progress, cancel));
-    });
-  });
+  t.Add(
+      "POST", "/v1/vms/{ref}/workspaces",
+      [&s](const ApiCall& c) {
+        if (auto st = RequireUpgrade(c.req, "workspace prepare"); !st.ok()) return ErrorResponse(st.error());
+        API_TRY(PrepareWorkspaceRequest pr, DecodeBody<PrepareWorkspaceRequest>(c.req));
+        API_TRY(auto view, s.vms.Get(c.Param(0)));  // answer "no such vm" before upgrading
+        std::string vm_id = view.vm.id;
+        return ProgressUpgrade([&s, vm_id, pr](const auto& progress, const auto& cancel) {
+          return ToJsonResult(s.workspaces.Prepare(vm_id, pr, progress, cancel));
+        });
+      },
+      RouteAccess::kLocal);  // names a host path
 }
 
 }  // namespace banger

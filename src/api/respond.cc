@@ -29,7 +29,7 @@ void ServeProgress(UniqueFd fd, std::string leftover, const ProgressOp& op) {
   };
   auto result = op(progress, cancel);
   if (result.ok()) {
-    WriteStreamFrame(fd.get(), StreamType::kResult, result->dump()).ok();
+    WriteStreamFrame(fd.get(), StreamType::kResult, SafeDump(*result)).ok();
   } else {
     WriteStreamFrame(fd.get(), StreamType::kError, EncodeErrorFrame(result.error())).ok();
   }
@@ -52,7 +52,7 @@ HttpResponse JsonResponse(int status, const Json& body) {
   HttpResponse r;
   r.status = status;
   // Guest-provided text (errors quoting console output) may be invalid UTF-8.
-  r.body = body.dump(-1, ' ', false, Json::error_handler_t::replace);
+  r.body = SafeDump(body);
   return r;
 }
 

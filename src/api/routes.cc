@@ -1,5 +1,7 @@
 #include "api/routes.h"
 
+#include <algorithm>
+
 #include "api/respond.h"
 
 namespace banger {
@@ -31,27 +33,44 @@ std::string ApiCall::QueryValue(const std::string& key) const {
   return it == query.end() ? "" : it->second;
 }
 
-std::vector<std::string> PathSegments(const std::string& path) {
+Result<std::vector<std::string>> PathSegments(const std::string& target) {
+  std::string path = target.substr(0, target.find('?'));
+  if (path.empty() || path.front() != '/') return Error::Invalid("request path must start with /");
   std::vector<std::string> out;
-  size_t i = 0;
-  while (i < path.size()) {
+  if (path == "/") return out;
+  size_t i = 1;
+  for (;;) {
     size_t j = path.find('/', i);
-    if (j == std::string::npos) j = path.size();
-    if (j > i) out.push_back(path.substr(i, j - i));
+    std::string raw = path.substr(i, j == std::string::npos ? std::string::npos : j - i);
+    HttpRequest one;
+    one.target = raw;
+    std::string seg = one.Path();  // percent-decoded
+    if (raw.empty() || raw == "." || raw == ".." || seg.empty() || seg == "." || seg == ".." ||
+        seg.find('/') != std::string::npos || seg.find('\0') != std::string::npos) {
+      return Error::Invalid("bad request path: empty, \".\" or \"..\" segment");
+    }
+    out.push_back(std::move(seg));
+    if (j == std::string::npos) break;
     i = j + 1;
   }
   return out;
 }
 
-void RouteTable::Add(const std::string& method, const std::string& pattern, ApiHandler handler) {
-  auto segs = PathSegments(pattern);
+void RouteTable::Add(const std::string& method, const std::string& pattern, ApiHandler handler,
+                     RouteAccess access) {
+  std::vector<std::string> segs;
+  for (size_t i = 1; i <= pattern.size();) {
+    size_t j = std::min(pattern.find('/', i), pattern.size());
+    segs.push_back(pattern.substr(i, j - i));
+    i = j + 1;
+  }
   for (auto& r : routes_) {
     if (r.segments == segs) {
-      r.handlers[method] = std::move(handler);
+      r.handlers[method] = Method{std::move(handler), access};
       return;
     }
   }
-  routes_.push_back(Route{std::move(segs), {{method, std::move(handler)}}});
+  routes_.push_back(Route{std::move(segs), {{method, Method{std::move(handler), access}}}});
 }
 
 const RouteTable::Route* RouteTable::Match(const std::vector<std::string>& segs) const {
@@ -62,9 +81,11 @@ const RouteTable::Route* RouteTable::Match(const std::vector<std::string>& segs)
   return best;
 }
 
-HttpResponse RouteTable::Dispatch(const HttpRequest& req) const {
+HttpResponse RouteTable::Dispatch(const HttpRequest& req, Listener from) const {
   std::string path = req.Path();
-  auto segs = PathSegments(path);
+  auto parsed = PathSegments(req.target);
+  if (!parsed.ok()) return ErrorResponse(parsed.error());
+  const auto& segs = *parsed;
   if (segs.size() < 2 || segs[0] != "v1") return ErrorResponse(Error::NotFound("no such endpoint: " + path));
   const Route* route = Match(segs);
   if (!route) return ErrorResponse(Error::NotFound("no such endpoint: " + req.method + " " + path));
@@ -72,11 +93,19 @@ HttpResponse RouteTable::Dispatch(const HttpRequest& req) const {
   if (h == route->handlers.end()) {
     return ErrorResponse(Error::Invalid("method " + req.method + " not allowed on " + path));
   }
+  if (from == Listener::kWeb && h->second.access == RouteAccess::kLocal) {
+    HttpResponse r =
+        JsonResponse(403, Json{{"error",
+                                {{"code", "forbidden"},
+                                 {"message", req.method + " " + path +
+                                                 " is served on the Unix socket only, not the web UI"}}}});
+    return r;
+  }
   ApiCall call{req, {}, req.Query()};
   for (size_t i = 0; i < segs.size(); ++i) {
     if (IsParam(route->segments[i])) call.params.push_back(segs[i]);
   }
-  return h->second(call);
+  return h->second.handler(call);
 }
 
 }  // namespace banger

@@ -1,9 +1,14 @@
 // The API's routing table: method + path pattern -> handler. Patterns are
 // segments, literal ("vms") or a parameter ("{ref}"); a path matches a
 // pattern of the same length, and a literal beats a parameter where both
-// match ("/v1/images/build" is not an image named "build"). Empty segments
-// are dropped ("/v1//vms" is "/v1/vms"), here and in PathSegments, which the
-// web UI's guards use so they see the path the router sees.
+// match ("/v1/images/build" is not an image named "build"). A path with an
+// empty, "." or ".." segment ("/v1//daemon/stop", "/v1/vms/../images") is
+// refused (400), never normalized: what the guards see is what runs.
+//
+// Each route says who may call it: kAny (the Unix socket and the web UI),
+// or kLocal (the Unix socket only: daemon control, anything naming a host
+// path, upgraded streams, web tokens). The web listener dispatches with
+// Listener::kWeb, so that decision is made on the matched route.
 #pragma once
 
 #include <functional>
@@ -11,9 +16,13 @@
 #include <string>
 #include <vector>
 
+#include "base/result.h"
 #include "http/http.h"
 
 namespace banger {
+
+enum class RouteAccess { kAny, kLocal };
+enum class Listener { kUnix, kWeb };
 
 struct ApiCall {
   const HttpRequest& req;
@@ -26,20 +35,28 @@ struct ApiCall {
 
 using ApiHandler = std::function<HttpResponse(const ApiCall&)>;
 
-// "/v1//vms/x/" -> {"v1", "vms", "x"}.
-std::vector<std::string> PathSegments(const std::string& path);
+// The decoded segments of a request target's path ("/v1/vms/a%20b?x" ->
+// {"v1", "vms", "a b"}); an error (kInvalidArgument) for an empty, "." or
+// ".." segment, raw or decoded, or a decoded "/" or NUL in one.
+Result<std::vector<std::string>> PathSegments(const std::string& target);
 
 class RouteTable {
  public:
-  void Add(const std::string& method, const std::string& pattern, ApiHandler handler);
-  // The handler of the best route, or 404 (no such path) / 400 (a path
-  // that exists but not for this method).
-  HttpResponse Dispatch(const HttpRequest& req) const;
+  void Add(const std::string& method, const std::string& pattern, ApiHandler handler,
+           RouteAccess access = RouteAccess::kAny);
+  // The handler of the best route, or 400 (a bad path, or a path that
+  // exists but not for this method), 404 (no such path), 403 (a kLocal
+  // route from the web listener).
+  HttpResponse Dispatch(const HttpRequest& req, Listener from = Listener::kUnix) const;
 
  private:
+  struct Method {
+    ApiHandler handler;
+    RouteAccess access = RouteAccess::kAny;
+  };
   struct Route {
     std::vector<std::string> segments;  // "{...}" = parameter
-    std::map<std::string, ApiHandler> handlers;
+    std::map<std::string, Method> handlers;
   };
   const Route* Match(const std::vector<std::string>& segs) const;
   std::vector<Route> routes_;

@@ -6,9 +6,10 @@ namespace banger {
 
 ApiRouter::ApiRouter(VmService& vms, ImageService& images, SessionService& sessions, VmMonitor& monitor,
                      WorkspaceService& workspaces, EventLog& events, DaemonInfo info,
-                     std::function<void()> request_stop)
+                     std::function<void()> request_stop, WebAuth* web_auth)
     : services_{vms,        images, sessions,        monitor,
-                workspaces, events, std::move(info), std::move(request_stop)} {
+                workspaces, events, std::move(info), std::move(request_stop),
+                web_auth} {
   AddDaemonRoutes(routes_, services_);
   AddImageRoutes(routes_, services_);
   AddVmRoutes(routes_, services_);
@@ -17,15 +18,18 @@ ApiRouter::ApiRouter(VmService& vms, ImageService& images, SessionService& sessi
   AddEventRoutes(routes_, services_);
 }
 
-HttpResponse ApiRouter::Handle(const HttpRequest& req) {
+HttpResponse ApiRouter::Handle(const HttpRequest& req, Listener from) {
   try {
-    HttpResponse r = routes_.Dispatch(req);
+    HttpResponse r = routes_.Dispatch(req, from);
     spdlog::debug("api: {} {} -> {}", req.method, req.target, r.status);
     return r;
   } catch (const std::exception& e) {
     // Last line of defence: a bug must not kill the daemon or the connection silently.
     spdlog::error("api: {} {}: unexpected exception: {}", req.method, req.target, e.what());
     return ErrorResponse(Error::Internal(std::string("unexpected error: ") + e.what()));
+  } catch (...) {
+    spdlog::error("api: {} {}: unexpected exception", req.method, req.target);
+    return ErrorResponse(Error::Internal("unexpected error"));
   }
 }
 

@@ -20,13 +20,19 @@ class ApiRouter {
  public:
   ApiRouter(VmService& vms, ImageService& images, SessionService& sessions, VmMonitor& monitor,
             WorkspaceService& workspaces, EventLog& events, DaemonInfo info,
-            std::function<void()> request_stop);
+            std::function<void()> request_stop, WebAuth* web_auth = nullptr);
   ApiRouter(const ApiRouter&) = delete;
   ApiRouter& operator=(const ApiRouter&) = delete;
 
-  HttpResponse Handle(const HttpRequest& req);
+  // A request on the Unix socket.
+  HttpResponse Handle(const HttpRequest& req) { return Handle(req, Listener::kUnix); }
+  // A request from the web listener, already authenticated by WebUi:
+  // RouteAccess::kLocal routes answer 403.
+  HttpResponse HandleWeb(const HttpRequest& req) { return Handle(req, Listener::kWeb); }
 
  private:
+  HttpResponse Handle(const HttpRequest& req, Listener from);
+
   ApiServices services_;  // the handlers hold a reference to it
   RouteTable routes_;
 };

@@ -32,9 +32,16 @@ class ApiTest : public DaemonTest {
     sessions_ = std::make_unique<SessionService>(*svc_, *store_, *events_);
     monitor_ = std::make_unique<VmMonitor>(*svc_, *store_, procs_, d.backends);
     workspaces_ = std::make_unique<WorkspaceService>(*svc_, *store_, *events_, root_ + "/tmp");
-    router_ = std::make_unique<ApiRouter>(*svc_, *images_, *sessions_, *monitor_, *workspaces_, *events_,
-                                          DaemonInfo{"0.1.0", root_, 1, Now(), "qemu", "tcg"},
-                                          [this] { stop_requested_ = true; });
+    DaemonInfo info{"0.1.0", root_, 1, Now(), "qemu", "tcg"};
+    info.web_url = "http://127.0.0.1:8080/";
+    router_ = std::make_unique<ApiRouter>(
+        *svc_, *images_, *sessions_, *monitor_, *workspaces_, *events_, info,
+        [this] { stop_requested_ = true; }, &web_auth_);
+    auto login = web_auth_.IssueLogin(1000);
+    ASSERT_TRUE(login.ok());
+    auto session = web_auth_.Redeem(*login);
+    ASSERT_TRUE(session.ok());
+    session_cookie_ = std::string(kWebSessionCookie) + "=" + *session;
     for (const char* f : {"vmlinux", "rootfs.ext4"}) ASSERT_TRUE(WriteFileAtomic(root_ + "/" + f, "x").ok());
   }
   HttpResponse Call(const std::string& method, const std::string& target, const std::string& body = "") {
@@ -45,16 +52,26 @@ class ApiTest : public DaemonTest {
     return router_->Handle(r);
   }
   Json Body(const HttpResponse& r) { return Json::parse(r.body); }
-  // The same request on the web UI's listener.
+  // The same request on the web UI's listener, logged in (a session
+  // cookie) unless `headers` has its own "cookie".
   HttpResponse Web(const std::string& method, const std::string& target,
                    std::map<std::string, std::string> headers, const std::string& body = "") {
-    WebUi web(*router_);
+    WebUi web(*router_, web_auth_);
     HttpRequest r;
     r.method = method;
     r.target = target;
     r.body = body;
     r.headers = std::move(headers);
+    if (!r.headers.count("cookie")) r.headers["cookie"] = "theme=dark; " + session_cookie_;
     return web.Handle(r);
+  }
+  // A request on the Unix socket from `uid`.
+  HttpResponse CallAs(uid_t uid, const std::string& method, const std::string& target) {
+    HttpRequest r;
+    r.method = method;
+    r.target = target;
+    r.peer_uid = uid;
+    return router_->Handle(r);
   }
   void ImportBase() {
     auto r = Call(
@@ -67,6 +84,8 @@ class ApiTest : public DaemonTest {
   std::unique_ptr<SessionService> sessions_;
   std::unique_ptr<VmMonitor> monitor_;
   std::unique_ptr<WorkspaceService> workspaces_;
+  WebAuth web_auth_;
+  std::string session_cookie_;
   std::unique_ptr<ApiRouter> router_;
   bool stop_requested_ = false;
 };
@@ -312,8 +331,10 @@ TEST_F(ApiTest, RoutesMatchLiteralsBeforeParametersAndNameTheMethod) {
   EXPECT_EQ(b.status, 400);
   EXPECT_EQ(Body(b)["error"]["message"], "method GET not allowed on /v1/images/build");
   EXPECT_EQ(Call("GET", "/v1/images/base").status, 200);
-  // Empty segments are dropped, as before.
-  EXPECT_EQ(Call("GET", "/v1//images/").status, 200);
+  // Empty segments are refused, never dropped: a path means one route only.
+  EXPECT_EQ(Call("GET", "/v1//images/").status, 400);
+  EXPECT_EQ(Call("GET", "/v1/images/").status, 400);
+  EXPECT_EQ(Call("GET", "/v1/images").status, 200);
   auto unknown = Call("GET", "/v1/vms/x/nothing");
   EXPECT_EQ(unknown.status, 404);
   EXPECT_EQ(Body(unknown)["error"]["message"], "no such endpoint: GET /v1/vms/x/nothing");
@@ -395,16 +416,120 @@ TEST_F(WebUiGuardTest, StreamsAreRefused) {
 }
 
 TEST_F(WebUiGuardTest, DaemonControlIsRefusedHoweverThePathIsSpelled) {
-  for (const char* target : {"/v1/daemon/stop", "/v1//daemon/stop", "/v1/daemon//stop", "/v1/%64aemon/stop",
-                             "/v1/daemon/stop?x=1"}) {
+  for (const char* target :
+       {"/v1/daemon/stop", "/v1/%64aemon/stop", "/v1/daemon/stop?x=1", "/v1/DAEMON/../daemon/stop"}) {
     SCOPED_TRACE(target);
-    ExpectRefused(Web("POST", target, ui_), 403, "forbidden", "Unix socket");
+    auto r = Web("POST", target, ui_);
+    EXPECT_TRUE(r.status == 403 || r.status == 400) << r.body;
   }
-  EXPECT_EQ(Web("POST", "//v1/daemon/stop", ui_).status, 404);  // not the API's path space at all
+  for (const char* target : {"/v1//daemon/stop", "/v1/daemon//stop", "//v1/daemon/stop", "/v1/daemon/stop/",
+                             "/v1/./daemon/stop", "/v1/x/../daemon/stop", "/v1/%2e%2e/v1/daemon/stop"}) {
+    SCOPED_TRACE(target);
+    ExpectRefused(Web("POST", target, ui_), 400, "invalid_argument", "segment");
+    // ... and on the Unix socket too: a path is never normalized into another.
+    ExpectRefused(Call("POST", target), 400, "invalid_argument", "segment");
+  }
   EXPECT_FALSE(stop_requested_);
-  // The same paths reach the daemon on its Unix socket.
-  EXPECT_EQ(Call("POST", "/v1//daemon/stop").status, 202);
+  EXPECT_EQ(Call("POST", "/v1/daemon/stop").status, 202);
   EXPECT_TRUE(stop_requested_);
+}
+
+TEST_F(WebUiGuardTest, EveryWebRequestNeedsALogin) {
+  ImportBase();
+  for (const char* target : {"/", "/index.html", "/v1/ping", "/v1/vms", "/v1/images", "/nothing"}) {
+    SCOPED_TRACE(target);
+    ExpectRefused(Web("GET", target, {{"host", "127.0.0.1:8080"}, {"cookie", ""}}), 401, "unauthenticated",
+                  "banger web open");
+    ExpectRefused(Web("GET", target, {{"host", "127.0.0.1:8080"}, {"cookie", "banger_session=00ff"}}), 401,
+                  "unauthenticated", "banger web open");
+  }
+  auto h = ui_;
+  h["cookie"] = "";
+  ExpectRefused(Web("POST", "/v1/vms", h, R"({"name":"w1","no_start":true})"), 401, "unauthenticated",
+                "login");
+  EXPECT_TRUE(store_->ListVms()->empty());
+  // A login token is not a session.
+  auto login = web_auth_.IssueLogin(1000);
+  ASSERT_TRUE(login.ok());
+  EXPECT_EQ(
+      Web("GET", "/v1/vms", {{"host", "127.0.0.1:8080"}, {"cookie", "banger_session=" + *login}}).status,
+      401);
+  // Scripts may send the session as a bearer token.
+  std::string session = session_cookie_.substr(session_cookie_.find('=') + 1);
+  EXPECT_EQ(Web("GET", "/v1/vms",
+                {{"host", "127.0.0.1:8080"}, {"cookie", ""}, {"authorization", "Bearer " + session}})
+                .status,
+            200);
+}
+
+TEST_F(WebUiGuardTest, LoginTokensComeFromTheSocketOnceAndAreRevocable) {
+  // Issued on the Unix socket to its caller.
+  auto issued = CallAs(1000, "POST", "/v1/web/tokens");
+  ASSERT_EQ(issued.status, 201) << issued.body;
+  Json j = Body(issued);
+  std::string url = j["url"];
+  ASSERT_EQ(url.rfind("http://127.0.0.1:8080/login?token=", 0), 0u) << url;
+  std::string token = url.substr(url.find('=') + 1);
+  EXPECT_EQ(token.size(), 64u);  // 256 bits, hex
+  EXPECT_EQ(j["uid"], 1000);
+  // Not without a peer (a hand-built request has none), and never from the web listener.
+  EXPECT_EQ(Call("POST", "/v1/web/tokens").status, 400);
+  ExpectRefused(Web("POST", "/v1/web/tokens", ui_), 403, "forbidden", "Unix socket only");
+
+  // Redeemed once for an HttpOnly, SameSite=Strict cookie.
+  auto login = Web("GET", "/login?token=" + token, {{"host", "127.0.0.1:8080"}, {"cookie", ""}});
+  ASSERT_EQ(login.status, 303) << login.body;
+  EXPECT_EQ(login.headers["Location"], "/");
+  std::string set = login.headers["Set-Cookie"];
+  EXPECT_NE(set.find("HttpOnly"), std::string::npos) << set;
+  EXPECT_NE(set.find("SameSite=Strict"), std::string::npos) << set;
+  std::string cookie = set.substr(0, set.find(';'));
+  EXPECT_EQ(Web("GET", "/", {{"host", "127.0.0.1:8080"}, {"cookie", cookie}}).status, 200);
+  EXPECT_EQ(Web("GET", "/login?token=" + token, {{"host", "127.0.0.1:8080"}, {"cookie", ""}}).status, 401);
+  EXPECT_EQ(Web("GET", "/login?token=", {{"host", "127.0.0.1:8080"}, {"cookie", ""}}).status, 401);
+
+  // Another user's revoke leaves it; its own ends it (and only its own).
+  EXPECT_EQ(Body(CallAs(1001, "DELETE", "/v1/web/tokens"))["revoked"], 0);
+  EXPECT_EQ(Web("GET", "/v1/vms", {{"host", "127.0.0.1:8080"}, {"cookie", cookie}}).status, 200);
+  EXPECT_EQ(Body(CallAs(1000, "DELETE", "/v1/web/tokens"))["revoked"], 2);  // this one and the fixture's
+  EXPECT_EQ(Web("GET", "/v1/vms", {{"host", "127.0.0.1:8080"}, {"cookie", cookie}}).status, 401);
+}
+
+TEST_F(WebUiGuardTest, HostPathsAndStreamsAreNeverOnTheWebEvenLoggedIn) {
+  ImportBase();
+  ASSERT_EQ(Call("POST", "/v1/vms", R"({"name":"w1"})").status, 201);
+  // Image import names host files: with it, a web user could read any file root can.
+  ExpectRefused(
+      Web("POST", "/v1/images", ui_,
+          Json{{"name", "shadow"}, {"kernel_path", "/etc/shadow"}, {"rootfs_path", root_ + "/rootfs.ext4"}}
+              .dump()),
+      403, "forbidden", "Unix socket only");
+  EXPECT_FALSE(store_->GetImage("shadow").ok());
+  // Without the Upgrade header too: the route decides, not the request's shape.
+  ExpectRefused(Web("POST", "/v1/vms/w1/workspaces", ui_, R"({"source_path":"/root"})"), 403, "forbidden",
+                "Unix socket only");
+  ExpectRefused(Web("POST", "/v1/images/build", ui_, R"({"name":"x"})"), 403, "forbidden",
+                "Unix socket only");
+  ExpectRefused(Web("POST", "/v1/vms/w1/exec", ui_, R"({"argv":["id"]})"), 403, "forbidden",
+                "Unix socket only");
+  ExpectRefused(Web("POST", "/v1/sessions/s/attach", ui_, "{}"), 403, "forbidden", "Unix socket only");
+  ExpectRefused(Web("POST", "/v1/sessions/s/logs", ui_, "{}"), 403, "forbidden", "Unix socket only");
+  // Reads and VM changes are the web UI's job.
+  EXPECT_EQ(Web("GET", "/v1/images", ui_).status, 200);
+  EXPECT_EQ(Web("POST", "/v1/vms/w1/stop", ui_, "{}").status, 200);
+}
+
+TEST_F(WebUiGuardTest, InvalidUtf8InAPathIsAnAnswerNotACrash) {
+  // The seed died here: the 404 quoted the path and Json::dump threw.
+  for (const char* target : {"/%ff", "/v1/vms/%ff", "/v1/%ff%fe/x", "/v1/images/%c3%28"}) {
+    SCOPED_TRACE(target);
+    auto r = Web("GET", target, ui_);
+    EXPECT_EQ(r.status, 404) << r.body;
+    EXPECT_TRUE(Json::accept(r.body)) << r.body;
+    auto u = Call("GET", target);
+    EXPECT_EQ(u.status, 404) << u.body;
+    EXPECT_TRUE(Json::accept(u.body)) << u.body;
+  }
 }
 
 }  // namespace

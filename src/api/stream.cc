@@ -88,7 +88,7 @@ Result<std::optional<StreamFrame>> StreamReader::Next() {
 
 std::string EncodeErrorFrame(const Error& e) {
   Json j{{"code", ErrorKindName(e.kind())}, {"message", e.message()}};
-  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+  return SafeDump(j);
 }
 
 Error DecodeErrorFrame(const std::string& payload) {

@@ -6,6 +6,8 @@
 
 #include <thread>
 
+#include "api/respond.h"
+
 namespace banger {
 namespace {
 
@@ -91,6 +93,34 @@ TEST(StreamTest, ResizeCodec) {
   EXPECT_EQ(rows, 50);
   EXPECT_EQ(cols, 300);
   EXPECT_FALSE(DecodeResize("abc", rows, cols));
+}
+
+TEST(StreamTest, ProgressResultWithInvalidUtf8IsReplacedNotFatal) {
+  // `workspace prepare` on a branch whose name is not UTF-8: the result
+  // frame's JSON used to throw in the upgrade callback and end bangerd.
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  HttpResponse resp = ProgressUpgrade([](const auto& progress, const auto&) -> Result<Json> {
+    progress("on branch \xff");
+    return Json{{"branch", "bad-\xff\xfe"}};
+  });
+  ASSERT_EQ(resp.status, 101);
+  std::thread serve([&] { resp.upgrade(UniqueFd(sv[0]), ""); });
+  StreamReader r(sv[1], "");
+  std::optional<StreamFrame> result;
+  for (;;) {
+    auto f = r.Next();
+    ASSERT_TRUE(f.ok()) << f.error().message();
+    if (!f->has_value()) break;
+    if ((*f)->type == StreamType::kResult) result = **f;
+    if ((*f)->type == StreamType::kResult || (*f)->type == StreamType::kError) break;
+  }
+  ::shutdown(sv[1], SHUT_WR);
+  serve.join();
+  ::close(sv[1]);
+  ASSERT_TRUE(result.has_value());
+  auto j = Json::parse(result->payload);
+  EXPECT_EQ(j["branch"], "bad-\xEF\xBF\xBD\xEF\xBF\xBD");
 }
 
 }  // namespace

@@ -4,20 +4,18 @@
 #include <banger/web_index.h>
 
 #include "api/routes.h"
+#include "base/log.h"
 
 namespace banger {
 
 namespace {
 
 HttpResponse Refuse(int status, const std::string& code, const std::string& message) {
-  HttpResponse r;
-  r.status = status;
-  r.content_type = "application/json";
-  // The message quotes request headers, which may hold any bytes: invalid
-  // UTF-8 is replaced, never thrown about (an exception here ended bangerd;
-  // found by fuzz/http_fuzzer.cc).
-  r.body = Json{{"error", {{"code", code}, {"message", message}}}}.dump(-1, ' ', false,
-                                                                        Json::error_handler_t::replace);
+  // The message quotes request headers, which may hold any bytes: JsonResponse
+  // replaces invalid UTF-8 (SafeDump; a throw here once ended bangerd, found by
+  // fuzz/http_fuzzer.cc).
+  HttpResponse r = JsonResponse(status, Json{{"error", {{"code", code}, {"message", message}}}});
+  r.headers["Cache-Control"] = "no-store";
   return r;
 }
 
@@ -42,7 +40,49 @@ std::string Header(const HttpRequest& req, const std::string& lower_name) {
   return it == req.headers.end() ? "" : it->second;
 }
 
+// The value of cookie `name` in a Cookie header ("a=1; b=2"), or "".
+std::string CookieValue(const std::string& cookies, const std::string& name) {
+  size_t i = 0;
+  while (i < cookies.size()) {
+    size_t j = cookies.find(';', i);
+    if (j == std::string::npos) j = cookies.size();
+    std::string part = cookies.substr(i, j - i);
+    size_t b = part.find_first_not_of(' ');
+    if (b != std::string::npos) part = part.substr(b);
+    if (part.rfind(name + "=", 0) == 0) return part.substr(name.size() + 1);
+    i = j + 1;
+  }
+  return "";
+}
+
+// The session token a request presents: the cookie, else a bearer token.
+std::string PresentedToken(const HttpRequest& req) {
+  std::string c = CookieValue(Header(req, "cookie"), kWebSessionCookie);
+  if (!c.empty()) return c;
+  std::string auth = Header(req, "authorization");
+  if (auth.rfind("Bearer ", 0) == 0) return auth.substr(7);
+  return "";
+}
+
 }  // namespace
+
+HttpResponse WebUi::Login(const HttpRequest& req) {
+  if (req.method != "GET")
+    return Refuse(400, "invalid_argument", "method " + req.method + " not allowed on /login");
+  auto q = req.Query();
+  auto session = auth_.Redeem(q["token"]);
+  if (!session.ok()) return Refuse(401, "unauthenticated", session.error().message());
+  HttpResponse r;
+  r.status = 303;
+  r.content_type = "";
+  r.headers["Location"] = "/";
+  r.headers["Cache-Control"] = "no-store";
+  r.headers["Referrer-Policy"] = "no-referrer";
+  r.headers["Set-Cookie"] =
+      std::string(kWebSessionCookie) + "=" + *session + "; Path=/; HttpOnly; SameSite=Strict; Max-Age=" +
+      std::to_string(std::chrono::duration_cast<std::chrono::seconds>(auth_.session_ttl()).count());
+  return r;
+}
 
 HttpResponse WebUi::Handle(const HttpRequest& req) {
   std::string host = Header(req, "host");
@@ -56,8 +96,14 @@ HttpResponse WebUi::Handle(const HttpRequest& req) {
     std::string origin_host = scheme == std::string::npos ? origin : origin.substr(scheme + 3);
     if (origin_host != host) return Refuse(403, "forbidden", "cross-origin request refused");
   }
-  std::string path = req.Path();
-  if (path == "/" || path == "/index.html") {
+  auto segs = PathSegments(req.target);
+  if (!segs.ok()) return ErrorResponse(segs.error());
+  if (segs->size() == 1 && (*segs)[0] == "login") return Login(req);
+  if (!auth_.Check(PresentedToken(req))) {
+    return Refuse(401, "unauthenticated",
+                  "the web UI needs a login: run `banger web open` on this host and open the URL it prints");
+  }
+  if (segs->empty() || (segs->size() == 1 && (*segs)[0] == "index.html")) {
     if (req.method != "GET")
       return Refuse(400, "invalid_argument", "method " + req.method + " not allowed on /");
     HttpResponse r;
@@ -65,25 +111,22 @@ HttpResponse WebUi::Handle(const HttpRequest& req) {
     r.content_type = "text/html; charset=utf-8";
     r.headers["Cache-Control"] = "no-store";
     r.headers["X-Frame-Options"] = "DENY";
+    r.headers["Referrer-Policy"] = "no-referrer";
     r.headers["Content-Security-Policy"] =
         "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; "
         "frame-ancestors 'none'";
     r.body = kWebIndexHtml;
     return r;
   }
-  if (path.rfind("/v1/", 0) != 0) return Refuse(404, "not_found", "no such page: " + path);
-  // The segments the router will see: "/v1//daemon/stop" is /v1/daemon/stop.
-  auto segs = PathSegments(path);
-  if (segs.size() >= 2 && segs[1] == "daemon") {
-    return Refuse(403, "forbidden", "the daemon itself is managed on its Unix socket, not from the web UI");
-  }
+  if ((*segs)[0] != "v1") return Refuse(404, "not_found", "no such page: " + req.Path());
   if (req.headers.count("upgrade")) {
     return Refuse(400, "invalid_argument", "streams (exec, builds, logs) are served on the Unix socket only");
   }
   if (req.method != "GET" && Header(req, "x-banger-ui").empty()) {
     return Refuse(403, "forbidden", "changes from the web listener need the X-Banger-UI header");
   }
-  return api_.Handle(req);
+  // Daemon control, host paths and the like: refused by the router on the matched route.
+  return api_.HandleWeb(req);
 }
 
 }  // namespace banger

@@ -1,31 +1,41 @@
 // The web UI (config web_listen_addr): one page (src/api/web/index.html,
 // embedded) that drives the same API under /v1 on the same listener.
 //
-// The listener is TCP, so a browser can reach it, which brings the browser's
-// threats; the guards here:
+// The listener is TCP: anyone on the host (any local user) and, when bound
+// beyond loopback, the network can connect, and a browser brings its own
+// threats. The guards here (docs/security.md):
+//  - authentication: every request needs a session of api/web_auth.h (the
+//    HttpOnly cookie, or a bearer token), got by redeeming at GET /login a
+//    one-time token that only the Unix socket hands out (`banger web open`);
+//    anything else is 401;
+//  - routes: the router dispatches with Listener::kWeb, so routes marked
+//    RouteAccess::kLocal (daemon control, host paths, streams, tokens) are
+//    403 here, decided on the matched route, not on the path's spelling;
 //  - DNS rebinding: the Host header must be an IP literal or "localhost";
 //  - cross-site requests: anything but GET needs the header X-Banger-UI (a
 //    page of another origin cannot send it without a CORS preflight, which
-//    is never granted), and an Origin header must match Host;
-//  - no upgraded streams (exec, builds) and no /v1/daemon/* here (matched on
-//    the router's segments, so /v1//daemon/stop is refused too): those stay
-//    on the Unix socket, whose permissions decide who may use them.
-// Anyone who can connect to the address can manage VMs: bind it to loopback
-// (the default suggestion is 127.0.0.1:8080) unless the network is trusted.
+//    is never granted), an Origin header must match Host, and the cookie is
+//    SameSite=Strict;
+//  - no upgraded streams: those stay on the Unix socket.
 #pragma once
 
 #include "api/server.h"
+#include "api/web_auth.h"
 #include "http/http.h"
 
 namespace banger {
 
+inline constexpr const char* kWebSessionCookie = "banger_session";
+
 class WebUi {
  public:
-  explicit WebUi(ApiRouter& api) : api_(api) {}
+  WebUi(ApiRouter& api, WebAuth& auth) : api_(api), auth_(auth) {}
   HttpResponse Handle(const HttpRequest& req);
 
  private:
+  HttpResponse Login(const HttpRequest& req);
   ApiRouter& api_;
+  WebAuth& auth_;
 };
 
 }  // namespace banger

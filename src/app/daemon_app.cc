@@ -86,6 +86,16 @@ sigset_t BlockStopSignals() {
   return stop_sigs;
 }
 
+// What one listener lets clients hold (config api_/web_max_connections, http_*).
+HttpLimits ListenerLimits(const DaemonConfig& config, int max_connections) {
+  HttpLimits l;
+  l.max_connections = max_connections;
+  l.header_timeout = config.http_header_timeout;
+  l.idle_timeout = config.http_idle_timeout;
+  l.max_body_bytes = static_cast<size_t>(config.http_max_body_bytes);
+  return l;
+}
+
 // The API socket, 0600 (0660 with config socket_group).
 Result<std::unique_ptr<HttpServer>> ListenApi(const HomeLayout& home, const DaemonConfig& config) {
   std::optional<gid_t> sock_group;
@@ -96,6 +106,7 @@ Result<std::unique_ptr<HttpServer>> ListenApi(const HomeLayout& home, const Daem
   }
   auto server = HttpServer::ListenUnix(home.Socket(), sock_group ? 0660 : 0600, sock_group);
   if (!server.ok()) return Error::Unavailable("api socket: " + server.error().message());
+  (*server)->SetLimits(ListenerLimits(config, config.api_max_connections));
   return std::move(*server);
 }
 
@@ -105,6 +116,7 @@ Result<std::unique_ptr<HttpServer>> ListenWeb(const DaemonConfig& config) {
   if (config.web_listen_addr.empty()) return std::unique_ptr<HttpServer>();
   auto w = HttpServer::ListenTcp(config.web_listen_addr);
   if (!w.ok()) return Error::Invalid("config: web_listen_addr: " + w.error().message());
+  (*w)->SetLimits(ListenerLimits(config, config.web_max_connections));
   return std::move(*w);
 }
 
@@ -259,8 +271,11 @@ void Serve(const HomeLayout& home, const DaemonConfig& config, Services& s, Http
     info.web_url = "http://" + host + ":" + std::to_string(web_server->port()) + "/";
   }
   StopLatch stop;
-  ApiRouter router(*s.vms, *s.images, *s.sessions, *s.monitor, *s.workspaces, *s.events, info,
-                   [&stop] { stop.Trigger(); });
+  // The web UI's logins (api/web_auth.h), issued on the socket, checked on the web listener.
+  WebAuth web_auth(config.web_session_ttl);
+  ApiRouter router(
+      *s.vms, *s.images, *s.sessions, *s.monitor, *s.workspaces, *s.events, info, [&stop] { stop.Trigger(); },
+      &web_auth);
 
   std::thread signal_thread([&] {
     int sig = 0;
@@ -284,10 +299,11 @@ void Serve(const HomeLayout& home, const DaemonConfig& config, Services& s, Http
   Upkeep upkeep(*s.vms, *s.sessions, *s.monitor, config);
   upkeep.Start();
 
-  WebUi web_ui(router);
+  WebUi web_ui(router, web_auth);
   std::thread web_thread;
   if (web_server) {
-    spdlog::info("web UI on http://{} (port {})", config.web_listen_addr, web_server->port());
+    spdlog::info("web UI on http://{} (port {}); `banger web open` logs in", config.web_listen_addr,
+                 web_server->port());
     web_thread =
         std::thread([&] { web_server->Serve([&web_ui](const HttpRequest& r) { return web_ui.Handle(r); }); });
   }

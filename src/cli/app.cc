@@ -34,6 +34,7 @@ int RunCli(int argc, char** argv) {
   AddDoctorCommand(app, &selected);
   AddSessionCommands(app, &selected);
   AddWorkspaceCommands(app, &selected);
+  AddWebCommands(app, &selected);
 
   try {
     app.parse(argc, argv);

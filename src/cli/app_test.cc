@@ -143,6 +143,22 @@ TEST_F(CliTest, EachNameInTurnAndOneLinePerFailure) {
   EXPECT_EQ(r.err, "banger: vm \"ghost\" not found\n");
 }
 
+TEST_F(CliTest, WebOpenAsksTheSocketAndPrintsTheLoginUrl) {
+  Serve([](const HttpRequest& r) {
+    if (r.method == "POST" && r.Path() == "/v1/web/tokens") {
+      return Answer(201, {{"url", "http://127.0.0.1:8080/login?token=abc"}, {"login_token", "abc"}});
+    }
+    if (r.method == "DELETE" && r.Path() == "/v1/web/tokens") return Answer(200, {{"revoked", 2}});
+    return Answer(404, {{"error", {{"code", "not_found"}, {"message", "no"}}}});
+  });
+  auto r = Run({"web", "open"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "http://127.0.0.1:8080/login?token=abc\n");
+  auto revoke = Run({"web", "revoke"});
+  EXPECT_EQ(revoke.code, 0) << revoke.err;
+  EXPECT_EQ(revoke.out, "revoked 2 web UI token(s)\n");
+}
+
 TEST_F(CliTest, StopSendsTheTimeoutInMilliseconds) {
   Serve([](const HttpRequest&) { return Answer(200, {{"name", "web"}}); });
   auto r = Run({"vm", "stop", "web", "--timeout", "3"});

@@ -23,7 +23,7 @@ Result<UpgradeResult> OpenStream(CliContext& ctx, const std::string& target, con
   HttpRequest req;
   req.method = "POST";
   req.target = target;
-  req.body = body.dump();
+  req.body = SafeDump(body);
   BANGER_ASSIGN_OR_RETURN(
       auto up, UnixHttpUpgrade(api->home().Socket(), req, kStreamProtocol, std::chrono::seconds(30)));
   if (up.status != 101) return ErrorFromResponse(up.response);

@@ -43,6 +43,8 @@ Result<Json> ProgressCall(CliContext& ctx, const std::string& target, const Json
                           const std::string& what);
 
 void AddWorkspaceCommands(CLI::App& app, Command* selected);
+// `web open`, `web revoke`.
+void AddWebCommands(CLI::App& app, Command* selected);
 
 // A verb group ("vm", "image", ...): one of its subcommands is required.
 CLI::App* AddGroup(CLI::App& app, const std::string& name, const std::string& help);

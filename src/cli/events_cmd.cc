@@ -33,7 +33,7 @@ int Events(CliContext& ctx, const EventsFlags& f) {
     if (!page.ok()) return Report(page.error());
     Json events = page->value("events", Json::array());
     for (const Json& e : events) {
-      ctx.Out(e.dump() + "\n");
+      ctx.Out(SafeDump(e) + "\n");
       // Resume after the last event seen, so a reconnect neither skips nor repeats.
       cursor = e.value("seq", cursor);
     }

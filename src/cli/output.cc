@@ -37,7 +37,7 @@ std::string LabelsText(const Json& vm) {
   std::string out;
   for (const auto& [k, v] : it->items()) {
     if (!out.empty()) out += ", ";
-    out += k + "=" + (v.is_string() ? v.get<std::string>() : v.dump());
+    out += k + "=" + (v.is_string() ? v.get<std::string>() : SafeDump(v));
   }
   return out;
 }
@@ -87,7 +87,7 @@ std::string RenderKeyValues(const KeyValues& kv) {
   return out;
 }
 
-std::string RenderJson(const Json& j) { return j.dump(2) + "\n"; }
+std::string RenderJson(const Json& j) { return SafeDump(j, 2) + "\n"; }
 
 std::string FormatAge(Timestamp t, Timestamp now) {
   if (t == Timestamp{}) return "";
@@ -106,7 +106,7 @@ std::string JsonText(const Json& j, const std::string& pointer) {
   if (!j.contains(p)) return "";
   const Json& v = j.at(p);
   if (v.is_string()) return v.get<std::string>();
-  if (v.is_number()) return v.dump();
+  if (v.is_number()) return SafeDump(v);
   return "";
 }
 

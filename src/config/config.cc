@@ -142,6 +142,12 @@ Result<DaemonConfig> ParseConfig(const std::string& text, const std::string& sou
   r.Str("qemu_accel", c.qemu_accel);
   r.Str("cow_mode", c.cow_mode);
   r.Str("network", c.network);
+  r.Int("api_max_connections", c.api_max_connections, 1, 65536);
+  r.Int("web_max_connections", c.web_max_connections, 1, 65536);
+  r.Duration("http_header_timeout", c.http_header_timeout);
+  r.Duration("http_idle_timeout", c.http_idle_timeout);
+  r.Size("http_max_body_bytes", c.http_max_body_bytes);
+  r.Duration("web_session_ttl", c.web_session_ttl);
   if (auto* fs = r.Node("file_sync")) {
     auto* arr = fs->as_array();
     if (!arr) {
@@ -199,6 +205,15 @@ Result<DaemonConfig> ParseConfig(const std::string& text, const std::string& sou
     return bad("qemu_accel", "must be \"kvm\" or \"tcg\"");
   }
   if (!IsAllowed(c.network, {"on", "off"})) return bad("network", "must be \"on\" or \"off\"");
+  for (const auto& [key, d] :
+       {std::pair<const char*, std::chrono::milliseconds>{"http_header_timeout", c.http_header_timeout},
+        {"http_idle_timeout", c.http_idle_timeout},
+        {"web_session_ttl", c.web_session_ttl}}) {
+    if (d.count() <= 0) return bad(key, "must be more than 0");
+  }
+  if (c.http_max_body_bytes < 4096 || c.http_max_body_bytes > (int64_t{1} << 30)) {
+    return bad("http_max_body_bytes", "must be between 4K and 1G");
+  }
   if (!IsAllowed(c.cow_mode, {kCowModeOverlay, kCowModeDmSnapshot})) {
     return bad("cow_mode", "must be \"overlay\" or \"dm-snapshot\"");
   }

@@ -81,6 +81,17 @@ struct DaemonConfig {
   // demand): "on" or "off". Off by default until the daemon's networking has
   // its end-to-end tests (issue 5).
   std::string network = "off";
+  // What clients may hold of the API socket and the web listener
+  // (docs/security.md): connections served at once (one more gets 503),
+  // the time to send a request head, a keep-alive connection's idle time,
+  // the largest request body (413 beyond).
+  int api_max_connections = 256;
+  int web_max_connections = 32;
+  std::chrono::milliseconds http_header_timeout{std::chrono::seconds(10)};
+  std::chrono::milliseconds http_idle_timeout{std::chrono::seconds(60)};
+  int64_t http_max_body_bytes = int64_t{8} * 1024 * 1024;
+  // How long a web UI login (`banger web open`) lasts.
+  std::chrono::milliseconds web_session_ttl{std::chrono::hours(12)};
 };
 
 // Parses TOML text. `source` names the file in error messages.

@@ -154,3 +154,32 @@ TEST(ConfigTest, LogCapsAndEventRowsHaveBoundedDefaultsAndParse) {
 
 }  // namespace
 }  // namespace banger
+
+namespace banger {
+namespace {
+
+TEST(ConfigTest, HttpLimitKeys) {
+  auto c = ParseConfig(
+      "api_max_connections = 10\nweb_max_connections = 3\nhttp_header_timeout = \"2s\"\n"
+      "http_idle_timeout = \"30s\"\nhttp_max_body_bytes = \"1M\"\nweb_session_ttl = \"1h\"\n",
+      "t.toml");
+  ASSERT_TRUE(c.ok()) << c.error().message();
+  EXPECT_EQ(c->api_max_connections, 10);
+  EXPECT_EQ(c->web_max_connections, 3);
+  EXPECT_EQ(c->http_header_timeout, std::chrono::seconds(2));
+  EXPECT_EQ(c->http_idle_timeout, std::chrono::seconds(30));
+  EXPECT_EQ(c->http_max_body_bytes, 1024 * 1024);
+  EXPECT_EQ(c->web_session_ttl, std::chrono::hours(1));
+  auto d = ParseConfig("", "t.toml");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->api_max_connections, 256);
+  EXPECT_EQ(d->web_max_connections, 32);
+  for (const char* bad : {"api_max_connections = 0\n", "http_header_timeout = \"0s\"\n",
+                          "http_max_body_bytes = \"1K\"\n", "web_session_ttl = \"0s\"\n"}) {
+    auto r = ParseConfig(bad, "t.toml");
+    EXPECT_FALSE(r.ok()) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace banger

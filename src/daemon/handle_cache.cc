@@ -23,7 +23,7 @@ void HandleCache::Erase(const std::string& vm_id) {
 }
 
 Status WriteHandlesFile(const std::string& vm_dir, const VmHandles& h) {
-  return WriteFileAtomic(vm_dir + "/" + kHandlesFileName, ToJson(h).dump(2) + "\n", 0600);
+  return WriteFileAtomic(vm_dir + "/" + kHandlesFileName, SafeDump(ToJson(h), 2) + "\n", 0600);
 }
 
 Result<std::optional<VmHandles>> ReadHandlesFile(const std::string& vm_dir) {

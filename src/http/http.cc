@@ -1,6 +1,7 @@
 #include "http/http.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -23,9 +24,6 @@ namespace asio = boost::asio;
 using local = asio::local::stream_protocol;
 
 namespace {
-
-// Requests above this are refused: the API carries small JSON documents.
-constexpr size_t kMaxBodyBytes = size_t{8} * 1024 * 1024;
 
 int HexVal(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -296,80 +294,235 @@ HttpServer::HttpServer(UniqueFd fd, std::string path, int port)
 
 HttpServer::~HttpServer() { Shutdown(); }
 
+namespace {
+
+// A whole canned answer, for the places that cannot build one with Beast.
+std::string CannedResponse(int status, const char* reason, const std::string& code,
+                           const std::string& message) {
+  std::string body = R"({"error":{"code":")" + code + R"(","message":")" + message + "\"}}";
+  return "HTTP/1.1 " + std::to_string(status) + " " + reason +
+         "\r\nServer: bangerd\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: " +
+         std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+HttpResponse InternalErrorResponse() {
+  HttpResponse r;
+  r.status = 500;
+  r.body = R"j({"error":{"code":"internal","message":"internal error (see the daemon log)"}})j";
+  return r;
+}
+
+}  // namespace
+
+void HttpServer::SetDeadline(int fd, Clock::time_point when) {
+  std::lock_guard<std::mutex> lk(mu_);
+  auto it = conns_.find(fd);
+  if (it != conns_.end()) it->second = when;
+  if (when != Clock::time_point::max()) watchdog_cv_.notify_all();
+}
+
+void HttpServer::RefuseBusy(int fd) {
+  static const std::string kBusy =
+      CannedResponse(503, "Service Unavailable", "unavailable", "too many connections; try again later");
+  (void)::send(fd, kBusy.data(), kBusy.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  // Closing with the request unread would reset the connection, and the
+  // client could lose the answer: the watchdog reads and closes it shortly.
+  ::shutdown(fd, SHUT_WR);
+  std::lock_guard<std::mutex> lk(mu_);
+  if (++refused_total_ % 1000 == 1) {
+    spdlog::warn("http: {} connections at the limit of {}; refused {} so far", active_,
+                 limits_.max_connections, refused_total_);
+  }
+  if (refused_.size() >= 64) {
+    ::close(fd);
+    return;
+  }
+  refused_.emplace_back(fd, Clock::now() + std::chrono::seconds(1));
+  watchdog_cv_.notify_all();
+}
+
+void HttpServer::Watchdog() {
+  std::unique_lock<std::mutex> lk(mu_);
+  while (!watchdog_stop_) {
+    auto now = Clock::now();
+    auto next = now + std::chrono::seconds(1);
+    for (auto& [fd, when] : conns_) {
+      if (when <= now) {
+        spdlog::debug("http: connection {} timed out; closing it", fd);
+        ::shutdown(fd, SHUT_RDWR);
+        when = Clock::time_point::max();
+      } else {
+        next = std::min(next, when);
+      }
+    }
+    std::erase_if(refused_, [&](const auto& r) {
+      char sink[4096];
+      ssize_t n = 0;
+      while ((n = ::recv(r.first, sink, sizeof sink, MSG_DONTWAIT)) > 0) {
+      }
+      if (n == 0 || r.second <= now) {
+        ::close(r.first);
+        return true;
+      }
+      return false;
+    });
+    if (!refused_.empty()) next = std::min(next, now + std::chrono::milliseconds(50));
+    watchdog_cv_.wait_until(lk, next);
+  }
+  for (const auto& r : refused_) ::close(r.first);
+  refused_.clear();
+}
+
 void HttpServer::Serve(HttpHandler handler) {
   handler_ = std::move(handler);
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    watchdog_stop_ = false;
+  }
+  std::thread watchdog([this] { Watchdog(); });
   while (!stopping_) {
     int cfd = ::accept4(listen_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC);
     if (cfd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       if (stopping_) break;
-      spdlog::error("api: accept: {}", std::strerror(errno));
+      spdlog::error("http: accept: {}", std::strerror(errno));
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
       continue;
     }
-    std::lock_guard<std::mutex> lk(mu_);
+    std::unique_lock<std::mutex> lk(mu_);
     if (stopping_) {
       ::close(cfd);
       break;
     }
-    conn_fds_.push_back(cfd);
+    if (active_ >= limits_.max_connections) {
+      lk.unlock();
+      RefuseBusy(cfd);
+      continue;
+    }
+    conns_[cfd] = Clock::now() + limits_.header_timeout;
     ++active_;
-    // Detached: the thread signals idle_cv_ when done, Shutdown() waits on it.
-    std::thread([this, cfd] {
-      ServeConnection(cfd);
-      std::lock_guard<std::mutex> done(mu_);
+    watchdog_cv_.notify_all();
+    try {
+      // Detached: the thread signals idle_cv_ when done, Shutdown() waits on it.
+      std::thread([this, cfd] {
+        ServeConnection(cfd);
+        std::lock_guard<std::mutex> done(mu_);
+        if (--active_ == 0) idle_cv_.notify_all();
+      }).detach();
+    } catch (const std::exception& e) {
+      // Out of threads: this connection is dropped, the daemon goes on.
+      spdlog::error("http: no thread for a new connection ({}); closing it", e.what());
+      conns_.erase(cfd);
+      ::close(cfd);
       if (--active_ == 0) idle_cv_.notify_all();
-    }).detach();
+    }
   }
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    watchdog_stop_ = true;
+    watchdog_cv_.notify_all();
+  }
+  watchdog.join();
+}
+
+void HttpServer::ServeConnectionForTest(UniqueFd fd, HttpHandler handler) {
+  handler_ = std::move(handler);
+  int cfd = fd.Release();
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    conns_[cfd] = Clock::time_point::max();
+    ++active_;
+  }
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    watchdog_stop_ = false;
+  }
+  std::thread watchdog([this] { Watchdog(); });
+  ServeConnection(cfd);
+  {
+    std::lock_guard<std::mutex> done(mu_);
+    if (--active_ == 0) idle_cv_.notify_all();
+    watchdog_stop_ = true;
+    watchdog_cv_.notify_all();
+  }
+  watchdog.join();
 }
 
 void HttpServer::ServeConnection(int fd) {
-  asio::io_context ioc;
-  beast::error_code ec;
-  if (path_.empty()) {
-    asio::ip::tcp::socket sock(ioc);
-    sockaddr_storage self{};
-    socklen_t len = sizeof self;
-    bool v6 = ::getsockname(fd, reinterpret_cast<sockaddr*>(&self), &len) == 0 && self.ss_family == AF_INET6;
-    sock.assign(v6 ? asio::ip::tcp::v6() : asio::ip::tcp::v4(), fd, ec);
-    if (ec) {
-      ::close(fd);
-      return;
+  try {
+    asio::io_context ioc;
+    beast::error_code ec;
+    if (path_.empty()) {
+      asio::ip::tcp::socket sock(ioc);
+      sockaddr_storage self{};
+      socklen_t len = sizeof self;
+      bool v6 =
+          ::getsockname(fd, reinterpret_cast<sockaddr*>(&self), &len) == 0 && self.ss_family == AF_INET6;
+      sock.assign(v6 ? asio::ip::tcp::v6() : asio::ip::tcp::v4(), fd, ec);
+      if (!ec) ServeOn(sock, fd);
+    } else {
+      local::socket sock(ioc);
+      sock.assign(local(), fd, ec);
+      if (!ec) ServeOn(sock, fd);
     }
-    ServeOn(sock, fd);
-  } else {
-    local::socket sock(ioc);
-    sock.assign(local(), fd, ec);
-    if (ec) {
-      ::close(fd);
-      return;
-    }
-    ServeOn(sock, fd);
+    if (ec) spdlog::warn("http: connection {}: {}", fd, ec.message());
+  } catch (const std::exception& e) {
+    spdlog::error("http: connection dropped: unexpected exception: {}", e.what());
+  } catch (...) {
+    spdlog::error("http: connection dropped: unexpected exception");
   }
+  // The socket objects closed the fd (or ServeOn did); forget it before the number is reused.
+  std::lock_guard<std::mutex> lk(mu_);
+  conns_.erase(fd);
 }
 
 template <typename Socket>
 void HttpServer::ServeOn(Socket& sock, int fd) {
   beast::error_code ec;
   beast::flat_buffer buf;
-  bool upgraded = false;
+  std::optional<uid_t> peer_uid;
+  if (!path_.empty()) {
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) peer_uid = cred.uid;
+  }
+  bool first = true;
   while (!stopping_) {
+    if (!first && buf.size() == 0) {
+      // Keep-alive: wait for the next request at most idle_timeout.
+      pollfd p{fd, POLLIN, 0};
+      int pr = 0;
+      do {
+        pr = ::poll(&p, 1, static_cast<int>(limits_.idle_timeout.count()));
+      } while (pr < 0 && errno == EINTR);
+      if (pr <= 0 || stopping_) break;
+    }
+    SetDeadline(fd, Clock::now() + limits_.header_timeout);
+    first = false;
     bhttp::request_parser<bhttp::string_body> parser;
-    parser.body_limit(kMaxBodyBytes);
-    bhttp::read(sock, buf, parser, ec);
+    parser.body_limit(limits_.max_body_bytes);
+    bhttp::read_header(sock, buf, parser, ec);
+    if (!ec && !parser.is_done()) {
+      SetDeadline(fd, Clock::now() + limits_.io_timeout);
+      bhttp::read(sock, buf, parser, ec);
+    }
+    SetDeadline(fd, Clock::time_point::max());
     if (ec) {
       if (ec != bhttp::error::end_of_stream && ec != asio::error::connection_reset &&
           ec != asio::error::eof && ec != asio::error::bad_descriptor &&
-          ec != asio::error::operation_aborted) {
-        // Malformed HTTP: answer 400 once, then drop the connection.
-        bhttp::response<bhttp::string_body> bad{bhttp::status::bad_request, 11};
-        bad.set(bhttp::field::content_type, "application/json");
-        bad.body() = R"({"error":{"code":"invalid_argument","message":"malformed HTTP request: )" +
-                     ec.message() + "\"}}";
-        bad.keep_alive(false);
-        bad.prepare_payload();
-        beast::error_code ignored;
-        bhttp::write(sock, bad, ignored);
+          ec != asio::error::operation_aborted && ec != asio::error::broken_pipe) {
+        // Malformed or oversized: answer once, then drop the connection.
+        std::string answer =
+            ec == bhttp::error::body_limit
+                ? CannedResponse(
+                      413, "Payload Too Large", "invalid_argument",
+                      "request body larger than " + std::to_string(limits_.max_body_bytes) + " bytes")
+            : ec == bhttp::error::header_limit
+                ? CannedResponse(431, "Request Header Fields Too Large", "invalid_argument",
+                                 "request head too large")
+                : CannedResponse(400, "Bad Request", "invalid_argument", "malformed HTTP request");
+        SetDeadline(fd, Clock::now() + limits_.io_timeout);
+        asio::write(sock, asio::buffer(answer), ec);
       }
       break;
     }
@@ -378,8 +531,22 @@ void HttpServer::ServeOn(Socket& sock, int fd) {
     req.method = std::string(r.method_string());
     req.target = std::string(r.target());
     req.body = std::move(r.body());
+    req.peer_uid = peer_uid;
     for (const auto& f : r) req.headers[Lower(std::string(f.name_string()))] = std::string(f.value());
-    HttpResponse resp = handler_(req);
+    HttpResponse resp;
+    try {
+      resp = handler_(req);
+    } catch (const std::exception& e) {
+      spdlog::error("http: {} {}: handler threw: {}", req.method, req.target, e.what());
+      resp = InternalErrorResponse();
+    } catch (...) {
+      spdlog::error("http: {} {}: handler threw", req.method, req.target);
+      resp = InternalErrorResponse();
+    }
+    if (resp.status < 100 || resp.status > 599 || (resp.status == 101 && !resp.upgrade)) {
+      spdlog::error("http: {} {}: handler answered status {}", req.method, req.target, resp.status);
+      resp = InternalErrorResponse();
+    }
 
     bhttp::response<bhttp::string_body> w{static_cast<bhttp::status>(resp.status), r.version()};
     w.set(bhttp::field::server, "bangerd");
@@ -392,25 +559,33 @@ void HttpServer::ServeOn(Socket& sock, int fd) {
       w.keep_alive(r.keep_alive());
       w.prepare_payload();
     }
+    SetDeadline(fd, Clock::now() + limits_.io_timeout);
     bhttp::write(sock, w, ec);
+    SetDeadline(fd, Clock::time_point::max());
     if (ec) break;
-    if (resp.status == 101 && resp.upgrade) {
-      // Hand the raw connection over; bytes already buffered belong to the stream.
+    if (resp.status == 101) {
+      // Hand the raw connection over; bytes already buffered belong to the
+      // stream. The callback gets a duplicate: `fd` stays open (and in
+      // conns_, for Shutdown) until the callback returns, so its number is
+      // never reused while Shutdown may shut it down.
       std::string leftover(static_cast<const char*>(buf.data().data()), buf.size());
-      upgraded = true;
-      int raw = sock.release();
-      {
-        std::lock_guard<std::mutex> lk(mu_);
-        std::erase(conn_fds_, fd);
+      UniqueFd dup(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
+      if (!dup.valid()) {
+        spdlog::error("http: {} {}: dup for the upgraded stream: {}", req.method, req.target,
+                      std::strerror(errno));
+        break;
       }
-      resp.upgrade(UniqueFd(raw), std::move(leftover));
+      if (stopping_) ::shutdown(fd, SHUT_RDWR);  // Shutdown() may have passed it already
+      try {
+        resp.upgrade(std::move(dup), std::move(leftover));
+      } catch (const std::exception& e) {
+        spdlog::error("http: {} {}: stream threw: {}", req.method, req.target, e.what());
+      } catch (...) {
+        spdlog::error("http: {} {}: stream threw", req.method, req.target);
+      }
       break;
     }
     if (!r.keep_alive()) break;
-  }
-  if (!upgraded) {
-    std::lock_guard<std::mutex> lk(mu_);
-    std::erase(conn_fds_, fd);
   }
 }
 
@@ -418,7 +593,7 @@ void HttpServer::Shutdown() {
   if (stopping_.exchange(true)) return;
   ::shutdown(listen_fd_.get(), SHUT_RDWR);
   std::unique_lock<std::mutex> lk(mu_);
-  for (int fd : conn_fds_) ::shutdown(fd, SHUT_RDWR);
+  for (const auto& [fd, when] : conns_) ::shutdown(fd, SHUT_RDWR);
   idle_cv_.wait(lk, [this] { return active_ == 0; });
   if (!path_.empty()) ::unlink(path_.c_str());
 }

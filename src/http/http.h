@@ -31,6 +31,9 @@ struct HttpRequest {
   std::string target = "/";  // path + optional "?query"
   std::string body;
   std::map<std::string, std::string> headers;  // lower-case names
+  // Who is on the other end of a Unix-socket connection (SO_PEERCRED), set
+  // by HttpServer; unset for TCP and for requests built by hand.
+  std::optional<uid_t> peer_uid;
 
   // Path without the query string.
   std::string Path() const;
@@ -72,6 +75,23 @@ std::string UrlEncode(const std::string& s);
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 
+// What one HttpServer lets a client hold (docs/security.md). The defaults
+// suit the API socket; the daemon lowers max_connections for TCP.
+struct HttpLimits {
+  // Connections served at once (upgraded streams included); one more is
+  // answered 503 and closed.
+  int max_connections = 256;
+  // From accepting a connection (or the first byte of a later request) to
+  // the end of the request head; a client that stalls is dropped.
+  std::chrono::milliseconds header_timeout{std::chrono::seconds(10)};
+  // A keep-alive connection idle this long between requests is closed.
+  std::chrono::milliseconds idle_timeout{std::chrono::seconds(60)};
+  // Reading a request body, and writing a response.
+  std::chrono::milliseconds io_timeout{std::chrono::seconds(60)};
+  // A larger body is answered 413.
+  size_t max_body_bytes = size_t{8} * 1024 * 1024;
+};
+
 // A thread-per-connection HTTP server on a Unix socket (the API) or a TCP
 // address (the web UI).
 // Thread-safety: Shutdown() may be called from any thread.
@@ -87,29 +107,56 @@ class HttpServer {
   ~HttpServer();
   // The bound TCP port (0 for a Unix socket).
   int port() const { return port_; }
+  // Call before Serve().
+  void SetLimits(const HttpLimits& limits) { limits_ = limits; }
+
+  // Serves one already-accepted connection on the calling thread, as
+  // Serve() would (limits, timeouts, exception guards), until the client
+  // goes away. For tests and fuzzers; `handler` replaces Serve()'s. Not
+  // while Serve() runs.
+  void ServeConnectionForTest(UniqueFd fd, HttpHandler handler);
 
   // Accepts connections until Shutdown(); each connection gets its own
   // thread that serves keep-alive requests through `handler`. Blocks.
+  // A handler or upgrade callback that throws is logged: the client gets a
+  // 500 (an upgraded stream is closed), the daemon goes on.
   void Serve(HttpHandler handler);
-  // Stops accepting, closes the listener and waits for connection threads
-  // (which finish their current request).
+  // Stops accepting, closes the listener, shuts down every connection
+  // (upgraded streams included: their callbacks see the end of the stream
+  // and must return) and waits for the connection threads, which finish
+  // the handler they are in.
   void Shutdown();
 
  private:
+  using Clock = std::chrono::steady_clock;
   HttpServer(UniqueFd fd, std::string path, int port);
   void ServeConnection(int fd);
   template <typename Socket>
   void ServeOn(Socket& sock, int fd);
+  // The watchdog: shuts down connections past their deadline, closes
+  // refused ones. Runs while Serve() does.
+  void Watchdog();
+  void SetDeadline(int fd, Clock::time_point when);
+  // Answers 503 on a connection over the cap and hands it to the watchdog.
+  void RefuseBusy(int fd);
 
   UniqueFd listen_fd_;
   std::string path_;  // "" for TCP
   int port_ = 0;
+  HttpLimits limits_;
   std::atomic<bool> stopping_{false};
   HttpHandler handler_;
   std::mutex mu_;
   std::condition_variable idle_cv_;
-  int active_ = 0;             // Connection threads alive. Guarded by mu_.
-  std::vector<int> conn_fds_;  // Open connection fds. Guarded by mu_.
+  std::condition_variable watchdog_cv_;
+  bool watchdog_stop_ = false;  // Guarded by mu_.
+  int active_ = 0;              // Connection threads alive. Guarded by mu_.
+  // Open connection fds and when each must be shut down (max() = no
+  // deadline: a handler or an upgraded stream runs). Guarded by mu_.
+  std::map<int, Clock::time_point> conns_;
+  // Connections answered 503, closed at their time. Guarded by mu_.
+  std::vector<std::pair<int, Clock::time_point>> refused_;
+  uint64_t refused_total_ = 0;  // Guarded by mu_.
 };
 
 }  // namespace banger

@@ -8,6 +8,7 @@
 #include <sys/un.h>
 
 #include <cstring>
+#include <future>
 #include <thread>
 
 #include "base/testing/temp_dir.h"
@@ -21,10 +22,11 @@ class HttpTest : public ::testing::Test {
     if (server_) server_->Shutdown();
     if (thread_.joinable()) thread_.join();
   }
-  void Start(const HttpHandler& h) {
+  void Start(const HttpHandler& h, const HttpLimits& limits = {}) {
     auto s = HttpServer::ListenUnix(sock_, 0600);
     ASSERT_TRUE(s.ok()) << s.error().message();
     server_ = std::move(*s);
+    server_->SetLimits(limits);
     thread_ = std::thread([this, h] { server_->Serve(h); });
   }
   testing::TempDir dir_{"bghttp"};
@@ -189,6 +191,212 @@ TEST_F(HttpTest, UpgradeClientGetsRawConnectionOr4xxBody) {
   EXPECT_EQ(bad->status, 400);
   EXPECT_EQ(bad->response.body, "{\"error\":1}");
   EXPECT_FALSE(bad->fd.valid());
+}
+
+// A raw client connection to the test socket (-1 on failure).
+int RawConnect(const std::string& path) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strcpy(addr.sun_path, path.c_str());
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  timeval tv{20, 0};  // a hung server fails the test instead of wedging it
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  return fd;
+}
+
+void SendAll(int fd, const std::string& s) {
+  ASSERT_EQ(::send(fd, s.data(), s.size(), MSG_NOSIGNAL), static_cast<ssize_t>(s.size()));
+}
+
+// Everything until the server closes (or the 20 s receive timeout).
+std::string ReadToEnd(int fd) {
+  std::string got;
+  char buf[4096];
+  for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) got.append(buf, static_cast<size_t>(n));
+  return got;
+}
+
+TEST_F(HttpTest, HandlerExceptionIs500AndTheServerGoesOn) {
+  Start([](const HttpRequest& r) -> HttpResponse {
+    if (r.Path() == "/throw") throw std::runtime_error("boom");
+    HttpResponse ok;
+    ok.body = "fine";
+    return ok;
+  });
+  HttpRequest req;
+  req.target = "/throw";
+  auto res = UnixHttpCall(sock_, req, std::chrono::seconds(5));
+  ASSERT_TRUE(res.ok()) << res.error().message();
+  EXPECT_EQ(res->status, 500);
+  EXPECT_EQ(res->body.find("boom"), std::string::npos) << "no internals to the client";
+  req.target = "/ok";
+  res = UnixHttpCall(sock_, req, std::chrono::seconds(5));
+  ASSERT_TRUE(res.ok()) << res.error().message();
+  EXPECT_EQ(res->body, "fine");
+}
+
+TEST_F(HttpTest, UpgradeCallbackExceptionClosesOnlyThatStream) {
+  Start([](const HttpRequest& r) {
+    HttpResponse resp;
+    if (r.Path() == "/ok") return resp;
+    resp.status = 101;
+    resp.content_type = "";
+    resp.upgrade = [](UniqueFd, const std::string&) { throw std::runtime_error("stream boom"); };
+    return resp;
+  });
+  HttpRequest req;
+  req.method = "POST";
+  req.target = "/up";
+  auto up = UnixHttpUpgrade(sock_, req, "banger-stream", std::chrono::seconds(5));
+  ASSERT_TRUE(up.ok()) << up.error().message();
+  ASSERT_EQ(up->status, 101);
+  EXPECT_EQ(ReadToEnd(up->fd.get()), "");  // closed, not hung
+  req.method = "GET";
+  req.target = "/ok";
+  auto res = UnixHttpCall(sock_, req, std::chrono::seconds(5));
+  ASSERT_TRUE(res.ok()) << res.error().message();
+  EXPECT_EQ(res->status, 200);
+}
+
+TEST_F(HttpTest, ConnectionsBeyondTheCapAre503) {
+  HttpLimits limits;
+  limits.max_connections = 2;
+  Start([](const HttpRequest&) { return HttpResponse{}; }, limits);
+  // Two slow clients hold both slots (connected, nothing sent).
+  int a = RawConnect(sock_), b = RawConnect(sock_);
+  ASSERT_GE(a, 0);
+  ASSERT_GE(b, 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // let the server accept them
+  int c = RawConnect(sock_);
+  ASSERT_GE(c, 0);
+  SendAll(c, "GET /x HTTP/1.1\r\nHost: l\r\n\r\n");
+  std::string got = ReadToEnd(c);
+  EXPECT_EQ(got.rfind("HTTP/1.1 503", 0), 0u) << got;
+  ::close(c);
+  // A slot freed is a slot served.
+  ::close(a);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  auto res = UnixHttpCall(sock_, HttpRequest{}, std::chrono::seconds(5));
+  ASSERT_TRUE(res.ok()) << res.error().message();
+  EXPECT_EQ(res->status, 200);
+  ::close(b);
+}
+
+TEST_F(HttpTest, HalfAHeaderIsDroppedAfterTheHeaderTimeout) {
+  HttpLimits limits;
+  limits.header_timeout = std::chrono::milliseconds(300);
+  std::atomic<int> calls{0};
+  Start(
+      [&calls](const HttpRequest&) {
+        ++calls;
+        return HttpResponse{};
+      },
+      limits);
+  int fd = RawConnect(sock_);
+  ASSERT_GE(fd, 0);
+  SendAll(fd, "GET /x HTTP/1.1\r\nHost: l\r\nX-Slow: ");
+  // The server closes it (recv returns 0), well before our 20 s receive timeout.
+  EXPECT_EQ(ReadToEnd(fd), "");
+  errno = 0;
+  char c;
+  EXPECT_EQ(::recv(fd, &c, 1, 0), 0) << std::strerror(errno);
+  ::close(fd);
+  EXPECT_EQ(calls, 0);
+}
+
+TEST_F(HttpTest, IdleKeepAliveConnectionIsClosed) {
+  HttpLimits limits;
+  limits.idle_timeout = std::chrono::milliseconds(300);
+  Start([](const HttpRequest&) { return HttpResponse{}; }, limits);
+  int fd = RawConnect(sock_);
+  ASSERT_GE(fd, 0);
+  SendAll(fd, "GET /x HTTP/1.1\r\nHost: l\r\n\r\n");
+  std::string got = ReadToEnd(fd);  // the answer, then the close after 300 ms idle
+  EXPECT_EQ(got.rfind("HTTP/1.1 200", 0), 0u) << got;
+  ::close(fd);
+}
+
+TEST_F(HttpTest, OversizedBodyIs413) {
+  HttpLimits limits;
+  limits.max_body_bytes = 1000;
+  std::atomic<int> calls{0};
+  Start(
+      [&calls](const HttpRequest&) {
+        ++calls;
+        return HttpResponse{};
+      },
+      limits);
+  HttpRequest req;
+  req.method = "POST";
+  req.body = std::string(1001, 'x');
+  auto res = UnixHttpCall(sock_, req, std::chrono::seconds(5));
+  ASSERT_TRUE(res.ok()) << res.error().message();
+  EXPECT_EQ(res->status, 413);
+  req.body = std::string(1000, 'x');
+  res = UnixHttpCall(sock_, req, std::chrono::seconds(5));
+  ASSERT_TRUE(res.ok()) << res.error().message();
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(calls, 1);
+}
+
+TEST_F(HttpTest, ShutdownEndsUpgradedStreams) {
+  std::atomic<bool> streaming{false};
+  Start([&streaming](const HttpRequest&) {
+    HttpResponse resp;
+    resp.status = 101;
+    resp.content_type = "";
+    resp.upgrade = [&streaming](UniqueFd fd, const std::string&) {
+      streaming = true;
+      char buf[64];
+      while (::recv(fd.get(), buf, sizeof buf, 0) > 0) {
+      }  // until the stream ends
+    };
+    return resp;
+  });
+  HttpRequest req;
+  req.method = "POST";
+  auto up = UnixHttpUpgrade(sock_, req, "banger-stream", std::chrono::seconds(5));
+  ASSERT_TRUE(up.ok()) << up.error().message();
+  ASSERT_EQ(up->status, 101);
+  for (int i = 0; i < 100 && !streaming; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_TRUE(streaming);
+  auto done = std::async(std::launch::async, [this] { server_->Shutdown(); });
+  // The client keeps its end open: only the server's shutdown(2) ends the stream.
+  ASSERT_EQ(done.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  thread_.join();
+}
+
+TEST_F(HttpTest, UnixRequestsCarryThePeerUid) {
+  std::atomic<int> uid{-1};
+  Start([&uid](const HttpRequest& r) {
+    uid = r.peer_uid ? static_cast<int>(*r.peer_uid) : -2;
+    return HttpResponse{};
+  });
+  ASSERT_TRUE(UnixHttpCall(sock_, HttpRequest{}, std::chrono::seconds(5)).ok());
+  EXPECT_EQ(uid, static_cast<int>(::getuid()));
+}
+
+TEST_F(HttpTest, ServeConnectionForTestServesOneSocket) {
+  auto s = HttpServer::ListenUnix(dir_ / "unused.sock", 0600);
+  ASSERT_TRUE(s.ok());
+  int pair[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
+  std::thread t([&] {
+    (*s)->ServeConnectionForTest(UniqueFd(pair[0]), [](const HttpRequest& r) {
+      HttpResponse resp;
+      resp.body = r.Path();
+      return resp;
+    });
+  });
+  SendAll(pair[1], "GET /hello HTTP/1.1\r\nHost: l\r\nConnection: close\r\n\r\n");
+  std::string got = ReadToEnd(pair[1]);
+  t.join();
+  ::close(pair[1]);
+  EXPECT_NE(got.find("/hello"), std::string::npos) << got;
 }
 
 }  // namespace

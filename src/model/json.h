@@ -31,6 +31,13 @@ Result<Event> EventFromJson(const Json& j);
 // Parses text as JSON, with the error saying where it broke.
 Result<Json> ParseJson(const std::string& text);
 
+// j as text (indented when indent >= 0). Never throws: invalid UTF-8 in a
+// string (guest output, a branch or file name) becomes U+FFFD. Every JSON
+// the daemon and CLI emit goes through here, not Json::dump().
+inline std::string SafeDump(const Json& j, int indent = -1) {
+  return j.dump(indent, ' ', false, Json::error_handler_t::replace);
+}
+
 // Whether a writer leaves out a field holding its empty value ("", 0, false,
 // the zero time, an empty list or map, a null or empty JSON value).
 enum class Omit { kNever, kEmpty };

@@ -107,7 +107,7 @@ Status DecodeEventColumns(const sql::Statement& st, Event& ev) {
 
 std::string Quoted(const std::string& s) { return "\"" + s + "\""; }
 
-std::string DumpJson(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
+std::string DumpJson(const Json& j) { return SafeDump(j); }
 
 bool IsIdPrefix(const std::string& key) {
   return key.size() >= 8 &&

@@ -328,15 +328,26 @@ TEST(LifecycleE2E, WebUiOnLoopbackShowsAndDrivesVms) {
   CliRun text = h.Banger({"daemon", "status"});
   EXPECT_NE(text.out.find("web ui:"), std::string::npos) << text.out;
 
-  std::string page = HttpOverTcp(port, "GET", "/");
+  // Logged in with `banger web open`'s one-time URL (docs/security.md).
+  EXPECT_EQ(HttpOverTcp(port, "GET", "/").rfind("HTTP/1.1 401", 0), 0u);
+  CliRun open = h.Banger({"web", "open"});
+  ASSERT_EQ(open.code, 0) << open.err;
+  std::string login = HttpOverTcp(
+      port, "GET", open.out.substr(open.out.find("/login"), open.out.find('\n') - open.out.find("/login")));
+  ASSERT_EQ(login.rfind("HTTP/1.1 303", 0), 0u) << login;
+  auto at = login.find("banger_session=");
+  ASSERT_NE(at, std::string::npos) << login;
+  const std::string cookie = "Cookie: " + login.substr(at, login.find(';', at) - at) + "\r\n";
+
+  std::string page = HttpOverTcp(port, "GET", "/", cookie);
   EXPECT_EQ(page.rfind("HTTP/1.1 200", 0), 0u) << page.substr(0, 200);
   EXPECT_NE(page.find("<title>banger</title>"), std::string::npos);
-  std::string list = HttpOverTcp(port, "GET", "/v1/vms");
+  std::string list = HttpOverTcp(port, "GET", "/v1/vms", cookie);
   EXPECT_NE(list.find("\"name\":\"t1\""), std::string::npos) << list.substr(0, 300);
-  std::string refused = HttpOverTcp(port, "POST", "/v1/vms/t1/stop", "", "{}");
+  std::string refused = HttpOverTcp(port, "POST", "/v1/vms/t1/stop", cookie, "{}");
   EXPECT_EQ(refused.rfind("HTTP/1.1 403", 0), 0u) << refused.substr(0, 200);
   EXPECT_EQ(h.BangerJson({"vm", "show", "t1"})["state"], "running");
-  std::string stopped = HttpOverTcp(port, "POST", "/v1/vms/t1/stop", "X-Banger-UI: 1\r\n", "{}");
+  std::string stopped = HttpOverTcp(port, "POST", "/v1/vms/t1/stop", cookie + "X-Banger-UI: 1\r\n", "{}");
   EXPECT_EQ(stopped.rfind("HTTP/1.1 200", 0), 0u) << stopped.substr(0, 300);
   EXPECT_EQ(h.BangerJson({"vm", "show", "t1"})["state"], "stopped");
 

@@ -28,7 +28,7 @@ Result<std::string> FcClient::Call(const std::string& method, const std::string&
   HttpRequest req;
   req.method = method;
   req.target = path;
-  if (body) req.body = body->dump();
+  if (body) req.body = SafeDump(*body);
   auto res = UnixHttpCall(socket_path_, req, timeout);
   if (!res.ok()) return std::move(res).error().Wrap(method + " " + path);
   if (res->status < 200 || res->status > 299) {

@@ -41,7 +41,7 @@ Result<QmpClient> QmpClient::Connect(const std::string& socket_path, std::chrono
   QmpClient client(std::move(fd), socket_path);
   BANGER_ASSIGN_OR_RETURN(Json greeting, client.ReadMessage(deadline));
   if (!greeting.is_object() || !greeting.contains("QMP")) {
-    return Error::Internal("QMP " + socket_path + ": unexpected greeting " + greeting.dump());
+    return Error::Internal("QMP " + socket_path + ": unexpected greeting " + SafeDump(greeting));
   }
   auto caps = client.Execute("qmp_capabilities", deadline.Remaining());
   if (!caps.ok()) return std::move(caps).error();
@@ -54,7 +54,7 @@ Result<Json> QmpClient::Execute(const std::string& command, std::chrono::millise
   const int64_t id = next_id_++;
   Json request = {{"execute", command}, {"id", id}};
   if (!arguments.is_null()) request["arguments"] = arguments;
-  auto wrote = WriteLine(request.dump() + "\n", deadline);
+  auto wrote = WriteLine(SafeDump(request) + "\n", deadline);
   if (!wrote.ok()) return std::move(wrote).error().Wrap("QMP " + command);
   while (true) {
     auto msg = ReadMessage(deadline);
@@ -68,10 +68,10 @@ Result<Json> QmpClient::Execute(const std::string& command, std::chrono::millise
       const Json& e = (*msg)["error"];
       std::string desc = e.is_object() && e.contains("desc") && e["desc"].is_string()
                              ? e["desc"].get<std::string>()
-                             : e.dump();
+                             : SafeDump(e);
       return Error::Internal("QMP " + command + ": " + desc);
     }
-    return Error::Internal("QMP " + command + ": malformed reply " + msg->dump());
+    return Error::Internal("QMP " + command + ": malformed reply " + SafeDump(*msg));
   }
 }
 
