@@ -284,9 +284,16 @@ Result<VmRecord> VmService::BootLocked(VmRecord vm, const Image& img) {
   if (auto st = AttachBootDevices(vm, img, h, dev); !st.ok()) return FailStart(vm, std::move(st).error());
 
   spdlog::info("vm {}: starting ({})", vm.name, BackendName(vm.spec.backend));
-  auto proc = backend->Launch(BuildLaunchSpec(vm, img, dev), d_.launch_timeout);
+  LaunchSpec spec = BuildLaunchSpec(vm, img, dev);
+  // Recorded the moment the VMM exists: a daemon that dies during the boot
+  // leaves a scratch file naming exactly that process for Reconcile.
+  spec.on_spawn = [&](const ProcIdentity& who) {
+    SetVmmIdentity(h, who);
+    return RecordHandles(vm, h);
+  };
+  auto proc = backend->Launch(spec, d_.launch_timeout);
   if (!proc.ok()) return FailStart(vm, std::move(proc).error());
-  h.pid = proc->pid;
+  SetVmmIdentity(h, proc->identity);
   if (auto st = RecordHandles(vm, h); !st.ok()) {
     // Without the scratch file a crashed daemon could not tear this down; refuse to run so.
     backend->Shutdown(*proc, std::chrono::milliseconds(0)).ok();
@@ -316,7 +323,7 @@ Result<VmRecord> VmService::StopLocked(VmRecord vm, std::chrono::milliseconds gr
       return Error::Unavailable(std::string("backend ") + BackendName(vm.spec.backend) +
                                 " is not configured");
     spdlog::info("vm {}: stopping pid {} (graceful {}ms)", vm.name, handles->pid, graceful.count());
-    auto st = backend->Shutdown(VmmProcess{handles->pid, vm.runtime.api_sock_path}, graceful);
+    auto st = backend->Shutdown(VmmProcessOf(vm, *handles), graceful);
     if (!st.ok()) return std::move(st).error().Wrap("stopping vm " + vm.name);
   }
   CleanupRuntime(vm, handles);
