@@ -2,8 +2,8 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <grp.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -61,8 +60,7 @@ bool CloseAllBut(const int* keep, size_t n) {
 // a single-threaded child).
 bool DropTo(const Credentials* who, bool no_new_privs) {
   if (who != nullptr) {
-    if (::syscall(SYS_setgroups, who->groups.size(), who->groups.empty() ? nullptr : who->groups.data()) !=
-        0)
+    if (::syscall(SYS_setgroups, who->groups.size(), who->groups.empty() ? nullptr : who->groups.data()) != 0)
       return false;
     if (::syscall(SYS_setresgid, who->gid, who->gid, who->gid) != 0) return false;
     if (::syscall(SYS_setresuid, who->uid, who->uid, who->uid) != 0) return false;
@@ -120,6 +118,10 @@ Result<CommandResult> RunCommand(const std::vector<std::string>& argv, const Run
   if (::pipe2(rep, O_CLOEXEC) != 0) return Error::FromErrno("pipe");
   UniqueFd rep_r(rep[0]), rep_w(rep[1]);
   auto cargv = CArgv(argv);
+  std::vector<int> keep = opts.keep_fds;
+  keep.push_back(rep_w.get());
+  std::sort(keep.begin(), keep.end());
+  keep.erase(std::unique(keep.begin(), keep.end()), keep.end());
   pid_t pid = ::fork();
   if (pid < 0) return Error::FromErrno("fork");
   if (pid == 0) {
@@ -127,8 +129,10 @@ Result<CommandResult> RunCommand(const std::vector<std::string>& argv, const Run
     if (devnull < 0 || ::dup2(devnull, 0) < 0) ChildFail(rep_w.get());
     if (::dup2(out_w.get(), 1) < 0 || ::dup2(err_w.get(), 2) < 0) ChildFail(rep_w.get());
     if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) ChildFail(rep_w.get());
-    int keep = rep_w.get();
-    if (!CloseAllBut(&keep, 1) || !DropTo(who, false)) ChildFail(rep_w.get());
+    if (!CloseAllBut(keep.data(), keep.size()) || !DropTo(who, false)) ChildFail(rep_w.get());
+    for (int fd : opts.keep_fds) {
+      if (fd > 2 && ::fcntl(fd, F_SETFD, 0) != 0) ChildFail(rep_w.get());
+    }
     ::execv(exe.c_str(), cargv.data());
     ChildFail(rep_w.get());
   }
@@ -470,7 +474,8 @@ class RealProcessOps final : public ProcessOps {
       return std::move(seen).error();
     }
     if (!IdentityMatches(who, *seen)) {
-      return Error::Conflict("pid " + std::to_string(who.pid) + " is no longer the process recorded; left alone");
+      return Error::Conflict("pid " + std::to_string(who.pid) +
+                             " is no longer the process recorded; left alone");
     }
     if (pidfd.valid()) {
       if (::syscall(SYS_pidfd_send_signal, pidfd.get(), sig, nullptr, 0) != 0 && errno != ESRCH) {

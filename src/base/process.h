@@ -60,6 +60,7 @@ struct RunOptions {
   std::chrono::milliseconds timeout = std::chrono::minutes(5);
   std::string cwd;
   std::optional<Credentials> run_as;  // with no_new_privs: the tool can never regain privileges
+  std::vector<int> keep_fds;          // descriptors the tool inherits (all others are closed)
 };
 
 // RunCommand / RunChecked with RunOptions.
