@@ -111,7 +111,6 @@ TEST(CmdlineMentionsTest, MatchesPlainEqualsAndQemuForms) {
   EXPECT_FALSE(CmdlineMentions({"fc"}, ""));
 }
 
-
 TEST(ProcIdentityTest, ParsesStartTimeAndEffectiveUid) {
   std::string stat =
       "1234 (a) b (c) S 1 1234 1234 0 -1 4194560 100 0 0 0 150 50 0 0 20 0 3 0 555 4096000 300 "
@@ -201,8 +200,8 @@ TEST(SpawnDetachedTest, ChildKeepsOnlyTheDescriptorsItIsGiven) {
   std::string out = dir / "fds.txt";
   // The shell lists its own descriptors (the glob is expanded before any
   // descriptor of its own is opened).
-  auto pid = SpawnDetached({.argv = {"sh", "-c", "cd /proc/$$/fd && echo *"}, .stdout_path = out,
-                            .keep_fds = {58}});
+  auto pid =
+      SpawnDetached({.argv = {"sh", "-c", "cd /proc/$$/fd && echo *"}, .stdout_path = out, .keep_fds = {58}});
   ::close(57);
   ::close(58);
   ASSERT_TRUE(pid.ok()) << pid.error().message();
@@ -216,9 +215,10 @@ TEST(SpawnDetachedTest, RunsAsAnotherUserWithNoNewPrivs) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to switch users";
   testing::TempDir dir("banger-runas");
   std::string out = dir / "id.txt";
-  auto pid = SpawnDetached({.argv = {"sh", "-c", "echo $(id -u) $(id -g) $(grep NoNewPrivs /proc/self/status)"},
-                            .stdout_path = out,
-                            .run_as = Credentials{65534, 65534, {}}});
+  auto pid =
+      SpawnDetached({.argv = {"sh", "-c", "echo $(id -u) $(id -g) $(grep NoNewPrivs /proc/self/status)"},
+                     .stdout_path = out,
+                     .run_as = Credentials{65534, 65534, {}}});
   ASSERT_TRUE(pid.ok()) << pid.error().message();
   std::string text = WaitForOutput(out);
   EXPECT_EQ(text, "65534 65534 NoNewPrivs: 1\n");

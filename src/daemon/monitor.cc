@@ -88,8 +88,7 @@ void VmMonitor::CollectMetrics() {
     auto b = backends_.find(v.vm.spec.backend);
     if (b == backends_.end() || b->second == nullptr) continue;
     // The VMM call runs outside the lock: a slow VMM must not hold up `vm stats`.
-    auto m =
-        b->second->Metrics(VmmProcessOf(v.vm, *v.handles), v.vm.runtime.metrics_path);
+    auto m = b->second->Metrics(VmmProcessOf(v.vm, *v.handles), v.vm.runtime.metrics_path);
     if (!m.ok()) {
       spdlog::debug("metrics: vm {}: {}", v.vm.name, m.error().message());
       continue;

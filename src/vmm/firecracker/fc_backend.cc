@@ -108,7 +108,8 @@ class FirecrackerBackend final : public VmmBackend {
     LaunchSpec fc_spec = spec;
     if (opts_.vmm_user) {
       auto relative = ForVmmUser(spec, *opts_.vmm_user);
-      if (!relative.ok()) return std::move(relative).error().Wrap("preparing the vm directory for the vmm user");
+      if (!relative.ok())
+        return std::move(relative).error().Wrap("preparing the vm directory for the vmm user");
       fc_spec = std::move(*relative);
     }
 

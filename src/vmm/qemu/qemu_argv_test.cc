@@ -90,7 +90,8 @@ TEST(QemuArgvTest, AlwaysSandboxedAndRunsAsTheVmmUserWhenGiven) {
   auto dropped = BuildQemuArgv("qemu", QemuAccel::kKvm, MinimalSpec(), "banger-vmm");
   ASSERT_TRUE(dropped.ok());
   EXPECT_THAT(ValuesOf(*dropped, "-runas"), ElementsAre("banger-vmm"));
-  EXPECT_THAT(ValuesOf(*dropped, "-sandbox"), ElementsAre("on,obsolete=deny,spawn=deny,resourcecontrol=deny"));
+  EXPECT_THAT(ValuesOf(*dropped, "-sandbox"),
+              ElementsAre("on,obsolete=deny,spawn=deny,resourcecontrol=deny"));
   // elevateprivileges=deny with -runas kills QEMU (SIGSYS) at the drop.
   EXPECT_THAT(ValuesOf(*dropped, "-sandbox").front(), Not(HasSubstr("elevateprivileges")));
   EXPECT_FALSE(BuildQemuArgv("qemu", QemuAccel::kKvm, MinimalSpec(), "a,b").ok());
