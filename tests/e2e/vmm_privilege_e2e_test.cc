@@ -120,9 +120,9 @@ TEST(VmmPrivilegeE2E, AnotherUsersProcessNamingTheVmSocketIsNeitherAdoptedNorSig
                                          "socket,id=ag,path=" + victim + ",server=on,wait=off"},
                                 .run_as = Credentials{65534, 65534, {}}});
   ASSERT_TRUE(foreign.ok()) << foreign.error().message();
-  struct Killer {
+  struct Killer {  // its whole process group (sh and its sleep): it leads its own session
     pid_t pid;
-    ~Killer() { RealProcessOps().Signal(pid, SIGKILL).ok(); }
+    ~Killer() { ::kill(-pid, SIGKILL); }
   } killer{*foreign};
   ASSERT_TRUE(CmdlineMentions(RealProcessOps().Cmdline(*foreign), api_sock));
 
