@@ -120,9 +120,13 @@ TEST(VmmPrivilegeE2E, AnotherUsersProcessNamingTheVmSocketIsNeitherAdoptedNorSig
                                          "socket,id=ag,path=" + victim + ",server=on,wait=off"},
                                 .run_as = Credentials{65534, 65534, {}}});
   ASSERT_TRUE(foreign.ok()) << foreign.error().message();
-  struct Killer {  // its whole process group (sh and its sleep): it leads its own session
+  struct Killer {  // its whole process group (sh and its sleep), in a session of their own
     pid_t pid;
-    ~Killer() { ::kill(-pid, SIGKILL); }
+    ~Killer() {
+      pid_t group = ::getpgid(pid);
+      if (group > 1) ::kill(-group, SIGKILL);
+      ::kill(pid, SIGKILL);
+    }
   } killer{*foreign};
   ASSERT_TRUE(CmdlineMentions(RealProcessOps().Cmdline(*foreign), api_sock));
 
