@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs every Debian 12 package banger needs to build, test and run.
-# Idempotent; needs root (apt-get).
+# Creates the unprivileged system user VMMs run as. Idempotent; needs root
+# (apt-get, useradd).
 set -euo pipefail
 
 BUILD_PKGS=(
@@ -48,3 +49,18 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 echo "install-deps: all packages present"
+
+# The unprivileged system user VMMs run as (config vmm_user, default
+# banger-vmm; docs/security.md "VMM processes"): no home, no login shell; in
+# group kvm when that group exists, so Firecracker (and QEMU with KVM) can
+# open /dev/kvm after dropping root.
+VMM_USER=banger-vmm
+if ! getent passwd "$VMM_USER" >/dev/null; then
+  useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \
+    --user-group "$VMM_USER"
+  echo "install-deps: created system user $VMM_USER"
+fi
+if getent group kvm >/dev/null && ! id -nG "$VMM_USER" | tr ' ' '\n' | grep -qx kvm; then
+  usermod -a -G kvm "$VMM_USER"
+fi
+echo "install-deps: vmm user $VMM_USER present"

@@ -208,6 +208,7 @@ struct Services {
   BackendOptions backend_opts;
   BackendKind default_backend = BackendKind::kQemu;
   std::unique_ptr<VmmBackend> fc, qemu;
+  std::unique_ptr<DiskOps> disks;  // e2fsprogs on guest-written disks as the vmm user
   std::unique_ptr<EventLog> events;
   std::unique_ptr<AgentPool> agents;
   std::unique_ptr<CowRoot> cow;
@@ -225,6 +226,12 @@ Result<std::unique_ptr<Services>> MakeServices(const HomeLayout& home, const Dae
   s->backend_opts.firecracker_bin = config.firecracker_bin;
   s->backend_opts.qemu_bin = config.qemu_bin;
   s->backend_opts.qemu_accel = ResolveQemuAccel(config);
+  BANGER_ASSIGN_OR_RETURN(s->backend_opts.vmm_user, ResolveVmmUser(config, ::geteuid()));
+  std::optional<Credentials> tools_user;
+  if (const auto& u = s->backend_opts.vmm_user) tools_user = Credentials{u->uid, u->gid, {}};
+  s->disks = MakeRealDiskOps(tools_user);
+  spdlog::info("vmm processes run as {}",
+               s->backend_opts.vmm_user ? s->backend_opts.vmm_user->name : std::string("the daemon's user"));
   s->fc = MakeFirecrackerBackend(s->backend_opts, RealProcessOps());
   s->qemu = MakeQemuBackend(s->backend_opts, RealProcessOps());
   s->default_backend = ResolveBackend(config);
@@ -242,7 +249,7 @@ Result<std::unique_ptr<Services>> MakeServices(const HomeLayout& home, const Dae
   deps.store = &store;
   deps.events = s->events.get();
   deps.procs = &RealProcessOps();
-  deps.disks = &RealDiskOps();
+  deps.disks = s->disks.get();
   deps.cow = s->cow.get();
   deps.agents = s->agents.get();
   deps.network = s->network.get();

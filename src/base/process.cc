@@ -2,12 +2,16 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <sstream>
 #include <thread>
@@ -35,6 +39,33 @@ std::vector<char*> CArgv(const std::vector<std::string>& argv) {
   ssize_t n = ::write(report_fd, &err, sizeof err);
   (void)n;
   _exit(127);
+}
+
+// Closes every descriptor >= 3 but those in `keep` (sorted, unique), and
+// clears close-on-exec on the kept ones. Async-signal-safe.
+bool CloseAllBut(const int* keep, size_t n) {
+  unsigned int next = 3;
+  for (size_t i = 0; i < n; ++i) {
+    if (keep[i] < 3) continue;
+    auto k = static_cast<unsigned int>(keep[i]);
+    if (k > next && ::syscall(SYS_close_range, next, k - 1, 0) != 0) return false;
+    next = k + 1;
+  }
+  return ::syscall(SYS_close_range, next, ~0U, 0) == 0;
+}
+
+// Drops to `who` (setgroups, setgid, setuid) and sets no_new_privs.
+// Async-signal-safe (raw syscalls: glibc's set*id broadcast is not needed in
+// a single-threaded child).
+bool DropTo(const Credentials* who, bool no_new_privs) {
+  if (who != nullptr) {
+    if (::syscall(SYS_setgroups, who->groups.size(), who->groups.empty() ? nullptr : who->groups.data()) != 0)
+      return false;
+    if (::syscall(SYS_setresgid, who->gid, who->gid, who->gid) != 0) return false;
+    if (::syscall(SYS_setresuid, who->uid, who->uid, who->uid) != 0) return false;
+  }
+  if ((no_new_privs || who != nullptr) && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return false;
+  return true;
 }
 
 }  // namespace
@@ -66,6 +97,16 @@ Result<std::string> FindExecutable(const std::string& name) {
 
 Result<CommandResult> RunCommand(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
                                  const std::string& cwd) {
+  RunOptions o;
+  o.timeout = timeout;
+  o.cwd = cwd;
+  return RunCommand(argv, o);
+}
+
+Result<CommandResult> RunCommand(const std::vector<std::string>& argv, const RunOptions& opts) {
+  const auto timeout = opts.timeout;
+  const std::string& cwd = opts.cwd;
+  const Credentials* who = opts.run_as ? &*opts.run_as : nullptr;
   if (argv.empty()) return Error::Invalid("RunCommand: empty argv");
   BANGER_ASSIGN_OR_RETURN(std::string exe, FindExecutable(argv[0]));
   int outp[2], errp[2], rep[2];
@@ -76,6 +117,10 @@ Result<CommandResult> RunCommand(const std::vector<std::string>& argv, std::chro
   if (::pipe2(rep, O_CLOEXEC) != 0) return Error::FromErrno("pipe");
   UniqueFd rep_r(rep[0]), rep_w(rep[1]);
   auto cargv = CArgv(argv);
+  std::vector<int> keep = opts.keep_fds;
+  keep.push_back(rep_w.get());
+  std::sort(keep.begin(), keep.end());
+  keep.erase(std::unique(keep.begin(), keep.end()), keep.end());
   pid_t pid = ::fork();
   if (pid < 0) return Error::FromErrno("fork");
   if (pid == 0) {
@@ -83,6 +128,10 @@ Result<CommandResult> RunCommand(const std::vector<std::string>& argv, std::chro
     if (devnull < 0 || ::dup2(devnull, 0) < 0) ChildFail(rep_w.get());
     if (::dup2(out_w.get(), 1) < 0 || ::dup2(err_w.get(), 2) < 0) ChildFail(rep_w.get());
     if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) ChildFail(rep_w.get());
+    if (!CloseAllBut(keep.data(), keep.size()) || !DropTo(who, false)) ChildFail(rep_w.get());
+    for (int fd : opts.keep_fds) {
+      if (fd > 2 && ::fcntl(fd, F_SETFD, 0) != 0) ChildFail(rep_w.get());
+    }
     ::execv(exe.c_str(), cargv.data());
     ChildFail(rep_w.get());
   }
@@ -138,7 +187,14 @@ Result<CommandResult> RunCommand(const std::vector<std::string>& argv, std::chro
 
 Result<CommandResult> RunChecked(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
                                  const std::string& cwd) {
-  BANGER_ASSIGN_OR_RETURN(CommandResult r, RunCommand(argv, timeout, cwd));
+  RunOptions o;
+  o.timeout = timeout;
+  o.cwd = cwd;
+  return RunChecked(argv, o);
+}
+
+Result<CommandResult> RunChecked(const std::vector<std::string>& argv, const RunOptions& opts) {
+  BANGER_ASSIGN_OR_RETURN(CommandResult r, RunCommand(argv, opts));
   if (r.exit_code != 0) {
     std::string why = LastLine(r.err);
     if (why.empty()) why = LastLine(r.out);
@@ -176,6 +232,12 @@ Result<pid_t> SpawnDetached(const SpawnOptions& opts) {
   for (const auto& [k, v] : opts.extra_env) envs.push_back(k + "=" + v);
   auto cenv = CArgv(envs);
   auto cargv = CArgv(opts.argv);
+  // What survives into the VMM: the kept fds and the report pipe (close-on-exec).
+  std::vector<int> keep = opts.keep_fds;
+  keep.push_back(rep_w.get());
+  std::sort(keep.begin(), keep.end());
+  keep.erase(std::unique(keep.begin(), keep.end()), keep.end());
+  const Credentials* who = opts.run_as ? &*opts.run_as : nullptr;
 
   pid_t mid = ::fork();
   if (mid < 0) return Error::FromErrno("fork");
@@ -199,6 +261,11 @@ Result<pid_t> SpawnDetached(const SpawnOptions& opts) {
       ChildFail(rep_w.get());
     }
     if (!opts.cwd.empty() && ::chdir(opts.cwd.c_str()) != 0) ChildFail(rep_w.get());
+    if (!CloseAllBut(keep.data(), keep.size())) ChildFail(rep_w.get());
+    for (int fd : opts.keep_fds) {
+      if (fd > 2 && ::fcntl(fd, F_SETFD, 0) != 0) ChildFail(rep_w.get());
+    }
+    if (!DropTo(who, opts.no_new_privs)) ChildFail(rep_w.get());
     ::execve(exe.c_str(), cargv.data(), cenv.data());
     ChildFail(rep_w.get());
   }
@@ -270,6 +337,46 @@ Result<ProcUsage> ParseProcStat(const std::string& text, int64_t tick_ns, int64_
   return u;
 }
 
+Result<uint64_t> ParseStartTime(const std::string& text) {
+  auto rp = text.rfind(')');
+  if (rp == std::string::npos) return Error::Internal("/proc stat: no command name");
+  std::istringstream in(text.substr(rp + 1));
+  std::string w;
+  for (int field = 3; in >> w; ++field) {
+    if (field != 22) continue;
+    char* end = nullptr;
+    unsigned long long v = std::strtoull(w.c_str(), &end, 10);
+    if (end == w.c_str() || *end != '\0') return Error::Internal("/proc stat: start time is not a number");
+    return static_cast<uint64_t>(v);
+  }
+  return Error::Internal("/proc stat: too few fields");
+}
+
+Result<uid_t> ParseStatusUid(const std::string& text) {
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("Uid:", 0) != 0) continue;
+    std::istringstream f(line.substr(4));
+    unsigned long real = 0, effective = 0;
+    if (!(f >> real >> effective)) break;
+    return static_cast<uid_t>(effective);
+  }
+  return Error::Internal("/proc status: no Uid line");
+}
+
+bool IdentityMatches(const ProcIdentity& recorded, const ProcIdentity& seen) {
+  if (!recorded.known() || !seen.known()) return false;
+  if (seen.pid != recorded.pid || seen.start_time != recorded.start_time) return false;
+  if (seen.exe_dev != recorded.exe_dev || seen.exe_ino != recorded.exe_ino) return false;
+  return seen.uid == recorded.uid || seen.uid == ::geteuid();
+}
+
+bool IsSameProcess(ProcessOps& ops, const ProcIdentity& recorded) {
+  if (!recorded.known()) return false;
+  auto seen = ops.Identify(recorded.pid);
+  return seen.ok() && IdentityMatches(recorded, *seen);
+}
+
 bool AliveAndNames(ProcessOps& ops, pid_t pid, const std::string& control_sock) {
   return pid > 0 && ops.Alive(pid) && CmdlineMentions(ops.Cmdline(pid), control_sock);
 }
@@ -332,6 +439,58 @@ class RealProcessOps final : public ProcessOps {
       return Error::FromErrno("kill " + std::to_string(pid));
     }
     return OkStatus();
+  }
+
+  Result<ProcIdentity> Identify(pid_t pid) override {
+    if (pid <= 0) return Error::Invalid("identify: bad pid");
+    std::string dir = "/proc/" + std::to_string(pid);
+    auto gone = [&] { return Error::NotFound("process " + std::to_string(pid) + " is gone"); };
+    auto stat = ReadFile(dir + "/stat");
+    if (!stat.ok()) return gone();
+    auto rp = stat->rfind(')');
+    if (rp == std::string::npos || rp + 2 >= stat->size()) return gone();
+    char state = (*stat)[rp + 2];
+    if (state == 'Z' || state == 'X') return gone();
+    ProcIdentity id;
+    id.pid = pid;
+    BANGER_ASSIGN_OR_RETURN(id.start_time, ParseStartTime(*stat));
+    auto status = ReadFile(dir + "/status");
+    if (!status.ok()) return gone();
+    BANGER_ASSIGN_OR_RETURN(id.uid, ParseStatusUid(*status));
+    struct stat st {};
+    if (::stat((dir + "/exe").c_str(), &st) != 0) {
+      // A kernel thread or a process that exited meanwhile has no exe.
+      if (errno == ENOENT || errno == ESRCH) return gone();
+      return Error::FromErrno("stat " + dir + "/exe");
+    }
+    id.exe_dev = static_cast<uint64_t>(st.st_dev);
+    id.exe_ino = static_cast<uint64_t>(st.st_ino);
+    return id;
+  }
+
+  Status SignalIf(const ProcIdentity& who, int sig) override {
+    if (!who.known()) return Error::Invalid("signal: unknown process identity");
+    UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, who.pid, 0)));
+    if (!pidfd.valid() && errno == ESRCH) return OkStatus();
+    // The pidfd (when the kernel has them) pins the process: once it is
+    // open, the pid cannot be recycled under us, so the check below holds
+    // for the process the signal goes to.
+    auto seen = Identify(who.pid);
+    if (!seen.ok()) {
+      if (seen.error().kind() == ErrorKind::kNotFound) return OkStatus();
+      return std::move(seen).error();
+    }
+    if (!IdentityMatches(who, *seen)) {
+      return Error::Conflict("pid " + std::to_string(who.pid) +
+                             " is no longer the process recorded; left alone");
+    }
+    if (pidfd.valid()) {
+      if (::syscall(SYS_pidfd_send_signal, pidfd.get(), sig, nullptr, 0) != 0 && errno != ESRCH) {
+        return Error::FromErrno("pidfd_send_signal " + std::to_string(who.pid));
+      }
+      return OkStatus();
+    }
+    return Signal(who.pid, sig);
   }
 
   Result<ProcUsage> Usage(pid_t pid) override {

@@ -3,8 +3,14 @@
 //  - SpawnDetached: start a long-lived process (a VMM) in its own session,
 //    double-forked so it is never our child: it outlives the daemon and is
 //    reaped by init, never left as our zombie.
-// ProcessOps is the thin inspectable wrapper over /proc and kill(2) that the
-// daemon uses for liveness; tests substitute a fake.
+// ProcessOps is the thin inspectable wrapper over /proc, kill(2) and pidfds
+// that the daemon uses for liveness; tests substitute a fake.
+//
+// A pid alone never identifies one of our VMMs (pids are recycled, and any
+// local user can start a process whose argv names our sockets): the daemon
+// records a ProcIdentity at spawn (pid, uid, start time, executable) and
+// adopts or signals a process only while all of it still matches
+// (IsSameProcess, ProcessOps::SignalIf).
 #pragma once
 
 #include <sys/types.h>
@@ -41,12 +47,40 @@ Result<CommandResult> RunChecked(const std::vector<std::string>& argv,
                                  std::chrono::milliseconds timeout = std::chrono::minutes(5),
                                  const std::string& cwd = "");
 
+// Who a child runs as: set in the child before exec (setgroups, setgid,
+// setuid, in that order, all or nothing).
+struct Credentials {
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<gid_t> groups;  // supplementary groups; empty = none
+};
+
+// Extra knobs for RunCommand.
+struct RunOptions {
+  std::chrono::milliseconds timeout = std::chrono::minutes(5);
+  std::string cwd;
+  std::optional<Credentials> run_as;  // with no_new_privs: the tool can never regain privileges
+  std::vector<int> keep_fds;          // descriptors the tool inherits (all others are closed)
+};
+
+// RunCommand / RunChecked with RunOptions.
+Result<CommandResult> RunCommand(const std::vector<std::string>& argv, const RunOptions& opts);
+Result<CommandResult> RunChecked(const std::vector<std::string>& argv, const RunOptions& opts);
+
 struct SpawnOptions {
   std::vector<std::string> argv;  // argv[0] is an absolute path or looked up in PATH
   std::string stdout_path;        // appended to; empty = /dev/null
   std::string stderr_path;        // appended to; empty = same as stdout_path
   std::string cwd;                // empty = inherit
   std::map<std::string, std::string> extra_env;
+  // Runs the process as this user (needs root), with PR_SET_NO_NEW_PRIVS.
+  std::optional<Credentials> run_as;
+  // Sets PR_SET_NO_NEW_PRIVS even without run_as.
+  bool no_new_privs = false;
+  // Descriptors (besides stdin/stdout/stderr) the process keeps; they are
+  // made inheritable. Every other descriptor is closed before exec, so a
+  // VMM never holds the daemon's log, database or sockets.
+  std::vector<int> keep_fds;
 };
 
 // Starts a process in a new session, detached from us. Returns its pid once
@@ -69,6 +103,25 @@ struct ProcUsage {
 // parentheses). `tick_ns` is one clock tick, `page_bytes` one page.
 Result<ProcUsage> ParseProcStat(const std::string& text, int64_t tick_ns, int64_t page_bytes);
 
+// What identifies one process for its whole life: a pid is recycled, a pid
+// with its start time (clock ticks after boot, /proc/PID/stat field 22) is
+// not; uid and executable (device + inode of /proc/PID/exe) guard against a
+// process someone else started. uid is the effective uid.
+struct ProcIdentity {
+  pid_t pid = 0;
+  uid_t uid = 0;
+  uint64_t start_time = 0;
+  uint64_t exe_dev = 0;
+  uint64_t exe_ino = 0;
+  bool known() const { return pid > 0 && start_time > 0; }
+  bool operator==(const ProcIdentity&) const = default;
+};
+
+// Field 22 (starttime) of the text of /proc/<pid>/stat.
+Result<uint64_t> ParseStartTime(const std::string& stat_text);
+// The effective uid from the text of /proc/<pid>/status ("Uid: r e s f").
+Result<uid_t> ParseStatusUid(const std::string& status_text);
+
 class ProcessOps {
  public:
   virtual ~ProcessOps() = default;
@@ -82,15 +135,34 @@ class ProcessOps {
   virtual Status Signal(pid_t pid, int sig) = 0;
   // kNotFound when pid is gone.
   virtual Result<ProcUsage> Usage(pid_t pid) = 0;
+  // The identity of live pid; kNotFound when it is gone or a zombie.
+  virtual Result<ProcIdentity> Identify(pid_t pid) = 0;
+  // Sends sig to who.pid only if that pid still is `who` (IdentityMatches).
+  // Race-free where pidfds exist: the pidfd is opened first, the identity
+  // checked while it pins the process, and the signal sent through it.
+  // A process that is gone is success; one that is someone else now is
+  // kConflict and is left alone.
+  virtual Status SignalIf(const ProcIdentity& who, int sig) = 0;
 };
+
+// True if `seen` (a live process) is the process `recorded` names: same pid,
+// start time and executable, and its uid is the recorded one or our own
+// effective uid (a process running with our uid was started by us or by
+// someone holding our privileges anyway; QEMU with -runas starts as us and
+// drops to the VMM user, so a VMM is briefly ours).
+bool IdentityMatches(const ProcIdentity& recorded, const ProcIdentity& seen);
+
+// The liveness rule for our VMMs: the recorded process is alive and still
+// itself (IdentityMatches). An unknown identity is never alive.
+bool IsSameProcess(ProcessOps& ops, const ProcIdentity& recorded);
 
 // The real /proc-based implementation (class RealProcessOps).
 ProcessOps& RealProcessOps();
 
-// The one liveness rule for our VMMs: pid is alive (not a zombie) and its
-// argv still mentions `control_sock` (as CmdlineMentions). The second half
-// guards against a recycled pid: a pid recorded long ago must never lead us
-// to signal an unrelated process.
+// pid is alive (not a zombie) and its argv still mentions `control_sock` (as
+// CmdlineMentions). Only for tests and diagnostics: anyone can start a
+// process with such an argv, so this never decides what the daemon signals
+// (IsSameProcess does).
 bool AliveAndNames(ProcessOps& ops, pid_t pid, const std::string& control_sock);
 
 // True if any argv element of `cmdline` mentions `arg` as described for

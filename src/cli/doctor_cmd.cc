@@ -4,9 +4,11 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <memory>
 #include <sstream>
 
+#include "base/account.h"
 #include "base/fs.h"
 #include "base/process.h"
 #include "cli/commands.h"
@@ -48,6 +50,62 @@ Check Tool(const std::string& name, const std::string& bin, const std::string& p
   auto found = FindExecutable(bin);
   if (found.ok()) return {name, "ok", *found, ""};
   return {name, required ? "fail" : "warn", bin + " not found (" + why + ")", "apt-get install " + pkg};
+}
+
+// What isolation VMM processes get (docs/security.md "VMM processes"),
+// judged for a daemon running as this command's user.
+void VmmIsolationChecks(const DaemonConfig& cfg, const std::string& cfg_path, std::vector<Check>& out) {
+  const std::string sandbox = "qemu runs under -sandbox on,obsolete=deny,spawn=deny,resourcecontrol=deny";
+  const std::string fds = "every VMM starts with only stdin, stdout and stderr open";
+  if (::geteuid() != 0) {
+    out.push_back({"vmm isolation", "ok",
+                   "bangerd is not root here: VMMs run as its own user (uid " + std::to_string(::geteuid()) +
+                       ", vmm_user unused); " + sandbox + "; " + fds,
+                   ""});
+    return;
+  }
+  if (cfg.vmm_user == "root") {
+    out.push_back({"vmm isolation", "warn",
+                   "vmm_user = \"root\": VMMs (and e2fsck on guest disks) run as root; a guest that escapes "
+                   "into its VMM is host root. " +
+                       sandbox + "; " + fds,
+                   "set vmm_user = \"" + std::string(kDefaultVmmUser) + "\" in " + cfg_path +
+                       " and run scripts/install-deps.sh"});
+    return;
+  }
+  auto user = ResolveVmmUser(cfg, 0);
+  if (!user.ok()) {
+    out.push_back(
+        {"vmm isolation", "fail", user.error().message(),
+         "scripts/install-deps.sh, or useradd --system --no-create-home --shell /usr/sbin/nologin " +
+             cfg.vmm_user});
+    return;
+  }
+  if (!user->has_value()) {
+    out.push_back({"vmm isolation", "warn", "vmm_user " + cfg.vmm_user + " has uid 0: VMMs run as root",
+                   "point vmm_user at an unprivileged system user"});
+    return;
+  }
+  const UserAccount& u = **user;
+  out.push_back(
+      {"vmm isolation", "ok",
+       "VMMs run as " + u.name + " (uid " + std::to_string(u.uid) +
+           "): qemu via -runas after opening its "
+           "files, firecracker started as that user with no_new_privs and its own seccomp filters (no "
+           "jailer); e2fsck/resize2fs on guest-written disks run as that user too; " +
+           sandbox + "; " + fds,
+       ""});
+  struct stat st {};
+  if (::stat("/dev/kvm", &st) == 0) {
+    bool others_rw = (st.st_mode & (S_IROTH | S_IWOTH)) == (S_IROTH | S_IWOTH);
+    bool in_group = std::find(u.groups.begin(), u.groups.end(), st.st_gid) != u.groups.end();
+    if (!others_rw && !in_group && u.uid != st.st_uid) {
+      // QEMU opens /dev/kvm before -runas drops root; firecracker opens it as the user.
+      out.push_back({"vmm kvm access", "warn",
+                     u.name + " cannot open /dev/kvm (not in its group): the firecracker backend will fail",
+                     "usermod -a -G kvm " + u.name});
+    }
+  }
 }
 
 std::vector<Check> RunChecks(const DaemonConfig& cfg, const std::string& cfg_path) {
@@ -139,6 +197,7 @@ std::vector<Check> RunChecks(const DaemonConfig& cfg, const std::string& cfg_pat
          "config.toml gives each VM a bridge port, an IP and a DNS name)",
          ""});
   }
+  VmmIsolationChecks(cfg, cfg_path, out);
   if (::geteuid() != 0) {
     out.push_back({"privileges", "warn", "not root: creating bridges, taps and NAT rules needs CAP_NET_ADMIN",
                    "run bangerd as root"});

@@ -148,6 +148,7 @@ Result<DaemonConfig> ParseConfig(const std::string& text, const std::string& sou
   r.Duration("http_idle_timeout", c.http_idle_timeout);
   r.Size("http_max_body_bytes", c.http_max_body_bytes);
   r.Duration("web_session_ttl", c.web_session_ttl);
+  r.Str("vmm_user", c.vmm_user);
   if (auto* fs = r.Node("file_sync")) {
     auto* arr = fs->as_array();
     if (!arr) {
@@ -227,11 +228,27 @@ Result<DaemonConfig> ParseConfig(const std::string& text, const std::string& sou
     if (auto g = LookupGroup(c.socket_group); !g.ok()) return bad("socket_group", g.error().message());
   }
   if (c.qemu_bin.empty()) return bad("qemu_bin", "must not be empty");
+  if (c.vmm_user.empty() || c.vmm_user.find_first_of(",:/ \t\n") != std::string::npos) {
+    return bad("vmm_user", "must be a user name (\"root\" to run VMMs as root)");
+  }
   if (!c.default_image_name.empty()) {
     if (auto st = ValidateImageName(c.default_image_name); !st.ok())
       return bad("default_image_name", st.error().message());
   }
   return c;
+}
+
+Result<std::optional<UserAccount>> ResolveVmmUser(const DaemonConfig& c, uid_t daemon_euid) {
+  if (daemon_euid != 0 || c.vmm_user == "root") return std::optional<UserAccount>();
+  auto user = LookupUser(c.vmm_user);
+  if (!user.ok()) {
+    if (user.error().kind() != ErrorKind::kNotFound) return std::move(user).error();
+    return Error::Unavailable("vmm_user \"" + c.vmm_user +
+                              "\" does not exist: run scripts/install-deps.sh (it creates it with useradd "
+                              "--system), or set vmm_user = \"root\" in config.toml to run VMMs as root");
+  }
+  if (user->uid == 0) return std::optional<UserAccount>();
+  return std::optional<UserAccount>(std::move(*user));
 }
 
 Result<DaemonConfig> LoadConfig(const std::string& path) {

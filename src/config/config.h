@@ -1,15 +1,17 @@
 // The daemon's configuration: <home>/config.toml (or --config / BANGER_CONFIG).
 // Keys are the snake_case names of the seed's DaemonConfig fields plus
-// backend, qemu_bin, qemu_accel, stop_timeout, cow_mode. An unknown key or a
+// backend, qemu_bin, qemu_accel, stop_timeout, cow_mode, vmm_user. An unknown key or a
 // bad value is an error naming the key. Also: where the home is and what
 // lives in it.
 #pragma once
 
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "base/account.h"
 #include "base/result.h"
 #include "model/types.h"
 
@@ -31,6 +33,8 @@ struct VmDefaults {
   int64_t work_disk_size_bytes = kDefaultWorkDiskSize;
   bool nat_enabled = false;
 };
+
+inline constexpr const char* kDefaultVmmUser = "banger-vmm";
 
 struct DaemonConfig {
   std::string log_level = "info";
@@ -92,7 +96,17 @@ struct DaemonConfig {
   int64_t http_max_body_bytes = int64_t{8} * 1024 * 1024;
   // How long a web UI login (`banger web open`) lasts.
   std::chrono::milliseconds web_session_ttl{std::chrono::hours(12)};
+  // The unprivileged system user VMMs run as when the daemon is root (QEMU
+  // -runas, firecracker setuid), and e2fsprogs on guest-written disks.
+  // "root" opts out (no isolation; `banger doctor` warns). Ignored when the
+  // daemon is not root: its VMMs then run as its own user.
+  std::string vmm_user = kDefaultVmmUser;
 };
+
+// The account VMMs run as for a daemon of effective uid `daemon_euid`:
+// nullopt = the daemon's own user (it is not root, or vmm_user = "root"). A
+// missing vmm_user is one error line naming the fix.
+Result<std::optional<UserAccount>> ResolveVmmUser(const DaemonConfig& c, uid_t daemon_euid);
 
 // Parses TOML text. `source` names the file in error messages.
 Result<DaemonConfig> ParseConfig(const std::string& toml_text, const std::string& source);

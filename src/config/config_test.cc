@@ -181,5 +181,35 @@ TEST(ConfigTest, HttpLimitKeys) {
   }
 }
 
+TEST(ConfigTest, VmmUserResolvesOnlyForARootDaemon) {
+  auto c = ParseConfig("", "t");
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->vmm_user, "banger-vmm");
+  // Not root: VMMs run as the daemon's own user.
+  auto as_user = ResolveVmmUser(*c, 1000);
+  ASSERT_TRUE(as_user.ok());
+  EXPECT_FALSE(as_user->has_value());
+  // root: the explicit opt-out.
+  auto root = ParseConfig("vmm_user = \"root\"\n", "t");
+  ASSERT_TRUE(root.ok());
+  EXPECT_FALSE(ResolveVmmUser(*root, 0)->has_value());
+  // A user that exists.
+  auto nobody = ParseConfig("vmm_user = \"nobody\"\n", "t");
+  ASSERT_TRUE(nobody.ok());
+  auto n = ResolveVmmUser(*nobody, 0);
+  ASSERT_TRUE(n.ok() && n->has_value());
+  EXPECT_EQ((*n)->uid, 65534u);
+  // A missing one is one line naming the fix.
+  auto missing = ParseConfig("vmm_user = \"no-such-user-xyz\"\n", "t");
+  ASSERT_TRUE(missing.ok());
+  auto m = ResolveVmmUser(*missing, 0);
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.error().kind(), ErrorKind::kUnavailable);
+  EXPECT_NE(m.error().message().find("install-deps.sh"), std::string::npos);
+  EXPECT_EQ(m.error().message().find('\n'), std::string::npos);
+  EXPECT_FALSE(ParseConfig("vmm_user = \"a,b\"\n", "t").ok());
+  EXPECT_FALSE(ParseConfig("vmm_user = \"\"\n", "t").ok());
+}
+
 }  // namespace
 }  // namespace banger

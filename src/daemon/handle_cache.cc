@@ -39,4 +39,22 @@ Result<std::optional<VmHandles>> ReadHandlesFile(const std::string& vm_dir) {
 
 Status RemoveHandlesFile(const std::string& vm_dir) { return RemoveFile(vm_dir + "/" + kHandlesFileName); }
 
+ProcIdentity VmmIdentityOf(const VmHandles& h) {
+  ProcIdentity who;
+  who.pid = h.pid;
+  who.uid = static_cast<uid_t>(h.vmm_uid);
+  who.start_time = static_cast<uint64_t>(h.vmm_start_time);
+  who.exe_dev = static_cast<uint64_t>(h.vmm_exe_dev);
+  who.exe_ino = static_cast<uint64_t>(h.vmm_exe_ino);
+  return who;
+}
+
+void SetVmmIdentity(VmHandles& h, const ProcIdentity& who) {
+  h.pid = who.pid;
+  h.vmm_uid = who.uid;
+  h.vmm_start_time = static_cast<int64_t>(who.start_time);
+  h.vmm_exe_dev = static_cast<int64_t>(who.exe_dev);
+  h.vmm_exe_ino = static_cast<int64_t>(who.exe_ino);
+}
+
 }  // namespace banger

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 
+#include "base/process.h"
 #include "base/result.h"
 #include "model/types.h"
 
@@ -33,5 +34,11 @@ Status WriteHandlesFile(const std::string& vm_dir, const VmHandles& h);
 // nullopt when the file does not exist; an error when it is corrupt.
 Result<std::optional<VmHandles>> ReadHandlesFile(const std::string& vm_dir);
 Status RemoveHandlesFile(const std::string& vm_dir);
+
+// The VMM's identity as handles record it (pid and the vmm_* fields), and
+// back. A handles file without them (written before they existed) names no
+// process: its VMM is never adopted or signalled.
+ProcIdentity VmmIdentityOf(const VmHandles& h);
+void SetVmmIdentity(VmHandles& h, const ProcIdentity& who);
 
 }  // namespace banger

@@ -1,5 +1,6 @@
 #include "daemon/launch_spec.h"
 
+#include "daemon/handle_cache.h"
 #include "net/address.h"
 
 namespace banger {
@@ -61,6 +62,17 @@ LaunchSpec BuildLaunchSpec(const VmRecord& vm, const Image& img, const BootDevic
   ls.vmm_log_path = vm.runtime.vm_dir + "/" + kVmmLogName;
   ls.metrics_path = vm.runtime.metrics_path;
   return ls;
+}
+
+VmmProcess VmmProcessOf(const VmRecord& vm, const VmHandles& h) {
+  VmmProcess p;
+  p.pid = h.pid;
+  p.identity = VmmIdentityOf(h);
+  p.control_sock_path = vm.runtime.api_sock_path;
+  if (vm.spec.backend == BackendKind::kQemu && !vm.runtime.vm_dir.empty()) {
+    p.agent_sock_path = vm.runtime.vm_dir + "/" + kAgentSockName;
+  }
+  return p;
 }
 
 }  // namespace banger

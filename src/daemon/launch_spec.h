@@ -43,4 +43,8 @@ struct BootDevices {
 // The launch spec for `vm` (runtime paths filled) booting `img`.
 LaunchSpec BuildLaunchSpec(const VmRecord& vm, const Image& img, const BootDevices& dev);
 
+// The running VMM of `vm` as its handles record it: the identity from
+// handles, the sockets from the VM's directory (never from the process).
+VmmProcess VmmProcessOf(const VmRecord& vm, const VmHandles& h);
+
 }  // namespace banger

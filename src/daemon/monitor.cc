@@ -5,6 +5,7 @@
 #include "base/fs.h"
 #include "base/log.h"
 #include "base/time.h"
+#include "daemon/launch_spec.h"
 
 namespace banger {
 
@@ -94,8 +95,7 @@ void VmMonitor::CollectMetrics() {
     auto b = backends_.find(v.vm.spec.backend);
     if (b == backends_.end() || b->second == nullptr) continue;
     // The VMM call runs outside the lock: a slow VMM must not hold up `vm stats`.
-    auto m =
-        b->second->Metrics(VmmProcess{v.handles->pid, v.vm.runtime.api_sock_path}, v.vm.runtime.metrics_path);
+    auto m = b->second->Metrics(VmmProcessOf(v.vm, *v.handles), v.vm.runtime.metrics_path);
     if (!m.ok()) {
       spdlog::debug("metrics: vm {}: {}", v.vm.name, m.error().message());
       continue;

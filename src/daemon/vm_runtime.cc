@@ -3,7 +3,6 @@
 // rule, demotion of dead VMs, and the per-VM step of the startup reconcile.
 #include <signal.h>
 
-#include <set>
 #include <thread>
 
 #include "base/fs.h"
@@ -14,17 +13,20 @@
 namespace banger {
 
 void VmService::CleanupRuntime(const VmRecord& vm, const std::optional<VmHandles>& handles) {
-  const std::string& sock = vm.runtime.api_sock_path;
-  std::set<pid_t> pids;
-  if (handles && AliveAndNames(*d_.procs, handles->pid, sock)) pids.insert(handles->pid);
-  for (pid_t p : d_.procs->FindByArg(sock)) pids.insert(p);
-  for (pid_t p : pids) {
-    spdlog::warn("vm {}: killing leftover vmm process {}", vm.name, p);
-    d_.procs->Signal(p, SIGKILL).ok();
-  }
-  for (int i = 0; i < 250 && !pids.empty(); ++i) {
-    std::erase_if(pids, [&](pid_t p) { return !d_.procs->Alive(p); });
-    if (!pids.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  // Only the process recorded at spawn, and only while it is still that
+  // process: never one found by its argv (anyone can name our sockets), never
+  // a recycled pid. SignalIf checks and signals through a pidfd.
+  if (handles && handles->pid > 0) {
+    ProcIdentity who = VmmIdentityOf(*handles);
+    if (IsSameProcess(*d_.procs, who)) {
+      spdlog::warn("vm {}: killing leftover vmm process {}", vm.name, who.pid);
+      if (auto st = d_.procs->SignalIf(who, SIGKILL); !st.ok()) {
+        spdlog::warn("vm {}: {}", vm.name, st.error().message());
+      }
+      for (int i = 0; i < 250 && IsSameProcess(*d_.procs, who); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+    }
   }
   if (d_.agents) d_.agents->Drop(vm.id);
   if (d_.network && handles && !handles->tap_device.empty()) d_.network->Detach(vm, handles->tap_device);
@@ -58,7 +60,7 @@ void VmService::UndoBoot(const VmRecord& vm, const VmHandles& h) {
 
 bool VmService::VmAlive(const VmRecord& vm) {
   auto h = cache_.Get(vm.id);
-  return h && AliveAndNames(*d_.procs, h->pid, vm.runtime.api_sock_path);
+  return h && IsSameProcess(*d_.procs, VmmIdentityOf(*h));
 }
 
 void VmService::DemoteIfDeadLocked(VmRecord& vm) {
@@ -94,16 +96,12 @@ void VmService::ReconcileVm(VmRecord vm) {
     spdlog::warn("vm {}: ignoring unreadable scratch file: {}", vm.name, scratch.error().message());
   }
   if (vm.state == VmState::kRunning) {
-    // Prefer what the OS says (a process naming our control socket) over the scratch file.
-    auto pids = d_.procs->FindByArg(vm.runtime.api_sock_path);
-    if (!pids.empty()) {
-      VmHandles h = handles.value_or(VmHandles{});
-      if (h.pid != pids.front()) {
-        h.pid = pids.front();
-        WriteHandlesFile(vm.runtime.vm_dir, h).ok();
-      }
-      cache_.Set(vm.id, h);
-      spdlog::info("reconcile: vm {} is alive (pid {}), re-adopted", vm.name, h.pid);
+    // Adopt only the process recorded at spawn, and only if it still is that
+    // process (pid, uid, start time, executable): a process someone else
+    // started naming our sockets, or a recycled pid, is not ours.
+    if (handles && IsSameProcess(*d_.procs, VmmIdentityOf(*handles))) {
+      cache_.Set(vm.id, *handles);
+      spdlog::info("reconcile: vm {} is alive (pid {}), re-adopted", vm.name, handles->pid);
       return;
     }
     spdlog::info("reconcile: vm {} was running but its vmm is gone; cleaning up", vm.name);
@@ -114,8 +112,9 @@ void VmService::ReconcileVm(VmRecord vm) {
     }
     return;
   }
-  // Not running: anything left from an interrupted start goes.
-  if (handles || !d_.procs->FindByArg(vm.runtime.api_sock_path).empty()) {
+  // Not running: anything left from an interrupted start goes (the launch
+  // records the VMM's identity right after spawning it).
+  if (handles) {
     spdlog::info("reconcile: vm {} ({}): removing leftovers of an interrupted operation", vm.name,
                  VmStateName(vm.state));
     CleanupRuntime(vm, handles);

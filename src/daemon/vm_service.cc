@@ -292,9 +292,16 @@ Result<VmRecord> VmService::BootLocked(VmRecord vm, const Image& img) {
   BANGER_FAULT_POINT("vm.start.devices_recorded");
 
   spdlog::info("vm {}: starting ({})", vm.name, BackendName(vm.spec.backend));
-  auto proc = backend->Launch(BuildLaunchSpec(vm, img, dev), d_.launch_timeout);
+  LaunchSpec spec = BuildLaunchSpec(vm, img, dev);
+  // Recorded the moment the VMM exists: a daemon that dies during the boot
+  // leaves a scratch file naming exactly that process for Reconcile.
+  spec.on_spawn = [&](const ProcIdentity& who) {
+    SetVmmIdentity(h, who);
+    return RecordHandles(vm, h);
+  };
+  auto proc = backend->Launch(spec, d_.launch_timeout);
   if (!proc.ok()) return FailStart(vm, std::move(proc).error());
-  h.pid = proc->pid;
+  SetVmmIdentity(h, proc->identity);
   BANGER_FAULT_POINT("vm.start.vmm_launched");
   if (auto st = RecordHandles(vm, h); !st.ok()) {
     // Without the scratch file a crashed daemon could not tear this down; refuse to run so.
@@ -328,7 +335,7 @@ Result<VmRecord> VmService::StopLocked(VmRecord vm, std::chrono::milliseconds gr
                                 " is not configured");
     spdlog::info("vm {}: stopping pid {} (graceful {}ms)", vm.name, handles->pid, graceful.count());
     BANGER_FAULT_POINT("vm.stop.begin");
-    auto st = backend->Shutdown(VmmProcess{handles->pid, vm.runtime.api_sock_path}, graceful);
+    auto st = backend->Shutdown(VmmProcessOf(vm, *handles), graceful);
     if (!st.ok()) return std::move(st).error().Wrap("stopping vm " + vm.name);
     BANGER_FAULT_POINT("vm.stop.vmm_stopped");
   }

@@ -110,6 +110,10 @@ struct JsonFields<VmHandles> {
   template <typename Io, typename V>
   static void Visit(Io& io, V& v) {
     io.Int("pid", v.pid);
+    io.Int64("vmm_uid", v.vmm_uid, Omit::kEmpty);
+    io.Int64("vmm_start_time", v.vmm_start_time, Omit::kEmpty);
+    io.Int64("vmm_exe_dev", v.vmm_exe_dev, Omit::kEmpty);
+    io.Int64("vmm_exe_ino", v.vmm_exe_ino, Omit::kEmpty);
     io.Str("tap_device", v.tap_device, Omit::kEmpty);
     io.Str("base_loop", v.base_loop, Omit::kEmpty);
     io.Str("cow_loop", v.cow_loop, Omit::kEmpty);

@@ -127,9 +127,15 @@ struct VmHandles {
   std::string cow_loop;
   std::string dm_name;
   std::string dm_dev;
+  // Who the VMM process is, recorded at spawn: it is adopted or signalled
+  // only while all of these still match (base/process.h ProcIdentity).
+  int64_t vmm_uid = 0;
+  int64_t vmm_start_time = 0;  // /proc/PID/stat field 22
+  int64_t vmm_exe_dev = 0;     // device and inode of /proc/PID/exe
+  int64_t vmm_exe_ino = 0;
   bool empty() const {
-    return pid == 0 && tap_device.empty() && base_loop.empty() && cow_loop.empty() && dm_name.empty() &&
-           dm_dev.empty();
+    return pid == 0 && vmm_start_time == 0 && tap_device.empty() && base_loop.empty() && cow_loop.empty() &&
+           dm_name.empty() && dm_dev.empty();
   }
 };
 

@@ -16,6 +16,9 @@ namespace impl {
 
 class RealDiskOps final : public DiskOps {
  public:
+  explicit RealDiskOps(std::optional<Credentials> tools_user = std::nullopt)
+      : tools_user_(std::move(tools_user)) {}
+
   Status CreateExt4(const std::string& path, int64_t size_bytes, const std::string& label) override {
     BANGER_RETURN_IF_ERROR(CreateSparseFile(path, size_bytes));
     // Lazy init keeps a fresh disk at a few hundred KiB of real space.
@@ -57,13 +60,28 @@ class RealDiskOps final : public DiskOps {
     }
     if (size_bytes == cur) return OkStatus();
     if (::truncate(path.c_str(), size_bytes) != 0) return Error::FromErrno("grow " + path);
+    // The tools reach the disk through a descriptor we hold (/dev/fd/N), so
+    // the unprivileged user needs no access to the directories above it.
+    RunOptions ro;
+    UniqueFd disk;
+    std::string target = path;
+    if (tools_user_) {
+      disk = UniqueFd(::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW));
+      if (!disk.valid()) return Error::FromErrno("open " + path);
+      if (::fchown(disk.get(), tools_user_->uid, tools_user_->gid) != 0) {
+        return Error::FromErrno("giving " + path + " to the vmm user");
+      }
+      ro.run_as = tools_user_;
+      ro.keep_fds = {disk.get()};
+      target = "/dev/fd/" + std::to_string(disk.get());
+    }
     // resize2fs insists on a freshly checked filesystem when offline.
-    auto fsck = RunCommand({"e2fsck", "-f", "-p", path});
+    auto fsck = RunCommand({"e2fsck", "-f", "-p", target}, ro);
     if (!fsck.ok()) return std::move(fsck).error().Wrap("checking " + path);
     if (fsck->exit_code > 1) {
       return Error::Internal("e2fsck " + path + " failed (exit " + std::to_string(fsck->exit_code) + ")");
     }
-    auto rs = RunChecked({"resize2fs", path});
+    auto rs = RunChecked({"resize2fs", target}, ro);
     if (!rs.ok()) return std::move(rs).error().Wrap("resizing " + path);
     return OkStatus();
   }
@@ -73,6 +91,9 @@ class RealDiskOps final : public DiskOps {
     if (::stat(path.c_str(), &st) != 0) return 0;
     return static_cast<int64_t>(st.st_size);
   }
+
+ private:
+  const std::optional<Credentials> tools_user_;
 };
 
 }  // namespace impl
@@ -87,6 +108,10 @@ Status CreateSparseFile(const std::string& path, int64_t size_bytes) {
     return e;
   }
   return OkStatus();
+}
+
+std::unique_ptr<DiskOps> MakeRealDiskOps(std::optional<Credentials> tools_user) {
+  return std::make_unique<impl::RealDiskOps>(std::move(tools_user));
 }
 
 DiskOps& RealDiskOps() {

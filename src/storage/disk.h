@@ -4,8 +4,11 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 
+#include "base/process.h"
 #include "base/result.h"
 
 namespace banger {
@@ -26,8 +29,15 @@ class DiskOps {
   virtual int64_t SizeOf(const std::string& path) = 0;
 };
 
-// The real implementation (class RealDiskOps).
+// The real implementation (class RealDiskOps), running e2fsprogs as the
+// daemon's user.
 DiskOps& RealDiskOps();
+
+// The real implementation, but e2fsck and resize2fs run as `tools_user`
+// (with no_new_privs) on a disk first given to that user: a guest-written
+// work disk is hostile input, and a parser bug in e2fsprogs must not be a
+// root exploit. nullopt = as the daemon's user.
+std::unique_ptr<DiskOps> MakeRealDiskOps(std::optional<Credentials> tools_user);
 
 // A new sparse file of `size_bytes`, mode 0600. Fails if it exists; on
 // failure nothing is left.

@@ -6,7 +6,13 @@
 //
 // Every VMM process is started detached in its own session (base/process.h
 // SpawnDetached), so it outlives the daemon; liveness is judged by the
-// daemon from (pid, control socket), never by parenthood.
+// daemon from the process identity recorded at spawn (pid, uid, start time,
+// executable: base/process.h ProcIdentity), never by parenthood or argv.
+//
+// Least privilege: when the daemon runs as root and BackendOptions names a
+// VMM user, QEMU drops to it with -runas (after opening its files) under
+// -sandbox; Firecracker is started as that user (or through its jailer when
+// jailer_bin is set). Every VMM starts with only stdin/stdout/stderr open.
 //
 // Thread-safety: implementations hold no per-VM state; calls for different
 // VMs may run concurrently. The daemon serializes calls for one VM.
@@ -16,10 +22,13 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "base/account.h"
 #include "base/process.h"
 #include "base/result.h"
 #include "model/json.h"
@@ -56,12 +65,20 @@ struct LaunchSpec {
   std::string console_log_path;  // guest serial console output (appended)
   std::string vmm_log_path;      // the VMM's own log (appended)
   std::string metrics_path;      // FC metrics file (empty = none)
+  // Called right after the VMM process exists, with its identity (uid: the
+  // one it runs as once privileges are dropped), before the launch waits for
+  // it: the daemon records it in handles.json so a daemon that dies during
+  // the launch still finds and kills it. An error aborts the launch.
+  std::function<Status(const ProcIdentity&)> on_spawn;
 };
 
-// What identifies a running VMM process.
+// What identifies a running VMM process. Sockets come from the VM's
+// directory (the daemon's layout), never from the process's argv.
 struct VmmProcess {
   pid_t pid = 0;
   std::string control_sock_path;
+  ProcIdentity identity;        // as recorded at spawn; signals go only to this process
+  std::string agent_sock_path;  // QEMU agent socket, removed at shutdown ("" = none)
 };
 
 class VmmBackend {
@@ -103,7 +120,15 @@ struct BackendOptions {
   std::string firecracker_bin = "firecracker";  // name in PATH or absolute path
   std::string qemu_bin = "qemu-system-x86_64";
   std::string qemu_accel = "kvm";  // "kvm" | "tcg"
+  // The unprivileged user VMMs run as (config vmm_user); unset = the
+  // daemon's own user (the daemon is not root, or vmm_user = "root").
+  std::optional<UserAccount> vmm_user;
+  // Firecracker's jailer (config jailer_bin); "" = run firecracker directly.
+  std::string jailer_bin;
 };
+
+// The uid a VMM ends up running as under `opts`.
+uid_t VmmUid(const BackendOptions& opts);
 
 std::unique_ptr<VmmBackend> MakeFirecrackerBackend(const BackendOptions& opts, ProcessOps& ops);
 std::unique_ptr<VmmBackend> MakeQemuBackend(const BackendOptions& opts, ProcessOps& ops);

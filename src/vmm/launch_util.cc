@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <thread>
@@ -19,23 +20,32 @@ std::chrono::milliseconds Deadline::Remaining() const {
   return std::max(left, std::chrono::milliseconds(0));
 }
 
-bool WaitUntilGone(ProcessOps& ops, pid_t pid, std::chrono::milliseconds timeout) {
+bool WaitUntilGone(ProcessOps& ops, const ProcIdentity& who, std::chrono::milliseconds timeout) {
   Deadline deadline(timeout);
-  while (ops.Alive(pid)) {
+  while (IsSameProcess(ops, who)) {
     if (deadline.Expired()) return false;
     std::this_thread::sleep_for(kVmmPollInterval);
   }
   return true;
 }
 
-Status KillAndWait(ProcessOps& ops, pid_t pid, std::chrono::milliseconds timeout) {
-  if (!ops.Alive(pid)) return OkStatus();
-  BANGER_RETURN_IF_ERROR(ops.Signal(pid, SIGKILL));
-  if (!WaitUntilGone(ops, pid, timeout)) {
-    return Error::Timeout("process " + std::to_string(pid) + " still alive " +
+Status KillAndWait(ProcessOps& ops, const ProcIdentity& who, std::chrono::milliseconds timeout) {
+  if (!IsSameProcess(ops, who)) return OkStatus();
+  BANGER_RETURN_IF_ERROR(ops.SignalIf(who, SIGKILL));
+  if (!WaitUntilGone(ops, who, timeout)) {
+    return Error::Timeout("process " + std::to_string(who.pid) + " still alive " +
                           std::to_string(timeout.count()) + "ms after SIGKILL");
   }
   return OkStatus();
+}
+
+uid_t VmmUid(const BackendOptions& opts) { return opts.vmm_user ? opts.vmm_user->uid : ::geteuid(); }
+
+Result<ProcIdentity> IdentifySpawned(ProcessOps& ops, pid_t pid, uid_t uid) {
+  auto id = ops.Identify(pid);
+  if (!id.ok()) return Error::Unavailable("the vmm exited right after it started");
+  id->uid = uid;
+  return *id;
 }
 
 Status CheckKvmUsable() {
@@ -88,8 +98,8 @@ std::string LogMark::NewText(size_t max_bytes) const {
   return Trim(TailFile(path_, std::min(max_bytes, static_cast<size_t>(grown))));
 }
 
-Error WithExitOutput(Error err, ProcessOps& ops, pid_t pid, const std::vector<LogMark>& logs) {
-  if (ops.Alive(pid)) return err;
+Error WithExitOutput(Error err, ProcessOps& ops, const ProcIdentity& who, const std::vector<LogMark>& logs) {
+  if (IsSameProcess(ops, who)) return err;
   std::string out;
   for (const auto& log : logs) {
     std::string text = log.NewText();
@@ -100,7 +110,7 @@ Error WithExitOutput(Error err, ProcessOps& ops, pid_t pid, const std::vector<Lo
 
 LaunchGuard::~LaunchGuard() {
   if (released_) return;
-  auto st = KillAndWait(ops_, pid_, kVmmKillWait);
+  auto st = KillAndWait(ops_, who_, kVmmKillWait);
   if (!st.ok()) spdlog::error("vmm: abandoning failed launch: {}", st.error().message());
   RemovePaths(cleanup_paths_);
 }

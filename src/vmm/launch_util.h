@@ -39,11 +39,17 @@ class Deadline {
   std::chrono::steady_clock::time_point end_;
 };
 
-// Polls until pid is gone; false if it is still alive after `timeout`.
-bool WaitUntilGone(ProcessOps& ops, pid_t pid, std::chrono::milliseconds timeout);
+// Polls until the process `who` is gone (or its pid is someone else's);
+// false if it is still there after `timeout`.
+bool WaitUntilGone(ProcessOps& ops, const ProcIdentity& who, std::chrono::milliseconds timeout);
 
-// SIGKILLs pid and waits up to `timeout` for it to disappear.
-Status KillAndWait(ProcessOps& ops, pid_t pid, std::chrono::milliseconds timeout);
+// SIGKILLs `who` (only if its pid still is that process) and waits up to
+// `timeout` for it to disappear.
+Status KillAndWait(ProcessOps& ops, const ProcIdentity& who, std::chrono::milliseconds timeout);
+
+// The identity of a just-spawned VMM, with `uid` the one it runs as after
+// dropping privileges. A process already gone is kUnavailable.
+Result<ProcIdentity> IdentifySpawned(ProcessOps& ops, pid_t pid, uid_t uid);
 
 // /dev/kvm must open read-write for a VMM to create a VM.
 Status CheckKvmUsable();
@@ -68,28 +74,29 @@ class LogMark {
   int64_t offset_ = 0;
 };
 
-// If pid has exited, appends what it wrote to `logs` since they were marked:
-// a VMM that dies during launch says why there. A live pid leaves err as is.
-Error WithExitOutput(Error err, ProcessOps& ops, pid_t pid, const std::vector<LogMark>& logs);
+// If `who` has exited, appends what it wrote to `logs` since they were
+// marked: a VMM that dies during launch says why there. A live one leaves
+// err as is.
+Error WithExitOutput(Error err, ProcessOps& ops, const ProcIdentity& who, const std::vector<LogMark>& logs);
 
 // Owns a VMM process from spawn until Launch succeeds. Unless Release()d,
 // destruction SIGKILLs it, waits for it to vanish and removes the given
 // paths (its sockets), so a failed launch leaks nothing.
 class LaunchGuard {
  public:
-  LaunchGuard(ProcessOps& ops, pid_t pid, std::vector<std::string> cleanup_paths)
-      : ops_(ops), pid_(pid), cleanup_paths_(std::move(cleanup_paths)) {}
+  LaunchGuard(ProcessOps& ops, ProcIdentity who, std::vector<std::string> cleanup_paths)
+      : ops_(ops), who_(who), cleanup_paths_(std::move(cleanup_paths)) {}
   ~LaunchGuard();
   LaunchGuard(const LaunchGuard&) = delete;
   LaunchGuard& operator=(const LaunchGuard&) = delete;
 
-  pid_t pid() const { return pid_; }
+  pid_t pid() const { return who_.pid; }
   // The launch succeeded: the process now belongs to the caller.
   void Release() { released_ = true; }
 
  private:
   ProcessOps& ops_;
-  pid_t pid_;
+  ProcIdentity who_;
   bool released_ = false;
   std::vector<std::string> cleanup_paths_;
 };

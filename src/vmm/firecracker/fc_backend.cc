@@ -1,6 +1,15 @@
 // The Firecracker backend: spawn `firecracker --api-sock`, configure the VM
 // over the REST API, InstanceStart. See fc_client.h for the API calls.
+//
+// With a VMM user (BackendOptions::vmm_user), firecracker runs as that user
+// (setgroups/setgid/setuid and no_new_privs in the child) with its working
+// directory in the VM directory, which becomes the user's: every path FC is
+// given is relative to it (the image's kernel, initrd and shared rootfs are
+// hard-linked in), so it needs no access to the daemon's home above it, and
+// the per-VM writable files (disks, logs, metrics) are owned by it.
 #include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <thread>
 
@@ -37,6 +46,31 @@ Result<Json> ReadNewestMetrics(const std::string& path) {
   return j;
 }
 
+// The name FC is given for `path` when it runs as the VMM user inside
+// `vm_dir`: files already there by their base name, others hard-linked in
+// as `link_name` (read-only inputs: kernel, initrd, the shared rootfs).
+Result<std::string> Expose(const std::string& vm_dir, const std::string& path, const std::string& link_name,
+                           const UserAccount& user, bool owned) {
+  if (path.empty()) return std::string();
+  std::string dir = vm_dir + "/";
+  std::string name;
+  if (path.compare(0, dir.size(), dir) == 0 && path.find('/', dir.size()) == std::string::npos) {
+    name = path.substr(dir.size());
+  } else {
+    name = link_name;
+    std::string dst = dir + name;
+    (void)::unlink(dst.c_str());
+    if (::link(path.c_str(), dst.c_str()) != 0) {
+      return Error::FromErrno("hard-linking " + path + " into " + vm_dir +
+                              " for the vmm user (the image must be on the same filesystem as the vm)");
+    }
+  }
+  if (owned && PathExists(dir + name) && ::chown((dir + name).c_str(), user.uid, user.gid) != 0) {
+    return Error::FromErrno("chown " + dir + name + " to " + user.name);
+  }
+  return name;
+}
+
 class FirecrackerBackend final : public VmmBackend {
  public:
   FirecrackerBackend(BackendOptions opts, ProcessOps& ops) : opts_(std::move(opts)), ops_(ops) {}
@@ -69,32 +103,53 @@ class FirecrackerBackend final : public VmmBackend {
     const std::vector<std::string> sockets = {spec.control_sock_path, spec.vsock_path};
     RemovePaths(sockets);
 
+    // The paths FC itself opens: as given, or relative to the VM directory
+    // when it runs as the VMM user there.
+    LaunchSpec fc_spec = spec;
+    if (opts_.vmm_user) {
+      auto relative = ForVmmUser(spec, *opts_.vmm_user);
+      if (!relative.ok())
+        return std::move(relative).error().Wrap("preparing the vm directory for the vmm user");
+      fc_spec = std::move(*relative);
+    }
+
     // FC writes the guest serial console, and its own messages until the
     // logger is configured, to stdout.
     std::vector<LogMark> logs = {LogMark(spec.console_log_path), LogMark(spec.vmm_log_path)};
     SpawnOptions so;
-    so.argv = {opts_.firecracker_bin, "--api-sock", spec.control_sock_path};
+    so.argv = {opts_.firecracker_bin, "--api-sock", fc_spec.control_sock_path};
     const std::string& id = spec.vm_name.empty() ? spec.vm_id : spec.vm_name;
     if (!id.empty()) so.argv.insert(so.argv.end(), {"--id", id});
     so.stdout_path = spec.console_log_path;
+    if (opts_.vmm_user) {
+      so.run_as = Credentials{opts_.vmm_user->uid, opts_.vmm_user->gid, opts_.vmm_user->groups};
+      so.cwd = spec.vm_dir;
+    }
+    so.no_new_privs = true;
     auto pid = SpawnDetached(so);
     if (!pid.ok()) return std::move(pid).error().Wrap("spawning firecracker");
-    LaunchGuard guard(ops_, *pid, sockets);
+    auto who = IdentifySpawned(ops_, *pid, VmmUid(opts_));
+    if (!who.ok()) {
+      RemovePaths(sockets);
+      return WithExitOutput(std::move(who).error(), ops_, ProcIdentity{}, logs);
+    }
+    LaunchGuard guard(ops_, *who, sockets);
+    if (spec.on_spawn) BANGER_RETURN_IF_ERROR(spec.on_spawn(*who));
 
-    Status st = WaitForApi(*pid, spec.control_sock_path, deadline);
+    Status st = WaitForApi(*who, spec.control_sock_path, deadline);
     if (st.ok()) {
       FcClient fc(spec.control_sock_path, timeout, deadline);
-      st = Configure(fc, spec);
+      st = Configure(fc, fc_spec, spec.vm_dir);
       if (st.ok()) st = fc.InstanceStart();
       if (!st.ok()) st = std::move(st).error().Wrap("configuring firecracker");
     }
-    if (!st.ok()) return WithExitOutput(std::move(st).error(), ops_, *pid, logs);
+    if (!st.ok()) return WithExitOutput(std::move(st).error(), ops_, *who, logs);
     guard.Release();
-    return VmmProcess{*pid, spec.control_sock_path};
+    return VmmProcess{*pid, spec.control_sock_path, *who, ""};
   }
 
   Status Shutdown(const VmmProcess& p, std::chrono::milliseconds graceful) override {
-    if (AliveAndNames(ops_, p.pid, p.control_sock_path)) {
+    if (IsSameProcess(ops_, p.identity)) {
       Deadline graceful_deadline(graceful);
       if (graceful.count() > 0) {
         // Best effort: a guest without an i8042 driver ignores it and a
@@ -102,8 +157,8 @@ class FirecrackerBackend final : public VmmBackend {
         FcClient fc(p.control_sock_path, kApiCallTimeout, graceful_deadline);
         (void)fc.SendCtrlAltDel();
       }
-      if (!WaitUntilGone(ops_, p.pid, graceful_deadline.Remaining())) {
-        auto st = KillAndWait(ops_, p.pid, kVmmKillWait);
+      if (!WaitUntilGone(ops_, p.identity, graceful_deadline.Remaining())) {
+        auto st = KillAndWait(ops_, p.identity, kVmmKillWait);
         if (!st.ok()) return std::move(st).error().Wrap("stopping firecracker");
       }
     }
@@ -136,10 +191,10 @@ class FirecrackerBackend final : public VmmBackend {
 
  private:
   // Polls until the API answers GET /; fails at once if FC exits first.
-  Status WaitForApi(pid_t pid, const std::string& sock, const Deadline& deadline) {
+  Status WaitForApi(const ProcIdentity& who, const std::string& sock, const Deadline& deadline) {
     FcClient probe(sock, kProbeTimeout, deadline);
     while (true) {
-      if (!ops_.Alive(pid)) return Error::Unavailable("firecracker exited before its API came up");
+      if (!IsSameProcess(ops_, who)) return Error::Unavailable("firecracker exited before its API came up");
       if (PathExists(sock) && probe.DescribeInstance().ok()) return OkStatus();
       if (deadline.Expired())
         return Error::Timeout("firecracker API on " + sock + " did not come up in time");
@@ -147,14 +202,41 @@ class FirecrackerBackend final : public VmmBackend {
     }
   }
 
+  // The spec with every path FC opens made relative to the VM directory (its
+  // working directory), the directory and the VM's writable files owned by
+  // the VMM user, read-only inputs hard-linked in.
+  static Result<LaunchSpec> ForVmmUser(const LaunchSpec& spec, const UserAccount& user) {
+    if (spec.vm_dir.empty()) return Error::Invalid("firecracker launch: no vm directory");
+    LaunchSpec r = spec;
+    const std::string& d = spec.vm_dir;
+    if (::chown(d.c_str(), user.uid, user.gid) != 0 || ::chmod(d.c_str(), 0700) != 0) {
+      return Error::FromErrno("giving " + d + " to " + user.name);
+    }
+    for (const std::string* log : {&spec.vmm_log_path, &spec.metrics_path}) {
+      if (!log->empty()) BANGER_RETURN_IF_ERROR(CreateIfMissing(*log));
+    }
+    BANGER_ASSIGN_OR_RETURN(r.control_sock_path, Expose(d, spec.control_sock_path, "api.sock", user, false));
+    BANGER_ASSIGN_OR_RETURN(r.vsock_path, Expose(d, spec.vsock_path, "v.sock", user, false));
+    BANGER_ASSIGN_OR_RETURN(r.kernel_path, Expose(d, spec.kernel_path, "fc-kernel", user, false));
+    BANGER_ASSIGN_OR_RETURN(r.initrd_path, Expose(d, spec.initrd_path, "fc-initrd", user, false));
+    BANGER_ASSIGN_OR_RETURN(r.vmm_log_path, Expose(d, spec.vmm_log_path, "vmm.log", user, true));
+    BANGER_ASSIGN_OR_RETURN(r.metrics_path, Expose(d, spec.metrics_path, "metrics.json", user, true));
+    for (auto& drive : r.drives) {
+      BANGER_ASSIGN_OR_RETURN(drive.path, Expose(d, drive.path, "fc-" + drive.id, user, !drive.read_only));
+    }
+    return r;
+  }
+
   // The pre-boot configuration, in the order FC's getting-started guide uses.
-  static Status Configure(FcClient& fc, const LaunchSpec& spec) {
+  // Relative paths in `spec` are relative to `vm_dir` (FC's working directory).
+  static Status Configure(FcClient& fc, const LaunchSpec& spec, const std::string& vm_dir) {
+    auto host = [&](const std::string& p) { return p.empty() || p[0] == '/' ? p : vm_dir + "/" + p; };
     if (!spec.vmm_log_path.empty()) {
-      BANGER_RETURN_IF_ERROR(CreateIfMissing(spec.vmm_log_path));
+      BANGER_RETURN_IF_ERROR(CreateIfMissing(host(spec.vmm_log_path)));
       BANGER_RETURN_IF_ERROR(fc.PutLogger(spec.vmm_log_path, "Info"));
     }
     if (!spec.metrics_path.empty()) {
-      BANGER_RETURN_IF_ERROR(CreateIfMissing(spec.metrics_path));
+      BANGER_RETURN_IF_ERROR(CreateIfMissing(host(spec.metrics_path)));
       BANGER_RETURN_IF_ERROR(fc.PutMetrics(spec.metrics_path));
     }
     BANGER_RETURN_IF_ERROR(fc.PutMachineConfig(spec.vcpu_count, spec.memory_mib));

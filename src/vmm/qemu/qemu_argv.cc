@@ -3,7 +3,7 @@
 namespace banger {
 namespace {
 
-// The agent port's chardev, found again in a running QEMU's argv by this prefix.
+// The agent port's chardev.
 constexpr const char* kAgentChardevPrefix = "socket,id=ag,path=";
 
 // Values that land inside QEMU's "key=value,key=value" option lists.
@@ -29,7 +29,7 @@ std::string QemuKernelCmdline(QemuAccel accel, const std::string& guest_cmdline)
 }
 
 Result<std::vector<std::string>> BuildQemuArgv(const std::string& qemu_bin, QemuAccel accel,
-                                               const LaunchSpec& spec) {
+                                               const LaunchSpec& spec, const std::string& runas_user) {
   if (spec.kernel_path.empty()) return Error::Invalid("qemu launch: no kernel path");
   if (spec.control_sock_path.empty()) return Error::Invalid("qemu launch: no QMP socket path");
   if (spec.console_log_path.empty()) return Error::Invalid("qemu launch: no console log path");
@@ -46,6 +46,7 @@ Result<std::vector<std::string>> BuildQemuArgv(const std::string& qemu_bin, Qemu
   BANGER_RETURN_IF_ERROR(CheckOptionValue("agent socket path", spec.agent_sock_path));
   BANGER_RETURN_IF_ERROR(CheckOptionValue("tap device", spec.tap_device));
   BANGER_RETURN_IF_ERROR(CheckOptionValue("guest MAC", spec.guest_mac));
+  BANGER_RETURN_IF_ERROR(CheckOptionValue("vmm user", runas_user));
   for (const auto& d : spec.drives) {
     if (d.id.empty()) return Error::Invalid("qemu launch: drive without an id");
     BANGER_RETURN_IF_ERROR(CheckOptionValue("drive id", d.id));
@@ -84,16 +85,9 @@ Result<std::vector<std::string>> BuildQemuArgv(const std::string& qemu_bin, Qemu
          std::string("virtserialport,chardev=ag,name=") + kQemuAgentPortName});
   }
   add({"-qmp", "unix:" + spec.control_sock_path + ",server=on,wait=off"});
+  add({"-sandbox", kQemuSandbox});
+  if (!runas_user.empty()) add({"-runas", runas_user});
   return argv;
-}
-
-std::string AgentSocketFromArgv(const std::vector<std::string>& argv) {
-  const std::string prefix = kAgentChardevPrefix;
-  for (const auto& arg : argv) {
-    if (arg.compare(0, prefix.size(), prefix) != 0) continue;
-    return arg.substr(prefix.size(), arg.find(',', prefix.size()) - prefix.size());
-  }
-  return "";
 }
 
 }  // namespace banger

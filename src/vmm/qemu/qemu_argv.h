@@ -1,7 +1,12 @@
 // The QEMU command line for one microVM: `-M microvm` with ACPI (the Debian
 // guest kernel finds its virtio-mmio devices only through ACPI), the serial
 // console appended to a file, virtio-blk drives, an optional tap NIC, an
-// optional virtio-serial agent port and a QMP control socket.
+// optional virtio-serial agent port and a QMP control socket. Always under
+// QEMU's seccomp sandbox (-sandbox on,obsolete=deny,spawn=deny,
+// resourcecontrol=deny), and with -runas USER when a VMM user is given:
+// QEMU opens every file and socket first, then drops to that user.
+// (elevateprivileges=deny is left out: together with -runas it kills QEMU
+// with SIGSYS at the privilege drop.)
 //
 // Pure functions; safe from any thread.
 #pragma once
@@ -28,13 +33,13 @@ inline constexpr const char* kQemuAgentPortName = "banger.agent";
 // calibrate against PIT".
 std::string QemuKernelCmdline(QemuAccel accel, const std::string& guest_cmdline);
 
-// The full argv, argv[0] = qemu_bin. QEMU splits option values at ',', so a
-// path or name containing one is refused rather than misparsed.
-Result<std::vector<std::string>> BuildQemuArgv(const std::string& qemu_bin, QemuAccel accel,
-                                               const LaunchSpec& spec);
+// The seccomp sandbox options QEMU always gets.
+inline constexpr const char* kQemuSandbox = "on,obsolete=deny,spawn=deny,resourcecontrol=deny";
 
-// The agent socket path in an argv made by BuildQemuArgv (as read back from
-// a running QEMU), "" if it has none.
-std::string AgentSocketFromArgv(const std::vector<std::string>& argv);
+// The full argv, argv[0] = qemu_bin. QEMU splits option values at ',', so a
+// path or name containing one is refused rather than misparsed. A non-empty
+// `runas_user` adds -runas.
+Result<std::vector<std::string>> BuildQemuArgv(const std::string& qemu_bin, QemuAccel accel,
+                                               const LaunchSpec& spec, const std::string& runas_user = "");
 
 }  // namespace banger

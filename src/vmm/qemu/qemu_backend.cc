@@ -47,7 +47,8 @@ class QemuBackend final : public VmmBackend {
     if (!spec.agent_sock_path.empty()) {
       BANGER_RETURN_IF_ERROR(CheckSocketPath("agent socket", spec.agent_sock_path));
     }
-    BANGER_ASSIGN_OR_RETURN(std::vector<std::string> argv, BuildQemuArgv(opts_.qemu_bin, accel, spec));
+    const std::string runas = opts_.vmm_user ? opts_.vmm_user->name : "";
+    BANGER_ASSIGN_OR_RETURN(std::vector<std::string> argv, BuildQemuArgv(opts_.qemu_bin, accel, spec, runas));
 
     // Otherwise a stale socket file could be mistaken for a ready QMP server.
     const std::vector<std::string> sockets = {spec.control_sock_path, spec.agent_sock_path};
@@ -63,29 +64,30 @@ class QemuBackend final : public VmmBackend {
     so.stdout_path = spec.vmm_log_path;
     auto pid = SpawnDetached(so);
     if (!pid.ok()) return std::move(pid).error().Wrap("spawning qemu");
-    LaunchGuard guard(ops_, *pid, sockets);
+    auto who = IdentifySpawned(ops_, *pid, VmmUid(opts_));
+    if (!who.ok()) {
+      RemovePaths(sockets);
+      return WithExitOutput(std::move(who).error(), ops_, ProcIdentity{}, logs);
+    }
+    LaunchGuard guard(ops_, *who, sockets);
+    if (spec.on_spawn) BANGER_RETURN_IF_ERROR(spec.on_spawn(*who));
 
-    auto qmp = WaitForQmp(*pid, spec.control_sock_path, deadline);
-    if (!qmp.ok()) return WithExitOutput(std::move(qmp).error(), ops_, *pid, logs);
+    auto qmp = WaitForQmp(*who, spec.control_sock_path, deadline);
+    if (!qmp.ok()) return WithExitOutput(std::move(qmp).error(), ops_, *who, logs);
     auto status = qmp->Execute("query-status", deadline.Remaining());
-    if (!status.ok()) return WithExitOutput(std::move(status).error(), ops_, *pid, logs);
+    if (!status.ok()) return WithExitOutput(std::move(status).error(), ops_, *who, logs);
     std::string state = StatusName(*status);
     if (state != "running") {
-      return WithExitOutput(Error::Internal("qemu is \"" + state + "\" after start, not running"), ops_, *pid,
+      return WithExitOutput(Error::Internal("qemu is \"" + state + "\" after start, not running"), ops_, *who,
                             logs);
     }
     guard.Release();
-    return VmmProcess{*pid, spec.control_sock_path};
+    return VmmProcess{*pid, spec.control_sock_path, *who, spec.agent_sock_path};
   }
 
   Status Shutdown(const VmmProcess& p, std::chrono::milliseconds graceful) override {
-    std::vector<std::string> sockets = {p.control_sock_path};
-    if (AliveAndNames(ops_, p.pid, p.control_sock_path)) {
-      // The agent socket is not in VmmProcess; QEMU's own argv names it.
-      sockets.push_back(AgentSocketFromArgv(ops_.Cmdline(p.pid)));
-      BANGER_RETURN_IF_ERROR(Stop(p, graceful));
-    }
-    RemovePaths(sockets);
+    if (IsSameProcess(ops_, p.identity)) BANGER_RETURN_IF_ERROR(Stop(p, graceful));
+    RemovePaths({p.control_sock_path, p.agent_sock_path});
     return OkStatus();
   }
 
@@ -126,10 +128,10 @@ class QemuBackend final : public VmmBackend {
   // Retries until QMP answers; fails at once if QEMU exits first (it binds
   // the QMP socket before loading the kernel, so a bad kernel shows up as
   // an exit here rather than a refused connection).
-  Result<QmpClient> WaitForQmp(pid_t pid, const std::string& sock, const Deadline& deadline) {
+  Result<QmpClient> WaitForQmp(const ProcIdentity& who, const std::string& sock, const Deadline& deadline) {
     Error last = Error::Timeout("QMP socket " + sock + " never appeared");
     while (true) {
-      if (!ops_.Alive(pid)) return Error::Unavailable("qemu exited during launch");
+      if (!IsSameProcess(ops_, who)) return Error::Unavailable("qemu exited during launch");
       if (PathExists(sock)) {
         auto qmp = QmpClient::Connect(sock, deadline.Remaining());
         if (qmp.ok()) return qmp;
@@ -149,13 +151,13 @@ class QemuBackend final : public VmmBackend {
       // An ACPI power-button press; the guest decides whether to power off.
       (void)qmp->Execute("system_powerdown", kQmpTimeout);
     }
-    if (WaitUntilGone(ops_, p.pid, graceful_deadline.Remaining())) return OkStatus();
+    if (WaitUntilGone(ops_, p.identity, graceful_deadline.Remaining())) return OkStatus();
     if (qmp.ok()) {
       // QEMU may close the socket before answering quit; its exit is the answer.
       (void)qmp->Execute("quit", kQmpTimeout);
-      if (WaitUntilGone(ops_, p.pid, kQuitWait)) return OkStatus();
+      if (WaitUntilGone(ops_, p.identity, kQuitWait)) return OkStatus();
     }
-    auto st = KillAndWait(ops_, p.pid, kVmmKillWait);
+    auto st = KillAndWait(ops_, p.identity, kVmmKillWait);
     if (!st.ok()) return std::move(st).error().Wrap("stopping qemu");
     return OkStatus();
   }

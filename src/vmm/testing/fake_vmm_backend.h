@@ -22,7 +22,14 @@ class FakeBackend : public VmmBackend {
     launches.push_back(spec);
     if (!launch_error.message().empty()) return launch_error;
     pid_t pid = procs_.Add({"fake-vmm", "--api-sock", spec.control_sock_path});
-    return VmmProcess{pid, spec.control_sock_path};
+    ProcIdentity who = procs_.IdentityOf(pid);
+    if (spec.on_spawn) {
+      if (auto st = spec.on_spawn(who); !st.ok()) {
+        procs_.Kill(pid);
+        return std::move(st).error();
+      }
+    }
+    return VmmProcess{pid, spec.control_sock_path, who, spec.agent_sock_path};
   }
   Status Shutdown(const VmmProcess& p, std::chrono::milliseconds graceful) override {
     std::lock_guard<std::mutex> lk(mu_);
