@@ -38,6 +38,15 @@ std::vector<char*> CArgv(const std::vector<std::string>& argv) {
   _exit(127);
 }
 
+// Writes "0" (the writer's own pid) into a cgroup.procs file; async-signal-safe.
+bool WriteZeroTo(const char* path) {
+  int fd = ::open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  bool ok = ::write(fd, "0", 1) == 1;
+  ::close(fd);
+  return ok;
+}
+
 }  // namespace
 
 Result<std::string> FindExecutable(const std::string& name) {
@@ -200,6 +209,9 @@ Result<pid_t> SpawnDetached(const SpawnOptions& opts) {
       ChildFail(rep_w.get());
     }
     if (!opts.cwd.empty() && ::chdir(opts.cwd.c_str()) != 0) ChildFail(rep_w.get());
+    for (const auto& f : opts.cgroup_procs_files) {
+      if (!WriteZeroTo(f.c_str())) ChildFail(rep_w.get());
+    }
     ::execve(exe.c_str(), cargv.data(), cenv.data());
     ChildFail(rep_w.get());
   }

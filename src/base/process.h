@@ -47,6 +47,10 @@ struct SpawnOptions {
   std::string stderr_path;        // appended to; empty = same as stdout_path
   std::string cwd;                // empty = inherit
   std::map<std::string, std::string> extra_env;
+  // cgroup.procs files the child writes "0" into (joining those cgroups)
+  // before exec, so the process never runs outside them; a failed write
+  // fails the spawn.
+  std::vector<std::string> cgroup_procs_files;
 };
 
 // Starts a process in a new session, detached from us. Returns its pid once

@@ -137,6 +137,7 @@ Result<DaemonConfig> ParseConfig(const std::string& text, const std::string& sou
   r.Str("qemu_bin", c.qemu_bin);
   r.Str("qemu_accel", c.qemu_accel);
   r.Str("cow_mode", c.cow_mode);
+  r.Str("vm_cgroups", c.vm_cgroups);
   r.Str("network", c.network);
   if (auto* fs = r.Node("file_sync")) {
     auto* arr = fs->as_array();
@@ -195,6 +196,7 @@ Result<DaemonConfig> ParseConfig(const std::string& text, const std::string& sou
     return bad("qemu_accel", "must be \"kvm\" or \"tcg\"");
   }
   if (!IsAllowed(c.network, {"on", "off"})) return bad("network", "must be \"on\" or \"off\"");
+  if (!IsAllowed(c.vm_cgroups, {"auto", "off"})) return bad("vm_cgroups", "must be \"auto\" or \"off\"");
   if (!IsAllowed(c.cow_mode, {kCowModeOverlay, kCowModeDmSnapshot})) {
     return bad("cow_mode", "must be \"overlay\" or \"dm-snapshot\"");
   }

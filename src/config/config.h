@@ -71,6 +71,11 @@ struct DaemonConfig {
   // demand): "on" or "off". Off by default until the daemon's networking has
   // its end-to-end tests (issue 5).
   std::string network = "off";
+  // Per-VM cgroups (vmm/cgroup.h): "auto" puts each VMM in its own group
+  // banger/<vm short id> with memory and pids limits when this host's
+  // cgroups (v2, or v1 memory+pids) are writable, and runs without them
+  // otherwise (a container); "off" never uses them.
+  std::string vm_cgroups = "auto";
 };
 
 // Parses TOML text. `source` names the file in error messages.
