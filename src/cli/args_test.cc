@@ -86,7 +86,8 @@ TEST(LabelFlagsTest, ParsesAndBuildsQuery) {
 TEST(SetRequestTest, BuildsPatch) {
   SetFlags f;
   EXPECT_EQ(ErrorOf(BuildSetRequest(f)),
-            "nothing to change: give --vcpus, --memory, --work-disk-size, --nat, --no-nat, --disk-bw, --disk-iops or "
+            "nothing to change: give --vcpus, --memory, --work-disk-size, --nat, --no-nat, --disk-bw, "
+            "--disk-iops or "
             "--net-bw");
   f.no_nat = true;
   f.work_disk_size = "16G";
@@ -104,8 +105,9 @@ TEST(RateFlagsTest, HumanSizesPlainBytesAndZero) {
   f.rates.net_bw = "0";
   auto r = BuildCreateRequest(f);
   ASSERT_TRUE(r.ok()) << r.error().message();
-  EXPECT_EQ(ToJson(*r),
-            Json::parse(R"({"disk_bw_bytes_per_sec": 10485760, "disk_iops": 500, "net_bw_bytes_per_sec": 0})"));
+  EXPECT_EQ(
+      ToJson(*r),
+      Json::parse(R"({"disk_bw_bytes_per_sec": 10485760, "disk_iops": 500, "net_bw_bytes_per_sec": 0})"));
   f.rates.disk_bw = "1500";  // a plain number is bytes per second (not MiB, unlike sizes)
   f.rates.net_bw = "2k";
   r = BuildCreateRequest(f);
@@ -123,7 +125,8 @@ TEST(RateFlagsTest, BadValuesSayWhich) {
   EXPECT_EQ(ErrorOf(BuildCreateRequest(f)), "--disk-bw exceeds the maximum of 1099511627776: \"2048G\"");
   f.rates.disk_bw.reset();
   f.rates.disk_iops = "10k";
-  EXPECT_EQ(ErrorOf(BuildCreateRequest(f)), "--disk-iops must be a whole number (0 = unlimited), got \"10k\"");
+  EXPECT_EQ(ErrorOf(BuildCreateRequest(f)),
+            "--disk-iops must be a whole number (0 = unlimited), got \"10k\"");
   f.rates.disk_iops.reset();
   f.rates.net_bw = "99999999999999999999999";
   EXPECT_EQ(ErrorOf(BuildCreateRequest(f)),

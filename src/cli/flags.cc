@@ -25,13 +25,15 @@ Status PutRate(std::optional<int64_t>& out, const std::string& flag, const std::
   return OkStatus();
 }
 
-Status PutCounter(std::optional<int64_t>& out, const std::string& flag, const std::optional<std::string>& raw) {
+Status PutCounter(std::optional<int64_t>& out, const std::string& flag,
+                  const std::optional<std::string>& raw) {
   if (!raw) return OkStatus();
   if (raw->empty() || raw->size() > 15 || raw->find_first_not_of("0123456789") != std::string::npos) {
     return Error::Invalid(flag + " must be a whole number (0 = unlimited), got \"" + *raw + "\"");
   }
   out = std::stoll(*raw);
-  if (*out > kMaxRateLimit) return Error::Invalid(flag + " exceeds the maximum of " + std::to_string(kMaxRateLimit));
+  if (*out > kMaxRateLimit)
+    return Error::Invalid(flag + " exceeds the maximum of " + std::to_string(kMaxRateLimit));
   return OkStatus();
 }
 
@@ -112,7 +114,8 @@ Result<SetVmRequest> BuildSetRequest(const SetFlags& f) {
   BANGER_RETURN_IF_ERROR(PutRates(r, f.rates));
   if (!r.vcpu_count && !r.memory_mib && !r.work_disk_size_bytes && !r.nat_enabled && !f.rates.any()) {
     return Error::Invalid(
-        "nothing to change: give --vcpus, --memory, --work-disk-size, --nat, --no-nat, --disk-bw, --disk-iops or "
+        "nothing to change: give --vcpus, --memory, --work-disk-size, --nat, --no-nat, --disk-bw, "
+        "--disk-iops or "
         "--net-bw");
   }
   return r;

@@ -41,7 +41,8 @@ LaunchSpec BuildLaunchSpec(const VmRecord& vm, const Image& img, const BootDevic
   if (!dev.root_dev.empty()) {
     // The snapshot is the VM's private root: the guest mounts it read-write.
     ls.kernel_cmdline += " banger.cow=dm";
-    ls.drives = {{"rootfs", dev.root_dev, false}, {"work", vm.runtime.work_disk_path, false}};  // DriveIds(true)
+    ls.drives = {{"rootfs", dev.root_dev, false},
+                 {"work", vm.runtime.work_disk_path, false}};  // DriveIds(true)
   } else {
     ls.drives = {{"rootfs", img.rootfs_path, true},
                  {"overlay", vm.runtime.system_overlay_path, false},

@@ -1,5 +1,8 @@
 // Per-VM cgroups and rate limits in the VM lifecycle, over fake backends and
 // a cgroup v1 tree in a temp directory.
+#include <fcntl.h>
+#include <sys/stat.h>
+
 #include "daemon/testing/vm_service_fixture.h"
 
 namespace banger {
@@ -25,7 +28,9 @@ class VmLimitsTest : public VmServiceTest {
     d.cgroups = cgroups_.get();
     svc_ = std::make_unique<VmService>(d);
   }
-  std::string MemDir(const VmRecord& vm) { return cgroot_.path() + "/cg/memory/banger/" + vm.id.substr(0, 16); }
+  std::string MemDir(const VmRecord& vm) {
+    return cgroot_.path() + "/cg/memory/banger/" + vm.id.substr(0, 16);
+  }
 
   testing::TempDir cgroot_{"bgcgd"};
   std::unique_ptr<VmCgroups> cgroups_;

@@ -5,7 +5,6 @@
 #include <sys/stat.h>
 
 #include <ctime>
-
 #include <set>
 #include <thread>
 
@@ -100,7 +99,8 @@ Status VmService::ApplyRateLimits(const VmRecord& vm, const RateLimits& next) {
   auto h = cache_.Get(vm.id);
   if (!h || h->pid <= 0) return Error::Unavailable("vm " + vm.name + " has no running VMM");
   VmmBackend* backend = BackendFor(vm.spec.backend);
-  if (!backend) return Error::Unavailable(std::string("backend ") + BackendName(vm.spec.backend) + " is not configured");
+  if (!backend)
+    return Error::Unavailable(std::string("backend ") + BackendName(vm.spec.backend) + " is not configured");
   return backend->SetRateLimits(VmmProcess{h->pid, vm.runtime.api_sock_path}, DriveIds(!h->dm_name.empty()),
                                 !h->tap_device.empty(), next);
 }

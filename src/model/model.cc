@@ -232,8 +232,8 @@ Result<int64_t> ParseRate(const std::string& raw_in, const std::string& what) {
   }
   if (mult != 1) raw.pop_back();
   if (raw.empty() || raw.find_first_not_of("0123456789") != std::string::npos) {
-    return Error::Invalid(what + " must be a whole number with an optional K, M or G suffix, got \"" + raw_in +
-                          "\"");
+    return Error::Invalid(what + " must be a whole number with an optional K, M or G suffix, got \"" +
+                          raw_in + "\"");
   }
   int64_t value = 0;
   for (char c : raw) {
@@ -241,8 +241,8 @@ Result<int64_t> ParseRate(const std::string& raw_in, const std::string& what) {
     if (value > kMaxRateLimit) break;  // already too large; avoid overflow
   }
   if (value > kMaxRateLimit / mult) {
-    return Error::Invalid(what + " exceeds the maximum of " + std::to_string(kMaxRateLimit) + ": \"" + raw_in +
-                          "\"");
+    return Error::Invalid(what + " exceeds the maximum of " + std::to_string(kMaxRateLimit) + ": \"" +
+                          raw_in + "\"");
   }
   return value * mult;
 }

@@ -62,9 +62,10 @@ TEST_F(StoreTest, Migration2WritesRateLimitsIntoOlderVmSpecs) {
 
   auto store = OpenFile();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(RawQuery(db_path_, "SELECT json_extract(spec_json, '$.disk_bw_bytes_per_sec') || ',' || "
-                               "json_extract(spec_json, '$.disk_iops') || ',' || "
-                               "json_extract(spec_json, '$.net_bw_bytes_per_sec') FROM vms"),
+  EXPECT_EQ(RawQuery(db_path_,
+                     "SELECT json_extract(spec_json, '$.disk_bw_bytes_per_sec') || ',' || "
+                     "json_extract(spec_json, '$.disk_iops') || ',' || "
+                     "json_extract(spec_json, '$.net_bw_bytes_per_sec') FROM vms"),
             "0,0,0");
   auto got = store->GetVm("old");
   ASSERT_TRUE(got.ok()) << got.error().message();

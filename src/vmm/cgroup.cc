@@ -25,7 +25,8 @@ constexpr int64_t kCgroup2Magic = 0x63677270;
 std::string Unescape(const std::string& s) {
   std::string out;
   for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\\' && i + 3 < s.size() && std::isdigit(static_cast<unsigned char>(s[i + 1])) && std::isdigit(static_cast<unsigned char>(s[i + 2])) &&
+    if (s[i] == '\\' && i + 3 < s.size() && std::isdigit(static_cast<unsigned char>(s[i + 1])) &&
+        std::isdigit(static_cast<unsigned char>(s[i + 2])) &&
         std::isdigit(static_cast<unsigned char>(s[i + 3]))) {
       out += static_cast<char>((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0'));
       i += 3;
@@ -223,14 +224,16 @@ std::vector<std::string> VmCgroups::GroupDirs(const std::string& name) const {
     case CgroupVersion::kV2:
       return {host_.v2_parent + "/" + kGroupDir + "/" + name};
     case CgroupVersion::kV1:
-      return {host_.memory_parent + "/" + kGroupDir + "/" + name, host_.pids_parent + "/" + kGroupDir + "/" + name};
+      return {host_.memory_parent + "/" + kGroupDir + "/" + name,
+              host_.pids_parent + "/" + kGroupDir + "/" + name};
     case CgroupVersion::kNone:
       break;
   }
   return {};
 }
 
-Result<std::vector<std::string>> VmCgroups::Create(const std::string& name, const CgroupLimits& limits) const {
+Result<std::vector<std::string>> VmCgroups::Create(const std::string& name,
+                                                   const CgroupLimits& limits) const {
   if (!enabled()) return Error::Unavailable("per-VM cgroups are off: " + host_.why_none);
   BANGER_RETURN_IF_ERROR(CheckName(name));
   const std::string mem = limits.memory_bytes > 0 ? std::to_string(limits.memory_bytes) : "";

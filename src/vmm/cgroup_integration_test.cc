@@ -1,11 +1,10 @@
 // VmCgroups on this host's real cgroup filesystem: a group with memory and
 // pids limits, a process put in it by SpawnDetached before exec, removal.
 // Skips (saying why) where cgroups are not writable, e.g. in a container.
-#include <signal.h>
-#include <unistd.h>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <sstream>
@@ -25,12 +24,13 @@ class RealCgroupTest : public ::testing::Test {
   void SetUp() override {
     cg_ = std::make_unique<VmCgroups>(DetectCgroupHost());
     if (!cg_->enabled()) GTEST_SKIP() << "no usable cgroups here: " << cg_->host().why_none;
-    if (auto st = cg_->Probe(); !st.ok()) GTEST_SKIP() << "cgroups not writable here: " << st.error().message();
+    if (auto st = cg_->Probe(); !st.ok())
+      GTEST_SKIP() << "cgroups not writable here: " << st.error().message();
     name_ = "test-" + std::to_string(::getpid());
   }
   void TearDown() override {
     if (pid_ > 0) RealProcessOps().Signal(pid_, SIGKILL).ok();
-    if (cg_ && cg_->enabled() && !name_.empty()) WaitRemoved();
+    if (cg_ && cg_->enabled() && !name_.empty()) WaitRemoved().ok();
   }
   Status WaitRemoved() {
     // A SIGKILLed process leaves its group a moment after the signal.

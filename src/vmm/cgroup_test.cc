@@ -128,7 +128,8 @@ TEST_F(CgroupFsTest, V1CreateWritesLimitsInBothHierarchiesAndRemoveUndoes) {
   ASSERT_TRUE(procs.ok()) << procs.error().message();
   const std::string mem = "/sys/fs/cgroup/memory/process_api/abc/banger/0123456789abcdef";
   const std::string pids = "/sys/fs/cgroup/pids/banger/0123456789abcdef";
-  EXPECT_THAT(*procs, ElementsAre(root_.path() + mem + "/cgroup.procs", root_.path() + pids + "/cgroup.procs"));
+  EXPECT_THAT(*procs,
+              ElementsAre(root_.path() + mem + "/cgroup.procs", root_.path() + pids + "/cgroup.procs"));
   EXPECT_EQ(Read(mem + "/memory.limit_in_bytes"), "2147483648");
   EXPECT_EQ(Read(pids + "/pids.max"), "256");
   EXPECT_THAT(cg.List(), ElementsAre("0123456789abcdef"));

@@ -18,15 +18,17 @@ Json FcRateLimiter(int64_t bytes_per_sec, int64_t ops_per_sec) {
 
 std::string QemuDriveThrottleOptions(const RateLimits& limits) {
   std::string out;
-  if (limits.disk_bytes_per_sec > 0) out += ",throttling.bps-total=" + std::to_string(limits.disk_bytes_per_sec);
+  if (limits.disk_bytes_per_sec > 0)
+    out += ",throttling.bps-total=" + std::to_string(limits.disk_bytes_per_sec);
   if (limits.disk_iops > 0) out += ",throttling.iops-total=" + std::to_string(limits.disk_iops);
   return out;
 }
 
 Json QemuBlockThrottleArgs(const std::string& drive_id, const RateLimits& limits) {
   // Every rate is required; zero means "no limit" for that one.
-  return Json{{"device", drive_id},       {"bps", limits.disk_bytes_per_sec}, {"bps_rd", 0}, {"bps_wr", 0},
-              {"iops", limits.disk_iops}, {"iops_rd", 0},                     {"iops_wr", 0}};
+  return Json{{"device", drive_id}, {"bps", limits.disk_bytes_per_sec}, {"bps_rd", 0},
+              {"bps_wr", 0},        {"iops", limits.disk_iops},         {"iops_rd", 0},
+              {"iops_wr", 0}};
 }
 
 RateLimitSupport RateLimitSupportOf(BackendKind kind) {

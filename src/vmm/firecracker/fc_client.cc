@@ -106,8 +106,9 @@ Status FcClient::PutNetworkInterface(const std::string& iface_id, const std::str
 }
 
 Status FcClient::PatchDriveRateLimiter(const std::string& drive_id, const RateLimits& limits) {
-  return Send("PATCH", "/drives/" + UrlEncode(drive_id),
-              {{"drive_id", drive_id}, {"rate_limiter", FcRateLimiter(limits.disk_bytes_per_sec, limits.disk_iops)}});
+  return Send(
+      "PATCH", "/drives/" + UrlEncode(drive_id),
+      {{"drive_id", drive_id}, {"rate_limiter", FcRateLimiter(limits.disk_bytes_per_sec, limits.disk_iops)}});
 }
 
 Status FcClient::PatchNetworkRateLimiters(const std::string& iface_id, const RateLimits& limits) {

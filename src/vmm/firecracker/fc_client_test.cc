@@ -118,7 +118,8 @@ TEST_F(FakeFcApi, RateLimitersAtConfigurationAndLive) {
   EXPECT_EQ(got[0].body, Json::parse(R"({"drive_id":"work","path_on_host":"/vm/work.ext4",
       "is_root_device":false,"is_read_only":false,
       "rate_limiter":{"bandwidth":{"size":10485760,"refill_time":1000},"ops":{"size":500,"refill_time":1000}}})"));
-  EXPECT_EQ(got[1].body, Json::parse(R"({"iface_id":"eth0","host_dev_name":"tap7","guest_mac":"06:00:ac:10:00:02",
+  EXPECT_EQ(got[1].body,
+            Json::parse(R"({"iface_id":"eth0","host_dev_name":"tap7","guest_mac":"06:00:ac:10:00:02",
       "rx_rate_limiter":{"bandwidth":{"size":1048576,"refill_time":1000},"ops":{"size":0,"refill_time":1000}},
       "tx_rate_limiter":{"bandwidth":{"size":1048576,"refill_time":1000},"ops":{"size":0,"refill_time":1000}}})"));
   EXPECT_EQ(got[2].method, "PATCH");
