@@ -18,6 +18,8 @@ namespace {
 
 // Seconds a fresh cgroup is left alone by RemoveStaleCgroups.
 constexpr time_t kCgroupGrace = 120;
+// RemoveCgroup retries every 20 ms for up to 2 s.
+constexpr int kCgroupRemoveTries = 100;
 
 }  // namespace
 
@@ -68,9 +70,14 @@ void VmService::UndoBoot(const VmRecord& vm, const VmHandles& h) {
 
 void VmService::RemoveCgroup(const VmRecord& vm) {
   if (!d_.cgroups || vm.id.empty()) return;
-  if (auto st = d_.cgroups->Remove(CgroupName(vm)); !st.ok()) {
-    spdlog::warn("vm {}: {}", vm.name, st.error().message());
+  // A VMM counts as gone once its main thread is a zombie; its other threads
+  // may still be leaving the group (rmdir says EBUSY) for a few milliseconds.
+  Status st = d_.cgroups->Remove(CgroupName(vm));
+  for (int i = 0; i < kCgroupRemoveTries && !st.ok(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    st = d_.cgroups->Remove(CgroupName(vm));
   }
+  if (!st.ok()) spdlog::warn("vm {}: {}", vm.name, st.error().message());
 }
 
 void VmService::RemoveStaleCgroups() {
