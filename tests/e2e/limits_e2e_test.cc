@@ -4,8 +4,8 @@
 //    active here), and QMP query-block shows the throttle on every drive;
 //  - `vm set --disk-bw` on the running VM changes the throttle live;
 //  - stop removes the group.
-// It also prints what QEMU under TCG holds beyond guest RAM once the guest
-// has touched all of it (the figure behind the memory limit's allowance).
+// It also prints QEMU's peak RSS under TCG for a booted 256 MiB guest (the
+// figure behind the memory limit's allowance).
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -188,14 +188,11 @@ TEST(LimitsE2E, QemuVmRunsInItsCgroupWithLiveDiskThrottle) {
   EXPECT_NE(net.code, 0);
   EXPECT_NE(net.err.find("--net-bw is not supported by the qemu backend"), std::string::npos) << net.err;
 
-  // The measurement: make the guest touch (nearly) all of its 256 MiB, then
-  // read QEMU's peak RSS.
+  // The measurement behind the memory limit's allowance: QEMU's peak RSS
+  // once the guest has booted (printed, not asserted).
   ASSERT_TRUE(h.WaitForConsole("l1", {"banger-test-guest: init ready"}));
-  CliRun fill =
-      h.Banger({"vm", "exec", "l1", "--", "dd", "if=/dev/zero", "of=/dev/null", "bs=150M", "count=1"});
   int64_t hwm_kb = StatusKb(pid, "VmHWM");
-  std::cout << "MEASURED qemu tcg 256 MiB guest after touching 200 MiB (dd exit " << fill.code << "): VmHWM "
-            << hwm_kb / 1024 << " MiB, beyond guest RAM " << hwm_kb / 1024 - 256 << " MiB\n";
+  std::cout << "MEASURED qemu tcg, 256 MiB guest, booted: peak RSS (VmHWM) " << hwm_kb / 1024 << " MiB\n";
 
   CliRun stop = h.Banger({"vm", "stop", "l1", "--timeout", "2"});
   ASSERT_EQ(stop.code, 0) << stop.err;
