@@ -33,6 +33,7 @@
 #include "storage/disk.h"
 #include "store/store.h"
 #include "vmm/backend.h"
+#include "vmm/cgroup.h"
 
 namespace banger {
 namespace {
@@ -203,6 +204,27 @@ Result<DaemonConfig> PrepareHome(const DaemonOptions& opts, const HomeLayout& ho
   return *cfg;
 }
 
+// Per-VM cgroups when config vm_cgroups = "auto" and this host lets us
+// (else null: VMs run without, as in a container without cgroup access).
+std::unique_ptr<VmCgroups> StartCgroups(const DaemonConfig& config) {
+  if (config.vm_cgroups == "off") {
+    spdlog::info("per-VM cgroups: off (config vm_cgroups)");
+    return nullptr;
+  }
+  auto cg = std::make_unique<VmCgroups>(DetectCgroupHost());
+  if (!cg->enabled()) {
+    spdlog::warn("per-VM cgroups: unavailable ({}); VMs run without", cg->host().why_none);
+    return nullptr;
+  }
+  if (auto st = cg->Probe(); !st.ok()) {
+    spdlog::warn("per-VM cgroups: cgroup {} is not writable here ({}); VMs run without",
+                 CgroupVersionName(cg->host().version), st.error().message());
+    return nullptr;
+  }
+  spdlog::info("per-VM cgroups: on (cgroup {})", CgroupVersionName(cg->host().version));
+  return cg;
+}
+
 // What the API serves, built over the store: every use case and its parts.
 struct Services {
   BackendOptions backend_opts;
@@ -213,6 +235,7 @@ struct Services {
   std::unique_ptr<AgentPool> agents;
   std::unique_ptr<CowRoot> cow;
   std::unique_ptr<VmNetwork> network;
+  std::unique_ptr<VmCgroups> cgroups;
   std::unique_ptr<VmService> vms;
   std::unique_ptr<ImageService> images;
   std::unique_ptr<SessionService> sessions;
@@ -243,6 +266,7 @@ Result<std::unique_ptr<Services>> MakeServices(const HomeLayout& home, const Dae
   // The copy-on-write root, chosen once (config cow_mode).
   s->cow = MakeCowRoot(config.cow_mode, &RealDeviceMapperOps(), RealDiskOps(), store);
   BANGER_ASSIGN_OR_RETURN(s->network, StartNetwork(config));
+  s->cgroups = StartCgroups(config);
   VmServiceDeps deps;
   deps.home = home;
   deps.config = config;
@@ -253,6 +277,7 @@ Result<std::unique_ptr<Services>> MakeServices(const HomeLayout& home, const Dae
   deps.cow = s->cow.get();
   deps.agents = s->agents.get();
   deps.network = s->network.get();
+  deps.cgroups = s->cgroups.get();
   deps.backends = {{BackendKind::kFirecracker, s->fc.get()}, {BackendKind::kQemu, s->qemu.get()}};
   deps.default_backend = s->default_backend;
   s->vms = std::make_unique<VmService>(deps);

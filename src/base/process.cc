@@ -68,6 +68,15 @@ bool DropTo(const Credentials* who, bool no_new_privs) {
   return true;
 }
 
+// Writes "0" (the writer's own pid) into a cgroup.procs file; async-signal-safe.
+bool WriteZeroTo(const char* path) {
+  int fd = ::open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  bool ok = ::write(fd, "0", 1) == 1;
+  ::close(fd);
+  return ok;
+}
+
 }  // namespace
 
 Result<std::string> FindExecutable(const std::string& name) {
@@ -261,6 +270,9 @@ Result<pid_t> SpawnDetached(const SpawnOptions& opts) {
       ChildFail(rep_w.get());
     }
     if (!opts.cwd.empty() && ::chdir(opts.cwd.c_str()) != 0) ChildFail(rep_w.get());
+    for (const auto& f : opts.cgroup_procs_files) {
+      if (!WriteZeroTo(f.c_str())) ChildFail(rep_w.get());
+    }
     if (!CloseAllBut(keep.data(), keep.size())) ChildFail(rep_w.get());
     for (int fd : opts.keep_fds) {
       if (fd > 2 && ::fcntl(fd, F_SETFD, 0) != 0) ChildFail(rep_w.get());

@@ -81,6 +81,10 @@ struct SpawnOptions {
   // made inheritable. Every other descriptor is closed before exec, so a
   // VMM never holds the daemon's log, database or sockets.
   std::vector<int> keep_fds;
+  // cgroup.procs files the child writes "0" into (joining those cgroups)
+  // before exec, so the process never runs outside them; a failed write
+  // fails the spawn.
+  std::vector<std::string> cgroup_procs_files;
 };
 
 // Starts a process in a new session, detached from us. Returns its pid once

@@ -86,7 +86,9 @@ TEST(LabelFlagsTest, ParsesAndBuildsQuery) {
 TEST(SetRequestTest, BuildsPatch) {
   SetFlags f;
   EXPECT_EQ(ErrorOf(BuildSetRequest(f)),
-            "nothing to change: give --vcpus, --memory, --work-disk-size, --nat or --no-nat");
+            "nothing to change: give --vcpus, --memory, --work-disk-size, --nat, --no-nat, --disk-bw, "
+            "--disk-iops or "
+            "--net-bw");
   f.no_nat = true;
   f.work_disk_size = "16G";
   auto r = BuildSetRequest(f);
@@ -94,6 +96,49 @@ TEST(SetRequestTest, BuildsPatch) {
   EXPECT_EQ(ToJson(*r), Json::parse(R"({"nat_enabled": false, "work_disk_size_bytes": 17179869184})"));
   f.nat = true;
   EXPECT_EQ(ErrorOf(BuildSetRequest(f)), "--nat and --no-nat contradict each other");
+}
+
+TEST(RateFlagsTest, HumanSizesPlainBytesAndZero) {
+  CreateFlags f;
+  f.rates.disk_bw = "10M";
+  f.rates.disk_iops = "500";
+  f.rates.net_bw = "0";
+  auto r = BuildCreateRequest(f);
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(
+      ToJson(*r),
+      Json::parse(R"({"disk_bw_bytes_per_sec": 10485760, "disk_iops": 500, "net_bw_bytes_per_sec": 0})"));
+  f.rates.disk_bw = "1500";  // a plain number is bytes per second (not MiB, unlike sizes)
+  f.rates.net_bw = "2k";
+  r = BuildCreateRequest(f);
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(*r->disk_bw_bytes_per_sec, 1500);
+  EXPECT_EQ(*r->net_bw_bytes_per_sec, 2048);
+}
+
+TEST(RateFlagsTest, BadValuesSayWhich) {
+  CreateFlags f;
+  f.rates.disk_bw = "-1";
+  EXPECT_EQ(ErrorOf(BuildCreateRequest(f)),
+            "--disk-bw must be a whole number with an optional K, M or G suffix, got \"-1\"");
+  f.rates.disk_bw = "2048G";
+  EXPECT_EQ(ErrorOf(BuildCreateRequest(f)), "--disk-bw exceeds the maximum of 1099511627776: \"2048G\"");
+  f.rates.disk_bw.reset();
+  f.rates.disk_iops = "10k";
+  EXPECT_EQ(ErrorOf(BuildCreateRequest(f)),
+            "--disk-iops must be a whole number (0 = unlimited), got \"10k\"");
+  f.rates.disk_iops.reset();
+  f.rates.net_bw = "99999999999999999999999";
+  EXPECT_EQ(ErrorOf(BuildCreateRequest(f)),
+            "--net-bw exceeds the maximum of 1099511627776: \"99999999999999999999999\"");
+}
+
+TEST(RateFlagsTest, SetWithOnlyALimitIsAChange) {
+  SetFlags f;
+  f.rates.disk_bw = "0";
+  auto r = BuildSetRequest(f);
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(ToJson(*r), Json::parse(R"({"disk_bw_bytes_per_sec": 0})"));
 }
 
 TEST(ImportRequestTest, MakesPathsAbsolute) {

@@ -13,6 +13,8 @@
 #include "base/process.h"
 #include "cli/commands.h"
 #include "config/config.h"
+#include "vmm/backend.h"
+#include "vmm/cgroup.h"
 
 namespace banger {
 namespace {
@@ -43,6 +45,42 @@ std::string DeviceMapperMissing() {
       return "";
   }
   return "the kernel has no dm snapshot target";
+}
+
+// Per-VM cgroups: the version found, and whether the daemon's "auto" would
+// use them (the same detection and probe as bangerd's start).
+Check CgroupCheck(const DaemonConfig& cfg, const std::string& cfg_path, const std::string& root = "") {
+  VmCgroups cg(DetectCgroupHost(root));
+  std::string version = std::string("cgroup ") + CgroupVersionName(cg.host().version);
+  if (cfg.vm_cgroups == "off") {
+    return {"cgroups", "ok", version + "; per-VM cgroups off (vm_cgroups = \"off\")", ""};
+  }
+  if (!cg.enabled()) {
+    return {"cgroups", "warn",
+            "no usable cgroups (" + cg.host().why_none + "): VMMs run without per-VM memory and pids limits",
+            "mount cgroup2 with the memory and pids controllers, or set vm_cgroups = \"off\" in " + cfg_path};
+  }
+  if (auto st = cg.Probe(); !st.ok()) {
+    return {"cgroups", "warn",
+            version + " is not writable here (" + st.error().message() +
+                "): VMMs run without per-VM memory and pids limits (as in a container)",
+            "run bangerd as root on the host, or set vm_cgroups = \"off\" in " + cfg_path};
+  }
+  std::string where = cg.GroupDirs("<vm>")[0];
+  return {"cgroups", "ok",
+          version + ": per-VM cgroups active (" + where.substr(0, where.rfind('/')) +
+              "/<vm id>: memory = guest memory + VMM overhead, pids limit)",
+          ""};
+}
+
+// What each backend can rate-limit (vm create/set --disk-bw --disk-iops --net-bw).
+Check RateLimitCheck() {
+  std::string detail;
+  for (BackendKind k : {BackendKind::kFirecracker, BackendKind::kQemu}) {
+    if (!detail.empty()) detail += "; ";
+    detail += std::string(BackendName(k)) + ": " + RateLimitSupportOf(k).note;
+  }
+  return {"rate limits", "ok", detail, ""};
 }
 
 Check Tool(const std::string& name, const std::string& bin, const std::string& pkg, const std::string& why,
@@ -198,6 +236,8 @@ std::vector<Check> RunChecks(const DaemonConfig& cfg, const std::string& cfg_pat
          ""});
   }
   VmmIsolationChecks(cfg, cfg_path, out);
+  out.push_back(CgroupCheck(cfg, cfg_path));
+  out.push_back(RateLimitCheck());
   if (::geteuid() != 0) {
     out.push_back({"privileges", "warn", "not root: creating bridges, taps and NAT rules needs CAP_NET_ADMIN",
                    "run bangerd as root"});

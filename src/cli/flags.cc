@@ -19,6 +19,32 @@ Status PutCount(std::optional<int>& out, const std::string& flag, const std::opt
   return OkStatus();
 }
 
+Status PutRate(std::optional<int64_t>& out, const std::string& flag, const std::optional<std::string>& raw) {
+  if (!raw) return OkStatus();
+  BANGER_ASSIGN_OR_RETURN(out, ParseRate(*raw, flag));
+  return OkStatus();
+}
+
+Status PutCounter(std::optional<int64_t>& out, const std::string& flag,
+                  const std::optional<std::string>& raw) {
+  if (!raw) return OkStatus();
+  if (raw->empty() || raw->size() > 15 || raw->find_first_not_of("0123456789") != std::string::npos) {
+    return Error::Invalid(flag + " must be a whole number (0 = unlimited), got \"" + *raw + "\"");
+  }
+  out = std::stoll(*raw);
+  if (*out > kMaxRateLimit)
+    return Error::Invalid(flag + " exceeds the maximum of " + std::to_string(kMaxRateLimit));
+  return OkStatus();
+}
+
+template <typename Req>
+Status PutRates(Req& r, const RateFlags& f) {
+  BANGER_RETURN_IF_ERROR(PutRate(r.disk_bw_bytes_per_sec, "--disk-bw", f.disk_bw));
+  BANGER_RETURN_IF_ERROR(PutCounter(r.disk_iops, "--disk-iops", f.disk_iops));
+  BANGER_RETURN_IF_ERROR(PutRate(r.net_bw_bytes_per_sec, "--net-bw", f.net_bw));
+  return OkStatus();
+}
+
 // Optional paths stay "" (the API's "none"); given ones become absolute.
 std::string AbsoluteOrEmpty(const std::string& path) { return path.empty() ? "" : AbsolutePath(path); }
 
@@ -74,6 +100,7 @@ Result<CreateVmRequest> BuildCreateRequest(const CreateFlags& f) {
   }
   BANGER_ASSIGN_OR_RETURN(r.labels, ParseLabelFlags(f.labels));
   r.request_id = f.request_id;
+  BANGER_RETURN_IF_ERROR(PutRates(r, f.rates));
   return r;
 }
 
@@ -84,8 +111,12 @@ Result<SetVmRequest> BuildSetRequest(const SetFlags& f) {
   BANGER_RETURN_IF_ERROR(PutSize(r.work_disk_size_bytes, f.work_disk_size));
   if (f.nat && f.no_nat) return Error::Invalid("--nat and --no-nat contradict each other");
   if (f.nat || f.no_nat) r.nat_enabled = f.nat;
-  if (!r.vcpu_count && !r.memory_mib && !r.work_disk_size_bytes && !r.nat_enabled) {
-    return Error::Invalid("nothing to change: give --vcpus, --memory, --work-disk-size, --nat or --no-nat");
+  BANGER_RETURN_IF_ERROR(PutRates(r, f.rates));
+  if (!r.vcpu_count && !r.memory_mib && !r.work_disk_size_bytes && !r.nat_enabled && !f.rates.any()) {
+    return Error::Invalid(
+        "nothing to change: give --vcpus, --memory, --work-disk-size, --nat, --no-nat, --disk-bw, "
+        "--disk-iops or "
+        "--net-bw");
   }
   return r;
 }

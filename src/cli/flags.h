@@ -14,6 +14,15 @@
 
 namespace banger {
 
+// --disk-bw RATE --disk-iops N --net-bw RATE (RATE: bytes/s, K/M/G
+// suffixes; 0 = unlimited).
+struct RateFlags {
+  std::optional<std::string> disk_bw;
+  std::optional<std::string> disk_iops;
+  std::optional<std::string> net_bw;
+  bool any() const { return disk_bw || disk_iops || net_bw; }
+};
+
 struct CreateFlags {
   std::string name;
   std::string image;
@@ -26,6 +35,7 @@ struct CreateFlags {
   std::string backend;
   std::vector<std::string> labels;
   std::string request_id;
+  RateFlags rates;
 };
 
 struct SetFlags {
@@ -34,6 +44,7 @@ struct SetFlags {
   std::optional<std::string> work_disk_size;
   bool nat = false;
   bool no_nat = false;
+  RateFlags rates;
 };
 
 struct ImportFlags {

@@ -31,6 +31,22 @@ std::string DiskText(const Json& vm, const std::string& pointer) {
   return bytes > 0 ? FormatSizeBytes(bytes) : "";
 }
 
+// "10.0 MiB/s, 500 iops per disk", "unlimited".
+std::string DiskLimitText(const Json& vm) {
+  int64_t bw = JsonInt(vm, "/spec/disk_bw_bytes_per_sec");
+  int64_t iops = JsonInt(vm, "/spec/disk_iops");
+  if (bw <= 0 && iops <= 0) return "unlimited";
+  std::string out;
+  if (bw > 0) out = HumanBytes(bw) + "/s";
+  if (iops > 0) out += (out.empty() ? "" : ", ") + std::to_string(iops) + " iops";
+  return out + " per disk";
+}
+
+std::string NetLimitText(const Json& vm) {
+  int64_t bw = JsonInt(vm, "/spec/net_bw_bytes_per_sec");
+  return bw > 0 ? HumanBytes(bw) + "/s each way" : "unlimited";
+}
+
 std::string LabelsText(const Json& vm) {
   auto it = vm.find("labels");
   if (it == vm.end() || !it->is_object()) return "";
@@ -155,6 +171,8 @@ KeyValues VmDetails(const Json& vm, const std::string& image_name) {
       {"system overlay", DiskText(vm, "/spec/system_overlay_size_bytes")},
       {"work disk", DiskText(vm, "/spec/work_disk_size_bytes")},
       {"nat", JsonTrue(vm, "/spec/nat_enabled") ? "enabled" : "disabled"},
+      {"disk limit", DiskLimitText(vm)},
+      {"net limit", NetLimitText(vm)},
       {"ip", OrDash(JsonText(vm, "/runtime/guest_ip"))},
   };
   // Present only while there is something to say.

@@ -85,6 +85,8 @@ TEST(VmDetailsTest, ListsWhatIsKnown) {
             "system overlay: 8G\n"
             "work disk:      512M\n"
             "nat:            enabled\n"
+            "disk limit:     unlimited\n"
+            "net limit:      unlimited\n"
             "ip:             172.16.0.2\n"
             "pid:            4242\n"
             "boot id:        b1\n"
@@ -92,6 +94,21 @@ TEST(VmDetailsTest, ListsWhatIsKnown) {
             "vm dir:         /h/vms/0123\n"
             "log:            /h/vms/0123/console.log\n"
             "labels:         env=dev, team=a\n");
+}
+
+TEST(VmDetailsTest, ShowsRateLimits) {
+  Json vm = SampleVm();
+  vm["spec"]["disk_bw_bytes_per_sec"] = 10 * 1024 * 1024;
+  vm["spec"]["disk_iops"] = 500;
+  vm["spec"]["net_bw_bytes_per_sec"] = 1024 * 1024;
+  std::map<std::string, std::string> got;
+  for (const auto& [k, v] : VmDetails(vm, "debian")) got[k] = v;
+  EXPECT_EQ(got["disk limit"], "10.0 MiB/s, 500 iops per disk");
+  EXPECT_EQ(got["net limit"], "1.0 MiB/s each way");
+  vm["spec"]["disk_bw_bytes_per_sec"] = 0;
+  got.clear();
+  for (const auto& [k, v] : VmDetails(vm, "debian")) got[k] = v;
+  EXPECT_EQ(got["disk limit"], "500 iops per disk");
 }
 
 TEST(VmDetailsTest, LastErrorShownOnlyWhenSet) {

@@ -169,6 +169,16 @@ int VmLogs(CliContext& ctx, const std::string& ref, bool follow) {
   }
 }
 
+void AddRateFlags(CLI::App& c, RateFlags& f) {
+  c.add_option("--disk-bw", f.disk_bw, "Disk bandwidth limit per disk, bytes/s (10M, 1G, ...; 0 = unlimited)")
+      ->type_name("BYTES_PER_SEC");
+  c.add_option("--disk-iops", f.disk_iops, "Disk operations per second limit per disk (0 = unlimited)")
+      ->type_name("N");
+  c.add_option("--net-bw", f.net_bw,
+               "Network bandwidth limit each way, bytes/s (10M, ...; 0 = unlimited; firecracker only)")
+      ->type_name("BYTES_PER_SEC");
+}
+
 }  // namespace
 
 void AddCreateFlags(CLI::App& c, CreateFlags& f, bool with_no_start) {
@@ -190,6 +200,7 @@ void AddCreateFlags(CLI::App& c, CreateFlags& f, bool with_no_start) {
   c.add_option("--request-id", f.request_id,
                "Idempotency key: repeating a create with it returns the same VM")
       ->type_name("ID");
+  AddRateFlags(c, f.rates);
 }
 
 namespace {
@@ -268,13 +279,15 @@ void AddVmCommands(CLI::App& app, Command* selected) {
   {
     auto ref = std::make_shared<std::string>();
     auto f = std::make_shared<SetFlags>();
-    auto* c = vm->add_subcommand("set", "Change a VM's resources (vCPUs, memory and disk need it stopped)");
+    auto* c = vm->add_subcommand(
+        "set", "Change a VM's resources (vCPUs, memory and disk need it stopped; rate limits apply live)");
     c->add_option("name", *ref, "VM name or id")->required();
     c->add_option("--vcpus", f->vcpus, "Number of vCPUs")->type_name("N");
     c->add_option("--memory", f->memory_mib, "Memory in MiB")->type_name("MIB");
     c->add_option("--work-disk-size", f->work_disk_size, "Work disk size (512M, 8G, ...)")->type_name("SIZE");
     c->add_flag("--nat", f->nat, "Enable outbound network access");
     c->add_flag("--no-nat", f->no_nat, "Disable outbound network access");
+    AddRateFlags(*c, f->rates);
     c->callback([=] { *selected = [=](CliContext& ctx) { return VmSet(ctx, *ref, *f); }; });
   }
 }

@@ -141,6 +141,7 @@ Result<DaemonConfig> ParseConfig(const std::string& text, const std::string& sou
   r.Str("qemu_bin", c.qemu_bin);
   r.Str("qemu_accel", c.qemu_accel);
   r.Str("cow_mode", c.cow_mode);
+  r.Str("vm_cgroups", c.vm_cgroups);
   r.Str("network", c.network);
   r.Int("api_max_connections", c.api_max_connections, 1, 65536);
   r.Int("web_max_connections", c.web_max_connections, 1, 65536);
@@ -215,6 +216,7 @@ Result<DaemonConfig> ParseConfig(const std::string& text, const std::string& sou
   if (c.http_max_body_bytes < 4096 || c.http_max_body_bytes > (int64_t{1} << 30)) {
     return bad("http_max_body_bytes", "must be between 4K and 1G");
   }
+  if (!IsAllowed(c.vm_cgroups, {"auto", "off"})) return bad("vm_cgroups", "must be \"auto\" or \"off\"");
   if (!IsAllowed(c.cow_mode, {kCowModeOverlay, kCowModeDmSnapshot})) {
     return bad("cow_mode", "must be \"overlay\" or \"dm-snapshot\"");
   }

@@ -101,6 +101,11 @@ struct DaemonConfig {
   // "root" opts out (no isolation; `banger doctor` warns). Ignored when the
   // daemon is not root: its VMMs then run as its own user.
   std::string vmm_user = kDefaultVmmUser;
+  // Per-VM cgroups (vmm/cgroup.h): "auto" puts each VMM in its own group
+  // banger/<vm short id> with memory and pids limits when this host's
+  // cgroups (v2, or v1 memory+pids) are writable, and runs without them
+  // otherwise (a container); "off" never uses them.
+  std::string vm_cgroups = "auto";
 };
 
 // The account VMMs run as for a daemon of effective uid `daemon_euid`:

@@ -109,6 +109,18 @@ TEST(ConfigTest, CowMode) {
   EXPECT_EQ(not_string.error().message(), "c.toml: cow_mode: must be a string");
 }
 
+TEST(ConfigTest, VmCgroups) {
+  auto def = ParseConfig("", "c.toml");
+  ASSERT_TRUE(def.ok());
+  EXPECT_EQ(def->vm_cgroups, "auto");
+  auto off = ParseConfig("vm_cgroups = \"off\"\n", "c.toml");
+  ASSERT_TRUE(off.ok()) << off.error().message();
+  EXPECT_EQ(off->vm_cgroups, "off");
+  auto bad = ParseConfig("vm_cgroups = \"on\"\n", "c.toml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().message(), "c.toml: vm_cgroups: must be \"auto\" or \"off\"");
+}
+
 TEST(ConfigTest, SyntaxErrorHasPosition) {
   auto c = ParseConfig("backend = \n", "c.toml");
   ASSERT_FALSE(c.ok());

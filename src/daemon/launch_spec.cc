@@ -42,12 +42,14 @@ LaunchSpec BuildLaunchSpec(const VmRecord& vm, const Image& img, const BootDevic
   if (!dev.root_dev.empty()) {
     // The snapshot is the VM's private root: the guest mounts it read-write.
     ls.kernel_cmdline += " banger.cow=dm";
-    ls.drives = {{"rootfs", dev.root_dev, false}, {"work", vm.runtime.work_disk_path, false}};
+    ls.drives = {{"rootfs", dev.root_dev, false},
+                 {"work", vm.runtime.work_disk_path, false}};  // DriveIds(true)
   } else {
     ls.drives = {{"rootfs", img.rootfs_path, true},
                  {"overlay", vm.runtime.system_overlay_path, false},
-                 {"work", vm.runtime.work_disk_path, false}};
+                 {"work", vm.runtime.work_disk_path, false}};  // DriveIds(false)
   }
+  ls.limits = vm.spec.limits;
   if (!dev.tap_device.empty()) {
     ls.tap_device = dev.tap_device;
     ls.guest_mac = MacForIp(vm.runtime.guest_ip);
@@ -73,6 +75,19 @@ VmmProcess VmmProcessOf(const VmRecord& vm, const VmHandles& h) {
     p.agent_sock_path = vm.runtime.vm_dir + "/" + kAgentSockName;
   }
   return p;
+}
+
+std::vector<std::string> DriveIds(bool dm_root) {
+  if (dm_root) return {"rootfs", "work"};
+  return {"rootfs", "overlay", "work"};
+}
+
+std::string CgroupName(const VmRecord& vm) { return vm.id.substr(0, 16); }
+
+CgroupLimits CgroupLimitsFor(const VmSpec& spec) {
+  int64_t overhead =
+      spec.backend == BackendKind::kFirecracker ? kFirecrackerMemoryOverheadMiB : kQemuMemoryOverheadMiB;
+  return CgroupLimits{(spec.memory_mib + overhead) * kMiB, kVmmPidsMax};
 }
 
 }  // namespace banger

@@ -14,6 +14,7 @@
 #include "config/config.h"
 #include "model/types.h"
 #include "vmm/backend.h"
+#include "vmm/cgroup.h"
 
 namespace banger {
 
@@ -46,5 +47,22 @@ LaunchSpec BuildLaunchSpec(const VmRecord& vm, const Image& img, const BootDevic
 // The running VMM of `vm` as its handles record it: the identity from
 // handles, the sockets from the VM's directory (never from the process).
 VmmProcess VmmProcessOf(const VmRecord& vm, const VmHandles& h);
+
+// The drive ids BuildLaunchSpec gives: rootfs, overlay, work; with a
+// dm-snapshot root (`dm_root`) rootfs, work.
+std::vector<std::string> DriveIds(bool dm_root);
+
+// A VM's cgroup (vmm/cgroup.h): named like its directory (the id's first 16
+// hex digits), its memory limit the guest's memory plus what the VMM itself
+// may need beyond it (docs/security.md "Resource limits": QEMU under TCG,
+// 256 MiB guest, booted: 216 MiB peak RSS; the TCG translation cache can
+// grow far beyond that, hence the allowance). Firecracker documents < 5 MiB.
+inline constexpr int64_t kQemuMemoryOverheadMiB = 512;
+inline constexpr int64_t kFirecrackerMemoryOverheadMiB = 64;
+// Threads (and processes) a VMM may have: QEMU's worker pool alone may
+// reach 64, plus one thread per vCPU and a few of its own.
+inline constexpr int64_t kVmmPidsMax = 256;
+std::string CgroupName(const VmRecord& vm);
+CgroupLimits CgroupLimitsFor(const VmSpec& spec);
 
 }  // namespace banger

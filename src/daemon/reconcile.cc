@@ -97,6 +97,8 @@ Status Reconcile(VmService& vms, const ReconcileScope& s) {
     if (known_dirs.count(entry.path().string()) || !entry.is_directory()) continue;
     vms.RemoveOrphanDir(entry.path().string());
   }
+  // After the orphans' VMMs are gone, so their groups can go too.
+  vms.RemoveStaleCgroups();
   if (s.network) BANGER_RETURN_IF_ERROR(ReconcileNetwork(vms, s));
   return OkStatus();
 }

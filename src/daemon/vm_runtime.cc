@@ -2,7 +2,10 @@
 // copy-on-write root, sockets and scratch file): teardown, the liveness
 // rule, demotion of dead VMs, and the per-VM step of the startup reconcile.
 #include <signal.h>
+#include <sys/stat.h>
 
+#include <ctime>
+#include <set>
 #include <thread>
 
 #include "base/fs.h"
@@ -11,6 +14,14 @@
 #include "daemon/vm_service.h"
 
 namespace banger {
+namespace {
+
+// Seconds a fresh cgroup is left alone by RemoveStaleCgroups.
+constexpr time_t kCgroupGrace = 120;
+// RemoveCgroup retries every 20 ms for up to 2 s.
+constexpr int kCgroupRemoveTries = 100;
+
+}  // namespace
 
 void VmService::CleanupRuntime(const VmRecord& vm, const std::optional<VmHandles>& handles) {
   // Only the process recorded at spawn, and only while it is still that
@@ -29,6 +40,7 @@ void VmService::CleanupRuntime(const VmRecord& vm, const std::optional<VmHandles
     }
   }
   if (d_.agents) d_.agents->Drop(vm.id);
+  RemoveCgroup(vm);
   if (d_.network && handles && !handles->tap_device.empty()) d_.network->Detach(vm, handles->tap_device);
   // The VMM is gone, so the copy-on-write root is closed and can go.
   VmHandles dm_left = d_.cow->Release(vm, handles);
@@ -48,6 +60,7 @@ void VmService::CleanupRuntime(const VmRecord& vm, const std::optional<VmHandles
 }
 
 void VmService::UndoBoot(const VmRecord& vm, const VmHandles& h) {
+  RemoveCgroup(vm);
   if (d_.network && !h.tap_device.empty()) d_.network->Detach(vm, h.tap_device);
   VmHandles left = d_.cow->Release(vm, h);
   cache_.Erase(vm.id);
@@ -56,6 +69,50 @@ void VmService::UndoBoot(const VmRecord& vm, const VmHandles& h) {
   } else {
     WriteHandlesFile(vm.runtime.vm_dir, left).ok();
   }
+}
+
+void VmService::RemoveCgroup(const VmRecord& vm) {
+  if (!d_.cgroups || vm.id.empty()) return;
+  // A VMM counts as gone once its main thread is a zombie; its other threads
+  // may still be leaving the group (rmdir says EBUSY) for a few milliseconds.
+  Status st = d_.cgroups->Remove(CgroupName(vm));
+  for (int i = 0; i < kCgroupRemoveTries && !st.ok(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    st = d_.cgroups->Remove(CgroupName(vm));
+  }
+  if (!st.ok()) spdlog::warn("vm {}: {}", vm.name, st.error().message());
+}
+
+void VmService::RemoveStaleCgroups() {
+  if (!d_.cgroups) return;
+  auto vms = d_.store->ListVms();
+  if (!vms.ok()) return;
+  std::set<std::string> live;
+  for (const auto& vm : *vms) {
+    if (vm.state == VmState::kRunning && cache_.Get(vm.id)) live.insert(CgroupName(vm));
+  }
+  for (const auto& name : d_.cgroups->List()) {
+    if (live.count(name)) continue;
+    // Another daemon (another home) may be about to start a VMM in a group
+    // it has just made: only groups older than that window count as stale.
+    struct stat st {};
+    auto dirs = d_.cgroups->GroupDirs(name);
+    if (dirs.empty() || ::stat(dirs[0].c_str(), &st) != 0 || ::time(nullptr) - st.st_mtime < kCgroupGrace) {
+      continue;
+    }
+    spdlog::info("reconcile: removing stale cgroup banger/{}", name);
+    if (auto st = d_.cgroups->Remove(name); !st.ok()) spdlog::warn("reconcile: {}", st.error().message());
+  }
+}
+
+Status VmService::ApplyRateLimits(const VmRecord& vm, const RateLimits& next) {
+  auto h = cache_.Get(vm.id);
+  if (!h || h->pid <= 0) return Error::Unavailable("vm " + vm.name + " has no running VMM");
+  VmmBackend* backend = BackendFor(vm.spec.backend);
+  if (!backend)
+    return Error::Unavailable(std::string("backend ") + BackendName(vm.spec.backend) + " is not configured");
+  return backend->SetRateLimits(VmmProcessOf(vm, *h), DriveIds(!h->dm_name.empty()),
+                                !h->tap_device.empty(), next);
 }
 
 bool VmService::VmAlive(const VmRecord& vm) {

@@ -107,12 +107,14 @@ Result<VmRecord> VmService::NewRecord(const CreateVmRequest& req) {
   vm.spec.work_disk_size_bytes = req.work_disk_size_bytes.value_or(def.work_disk_size_bytes);
   vm.spec.nat_enabled = req.nat_enabled.value_or(def.nat_enabled);
   vm.spec.auto_remove = req.auto_remove;
+  vm.spec.limits = MergeRateLimits(RateLimits{}, req);
   BANGER_RETURN_IF_ERROR(CheckNatRequest(req.nat_enabled));
   vm.spec.backend = d_.default_backend;
   if (req.backend) {
     BANGER_ASSIGN_OR_RETURN(vm.spec.backend, ParseBackend(*req.backend));
   }
   BANGER_RETURN_IF_ERROR(ValidateSpec(vm.spec));
+  BANGER_RETURN_IF_ERROR(CheckRateLimitSupport(vm.spec.backend, vm.spec.limits));
   if (!BackendFor(vm.spec.backend)) {
     return Error::Unavailable(std::string("backend ") + BackendName(vm.spec.backend) + " is not configured");
   }
@@ -291,8 +293,18 @@ Result<VmRecord> VmService::BootLocked(VmRecord vm, const Image& img) {
   if (auto st = AttachBootDevices(vm, img, h, dev); !st.ok()) return FailStart(vm, std::move(st).error());
   BANGER_FAULT_POINT("vm.start.devices_recorded");
 
-  spdlog::info("vm {}: starting ({})", vm.name, BackendName(vm.spec.backend));
   LaunchSpec spec = BuildLaunchSpec(vm, img, dev);
+  if (d_.cgroups) {
+    // Made before the VMM runs and joined by it before exec; the undo above
+    // and CleanupRuntime remove it, Reconcile removes one nobody owns.
+    auto procs = d_.cgroups->Create(CgroupName(vm), CgroupLimitsFor(vm.spec));
+    if (!procs.ok()) {
+      RemoveCgroup(vm);
+      return FailStart(vm, std::move(procs).error());
+    }
+    spec.cgroup_procs_files = std::move(*procs);
+  }
+  spdlog::info("vm {}: starting ({})", vm.name, BackendName(vm.spec.backend));
   // Recorded the moment the VMM exists: a daemon that dies during the boot
   // leaves a scratch file naming exactly that process for Reconcile.
   spec.on_spawn = [&](const ProcIdentity& who) {
@@ -447,8 +459,10 @@ Result<VmRecord> VmService::SetLocked(VmRecord vm, const SetVmRequest& req) {
     needs_stop.push_back("work disk size");
   }
   if (req.nat_enabled) next.nat_enabled = *req.nat_enabled;
+  next.limits = MergeRateLimits(vm.spec.limits, req);
   BANGER_RETURN_IF_ERROR(CheckNatRequest(req.nat_enabled));
   BANGER_RETURN_IF_ERROR(ValidateSpec(next));
+  BANGER_RETURN_IF_ERROR(CheckRateLimitSupport(next.backend, next.limits));
   if (running && !needs_stop.empty()) {
     std::string what;
     for (const auto& n : needs_stop) what += (what.empty() ? "" : ", ") + n;
@@ -462,6 +476,10 @@ Result<VmRecord> VmService::SetLocked(VmRecord vm, const SetVmRequest& req) {
   if (running && d_.network && next.nat_enabled != vm.spec.nat_enabled) {
     // NAT changes live: the rules follow the flag at once.
     BANGER_RETURN_IF_ERROR(Annotate(d_.network->SetNat(vm, next.nat_enabled), "NAT for vm " + vm.name));
+  }
+  if (running && next.limits != vm.spec.limits) {
+    // Live: the VMM's limiters change now; a stopped VM gets them at boot.
+    BANGER_RETURN_IF_ERROR(Annotate(ApplyRateLimits(vm, next.limits), "rate limits of vm " + vm.name));
   }
   vm.spec = next;
   vm.updated_at = Now();

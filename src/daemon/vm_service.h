@@ -69,6 +69,8 @@ struct VmServiceDeps {
   VmNetwork* network = nullptr;  // null: VMs get no NIC (config network = "off")
   std::map<BackendKind, VmmBackend*> backends;
   BackendKind default_backend = BackendKind::kQemu;
+  // Per-VM cgroups (config vm_cgroups); null: off, or not writable here.
+  const VmCgroups* cgroups = nullptr;
   // Bounds one VMM launch (spawn + configure + boot start).
   std::chrono::milliseconds launch_timeout{std::chrono::seconds(60)};
 };
@@ -114,6 +116,8 @@ class VmService {
   void ReconcileVm(VmRecord vm);
   // Tears down what an orphan VM directory (no row) names, then removes it.
   void RemoveOrphanDir(const std::string& dir);
+  // Removes per-VM cgroups no running VM owns (after ReconcileVm for all).
+  void RemoveStaleCgroups();
   // The cached transient handles of a VM (nullopt: none).
   std::optional<VmHandles> HandlesOf(const std::string& vm_id) const;
   // Periodic check: running VMs whose VMM exited are demoted to stopped.
@@ -160,6 +164,10 @@ class VmService {
   Result<VmRecord> StopLocked(VmRecord vm, std::chrono::milliseconds graceful, const std::string& reason);
   // Tears down everything transient the handles name, then forgets them.
   void CleanupRuntime(const VmRecord& vm, const std::optional<VmHandles>& handles);
+  // Removes the VM's cgroup (its VMM must be gone); logs a failure.
+  void RemoveCgroup(const VmRecord& vm);
+  // Applies `next` limits to a running VM's VMM.
+  Status ApplyRateLimits(const VmRecord& vm, const RateLimits& next);
   Status SaveState(VmRecord& vm, VmState to, const std::string& reason);
   void EmitVm(const std::string& type, const VmRecord& vm, Json data = Json::object());
   // Demotes a VM recorded running whose VMM is gone (caller holds its mutex).

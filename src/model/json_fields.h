@@ -44,6 +44,9 @@ struct JsonFields<VmSpec> {
     io.Bool("nat_enabled", v.nat_enabled);
     io.Enum("backend", v.backend, BackendName, ParseBackend);
     io.Bool("auto_remove", v.auto_remove);
+    io.Int64("disk_bw_bytes_per_sec", v.limits.disk_bytes_per_sec);
+    io.Int64("disk_iops", v.limits.disk_iops);
+    io.Int64("net_bw_bytes_per_sec", v.limits.net_bytes_per_sec);
   }
 };
 
@@ -209,7 +212,11 @@ struct JsonFields<CreateVmRequest> {
     io.StrMap("labels", v.labels, Omit::kEmpty);
     io.Str("request_id", v.request_id, Omit::kEmpty);
     io.Bool("auto_remove", v.auto_remove, Omit::kEmpty);
+    io.Opt("disk_bw_bytes_per_sec", v.disk_bw_bytes_per_sec);
+    io.Opt("disk_iops", v.disk_iops);
+    io.Opt("net_bw_bytes_per_sec", v.net_bw_bytes_per_sec);
   }
+  static Status Check(const CreateVmRequest& v) { return ValidateRequest(v); }
 };
 
 template <>
@@ -221,7 +228,11 @@ struct JsonFields<SetVmRequest> {
     io.Opt("memory_mib", v.memory_mib);
     io.Opt("work_disk_size_bytes", v.work_disk_size_bytes);
     io.Opt("nat_enabled", v.nat_enabled);
+    io.Opt("disk_bw_bytes_per_sec", v.disk_bw_bytes_per_sec);
+    io.Opt("disk_iops", v.disk_iops);
+    io.Opt("net_bw_bytes_per_sec", v.net_bw_bytes_per_sec);
   }
+  static Status Check(const SetVmRequest& v) { return ValidateRequest(v); }
 };
 
 template <>

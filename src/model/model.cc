@@ -210,6 +210,55 @@ std::string GenerateVmName() {
   return std::string(adjectives[rd() % 16]) + "-" + nouns[rd() % 16] + "-" + id.substr(0, 4);
 }
 
+Result<int64_t> ParseRate(const std::string& raw_in, const std::string& what) {
+  std::string raw;
+  for (char c : raw_in) {
+    if (!std::isspace(static_cast<unsigned char>(c))) raw.push_back(static_cast<char>(std::toupper(c)));
+  }
+  if (raw.empty()) return Error::Invalid(what + " needs a value");
+  int64_t mult = 1;
+  switch (raw.back()) {
+    case 'K':
+      mult = 1024;
+      break;
+    case 'M':
+      mult = kMiB;
+      break;
+    case 'G':
+      mult = kGiB;
+      break;
+    default:
+      break;
+  }
+  if (mult != 1) raw.pop_back();
+  if (raw.empty() || raw.find_first_not_of("0123456789") != std::string::npos) {
+    return Error::Invalid(what + " must be a whole number with an optional K, M or G suffix, got \"" +
+                          raw_in + "\"");
+  }
+  int64_t value = 0;
+  for (char c : raw) {
+    value = value * 10 + (c - '0');
+    if (value > kMaxRateLimit) break;  // already too large; avoid overflow
+  }
+  if (value > kMaxRateLimit / mult) {
+    return Error::Invalid(what + " exceeds the maximum of " + std::to_string(kMaxRateLimit) + ": \"" +
+                          raw_in + "\"");
+  }
+  return value * mult;
+}
+
+Status CheckRateLimits(const RateLimits& limits) {
+  for (auto [what, v] : {std::pair<const char*, int64_t>{"disk bandwidth limit", limits.disk_bytes_per_sec},
+                         {"disk iops limit", limits.disk_iops},
+                         {"network bandwidth limit", limits.net_bytes_per_sec}}) {
+    if (v < 0 || v > kMaxRateLimit) {
+      return Error::Invalid(std::string(what) + " must be between 0 (unlimited) and " +
+                            std::to_string(kMaxRateLimit) + ", got " + std::to_string(v));
+    }
+  }
+  return OkStatus();
+}
+
 Status ValidateSpec(const VmSpec& spec) {
   if (spec.vcpu_count < 1 || spec.vcpu_count > kMaxVCPUCount) {
     return Error::Invalid("vcpus must be between 1 and " + std::to_string(kMaxVCPUCount) + ", got " +
@@ -226,7 +275,7 @@ Status ValidateSpec(const VmSpec& spec) {
     if (v > kMaxDiskBytes) return Error::Invalid(std::string(what) + " exceeds the maximum of 128G");
     if (v % kMiB != 0) return Error::Invalid(std::string(what) + " must be a whole number of MiB");
   }
-  return OkStatus();
+  return CheckRateLimits(spec.limits);
 }
 
 }  // namespace banger

@@ -13,6 +13,10 @@ bool HasNul(const std::string& s) { return s.find('\0') != std::string::npos; }
 
 }  // namespace
 
+Status ValidateRequest(const CreateVmRequest& v) { return CheckRateLimits(MergeRateLimits(RateLimits{}, v)); }
+
+Status ValidateRequest(const SetVmRequest& v) { return CheckRateLimits(MergeRateLimits(RateLimits{}, v)); }
+
 Status ValidateRequest(const StopVmRequest& v) {
   if (v.timeout && !TimeoutInRange(*v.timeout)) {
     return Error::Invalid("timeout_ms must be between 0 and " + std::to_string(kMaxTimeoutMs));

@@ -33,6 +33,10 @@ struct CreateVmRequest {
   Labels labels;
   std::string request_id;    // idempotency key, "" = none
   bool auto_remove = false;  // `vm run --rm`: the daemon deletes the VM when its run command ends
+  // Rate limits (0 = unlimited; unset = unlimited at create).
+  std::optional<int64_t> disk_bw_bytes_per_sec;
+  std::optional<int64_t> disk_iops;
+  std::optional<int64_t> net_bw_bytes_per_sec;
 };
 
 // PATCH /v1/vms/{ref}
@@ -41,7 +45,20 @@ struct SetVmRequest {
   std::optional<int> memory_mib;
   std::optional<int64_t> work_disk_size_bytes;
   std::optional<bool> nat_enabled;
+  // Rate limits, applied live to a running VM where its VMM allows it.
+  std::optional<int64_t> disk_bw_bytes_per_sec;
+  std::optional<int64_t> disk_iops;
+  std::optional<int64_t> net_bw_bytes_per_sec;
 };
+
+// The rate limits of `current` with those a request gives replaced.
+template <typename Req>
+RateLimits MergeRateLimits(RateLimits current, const Req& req) {
+  if (req.disk_bw_bytes_per_sec) current.disk_bytes_per_sec = *req.disk_bw_bytes_per_sec;
+  if (req.disk_iops) current.disk_iops = *req.disk_iops;
+  if (req.net_bw_bytes_per_sec) current.net_bytes_per_sec = *req.net_bw_bytes_per_sec;
+  return current;
+}
 
 // POST /v1/vms/{ref}/stop and /restart
 struct StopVmRequest {
@@ -111,6 +128,9 @@ struct DeleteResponse {
 
 // Each request's checks beyond its JSON types (required fields, ranges),
 // run by Decode after the strict decoding.
+// Create/set: the rate limits given are within 0..kMaxRateLimit.
+Status ValidateRequest(const CreateVmRequest& v);
+Status ValidateRequest(const SetVmRequest& v);
 Status ValidateRequest(const StopVmRequest& v);
 Status ValidateRequest(const ExecVmRequest& v);
 Status ValidateRequest(const StartSessionRequest& v);

@@ -133,6 +133,21 @@ TEST(RequestsTest, ChecksRangesAndRequiredFields) {
             "workspace prepare request: source_path is required");
 }
 
+TEST(RequestsTest, RateLimitsAreCheckedAtTheEdge) {
+  auto ok = Decode<CreateVmRequest>(Json{{"disk_bw_bytes_per_sec", 1048576}, {"disk_iops", 0}});
+  ASSERT_TRUE(ok.ok()) << ok.error().message();
+  EXPECT_EQ(*ok->disk_bw_bytes_per_sec, 1048576);
+  EXPECT_EQ(ErrorOf(Decode<CreateVmRequest>(Json{{"disk_iops", -5}})),
+            "disk iops limit must be between 0 (unlimited) and 1099511627776, got -5");
+  EXPECT_EQ(ErrorOf(Decode<SetVmRequest>(Json{{"net_bw_bytes_per_sec", (1LL << 40) + 1}})),
+            "network bandwidth limit must be between 0 (unlimited) and 1099511627776, got 1099511627777");
+  EXPECT_EQ(ErrorOf(Decode<SetVmRequest>(Json{{"disk_bw_bytes_per_sec", "10M"}})),
+            "set request: field \"disk_bw_bytes_per_sec\" must be an integer");
+  auto set = Decode<SetVmRequest>(Json{{"disk_bw_bytes_per_sec", 0}});
+  ASSERT_TRUE(set.ok());
+  EXPECT_EQ(MergeRateLimits(RateLimits{5, 6, 7}, *set), (RateLimits{0, 6, 7}));
+}
+
 TEST(RequestsTest, NullMeansAbsent) {
   auto c = Decode<CreateVmRequest>(Json{{"vcpu_count", nullptr}, {"name", nullptr}});
   ASSERT_TRUE(c.ok()) << c.error().message();

@@ -64,6 +64,19 @@ struct Image {
   Timestamp updated_at{};
 };
 
+// Per-VM I/O rate limits (extension); 0 = unlimited. The disk limits apply
+// to each of the VM's disks; the network limit to each direction of its NIC.
+struct RateLimits {
+  int64_t disk_bytes_per_sec = 0;
+  int64_t disk_iops = 0;
+  int64_t net_bytes_per_sec = 0;
+  bool operator==(const RateLimits&) const = default;
+  bool any() const { return disk_bytes_per_sec > 0 || disk_iops > 0 || net_bytes_per_sec > 0; }
+};
+
+// The largest rate limit accepted (1 TiB/s, or 2^40 operations/s).
+inline constexpr int64_t kMaxRateLimit = 1LL << 40;
+
 struct VmSpec {
   int vcpu_count = kDefaultVCPUCount;
   int memory_mib = kDefaultMemoryMiB;
@@ -74,6 +87,7 @@ struct VmSpec {
   // extension (`vm run --rm`): the daemon deletes the VM when its run command
   // ends or it stops (daemon/guest_exec.h).
   bool auto_remove = false;
+  RateLimits limits;  // extension: `vm create/set --disk-bw --disk-iops --net-bw`
 };
 
 // Durable runtime state: identity, declared state and deterministic paths.
@@ -206,6 +220,11 @@ bool IsValidId(const std::string& id);
 // The seed's ParseSize: "512M", "8G", "1024K", plain number = MiB; capped at 128G.
 Result<int64_t> ParseSize(const std::string& raw);
 std::string FormatSizeBytes(int64_t bytes);
+// A rate: "10M" (binary K/M/G suffixes, per second), a plain number is
+// bytes; 0 = unlimited; at most kMaxRateLimit. `what` names it in errors.
+Result<int64_t> ParseRate(const std::string& raw, const std::string& what);
+// Checks a rate limit's range: 0..kMaxRateLimit.
+Status CheckRateLimits(const RateLimits& limits);
 
 // A VM name is a DNS label: [a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?
 Status ValidateVmName(const std::string& name);

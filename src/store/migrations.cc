@@ -81,6 +81,12 @@ CREATE TABLE events (
   data_json TEXT NOT NULL
 );
 )sql",
+    // 2: per-VM rate limits in the spec (0 = unlimited). Older rows say so
+    // explicitly rather than rely on the reader's defaults.
+    R"sql(
+UPDATE vms SET spec_json = json_insert(spec_json, '$.disk_bw_bytes_per_sec', 0, '$.disk_iops', 0,
+                                       '$.net_bw_bytes_per_sec', 0);
+)sql",
 };
 
 }  // namespace

@@ -26,22 +26,63 @@ TEST_F(StoreTest, OpenMigratesFileDatabaseAndReopenKeepsData) {
     auto v = store->SchemaVersion();
     ASSERT_TRUE(v.ok());
     EXPECT_EQ(*v, LatestSchemaVersion());
-    EXPECT_EQ(*v, 1);
+    EXPECT_EQ(*v, 2);
     ASSERT_TRUE(store->InsertImage(img).ok());
   }
   EXPECT_EQ(RawQuery(db_path_, "PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(RawQuery(db_path_, "SELECT COUNT(*) FROM schema_migrations"), "1");
+  EXPECT_EQ(RawQuery(db_path_, "SELECT COUNT(*) FROM schema_migrations"), "2");
 
   auto store = OpenFile();
   ASSERT_NE(store, nullptr);
   auto v = store->SchemaVersion();
   ASSERT_TRUE(v.ok());
-  EXPECT_EQ(*v, 1);
-  EXPECT_EQ(RawQuery(db_path_, "SELECT COUNT(*) FROM schema_migrations"), "1");  // nothing re-applied
+  EXPECT_EQ(*v, 2);
+  EXPECT_EQ(RawQuery(db_path_, "SELECT COUNT(*) FROM schema_migrations"), "2");  // nothing re-applied
   auto got = store->GetImage("base");
   ASSERT_TRUE(got.ok()) << got.error().message();
   EXPECT_EQ(got->id, img.id);
   EXPECT_EQ(got->kernel_path, img.kernel_path);
+}
+
+TEST_F(StoreTest, Migration2WritesRateLimitsIntoOlderVmSpecs) {
+  Image img = MakeImage("base");
+  VmRecord vm = MakeVm("old", img.id);
+  {
+    auto store = OpenFile();
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->InsertImage(img).ok());
+    ASSERT_TRUE(store->InsertVm(vm).ok());
+  }
+  // Make the row look like one written before migration 2, and forget it ran.
+  RawExec(db_path_,
+          "UPDATE vms SET spec_json = json_remove(spec_json, '$.disk_bw_bytes_per_sec', '$.disk_iops', "
+          "'$.net_bw_bytes_per_sec')");
+  RawExec(db_path_, "DELETE FROM schema_migrations WHERE version = 2");
+  ASSERT_EQ(RawQuery(db_path_, "SELECT json_type(spec_json, '$.disk_iops') IS NULL FROM vms"), "1");
+
+  auto store = OpenFile();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(RawQuery(db_path_,
+                     "SELECT json_extract(spec_json, '$.disk_bw_bytes_per_sec') || ',' || "
+                     "json_extract(spec_json, '$.disk_iops') || ',' || "
+                     "json_extract(spec_json, '$.net_bw_bytes_per_sec') FROM vms"),
+            "0,0,0");
+  auto got = store->GetVm("old");
+  ASSERT_TRUE(got.ok()) << got.error().message();
+  EXPECT_EQ(got->spec.limits, RateLimits{});
+}
+
+TEST_F(StoreTest, RateLimitsRoundTripThroughTheSpecColumn) {
+  Image img = MakeImage("base");
+  VmRecord vm = MakeVm("limited", img.id);
+  vm.spec.limits = RateLimits{10 * kMiB, 500, 2 * kMiB};
+  auto store = OpenFile();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->InsertImage(img).ok());
+  ASSERT_TRUE(store->InsertVm(vm).ok());
+  auto got = store->GetVm("limited");
+  ASSERT_TRUE(got.ok()) << got.error().message();
+  EXPECT_EQ(got->spec.limits, vm.spec.limits);
 }
 
 TEST_F(StoreTest, RefusesNewerSchemaVersion) {
@@ -52,7 +93,7 @@ TEST_F(StoreTest, RefusesNewerSchemaVersion) {
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.error().kind(), ErrorKind::kInternal);
   EXPECT_THAT(s.error().message(),
-              HasSubstr("database schema version 999 is newer than this banger supports (1)"));
+              HasSubstr("database schema version 999 is newer than this banger supports (2)"));
 }
 
 TEST_F(StoreTest, OpenFailureIsInternalWithSqliteText) {

@@ -70,6 +70,11 @@ struct LaunchSpec {
   // it: the daemon records it in handles.json so a daemon that dies during
   // the launch still finds and kills it. An error aborts the launch.
   std::function<Status(const ProcIdentity&)> on_spawn;
+  // Disk limits apply to every drive, the network limit to each direction
+  // of the NIC (FC only: QEMU refuses a network limit).
+  RateLimits limits;
+  // cgroup.procs files the VMM joins before exec (vmm/cgroup.h); [] = none.
+  std::vector<std::string> cgroup_procs_files;
 };
 
 // What identifies a running VMM process. Sockets come from the VM's
@@ -114,7 +119,26 @@ class VmmBackend {
   // are deltas since the previous flush); QEMU: QMP query-blockstats, as
   // {"blockstats": [...]} (cumulative). kUnavailable when there are none.
   virtual Result<Json> Metrics(const VmmProcess& p, const std::string& metrics_path) = 0;
+
+  // Changes a running VM's rate limits: `drive_ids` are its drives' ids
+  // (LaunchSpec::drives), `has_nic` whether it has a NIC (id "eth0"). FC:
+  // PATCH /drives/{id} and /network-interfaces/eth0; QEMU:
+  // block_set_io_throttle per drive. kInvalidArgument for what the backend
+  // cannot limit (RateLimitSupport).
+  virtual Status SetRateLimits(const VmmProcess& p, const std::vector<std::string>& drive_ids, bool has_nic,
+                               const RateLimits& limits) = 0;
 };
+
+// What a backend can rate-limit: `banger doctor` prints it, create/set
+// refuse the rest with one line.
+struct RateLimitSupport {
+  bool disk = false;
+  bool net = false;
+  std::string note;  // one line for doctor
+};
+RateLimitSupport RateLimitSupportOf(BackendKind kind);
+// OK, or the one-line refusal of a limit `kind` cannot apply.
+Status CheckRateLimitSupport(BackendKind kind, const RateLimits& limits);
 
 struct BackendOptions {
   std::string firecracker_bin = "firecracker";  // name in PATH or absolute path

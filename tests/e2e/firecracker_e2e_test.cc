@@ -65,5 +65,38 @@ TEST_F(FirecrackerE2E, CreateReadoptAfterKillDashNineStopDelete) {
   EXPECT_TRUE(h.Vmms().empty());
 }
 
+// Rate limits reach Firecracker as rate_limiter token buckets at
+// configuration time, and `vm set` PATCHes them on the running VM.
+TEST_F(FirecrackerE2E, DiskRateLimitsAtBootAndLive) {
+  BangerHome h;
+  ASSERT_NO_FATAL_FAILURE(h.WriteConfig("backend = \"firecracker\"\nfirecracker_bin = \"" + bin_ +
+                                        "\"\ndefault_image_name = \"base\"\nstop_timeout = \"1s\"\n"));
+  std::string g = GuestDir();
+  ASSERT_TRUE(IsRegularFile(g + "/vmlinux")) << "run scripts/make-test-guest.sh " << g;
+  ASSERT_EQ(h.Banger({"image", "import", "base", "--kernel", g + "/vmlinux", "--initrd", g + "/initrd.img",
+                      "--rootfs", g + "/rootfs.ext4"})
+                .code,
+            0);
+  CliRun c = h.Banger({"vm", "create", "--name", "fcl", "--vcpus", "1", "--memory", "256", "--disk-bw", "10M",
+                       "--disk-iops", "100"});
+  ASSERT_EQ(c.code, 0) << c.err;
+  std::string api_sock = h.BangerJson({"vm", "show", "fcl"})["runtime"]["api_sock_path"];
+  HttpRequest req;
+  req.target = "/vm/config";
+  auto cfg = UnixHttpCall(api_sock, req, std::chrono::seconds(5));
+  ASSERT_TRUE(cfg.ok()) << cfg.error().message();
+  auto j = ParseJson(cfg->body);
+  ASSERT_TRUE(j.ok()) << cfg->body;
+  ASSERT_TRUE((*j)["drives"].is_array()) << cfg->body;
+  for (const auto& d : (*j)["drives"]) {
+    EXPECT_EQ(d["rate_limiter"]["bandwidth"]["size"], 10 * 1024 * 1024) << d.dump();
+    EXPECT_EQ(d["rate_limiter"]["ops"]["size"], 100) << d.dump();
+  }
+  CliRun s = h.Banger({"vm", "set", "fcl", "--disk-bw", "1M"});
+  EXPECT_EQ(s.code, 0) << s.err;
+  EXPECT_EQ(h.BangerJson({"vm", "show", "fcl"})["spec"]["disk_bw_bytes_per_sec"], 1024 * 1024);
+  ASSERT_EQ(h.Banger({"vm", "delete", "fcl"}).code, 0);
+}
+
 }  // namespace
 }  // namespace banger::e2e

@@ -24,6 +24,8 @@ namespace {
 
 // Bounds each API call outside Launch (whose calls share its deadline).
 constexpr std::chrono::milliseconds kApiCallTimeout{5000};
+// The guest NIC's id in FC's API.
+constexpr const char* kFcNicId = "eth0";
 // One readiness probe while FC starts: it answers in microseconds once up.
 constexpr std::chrono::milliseconds kProbeTimeout{200};
 
@@ -126,6 +128,7 @@ class FirecrackerBackend final : public VmmBackend {
       so.cwd = spec.vm_dir;
     }
     so.no_new_privs = true;
+    so.cgroup_procs_files = spec.cgroup_procs_files;
     auto pid = SpawnDetached(so);
     if (!pid.ok()) return std::move(pid).error().Wrap("spawning firecracker");
     auto who = IdentifySpawned(ops_, *pid, VmmUid(opts_));
@@ -178,6 +181,14 @@ class FirecrackerBackend final : public VmmBackend {
     if (metrics_path.empty()) return Error::Unavailable("this VM has no firecracker metrics file");
     BANGER_RETURN_IF_ERROR(FcClient(p.control_sock_path, kApiCallTimeout).FlushMetrics());
     return ReadNewestMetrics(metrics_path);
+  }
+
+  Status SetRateLimits(const VmmProcess& p, const std::vector<std::string>& drive_ids, bool has_nic,
+                       const RateLimits& limits) override {
+    FcClient fc(p.control_sock_path, kApiCallTimeout);
+    for (const auto& id : drive_ids) BANGER_RETURN_IF_ERROR(fc.PatchDriveRateLimiter(id, limits));
+    if (has_nic) BANGER_RETURN_IF_ERROR(fc.PatchNetworkRateLimiters(kFcNicId, limits));
+    return OkStatus();
   }
 
   Result<std::string> QueryState(const VmmProcess& p) override {
@@ -241,9 +252,9 @@ class FirecrackerBackend final : public VmmBackend {
     }
     BANGER_RETURN_IF_ERROR(fc.PutMachineConfig(spec.vcpu_count, spec.memory_mib));
     BANGER_RETURN_IF_ERROR(fc.PutBootSource(spec.kernel_path, spec.initrd_path, spec.kernel_cmdline));
-    for (const auto& drive : spec.drives) BANGER_RETURN_IF_ERROR(fc.PutDrive(drive));
+    for (const auto& drive : spec.drives) BANGER_RETURN_IF_ERROR(fc.PutDrive(drive, spec.limits));
     if (!spec.tap_device.empty()) {
-      BANGER_RETURN_IF_ERROR(fc.PutNetworkInterface("eth0", spec.tap_device, spec.guest_mac));
+      BANGER_RETURN_IF_ERROR(fc.PutNetworkInterface(kFcNicId, spec.tap_device, spec.guest_mac, spec.limits));
     }
     if (!spec.vsock_path.empty()) BANGER_RETURN_IF_ERROR(fc.PutVsock(spec.vsock_cid, spec.vsock_path));
     return OkStatus();

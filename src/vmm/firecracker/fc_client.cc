@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "http/http.h"
+#include "vmm/rate_limits.h"
 
 namespace banger {
 namespace {
@@ -83,18 +84,38 @@ Status FcClient::PutBootSource(const std::string& kernel_image_path, const std::
   return Send("PUT", "/boot-source", body);
 }
 
-Status FcClient::PutDrive(const DriveSpec& drive) {
-  return Send("PUT", "/drives/" + UrlEncode(drive.id),
-              {{"drive_id", drive.id},
+Status FcClient::PutDrive(const DriveSpec& drive, const RateLimits& limits) {
+  Json body = {{"drive_id", drive.id},
                {"path_on_host", drive.path},
                {"is_root_device", false},
-               {"is_read_only", drive.read_only}});
+               {"is_read_only", drive.read_only}};
+  if (limits.disk_bytes_per_sec > 0 || limits.disk_iops > 0) {
+    body["rate_limiter"] = FcRateLimiter(limits.disk_bytes_per_sec, limits.disk_iops);
+  }
+  return Send("PUT", "/drives/" + UrlEncode(drive.id), body);
 }
 
 Status FcClient::PutNetworkInterface(const std::string& iface_id, const std::string& host_dev_name,
-                                     const std::string& guest_mac) {
-  return Send("PUT", "/network-interfaces/" + UrlEncode(iface_id),
-              {{"iface_id", iface_id}, {"host_dev_name", host_dev_name}, {"guest_mac", guest_mac}});
+                                     const std::string& guest_mac, const RateLimits& limits) {
+  Json body = {{"iface_id", iface_id}, {"host_dev_name", host_dev_name}, {"guest_mac", guest_mac}};
+  if (limits.net_bytes_per_sec > 0) {
+    body["rx_rate_limiter"] = FcRateLimiter(limits.net_bytes_per_sec, 0);
+    body["tx_rate_limiter"] = FcRateLimiter(limits.net_bytes_per_sec, 0);
+  }
+  return Send("PUT", "/network-interfaces/" + UrlEncode(iface_id), body);
+}
+
+Status FcClient::PatchDriveRateLimiter(const std::string& drive_id, const RateLimits& limits) {
+  return Send(
+      "PATCH", "/drives/" + UrlEncode(drive_id),
+      {{"drive_id", drive_id}, {"rate_limiter", FcRateLimiter(limits.disk_bytes_per_sec, limits.disk_iops)}});
+}
+
+Status FcClient::PatchNetworkRateLimiters(const std::string& iface_id, const RateLimits& limits) {
+  return Send("PATCH", "/network-interfaces/" + UrlEncode(iface_id),
+              {{"iface_id", iface_id},
+               {"rx_rate_limiter", FcRateLimiter(limits.net_bytes_per_sec, 0)},
+               {"tx_rate_limiter", FcRateLimiter(limits.net_bytes_per_sec, 0)}});
 }
 
 Status FcClient::PutVsock(uint32_t guest_cid, const std::string& uds_path) {

@@ -44,9 +44,14 @@ class FcClient {
   Status PutBootSource(const std::string& kernel_image_path, const std::string& initrd_path,
                        const std::string& boot_args);
   // Never a root device: guests find their root by LABEL/UUID themselves.
-  Status PutDrive(const DriveSpec& drive);
+  // With a rate_limiter when `limits` has a disk limit.
+  Status PutDrive(const DriveSpec& drive, const RateLimits& limits = {});
+  // With rx_/tx_rate_limiter when `limits` has a network limit.
   Status PutNetworkInterface(const std::string& iface_id, const std::string& host_dev_name,
-                             const std::string& guest_mac);
+                             const std::string& guest_mac, const RateLimits& limits = {});
+  // Post-boot: PATCH the limiters (both buckets, so zero turns one off).
+  Status PatchDriveRateLimiter(const std::string& drive_id, const RateLimits& limits);
+  Status PatchNetworkRateLimiters(const std::string& iface_id, const RateLimits& limits);
   Status PutVsock(uint32_t guest_cid, const std::string& uds_path);
 
   // PUT /actions.

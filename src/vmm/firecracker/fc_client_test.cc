@@ -106,6 +106,33 @@ TEST_F(FakeFcApi, BootSequenceSendsFirecrackersSchema) {
   EXPECT_EQ(got[7].body, Json::parse(R"({"action_type":"InstanceStart"})"));
 }
 
+TEST_F(FakeFcApi, RateLimitersAtConfigurationAndLive) {
+  FcClient fc = Client();
+  const RateLimits limits{10485760, 500, 1048576};
+  ASSERT_TRUE(fc.PutDrive({"work", "/vm/work.ext4", false}, limits).ok());
+  ASSERT_TRUE(fc.PutNetworkInterface("eth0", "tap7", "06:00:ac:10:00:02", limits).ok());
+  ASSERT_TRUE(fc.PatchDriveRateLimiter("work", {0, 100, 0}).ok());
+  ASSERT_TRUE(fc.PatchNetworkRateLimiters("eth0", {0, 0, 2048}).ok());
+  auto got = seen();
+  ASSERT_EQ(got.size(), 4u);
+  EXPECT_EQ(got[0].body, Json::parse(R"({"drive_id":"work","path_on_host":"/vm/work.ext4",
+      "is_root_device":false,"is_read_only":false,
+      "rate_limiter":{"bandwidth":{"size":10485760,"refill_time":1000},"ops":{"size":500,"refill_time":1000}}})"));
+  EXPECT_EQ(got[1].body,
+            Json::parse(R"({"iface_id":"eth0","host_dev_name":"tap7","guest_mac":"06:00:ac:10:00:02",
+      "rx_rate_limiter":{"bandwidth":{"size":1048576,"refill_time":1000},"ops":{"size":0,"refill_time":1000}},
+      "tx_rate_limiter":{"bandwidth":{"size":1048576,"refill_time":1000},"ops":{"size":0,"refill_time":1000}}})"));
+  EXPECT_EQ(got[2].method, "PATCH");
+  EXPECT_EQ(got[2].path, "/drives/work");
+  EXPECT_EQ(got[2].body, Json::parse(R"({"drive_id":"work",
+      "rate_limiter":{"bandwidth":{"size":0,"refill_time":1000},"ops":{"size":100,"refill_time":1000}}})"));
+  EXPECT_EQ(got[3].method, "PATCH");
+  EXPECT_EQ(got[3].path, "/network-interfaces/eth0");
+  EXPECT_EQ(got[3].body, Json::parse(R"({"iface_id":"eth0",
+      "rx_rate_limiter":{"bandwidth":{"size":2048,"refill_time":1000},"ops":{"size":0,"refill_time":1000}},
+      "tx_rate_limiter":{"bandwidth":{"size":2048,"refill_time":1000},"ops":{"size":0,"refill_time":1000}}})"));
+}
+
 TEST_F(FakeFcApi, BootSourceWithoutInitrdOmitsTheKey) {
   ASSERT_TRUE(Client().PutBootSource("/k/vmlinux", "", "quiet").ok());
   EXPECT_EQ(seen().at(0).body, Json::parse(R"({"kernel_image_path":"/k/vmlinux","boot_args":"quiet"})"));

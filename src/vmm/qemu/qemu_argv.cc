@@ -1,5 +1,7 @@
 #include "vmm/qemu/qemu_argv.h"
 
+#include "vmm/rate_limits.h"
+
 namespace banger {
 namespace {
 
@@ -47,6 +49,7 @@ Result<std::vector<std::string>> BuildQemuArgv(const std::string& qemu_bin, Qemu
   BANGER_RETURN_IF_ERROR(CheckOptionValue("tap device", spec.tap_device));
   BANGER_RETURN_IF_ERROR(CheckOptionValue("guest MAC", spec.guest_mac));
   BANGER_RETURN_IF_ERROR(CheckOptionValue("vmm user", runas_user));
+  BANGER_RETURN_IF_ERROR(CheckRateLimitSupport(BackendKind::kQemu, spec.limits));
   for (const auto& d : spec.drives) {
     if (d.id.empty()) return Error::Invalid("qemu launch: drive without an id");
     BANGER_RETURN_IF_ERROR(CheckOptionValue("drive id", d.id));
@@ -72,6 +75,7 @@ Result<std::vector<std::string>> BuildQemuArgv(const std::string& qemu_bin, Qemu
   for (const auto& d : spec.drives) {
     std::string drive = "id=" + d.id + ",file=" + d.path + ",format=raw,if=none";
     if (d.read_only) drive += ",readonly=on";
+    drive += QemuDriveThrottleOptions(spec.limits);
     add({"-drive", drive, "-device", "virtio-blk-device,drive=" + d.id});
   }
   if (!spec.tap_device.empty()) {

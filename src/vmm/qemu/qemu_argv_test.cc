@@ -44,6 +44,27 @@ TEST(QemuArgvTest, MinimalTcgCommandLine) {
                           "on,obsolete=deny,spawn=deny,resourcecontrol=deny"));
 }
 
+TEST(QemuArgvTest, DiskLimitsThrottleEveryDrive) {
+  LaunchSpec s = MinimalSpec();
+  s.drives = {{"rootfs", "/img/root.ext4", true}, {"work", "/vm/work.ext4", false}};
+  s.limits = RateLimits{10485760, 400, 0};
+  auto argv = BuildQemuArgv("qemu", QemuAccel::kTcg, s);
+  ASSERT_TRUE(argv.ok()) << argv.error().message();
+  EXPECT_THAT(ValuesOf(*argv, "-drive"),
+              ElementsAre("id=rootfs,file=/img/root.ext4,format=raw,if=none,readonly=on,"
+                          "throttling.bps-total=10485760,throttling.iops-total=400",
+                          "id=work,file=/vm/work.ext4,format=raw,if=none,"
+                          "throttling.bps-total=10485760,throttling.iops-total=400"));
+}
+
+TEST(QemuArgvTest, NetworkLimitIsRefused) {
+  LaunchSpec s = MinimalSpec();
+  s.limits.net_bytes_per_sec = 1000;
+  auto argv = BuildQemuArgv("qemu", QemuAccel::kTcg, s);
+  ASSERT_FALSE(argv.ok());
+  EXPECT_THAT(argv.error().message(), HasSubstr("--net-bw is not supported by the qemu backend"));
+}
+
 TEST(QemuArgvTest, KvmUsesHostCpuAndNoCalibrationHints) {
   auto argv = BuildQemuArgv("qemu", QemuAccel::kKvm, MinimalSpec());
   ASSERT_TRUE(argv.ok()) << argv.error().message();

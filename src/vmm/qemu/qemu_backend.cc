@@ -7,6 +7,7 @@
 #include "vmm/launch_util.h"
 #include "vmm/qemu/qemu_argv.h"
 #include "vmm/qemu/qmp_client.h"
+#include "vmm/rate_limits.h"
 
 namespace banger {
 namespace {
@@ -62,6 +63,7 @@ class QemuBackend final : public VmmBackend {
     SpawnOptions so;
     so.argv = std::move(argv);
     so.stdout_path = spec.vmm_log_path;
+    so.cgroup_procs_files = spec.cgroup_procs_files;
     auto pid = SpawnDetached(so);
     if (!pid.ok()) return std::move(pid).error().Wrap("spawning qemu");
     auto who = IdentifySpawned(ops_, *pid, VmmUid(opts_));
@@ -98,6 +100,17 @@ class QemuBackend final : public VmmBackend {
     BANGER_ASSIGN_OR_RETURN(QmpClient qmp, QmpClient::Connect(p.control_sock_path, kQmpTimeout));
     BANGER_ASSIGN_OR_RETURN(Json stats, qmp.Execute("query-blockstats", kQmpTimeout));
     return Json{{"blockstats", std::move(stats)}};
+  }
+
+  Status SetRateLimits(const VmmProcess& p, const std::vector<std::string>& drive_ids, bool,
+                       const RateLimits& limits) override {
+    BANGER_RETURN_IF_ERROR(CheckRateLimitSupport(BackendKind::kQemu, limits));
+    BANGER_ASSIGN_OR_RETURN(QmpClient qmp, QmpClient::Connect(p.control_sock_path, kQmpTimeout));
+    for (const auto& id : drive_ids) {
+      auto res = qmp.Execute("block_set_io_throttle", kQmpTimeout, QemuBlockThrottleArgs(id, limits));
+      if (!res.ok()) return std::move(res).error().Wrap("throttling drive " + id);
+    }
+    return OkStatus();
   }
 
   Result<std::string> QueryState(const VmmProcess& p) override {

@@ -46,6 +46,19 @@ class FakeBackend : public VmmBackend {
     return metrics;
   }
   Json metrics = Json{{"vcpu", {{"exit_io_out", 7}}}};
+  Status SetRateLimits(const VmmProcess& p, const std::vector<std::string>& drive_ids, bool has_nic,
+                       const RateLimits& limits) override {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (!procs_.Alive(p.pid)) return Error::Unavailable("vmm is gone");
+    rate_limit_calls.push_back({drive_ids, has_nic, limits});
+    return OkStatus();
+  }
+  struct RateLimitCall {
+    std::vector<std::string> drive_ids;
+    bool has_nic = false;
+    RateLimits limits;
+  };
+  std::vector<RateLimitCall> rate_limit_calls;
   int metrics_calls = 0;
   Result<std::string> QueryState(const VmmProcess& p) override {
     return procs_.Alive(p.pid) ? std::string("running") : std::string("not_started");
