@@ -111,8 +111,8 @@ Status VmService::ApplyRateLimits(const VmRecord& vm, const RateLimits& next) {
   VmmBackend* backend = BackendFor(vm.spec.backend);
   if (!backend)
     return Error::Unavailable(std::string("backend ") + BackendName(vm.spec.backend) + " is not configured");
-  return backend->SetRateLimits(VmmProcessOf(vm, *h), DriveIds(!h->dm_name.empty()),
-                                !h->tap_device.empty(), next);
+  return backend->SetRateLimits(VmmProcessOf(vm, *h), DriveIds(!h->dm_name.empty()), !h->tap_device.empty(),
+                                next);
 }
 
 bool VmService::VmAlive(const VmRecord& vm) {
