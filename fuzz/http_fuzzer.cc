@@ -31,6 +31,7 @@
 #include <thread>
 
 #include "api/server.h"
+#include "api/web_auth.h"
 #include "api/web_ui.h"
 #include "base/fs.h"
 #include "base/time.h"
@@ -68,6 +69,8 @@ struct World {
   std::unique_ptr<VmMonitor> monitor;
   std::unique_ptr<WorkspaceService> workspaces;
   std::unique_ptr<ApiRouter> router;
+  WebAuth auth;
+  std::string session_cookie;  // a logged-in browser's, for inputs that say @S@
   std::unique_ptr<WebUi> web;
   std::unique_ptr<HttpServer> api_server, web_server;
   std::string api_sock, web_sock;
@@ -97,12 +100,17 @@ World* Build() {
   w->sessions = std::make_unique<SessionService>(*w->vms, *w->store, *w->events);
   w->monitor = std::make_unique<VmMonitor>(*w->vms, *w->store, w->procs, d.backends);
   w->workspaces = std::make_unique<WorkspaceService>(*w->vms, *w->store, *w->events, w->root + "/tmp");
-  w->router =
-      std::make_unique<ApiRouter>(*w->vms, *w->images, *w->sessions, *w->monitor, *w->workspaces, *w->events,
-                                  DaemonInfo{"0.1.0", w->root, 1, Now(), "qemu", "tcg", ""},
-                                  // Through the web UI, a stop must never get here.
-                                  [] { BANGER_FUZZ_CHECK(!t_in_web_ui); });
-  w->web = std::make_unique<WebUi>(*w->router);
+  w->router = std::make_unique<ApiRouter>(
+      *w->vms, *w->images, *w->sessions, *w->monitor, *w->workspaces, *w->events,
+      DaemonInfo{"0.1.0", w->root, 1, Now(), "qemu", "tcg", ""},
+      // Through the web UI, a stop must never get here.
+      [] { BANGER_FUZZ_CHECK(!t_in_web_ui); }, &w->auth);
+  auto login = w->auth.IssueLogin(1000);
+  BANGER_FUZZ_CHECK(login.ok());
+  auto session = w->auth.Redeem(*login);
+  BANGER_FUZZ_CHECK(session.ok());
+  w->session_cookie = *session;
+  w->web = std::make_unique<WebUi>(*w->router, w->auth);
 
   for (const char* f : {"vmlinux", "rootfs.ext4"}) {
     BANGER_FUZZ_CHECK(WriteFileAtomic(w->root + "/" + f, "x").ok());
@@ -192,8 +200,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   uint8_t mode = in.U8();
   bool web = mode & 1;
   size_t step = mode & 2 ? 1 + (mode >> 2) : 1 << 20;
+  // "@S@" in the input stands for a live web session token, so that inputs
+  // reach the routes behind the login as well as the refusal in front of it.
+  std::string bytes = in.Rest();
+  for (size_t at = bytes.find("@S@"); at != std::string::npos; at = bytes.find("@S@", at)) {
+    bytes.replace(at, 3, world->session_cookie);
+    at += world->session_cookie.size();
+  }
   std::string reply =
-      Exchange(web ? world->web_sock : world->api_sock, in.Rest(), step, std::chrono::milliseconds(2000));
+      Exchange(web ? world->web_sock : world->api_sock, bytes, step, std::chrono::milliseconds(2000));
   // HTTP/1.0 requests get HTTP/1.0 answers.
   if (!reply.empty()) BANGER_FUZZ_CHECK(reply.rfind("HTTP/1.1 ", 0) == 0 || reply.rfind("HTTP/1.0 ", 0) == 0);
   return 0;

@@ -84,6 +84,15 @@ class BangerHome {
     ASSERT_EQ(r.code, 0) << r.err;
   }
 
+  // Builds image `name` with the minimal profile: Debian's cloud kernel, busybox
+  // and the guest agent (the test guest of ImportTestGuest has no agent, so
+  // exec, sessions and ssh need this one). The first build in a home fetches the
+  // kernel package through apt.
+  void BuildAgentImage(const std::string& name) {
+    CliRun r = Banger({"image", "build", name, "--profile", "minimal"}, std::chrono::seconds(600));
+    ASSERT_EQ(r.code, 0) << r.err;
+  }
+
   // Polls the console log until it contains every needle.
   bool WaitForConsole(const std::string& vm, const std::vector<std::string>& needles,
                       std::chrono::seconds timeout = std::chrono::seconds(120)) {

@@ -123,8 +123,8 @@ TEST(FilesE2E, AGuestFloodingItsConsoleCannotFillTheDisk) {
   ASSERT_NO_FATAL_FAILURE(
       h.WriteConfig("backend = \"qemu\"\nqemu_accel = \"tcg\"\nstop_timeout = \"3s\"\n"
                     "default_image_name = \"base\"\nconsole_log_max_bytes = \"64K\"\n"));
-  ASSERT_NO_FATAL_FAILURE(h.ImportTestGuest());
-  CliRun c = h.Banger({"vm", "create", "--name", "loud", "--vcpus", "1", "--memory", "256"});
+  ASSERT_NO_FATAL_FAILURE(h.BuildAgentImage("base"));  // exec needs the agent
+  CliRun c = h.Banger({"vm", "create", "--name", "loud", "--vcpus", "1", "--memory", "512"});
   ASSERT_EQ(c.code, 0) << c.err;
   Json vm = h.BangerJson({"vm", "show", "loud"});
   std::string log = vm["runtime"]["log_path"];

@@ -259,8 +259,8 @@ TEST(HttpE2E, DaemonStopEndsFollowersAndIdleClients) {
 TEST(HttpE2E, DaemonStopEndsOpenStreams) {
   BangerHome h;
   ASSERT_NO_FATAL_FAILURE(h.WriteConfig(kTcgConfig));
-  ASSERT_NO_FATAL_FAILURE(h.ImportTestGuest());
-  CliRun c = h.Banger({"vm", "create", "--name", "s1", "--vcpus", "1", "--memory", "256"});
+  ASSERT_NO_FATAL_FAILURE(h.BuildAgentImage("base"));  // the exec stream needs the agent
+  CliRun c = h.Banger({"vm", "create", "--name", "s1", "--image", "base", "--vcpus", "1", "--memory", "512"});
   ASSERT_EQ(c.code, 0) << c.err;
   // An exec stream (upgraded connection), an events follower, a console follower,
   // and an idle connection, all open when the daemon is told to stop.
