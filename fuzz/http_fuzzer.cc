@@ -202,7 +202,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   size_t step = mode & 2 ? 1 + (mode >> 2) : 1 << 20;
   // "@S@" in the input stands for a live web session token, so that inputs
   // reach the routes behind the login as well as the refusal in front of it.
-  std::string bytes = in.Rest();
+  std::string bytes(in.Rest());
   for (size_t at = bytes.find("@S@"); at != std::string::npos; at = bytes.find("@S@", at)) {
     bytes.replace(at, 3, world->session_cookie);
     at += world->session_cookie.size();
