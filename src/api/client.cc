@@ -229,15 +229,16 @@ Status ApiClient::EnsureDaemon() {
       lost_to_other = true;
       continue;
     }
-    if (lost_to_other) {
-      // The daemon ours lost to is gone without serving (it was stopping):
-      // start another.
+    std::string said = LastLineSince(home_.DaemonOut(), out_start);
+    // Ours found the lock taken, and its holder has let go since (a killed or
+    // stopping daemon on its way out: the last of its threads can outlive its
+    // pid by a moment): start another.
+    if (lost_to_other || said.find(kHomeLockedMessage) != std::string::npos) {
       lost_to_other = false;
       out_start = FileSize(home_.DaemonOut());
       BANGER_ASSIGN_OR_RETURN(pid, SpawnDaemon(bangerd));
       continue;
     }
-    std::string said = LastLineSince(home_.DaemonOut(), out_start);
     if (said.empty()) said = "it exited without a message (see " + home_.DaemonOut() + ")";
     return Error::Unavailable("bangerd failed to start: " + said);
   }

@@ -187,7 +187,7 @@ Result<DaemonConfig> PrepareHome(const DaemonOptions& opts, const HomeLayout& ho
   auto l = FileLock::TryAcquire(home.LockFile());
   if (!l.ok()) {
     if (l.error().kind() == ErrorKind::kConflict) {
-      return Error::Conflict("another bangerd is already running for home " + home.root);
+      return Error::Conflict(kHomeLockedMessage + home.root);
     }
     return std::move(l).error();
   }

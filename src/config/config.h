@@ -147,6 +147,10 @@ bool KvmUsable();
 bool RunningUnderHypervisor();
 
 // Layout of a banger home. All paths absolute.
+// What a bangerd that finds its home's lock taken says (its last line); the
+// CLI's auto-start recognises it and tries again once the holder is gone.
+inline constexpr const char* kHomeLockedMessage = "another bangerd is already running for home ";
+
 struct HomeLayout {
   std::string root;
   std::string Socket() const { return root + "/bangerd.sock"; }

@@ -114,7 +114,10 @@ Status JsonReader::Finish() {
 Result<Json> ParseJson(const std::string& text) {
   try {
     return Json::parse(text);
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {
+    // parse_error, and also out_of_range for a number that overflows a
+    // double ("1e99999"; found by fuzz/stream_fuzzer.cc): text from a guest
+    // or a client must cost an error value, never an exception.
     return Error::Invalid(std::string("malformed JSON: ") + e.what());
   }
 }
