@@ -2,8 +2,10 @@
 // real `bangerd`) against a private home, boot real guests under QEMU TCG.
 #pragma once
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -91,6 +93,29 @@ class BangerHome {
   void BuildAgentImage(const std::string& name) {
     CliRun r = Banger({"image", "build", name, "--profile", "minimal"}, std::chrono::seconds(600));
     ASSERT_EQ(r.code, 0) << r.err;
+  }
+
+  // `banger ARGS...` in the background (its own process group), stdout and
+  // stderr to `out`, stdin from /dev/null. The caller reaps or kills it.
+  pid_t Spawn(const std::vector<std::string>& args, const std::string& out) {
+    std::vector<std::string> argv{BANGER_BIN, "--home", root_};
+    argv.insert(argv.end(), args.begin(), args.end());
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      ::setpgid(0, 0);
+      FILE* f = std::freopen(out.c_str(), "w", stdout);
+      (void)f;
+      ::dup2(STDOUT_FILENO, STDERR_FILENO);
+      int null = ::open("/dev/null", O_RDONLY);
+      ::dup2(null, STDIN_FILENO);
+      std::vector<char*> cargv;
+      cargv.reserve(argv.size() + 1);
+      for (auto& a : argv) cargv.push_back(a.data());
+      cargv.push_back(nullptr);
+      ::execv(cargv[0], cargv.data());
+      ::_exit(127);
+    }
+    return pid;
   }
 
   // Polls the console log until it contains every needle.

@@ -33,26 +33,8 @@ class ExecE2E : public ::testing::Test {
     if (!home_ || HasFatalFailure()) GTEST_SKIP() << "image build failed";
   }
 
-  // `banger ARGS...` in the background, stdout and stderr to `out`.
   static pid_t SpawnBanger(const std::vector<std::string>& args, const std::string& out) {
-    std::vector<std::string> argv{BANGER_BIN, "--home", home_->root()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    pid_t pid = ::fork();
-    if (pid == 0) {
-      ::setpgid(0, 0);
-      FILE* f = std::freopen(out.c_str(), "w", stdout);
-      (void)f;
-      ::dup2(STDOUT_FILENO, STDERR_FILENO);
-      int null = ::open("/dev/null", O_RDONLY);
-      ::dup2(null, STDIN_FILENO);
-      std::vector<char*> cargv;
-      cargv.reserve(argv.size() + 1);
-      for (auto& a : argv) cargv.push_back(a.data());
-      cargv.push_back(nullptr);
-      ::execv(cargv[0], cargv.data());
-      ::_exit(127);
-    }
-    return pid;
+    return home_->Spawn(args, out);
   }
 
   static bool VmListed(const std::string& name) {

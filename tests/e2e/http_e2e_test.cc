@@ -79,28 +79,6 @@ int WebPort(BangerHome& h) {
   return std::stoi(url.substr(strlen("http://127.0.0.1:")));
 }
 
-// `banger ARGS...` in the background, stdout and stderr to `out`.
-pid_t SpawnBanger(BangerHome& h, const std::vector<std::string>& args, const std::string& out) {
-  std::vector<std::string> argv{BANGER_BIN, "--home", h.root()};
-  argv.insert(argv.end(), args.begin(), args.end());
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    ::setpgid(0, 0);
-    FILE* f = std::freopen(out.c_str(), "w", stdout);
-    (void)f;
-    ::dup2(STDOUT_FILENO, STDERR_FILENO);
-    int null = ::open("/dev/null", O_RDONLY);
-    ::dup2(null, STDIN_FILENO);
-    std::vector<char*> cargv;
-    cargv.reserve(argv.size() + 1);
-    for (auto& a : argv) cargv.push_back(a.data());
-    cargv.push_back(nullptr);
-    ::execv(cargv[0], cargv.data());
-    ::_exit(127);
-  }
-  return pid;
-}
-
 // Whether `pid` has exited (a zombie counts: nobody may reap it here).
 bool Exited(pid_t pid) {
   auto stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
@@ -236,7 +214,7 @@ TEST(HttpE2E, DaemonStopEndsFollowersAndIdleClients) {
   ASSERT_EQ(h.Banger({"vm", "list"}).code, 0);
   // No guest needed: an events follower, an idle keep-alive client and one
   // stuck half-way through a request head, all open when the daemon stops.
-  pid_t events = SpawnBanger(h, {"events", "--follow"}, h.root() + "/events.out");
+  pid_t events = h.Spawn({"events", "--follow"}, h.root() + "/events.out");
   int idle = ConnectUnix(h.root() + "/bangerd.sock");
   int half = ConnectUnix(h.root() + "/bangerd.sock");
   if (half >= 0) (void)::send(half, "GET /v1/vms HTTP/1.1\r\nHo", 25, MSG_NOSIGNAL);
@@ -265,16 +243,15 @@ TEST(HttpE2E, DaemonStopEndsOpenStreams) {
   // An exec stream (upgraded connection), an events follower, a console follower,
   // and an idle connection, all open when the daemon is told to stop.
   std::string exec_out = h.root() + "/exec.out";
-  pid_t exec =
-      SpawnBanger(h, {"vm", "exec", "s1", "--", "sh", "-c", "echo started; exec sleep 300"}, exec_out);
+  pid_t exec = h.Spawn({"vm", "exec", "s1", "--", "sh", "-c", "echo started; exec sleep 300"}, exec_out);
   bool started = WaitUntil(
       [&] {
         auto s = ReadFile(exec_out);
         return s.ok() && s->find("started") != std::string::npos;
       },
       240s);
-  pid_t events = SpawnBanger(h, {"events", "--follow"}, h.root() + "/events.out");
-  pid_t logs = SpawnBanger(h, {"vm", "logs", "--follow", "s1"}, h.root() + "/logs.out");
+  pid_t events = h.Spawn({"events", "--follow"}, h.root() + "/events.out");
+  pid_t logs = h.Spawn({"vm", "logs", "--follow", "s1"}, h.root() + "/logs.out");
   int idle = ConnectUnix(h.root() + "/bangerd.sock");
   std::this_thread::sleep_for(1s);
   pid_t daemon = h.DaemonPid();
