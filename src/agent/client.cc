@@ -2,405 +2,209 @@
 
 #include <fcntl.h>
 #include <poll.h>
-#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <condition_variable>
 #include <cstring>
-#include <deque>
 #include <mutex>
 #include <random>
 #include <thread>
 
+#include "agent/client_core.h"
 #include "agent/client_io.h"
 #include "agent/protocol.h"
 
 namespace banger {
-namespace {
-
-using agent_io::Clock;
-using agent_io::MsLeft;
-using agent_io::SendAllUntil;
+namespace agent_client {
 
 // HELLO is repeated this often during the handshake, in case the first one
 // reached an agent that was not reading yet or was still resyncing.
 constexpr auto kHelloRepeat = std::chrono::seconds(1);
-// Next() hands out at most this much merged output per event.
-constexpr size_t kMaxEventBytes = 256 * 1024;
 // Output events queued per channel: output is bounded in bytes by the credit
 // window, this bounds it in entries (tiny alternating stdout/stderr frames).
 constexpr size_t kMaxQueuedEvents = 4096;
 // Stdin credit the guest may grant beyond what we could ever send at once.
 constexpr uint64_t kMaxStdinCredit = 64ULL << 20;
 
-Error LostError(const std::string& reason) {
-  return Error::Unavailable(reason.empty() ? "agent connection lost" : "agent connection lost: " + reason);
+void Core::ReaderLoop() {
+  std::string buf(256 * 1024, '\0');
+  for (;;) {
+    while (auto f = decoder_.Next()) {
+      if (!Dispatch(*f)) return;
+    }
+    // The handshake already discarded stale bytes: from here on the
+    // stream is framed, and anything else is a broken or hostile agent.
+    if (uint64_t skipped = decoder_.TakeSkipped()) {
+      Violation(std::to_string(skipped) + " bytes of unframed input");
+      return;
+    }
+    ssize_t n = ::read(fd_.get(), buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      MarkLost(n == 0 ? "the agent closed the connection" : std::strerror(errno));
+      return;
+    }
+    decoder_.Feed(std::string_view(buf.data(), n));
+  }
 }
 
-// One channel's state, shared by the reader thread and its ExecChannel.
-// Guarded by Core::mu_.
-struct ChannelState {
-  uint32_t id = 0;
-  std::string argv0;
-  std::condition_variable cv;
-  bool opened = false;
-  std::optional<Error> failure;  // OPEN_FAIL, an ERROR naming this channel, or Abort
-  std::deque<ExecEvent> events;
-  bool exit_received = false;
-  bool exit_delivered = false;
-  bool close_sent = false;
-  bool fin = false;  // EXIT or OPEN_FAIL arrived: nothing may follow
-  // Output credit the agent still holds, and consumed bytes not yet returned.
-  uint64_t recv_credit = agent::kDefaultHostWindow;
-  uint64_t unacked = 0;
-  // Stdin credit the agent granted and we have not used.
-  uint64_t stdin_credit = 0;
-  bool stdin_closed = false;
-};
-
-// The connection: the fd, the reader thread's demultiplexing, the writer
-// thread's bounded send queue, and the channels. Shared by AgentConn and
-// every ExecChannel, which may outlive it.
-//
-// The reader thread never writes: what it must answer (PONG, ERROR) goes
-// into the send queue only if there is room, else it is dropped. Only the
-// writer thread touches the socket for writing, with a deadline per frame.
-class Core {
- public:
-  Core(UniqueFd fd, agent::FrameDecoder decoder, uint32_t max_payload, AgentConnOptions opts)
-      : fd_(std::move(fd)), decoder_(std::move(decoder)), max_payload_(max_payload), opts_(std::move(opts)) {
-    if (!opts_.log_limiter) opts_.log_limiter = std::make_shared<GuestLogLimiter>();
-  }
-
-  uint32_t max_data() const { return std::min<uint32_t>(agent::kMaxDataChunk, max_payload_ - 1); }
-  const AgentConnOptions& opts() const { return opts_; }
-
-  // Queues a whole frame for the writer thread, waiting at most
-  // send_timeout for room; a guest that does not drain in that time loses
-  // the connection.
-  Status Send(std::string frame) {
-    std::unique_lock<std::mutex> l(mu_);
-    BANGER_RETURN_IF_ERROR(WaitForRoom(l, frame.size()));
-    PushLocked(std::move(frame));
-    return OkStatus();
-  }
-
-  // For the reader thread: queues the frame if there is room now, else
-  // drops it (a guest that does not read gets no answers).
-  bool TrySend(std::string frame) {
-    std::lock_guard<std::mutex> l(mu_);
-    if (lost_ || (out_bytes_ > 0 && out_bytes_ + frame.size() > opts_.max_send_queue)) return false;
-    PushLocked(std::move(frame));
-    return true;
-  }
-
-  // Registers a new channel and queues its OPEN under one lock, so ids
-  // reach the agent in increasing order even with concurrent Exec calls (the
-  // agent rejects an id not above every earlier one).
-  Status OpenChannel(const std::shared_ptr<ChannelState>& ch, const agent::Open& open) {
-    std::string payload = agent::Encode(open);
-    if (payload.size() > max_payload_) {
-      return Error::Invalid("the command line and environment take " + std::to_string(payload.size()) +
-                            " bytes; at most " + std::to_string(max_payload_) + " fit in one request");
+bool Core::Dispatch(const agent::Frame& f) {
+  using agent::MsgType;
+  auto type = static_cast<MsgType>(f.type);
+  switch (type) {
+    case MsgType::kData:
+    case MsgType::kWindow:
+    case MsgType::kExit:
+    case MsgType::kOpenOk:
+    case MsgType::kOpenFail:
+    case MsgType::kEof:
+      return OnChannelFrame(f);
+    case MsgType::kPong: {
+      auto pong = agent::Decode<agent::Pong>(f.payload);
+      std::lock_guard<std::mutex> l(mu_);
+      if (pong) {
+        auto it = pings_.find(pong->id);
+        if (it != pings_.end()) it->second = true;
+        ping_cv_.notify_all();
+      }
+      return true;
     }
-    std::unique_lock<std::mutex> l(mu_);
-    BANGER_RETURN_IF_ERROR(WaitForRoom(l, payload.size() + agent::kHeaderSize));
-    ch->id = next_channel_;
-    next_channel_ += 2;
-    channels_[ch->id] = ch;
-    std::string frame;
-    agent::AppendFrame(&frame, agent::MsgType::kOpen, 0, ch->id, payload);
-    PushLocked(std::move(frame));
-    return OkStatus();
-  }
-
-  template <typename M>
-  Status SendMessage(uint32_t channel, const M& m, uint8_t flags = 0) {
-    std::string frame;
-    agent::AppendMessage(&frame, channel, m, flags);
-    return Send(std::move(frame));
-  }
-
-  void MarkLost(const std::string& reason) {
-    std::lock_guard<std::mutex> l(mu_);
-    MarkLostLocked(reason);
-  }
-
-  // Drops the connection: marks it lost and wakes both threads.
-  void Fail(const std::string& reason) {
-    MarkLost(reason);
-    Shutdown();
-  }
-
-  // A guest that broke the protocol loses its connection (a reconnect
-  // starts clean); the daemon's threads carry on.
-  bool Violation(const std::string& what) {
-    opts_.log_limiter->Warn(opts_.label, "agent protocol violation: " + what + "; dropping the connection");
-    Fail("protocol violation: " + what);
-    return false;
-  }
-
-  // Wakes the reader thread (read returns 0) and the writer (send fails).
-  void Shutdown() { ::shutdown(fd_.get(), SHUT_RDWR); }
-
-  void ReaderLoop() {
-    std::string buf(256 * 1024, '\0');
-    for (;;) {
-      while (auto f = decoder_.Next()) {
-        if (!Dispatch(*f)) return;
-      }
-      // The handshake already discarded stale bytes: from here on the
-      // stream is framed, and anything else is a broken or hostile agent.
-      if (uint64_t skipped = decoder_.TakeSkipped()) {
-        Violation(std::to_string(skipped) + " bytes of unframed input");
-        return;
-      }
-      ssize_t n = ::read(fd_.get(), buf.data(), buf.size());
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        MarkLost(n == 0 ? "the agent closed the connection" : std::strerror(errno));
-        return;
-      }
-      decoder_.Feed(std::string_view(buf.data(), n));
-    }
-  }
-
-  void WriterLoop() {
-    for (;;) {
+    case MsgType::kPing: {
+      auto ping = agent::Decode<agent::Ping>(f.payload);
+      if (!ping) return Violation("a malformed PING");
       std::string frame;
-      {
-        std::unique_lock<std::mutex> l(mu_);
-        out_cv_.wait(l, [&] { return lost_ || !outq_.empty(); });
-        if (lost_) return;
-        frame = std::move(outq_.front());
-        outq_.pop_front();
+      agent::AppendMessage(&frame, 0, agent::Pong{.id = ping->id});
+      (void)TrySend(std::move(frame));
+      return true;
+    }
+    case MsgType::kGoAway: {
+      auto bye = agent::Decode<agent::GoAway>(f.payload);
+      MarkLost("the agent said goodbye" + (bye && !bye->reason.empty() ? ": " + bye->reason : std::string()));
+      return false;
+    }
+    case MsgType::kError: {
+      auto err = agent::Decode<agent::ErrorMsg>(f.payload);
+      if (!err) return Violation("a malformed ERROR");
+      std::string message = err->message.substr(0, 200);
+      opts_.log_limiter->Warn(opts_.label, "agent reported error " + std::to_string(err->code) +
+                                               " on channel " + std::to_string(err->channel) + ": " +
+                                               message);
+      std::lock_guard<std::mutex> l(mu_);
+      auto it = channels_.find(err->channel);
+      if (err->channel != 0 && it != channels_.end() && !it->second->exit_received) {
+        it->second->failure = Error::Internal("agent error: " + message);
+        it->second->cv.notify_all();
       }
-      Status st = agent_io::SendAllUntil(fd_.get(), frame, Clock::now() + opts_.send_timeout);
-      {
-        std::lock_guard<std::mutex> l(mu_);
-        out_bytes_ -= frame.size();
-        room_cv_.notify_all();
-      }
-      if (!st.ok()) {
-        Fail(st.error().kind() == ErrorKind::kTimeout ? "the agent did not read its input for " +
-                                                            std::to_string(opts_.send_timeout.count()) + " ms"
-                                                      : st.error().message());
-        return;
-      }
+      return true;
+    }
+    case MsgType::kHelloAck:
+      return true;  // a repeated HELLO's answer
+    default: {
+      std::string frame;
+      agent::AppendMessage(
+          &frame, 0,
+          agent::ErrorMsg{.code = static_cast<uint32_t>(agent::ErrorCode::kUnsupported),
+                          .channel = f.channel,
+                          .message = "unsupported message type " + agent::MsgTypeName(f.type)});
+      (void)TrySend(std::move(frame));
+      return true;
     }
   }
+}
 
-  // Everything below is guarded by mu_.
-  std::mutex mu_;
-  bool lost_ = false;
-  std::string lost_reason_;
-  std::map<uint32_t, std::shared_ptr<ChannelState>> channels_;
-  uint32_t next_channel_ = 1;       // odd, never reused
-  std::map<uint64_t, bool> pings_;  // ping id -> answered
-  uint64_t next_ping_ = 1;
-  std::condition_variable ping_cv_;
-
- private:
-  void MarkLostLocked(const std::string& reason) {
-    if (lost_) return;
-    lost_ = true;
-    lost_reason_ = reason;
-    for (auto& [id, ch] : channels_) ch->cv.notify_all();
-    ping_cv_.notify_all();
-    out_cv_.notify_all();
-    room_cv_.notify_all();
+bool Core::OnChannelFrame(const agent::Frame& f) {
+  using agent::MsgType;
+  auto type = static_cast<MsgType>(f.type);
+  std::unique_lock<std::mutex> l(mu_);
+  auto it = channels_.find(f.channel);
+  if (it == channels_.end()) {
+    // A channel we already let go may still get frames; one we never
+    // opened may not.
+    if (f.channel % 2 == 1 && f.channel < next_channel_) return true;
+    l.unlock();
+    return Violation(agent::MsgTypeName(f.type) + " on channel " + std::to_string(f.channel) +
+                     ", which was never opened");
   }
-
-  // Waits (mu_ held through l) until `size` more bytes fit in the send
-  // queue; an empty queue takes any frame.
-  Status WaitForRoom(std::unique_lock<std::mutex>& l, size_t size) {
-    auto fits = [&] { return lost_ || out_bytes_ == 0 || out_bytes_ + size <= opts_.max_send_queue; };
-    if (!room_cv_.wait_for(l, opts_.send_timeout, fits)) {
-      std::string reason =
-          "the agent did not read its input for " + std::to_string(opts_.send_timeout.count()) + " ms";
-      MarkLostLocked(reason);
-      ::shutdown(fd_.get(), SHUT_RDWR);
-    }
-    if (lost_) return LostError(lost_reason_);
-    return OkStatus();
-  }
-
-  void PushLocked(std::string frame) {
-    out_bytes_ += frame.size();
-    outq_.push_back(std::move(frame));
-    out_cv_.notify_one();
-  }
-
-  // Handles one frame from the agent; false ends the reader.
-  bool Dispatch(const agent::Frame& f) {
-    using agent::MsgType;
-    auto type = static_cast<MsgType>(f.type);
-    switch (type) {
-      case MsgType::kData:
-      case MsgType::kWindow:
-      case MsgType::kExit:
-      case MsgType::kOpenOk:
-      case MsgType::kOpenFail:
-      case MsgType::kEof:
-        return OnChannelFrame(f);
-      case MsgType::kPong: {
-        auto pong = agent::Decode<agent::Pong>(f.payload);
-        std::lock_guard<std::mutex> l(mu_);
-        if (pong) {
-          auto it = pings_.find(pong->id);
-          if (it != pings_.end()) it->second = true;
-          ping_cv_.notify_all();
-        }
-        return true;
-      }
-      case MsgType::kPing: {
-        auto ping = agent::Decode<agent::Ping>(f.payload);
-        if (!ping) return Violation("a malformed PING");
-        std::string frame;
-        agent::AppendMessage(&frame, 0, agent::Pong{.id = ping->id});
-        (void)TrySend(std::move(frame));
-        return true;
-      }
-      case MsgType::kGoAway: {
-        auto bye = agent::Decode<agent::GoAway>(f.payload);
-        MarkLost("the agent said goodbye" +
-                 (bye && !bye->reason.empty() ? ": " + bye->reason : std::string()));
-        return false;
-      }
-      case MsgType::kError: {
-        auto err = agent::Decode<agent::ErrorMsg>(f.payload);
-        if (!err) return Violation("a malformed ERROR");
-        std::string message = err->message.substr(0, 200);
-        opts_.log_limiter->Warn(opts_.label, "agent reported error " + std::to_string(err->code) +
-                                                 " on channel " + std::to_string(err->channel) + ": " +
-                                                 message);
-        std::lock_guard<std::mutex> l(mu_);
-        auto it = channels_.find(err->channel);
-        if (err->channel != 0 && it != channels_.end() && !it->second->exit_received) {
-          it->second->failure = Error::Internal("agent error: " + message);
-          it->second->cv.notify_all();
-        }
-        return true;
-      }
-      case MsgType::kHelloAck:
-        return true;  // a repeated HELLO's answer
-      default: {
-        std::string frame;
-        agent::AppendMessage(
-            &frame, 0,
-            agent::ErrorMsg{.code = static_cast<uint32_t>(agent::ErrorCode::kUnsupported),
-                            .channel = f.channel,
-                            .message = "unsupported message type " + agent::MsgTypeName(f.type)});
-        (void)TrySend(std::move(frame));
-        return true;
-      }
-    }
-  }
-
-  bool OnChannelFrame(const agent::Frame& f) {
-    using agent::MsgType;
-    auto type = static_cast<MsgType>(f.type);
-    std::unique_lock<std::mutex> l(mu_);
-    auto it = channels_.find(f.channel);
-    if (it == channels_.end()) {
-      // A channel we already let go may still get frames; one we never
-      // opened may not.
-      if (f.channel % 2 == 1 && f.channel < next_channel_) return true;
-      l.unlock();
-      return Violation(agent::MsgTypeName(f.type) + " on channel " + std::to_string(f.channel) +
-                       ", which was never opened");
-    }
-    ChannelState& ch = *it->second;
-    auto violation = [&](const std::string& what) {
-      l.unlock();
-      return Violation(what + " on channel " + std::to_string(f.channel));
-    };
-    // EXIT and OPEN_FAIL are the channel's last frames (FIN).
-    if (ch.fin) return violation(agent::MsgTypeName(f.type) + " after the channel's last frame");
-    switch (type) {
-      case MsgType::kData: {
-        if (!ch.opened) return violation("DATA before OPEN_OK");
-        auto d = agent::Decode<agent::Data>(f.payload);
-        if (!d) return violation("a malformed DATA");
-        // The agent broke flow control; buffering on would be unbounded.
-        if (d->bytes.size() > ch.recv_credit) return violation("output beyond its credit");
-        ch.recv_credit -= d->bytes.size();
-        if (d->bytes.empty()) return true;
-        auto kind = d->stream == agent::Stream::kStderr ? ExecEvent::kStderr : ExecEvent::kStdout;
-        if (!ch.events.empty() && ch.events.back().kind == kind &&
-            ch.events.back().data.size() < kMaxEventBytes) {
-          ch.events.back().data += d->bytes;
-        } else {
-          if (ch.events.size() >= kMaxQueuedEvents) return violation("too many queued output events");
-          ExecEvent ev;
-          ev.kind = kind;
-          ev.data = std::move(d->bytes);
-          ch.events.push_back(std::move(ev));
-        }
-        break;
-      }
-      case MsgType::kWindow: {
-        auto w = agent::Decode<agent::Window>(f.payload);
-        if (!w) return violation("a malformed WINDOW");
-        if (ch.stdin_credit + w->delta > kMaxStdinCredit) return violation("stdin credit beyond 64 MiB");
-        ch.stdin_credit += w->delta;
-        break;
-      }
-      case MsgType::kExit: {
-        auto x = agent::Decode<agent::Exit>(f.payload);
-        if (!x) return violation("a malformed EXIT");
-        if (!x->signaled && x->code > 255) return violation("exit code " + std::to_string(x->code));
-        if (x->signaled && (x->signo < 1 || x->signo > 64)) {
-          return violation("signal number " + std::to_string(x->signo));
-        }
+  ChannelState& ch = *it->second;
+  auto violation = [&](const std::string& what) {
+    l.unlock();
+    return Violation(what + " on channel " + std::to_string(f.channel));
+  };
+  // EXIT and OPEN_FAIL are the channel's last frames (FIN).
+  if (ch.fin) return violation(agent::MsgTypeName(f.type) + " after the channel's last frame");
+  switch (type) {
+    case MsgType::kData: {
+      if (!ch.opened) return violation("DATA before OPEN_OK");
+      auto d = agent::Decode<agent::Data>(f.payload);
+      if (!d) return violation("a malformed DATA");
+      // The agent broke flow control; buffering on would be unbounded.
+      if (d->bytes.size() > ch.recv_credit) return violation("output beyond its credit");
+      ch.recv_credit -= d->bytes.size();
+      if (d->bytes.empty()) return true;
+      auto kind = d->stream == agent::Stream::kStderr ? ExecEvent::kStderr : ExecEvent::kStdout;
+      if (!ch.events.empty() && ch.events.back().kind == kind &&
+          ch.events.back().data.size() < kMaxEventBytes) {
+        ch.events.back().data += d->bytes;
+      } else {
+        if (ch.events.size() >= kMaxQueuedEvents) return violation("too many queued output events");
         ExecEvent ev;
-        ev.kind = ExecEvent::kExit;
-        ev.exit.signaled = x->signaled;
-        ev.exit.code = x->signaled ? 0 : static_cast<int>(x->code);
-        ev.exit.signo = x->signaled ? static_cast<int>(x->signo) : 0;
-        ev.exit.core = x->core;
+        ev.kind = kind;
+        ev.data = std::move(d->bytes);
         ch.events.push_back(std::move(ev));
-        ch.exit_received = true;
-        ch.fin = true;
-        break;
       }
-      case MsgType::kOpenOk: {
-        if (ch.opened) return violation("a second OPEN_OK");
-        auto ok = agent::Decode<agent::OpenOk>(f.payload);
-        if (!ok) return violation("a malformed OPEN_OK");
-        ch.opened = true;
-        ch.stdin_credit = std::min<uint64_t>(ok->window, kMaxStdinCredit);
-        break;
-      }
-      case MsgType::kOpenFail: {
-        if (ch.opened) return violation("OPEN_FAIL after OPEN_OK");
-        auto fail = agent::Decode<agent::OpenFail>(f.payload);
-        int err = fail ? static_cast<int>(std::min<uint32_t>(fail->err, 4095)) : EIO;
-        std::string stage = fail ? fail->stage.substr(0, 64) : "open";
-        ch.failure = Error::FromErrno("starting " + ch.argv0 + " in the guest: " + stage, err);
-        ch.fin = true;
-        break;
-      }
-      default:  // EOF of an output stream: EXIT follows, nothing to surface
-        return true;
+      break;
     }
-    ch.cv.notify_all();
-    return true;
+    case MsgType::kWindow: {
+      auto w = agent::Decode<agent::Window>(f.payload);
+      if (!w) return violation("a malformed WINDOW");
+      if (ch.stdin_credit + w->delta > kMaxStdinCredit) return violation("stdin credit beyond 64 MiB");
+      ch.stdin_credit += w->delta;
+      break;
+    }
+    case MsgType::kExit: {
+      auto x = agent::Decode<agent::Exit>(f.payload);
+      if (!x) return violation("a malformed EXIT");
+      if (!x->signaled && x->code > 255) return violation("exit code " + std::to_string(x->code));
+      if (x->signaled && (x->signo < 1 || x->signo > 64)) {
+        return violation("signal number " + std::to_string(x->signo));
+      }
+      ExecEvent ev;
+      ev.kind = ExecEvent::kExit;
+      ev.exit.signaled = x->signaled;
+      ev.exit.code = x->signaled ? 0 : static_cast<int>(x->code);
+      ev.exit.signo = x->signaled ? static_cast<int>(x->signo) : 0;
+      ev.exit.core = x->core;
+      ch.events.push_back(std::move(ev));
+      ch.exit_received = true;
+      ch.fin = true;
+      break;
+    }
+    case MsgType::kOpenOk: {
+      if (ch.opened) return violation("a second OPEN_OK");
+      auto ok = agent::Decode<agent::OpenOk>(f.payload);
+      if (!ok) return violation("a malformed OPEN_OK");
+      ch.opened = true;
+      ch.stdin_credit = std::min<uint64_t>(ok->window, kMaxStdinCredit);
+      break;
+    }
+    case MsgType::kOpenFail: {
+      if (ch.opened) return violation("OPEN_FAIL after OPEN_OK");
+      auto fail = agent::Decode<agent::OpenFail>(f.payload);
+      int err = fail ? static_cast<int>(std::min<uint32_t>(fail->err, 4095)) : EIO;
+      std::string stage = fail ? fail->stage.substr(0, 64) : "open";
+      ch.failure = Error::FromErrno("starting " + ch.argv0 + " in the guest: " + stage, err);
+      ch.fin = true;
+      break;
+    }
+    default:  // EOF of an output stream: EXIT follows, nothing to surface
+      return true;
   }
+  ch.cv.notify_all();
+  return true;
+}
 
-  UniqueFd fd_;
-  agent::FrameDecoder decoder_;  // only the reader thread touches it
-  uint32_t max_payload_;
-  AgentConnOptions opts_;
-  // The send queue (guarded by mu_): frames for the writer thread, and the
-  // bytes queued or being written.
-  std::deque<std::string> outq_;
-  size_t out_bytes_ = 0;
-  std::condition_variable out_cv_;   // the writer waits for frames
-  std::condition_variable room_cv_;  // senders wait for room
-};
+namespace {
 
 class ExecChannelImpl : public ExecChannel {
  public:
@@ -630,6 +434,15 @@ std::string VersionString(uint16_t major, uint16_t minor) {
 }
 
 }  // namespace
+}  // namespace agent_client
+
+using agent_client::AgentConnImpl;
+using agent_client::Core;
+using agent_client::kHelloRepeat;
+using agent_client::VersionString;
+using agent_io::Clock;
+using agent_io::MsLeft;
+using agent_io::SendAllUntil;
 
 Result<std::unique_ptr<AgentConn>> AgentConn::Handshake(UniqueFd fd, std::chrono::milliseconds timeout,
                                                         AgentConnOptions opts) {

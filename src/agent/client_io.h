@@ -1,5 +1,5 @@
 // Blocking socket helpers shared by the agent client's transports
-// (client_transport.cc) and its connection (client.cc). Internal to
+// (client_transport.cc) and its connection (client.cc, client_send.cc). Internal to
 // banger_agent_client.
 #pragma once
 
