@@ -1,6 +1,7 @@
-// HTTP/1.1 over Unix domain sockets (Boost.Beast underneath; no other file
-// includes Beast). Used for three things: the daemon's API server, the CLI's
-// API client, and the Firecracker API client.
+// HTTP/1.1 over Unix domain sockets (Boost.Beast underneath; no file outside
+// src/http includes Beast: the server is http.cc, the client http_client.cc).
+// Used for three things: the daemon's API server, the CLI's API client, and
+// the Firecracker API client.
 //
 // Long-lived bidirectional streams (exec/attach, later issues) use HTTP
 // Upgrade: a handler may answer 101 and take the raw socket (see

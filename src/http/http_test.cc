@@ -16,6 +16,14 @@
 namespace banger {
 namespace {
 
+// A handler that answers 200 and counts its calls.
+HttpHandler Counting(std::atomic<int>& calls) {
+  return [&calls](const HttpRequest&) {
+    ++calls;
+    return HttpResponse{};
+  };
+}
+
 class HttpTest : public ::testing::Test {
  protected:
   void TearDown() override {
@@ -290,12 +298,7 @@ TEST_F(HttpTest, HalfAHeaderIsDroppedAfterTheHeaderTimeout) {
   HttpLimits limits;
   limits.header_timeout = std::chrono::milliseconds(300);
   std::atomic<int> calls{0};
-  Start(
-      [&calls](const HttpRequest&) {
-        ++calls;
-        return HttpResponse{};
-      },
-      limits);
+  Start(Counting(calls), limits);
   int fd = RawConnect(sock_);
   ASSERT_GE(fd, 0);
   SendAll(fd, "GET /x HTTP/1.1\r\nHost: l\r\nX-Slow: ");
@@ -324,12 +327,7 @@ TEST_F(HttpTest, OversizedBodyIs413) {
   HttpLimits limits;
   limits.max_body_bytes = 1000;
   std::atomic<int> calls{0};
-  Start(
-      [&calls](const HttpRequest&) {
-        ++calls;
-        return HttpResponse{};
-      },
-      limits);
+  Start(Counting(calls), limits);
   HttpRequest req;
   req.method = "POST";
   req.body = std::string(1001, 'x');
