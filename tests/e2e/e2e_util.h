@@ -9,6 +9,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <string>
@@ -189,6 +191,51 @@ inline bool WaitUntil(const std::function<bool()>& pred, std::chrono::millisecon
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   return pred();
+}
+
+// main() of a test that runs with host networking on, entirely inside a
+// network namespace it creates. First run (`home_env` unset): builds image
+// "t" into a fresh home under `home_prefix` with `config_toml` (networking
+// off there: the build needs Debian's package registry, so it runs in the
+// host namespace, with no bridge, tap or DNS socket), then sets `home_env`
+// to that home and re-executes this binary under `unshare --net` (root
+// needed). The re-executed run sees `home_env` set, so it does not re-exec
+// again: it brings loopback up and runs the tests, which adopt the home.
+struct NetnsMainOptions {
+  const char* test_name;                       // for the error line
+  const char* home_env;                        // e.g. "BANGER_E2E_NETNS_HOME"
+  std::string home_prefix;                     // e.g. "/tmp/bgn-" (+ pid)
+  std::string config_toml;                     // the home's config.toml
+  std::vector<std::string> image_build_extra;  // after `image build t`
+};
+
+inline int NetnsMain(int argc, char** argv, const NetnsMainOptions& opts) {
+  if (std::getenv(opts.home_env) == nullptr) {
+    std::string home = opts.home_prefix + std::to_string(::getpid());
+    std::filesystem::create_directories(home);
+    if (!WriteFileAtomic(home + "/config.toml", opts.config_toml).ok()) return 1;
+    std::vector<std::string> build_argv{BANGER_BIN, "--home", home, "image", "build", "t"};
+    build_argv.insert(build_argv.end(), opts.image_build_extra.begin(), opts.image_build_extra.end());
+    auto build = RunCommand(build_argv, std::chrono::minutes(10));
+    (void)RunCommand({BANGER_BIN, "--home", home, "daemon", "stop"});
+    if (!build.ok() || build->exit_code != 0) {
+      std::fprintf(stderr, "%s: image build failed: %s\n", opts.test_name,
+                   build.ok() ? build->err.c_str() : build.error().message().c_str());
+      std::filesystem::remove_all(home);
+      return 1;
+    }
+    ::setenv(opts.home_env, home.c_str(), 1);
+    std::vector<char*> args = {const_cast<char*>("unshare"), const_cast<char*>("--net"),
+                               const_cast<char*>("--")};
+    for (int i = 0; i < argc; ++i) args.push_back(argv[i]);
+    args.push_back(nullptr);
+    ::execvp("unshare", args.data());
+    std::perror("unshare");
+    return 1;
+  }
+  (void)RunCommand({"ip", "link", "set", "lo", "up"});
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
 }
 
 }  // namespace banger::e2e
