@@ -8,9 +8,6 @@
 #include <unistd.h>
 
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/local/stream_protocol.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <cctype>
 #include <charconv>
 #include <cstring>
@@ -19,11 +16,6 @@
 #include "http/http_internal.h"
 
 namespace banger {
-namespace beast = boost::beast;
-namespace bhttp = boost::beast::http;
-namespace asio = boost::asio;
-using http_internal::Lower;
-using local = asio::local::stream_protocol;
 
 namespace {
 

@@ -2,19 +2,10 @@
 // the client half of an Upgrade (see http.h).
 #include <fcntl.h>
 
-#include <boost/asio/local/stream_protocol.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-
 #include "http/http.h"
 #include "http/http_internal.h"
 
 namespace banger {
-namespace beast = boost::beast;
-namespace bhttp = boost::beast::http;
-namespace asio = boost::asio;
-using http_internal::Lower;
-using local = asio::local::stream_protocol;
 
 namespace {
 
