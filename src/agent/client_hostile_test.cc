@@ -79,6 +79,13 @@ class FakeAgent {
   std::thread thread_;
 };
 
+// Starts argv0 on the connection with the default request.
+Result<std::unique_ptr<ExecChannel>> ExecOne(AgentConn& conn, const std::string& argv0) {
+  ExecRequest req;
+  req.argv = {argv0};
+  return conn.Exec(req);
+}
+
 double MsSince(Clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 }
@@ -121,9 +128,7 @@ TEST(AgentHostileTest, OutOfRangeSignalIsAProtocolViolation) {
   });
   auto conn = fake.Connect({});
   ASSERT_TRUE(conn);
-  ExecRequest req;
-  req.argv = {"true"};
-  auto ch = conn->Exec(req);
+  auto ch = ExecOne(*conn, "true");
   if (!ch.ok()) {  // the violation may beat OPEN_OK's waiter
     EXPECT_NE(ch.error().message().find("protocol violation"), std::string::npos) << ch.error().message();
     return;
@@ -141,9 +146,7 @@ TEST(AgentHostileTest, ExitCodeAbove255IsAProtocolViolation) {
   });
   auto conn = fake.Connect({});
   ASSERT_TRUE(conn);
-  ExecRequest req;
-  req.argv = {"true"};
-  auto ch = conn->Exec(req);
+  auto ch = ExecOne(*conn, "true");
   if (!ch.ok()) return;
   auto ev = (*ch)->NextUntil(Clock::now() + 10s);
   ASSERT_FALSE(ev.ok()) << "exit " << ev->exit.ShellCode();
@@ -165,9 +168,7 @@ TEST(AgentHostileTest, FramesAfterExitDropTheConnection) {
   });
   auto conn = fake.Connect({});
   ASSERT_TRUE(conn);
-  ExecRequest req;
-  req.argv = {"true"};
-  auto ch = conn->Exec(req);
+  auto ch = ExecOne(*conn, "true");
   ASSERT_TRUE(ch.ok()) << ch.error().message();
   auto ev = (*ch)->NextUntil(Clock::now() + 10s);
   ASSERT_TRUE(ev.ok()) << ev.error().message();
@@ -187,9 +188,7 @@ TEST(AgentHostileTest, WriteStdinWithoutCreditHasADeadline) {
   opts.stdin_credit_timeout = 300ms;
   auto conn = fake.Connect(opts);
   ASSERT_TRUE(conn);
-  ExecRequest req;
-  req.argv = {"cat"};
-  auto ch = conn->Exec(req);
+  auto ch = ExecOne(*conn, "cat");
   ASSERT_TRUE(ch.ok()) << ch.error().message();
   auto t0 = Clock::now();
   Status st = (*ch)->WriteStdin("hello");
@@ -201,9 +200,7 @@ TEST(AgentHostileTest, AbortWakesAWriterWaitingForCredit) {
   FakeAgent fake([](int fd, uint32_t ch) { return Put(fd, Msg(ch, agent::OpenOk{.pid = 1, .window = 0})); });
   auto conn = fake.Connect({});  // stdin_credit_timeout: 60 s
   ASSERT_TRUE(conn);
-  ExecRequest req;
-  req.argv = {"cat"};
-  auto ch = conn->Exec(req);
+  auto ch = ExecOne(*conn, "cat");
   ASSERT_TRUE(ch.ok()) << ch.error().message();
   std::thread aborter([&] {
     std::this_thread::sleep_for(200ms);
@@ -226,9 +223,7 @@ TEST(AgentHostileTest, UnknownChannelFloodDropsTheConnection) {
   });
   auto conn = fake.Connect({});
   ASSERT_TRUE(conn);
-  ExecRequest req;
-  req.argv = {"cat"};
-  auto ch = conn->Exec(req);
+  auto ch = ExecOne(*conn, "cat");
   ASSERT_TRUE(ch.ok()) << ch.error().message();
   auto ev = (*ch)->NextUntil(Clock::now() + 10s);
   ASSERT_FALSE(ev.ok());
