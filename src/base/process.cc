@@ -106,10 +106,7 @@ Result<std::string> FindExecutable(const std::string& name) {
 
 Result<CommandResult> RunCommand(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
                                  const std::string& cwd) {
-  RunOptions o;
-  o.timeout = timeout;
-  o.cwd = cwd;
-  return RunCommand(argv, o);
+  return RunCommand(argv, RunOptions{.timeout = timeout, .cwd = cwd});
 }
 
 Result<CommandResult> RunCommand(const std::vector<std::string>& argv, const RunOptions& opts) {
@@ -196,10 +193,7 @@ Result<CommandResult> RunCommand(const std::vector<std::string>& argv, const Run
 
 Result<CommandResult> RunChecked(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
                                  const std::string& cwd) {
-  RunOptions o;
-  o.timeout = timeout;
-  o.cwd = cwd;
-  return RunChecked(argv, o);
+  return RunChecked(argv, RunOptions{.timeout = timeout, .cwd = cwd});
 }
 
 Result<CommandResult> RunChecked(const std::vector<std::string>& argv, const RunOptions& opts) {
