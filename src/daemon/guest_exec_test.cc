@@ -329,6 +329,14 @@ class SessionServiceTest : public GuestExecTest {
     sessions_.reset();
     GuestExecTest::TearDown();
   }
+  // A request for a session `name` on VM "s".
+  static StartSessionRequest Request(const std::string& name, std::vector<std::string> argv) {
+    StartSessionRequest r;
+    r.vm = "s";
+    r.name = name;
+    r.argv = std::move(argv);
+    return r;
+  }
   // Polls Get until the session is no longer running.
   GuestSession WaitEnded(const std::string& name) {
     GuestSession s;
@@ -347,10 +355,7 @@ class SessionServiceTest : public GuestExecTest {
 };
 
 TEST_F(SessionServiceTest, StartRecordsTheEndAndExitCode) {
-  StartSessionRequest r;
-  r.vm = "s";
-  r.name = "job";
-  r.argv = {"sh", "-c", "echo $FOO; echo warn >&2; exit 3"};
+  StartSessionRequest r = Request("job", {"sh", "-c", "echo $FOO; echo warn >&2; exit 3"});
   r.env = {{"FOO", "bar"}};
   r.tags = {{"kind", "test"}};
   auto s = sessions_->Start(r);
@@ -376,10 +381,7 @@ TEST_F(SessionServiceTest, StartRecordsTheEndAndExitCode) {
 }
 
 TEST_F(SessionServiceTest, StopEndsARunningSessionAsExitedWithItsSignalCode) {
-  StartSessionRequest r;
-  r.vm = "s";
-  r.name = "long";
-  r.argv = {"sleep", "1000"};
+  StartSessionRequest r = Request("long", {"sleep", "1000"});
   auto s = sessions_->Start(r);
   ASSERT_TRUE(s.ok()) << s.error().message();
   auto stopped = sessions_->Stop("long", "");
@@ -396,10 +398,7 @@ TEST_F(SessionServiceTest, StopEndsARunningSessionAsExitedWithItsSignalCode) {
 }
 
 TEST_F(SessionServiceTest, ACommandThatCannotStartIsRecordedFailed) {
-  StartSessionRequest r;
-  r.vm = "s";
-  r.name = "bad";
-  r.argv = {"/no/such/binary"};
+  StartSessionRequest r = Request("bad", {"/no/such/binary"});
   auto s = sessions_->Start(r);
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.error().message().find("could not start"), std::string::npos) << s.error().message();
@@ -412,10 +411,7 @@ TEST_F(SessionServiceTest, ACommandThatCannotStartIsRecordedFailed) {
 // The daemon died between launching a session and recording it (the row says
 // starting): the next look settles it from what the guest says.
 TEST_F(SessionServiceTest, ARowLeftStartingIsSettledFromTheGuest) {
-  StartSessionRequest r;
-  r.vm = "s";
-  r.name = "orphaned";
-  r.argv = {"sleep", "1000"};
+  StartSessionRequest r = Request("orphaned", {"sleep", "1000"});
   auto s = sessions_->Start(r);
   ASSERT_TRUE(s.ok()) << s.error().message();
   GuestSession crashed = *s;
@@ -445,10 +441,7 @@ TEST_F(SessionServiceTest, ARowLeftStartingIsSettledFromTheGuest) {
 }
 
 TEST_F(SessionServiceTest, StdinSessionTakesInputThroughAttach) {
-  StartSessionRequest r;
-  r.vm = "s";
-  r.name = "cat";
-  r.argv = {"sh", "-c", "read line; echo got:$line"};
+  StartSessionRequest r = Request("cat", {"sh", "-c", "read line; echo got:$line"});
   r.stdin_pipe = true;
   auto s = sessions_->Start(r);
   ASSERT_TRUE(s.ok()) << s.error().message();

@@ -17,6 +17,16 @@ class VmMonitorTest : public VmServiceTest {
                                            std::map<BackendKind, VmmBackend*>{{BackendKind::kQemu, &qemu_}});
   }
   pid_t PidOf(const std::string& name) { return svc_->Get(name)->handles->pid; }
+  // A session "job" (sleep) on VM `vm` in `status`, not yet stored.
+  GuestSession JobOn(const std::string& vm, GuestSessionStatus status) {
+    GuestSession s;
+    s.id = NewId();
+    s.vm_id = store_->GetVm(vm)->id;
+    s.name = "job";
+    s.command = "sleep";
+    s.status = status;
+    return s;
+  }
   std::unique_ptr<VmMonitor> monitor_;
 };
 
@@ -76,12 +86,7 @@ TEST_F(VmMonitorTest, AutoStopTakesOnlyIdleVmsWithoutLiveSessions) {
   // Everything was touched at start; an hour later, "busy" was just used and
   // "worker" runs a session.
   ASSERT_TRUE(store_->TouchVm(store_->GetVm("busy")->id, now + std::chrono::hours(1)).ok());
-  GuestSession s;
-  s.id = NewId();
-  s.vm_id = store_->GetVm("worker")->id;
-  s.name = "job";
-  s.command = "sleep";
-  s.status = GuestSessionStatus::kRunning;
+  GuestSession s = JobOn("worker", GuestSessionStatus::kRunning);
   ASSERT_TRUE(store_->UpsertSession(s).ok());
 
   auto stopped = monitor_->StopStale(now + std::chrono::hours(1), std::chrono::minutes(30));
@@ -105,12 +110,7 @@ TEST_F(VmMonitorTest, AutoStopTakesOnlyIdleVmsWithoutLiveSessions) {
 TEST_F(VmMonitorTest, AStartingSessionLeftByADeadDaemonDoesNotBlockAutoStopForever) {
   MustCreate("vm1");
   Timestamp now = Now();
-  GuestSession s;
-  s.id = NewId();
-  s.vm_id = store_->GetVm("vm1")->id;
-  s.name = "job";
-  s.command = "sleep";
-  s.status = GuestSessionStatus::kStarting;
+  GuestSession s = JobOn("vm1", GuestSessionStatus::kStarting);
   s.created_at = s.updated_at = now;
   ASSERT_TRUE(store_->UpsertSession(s).ok());
   // A start in progress (updated just now) keeps the VM.
