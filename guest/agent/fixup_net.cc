@@ -100,8 +100,12 @@ class Netlink {
         Fail(Errno("netlink recv"));
         return -1;
       }
-      auto len = static_cast<int>(n);
-      for (auto* h = reinterpret_cast<nlmsghdr*>(buf.data()); NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+      // Walked by hand: NLMSG_OK compares signed with unsigned.
+      auto len = static_cast<size_t>(n);
+      for (size_t off = 0; off + sizeof(nlmsghdr) <= len;) {
+        auto* h = reinterpret_cast<nlmsghdr*>(buf.data() + off);
+        if (h->nlmsg_len < sizeof(nlmsghdr) || h->nlmsg_len > len - off) break;
+        off += NLMSG_ALIGN(h->nlmsg_len);
         if (h->nlmsg_seq != seq) continue;
         if (h->nlmsg_type == NLMSG_DONE) return 0;
         if (h->nlmsg_type == NLMSG_ERROR) {

@@ -162,7 +162,7 @@ TEST_F(FixupE2E, HostnameVmIdClockAndEntropy) {
   EXPECT_EQ(Out({"/usr/local/sbin/banger-agent", "vm-id"}), f.vm_id);
   long long guest_now = std::atoll(Out({"date", "+%s"}).c_str());
   long long want = HostNowNs() / 1'000'000'000 + 3600;
-  EXPECT_NEAR(static_cast<double>(guest_now), static_cast<double>(want), 60.0) << "guest date +%s";
+  EXPECT_NEAR(static_cast<double>(guest_now), static_cast<double>(want), 5.0) << "guest date +%s";
   EXPECT_GE(std::atoi(Out({"cat", "/proc/sys/kernel/random/entropy_avail"}).c_str()),
             std::atoi(entropy_before.c_str()));
 
