@@ -10,10 +10,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -60,21 +62,43 @@ bool ReadAll(const std::string& path, std::string* out) {
   return true;
 }
 
-// Reads exactly n bytes from stdin (the host closes it after writing them),
-// into `buf`, mixes them into the kernel's pool with full credit, then wipes
-// every copy.
-bool AddEntropy(size_t n) {
-  // rand_pool_info ends in a flexible array: a buffer of ints holds both.
-  std::vector<int> req(2 + (n + sizeof(int) - 1) / sizeof(int), 0);
-  auto* info = reinterpret_cast<rand_pool_info*>(req.data());
-  auto* bytes = reinterpret_cast<char*>(info->buf);
+// Reads exactly n bytes from stdin (the host closes it after writing them).
+size_t ReadStdin(char* buf, size_t n) {
   size_t got = 0;
   while (got < n) {
-    ssize_t r = read(STDIN_FILENO, bytes + got, n - got);
+    ssize_t r = read(STDIN_FILENO, buf + got, n - got);
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) break;
     got += static_cast<size_t>(r);
   }
+  return got;
+}
+
+// The host's time from stdin: 8 bytes, big-endian nanoseconds.
+std::optional<int64_t> TimeFromStdin() {
+  std::array<unsigned char, 8> b{};
+  size_t got = ReadStdin(reinterpret_cast<char*>(b.data()), b.size());
+  if (got < b.size()) {
+    StepError("clock", "stdin gave " + std::to_string(got) + " of 8 time bytes");
+    return std::nullopt;
+  }
+  uint64_t v = 0;
+  for (unsigned char c : b) v = v << 8 | c;
+  auto ns = static_cast<int64_t>(v);
+  if (!ValidFixupTime(ns)) {
+    StepError("clock", "the time from stdin (" + std::to_string(ns) + " ns) is before 2001");
+    return std::nullopt;
+  }
+  return ns;
+}
+
+// Reads n bytes of entropy from stdin, mixes them into the kernel's pool
+// with full credit, then wipes every copy.
+bool AddEntropy(size_t n) {
+  // rand_pool_info ends in a flexible array: a buffer of ints holds both.
+  std::vector<int> req(2 + (n + sizeof(int) - 1) / sizeof(int), 0);
+  auto* info = reinterpret_cast<rand_pool_info*>(req.data());
+  size_t got = ReadStdin(reinterpret_cast<char*>(info->buf), n);
   bool ok = false;
   if (got < n) {
     StepError("entropy", "stdin gave " + std::to_string(got) + " of " + std::to_string(n) + " bytes");
@@ -219,10 +243,13 @@ int RunFixupCommand(int argc, char** argv) {
   timespec t0{};
   clock_gettime(CLOCK_MONOTONIC, &t0);
   bool ok = true;
-  // Entropy first: nothing after it should draw from a pool the source VM
-  // (or a sibling fork) shares.
+  // The clock first, as soon as its bytes arrive; then the entropy, before
+  // anything that could draw from a pool the source VM (or a sibling fork)
+  // shares.
+  std::optional<int64_t> time_ns = args->time_ns;
+  if (args->time_from_stdin) time_ns = TimeFromStdin();
+  ok = time_ns && SetClock(*time_ns) && ok;
   if (args->entropy_bytes > 0) ok = AddEntropy(args->entropy_bytes) && ok;
-  ok = SetClock(args->time_ns) && ok;
   ok = SetHostname(args->hostname) && ok;
   ok = SetVmId(args->vm_id) && ok;
   if (args->nic) {

@@ -2,17 +2,22 @@
 // forked) its own identity again (docs/agent-protocol.md, "Guest fixup").
 // The daemon runs it through an ordinary exec (src/daemon/guest_fixup.h):
 //
-//   banger-agent fixup --hostname NAME --vm-id ID --time UNIX_NS
+//   banger-agent fixup --hostname NAME --vm-id ID --time UNIX_NS|stdin
 //                      [--entropy-stdin BYTES]
 //                      [--mac MAC --ip A.B.C.D/NN [--gateway A.B.C.D]
 //                       [--dns A.B.C.D] [--iface NAME]]
 //
+// stdin carries, in this order: with `--time stdin`, the time as 8 bytes
+// (big-endian nanoseconds since the epoch), which the host writes once the
+// command runs, so the exec's start-up does not set the clock behind; then
+// the entropy bytes.
+//
 // Steps, each idempotent, each reporting one line on stdout ("fixup: STEP:
 // what changed") or one line on stderr ("banger-agent fixup: STEP: error"):
+//   clock     CLOCK_REALTIME set to the host's wall clock
 //   entropy   BYTES random bytes read from stdin (never argv: /proc shows
 //             argv to every guest process) mixed into the kernel pool and
 //             credited (RNDADDENTROPY); the buffer is wiped after use
-//   clock     CLOCK_REALTIME set to UNIX_NS (the host's wall clock)
 //   hostname  sethostname, /etc/hostname and /etc/hosts' 127.0.1.1 line
 //             (the ones guest/init/init.sh writes at boot)
 //   vm-id     /run/banger/vm_id, which overrides banger.vm_id= of the
@@ -49,7 +54,8 @@ struct FixupArgs {
   std::string hostname;
   std::string vm_id;
   int64_t time_ns = 0;
-  size_t entropy_bytes = 0;  // 0: no --entropy-stdin
+  bool time_from_stdin = false;  // --time stdin: time_ns is read from stdin
+  size_t entropy_bytes = 0;      // 0: no --entropy-stdin
   std::optional<FixupNic> nic;
 };
 
@@ -64,6 +70,9 @@ std::string FormatMac(const std::array<uint8_t, 6>& mac);
 
 // Parses the arguments after "fixup". On error returns nullopt and sets *err.
 std::optional<FixupArgs> ParseFixupArgs(int argc, const char* const* argv, std::string* err);
+
+// The range --time accepts (after 2001, before 2262).
+bool ValidFixupTime(int64_t ns);
 
 // argv[0] is "fixup". Returns the exit code described above.
 int RunFixupCommand(int argc, char** argv);

@@ -42,7 +42,12 @@ std::optional<std::pair<uint32_t, int>> ParseCidr(std::string_view s) {
   return std::pair{*ip, static_cast<int>(*prefix)};
 }
 
+// Nanoseconds since the epoch: after 2001 (19 digits) and before 2262 (int64).
+constexpr int64_t kMinFixupTime = 1'000'000'000'000'000'000;
+
 }  // namespace
+
+bool ValidFixupTime(int64_t ns) { return ns >= kMinFixupTime; }
 
 std::string CheckHostname(std::string_view name) {
   if (name.empty()) return "is empty";
@@ -132,10 +137,13 @@ std::optional<FixupArgs> ParseFixupArgs(int argc, const char* const* argv, std::
       if (auto why = CheckVmId(value); !why.empty()) return fail("--vm-id \"" + value + "\" " + why);
       a.vm_id = value;
     } else if (flag == "--time") {
-      // Nanoseconds since the epoch, after 2001 and before 2262 (int64).
-      auto t = ParseInt(value, 1'000'000'000'000'000'000, INT64_MAX);
-      if (!t) return fail("--time \"" + value + "\" must be nanoseconds since 1970 (19 digits)");
-      a.time_ns = *t;
+      if (value == "stdin") {
+        a.time_from_stdin = true;
+      } else {
+        auto t = ParseInt(value, kMinFixupTime, INT64_MAX);
+        if (!t) return fail("--time \"" + value + "\" must be nanoseconds since 1970 (19 digits) or stdin");
+        a.time_ns = *t;
+      }
       have_time = true;
     } else if (flag == "--entropy-stdin") {
       auto n = ParseInt(value, kMinFixupEntropy, kMaxFixupEntropy);

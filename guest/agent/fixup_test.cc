@@ -44,6 +44,16 @@ TEST(FixupArgs, ParsesTheIdentityWithoutNetwork) {
   EXPECT_FALSE(a->nic);
 }
 
+TEST(FixupArgs, TimeFromStdin) {
+  std::string err;
+  auto a = Parse({"--hostname", "a", "--vm-id", "ab", "--time", "stdin", "--entropy-stdin", "32"}, &err);
+  ASSERT_TRUE(a) << err;
+  EXPECT_TRUE(a->time_from_stdin);
+  EXPECT_TRUE(ValidFixupTime(1796000000123456789));
+  EXPECT_FALSE(ValidFixupTime(999'999'999'999'999'999));
+  EXPECT_FALSE(ValidFixupTime(-1));
+}
+
 TEST(FixupArgs, ParsesTheNetwork) {
   std::string err;
   auto args = Base();
@@ -79,6 +89,7 @@ TEST(FixupArgs, RejectsBadValues) {
   EXPECT_NE(with({"--hostname", "a;rm"}).find("only letters"), std::string::npos);
   EXPECT_NE(with({"--vm-id", "ABC"}).find("lowercase hex"), std::string::npos);
   EXPECT_NE(with({"--time", "12"}).find("nanoseconds"), std::string::npos);
+  EXPECT_NE(with({"--time", "stdout"}).find("or stdin"), std::string::npos);
   EXPECT_NE(with({"--time", "99999999999999999999"}).find("nanoseconds"), std::string::npos);
   EXPECT_NE(with({"--time", "9999999999999999999"}).find("nanoseconds"), std::string::npos);  // > INT64_MAX
   EXPECT_NE(with({"--entropy-stdin", "16"}).find("32-4096"), std::string::npos);

@@ -17,10 +17,11 @@ using Clock = std::chrono::steady_clock;
 // Bounds what a hostile guest can make the daemon hold.
 constexpr size_t kMaxReportBytes = 16 * 1024;
 
-std::vector<std::string> FixupArgv(const GuestFixup& f, const std::string& agent_path, int64_t now_ns) {
+// The time goes through stdin, written once the command runs (see below).
+std::vector<std::string> FixupArgv(const GuestFixup& f, const std::string& agent_path) {
   std::vector<std::string> argv = {
-      agent_path, "fixup",  "--hostname",           f.hostname,        "--vm-id",
-      f.vm_id,    "--time", std::to_string(now_ns), "--entropy-stdin", std::to_string(kFixupEntropyBytes)};
+      agent_path, "fixup",  "--hostname", f.hostname,        "--vm-id",
+      f.vm_id,    "--time", "stdin",      "--entropy-stdin", std::to_string(kFixupEntropyBytes)};
   if (f.nic) {
     argv.insert(argv.end(), {"--mac", f.nic->mac, "--ip", f.nic->ip + "/" + std::to_string(f.nic->prefix)});
     if (!f.nic->gateway.empty()) argv.insert(argv.end(), {"--gateway", f.nic->gateway});
@@ -76,21 +77,27 @@ Result<GuestFixupReport> FixupGuest(AgentConn& conn, const GuestFixup& f, std::c
                                     const FixupSources& src, const std::string& agent_path) {
   auto start = Clock::now();
   auto until = start + deadline;
-  std::array<uint8_t, kFixupEntropyBytes> entropy{};
-  BANGER_RETURN_IF_ERROR(Annotate(src.random(entropy.data(), entropy.size()), "guest fixup: host entropy"));
+  // stdin: 8 bytes of time (big-endian ns), then the entropy.
+  std::array<uint8_t, 8 + kFixupEntropyBytes> input{};
+  BANGER_RETURN_IF_ERROR(
+      Annotate(src.random(input.data() + 8, kFixupEntropyBytes), "guest fixup: host entropy"));
 
   ExecRequest req;
-  req.argv = FixupArgv(f, agent_path, src.realtime_ns());
+  req.argv = FixupArgv(f, agent_path);
   req.cwd = "/";
   req.open_timeout = deadline;
   auto ch = conn.Exec(req);
   if (!ch.ok()) {
-    explicit_bzero(entropy.data(), entropy.size());
+    explicit_bzero(input.data(), input.size());
     return std::move(ch).error().Wrap("guest fixup");
   }
+  // The clock is read now that the command runs, so the guest is behind by
+  // one stdin frame's transit, not by the exec's start-up.
+  auto now = static_cast<uint64_t>(src.realtime_ns());
+  for (int i = 0; i < 8; ++i) input[i] = static_cast<uint8_t>(now >> (56 - 8 * i));
   Status wrote =
-      (*ch)->WriteStdin(std::string_view(reinterpret_cast<const char*>(entropy.data()), entropy.size()));
-  explicit_bzero(entropy.data(), entropy.size());
+      (*ch)->WriteStdin(std::string_view(reinterpret_cast<const char*>(input.data()), input.size()));
+  explicit_bzero(input.data(), input.size());
   if (wrote.ok()) wrote = (*ch)->CloseStdin();
   if (!wrote.ok()) {
     (*ch)->Abort("guest fixup: writing the entropy failed");

@@ -4,7 +4,8 @@
 // its source (which every fork would share). FixupGuest gives it its own
 // again by running `banger-agent fixup` in the guest (guest/agent/fixup.h):
 //
-//   - the host's wall clock (CLOCK_REALTIME, taken just before the exec);
+//   - the host's wall clock (CLOCK_REALTIME, read once the command runs and
+//     written to its stdin, so the exec's start-up does not delay it);
 //   - 64 bytes from the host's getrandom(2), written to the command's stdin
 //     (never argv, which /proc shows to every guest process, and never
 //     logged) and credited to the guest kernel's pool;

@@ -117,10 +117,13 @@ TEST(GuestFixupTest, RunsTheAgentFixupWithEntropyOnStdinOnly) {
   ASSERT_TRUE(r.ok()) << r.error().message();
   EXPECT_EQ(r->lines, "fixup: clock: stepped by +0.001 s\nfixup: done in 900 us\n");
   EXPECT_EQ(Joined(conn.rec.req.argv), "/usr/local/sbin/banger-agent fixup --hostname fork-1 --vm-id " +
-                                           std::string(64, 'b') +
-                                           " --time 1796000000123456789 --entropy-stdin 64");
-  ASSERT_EQ(conn.rec.stdin_data.size(), kFixupEntropyBytes);
-  EXPECT_EQ(static_cast<uint8_t>(conn.rec.stdin_data[1]), 0xA1);
+                                           std::string(64, 'b') + " --time stdin --entropy-stdin 64");
+  // stdin: the time (8 bytes, big-endian ns), then the entropy.
+  ASSERT_EQ(conn.rec.stdin_data.size(), 8 + kFixupEntropyBytes);
+  uint64_t t = 0;
+  for (int i = 0; i < 8; ++i) t = t << 8 | static_cast<uint8_t>(conn.rec.stdin_data[i]);
+  EXPECT_EQ(t, 1796000000123456789u);
+  EXPECT_EQ(static_cast<uint8_t>(conn.rec.stdin_data[8 + 1]), 0xA1);
   EXPECT_TRUE(conn.rec.stdin_closed);
   EXPECT_FALSE(conn.rec.aborted);
   // Nothing of the entropy in the command line.
