@@ -135,14 +135,14 @@ Result<GuestFixupReport> FixupGuest(AgentConn& conn, const GuestFixup& f, std::c
 }
 
 Result<GuestFixupReport> FixupGuest(GuestExec& exec, const VmRecord& vm, const GuestFixup& f,
-                                    std::chrono::milliseconds deadline) {
+                                    std::chrono::milliseconds deadline, const std::string& agent_path) {
   auto until = Clock::now() + deadline;
   BANGER_ASSIGN_OR_RETURN(auto conn, exec.WaitForAgent(vm.id, deadline));
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
   if (left <= std::chrono::milliseconds(0)) {
     return Error::Timeout("guest fixup of vm " + vm.name + ": no time left after its agent answered");
   }
-  return Annotate(FixupGuest(*conn, f, left), "vm " + vm.name);
+  return Annotate(FixupGuest(*conn, f, left, FixupSources::Host(), agent_path), "vm " + vm.name);
 }
 
 }  // namespace banger

@@ -80,6 +80,7 @@ Result<GuestFixupReport> FixupGuest(AgentConn& conn, const GuestFixup& f, std::c
 // its agent (the restored guest's vsock or serial link comes back) and runs
 // the fixup, both within `deadline`.
 Result<GuestFixupReport> FixupGuest(GuestExec& exec, const VmRecord& vm, const GuestFixup& f,
-                                    std::chrono::milliseconds deadline);
+                                    std::chrono::milliseconds deadline,
+                                    const std::string& agent_path = kGuestAgentPath);
 
 }  // namespace banger
