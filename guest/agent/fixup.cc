@@ -137,19 +137,6 @@ bool SetClock(int64_t time_ns) {
   return true;
 }
 
-// /etc/hosts with its 127.0.1.1 line naming `name` (as guest/init/init.sh
-// writes it at boot); other lines are kept.
-std::string HostsWith(const std::string& old, const std::string& name) {
-  std::string out;
-  std::istringstream in(old);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("127.0.1.1", 0) == 0 && line.size() > 9 && (line[9] == ' ' || line[9] == '\t')) continue;
-    out += line + "\n";
-  }
-  return out + "127.0.1.1\t" + name + "\n";
-}
-
 bool SetHostname(const std::string& name) {
   char old[256] = {};
   gethostname(old, sizeof(old) - 1);
@@ -167,7 +154,7 @@ bool SetHostname(const std::string& name) {
   }
   std::string hosts;
   ReadAll("/etc/hosts", &hosts);  // missing: written with just our line
-  std::string want = HostsWith(hosts, name);
+  std::string want = HostsWithName(hosts, name);
   if (want != hosts && !WriteInPlace("/etc/hosts", want, &err)) {
     StepError("hostname", err);
     ok = false;

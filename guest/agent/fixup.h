@@ -68,6 +68,10 @@ std::optional<uint32_t> ParseIpv4(std::string_view s);               // dotted q
 std::string FormatIpv4(uint32_t ip);
 std::string FormatMac(const std::array<uint8_t, 6>& mac);
 
+// /etc/hosts' text `old` with its 127.0.1.1 line(s) replaced by one naming
+// `name`, last (as guest/init/init.sh writes it at boot); other lines kept.
+std::string HostsWithName(const std::string& old, const std::string& name);
+
 // Parses the arguments after "fixup". On error returns nullopt and sets *err.
 std::optional<FixupArgs> ParseFixupArgs(int argc, const char* const* argv, std::string* err);
 

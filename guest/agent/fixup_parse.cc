@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <sstream>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -116,6 +117,17 @@ std::string FormatMac(const std::array<uint8_t, 6>& mac) {
   char buf[18];
   snprintf(buf, sizeof(buf), "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
   return buf;
+}
+
+std::string HostsWithName(const std::string& old, const std::string& name) {
+  std::string out;
+  std::istringstream in(old);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("127.0.1.1", 0) == 0 && line.size() > 9 && (line[9] == ' ' || line[9] == '\t')) continue;
+    out += line + "\n";
+  }
+  return out + "127.0.1.1\t" + name + "\n";
 }
 
 std::optional<FixupArgs> ParseFixupArgs(int argc, const char* const* argv, std::string* err) {

@@ -116,6 +116,16 @@ TEST(FixupArgs, RejectsBadValues) {
             std::string::npos);
 }
 
+TEST(FixupHosts, ReplacesTheLoopbackNameLineAndIsIdempotent) {
+  std::string boot = "127.0.0.1\tlocalhost\n127.0.1.1\told\n::1\tlocalhost\n";
+  std::string once = HostsWithName(boot, "new");
+  EXPECT_EQ(once, "127.0.0.1\tlocalhost\n::1\tlocalhost\n127.0.1.1\tnew\n");
+  EXPECT_EQ(HostsWithName(once, "new"), once);
+  EXPECT_EQ(HostsWithName("", "new"), "127.0.1.1\tnew\n");
+  // Only the exact address: 127.0.1.10 is someone else's line.
+  EXPECT_EQ(HostsWithName("127.0.1.10 other\n127.0.1.1 a\n", "b"), "127.0.1.10 other\n127.0.1.1\tb\n");
+}
+
 TEST(FixupValidation, Hostnames) {
   EXPECT_EQ(CheckHostname("web-1"), "");
   EXPECT_EQ(CheckHostname("a.b.example"), "");
