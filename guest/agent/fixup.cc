@@ -227,14 +227,19 @@ int RunFixupCommand(int argc, char** argv) {
     fprintf(stderr, "banger-agent fixup: %s\n", err.c_str());
     return 2;
   }
-  timespec t0{};
-  clock_gettime(CLOCK_MONOTONIC, &t0);
+  auto mono_us = [] {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<long>(ts.tv_sec) * 1'000'000 + ts.tv_nsec / 1000;
+  };
+  long t0 = mono_us();
   bool ok = true;
   // The clock first, as soon as its bytes arrive; then the entropy, before
   // anything that could draw from a pool the source VM (or a sibling fork)
   // shares.
   std::optional<int64_t> time_ns = args->time_ns;
   if (args->time_from_stdin) time_ns = TimeFromStdin();
+  long t1 = mono_us();  // the work starts once the host's time arrived
   ok = time_ns && SetClock(*time_ns) && ok;
   if (args->entropy_bytes > 0) ok = AddEntropy(args->entropy_bytes) && ok;
   ok = SetHostname(args->hostname) && ok;
@@ -248,10 +253,8 @@ int RunFixupCommand(int argc, char** argv) {
     }
     if (args->nic->dns) ok = SetResolvConf(*args->nic->dns) && ok;
   }
-  timespec t1{};
-  clock_gettime(CLOCK_MONOTONIC, &t1);
-  long us = (t1.tv_sec - t0.tv_sec) * 1'000'000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
-  printf("fixup: %s in %ld us\n", ok ? "done" : "failed", us);
+  long t2 = mono_us();
+  printf("fixup: %s in %ld us (after %ld us waiting for stdin)\n", ok ? "done" : "failed", t2 - t1, t1 - t0);
   fflush(stdout);
   return ok ? 0 : 1;
 }
