@@ -13,6 +13,7 @@
 
 #include "agent.h"
 #include "agent_internal.h"
+#include "fixup.h"
 #include "spawn.h"
 
 namespace banger::agent {
@@ -113,7 +114,8 @@ void Agent::HandleHello(Conn& c, const Frame& f) {
                         .max_frame = c.max_payload,
                         .build = build_,
                         .boot_id = boot_id_,
-                        .hostname = Hostname()});
+                        .hostname = Hostname(),
+                        .vm_id = CurrentVmId()});
 }
 
 void Agent::HandleOpen(Conn& c, const Frame& f) {

@@ -10,6 +10,10 @@
 //                session-stop DIR ...
 //                                    detached sessions (docs/sessions.md),
 //                                    run by the daemon through ordinary execs
+//   banger-agent fixup --hostname NAME --vm-id ID --time NS ...
+//                                    a restored or forked guest takes its
+//                                    new identity (fixup.h)
+//   banger-agent vm-id               prints the guest's current VM id
 //
 // Logs its own errors to stderr, which the guest init sends to the console.
 #include <dirent.h>
@@ -28,6 +32,7 @@
 
 #include "agent.h"
 #include "connect.h"
+#include "fixup.h"
 #include "session.h"
 
 namespace banger::agent {
@@ -38,6 +43,8 @@ int Usage() {
           "usage: banger-agent [--serial NAME] [--vsock PORT] [--listen-unix PATH]\n"
           "       banger-agent --connect HOST:PORT\n"
           "       banger-agent session-{start,status,logs,attach,stop} DIR ...\n"
+          "       banger-agent fixup --hostname NAME --vm-id ID --time NS [...]\n"
+          "       banger-agent vm-id\n"
           "At least one transport is required. --connect copies stdin and stdout to\n"
           "and from a TCP connection to HOST:PORT until both directions are closed.\n");
   return 2;
@@ -135,6 +142,17 @@ int Main(int argc, char** argv) {
   // Session subcommands: one-shot too, see session.h.
   if (argc >= 2 && std::string(argv[1]).rfind("session-", 0) == 0) {
     return RunSessionCommand(argc - 1, argv + 1);
+  }
+  if (argc >= 2 && std::string(argv[1]) == "fixup") return RunFixupCommand(argc - 1, argv + 1);
+  if (argc == 2 && std::string(argv[1]) == "vm-id") {
+    std::string id = CurrentVmId();
+    if (id.empty()) {
+      fprintf(stderr, "banger-agent: no vm id (neither %s nor banger.vm_id= in /proc/cmdline)\n",
+              kVmIdOverridePath);
+      return 1;
+    }
+    printf("%s\n", id.c_str());
+    return 0;
   }
   Agent agent("banger-agent " BANGER_AGENT_VERSION);
   bool any = false;

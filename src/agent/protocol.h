@@ -190,6 +190,7 @@ inline constexpr uint16_t kDelta = 0x1C;
 inline constexpr uint16_t kSigno = 0x1D;
 inline constexpr uint16_t kSignaled = 0x1E;
 inline constexpr uint16_t kCore = 0x1F;
+inline constexpr uint16_t kVmId = 0x20;
 }  // namespace tag
 
 // One TLV field of a message: its tag and the member it carries. The member's
@@ -239,12 +240,16 @@ struct HelloAck {
   std::string build;
   std::string boot_id;
   std::string hostname;
+  // The VM id the guest holds now: banger.vm_id= of its kernel command line,
+  // or the one a fixup gave it after a restore or fork. Absent (empty) from
+  // older agents.
+  std::string vm_id;
   static constexpr auto Fields() {
-    return std::tuple{
-        Field{tag::kNonce, &HelloAck::nonce},        Field{tag::kMajor, &HelloAck::major},
-        Field{tag::kMinor, &HelloAck::minor},        Field{tag::kFeatures, &HelloAck::features},
-        Field{tag::kMaxFrame, &HelloAck::max_frame}, Field{tag::kBuild, &HelloAck::build},
-        Field{tag::kBootId, &HelloAck::boot_id},     Field{tag::kHostname, &HelloAck::hostname}};
+    return std::tuple{Field{tag::kNonce, &HelloAck::nonce},        Field{tag::kMajor, &HelloAck::major},
+                      Field{tag::kMinor, &HelloAck::minor},        Field{tag::kFeatures, &HelloAck::features},
+                      Field{tag::kMaxFrame, &HelloAck::max_frame}, Field{tag::kBuild, &HelloAck::build},
+                      Field{tag::kBootId, &HelloAck::boot_id},     Field{tag::kHostname, &HelloAck::hostname},
+                      Field{tag::kVmId, &HelloAck::vm_id}};
   }
   bool operator==(const HelloAck&) const = default;
 };

@@ -16,6 +16,7 @@
 #include "daemon/fakes.h"
 #include "daemon/image_service.h"
 #include "daemon/session_service.h"
+#include "daemon/testing/guest_exec_fixture.h"
 #include "daemon/testing/vm_service_fixture.h"
 #include "daemon/workspace_service.h"
 
@@ -28,75 +29,6 @@ using testing::FakeBackend;
 using testing::FakeDisks;
 using testing::FakeProcs;
 namespace fs = std::filesystem;
-
-ExecRequest Sh(const std::string& script) {
-  ExecRequest r;
-  r.argv = {"sh", "-c", script};
-  return r;
-}
-
-class GuestExecTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    sock_ = root_ + "/agent.sock";
-    agent_pid_ = fork();
-    ASSERT_GE(agent_pid_, 0);
-    if (agent_pid_ == 0) {
-      std::string log = root_ + "/agent.log";
-      FILE* f = freopen(log.c_str(), "w", stderr);
-      (void)f;
-      execl(BANGER_AGENT_BIN, BANGER_AGENT_BIN, "--listen-unix", sock_.c_str(), nullptr);
-      _exit(127);
-    }
-    auto s = Store::Open(":memory:");
-    ASSERT_TRUE(s.ok()) << s.error().message();
-    store_ = std::move(*s);
-    events_ = std::make_unique<EventLog>(*store_);
-    for (const char* f : {"vmlinux", "rootfs.ext4"}) ASSERT_TRUE(WriteFileAtomic(root_ + "/" + f, "x").ok());
-    // Every VM's agent is the one on sock_, except VMs named "mute*".
-    pool_ = std::make_unique<AgentPool>(
-        [this](const VmRecord& vm, std::chrono::milliseconds timeout) -> Result<std::unique_ptr<AgentConn>> {
-          if (vm.name.rfind("mute", 0) == 0) return Error::Unavailable("connection refused");
-          BANGER_ASSIGN_OR_RETURN(UniqueFd fd, ConnectAgentUnix(sock_, timeout));
-          return AgentConn::Handshake(std::move(fd), timeout);
-        });
-    VmServiceDeps d = FakeVmServiceDeps(root_, *store_, *events_, procs_, disks_);
-    d.agents = pool_.get();
-    d.backends = {{BackendKind::kQemu, &qemu_}};
-    svc_ = std::make_unique<VmService>(d);
-    ImageService images(ImageServiceDeps{d.home, d.config, store_.get(), events_.get(), ""});
-    auto img = images.ImportImage({"base", root_ + "/vmlinux", root_ + "/rootfs.ext4", "", "", ""});
-    ASSERT_TRUE(img.ok()) << img.error().message();
-    exec_ = std::make_unique<GuestExec>(*svc_);
-  }
-  void TearDown() override {
-    exec_.reset();
-    svc_.reset();
-    pool_.reset();
-    ::kill(agent_pid_, SIGKILL);
-    ::waitpid(agent_pid_, nullptr, 0);
-  }
-
-  VmRecord MustCreate(const std::string& name, bool auto_remove = false) {
-    CreateVmRequest r;
-    r.name = name;
-    r.auto_remove = auto_remove;
-    return MustCreateVm(*svc_, r);
-  }
-  bool Exists(const std::string& ref) { return store_->GetVm(ref).ok(); }
-
-  testing::TempDir tmp_{"bgx", {"vms"}};
-  std::string root_ = tmp_.path(), sock_;
-  pid_t agent_pid_ = -1;
-  std::unique_ptr<Store> store_;
-  std::unique_ptr<EventLog> events_;
-  FakeProcs procs_;
-  FakeDisks disks_;
-  FakeBackend qemu_{BackendKind::kQemu, procs_};
-  std::unique_ptr<AgentPool> pool_;
-  std::unique_ptr<VmService> svc_;
-  std::unique_ptr<GuestExec> exec_;
-};
 
 TEST_F(GuestExecTest, RunReturnsTheExitCodeAndBothStreams) {
   MustCreate("a");

@@ -92,9 +92,18 @@ Status VmNetwork::Reconcile(const std::vector<VmRecord>& live, const std::set<st
   return dns_.ReplaceRecords(records);
 }
 
+GuestNic VmNetwork::NicFor(const VmRecord& vm) const {
+  return GuestNic{.mac = MacForIp(vm.runtime.guest_ip),
+                  .ip = vm.runtime.guest_ip,
+                  .prefix = alloc_.subnet().prefix,
+                  .gateway = cfg_.bridge_ip,
+                  .dns = cfg_.bridge_ip};
+}
+
 std::string VmNetwork::KernelArgs(const VmRecord& vm) const {
-  return " banger.ip=" + vm.runtime.guest_ip + "/" + std::to_string(alloc_.subnet().prefix) +
-         " banger.gw=" + cfg_.bridge_ip + " banger.dns=" + cfg_.bridge_ip;
+  GuestNic nic = NicFor(vm);
+  return " banger.ip=" + nic.ip + "/" + std::to_string(nic.prefix) + " banger.gw=" + nic.gateway +
+         " banger.dns=" + nic.dns;
 }
 
 }  // namespace banger

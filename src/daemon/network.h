@@ -28,6 +28,17 @@ struct NicLease {
   std::string mac;
 };
 
+// How a VM's guest configures its NIC: what a cold boot puts on the kernel
+// command line (KernelArgs) and what a guest fixup after a restore or fork
+// applies (daemon/guest_fixup.h), from one source.
+struct GuestNic {
+  std::string mac;      // MacForIp(ip), as the VMM gives the NIC
+  std::string ip;       // the VM's guest address
+  int prefix = 0;       // the bridge subnet's
+  std::string gateway;  // the bridge address
+  std::string dns;      // the bridge address (the DNS responder)
+};
+
 class VmNetwork {
  public:
   // Validates the bridge settings; touches nothing yet.
@@ -49,6 +60,8 @@ class VmNetwork {
   // refilled; NAT rules match the live VMs that want them; DNS records too.
   Status Reconcile(const std::vector<VmRecord>& live, const std::set<std::string>& live_taps);
 
+  // The guest's NIC settings for `vm` (which has a guest IP).
+  GuestNic NicFor(const VmRecord& vm) const;
   // The guest init's network arguments for the kernel command line.
   std::string KernelArgs(const VmRecord& vm) const;
 
