@@ -476,7 +476,8 @@ Result<std::unique_ptr<AgentConn>> AgentConn::Handshake(UniqueFd fd, std::chrono
                        .minor = ack->minor,
                        .build = ack->build,
                        .boot_id = ack->boot_id,
-                       .hostname = ack->hostname};
+                       .hostname = ack->hostname,
+                       .vm_id = ack->vm_id};
         uint32_t max_payload = std::clamp<uint32_t>(ack->max_frame, 4096, agent::kMaxPayloadLimit);
         auto core = std::make_shared<Core>(std::move(fd), std::move(decoder), max_payload, std::move(opts));
         return std::unique_ptr<AgentConn>(std::make_unique<AgentConnImpl>(std::move(core), std::move(info)));

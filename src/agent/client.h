@@ -40,6 +40,7 @@ struct AgentInfo {
   std::string build;    // agent build string
   std::string boot_id;  // the guest kernel's boot id
   std::string hostname;
+  std::string vm_id;  // the id the guest holds now (after a fixup: the new one); "" from older agents
 };
 
 struct ExecRequest {

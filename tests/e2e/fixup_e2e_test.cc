@@ -283,30 +283,10 @@ TEST_F(FixupE2E, NewAddressAndMacAnswerOnTheBridge) {
 // Debian's package registry; network off), then this binary runs again in a
 // new network namespace with loopback up.
 int main(int argc, char** argv) {
-  if (std::getenv("BANGER_E2E_NETNS_HOME") == nullptr) {
-    std::string home = "/tmp/bgf-" + std::to_string(::getpid());
-    std::filesystem::create_directories(home);
-    if (!banger::WriteFileAtomic(home + "/config.toml", banger::e2e::Config("off")).ok()) return 1;
-    auto build =
-        banger::RunCommand({BANGER_BIN, "--home", home, "image", "build", "t", "--profile", "minimal"},
-                           std::chrono::minutes(10));
-    (void)banger::RunCommand({BANGER_BIN, "--home", home, "daemon", "stop"});
-    if (!build.ok() || build->exit_code != 0) {
-      std::fprintf(stderr, "fixup_e2e_test: image build failed: %s\n",
-                   build.ok() ? build->err.c_str() : build.error().message().c_str());
-      std::filesystem::remove_all(home);
-      return 1;
-    }
-    ::setenv("BANGER_E2E_NETNS_HOME", home.c_str(), 1);
-    std::vector<char*> args = {const_cast<char*>("unshare"), const_cast<char*>("--net"),
-                               const_cast<char*>("--")};
-    for (int i = 0; i < argc; ++i) args.push_back(argv[i]);
-    args.push_back(nullptr);
-    ::execvp("unshare", args.data());
-    std::perror("unshare");
-    return 1;
-  }
-  (void)banger::RunCommand({"ip", "link", "set", "lo", "up"});
-  ::testing::InitGoogleTest(&argc, argv);
-  return RUN_ALL_TESTS();
+  return banger::e2e::NetnsMain(argc, argv,
+                                {.test_name = "fixup_e2e_test",
+                                 .home_env = "BANGER_E2E_NETNS_HOME",
+                                 .home_prefix = "/tmp/bgf-",
+                                 .config_toml = banger::e2e::Config("off"),
+                                 .image_build_extra = {"--profile", "minimal"}});
 }
