@@ -119,8 +119,12 @@ TEST_F(VmmJailerTest, FirecrackerRunsJailedAsTheVmmUserAndLeavesNoJail) {
   s.vm_name = "jailed-1";
   s.vcpu_count = 1;
   s.memory_mib = 128;
-  s.kernel_path = guest + "/vmlinux";
-  s.initrd_path = guest + "/initrd.img";
+  // Copies: the jail gives its inputs to the vmm user's group (the shared
+  // test guest stays as it is).
+  s.kernel_path = dir_ + "/vmlinux";
+  s.initrd_path = dir_ + "/initrd.img";
+  std::filesystem::copy_file(guest + "/vmlinux", s.kernel_path);
+  std::filesystem::copy_file(guest + "/initrd.img", s.initrd_path);
   s.kernel_cmdline = "console=ttyS0 reboot=k panic=1";
   s.vm_dir = vm_dir;
   s.control_sock_path = vm_dir + "/api.sock";
@@ -195,6 +199,11 @@ TEST_F(VmmJailerTest, FirecrackerRunsJailedAsTheVmmUserAndLeavesNoJail) {
   ASSERT_TRUE(RemoveJail(vm_dir).ok());
   EXPECT_FALSE(PathExists(vm_dir + "/jail"));
   EXPECT_TRUE(IsRegularFile(disk));
+  // The kernel the jail linked is now readable by the vmm user's group.
+  struct stat k {};
+  ASSERT_EQ(::stat(s.kernel_path.c_str(), &k), 0);
+  EXPECT_EQ(k.st_gid, user_.gid);
+  EXPECT_NE(k.st_mode & S_IRGRP, 0u);
 }
 
 TEST_F(VmmJailerTest, AFailedLaunchLeavesNoJailAndNoProcess) {
