@@ -205,6 +205,12 @@ TEST_F(FirecrackerE2E, JailedCreateReadoptStopStartDelete) {
   EXPECT_EQ(RootDirOf(pid), root);
   EXPECT_EQ(vm["handles"]["vmm_uid"], user->uid);
   EXPECT_NE(UnixHttpGet(api_sock).find("\"Running\""), std::string::npos);
+  // The jailer ran inside the VM's cgroup, so firecracker is there too.
+  if (h.Banger({"doctor"}).out.find("per-VM cgroups active") != std::string::npos) {
+    auto cg = ReadFile("/proc/" + std::to_string(pid) + "/cgroup");
+    ASSERT_TRUE(cg.ok());
+    EXPECT_NE(cg->find("/banger/"), std::string::npos) << *cg;
+  }
 
   pid_t daemon = h.DaemonPid();
   ASSERT_EQ(::kill(daemon, SIGKILL), 0);
