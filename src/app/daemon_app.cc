@@ -249,12 +249,15 @@ Result<std::unique_ptr<Services>> MakeServices(const HomeLayout& home, const Dae
   s->backend_opts.firecracker_bin = config.firecracker_bin;
   s->backend_opts.qemu_bin = config.qemu_bin;
   s->backend_opts.qemu_accel = ResolveQemuAccel(config);
+  s->backend_opts.jailer_bin = config.jailer_bin;
   BANGER_ASSIGN_OR_RETURN(s->backend_opts.vmm_user, ResolveVmmUser(config, ::geteuid()));
   std::optional<Credentials> tools_user;
   if (const auto& u = s->backend_opts.vmm_user) tools_user = Credentials{u->uid, u->gid, {}};
   s->disks = MakeRealDiskOps(tools_user);
-  spdlog::info("vmm processes run as {}",
-               s->backend_opts.vmm_user ? s->backend_opts.vmm_user->name : std::string("the daemon's user"));
+  spdlog::info(
+      "vmm processes run as {}{}",
+      s->backend_opts.vmm_user ? s->backend_opts.vmm_user->name : std::string("the daemon's user"),
+      config.jailer_bin.empty() ? "" : " (firecracker through its jailer " + config.jailer_bin + ")");
   s->fc = MakeFirecrackerBackend(s->backend_opts, RealProcessOps());
   s->qemu = MakeQemuBackend(s->backend_opts, RealProcessOps());
   s->default_backend = ResolveBackend(config);

@@ -15,6 +15,7 @@
 #include "config/config.h"
 #include "vmm/backend.h"
 #include "vmm/cgroup.h"
+#include "vmm/launch_util.h"
 
 namespace banger {
 namespace {
@@ -125,24 +126,34 @@ void VmmIsolationChecks(const DaemonConfig& cfg, const std::string& cfg_path, st
     return;
   }
   const UserAccount& u = **user;
-  out.push_back(
-      {"vmm isolation", "ok",
-       "VMMs run as " + u.name + " (uid " + std::to_string(u.uid) +
-           "): qemu via -runas after opening its "
-           "files, firecracker started as that user with no_new_privs and its own seccomp filters (no "
-           "jailer); e2fsck/resize2fs on guest-written disks run as that user too; " +
-           sandbox + "; " + fds,
-       ""});
-  struct stat st {};
-  if (::stat("/dev/kvm", &st) == 0) {
-    bool others_rw = (st.st_mode & (S_IROTH | S_IWOTH)) == (S_IROTH | S_IWOTH);
-    bool in_group = std::find(u.groups.begin(), u.groups.end(), st.st_gid) != u.groups.end();
-    if (!others_rw && !in_group && u.uid != st.st_uid) {
-      // QEMU opens /dev/kvm before -runas drops root; firecracker opens it as the user.
-      out.push_back({"vmm kvm access", "warn",
-                     u.name + " cannot open /dev/kvm (not in its group): the firecracker backend will fail",
-                     "usermod -a -G kvm " + u.name});
+  const std::string fc =
+      cfg.jailer_bin.empty()
+          ? "firecracker started as that user with no_new_privs and its own seccomp filters "
+            "(no jailer)"
+          : "firecracker through its jailer " + cfg.jailer_bin +
+                " (chroot in the VM's directory, new mount namespace, that uid:gid)";
+  out.push_back({"vmm isolation", "ok",
+                 "VMMs run as " + u.name + " (uid " + std::to_string(u.uid) +
+                     "): qemu via -runas after opening its files, " + fc +
+                     "; e2fsck/resize2fs on guest-written disks run as that user too; " + sandbox + "; " +
+                     fds,
+                 ""});
+  if (!cfg.jailer_bin.empty()) {
+    if (auto jb = FindExecutable(cfg.jailer_bin); !jb.ok()) {
+      out.push_back(
+          {"firecracker jailer", "fail", "jailer_bin: " + jb.error().message(),
+           "install the jailer of your firecracker release, or remove jailer_bin from " + cfg_path});
     }
+    return;  // the jailer makes /dev/kvm and /dev/net/tun for the jail's uid
+  }
+  // QEMU opens /dev/kvm and /dev/net/tun as root before -runas; firecracker
+  // opens them as the user, so ask what the user itself gets.
+  BackendOptions opts;
+  opts.vmm_user = u;
+  if (auto st = CheckFirecrackerDevices(opts, cfg.network == "on"); !st.ok()) {
+    out.push_back(
+        {"vmm device access", "warn", st.error().message() + ": the firecracker backend will fail",
+         "usermod -a -G kvm " + u.name + ", or set jailer_bin or vmm_user = \"root\" in " + cfg_path});
   }
 }
 

@@ -150,6 +150,7 @@ Result<DaemonConfig> ParseConfig(const std::string& text, const std::string& sou
   r.Size("http_max_body_bytes", c.http_max_body_bytes);
   r.Duration("web_session_ttl", c.web_session_ttl);
   r.Str("vmm_user", c.vmm_user);
+  r.Str("jailer_bin", c.jailer_bin);
   if (auto* fs = r.Node("file_sync")) {
     auto* arr = fs->as_array();
     if (!arr) {

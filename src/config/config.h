@@ -1,6 +1,6 @@
 // The daemon's configuration: <home>/config.toml (or --config / BANGER_CONFIG).
 // Keys are the snake_case names of the seed's DaemonConfig fields plus
-// backend, qemu_bin, qemu_accel, stop_timeout, cow_mode, vmm_user. An unknown key or a
+// backend, qemu_bin, qemu_accel, stop_timeout, cow_mode, vmm_user, jailer_bin. An unknown key or a
 // bad value is an error naming the key. Also: where the home is and what
 // lives in it.
 #pragma once
@@ -106,6 +106,11 @@ struct DaemonConfig {
   // cgroups (v2, or v1 memory+pids) are writable, and runs without them
   // otherwise (a container); "off" never uses them.
   std::string vm_cgroups = "auto";
+  // Firecracker's jailer ("" = off): when set (a name in PATH or a path, the
+  // jailer of the same release as firecracker_bin), firecracker is started
+  // through it, chrooted in the VM's directory as vmm_user (or root when
+  // vmm_user = "root"). Needs a root daemon. See vmm/firecracker/jailer.h.
+  std::string jailer_bin;
 };
 
 // The account VMMs run as for a daemon of effective uid `daemon_euid`:

@@ -223,5 +223,15 @@ TEST(ConfigTest, VmmUserResolvesOnlyForARootDaemon) {
   EXPECT_FALSE(ParseConfig("vmm_user = \"\"\n", "t").ok());
 }
 
+TEST(ConfigTest, JailerBinIsOffByDefault) {
+  auto c = ParseConfig("", "t");
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->jailer_bin, "");
+  auto j = ParseConfig("jailer_bin = \"/usr/local/bin/jailer\"\n", "t");
+  ASSERT_TRUE(j.ok()) << j.error().message();
+  EXPECT_EQ(j->jailer_bin, "/usr/local/bin/jailer");
+  EXPECT_FALSE(ParseConfig("jailer_bin = 3\n", "t").ok());
+}
+
 }  // namespace
 }  // namespace banger

@@ -12,6 +12,7 @@
 #include "base/log.h"
 #include "daemon/launch_spec.h"
 #include "daemon/vm_service.h"
+#include "vmm/firecracker/jailer.h"
 
 namespace banger {
 namespace {
@@ -48,6 +49,9 @@ void VmService::CleanupRuntime(const VmRecord& vm, const std::optional<VmHandles
     for (const char* f : {kControlSockName, kAgentSockName, kVsockSockName}) {
       RemoveFile(vm.runtime.vm_dir + "/" + f).ok();
     }
+    // Firecracker's chroot under the jailer (vmm/firecracker/jailer.h).
+    if (auto st = RemoveJail(vm.runtime.vm_dir); !st.ok())
+      spdlog::warn("vm {}: {}", vm.name, st.error().message());
     RemoveHandlesFile(vm.runtime.vm_dir).ok();
     if (!dm_left.empty()) {
       // Keep naming what is still there, so a later cleanup (or Reconcile) retries.

@@ -149,6 +149,9 @@ struct BackendOptions {
   std::optional<UserAccount> vmm_user;
   // Firecracker's jailer (config jailer_bin); "" = run firecracker directly.
   std::string jailer_bin;
+  // Whether a user may open a device read-write: 0 or the open's errno
+  // (tests substitute it); unset = OpenErrnoAs (vmm/launch_util.h).
+  std::function<Result<int>(const std::string& path, const Credentials& who)> open_as;
 };
 
 // The uid a VMM ends up running as under `opts`.

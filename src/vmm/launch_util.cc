@@ -1,13 +1,18 @@
 #include "vmm/launch_util.h"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <thread>
+#include <utility>
 
 #include "base/fs.h"
 #include "base/log.h"
@@ -51,6 +56,64 @@ Result<ProcIdentity> IdentifySpawned(ProcessOps& ops, pid_t pid, uid_t uid) {
 Status CheckKvmUsable() {
   UniqueFd fd(::open("/dev/kvm", O_RDWR | O_CLOEXEC));
   if (!fd.valid()) return Error::FromErrno("open /dev/kvm read-write");
+  return OkStatus();
+}
+
+Result<int> OpenErrnoAs(const std::string& path, const Credentials& who) {
+  pid_t child = ::fork();
+  if (child < 0) return Error::FromErrno("fork");
+  if (child == 0) {
+    // Only async-signal-safe calls between fork and _exit.
+    if (::setgroups(who.groups.size(), who.groups.data()) != 0 || ::setgid(who.gid) != 0 ||
+        ::setuid(who.uid) != 0) {
+      ::_exit(255);
+    }
+    int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+    ::_exit(fd >= 0 ? 0 : (errno & 0xff));
+  }
+  int status = 0;
+  while (::waitpid(child, &status, 0) < 0) {
+    if (errno != EINTR) return Error::FromErrno("waitpid");
+  }
+  if (!WIFEXITED(status)) return Error::Internal("access probe for " + path + " died");
+  int code = WEXITSTATUS(status);
+  if (code == 255) {
+    return Error::Internal("access probe for " + path + ": cannot take uid " + std::to_string(who.uid));
+  }
+  return code;
+}
+
+Status CheckFirecrackerDevices(const BackendOptions& opts, bool has_nic) {
+  // The jailer makes its own device nodes for the jail's uid; without a
+  // VMM user, firecracker runs as the daemon (CheckAvailable covers that).
+  if (!opts.jailer_bin.empty() || !opts.vmm_user) return OkStatus();
+  const UserAccount& u = *opts.vmm_user;
+  Credentials who{u.uid, u.gid, u.groups};
+  std::vector<std::pair<std::string, std::string>> devices = {{"/dev/kvm", "add it to group kvm"}};
+  if (has_nic) devices.emplace_back("/dev/net/tun", "make /dev/net/tun mode 0666 as Debian ships it");
+  for (const auto& [dev, fix] : devices) {
+    BANGER_ASSIGN_OR_RETURN(int err, opts.open_as ? opts.open_as(dev, who) : OpenErrnoAs(dev, who));
+    if (err == 0) continue;
+    if (err != EACCES && err != EPERM) {
+      return Error::Unavailable("firecracker: " + dev + ": " + std::strerror(err));
+    }
+    return Error::Unavailable("firecracker: " + dev + " is not accessible to vmm_user " + u.name + " (" +
+                              fix + ", or set jailer_bin, or vmm_user = \"root\")");
+  }
+  return OkStatus();
+}
+
+Status GrantGroupRead(const std::string& path, gid_t gid) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (!fd.valid()) return Error::FromErrno("open " + path);
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return Error::FromErrno("stat " + path);
+  if (st.st_gid != gid && ::fchown(fd.get(), static_cast<uid_t>(-1), gid) != 0) {
+    return Error::FromErrno("chgrp " + path);
+  }
+  if ((st.st_mode & S_IRGRP) == 0 && ::fchmod(fd.get(), (st.st_mode & 07777) | S_IRGRP) != 0) {
+    return Error::FromErrno("chmod g+r " + path);
+  }
   return OkStatus();
 }
 

@@ -54,6 +54,25 @@ Result<ProcIdentity> IdentifySpawned(ProcessOps& ops, pid_t pid, uid_t uid);
 // /dev/kvm must open read-write for a VMM to create a VM.
 Status CheckKvmUsable();
 
+// Whether `who` may open `path` read-write, tried for real in a forked child
+// that takes those credentials (so mode bits, groups and ACLs all count):
+// 0, or the errno of the failed open. An error only when the probe itself
+// failed.
+Result<int> OpenErrnoAs(const std::string& path, const Credentials& who);
+
+// The devices Firecracker opens itself when it runs as the VMM user without
+// the jailer (/dev/kvm; /dev/net/tun when the VM has a NIC), checked before
+// it is spawned: a refusal is one line naming the fixes instead of FC's
+// "Error creating KVM object: Permission denied" at InstanceStart. QEMU needs
+// no such check: it opens them as root before -runas drops privileges.
+Status CheckFirecrackerDevices(const BackendOptions& opts, bool has_nic);
+
+// Lets group `gid` read `path`, a read-only input (kernel, initrd, image
+// rootfs) of a VMM running as a user of that group: chgrp and g+r. The
+// daemon takes group bits away under its home at every start (app SecureHome),
+// so this is done again at every launch.
+Status GrantGroupRead(const std::string& path, gid_t gid);
+
 // A Unix socket path must fit sockaddr_un::sun_path (107 bytes + NUL); a
 // longer one would only fail later, inside the VMM, with a vaguer message.
 Status CheckSocketPath(const std::string& what, const std::string& path);

@@ -143,18 +143,20 @@ class BangerHome {
     return 0;
   }
 
-  // VMM processes whose argv mentions this home.
+  // VMM processes whose argv mentions this home, or whose root is a jail
+  // inside it (a jailed firecracker's argv names only chroot paths).
   std::vector<pid_t> Vmms() {
     std::vector<pid_t> out;
     for (pid_t p : ScanProcs()) {
       auto argv = RealProcessOps().Cmdline(p);
       if (argv.empty() || argv[0].find("bangerd") != std::string::npos) continue;
-      for (const auto& a : argv) {
-        if (a.find(root_ + "/") != std::string::npos) {
-          out.push_back(p);
-          break;
-        }
+      bool mine = std::any_of(argv.begin(), argv.end(),
+                              [&](const std::string& a) { return a.find(root_ + "/") != std::string::npos; });
+      if (!mine && argv[0].find("firecracker") != std::string::npos) {
+        auto mounts = ReadFile("/proc/" + std::to_string(p) + "/mountinfo");
+        mine = mounts.ok() && mounts->find(" " + root_ + "/vms/") != std::string::npos;
       }
+      if (mine) out.push_back(p);
     }
     return out;
   }

@@ -7,6 +7,8 @@
 // given is relative to it (the image's kernel, initrd and shared rootfs are
 // hard-linked in), so it needs no access to the daemon's home above it, and
 // the per-VM writable files (disks, logs, metrics) are owned by it.
+// With jailer_bin set, firecracker runs through its jailer instead, in a
+// chroot inside the VM directory (vmm/firecracker/jailer.h).
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -17,6 +19,7 @@
 #include "base/unique_fd.h"
 #include "vmm/backend.h"
 #include "vmm/firecracker/fc_client.h"
+#include "vmm/firecracker/jailer.h"
 #include "vmm/launch_util.h"
 
 namespace banger {
@@ -29,9 +32,11 @@ constexpr const char* kFcNicId = "eth0";
 // One readiness probe while FC starts: it answers in microseconds once up.
 constexpr std::chrono::milliseconds kProbeTimeout{200};
 
-// FC before 1.14 refuses log and metrics paths that do not exist yet.
+// FC before 1.14 refuses log and metrics paths that do not exist yet. The
+// directory may be the VMM user's (its working directory or chroot): never
+// follow a symlink it put there.
 Status CreateIfMissing(const std::string& path) {
-  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640));
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640));
   if (!fd.valid()) return Error::FromErrno("create " + path);
   return OkStatus();
 }
@@ -66,6 +71,7 @@ Result<std::string> Expose(const std::string& vm_dir, const std::string& path, c
       return Error::FromErrno("hard-linking " + path + " into " + vm_dir +
                               " for the vmm user (the image must be on the same filesystem as the vm)");
     }
+    if (!owned) BANGER_RETURN_IF_ERROR(GrantGroupRead(dst, user.gid));
   }
   if (owned && PathExists(dir + name) && ::chown((dir + name).c_str(), user.uid, user.gid) != 0) {
     return Error::FromErrno("chown " + dir + name + " to " + user.name);
@@ -84,6 +90,13 @@ class FirecrackerBackend final : public VmmBackend {
     if (!bin.ok()) {
       return Error::Unavailable("firecracker not found (" + bin.error().message() +
                                 "): set firecracker_bin in config.toml or put it in PATH");
+    }
+    if (!opts_.jailer_bin.empty()) {
+      if (auto jb = FindExecutable(opts_.jailer_bin); !jb.ok()) {
+        return Error::Unavailable("jailer_bin: " + jb.error().message());
+      }
+      if (::geteuid() != 0)
+        return Error::Unavailable("jailer_bin is set but the jailer needs bangerd to run as root");
     }
     auto kvm = CheckKvmUsable();
     if (!kvm.ok()) {
@@ -105,10 +118,19 @@ class FirecrackerBackend final : public VmmBackend {
     const std::vector<std::string> sockets = {spec.control_sock_path, spec.vsock_path};
     RemovePaths(sockets);
 
+    BANGER_RETURN_IF_ERROR(CheckFirecrackerDevices(opts_, !spec.tap_device.empty()));
+
     // The paths FC itself opens: as given, or relative to the VM directory
-    // when it runs as the VMM user there.
+    // when it runs as the VMM user there, or to the chroot under the jailer.
     LaunchSpec fc_spec = spec;
-    if (opts_.vmm_user) {
+    std::optional<JailLayout> jail;
+    JailGuard jail_guard(opts_.jailer_bin.empty() ? "" : spec.vm_dir);
+    if (!opts_.jailer_bin.empty()) {
+      BANGER_ASSIGN_OR_RETURN(jail, JailFor(spec));
+      auto jailed = PrepareJail(spec, *jail, JailUid(), JailGid());
+      if (!jailed.ok()) return std::move(jailed).error().Wrap("preparing the firecracker jail");
+      fc_spec = std::move(*jailed);
+    } else if (opts_.vmm_user) {
       auto relative = ForVmmUser(spec, *opts_.vmm_user);
       if (!relative.ok())
         return std::move(relative).error().Wrap("preparing the vm directory for the vmm user");
@@ -123,7 +145,11 @@ class FirecrackerBackend final : public VmmBackend {
     const std::string& id = spec.vm_name.empty() ? spec.vm_id : spec.vm_name;
     if (!id.empty()) so.argv.insert(so.argv.end(), {"--id", id});
     so.stdout_path = spec.console_log_path;
-    if (opts_.vmm_user) {
+    if (jail) {
+      // The jailer passes its --id on to firecracker.
+      so.argv = JailerArgv(opts_.jailer_bin, *jail, JailUid(), JailGid(),
+                           {"--api-sock", fc_spec.control_sock_path});
+    } else if (opts_.vmm_user) {
       so.run_as = Credentials{opts_.vmm_user->uid, opts_.vmm_user->gid, opts_.vmm_user->groups};
       so.cwd = spec.vm_dir;
     }
@@ -131,7 +157,8 @@ class FirecrackerBackend final : public VmmBackend {
     so.cgroup_procs_files = spec.cgroup_procs_files;
     auto pid = SpawnDetached(so);
     if (!pid.ok()) return std::move(pid).error().Wrap("spawning firecracker");
-    auto who = IdentifySpawned(ops_, *pid, VmmUid(opts_));
+    auto who = jail ? WaitForJailedExec(ops_, *pid, *jail, JailUid(), deadline.Remaining())
+                    : IdentifySpawned(ops_, *pid, VmmUid(opts_));
     if (!who.ok()) {
       RemovePaths(sockets);
       return WithExitOutput(std::move(who).error(), ops_, ProcIdentity{}, logs);
@@ -142,12 +169,13 @@ class FirecrackerBackend final : public VmmBackend {
     Status st = WaitForApi(*who, spec.control_sock_path, deadline);
     if (st.ok()) {
       FcClient fc(spec.control_sock_path, timeout, deadline);
-      st = Configure(fc, fc_spec, spec.vm_dir);
+      st = Configure(fc, fc_spec, jail ? jail->root : spec.vm_dir);
       if (st.ok()) st = fc.InstanceStart();
       if (!st.ok()) st = std::move(st).error().Wrap("configuring firecracker");
     }
     if (!st.ok()) return WithExitOutput(std::move(st).error(), ops_, *who, logs);
     guard.Release();
+    jail_guard.Release();
     return VmmProcess{*pid, spec.control_sock_path, *who, ""};
   }
 
@@ -201,6 +229,15 @@ class FirecrackerBackend final : public VmmBackend {
   }
 
  private:
+  // The jail's user: vmm_user, or root when there is none (vmm_user = "root").
+  uid_t JailUid() const { return opts_.vmm_user ? opts_.vmm_user->uid : 0; }
+  gid_t JailGid() const { return opts_.vmm_user ? opts_.vmm_user->gid : 0; }
+  Result<JailLayout> JailFor(const LaunchSpec& spec) const {
+    auto exec_file = FindExecutable(opts_.firecracker_bin);
+    if (!exec_file.ok()) return std::move(exec_file).error().Wrap("firecracker_bin");
+    return JailLayoutFor(spec, AbsolutePath(*exec_file));
+  }
+
   // Polls until the API answers GET /; fails at once if FC exits first.
   Status WaitForApi(const ProcIdentity& who, const std::string& sock, const Deadline& deadline) {
     FcClient probe(sock, kProbeTimeout, deadline);
