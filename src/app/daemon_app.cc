@@ -122,9 +122,14 @@ Result<std::unique_ptr<HttpServer>> ListenWeb(const DaemonConfig& config) {
 }
 
 // Host networking when config network = "on" (else null), DNS responder running.
-Result<std::unique_ptr<VmNetwork>> StartNetwork(const DaemonConfig& config) {
+Result<std::unique_ptr<VmNetwork>> StartNetwork(const DaemonConfig& config,
+                                                const std::optional<UserAccount>& vmm_user) {
   if (config.network != "on") return std::unique_ptr<VmNetwork>();
-  auto net = VmNetwork::Create(RealNetOps(), config);
+  // Taps belong to the VMM user, so an unprivileged Firecracker (jailed or
+  // not) can attach to its own; QEMU opens its tap before -runas anyway.
+  std::optional<TapPool::Owner> owner;
+  if (vmm_user) owner = TapPool::Owner{vmm_user->name, vmm_user->uid};
+  auto net = VmNetwork::Create(RealNetOps(), config, owner);
   if (!net.ok()) return Error::Unavailable("network: " + net.error().message());
   if (auto st = (*net)->StartDns(); !st.ok()) {
     return Error::Unavailable("network: DNS responder: " + st.error().message());
@@ -268,7 +273,7 @@ Result<std::unique_ptr<Services>> MakeServices(const HomeLayout& home, const Dae
   s->agents = std::make_unique<AgentPool>(RealAgentConnector());
   // The copy-on-write root, chosen once (config cow_mode).
   s->cow = MakeCowRoot(config.cow_mode, &RealDeviceMapperOps(), RealDiskOps(), store);
-  BANGER_ASSIGN_OR_RETURN(s->network, StartNetwork(config));
+  BANGER_ASSIGN_OR_RETURN(s->network, StartNetwork(config, s->backend_opts.vmm_user));
   s->cgroups = StartCgroups(config);
   VmServiceDeps deps;
   deps.home = home;

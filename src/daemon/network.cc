@@ -6,10 +6,11 @@
 
 namespace banger {
 
-Result<std::unique_ptr<VmNetwork>> VmNetwork::Create(NetOps& ops, const DaemonConfig& cfg) {
+Result<std::unique_ptr<VmNetwork>> VmNetwork::Create(NetOps& ops, const DaemonConfig& cfg,
+                                                     std::optional<TapPool::Owner> tap_owner) {
   BANGER_ASSIGN_OR_RETURN(IpAllocator alloc, IpAllocator::Create(cfg.bridge_ip, cfg.cidr));
   BANGER_RETURN_IF_ERROR(ValidateIfName(cfg.bridge_name));
-  return std::unique_ptr<VmNetwork>(new VmNetwork(ops, cfg, alloc));
+  return std::unique_ptr<VmNetwork>(new VmNetwork(ops, cfg, alloc, std::move(tap_owner)));
 }
 
 namespace {
@@ -21,11 +22,12 @@ DnsResponder::Options DnsOptions(const DaemonConfig& cfg) {
 }
 }  // namespace
 
-VmNetwork::VmNetwork(NetOps& ops, const DaemonConfig& cfg, IpAllocator alloc)
+VmNetwork::VmNetwork(NetOps& ops, const DaemonConfig& cfg, IpAllocator alloc,
+                     std::optional<TapPool::Owner> tap_owner)
     : ops_(ops),
       cfg_(cfg),
       alloc_(alloc),
-      pool_(ops, cfg.bridge_name, cfg.tap_pool_size),
+      pool_(ops, cfg.bridge_name, cfg.tap_pool_size, TapPool::kDefaultPrefix, std::move(tap_owner)),
       nat_(ops),
       dns_(DnsOptions(cfg)) {}
 

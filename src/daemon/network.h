@@ -42,7 +42,10 @@ struct GuestNic {
 class VmNetwork {
  public:
   // Validates the bridge settings; touches nothing yet.
-  static Result<std::unique_ptr<VmNetwork>> Create(NetOps& ops, const DaemonConfig& cfg);
+  // `tap_owner`: the user VMMs run as, when they attach to taps unprivileged
+  // (TapPool::Owner); none = root-only taps.
+  static Result<std::unique_ptr<VmNetwork>> Create(NetOps& ops, const DaemonConfig& cfg,
+                                                   std::optional<TapPool::Owner> tap_owner = std::nullopt);
 
   // Starts the DNS responder on the bridge address, port 53 (it may bind
   // before the bridge exists).
@@ -66,7 +69,7 @@ class VmNetwork {
   std::string KernelArgs(const VmRecord& vm) const;
 
  private:
-  VmNetwork(NetOps& ops, const DaemonConfig& cfg, IpAllocator alloc);
+  VmNetwork(NetOps& ops, const DaemonConfig& cfg, IpAllocator alloc, std::optional<TapPool::Owner> tap_owner);
   Status EnsureBridge();
 
   NetOps& ops_;

@@ -36,17 +36,17 @@ TEST(BridgeTest, PinnedMacDoesNotFollowTapsComingAndGoing) {
   // one would move the gateway's MAC under the guests' ARP caches.
   FakeNetOps loose;
   ASSERT_TRUE(loose.CreateBridge("br-x").ok());
-  ASSERT_TRUE(loose.CreateTap("t0").ok());
+  ASSERT_TRUE(loose.CreateTap("t0", "").ok());
   ASSERT_TRUE(loose.SetMaster("t0", "br-x").ok());
   std::string before = loose.Link("br-x")->mac;
-  ASSERT_TRUE(loose.CreateTap("t1").ok());
+  ASSERT_TRUE(loose.CreateTap("t1", "").ok());
   ASSERT_TRUE(loose.SetMaster("t1", "br-x").ok());
   EXPECT_NE(loose.Link("br-x")->mac, before) << "the fake models the kernel's behaviour";
 
   FakeNetOps ops;
   ASSERT_TRUE(Bridge::Ensure(ops, "br-fc", "172.16.0.1", "24").ok());
   for (const char* t : {"bgtap0", "bgtap1", "bgtap2"}) {
-    ASSERT_TRUE(ops.CreateTap(t).ok());
+    ASSERT_TRUE(ops.CreateTap(t, "").ok());
     ASSERT_TRUE(ops.SetMaster(t, "br-fc").ok());
     EXPECT_EQ(ops.Link("br-fc")->mac, "0a:00:ac:10:00:01");
   }

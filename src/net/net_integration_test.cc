@@ -7,11 +7,15 @@
 // destroys when the process exits. gtest_discover_tests runs each test in a
 // process of its own, so each test also gets a fresh namespace.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <linux/capability.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -267,6 +271,44 @@ TEST_F(NetIntegration, TapPoolCreateAcquireReleaseReconcile) {
   EXPECT_EQ((*free_link)->master, kBridge);
   ASSERT_TRUE(pool.Release("bgtap0").ok());  // the VM stopped: pool full, so deleted
   EXPECT_EQ(PoolTaps().size(), 1u);
+}
+
+// Taps are made for the VMM user, so an unprivileged VMM can attach: the
+// kernel reports the owner, a tap with another owner is made again at
+// reconcile, and a process running as that user can really attach (TUNSETIFF).
+TEST_F(NetIntegration, TapPoolTapsBelongToTheVmmUser) {
+  NetOps& ops = RealNetOps();
+  ASSERT_TRUE(Bridge::Ensure(ops, kBridge, kBridgeIp, "24").ok());
+  const TapPool::Owner owner{"", 4242};                   // a uid without a name: iproute2 prints the number
+  Ip({"tuntap", "add", "dev", "bgtap0", "mode", "tap"});  // a root-only leftover
+  TapPool pool(ops, kBridge, 2, TapPool::kDefaultPrefix, owner);
+  Status st = pool.Reconcile({});
+  ASSERT_TRUE(st.ok()) << st.error().message();
+  ASSERT_EQ(PoolTaps(), (std::vector<std::string>{"bgtap0", "bgtap1"}));
+  for (const auto& n : PoolTaps()) {
+    auto l = ops.GetLink(n);
+    ASSERT_TRUE(l.ok() && l->has_value());
+    EXPECT_EQ((*l)->tap_user, "4242") << n;
+    EXPECT_EQ((*l)->master, kBridge);
+  }
+  // A child that drops to uid 4242 attaches to bgtap0 (it could not to a
+  // root-only tap).
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (::setgid(4242) != 0 || ::setuid(4242) != 0) ::_exit(2);
+    int fd = ::open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+    if (fd < 0) ::_exit(errno == EACCES ? 4 : 3);  // the device node itself is not open to all here
+    struct ifreq ifr = {};
+    ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+    std::snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", "bgtap0");
+    ::_exit(::ioctl(fd, TUNSETIFF, &ifr) == 0 ? 0 : 5);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  if (WEXITSTATUS(status) == 4) GTEST_SKIP() << "/dev/net/tun is not open to unprivileged users on this host";
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "uid 4242 could not attach to its tap";
 }
 
 // ---------------- NAT ----------------

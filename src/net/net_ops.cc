@@ -98,9 +98,11 @@ class RealNetOps final : public NetOps {
 
   Status SetUp(const std::string& dev) override { return RunIp({"link", "set", "dev", dev, "up"}); }
 
-  Status CreateTap(const std::string& name) override {
+  Status CreateTap(const std::string& name, const std::string& owner) override {
     BANGER_RETURN_IF_ERROR(ValidateIfName(name));
-    return RunIp({"tuntap", "add", "dev", name, "mode", "tap"});
+    if (owner.empty()) return RunIp({"tuntap", "add", "dev", name, "mode", "tap"});
+    BANGER_RETURN_IF_ERROR(ValidateTapOwner(owner));
+    return RunIp({"tuntap", "add", "dev", name, "mode", "tap", "user", owner});
   }
 
   Status SetMaster(const std::string& dev, const std::string& master) override {
@@ -259,6 +261,10 @@ Result<std::vector<LinkInfo>> ParseIpLinkJson(const std::string& text) {
       if (l.kind == "tun" && li.contains("info_data") && li["info_data"].is_object() &&
           li["info_data"].value("type", "") == "tap") {
         l.kind = "tap";
+        const auto& d = li["info_data"];
+        if (d.contains("user") && d["user"].is_string()) l.tap_user = d["user"].get<std::string>();
+        if (d.contains("user") && d["user"].is_number_integer())
+          l.tap_user = std::to_string(d["user"].get<int64_t>());
       }
     }
     if (e.contains("addr_info") && e["addr_info"].is_array()) {
@@ -294,6 +300,18 @@ Status ValidateMac(const std::string& mac) {
   }
   int first = std::stoi(mac.substr(0, 2), nullptr, 16);
   if (first & 1) return Error::Invalid("\"" + mac + "\" is a multicast address, not a unicast one");
+  return OkStatus();
+}
+
+Status ValidateTapOwner(const std::string& owner) {
+  bool ok = !owner.empty() && owner.size() <= 32;
+  bool digits = ok && owner.find_first_not_of("0123456789") == std::string::npos;
+  if (ok && !digits) {
+    ok = (owner[0] >= 'a' && owner[0] <= 'z') || owner[0] == '_';
+    for (char c : owner)
+      ok = ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-');
+  }
+  if (!ok) return Error::Invalid("tap owner \"" + owner + "\" must be a uid or a user name");
   return OkStatus();
 }
 

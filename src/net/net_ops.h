@@ -24,6 +24,9 @@ struct LinkInfo {
   bool up = false;                // administratively up (IFF_UP)
   std::vector<std::string> ipv4;  // "172.16.0.1/24"
   std::string mac;                // "0a:00:ac:10:00:01"; "" when the link has none
+  // A persistent tap's owner as iproute2 prints it: a user name, or a uid
+  // when the name is unknown; "" when the tap has none (root-only).
+  std::string tap_user;
 };
 
 struct RouteInfo {
@@ -47,7 +50,9 @@ class NetOps {
   virtual Status SetUp(const std::string& dev) = 0;
   // A persistent tap device (ip tuntap add mode tap): it outlives the VMM
   // that opens it, so a VM keeps its tap across daemon restarts.
-  virtual Status CreateTap(const std::string& name) = 0;
+  // A persistent tap; `owner` ("" = none) is a user name or uid allowed to
+  // attach to it without CAP_NET_ADMIN (the unprivileged VMM user).
+  virtual Status CreateTap(const std::string& name, const std::string& owner) = 0;
   virtual Status SetMaster(const std::string& dev, const std::string& master) = 0;
   // Sets the link's hardware address. On a bridge this also pins it: the
   // kernel stops deriving the bridge's address from its ports.
@@ -85,5 +90,7 @@ Result<std::vector<RouteInfo>> ParseIpRouteJson(const std::string& json);
 Status ValidateIfName(const std::string& name);
 // A unicast Ethernet address written "xx:xx:xx:xx:xx:xx" in lower-case hex.
 Status ValidateMac(const std::string& mac);
+// A tap owner for iproute2: a uid (digits) or a user name ([a-z_][a-z0-9_-]*).
+Status ValidateTapOwner(const std::string& owner);
 
 }  // namespace banger

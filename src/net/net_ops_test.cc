@@ -14,7 +14,7 @@ TEST(ParseIpLinkJsonTest, KindsMastersFlagsAndAddresses) {
      "linkinfo":{"info_kind":"bridge","info_data":{"stp_state":0}},
      "addr_info":[{"family":"inet","local":"172.16.0.1","prefixlen":24}]},
     {"ifindex":3,"ifname":"bgtap0","flags":["BROADCAST","MULTICAST"],"master":"br-fc",
-     "linkinfo":{"info_kind":"tun","info_data":{"type":"tap","pi":false},"info_slave_kind":"bridge"},"addr_info":[]},
+     "linkinfo":{"info_kind":"tun","info_data":{"type":"tap","pi":false,"user":"banger-vmm"},"info_slave_kind":"bridge"},"addr_info":[]},
     {"ifindex":4,"ifname":"tun0","flags":[],"linkinfo":{"info_kind":"tun","info_data":{"type":"tun"}}},
     {"ifindex":5,"ifname":"eth0","flags":["UP"]}
   ])";
@@ -31,6 +31,8 @@ TEST(ParseIpLinkJsonTest, KindsMastersFlagsAndAddresses) {
   EXPECT_EQ(v[2].mac, "");
   EXPECT_EQ(v[1].ipv4, std::vector<std::string>{"172.16.0.1/24"});
   EXPECT_EQ(v[2].kind, "tap");
+  EXPECT_EQ(v[2].tap_user, "banger-vmm");
+  EXPECT_EQ(v[1].tap_user, "");
   EXPECT_EQ(v[2].master, "br-fc");
   EXPECT_FALSE(v[2].up);
   EXPECT_EQ(v[3].kind, "tun");

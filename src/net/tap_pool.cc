@@ -6,8 +6,12 @@
 
 namespace banger {
 
-TapPool::TapPool(NetOps& ops, std::string bridge, int size, std::string prefix)
-    : ops_(ops), bridge_(std::move(bridge)), size_(size < 0 ? 0 : size), prefix_(std::move(prefix)) {}
+TapPool::TapPool(NetOps& ops, std::string bridge, int size, std::string prefix, std::optional<Owner> owner)
+    : ops_(ops),
+      bridge_(std::move(bridge)),
+      size_(size < 0 ? 0 : size),
+      prefix_(std::move(prefix)),
+      owner_(std::move(owner)) {}
 
 bool TapPool::IsPoolName(const std::string& name) const {
   if (name.size() <= prefix_.size() || name.compare(0, prefix_.size(), prefix_) != 0) return false;
@@ -27,7 +31,7 @@ std::string TapPool::ReserveNameLocked() {
 
 Status TapPool::CreateTap(const std::string& name) {
   std::string ctx = "creating tap " + name;
-  BANGER_RETURN_IF_ERROR(Annotate(ops_.CreateTap(name), ctx));
+  BANGER_RETURN_IF_ERROR(Annotate(ops_.CreateTap(name, owner_ ? std::to_string(owner_->uid) : ""), ctx));
   ScopeGuard undo([&] { (void)ops_.DeleteLink(name); });
   BANGER_RETURN_IF_ERROR(Annotate(ops_.SetMaster(name, bridge_), ctx + ": attaching it to " + bridge_));
   BANGER_RETURN_IF_ERROR(Annotate(ops_.SetUp(name), ctx));
@@ -43,6 +47,15 @@ Status TapPool::Repair(const std::string& name) {
   }
   if (!link) return CreateTap(name);
   std::string ctx = "repairing tap " + name;
+  // A tap made for another owner (e.g. before vmm_user changed): the VMM
+  // could not attach to it, so it is made again.
+  bool owner_ok = owner_ ? !link->tap_user.empty() && (link->tap_user == owner_->name ||
+                                                       link->tap_user == std::to_string(owner_->uid))
+                         : link->tap_user.empty();
+  if (!owner_ok) {
+    BANGER_RETURN_IF_ERROR(Annotate(ops_.DeleteLink(name), ctx));
+    return CreateTap(name);
+  }
   if (link->master != bridge_) BANGER_RETURN_IF_ERROR(Annotate(ops_.SetMaster(name, bridge_), ctx));
   if (!link->up) BANGER_RETURN_IF_ERROR(Annotate(ops_.SetUp(name), ctx));
   return OkStatus();

@@ -13,8 +13,11 @@
 // Fill never blocks an Acquire of an already free tap.
 #pragma once
 
+#include <sys/types.h>
+
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -28,8 +31,18 @@ class TapPool {
  public:
   static constexpr const char* kDefaultPrefix = "bgtap";
 
-  // `ops` must outlive the pool. `size` < 0 is taken as 0.
-  TapPool(NetOps& ops, std::string bridge, int size, std::string prefix = kDefaultPrefix);
+  // The user VMMs run as (config vmm_user): taps are created owned by it, so
+  // an unprivileged VMM (Firecracker as that user, or jailed) can attach.
+  struct Owner {
+    std::string name;
+    uid_t uid = 0;
+  };
+
+  // `ops` must outlive the pool. `size` < 0 is taken as 0. `owner`: none =
+  // root-only taps (the VMMs run as root, or open the tap before dropping
+  // privileges).
+  TapPool(NetOps& ops, std::string bridge, int size, std::string prefix = kDefaultPrefix,
+          std::optional<Owner> owner = std::nullopt);
 
   // Creates taps until `size` are free. Meant for startup and for a
   // background refill after Acquires; idempotent.
@@ -63,7 +76,8 @@ class TapPool {
   std::string ReserveNameLocked();
   // Creates, attaches and ups `name`; on failure nothing is left. No lock.
   Status CreateTap(const std::string& name);
-  // Re-attaches/ups an existing tap, or recreates it if gone. No lock.
+  // Re-attaches/ups an existing tap, or recreates it if gone or owned by
+  // another user than owner_. No lock.
   Status Repair(const std::string& name);
   // After a failed create/repair: the name exists anyway, so it is held by
   // something that is not ours (CreateTap cleans up after itself). No lock.
@@ -73,6 +87,7 @@ class TapPool {
   const std::string bridge_;
   const int size_;
   const std::string prefix_;
+  const std::optional<Owner> owner_;
 
   mutable std::mutex mu_;
   std::deque<std::string> free_;    // Guarded by mu_.

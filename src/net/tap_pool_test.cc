@@ -39,6 +39,29 @@ TEST_F(TapPoolTest, FillCreatesAttachedUpTaps) {
   EXPECT_EQ(Taps().size(), 3u);
 }
 
+TEST_F(TapPoolTest, TapsAreMadeForTheOwnerAndRemadeWhenOwnedByAnother) {
+  TapPool pool(ops_, "br-fc", 2, TapPool::kDefaultPrefix, TapPool::Owner{"banger-vmm", 999});
+  ASSERT_TRUE(pool.Fill().ok());
+  for (const auto& n : Taps()) EXPECT_EQ(ops_.Link(n)->tap_user, "999");
+  // After a restart: bgtap0 was made root-only (vmm_user was "root"), bgtap1
+  // shows the owner's name as iproute2 prints it. Only bgtap0 is made again.
+  ops_.AddLink({"bgtap0", "tap", "br-fc", true, {}});
+  LinkInfo named{"bgtap1", "tap", "br-fc", true, {}};
+  named.tap_user = "banger-vmm";
+  ops_.AddLink(named);
+  TapPool p2(ops_, "br-fc", 2, TapPool::kDefaultPrefix, TapPool::Owner{"banger-vmm", 999});
+  ASSERT_TRUE(p2.Reconcile({}).ok());
+  EXPECT_EQ(ops_.Link("bgtap0")->tap_user, "999");
+  EXPECT_EQ(ops_.Link("bgtap1")->tap_user, "banger-vmm");
+  auto calls = ops_.Calls();
+  EXPECT_EQ(std::count(calls.begin(), calls.end(), "CreateTap bgtap0 user 999"), 2);
+  EXPECT_EQ(std::count(calls.begin(), calls.end(), "CreateTap bgtap1 user 999"), 1);
+  // Without an owner (VMMs as root), an owned tap is made root-only again.
+  TapPool p3(ops_, "br-fc", 2);
+  ASSERT_TRUE(p3.Reconcile({}).ok());
+  EXPECT_EQ(ops_.Link("bgtap0")->tap_user, "");
+}
+
 TEST_F(TapPoolTest, AcquireReleaseKeepsPoolSize) {
   TapPool pool(ops_, "br-fc", 2);
   ASSERT_TRUE(pool.Fill().ok());

@@ -167,10 +167,12 @@ Status FakeNetOps::SetUp(const std::string& dev) {
   return OkStatus();
 }
 
-Status FakeNetOps::CreateTap(const std::string& name) {
+Status FakeNetOps::CreateTap(const std::string& name, const std::string& owner) {
   std::lock_guard<std::mutex> lk(mu_);
-  if (auto e = Enter("CreateTap", name)) return *e;
-  return CreateLinkLocked(name, "tap");
+  if (auto e = Enter("CreateTap", owner.empty() ? name : name + " user " + owner)) return *e;
+  BANGER_RETURN_IF_ERROR(CreateLinkLocked(name, "tap"));
+  links_[name].tap_user = owner;
+  return OkStatus();
 }
 
 Status FakeNetOps::SetMaster(const std::string& dev, const std::string& master) {

@@ -46,7 +46,7 @@ class FakeNetOps : public NetOps {
   Status CreateBridge(const std::string& name) override;
   Status AddAddress(const std::string& dev, const std::string& addr) override;
   Status SetUp(const std::string& dev) override;
-  Status CreateTap(const std::string& name) override;
+  Status CreateTap(const std::string& name, const std::string& owner) override;
   Status SetMaster(const std::string& dev, const std::string& master) override;
   Status SetMac(const std::string& dev, const std::string& mac) override;
   Status DeleteLink(const std::string& name) override;
