@@ -213,6 +213,17 @@ TEST_F(GuestExecTest, WaitForAgentRefusesAStoppedVmAndQuotesTheConsoleOnTimeout)
       << r.error().message();
 }
 
+TEST_F(GuestExecTest, ExecOnAPausedVmResumesItFirstAndTheAgentAnswers) {
+  MustCreate("a");
+  ASSERT_TRUE(exec_->Run("a", Sh("echo warm"), {}).ok());  // a cached agent connection
+  ASSERT_TRUE(svc_->Pause("a").ok());
+  auto r = exec_->Run("a", Sh("echo after"), {});
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(r->out, "after\n");
+  EXPECT_EQ(store_->GetVm("a")->state, VmState::kRunning);
+  EXPECT_EQ(qemu_.resume_calls, 1);
+}
+
 TEST_F(GuestExecTest, ConsoleTailIsTheLastFourLinesOnOneLine) {
   std::string p = root_ + "/console.log";
   EXPECT_EQ(ConsoleTail(p), "(console is empty)");
