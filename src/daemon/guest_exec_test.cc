@@ -386,6 +386,19 @@ TEST_F(SessionServiceTest, StartRecordsTheEndAndExitCode) {
   EXPECT_EQ(row->status, GuestSessionStatus::kExited);
 }
 
+TEST_F(SessionServiceTest, ThePollerLeavesAPausedVmPausedAndStopResumesIt) {
+  StartSessionRequest r{.vm = "s", .name = "nap", .argv = {"sleep", "1000"}};
+  ASSERT_TRUE(sessions_->Start(r).ok());
+  ASSERT_TRUE(svc_->Pause("s").ok());
+  sessions_->PollRunning({});
+  EXPECT_EQ(store_->GetVm("s")->state, VmState::kPaused) << "polling must not wake it";
+  EXPECT_EQ(store_->GetSession("nap", "")->status, GuestSessionStatus::kRunning);
+  auto stopped = sessions_->Stop("nap", "");  // use: resumes it
+  ASSERT_TRUE(stopped.ok()) << stopped.error().message();
+  EXPECT_EQ(stopped->status, GuestSessionStatus::kExited);
+  EXPECT_EQ(store_->GetVm("s")->state, VmState::kRunning);
+}
+
 TEST_F(SessionServiceTest, StopEndsARunningSessionAsExitedWithItsSignalCode) {
   StartSessionRequest r;
   r.vm = "s";
