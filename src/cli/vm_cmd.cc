@@ -164,7 +164,8 @@ int VmLogs(CliContext& ctx, const std::string& ref, bool follow) {
     offset = next != r->headers.end() ? std::strtoll(next->second.c_str(), nullptr, 10)
                                       : offset + static_cast<int64_t>(r->body.size());
     auto state = r->headers.find("x-banger-vm-state");
-    bool running = state != r->headers.end() && state->second == "running";
+    // A paused VM may be resumed at any moment: keep following it too.
+    bool running = state != r->headers.end() && (state->second == "running" || state->second == "paused");
     if (r->body.empty() && !(follow && running)) return kExitOk;
     wait = follow && running;
   }
