@@ -1,5 +1,5 @@
 // /v1/vms: the VM lifecycle (create, show, list, set, start, stop, restart,
-// delete), its console log, its stats and exec (a command stream).
+// pause, resume, delete), its console log, its stats and exec (a command stream).
 #include "api/handlers.h"
 #include "api/respond.h"
 #include "model/requests.h"
@@ -111,6 +111,16 @@ void AddVmRoutes(RouteTable& t, ApiServices& s) {
   });
   t.Add("POST", "/v1/vms/{ref}/restart", [&s](const ApiCall& c) {
     return StopLike(c, [&s](const std::string& ref, auto timeout) { return s.vms.Restart(ref, timeout); });
+  });
+  t.Add("POST", "/v1/vms/{ref}/pause", [&s](const ApiCall& c) {
+    API_TRY(Json body, Body(c.req));
+    if (!body.empty()) return ErrorResponse(Error::Invalid("pause takes no body fields"));
+    return ViewResponse(s.vms.Pause(c.Param(0)));
+  });
+  t.Add("POST", "/v1/vms/{ref}/resume", [&s](const ApiCall& c) {
+    API_TRY(Json body, Body(c.req));
+    if (!body.empty()) return ErrorResponse(Error::Invalid("resume takes no body fields"));
+    return ViewResponse(s.vms.Resume(c.Param(0)));
   });
 }
 

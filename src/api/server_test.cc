@@ -156,6 +156,26 @@ TEST_F(ApiTest, StopTakesDeadline) {
   EXPECT_EQ(Call("POST", "/v1/vms/t1/stop", R"({"timeout_ms":-1})").status, 400);
 }
 
+TEST_F(ApiTest, PauseAndResumeRoutes) {
+  ImportBase();
+  ASSERT_EQ(Call("POST", "/v1/vms", R"({"name":"t1","idle_suspend_ms":60000,"ttl_ms":3600000})").status, 201);
+  auto p = Call("POST", "/v1/vms/t1/pause");
+  ASSERT_EQ(p.status, 200) << p.body;
+  EXPECT_EQ(Body(p)["state"], "paused");
+  EXPECT_EQ(Body(p)["spec"]["idle_suspend_ms"], 60000);
+  EXPECT_FALSE(Body(p)["runtime"]["expires_at"].get<std::string>().empty());
+  auto again = Call("POST", "/v1/vms/t1/pause", "{}");
+  EXPECT_EQ(again.status, 409);
+  EXPECT_EQ(Body(again)["error"]["message"], "vm t1 is already paused");
+  EXPECT_EQ(Call("POST", "/v1/vms/t1/resume", R"({"x":1})").status, 400);
+  auto r = Call("POST", "/v1/vms/t1/resume");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(Body(r)["state"], "running");
+  EXPECT_EQ(Call("POST", "/v1/vms/t1/resume").status, 409);
+  EXPECT_EQ(Call("POST", "/v1/vms", R"({"name":"t2","ttl_ms":5})").status, 400);
+  EXPECT_EQ(Call("POST", "/v1/vms", R"({"name":"t2","ttl_action":"explode"})").status, 400);
+}
+
 TEST_F(ApiTest, SetOnRunningIsConflict) {
   ImportBase();
   ASSERT_EQ(Call("POST", "/v1/vms", R"({"name":"t1"})").status, 201);

@@ -83,12 +83,34 @@ TEST(LabelFlagsTest, ParsesAndBuildsQuery) {
   EXPECT_NE(bad.error().message().find("invalid label key"), std::string::npos);
 }
 
+TEST(LifetimeFlagsTest, DurationsInMillisecondsOffIsZeroAndBadValuesSayWhy) {
+  CreateFlags f;
+  f.lifetime.idle_suspend = "5m";
+  f.lifetime.ttl = "off";
+  f.lifetime.ttl_action = "delete";
+  auto r = BuildCreateRequest(f);
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(ToJson(*r), Json::parse(R"({"idle_suspend_ms": 300000, "ttl_ms": 0, "ttl_action": "delete"})"));
+  f.lifetime.ttl_action = "pause";
+  EXPECT_EQ(ErrorOf(BuildCreateRequest(f)), "--ttl-action: ttl action must be stop or delete, got \"pause\"");
+  f.lifetime.ttl_action.reset();
+  f.lifetime.ttl = "500ms";
+  EXPECT_EQ(ErrorOf(BuildCreateRequest(f)), "--ttl must be 0 (off) or between 1s and 8760h, got 500ms");
+  f.lifetime.ttl = "soon";
+  EXPECT_NE(ErrorOf(BuildCreateRequest(f)).find("--ttl: bad duration \"soon\""), std::string::npos)
+      << ErrorOf(BuildCreateRequest(f));
+  SetFlags s;
+  s.lifetime.ttl = "2h";
+  auto set = BuildSetRequest(s);
+  ASSERT_TRUE(set.ok()) << set.error().message();
+  EXPECT_EQ(ToJson(*set), Json::parse(R"({"ttl_ms": 7200000})"));
+}
+
 TEST(SetRequestTest, BuildsPatch) {
   SetFlags f;
   EXPECT_EQ(ErrorOf(BuildSetRequest(f)),
             "nothing to change: give --vcpus, --memory, --work-disk-size, --nat, --no-nat, --disk-bw, "
-            "--disk-iops or "
-            "--net-bw");
+            "--disk-iops, --net-bw, --idle-suspend, --ttl or --ttl-action");
   f.no_nat = true;
   f.work_disk_size = "16G";
   auto r = BuildSetRequest(f);

@@ -45,6 +45,31 @@ Status PutRates(Req& r, const RateFlags& f) {
   return OkStatus();
 }
 
+Status PutDuration(std::optional<std::chrono::milliseconds>& out, const std::string& flag,
+                   const std::optional<std::string>& raw) {
+  if (!raw) return OkStatus();
+  if (*raw == "off") {
+    out = std::chrono::milliseconds(0);
+    return OkStatus();
+  }
+  auto d = ParseDuration(*raw);
+  if (!d.ok()) return Error::Invalid(flag + ": " + d.error().message() + "; 0 or off = never");
+  BANGER_RETURN_IF_ERROR(CheckLifetimeDuration(flag, *d));
+  out = *d;
+  return OkStatus();
+}
+
+template <typename Req>
+Status PutLifetime(Req& r, const LifetimeFlags& f) {
+  BANGER_RETURN_IF_ERROR(PutDuration(r.idle_suspend, "--idle-suspend", f.idle_suspend));
+  BANGER_RETURN_IF_ERROR(PutDuration(r.ttl, "--ttl", f.ttl));
+  if (f.ttl_action) {
+    BANGER_RETURN_IF_ERROR(Annotate(ParseTtlAction(*f.ttl_action), "--ttl-action"));
+    r.ttl_action = *f.ttl_action;
+  }
+  return OkStatus();
+}
+
 // Optional paths stay "" (the API's "none"); given ones become absolute.
 std::string AbsoluteOrEmpty(const std::string& path) { return path.empty() ? "" : AbsolutePath(path); }
 
@@ -101,6 +126,7 @@ Result<CreateVmRequest> BuildCreateRequest(const CreateFlags& f) {
   BANGER_ASSIGN_OR_RETURN(r.labels, ParseLabelFlags(f.labels));
   r.request_id = f.request_id;
   BANGER_RETURN_IF_ERROR(PutRates(r, f.rates));
+  BANGER_RETURN_IF_ERROR(PutLifetime(r, f.lifetime));
   return r;
 }
 
@@ -112,11 +138,12 @@ Result<SetVmRequest> BuildSetRequest(const SetFlags& f) {
   if (f.nat && f.no_nat) return Error::Invalid("--nat and --no-nat contradict each other");
   if (f.nat || f.no_nat) r.nat_enabled = f.nat;
   BANGER_RETURN_IF_ERROR(PutRates(r, f.rates));
-  if (!r.vcpu_count && !r.memory_mib && !r.work_disk_size_bytes && !r.nat_enabled && !f.rates.any()) {
+  BANGER_RETURN_IF_ERROR(PutLifetime(r, f.lifetime));
+  if (!r.vcpu_count && !r.memory_mib && !r.work_disk_size_bytes && !r.nat_enabled && !f.rates.any() &&
+      !f.lifetime.any()) {
     return Error::Invalid(
         "nothing to change: give --vcpus, --memory, --work-disk-size, --nat, --no-nat, --disk-bw, "
-        "--disk-iops or "
-        "--net-bw");
+        "--disk-iops, --net-bw, --idle-suspend, --ttl or --ttl-action");
   }
   return r;
 }

@@ -23,6 +23,15 @@ struct RateFlags {
   bool any() const { return disk_bw || disk_iops || net_bw; }
 };
 
+// --idle-suspend DURATION --ttl DURATION --ttl-action stop|delete
+// (DURATION: 30s, 10m, 1h30m; 0 or "off" = never).
+struct LifetimeFlags {
+  std::optional<std::string> idle_suspend;
+  std::optional<std::string> ttl;
+  std::optional<std::string> ttl_action;
+  bool any() const { return idle_suspend || ttl || ttl_action; }
+};
+
 struct CreateFlags {
   std::string name;
   std::string image;
@@ -36,6 +45,7 @@ struct CreateFlags {
   std::vector<std::string> labels;
   std::string request_id;
   RateFlags rates;
+  LifetimeFlags lifetime;
 };
 
 struct SetFlags {
@@ -45,6 +55,7 @@ struct SetFlags {
   bool nat = false;
   bool no_nat = false;
   RateFlags rates;
+  LifetimeFlags lifetime;
 };
 
 struct ImportFlags {

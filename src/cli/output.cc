@@ -159,6 +159,16 @@ std::string RenderVmTable(const Json& vms, const std::map<std::string, std::stri
   return RenderTable({"NAME", "STATE", "IMAGE", "VCPUS", "MEMORY", "IP", "BACKEND", "CREATED"}, rows);
 }
 
+namespace {
+
+// A duration field in milliseconds as "10m", "off" when 0 or absent.
+std::string MillisText(const Json& vm, const std::string& pointer) {
+  int64_t ms = JsonInt(vm, pointer);
+  return ms > 0 ? FormatDuration(std::chrono::milliseconds(ms)) : "off";
+}
+
+}  // namespace
+
 KeyValues VmDetails(const Json& vm, const std::string& image_name) {
   KeyValues kv = {
       {"name", JsonText(vm, "/name")},
@@ -184,6 +194,12 @@ KeyValues VmDetails(const Json& vm, const std::string& image_name) {
   optional("pid", pid > 0 ? std::to_string(pid) : "");
   optional("boot id", JsonText(vm, "/runtime/boot_id"));
   optional("started", JsonText(vm, "/runtime/started_at"));
+  optional("paused", JsonText(vm, "/runtime/paused_at"));
+  kv.emplace_back("idle suspend", MillisText(vm, "/spec/idle_suspend_ms"));
+  std::string ttl = MillisText(vm, "/spec/ttl_ms");
+  if (ttl != "off") ttl += ", then " + OrDash(JsonText(vm, "/spec/ttl_action"));
+  kv.emplace_back("ttl", ttl);
+  optional("expires", JsonText(vm, "/runtime/expires_at"));
   kv.emplace_back("created", JsonText(vm, "/created_at"));
   kv.emplace_back("vm dir", JsonText(vm, "/runtime/vm_dir"));
   kv.emplace_back("log", JsonText(vm, "/runtime/log_path"));

@@ -90,6 +90,8 @@ TEST(VmDetailsTest, ListsWhatIsKnown) {
             "ip:             172.16.0.2\n"
             "pid:            4242\n"
             "boot id:        b1\n"
+            "idle suspend:   off\n"
+            "ttl:            off\n"
             "created:        2026-01-01T10:00:00Z\n"
             "vm dir:         /h/vms/0123\n"
             "log:            /h/vms/0123/console.log\n"
@@ -109,6 +111,23 @@ TEST(VmDetailsTest, ShowsRateLimits) {
   got.clear();
   for (const auto& [k, v] : VmDetails(vm, "debian")) got[k] = v;
   EXPECT_EQ(got["disk limit"], "500 iops per disk");
+}
+
+TEST(VmDetailsTest, ShowsIdleSuspendTtlAndPause) {
+  Json vm = SampleVm();
+  vm["state"] = "paused";
+  vm["spec"]["idle_suspend_ms"] = 120000;
+  vm["spec"]["ttl_ms"] = 7200000;
+  vm["spec"]["ttl_action"] = "delete";
+  vm["runtime"]["expires_at"] = "2026-01-01T12:00:00Z";
+  vm["runtime"]["paused_at"] = "2026-01-01T11:00:00Z";
+  std::map<std::string, std::string> got;
+  for (const auto& [k, v] : VmDetails(vm, "debian")) got[k] = v;
+  EXPECT_EQ(got["state"], "paused");
+  EXPECT_EQ(got["idle suspend"], "2m");
+  EXPECT_EQ(got["ttl"], "2h, then delete");
+  EXPECT_EQ(got["expires"], "2026-01-01T12:00:00Z");
+  EXPECT_EQ(got["paused"], "2026-01-01T11:00:00Z");
 }
 
 TEST(VmDetailsTest, LastErrorShownOnlyWhenSet) {

@@ -1,10 +1,11 @@
-// banger vm create|start|stop|restart|delete|list|show|logs|set
+// banger vm create|start|stop|restart|pause|resume|delete|list|show|logs|set
 #include <cstdlib>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "cli/commands.h"
@@ -163,7 +164,8 @@ int VmLogs(CliContext& ctx, const std::string& ref, bool follow) {
     offset = next != r->headers.end() ? std::strtoll(next->second.c_str(), nullptr, 10)
                                       : offset + static_cast<int64_t>(r->body.size());
     auto state = r->headers.find("x-banger-vm-state");
-    bool running = state != r->headers.end() && state->second == "running";
+    // A paused VM may be resumed at any moment: keep following it too.
+    bool running = state != r->headers.end() && (state->second == "running" || state->second == "paused");
     if (r->body.empty() && !(follow && running)) return kExitOk;
     wait = follow && running;
   }
@@ -177,6 +179,22 @@ void AddRateFlags(CLI::App& c, RateFlags& f) {
   c.add_option("--net-bw", f.net_bw,
                "Network bandwidth limit each way, bytes/s (10M, ...; 0 = unlimited; firecracker only)")
       ->type_name("BYTES_PER_SEC");
+}
+
+void AddLifetimeFlags(CLI::App& c, LifetimeFlags& f, bool at_create) {
+  c.add_option("--idle-suspend", f.idle_suspend,
+               "Pause the VM in RAM after this long without exec, ssh, session or workspace use; the next "
+               "use resumes it (30s, 10m, 1h; 0 or off = never" +
+                   std::string(at_create ? "; default: the config's vm_defaults.idle_suspend)" : ")"))
+      ->type_name("DURATION");
+  c.add_option("--ttl", f.ttl,
+               at_create
+                   ? "Stop or delete the VM this long after its creation (0 or off = never; default: the "
+                     "config's vm_defaults.ttl)"
+                   : "Stop or delete the VM this long from now (a new deadline; 0 or off = never)")
+      ->type_name("DURATION");
+  c.add_option("--ttl-action", f.ttl_action, "What the ttl does at expiry: stop (default) or delete")
+      ->type_name("stop|delete");
 }
 
 }  // namespace
@@ -201,6 +219,7 @@ void AddCreateFlags(CLI::App& c, CreateFlags& f, bool with_no_start) {
                "Idempotency key: repeating a create with it returns the same VM")
       ->type_name("ID");
   AddRateFlags(c, f.rates);
+  AddLifetimeFlags(c, f.lifetime, /*at_create=*/true);
 }
 
 namespace {
@@ -249,6 +268,22 @@ void AddVmCommands(CLI::App& app, Command* selected) {
   }
   AddStopLike(*vm, selected, "stop", "stopping", "Stop VMs (gracefully, then forced after --timeout)");
   AddStopLike(*vm, selected, "restart", "restarting", "Restart VMs (each gets a new boot id)");
+  for (auto [action, doing, help] :
+       {std::tuple<const char*, const char*, const char*>{
+            "pause", "pausing",
+            "Pause running VMs: vCPUs stop, memory stays (exec, ssh and sessions resume them)"},
+        {"resume", "resuming", "Resume paused VMs"}}) {
+    auto refs = std::make_shared<std::vector<std::string>>();
+    auto* c = vm->add_subcommand(action, help);
+    c->add_option("name", *refs, "VM names or ids")->required();
+    c->callback([=, action = std::string(action), doing = std::string(doing)] {
+      *selected = [=](CliContext& ctx) {
+        return ForEachVm(ctx, *refs, doing, [&](ApiClient& api, const std::string& ref) {
+          return api.Call("POST", VmPath(ref) + "/" + action, nullptr, kLongTimeout);
+        });
+      };
+    });
+  }
   {
     auto refs = std::make_shared<std::vector<std::string>>();
     auto if_exists = std::make_shared<bool>(false);
@@ -288,6 +323,7 @@ void AddVmCommands(CLI::App& app, Command* selected) {
     c->add_flag("--nat", f->nat, "Enable outbound network access");
     c->add_flag("--no-nat", f->no_nat, "Disable outbound network access");
     AddRateFlags(*c, f->rates);
+    AddLifetimeFlags(*c, f->lifetime, /*at_create=*/false);
     c->callback([=] { *selected = [=](CliContext& ctx) { return VmSet(ctx, *ref, *f); }; });
   }
 }

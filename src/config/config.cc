@@ -190,6 +190,15 @@ Result<DaemonConfig> ParseConfig(const std::string& text, const std::string& sou
       tr.Size("system_overlay_size", c.vm_defaults.system_overlay_size_bytes);
       tr.Size("work_disk_size", c.vm_defaults.work_disk_size_bytes);
       tr.Bool("nat_enabled", c.vm_defaults.nat_enabled);
+      tr.Duration("idle_suspend", c.vm_defaults.idle_suspend);
+      tr.Duration("ttl", c.vm_defaults.ttl);
+      std::string ttl_action = TtlActionName(c.vm_defaults.ttl_action);
+      tr.Str("ttl_action", ttl_action);
+      if (auto a = ParseTtlAction(ttl_action); a.ok()) {
+        c.vm_defaults.ttl_action = *a;
+      } else {
+        tr.Fail("ttl_action", "must be \"stop\" or \"delete\"");
+      }
       BANGER_RETURN_IF_ERROR(tr.Finish());
     }
   }
@@ -224,6 +233,11 @@ Result<DaemonConfig> ParseConfig(const std::string& text, const std::string& sou
   // Smaller caps would rotate on every few lines.
   if (c.log_max_bytes < (64 << 10)) return bad("log_max_bytes", "must be at least 64K");
   if (c.console_log_max_bytes < (64 << 10)) return bad("console_log_max_bytes", "must be at least 64K");
+  for (const auto& [key, d] : {std::pair<const char*, std::chrono::milliseconds>{"vm_defaults.idle_suspend",
+                                                                                 c.vm_defaults.idle_suspend},
+                               {"vm_defaults.ttl", c.vm_defaults.ttl}}) {
+    if (auto st = CheckLifetimeDuration("value", d); !st.ok()) return bad(key, st.error().message());
+  }
   if (c.stats_poll_interval.count() <= 0) return bad("stats_poll_interval", "must be positive");
   if (c.metrics_poll_interval.count() <= 0) return bad("metrics_poll_interval", "must be positive");
   if (c.firecracker_bin.empty()) return bad("firecracker_bin", "must not be empty");

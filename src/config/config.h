@@ -32,6 +32,11 @@ struct VmDefaults {
   int64_t system_overlay_size_bytes = kDefaultSystemOverlaySize;
   int64_t work_disk_size_bytes = kDefaultWorkDiskSize;
   bool nat_enabled = false;
+  // Per-VM idle suspend, ttl and ttl action given to VMs created without
+  // their own (0 = off); stored in each VM's spec at create.
+  std::chrono::milliseconds idle_suspend{0};
+  std::chrono::milliseconds ttl{0};
+  TtlAction ttl_action = TtlAction::kStop;
 };
 
 inline constexpr const char* kDefaultVmmUser = "banger-vmm";

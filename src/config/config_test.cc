@@ -48,6 +48,9 @@ memory_mib = 512
 system_overlay_size = "2G"
 work_disk_size = 1024
 nat_enabled = true
+idle_suspend = "10m"
+ttl = "24h"
+ttl_action = "delete"
 )",
                        "c.toml");
   ASSERT_TRUE(c.ok()) << c.error().message();
@@ -60,6 +63,9 @@ nat_enabled = true
   EXPECT_EQ(c->vm_defaults.system_overlay_size_bytes, 2 * kGiB);
   EXPECT_EQ(c->vm_defaults.work_disk_size_bytes, kGiB);  // plain number = MiB
   EXPECT_TRUE(c->vm_defaults.nat_enabled);
+  EXPECT_EQ(c->vm_defaults.idle_suspend, std::chrono::minutes(10));
+  EXPECT_EQ(c->vm_defaults.ttl, std::chrono::hours(24));
+  EXPECT_EQ(c->vm_defaults.ttl_action, TtlAction::kDelete);
   EXPECT_EQ(c->stop_timeout, std::chrono::seconds(3));
   EXPECT_EQ(c->cow_mode, "dm-snapshot");
 }
@@ -83,6 +89,9 @@ TEST(ConfigTest, BadValuesAreNamed) {
            {"log_level = \"loud\"", "log_level"},
            {"socket_group = \"no-such-group-banger\"", "socket_group"},
            {"[vm_defaults]\nwork_disk_size = \"200G\"", "vm_defaults.work_disk_size"},
+           {"[vm_defaults]\nidle_suspend = \"500ms\"", "vm_defaults.idle_suspend"},
+           {"[vm_defaults]\nttl = \"soon\"", "vm_defaults.ttl"},
+           {"[vm_defaults]\nttl_action = \"explode\"", "vm_defaults.ttl_action"},
        }) {
     auto c = ParseConfig(text, "c.toml");
     ASSERT_FALSE(c.ok()) << text;

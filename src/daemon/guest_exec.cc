@@ -43,6 +43,7 @@ GuestCommand::GuestCommand(VmService& vms, std::string vm_id, bool run_command)
 GuestCommand::~GuestCommand() {
   channel_.reset();
   conn_.reset();
+  if (in_use_) vms_.EndUse(vm_id_);
   EndRun();
 }
 
@@ -110,6 +111,8 @@ Result<std::shared_ptr<AgentConn>> GuestExec::WaitForAgent(const std::string& re
   auto deadline = Clock::now() + timeout;
   Error last = Error::Timeout("no attempt made");
   for (;;) {
+    // A paused VM (vm pause, idle suspend) continues first: guest use resumes it.
+    BANGER_RETURN_IF_ERROR(vms_.ResumeIfPaused(ref, "resumed for guest use"));
     BANGER_ASSIGN_OR_RETURN(VmRecord vm, vms_.store().GetVm(ref));
     if (vm.state != VmState::kRunning || !vms_.VmAlive(vm)) {
       if (vm.state == VmState::kRunning) {
@@ -149,6 +152,8 @@ Result<std::unique_ptr<GuestCommand>> GuestExec::Open(const std::string& ref, co
   // Made first: a run command that cannot start has ended too (its VM goes).
   std::unique_ptr<GuestCommand> cmd(new GuestCommand(vms_, vm.id, run));
   BANGER_ASSIGN_OR_RETURN(cmd->conn_, WaitForAgent(vm.id, agent_timeout));
+  vms_.BeginUse(vm.id);  // a VM running a command is not idle
+  cmd->in_use_ = true;
   BANGER_FAULT_POINT("exec.agent_ready");
   auto ch = cmd->conn_->Exec(req);
   if (!ch.ok()) return std::move(ch).error().Wrap("starting command in vm " + vm.name);
@@ -204,7 +209,7 @@ void AutoRemoveSweeper::Sweep() {
     if (vm.state == VmState::kStopped || vm.state == VmState::kError) {
       remove = true;
       why = "it is " + std::string(VmStateName(vm.state));
-    } else if (vm.state == VmState::kRunning && !vms_.RunCommandClaimed(vm.id)) {
+    } else if (VmStateHasVmm(vm.state) && !vms_.RunCommandClaimed(vm.id)) {
       auto it = unclaimed_since_.find(vm.id);
       auto since = it == unclaimed_since_.end() ? now : it->second;
       if (now - since >= grace_) {

@@ -73,6 +73,7 @@ class GuestCommand {
   VmService& vms_;
   std::string vm_id_;
   bool run_command_ = false;
+  bool in_use_ = false;  // counted in VmService::BeginUse
   std::atomic<bool> run_ended_{false};
   std::shared_ptr<AgentConn> conn_;
   std::unique_ptr<ExecChannel> channel_;
@@ -106,6 +107,7 @@ class GuestExec {
 
   // Waits until the VM's guest agent answers (the guest may still be
   // booting) and returns the shared connection; touches last_touched_at.
+  // A paused VM is resumed first (VmService::ResumeIfPaused).
   // A VM that is not running is a kConflict saying how to start it; a
   // timeout quotes the last console lines.
   Result<std::shared_ptr<AgentConn>> WaitForAgent(const std::string& ref, std::chrono::milliseconds timeout);

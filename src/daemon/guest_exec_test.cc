@@ -145,6 +145,17 @@ TEST_F(GuestExecTest, WaitForAgentRefusesAStoppedVmAndQuotesTheConsoleOnTimeout)
       << r.error().message();
 }
 
+TEST_F(GuestExecTest, ExecOnAPausedVmResumesItFirstAndTheAgentAnswers) {
+  MustCreate("a");
+  ASSERT_TRUE(exec_->Run("a", Sh("echo warm"), {}).ok());  // a cached agent connection
+  ASSERT_TRUE(svc_->Pause("a").ok());
+  auto r = exec_->Run("a", Sh("echo after"), {});
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(r->out, "after\n");
+  EXPECT_EQ(store_->GetVm("a")->state, VmState::kRunning);
+  EXPECT_EQ(qemu_.resume_calls, 1);
+}
+
 TEST_F(GuestExecTest, ConsoleTailIsTheLastFourLinesOnOneLine) {
   std::string p = root_ + "/console.log";
   EXPECT_EQ(ConsoleTail(p), "(console is empty)");
@@ -310,6 +321,19 @@ TEST_F(SessionServiceTest, StartRecordsTheEndAndExitCode) {
   auto row = store_->GetSession("job", "");
   ASSERT_TRUE(row.ok());
   EXPECT_EQ(row->status, GuestSessionStatus::kExited);
+}
+
+TEST_F(SessionServiceTest, ThePollerLeavesAPausedVmPausedAndStopResumesIt) {
+  StartSessionRequest r{.vm = "s", .name = "nap", .argv = {"sleep", "1000"}};
+  ASSERT_TRUE(sessions_->Start(r).ok());
+  ASSERT_TRUE(svc_->Pause("s").ok());
+  sessions_->PollRunning({});
+  EXPECT_EQ(store_->GetVm("s")->state, VmState::kPaused) << "polling must not wake it";
+  EXPECT_EQ(store_->GetSession("nap", "")->status, GuestSessionStatus::kRunning);
+  auto stopped = sessions_->Stop("nap", "");  // use: resumes it
+  ASSERT_TRUE(stopped.ok()) << stopped.error().message();
+  EXPECT_EQ(stopped->status, GuestSessionStatus::kExited);
+  EXPECT_EQ(store_->GetVm("s")->state, VmState::kRunning);
 }
 
 TEST_F(SessionServiceTest, StopEndsARunningSessionAsExitedWithItsSignalCode) {

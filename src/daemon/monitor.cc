@@ -11,13 +11,22 @@ namespace banger {
 
 namespace {
 
-bool Running(const VmView& v) { return v.vm.state == VmState::kRunning && v.handles && v.handles->pid > 0; }
+// Running or paused: a VMM process to sample (a paused one uses no CPU but keeps its memory).
+bool Running(const VmView& v) { return VmStateHasVmm(v.vm.state) && v.handles && v.handles->pid > 0; }
 
 // A session start waits for the agent at most an hour (the API's longest
 // timeout) plus the launch itself: a row `starting` for longer than this
 // has no start behind it (a daemon killed mid-start; reconcile also fails
 // those) and does not keep its VM from auto-stopping.
 constexpr std::chrono::hours kStartingSessionMaxAge{2};
+
+std::string FormatIdle(std::chrono::seconds s) {
+  if (s.count() % 3600 == 0) return std::to_string(s.count() / 3600) + "h";
+  if (s.count() % 60 == 0) return std::to_string(s.count() / 60) + "m";
+  return std::to_string(s.count()) + "s";
+}
+
+}  // namespace
 
 bool HasLiveSession(Store& store, const std::string& vm_id, Timestamp now) {
   auto sessions = store.ListSessions(vm_id);
@@ -31,14 +40,6 @@ bool HasLiveSession(Store& store, const std::string& vm_id, Timestamp now) {
   }
   return false;
 }
-
-std::string FormatIdle(std::chrono::seconds s) {
-  if (s.count() % 3600 == 0) return std::to_string(s.count() / 3600) + "h";
-  if (s.count() % 60 == 0) return std::to_string(s.count() / 60) + "m";
-  return std::to_string(s.count()) + "s";
-}
-
-}  // namespace
 
 VmMonitor::VmMonitor(VmService& vms, Store& store, ProcessOps& procs,
                      std::map<BackendKind, VmmBackend*> backends)
@@ -117,7 +118,7 @@ std::vector<std::string> VmMonitor::StopStale(Timestamp now, std::chrono::second
   if (!views.ok()) return stopped;
   Timestamp cutoff = now - idle_after;
   for (const auto& v : *views) {
-    if (v.vm.state != VmState::kRunning || v.vm.last_touched_at >= cutoff) continue;
+    if (!VmStateHasVmm(v.vm.state) || v.vm.last_touched_at >= cutoff) continue;
     if (HasLiveSession(store_, v.vm.id, now)) continue;
     auto r = vms_.StopIfIdle(v.vm.id, cutoff, "auto-stopped: idle for " + FormatIdle(idle_after));
     if (!r.ok()) {

@@ -4,8 +4,9 @@
 //    VSZ of each running VM's VMM process, and the bytes its system overlay
 //    and work disk hold on the host (sparse files: allocated, not apparent);
 //  - metrics: the VMM's own counters (VmmBackend::Metrics) as stats.metrics_raw;
-//  - auto-stop: running VMs untouched (no exec, ssh, session, start) for
-//    auto_stop_stale_after, with no session still running, are stopped;
+//  - auto-stop: running or paused VMs untouched (no exec, ssh, session,
+//    start, resume) for auto_stop_stale_after, with no session still
+//    running, are stopped;
 //  - files: every VM's console.log capped at console_log_max_bytes (one
 //    older console.log.1 kept) and the events table trimmed to its newest
 //    events_max_rows rows (docs/security.md "Files on the host").
@@ -27,6 +28,11 @@
 #include "vmm/backend.h"
 
 namespace banger {
+
+// Whether a session of the VM is starting, running or stopping (a row
+// `starting` for hours has no start behind it and does not count): such a
+// VM is not idle (auto-stop, idle suspend).
+bool HasLiveSession(Store& store, const std::string& vm_id, Timestamp now);
 
 class VmMonitor {
  public:

@@ -42,7 +42,7 @@ void ResolveInterruptedSessions(VmService& vms, const ReconcileScope& s) {
   for (auto& sess : *sessions) {
     if (sess.status == GuestSessionStatus::kStarting) {
       auto vm = s.store->GetVm(sess.vm_id);
-      if (vm.ok() && vm->state == VmState::kRunning && vms.VmAlive(*vm)) continue;
+      if (vm.ok() && VmStateHasVmm(vm->state) && vms.VmAlive(*vm)) continue;
       sess.status = GuestSessionStatus::kFailed;
       sess.last_error = sess.launch_message = kInterruptedStartMessage;
       sess.reattachable = false;
@@ -70,7 +70,7 @@ Status ReconcileNetwork(VmService& vms, const ReconcileScope& s) {
   BANGER_ASSIGN_OR_RETURN(auto now, s.store->ListVms());
   for (const auto& vm : now) {
     auto h = vms.HandlesOf(vm.id);
-    if (vm.state != VmState::kRunning || !h) continue;
+    if (!VmStateHasVmm(vm.state) || !h) continue;
     live.push_back(vm);
     if (!h->tap_device.empty()) live_taps.insert(h->tap_device);
   }

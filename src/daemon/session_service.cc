@@ -176,6 +176,9 @@ GuestSession SessionService::Refresh(GuestSession s, bool honor_backoff) {
   }
   auto vm = store_.GetVm(s.vm_id);
   if (!vm.ok()) return s;
+  // A paused guest cannot answer, and asking would resume it (guest use):
+  // its sessions keep what is known until it runs again.
+  if (vm->state == VmState::kPaused && vms_.VmAlive(*vm)) return s;
   if (vm->state != VmState::kRunning || !vms_.VmAlive(*vm)) {
     s.status = GuestSessionStatus::kFailed;
     s.last_error = "the vm stopped while the session ran";

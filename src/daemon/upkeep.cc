@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "daemon/guest_exec.h"
+#include "daemon/vm_lifetime.h"
 
 namespace banger {
 namespace {
@@ -45,10 +46,12 @@ bool Upkeep::Stopping() {
 }
 
 void Upkeep::SweepLoop() {
-  AutoRemoveSweeper auto_remove(vms_);  // `vm run --rm` (daemon/guest_exec.h)
+  AutoRemoveSweeper auto_remove(vms_);           // `vm run --rm` (daemon/guest_exec.h)
+  LifetimeSweeper lifetime(vms_, vms_.store());  // ttl and idle suspend (daemon/vm_lifetime.h)
   while (!WaitStop(std::chrono::seconds(2))) {
     vms_.SweepDead();
     auto_remove.Sweep();
+    lifetime.Sweep(Now());
   }
 }
 

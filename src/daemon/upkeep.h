@@ -1,8 +1,10 @@
 // Upkeep: the daemon's periodic background threads, started after the
 // startup reconcile and stopped (joined) at shutdown:
-//  - sweeper: every 2 s demotes VMs recorded running whose VMM exited
-//    (VmService::SweepDead) and deletes finished `vm run --rm` VMs
-//    (AutoRemoveSweeper). It never waits on a guest;
+//  - sweeper: every 2 s demotes VMs recorded running or paused whose VMM
+//    exited (VmService::SweepDead), deletes finished `vm run --rm` VMs
+//    (AutoRemoveSweeper), and applies ttls and idle suspend
+//    (LifetimeSweeper: expired VMs stopped or deleted, idle ones paused).
+//    It never waits on a guest, nor for a busy VM's lock;
 //  - session poller: every 10 s asks guests about running sessions and
 //    records their ends (SessionService::PollRunning; each check bounded,
 //    a guest that does not answer is skipped for a while), on its own

@@ -93,7 +93,7 @@ void VmService::RemoveStaleCgroups() {
   if (!vms.ok()) return;
   std::set<std::string> live;
   for (const auto& vm : *vms) {
-    if (vm.state == VmState::kRunning && cache_.Get(vm.id)) live.insert(CgroupName(vm));
+    if (VmStateHasVmm(vm.state) && cache_.Get(vm.id)) live.insert(CgroupName(vm));
   }
   for (const auto& name : d_.cgroups->List()) {
     if (live.count(name)) continue;
@@ -125,7 +125,7 @@ bool VmService::VmAlive(const VmRecord& vm) {
 }
 
 void VmService::DemoteIfDeadLocked(VmRecord& vm) {
-  if (vm.state != VmState::kRunning || VmAlive(vm)) return;
+  if (!VmStateHasVmm(vm.state) || VmAlive(vm)) return;
   spdlog::info("vm {}: vmm process is gone; marking stopped", vm.name);
   CleanupRuntime(vm, cache_.Get(vm.id));
   if (auto st = SaveState(vm, VmState::kStopped, "vmm exited"); !st.ok()) {
@@ -137,7 +137,7 @@ void VmService::SweepDead() {
   auto vms = d_.store->ListVms();
   if (!vms.ok()) return;
   for (auto& vm : *vms) {
-    if (vm.state != VmState::kRunning || VmAlive(vm)) continue;
+    if (!VmStateHasVmm(vm.state) || VmAlive(vm)) continue;
     auto lock = LockFor(vm.id);
     if (!lock->try_lock()) continue;  // an operation is under way; it owns the state
     std::lock_guard<std::mutex> lk(*lock, std::adopt_lock);
@@ -156,16 +156,18 @@ void VmService::ReconcileVm(VmRecord vm) {
   } else {
     spdlog::warn("vm {}: ignoring unreadable scratch file: {}", vm.name, scratch.error().message());
   }
-  if (vm.state == VmState::kRunning) {
+  if (VmStateHasVmm(vm.state)) {
     // Adopt only the process recorded at spawn, and only if it still is that
     // process (pid, uid, start time, executable): a process someone else
     // started naming our sockets, or a recycled pid, is not ours.
     if (handles && IsSameProcess(*d_.procs, VmmIdentityOf(*handles))) {
       cache_.Set(vm.id, *handles);
-      spdlog::info("reconcile: vm {} is alive (pid {}), re-adopted", vm.name, handles->pid);
+      spdlog::info("reconcile: vm {} is alive (pid {}), re-adopted {}", vm.name, handles->pid,
+                   VmStateName(vm.state));
+      AdoptPauseStateLocked(vm, *handles);
       return;
     }
-    spdlog::info("reconcile: vm {} was running but its vmm is gone; cleaning up", vm.name);
+    spdlog::info("reconcile: vm {} was {} but its vmm is gone; cleaning up", vm.name, VmStateName(vm.state));
     CleanupRuntime(vm, handles);
     vm.runtime.last_error.clear();
     if (auto st = SaveState(vm, VmState::kStopped, "vmm exited while the daemon was down"); !st.ok()) {
@@ -193,6 +195,28 @@ void VmService::RemoveOrphanDir(const std::string& dir) {
   CleanupRuntime(ghost, handles.ok() ? *handles : std::nullopt);
   spdlog::info("reconcile: removing orphan vm directory {}", dir);
   RemoveAll(dir).ok();
+}
+
+void VmService::AdoptPauseStateLocked(VmRecord& vm, const VmHandles& h) {
+  // The daemon may have died between a pause or resume and recording it:
+  // the VMM's own answer decides. An unanswered query keeps the record.
+  VmmBackend* backend = BackendFor(vm.spec.backend);
+  if (!backend) return;
+  auto state = backend->QueryState(VmmProcessOf(vm, h));
+  if (!state.ok()) {
+    spdlog::warn("reconcile: vm {}: asking its vmm for its state: {}", vm.name, state.error().message());
+    return;
+  }
+  VmState now = vm.state;
+  if (*state == "paused" && vm.state == VmState::kRunning) now = VmState::kPaused;
+  if (*state == "running" && vm.state == VmState::kPaused) now = VmState::kRunning;
+  if (now == vm.state) return;
+  if (now == VmState::kPaused) vm.runtime.paused_at = Now();
+  spdlog::info("reconcile: vm {} is {} per its vmm; recorded {}", vm.name, VmStateName(now),
+               VmStateName(vm.state));
+  if (auto st = SaveState(vm, now, "reconcile: the vmm reports " + *state); !st.ok()) {
+    spdlog::error("reconcile: vm {}: {}", vm.name, st.error().message());
+  }
 }
 
 std::optional<VmHandles> VmService::HandlesOf(const std::string& vm_id) const { return cache_.Get(vm_id); }

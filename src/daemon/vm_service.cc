@@ -65,7 +65,7 @@ VmmBackend* VmService::BackendFor(BackendKind k) {
 
 VmView VmService::ViewOf(const VmRecord& vm) {
   VmView v{vm, std::nullopt};
-  if (vm.state == VmState::kRunning) v.handles = cache_.Get(vm.id);
+  if (VmStateHasVmm(vm.state)) v.handles = cache_.Get(vm.id);
   return v;
 }
 
@@ -108,6 +108,10 @@ Result<VmRecord> VmService::NewRecord(const CreateVmRequest& req) {
   vm.spec.nat_enabled = req.nat_enabled.value_or(def.nat_enabled);
   vm.spec.auto_remove = req.auto_remove;
   vm.spec.limits = MergeRateLimits(RateLimits{}, req);
+  vm.spec.idle_suspend = def.idle_suspend;
+  vm.spec.ttl_action = def.ttl_action;
+  BANGER_RETURN_IF_ERROR(
+      ApplyLifetime(vm, req.idle_suspend, req.ttl ? req.ttl : std::optional(def.ttl), req.ttl_action));
   BANGER_RETURN_IF_ERROR(CheckNatRequest(req.nat_enabled));
   vm.spec.backend = d_.default_backend;
   if (req.backend) {
@@ -217,6 +221,7 @@ Result<CreateResult> VmService::Create(const CreateVmRequest& req) {
 Status VmService::SaveState(VmRecord& vm, VmState to, const std::string& reason) {
   VmState from = vm.state;
   vm.state = vm.runtime.state = to;
+  if (to != VmState::kPaused) vm.runtime.paused_at = Timestamp{};
   vm.updated_at = Now();
   BANGER_RETURN_IF_ERROR(d_.store->UpdateVm(vm));
   if (from != to) {
@@ -254,6 +259,8 @@ Status VmService::CheckBootable(const VmRecord& vm, const Image& img) {
 
 Result<VmRecord> VmService::StartLocked(VmRecord vm) {
   if (vm.state == VmState::kRunning && VmAlive(vm)) return vm;
+  // Starting a paused VM continues it: its memory is the VM's state.
+  if (vm.state == VmState::kPaused && VmAlive(vm)) return ResumeLocked(std::move(vm), "resumed by start");
   auto img = d_.store->GetImage(vm.image_id);
   if (!img.ok()) return FailStart(vm, std::move(img).error().Wrap("image of vm"));
   if (auto st = CheckBootable(vm, *img); !st.ok()) return FailStart(vm, std::move(st).error());
@@ -325,6 +332,10 @@ Result<VmRecord> VmService::BootLocked(VmRecord vm, const Image& img) {
   vm.runtime.started_at = Now();
   vm.runtime.last_error.clear();
   vm.last_touched_at = Now();
+  // A ttl spent by a stop (or set while stopped) counts again from this start.
+  if (vm.spec.ttl.count() > 0 && vm.runtime.expires_at == Timestamp{}) {
+    vm.runtime.expires_at = Now() + std::chrono::ceil<std::chrono::seconds>(vm.spec.ttl);
+  }
   if (auto st = SaveState(vm, VmState::kRunning, "started"); !st.ok()) {
     backend->Shutdown(*proc, std::chrono::milliseconds(0)).ok();
     undo.Dismiss();  // CleanupRuntime tears down the root and gives the tap back
@@ -345,6 +356,13 @@ Result<VmRecord> VmService::StopLocked(VmRecord vm, std::chrono::milliseconds gr
     if (!backend)
       return Error::Unavailable(std::string("backend ") + BackendName(vm.spec.backend) +
                                 " is not configured");
+    if (vm.state == VmState::kPaused && graceful.count() > 0) {
+      // A paused guest cannot shut down: continue it first, or force the stop.
+      if (auto st = backend->Resume(VmmProcessOf(vm, *handles)); !st.ok()) {
+        spdlog::warn("vm {}: resuming before stop: {}; forcing it", vm.name, st.error().message());
+        graceful = std::chrono::milliseconds(0);
+      }
+    }
     spdlog::info("vm {}: stopping pid {} (graceful {}ms)", vm.name, handles->pid, graceful.count());
     BANGER_FAULT_POINT("vm.stop.begin");
     auto st = backend->Shutdown(VmmProcessOf(vm, *handles), graceful);
@@ -384,7 +402,7 @@ Result<VmView> VmService::Stop(const std::string& ref, std::optional<std::chrono
 Result<bool> VmService::StopIfIdle(const std::string& id, Timestamp cutoff, const std::string& reason) {
   bool stopped = false;
   auto r = WithVmLocked(id, [&](VmRecord vm) -> Result<VmRecord> {
-    if (vm.state != VmState::kRunning || vm.last_touched_at >= cutoff) return vm;
+    if (!VmStateHasVmm(vm.state) || vm.last_touched_at >= cutoff) return vm;
     stopped = true;
     return StopLocked(std::move(vm), d_.config.stop_timeout, reason);
   });
@@ -416,20 +434,25 @@ Result<std::string> VmService::Delete(const std::string& ref, bool missing_ok) {
       return std::move(again).error();
     }
     vm = std::move(*again);
-    BANGER_ASSIGN_OR_RETURN(vm, StopLocked(std::move(vm), std::chrono::milliseconds(0), "deleting"));
-    BANGER_FAULT_POINT("vm.delete.stopped");
-    // Row first: a crash after it leaves an orphan dir that Reconcile removes.
-    BANGER_RETURN_IF_ERROR(d_.store->DeleteVm(vm.id));
-    BANGER_FAULT_POINT("vm.delete.row_deleted");
-    if (auto st = RemoveAll(vm.runtime.vm_dir); !st.ok()) {
-      spdlog::warn("vm {}: removing {}: {}", vm.name, vm.runtime.vm_dir, st.error().message());
-    }
-    BANGER_FAULT_POINT("vm.delete.files_removed");
-    EmitVm("vm.deleted", vm);
+    BANGER_RETURN_IF_ERROR(DeleteLocked(vm, ""));
   }
   DropLock(vm.id);
-  spdlog::info("deleted vm {} ({})", vm.name, vm.id);
   return vm.id;
+}
+
+Status VmService::DeleteLocked(VmRecord vm, const std::string& reason) {
+  BANGER_ASSIGN_OR_RETURN(vm, StopLocked(std::move(vm), std::chrono::milliseconds(0), "deleting"));
+  BANGER_FAULT_POINT("vm.delete.stopped");
+  // Row first: a crash after it leaves an orphan dir that Reconcile removes.
+  BANGER_RETURN_IF_ERROR(d_.store->DeleteVm(vm.id));
+  BANGER_FAULT_POINT("vm.delete.row_deleted");
+  if (auto st = RemoveAll(vm.runtime.vm_dir); !st.ok()) {
+    spdlog::warn("vm {}: removing {}: {}", vm.name, vm.runtime.vm_dir, st.error().message());
+  }
+  BANGER_FAULT_POINT("vm.delete.files_removed");
+  EmitVm("vm.deleted", vm, reason.empty() ? Json::object() : Json{{"reason", reason}});
+  spdlog::info("deleted vm {} ({}){}", vm.name, vm.id, reason.empty() ? "" : ": " + reason);
+  return OkStatus();
 }
 
 Result<VmView> VmService::Set(const std::string& ref, const SetVmRequest& req) {
@@ -438,7 +461,8 @@ Result<VmView> VmService::Set(const std::string& ref, const SetVmRequest& req) {
 
 Result<VmRecord> VmService::SetLocked(VmRecord vm, const SetVmRequest& req) {
   DemoteIfDeadLocked(vm);
-  bool running = vm.state == VmState::kRunning;
+  // A paused VM has its VMM: it changes like a running one.
+  bool running = VmStateHasVmm(vm.state);
   VmSpec next = vm.spec;
   std::vector<std::string> needs_stop;
   if (req.vcpu_count && *req.vcpu_count != vm.spec.vcpu_count) {
@@ -460,6 +484,9 @@ Result<VmRecord> VmService::SetLocked(VmRecord vm, const SetVmRequest& req) {
   }
   if (req.nat_enabled) next.nat_enabled = *req.nat_enabled;
   next.limits = MergeRateLimits(vm.spec.limits, req);
+  if (req.idle_suspend) next.idle_suspend = *req.idle_suspend;
+  if (req.ttl) next.ttl = *req.ttl;
+  if (req.ttl_action) BANGER_RETURN_IF_ERROR(ParseTtlAction(*req.ttl_action));
   BANGER_RETURN_IF_ERROR(CheckNatRequest(req.nat_enabled));
   BANGER_RETURN_IF_ERROR(ValidateSpec(next));
   BANGER_RETURN_IF_ERROR(CheckRateLimitSupport(next.backend, next.limits));
@@ -482,6 +509,7 @@ Result<VmRecord> VmService::SetLocked(VmRecord vm, const SetVmRequest& req) {
     BANGER_RETURN_IF_ERROR(Annotate(ApplyRateLimits(vm, next.limits), "rate limits of vm " + vm.name));
   }
   vm.spec = next;
+  BANGER_RETURN_IF_ERROR(ApplyLifetime(vm, req.idle_suspend, req.ttl, req.ttl_action));
   vm.updated_at = Now();
   BANGER_RETURN_IF_ERROR(d_.store->UpdateVm(vm));
   EmitVm("vm.updated", vm, Json{{"spec", ToJson(vm.spec)}});
@@ -490,7 +518,7 @@ Result<VmRecord> VmService::SetLocked(VmRecord vm, const SetVmRequest& req) {
 
 Result<VmView> VmService::Get(const std::string& ref) {
   BANGER_ASSIGN_OR_RETURN(VmRecord vm, d_.store->GetVm(ref));
-  if (vm.state == VmState::kRunning && !VmAlive(vm)) {
+  if (VmStateHasVmm(vm.state) && !VmAlive(vm)) {
     auto lock = LockFor(vm.id);
     // Never block a read behind a long operation: if busy, show what is stored.
     if (lock->try_lock()) {

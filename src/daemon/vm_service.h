@@ -89,6 +89,23 @@ class VmService {
   // Returns the deleted id, or "" when missing_ok and the VM does not exist.
   Result<std::string> Delete(const std::string& ref, bool missing_ok);
   Result<VmView> Set(const std::string& ref, const SetVmRequest& req);
+
+  // Pause and resume (daemon/vm_pause.cc). Pause stops a running VM's vCPUs
+  // (its VMM and memory stay): kConflict when it is not running or already
+  // paused. Resume continues a paused VM: kConflict when it is not paused.
+  Result<VmView> Pause(const std::string& ref);
+  Result<VmView> Resume(const std::string& ref);
+  // Transparent resume before guest use (exec, ssh, session, workspace):
+  // resumes the VM if it is paused; whether it did. Anything else is left
+  // as it is (the caller reports a VM that is not running).
+  Result<bool> ResumeIfPaused(const std::string& ref, const std::string& reason);
+  // Idle suspend (the sweeper): pauses the VM if, under its lock, it still
+  // runs, has an idle_suspend and was last touched before now minus it.
+  // Never waits for the VM's lock: a busy VM is skipped (false).
+  Result<bool> PauseIfIdle(const std::string& id, Timestamp now);
+  // TTL (the sweeper): runs the VM's ttl_action if, under its lock, its
+  // expires_at has passed. Skips a busy VM (false) like PauseIfIdle.
+  Result<bool> ExpireIfDue(const std::string& id, Timestamp now);
   Result<VmView> Get(const std::string& ref);
   Result<std::vector<VmView>> List(const Labels& selector);
   // Console log bytes from `offset` (at most max_bytes), waiting up to
@@ -104,6 +121,11 @@ class VmService {
   // already was (only the first exec of an auto-remove VM is its run command).
   bool ClaimRunCommand(const std::string& vm_id);
   bool RunCommandClaimed(const std::string& vm_id);
+  // Guest commands in progress (GuestCommand): a VM running one is in use,
+  // so idle suspend leaves it alone; the end of one counts as activity.
+  void BeginUse(const std::string& vm_id);
+  void EndUse(const std::string& vm_id);
+  bool InUse(const std::string& vm_id);
 
   // The single source of truth for liveness: a cached pid whose process is
   // alive and whose argv names this VM's control socket.
@@ -162,6 +184,20 @@ class VmService {
   Result<VmRecord> FailStart(VmRecord& vm, Error e);
   Result<VmRecord> SetLocked(VmRecord vm, const SetVmRequest& req);
   Result<VmRecord> StopLocked(VmRecord vm, std::chrono::milliseconds graceful, const std::string& reason);
+  // Everything of Delete after its lock is taken (the record re-read).
+  Status DeleteLocked(VmRecord vm, const std::string& reason);
+  // Pause/resume of a VM whose VMM lives (vm_pause.cc).
+  Result<VmRecord> PauseLocked(VmRecord vm, const std::string& reason);
+  Result<VmRecord> ResumeLocked(VmRecord vm, const std::string& reason);
+  // The VMM process of a VM that has one, or kUnavailable.
+  Result<VmmProcess> VmmOf(const VmRecord& vm);
+  // Like WithVmLocked, but gives up (false) when the VM's lock is held.
+  Result<bool> TryWithVmLocked(const std::string& id, const std::function<Result<bool>(VmRecord)>& op);
+  // The lifetime fields of a create/set request applied to `spec` (the
+  // config's vm_defaults at create) and the ttl deadline they give.
+  Status ApplyLifetime(VmRecord& vm, const std::optional<std::chrono::milliseconds>& idle_suspend,
+                       const std::optional<std::chrono::milliseconds>& ttl,
+                       const std::optional<std::string>& ttl_action);
   // Tears down everything transient the handles name, then forgets them.
   void CleanupRuntime(const VmRecord& vm, const std::optional<VmHandles>& handles);
   // Removes the VM's cgroup (its VMM must be gone); logs a failure.
@@ -170,8 +206,10 @@ class VmService {
   Status ApplyRateLimits(const VmRecord& vm, const RateLimits& next);
   Status SaveState(VmRecord& vm, VmState to, const std::string& reason);
   void EmitVm(const std::string& type, const VmRecord& vm, Json data = Json::object());
-  // Demotes a VM recorded running whose VMM is gone (caller holds its mutex).
+  // Demotes a VM recorded running or paused whose VMM is gone (caller holds its mutex).
   void DemoteIfDeadLocked(VmRecord& vm);
+  // Reconcile of a re-adopted VM: records running or paused as its VMM says.
+  void AdoptPauseStateLocked(VmRecord& vm, const VmHandles& h);
 
   VmServiceDeps d_;
   std::unique_ptr<CowRoot> own_cow_;  // when deps named none
@@ -181,6 +219,7 @@ class VmService {
   std::mutex locks_mu_;
   std::map<std::string, std::shared_ptr<std::mutex>> locks_;  // Guarded by locks_mu_.
   std::set<std::string> run_claimed_;                         // Guarded by locks_mu_.
+  std::map<std::string, int> in_use_;                         // Guarded by locks_mu_.
 };
 
 }  // namespace banger

@@ -47,7 +47,7 @@ Result<WorkspacePrepareResult> WorkspaceService::Prepare(
   if (!req.guest_path.empty()) BANGER_RETURN_IF_ERROR(ValidateGuestPath(req.guest_path));
   BANGER_ASSIGN_OR_RETURN(VmView view, vms_.Get(vm_ref));
   const VmRecord& vm = view.vm;
-  if (vm.state != VmState::kRunning) {
+  if (!VmStateHasVmm(vm.state)) {  // a paused VM is resumed by the exec below
     return Error::Conflict("vm " + vm.name + " is " + VmStateName(vm.state) +
                            "; start it with `banger vm start " + vm.name + "`");
   }

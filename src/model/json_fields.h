@@ -47,6 +47,9 @@ struct JsonFields<VmSpec> {
     io.Int64("disk_bw_bytes_per_sec", v.limits.disk_bytes_per_sec);
     io.Int64("disk_iops", v.limits.disk_iops);
     io.Int64("net_bw_bytes_per_sec", v.limits.net_bytes_per_sec);
+    io.Millis("idle_suspend_ms", v.idle_suspend);
+    io.Millis("ttl_ms", v.ttl);
+    io.Enum("ttl_action", v.ttl_action, TtlActionName, ParseTtlAction);
   }
 };
 
@@ -69,6 +72,8 @@ struct JsonFields<VmRuntime> {
     io.Str("last_error", v.last_error, Omit::kEmpty);
     io.Str("boot_id", v.boot_id, Omit::kEmpty);
     io.Time("started_at", v.started_at, Omit::kEmpty);
+    io.Time("paused_at", v.paused_at, Omit::kEmpty);
+    io.Time("expires_at", v.expires_at, Omit::kEmpty);
   }
 };
 
@@ -215,6 +220,9 @@ struct JsonFields<CreateVmRequest> {
     io.Opt("disk_bw_bytes_per_sec", v.disk_bw_bytes_per_sec);
     io.Opt("disk_iops", v.disk_iops);
     io.Opt("net_bw_bytes_per_sec", v.net_bw_bytes_per_sec);
+    io.Opt("idle_suspend_ms", v.idle_suspend);
+    io.Opt("ttl_ms", v.ttl);
+    io.Opt("ttl_action", v.ttl_action);
   }
   static Status Check(const CreateVmRequest& v) { return ValidateRequest(v); }
 };
@@ -231,6 +239,9 @@ struct JsonFields<SetVmRequest> {
     io.Opt("disk_bw_bytes_per_sec", v.disk_bw_bytes_per_sec);
     io.Opt("disk_iops", v.disk_iops);
     io.Opt("net_bw_bytes_per_sec", v.net_bw_bytes_per_sec);
+    io.Opt("idle_suspend_ms", v.idle_suspend);
+    io.Opt("ttl_ms", v.ttl);
+    io.Opt("ttl_action", v.ttl_action);
   }
   static Status Check(const SetVmRequest& v) { return ValidateRequest(v); }
 };

@@ -36,7 +36,9 @@ Result<E> ParseIn(NameTable<E> table, const std::string& s, const std::string& u
 constexpr NameTable<VmState> kVmStates = {{VmState::kCreated, "created"},
                                           {VmState::kRunning, "running"},
                                           {VmState::kStopped, "stopped"},
-                                          {VmState::kError, "error"}};
+                                          {VmState::kError, "error"},
+                                          {VmState::kPaused, "paused"}};
+constexpr NameTable<TtlAction> kTtlActions = {{TtlAction::kStop, "stop"}, {TtlAction::kDelete, "delete"}};
 constexpr NameTable<BackendKind> kBackends = {{BackendKind::kFirecracker, "firecracker"},
                                               {BackendKind::kQemu, "qemu"}};
 constexpr NameTable<GuestSessionStatus> kSessionStatuses = {{GuestSessionStatus::kStarting, "starting"},
@@ -55,6 +57,12 @@ const char* VmStateName(VmState s) { return NameIn(kVmStates, s, "error"); }
 
 Result<VmState> ParseVmState(const std::string& s) {
   return ParseIn(kVmStates, s, "unknown vm state \"" + s + "\"");
+}
+
+const char* TtlActionName(TtlAction a) { return NameIn(kTtlActions, a, "stop"); }
+
+Result<TtlAction> ParseTtlAction(const std::string& s) {
+  return ParseIn(kTtlActions, s, "ttl action must be stop or delete, got \"" + s + "\"");
 }
 
 const char* BackendName(BackendKind b) { return NameIn(kBackends, b, "qemu"); }
@@ -275,7 +283,19 @@ Status ValidateSpec(const VmSpec& spec) {
     if (v > kMaxDiskBytes) return Error::Invalid(std::string(what) + " exceeds the maximum of 128G");
     if (v % kMiB != 0) return Error::Invalid(std::string(what) + " must be a whole number of MiB");
   }
+  for (auto [what, d] : {std::pair<const char*, std::chrono::milliseconds>{"idle suspend", spec.idle_suspend},
+                         {"ttl", spec.ttl}}) {
+    BANGER_RETURN_IF_ERROR(CheckLifetimeDuration(what, d));
+  }
   return CheckRateLimits(spec.limits);
+}
+
+Status CheckLifetimeDuration(const std::string& what, std::chrono::milliseconds d) {
+  if (d.count() == 0) return OkStatus();
+  if (d < std::chrono::seconds(1) || d > kMaxLifetimeDuration) {
+    return Error::Invalid(what + " must be 0 (off) or between 1s and 8760h, got " + FormatDuration(d));
+  }
+  return OkStatus();
 }
 
 }  // namespace banger

@@ -93,10 +93,16 @@ TEST(SpecTest, RejectsOutOfRange) {
 }
 
 TEST(StateTest, NamesRoundTrip) {
-  for (auto st : {VmState::kCreated, VmState::kRunning, VmState::kStopped, VmState::kError}) {
+  for (auto st :
+       {VmState::kCreated, VmState::kRunning, VmState::kStopped, VmState::kError, VmState::kPaused}) {
     EXPECT_EQ(*ParseVmState(VmStateName(st)), st);
   }
-  EXPECT_FALSE(ParseVmState("paused").ok());
+  EXPECT_EQ(std::string(VmStateName(VmState::kPaused)), "paused");
+  EXPECT_TRUE(VmStateHasVmm(VmState::kPaused));
+  EXPECT_FALSE(VmStateHasVmm(VmState::kStopped));
+  EXPECT_FALSE(ParseVmState("frozen").ok());
+  for (auto a : {TtlAction::kStop, TtlAction::kDelete}) EXPECT_EQ(*ParseTtlAction(TtlActionName(a)), a);
+  EXPECT_FALSE(ParseTtlAction("pause").ok());
   EXPECT_EQ(*ParseBackend("qemu"), BackendKind::kQemu);
   EXPECT_FALSE(ParseBackend("xen").ok());
 }

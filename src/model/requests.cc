@@ -13,9 +13,28 @@ bool HasNul(const std::string& s) { return s.find('\0') != std::string::npos; }
 
 }  // namespace
 
-Status ValidateRequest(const CreateVmRequest& v) { return CheckRateLimits(MergeRateLimits(RateLimits{}, v)); }
+namespace {
 
-Status ValidateRequest(const SetVmRequest& v) { return CheckRateLimits(MergeRateLimits(RateLimits{}, v)); }
+// idle_suspend_ms, ttl_ms and ttl_action of a create or set request.
+template <typename Req>
+Status CheckLifetime(const Req& v) {
+  if (v.idle_suspend) BANGER_RETURN_IF_ERROR(CheckLifetimeDuration("idle_suspend_ms", *v.idle_suspend));
+  if (v.ttl) BANGER_RETURN_IF_ERROR(CheckLifetimeDuration("ttl_ms", *v.ttl));
+  if (v.ttl_action) BANGER_RETURN_IF_ERROR(ParseTtlAction(*v.ttl_action));
+  return OkStatus();
+}
+
+}  // namespace
+
+Status ValidateRequest(const CreateVmRequest& v) {
+  BANGER_RETURN_IF_ERROR(CheckLifetime(v));
+  return CheckRateLimits(MergeRateLimits(RateLimits{}, v));
+}
+
+Status ValidateRequest(const SetVmRequest& v) {
+  BANGER_RETURN_IF_ERROR(CheckLifetime(v));
+  return CheckRateLimits(MergeRateLimits(RateLimits{}, v));
+}
 
 Status ValidateRequest(const StopVmRequest& v) {
   if (v.timeout && !TimeoutInRange(*v.timeout)) {

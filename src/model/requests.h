@@ -37,6 +37,10 @@ struct CreateVmRequest {
   std::optional<int64_t> disk_bw_bytes_per_sec;
   std::optional<int64_t> disk_iops;
   std::optional<int64_t> net_bw_bytes_per_sec;
+  // Idle suspend, ttl and what the ttl does (unset = the config's vm_defaults).
+  std::optional<std::chrono::milliseconds> idle_suspend;
+  std::optional<std::chrono::milliseconds> ttl;
+  std::optional<std::string> ttl_action;  // "stop" | "delete"
 };
 
 // PATCH /v1/vms/{ref}
@@ -49,6 +53,10 @@ struct SetVmRequest {
   std::optional<int64_t> disk_bw_bytes_per_sec;
   std::optional<int64_t> disk_iops;
   std::optional<int64_t> net_bw_bytes_per_sec;
+  // 0 = off. A ttl given sets a new deadline: now + ttl.
+  std::optional<std::chrono::milliseconds> idle_suspend;
+  std::optional<std::chrono::milliseconds> ttl;
+  std::optional<std::string> ttl_action;  // "stop" | "delete"
 };
 
 // The rate limits of `current` with those a request gives replaced.

@@ -6,6 +6,7 @@
 // HandleCache and the per-VM handles.json scratch file.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -33,9 +34,20 @@ inline constexpr int kMaxVCPUCount = 32;
 inline constexpr int kMinMemoryMiB = 128;
 inline constexpr int kMaxMemoryMiB = 1024 * 1024;
 
-enum class VmState { kCreated, kRunning, kStopped, kError };
+// kPaused (extension): the VMM lives and keeps the guest's memory, its
+// vCPUs are stopped (`vm pause`, idle suspend); exec/ssh/session resume it.
+enum class VmState { kCreated, kRunning, kStopped, kError, kPaused };
 const char* VmStateName(VmState s);
 Result<VmState> ParseVmState(const std::string& s);
+// Whether a VM in state `s` has a VMM process: running or paused.
+inline bool VmStateHasVmm(VmState s) { return s == VmState::kRunning || s == VmState::kPaused; }
+
+// What a VM's ttl does at expiry (extension: `--ttl-action`).
+enum class TtlAction { kStop, kDelete };
+const char* TtlActionName(TtlAction a);
+Result<TtlAction> ParseTtlAction(const std::string& s);
+// Longest idle-suspend time and ttl accepted: a year.
+inline constexpr std::chrono::milliseconds kMaxLifetimeDuration{365LL * 24 * 3600 * 1000};
 
 enum class BackendKind { kFirecracker, kQemu };
 const char* BackendName(BackendKind b);
@@ -88,6 +100,13 @@ struct VmSpec {
   // ends or it stops (daemon/guest_exec.h).
   bool auto_remove = false;
   RateLimits limits;  // extension: `vm create/set --disk-bw --disk-iops --net-bw`
+  // extension: pause in RAM after this long without activity (0 = never).
+  std::chrono::milliseconds idle_suspend{0};
+  // extension: stop or delete the VM this long after its creation, its
+  // next start after a ttl stop, or `vm set --ttl` (0 = never; see
+  // VmRuntime::expires_at).
+  std::chrono::milliseconds ttl{0};
+  TtlAction ttl_action = TtlAction::kStop;
 };
 
 // Durable runtime state: identity, declared state and deterministic paths.
@@ -106,6 +125,9 @@ struct VmRuntime {
   std::string last_error;
   std::string boot_id;     // extension: new on every start, "" when never started
   Timestamp started_at{};  // extension: when the current/last boot began
+  Timestamp paused_at{};   // extension: when it was paused (zero unless paused)
+  // extension: when spec.ttl_action runs (zero: no ttl, or spent by a stop).
+  Timestamp expires_at{};
 };
 
 struct VmStats {
@@ -238,5 +260,7 @@ Result<std::pair<std::string, std::string>> ParseLabel(const std::string& kv);
 std::string GenerateVmName();
 
 Status ValidateSpec(const VmSpec& spec);
+// An idle-suspend time or ttl: 0 (off) or 1s..kMaxLifetimeDuration; `what` names it.
+Status CheckLifetimeDuration(const std::string& what, std::chrono::milliseconds d);
 
 }  // namespace banger

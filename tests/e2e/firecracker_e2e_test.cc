@@ -124,6 +124,42 @@ TEST_F(FirecrackerE2E, CreateReadoptAfterKillDashNineStopDelete) {
   EXPECT_TRUE(h.Vmms().empty());
 }
 
+// vm pause/resume drive PATCH /vm; a paused VM survives kill -9 of the
+// daemon and is re-adopted paused; then resumed, stopped and deleted.
+TEST_F(FirecrackerE2E, PauseSurvivesADaemonKillAndResumes) {
+  BangerHome h;
+  ASSERT_NO_FATAL_FAILURE(h.WriteConfig("backend = \"firecracker\"\nfirecracker_bin = \"" + bin_ +
+                                        "\"\ndefault_image_name = \"base\"\nstop_timeout = \"1s\"\n"));
+  std::string g = GuestDir();
+  ASSERT_TRUE(IsRegularFile(g + "/vmlinux")) << "run scripts/make-test-guest.sh " << g;
+  ASSERT_EQ(h.Banger({"image", "import", "base", "--kernel", g + "/vmlinux", "--initrd", g + "/initrd.img",
+                      "--rootfs", g + "/rootfs.ext4"})
+                .code,
+            0);
+  ASSERT_EQ(h.Banger({"vm", "create", "--name", "fcp", "--vcpus", "1", "--memory", "256"}).code, 0);
+  CliRun p = h.Banger({"vm", "pause", "fcp"});
+  ASSERT_EQ(p.code, 0) << p.err;
+  Json vm = h.BangerJson({"vm", "show", "fcp"});
+  EXPECT_EQ(vm["state"], "paused");
+  std::string api_sock = vm["runtime"]["api_sock_path"];
+  EXPECT_NE(UnixHttpGet(api_sock).find("\"Paused\""), std::string::npos) << UnixHttpGet(api_sock);
+
+  pid_t daemon = h.DaemonPid();
+  ASSERT_EQ(::kill(daemon, SIGKILL), 0);
+  ASSERT_TRUE(WaitUntil([&] { return !RealProcessOps().Alive(daemon); }, std::chrono::seconds(5)));
+  Json again = h.BangerJson({"vm", "show", "fcp"});
+  EXPECT_EQ(again["state"], "paused") << "re-adopted as paused";
+  EXPECT_EQ(again["handles"]["pid"], vm["handles"]["pid"]);
+
+  CliRun r = h.Banger({"vm", "resume", "fcp"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(UnixHttpGet(api_sock).find("\"Running\""), std::string::npos) << UnixHttpGet(api_sock);
+  EXPECT_EQ(h.BangerJson({"vm", "show", "fcp"})["state"], "running");
+  ASSERT_EQ(h.Banger({"vm", "pause", "fcp"}).code, 0);
+  ASSERT_EQ(h.Banger({"vm", "delete", "fcp"}).code, 0);
+  EXPECT_TRUE(h.Vmms().empty());
+}
+
 // Rate limits reach Firecracker as rate_limiter token buckets at
 // configuration time, and `vm set` PATCHes them on the running VM.
 TEST_F(FirecrackerE2E, DiskRateLimitsAtBootAndLive) {

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <mutex>
+#include <set>
 #include <vector>
 
 #include "base/testing/fake_process_ops.h"
@@ -37,8 +38,26 @@ class FakeBackend : public VmmBackend {
     procs_.Kill(p.pid);
     return OkStatus();
   }
-  Status Pause(const VmmProcess&) override { return OkStatus(); }
-  Status Resume(const VmmProcess&) override { return OkStatus(); }
+  // Pause/Resume record the call and the pid's state (QueryState reports it).
+  Status Pause(const VmmProcess& p) override {
+    std::lock_guard<std::mutex> lk(mu_);
+    ++pause_calls;
+    if (!pause_error.message().empty()) return pause_error;
+    if (!procs_.Alive(p.pid)) return Error::Unavailable("vmm is gone");
+    paused_pids.insert(p.pid);
+    return OkStatus();
+  }
+  Status Resume(const VmmProcess& p) override {
+    std::lock_guard<std::mutex> lk(mu_);
+    ++resume_calls;
+    if (!procs_.Alive(p.pid)) return Error::Unavailable("vmm is gone");
+    paused_pids.erase(p.pid);
+    return OkStatus();
+  }
+  int pause_calls = 0;
+  int resume_calls = 0;
+  std::set<pid_t> paused_pids;
+  Error pause_error{ErrorKind::kInternal, ""};
   Result<Json> Metrics(const VmmProcess& p, const std::string&) override {
     if (!procs_.Alive(p.pid)) return Error::Unavailable("vmm is gone");
     std::lock_guard<std::mutex> lk(mu_);
@@ -61,7 +80,9 @@ class FakeBackend : public VmmBackend {
   std::vector<RateLimitCall> rate_limit_calls;
   int metrics_calls = 0;
   Result<std::string> QueryState(const VmmProcess& p) override {
-    return procs_.Alive(p.pid) ? std::string("running") : std::string("not_started");
+    std::lock_guard<std::mutex> lk(mu_);
+    if (!procs_.Alive(p.pid)) return std::string("not_started");
+    return std::string(paused_pids.count(p.pid) ? "paused" : "running");
   }
 
   Status available;

@@ -1,0 +1,176 @@
+// VmService, part three: pause and resume (state `paused`: the VMM and the
+// guest's memory stay, its vCPUs stop), the transparent resume before guest
+// use, and the sweeper's idle suspend and ttl steps. Every step runs under
+// the VM's lock; the sweeper's never wait for it.
+#include <chrono>
+
+#include "base/log.h"
+#include "daemon/launch_spec.h"
+#include "daemon/vm_service.h"
+
+namespace banger {
+namespace {
+
+std::chrono::seconds WholeSeconds(std::chrono::milliseconds d) {
+  return std::chrono::ceil<std::chrono::seconds>(d);
+}
+
+}  // namespace
+
+Status VmService::ApplyLifetime(VmRecord& vm, const std::optional<std::chrono::milliseconds>& idle_suspend,
+                                const std::optional<std::chrono::milliseconds>& ttl,
+                                const std::optional<std::string>& ttl_action) {
+  if (idle_suspend) vm.spec.idle_suspend = *idle_suspend;
+  if (ttl_action) {
+    BANGER_ASSIGN_OR_RETURN(vm.spec.ttl_action, ParseTtlAction(*ttl_action));
+  }
+  if (ttl) {
+    // A ttl given (at create, or by `vm set --ttl`) counts from now.
+    vm.spec.ttl = *ttl;
+    vm.runtime.expires_at = ttl->count() > 0 ? Now() + WholeSeconds(*ttl) : Timestamp{};
+  }
+  return ValidateSpec(vm.spec);
+}
+
+void VmService::BeginUse(const std::string& vm_id) {
+  std::lock_guard<std::mutex> lk(locks_mu_);
+  ++in_use_[vm_id];
+}
+
+void VmService::EndUse(const std::string& vm_id) {
+  {
+    std::lock_guard<std::mutex> lk(locks_mu_);
+    auto it = in_use_.find(vm_id);
+    if (it != in_use_.end() && --it->second <= 0) in_use_.erase(it);
+  }
+  // The idle clock counts from the end of the last command (the VM may be gone).
+  d_.store->TouchVm(vm_id, Now()).ok();
+}
+
+bool VmService::InUse(const std::string& vm_id) {
+  std::lock_guard<std::mutex> lk(locks_mu_);
+  return in_use_.count(vm_id) > 0;
+}
+
+Result<VmmProcess> VmService::VmmOf(const VmRecord& vm) {
+  auto h = cache_.Get(vm.id);
+  if (!h || h->pid <= 0 || !VmAlive(vm)) return Error::Unavailable("vm " + vm.name + " has no running VMM");
+  return VmmProcessOf(vm, *h);
+}
+
+Result<VmRecord> VmService::PauseLocked(VmRecord vm, const std::string& reason) {
+  VmmBackend* backend = BackendFor(vm.spec.backend);
+  if (!backend)
+    return Error::Unavailable(std::string("backend ") + BackendName(vm.spec.backend) + " is not configured");
+  BANGER_ASSIGN_OR_RETURN(VmmProcess p, VmmOf(vm));
+  BANGER_RETURN_IF_ERROR(Annotate(backend->Pause(p), "pausing vm " + vm.name));
+  vm.runtime.paused_at = Now();
+  if (auto st = SaveState(vm, VmState::kPaused, reason); !st.ok()) {
+    // Not recorded: the VM must not stay frozen while the store says running.
+    backend->Resume(p).ok();
+    return std::move(st).error().Wrap("pausing vm " + vm.name);
+  }
+  EmitVm("vm.paused", vm, Json{{"reason", reason}});
+  spdlog::info("vm {}: paused ({})", vm.name, reason);
+  return vm;
+}
+
+Result<VmRecord> VmService::ResumeLocked(VmRecord vm, const std::string& reason) {
+  VmmBackend* backend = BackendFor(vm.spec.backend);
+  if (!backend)
+    return Error::Unavailable(std::string("backend ") + BackendName(vm.spec.backend) + " is not configured");
+  BANGER_ASSIGN_OR_RETURN(VmmProcess p, VmmOf(vm));
+  BANGER_RETURN_IF_ERROR(Annotate(backend->Resume(p), "resuming vm " + vm.name));
+  auto paused_for =
+      vm.runtime.paused_at == Timestamp{} ? std::chrono::seconds(0) : Now() - vm.runtime.paused_at;
+  vm.runtime.paused_at = Timestamp{};
+  // Resuming is activity: the idle clock starts again.
+  vm.last_touched_at = Now();
+  BANGER_RETURN_IF_ERROR(Annotate(SaveState(vm, VmState::kRunning, reason), "resuming vm " + vm.name));
+  EmitVm("vm.resumed", vm, Json{{"reason", reason}, {"paused_seconds", paused_for.count()}});
+  spdlog::info("vm {}: resumed ({}) after {} s paused", vm.name, reason, paused_for.count());
+  return vm;
+}
+
+Result<VmView> VmService::Pause(const std::string& ref) {
+  return WithVmLocked(ref, [this](VmRecord vm) -> Result<VmRecord> {
+    DemoteIfDeadLocked(vm);
+    if (vm.state == VmState::kPaused) return Error::Conflict("vm " + vm.name + " is already paused");
+    if (vm.state != VmState::kRunning) {
+      return Error::Conflict("vm " + vm.name + " is " + VmStateName(vm.state) +
+                             ": only a running vm can be paused");
+    }
+    return PauseLocked(std::move(vm), "paused");
+  });
+}
+
+Result<VmView> VmService::Resume(const std::string& ref) {
+  return WithVmLocked(ref, [this](VmRecord vm) -> Result<VmRecord> {
+    DemoteIfDeadLocked(vm);
+    if (vm.state != VmState::kPaused) {
+      return Error::Conflict("vm " + vm.name + " is not paused (it is " + VmStateName(vm.state) + ")");
+    }
+    return ResumeLocked(std::move(vm), "resumed");
+  });
+}
+
+Result<bool> VmService::ResumeIfPaused(const std::string& ref, const std::string& reason) {
+  // Cheap unlocked look first: nearly every exec finds its VM running.
+  BANGER_ASSIGN_OR_RETURN(VmRecord seen, d_.store->GetVm(ref));
+  if (seen.state != VmState::kPaused) return false;
+  bool resumed = false;
+  auto r = WithVmLocked(seen.id, [&](VmRecord vm) -> Result<VmRecord> {
+    DemoteIfDeadLocked(vm);
+    if (vm.state != VmState::kPaused) return vm;  // someone else resumed (or stopped) it
+    resumed = true;
+    return ResumeLocked(std::move(vm), reason);
+  });
+  if (!r.ok()) return std::move(r).error();
+  return resumed;
+}
+
+Result<bool> VmService::TryWithVmLocked(const std::string& id,
+                                        const std::function<Result<bool>(VmRecord)>& op) {
+  auto lock = LockFor(id);
+  if (!lock->try_lock()) return false;  // an operation is under way; next sweep
+  std::lock_guard<std::mutex> lk(*lock, std::adopt_lock);
+  auto vm = d_.store->GetVm(id);
+  if (!vm.ok())
+    return vm.error().kind() == ErrorKind::kNotFound ? Result<bool>(false) : std::move(vm).error();
+  return op(std::move(*vm));
+}
+
+Result<bool> VmService::PauseIfIdle(const std::string& id, Timestamp now) {
+  return TryWithVmLocked(id, [&](VmRecord vm) -> Result<bool> {
+    if (vm.state != VmState::kRunning || vm.spec.idle_suspend.count() <= 0) return false;
+    auto idle = WholeSeconds(vm.spec.idle_suspend);
+    if (vm.last_touched_at >= now - idle || InUse(vm.id) || !VmAlive(vm)) return false;
+    std::string reason = "idle-suspended: idle for " + FormatDuration(vm.spec.idle_suspend);
+    BANGER_RETURN_IF_ERROR(PauseLocked(std::move(vm), reason));
+    return true;
+  });
+}
+
+Result<bool> VmService::ExpireIfDue(const std::string& id, Timestamp now) {
+  bool deleted = false;
+  auto r = TryWithVmLocked(id, [&](VmRecord vm) -> Result<bool> {
+    if (vm.runtime.expires_at == Timestamp{} || vm.runtime.expires_at > now) return false;
+    std::string reason = "ttl of " + FormatDuration(vm.spec.ttl) + " expired";
+    spdlog::info("vm {}: {}; {}", vm.name, reason, TtlActionName(vm.spec.ttl_action));
+    if (vm.spec.ttl_action == TtlAction::kDelete) {
+      BANGER_RETURN_IF_ERROR(DeleteLocked(std::move(vm), reason));
+      deleted = true;
+      return true;
+    }
+    // The ttl is spent: the next start sets a new deadline (StartLocked).
+    vm.runtime.expires_at = Timestamp{};
+    BANGER_ASSIGN_OR_RETURN(vm, StopLocked(std::move(vm), d_.config.stop_timeout, reason));
+    // StopLocked saves only a state change: a VM stopped already keeps the spent deadline otherwise.
+    BANGER_RETURN_IF_ERROR(d_.store->UpdateVm(vm));
+    return true;
+  });
+  if (deleted) DropLock(id);
+  return r;
+}
+
+}  // namespace banger
