@@ -254,6 +254,8 @@ Status VmService::CheckBootable(const VmRecord& vm, const Image& img) {
 
 Result<VmRecord> VmService::StartLocked(VmRecord vm) {
   if (vm.state == VmState::kRunning && VmAlive(vm)) return vm;
+  // `vm stop --save` left a saved state: the start continues it.
+  if (!vm.runtime.saved_snapshot.empty() && resume_saved_) return resume_saved_(std::move(vm));
   auto img = d_.store->GetImage(vm.image_id);
   if (!img.ok()) return FailStart(vm, std::move(img).error().Wrap("image of vm"));
   if (auto st = CheckBootable(vm, *img); !st.ok()) return FailStart(vm, std::move(st).error());
@@ -285,7 +287,7 @@ Status VmService::AttachBootDevices(const VmRecord& vm, const Image& img, VmHand
   return OkStatus();
 }
 
-Result<VmRecord> VmService::BootLocked(VmRecord vm, const Image& img) {
+Result<VmRecord> VmService::BootLocked(VmRecord vm, const Image& img, const SnapshotPaths* from) {
   VmmBackend* backend = BackendFor(vm.spec.backend);
   VmHandles h;  // what this boot holds: transient, never in the store
   ScopeGuard undo([&] { UndoBoot(vm, h); });
@@ -311,7 +313,8 @@ Result<VmRecord> VmService::BootLocked(VmRecord vm, const Image& img) {
     SetVmmIdentity(h, who);
     return RecordHandles(vm, h);
   };
-  auto proc = backend->Launch(spec, d_.launch_timeout);
+  auto proc = from ? backend->LaunchFromSnapshot(spec, *from, /*resume=*/true, d_.launch_timeout)
+                   : backend->Launch(spec, d_.launch_timeout);
   if (!proc.ok()) return FailStart(vm, std::move(proc).error());
   SetVmmIdentity(h, proc->identity);
   BANGER_FAULT_POINT("vm.start.vmm_launched");
@@ -325,7 +328,7 @@ Result<VmRecord> VmService::BootLocked(VmRecord vm, const Image& img) {
   vm.runtime.started_at = Now();
   vm.runtime.last_error.clear();
   vm.last_touched_at = Now();
-  if (auto st = SaveState(vm, VmState::kRunning, "started"); !st.ok()) {
+  if (auto st = SaveState(vm, VmState::kRunning, from ? "restored" : "started"); !st.ok()) {
     backend->Shutdown(*proc, std::chrono::milliseconds(0)).ok();
     undo.Dismiss();  // CleanupRuntime tears down the root and gives the tap back
     CleanupRuntime(vm, h);

@@ -263,8 +263,27 @@ struct JsonFields<StopVmRequest> {
   template <typename Io, typename V>
   static void Visit(Io& io, V& v) {
     io.Opt("timeout_ms", v.timeout);
+    io.Bool("save", v.save, Omit::kEmpty);
   }
   static Status Check(const StopVmRequest& v) { return ValidateRequest(v); }
+};
+
+template <>
+struct JsonFields<CreateSnapshotRequest> {
+  static constexpr const char* kWhat = "snapshot request";
+  template <typename Io, typename V>
+  static void Visit(Io& io, V& v) {
+    io.Str("name", v.name, Omit::kEmpty);
+  }
+};
+
+template <>
+struct JsonFields<RestoreVmRequest> {
+  static constexpr const char* kWhat = "restore request";
+  template <typename Io, typename V>
+  static void Visit(Io& io, V& v) {
+    io.Str("snapshot", v.snapshot, Omit::kEmpty);
+  }
 };
 
 template <>

@@ -234,7 +234,7 @@ class SqliteStore final : public Store {
 
   Result<std::vector<VmSnapshot>> ListSnapshots(const std::string& vm_id) override {
     std::lock_guard lock(mu_);
-    return Query(std::string(rows::kSelectSnapshot) + " WHERE ?1 = '' OR vm_id = ?1 ORDER BY created_at, id",
+    return Query(std::string(rows::kSelectSnapshot) + " WHERE ?1 = '' OR vm_id = ?1 ORDER BY created_at, rowid",
                  rows::DecodeSnapshot, "listing snapshots", vm_id);
   }
 
