@@ -15,6 +15,7 @@
 #include <iostream>
 #include <thread>
 
+#include "base/account.h"
 #include "base/fs.h"
 #include "base/process.h"
 #include "base/unique_fd.h"
@@ -93,11 +94,19 @@ size_t Count(const std::string& hay, const std::string& needle) {
   return n;
 }
 
-TEST_F(VmmSnapshotTest, QemuSavesAndANewQemuContinuesTheGuest) {
+class VmmSnapshotQemuTest : public VmmSnapshotTest, public ::testing::WithParamInterface<bool> {};
+
+// Param: QEMU drops to an unprivileged user (-runas), as under a root daemon.
+TEST_P(VmmSnapshotQemuTest, QemuSavesAndANewQemuContinuesTheGuest) {
   const std::string guest = TestGuestDir();
   ASSERT_TRUE(IsRegularFile(guest + "/vmlinuz")) << "test guest missing in " << guest;
   BackendOptions opts;
   opts.qemu_accel = "tcg";
+  if (GetParam()) {
+    auto user = LookupUser("nobody");
+    if (::geteuid() != 0 || !user.ok()) GTEST_SKIP() << "needs root and the user nobody";
+    opts.vmm_user = *user;
+  }
   backend_ = MakeQemuBackend(opts, RealProcessOps());
   LaunchSpec spec = Spec(guest, "vmlinuz", "qmp.sock");
   spec.agent_sock_path = dir_ + "/agent.sock";
@@ -162,6 +171,8 @@ TEST_F(VmmSnapshotTest, QemuSavesAndANewQemuContinuesTheGuest) {
   EXPECT_THAT(RealProcessOps().FindByArg(spec.control_sock_path), ::testing::IsEmpty());
   EXPECT_FALSE(PathExists(spec.control_sock_path));
 }
+
+INSTANTIATE_TEST_SUITE_P(RunAs, VmmSnapshotQemuTest, ::testing::Bool());
 
 std::string FirecrackerBin() {
   const char* env = std::getenv("BANGER_FIRECRACKER_BIN");
