@@ -96,7 +96,8 @@ int main(int argc, char** argv) {
   std::vector<double> cold, save, restore, bytes;
   int rc = 0;
   for (int r = 0; r < runs && rc == 0; ++r) {
-    size_t mark = banger::ReadFile(spec.console_log_path).value_or("").size();
+    auto before = banger::ReadFile(spec.console_log_path);
+    size_t mark = before.ok() ? before->size() : 0;
     auto t0 = Clock::now();
     auto vm = backend->Launch(spec, seconds(60));
     if (!vm.ok()) {

@@ -142,6 +142,10 @@ TEST_F(SnapshotServiceTest, StopSaveThenStartResumesAndConsumesTheSavedState) {
 TEST_F(SnapshotServiceTest, DeletingTheSavedStateMakesTheNextStartCold) {
   MustCreate("t1");
   ASSERT_TRUE(snaps_->StopAndSave("t1").ok());
+  // Resizing under a saved guest is refused until it is resumed or discarded.
+  SetVmRequest grow;
+  grow.work_disk_size_bytes = 16 * kGiB;
+  ExpectRefused(svc_->Set("t1", grow), ErrorKind::kConflict, "has a saved state");
   ASSERT_TRUE(snaps_->Delete("t1", kSuspendSnapshotName).ok());
   EXPECT_TRUE(svc_->Get("t1")->vm.runtime.saved_snapshot.empty());
   ASSERT_TRUE(svc_->Start("t1").ok());

@@ -466,6 +466,14 @@ Result<VmRecord> VmService::SetLocked(VmRecord vm, const SetVmRequest& req) {
   BANGER_RETURN_IF_ERROR(CheckNatRequest(req.nat_enabled));
   BANGER_RETURN_IF_ERROR(ValidateSpec(next));
   BANGER_RETURN_IF_ERROR(CheckRateLimitSupport(next.backend, next.limits));
+  if (!vm.runtime.saved_snapshot.empty() && !needs_stop.empty()) {
+    // The saved guest knows its vCPUs, memory and disks: changing them under
+    // it would break (or corrupt) the resume.
+    return Error::Conflict("vm " + vm.name +
+                           " has a saved state (vm stop --save): start it first, or discard it "
+                           "with banger vm snapshot delete " +
+                           vm.name + " __suspend");
+  }
   if (running && !needs_stop.empty()) {
     std::string what;
     for (const auto& n : needs_stop) what += (what.empty() ? "" : ", ") + n;
