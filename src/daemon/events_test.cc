@@ -79,7 +79,9 @@ class CountingStore : public Store {
   Result<VmSnapshot> GetSnapshot(const std::string& vm, const std::string& id) override {
     return s_->GetSnapshot(vm, id);
   }
-  Result<std::vector<VmSnapshot>> ListSnapshots(const std::string& vm) override { return s_->ListSnapshots(vm); }
+  Result<std::vector<VmSnapshot>> ListSnapshots(const std::string& vm) override {
+    return s_->ListSnapshots(vm);
+  }
   Status DeleteSnapshot(const std::string& id) override { return s_->DeleteSnapshot(id); }
   Result<std::vector<WorkspacePrepareResult>> ListWorkspaces(const std::string& vm) override {
     return s_->ListWorkspaces(vm);

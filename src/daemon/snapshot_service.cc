@@ -110,7 +110,7 @@ Status SnapshotService::CheckRestorable(const VmSnapshot& s, const VmRecord& vm,
   return OkStatus();
 }
 
-SnapshotService::SnapshotService(SnapshotServiceDeps deps) : d_(std::move(deps)) {
+SnapshotService::SnapshotService(SnapshotServiceDeps deps) : d_(deps) {
   d_.vms->SetResumeSaved([this](VmRecord vm) { return ResumeSavedLocked(std::move(vm)); });
 }
 

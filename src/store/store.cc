@@ -234,8 +234,9 @@ class SqliteStore final : public Store {
 
   Result<std::vector<VmSnapshot>> ListSnapshots(const std::string& vm_id) override {
     std::lock_guard lock(mu_);
-    return Query(std::string(rows::kSelectSnapshot) + " WHERE ?1 = '' OR vm_id = ?1 ORDER BY created_at, rowid",
-                 rows::DecodeSnapshot, "listing snapshots", vm_id);
+    return Query(
+        std::string(rows::kSelectSnapshot) + " WHERE ?1 = '' OR vm_id = ?1 ORDER BY created_at, rowid",
+        rows::DecodeSnapshot, "listing snapshots", vm_id);
   }
 
   Status DeleteSnapshot(const std::string& id) override {
