@@ -11,6 +11,7 @@
 #include "daemon/image_service.h"
 #include "daemon/monitor.h"
 #include "daemon/session_service.h"
+#include "daemon/snapshot_service.h"
 #include "daemon/vm_service.h"
 #include "daemon/workspace_service.h"
 
@@ -36,7 +37,8 @@ struct ApiServices {
   EventLog& events;
   DaemonInfo info;
   std::function<void()> request_stop;
-  WebAuth* web_auth = nullptr;  // null: no web UI
+  WebAuth* web_auth = nullptr;           // null: no web UI
+  SnapshotService* snapshots = nullptr;  // null: snapshot routes answer 503
 };
 
 // /v1/ping, /v1/daemon/stop, /v1/web/tokens
@@ -51,5 +53,7 @@ void AddSessionRoutes(RouteTable& t, ApiServices& s);
 void AddWorkspaceRoutes(RouteTable& t, ApiServices& s);
 // /v1/events
 void AddEventRoutes(RouteTable& t, ApiServices& s);
+// /v1/vms/{ref}/snapshots..., /v1/vms/{ref}/restore
+void AddSnapshotRoutes(RouteTable& t, ApiServices& s);
 
 }  // namespace banger

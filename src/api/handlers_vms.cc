@@ -107,7 +107,10 @@ void AddVmRoutes(RouteTable& t, ApiServices& s) {
     return ViewResponse(s.vms.Start(c.Param(0)));
   });
   t.Add("POST", "/v1/vms/{ref}/stop", [&s](const ApiCall& c) {
-    return StopLike(c, [&s](const std::string& ref, auto timeout) { return s.vms.Stop(ref, timeout); });
+    API_TRY(StopVmRequest sr, DecodeBody<StopVmRequest>(c.req));
+    if (!sr.save) return ViewResponse(s.vms.Stop(c.Param(0), sr.timeout));
+    if (!s.snapshots) return ErrorResponse(Error::Unavailable("snapshots are not available in this daemon"));
+    return ViewResponse(s.snapshots->StopAndSave(c.Param(0)));
   });
   t.Add("POST", "/v1/vms/{ref}/restart", [&s](const ApiCall& c) {
     return StopLike(c, [&s](const std::string& ref, auto timeout) { return s.vms.Restart(ref, timeout); });

@@ -6,16 +6,17 @@ namespace banger {
 
 ApiRouter::ApiRouter(VmService& vms, ImageService& images, SessionService& sessions, VmMonitor& monitor,
                      WorkspaceService& workspaces, EventLog& events, DaemonInfo info,
-                     std::function<void()> request_stop, WebAuth* web_auth)
-    : services_{vms,        images, sessions,        monitor,
-                workspaces, events, std::move(info), std::move(request_stop),
-                web_auth} {
+                     std::function<void()> request_stop, WebAuth* web_auth, SnapshotService* snapshots)
+    : services_{vms,        images,   sessions,        monitor,
+                workspaces, events,   std::move(info), std::move(request_stop),
+                web_auth,   snapshots} {
   AddDaemonRoutes(routes_, services_);
   AddImageRoutes(routes_, services_);
   AddVmRoutes(routes_, services_);
   AddSessionRoutes(routes_, services_);
   AddWorkspaceRoutes(routes_, services_);
   AddEventRoutes(routes_, services_);
+  AddSnapshotRoutes(routes_, services_);
 }
 
 HttpResponse ApiRouter::Handle(const HttpRequest& req, Listener from) {

@@ -20,7 +20,8 @@ class ApiRouter {
  public:
   ApiRouter(VmService& vms, ImageService& images, SessionService& sessions, VmMonitor& monitor,
             WorkspaceService& workspaces, EventLog& events, DaemonInfo info,
-            std::function<void()> request_stop, WebAuth* web_auth = nullptr);
+            std::function<void()> request_stop, WebAuth* web_auth = nullptr,
+            SnapshotService* snapshots = nullptr);
   ApiRouter(const ApiRouter&) = delete;
   ApiRouter& operator=(const ApiRouter&) = delete;
 

@@ -26,6 +26,7 @@
 #include "daemon/monitor.h"
 #include "daemon/reconcile.h"
 #include "daemon/session_service.h"
+#include "daemon/snapshot_service.h"
 #include "daemon/upkeep.h"
 #include "daemon/vm_service.h"
 #include "http/http.h"
@@ -246,6 +247,7 @@ struct Services {
   std::unique_ptr<SessionService> sessions;
   std::unique_ptr<VmMonitor> monitor;
   std::unique_ptr<WorkspaceService> workspaces;
+  std::unique_ptr<SnapshotService> snapshots;
 };
 
 Result<std::unique_ptr<Services>> MakeServices(const HomeLayout& home, const DaemonConfig& config,
@@ -294,6 +296,8 @@ Result<std::unique_ptr<Services>> MakeServices(const HomeLayout& home, const Dae
   s->sessions = std::make_unique<SessionService>(*s->vms, store, *s->events);
   s->monitor = std::make_unique<VmMonitor>(*s->vms, store, RealProcessOps(), deps.backends);
   s->workspaces = std::make_unique<WorkspaceService>(*s->vms, store, *s->events, home.root + "/tmp");
+  s->snapshots =
+      std::make_unique<SnapshotService>(SnapshotServiceDeps{&store, s->events.get(), s->vms.get()});
   return s;
 }
 
@@ -315,7 +319,7 @@ void Serve(const HomeLayout& home, const DaemonConfig& config, Services& s, Http
   WebAuth web_auth(config.web_session_ttl);
   ApiRouter router(
       *s.vms, *s.images, *s.sessions, *s.monitor, *s.workspaces, *s.events, info, [&stop] { stop.Trigger(); },
-      &web_auth);
+      &web_auth, s.snapshots.get());
 
   std::thread signal_thread([&] {
     int sig = 0;
@@ -380,6 +384,8 @@ int RunDaemon(const DaemonOptions& opts) {
   if (auto st = Reconcile(*s.vms, {home, store->get(), s.network.get()}); !st.ok()) {
     return Fail("reconcile: " + st.error().message());
   }
+  // After the VMs: it relies on their re-adopted VMMs.
+  s.snapshots->Reconcile();
 
   sigset_t stop_sigs = BlockStopSignals();
   auto server = ListenApi(home, config);

@@ -34,6 +34,17 @@ const std::vector<std::string> kFaultPoints = {
     "vm.delete.stopped",
     "vm.delete.row_deleted",
     "vm.delete.files_removed",
+    // vm snapshot create and vm stop --save (daemon/snapshot_service.cc):
+    // row (complete = 0), VMM files, disk copies, rename, row complete
+    "vm.snapshot.row_inserted",
+    "vm.snapshot.vmm_saved",
+    "vm.snapshot.disks_copied",
+    "vm.snapshot.renamed",
+    "vm.snapshot.complete",
+    "vm.suspend.saved",
+    // vm restore (daemon/snapshot_service.cc): staged disks, then running
+    "vm.restore.disks_staged",
+    "vm.restore.running",
     // exec (daemon/guest_exec.cc)
     "exec.agent_ready",
     "exec.command_started",

@@ -22,6 +22,8 @@ void AddDoctorCommand(CLI::App& app, Command* selected);
 void AddSessionCommands(CLI::App& app, Command* selected);
 // `vm exec` and `vm run`, added under the `vm` command.
 void AddExecCommands(CLI::App& vm, Command* selected);
+// `vm snapshot create|list|delete` and `vm restore`, under the `vm` command.
+void AddSnapshotCommands(CLI::App& vm, Command* selected);
 // `vm ssh`, under the `vm` command.
 void AddSshCommand(CLI::App& vm, Command* selected);
 

@@ -139,6 +139,12 @@ std::map<std::string, std::string> ImageNamesById(const Json& images) {
   return out;
 }
 
+// "stopped (saved)" for a VM `vm stop --save` left with a saved state.
+static std::string StateText(const Json& vm) {
+  std::string state = JsonText(vm, "/state");
+  return JsonText(vm, "/runtime/saved_snapshot").empty() ? state : state + " (saved)";
+}
+
 std::string RenderVmTable(const Json& vms, const std::map<std::string, std::string>& image_names,
                           Timestamp now) {
   std::vector<std::vector<std::string>> rows;
@@ -147,7 +153,7 @@ std::string RenderVmTable(const Json& vms, const std::map<std::string, std::stri
     auto name = image_names.find(image_id);
     rows.push_back({
         JsonText(vm, "/name"),
-        JsonText(vm, "/state"),
+        StateText(vm),
         OrDash(name != image_names.end() ? name->second : ShortId(image_id)),
         JsonText(vm, "/spec/vcpu_count"),
         MemoryText(vm),
@@ -173,7 +179,7 @@ KeyValues VmDetails(const Json& vm, const std::string& image_name) {
   KeyValues kv = {
       {"name", JsonText(vm, "/name")},
       {"id", JsonText(vm, "/id")},
-      {"state", JsonText(vm, "/state")},
+      {"state", StateText(vm)},
       {"image", OrDash(image_name.empty() ? JsonText(vm, "/image_id") : image_name)},
       {"backend", JsonText(vm, "/spec/backend")},
       {"vcpus", JsonText(vm, "/spec/vcpu_count")},

@@ -61,9 +61,10 @@ int ForEachVm(CliContext& ctx, const std::vector<std::string>& refs, const std::
 }
 
 int VmStopLike(CliContext& ctx, const std::vector<std::string>& refs, std::optional<int> timeout,
-               const std::string& action, const std::string& doing) {
+               const std::string& action, const std::string& doing, bool save) {
   auto req = BuildStopRequest(timeout);
   if (!req.ok()) return Report(req.error());
+  req->save = save;
   Json body = ToJson(*req);
   return ForEachVm(ctx, refs, doing, [&](ApiClient& api, const std::string& ref) {
     return api.Call("POST", VmPath(ref) + "/" + action, &body, kLongTimeout);
@@ -235,14 +236,19 @@ void AddStopLike(CLI::App& vm, Command* selected, const std::string& action, con
   struct Flags {
     std::vector<std::string> refs;
     std::optional<int> timeout;
+    bool save = false;
   };
   auto f = std::make_shared<Flags>();
   auto* c = vm.add_subcommand(action, help);
   c->add_option("name", f->refs, "VM names or ids")->required();
   c->add_option("--timeout", f->timeout, "Seconds to wait for a graceful shutdown before forcing")
       ->type_name("SECONDS");
+  if (action == "stop") {
+    c->add_flag("--save", f->save,
+                "Save the VM to disk (memory and device state) before stopping; the next start resumes it");
+  }
   c->callback([=] {
-    *selected = [=](CliContext& ctx) { return VmStopLike(ctx, f->refs, f->timeout, action, doing); };
+    *selected = [=](CliContext& ctx) { return VmStopLike(ctx, f->refs, f->timeout, action, doing, f->save); };
   });
 }
 
@@ -253,6 +259,7 @@ void AddVmCommands(CLI::App& app, Command* selected) {
   AddCreate(*vm, selected);
   AddExecCommands(*vm, selected);
   AddSshCommand(*vm, selected);
+  AddSnapshotCommands(*vm, selected);
 
   {
     auto refs = std::make_shared<std::vector<std::string>>();

@@ -74,6 +74,15 @@ class CountingStore : public Store {
   }
   Status DeleteSession(const std::string& id) override { return s_->DeleteSession(id); }
   Status UpsertWorkspace(const WorkspacePrepareResult& w) override { return s_->UpsertWorkspace(w); }
+  Status InsertSnapshot(const VmSnapshot& s) override { return s_->InsertSnapshot(s); }
+  Status UpdateSnapshot(const VmSnapshot& s) override { return s_->UpdateSnapshot(s); }
+  Result<VmSnapshot> GetSnapshot(const std::string& vm, const std::string& id) override {
+    return s_->GetSnapshot(vm, id);
+  }
+  Result<std::vector<VmSnapshot>> ListSnapshots(const std::string& vm) override {
+    return s_->ListSnapshots(vm);
+  }
+  Status DeleteSnapshot(const std::string& id) override { return s_->DeleteSnapshot(id); }
   Result<std::vector<WorkspacePrepareResult>> ListWorkspaces(const std::string& vm) override {
     return s_->ListWorkspaces(vm);
   }

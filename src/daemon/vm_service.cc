@@ -261,6 +261,8 @@ Result<VmRecord> VmService::StartLocked(VmRecord vm) {
   if (vm.state == VmState::kRunning && VmAlive(vm)) return vm;
   // Starting a paused VM continues it: its memory is the VM's state.
   if (vm.state == VmState::kPaused && VmAlive(vm)) return ResumeLocked(std::move(vm), "resumed by start");
+  // `vm stop --save` left a saved state: the start continues it.
+  if (!vm.runtime.saved_snapshot.empty() && resume_saved_) return resume_saved_(std::move(vm));
   auto img = d_.store->GetImage(vm.image_id);
   if (!img.ok()) return FailStart(vm, std::move(img).error().Wrap("image of vm"));
   if (auto st = CheckBootable(vm, *img); !st.ok()) return FailStart(vm, std::move(st).error());
@@ -292,7 +294,7 @@ Status VmService::AttachBootDevices(const VmRecord& vm, const Image& img, VmHand
   return OkStatus();
 }
 
-Result<VmRecord> VmService::BootLocked(VmRecord vm, const Image& img) {
+Result<VmRecord> VmService::BootLocked(VmRecord vm, const Image& img, const SnapshotPaths* from) {
   VmmBackend* backend = BackendFor(vm.spec.backend);
   VmHandles h;  // what this boot holds: transient, never in the store
   ScopeGuard undo([&] { UndoBoot(vm, h); });
@@ -318,7 +320,8 @@ Result<VmRecord> VmService::BootLocked(VmRecord vm, const Image& img) {
     SetVmmIdentity(h, who);
     return RecordHandles(vm, h);
   };
-  auto proc = backend->Launch(spec, d_.launch_timeout);
+  auto proc = from ? backend->LaunchFromSnapshot(spec, *from, /*resume=*/true, d_.launch_timeout)
+                   : backend->Launch(spec, d_.launch_timeout);
   if (!proc.ok()) return FailStart(vm, std::move(proc).error());
   SetVmmIdentity(h, proc->identity);
   BANGER_FAULT_POINT("vm.start.vmm_launched");
@@ -336,7 +339,7 @@ Result<VmRecord> VmService::BootLocked(VmRecord vm, const Image& img) {
   if (vm.spec.ttl.count() > 0 && vm.runtime.expires_at == Timestamp{}) {
     vm.runtime.expires_at = Now() + std::chrono::ceil<std::chrono::seconds>(vm.spec.ttl);
   }
-  if (auto st = SaveState(vm, VmState::kRunning, "started"); !st.ok()) {
+  if (auto st = SaveState(vm, VmState::kRunning, from ? "restored" : "started"); !st.ok()) {
     backend->Shutdown(*proc, std::chrono::milliseconds(0)).ok();
     undo.Dismiss();  // CleanupRuntime tears down the root and gives the tap back
     CleanupRuntime(vm, h);
@@ -490,6 +493,14 @@ Result<VmRecord> VmService::SetLocked(VmRecord vm, const SetVmRequest& req) {
   BANGER_RETURN_IF_ERROR(CheckNatRequest(req.nat_enabled));
   BANGER_RETURN_IF_ERROR(ValidateSpec(next));
   BANGER_RETURN_IF_ERROR(CheckRateLimitSupport(next.backend, next.limits));
+  if (!vm.runtime.saved_snapshot.empty() && !needs_stop.empty()) {
+    // The saved guest knows its vCPUs, memory and disks: changing them under
+    // it would break (or corrupt) the resume.
+    return Error::Conflict("vm " + vm.name +
+                           " has a saved state (vm stop --save): start it first, or discard it "
+                           "with banger vm snapshot delete " +
+                           vm.name + " __suspend");
+  }
   if (running && !needs_stop.empty()) {
     std::string what;
     for (const auto& n : needs_stop) what += (what.empty() ? "" : ", ") + n;

@@ -146,6 +146,10 @@ class VmService {
   void SweepDead();
 
   int CountRunning();
+  // Set once at wiring by SnapshotService: how StartLocked resumes a VM
+  // whose row names a saved state (runtime.saved_snapshot). Unset: such a
+  // VM boots cold.
+  void SetResumeSaved(std::function<Result<VmRecord>(VmRecord)> fn) { resume_saved_ = std::move(fn); }
   // Makes waiting reads (ReadLogs) return promptly: the daemon is stopping.
   void BeginShutdown() { stopping_ = true; }
 
@@ -174,7 +178,8 @@ class VmService {
   Status CheckBootable(const VmRecord& vm, const Image& img);
   // Boots a VM whose image is resolved, checked and whose disks exist:
   // root, NIC, VMM; every step rolled back (UndoBoot) when a later one fails.
-  Result<VmRecord> BootLocked(VmRecord vm, const Image& img);
+  // With `from`, the VMM continues that snapshot instead of booting.
+  Result<VmRecord> BootLocked(VmRecord vm, const Image& img, const SnapshotPaths* from = nullptr);
   Status AttachBootDevices(const VmRecord& vm, const Image& img, VmHandles& h, BootDevices& dev);
   // Caches `h` and writes the scratch file.
   Status RecordHandles(const VmRecord& vm, const VmHandles& h);
@@ -211,8 +216,13 @@ class VmService {
   // Reconcile of a re-adopted VM: records running or paused as its VMM says.
   void AdoptPauseStateLocked(VmRecord& vm, const VmHandles& h);
 
+  // The snapshot use cases (snapshot_service.h) run under this class's
+  // per-VM lock and reuse its boot, stop and liveness steps.
+  friend class SnapshotService;
+
   VmServiceDeps d_;
-  std::unique_ptr<CowRoot> own_cow_;  // when deps named none
+  std::function<Result<VmRecord>(VmRecord)> resume_saved_;  // set once at wiring
+  std::unique_ptr<CowRoot> own_cow_;                        // when deps named none
   HandleCache cache_;
   std::atomic<bool> stopping_{false};
   std::mutex create_mu_;  // serializes guest IP allocation

@@ -158,5 +158,6 @@ Result<WorkspacePrepareResult> WorkspacePrepareResultFromJson(const Json& j) {
   return Decode<WorkspacePrepareResult>(j);
 }
 Result<Event> EventFromJson(const Json& j) { return Decode<Event>(j); }
+Result<VmSnapshot> VmSnapshotFromJson(const Json& j) { return Decode<VmSnapshot>(j); }
 
 }  // namespace banger

@@ -74,6 +74,28 @@ struct JsonFields<VmRuntime> {
     io.Time("started_at", v.started_at, Omit::kEmpty);
     io.Time("paused_at", v.paused_at, Omit::kEmpty);
     io.Time("expires_at", v.expires_at, Omit::kEmpty);
+    io.Str("saved_snapshot", v.saved_snapshot, Omit::kEmpty);
+  }
+};
+
+template <>
+struct JsonFields<VmSnapshot> {
+  static constexpr const char* kWhat = "snapshot";
+  template <typename Io, typename V>
+  static void Visit(Io& io, V& v) {
+    io.Str("id", v.id);
+    io.Str("vm_id", v.vm_id);
+    io.Str("name", v.name);
+    io.Enum("backend", v.backend, BackendName, ParseBackend);
+    io.Str("image_id", v.image_id);
+    io.Str("kernel_identity", v.kernel_identity);
+    io.Int("vcpu_count", v.vcpu_count);
+    io.Int("memory_mib", v.memory_mib);
+    io.Raw("files", v.files);
+    io.Int64("bytes_on_disk", v.bytes_on_disk);
+    io.Bool("suspend", v.suspend);
+    io.Bool("complete", v.complete);
+    io.Time("created_at", v.created_at);
   }
 };
 
@@ -252,8 +274,27 @@ struct JsonFields<StopVmRequest> {
   template <typename Io, typename V>
   static void Visit(Io& io, V& v) {
     io.Opt("timeout_ms", v.timeout);
+    io.Bool("save", v.save, Omit::kEmpty);
   }
   static Status Check(const StopVmRequest& v) { return ValidateRequest(v); }
+};
+
+template <>
+struct JsonFields<CreateSnapshotRequest> {
+  static constexpr const char* kWhat = "snapshot request";
+  template <typename Io, typename V>
+  static void Visit(Io& io, V& v) {
+    io.Str("name", v.name, Omit::kEmpty);
+  }
+};
+
+template <>
+struct JsonFields<RestoreVmRequest> {
+  static constexpr const char* kWhat = "restore request";
+  template <typename Io, typename V>
+  static void Visit(Io& io, V& v) {
+    io.Str("snapshot", v.snapshot, Omit::kEmpty);
+  }
 };
 
 template <>

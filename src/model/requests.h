@@ -71,6 +71,17 @@ RateLimits MergeRateLimits(RateLimits current, const Req& req) {
 // POST /v1/vms/{ref}/stop and /restart
 struct StopVmRequest {
   std::optional<std::chrono::milliseconds> timeout;  // graceful shutdown time; unset = the daemon's
+  bool save = false;  // extension (`vm stop --save`): save to disk, the next start resumes
+};
+
+// POST /v1/vms/{ref}/snapshots (extension)
+struct CreateSnapshotRequest {
+  std::string name;  // "" = "snap-<UTC time>"
+};
+
+// POST /v1/vms/{ref}/restore (extension)
+struct RestoreVmRequest {
+  std::string snapshot;  // "" = the newest
 };
 
 // POST /v1/vms/{ref}/exec (upgraded)

@@ -128,6 +128,9 @@ struct VmRuntime {
   Timestamp paused_at{};   // extension: when it was paused (zero unless paused)
   // extension: when spec.ttl_action runs (zero: no ttl, or spent by a stop).
   Timestamp expires_at{};
+  // extension: the suspend snapshot (`vm stop --save`) the next start resumes
+  // from; "" = none. Set together with state stopped, in one row write.
+  std::string saved_snapshot;
 };
 
 struct VmStats {
@@ -153,6 +156,26 @@ struct VmRecord {
   VmStats stats;
   Labels labels;           // extension: key=value labels, list filters by them
   std::string request_id;  // extension: idempotency key for create, "" if none
+};
+
+// A snapshot of a VM on disk (extension: `vm snapshot create`, `vm stop
+// --save`): the VMM's state and memory files plus point-in-time copies of
+// the VM's writable disks, in `<vm_dir>/snapshots/<id>/`. What it was taken
+// under (backend, image, kernel, vcpus, memory) must still hold to restore it.
+struct VmSnapshot {
+  std::string id;
+  std::string vm_id;
+  std::string name;  // unique per VM
+  BackendKind backend = BackendKind::kQemu;
+  std::string image_id;
+  std::string kernel_identity;  // "<path>:<size>:<mtime ns>" of the image kernel at save time
+  int vcpu_count = 0;
+  int memory_mib = 0;
+  nlohmann::json files = nlohmann::json::object();  // file name -> apparent size in bytes
+  int64_t bytes_on_disk = 0;                        // blocks allocated by all files
+  bool suspend = false;                             // made by `vm stop --save`; consumed by the next start
+  bool complete = false;  // files written and renamed into place; only complete ones are listed
+  Timestamp created_at{};
 };
 
 // Transient kernel/process handles. Never in SQLite.

@@ -215,6 +215,46 @@ Error WorkspaceWriteError(const sql::Statement& st, const WorkspacePrepareResult
   return std::move(err).Wrap("writing workspace " + w.guest_path + " of vm " + w.vm_id);
 }
 
+Result<VmSnapshot> DecodeSnapshot(const sql::Statement& st) {
+  const std::string what = "snapshot row " + st.ColumnText(0);
+  VmSnapshot s;
+  s.id = st.ColumnText(0);
+  s.vm_id = st.ColumnText(1);
+  s.name = st.ColumnText(2);
+  auto backend = ParseBackend(st.ColumnText(3));
+  if (!backend.ok()) return std::move(backend).error().Wrap(what);
+  s.backend = *backend;
+  s.image_id = st.ColumnText(4);
+  s.kernel_identity = st.ColumnText(5);
+  s.vcpu_count = static_cast<int>(st.ColumnInt64(6));
+  s.memory_mib = static_cast<int>(st.ColumnInt64(7));
+  auto files = ParseJson(st.ColumnText(8));
+  if (!files.ok() || !files->is_object()) return Error::Internal(what + ": files_json is not an object");
+  s.files = std::move(*files);
+  s.bytes_on_disk = st.ColumnInt64(9);
+  s.suspend = st.ColumnInt64(10) != 0;
+  s.complete = st.ColumnInt64(11) != 0;
+  auto at = ParseRfc3339(st.ColumnText(12));
+  if (!at.ok()) return std::move(at).error().Wrap(what);
+  s.created_at = *at;
+  return s;
+}
+
+void BindSnapshot(sql::Statement& st, const VmSnapshot& s) {
+  st.BindAll(s.id, s.vm_id, s.name, std::string(BackendName(s.backend)), s.image_id, s.kernel_identity,
+             int64_t{s.vcpu_count}, int64_t{s.memory_mib}, DumpJson(s.files), s.bytes_on_disk,
+             int64_t{s.suspend ? 1 : 0}, int64_t{s.complete ? 1 : 0}, FormatRfc3339(s.created_at));
+}
+
+Error SnapshotWriteError(const sql::Statement& st, const VmSnapshot& s, Error err) {
+  if (sql::IsUniqueViolation(st.error_code())) {
+    return Error::Conflict("vm already has a snapshot named " + Quoted(s.name));
+  }
+  if (st.error_code() == SQLITE_CONSTRAINT_FOREIGNKEY)
+    return Error::NotFound("vm " + Quoted(s.vm_id) + " not found");
+  return std::move(err).Wrap("writing snapshot " + s.name);
+}
+
 Result<Event> DecodeEvent(const sql::Statement& st) {
   return DecodeColumns(st, "event " + std::to_string(st.ColumnInt64(0)), DecodeEventColumns);
 }

@@ -76,6 +76,13 @@ void BindSession(sql::Statement& st, const GuestSession& s);
 Error SessionWriteError(const sql::Statement& st, const GuestSession& s, Error err);
 // Reads (vm_id, guest_path, body_json).
 Result<WorkspacePrepareResult> DecodeWorkspace(const sql::Statement& st);
+
+inline constexpr std::string_view kSelectSnapshot =
+    "SELECT id, vm_id, name, backend, image_id, kernel_identity, vcpu_count, memory_mib, files_json, "
+    "bytes_on_disk, suspend, complete, created_at FROM snapshots";
+Result<VmSnapshot> DecodeSnapshot(const sql::Statement& st);
+void BindSnapshot(sql::Statement& st, const VmSnapshot& s);
+Error SnapshotWriteError(const sql::Statement& st, const VmSnapshot& s, Error err);
 // Binds (vm_id, guest_path, body_json, prepared_at).
 void BindWorkspace(sql::Statement& st, const WorkspacePrepareResult& w);
 Error WorkspaceWriteError(const sql::Statement& st, const WorkspacePrepareResult& w, Error err);

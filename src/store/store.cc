@@ -201,6 +201,49 @@ class SqliteStore final : public Store {
                  rows::DecodeWorkspace, "listing workspaces of vm " + vm_id, vm_id);
   }
 
+  // ---- snapshots ----
+
+  Status InsertSnapshot(const VmSnapshot& s) override {
+    std::lock_guard lock(mu_);
+    return WriteRow(
+        "INSERT INTO snapshots(id, vm_id, name, backend, image_id, kernel_identity, vcpu_count, memory_mib, "
+        "files_json, bytes_on_disk, suspend, complete, created_at) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        s, rows::BindSnapshot, rows::SnapshotWriteError);
+  }
+
+  Status UpdateSnapshot(const VmSnapshot& s) override {
+    std::lock_guard lock(mu_);
+    BANGER_RETURN_IF_ERROR(
+        WriteRow("UPDATE snapshots SET vm_id = ?2, name = ?3, backend = ?4, image_id = ?5, "
+                 "kernel_identity = ?6, vcpu_count = ?7, memory_mib = ?8, files_json = ?9, "
+                 "bytes_on_disk = ?10, suspend = ?11, complete = ?12, created_at = ?13 WHERE id = ?1",
+                 s, rows::BindSnapshot, rows::SnapshotWriteError));
+    return CheckChanged("snapshot", s.id);
+  }
+
+  Result<VmSnapshot> GetSnapshot(const std::string& vm_id, const std::string& id_or_name) override {
+    std::lock_guard lock(mu_);
+    BANGER_ASSIGN_OR_RETURN(
+        std::vector<VmSnapshot> found,
+        Query(std::string(rows::kSelectSnapshot) + " WHERE vm_id = ?1 AND (id = ?2 OR name = ?2) LIMIT 1",
+              rows::DecodeSnapshot, "looking up snapshot " + Quoted(id_or_name), vm_id, id_or_name));
+    if (found.empty()) return Error::NotFound("snapshot " + Quoted(id_or_name) + " not found");
+    return std::move(found.front());
+  }
+
+  Result<std::vector<VmSnapshot>> ListSnapshots(const std::string& vm_id) override {
+    std::lock_guard lock(mu_);
+    return Query(
+        std::string(rows::kSelectSnapshot) + " WHERE ?1 = '' OR vm_id = ?1 ORDER BY created_at, rowid",
+        rows::DecodeSnapshot, "listing snapshots", vm_id);
+  }
+
+  Status DeleteSnapshot(const std::string& id) override {
+    std::lock_guard lock(mu_);
+    return DeleteById("snapshots", "snapshot", id);
+  }
+
   // ---- events ----
 
   Result<int64_t> AppendEvent(Event& ev) override {

@@ -73,6 +73,17 @@ class Store {
   virtual Status UpsertWorkspace(const WorkspacePrepareResult& w) = 0;
   virtual Result<std::vector<WorkspacePrepareResult>> ListWorkspaces(const std::string& vm_id) = 0;
 
+  // ---- snapshots (one row per snapshot; files under the VM's directory) ----
+  // kConflict on a duplicate (vm_id, name), kNotFound if the VM is gone.
+  virtual Status InsertSnapshot(const VmSnapshot& s) = 0;
+  // Replaces the row (by id); kNotFound if missing.
+  virtual Status UpdateSnapshot(const VmSnapshot& s) = 0;
+  // By exact id or name within `vm_id`.
+  virtual Result<VmSnapshot> GetSnapshot(const std::string& vm_id, const std::string& id_or_name) = 0;
+  // Snapshots of `vm_id` ("" = all VMs), complete and not, oldest first.
+  virtual Result<std::vector<VmSnapshot>> ListSnapshots(const std::string& vm_id) = 0;
+  virtual Status DeleteSnapshot(const std::string& id) = 0;  // kNotFound if missing
+
   // ---- events (append-only, resumable by seq) ----
   // Assigns ev.seq (strictly increasing, never reused) and ev.at if unset.
   virtual Result<int64_t> AppendEvent(Event& ev) = 0;

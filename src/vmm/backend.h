@@ -86,6 +86,18 @@ struct VmmProcess {
   std::string agent_sock_path;  // QEMU agent socket, removed at shutdown ("" = none)
 };
 
+// Where a snapshot's VMM files are (absolute paths, chosen by the daemon
+// under the VM's directory; never user input). Disks are not part of it:
+// the daemon copies the VM's writable disks while the VM is paused.
+struct SnapshotPaths {
+  // FC: the device-state file (PUT /snapshot/create snapshot_path).
+  // QEMU: the whole migration stream (device state and guest memory; zero
+  // pages are not written).
+  std::string state_path;
+  // FC: the guest memory file (mem_file_path). QEMU: "" (unused).
+  std::string memory_path;
+};
+
 class VmmBackend {
  public:
   virtual ~VmmBackend() = default;
@@ -111,6 +123,24 @@ class VmmBackend {
   // Pause / resume the vCPUs (FC: PATCH /vm; QEMU: stop / cont).
   virtual Status Pause(const VmmProcess& p) = 0;
   virtual Status Resume(const VmmProcess& p) = 0;
+
+  // Snapshot to disk: pauses the VM and writes `out`'s files (which must not
+  // exist yet; their directory must). The VM stays paused on return, on
+  // success and on failure alike (as long as the VMM lives), so the caller
+  // can copy the writable disks at the same point in time, then Resume or
+  // Shutdown it. On failure the partly written files may remain: the caller
+  // owns their directory. `timeout` bounds the whole call.
+  virtual Status SaveSnapshot(const VmmProcess& p, const SnapshotPaths& out,
+                              std::chrono::milliseconds timeout) = 0;
+
+  // Starts a new VMM process that continues the VM saved in `in`, instead of
+  // booting `spec`'s kernel. `spec` must describe the same VM as at save time
+  // (same vcpus/memory/devices and drive paths: both VMMs reopen the disks at
+  // the paths they had when saved, so the caller puts the snapshot's disk
+  // copies there first). Returns with the VM running when `resume`, else
+  // paused. Cleanup on failure as Launch.
+  virtual Result<VmmProcess> LaunchFromSnapshot(const LaunchSpec& spec, const SnapshotPaths& in, bool resume,
+                                                std::chrono::milliseconds timeout) = 0;
 
   // Asks the VMM itself for the VM state: "running", "paused", "not_started".
   virtual Result<std::string> QueryState(const VmmProcess& p) = 0;

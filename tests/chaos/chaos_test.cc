@@ -71,7 +71,8 @@ std::string Bangerd() {
 }
 
 std::string OpOf(const std::string& point) {
-  for (const char* op : {"vm.create", "vm.start", "vm.stop", "vm.delete", "session.start", "image.build"}) {
+  for (const char* op : {"vm.create", "vm.start", "vm.stop", "vm.delete", "session.start", "image.build",
+                         "vm.snapshot", "vm.suspend", "vm.restore"}) {
     if (point.rfind(std::string(op) + ".", 0) == 0) return op;
   }
   if (point.rfind("exec.", 0) == 0) return "exec";
@@ -148,7 +149,8 @@ class Chaos {
       }
       return {"vm", "start", pick(idle)};
     }
-    if (op == "vm.stop" || op == "exec" || op == "session.start") {
+    if (op == "vm.stop" || op == "exec" || op == "session.start" || op == "vm.snapshot" ||
+        op == "vm.suspend" || op == "vm.restore") {
       auto running = VmsWhere(Running);
       std::string vm;
       if (running.empty()) {
@@ -164,6 +166,14 @@ class Chaos {
         vm = pick(running);
       }
       if (op == "vm.stop") return {"vm", "stop", vm, "--timeout", "1"};
+      if (op == "vm.snapshot") return {"vm", "snapshot", "create", vm, "--name", "k" + std::to_string(run)};
+      if (op == "vm.suspend") return {"vm", "stop", vm, "--save"};
+      if (op == "vm.restore") {
+        const std::string snap = "r" + std::to_string(run);
+        Must({"vm", "snapshot", "create", vm, "--name", snap});
+        Must({"vm", "stop", vm, "--timeout", "1"});
+        return {"vm", "restore", vm, "--snapshot", snap};
+      }
       if (op == "exec") return {"vm", "exec", vm, "--", "echo", "chaos-" + std::to_string(run)};
       return {"session", "start", vm, "--name", "s" + std::to_string(run), "--", "sleep", "3600"};
     }
@@ -264,6 +274,14 @@ class Chaos {
       if (!run && PathExists(dir + "/api.sock"))
         fail("vm " + std::string(v["name"]) + " is not running but has its control socket");
       if (v["state"] == "error") fail("vm " + std::string(v["name"]) + " is in state error");
+      // Snapshots: a save or restore cut short leaves nothing half-done.
+      std::error_code sec;
+      for (const auto& e : fs::directory_iterator(dir + "/snapshots", sec)) {
+        if (e.path().filename().string().rfind(".tmp-", 0) == 0)
+          fail("half-written snapshot " + e.path().string());
+      }
+      if (PathExists(dir + "/restore.pending"))
+        fail("vm " + std::string(v["name"]) + " has an unfinished restore");
       if (run) {
         std::string tap =
             v.contains("handles") && v["handles"].is_object() ? v["handles"].value("tap_device", "") : "";

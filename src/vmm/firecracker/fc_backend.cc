@@ -20,6 +20,7 @@
 #include "vmm/backend.h"
 #include "vmm/firecracker/fc_client.h"
 #include "vmm/firecracker/jailer.h"
+#include "vmm/firecracker/fc_snapshot.h"
 #include "vmm/launch_util.h"
 
 namespace banger {
@@ -203,6 +204,16 @@ class FirecrackerBackend final : public VmmBackend {
 
   Status Resume(const VmmProcess& p) override {
     return FcClient(p.control_sock_path, kApiCallTimeout).ResumeVm();
+  }
+
+  // Snapshots live in fc_snapshot.cc.
+  Status SaveSnapshot(const VmmProcess& p, const SnapshotPaths& out,
+                      std::chrono::milliseconds timeout) override {
+    return FcSaveSnapshot(opts_, p, out, timeout);
+  }
+  Result<VmmProcess> LaunchFromSnapshot(const LaunchSpec& spec, const SnapshotPaths& in, bool resume,
+                                        std::chrono::milliseconds timeout) override {
+    return FcLaunchFromSnapshot(opts_, ops_, spec, in, resume, timeout);
   }
 
   Result<Json> Metrics(const VmmProcess& p, const std::string& metrics_path) override {

@@ -151,4 +151,21 @@ Status FcClient::PauseVm() { return Send("PATCH", "/vm", {{"state", "Paused"}});
 
 Status FcClient::ResumeVm() { return Send("PATCH", "/vm", {{"state", "Resumed"}}); }
 
+Status FcClient::CreateSnapshot(const std::string& snapshot_path, const std::string& mem_file_path) {
+  return Send(
+      "PUT", "/snapshot/create",
+      {{"snapshot_type", "Full"}, {"snapshot_path", snapshot_path}, {"mem_file_path", mem_file_path}});
+}
+
+Status FcClient::LoadSnapshot(const std::string& snapshot_path, const std::string& mem_file_path,
+                              bool resume_vm, const std::string& iface_id, const std::string& tap_device) {
+  Json body = {{"snapshot_path", snapshot_path},
+               {"mem_backend", {{"backend_type", "File"}, {"backend_path", mem_file_path}}},
+               {"resume_vm", resume_vm}};
+  if (!tap_device.empty()) {
+    body["network_overrides"] = Json::array({{{"iface_id", iface_id}, {"host_dev_name", tap_device}}});
+  }
+  return Send("PUT", "/snapshot/load", body);
+}
+
 }  // namespace banger

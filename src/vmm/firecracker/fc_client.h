@@ -61,6 +61,12 @@ class FcClient {
   // PATCH /vm (post-boot only).
   Status PauseVm();
   Status ResumeVm();
+  // PUT /snapshot/create, a full snapshot (the VM must be paused).
+  Status CreateSnapshot(const std::string& snapshot_path, const std::string& mem_file_path);
+  // PUT /snapshot/load into a fresh process (only logger/metrics set before),
+  // memory from a file; `tap_device` non-empty: network_overrides for eth0.
+  Status LoadSnapshot(const std::string& snapshot_path, const std::string& mem_file_path, bool resume_vm,
+                      const std::string& iface_id, const std::string& tap_device);
   // PUT /actions FlushMetrics: FC appends one JSON line to its metrics file.
   Status FlushMetrics();
 

@@ -74,7 +74,10 @@ Result<std::vector<std::string>> BuildQemuArgv(const std::string& qemu_bin, Qemu
   add({"-chardev", "file,id=con0,path=" + spec.console_log_path + ",append=on", "-serial", "chardev:con0"});
   for (const auto& d : spec.drives) {
     std::string drive = "id=" + d.id + ",file=" + d.path + ",format=raw,if=none";
-    if (d.read_only) drive += ",readonly=on";
+    // A writable drive keeps its read-write descriptor when a snapshot save
+    // inactivates it: with auto-read-only QEMU would reopen the file by path,
+    // which fails once it runs as the VMM user (bdrv_inactivate_all EPERM).
+    drive += d.read_only ? ",readonly=on" : ",file.auto-read-only=off";
     drive += QemuDriveThrottleOptions(spec.limits);
     add({"-drive", drive, "-device", "virtio-blk-device,drive=" + d.id});
   }

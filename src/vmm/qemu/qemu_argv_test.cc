@@ -53,7 +53,7 @@ TEST(QemuArgvTest, DiskLimitsThrottleEveryDrive) {
   EXPECT_THAT(ValuesOf(*argv, "-drive"),
               ElementsAre("id=rootfs,file=/img/root.ext4,format=raw,if=none,readonly=on,"
                           "throttling.bps-total=10485760,throttling.iops-total=400",
-                          "id=work,file=/vm/work.ext4,format=raw,if=none,"
+                          "id=work,file=/vm/work.ext4,format=raw,if=none,file.auto-read-only=off,"
                           "throttling.bps-total=10485760,throttling.iops-total=400"));
 }
 
@@ -86,7 +86,7 @@ TEST(QemuArgvTest, DrivesNicAgentAndInitrd) {
   EXPECT_THAT(ValuesOf(*argv, "-initrd"), ElementsAre("/img/initrd.img"));
   EXPECT_THAT(ValuesOf(*argv, "-drive"),
               ElementsAre("id=rootfs,file=/img/root.ext4,format=raw,if=none,readonly=on",
-                          "id=work,file=/vm/work.ext4,format=raw,if=none"));
+                          "id=work,file=/vm/work.ext4,format=raw,if=none,file.auto-read-only=off"));
   EXPECT_THAT(ValuesOf(*argv, "-netdev"), ElementsAre("tap,id=n0,ifname=tap3,script=no,downscript=no"));
   EXPECT_THAT(ValuesOf(*argv, "-device"),
               ElementsAre("virtio-blk-device,drive=rootfs", "virtio-blk-device,drive=work",

@@ -3,9 +3,11 @@
 #include <thread>
 
 #include "base/fs.h"
+#include "base/unique_fd.h"
 #include "vmm/backend.h"
 #include "vmm/launch_util.h"
 #include "vmm/qemu/qemu_argv.h"
+#include "vmm/qemu/qemu_snapshot.h"
 #include "vmm/qemu/qmp_client.h"
 #include "vmm/rate_limits.h"
 
@@ -42,6 +44,25 @@ class QemuBackend final : public VmmBackend {
   }
 
   Result<VmmProcess> Launch(const LaunchSpec& spec, std::chrono::milliseconds timeout) override {
+    return LaunchWith(spec, nullptr, true, timeout);
+  }
+
+  Result<VmmProcess> LaunchFromSnapshot(const LaunchSpec& spec, const SnapshotPaths& in, bool resume,
+                                        std::chrono::milliseconds timeout) override {
+    BANGER_ASSIGN_OR_RETURN(UniqueFd stream, OpenQemuSnapshotForRestore(in));
+    return LaunchWith(spec, &stream, resume, timeout);
+  }
+
+  Status SaveSnapshot(const VmmProcess& p, const SnapshotPaths& out,
+                      std::chrono::milliseconds timeout) override {
+    return SaveQemuSnapshot(p, out, timeout);
+  }
+
+ private:
+  // Launch, or with `incoming` (an open migration stream) a launch that
+  // continues a saved VM: -S -incoming fd:N, then cont when `resume`.
+  Result<VmmProcess> LaunchWith(const LaunchSpec& spec, const UniqueFd* incoming, bool resume,
+                                std::chrono::milliseconds timeout) {
     Deadline deadline(timeout);
     BANGER_ASSIGN_OR_RETURN(QemuAccel accel, ParseQemuAccel(opts_.qemu_accel));
     BANGER_RETURN_IF_ERROR(CheckSocketPath("QMP socket", spec.control_sock_path));
@@ -50,6 +71,7 @@ class QemuBackend final : public VmmBackend {
     }
     const std::string runas = opts_.vmm_user ? opts_.vmm_user->name : "";
     BANGER_ASSIGN_OR_RETURN(std::vector<std::string> argv, BuildQemuArgv(opts_.qemu_bin, accel, spec, runas));
+    if (incoming) argv.insert(argv.end(), {"-S", "-incoming", "fd:" + std::to_string(incoming->get())});
 
     // Otherwise a stale socket file could be mistaken for a ready QMP server.
     const std::vector<std::string> sockets = {spec.control_sock_path, spec.agent_sock_path};
@@ -64,6 +86,7 @@ class QemuBackend final : public VmmBackend {
     so.argv = std::move(argv);
     so.stdout_path = spec.vmm_log_path;
     so.cgroup_procs_files = spec.cgroup_procs_files;
+    if (incoming) so.keep_fds = {incoming->get()};
     auto pid = SpawnDetached(so);
     if (!pid.ok()) return std::move(pid).error().Wrap("spawning qemu");
     auto who = IdentifySpawned(ops_, *pid, VmmUid(opts_));
@@ -76,6 +99,12 @@ class QemuBackend final : public VmmBackend {
 
     auto qmp = WaitForQmp(*who, spec.control_sock_path, deadline);
     if (!qmp.ok()) return WithExitOutput(std::move(qmp).error(), ops_, *who, logs);
+    if (incoming) {
+      auto st = FinishIncoming(*qmp, resume, deadline);
+      if (!st.ok()) return WithExitOutput(std::move(st).error(), ops_, *who, logs);
+      guard.Release();
+      return VmmProcess{*pid, spec.control_sock_path, *who, spec.agent_sock_path};
+    }
     auto status = qmp->Execute("query-status", deadline.Remaining());
     if (!status.ok()) return WithExitOutput(std::move(status).error(), ops_, *who, logs);
     std::string state = StatusName(*status);
@@ -87,6 +116,8 @@ class QemuBackend final : public VmmBackend {
     return VmmProcess{*pid, spec.control_sock_path, *who, spec.agent_sock_path};
   }
 
+  // Launch's body, above; everything else the backend does follows.
+ public:
   Status Shutdown(const VmmProcess& p, std::chrono::milliseconds graceful) override {
     if (IsSameProcess(ops_, p.identity)) BANGER_RETURN_IF_ERROR(Stop(p, graceful));
     RemovePaths({p.control_sock_path, p.agent_sock_path});
@@ -122,7 +153,24 @@ class QemuBackend final : public VmmBackend {
     return state == "prelaunch" ? std::string("not_started") : state;
   }
 
- private:
+  // After a snapshot launch: waits until the incoming migration is in (QEMU
+  // leaves "inmigrate"; with -S it is then "paused"), then resumes when asked.
+  static Status FinishIncoming(QmpClient& qmp, bool resume, const Deadline& deadline) {
+    while (true) {
+      BANGER_ASSIGN_OR_RETURN(Json status, qmp.Execute("query-status", deadline.Remaining()));
+      std::string state = StatusName(status);
+      if (state == "paused" || state == "running") break;
+      if (state != "inmigrate")
+        return Error::Internal("qemu is \"" + state + "\" after loading the snapshot");
+      if (deadline.Expired()) return Error::Timeout("qemu did not finish loading the snapshot in time");
+      std::this_thread::sleep_for(kVmmPollInterval);
+    }
+    if (!resume) return OkStatus();
+    auto res = qmp.Execute("cont", deadline.Remaining());
+    if (!res.ok()) return std::move(res).error().Wrap("resuming the restored vm");
+    return OkStatus();
+  }
+
   // query-status's "status" ("running", "paused", ...), or "unknown".
   static std::string StatusName(const Json& status) {
     if (status.is_object() && status.contains("status") && status["status"].is_string()) {

@@ -50,11 +50,22 @@ Result<QmpClient> QmpClient::Connect(const std::string& socket_path, std::chrono
 
 Result<Json> QmpClient::Execute(const std::string& command, std::chrono::milliseconds timeout,
                                 const Json& arguments) {
+  return Run(command, timeout, arguments, -1);
+}
+
+Result<Json> QmpClient::ExecuteWithFd(const std::string& command, std::chrono::milliseconds timeout,
+                                      const Json& arguments, int fd) {
+  if (fd < 0) return Error::Invalid("QMP " + command + ": no descriptor to pass");
+  return Run(command, timeout, arguments, fd);
+}
+
+Result<Json> QmpClient::Run(const std::string& command, std::chrono::milliseconds timeout,
+                            const Json& arguments, int pass_fd) {
   Deadline deadline(timeout);
   const int64_t id = next_id_++;
   Json request = {{"execute", command}, {"id", id}};
   if (!arguments.is_null()) request["arguments"] = arguments;
-  auto wrote = WriteLine(SafeDump(request) + "\n", deadline);
+  auto wrote = WriteLine(SafeDump(request) + "\n", deadline, pass_fd);
   if (!wrote.ok()) return std::move(wrote).error().Wrap("QMP " + command);
   while (true) {
     auto msg = ReadMessage(deadline);
@@ -75,10 +86,28 @@ Result<Json> QmpClient::Execute(const std::string& command, std::chrono::millise
   }
 }
 
-Status QmpClient::WriteLine(const std::string& line, const Deadline& deadline) {
+Status QmpClient::WriteLine(const std::string& line, const Deadline& deadline, int pass_fd) {
   size_t off = 0;
   while (off < line.size()) {
-    ssize_t n = ::send(fd_.get(), line.data() + off, line.size() - off, MSG_NOSIGNAL);
+    ssize_t n = 0;
+    if (pass_fd >= 0 && off == 0) {
+      // The descriptor travels with the first byte; the rest follows plainly.
+      iovec iov{const_cast<char*>(line.data()), 1};
+      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+      msghdr msg{};
+      msg.msg_iov = &iov;
+      msg.msg_iovlen = 1;
+      msg.msg_control = control;
+      msg.msg_controllen = sizeof control;
+      cmsghdr* cm = CMSG_FIRSTHDR(&msg);
+      cm->cmsg_level = SOL_SOCKET;
+      cm->cmsg_type = SCM_RIGHTS;
+      cm->cmsg_len = CMSG_LEN(sizeof(int));
+      std::memcpy(CMSG_DATA(cm), &pass_fd, sizeof(int));
+      n = ::sendmsg(fd_.get(), &msg, MSG_NOSIGNAL);
+    } else {
+      n = ::send(fd_.get(), line.data() + off, line.size() - off, MSG_NOSIGNAL);
+    }
     if (n > 0) {
       off += static_cast<size_t>(n);
       continue;

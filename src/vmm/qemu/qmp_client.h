@@ -31,12 +31,19 @@ class QmpClient {
   // are skipped. An {"error": ...} answer becomes an error with QEMU's text.
   Result<Json> Execute(const std::string& command, std::chrono::milliseconds timeout,
                        const Json& arguments = Json());
+  // As Execute, with `fd` passed along the command's first byte (SCM_RIGHTS):
+  // QMP getfd / add-fd take their descriptor that way.
+  Result<Json> ExecuteWithFd(const std::string& command, std::chrono::milliseconds timeout,
+                             const Json& arguments, int fd);
 
  private:
   QmpClient(UniqueFd fd, std::string socket_path)
       : fd_(std::move(fd)), socket_path_(std::move(socket_path)) {}
 
-  Status WriteLine(const std::string& line, const Deadline& deadline);
+  // `pass_fd` >= 0 rides along the first byte sent.
+  Status WriteLine(const std::string& line, const Deadline& deadline, int pass_fd = -1);
+  Result<Json> Run(const std::string& command, std::chrono::milliseconds timeout, const Json& arguments,
+                   int pass_fd);
   // The next complete JSON line.
   Result<Json> ReadMessage(const Deadline& deadline);
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdio>
 #include <mutex>
 #include <set>
 #include <vector>
@@ -58,6 +59,35 @@ class FakeBackend : public VmmBackend {
   int resume_calls = 0;
   std::set<pid_t> paused_pids;
   Error pause_error{ErrorKind::kInternal, ""};
+  // Snapshots: the "files" are written with `snapshot_bytes` bytes each, so
+  // the daemon's size checks see real files.
+  Status SaveSnapshot(const VmmProcess& p, const SnapshotPaths& out, std::chrono::milliseconds) override {
+    std::lock_guard<std::mutex> lk(mu_);
+    ++saves;
+    if (!save_error.message().empty()) return save_error;
+    if (!procs_.Alive(p.pid)) return Error::Unavailable("vmm is gone");
+    for (const auto& f : {out.state_path, out.memory_path}) {
+      if (f.empty()) continue;
+      std::FILE* fp = std::fopen(f.c_str(), "wx");
+      if (!fp) return Error::FromErrno("creating " + f);
+      std::string bytes(static_cast<size_t>(snapshot_bytes), 'S');
+      std::fwrite(bytes.data(), 1, bytes.size(), fp);
+      std::fclose(fp);
+    }
+    return OkStatus();
+  }
+  Result<VmmProcess> LaunchFromSnapshot(const LaunchSpec& spec, const SnapshotPaths& in, bool,
+                                        std::chrono::milliseconds timeout) override {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      restores.push_back(in);
+    }
+    return Launch(spec, timeout);
+  }
+  int saves = 0;
+  int64_t snapshot_bytes = 4096;
+  Error save_error{ErrorKind::kInternal, ""};
+  std::vector<SnapshotPaths> restores;
   Result<Json> Metrics(const VmmProcess& p, const std::string&) override {
     if (!procs_.Alive(p.pid)) return Error::Unavailable("vmm is gone");
     std::lock_guard<std::mutex> lk(mu_);

@@ -1,0 +1,97 @@
+// SnapshotService: VM snapshots on disk (`vm snapshot create/list/delete`,
+// `vm restore`, `vm stop --save` and the transparent resume of a saved VM on
+// `vm start`). Design and crash-safety: docs/adr/0018-snapshots-on-disk.md.
+//
+// A snapshot is the VMM's files (VmmBackend::SaveSnapshot) plus reflinked
+// or sparse copies of the VM's writable disks (system overlay, work disk),
+// taken while the VM is paused; the image's shared rootfs is never copied.
+// Files live in <vm_dir>/snapshots/<id16>/; they are written under
+// snapshots/.tmp-<id16>/ and renamed into place, and the row (inserted
+// first with complete = 0, which also reserves the name) is marked complete
+// only after the rename. The startup reconcile (Reconcile below) removes
+// incomplete rows and unreferenced directories, resumes a VM a dead daemon
+// left paused mid-save, and finishes a disk swap a restore began.
+//
+// A suspend snapshot (`vm stop --save`, named "__suspend") holds only the
+// VMM files: the VMM exits right after the save, so the VM's own disks stay
+// as they were. The VM's row names it (runtime.saved_snapshot) in the same
+// write that records it stopped; the next start resumes from it and deletes it.
+//
+// Concurrency: every operation runs under the VM's lock (VmService), so it
+// never interleaves with start/stop/delete of the same VM.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "daemon/events.h"
+#include "daemon/vm_service.h"
+#include "model/types.h"
+#include "store/store.h"
+
+namespace banger {
+
+// The name `vm stop --save` gives its snapshot; user names cannot start with "__".
+inline constexpr const char* kSuspendSnapshotName = "__suspend";
+// Subdirectory of a VM's directory holding its snapshots.
+inline constexpr const char* kSnapshotsDirName = "snapshots";
+
+struct SnapshotServiceDeps {
+  Store* store = nullptr;
+  EventLog* events = nullptr;
+  VmService* vms = nullptr;
+  // Bounds the VMM's save (it writes the guest memory).
+  std::chrono::milliseconds save_timeout{std::chrono::minutes(5)};
+};
+
+class SnapshotService {
+ public:
+  // Registers the resume of saved VMs with `deps.vms` (VmService::Start).
+  explicit SnapshotService(SnapshotServiceDeps deps);
+
+  // The VM must be running; it is paused while saving and runs on after.
+  // `name` "" = "snap-<UTC time>".
+  Result<VmSnapshot> Create(const std::string& vm_ref, const std::string& name);
+  // Complete snapshots of the VM, oldest first.
+  Result<std::vector<VmSnapshot>> List(const std::string& vm_ref);
+  Status Delete(const std::string& vm_ref, const std::string& name);
+  // The VM must be stopped: its writable disks become the snapshot's copies
+  // and it continues from the snapshot (running afterwards). `name` "" = the
+  // newest snapshot.
+  Result<VmView> Restore(const std::string& vm_ref, const std::string& name);
+  // `vm stop --save`: saves the running VM, stops its VMM, marks it saved.
+  Result<VmView> StopAndSave(const std::string& vm_ref);
+
+  // The startup step, after VmService::ReconcileVm ran for every VM.
+  void Reconcile();
+
+  // The checks a restore makes before touching anything: the files are all
+  // there with their recorded sizes, and backend, image, kernel, vcpus and
+  // memory are the VM's current ones. One line saying what differs.
+  static Status CheckRestorable(const VmSnapshot& s, const VmRecord& vm, const Image& img,
+                                const std::string& dir);
+  // "<path>:<size>:<mtime ns>" of a kernel file ("" if it cannot be read).
+  static std::string KernelIdentity(const std::string& kernel_path);
+  // <vm_dir>/snapshots/<id16>.
+  static std::string DirOf(const VmRecord& vm, const VmSnapshot& s);
+
+ private:
+  // The following run under the VM's lock.
+  Result<VmSnapshot> TakeLocked(const VmRecord& vm, const std::string& name, bool suspend);
+  Result<VmRecord> ResumeSavedLocked(VmRecord vm);
+  Result<VmRecord> RestoreLocked(VmRecord vm, const VmSnapshot& s, const Image& img);
+  // Copies the snapshot's disks over the VM's (via .restore-* files and the
+  // restore.pending marker, so a crash midway is finished by Reconcile).
+  Status SwapInDisks(const VmRecord& vm, const std::string& dir);
+  Status RemoveSnapshot(const VmRecord& vm, const VmSnapshot& s);
+  void ReconcileVmLocked(const VmRecord& vm, const std::vector<VmSnapshot>& snaps);
+  void Emit(const std::string& type, const VmRecord& vm, Json data);
+
+  SnapshotServiceDeps d_;
+};
+
+// The VMM files of a snapshot in `dir` for `backend`.
+SnapshotPaths SnapshotPathsIn(BackendKind backend, const std::string& dir);
+
+}  // namespace banger

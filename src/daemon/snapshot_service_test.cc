@@ -1,0 +1,198 @@
+// SnapshotService over the fake backend (it writes small state files), fake
+// processes and disks, and a real SQLite store: the use cases, their
+// refusals, and the startup reconcile of what a killed daemon left.
+#include "daemon/snapshot_service.h"
+
+#include <unistd.h>
+
+#include "daemon/testing/vm_service_fixture.h"
+
+namespace banger {
+namespace {
+
+class SnapshotServiceTest : public VmServiceTest {
+ protected:
+  void SetUp() override {
+    VmServiceTest::SetUp();
+    snaps_ = std::make_unique<SnapshotService>(SnapshotServiceDeps{store_.get(), events_.get(), svc_.get()});
+  }
+  // Fails the test when `r` is ok or does not name `want`.
+  template <typename R>
+  static void ExpectRefused(const R& r, ErrorKind kind, const std::string& want) {
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().kind(), kind) << r.error().message();
+    EXPECT_NE(r.error().message().find(want), std::string::npos) << r.error().message();
+    EXPECT_EQ(r.error().message().find('\n'), std::string::npos) << "one line";
+  }
+  std::unique_ptr<SnapshotService> snaps_;
+};
+
+TEST_F(SnapshotServiceTest, CreateCopiesDisksRecordsSizesAndTheVmRunsOn) {
+  VmRecord vm = MustCreate("t1");
+  ASSERT_TRUE(WriteFileAtomic(vm.runtime.work_disk_path, "work-before").ok());
+  auto s = snaps_->Create("t1", "one");
+  ASSERT_TRUE(s.ok()) << s.error().message();
+  EXPECT_TRUE(s->complete);
+  EXPECT_EQ(qemu_.saves, 1);
+  const std::string dir = SnapshotService::DirOf(vm, *s);
+  EXPECT_EQ(*ReadFile(dir + "/work.ext4"), "work-before");
+  EXPECT_TRUE(IsRegularFile(dir + "/vmstate"));
+  EXPECT_TRUE(IsRegularFile(dir + "/system-overlay.ext4"));
+  EXPECT_EQ(s->files["vmstate"], 4096);
+  EXPECT_EQ(s->files.size(), 3u);
+  EXPECT_EQ(svc_->Get("t1")->vm.state, VmState::kRunning);
+  // No temp directory is left, and the listing shows it.
+  EXPECT_EQ(std::distance(fs::directory_iterator(vm.runtime.vm_dir + "/snapshots"), {}), 1);
+  auto list = snaps_->List("t1");
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ((*list)[0].name, "one");
+}
+
+TEST_F(SnapshotServiceTest, BadInputIsRefusedInOneLineAndChangesNothing) {
+  VmRecord vm = MustCreate("t1");
+  ASSERT_TRUE(snaps_->Create("t1", "one").ok());
+  ExpectRefused(snaps_->Create("t1", "one"), ErrorKind::kConflict, "already has a snapshot named \"one\"");
+  ExpectRefused(snaps_->Create("t1", "__x"), ErrorKind::kInvalidArgument, "reserved");
+  ExpectRefused(snaps_->Create("t1", "a/b"), ErrorKind::kInvalidArgument, "may hold only");
+  ExpectRefused(snaps_->Restore("t1", "one"), ErrorKind::kConflict, "is running: stop it first");
+  ExpectRefused(snaps_->Create("nope", "x"), ErrorKind::kNotFound, "nope");
+  ASSERT_TRUE(svc_->Stop("t1", std::chrono::milliseconds(0)).ok());
+  ExpectRefused(snaps_->Create("t1", "two"), ErrorKind::kConflict, "a snapshot needs it running");
+  ExpectRefused(snaps_->Restore("t1", "nope"), ErrorKind::kNotFound, "has no snapshot \"nope\"");
+  ExpectRefused(snaps_->Delete("t1", "nope"), ErrorKind::kNotFound, "nope");
+  EXPECT_EQ(snaps_->List("t1")->size(), 1u);
+  EXPECT_EQ(svc_->Get("t1")->vm.state, VmState::kStopped);
+}
+
+TEST_F(SnapshotServiceTest, SaveFailureSuchAsDiskFullLeavesNoSnapshotAndTheVmRunning) {
+  VmRecord vm = MustCreate("t1");
+  qemu_.save_error = Error::Internal("qemu could not write the snapshot: No space left on device");
+  ExpectRefused(snaps_->Create("t1", "one"), ErrorKind::kInternal, "No space left on device");
+  EXPECT_TRUE(snaps_->List("t1")->empty());
+  EXPECT_TRUE(store_->ListSnapshots("")->empty()) << "no incomplete row either";
+  EXPECT_EQ(std::distance(fs::directory_iterator(vm.runtime.vm_dir + "/snapshots"), {}), 0);
+  EXPECT_EQ(svc_->Get("t1")->vm.state, VmState::kRunning);
+  // The name is free again.
+  qemu_.save_error = Error(ErrorKind::kInternal, "");
+  EXPECT_TRUE(snaps_->Create("t1", "one").ok());
+}
+
+TEST_F(SnapshotServiceTest, RestorePutsTheDisksBackAndLaunchesFromTheSnapshot) {
+  VmRecord vm = MustCreate("t1");
+  ASSERT_TRUE(WriteFileAtomic(vm.runtime.work_disk_path, "at-snapshot").ok());
+  auto s = snaps_->Create("t1", "one");
+  ASSERT_TRUE(s.ok());
+  ASSERT_TRUE(svc_->Stop("t1", std::chrono::milliseconds(0)).ok());
+  ASSERT_TRUE(WriteFileAtomic(vm.runtime.work_disk_path, "later").ok());
+  auto r = snaps_->Restore("t1", "");
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(r->vm.state, VmState::kRunning);
+  EXPECT_EQ(*ReadFile(vm.runtime.work_disk_path), "at-snapshot");
+  ASSERT_EQ(qemu_.restores.size(), 1u);
+  EXPECT_EQ(qemu_.restores[0].state_path, SnapshotService::DirOf(vm, *s) + "/vmstate");
+  EXPECT_FALSE(PathExists(vm.runtime.vm_dir + "/restore.pending"));
+  // The snapshot stays for later restores.
+  EXPECT_EQ(snaps_->List("t1")->size(), 1u);
+}
+
+TEST_F(SnapshotServiceTest, DamagedOrMismatchedSnapshotIsRefusedAndTheVmUntouched) {
+  VmRecord vm = MustCreate("t1");
+  ASSERT_TRUE(WriteFileAtomic(vm.runtime.work_disk_path, "at-snapshot").ok());
+  auto s = snaps_->Create("t1", "one");
+  ASSERT_TRUE(s.ok());
+  ASSERT_TRUE(svc_->Stop("t1", std::chrono::milliseconds(0)).ok());
+  ASSERT_TRUE(WriteFileAtomic(vm.runtime.work_disk_path, "now").ok());
+  const std::string dir = SnapshotService::DirOf(vm, *s);
+  ASSERT_EQ(::truncate((dir + "/vmstate").c_str(), 100), 0);
+  ExpectRefused(snaps_->Restore("t1", "one"), ErrorKind::kUnavailable, "is damaged");
+  ASSERT_TRUE(RemoveFile(dir + "/vmstate").ok());
+  ExpectRefused(snaps_->Restore("t1", "one"), ErrorKind::kUnavailable, "is missing");
+  // A VM resized since: the snapshot no longer fits it.
+  SetVmRequest more;
+  more.memory_mib = 4096;
+  ASSERT_TRUE(svc_->Set("t1", more).ok());
+  ExpectRefused(snaps_->Restore("t1", "one"), ErrorKind::kConflict, "was taken with 2 vcpus and 2048 MiB");
+  EXPECT_EQ(*ReadFile(vm.runtime.work_disk_path), "now");
+  EXPECT_EQ(svc_->Get("t1")->vm.state, VmState::kStopped);
+  EXPECT_TRUE(qemu_.restores.empty());
+}
+
+TEST_F(SnapshotServiceTest, StopSaveThenStartResumesAndConsumesTheSavedState) {
+  VmRecord vm = MustCreate("t1");
+  auto saved = snaps_->StopAndSave("t1");
+  ASSERT_TRUE(saved.ok()) << saved.error().message();
+  EXPECT_EQ(saved->vm.state, VmState::kStopped);
+  EXPECT_FALSE(saved->vm.runtime.saved_snapshot.empty());
+  EXPECT_EQ(procs_.Count(), 0u) << "the VMM exits";
+  auto suspend = store_->GetSnapshot(vm.id, kSuspendSnapshotName);
+  ASSERT_TRUE(suspend.ok());
+  EXPECT_EQ(suspend->files.size(), 1u) << "only the VMM's files: the disks stay where they are";
+  ExpectRefused(snaps_->Restore("t1", kSuspendSnapshotName), ErrorKind::kInvalidArgument, "banger vm start");
+
+  auto started = svc_->Start("t1");
+  ASSERT_TRUE(started.ok()) << started.error().message();
+  EXPECT_EQ(started->vm.state, VmState::kRunning);
+  EXPECT_TRUE(started->vm.runtime.saved_snapshot.empty());
+  ASSERT_EQ(qemu_.restores.size(), 1u);
+  EXPECT_FALSE(store_->GetSnapshot(vm.id, kSuspendSnapshotName).ok()) << "consumed";
+  EXPECT_FALSE(PathExists(SnapshotService::DirOf(vm, *suspend)));
+}
+
+TEST_F(SnapshotServiceTest, DeletingTheSavedStateMakesTheNextStartCold) {
+  MustCreate("t1");
+  ASSERT_TRUE(snaps_->StopAndSave("t1").ok());
+  // Resizing under a saved guest is refused until it is resumed or discarded.
+  SetVmRequest grow;
+  grow.work_disk_size_bytes = 16 * kGiB;
+  ExpectRefused(svc_->Set("t1", grow), ErrorKind::kConflict, "has a saved state");
+  ASSERT_TRUE(snaps_->Delete("t1", kSuspendSnapshotName).ok());
+  EXPECT_TRUE(svc_->Get("t1")->vm.runtime.saved_snapshot.empty());
+  ASSERT_TRUE(svc_->Start("t1").ok());
+  EXPECT_TRUE(qemu_.restores.empty());
+}
+
+TEST_F(SnapshotServiceTest, ReconcileRemovesWhatAKilledSaveLeft) {
+  VmRecord vm = MustCreate("t1");
+  ASSERT_TRUE(snaps_->Create("t1", "keep").ok());
+  // An incomplete row with its temp dir, an unreferenced suspend snapshot,
+  // a stray directory, and a disk swap that stopped after staging.
+  VmSnapshot half;
+  half.id = NewId();
+  half.vm_id = vm.id;
+  half.name = "half";
+  half.created_at = Now();
+  ASSERT_TRUE(store_->InsertSnapshot(half).ok());
+  const std::string sdir = vm.runtime.vm_dir + "/snapshots";
+  ASSERT_TRUE(MakeDirs(sdir + "/.tmp-" + half.id.substr(0, 16)).ok());
+  VmSnapshot orphan = half;
+  orphan.id = NewId();
+  orphan.name = kSuspendSnapshotName;
+  orphan.suspend = orphan.complete = true;
+  ASSERT_TRUE(store_->InsertSnapshot(orphan).ok());
+  ASSERT_TRUE(MakeDirs(sdir + "/" + orphan.id.substr(0, 16)).ok());
+  ASSERT_TRUE(MakeDirs(sdir + "/0123456789abcdef").ok());
+  ASSERT_TRUE(WriteFileAtomic(vm.runtime.vm_dir + "/.restore-work.ext4", "staged").ok());
+  ASSERT_TRUE(WriteFileAtomic(vm.runtime.vm_dir + "/restore.pending", "x").ok());
+
+  snaps_->Reconcile();
+  auto rows = store_->ListSnapshots(vm.id);
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ((*rows)[0].name, "keep");
+  EXPECT_EQ(std::distance(fs::directory_iterator(sdir), {}), 1);
+  EXPECT_EQ(*ReadFile(vm.runtime.work_disk_path), "staged") << "the swap rolled forward";
+  EXPECT_FALSE(PathExists(vm.runtime.vm_dir + "/restore.pending"));
+  EXPECT_FALSE(PathExists(vm.runtime.vm_dir + "/.restore-work.ext4"));
+}
+
+TEST_F(SnapshotServiceTest, DeletingTheVmRemovesItsSnapshots) {
+  VmRecord vm = MustCreate("t1");
+  ASSERT_TRUE(snaps_->Create("t1", "one").ok());
+  ASSERT_TRUE(svc_->Delete("t1", false).ok());
+  EXPECT_TRUE(store_->ListSnapshots("")->empty());
+  EXPECT_FALSE(PathExists(vm.runtime.vm_dir));
+}
+
+}  // namespace
+}  // namespace banger

@@ -1,0 +1,99 @@
+// The snapshots table: name unique per VM, completion flag, cascade with the VM.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "model/json.h"
+#include "store/store.h"
+#include "store/store_test_util.h"
+
+namespace banger {
+namespace {
+
+using ::testing::HasSubstr;
+
+VmSnapshot MakeSnapshot(const std::string& vm_id, const std::string& name, int64_t at) {
+  VmSnapshot s;
+  s.id = NewId();
+  s.vm_id = vm_id;
+  s.name = name;
+  s.backend = BackendKind::kFirecracker;
+  s.image_id = "img";
+  s.kernel_identity = "/k/vmlinux:123:456";
+  s.vcpu_count = 2;
+  s.memory_mib = 512;
+  s.files = Json{{"state", 17000}, {"memory", 536870912}};
+  s.created_at = At(at);
+  return s;
+}
+
+class StoreSnapshotTest : public StoreTest {
+ protected:
+  void SetUp() override {
+    StoreTest::SetUp();
+    img_ = MakeImage("base");
+    ASSERT_TRUE(store_->InsertImage(img_).ok());
+    vm_ = MakeVm("web", img_.id);
+    ASSERT_TRUE(store_->InsertVm(vm_).ok());
+  }
+  Image img_;
+  VmRecord vm_;
+};
+
+TEST_F(StoreSnapshotTest, InsertCompleteGetListDelete) {
+  VmSnapshot s = MakeSnapshot(vm_.id, "first", 1700000000);
+  ASSERT_TRUE(store_->InsertSnapshot(s).ok());
+  auto got = store_->GetSnapshot(vm_.id, "first");
+  ASSERT_TRUE(got.ok()) << got.error().message();
+  EXPECT_FALSE(got->complete);
+  EXPECT_EQ(got->backend, BackendKind::kFirecracker);
+  EXPECT_EQ(got->files["memory"], 536870912);
+  EXPECT_EQ(got->kernel_identity, s.kernel_identity);
+  EXPECT_EQ(got->created_at, s.created_at);
+
+  s.complete = true;
+  s.bytes_on_disk = 4096;
+  ASSERT_TRUE(store_->UpdateSnapshot(s).ok());
+  got = store_->GetSnapshot(vm_.id, s.id);
+  ASSERT_TRUE(got.ok());
+  EXPECT_TRUE(got->complete);
+  EXPECT_EQ(got->bytes_on_disk, 4096);
+
+  ASSERT_TRUE(store_->InsertSnapshot(MakeSnapshot(vm_.id, "second", 1700000100)).ok());
+  auto all = store_->ListSnapshots(vm_.id);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].name, "first");
+  EXPECT_EQ((*all)[1].name, "second");
+
+  ASSERT_TRUE(store_->DeleteSnapshot(s.id).ok());
+  EXPECT_EQ(store_->GetSnapshot(vm_.id, "first").error().kind(), ErrorKind::kNotFound);
+  EXPECT_EQ(store_->DeleteSnapshot(s.id).error().kind(), ErrorKind::kNotFound);
+}
+
+TEST_F(StoreSnapshotTest, NameIsUniquePerVmOnly) {
+  ASSERT_TRUE(store_->InsertSnapshot(MakeSnapshot(vm_.id, "s", 1)).ok());
+  auto dup = store_->InsertSnapshot(MakeSnapshot(vm_.id, "s", 2));
+  ASSERT_FALSE(dup.ok());
+  EXPECT_EQ(dup.error().kind(), ErrorKind::kConflict);
+  EXPECT_THAT(dup.error().message(), HasSubstr("already has a snapshot named"));
+
+  VmRecord other = MakeVm("db", img_.id);
+  ASSERT_TRUE(store_->InsertVm(other).ok());
+  EXPECT_TRUE(store_->InsertSnapshot(MakeSnapshot(other.id, "s", 3)).ok());
+  // Lookups are scoped to their VM.
+  EXPECT_EQ(store_->GetSnapshot(other.id, "s")->vm_id, other.id);
+  EXPECT_EQ(store_->ListSnapshots("")->size(), 2u);
+}
+
+TEST_F(StoreSnapshotTest, UnknownVmIsNotFoundAndDeletingTheVmCascades) {
+  auto orphan = store_->InsertSnapshot(MakeSnapshot("no-such-vm", "s", 1));
+  ASSERT_FALSE(orphan.ok());
+  EXPECT_EQ(orphan.error().kind(), ErrorKind::kNotFound);
+
+  ASSERT_TRUE(store_->InsertSnapshot(MakeSnapshot(vm_.id, "s", 1)).ok());
+  ASSERT_TRUE(store_->DeleteVm(vm_.id).ok());
+  EXPECT_TRUE(store_->ListSnapshots("")->empty());
+}
+
+}  // namespace
+}  // namespace banger
