@@ -197,15 +197,17 @@ Result<VmSnapshot> SnapshotService::Create(const std::string& vm_ref, const std:
   VmSnapshot out;
   auto r = d_.vms->WithVmLocked(vm_ref, [&](VmRecord vm) -> Result<VmRecord> {
     d_.vms->DemoteIfDeadLocked(vm);
-    if (vm.state != VmState::kRunning) {
+    if (vm.state != VmState::kRunning && vm.state != VmState::kPaused) {
       return Error::Conflict("vm " + vm.name + " is " + VmStateName(vm.state) +
                              ": a snapshot needs it running (banger vm start " + vm.name + ")");
     }
     auto taken = TakeLocked(vm, n, false);
-    // Paused by the save (also when it failed part-way): it runs on either way.
+    // Paused by the save (also when it failed part-way): a running VM runs on
+    // either way, a paused one (vm pause) stays paused.
     auto h = d_.vms->cache_.Get(vm.id);
     VmmBackend* backend = d_.vms->BackendFor(vm.spec.backend);
-    Status resumed = h && backend ? backend->Resume(VmmProcessOf(vm, *h)) : OkStatus();
+    Status resumed =
+        h && backend && vm.state == VmState::kRunning ? backend->Resume(VmmProcessOf(vm, *h)) : OkStatus();
     if (!taken.ok()) return std::move(taken).error();
     if (!resumed.ok()) {
       return std::move(resumed).error().Wrap("snapshot " + n + " was saved, but resuming vm " + vm.name +
@@ -334,9 +336,9 @@ Result<VmRecord> SnapshotService::ResumeSavedLocked(VmRecord vm) {
 Result<VmView> SnapshotService::Restore(const std::string& vm_ref, const std::string& name) {
   return d_.vms->WithVmLocked(vm_ref, [&](VmRecord vm) -> Result<VmRecord> {
     d_.vms->DemoteIfDeadLocked(vm);
-    if (vm.state == VmState::kRunning) {
-      return Error::Conflict("vm " + vm.name + " is running: stop it first (banger vm stop " + vm.name +
-                             "), then restore");
+    if (vm.state == VmState::kRunning || vm.state == VmState::kPaused) {
+      return Error::Conflict("vm " + vm.name + " is " + VmStateName(vm.state) +
+                             ": stop it first (banger vm stop " + vm.name + "), then restore");
     }
     VmSnapshot s;
     if (name.empty()) {
@@ -366,9 +368,9 @@ Result<VmView> SnapshotService::StopAndSave(const std::string& vm_ref) {
   return d_.vms->WithVmLocked(vm_ref, [&](VmRecord vm) -> Result<VmRecord> {
     VmService& vms = *d_.vms;
     vms.DemoteIfDeadLocked(vm);
-    if (vm.state != VmState::kRunning) {
+    if (vm.state != VmState::kRunning && vm.state != VmState::kPaused) {
       return Error::Conflict("vm " + vm.name + " is " + VmStateName(vm.state) +
-                             ": only a running vm can be saved");
+                             ": only a running or paused vm can be saved");
     }
     // A suspend snapshot no row names is what a killed earlier attempt left.
     if (auto stale = d_.store->GetSnapshot(vm.id, kSuspendSnapshotName); stale.ok()) {

@@ -49,6 +49,23 @@ TEST_F(SnapshotServiceTest, CreateCopiesDisksRecordsSizesAndTheVmRunsOn) {
   EXPECT_EQ((*list)[0].name, "one");
 }
 
+// A paused VM (vm pause) can be snapshotted and saved; it stays paused after
+// a snapshot, and a restore onto it is refused like onto a running one.
+TEST_F(SnapshotServiceTest, APausedVmIsSnapshottedStaysPausedAndRefusesRestore) {
+  MustCreate("t1");
+  ASSERT_TRUE(svc_->Pause("t1").ok());
+  const int resumes = qemu_.resume_calls;
+  auto s = snaps_->Create("t1", "one");
+  ASSERT_TRUE(s.ok()) << s.error().message();
+  EXPECT_EQ(qemu_.resume_calls, resumes);
+  EXPECT_EQ(svc_->Get("t1")->vm.state, VmState::kPaused);
+  ExpectRefused(snaps_->Restore("t1", "one"), ErrorKind::kConflict, "is paused: stop it first");
+  auto saved = snaps_->StopAndSave("t1");
+  ASSERT_TRUE(saved.ok()) << saved.error().message();
+  EXPECT_EQ(saved->vm.state, VmState::kStopped);
+  EXPECT_FALSE(saved->vm.runtime.saved_snapshot.empty());
+}
+
 TEST_F(SnapshotServiceTest, BadInputIsRefusedInOneLineAndChangesNothing) {
   VmRecord vm = MustCreate("t1");
   ASSERT_TRUE(snaps_->Create("t1", "one").ok());
