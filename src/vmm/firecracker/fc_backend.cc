@@ -19,8 +19,8 @@
 #include "base/unique_fd.h"
 #include "vmm/backend.h"
 #include "vmm/firecracker/fc_client.h"
-#include "vmm/firecracker/jailer.h"
 #include "vmm/firecracker/fc_snapshot.h"
+#include "vmm/firecracker/jailer.h"
 #include "vmm/launch_util.h"
 
 namespace banger {
