@@ -128,8 +128,7 @@ TEST_F(FirecrackerE2E, CreateReadoptAfterKillDashNineStopDelete) {
 // daemon and is re-adopted paused; then resumed, stopped and deleted.
 TEST_F(FirecrackerE2E, PauseSurvivesADaemonKillAndResumes) {
   BangerHome h;
-  ASSERT_NO_FATAL_FAILURE(h.WriteConfig("backend = \"firecracker\"\nfirecracker_bin = \"" + bin_ +
-                                        "\"\ndefault_image_name = \"base\"\nstop_timeout = \"1s\"\n"));
+  ASSERT_NO_FATAL_FAILURE(h.WriteConfig(FcConfig(bin_)));
   std::string g = GuestDir();
   ASSERT_TRUE(IsRegularFile(g + "/vmlinux")) << "run scripts/make-test-guest.sh " << g;
   ASSERT_EQ(h.Banger({"image", "import", "base", "--kernel", g + "/vmlinux", "--initrd", g + "/initrd.img",
