@@ -1,4 +1,4 @@
-// /v1/vms/{ref}/snapshots and /v1/vms/{ref}/restore: snapshots on disk
+// /v1/vms/{ref}/snapshots, /v1/vms/{ref}/restore and /v1/vms/{ref}/fork: snapshots on disk
 // (daemon/snapshot_service.h).
 #include "api/handlers.h"
 #include "api/respond.h"
@@ -35,6 +35,14 @@ void AddSnapshotRoutes(RouteTable& t, ApiServices& s) {
     if (!s.snapshots) return Unavailable();
     if (auto st = s.snapshots->Delete(c.Param(0), c.Param(1)); !st.ok()) return ErrorResponse(st.error());
     return JsonResponse(200, ToJson(DeleteResponse{true, c.Param(1)}));
+  });
+  t.Add("POST", "/v1/vms/{ref}/fork", [&s](const ApiCall& c) {
+    if (!s.snapshots) return Unavailable();
+    API_TRY(ForkVmRequest req, DecodeBody<ForkVmRequest>(c.req));
+    API_TRY(auto forks, s.snapshots->Fork(c.Param(0), req.name, req.count));
+    Json arr = Json::array();
+    for (const auto& v : forks) arr.push_back(VmViewJson(v));
+    return JsonResponse(201, Json{{"vms", arr}});
   });
   t.Add("POST", "/v1/vms/{ref}/restore", [&s](const ApiCall& c) {
     if (!s.snapshots) return Unavailable();

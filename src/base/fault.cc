@@ -45,6 +45,13 @@ const std::vector<std::string> kFaultPoints = {
     // vm restore (daemon/snapshot_service.cc): staged disks, then running
     "vm.restore.disks_staged",
     "vm.restore.running",
+    // vm fork (daemon/vm_fork.cc): the source's snapshot, then per fork its
+    // disks, row, running VMM and fixed-up guest
+    "vm.fork.snapshot_taken",
+    "vm.fork.disks_copied",
+    "vm.fork.row_written",
+    "vm.fork.launched",
+    "vm.fork.fixed_up",
     // exec (daemon/guest_exec.cc)
     "exec.agent_ready",
     "exec.command_started",

@@ -22,6 +22,12 @@ struct DeleteSnapshotFlags {
   std::string name;
 };
 
+struct ForkFlags {
+  std::string vm;
+  std::string name;
+  int count = 1;
+};
+
 struct RestoreFlags {
   std::string vm;
   std::string snapshot;
@@ -77,6 +83,22 @@ int VmRestore(CliContext& ctx, const RestoreFlags& f) {
   return kExitOk;
 }
 
+int VmFork(CliContext& ctx, const ForkFlags& f) {
+  auto api = ctx.Connect();
+  if (!api.ok()) return Report(api.error());
+  ctx.Progress("forking vm " + f.vm + "...");
+  ForkVmRequest req{f.name, f.count};
+  Json body = ToJson(req);
+  auto r = (*api)->Call("POST", "/v1/vms/" + UrlEncode(f.vm) + "/fork", &body, kLongTimeout);
+  if (!r.ok()) return Report(r.error());
+  if (ctx.json()) {
+    ctx.OutJson((*r)["vms"]);
+  } else {
+    for (const auto& v : (*r)["vms"]) ctx.Out(JsonText(v, "/name") + "\n");
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 void AddSnapshotCommands(CLI::App& vm, Command* selected) {
@@ -105,6 +127,17 @@ void AddSnapshotCommands(CLI::App& vm, Command* selected) {
         "Continue a stopped VM from a snapshot (its writable disks become the snapshot's)", VmRestore);
     c->add_option("vm", f->vm, "VM name or id")->required();
     c->add_option("--snapshot", f->snapshot, "Snapshot name (default: the newest)")->type_name("NAME");
+  }
+  {
+    auto [c, f] = AddLeaf<ForkFlags>(
+        vm, selected, "fork",
+        "New VMs continuing a running or paused VM from this moment (qemu backend; the source runs on)",
+        VmFork);
+    c->add_option("vm", f->vm, "Source VM name or id")->required();
+    c->add_option("--name", f->name, "Name of the fork; with --count N: NAME-1 .. NAME-N")
+        ->type_name("NAME")
+        ->required();
+    c->add_option("--count", f->count, "How many forks (1 to 64)")->type_name("N");
   }
 }
 

@@ -410,7 +410,8 @@ void SnapshotService::ReconcileVmLocked(const VmRecord& vm, const std::vector<Vm
 
   std::set<std::string> keep;
   for (const auto& s : snaps) {
-    bool orphan_suspend = s.suspend && vm.runtime.saved_snapshot != s.id;
+    bool orphan_suspend = (s.suspend && vm.runtime.saved_snapshot != s.id) ||
+                          s.name.rfind(kForkSnapshotPrefix, 0) == 0;  // a fork's, never kept
     if (s.complete && !orphan_suspend) {
       keep.insert(s.id.substr(0, 16));
       continue;
@@ -443,6 +444,7 @@ void SnapshotService::ReconcileVmLocked(const VmRecord& vm, const std::vector<Vm
 }
 
 void SnapshotService::Reconcile() {
+  ReconcileForks();
   auto vms = d_.store->ListVms();
   auto snaps = d_.store->ListSnapshots("");
   if (!vms.ok() || !snaps.ok()) {

@@ -22,6 +22,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,12 @@ namespace banger {
 inline constexpr const char* kSuspendSnapshotName = "__suspend";
 // Subdirectory of a VM's directory holding its snapshots.
 inline constexpr const char* kSnapshotsDirName = "snapshots";
+// `vm fork`: the name prefix of its temporary snapshot of the source, the
+// marker in a fork's directory until its launch and fixup are done, and the
+// most forks one call makes.
+inline constexpr const char* kForkSnapshotPrefix = "__fork-";
+inline constexpr const char* kForkPendingName = "fork.pending";
+inline constexpr int kMaxForkCount = 64;
 
 struct SnapshotServiceDeps {
   Store* store = nullptr;
@@ -43,7 +50,17 @@ struct SnapshotServiceDeps {
   VmService* vms = nullptr;
   // Bounds the VMM's save (it writes the guest memory).
   std::chrono::milliseconds save_timeout{std::chrono::minutes(5)};
+  // Bounds a fork's guest fixup (waiting for its agent included).
+  std::chrono::milliseconds fixup_timeout{std::chrono::seconds(60)};
+  // How a fork's guest is fixed up once its VMM runs (unit tests replace
+  // it); unset: FixupGuest through GuestExec with GuestFixupFor.
+  std::function<Status(const VmRecord& fork)> fixup;
 };
+
+// The names of `count` forks called `name`: `name` itself for one,
+// <name>-1 .. <name>-<count> for more. kInvalid for an empty name, a count
+// outside 1..kMaxForkCount or a name that is not a valid VM name.
+Result<std::vector<std::string>> ForkNames(const std::string& name, int count);
 
 class SnapshotService {
  public:
@@ -63,7 +80,15 @@ class SnapshotService {
   // `vm stop --save`: saves the running VM, stops its VMM, marks it saved.
   Result<VmView> StopAndSave(const std::string& vm_ref);
 
-  // The startup step, after VmService::ReconcileVm ran for every VM.
+  // `vm fork` (daemon/vm_fork.cc): `count` new VMs continuing one snapshot
+  // of the running or paused source (which continues as it was), each with
+  // its own id, name (ForkNames), disks, network identity and fixed-up guest.
+  // All or nothing. Nothing is made when a name is taken, the count is out of
+  // range or the source is not on the qemu backend.
+  Result<std::vector<VmView>> Fork(const std::string& src_ref, const std::string& name, int count);
+
+  // The startup step, after VmService::ReconcileVm ran for every VM: removes
+  // unfinished forks, then reconciles each VM's snapshots.
   void Reconcile();
 
   // The checks a restore makes before touching anything: the files are all
@@ -86,6 +111,14 @@ class SnapshotService {
   Status SwapInDisks(const VmRecord& vm, const std::string& dir);
   Status RemoveSnapshot(const VmRecord& vm, const VmSnapshot& s);
   void ReconcileVmLocked(const VmRecord& vm, const std::vector<VmSnapshot>& snaps);
+  // One fork of Fork, under the source's lock; appends it to `made` once its row exists.
+  Result<VmRecord> ForkOneLocked(const VmRecord& src, const Image& img, const std::string& snap_dir,
+                                 const SnapshotPaths& paths, const std::string& name,
+                                 std::vector<VmRecord>& made);
+  // d_.fixup, or the real guest fixup of a fork (its own lock not held).
+  Status FixupFork(const VmRecord& vm);
+  // Deletes the VMs whose directory still holds the fork.pending marker.
+  void ReconcileForks();
   void Emit(const std::string& type, const VmRecord& vm, Json data);
 
   SnapshotServiceDeps d_;

@@ -298,6 +298,16 @@ struct JsonFields<RestoreVmRequest> {
 };
 
 template <>
+struct JsonFields<ForkVmRequest> {
+  static constexpr const char* kWhat = "fork request";
+  template <typename Io, typename V>
+  static void Visit(Io& io, V& v) {
+    io.Str("name", v.name);
+    io.Int("count", v.count, Omit::kEmpty);
+  }
+};
+
+template <>
 struct JsonFields<ExecVmRequest> {
   static constexpr const char* kWhat = "exec request";
   template <typename Io, typename V>

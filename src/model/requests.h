@@ -84,6 +84,12 @@ struct RestoreVmRequest {
   std::string snapshot;  // "" = the newest
 };
 
+// POST /v1/vms/{ref}/fork (extension)
+struct ForkVmRequest {
+  std::string name;  // the fork's name; with count > 1 the forks are <name>-1 .. <name>-<count>
+  int count = 1;
+};
+
 // POST /v1/vms/{ref}/exec (upgraded)
 struct ExecVmRequest {
   std::vector<std::string> argv;
