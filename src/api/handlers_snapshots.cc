@@ -39,7 +39,7 @@ void AddSnapshotRoutes(RouteTable& t, ApiServices& s) {
   t.Add("POST", "/v1/vms/{ref}/fork", [&s](const ApiCall& c) {
     if (!s.snapshots) return Unavailable();
     API_TRY(ForkVmRequest req, DecodeBody<ForkVmRequest>(c.req));
-    API_TRY(auto forks, s.snapshots->Fork(c.Param(0), req.name, req.count));
+    API_TRY(auto forks, s.snapshots->Fork(c.Param(0), req.name, req.count.value_or(1)));
     Json arr = Json::array();
     for (const auto& v : forks) arr.push_back(VmViewJson(v));
     return JsonResponse(201, Json{{"vms", arr}});

@@ -303,7 +303,7 @@ struct JsonFields<ForkVmRequest> {
   template <typename Io, typename V>
   static void Visit(Io& io, V& v) {
     io.Str("name", v.name);
-    io.Int("count", v.count, Omit::kEmpty);
+    io.Opt("count", v.count);
   }
 };
 

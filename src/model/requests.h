@@ -86,8 +86,8 @@ struct RestoreVmRequest {
 
 // POST /v1/vms/{ref}/fork (extension)
 struct ForkVmRequest {
-  std::string name;  // the fork's name; with count > 1 the forks are <name>-1 .. <name>-<count>
-  int count = 1;
+  std::string name;          // the fork's name; with count > 1 the forks are <name>-1 .. <name>-<count>
+  std::optional<int> count;  // unset: 1
 };
 
 // POST /v1/vms/{ref}/exec (upgraded)

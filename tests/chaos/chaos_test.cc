@@ -1,7 +1,8 @@
 // Crash consistency: a real bangerd (QEMU TCG guests, host networking on, all
 // inside a network namespace this test creates) is SIGKILLed at every step of
-// vm create, start, stop, delete, exec, session start and image build, through
-// the test-only fault points (base/fault.h, BANGER_FAULT=<point>). After each
+// vm create, start, stop, delete, exec, session start, image build, snapshot,
+// suspend, restore and fork, through the test-only fault points (base/fault.h,
+// BANGER_FAULT=<point>). After each
 // kill the daemon is restarted and the state is checked:
 //   - every VM and session the test saw acknowledged still exists (and an
 //     acknowledged delete stayed deleted); an operation killed before it
@@ -72,7 +73,7 @@ std::string Bangerd() {
 
 std::string OpOf(const std::string& point) {
   for (const char* op : {"vm.create", "vm.start", "vm.stop", "vm.delete", "session.start", "image.build",
-                         "vm.snapshot", "vm.suspend", "vm.restore"}) {
+                         "vm.snapshot", "vm.suspend", "vm.restore", "vm.fork"}) {
     if (point.rfind(std::string(op) + ".", 0) == 0) return op;
   }
   if (point.rfind("exec.", 0) == 0) return "exec";
@@ -150,7 +151,8 @@ class Chaos {
       return {"vm", "start", pick(idle)};
     }
     if (op == "vm.stop" || op == "exec" || op == "session.start" || op == "vm.snapshot" ||
-        op == "vm.suspend" || op == "vm.restore") {
+        op == "vm.suspend" || op == "vm.restore" || op == "vm.fork") {
+      if (op == "vm.fork") MakeRoom();
       auto running = VmsWhere(Running);
       std::string vm;
       if (running.empty()) {
@@ -168,6 +170,7 @@ class Chaos {
       if (op == "vm.stop") return {"vm", "stop", vm, "--timeout", "1"};
       if (op == "vm.snapshot") return {"vm", "snapshot", "create", vm, "--name", "k" + std::to_string(run)};
       if (op == "vm.suspend") return {"vm", "stop", vm, "--save"};
+      if (op == "vm.fork") return {"vm", "fork", vm, "--name", "f" + std::to_string(run)};
       if (op == "vm.restore") {
         const std::string snap = "r" + std::to_string(run);
         Must({"vm", "snapshot", "create", vm, "--name", snap});
@@ -205,6 +208,10 @@ class Chaos {
             break;
           }
         }
+      }
+    } else if (op == "vm.fork") {
+      if (r.code == 0 && j.ok() && j->is_array()) {
+        for (const auto& v : *j) model_.vms[v["id"]] = v["name"];
       }
     } else if (op == "session.start") {
       if (r.code == 0 && j.ok()) model_.sessions.insert((*j)["id"]);
@@ -282,6 +289,8 @@ class Chaos {
       }
       if (PathExists(dir + "/restore.pending"))
         fail("vm " + std::string(v["name"]) + " has an unfinished restore");
+      if (PathExists(dir + "/fork.pending"))
+        fail("vm " + std::string(v["name"]) + " is a fork the reconcile did not remove");
       if (run) {
         std::string tap =
             v.contains("handles") && v["handles"].is_object() ? v["handles"].value("tap_device", "") : "";

@@ -1,0 +1,114 @@
+// `vm fork` end to end (QEMU TCG, network off, the minimal image with the
+// agent): a VM with a file in /root and a counter process is forked three
+// times; every fork sees the file and the counter going on from where the
+// source was, has its own hostname and vm id, and a write in one fork is seen
+// by no other VM. Bad input is refused with one line and makes nothing.
+#include <gtest/gtest.h>
+
+#include <set>
+#include <thread>
+
+#include "e2e_util.h"
+
+namespace banger::e2e {
+namespace {
+
+using namespace std::chrono_literals;
+
+class ForkE2E : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_NO_FATAL_FAILURE(
+        h_.WriteConfig("backend = \"qemu\"\nqemu_accel = \"tcg\"\nnetwork = \"off\"\nstop_timeout = \"5s\"\n"
+                       "default_image_name = \"t\"\n"
+                       "[vm_defaults]\nvcpu_count = 1\nmemory_mib = 256\nwork_disk_size = \"128M\"\n"
+                       "system_overlay_size = \"512M\"\n"));
+    ASSERT_NO_FATAL_FAILURE(h_.BuildAgentImage("t"));
+  }
+
+  std::string Exec(const std::string& vm, const std::string& script) {
+    CliRun r = h_.Banger({"vm", "exec", vm, "--", "sh", "-c", script}, 240s);
+    EXPECT_EQ(r.code, 0) << vm << ": " << script << ": " << r.err;
+    return r.out;
+  }
+
+  int64_t Counter(const std::string& vm) {
+    std::string out = Exec(vm, "cat /root/counter");
+    return out.empty() ? -1 : std::stoll(out);
+  }
+
+  void ExpectRefused(const std::vector<std::string>& args, const std::string& want) {
+    CliRun r = h_.Banger(args, 120s);
+    EXPECT_NE(r.code, 0) << "banger vm fork succeeded";
+    EXPECT_NE(r.err.find(want), std::string::npos) << r.err;
+    EXPECT_LE(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "more than one line: " << r.err;
+  }
+
+  BangerHome h_;
+};
+
+TEST_F(ForkE2E, ThreeForksContinueTheSourceWithTheirOwnIdentityAndDisks) {
+  const std::string src = "src";
+  ASSERT_EQ(h_.Banger({"vm", "create", "--name", src}, 300s).code, 0);
+  Exec(src, "echo hello > /root/f && sync");
+  CliRun sess = h_.Banger({"session", "start", src, "--name", "counter", "--", "sh", "-c",
+                           "i=0; while :; do i=$((i+1)); echo $i > /root/counter; sleep 0.2; done"},
+                          120s);
+  ASSERT_EQ(sess.code, 0) << sess.err;
+  ASSERT_TRUE(WaitUntil([&] { return Counter(src) >= 3; }, 60s));
+  const std::string src_id = h_.BangerJson({"vm", "show", src})["id"].get<std::string>() + "\n";
+
+  // Refusals first: nothing is made, the source runs on.
+  ExpectRefused({"vm", "fork", src, "--name", "c", "--count", "0"}, "fork count must be 1 to 64");
+  ExpectRefused({"vm", "fork", src, "--name", "c", "--count", "65"}, "fork count must be 1 to 64");
+  ExpectRefused({"vm", "fork", src, "--name", src}, "a vm named \"src\" already exists");
+  EXPECT_EQ(h_.BangerJson({"vm", "list"}).size(), 1u);
+
+  const int64_t at_fork = Counter(src);
+  auto t0 = std::chrono::steady_clock::now();
+  CliRun fork = h_.Banger({"vm", "fork", src, "--name", "c", "--count", "3"}, 600s);
+  ASSERT_EQ(fork.code, 0) << fork.err;
+  std::printf("fork --count 3 took %lld ms\n",
+              static_cast<long long>(
+                  std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+                      .count()));
+  EXPECT_EQ(fork.out, "c-1\nc-2\nc-3\n");
+  EXPECT_EQ(h_.BangerJson({"vm", "show", src})["state"], "running");
+  EXPECT_TRUE(h_.BangerJson({"vm", "snapshot", "list", src}).empty()) << "the fork's snapshot is gone";
+
+  const std::vector<std::string> forks{"c-1", "c-2", "c-3"};
+  std::set<std::string> hostnames{Exec(src, "hostname")};
+  std::set<std::string> ids{src_id};
+  for (const auto& f : forks) {
+    Json show = h_.BangerJson({"vm", "show", f});
+    EXPECT_EQ(show["state"], "running") << show.dump();
+    EXPECT_EQ(Exec(f, "cat /root/f"), "hello\n");
+    const int64_t a = Counter(f);
+    EXPECT_GE(a, at_fork) << f << " continues the source's counter";
+    EXPECT_TRUE(WaitUntil([&] { return Counter(f) > a; }, 30s)) << f << ": the counter process does not run";
+    EXPECT_EQ(Exec(f, "hostname"), f + "\n");
+    const std::string id = Exec(f, "cat /run/banger/vm_id");
+    EXPECT_EQ(id, show["id"].get<std::string>() + "\n") << f;
+    hostnames.insert(Exec(f, "hostname"));
+    ids.insert(id);
+    EXPECT_TRUE(h_.BangerJson({"session", "list", f}).empty()) << "sessions stay the source's";
+  }
+  EXPECT_EQ(hostnames.size(), 4u);
+  EXPECT_EQ(ids.size(), 4u);
+
+  // A write in one fork is its own.
+  Exec("c-1", "echo mine > /root/only1 && sync");
+  for (const auto& other : {std::string("c-2"), std::string("c-3"), src}) {
+    EXPECT_EQ(Exec(other, "test -e /root/only1 && echo yes || echo no"), "no\n") << other;
+  }
+  EXPECT_EQ(Exec("c-1", "cat /root/only1"), "mine\n");
+  // The source counts on too.
+  const int64_t s = Counter(src);
+  EXPECT_TRUE(WaitUntil([&] { return Counter(src) > s; }, 30s));
+
+  for (const auto& f : forks) EXPECT_EQ(h_.Banger({"vm", "delete", f}, 120s).code, 0);
+  ASSERT_EQ(h_.Banger({"vm", "delete", src}, 120s).code, 0);
+}
+
+}  // namespace
+}  // namespace banger::e2e
