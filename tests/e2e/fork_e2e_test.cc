@@ -4,7 +4,9 @@
 // source was, has its own hostname and vm id, and a write in one fork is seen
 // by no other VM. Bad input is refused with one line and makes nothing.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
+#include <filesystem>
 #include <set>
 #include <thread>
 
@@ -92,6 +94,17 @@ TEST_F(ForkE2E, ThreeForksContinueTheSourceWithTheirOwnIdentityAndDisks) {
     hostnames.insert(Exec(f, "hostname"));
     ids.insert(id);
     EXPECT_TRUE(h_.BangerJson({"session", "list", f}).empty()) << "sessions stay the source's";
+  }
+  // Host bytes per fork: the blocks its directory holds (sparse-aware).
+  for (const auto& f : forks) {
+    const std::string dir = h_.BangerJson({"vm", "show", f})["runtime"]["vm_dir"];
+    int64_t bytes = 0;
+    for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+      struct stat st {};
+      if (::lstat(e.path().c_str(), &st) == 0 && S_ISREG(st.st_mode))
+        bytes += static_cast<int64_t>(st.st_blocks) * 512;
+    }
+    std::printf("fork %s: %lld KiB on the host\n", f.c_str(), static_cast<long long>(bytes / 1024));
   }
   EXPECT_EQ(hostnames.size(), 4u);
   EXPECT_EQ(ids.size(), 4u);
