@@ -67,6 +67,10 @@ Status PutLifetime(Req& r, const LifetimeFlags& f) {
     BANGER_RETURN_IF_ERROR(Annotate(ParseTtlAction(*f.ttl_action), "--ttl-action"));
     r.ttl_action = *f.ttl_action;
   }
+  if (f.idle_suspend_to) {
+    BANGER_RETURN_IF_ERROR(Annotate(ParseSuspendTarget(*f.idle_suspend_to), "--idle-suspend-to"));
+    r.idle_suspend_to = *f.idle_suspend_to;
+  }
   return OkStatus();
 }
 

@@ -29,7 +29,8 @@ struct LifetimeFlags {
   std::optional<std::string> idle_suspend;
   std::optional<std::string> ttl;
   std::optional<std::string> ttl_action;
-  bool any() const { return idle_suspend || ttl || ttl_action; }
+  std::optional<std::string> idle_suspend_to;
+  bool any() const { return idle_suspend || ttl || ttl_action || idle_suspend_to; }
 };
 
 struct CreateFlags {

@@ -142,7 +142,10 @@ std::map<std::string, std::string> ImageNamesById(const Json& images) {
 // "stopped (saved)" for a VM `vm stop --save` left with a saved state.
 static std::string StateText(const Json& vm) {
   std::string state = JsonText(vm, "/state");
-  return JsonText(vm, "/runtime/saved_snapshot").empty() ? state : state + " (saved)";
+  if (JsonText(vm, "/runtime/saved_snapshot").empty()) return state;
+  const Json::json_pointer idle("/runtime/idle_saved");
+  bool by_idle = vm.contains(idle) && vm.at(idle).is_boolean() && vm.at(idle).get<bool>();
+  return state + (by_idle ? " (suspended)" : " (saved)");
 }
 
 std::string RenderVmTable(const Json& vms, const std::map<std::string, std::string>& image_names,
@@ -201,7 +204,9 @@ KeyValues VmDetails(const Json& vm, const std::string& image_name) {
   optional("boot id", JsonText(vm, "/runtime/boot_id"));
   optional("started", JsonText(vm, "/runtime/started_at"));
   optional("paused", JsonText(vm, "/runtime/paused_at"));
-  kv.emplace_back("idle suspend", MillisText(vm, "/spec/idle_suspend_ms"));
+  std::string idle = MillisText(vm, "/spec/idle_suspend_ms");
+  if (idle != "off" && JsonText(vm, "/spec/idle_suspend_to") == "disk") idle += ", to disk";
+  kv.emplace_back("idle suspend", idle);
   std::string ttl = MillisText(vm, "/spec/ttl_ms");
   if (ttl != "off") ttl += ", then " + OrDash(JsonText(vm, "/spec/ttl_action"));
   kv.emplace_back("ttl", ttl);

@@ -188,6 +188,10 @@ void AddLifetimeFlags(CLI::App& c, LifetimeFlags& f, bool at_create) {
                "use resumes it (30s, 10m, 1h; 0 or off = never" +
                    std::string(at_create ? "; default: the config's vm_defaults.idle_suspend)" : ")"))
       ->type_name("DURATION");
+  c.add_option("--idle-suspend-to", f.idle_suspend_to,
+               "Where idle suspend puts the VM: ram (paused, default) or disk (saved like vm stop --save, "
+               "its VMM gone; the next use starts it again from the saved state)")
+      ->type_name("ram|disk");
   c.add_option("--ttl", f.ttl,
                at_create
                    ? "Stop or delete the VM this long after its creation (0 or off = never; default: the "

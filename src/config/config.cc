@@ -191,6 +191,13 @@ Result<DaemonConfig> ParseConfig(const std::string& text, const std::string& sou
       tr.Size("work_disk_size", c.vm_defaults.work_disk_size_bytes);
       tr.Bool("nat_enabled", c.vm_defaults.nat_enabled);
       tr.Duration("idle_suspend", c.vm_defaults.idle_suspend);
+      std::string idle_to = SuspendTargetName(c.vm_defaults.idle_suspend_to);
+      tr.Str("idle_suspend_to", idle_to);
+      if (auto t = ParseSuspendTarget(idle_to); t.ok()) {
+        c.vm_defaults.idle_suspend_to = *t;
+      } else {
+        tr.Fail("idle_suspend_to", "must be \"ram\" or \"disk\"");
+      }
       tr.Duration("ttl", c.vm_defaults.ttl);
       std::string ttl_action = TtlActionName(c.vm_defaults.ttl_action);
       tr.Str("ttl_action", ttl_action);

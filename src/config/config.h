@@ -35,6 +35,7 @@ struct VmDefaults {
   // Per-VM idle suspend, ttl and ttl action given to VMs created without
   // their own (0 = off); stored in each VM's spec at create.
   std::chrono::milliseconds idle_suspend{0};
+  SuspendTarget idle_suspend_to = SuspendTarget::kRam;
   std::chrono::milliseconds ttl{0};
   TtlAction ttl_action = TtlAction::kStop;
 };

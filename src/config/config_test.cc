@@ -49,6 +49,7 @@ system_overlay_size = "2G"
 work_disk_size = 1024
 nat_enabled = true
 idle_suspend = "10m"
+idle_suspend_to = "disk"
 ttl = "24h"
 ttl_action = "delete"
 )",
@@ -64,6 +65,7 @@ ttl_action = "delete"
   EXPECT_EQ(c->vm_defaults.work_disk_size_bytes, kGiB);  // plain number = MiB
   EXPECT_TRUE(c->vm_defaults.nat_enabled);
   EXPECT_EQ(c->vm_defaults.idle_suspend, std::chrono::minutes(10));
+  EXPECT_EQ(c->vm_defaults.idle_suspend_to, SuspendTarget::kDisk);
   EXPECT_EQ(c->vm_defaults.ttl, std::chrono::hours(24));
   EXPECT_EQ(c->vm_defaults.ttl_action, TtlAction::kDelete);
   EXPECT_EQ(c->stop_timeout, std::chrono::seconds(3));
@@ -92,6 +94,7 @@ TEST(ConfigTest, BadValuesAreNamed) {
            {"[vm_defaults]\nidle_suspend = \"500ms\"", "vm_defaults.idle_suspend"},
            {"[vm_defaults]\nttl = \"soon\"", "vm_defaults.ttl"},
            {"[vm_defaults]\nttl_action = \"explode\"", "vm_defaults.ttl_action"},
+           {"[vm_defaults]\nidle_suspend_to = \"swap\"", "vm_defaults.idle_suspend_to"},
        }) {
     auto c = ParseConfig(text, "c.toml");
     ASSERT_FALSE(c.ok()) << text;

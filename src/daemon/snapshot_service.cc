@@ -112,6 +112,7 @@ Status SnapshotService::CheckRestorable(const VmSnapshot& s, const VmRecord& vm,
 
 SnapshotService::SnapshotService(SnapshotServiceDeps deps) : d_(deps) {
   d_.vms->SetResumeSaved([this](VmRecord vm) { return ResumeSavedLocked(std::move(vm)); });
+  d_.vms->SetSuspendToDisk([this](VmRecord vm) { return StopAndSaveLocked(std::move(vm)); });
 }
 
 void SnapshotService::Emit(const std::string& type, const VmRecord& vm, Json data) {
@@ -366,31 +367,36 @@ Result<VmView> SnapshotService::Restore(const std::string& vm_ref, const std::st
 
 Result<VmView> SnapshotService::StopAndSave(const std::string& vm_ref) {
   return d_.vms->WithVmLocked(vm_ref, [&](VmRecord vm) -> Result<VmRecord> {
-    VmService& vms = *d_.vms;
-    vms.DemoteIfDeadLocked(vm);
-    if (vm.state != VmState::kRunning && vm.state != VmState::kPaused) {
-      return Error::Conflict("vm " + vm.name + " is " + VmStateName(vm.state) +
-                             ": only a running or paused vm can be saved");
-    }
-    // A suspend snapshot no row names is what a killed earlier attempt left.
-    if (auto stale = d_.store->GetSnapshot(vm.id, kSuspendSnapshotName); stale.ok()) {
-      BANGER_RETURN_IF_ERROR(RemoveSnapshot(vm, *stale));
-    }
-    auto taken = TakeLocked(vm, kSuspendSnapshotName, true);
-    if (!taken.ok()) {
-      auto h = vms.cache_.Get(vm.id);
-      VmmBackend* backend = vms.BackendFor(vm.spec.backend);
-      if (h && backend) backend->Resume(VmmProcessOf(vm, *h)).ok();
-      return std::move(taken).error();
-    }
-    BANGER_FAULT_POINT("vm.suspend.saved");
-    // Stopped and marked saved in one row write; the VMM goes first.
-    vm.runtime.saved_snapshot = taken->id;
-    auto stopped = vms.StopLocked(std::move(vm), std::chrono::milliseconds(0), "saved");
-    if (!stopped.ok()) return stopped;
-    spdlog::info("vm {}: saved to disk and stopped", stopped->name);
-    return stopped;
+    vm.runtime.idle_saved = false;  // saved by hand: it waits for `vm start`
+    return StopAndSaveLocked(std::move(vm));
   });
+}
+
+Result<VmRecord> SnapshotService::StopAndSaveLocked(VmRecord vm) {
+  VmService& vms = *d_.vms;
+  vms.DemoteIfDeadLocked(vm);
+  if (vm.state != VmState::kRunning && vm.state != VmState::kPaused) {
+    return Error::Conflict("vm " + vm.name + " is " + VmStateName(vm.state) +
+                           ": only a running or paused vm can be saved");
+  }
+  // A suspend snapshot no row names is what a killed earlier attempt left.
+  if (auto stale = d_.store->GetSnapshot(vm.id, kSuspendSnapshotName); stale.ok()) {
+    BANGER_RETURN_IF_ERROR(RemoveSnapshot(vm, *stale));
+  }
+  auto taken = TakeLocked(vm, kSuspendSnapshotName, true);
+  if (!taken.ok()) {
+    auto h = vms.cache_.Get(vm.id);
+    VmmBackend* backend = vms.BackendFor(vm.spec.backend);
+    if (h && backend) backend->Resume(VmmProcessOf(vm, *h)).ok();
+    return std::move(taken).error();
+  }
+  BANGER_FAULT_POINT("vm.suspend.saved");
+  // Stopped and marked saved in one row write; the VMM goes first.
+  vm.runtime.saved_snapshot = taken->id;
+  auto stopped = vms.StopLocked(std::move(vm), std::chrono::milliseconds(0), "saved");
+  if (!stopped.ok()) return stopped;
+  spdlog::info("vm {}: saved to disk and stopped", stopped->name);
+  return stopped;
 }
 
 void SnapshotService::ReconcileVmLocked(const VmRecord& vm, const std::vector<VmSnapshot>& snaps) {

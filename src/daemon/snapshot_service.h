@@ -103,6 +103,8 @@ class SnapshotService {
 
  private:
   // The following run under the VM's lock.
+  // StopAndSave's steps; also idle suspend to disk (VmService::SetSuspendToDisk).
+  Result<VmRecord> StopAndSaveLocked(VmRecord vm);
   Result<VmSnapshot> TakeLocked(const VmRecord& vm, const std::string& name, bool suspend);
   Result<VmRecord> ResumeSavedLocked(VmRecord vm);
   Result<VmRecord> RestoreLocked(VmRecord vm, const VmSnapshot& s, const Image& img);

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "daemon/testing/vm_service_fixture.h"
+#include "daemon/vm_lifetime.h"
 
 namespace banger {
 namespace {
@@ -64,6 +65,59 @@ TEST_F(SnapshotServiceTest, APausedVmIsSnapshottedStaysPausedAndRefusesRestore) 
   ASSERT_TRUE(saved.ok()) << saved.error().message();
   EXPECT_EQ(saved->vm.state, VmState::kStopped);
   EXPECT_FALSE(saved->vm.runtime.saved_snapshot.empty());
+}
+
+// --idle-suspend-to disk: the sweeper saves an idle VM to disk and stops its
+// VMM; guest use (ResumeIfPaused, as exec calls it) starts it from that state;
+// a `vm stop` in between keeps it stopped instead.
+TEST_F(SnapshotServiceTest, IdleSuspendToDiskSavesStopsAndGuestUseStartsItAgain) {
+  CreateVmRequest r = Named("idle");
+  r.idle_suspend = std::chrono::seconds(5);
+  r.idle_suspend_to = "disk";
+  MustCreateVm(*svc_, r);
+  LifetimeSweeper sweeper(*svc_, *store_);
+  EXPECT_EQ(sweeper.Sweep(Now() + std::chrono::hours(1)).suspended, std::vector<std::string>{"idle"});
+  VmRecord saved = *store_->GetVm("idle");
+  EXPECT_EQ(saved.state, VmState::kStopped);
+  EXPECT_TRUE(saved.runtime.idle_saved);
+  EXPECT_FALSE(saved.runtime.saved_snapshot.empty());
+  EXPECT_EQ(qemu_.saves, 1);
+
+  auto started = svc_->ResumeIfPaused("idle", "exec");
+  ASSERT_TRUE(started.ok()) << started.error().message();
+  EXPECT_TRUE(*started);
+  VmRecord now = *store_->GetVm("idle");
+  EXPECT_EQ(now.state, VmState::kRunning);
+  EXPECT_FALSE(now.runtime.idle_saved);
+  EXPECT_TRUE(now.runtime.saved_snapshot.empty()) << "the suspend snapshot is consumed";
+  EXPECT_EQ(qemu_.restores.size(), 1u);
+  EXPECT_FALSE(*svc_->ResumeIfPaused("idle", "exec")) << "running: nothing to do";
+
+  // Suspended again, then `vm stop`: it stays stopped on the next use, and
+  // `vm start` still continues the saved state.
+  ASSERT_EQ(sweeper.Sweep(Now() + std::chrono::hours(2)).suspended.size(), 1u);
+  ASSERT_TRUE(svc_->Stop("idle", std::nullopt).ok());
+  EXPECT_FALSE(store_->GetVm("idle")->runtime.idle_saved);
+  EXPECT_FALSE(*svc_->ResumeIfPaused("idle", "exec"));
+  EXPECT_EQ(store_->GetVm("idle")->state, VmState::kStopped);
+  ASSERT_TRUE(svc_->Start("idle").ok());
+  EXPECT_EQ(qemu_.restores.size(), 2u);
+}
+
+// A save that fails (a full disk, a backend that cannot save) still suspends
+// the idle VM, in RAM, instead of retrying every pass.
+TEST_F(SnapshotServiceTest, IdleSuspendToDiskFallsBackToRamWhenTheSaveFails) {
+  CreateVmRequest r = Named("idle");
+  r.idle_suspend = std::chrono::seconds(5);
+  r.idle_suspend_to = "disk";
+  MustCreateVm(*svc_, r);
+  qemu_.save_error = Error::Internal("No space left on device");
+  LifetimeSweeper sweeper(*svc_, *store_);
+  EXPECT_EQ(sweeper.Sweep(Now() + std::chrono::hours(1)).suspended, std::vector<std::string>{"idle"});
+  VmRecord vm = *store_->GetVm("idle");
+  EXPECT_EQ(vm.state, VmState::kPaused);
+  EXPECT_FALSE(vm.runtime.idle_saved);
+  EXPECT_TRUE(vm.runtime.saved_snapshot.empty());
 }
 
 TEST_F(SnapshotServiceTest, BadInputIsRefusedInOneLineAndChangesNothing) {

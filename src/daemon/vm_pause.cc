@@ -19,8 +19,12 @@ std::chrono::seconds WholeSeconds(std::chrono::milliseconds d) {
 
 Status VmService::ApplyLifetime(VmRecord& vm, const std::optional<std::chrono::milliseconds>& idle_suspend,
                                 const std::optional<std::chrono::milliseconds>& ttl,
-                                const std::optional<std::string>& ttl_action) {
+                                const std::optional<std::string>& ttl_action,
+                                const std::optional<std::string>& idle_suspend_to) {
   if (idle_suspend) vm.spec.idle_suspend = *idle_suspend;
+  if (idle_suspend_to) {
+    BANGER_ASSIGN_OR_RETURN(vm.spec.idle_suspend_to, ParseSuspendTarget(*idle_suspend_to));
+  }
   if (ttl_action) {
     BANGER_ASSIGN_OR_RETURN(vm.spec.ttl_action, ParseTtlAction(*ttl_action));
   }
@@ -117,6 +121,18 @@ Result<VmView> VmService::Resume(const std::string& ref) {
 Result<bool> VmService::ResumeIfPaused(const std::string& ref, const std::string& reason) {
   // Cheap unlocked look first: nearly every exec finds its VM running.
   BANGER_ASSIGN_OR_RETURN(VmRecord seen, d_.store->GetVm(ref));
+  if (seen.state == VmState::kStopped && seen.runtime.idle_saved) {
+    // Idle suspend saved it to disk: guest use starts it from that state.
+    bool started = false;
+    auto r = WithVmLocked(seen.id, [&](VmRecord vm) -> Result<VmRecord> {
+      if (vm.state != VmState::kStopped || !vm.runtime.idle_saved) return vm;  // someone else did
+      started = true;
+      spdlog::info("vm {}: {} (from its idle suspend to disk)", vm.name, reason);
+      return StartLocked(std::move(vm));
+    });
+    if (!r.ok()) return std::move(r).error();
+    return started;
+  }
   if (seen.state != VmState::kPaused) return false;
   bool resumed = false;
   auto r = WithVmLocked(seen.id, [&](VmRecord vm) -> Result<VmRecord> {
@@ -146,6 +162,23 @@ Result<bool> VmService::PauseIfIdle(const std::string& id, Timestamp now) {
     auto idle = WholeSeconds(vm.spec.idle_suspend);
     if (vm.last_touched_at >= now - idle || InUse(vm.id) || !VmAlive(vm)) return false;
     std::string reason = "idle-suspended: idle for " + FormatDuration(vm.spec.idle_suspend);
+    if (vm.spec.idle_suspend_to == SuspendTarget::kDisk && suspend_to_disk_) {
+      VmRecord to_save = vm;
+      to_save.runtime.idle_saved = true;  // written with the stop, in one row write
+      auto saved = suspend_to_disk_(std::move(to_save));
+      if (saved.ok()) {
+        spdlog::info("vm {}: {}; saved to disk", vm.name, reason);
+        return true;
+      }
+      // A backend that cannot save (the jailer), a full disk: the VM still
+      // gets suspended, in RAM, rather than tried again every pass.
+      spdlog::warn("vm {}: idle suspend to disk failed ({}); pausing it in RAM instead", vm.name,
+                   saved.error().message());
+      BANGER_ASSIGN_OR_RETURN(vm, d_.store->GetVm(id));
+      DemoteIfDeadLocked(vm);
+      if (vm.state != VmState::kRunning) return false;
+      reason += " (in RAM: saving to disk failed)";
+    }
     BANGER_RETURN_IF_ERROR(PauseLocked(std::move(vm), reason));
     return true;
   });

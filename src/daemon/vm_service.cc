@@ -109,9 +109,10 @@ Result<VmRecord> VmService::NewRecord(const CreateVmRequest& req) {
   vm.spec.auto_remove = req.auto_remove;
   vm.spec.limits = MergeRateLimits(RateLimits{}, req);
   vm.spec.idle_suspend = def.idle_suspend;
+  vm.spec.idle_suspend_to = def.idle_suspend_to;
   vm.spec.ttl_action = def.ttl_action;
-  BANGER_RETURN_IF_ERROR(
-      ApplyLifetime(vm, req.idle_suspend, req.ttl ? req.ttl : std::optional(def.ttl), req.ttl_action));
+  BANGER_RETURN_IF_ERROR(ApplyLifetime(vm, req.idle_suspend, req.ttl ? req.ttl : std::optional(def.ttl),
+                                       req.ttl_action, req.idle_suspend_to));
   BANGER_RETURN_IF_ERROR(CheckNatRequest(req.nat_enabled));
   vm.spec.backend = d_.default_backend;
   if (req.backend) {
@@ -259,6 +260,7 @@ Status VmService::CheckBootable(const VmRecord& vm, const Image& img) {
 
 Result<VmRecord> VmService::StartLocked(VmRecord vm) {
   if (vm.state == VmState::kRunning && VmAlive(vm)) return vm;
+  vm.runtime.idle_saved = false;  // any start ends an idle suspend to disk
   // Starting a paused VM continues it: its memory is the VM's state.
   if (vm.state == VmState::kPaused && VmAlive(vm)) return ResumeLocked(std::move(vm), "resumed by start");
   // `vm stop --save` left a saved state: the start continues it.
@@ -397,7 +399,14 @@ Result<VmView> VmService::Start(const std::string& ref) {
 }
 
 Result<VmView> VmService::Stop(const std::string& ref, std::optional<std::chrono::milliseconds> graceful) {
-  return WithVmLocked(ref, [&](VmRecord vm) {
+  return WithVmLocked(ref, [&](VmRecord vm) -> Result<VmRecord> {
+    if (vm.state == VmState::kStopped && vm.runtime.idle_saved) {
+      // Suspended to disk by idle suspend: a stop keeps it stopped (its saved
+      // state stays for `vm start`) instead of starting on the next use.
+      vm.runtime.idle_saved = false;
+      BANGER_RETURN_IF_ERROR(d_.store->UpdateVm(vm));
+      return vm;
+    }
     return StopLocked(std::move(vm), graceful.value_or(d_.config.stop_timeout), "stopped");
   });
 }
@@ -490,6 +499,7 @@ Result<VmRecord> VmService::SetLocked(VmRecord vm, const SetVmRequest& req) {
   if (req.idle_suspend) next.idle_suspend = *req.idle_suspend;
   if (req.ttl) next.ttl = *req.ttl;
   if (req.ttl_action) BANGER_RETURN_IF_ERROR(ParseTtlAction(*req.ttl_action));
+  if (req.idle_suspend_to) BANGER_RETURN_IF_ERROR(ParseSuspendTarget(*req.idle_suspend_to));
   BANGER_RETURN_IF_ERROR(CheckNatRequest(req.nat_enabled));
   BANGER_RETURN_IF_ERROR(ValidateSpec(next));
   BANGER_RETURN_IF_ERROR(CheckRateLimitSupport(next.backend, next.limits));
@@ -520,7 +530,7 @@ Result<VmRecord> VmService::SetLocked(VmRecord vm, const SetVmRequest& req) {
     BANGER_RETURN_IF_ERROR(Annotate(ApplyRateLimits(vm, next.limits), "rate limits of vm " + vm.name));
   }
   vm.spec = next;
-  BANGER_RETURN_IF_ERROR(ApplyLifetime(vm, req.idle_suspend, req.ttl, req.ttl_action));
+  BANGER_RETURN_IF_ERROR(ApplyLifetime(vm, req.idle_suspend, req.ttl, req.ttl_action, req.idle_suspend_to));
   vm.updated_at = Now();
   BANGER_RETURN_IF_ERROR(d_.store->UpdateVm(vm));
   EmitVm("vm.updated", vm, Json{{"spec", ToJson(vm.spec)}});

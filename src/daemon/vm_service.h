@@ -150,6 +150,9 @@ class VmService {
   // whose row names a saved state (runtime.saved_snapshot). Unset: such a
   // VM boots cold.
   void SetResumeSaved(std::function<Result<VmRecord>(VmRecord)> fn) { resume_saved_ = std::move(fn); }
+  // Registered by SnapshotService: saves a running or paused VM (the VM's
+  // lock held) and stops its VMM, as `vm stop --save`; idle suspend to disk.
+  void SetSuspendToDisk(std::function<Result<VmRecord>(VmRecord)> fn) { suspend_to_disk_ = std::move(fn); }
   // Makes waiting reads (ReadLogs) return promptly: the daemon is stopping.
   void BeginShutdown() { stopping_ = true; }
 
@@ -202,7 +205,8 @@ class VmService {
   // config's vm_defaults at create) and the ttl deadline they give.
   Status ApplyLifetime(VmRecord& vm, const std::optional<std::chrono::milliseconds>& idle_suspend,
                        const std::optional<std::chrono::milliseconds>& ttl,
-                       const std::optional<std::string>& ttl_action);
+                       const std::optional<std::string>& ttl_action,
+                       const std::optional<std::string>& idle_suspend_to);
   // Tears down everything transient the handles name, then forgets them.
   void CleanupRuntime(const VmRecord& vm, const std::optional<VmHandles>& handles);
   // Removes the VM's cgroup (its VMM must be gone); logs a failure.
@@ -221,8 +225,9 @@ class VmService {
   friend class SnapshotService;
 
   VmServiceDeps d_;
-  std::function<Result<VmRecord>(VmRecord)> resume_saved_;  // set once at wiring
-  std::unique_ptr<CowRoot> own_cow_;                        // when deps named none
+  std::function<Result<VmRecord>(VmRecord)> resume_saved_;     // set once at wiring
+  std::function<Result<VmRecord>(VmRecord)> suspend_to_disk_;  // set once at wiring
+  std::unique_ptr<CowRoot> own_cow_;                           // when deps named none
   HandleCache cache_;
   std::atomic<bool> stopping_{false};
   std::mutex create_mu_;  // serializes guest IP allocation

@@ -48,6 +48,7 @@ struct JsonFields<VmSpec> {
     io.Int64("disk_iops", v.limits.disk_iops);
     io.Int64("net_bw_bytes_per_sec", v.limits.net_bytes_per_sec);
     io.Millis("idle_suspend_ms", v.idle_suspend);
+    io.Enum("idle_suspend_to", v.idle_suspend_to, SuspendTargetName, ParseSuspendTarget);
     io.Millis("ttl_ms", v.ttl);
     io.Enum("ttl_action", v.ttl_action, TtlActionName, ParseTtlAction);
   }
@@ -75,6 +76,7 @@ struct JsonFields<VmRuntime> {
     io.Time("paused_at", v.paused_at, Omit::kEmpty);
     io.Time("expires_at", v.expires_at, Omit::kEmpty);
     io.Str("saved_snapshot", v.saved_snapshot, Omit::kEmpty);
+    io.Bool("idle_saved", v.idle_saved, Omit::kEmpty);
   }
 };
 
@@ -243,6 +245,7 @@ struct JsonFields<CreateVmRequest> {
     io.Opt("disk_iops", v.disk_iops);
     io.Opt("net_bw_bytes_per_sec", v.net_bw_bytes_per_sec);
     io.Opt("idle_suspend_ms", v.idle_suspend);
+    io.Opt("idle_suspend_to", v.idle_suspend_to);
     io.Opt("ttl_ms", v.ttl);
     io.Opt("ttl_action", v.ttl_action);
   }
@@ -262,6 +265,7 @@ struct JsonFields<SetVmRequest> {
     io.Opt("disk_iops", v.disk_iops);
     io.Opt("net_bw_bytes_per_sec", v.net_bw_bytes_per_sec);
     io.Opt("idle_suspend_ms", v.idle_suspend);
+    io.Opt("idle_suspend_to", v.idle_suspend_to);
     io.Opt("ttl_ms", v.ttl);
     io.Opt("ttl_action", v.ttl_action);
   }

@@ -39,6 +39,8 @@ constexpr NameTable<VmState> kVmStates = {{VmState::kCreated, "created"},
                                           {VmState::kError, "error"},
                                           {VmState::kPaused, "paused"}};
 constexpr NameTable<TtlAction> kTtlActions = {{TtlAction::kStop, "stop"}, {TtlAction::kDelete, "delete"}};
+constexpr NameTable<SuspendTarget> kSuspendTargets = {{SuspendTarget::kRam, "ram"},
+                                                      {SuspendTarget::kDisk, "disk"}};
 constexpr NameTable<BackendKind> kBackends = {{BackendKind::kFirecracker, "firecracker"},
                                               {BackendKind::kQemu, "qemu"}};
 constexpr NameTable<GuestSessionStatus> kSessionStatuses = {{GuestSessionStatus::kStarting, "starting"},
@@ -60,6 +62,12 @@ Result<VmState> ParseVmState(const std::string& s) {
 }
 
 const char* TtlActionName(TtlAction a) { return NameIn(kTtlActions, a, "stop"); }
+
+const char* SuspendTargetName(SuspendTarget t) { return NameIn(kSuspendTargets, t, "ram"); }
+
+Result<SuspendTarget> ParseSuspendTarget(const std::string& s) {
+  return ParseIn(kSuspendTargets, s, "idle suspend target must be ram or disk, got \"" + s + "\"");
+}
 
 Result<TtlAction> ParseTtlAction(const std::string& s) {
   return ParseIn(kTtlActions, s, "ttl action must be stop or delete, got \"" + s + "\"");

@@ -15,12 +15,13 @@ bool HasNul(const std::string& s) { return s.find('\0') != std::string::npos; }
 
 namespace {
 
-// idle_suspend_ms, ttl_ms and ttl_action of a create or set request.
+// idle_suspend_ms, idle_suspend_to, ttl_ms and ttl_action of a create or set request.
 template <typename Req>
 Status CheckLifetime(const Req& v) {
   if (v.idle_suspend) BANGER_RETURN_IF_ERROR(CheckLifetimeDuration("idle_suspend_ms", *v.idle_suspend));
   if (v.ttl) BANGER_RETURN_IF_ERROR(CheckLifetimeDuration("ttl_ms", *v.ttl));
   if (v.ttl_action) BANGER_RETURN_IF_ERROR(ParseTtlAction(*v.ttl_action));
+  if (v.idle_suspend_to) BANGER_RETURN_IF_ERROR(ParseSuspendTarget(*v.idle_suspend_to));
   return OkStatus();
 }
 

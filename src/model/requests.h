@@ -39,6 +39,7 @@ struct CreateVmRequest {
   std::optional<int64_t> net_bw_bytes_per_sec;
   // Idle suspend, ttl and what the ttl does (unset = the config's vm_defaults).
   std::optional<std::chrono::milliseconds> idle_suspend;
+  std::optional<std::string> idle_suspend_to;  // "ram" | "disk"
   std::optional<std::chrono::milliseconds> ttl;
   std::optional<std::string> ttl_action;  // "stop" | "delete"
 };
@@ -55,6 +56,7 @@ struct SetVmRequest {
   std::optional<int64_t> net_bw_bytes_per_sec;
   // 0 = off. A ttl given sets a new deadline: now + ttl.
   std::optional<std::chrono::milliseconds> idle_suspend;
+  std::optional<std::string> idle_suspend_to;  // "ram" | "disk"
   std::optional<std::chrono::milliseconds> ttl;
   std::optional<std::string> ttl_action;  // "stop" | "delete"
 };

@@ -46,6 +46,11 @@ inline bool VmStateHasVmm(VmState s) { return s == VmState::kRunning || s == VmS
 enum class TtlAction { kStop, kDelete };
 const char* TtlActionName(TtlAction a);
 Result<TtlAction> ParseTtlAction(const std::string& s);
+// Where idle suspend puts a VM (extension: `--idle-suspend-to`): paused in
+// RAM, or saved to disk with its VMM gone (as `vm stop --save`).
+enum class SuspendTarget { kRam, kDisk };
+const char* SuspendTargetName(SuspendTarget t);
+Result<SuspendTarget> ParseSuspendTarget(const std::string& s);
 // Longest idle-suspend time and ttl accepted: a year.
 inline constexpr std::chrono::milliseconds kMaxLifetimeDuration{365LL * 24 * 3600 * 1000};
 
@@ -102,6 +107,7 @@ struct VmSpec {
   RateLimits limits;  // extension: `vm create/set --disk-bw --disk-iops --net-bw`
   // extension: pause in RAM after this long without activity (0 = never).
   std::chrono::milliseconds idle_suspend{0};
+  SuspendTarget idle_suspend_to = SuspendTarget::kRam;
   // extension: stop or delete the VM this long after its creation, its
   // next start after a ttl stop, or `vm set --ttl` (0 = never; see
   // VmRuntime::expires_at).
@@ -131,6 +137,10 @@ struct VmRuntime {
   // extension: the suspend snapshot (`vm stop --save`) the next start resumes
   // from; "" = none. Set together with state stopped, in one row write.
   std::string saved_snapshot;
+  // extension: the saved state is idle suspend's (--idle-suspend-to disk),
+  // so the next guest use starts the VM again; a `vm stop --save` waits for
+  // `vm start`. Cleared by any start.
+  bool idle_saved = false;
 };
 
 struct VmStats {

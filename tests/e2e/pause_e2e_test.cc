@@ -1,7 +1,8 @@
 // End to end with a banger-built image under QEMU TCG: `vm pause` freezes
 // the guest (its console stops growing) and `vm exec` resumes it; a VM with
 // --idle-suspend is paused by the daemon and answers exec with its output
-// intact; a VM whose ttl expires with --ttl-action delete is gone.
+// intact; with --idle-suspend-to disk it is saved, its VMM exits, and exec
+// continues it; a VM whose ttl expires with --ttl-action delete is gone.
 #include <gtest/gtest.h>
 
 #include "e2e_util.h"
@@ -98,6 +99,32 @@ TEST_F(PauseE2E, AnIdleSuspendedVmAnswersExecWithItsOutputIntact) {
   // It was resumed; left alone it is suspended again.
   EXPECT_TRUE(WaitUntil([] { return State("i1") == "paused"; }, 30s)) << State("i1");
   EXPECT_EQ(home_->Banger({"vm", "delete", "i1"}).code, 0);
+}
+
+// --idle-suspend-to disk: the idle VM is saved and its VMM exits ("stopped
+// (suspended)"); exec starts it from the saved state (same boot, a file
+// written before is there) and answers with its output intact.
+TEST_F(PauseE2E, AVmIdleSuspendedToDiskIsContinuedByExec) {
+  CliRun c =
+      home_->Banger({"vm", "create", "--name", "s1", "--idle-suspend", "2s", "--idle-suspend-to", "disk"});
+  ASSERT_EQ(c.code, 0) << c.err;
+  CliRun before = home_->Banger(
+      {"vm", "exec", "s1", "--", "sh", "-c", "echo kept > /root/mark; cat /proc/sys/kernel/random/boot_id"});
+  ASSERT_EQ(before.code, 0) << before.err;
+  EXPECT_TRUE(WaitUntil([] { return State("s1") == "stopped"; }, 60s)) << State("s1");
+  CliRun list = home_->Banger({"vm", "list"});
+  EXPECT_NE(list.out.find("stopped (suspended)"), std::string::npos) << list.out;
+  Json saved = home_->BangerJson({"vm", "show", "s1"});
+  EXPECT_FALSE(saved["runtime"]["saved_snapshot"].get<std::string>().empty()) << saved.dump();
+  EXPECT_EQ(saved["runtime"]["idle_saved"], true) << saved.dump();
+  EXPECT_FALSE(saved.contains("handles")) << "its VMM is gone: " << saved.dump();
+
+  CliRun e = home_->Banger({"vm", "exec", "s1", "--", "sh", "-c",
+                            "cat /root/mark; cat /proc/sys/kernel/random/boot_id; seq 1 20000 | tail -n 1"});
+  ASSERT_EQ(e.code, 0) << e.err;
+  EXPECT_EQ(e.out, "kept\n" + before.out + "20000\n") << "the same boot continued, not a new one";
+  EXPECT_EQ(State("s1"), "running");
+  EXPECT_EQ(home_->Banger({"vm", "delete", "s1"}).code, 0);
 }
 
 TEST_F(PauseE2E, AVmWhoseTtlExpiresWithDeleteIsGone) {
