@@ -6,6 +6,7 @@
 #include <ctime>
 #include <filesystem>
 #include <set>
+#include <utility>
 
 #include "base/fault.h"
 #include "base/fs.h"
@@ -110,7 +111,7 @@ Status SnapshotService::CheckRestorable(const VmSnapshot& s, const VmRecord& vm,
   return OkStatus();
 }
 
-SnapshotService::SnapshotService(SnapshotServiceDeps deps) : d_(deps) {
+SnapshotService::SnapshotService(SnapshotServiceDeps deps) : d_(std::move(deps)) {
   d_.vms->SetResumeSaved([this](VmRecord vm) { return ResumeSavedLocked(std::move(vm)); });
   d_.vms->SetSuspendToDisk([this](VmRecord vm) { return StopAndSaveLocked(std::move(vm)); });
 }
