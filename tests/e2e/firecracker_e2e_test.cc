@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "base/account.h"
+#include "base/testing/proc_status.h"
 #include "e2e_util.h"
 #include "vmm/launch_util.h"
 
@@ -53,35 +54,9 @@ void ImportFcGuest(BangerHome& h) {
             0);
 }
 
-// The value of `key:` in /proc/<pid>/status, "" if absent.
-std::string StatusField(pid_t pid, const std::string& key) {
-  auto text = ReadFile("/proc/" + std::to_string(pid) + "/status");
-  if (!text.ok()) return "";
-  std::istringstream in(*text);
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind(key + ":", 0) == 0) {
-      std::string v = line.substr(key.size() + 1);
-      v.erase(0, v.find_first_not_of(" \t"));
-      return v;
-    }
-  }
-  return "";
-}
+using banger::testing::StatusField;
 
-// The host directory a process sees as "/" (the root of the mount on "/"
-// in its mountinfo: the jailer pivots in a mount namespace of its own).
-std::string RootDirOf(pid_t pid) {
-  auto text = ReadFile("/proc/" + std::to_string(pid) + "/mountinfo");
-  if (!text.ok()) return "";
-  std::istringstream in(*text);
-  for (std::string line; std::getline(in, line);) {
-    std::istringstream f(line);
-    std::string id, parent, devno, root, mount_point;
-    f >> id >> parent >> devno >> root >> mount_point;
-    if (mount_point == "/") return root;
-  }
-  return "";
-}
+using banger::testing::RootDirOf;
 
 class FirecrackerE2E : public ::testing::Test {
  protected:

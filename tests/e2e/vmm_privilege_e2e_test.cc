@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "base/account.h"
+#include "base/testing/proc_status.h"
 #include "e2e_util.h"
 
 namespace banger::e2e {
@@ -21,20 +22,7 @@ namespace {
 constexpr const char* kTcgConfig =
     "backend = \"qemu\"\nqemu_accel = \"tcg\"\nstop_timeout = \"3s\"\ndefault_image_name = \"base\"\n";
 
-// The value of `key:` in /proc/<pid>/status, "" if absent.
-std::string StatusField(pid_t pid, const std::string& key) {
-  auto text = ReadFile("/proc/" + std::to_string(pid) + "/status");
-  if (!text.ok()) return "";
-  std::istringstream in(*text);
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind(key + ":", 0) == 0) {
-      std::string v = line.substr(key.size() + 1);
-      v.erase(0, v.find_first_not_of(" \t"));
-      return v;
-    }
-  }
-  return "";
-}
+using banger::testing::StatusField;
 
 // What each descriptor of pid points at (readlink of /proc/<pid>/fd/*).
 std::vector<std::string> FdTargets(pid_t pid) {

@@ -19,6 +19,7 @@
 #include "base/account.h"
 #include "base/fs.h"
 #include "base/process.h"
+#include "base/testing/proc_status.h"
 #include "http/http.h"
 #include "vmm/backend.h"
 #include "vmm/firecracker/jailer.h"
@@ -39,36 +40,9 @@ std::string TestGuestDir() {
   return !env.empty() ? env : std::string(BANGER_SOURCE_DIR) + "/build/test-guest";
 }
 
-// The value of `key:` in /proc/<pid>/status, "" if absent.
-std::string StatusField(pid_t pid, const std::string& key) {
-  auto text = ReadFile("/proc/" + std::to_string(pid) + "/status");
-  if (!text.ok()) return "";
-  std::istringstream in(*text);
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind(key + ":", 0) == 0) {
-      std::string v = line.substr(key.size() + 1);
-      v.erase(0, v.find_first_not_of(" \t"));
-      return v;
-    }
-  }
-  return "";
-}
+using banger::testing::StatusField;
 
-// The host directory that is the process's "/": the root field of the
-// mount on "/" in /proc/<pid>/mountinfo (the jailer pivots in its own mount
-// namespace, so readlink /proc/<pid>/root says only "/").
-std::string RootDirOf(pid_t pid) {
-  auto text = ReadFile("/proc/" + std::to_string(pid) + "/mountinfo");
-  if (!text.ok()) return "";
-  std::istringstream in(*text);
-  for (std::string line; std::getline(in, line);) {
-    std::istringstream f(line);
-    std::string id, parent, devno, root, mount_point;
-    f >> id >> parent >> devno >> root >> mount_point;
-    if (mount_point == "/") return root;
-  }
-  return "";
-}
+using banger::testing::RootDirOf;
 
 class VmmJailerTest : public ::testing::Test {
  protected:
