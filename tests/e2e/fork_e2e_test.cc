@@ -10,53 +10,20 @@
 #include <set>
 #include <thread>
 
-#include "e2e_util.h"
+#include "agent_guest_fixture.h"
 
 namespace banger::e2e {
 namespace {
 
 using namespace std::chrono_literals;
 
-class ForkE2E : public ::testing::Test {
- protected:
-  void SetUp() override {
-    ASSERT_NO_FATAL_FAILURE(
-        h_.WriteConfig("backend = \"qemu\"\nqemu_accel = \"tcg\"\nnetwork = \"off\"\nstop_timeout = \"5s\"\n"
-                       "default_image_name = \"t\"\n"
-                       "[vm_defaults]\nvcpu_count = 1\nmemory_mib = 256\nwork_disk_size = \"128M\"\n"
-                       "system_overlay_size = \"512M\"\n"));
-    ASSERT_NO_FATAL_FAILURE(h_.BuildAgentImage("t"));
-  }
-
-  std::string Exec(const std::string& vm, const std::string& script) {
-    CliRun r = h_.Banger({"vm", "exec", vm, "--", "sh", "-c", script}, 240s);
-    EXPECT_EQ(r.code, 0) << vm << ": " << script << ": " << r.err;
-    return r.out;
-  }
-
-  int64_t Counter(const std::string& vm) {
-    std::string out = Exec(vm, "cat /root/counter");
-    return out.empty() ? -1 : std::stoll(out);
-  }
-
-  void ExpectRefused(const std::vector<std::string>& args, const std::string& want) {
-    CliRun r = h_.Banger(args, 120s);
-    EXPECT_NE(r.code, 0) << "banger vm fork succeeded";
-    EXPECT_NE(r.err.find(want), std::string::npos) << r.err;
-    EXPECT_LE(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "more than one line: " << r.err;
-  }
-
-  BangerHome h_;
-};
+using ForkE2E = AgentGuestE2E;
 
 TEST_F(ForkE2E, ThreeForksContinueTheSourceWithTheirOwnIdentityAndDisks) {
   const std::string src = "src";
   ASSERT_EQ(h_.Banger({"vm", "create", "--name", src}, 300s).code, 0);
   Exec(src, "echo hello > /root/f && sync");
-  CliRun sess = h_.Banger({"session", "start", src, "--name", "counter", "--", "sh", "-c",
-                           "i=0; while :; do i=$((i+1)); echo $i > /root/counter; sleep 0.2; done"},
-                          120s);
-  ASSERT_EQ(sess.code, 0) << sess.err;
+  ASSERT_NO_FATAL_FAILURE(StartCounter(src));
   ASSERT_TRUE(WaitUntil([&] { return Counter(src) >= 3; }, 60s));
   const std::string src_id = h_.BangerJson({"vm", "show", src})["id"].get<std::string>() + "\n";
 

@@ -9,62 +9,20 @@
 #include <filesystem>
 #include <thread>
 
-#include "e2e_util.h"
+#include "agent_guest_fixture.h"
 
 namespace banger::e2e {
 namespace {
 
 using namespace std::chrono_literals;
 
-class SnapshotE2E : public ::testing::Test {
- protected:
-  void SetUp() override {
-    ASSERT_NO_FATAL_FAILURE(
-        h_.WriteConfig("backend = \"qemu\"\nqemu_accel = \"tcg\"\nnetwork = \"off\"\nstop_timeout = \"5s\"\n"
-                       "default_image_name = \"t\"\n"
-                       "[vm_defaults]\nvcpu_count = 1\nmemory_mib = 256\nwork_disk_size = \"128M\"\n"
-                       "system_overlay_size = \"512M\"\n"));
-    ASSERT_NO_FATAL_FAILURE(h_.BuildAgentImage("t"));
-  }
-
-  std::string Exec(const std::string& vm, const std::string& script) {
-    CliRun r = h_.Banger({"vm", "exec", vm, "--", "sh", "-c", script}, 240s);
-    EXPECT_EQ(r.code, 0) << script << ": " << r.err;
-    return r.out;
-  }
-
-  int64_t Counter(const std::string& vm) {
-    std::string out = Exec(vm, "cat /root/counter");
-    return out.empty() ? -1 : std::stoll(out);
-  }
-
-  // The counter moves on (the process runs): two reads a second apart.
-  void ExpectCounting(const std::string& vm, int64_t at_least) {
-    int64_t a = Counter(vm);
-    EXPECT_GE(a, at_least);
-    std::this_thread::sleep_for(1500ms);
-    EXPECT_GT(Counter(vm), a) << "the counter process does not run";
-  }
-
-  // Fails with one line containing `want`.
-  void ExpectRefused(const std::vector<std::string>& args, const std::string& want) {
-    CliRun r = h_.Banger(args, 120s);
-    EXPECT_NE(r.code, 0) << "banger " << args[0] << " " << args[1] << " succeeded";
-    EXPECT_NE(r.err.find(want), std::string::npos) << r.err;
-    EXPECT_LE(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "more than one line: " << r.err;
-  }
-
-  BangerHome h_;
-};
+using SnapshotE2E = AgentGuestE2E;
 
 TEST_F(SnapshotE2E, SnapshotRestoreAndStopSaveContinueTheGuest) {
   const std::string vm = "snap";
   ASSERT_EQ(h_.Banger({"vm", "create", "--name", vm}, 300s).code, 0);
   Exec(vm, "echo hello > /root/f && sync");
-  CliRun sess = h_.Banger({"session", "start", vm, "--name", "counter", "--", "sh", "-c",
-                           "i=0; while :; do i=$((i+1)); echo $i > /root/counter; sleep 0.2; done"},
-                          120s);
-  ASSERT_EQ(sess.code, 0) << sess.err;
+  ASSERT_NO_FATAL_FAILURE(StartCounter(vm));
   ASSERT_TRUE(WaitUntil([&] { return Counter(vm) >= 3; }, 60s));
   const std::string boot = Exec(vm, "cat /proc/sys/kernel/random/boot_id");
 
