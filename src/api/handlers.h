@@ -12,6 +12,7 @@
 #include "daemon/monitor.h"
 #include "daemon/session_service.h"
 #include "daemon/snapshot_service.h"
+#include "daemon/template_service.h"
 #include "daemon/vm_service.h"
 #include "daemon/workspace_service.h"
 
@@ -39,6 +40,7 @@ struct ApiServices {
   std::function<void()> request_stop;
   WebAuth* web_auth = nullptr;           // null: no web UI
   SnapshotService* snapshots = nullptr;  // null: snapshot routes answer 503
+  TemplateService* templates = nullptr;  // null: template routes answer 503
 };
 
 // /v1/ping, /v1/daemon/stop, /v1/web/tokens
@@ -55,5 +57,7 @@ void AddWorkspaceRoutes(RouteTable& t, ApiServices& s);
 void AddEventRoutes(RouteTable& t, ApiServices& s);
 // /v1/vms/{ref}/snapshots..., /v1/vms/{ref}/restore
 void AddSnapshotRoutes(RouteTable& t, ApiServices& s);
+// /v1/templates... (warm start)
+void AddTemplateRoutes(RouteTable& t, ApiServices& s);
 
 }  // namespace banger

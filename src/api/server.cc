@@ -6,10 +6,11 @@ namespace banger {
 
 ApiRouter::ApiRouter(VmService& vms, ImageService& images, SessionService& sessions, VmMonitor& monitor,
                      WorkspaceService& workspaces, EventLog& events, DaemonInfo info,
-                     std::function<void()> request_stop, WebAuth* web_auth, SnapshotService* snapshots)
-    : services_{vms,        images,   sessions,        monitor,
-                workspaces, events,   std::move(info), std::move(request_stop),
-                web_auth,   snapshots} {
+                     std::function<void()> request_stop, WebAuth* web_auth, SnapshotService* snapshots,
+                     TemplateService* templates)
+    : services_{vms,        images,    sessions,        monitor,
+                workspaces, events,    std::move(info), std::move(request_stop),
+                web_auth,   snapshots, templates} {
   AddDaemonRoutes(routes_, services_);
   AddImageRoutes(routes_, services_);
   AddVmRoutes(routes_, services_);
@@ -17,6 +18,7 @@ ApiRouter::ApiRouter(VmService& vms, ImageService& images, SessionService& sessi
   AddWorkspaceRoutes(routes_, services_);
   AddEventRoutes(routes_, services_);
   AddSnapshotRoutes(routes_, services_);
+  AddTemplateRoutes(routes_, services_);
 }
 
 HttpResponse ApiRouter::Handle(const HttpRequest& req, Listener from) {

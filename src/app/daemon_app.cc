@@ -27,6 +27,7 @@
 #include "daemon/reconcile.h"
 #include "daemon/session_service.h"
 #include "daemon/snapshot_service.h"
+#include "daemon/template_service.h"
 #include "daemon/upkeep.h"
 #include "daemon/vm_service.h"
 #include "http/http.h"
@@ -248,6 +249,7 @@ struct Services {
   std::unique_ptr<VmMonitor> monitor;
   std::unique_ptr<WorkspaceService> workspaces;
   std::unique_ptr<SnapshotService> snapshots;
+  std::unique_ptr<TemplateService> templates;
 };
 
 Result<std::unique_ptr<Services>> MakeServices(const HomeLayout& home, const DaemonConfig& config,
@@ -298,6 +300,14 @@ Result<std::unique_ptr<Services>> MakeServices(const HomeLayout& home, const Dae
   s->workspaces = std::make_unique<WorkspaceService>(*s->vms, store, *s->events, home.root + "/tmp");
   s->snapshots =
       std::make_unique<SnapshotService>(SnapshotServiceDeps{&store, s->events.get(), s->vms.get()});
+  TemplateServiceDeps tdeps;
+  tdeps.home = home;
+  tdeps.file_sync = config.file_sync;
+  tdeps.store = &store;
+  tdeps.events = s->events.get();
+  tdeps.vms = s->vms.get();
+  tdeps.snapshots = s->snapshots.get();
+  s->templates = std::make_unique<TemplateService>(std::move(tdeps));
   return s;
 }
 
@@ -319,7 +329,7 @@ void Serve(const HomeLayout& home, const DaemonConfig& config, Services& s, Http
   WebAuth web_auth(config.web_session_ttl);
   ApiRouter router(
       *s.vms, *s.images, *s.sessions, *s.monitor, *s.workspaces, *s.events, info, [&stop] { stop.Trigger(); },
-      &web_auth, s.snapshots.get());
+      &web_auth, s.snapshots.get(), s.templates.get());
 
   std::thread signal_thread([&] {
     int sig = 0;
@@ -386,6 +396,7 @@ int RunDaemon(const DaemonOptions& opts) {
   }
   // After the VMs: it relies on their re-adopted VMMs.
   s.snapshots->Reconcile();
+  s.templates->Reconcile();
 
   sigset_t stop_sigs = BlockStopSignals();
   auto server = ListenApi(home, config);

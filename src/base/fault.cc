@@ -52,6 +52,12 @@ const std::vector<std::string> kFaultPoints = {
     "vm.fork.row_written",
     "vm.fork.launched",
     "vm.fork.fixed_up",
+    // template snapshots (daemon/template_service.cc)
+    "vm.template.row_written",
+    "vm.template.vm_booted",
+    "vm.template.saved",
+    "vm.template.moved",
+    "vm.template.complete",
     // exec (daemon/guest_exec.cc)
     "exec.agent_ready",
     "exec.command_started",

@@ -24,6 +24,8 @@ void AddSessionCommands(CLI::App& app, Command* selected);
 void AddExecCommands(CLI::App& vm, Command* selected);
 // `vm snapshot create|list|delete` and `vm restore`, under the `vm` command.
 void AddSnapshotCommands(CLI::App& vm, Command* selected);
+// banger image template create|list|delete (template_cmd.cc)
+void AddTemplateCommands(CLI::App& image, Command* selected);
 // `vm ssh`, under the `vm` command.
 void AddSshCommand(CLI::App& vm, Command* selected);
 

@@ -131,6 +131,21 @@ Result<CreateVmRequest> BuildCreateRequest(const CreateFlags& f) {
   r.request_id = f.request_id;
   BANGER_RETURN_IF_ERROR(PutRates(r, f.rates));
   BANGER_RETURN_IF_ERROR(PutLifetime(r, f.lifetime));
+  r.cold = f.cold;
+  return r;
+}
+
+Result<CreateTemplateRequest> BuildTemplateRequest(const TemplateFlags& f) {
+  CreateTemplateRequest r;
+  r.image = f.image;
+  BANGER_RETURN_IF_ERROR(PutCount(r.vcpu_count, "--vcpus", f.vcpus));
+  BANGER_RETURN_IF_ERROR(PutCount(r.memory_mib, "--memory", f.memory_mib));
+  BANGER_RETURN_IF_ERROR(PutSize(r.system_overlay_size_bytes, f.system_overlay_size));
+  BANGER_RETURN_IF_ERROR(PutSize(r.work_disk_size_bytes, f.work_disk_size));
+  if (!f.backend.empty()) {
+    BANGER_RETURN_IF_ERROR(ParseBackend(f.backend));
+    r.backend = f.backend;
+  }
   return r;
 }
 

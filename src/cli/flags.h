@@ -47,6 +47,17 @@ struct CreateFlags {
   std::string request_id;
   RateFlags rates;
   LifetimeFlags lifetime;
+  bool cold = false;
+};
+
+// `image template create`: the image and the spec of the VMs it serves.
+struct TemplateFlags {
+  std::string image;
+  std::optional<int> vcpus;
+  std::optional<int> memory_mib;
+  std::optional<std::string> system_overlay_size;
+  std::optional<std::string> work_disk_size;
+  std::string backend;
 };
 
 struct SetFlags {
@@ -67,6 +78,8 @@ struct ImportFlags {
   std::string modules;
   std::string work_seed;
 };
+
+Result<CreateTemplateRequest> BuildTemplateRequest(const TemplateFlags& f);
 
 // "--vcpus must be a positive integer, got 0".
 Status CheckPositive(const std::string& flag, int value);

@@ -122,6 +122,7 @@ void AddImageCommands(CLI::App& app, Command* selected) {
              });
   AddRefLeaf(*image, selected, "delete", "Delete an image (refused while a VM uses it)", "name",
              "Image name or id", ImageDelete);
+  AddTemplateCommands(*image, selected);
 }
 
 }  // namespace banger

@@ -215,6 +215,9 @@ void AddCreateFlags(CLI::App& c, CreateFlags& f, bool with_no_start) {
   c.add_option("--work-disk-size", f.work_disk_size, "Work disk size (512M, 8G, ...)")->type_name("SIZE");
   c.add_flag("--nat", f.nat, "Give the guest outbound network access");
   if (with_no_start) c.add_flag("--no-start", f.no_start, "Create only; do not start");
+  c.add_flag("--cold", f.cold,
+             "Boot the kernel even when a template snapshot of the image and spec exists (see `banger "
+             "image template`)");
   c.add_option("--backend", f.backend, "VMM backend: firecracker or qemu (default: the daemon's)")
       ->type_name("BACKEND");
   c.add_option("--label", f.labels, "Label KEY=VALUE (repeatable)")

@@ -172,6 +172,7 @@ struct HomeLayout {
   std::string DefaultConfig() const { return root + "/config.toml"; }
   std::string ImagesDir() const { return root + "/images"; }
   std::string VmsDir() const { return root + "/vms"; }
+  std::string TemplatesDir() const { return root + "/templates"; }  // template snapshots (warm start)
   // Named by the id's first 16 hex digits (64 bits) so that socket paths
   // inside it, plus Firecracker's "_<port>" suffixes, fit in sun_path.
   std::string VmDir(const std::string& vm_id) const { return VmsDir() + "/" + vm_id.substr(0, 16); }

@@ -83,6 +83,9 @@ class CountingStore : public Store {
     return s_->ListSnapshots(vm);
   }
   Status DeleteSnapshot(const std::string& id) override { return s_->DeleteSnapshot(id); }
+  Status PutTemplate(const VmTemplate& t) override { return s_->PutTemplate(t); }
+  Result<std::vector<VmTemplate>> ListTemplates() override { return s_->ListTemplates(); }
+  Status DeleteTemplate(const std::string& id) override { return s_->DeleteTemplate(id); }
   Result<std::vector<WorkspacePrepareResult>> ListWorkspaces(const std::string& vm) override {
     return s_->ListWorkspaces(vm);
   }

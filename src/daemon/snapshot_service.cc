@@ -166,8 +166,9 @@ Result<VmSnapshot> SnapshotService::TakeLocked(const VmRecord& vm, const std::st
   BANGER_FAULT_POINT("vm.snapshot.vmm_saved");
   // A suspend stops the VMM right after: its own disks are the copies.
   if (!suspend) {
+    // The copies keep the disks' owner and mode: a fork or template continues from them as they are.
     for (const auto& disk : WritableDisks(vm)) {
-      auto copied = CloneOrSparseCopy(disk, tmp + "/" + BaseName(disk));
+      auto copied = CloneLike(disk, tmp + "/" + BaseName(disk), disk);
       if (!copied.ok()) return std::move(copied).error().Wrap("copying the disks of vm " + vm.name);
     }
   }
@@ -265,18 +266,10 @@ Status SnapshotService::SwapInDisks(const VmRecord& vm, const std::string& dir) 
   for (const auto& disk : WritableDisks(vm)) {
     const std::string staged = d + "/" + kRestorePrefix + BaseName(disk);
     RemoveFile(staged).ok();
-    auto copied = CloneOrSparseCopy(dir + "/" + BaseName(disk), staged);
+    // The copy gets the owner and mode of the disk it replaces.
+    auto copied = CloneLike(dir + "/" + BaseName(disk), staged, disk);
     if (!copied.ok()) return std::move(copied).error().Wrap("restoring the disks of vm " + vm.name);
     moves.emplace_back(staged, disk);
-    // The copy gets the owner and mode of the disk it replaces (a VMM
-    // running as the vmm user must open it read-write).
-    struct stat st {};
-    if (::stat(disk.c_str(), &st) == 0) {
-      if (::chown(staged.c_str(), st.st_uid, st.st_gid) != 0 ||
-          ::chmod(staged.c_str(), st.st_mode & 07777) != 0) {
-        return Error::FromErrno("giving " + staged + " the owner of " + disk);
-      }
-    }
   }
   BANGER_RETURN_IF_ERROR(SyncDir(d));
   // From the marker on, Reconcile finishes the swap should the daemon die.

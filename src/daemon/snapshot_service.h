@@ -117,6 +117,15 @@ class SnapshotService {
   Result<VmRecord> ForkOneLocked(const VmRecord& src, const Image& img, const std::string& snap_dir,
                                  const SnapshotPaths& paths, const std::string& name,
                                  std::vector<VmRecord>& made);
+  // A new VM `vm` (name, image, spec and labels set) continuing the snapshot
+  // in `snap_dir` (VMM files `paths`, disk copies named as every VM's disks
+  // are): its id, paths and address, its directory with the fork.pending
+  // marker and copies of the disks, its row (then it is appended to `made`;
+  // vm.created carries `created`), the VMM continuing the snapshot, the
+  // guest fixup, the marker removed. Used by fork and by warm start
+  // (TemplateService). No VM lock may be held but a source's.
+  Result<VmRecord> ContinueAsNew(VmRecord vm, const Image& img, const std::string& snap_dir,
+                                 const SnapshotPaths& paths, Json created, std::vector<VmRecord>& made);
   // d_.fixup, or the real guest fixup of a fork (its own lock not held).
   Status FixupFork(const VmRecord& vm);
   // Deletes the VMs whose directory still holds the fork.pending marker.
@@ -124,6 +133,7 @@ class SnapshotService {
   void Emit(const std::string& type, const VmRecord& vm, Json data);
 
   SnapshotServiceDeps d_;
+  friend class TemplateService;
 };
 
 // The VMM files of a snapshot in `dir` for `backend`.

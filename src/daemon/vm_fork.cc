@@ -14,9 +14,6 @@
 //
 // The source's sessions are not copied: forks get no session rows (the
 // processes a session ran keep running in the fork's memory, unmanaged).
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <set>
 
 #include "base/fault.h"
@@ -33,19 +30,6 @@ namespace banger {
 namespace {
 
 std::string BaseNameOf(const std::string& path) { return path.substr(path.rfind('/') + 1); }
-
-// Copies `from` to `to` (reflink or sparse) with the owner and mode of `like`
-// (a VMM running as the vmm user must open it read-write).
-Status CopyDiskLike(const std::string& from, const std::string& to, const std::string& like) {
-  BANGER_RETURN_IF_ERROR(CloneOrSparseCopy(from, to));
-  struct stat st {};
-  if (::stat(like.c_str(), &st) == 0) {
-    if (::chown(to.c_str(), st.st_uid, st.st_gid) != 0 || ::chmod(to.c_str(), st.st_mode & 07777) != 0) {
-      return Error::FromErrno("giving " + to + " the owner of " + like);
-    }
-  }
-  return OkStatus();
-}
 
 }  // namespace
 
@@ -134,12 +118,22 @@ Result<std::vector<VmView>> SnapshotService::Fork(const std::string& src_ref, co
 Result<VmRecord> SnapshotService::ForkOneLocked(const VmRecord& src, const Image& img,
                                                 const std::string& snap_dir, const SnapshotPaths& paths,
                                                 const std::string& name, std::vector<VmRecord>& made) {
-  VmService& vms = *d_.vms;
   VmRecord vm;
   vm.name = name;
   vm.image_id = src.image_id;
   vm.spec = src.spec;
   vm.labels = src.labels;
+  BANGER_ASSIGN_OR_RETURN(
+      vm, ContinueAsNew(std::move(vm), img, snap_dir, paths, Json{{"forked_from", src.id}}, made));
+  spdlog::info("vm {}: forked from {}", vm.name, src.name);
+  Emit("vm.forked", vm, Json{{"source", src.name}, {"source_id", src.id}});
+  return vm;
+}
+
+Result<VmRecord> SnapshotService::ContinueAsNew(VmRecord vm, const Image& img, const std::string& snap_dir,
+                                                const SnapshotPaths& paths, Json created,
+                                                std::vector<VmRecord>& made) {
+  VmService& vms = *d_.vms;
   vm.created_at = vm.updated_at = vm.last_touched_at = Now();
   vm.state = vm.runtime.state = VmState::kCreated;
   vm.runtime.dns_name = vm.name + ".vm";
@@ -152,13 +146,14 @@ Result<VmRecord> SnapshotService::ForkOneLocked(const VmRecord& src, const Image
   // leaves an orphan directory, which the startup reconcile removes.
   ScopeGuard undo_dir([&] { RemoveAll(vm.runtime.vm_dir).ok(); });
   BANGER_RETURN_IF_ERROR(MakeDirs(vm.runtime.vm_dir, 0700));
-  // The marker makes Reconcile delete a fork whose launch and fixup a dead
-  // daemon did not finish (it would carry the source's identity).
-  BANGER_RETURN_IF_ERROR(WriteFileAtomic(vm.runtime.vm_dir + "/" + kForkPendingName, src.id + "\n"));
-  for (const auto& [mine, theirs] :
-       {std::pair{vm.runtime.system_overlay_path, src.runtime.system_overlay_path},
-        std::pair{vm.runtime.work_disk_path, src.runtime.work_disk_path}}) {
-    auto st = CopyDiskLike(snap_dir + "/" + BaseNameOf(theirs), mine, theirs);
+  // The marker makes Reconcile delete a VM whose launch and fixup a dead
+  // daemon did not finish (it would carry the snapshot's identity).
+  BANGER_RETURN_IF_ERROR(
+      WriteFileAtomic(vm.runtime.vm_dir + "/" + kForkPendingName, SafeDump(created) + "\n"));
+  // The snapshot's copies are named as the disks of every VM are.
+  for (const std::string& mine : {vm.runtime.system_overlay_path, vm.runtime.work_disk_path}) {
+    const std::string from = snap_dir + "/" + BaseNameOf(mine);
+    auto st = CloneLike(from, mine, from);
     if (!st.ok()) return std::move(st).error().Wrap("copying the snapshot's disks");
   }
   BANGER_RETURN_IF_ERROR(vms.EnsureDisks(vm, img));
@@ -168,7 +163,8 @@ Result<VmRecord> SnapshotService::ForkOneLocked(const VmRecord& src, const Image
   made.push_back(vm);
   ip_lock.unlock();  // the address is recorded now
   BANGER_FAULT_POINT("vm.fork.row_written");
-  vms.EmitVm("vm.created", vm, Json{{"image_id", vm.image_id}, {"forked_from", src.id}});
+  created["image_id"] = vm.image_id;
+  vms.EmitVm("vm.created", vm, std::move(created));
 
   BANGER_ASSIGN_OR_RETURN(vm, vms.BootLocked(vm, img, &paths));
   BANGER_FAULT_POINT("vm.fork.launched");
@@ -177,8 +173,6 @@ Result<VmRecord> SnapshotService::ForkOneLocked(const VmRecord& src, const Image
   BANGER_RETURN_IF_ERROR(Annotate(FixupFork(vm), "guest fixup"));
   BANGER_FAULT_POINT("vm.fork.fixed_up");
   BANGER_RETURN_IF_ERROR(RemoveFile(vm.runtime.vm_dir + "/" + kForkPendingName));
-  spdlog::info("vm {}: forked from {}", vm.name, src.name);
-  Emit("vm.forked", vm, Json{{"source", src.name}, {"source_id", src.id}});
   auto fresh = d_.store->GetVm(vm.id);
   return fresh.ok() ? *fresh : vm;
 }

@@ -178,6 +178,12 @@ Result<CreateResult> VmService::Create(const CreateVmRequest& req) {
   BANGER_ASSIGN_OR_RETURN(VmRecord vm, NewRecord(req));
   BANGER_ASSIGN_OR_RETURN(Image img, ResolveImage(req.image));
   vm.image_id = img.id;
+  if (!req.no_start && !req.cold && warm_start_) {
+    if (auto warm = warm_start_(vm, img)) {
+      if (warm->ok()) return CreateResult{ViewOf(**warm), true};
+      spdlog::warn("vm {}: warm start failed, booting it: {}", vm.name, warm->error().message());
+    }
+  }
   // Serialized: two creates must not pick the same address.
   std::unique_lock<std::mutex> ip_lock(create_mu_);
   BANGER_RETURN_IF_ERROR(AssignIdAndPaths(vm));

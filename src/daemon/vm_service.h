@@ -153,6 +153,12 @@ class VmService {
   // Registered by SnapshotService: saves a running or paused VM (the VM's
   // lock held) and stops its VMM, as `vm stop --save`; idle suspend to disk.
   void SetSuspendToDisk(std::function<Result<VmRecord>(VmRecord)> fn) { suspend_to_disk_ = std::move(fn); }
+  // Registered by TemplateService (warm start): makes the new VM `vm` (its
+  // record validated, no id yet) continue a template snapshot of `img` and
+  // its spec. nullopt: no usable template, Create boots it; an error: the
+  // attempt failed and left nothing, Create boots it.
+  using WarmStartFn = std::function<std::optional<Result<VmRecord>>(const VmRecord& vm, const Image& img)>;
+  void SetWarmStart(WarmStartFn fn) { warm_start_ = std::move(fn); }
   // Makes waiting reads (ReadLogs) return promptly: the daemon is stopping.
   void BeginShutdown() { stopping_ = true; }
 
@@ -223,10 +229,13 @@ class VmService {
   // The snapshot use cases (snapshot_service.h) run under this class's
   // per-VM lock and reuse its boot, stop and liveness steps.
   friend class SnapshotService;
+  // Template snapshots (template_service.h): made from a VM it creates, continued by Create.
+  friend class TemplateService;
 
   VmServiceDeps d_;
   std::function<Result<VmRecord>(VmRecord)> resume_saved_;     // set once at wiring
   std::function<Result<VmRecord>(VmRecord)> suspend_to_disk_;  // set once at wiring
+  WarmStartFn warm_start_;                                     // set once at wiring
   std::unique_ptr<CowRoot> own_cow_;                           // when deps named none
   HandleCache cache_;
   std::atomic<bool> stopping_{false};

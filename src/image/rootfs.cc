@@ -137,6 +137,8 @@ mount -t tmpfs -o nosuid,nodev,mode=1777 tmpfs /dev/shm
 mount -t tmpfs -o nosuid,nodev,mode=0755 tmpfs /run
 mount -t tmpfs -o nosuid,nodev,mode=1777 tmpfs /tmp
 ip link set lo up
+# The boot is done: a template snapshot (warm start) waits for this.
+mkdir -p /run/banger && : > /run/banger/booted
 )";
 }
 

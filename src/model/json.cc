@@ -159,5 +159,6 @@ Result<WorkspacePrepareResult> WorkspacePrepareResultFromJson(const Json& j) {
 }
 Result<Event> EventFromJson(const Json& j) { return Decode<Event>(j); }
 Result<VmSnapshot> VmSnapshotFromJson(const Json& j) { return Decode<VmSnapshot>(j); }
+Result<VmTemplate> VmTemplateFromJson(const Json& j) { return Decode<VmTemplate>(j); }
 
 }  // namespace banger

@@ -28,6 +28,7 @@ Result<GuestSession> GuestSessionFromJson(const Json& j);
 Result<WorkspacePrepareResult> WorkspacePrepareResultFromJson(const Json& j);
 Result<Event> EventFromJson(const Json& j);
 Result<VmSnapshot> VmSnapshotFromJson(const Json& j);
+Result<VmTemplate> VmTemplateFromJson(const Json& j);
 
 // Parses text as JSON, with the error saying where it broke.
 Result<Json> ParseJson(const std::string& text);

@@ -102,6 +102,30 @@ struct JsonFields<VmSnapshot> {
 };
 
 template <>
+struct JsonFields<VmTemplate> {
+  static constexpr const char* kWhat = "template";
+  template <typename Io, typename V>
+  static void Visit(Io& io, V& v) {
+    io.Str("id", v.id);
+    io.Str("image_id", v.image_id);
+    io.Str("image_name", v.image_name, Omit::kEmpty);
+    io.Enum("backend", v.backend, BackendName, ParseBackend);
+    io.Int("vcpu_count", v.vcpu_count);
+    io.Int("memory_mib", v.memory_mib);
+    io.Int64("system_overlay_size_bytes", v.system_overlay_size_bytes);
+    io.Int64("work_disk_size_bytes", v.work_disk_size_bytes);
+    io.Bool("nic", v.nic);
+    io.Str("inputs_identity", v.inputs_identity);
+    io.Raw("files", v.files);
+    io.Int64("bytes_on_disk", v.bytes_on_disk);
+    io.Bool("complete", v.complete);
+    io.Time("created_at", v.created_at);
+    io.Time("last_used_at", v.last_used_at, Omit::kEmpty);
+    io.Int64("uses", v.uses, Omit::kEmpty);
+  }
+};
+
+template <>
 struct JsonFields<VmStats> {
   static constexpr const char* kWhat = "stats";
   template <typename Io, typename V>
@@ -248,6 +272,7 @@ struct JsonFields<CreateVmRequest> {
     io.Opt("idle_suspend_to", v.idle_suspend_to);
     io.Opt("ttl_ms", v.ttl);
     io.Opt("ttl_action", v.ttl_action);
+    io.Bool("cold", v.cold, Omit::kEmpty);
   }
   static Status Check(const CreateVmRequest& v) { return ValidateRequest(v); }
 };
@@ -298,6 +323,20 @@ struct JsonFields<RestoreVmRequest> {
   template <typename Io, typename V>
   static void Visit(Io& io, V& v) {
     io.Str("snapshot", v.snapshot, Omit::kEmpty);
+  }
+};
+
+template <>
+struct JsonFields<CreateTemplateRequest> {
+  static constexpr const char* kWhat = "template request";
+  template <typename Io, typename V>
+  static void Visit(Io& io, V& v) {
+    io.Str("image", v.image, Omit::kEmpty);
+    io.Opt("vcpu_count", v.vcpu_count);
+    io.Opt("memory_mib", v.memory_mib);
+    io.Opt("system_overlay_size_bytes", v.system_overlay_size_bytes);
+    io.Opt("work_disk_size_bytes", v.work_disk_size_bytes);
+    io.Opt("backend", v.backend);
   }
 };
 

@@ -42,6 +42,9 @@ struct CreateVmRequest {
   std::optional<std::string> idle_suspend_to;  // "ram" | "disk"
   std::optional<std::chrono::milliseconds> ttl;
   std::optional<std::string> ttl_action;  // "stop" | "delete"
+  // extension: boot even when a template snapshot of this image and spec
+  // exists (daemon/template_service.h); unset: continue the template.
+  bool cold = false;
 };
 
 // PATCH /v1/vms/{ref}
@@ -84,6 +87,17 @@ struct CreateSnapshotRequest {
 // POST /v1/vms/{ref}/restore (extension)
 struct RestoreVmRequest {
   std::string snapshot;  // "" = the newest
+};
+
+// POST /v1/templates (extension): a template snapshot of `image` ("" =
+// the default image) with this spec (unset fields: the config's vm_defaults).
+struct CreateTemplateRequest {
+  std::string image;
+  std::optional<int> vcpu_count;
+  std::optional<int> memory_mib;
+  std::optional<int64_t> system_overlay_size_bytes;
+  std::optional<int64_t> work_disk_size_bytes;
+  std::optional<std::string> backend;
 };
 
 // POST /v1/vms/{ref}/fork (extension)

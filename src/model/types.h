@@ -188,6 +188,33 @@ struct VmSnapshot {
   Timestamp created_at{};
 };
 
+// extension: a template snapshot (warm start, `banger image template`): a
+// booted, idle guest of one image and spec, saved once; `vm create`/`vm run`
+// with the same image and spec continue it instead of booting. Files live in
+// <home>/templates/<id16>/ (the VMM's files plus copies of the template VM's
+// writable disks).
+struct VmTemplate {
+  std::string id;
+  std::string image_id;
+  std::string image_name;  // at creation, for display
+  BackendKind backend = BackendKind::kQemu;
+  int vcpu_count = 0;
+  int memory_mib = 0;
+  int64_t system_overlay_size_bytes = 0;
+  int64_t work_disk_size_bytes = 0;
+  bool nic = false;  // made with a network device (the daemon's networking on)
+  // What the guest was built from: the image's kernel, initrd and rootfs and
+  // the config's file_sync sources ("<path>:<size>:<mtime ns>" each). A
+  // template whose inputs changed is stale and removed when next looked at.
+  std::string inputs_identity;
+  nlohmann::json files = nlohmann::json::object();  // file name -> apparent size in bytes
+  int64_t bytes_on_disk = 0;
+  bool complete = false;  // files in place; only complete templates are used or listed
+  Timestamp created_at{};
+  Timestamp last_used_at{};
+  int64_t uses = 0;
+};
+
 // Transient kernel/process handles. Never in SQLite.
 struct VmHandles {
   int pid = 0;

@@ -81,4 +81,16 @@ Result<CloneResult> CloneOrSparseCopy(const std::string& from, const std::string
   return r;
 }
 
+Status CloneLike(const std::string& from, const std::string& to, const std::string& like) {
+  BANGER_RETURN_IF_ERROR(CloneOrSparseCopy(from, to));
+  struct stat st {};
+  if (::stat(like.c_str(), &st) != 0) return OkStatus();
+  if (::chown(to.c_str(), st.st_uid, st.st_gid) != 0 || ::chmod(to.c_str(), st.st_mode & 07777) != 0) {
+    Status err = Error::FromErrno("giving " + to + " the owner of " + like);
+    ::unlink(to.c_str());
+    return err;
+  }
+  return OkStatus();
+}
+
 }  // namespace banger

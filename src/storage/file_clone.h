@@ -23,4 +23,9 @@ struct CloneResult {
 // it. On failure (ENOSPC included: the message names it) `to` is removed.
 Result<CloneResult> CloneOrSparseCopy(const std::string& from, const std::string& to);
 
+// CloneOrSparseCopy, then `to` gets the owner and mode of `like` when `like`
+// exists (a VMM running as the vmm user must open a disk copy read-write).
+// On failure `to` is removed.
+Status CloneLike(const std::string& from, const std::string& to, const std::string& like);
+
 }  // namespace banger

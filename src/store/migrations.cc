@@ -110,6 +110,19 @@ CREATE TABLE snapshots (
   UNIQUE(vm_id, name)
 );
 )sql",
+    // 4: template snapshots (warm start). One row per template, the record
+    // as JSON in body_json; complete = 0 until its files are in place (the
+    // startup reconcile removes incomplete rows and their files). Rows of a
+    // deleted image are removed with it.
+    R"sql(
+CREATE TABLE templates (
+  id TEXT PRIMARY KEY,
+  image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+  complete INTEGER NOT NULL DEFAULT 0,
+  created_at TEXT NOT NULL DEFAULT '',
+  body_json TEXT NOT NULL
+);
+)sql",
 };
 
 }  // namespace

@@ -208,6 +208,18 @@ void BindWorkspace(sql::Statement& st, const WorkspacePrepareResult& w) {
   st.BindAll(w.vm_id, w.guest_path, DumpJson(ToJson(w)), FormatRfc3339(w.prepared_at));
 }
 
+Result<VmTemplate> DecodeTemplate(const sql::Statement& st) {
+  return DecodeBody(st, 1, "template row " + st.ColumnText(0), VmTemplateFromJson);
+}
+void BindTemplate(sql::Statement& st, const VmTemplate& t) {
+  st.BindAll(t.id, t.image_id, t.complete ? 1 : 0, FormatRfc3339(t.created_at), DumpJson(ToJson(t)));
+}
+Error TemplateWriteError(const sql::Statement& st, const VmTemplate& t, Error err) {
+  if (st.error_code() == SQLITE_CONSTRAINT_FOREIGNKEY) {
+    return Error::NotFound("image " + Quoted(t.image_id) + " not found");
+  }
+  return std::move(err).Wrap("writing template " + t.id);
+}
 Error WorkspaceWriteError(const sql::Statement& st, const WorkspacePrepareResult& w, Error err) {
   if (st.error_code() == SQLITE_CONSTRAINT_FOREIGNKEY) {
     return Error::NotFound("vm " + Quoted(w.vm_id) + " not found");

@@ -86,6 +86,10 @@ Error SnapshotWriteError(const sql::Statement& st, const VmSnapshot& s, Error er
 // Binds (vm_id, guest_path, body_json, prepared_at).
 void BindWorkspace(sql::Statement& st, const WorkspacePrepareResult& w);
 Error WorkspaceWriteError(const sql::Statement& st, const WorkspacePrepareResult& w, Error err);
+// templates: SELECT id, body_json; binds id, image_id, complete, created_at, body_json.
+Result<VmTemplate> DecodeTemplate(const sql::Statement& st);
+void BindTemplate(sql::Statement& st, const VmTemplate& t);
+Error TemplateWriteError(const sql::Statement& st, const VmTemplate& t, Error err);
 // Reads (seq, at, type, vm_id, vm_name, data_json).
 Result<Event> DecodeEvent(const sql::Statement& st);
 

@@ -244,6 +244,27 @@ class SqliteStore final : public Store {
     return DeleteById("snapshots", "snapshot", id);
   }
 
+  // ---- templates ----
+
+  Status PutTemplate(const VmTemplate& t) override {
+    std::lock_guard lock(mu_);
+    return WriteRow(
+        "INSERT OR REPLACE INTO templates(id, image_id, complete, created_at, body_json) "
+        "VALUES (?1, ?2, ?3, ?4, ?5)",
+        t, rows::BindTemplate, rows::TemplateWriteError);
+  }
+
+  Result<std::vector<VmTemplate>> ListTemplates() override {
+    std::lock_guard lock(mu_);
+    return Query("SELECT id, body_json FROM templates ORDER BY created_at, rowid", rows::DecodeTemplate,
+                 "listing templates");
+  }
+
+  Status DeleteTemplate(const std::string& id) override {
+    std::lock_guard lock(mu_);
+    return DeleteById("templates", "template", id);
+  }
+
   // ---- events ----
 
   Result<int64_t> AppendEvent(Event& ev) override {

@@ -84,6 +84,13 @@ class Store {
   virtual Result<std::vector<VmSnapshot>> ListSnapshots(const std::string& vm_id) = 0;
   virtual Status DeleteSnapshot(const std::string& id) = 0;  // kNotFound if missing
 
+  // ---- templates (one row per template snapshot; files under <home>/templates) ----
+  // Inserts or replaces the row (by id); kNotFound if the image is gone.
+  virtual Status PutTemplate(const VmTemplate& t) = 0;
+  // All templates, complete and not, oldest first.
+  virtual Result<std::vector<VmTemplate>> ListTemplates() = 0;
+  virtual Status DeleteTemplate(const std::string& id) = 0;  // kNotFound if missing
+
   // ---- events (append-only, resumable by seq) ----
   // Assigns ev.seq (strictly increasing, never reused) and ev.at if unset.
   virtual Result<int64_t> AppendEvent(Event& ev) = 0;
