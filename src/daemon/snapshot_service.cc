@@ -301,7 +301,7 @@ Result<VmRecord> SnapshotService::RestoreLocked(VmRecord vm, const VmSnapshot& s
   // The running state and the end of any saved state are one row write.
   vm.runtime.saved_snapshot.clear();
   auto booted = vms.BootLocked(vm, img, &paths);
-  if (!booted.ok()) return RestoreFailedLocked(vm, s, saved, std::move(booted).error());
+  if (!booted.ok()) return RestoreFailedLocked(vm, s, saved, booted.error());
   BANGER_FAULT_POINT("vm.restore.running");
   // A saved state is spent once the VM runs on (from it or from another snapshot).
   if (!saved.empty()) {
@@ -312,7 +312,7 @@ Result<VmRecord> SnapshotService::RestoreLocked(VmRecord vm, const VmSnapshot& s
 }
 
 Result<VmRecord> SnapshotService::RestoreFailedLocked(const VmRecord& vm, const VmSnapshot& s,
-                                                      const std::string& saved, Error e) {
+                                                      const std::string& saved, const Error& e) {
   // BootLocked recorded the VM in state error, its VMM gone.
   auto again = d_.store->GetVm(vm.id);
   if (s.suspend) {

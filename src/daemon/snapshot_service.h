@@ -113,7 +113,7 @@ class SnapshotService {
   // snapshot the disks were swapped already, which the error (and the VM's
   // last_error) says, with the `vm start` that boots them cold.
   Result<VmRecord> RestoreFailedLocked(const VmRecord& vm, const VmSnapshot& s, const std::string& saved,
-                                       Error e);
+                                       const Error& e);
   // Copies the snapshot's disks over the VM's (via .restore-* files and the
   // restore.pending marker, so a crash midway is finished by Reconcile).
   Status SwapInDisks(const VmRecord& vm, const std::string& dir);

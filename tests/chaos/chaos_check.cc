@@ -18,7 +18,8 @@ std::string QmpStatus(const std::string& sock) {
   if (!qmp.ok()) return "(no answer: " + qmp.error().message() + ")";
   auto st = qmp->Execute("query-status", std::chrono::seconds(10));
   if (!st.ok()) return "(query-status: " + st.error().message() + ")";
-  return st->is_object() && st->contains("status") ? (*st)["status"].get<std::string>() : st->dump();
+  if (st->is_object() && st->contains("status") && (*st)["status"].is_string()) return (*st)["status"];
+  return st->dump();
 }
 
 }  // namespace
