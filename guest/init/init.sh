@@ -166,6 +166,14 @@ done
 mkdir -p /newroot/dev/pts
 mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts /newroot/dev/pts || fail "mounting /dev/pts"
 
+# /run is mounted before the agent starts, so what the agent keeps there
+# (the vm id a fork's fixup sets: /run/banger/vm_id) is never hidden by a
+# tmpfs the image's init mounts later; a snapshot or fork may be taken before
+# that init has run. The image's init leaves a mounted /run alone (the
+# minimal profile's rcS checks, systemd does).
+mkdir -p /newroot/run || fail "creating /run in the new root"
+mount -t tmpfs -o nosuid,nodev,mode=0755 tmpfs /newroot/run || fail "mounting /run"
+
 mkdir -p /newroot/usr/local/sbin || fail "creating /usr/local/sbin"
 cp /bin/banger-agent /newroot/usr/local/sbin/banger-agent || fail "installing banger-agent"
 chmod 0755 /newroot/usr/local/sbin/banger-agent || fail "installing banger-agent"

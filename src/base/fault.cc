@@ -58,6 +58,14 @@ const std::vector<std::string> kFaultPoints = {
     "vm.template.saved",
     "vm.template.moved",
     "vm.template.complete",
+    // vm pause and vm resume (daemon/vm_pause.cc; also the idle sweeper's
+    // pause and the transparent resume before guest use): the VMM, then the row
+    "vm.pause.begin",
+    "vm.pause.vmm_paused",
+    "vm.pause.state_saved",
+    "vm.resume.begin",
+    "vm.resume.vmm_resumed",
+    "vm.resume.state_saved",
     // exec (daemon/guest_exec.cc)
     "exec.agent_ready",
     "exec.command_started",

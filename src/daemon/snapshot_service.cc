@@ -294,16 +294,7 @@ Result<VmRecord> SnapshotService::RestoreLocked(VmRecord vm, const VmSnapshot& s
   // The running state and the end of any saved state are one row write.
   vm.runtime.saved_snapshot.clear();
   auto booted = vms.BootLocked(vm, img, &paths);
-  if (!booted.ok()) {
-    if (!saved.empty()) {
-      // The saved state is still there to retry with: keep naming it.
-      if (auto again = d_.store->GetVm(vm.id); again.ok()) {
-        again->runtime.saved_snapshot = saved;
-        d_.store->UpdateVm(*again).ok();
-      }
-    }
-    return booted;
-  }
+  if (!booted.ok()) return RestoreFailedLocked(vm, s, saved, booted.error());
   BANGER_FAULT_POINT("vm.restore.running");
   // A saved state is spent once the VM runs on (from it or from another snapshot).
   if (!saved.empty()) {
@@ -311,6 +302,37 @@ Result<VmRecord> SnapshotService::RestoreLocked(VmRecord vm, const VmSnapshot& s
   }
   Emit("vm.restored", *booted, Json{{"snapshot", s.name}});
   return booted;
+}
+
+Result<VmRecord> SnapshotService::RestoreFailedLocked(const VmRecord& vm, const VmSnapshot& s,
+                                                      const std::string& saved, const Error& e) {
+  // BootLocked recorded the VM in state error, its VMM gone.
+  auto again = d_.store->GetVm(vm.id);
+  if (s.suspend) {
+    // Resuming `vm stop --save`: the disks are untouched and the saved state
+    // is still there to retry with; keep naming it.
+    if (!saved.empty() && again.ok()) {
+      again->runtime.saved_snapshot = saved;
+      d_.store->UpdateVm(*again).ok();
+    }
+    return e;
+  }
+  // The disks were swapped before the launch: they are the snapshot's now,
+  // and a saved state of the VM no longer matches them (it goes, as after a
+  // restore that worked). The next `vm start` boots those disks cold.
+  std::string msg = "restoring snapshot " + s.name + " of vm " + vm.name + ": " + e.message() +
+                    "; its disks are the snapshot's now: banger vm start " + vm.name + " boots them cold";
+  if (again.ok()) {
+    again->runtime.last_error = msg;
+    if (auto st = d_.store->UpdateVm(*again); !st.ok()) {
+      spdlog::warn("vm {}: recording the failed restore: {}", vm.name, st.error().message());
+    }
+  }
+  if (!saved.empty()) {
+    if (auto old = d_.store->GetSnapshot(vm.id, saved); old.ok()) RemoveSnapshot(vm, *old).ok();
+  }
+  spdlog::warn("vm {}: {}", vm.name, msg);
+  return Error(e.kind(), msg);
 }
 
 Result<VmRecord> SnapshotService::ResumeSavedLocked(VmRecord vm) {

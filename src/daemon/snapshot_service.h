@@ -108,6 +108,12 @@ class SnapshotService {
   Result<VmSnapshot> TakeLocked(const VmRecord& vm, const std::string& name, bool suspend);
   Result<VmRecord> ResumeSavedLocked(VmRecord vm);
   Result<VmRecord> RestoreLocked(VmRecord vm, const VmSnapshot& s, const Image& img);
+  // A restore whose VMM launch failed (the VM is in state error): from a
+  // suspend snapshot the saved state stays named for a retry; from another
+  // snapshot the disks were swapped already, which the error (and the VM's
+  // last_error) says, with the `vm start` that boots them cold.
+  Result<VmRecord> RestoreFailedLocked(const VmRecord& vm, const VmSnapshot& s, const std::string& saved,
+                                       const Error& e);
   // Copies the snapshot's disks over the VM's (via .restore-* files and the
   // restore.pending marker, so a crash midway is finished by Reconcile).
   Status SwapInDisks(const VmRecord& vm, const std::string& dir);

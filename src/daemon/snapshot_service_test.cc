@@ -167,6 +167,41 @@ TEST_F(SnapshotServiceTest, RestorePutsTheDisksBackAndLaunchesFromTheSnapshot) {
   EXPECT_EQ(snaps_->List("t1")->size(), 1u);
 }
 
+// The VMM launch fails after the disk swap: the VM is in error with the
+// snapshot's disks, the message says so (and how to go on), a saved state
+// that belonged to the old disks is gone, and `vm start` boots cold.
+TEST_F(SnapshotServiceTest, RestoreWhoseLaunchFailsLeavesTheSnapshotsDisksAndStartBootsThemCold) {
+  VmRecord vm = MustCreate("t1");
+  ASSERT_TRUE(WriteFileAtomic(vm.runtime.work_disk_path, "at-snapshot").ok());
+  ASSERT_TRUE(snaps_->Create("t1", "one").ok());
+  ASSERT_TRUE(WriteFileAtomic(vm.runtime.work_disk_path, "later").ok());
+  ASSERT_TRUE(snaps_->StopAndSave("t1").ok());
+  qemu_.launch_error = Error::Unavailable("qemu exited during launch");
+  auto r = snaps_->Restore("t1", "one");
+  ExpectRefused(r, ErrorKind::kUnavailable, "qemu exited during launch");
+  EXPECT_NE(r.error().message().find("its disks are the snapshot's now: banger vm start t1 boots them cold"),
+            std::string::npos)
+      << r.error().message();
+  VmRecord after = svc_->Get("t1")->vm;
+  EXPECT_EQ(after.state, VmState::kError);
+  EXPECT_EQ(after.runtime.last_error, r.error().message());
+  EXPECT_EQ(*ReadFile(vm.runtime.work_disk_path), "at-snapshot");
+  EXPECT_FALSE(PathExists(vm.runtime.vm_dir + "/restore.pending"));
+  EXPECT_TRUE(after.runtime.saved_snapshot.empty()) << "the saved state was of the disks replaced";
+  EXPECT_FALSE(store_->GetSnapshot(vm.id, kSuspendSnapshotName).ok());
+  EXPECT_EQ(procs_.Count(), 0u);
+
+  qemu_.launch_error = Error(ErrorKind::kInternal, "");
+  const size_t restores = qemu_.restores.size();
+  auto started = svc_->Start("t1");
+  ASSERT_TRUE(started.ok()) << started.error().message();
+  EXPECT_EQ(started->vm.state, VmState::kRunning);
+  EXPECT_TRUE(started->vm.runtime.last_error.empty());
+  EXPECT_EQ(qemu_.restores.size(), restores) << "a cold boot, not another restore";
+  EXPECT_EQ(*ReadFile(vm.runtime.work_disk_path), "at-snapshot");
+  EXPECT_EQ(snaps_->List("t1")->size(), 1u) << "the snapshot stays";
+}
+
 TEST_F(SnapshotServiceTest, DamagedOrMismatchedSnapshotIsRefusedAndTheVmUntouched) {
   VmRecord vm = MustCreate("t1");
   ASSERT_TRUE(WriteFileAtomic(vm.runtime.work_disk_path, "at-snapshot").ok());

@@ -4,6 +4,7 @@
 // the VM's lock; the sweeper's never wait for it.
 #include <chrono>
 
+#include "base/fault.h"
 #include "base/log.h"
 #include "daemon/launch_spec.h"
 #include "daemon/vm_service.h"
@@ -67,13 +68,19 @@ Result<VmRecord> VmService::PauseLocked(VmRecord vm, const std::string& reason) 
   if (!backend)
     return Error::Unavailable(std::string("backend ") + BackendName(vm.spec.backend) + " is not configured");
   BANGER_ASSIGN_OR_RETURN(VmmProcess p, VmmOf(vm));
+  // A daemon killed between the VMM's answer and the row write leaves the
+  // two apart; the startup reconcile asks the VMM and records what it says
+  // (VmService::AdoptPauseStateLocked).
+  BANGER_FAULT_POINT("vm.pause.begin");
   BANGER_RETURN_IF_ERROR(Annotate(backend->Pause(p), "pausing vm " + vm.name));
+  BANGER_FAULT_POINT("vm.pause.vmm_paused");
   vm.runtime.paused_at = Now();
   if (auto st = SaveState(vm, VmState::kPaused, reason); !st.ok()) {
     // Not recorded: the VM must not stay frozen while the store says running.
     backend->Resume(p).ok();
     return std::move(st).error().Wrap("pausing vm " + vm.name);
   }
+  BANGER_FAULT_POINT("vm.pause.state_saved");
   EmitVm("vm.paused", vm, Json{{"reason", reason}});
   spdlog::info("vm {}: paused ({})", vm.name, reason);
   return vm;
@@ -84,13 +91,16 @@ Result<VmRecord> VmService::ResumeLocked(VmRecord vm, const std::string& reason)
   if (!backend)
     return Error::Unavailable(std::string("backend ") + BackendName(vm.spec.backend) + " is not configured");
   BANGER_ASSIGN_OR_RETURN(VmmProcess p, VmmOf(vm));
+  BANGER_FAULT_POINT("vm.resume.begin");
   BANGER_RETURN_IF_ERROR(Annotate(backend->Resume(p), "resuming vm " + vm.name));
+  BANGER_FAULT_POINT("vm.resume.vmm_resumed");
   auto paused_for =
       vm.runtime.paused_at == Timestamp{} ? std::chrono::seconds(0) : Now() - vm.runtime.paused_at;
   vm.runtime.paused_at = Timestamp{};
   // Resuming is activity: the idle clock starts again.
   vm.last_touched_at = Now();
   BANGER_RETURN_IF_ERROR(Annotate(SaveState(vm, VmState::kRunning, reason), "resuming vm " + vm.name));
+  BANGER_FAULT_POINT("vm.resume.state_saved");
   EmitVm("vm.resumed", vm, Json{{"reason", reason}, {"paused_seconds", paused_for.count()}});
   spdlog::info("vm {}: resumed ({}) after {} s paused", vm.name, reason, paused_for.count());
   return vm;

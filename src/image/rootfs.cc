@@ -134,7 +134,8 @@ std::string MinimalRcsConfig() {
 mkdir -p /dev/pts /dev/shm
 mount -t devpts -o gid=5,mode=0620,ptmxmode=0666 devpts /dev/pts
 mount -t tmpfs -o nosuid,nodev,mode=1777 tmpfs /dev/shm
-mount -t tmpfs -o nosuid,nodev,mode=0755 tmpfs /run
+# banger's initramfs mounted /run already (the agent's vm id lives there).
+grep -q ' /run ' /proc/mounts || mount -t tmpfs -o nosuid,nodev,mode=0755 tmpfs /run
 mount -t tmpfs -o nosuid,nodev,mode=1777 tmpfs /tmp
 ip link set lo up
 # The boot is done: a template snapshot (warm start) waits for this.

@@ -68,6 +68,8 @@ TEST(MinimalConfigTest, InittabRunsRcsRespawnsDropbearAndShutsDownCleanly) {
   const std::string rcs = MinimalRcsConfig();
   for (const char* mount : {"devpts", "/run", "/tmp", "ip link set lo up"})
     EXPECT_THAT(rcs, HasSubstr(mount));
+  // The initramfs mounted /run before the agent started: not hidden again.
+  EXPECT_THAT(rcs, HasSubstr("grep -q ' /run ' /proc/mounts || mount -t tmpfs"));
 }
 
 TEST(DebootstrapArgvTest, DockerAddsDockerAndKmod) {

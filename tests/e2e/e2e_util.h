@@ -2,9 +2,12 @@
 // real `bangerd`) against a private home, boot real guests under QEMU TCG.
 #pragma once
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -184,6 +187,27 @@ class BangerHome {
 inline std::string UnixHttpGet(const std::string& sock) {
   auto r = UnixHttpCall(sock, HttpRequest{}, std::chrono::seconds(5));
   return r.ok() ? r->body : "";
+}
+
+// The first bytes a TCP server at ip:port sends (an SSH banner), "" when
+// nothing answers within 5 s. Only for guest addresses inside a network
+// namespace the test made.
+inline std::string TcpBanner(const std::string& ip, int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  ::inet_pton(AF_INET, ip.c_str(), &a.sin_addr);
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::string out;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+    char buf[64];
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n > 0) out.assign(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return out;
 }
 
 inline bool WaitUntil(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {

@@ -2,11 +2,8 @@
 // this test creates (main() re-executes the binary under `unshare --net`):
 // bridge, taps, guest IPs, the DNS responder, reaching a guest's SSH port.
 // Nothing here touches the host's own network namespace.
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -21,24 +18,6 @@ inline std::string Config(const std::string& network) {
   return "backend = \"qemu\"\nqemu_accel = \"tcg\"\ndefault_image_name = \"t\"\nnetwork = \"" + network +
          "\"\ntap_pool_size = " + std::to_string(kPoolSize) +
          "\n[vm_defaults]\nvcpu_count = 1\nmemory_mib = 512\n";
-}
-
-std::string TcpBanner(const std::string& ip, int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  ::inet_pton(AF_INET, ip.c_str(), &a.sin_addr);
-  timeval tv{5, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  std::string out;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
-    char buf[64];
-    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    if (n > 0) out.assign(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  return out;
 }
 
 namespace {
