@@ -61,6 +61,9 @@ Result<LaunchSpec> InVmDir(const LaunchSpec& spec, const UserAccount* user) {
   for (const std::string* log : {&spec.vmm_log_path, &spec.metrics_path}) {
     if (!log->empty()) BANGER_RETURN_IF_ERROR(CreateFcFileIfMissing(*log));
   }
+  // Links a load made to a snapshot's files (fc_snapshot.cc) and a daemon
+  // killed during it left behind: they would keep the files' blocks.
+  RemovePaths({d + "/" + kFcSnapshotStateName, d + "/" + kFcSnapshotMemoryName});
   if (user) {
     BANGER_ASSIGN_OR_RETURN(r.control_sock_path, Expose(d, spec.control_sock_path, "api.sock", user, false));
   }

@@ -26,6 +26,11 @@
 
 namespace banger {
 
+// The names a snapshot's files have where FC writes or reads them through a
+// link (fc_snapshot.cc): in the chroot, or in the VM directory.
+inline constexpr const char* kFcSnapshotStateName = "fc-snapshot.state";
+inline constexpr const char* kFcSnapshotMemoryName = "fc-snapshot.mem";
+
 struct FcPlacement {
   LaunchSpec fc;                   // the spec with the names FC is given
   std::optional<JailLayout> jail;  // set under the jailer

@@ -19,10 +19,8 @@ namespace {
 
 // The guest NIC's id in FC's API (as fc_backend.cc configures it).
 constexpr const char* kFcNicId = "eth0";
-// The names the snapshot files have where FC reads or writes them through a
-// link (in the chroot, or in the VM directory for the VMM user).
-constexpr const char* kStateLink = "fc-snapshot.state";
-constexpr const char* kMemoryLink = "fc-snapshot.mem";
+constexpr const char* kStateLink = kFcSnapshotStateName;
+constexpr const char* kMemoryLink = kFcSnapshotMemoryName;
 // network_overrides (a snapshot continued on another tap) came with 1.12.
 constexpr int kNetworkOverridesMinor = 12;
 
