@@ -2,7 +2,9 @@
 // directory A, loaded by the backend for a VM in directory B (as `vm fork`
 // does), continues on B's disks and sockets, unjailed and under the jailer.
 // Checked on the loaded process itself: the inodes of the files it has open
-// (/proc/<pid>/fd), its working directory or chroot, and GET /vm/config. A
+// (/proc/<pid>/fd), the taps it has open (/proc/<pid>/fdinfo, inside a
+// network namespace of the test's own), its working directory or chroot,
+// and GET /vm/config. A
 // snapshot with absolute paths (what an older banger took) is refused for
 // another VM. API level only: the guest cannot run on nested KVM here, but
 // snapshot create and load work fully.
@@ -13,6 +15,7 @@
 #include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -191,6 +194,49 @@ TEST_F(VmmSnapshotMoveTest, FirecrackerSnapshotOfALoadsInBOnBsDisks) {
   // The snapshot files stay where they were; nothing was linked into B.
   EXPECT_TRUE(IsRegularFile(snap.memory_path));
   EXPECT_FALSE(PathExists(b.vm_dir + "/fc-snapshot.mem"));
+}
+
+// The names of the taps process `pid` has open (tun fds list "iff: NAME").
+std::set<std::string> OpenTaps(pid_t pid) {
+  std::set<std::string> out;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fdinfo", ec)) {
+    auto text = ReadFile(e.path().string());
+    if (!text.ok()) continue;
+    size_t at = text->find("iff:\t");
+    if (at == std::string::npos) continue;
+    at += 5;
+    out.insert(text->substr(at, text->find('\n', at) - at));
+  }
+  return out;
+}
+
+// With a NIC the load gets B's tap (network_overrides), not the one A's
+// snapshot recorded. In a network namespace of this test's own: the taps FC
+// creates never appear in the host's.
+TEST_F(VmmSnapshotMoveTest, FirecrackerSnapshotOfALoadsInBOnBsTap) {
+  UniqueFd kvm(::open("/dev/kvm", O_RDWR | O_CLOEXEC));
+  if (!kvm.valid()) GTEST_SKIP() << "/dev/kvm cannot be opened read-write; skipping";
+  if (::geteuid() != 0) GTEST_SKIP() << "creating taps in a new network namespace needs root; skipping";
+  ASSERT_EQ(::unshare(CLONE_NEWNET), 0) << "unshare(CLONE_NEWNET)";
+  BackendOptions opts;
+  opts.firecracker_bin = fc_;
+  backend_ = MakeFirecrackerBackend(opts, RealProcessOps());
+  LaunchSpec a = SpecIn("vm-a", "aaaaaaaaaaaaaaaa");
+  LaunchSpec b = SpecIn("vm-b", "bbbbbbbbbbbbbbbb");
+  a.tap_device = "bgsnap-a";
+  a.guest_mac = "06:00:ac:10:00:02";
+  b.tap_device = "bgsnap-b";
+  b.guest_mac = "06:00:ac:10:00:03";
+  const SnapshotPaths snap = SnapshotOf(a);
+  ASSERT_FALSE(snap.state_path.empty());
+
+  auto loaded = backend_->LaunchFromSnapshot(b, snap, /*resume=*/true, seconds(10));
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message() << "\n" << TailFile(b.vmm_log_path, 2000);
+  running_.push_back(*loaded);
+  EXPECT_EQ(*backend_->QueryState(*loaded), "running");
+  EXPECT_EQ(OpenTaps(loaded->pid), std::set<std::string>{"bgsnap-b"});
+  ExpectOnItsOwnDisks(*loaded, a, b);
 }
 
 // A snapshot whose state names A's disks by absolute path (taken by an older

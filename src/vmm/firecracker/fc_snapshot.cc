@@ -174,7 +174,9 @@ Status CheckDrivesAreOurs(FcClient& fc, const LaunchSpec& spec, const FcPlacemen
     }
     if (!ours) {
       return Error::Conflict("the snapshot's drive \"" + id + "\" is " + path + ", not a disk of this vm (" +
-                             spec.vm_dir + "): it can only be restored into the vm it was taken from");
+                             spec.vm_dir +
+                             "): it can only be restored into the vm it was taken from (one an older "
+                             "banger started: stop and start it to snapshot it for another vm)");
     }
   }
   return OkStatus();
