@@ -33,6 +33,7 @@
 #include "base/unique_fd.h"
 #include "vmm/backend.h"
 #include "vmm/firecracker/fc_client.h"
+#include "vmm/firecracker/fc_launch.h"
 #include "vmm/firecracker/jailer.h"
 #include "vmm/launch_util.h"
 
@@ -259,7 +260,7 @@ TEST_F(VmmSnapshotMoveTest, FirecrackerSnapshotWithAbsolutePathsIsRefusedForAnot
   auto who = IdentifySpawned(RealProcessOps(), *pid, ::geteuid());
   ASSERT_TRUE(who.ok());
   LaunchGuard guard(RealProcessOps(), *who, {a.control_sock_path, a.vsock_path});
-  for (int i = 0; i < 200 && !IsSocket(a.control_sock_path); ++i) ::usleep(10000);
+  ASSERT_TRUE(WaitForFcApi(RealProcessOps(), *who, a.control_sock_path, Deadline(seconds(5))).ok());
   FcClient fc(a.control_sock_path, seconds(10));
   ASSERT_TRUE(fc.PutMachineConfig(1, 128).ok());
   ASSERT_TRUE(fc.PutBootSource(a.kernel_path, a.initrd_path, a.kernel_cmdline).ok());
@@ -287,6 +288,9 @@ TEST_F(VmmSnapshotMoveTest, FirecrackerSnapshotWithAbsolutePathsIsRefusedForAnot
   EXPECT_THAT(bad.error().message(), HasSubstr(a.vm_dir + "/work.ext4"));
   EXPECT_EQ(bad.error().message().find('\n'), std::string::npos) << bad.error().message();
   ASSERT_GT(spawned, 0);
+  // Killed: its exe link goes first, its /proc entry a moment later (once
+  // its guest memory is unmapped).
+  for (int i = 0; i < 500 && RealProcessOps().Alive(spawned); ++i) ::usleep(10000);
   EXPECT_FALSE(RealProcessOps().Alive(spawned)) << "the refused process is gone";
 
   // In A itself it continues, as it always did.
