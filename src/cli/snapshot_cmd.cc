@@ -131,8 +131,7 @@ void AddSnapshotCommands(CLI::App& vm, Command* selected) {
   {
     auto [c, f] = AddLeaf<ForkFlags>(
         vm, selected, "fork",
-        "New VMs continuing a running or paused VM from this moment (qemu backend; the source runs on)",
-        VmFork);
+        "New VMs continuing a running or paused VM from this moment (the source runs on)", VmFork);
     c->add_option("vm", f->vm, "Source VM name or id")->required();
     c->add_option("--name", f->name, "Name of the fork; with --count N: NAME-1 .. NAME-N")
         ->type_name("NAME")

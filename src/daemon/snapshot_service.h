@@ -83,8 +83,8 @@ class SnapshotService {
   // `vm fork` (daemon/vm_fork.cc): `count` new VMs continuing one snapshot
   // of the running or paused source (which continues as it was), each with
   // its own id, name (ForkNames), disks, network identity and fixed-up guest.
-  // All or nothing. Nothing is made when a name is taken, the count is out of
-  // range or the source is not on the qemu backend.
+  // All or nothing. Nothing is made when a name is taken or the count is out
+  // of range.
   Result<std::vector<VmView>> Fork(const std::string& src_ref, const std::string& name, int count);
 
   // The startup step, after VmService::ReconcileVm ran for every VM: removes

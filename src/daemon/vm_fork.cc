@@ -12,6 +12,11 @@
 // entropy, NIC), the marker removed. All or nothing: a fork that fails
 // removes every fork of the call. The snapshot is removed at the end.
 //
+// Both VMMs: QEMU takes the drive paths from the fork's command line, and
+// Firecracker is given names relative to the VM directory it runs in (its
+// snapshot continues on the fork's disks and, with network_overrides, tap;
+// vmm/firecracker/fc_snapshot.h).
+//
 // The source's sessions are not copied: forks get no session rows (the
 // processes a session ran keep running in the fork's memory, unmanaged).
 #include <set>
@@ -60,10 +65,6 @@ Result<std::vector<VmView>> SnapshotService::Fork(const std::string& src_ref, co
     if (src.state != VmState::kRunning && src.state != VmState::kPaused) {
       return Error::Conflict("vm " + src.name + " is " + VmStateName(src.state) +
                              ": a fork needs it running or paused (banger vm start " + src.name + ")");
-    }
-    if (src.spec.backend != BackendKind::kQemu) {
-      return Error::Unavailable(
-          "fork needs the qemu backend: firecracker snapshots name the source VM's disk paths");
     }
     {
       BANGER_ASSIGN_OR_RETURN(auto all, d_.store->ListVms());

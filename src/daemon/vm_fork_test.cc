@@ -89,6 +89,25 @@ TEST_F(ForkTest, ForksRunFromOneSnapshotWithTheirOwnDisksAndTheSourceRunsOn) {
   EXPECT_EQ((*one)[0].vm.name, "solo");
 }
 
+TEST_F(ForkTest, AFirecrackerVmForksThroughTheFirecrackerBackend) {
+  CreateVmRequest req = Named("fc1");
+  req.backend = "firecracker";
+  VmRecord src = MustCreateVm(*svc_, req);
+  ASSERT_TRUE(WriteFileAtomic(src.runtime.work_disk_path, "at-fork").ok());
+  auto forks = snaps_->Fork("fc1", "g", 2);
+  ASSERT_TRUE(forks.ok()) << forks.error().message();
+  EXPECT_EQ(fc_.saves, 1);
+  EXPECT_EQ(qemu_.saves, 0);
+  ASSERT_EQ(fc_.restores.size(), 2u);
+  for (const auto& f : *forks) {
+    EXPECT_EQ(f.vm.spec.backend, BackendKind::kFirecracker);
+    EXPECT_EQ(f.vm.state, VmState::kRunning);
+    EXPECT_EQ(*ReadFile(f.vm.runtime.work_disk_path), "at-fork");
+    EXPECT_NE(f.vm.runtime.vm_dir, src.runtime.vm_dir);
+  }
+  EXPECT_TRUE(store_->ListSnapshots("")->empty()) << "the fork's snapshot is removed";
+}
+
 TEST_F(ForkTest, APausedSourceStaysPaused) {
   MustCreate("t1");
   ASSERT_TRUE(svc_->Pause("t1").ok());
@@ -111,15 +130,10 @@ TEST_F(ForkTest, RefusalsAreOneLineAndMakeNothing) {
   ExpectRefused(snaps_->Fork("t1", "f", 65), ErrorKind::kInvalidArgument, "fork count must be 1 to 64");
   ExpectRefused(snaps_->Fork("t1", "", 1), ErrorKind::kInvalidArgument, "needs a name");
   ExpectRefused(snaps_->Fork("nope", "f", 1), ErrorKind::kNotFound, "nope");
-  CreateVmRequest fc = Named("fc1");
-  fc.backend = "firecracker";
-  MustCreateVm(*svc_, fc);
-  ExpectRefused(snaps_->Fork("fc1", "g", 1), ErrorKind::kUnavailable,
-                "fork needs the qemu backend: firecracker snapshots name the source VM's disk paths");
   ASSERT_TRUE(svc_->Stop("t1", std::chrono::milliseconds(0)).ok());
   ExpectRefused(snaps_->Fork("t1", "g", 1), ErrorKind::kConflict, "a fork needs it running or paused");
-  EXPECT_EQ(VmCount(), vms + 1);  // fc1
-  EXPECT_EQ(VmDirCount(), dirs + 1);
+  EXPECT_EQ(VmCount(), vms);
+  EXPECT_EQ(VmDirCount(), dirs);
   EXPECT_EQ(qemu_.saves, 0);
   EXPECT_EQ(fc_.saves, 0);
   EXPECT_TRUE(store_->ListSnapshots("")->empty());

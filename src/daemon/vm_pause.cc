@@ -180,7 +180,7 @@ Result<bool> VmService::PauseIfIdle(const std::string& id, Timestamp now) {
         spdlog::info("vm {}: {}; saved to disk", vm.name, reason);
         return true;
       }
-      // A backend that cannot save (the jailer), a full disk: the VM still
+      // A save that fails (a full disk, a snapshot error): the VM still
       // gets suspended, in RAM, rather than tried again every pass.
       spdlog::warn("vm {}: idle suspend to disk failed ({}); pausing it in RAM instead", vm.name,
                    saved.error().message());

@@ -7,8 +7,10 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <sstream>
 
 #include "base/account.h"
@@ -242,6 +244,61 @@ TEST_F(FirecrackerE2E, JailedCreateReadoptStopStartDelete) {
   EXPECT_TRUE(WaitUntil([&] { return !RealProcessOps().Alive(pid2); }, std::chrono::seconds(5)));
   EXPECT_FALSE(PathExists(vm_dir));
   if (RealProcessOps().Alive(pid2)) (void)RealProcessOps().Signal(pid2, SIGKILL);
+}
+
+// Snapshots under the jailer through the daemon: written inside the chroot
+// and moved out to the VM's snapshot directory; `vm stop --save` and
+// `vm start`, then `vm restore`, continue the VM in a fresh jail on its own
+// disks (by inode: the files the restored firecracker has open).
+TEST_F(FirecrackerE2E, JailedSnapshotSaveStartAndRestore) {
+  std::string jailer;
+  if (const char* env = std::getenv("BANGER_JAILER_BIN"); env && *env) jailer = env;
+  if (jailer.empty())
+    GTEST_SKIP() << "set BANGER_JAILER_BIN (the jailer of this firecracker's release); skipping";
+  if (::geteuid() != 0) GTEST_SKIP() << "the jailer needs a root daemon; skipping";
+  BangerHome h;
+  ASSERT_NO_FATAL_FAILURE(h.WriteConfig("backend = \"firecracker\"\nfirecracker_bin = \"" + bin_ +
+                                        "\"\njailer_bin = \"" + jailer +
+                                        "\"\ndefault_image_name = \"base\"\nstop_timeout = \"1s\"\n"));
+  ASSERT_NO_FATAL_FAILURE(ImportFcGuest(h));
+  ASSERT_EQ(h.Banger({"vm", "create", "--name", "js", "--vcpus", "1", "--memory", "128"}).code, 0);
+  Json vm = h.BangerJson({"vm", "show", "js"});
+  const std::string vm_dir = vm["runtime"]["vm_dir"];
+  const std::string work = vm["runtime"]["work_disk_path"];
+  auto has_open = [](pid_t pid, const std::string& path) {
+    struct stat want {};
+    if (::stat(path.c_str(), &want) != 0) return false;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec)) {
+      struct stat st {};
+      if (::stat(e.path().c_str(), &st) == 0 && st.st_dev == want.st_dev && st.st_ino == want.st_ino)
+        return true;
+    }
+    return false;
+  };
+
+  CliRun snap = h.Banger({"vm", "snapshot", "create", "js", "--name", "one"});
+  ASSERT_EQ(snap.code, 0) << snap.err;
+  EXPECT_EQ(h.BangerJson({"vm", "show", "js"})["state"], "running");
+  CliRun save = h.Banger({"vm", "stop", "js", "--save"});
+  ASSERT_EQ(save.code, 0) << save.err;
+  EXPECT_FALSE(PathExists(vm_dir + "/jail"));
+  CliRun start = h.Banger({"vm", "start", "js"});
+  ASSERT_EQ(start.code, 0) << start.err;
+  Json resumed = h.BangerJson({"vm", "show", "js"});
+  EXPECT_EQ(resumed["state"], "running");
+  EXPECT_TRUE(has_open(resumed["handles"]["pid"], work)) << "the saved state runs on the VM's work disk";
+
+  ASSERT_EQ(h.Banger({"vm", "stop", "js"}).code, 0);
+  CliRun restore = h.Banger({"vm", "restore", "js", "--snapshot", "one"});
+  ASSERT_EQ(restore.code, 0) << restore.err;
+  Json restored = h.BangerJson({"vm", "show", "js"});
+  EXPECT_EQ(restored["state"], "running");
+  const pid_t pid = restored["handles"]["pid"];
+  EXPECT_TRUE(has_open(pid, work)) << "the restored VM runs on its work disk (the snapshot's copy)";
+  EXPECT_NE(UnixHttpGet(restored["runtime"]["api_sock_path"]).find("\"Running\""), std::string::npos);
+  ASSERT_EQ(h.Banger({"vm", "delete", "js"}).code, 0);
+  EXPECT_TRUE(WaitUntil([&] { return !RealProcessOps().Alive(pid); }, std::chrono::seconds(5)));
 }
 
 }  // namespace

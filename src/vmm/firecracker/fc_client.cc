@@ -168,4 +168,12 @@ Status FcClient::LoadSnapshot(const std::string& snapshot_path, const std::strin
   return Send("PUT", "/snapshot/load", body);
 }
 
+Result<Json> FcClient::GetVmConfig() {
+  BANGER_ASSIGN_OR_RETURN(std::string body, Call("GET", "/vm/config", nullptr));
+  auto parsed = ParseJson(body);
+  if (!parsed.ok()) return std::move(parsed).error().Wrap("GET /vm/config");
+  if (!parsed->is_object()) return Error::Internal("GET /vm/config: not an object: " + body);
+  return std::move(*parsed);
+}
+
 }  // namespace banger

@@ -67,6 +67,9 @@ class FcClient {
   // memory from a file; `tap_device` non-empty: network_overrides for eth0.
   Status LoadSnapshot(const std::string& snapshot_path, const std::string& mem_file_path, bool resume_vm,
                       const std::string& iface_id, const std::string& tap_device);
+  // GET /vm/config: the configuration FC runs with (after a snapshot load:
+  // the devices the snapshot recorded, e.g. drives[].path_on_host).
+  Result<Json> GetVmConfig();
   // PUT /actions FlushMetrics: FC appends one JSON line to its metrics file.
   Status FlushMetrics();
 
