@@ -214,10 +214,6 @@ Result<VmTemplate> TemplateService::Create(const CreateTemplateRequest& req) {
   cr.ttl = std::chrono::milliseconds(0);
   // The spec the VM gets is the template's key: validated here, before anything is made.
   BANGER_ASSIGN_OR_RETURN(VmRecord spec, vms.NewRecord(cr));
-  if (spec.spec.backend != BackendKind::kQemu) {
-    return Error::Unavailable(
-        "templates need the qemu backend: firecracker snapshots name the source VM's disk paths");
-  }
   t.image_id = img.id;
   t.image_name = img.name;
   t.backend = spec.spec.backend;
