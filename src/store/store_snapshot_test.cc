@@ -95,5 +95,41 @@ TEST_F(StoreSnapshotTest, UnknownVmIsNotFoundAndDeletingTheVmCascades) {
   EXPECT_TRUE(store_->ListSnapshots("")->empty());
 }
 
+// The templates table: a JSON body per row, replaced by id, removed with its image.
+TEST_F(StoreSnapshotTest, TemplatesRoundTripAndGoWithTheirImage) {
+  VmTemplate t;
+  t.id = NewId();
+  t.image_id = img_.id;
+  t.image_name = "base";
+  t.vcpu_count = 2;
+  t.memory_mib = 512;
+  t.work_disk_size_bytes = 1 << 30;
+  t.nic = true;
+  t.inputs_identity = "k|i|r|";
+  t.files = Json{{"vmstate", 4096}};
+  t.created_at = At(10);
+  ASSERT_TRUE(store_->PutTemplate(t).ok());
+  t.complete = true;
+  t.uses = 3;
+  ASSERT_TRUE(store_->PutTemplate(t).ok());
+  auto all = store_->ListTemplates();
+  ASSERT_TRUE(all.ok()) << all.error().message();
+  ASSERT_EQ(all->size(), 1u);
+  EXPECT_TRUE((*all)[0].complete);
+  EXPECT_EQ((*all)[0].uses, 3);
+  EXPECT_TRUE((*all)[0].nic);
+  EXPECT_EQ((*all)[0].files, t.files);
+
+  VmTemplate orphan = t;
+  orphan.id = NewId();
+  orphan.image_id = "no-such-image";
+  EXPECT_EQ(store_->PutTemplate(orphan).error().kind(), ErrorKind::kNotFound);
+
+  ASSERT_TRUE(store_->DeleteVm(vm_.id).ok());
+  ASSERT_TRUE(store_->DeleteImage(img_.id).ok());
+  EXPECT_TRUE(store_->ListTemplates()->empty()) << "removed with the image";
+  EXPECT_EQ(store_->DeleteTemplate(t.id).error().kind(), ErrorKind::kNotFound);
+}
+
 }  // namespace
 }  // namespace banger
