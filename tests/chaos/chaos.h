@@ -48,7 +48,8 @@ inline std::string FileText(const std::string& path) {
 // The operation (as Chaos::Prepare names it) a fault point belongs to; "" for none.
 inline std::string OpOf(const std::string& point) {
   for (const char* op : {"vm.create", "vm.start", "vm.stop", "vm.delete", "session.start", "image.build",
-                         "vm.snapshot", "vm.suspend", "vm.restore", "vm.fork", "vm.pause", "vm.resume"}) {
+                         "vm.snapshot", "vm.suspend", "vm.restore", "vm.fork", "vm.pause", "vm.resume",
+                         "vm.template"}) {
     if (point.rfind(std::string(op) + ".", 0) == 0) return op;
   }
   if (point.rfind("exec.", 0) == 0) return "exec";
@@ -173,6 +174,11 @@ class Chaos {
       }
       if (op == "exec") return {"vm", "exec", vm, "--", "echo", "chaos-" + std::to_string(run)};
       return {"session", "start", vm, "--name", "s" + std::to_string(run), "--", "sleep", "3600"};
+    }
+    if (op == "vm.template") {
+      // Its VM counts against the VM cap while it exists; two specs in turn.
+      MakeRoom();
+      return {"image", "template", "create", "t", "--memory", run % 2 == 0 ? "256" : "288"};
     }
     if (op == "vm.delete") {
       auto all = VmsWhere([](const Json&) { return true; });

@@ -89,6 +89,29 @@ std::vector<std::string> Chaos::Check() {
     if (!dirs.count(e.path().string())) fail("orphan vm directory " + e.path().string());
   }
 
+  // Templates: no template VM outlives a restart, every directory belongs to
+  // a complete template, every listed template has its files.
+  for (const auto& [id, v] : by_id) {
+    if (v.contains("labels") && v["labels"].is_object() && v["labels"].contains("banger.template"))
+      fail("vm " + std::string(v["name"]) + " is a template's vm the reconcile did not remove");
+  }
+  CliRun tl = h_.Banger({"image", "template", "list", "--json"}, 120s);
+  std::set<std::string> tdirs;
+  if (tl.code != 0) {
+    fail("image template list: " + tl.err);
+  } else {
+    for (const auto& t : *ParseJson(tl.out)) {
+      const std::string tdir = h_.root() + "/templates/" + std::string(t["id"]).substr(0, 16);
+      tdirs.insert(tdir);
+      for (const auto& [file, size] : t["files"].items()) {
+        if (!IsRegularFile(tdir + "/" + file)) fail("template " + std::string(t["id"]) + " lacks " + file);
+      }
+    }
+  }
+  for (const auto& e : fs::directory_iterator(h_.root() + "/templates", ec)) {
+    if (!tdirs.count(e.path().string())) fail("orphan template directory " + e.path().string());
+  }
+
   // VMMs <-> running rows.
   std::map<std::string, int> vmms_of;
   for (pid_t p : h_.Vmms()) {

@@ -99,7 +99,10 @@ TEST(Chaos, KillNineAtEveryStepLeavesAConsistentState) {
   std::vector<std::string> plan = points;
   std::shuffle(plan.begin(), plan.end(), c.rng());
   std::vector<double> weights;
-  for (const auto& p : points) weights.push_back(OpOf(p) == "image.build" ? 0.25 : 1.0);
+  for (const auto& p : points) {
+    const std::string op = OpOf(p);
+    weights.push_back(op == "image.build" ? 0.25 : op == "vm.template" ? 0.5 : 1.0);
+  }
   std::discrete_distribution<size_t> any(weights.begin(), weights.end());
   while (static_cast<int>(plan.size()) < runs) plan.push_back(points[any(c.rng())]);
   plan.resize(std::max(runs, 0));
