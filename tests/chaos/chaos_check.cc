@@ -100,7 +100,9 @@ std::vector<std::string> Chaos::Check() {
   if (tl.code != 0) {
     fail("image template list: " + tl.err);
   } else {
-    for (const auto& t : *ParseJson(tl.out)) {
+    auto templates = ParseJson(tl.out);
+    if (!templates.ok()) fail("image template list --json: " + templates.error().message());
+    for (const auto& t : templates.ok() ? *templates : Json::array()) {
       const std::string tdir = h_.root() + "/templates/" + std::string(t["id"]).substr(0, 16);
       tdirs.insert(tdir);
       for (const auto& [file, size] : t["files"].items()) {
