@@ -47,9 +47,9 @@ inline std::string FileText(const std::string& path) {
 
 // The operation (as Chaos::Prepare names it) a fault point belongs to; "" for none.
 inline std::string OpOf(const std::string& point) {
-  for (const char* op : {"vm.create", "vm.start", "vm.stop", "vm.delete", "session.start", "image.build",
-                         "vm.snapshot", "vm.suspend", "vm.restore", "vm.fork", "vm.pause", "vm.resume",
-                         "vm.template"}) {
+  for (const char* op :
+       {"vm.create", "vm.start", "vm.stop", "vm.delete", "session.start", "image.build", "vm.snapshot",
+        "vm.suspend", "vm.restore", "vm.fork", "vm.pause", "vm.resume", "vm.template"}) {
     if (point.rfind(std::string(op) + ".", 0) == 0) return op;
   }
   if (point.rfind("exec.", 0) == 0) return "exec";
