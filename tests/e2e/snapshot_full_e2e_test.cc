@@ -28,7 +28,7 @@ namespace {
 using namespace std::chrono_literals;
 
 // Set by main(): why the private mount namespace could not be had ("" when it is).
-std::string g_no_namespace;  // NOLINT(cppcoreguidelines-avoid-non-const-global-variables)
+std::string g_no_namespace;
 
 // A small tmpfs over `dir` (created 0700 when missing), unmounted on scope exit.
 class SmallTmpfs {
