@@ -3,6 +3,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <set>
@@ -126,6 +128,30 @@ void SnapshotService::Emit(const std::string& type, const VmRecord& vm, Json dat
 }
 
 Result<VmSnapshot> SnapshotService::TakeLocked(const VmRecord& vm, const std::string& name, bool suspend) {
+  auto saved = SaveLocked(vm, name, suspend);
+  if (saved.ok()) return saved;
+  Error e = std::move(saved).error();
+  if (e.message().find(std::strerror(ENOSPC)) != std::string::npos) {
+    // QEMU's, Firecracker's or a disk copy's words, with no hint where: the
+    // daemon's log keeps them, the user gets where space is missing.
+    spdlog::warn("vm {}: saving snapshot {}: {}", vm.name, name, e.message());
+    e = Error::Unavailable("saving vm " + vm.name + ": no space left on device in " + SnapshotsDir(vm) +
+                           " (free some there and retry)");
+  }
+  // The save paused the VM, also when it failed part-way (without a VMM
+  // there is nothing to resume).
+  auto h = d_.vms->cache_.Get(vm.id);
+  VmmBackend* backend = d_.vms->BackendFor(vm.spec.backend);
+  if (vm.state == VmState::kRunning && h && backend) {
+    if (Status resumed = backend->Resume(VmmProcessOf(vm, *h)); !resumed.ok()) {
+      spdlog::error("vm {}: resuming after a failed save: {}", vm.name, resumed.error().message());
+      e = Error(e.kind(), e.message() + "; resuming the vm failed too: " + resumed.error().message());
+    }
+  }
+  return e;
+}
+
+Result<VmSnapshot> SnapshotService::SaveLocked(const VmRecord& vm, const std::string& name, bool suspend) {
   VmService& vms = *d_.vms;
   auto h = vms.cache_.Get(vm.id);
   VmmBackend* backend = vms.BackendFor(vm.spec.backend);
@@ -205,13 +231,12 @@ Result<VmSnapshot> SnapshotService::Create(const std::string& vm_ref, const std:
                              ": a snapshot needs it running (banger vm start " + vm.name + ")");
     }
     auto taken = TakeLocked(vm, n, false);
-    // Paused by the save (also when it failed part-way): a running VM runs on
-    // either way, a paused one (vm pause) stays paused.
+    if (!taken.ok()) return std::move(taken).error();  // the VM is as it was
+    // Paused by the save: a running VM runs on, a paused one (vm pause) stays paused.
     auto h = d_.vms->cache_.Get(vm.id);
     VmmBackend* backend = d_.vms->BackendFor(vm.spec.backend);
     Status resumed =
         h && backend && vm.state == VmState::kRunning ? backend->Resume(VmmProcessOf(vm, *h)) : OkStatus();
-    if (!taken.ok()) return std::move(taken).error();
     if (!resumed.ok()) {
       return std::move(resumed).error().Wrap("snapshot " + n + " was saved, but resuming vm " + vm.name +
                                              " failed");
@@ -399,13 +424,9 @@ Result<VmRecord> SnapshotService::StopAndSaveLocked(VmRecord vm) {
   if (auto stale = d_.store->GetSnapshot(vm.id, kSuspendSnapshotName); stale.ok()) {
     BANGER_RETURN_IF_ERROR(RemoveSnapshot(vm, *stale));
   }
+  // A failed save leaves the VM as it was (running, or paused by vm pause).
   auto taken = TakeLocked(vm, kSuspendSnapshotName, true);
-  if (!taken.ok()) {
-    auto h = vms.cache_.Get(vm.id);
-    VmmBackend* backend = vms.BackendFor(vm.spec.backend);
-    if (h && backend) backend->Resume(VmmProcessOf(vm, *h)).ok();
-    return std::move(taken).error();
-  }
+  if (!taken.ok()) return std::move(taken).error();
   BANGER_FAULT_POINT("vm.suspend.saved");
   // Stopped and marked saved in one row write; the VMM goes first.
   vm.runtime.saved_snapshot = taken->id;

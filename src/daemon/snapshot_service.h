@@ -105,7 +105,14 @@ class SnapshotService {
   // The following run under the VM's lock.
   // StopAndSave's steps; also idle suspend to disk (VmService::SetSuspendToDisk).
   Result<VmRecord> StopAndSaveLocked(VmRecord vm);
+  // Saves the VM (VMM state, and with !suspend copies of its disks) as a
+  // complete snapshot `name`. On success the VM is left paused for the
+  // caller to resume or stop. On failure nothing of the snapshot is left and
+  // the VM is as it was: a running VM resumed, a paused one still paused; a
+  // full disk is one kUnavailable line naming the snapshots directory.
   Result<VmSnapshot> TakeLocked(const VmRecord& vm, const std::string& name, bool suspend);
+  // TakeLocked's steps, which leave the VM paused whatever happens.
+  Result<VmSnapshot> SaveLocked(const VmRecord& vm, const std::string& name, bool suspend);
   Result<VmRecord> ResumeSavedLocked(VmRecord vm);
   Result<VmRecord> RestoreLocked(VmRecord vm, const VmSnapshot& s, const Image& img);
   // A restore whose VMM launch failed (the VM is in state error): from a

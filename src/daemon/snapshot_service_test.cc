@@ -138,15 +138,45 @@ TEST_F(SnapshotServiceTest, BadInputIsRefusedInOneLineAndChangesNothing) {
 
 TEST_F(SnapshotServiceTest, SaveFailureSuchAsDiskFullLeavesNoSnapshotAndTheVmRunning) {
   VmRecord vm = MustCreate("t1");
-  qemu_.save_error = Error::Internal("qemu could not write the snapshot: No space left on device");
-  ExpectRefused(snaps_->Create("t1", "one"), ErrorKind::kInternal, "No space left on device");
+  const int resumes = qemu_.resume_calls;
+  // QEMU's words for a full disk; the user gets where space is missing.
+  qemu_.save_error =
+      Error::Internal("qemu could not write the snapshot: Unable to write to file: No space left on device");
+  ExpectRefused(snaps_->Create("t1", "one"), ErrorKind::kUnavailable,
+                "saving vm t1: no space left on device in " + vm.runtime.vm_dir + "/snapshots");
   EXPECT_TRUE(snaps_->List("t1")->empty());
   EXPECT_TRUE(store_->ListSnapshots("")->empty()) << "no incomplete row either";
   EXPECT_EQ(std::distance(fs::directory_iterator(vm.runtime.vm_dir + "/snapshots"), {}), 0);
   EXPECT_EQ(svc_->Get("t1")->vm.state, VmState::kRunning);
+  EXPECT_EQ(qemu_.resume_calls, resumes + 1) << "the save paused it: resumed once";
+  // Another failure keeps its own words.
+  qemu_.save_error = Error::Internal("qemu could not write the snapshot: failed");
+  ExpectRefused(snaps_->Create("t1", "one"), ErrorKind::kInternal, "saving vm t1: qemu could not write");
   // The name is free again.
   qemu_.save_error = Error(ErrorKind::kInternal, "");
   EXPECT_TRUE(snaps_->Create("t1", "one").ok());
+}
+
+// `vm stop --save` that fails: the VM runs on, not stopped, no saved state;
+// a paused VM (vm pause) stays paused, through a snapshot's failure too.
+TEST_F(SnapshotServiceTest, FailedStopSaveLeavesTheVmAsItWas) {
+  MustCreate("t1");
+  qemu_.save_error = Error::Internal("No space left on device (os error 28)");
+  int resumes = qemu_.resume_calls;
+  ExpectRefused(snaps_->StopAndSave("t1"), ErrorKind::kUnavailable, "no space left on device in ");
+  VmRecord vm = *store_->GetVm("t1");
+  EXPECT_EQ(vm.state, VmState::kRunning);
+  EXPECT_TRUE(vm.runtime.saved_snapshot.empty());
+  EXPECT_EQ(qemu_.resume_calls, resumes + 1);
+  EXPECT_TRUE(store_->ListSnapshots("")->empty());
+
+  ASSERT_TRUE(svc_->Pause("t1").ok());
+  resumes = qemu_.resume_calls;
+  ExpectRefused(snaps_->StopAndSave("t1"), ErrorKind::kUnavailable, "no space left on device in ");
+  ExpectRefused(snaps_->Create("t1", "one"), ErrorKind::kUnavailable, "no space left on device in ");
+  EXPECT_EQ(qemu_.resume_calls, resumes) << "a paused vm is not resumed";
+  EXPECT_EQ(store_->GetVm("t1")->state, VmState::kPaused);
+  EXPECT_TRUE(store_->ListSnapshots("")->empty());
 }
 
 TEST_F(SnapshotServiceTest, RestorePutsTheDisksBackAndLaunchesFromTheSnapshot) {

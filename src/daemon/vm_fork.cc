@@ -79,12 +79,12 @@ Result<std::vector<VmView>> SnapshotService::Fork(const std::string& src_ref, co
 
     // One snapshot; the source continues as it was (running, or paused).
     auto snap = TakeLocked(src, std::string(kForkSnapshotPrefix) + NewId().substr(0, 8), false);
+    if (!snap.ok()) return std::move(snap).error().Wrap("forking vm " + src.name);  // src as it was
     {
       auto h = vms.cache_.Get(src.id);
       VmmBackend* backend = vms.BackendFor(src.spec.backend);
       Status resumed = h && backend && src.state == VmState::kRunning ? backend->Resume(VmmProcessOf(src, *h))
                                                                       : OkStatus();
-      if (!snap.ok()) return std::move(snap).error().Wrap("forking vm " + src.name);
       if (!resumed.ok())
         spdlog::warn("vm {}: resuming after the fork's save: {}", src.name, resumed.error().message());
     }

@@ -18,24 +18,53 @@ constexpr std::chrono::milliseconds kMigratePoll{5};
 // QEMU throttles migration to 128 MiB/s by default; a paused VM saved to a
 // local file has no reason to wait.
 constexpr int64_t kUnthrottled = int64_t{1} << 40;
+// How long a failed save waits for QEMU to drop the stream.
+constexpr std::chrono::milliseconds kCancelWait{5000};
 
 std::string StringField(const Json& j, const char* key) {
   if (j.is_object() && j.contains(key) && j[key].is_string()) return j[key].get<std::string>();
   return "";
 }
 
+// QEMU's migration states in which its migration thread still works on the
+// stream (qapi MigrationStatus).
+bool MigrationActive(const std::string& status) {
+  return status == "setup" || status == "active" || status == "device" || status == "pre-switchover" ||
+         status == "cancelling" || status == "wait-unplug";
+}
+
+// After a save that failed or ran out of time: cancels the migration and
+// waits (at most kCancelWait) until QEMU has let go of the stream. Only then
+// may the caller resume the VM (no `cont` racing the migration thread) and
+// remove the file for good (no descriptor left holding its blocks).
+void StopMigration(QmpClient& qmp) {
+  Deadline deadline(kCancelWait);
+  (void)qmp.Execute("migrate_cancel", deadline.Remaining());
+  while (!deadline.Expired()) {
+    auto info = qmp.Execute("query-migrate", deadline.Remaining());
+    if (!info.ok() || !MigrationActive(StringField(*info, "status"))) return;
+    std::this_thread::sleep_for(kMigratePoll);
+  }
+}
+
 // Polls query-migrate until the migration completed or failed.
 Status WaitForMigration(QmpClient& qmp, const Deadline& deadline) {
   while (true) {
-    BANGER_ASSIGN_OR_RETURN(Json info, qmp.Execute("query-migrate", deadline.Remaining()));
-    const std::string status = StringField(info, "status");
+    auto info = qmp.Execute("query-migrate", deadline.Remaining());
+    if (!info.ok()) {
+      StopMigration(qmp);
+      return std::move(info).error().Wrap("asking qemu how the save goes");
+    }
+    const std::string status = StringField(*info, "status");
     if (status == "completed") return OkStatus();
-    if (status == "failed" || status == "cancelled") {
-      std::string why = StringField(info, "error-desc");
+    if (!MigrationActive(status)) {
+      // "failed", "cancelled": QEMU's own words say why ("Unable to write to
+      // file: No space left on device" for a full disk).
+      std::string why = StringField(*info, "error-desc");
       return Error::Internal("qemu could not write the snapshot: " + (why.empty() ? status : why));
     }
     if (deadline.Expired()) {
-      (void)qmp.Execute("migrate_cancel", std::chrono::milliseconds(1000));
+      StopMigration(qmp);
       return Error::Timeout("qemu did not finish writing the snapshot in time (status \"" + status + "\")");
     }
     std::this_thread::sleep_for(kMigratePoll);
@@ -63,9 +92,15 @@ Status SaveQemuSnapshot(const VmmProcess& p, const SnapshotPaths& out, std::chro
   BANGER_RETURN_IF_ERROR(
       step("handing the snapshot file to qemu",
            qmp.ExecuteWithFd("getfd", deadline.Remaining(), Json{{"fdname", kStreamFdName}}, file.get())));
-  BANGER_RETURN_IF_ERROR(
-      step("starting the save",
-           qmp.Execute("migrate", deadline.Remaining(), Json{{"uri", std::string("fd:") + kStreamFdName}})));
+  // A successful migrate takes the descriptor out of QEMU's table; until
+  // then QEMU holds the file open, and a refused migrate must not leave it so.
+  if (auto st = step("starting the save", qmp.Execute("migrate", deadline.Remaining(),
+                                                      Json{{"uri", std::string("fd:") + kStreamFdName}}));
+      !st.ok()) {
+    StopMigration(qmp);  // in case QEMU started it all the same (an answer that timed out)
+    (void)qmp.Execute("closefd", std::chrono::milliseconds(1000), Json{{"fdname", kStreamFdName}});
+    return st;
+  }
   BANGER_RETURN_IF_ERROR(WaitForMigration(qmp, deadline));
   // QEMU wrote through its own copy of the descriptor; ours reaches the same
   // open file, so this makes the stream durable before anyone records it.

@@ -18,7 +18,11 @@
 namespace banger {
 
 // Pauses the VM (QMP stop), writes the migration stream to out.state_path
-// (created 0600, must not exist), fsyncs it. The VM stays paused.
+// (created 0600, must not exist), fsyncs it. The VM stays paused, also on
+// failure; a failed save returns only once QEMU's migration is over
+// (cancelled if need be) and QEMU holds no descriptor of the file, so the
+// caller may resume the VM and remove the file. A full disk fails with
+// QEMU's words ("... No space left on device").
 Status SaveQemuSnapshot(const VmmProcess& p, const SnapshotPaths& out, std::chrono::milliseconds timeout);
 
 // Opens in.state_path for a restore (read-only, close-on-exec; SpawnDetached
