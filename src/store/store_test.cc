@@ -61,6 +61,7 @@ TEST_F(StoreTest, Migration2WritesRateLimitsIntoOlderVmSpecs) {
   RawExec(db_path_, "DELETE FROM schema_migrations WHERE version >= 2");
   RawExec(db_path_, "DROP TABLE snapshots");
   RawExec(db_path_, "DROP TABLE templates");
+  RawExec(db_path_, "DROP TABLE ports");
   ASSERT_EQ(RawQuery(db_path_, "SELECT json_type(spec_json, '$.disk_iops') IS NULL FROM vms"), "1");
 
   auto store = OpenFile();
