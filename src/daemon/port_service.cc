@@ -141,8 +141,9 @@ Result<PortReservation> PortService::Reserve(const std::vector<PortMapping>& por
 }
 
 Status PortService::Attach(const std::string& vm_id, PortReservation r) {
+  auto sockets = std::move(r.sockets);  // consumed: closed unless served
   std::vector<PortMapping> done;
-  for (auto& [p, fd] : r.sockets) {
+  for (auto& [p, fd] : sockets) {
     PortMapping row = p;
     row.vm_id = vm_id;
     if (auto st = store_.InsertPort(row); !st.ok()) {
@@ -156,7 +157,7 @@ Status PortService::Attach(const std::string& vm_id, PortReservation r) {
   if (shut_down_) return OkStatus();
   // Under mu_: a VmmDown after has_vmm_ answered closes what this opens.
   if (up && has_vmm_(vm_id)) {
-    for (auto& [p, fd] : r.sockets) {
+    for (auto& [p, fd] : sockets) {
       PortMapping row = p;
       row.vm_id = vm_id;
       ListenLocked(row, std::move(fd));
