@@ -57,6 +57,8 @@ std::string HttpGet(int port) {
   }
   const std::string req = "GET / HTTP/1.0\r\nHost: localhost\r\n\r\n";
   (void)!::write(fd, req.data(), req.size());
+  // Half-close: the server's close reaches us only after our EOF (ADR 0020, known gap).
+  ::shutdown(fd, SHUT_WR);
   std::string out;
   char buf[4096];
   auto until = std::chrono::steady_clock::now() + 60s;
