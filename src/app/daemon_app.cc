@@ -308,6 +308,7 @@ Result<std::unique_ptr<Services>> MakeServices(const HomeLayout& home, const Dae
   tdeps.vms = s->vms.get();
   tdeps.snapshots = s->snapshots.get();
   s->templates = std::make_unique<TemplateService>(std::move(tdeps));
+  s->images->SetOnDeleted([t = s->templates.get()](const std::string&) { t->RemoveOrphanDirs(); });
   return s;
 }
 
