@@ -262,6 +262,11 @@ Result<int64_t> CountCommits(const std::string& repo_root, const std::string& ba
   }
 }
 
+bool BranchExists(const std::string& repo_root, const std::string& branch, const GitUser& who) {
+  auto r = RunGit(repo_root, {"rev-parse", "--verify", "-q", "refs/heads/" + branch}, who);
+  return r.ok() && r->exit_code == 0;
+}
+
 Status CreateBranch(const std::string& repo_root, const std::string& branch, const std::string& commit,
                     bool force, const GitUser& who) {
   const std::string ref = "refs/heads/" + branch;

@@ -61,6 +61,9 @@ Result<std::string> CommitWorkTree(const std::string& repo_root, const std::stri
 Result<int64_t> CountCommits(const std::string& repo_root, const std::string& base, const std::string& tip,
                              const GitUser& who);
 
+// Whether refs/heads/`branch` exists.
+bool BranchExists(const std::string& repo_root, const std::string& branch, const GitUser& who);
+
 // Creates refs/heads/`branch` at `commit`. An existing branch is a
 // kConflict unless `force`; the checked-out branch is never moved.
 Status CreateBranch(const std::string& repo_root, const std::string& branch, const std::string& commit,
