@@ -80,7 +80,8 @@ Result<int64_t> WorkspaceService::GuestToFile(const std::string& vm_id, const st
   BANGER_ASSIGN_OR_RETURN(auto cmd, exec_.Open(vm_id, er, agent_timeout));
   (void)cmd->channel().CloseStdin();
   cmd->KillAt(std::chrono::steady_clock::now() + kGuestCommandTimeout, std::chrono::seconds(10));
-  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  // Readable by the repository's owner, who runs git on it (ADR 0021).
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
   if (!fd.valid()) return Error::FromErrno("creating " + path);
   int64_t total = 0;
   std::string err;
@@ -177,11 +178,19 @@ Result<WorkspaceExportResult> WorkspaceService::Export(
   auto lock = LockFor(vm.id + ":" + ws.guest_path);
   std::lock_guard<std::mutex> lk(*lock);
 
-  // The owner (not root) runs git on the files: they live where it can reach.
-  BANGER_ASSIGN_OR_RETURN(TempDir tmp,
-                          Annotate(TempDir::Create(who.run_as ? "/var/tmp" : tmp_dir_, "wsx-"), ctx));
-  if (who.run_as && ::chown(tmp.path().c_str(), who.run_as->uid, who.run_as->gid) != 0) {
-    return Error::FromErrno(ctx + ": handing " + tmp.path() + " to the repository's owner");
+  // The owner (not root) runs git on the files, so they live where it can
+  // reach them: root:owner's group 0710 (nobody else gets in), the guest's
+  // files root's (the owner cannot swap a path under the unpacking), and
+  // the temporary index in a directory of the owner's.
+  BANGER_ASSIGN_OR_RETURN(TempDir tmp, Annotate(who.run_as ? TempDir::CreateIn("/var/tmp", "banger-export-")
+                                                           : TempDir::Create(tmp_dir_, "wsx-"),
+                                                ctx));
+  const std::string index_dir = tmp.path() + "/index.d";
+  if (::mkdir(index_dir.c_str(), 0700) != 0) return Error::FromErrno(ctx + ": creating " + index_dir);
+  if (who.run_as &&
+      (::chown(tmp.path().c_str(), 0, who.run_as->gid) != 0 || ::chmod(tmp.path().c_str(), 0710) != 0 ||
+       ::chown(index_dir.c_str(), who.run_as->uid, who.run_as->gid) != 0)) {
+    return Error::FromErrno(ctx + ": opening " + tmp.path() + " to the repository's owner");
   }
 
   progress("waiting for the guest agent of " + vm.name);
@@ -214,7 +223,6 @@ Result<WorkspaceExportResult> WorkspaceService::Export(
                  ctx));
     bytes += n;
     if (n > 0) {
-      if (who.run_as) (void)::chown(bundle.c_str(), who.run_as->uid, who.run_as->gid);
       BANGER_ASSIGN_OR_RETURN(parent, Annotate(FetchBundle(ws.repo_root, bundle, who), ctx));
     } else if (HasCommit(ws.repo_root, guest_head, who)) {
       parent = guest_head;  // the guest went back to an older commit
@@ -237,7 +245,7 @@ Result<WorkspaceExportResult> WorkspaceService::Export(
   bytes += tn;
   const std::string tree = tmp.path() + "/tree";
   if (::mkdir(tree.c_str(), 0755) != 0) return Error::FromErrno(ctx + ": creating " + tree);
-  BANGER_ASSIGN_OR_RETURN(ExtractStats ex, Annotate(ExtractGuestTree(tar, tree, who, max_bytes), ctx));
+  BANGER_ASSIGN_OR_RETURN(ExtractStats ex, Annotate(ExtractGuestTree(tar, tree, max_bytes), ctx));
   if (cancel) return Error::Unavailable(ctx + ": cancelled");
 
   progress("building the commits (" + std::to_string(ex.files) + " files)");
@@ -246,7 +254,7 @@ Result<WorkspaceExportResult> WorkspaceService::Export(
                             : req.commit_message;
   BANGER_ASSIGN_OR_RETURN(
       std::string tip,
-      Annotate(CommitWorkTree(ws.repo_root, parent, tree, tmp.path() + "/index", message, who), ctx));
+      Annotate(CommitWorkTree(ws.repo_root, parent, tree, index_dir + "/index", message, who), ctx));
   WorkspaceExportResult r;
   r.vm_id = vm.id;
   r.repo_root = ws.repo_root;

@@ -111,7 +111,7 @@ Result<GitUser> RepoOwner(const std::string& repo_root) {
 }
 
 Result<ExtractStats> ExtractGuestTree(const std::string& tar_path, const std::string& dest,
-                                      const GitUser& who, int64_t max_bytes) {
+                                      int64_t max_bytes) {
   ExtractStats stats;
   struct stat st {};
   if (::stat(tar_path.c_str(), &st) != 0) return Error::FromErrno("reading " + tar_path);
@@ -124,9 +124,8 @@ Result<ExtractStats> ExtractGuestTree(const std::string& tar_path, const std::st
   std::unique_ptr<archive, WriteDeleter> out(archive_write_disk_new());
   if (!in || !out) return Error::Internal("libarchive allocation failed");
   archive_read_support_format_tar(in.get());
-  int flags = ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT;
-  if (who.run_as) flags |= ARCHIVE_EXTRACT_OWNER;
-  archive_write_disk_set_options(out.get(), flags);
+  archive_write_disk_set_options(
+      out.get(), ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_PERM);
   auto bad = [&](const std::string& why) {
     return Error::Invalid("the guest's work tree tar is unusable: " + why);
   };
@@ -164,11 +163,7 @@ Result<ExtractStats> ExtractGuestTree(const std::string& tar_path, const std::st
       }
     }
     archive_entry_set_pathname(e, (root + "/" + rel).c_str());
-    archive_entry_set_perm(e, archive_entry_perm(e) & 0777);
-    if (who.run_as) {
-      archive_entry_set_uid(e, who.run_as->uid);
-      archive_entry_set_gid(e, who.run_as->gid);
-    }
+    archive_entry_set_perm(e, type == AE_IFDIR || (archive_entry_perm(e) & 0100) != 0 ? 0755 : 0644);
     if (archive_write_header(out.get(), e) < ARCHIVE_WARN) {
       return bad(std::string("writing ") + rel + ": " +
                  (archive_error_string(out.get()) ? archive_error_string(out.get()) : "failed"));
@@ -194,9 +189,6 @@ Result<ExtractStats> ExtractGuestTree(const std::string& tar_path, const std::st
     }
   }
   if (archive_write_close(out.get()) != ARCHIVE_OK) return bad("finishing the tree");
-  if (who.run_as && ::chown(root.c_str(), who.run_as->uid, who.run_as->gid) != 0) {
-    return Error::FromErrno("handing " + root + " to the repository's owner");
-  }
   return stats;
 }
 

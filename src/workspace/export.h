@@ -38,10 +38,12 @@ struct ExtractStats {
 };
 
 // Unpacks the tar at `tar_path` (from the guest) into `dest` (an existing
-// empty directory), owned by `who`. Refuses more than `max_bytes` of
-// contents. An empty file is an empty tree.
+// empty directory), as the caller (root in the daemon: the repository's
+// owner must not be able to swap a path under it meanwhile), readable by
+// all (0644 or 0755 files, 0755 directories; git keeps only the x bit).
+// Refuses more than `max_bytes` of contents. An empty file is an empty tree.
 Result<ExtractStats> ExtractGuestTree(const std::string& tar_path, const std::string& dest,
-                                      const GitUser& who, int64_t max_bytes);
+                                      int64_t max_bytes);
 
 // Stores the objects of the bundle at `bundle` in the repository (fsck'ed;
 // no ref, not FETCH_HEAD, changes) and returns the commit its HEAD names.

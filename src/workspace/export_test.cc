@@ -6,6 +6,8 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 
@@ -68,7 +70,8 @@ void WriteTar(const std::string& path, const std::vector<Entry>& entries) {
 class ExportTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto t = TempDir::Create("/tmp", "bgex-");
+    // /var/tmp: /tmp may be closed to other users (GitRunsAsTheRepositoryOwner).
+    auto t = TempDir::CreateIn("/var/tmp", "bgex-");
     ASSERT_TRUE(t.ok());
     tmp_ = std::make_unique<TempDir>(std::move(*t));
     repo_ = tmp_->path() + "/host";
@@ -128,7 +131,7 @@ TEST_F(ExportTest, CommitsAndUncommittedChangesBecomeABranchAndAPatch) {
   auto head = FetchBundle(repo_, tmp_->path() + "/b.bundle", who_);
   ASSERT_TRUE(head.ok()) << head.error().message();
   EXPECT_EQ(*head, guest_head_);
-  auto st = ExtractGuestTree(tmp_->path() + "/tree.tar", Tree(), who_, 1 << 20);
+  auto st = ExtractGuestTree(tmp_->path() + "/tree.tar", Tree(), 1 << 20);
   ASSERT_TRUE(st.ok()) << st.error().message();
   EXPECT_FALSE(fs::exists(tmp_->path() + "/tree/.git"));
   auto tip = CommitWorkTree(repo_, *head, tmp_->path() + "/tree", tmp_->path() + "/index", "wip", who_);
@@ -172,7 +175,7 @@ TEST_F(ExportTest, BranchRules) {
 TEST_F(ExportTest, NoChangesIsTheParent) {
   std::string d = Tree();
   Cmd({"git", "-C", repo_, "archive", "-o", tmp_->path() + "/base.tar", base_});
-  ASSERT_TRUE(ExtractGuestTree(tmp_->path() + "/base.tar", d, who_, 1 << 20).ok());
+  ASSERT_TRUE(ExtractGuestTree(tmp_->path() + "/base.tar", d, 1 << 20).ok());
   auto tip = CommitWorkTree(repo_, base_, d, tmp_->path() + "/index", "wip", who_);
   ASSERT_TRUE(tip.ok()) << tip.error().message();
   EXPECT_EQ(*tip, base_);
@@ -184,7 +187,7 @@ TEST_F(ExportTest, HostileTarsAreRefused) {
     WriteTar(tar, entries);
     std::string d = tmp_->path() + "/t" + std::to_string(n_++);
     fs::create_directories(d);
-    return ExtractGuestTree(tar, d, who_, cap);
+    return ExtractGuestTree(tar, d, cap);
   };
   EXPECT_FALSE(extract({{"../escape", AE_IFREG, "x"}}).ok());
   EXPECT_FALSE(extract({{"/etc/escape", AE_IFREG, "x"}}).ok());
@@ -199,12 +202,37 @@ TEST_F(ExportTest, HostileTarsAreRefused) {
   EXPECT_NE(big.error().message().find("--max-size"), std::string::npos);
   // .git anywhere is dropped; ordinary entries stay.
   int before = n_;
-  auto ok = extract({{".git/config", AE_IFREG, "[core]\n"}, {"x/.git/hooks/h", AE_IFREG, "x"}, {"ok", AE_IFREG, "y"}});
+  auto ok = extract(
+      {{".git/config", AE_IFREG, "[core]\n"}, {"x/.git/hooks/h", AE_IFREG, "x"}, {"ok", AE_IFREG, "y"}});
   ASSERT_TRUE(ok.ok()) << ok.error().message();
   std::string d = tmp_->path() + "/t" + std::to_string(before);
   EXPECT_FALSE(fs::exists(d + "/.git"));
   EXPECT_FALSE(fs::exists(d + "/x/.git"));
   EXPECT_EQ(Read(d + "/ok"), "y");
+}
+
+// As root (the daemon's case) on a repository someone else owns: git runs as
+// the owner, so nothing in .git ends up owned by root.
+TEST_F(ExportTest, GitRunsAsTheRepositoryOwner) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to act as another user";
+  ASSERT_EQ(::chmod(tmp_->path().c_str(), 0755), 0);
+  const std::string work = tmp_->path() + "/work";
+  fs::create_directories(work + "/tree");
+  fs::create_directories(work + "/idx");
+  Cmd({"chown", "-R", "65534:65534", repo_, work + "/idx"});
+  auto who = RepoOwner(repo_);
+  ASSERT_TRUE(who.ok());
+  ASSERT_TRUE(who->run_as.has_value());
+  EXPECT_EQ(who->run_as->uid, 65534u);
+  auto head = FetchBundle(repo_, tmp_->path() + "/b.bundle", *who);
+  ASSERT_TRUE(head.ok()) << head.error().message();
+  ASSERT_TRUE(ExtractGuestTree(tmp_->path() + "/tree.tar", work + "/tree", 1 << 20).ok());
+  auto tip = CommitWorkTree(repo_, *head, work + "/tree", work + "/idx/index", "wip", *who);
+  ASSERT_TRUE(tip.ok()) << tip.error().message();
+  ASSERT_TRUE(CreateBranch(repo_, "guest-work", *tip, false, *who).ok());
+  EXPECT_EQ(Git(repo_, {"-c", "safe.directory=*", "show", "guest-work:README"}), "guest edit");
+  EXPECT_EQ(Cmd({"find", repo_ + "/.git", "!", "-uid", "65534"}), "")
+      << "files in .git not owned by the owner";
 }
 
 TEST_F(ExportTest, ABundleFromAnotherHistoryIsRefused) {
