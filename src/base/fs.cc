@@ -281,14 +281,6 @@ Result<TempDir> TempDir::Create(const std::string& parent, const std::string& pr
   return TempDir(std::string(buf.data()));
 }
 
-Result<TempDir> TempDir::CreateIn(const std::string& parent, const std::string& prefix) {
-  std::string tmpl = parent + "/" + prefix + "XXXXXX";
-  std::vector<char> buf(tmpl.begin(), tmpl.end());
-  buf.push_back('\0');
-  if (::mkdtemp(buf.data()) == nullptr) return Error::FromErrno("mkdtemp " + tmpl);
-  return TempDir(std::string(buf.data()));
-}
-
 TempDir& TempDir::operator=(TempDir&& o) noexcept {
   if (this != &o) {
     if (!path_.empty()) (void)RemoveAll(path_);

@@ -76,9 +76,6 @@ class FileLock {
 class TempDir {
  public:
   static Result<TempDir> Create(const std::string& parent, const std::string& prefix);
-  // In an existing `parent` whose mode is left alone (Create makes `parent`
-  // 0700, which must not happen to a shared directory like /var/tmp).
-  static Result<TempDir> CreateIn(const std::string& parent, const std::string& prefix);
   TempDir(TempDir&& o) noexcept : path_(std::move(o.path_)) { o.path_.clear(); }
   TempDir& operator=(TempDir&& o) noexcept;
   TempDir(const TempDir&) = delete;

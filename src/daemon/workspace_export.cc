@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <optional>
+
 #include "base/fs.h"
 #include "base/log.h"
 #include "base/strings.h"
@@ -182,15 +184,22 @@ Result<WorkspaceExportResult> WorkspaceService::Export(
   // reach them: root:owner's group 0710 (nobody else gets in), the guest's
   // files root's (the owner cannot swap a path under the unpacking), and
   // the temporary index in a directory of the owner's.
-  BANGER_ASSIGN_OR_RETURN(TempDir tmp, Annotate(who.run_as ? TempDir::CreateIn("/var/tmp", "banger-export-")
-                                                           : TempDir::Create(tmp_dir_, "wsx-"),
-                                                ctx));
-  const std::string index_dir = tmp.path() + "/index.d";
+  std::optional<TempDir> own_tmp;  // the daemon's tmp, when git runs as the daemon's user
+  std::optional<ScratchDir> shared_tmp;
+  if (who.run_as) {
+    BANGER_ASSIGN_OR_RETURN(ScratchDir d, Annotate(ScratchDir::Create("/var/tmp", "banger-export-"), ctx));
+    shared_tmp.emplace(std::move(d));
+  } else {
+    BANGER_ASSIGN_OR_RETURN(TempDir d, Annotate(TempDir::Create(tmp_dir_, "wsx-"), ctx));
+    own_tmp.emplace(std::move(d));
+  }
+  const std::string tmp_path = shared_tmp ? shared_tmp->path() : (own_tmp ? own_tmp->path() : std::string());
+  const std::string index_dir = tmp_path + "/index.d";
   if (::mkdir(index_dir.c_str(), 0700) != 0) return Error::FromErrno(ctx + ": creating " + index_dir);
   if (who.run_as &&
-      (::chown(tmp.path().c_str(), 0, who.run_as->gid) != 0 || ::chmod(tmp.path().c_str(), 0710) != 0 ||
+      (::chown(tmp_path.c_str(), 0, who.run_as->gid) != 0 || ::chmod(tmp_path.c_str(), 0710) != 0 ||
        ::chown(index_dir.c_str(), who.run_as->uid, who.run_as->gid) != 0)) {
-    return Error::FromErrno(ctx + ": opening " + tmp.path() + " to the repository's owner");
+    return Error::FromErrno(ctx + ": opening " + tmp_path + " to the repository's owner");
   }
 
   progress("waiting for the guest agent of " + vm.name);
@@ -215,7 +224,7 @@ Result<WorkspaceExportResult> WorkspaceService::Export(
   int64_t bytes = 0;
   if (!guest_head.empty() && guest_head != base) {
     progress("fetching the guest's commits");
-    const std::string bundle = tmp.path() + "/guest.bundle";
+    const std::string bundle = tmp_path + "/guest.bundle";
     BANGER_ASSIGN_OR_RETURN(
         int64_t n,
         Annotate(GuestToFile(vm.id, {"sh", "-c", kBundleScript, "banger-export", ws.guest_path, base}, bundle,
@@ -236,14 +245,14 @@ Result<WorkspaceExportResult> WorkspaceService::Export(
   }
 
   progress("copying the guest's work tree");
-  const std::string tar = tmp.path() + "/tree.tar";
+  const std::string tar = tmp_path + "/tree.tar";
   BANGER_ASSIGN_OR_RETURN(
       int64_t tn,
       Annotate(GuestToFile(vm.id, {"sh", "-c", kTarScript, "banger-export", ws.guest_path}, tar,
                            max_bytes - bytes, req.agent_timeout, "packing the guest's work tree", cancel),
                ctx));
   bytes += tn;
-  const std::string tree = tmp.path() + "/tree";
+  const std::string tree = tmp_path + "/tree";
   if (::mkdir(tree.c_str(), 0755) != 0) return Error::FromErrno(ctx + ": creating " + tree);
   BANGER_ASSIGN_OR_RETURN(ExtractStats ex, Annotate(ExtractGuestTree(tar, tree, max_bytes), ctx));
   if (cancel) return Error::Unavailable(ctx + ": cancelled");

@@ -11,6 +11,7 @@
 #include <memory>
 #include <vector>
 
+#include "base/fs.h"
 #include "base/strings.h"
 
 namespace banger {
@@ -82,6 +83,18 @@ Result<std::string> CleanPath(const char* raw) {
 }
 
 }  // namespace
+
+Result<ScratchDir> ScratchDir::Create(const std::string& parent, const std::string& prefix) {
+  std::string tmpl = parent + "/" + prefix + "XXXXXX";
+  std::vector<char> buf(tmpl.begin(), tmpl.end());
+  buf.push_back('\0');
+  if (::mkdtemp(buf.data()) == nullptr) return Error::FromErrno("mkdtemp " + tmpl);
+  return ScratchDir(std::string(buf.data()));
+}
+
+ScratchDir::~ScratchDir() {
+  if (!path_.empty()) (void)RemoveAll(path_);
+}
 
 Result<GitUser> RepoOwner(const std::string& repo_root) {
   struct stat st {};

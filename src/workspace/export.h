@@ -23,6 +23,24 @@
 
 namespace banger {
 
+// A new directory in an existing `parent` whose mode is left alone (unlike
+// TempDir::Create, which makes the parent 0700: wrong for /var/tmp), removed
+// with its contents on destruction.
+class ScratchDir {
+ public:
+  static Result<ScratchDir> Create(const std::string& parent, const std::string& prefix);
+  ScratchDir(ScratchDir&& o) noexcept : path_(std::move(o.path_)) { o.path_.clear(); }
+  ScratchDir& operator=(ScratchDir&&) = delete;
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  ~ScratchDir();
+  const std::string& path() const { return path_; }
+
+ private:
+  explicit ScratchDir(std::string p) : path_(std::move(p)) {}
+  std::string path_;
+};
+
 // Who runs git on a repository.
 struct GitUser {
   std::optional<Credentials> run_as;  // set when we are root and the owner is not

@@ -71,9 +71,9 @@ class ExportTest : public ::testing::Test {
  protected:
   void SetUp() override {
     // /var/tmp: /tmp may be closed to other users (GitRunsAsTheRepositoryOwner).
-    auto t = TempDir::CreateIn("/var/tmp", "bgex-");
+    auto t = ScratchDir::Create("/var/tmp", "bgex-");
     ASSERT_TRUE(t.ok());
-    tmp_ = std::make_unique<TempDir>(std::move(*t));
+    tmp_ = std::make_unique<ScratchDir>(std::move(*t));
     repo_ = tmp_->path() + "/host";
     fs::create_directories(repo_);
     Git(repo_, {"init", "-q", "-b", "main"});
@@ -120,7 +120,7 @@ class ExportTest : public ::testing::Test {
     return d;
   }
 
-  std::unique_ptr<TempDir> tmp_;
+  std::unique_ptr<ScratchDir> tmp_;
   std::string repo_, guest_, base_, guest_head_;
   GitUser who_;
   int n_ = 0;
