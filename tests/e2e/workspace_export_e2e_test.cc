@@ -52,11 +52,13 @@ TEST_F(WorkspaceExportE2E, GuestChangesComeBackAsABranchAndAPatch) {
   // In the guest: commits when it has git, and uncommitted changes.
   const bool guest_git = Exec("w", "command -v git >/dev/null && echo yes || echo no") == "yes\n";
   if (guest_git) {
-    Exec("w", "cd /root/proj && echo committed > c.txt && git add c.txt && "
-              "git -c user.name=g -c user.email=g@example.com commit -q -m 'guest commit'");
+    Exec("w",
+         "cd /root/proj && echo committed > c.txt && git add c.txt && "
+         "git -c user.name=g -c user.email=g@example.com commit -q -m 'guest commit'");
   }
-  Exec("w", "cd /root/proj && echo 'guest edit' > README && rm lib.txt && mkdir -p sub && "
-            "echo new > sub/new.txt && echo noise > debug.log && chmod +x sub/new.txt");
+  Exec("w",
+       "cd /root/proj && echo 'guest edit' > README && rm lib.txt && mkdir -p sub && "
+       "echo new > sub/new.txt && echo noise > debug.log && chmod +x sub/new.txt");
 
   // The host works on meanwhile: an uncommitted change and a staged file.
   ASSERT_TRUE(WriteFileAtomic(repo + "/README", "host edit\n", 0644).ok());
@@ -82,7 +84,8 @@ TEST_F(WorkspaceExportE2E, GuestChangesComeBackAsABranchAndAPatch) {
   CliRun ex = h_.Banger({"workspace", "export", "w", repo, "--branch", "guest-work", "--patch", patch,
                          "--commit-message", "guest work", "--json"},
                         240s);
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
   ASSERT_EQ(ex.code, 0) << ex.err;
   std::printf("workspace export took %lld ms\n", static_cast<long long>(ms));
   auto res = ParseJson(ex.out);
