@@ -28,36 +28,18 @@
 
 #include "base/fs.h"
 #include "base/process.h"
+#include "bench_util.h"
 #include "model/json.h"
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using namespace banger::bench;
+
 using std::chrono::seconds;
 
 constexpr double kMiB = 1024.0 * 1024.0;
 const char* const kFile = "/root/bench-fork";
 const char* const kContent = "forked-from-src";
-
-std::string g_home;
-
-double Ms(Clock::time_point a, Clock::time_point b) {
-  return std::chrono::duration<double, std::milli>(b - a).count();
-}
-
-banger::CommandResult Banger(const std::vector<std::string>& args, seconds timeout = seconds(600)) {
-  std::vector<std::string> argv{BANGER_BIN, "--home", g_home};
-  argv.insert(argv.end(), args.begin(), args.end());
-  auto r = banger::RunCommand(argv, timeout);
-  if (!r.ok()) return {-1, 0, "", r.error().message()};
-  return *r;
-}
-
-bool Must(const banger::CommandResult& r, const std::string& what) {
-  if (r.exit_code == 0) return true;
-  std::fprintf(stderr, "bench: %s failed (exit %d): %s\n", what.c_str(), r.exit_code, r.err.c_str());
-  return false;
-}
 
 // Bytes the VM directory `dir` holds on the host: allocated blocks of every
 // regular file under it (du-style).
@@ -149,40 +131,14 @@ void Print(const char* what, const std::vector<Round>& rounds, int count) {
               static_cast<double>(bytes.back()) / kMiB, bytes.size());
 }
 
-struct Cleanup {
-  ~Cleanup() {
-    auto list = Banger({"vm", "list", "--json"}, seconds(60));
-    if (auto vms = banger::ParseJson(list.out); list.exit_code == 0 && vms.ok()) {
-      for (const auto& v : *vms) (void)Banger({"vm", "delete", v["name"]}, seconds(120));
-    }
-    (void)Banger({"daemon", "stop"}, seconds(60));
-    std::error_code ec;
-    std::filesystem::remove_all(g_home, ec);
-  }
-};
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  int runs = 2;
-  std::string accel = "tcg";
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string a = argv[i];
-    if (a == "--runs") runs = std::max(1, std::stoi(argv[i + 1]));
-    if (a == "--accel") accel = argv[i + 1];
-  }
-  g_home = "/tmp/bgfork-" + std::to_string(::getpid());
-  std::filesystem::create_directories(g_home);
-  Cleanup cleanup;
-  auto config = banger::WriteFileAtomic(g_home + "/config.toml",
-                                        "backend = \"qemu\"\nqemu_accel = \"" + accel +
-                                            "\"\nnetwork = \"off\"\ndefault_image_name = \"bench\"\n"
-                                            "[vm_defaults]\nvcpu_count = 1\nmemory_mib = 256\n"
-                                            "work_disk_size = \"256M\"\nsystem_overlay_size = \"512M\"\n");
-  if (!config.ok()) {
-    std::fprintf(stderr, "bench: writing config.toml: %s\n", config.error().message().c_str());
-    return 1;
-  }
+  const Args args = ParseArgs(argc, argv, 2);
+  const int runs = args.runs;
+  const std::string& accel = args.accel;
+  BenchHome home("bgfork", args.accel, 256, "work_disk_size = \"256M\"\nsystem_overlay_size = \"512M\"\n");
+  if (!home.ok()) return 1;
   std::printf("qemu accel: %s, %d rounds (1 clone, then 10 clones, per round)\n", accel.c_str(), runs);
   if (!Must(Banger({"image", "build", "bench", "--profile", "minimal"}), "image build")) return 1;
   if (!Must(Banger({"vm", "create", "--name", "src"}), "vm create")) return 1;

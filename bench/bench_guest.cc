@@ -32,11 +32,13 @@
 #include "base/fs.h"
 #include "base/process.h"
 #include "base/unique_fd.h"
+#include "bench_util.h"
 #include "model/json.h"
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using namespace banger::bench;
+
 using std::chrono::seconds;
 
 constexpr double kMiB = 1048576.0;
@@ -47,36 +49,6 @@ constexpr int64_t kStreamBytes = 256LL * 1024 * 1024;
 // The workspace repository: files of this size under src/.
 constexpr int kRepoFiles = 2000;
 constexpr int64_t kRepoFileBytes = 4096;
-
-std::string g_home;
-
-double Ms(Clock::time_point a, Clock::time_point b) {
-  return std::chrono::duration<double, std::milli>(b - a).count();
-}
-
-std::vector<std::string> BangerArgv(const std::vector<std::string>& args) {
-  std::vector<std::string> argv{BANGER_BIN, "--home", g_home};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return argv;
-}
-
-banger::CommandResult Banger(const std::vector<std::string>& args, seconds timeout = seconds(600)) {
-  auto r = banger::RunCommand(BangerArgv(args), timeout);
-  if (!r.ok()) return {-1, 0, "", r.error().message()};
-  return *r;
-}
-
-bool Must(const banger::CommandResult& r, const std::string& what) {
-  if (r.exit_code == 0) return true;
-  std::fprintf(stderr, "bench: %s failed (exit %d): %s\n", what.c_str(), r.exit_code, r.err.c_str());
-  return false;
-}
-
-double Percentile(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1,
-                    static_cast<size_t>(std::lround(p / 100.0 * static_cast<double>(v.size() - 1))))];
-}
 
 // A decimal count as `wc -c` prints it; nullopt for anything else.
 std::optional<int64_t> ParseCount(const std::string& text) {
@@ -191,15 +163,6 @@ std::optional<double> UntilAgent(const std::string& vm, Clock::time_point since)
 }
 
 // Deletes the VM, stops the daemon and removes the home however main ends.
-struct Cleanup {
-  ~Cleanup() {
-    (void)Banger({"vm", "delete", "b1"}, seconds(120));
-    (void)Banger({"daemon", "stop"}, seconds(60));
-    std::error_code ec;
-    std::filesystem::remove_all(g_home, ec);
-  }
-};
-
 bool CreateVm() {
   if (!Must(Banger({"vm", "create", "--name", "b1", "--no-start"}), "vm create")) return false;
   auto show = Banger({"vm", "show", "b1", "--json"});
@@ -331,24 +294,11 @@ bool RunRm() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int runs = 100;
-  std::string accel = "tcg";
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string a = argv[i];
-    if (a == "--runs") runs = std::stoi(argv[i + 1]);
-    if (a == "--accel") accel = argv[i + 1];
-  }
-  g_home = "/tmp/bgbench-" + std::to_string(::getpid());
-  std::filesystem::create_directories(g_home);
-  Cleanup cleanup;
-  auto config = banger::WriteFileAtomic(
-      g_home + "/config.toml", "backend = \"qemu\"\nqemu_accel = \"" + accel +
-                                   "\"\ndefault_image_name = \"bench\"\n[vm_defaults]\nvcpu_count = 1\n"
-                                   "memory_mib = 512\n");
-  if (!config.ok()) {
-    std::fprintf(stderr, "bench: writing config.toml: %s\n", config.error().message().c_str());
-    return 1;
-  }
+  const Args args = ParseArgs(argc, argv, 100);
+  const int runs = args.runs;
+  const std::string& accel = args.accel;
+  BenchHome home("bgbench", args.accel, 512);
+  if (!home.ok()) return 1;
   std::printf("qemu accel: %s\n", accel.c_str());
 
   auto t0 = Clock::now();

@@ -23,38 +23,14 @@
 
 #include "base/fs.h"
 #include "base/process.h"
+#include "bench_util.h"
 #include "model/json.h"
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using namespace banger::bench;
+
 using std::chrono::seconds;
-
-std::string g_home;
-
-double Ms(Clock::time_point a, Clock::time_point b) {
-  return std::chrono::duration<double, std::milli>(b - a).count();
-}
-
-banger::CommandResult Banger(const std::vector<std::string>& args, seconds timeout = seconds(600)) {
-  std::vector<std::string> argv{BANGER_BIN, "--home", g_home};
-  argv.insert(argv.end(), args.begin(), args.end());
-  auto r = banger::RunCommand(argv, timeout);
-  if (!r.ok()) return {-1, 0, "", r.error().message()};
-  return *r;
-}
-
-bool Must(const banger::CommandResult& r, const std::string& what) {
-  if (r.exit_code == 0) return true;
-  std::fprintf(stderr, "bench: %s failed (exit %d): %s\n", what.c_str(), r.exit_code, r.err.c_str());
-  return false;
-}
-
-double Percentile(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1,
-                    static_cast<size_t>(std::lround(p / 100.0 * static_cast<double>(v.size() - 1))))];
-}
 
 void Print(const char* what, const std::vector<double>& ms) {
   std::printf("%-40s p50 %8.1f ms  p90 %8.1f ms  min %8.1f ms  (n=%zu)\n", what, Percentile(ms, 50),
@@ -88,35 +64,14 @@ double Run(const std::string& name, bool cold) {
   return ms;
 }
 
-struct Cleanup {
-  ~Cleanup() {
-    (void)Banger({"daemon", "stop"}, seconds(60));
-    std::error_code ec;
-    std::filesystem::remove_all(g_home, ec);
-  }
-};
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  int runs = 10;
-  std::string accel = "tcg";
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string a = argv[i];
-    if (a == "--runs") runs = std::max(1, std::stoi(argv[i + 1]));
-    if (a == "--accel") accel = argv[i + 1];
-  }
-  g_home = "/tmp/bgwarm-" + std::to_string(::getpid());
-  std::filesystem::create_directories(g_home);
-  Cleanup cleanup;
-  auto config = banger::WriteFileAtomic(
-      g_home + "/config.toml", "backend = \"qemu\"\nqemu_accel = \"" + accel +
-                                   "\"\ndefault_image_name = \"bench\"\n[vm_defaults]\nvcpu_count = 1\n"
-                                   "memory_mib = 256\n");
-  if (!config.ok()) {
-    std::fprintf(stderr, "bench: writing config.toml: %s\n", config.error().message().c_str());
-    return 1;
-  }
+  const Args args = ParseArgs(argc, argv, 10);
+  const int runs = args.runs;
+  const std::string& accel = args.accel;
+  BenchHome home("bgwarm", args.accel);
+  if (!home.ok()) return 1;
   std::printf("qemu accel: %s, %d runs of each\n", accel.c_str(), runs);
   if (!Must(Banger({"image", "build", "bench", "--profile", "minimal"}), "image build")) return 1;
   auto t0 = Clock::now();

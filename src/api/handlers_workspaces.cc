@@ -1,4 +1,4 @@
-// /v1/vms/{ref}/workspaces: list, and prepare (a progress stream).
+// /v1/vms/{ref}/workspaces: list, prepare and export (progress streams).
 #include "api/handlers.h"
 #include "api/respond.h"
 #include "model/requests.h"
@@ -24,6 +24,18 @@ void AddWorkspaceRoutes(RouteTable& t, ApiServices& s) {
         });
       },
       RouteAccess::kLocal);  // names a host path
+  t.Add(
+      "POST", "/v1/vms/{ref}/workspaces/export",
+      [&s](const ApiCall& c) {
+        if (auto st = RequireUpgrade(c.req, "workspace export"); !st.ok()) return ErrorResponse(st.error());
+        API_TRY(ExportWorkspaceRequest er, DecodeBody<ExportWorkspaceRequest>(c.req));
+        API_TRY(auto view, s.vms.Get(c.Param(0)));  // answer "no such vm" before upgrading
+        std::string vm_id = view.vm.id;
+        return ProgressUpgrade([&s, vm_id, er](const auto& progress, const auto& cancel) {
+          return ToJsonResult(s.workspaces.Export(vm_id, er, progress, cancel));
+        });
+      },
+      RouteAccess::kLocal);  // writes into a host repository
 }
 
 }  // namespace banger

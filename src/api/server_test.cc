@@ -433,6 +433,8 @@ TEST_F(WebUiGuardTest, StreamsAreRefused) {
                 "Unix socket only");
   ExpectRefused(Web("POST", "/v1/vms/w1/workspaces", h, R"({"source_path":"/"})"), 400, "invalid_argument",
                 "Unix socket only");
+  ExpectRefused(Web("POST", "/v1/vms/w1/workspaces/export", h, R"({"source_path":"/"})"), 400,
+                "invalid_argument", "Unix socket only");
 }
 
 TEST_F(WebUiGuardTest, DaemonControlIsRefusedHoweverThePathIsSpelled) {
@@ -528,6 +530,8 @@ TEST_F(WebUiGuardTest, HostPathsAndStreamsAreNeverOnTheWebEvenLoggedIn) {
   // Without the Upgrade header too: the route decides, not the request's shape.
   ExpectRefused(Web("POST", "/v1/vms/w1/workspaces", ui_, R"({"source_path":"/root"})"), 403, "forbidden",
                 "Unix socket only");
+  ExpectRefused(Web("POST", "/v1/vms/w1/workspaces/export", ui_, R"({"source_path":"/root","branch":"x"})"),
+                403, "forbidden", "Unix socket only");
   ExpectRefused(Web("POST", "/v1/images/build", ui_, R"({"name":"x"})"), 403, "forbidden",
                 "Unix socket only");
   ExpectRefused(Web("POST", "/v1/vms/w1/exec", ui_, R"({"argv":["id"]})"), 403, "forbidden",

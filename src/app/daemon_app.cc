@@ -324,6 +324,7 @@ Result<std::unique_ptr<Services>> MakeServices(const HomeLayout& home, const Dae
     if (has && !had) ports->VmmUp(vm.id);
     if (!has && had) ports->VmmDown(vm.id);
   });
+  s->images->SetOnDeleted([t = s->templates.get()](const std::string&) { t->RemoveOrphanDirs(); });
   return s;
 }
 

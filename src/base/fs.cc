@@ -155,9 +155,11 @@ Status RestrictTree(const std::string& root, mode_t dir_mode, mode_t file_group_
 
 Status MakeDirs(const std::string& path, mode_t mode) {
   std::error_code ec;
-  fs::create_directories(path, ec);
+  bool created = fs::create_directories(path, ec);
   if (ec) return Error::Internal("mkdir " + path + ": " + ec.message());
-  ::chmod(path.c_str(), mode);
+  // Only a directory made here gets `mode`: an existing one (/tmp, a user's
+  // directory, a home locked down by SecureHome) keeps its own.
+  if (created && ::chmod(path.c_str(), mode) != 0) return Error::FromErrno("chmod " + path);
   return OkStatus();
 }
 

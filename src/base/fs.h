@@ -22,6 +22,8 @@ Status WriteFileAtomic(const std::string& path, const std::string& data, mode_t 
 Status RenameDurable(const std::string& from, const std::string& to);
 // fsync of a directory, so that renames and creations in it are on disk.
 Status SyncDir(const std::string& dir);
+// Creates `path` and its missing parents; `path` gets `mode` only when it
+// is made here (an existing directory keeps its mode).
 Status MakeDirs(const std::string& path, mode_t mode = 0755);
 // Removes a file or a whole tree; a missing path is not an error.
 Status RemoveAll(const std::string& path);

@@ -230,5 +230,19 @@ TEST_F(FsTest, MarkCloseOnExecFromCoversInheritedFds) {
   EXPECT_EQ(::fcntl(0, F_GETFD) & FD_CLOEXEC, 0) << "stdio stays inheritable";
 }
 
+// A shared directory (/tmp) handed to MakeDirs keeps its mode; a new one gets the given mode.
+TEST_F(FsTest, MakeDirsModesOnlyWhatItMakes) {
+  const std::string shared = dir_ + "/shared";
+  ASSERT_EQ(::mkdir(shared.c_str(), 0777), 0);
+  ASSERT_EQ(::chmod(shared.c_str(), 01777), 0);
+  ASSERT_TRUE(MakeDirs(shared, 0700).ok());
+  struct stat st {};
+  ASSERT_EQ(::stat(shared.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 01777u);
+  ASSERT_TRUE(MakeDirs(shared + "/mine", 0700).ok());
+  ASSERT_EQ(::stat((shared + "/mine").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0700u);
+}
+
 }  // namespace
 }  // namespace banger

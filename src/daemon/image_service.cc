@@ -137,6 +137,8 @@ Result<std::string> ImageService::DeleteImage(const std::string& ref) {
   }
   BANGER_RETURN_IF_ERROR(d_.store->DeleteImage(img.id));
   if (img.managed && !img.artifact_dir.empty()) RemoveAll(img.artifact_dir).ok();
+  // Its templates' rows went with it (foreign key); their files go now.
+  if (on_deleted_) on_deleted_(img.id);
   EmitImage("image.deleted", Json{{"image_id", img.id}, {"name", img.name}});
   return img.id;
 }

@@ -40,11 +40,14 @@ class ImageService {
   Result<std::vector<Image>> ListImages();
   Result<Image> GetImage(const std::string& ref);
   Result<std::string> DeleteImage(const std::string& ref);  // returns the id
+  // Set once at wiring (TemplateService): called after an image's row is deleted.
+  void SetOnDeleted(std::function<void(const std::string& image_id)> fn) { on_deleted_ = std::move(fn); }
 
  private:
   void EmitImage(const std::string& type, Json data);
 
   ImageServiceDeps d_;
+  std::function<void(const std::string& image_id)> on_deleted_;
 };
 
 }  // namespace banger

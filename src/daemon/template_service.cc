@@ -363,24 +363,28 @@ void TemplateService::Reconcile() {
     spdlog::warn("reconcile: listing templates: {}", all.error().message());
     return;
   }
-  std::set<std::string> keep;
   for (const auto& t : *all) {
     if (!t.complete) {
       spdlog::info("reconcile: removing template {}, its making was interrupted", t.id.substr(0, 12));
       Remove(t, "interrupted");
     } else if (!PathExists(DirOf(t))) {
       Remove(t, "its files are gone");
-    } else {
-      keep.insert(t.id.substr(0, 16));
     }
   }
+  RemoveOrphanDirs();
+}
+
+void TemplateService::RemoveOrphanDirs() {
+  std::lock_guard<std::mutex> lk(mu_);
+  auto all = d_.store->ListTemplates();
+  if (!all.ok()) return;
+  std::set<std::string> keep;
+  for (const auto& t : *all) keep.insert(t.id.substr(0, 16));
   std::error_code ec;
   for (const auto& e : std::filesystem::directory_iterator(d_.home.TemplatesDir(), ec)) {
     if (keep.count(e.path().filename().string())) continue;
-    spdlog::info("reconcile: removing {}, no template names it", e.path().string());
-    if (auto st = RemoveAll(e.path().string()); !st.ok()) {
-      spdlog::warn("reconcile: {}", st.error().message());
-    }
+    spdlog::info("removing {}, no template names it", e.path().string());
+    if (auto st = RemoveAll(e.path().string()); !st.ok()) spdlog::warn("{}", st.error().message());
   }
 }
 

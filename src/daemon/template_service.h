@@ -80,6 +80,10 @@ class TemplateService {
   // their files, and directories no row names. After VmService's reconcile.
   void Reconcile();
 
+  // Removes template directories no row names (after an image's deletion
+  // took its templates' rows with it).
+  void RemoveOrphanDirs();
+
   // VmService::Create's warm start (see VmService::WarmStartFn).
   std::optional<Result<VmRecord>> WarmStart(const VmRecord& vm, const Image& img);
 

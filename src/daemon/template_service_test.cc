@@ -219,6 +219,15 @@ TEST_F(TemplateTest, ReconcileRemovesWhatAKilledMakingLeft) {
   EXPECT_TRUE(PathExists(tmpl_->DirOf(good)));
 }
 
+TEST_F(TemplateTest, DeletingTheImageRemovesItsTemplates) {
+  images_->SetOnDeleted([this](const std::string&) { tmpl_->RemoveOrphanDirs(); });
+  MustMakeTemplate();
+  ASSERT_EQ(TemplateDirCount(), 1u);
+  ASSERT_TRUE(images_->DeleteImage("base").ok());
+  EXPECT_TRUE(AllRows().empty());
+  EXPECT_EQ(TemplateDirCount(), 0u);
+}
+
 TEST_F(TemplateTest, DeletingRemovesRowAndFiles) {
   VmTemplate t = MustMakeTemplate();
   ASSERT_TRUE(tmpl_->Delete(t.id.substr(0, 8)).ok());

@@ -34,8 +34,24 @@ class WorkspaceService {
                                          const std::function<void(const std::string&)>& progress,
                                          const std::atomic<bool>& cancel);
   Result<std::vector<WorkspacePrepareResult>> List(const std::string& vm_ref);
+  // `workspace export` / `diff` (workspace_export.cc): the guest's commits and
+  // uncommitted changes as commits in the host repository, optionally a new
+  // branch; the host's working tree, index and HEAD are not touched.
+  Result<WorkspaceExportResult> Export(const std::string& vm_ref, const ExportWorkspaceRequest& req,
+                                       const std::function<void(const std::string&)>& progress,
+                                       const std::atomic<bool>& cancel);
 
  private:
+  // The one workspace of the repository at `source_path` in `vm`.
+  Result<WorkspacePrepareResult> FindWorkspace(const VmRecord& vm, const std::string& source_path,
+                                               const std::string& guest_path);
+  // Runs argv in the guest with stdout into a new file at `path` (at most
+  // `max_bytes`, at most 10 minutes); returns the bytes written.
+  Result<int64_t> GuestToFile(const std::string& vm_id, const std::vector<std::string>& argv,
+                              const std::string& path, int64_t max_bytes,
+                              std::chrono::milliseconds agent_timeout, const std::string& what,
+                              const std::atomic<bool>& cancel);
+
   std::shared_ptr<std::mutex> LockFor(const std::string& key);
 
   VmService& vms_;

@@ -235,6 +235,24 @@ struct JsonFields<WorkspacePrepareResult> {
 };
 
 template <>
+struct JsonFields<WorkspaceExportResult> {
+  static constexpr const char* kWhat = "workspace export";
+  template <typename Io, typename V>
+  static void Visit(Io& io, V& v) {
+    io.Str("vm_id", v.vm_id);
+    io.Str("repo_root", v.repo_root);
+    io.Str("guest_path", v.guest_path);
+    io.Str("base_commit", v.base_commit);
+    io.Str("guest_head", v.guest_head, Omit::kEmpty);
+    io.Str("commit", v.commit);
+    io.Int64("commits", v.commits);
+    io.Bool("uncommitted", v.uncommitted);
+    io.Str("branch", v.branch, Omit::kEmpty);
+    io.Int64("bytes", v.bytes);
+  }
+};
+
+template <>
 struct JsonFields<Event> {
   static constexpr const char* kWhat = "event";
   template <typename Io, typename V>
@@ -454,6 +472,22 @@ struct JsonFields<PrepareWorkspaceRequest> {
     io.Millis("timeout_ms", v.agent_timeout);
   }
   static Status Check(const PrepareWorkspaceRequest& v) { return ValidateRequest(v); }
+};
+
+template <>
+struct JsonFields<ExportWorkspaceRequest> {
+  static constexpr const char* kWhat = "workspace export request";
+  template <typename Io, typename V>
+  static void Visit(Io& io, V& v) {
+    io.Str("source_path", v.source_path);
+    io.Str("guest_path", v.guest_path, Omit::kEmpty);
+    io.Str("branch", v.branch, Omit::kEmpty);
+    io.Bool("force", v.force);
+    io.Str("commit_message", v.commit_message, Omit::kEmpty);
+    io.Int64("max_bytes", v.max_bytes, Omit::kEmpty);
+    io.Millis("timeout_ms", v.agent_timeout);
+  }
+  static Status Check(const ExportWorkspaceRequest& v) { return ValidateRequest(v); }
 };
 
 template <>

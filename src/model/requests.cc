@@ -91,4 +91,16 @@ Status ValidateRequest(const PrepareWorkspaceRequest& v) {
   return OkStatus();
 }
 
+Status ValidateRequest(const ExportWorkspaceRequest& v) {
+  if (v.source_path.empty()) return Error::Invalid("workspace export request: source_path is required");
+  if (v.max_bytes < 0) return Error::Invalid("workspace export request: max_bytes must not be negative");
+  if (v.commit_message.size() > 64 * 1024) {
+    return Error::Invalid("workspace export request: commit_message longer than 64 KiB");
+  }
+  if (!TimeoutInRange(v.agent_timeout)) {
+    return Error::Invalid("workspace export request: timeout_ms out of range");
+  }
+  return OkStatus();
+}
+
 }  // namespace banger

@@ -170,6 +170,18 @@ struct PrepareWorkspaceRequest {
   std::chrono::milliseconds agent_timeout = kDefaultAgentTimeout;
 };
 
+// POST /v1/vms/{ref}/workspaces/export: the guest's changes to a prepared
+// workspace as commits in the host repository (docs/adr/0021).
+struct ExportWorkspaceRequest {
+  std::string source_path;     // absolute host path inside the prepared repository
+  std::string guest_path;      // "" = the only workspace of that repository in the VM
+  std::string branch;          // "" = no branch (the commits stay unreferenced: diff, patch)
+  bool force = false;          // overwrite an existing branch (never the checked-out one)
+  std::string commit_message;  // for the uncommitted changes; "" = a default
+  int64_t max_bytes = 0;       // cap on what comes back from the guest; 0 = 1 GiB
+  std::chrono::milliseconds agent_timeout = kDefaultAgentTimeout;
+};
+
 // DELETE /v1/vms/{ref} and /v1/images/{ref}
 struct DeleteResponse {
   bool deleted = false;
@@ -186,5 +198,6 @@ Status ValidateRequest(const StopVmRequest& v);
 Status ValidateRequest(const ExecVmRequest& v);
 Status ValidateRequest(const StartSessionRequest& v);
 Status ValidateRequest(const PrepareWorkspaceRequest& v);
+Status ValidateRequest(const ExportWorkspaceRequest& v);
 
 }  // namespace banger

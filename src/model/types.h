@@ -285,6 +285,22 @@ struct WorkspacePrepareResult {
   Timestamp prepared_at{};
 };
 
+// What `workspace export` brought back: `commit` is `base_commit` plus the
+// guest's commits plus (if there were uncommitted changes) one commit of
+// them; equal to base_commit when nothing changed.
+struct WorkspaceExportResult {
+  std::string vm_id;
+  std::string repo_root;
+  std::string guest_path;
+  std::string base_commit;   // HEAD when the workspace was prepared
+  std::string guest_head;    // the guest's HEAD ("" = the guest has no git)
+  std::string commit;        // the tip of the exported history
+  int64_t commits = 0;       // commits in base_commit..commit
+  bool uncommitted = false;  // the last commit holds the guest's uncommitted changes
+  std::string branch;        // the branch created, "" = none
+  int64_t bytes = 0;         // bytes that came back from the guest
+};
+
 // A state change or session exit, as carried by the events stream.
 struct Event {
   int64_t seq = 0;  // the resumable cursor; strictly increasing
