@@ -58,9 +58,6 @@ int64_t Get(const std::string& ip, int port, const std::string& path) {
   }
   std::string req = "GET " + path + " HTTP/1.0\r\n\r\n";
   (void)!::write(fd, req.data(), req.size());
-  // Half-close: through the relay the server's close reaches the client
-  // only once the guest command exits, i.e. after the client's EOF (ADR 0020).
-  ::shutdown(fd, SHUT_WR);
   int64_t total = 0;
   static char buf[1 << 16];
   for (;;) {

@@ -47,8 +47,10 @@ TEST(CreateRequestTest, PortsAreCheckedAndNormalized) {
   EXPECT_NE(ErrorOf(BuildCreateRequest(f)).find("given twice"), std::string::npos);
   f.ports = {"0:80"};
   EXPECT_NE(ErrorOf(BuildCreateRequest(f)).find("1 to 65535"), std::string::npos);
-  f.ports = {"53:53/udp"};
-  EXPECT_NE(ErrorOf(BuildCreateRequest(f)).find("udp is not supported"), std::string::npos);
+  f.ports = {"53:53/udp", "53:53"};  // the same port number, two protocols
+  auto u = BuildCreateRequest(f);
+  ASSERT_TRUE(u.ok()) << u.error().message();
+  EXPECT_EQ(u->ports, (std::vector<std::string>{"127.0.0.1:53:53/udp", "127.0.0.1:53:53/tcp"}));
 }
 
 TEST(CreateRequestTest, BadNameSaysWhy) {

@@ -131,6 +131,13 @@ RelayResult RunRelay(int host_fd, RelayGuest& guest, const RelayOptions& opts,
       break;
     }
     if (ev->kind == ExecEvent::kStderr) continue;  // the agent's own diagnostics
+    if (ev->kind == ExecEvent::kStdoutEof) {
+      // The guest's peer closed its side: pass the half-close on. The host
+      // may still send; EXIT follows once it closes too.
+      sh.Touch();
+      ::shutdown(host_fd, SHUT_WR);
+      continue;
+    }
     sh.Touch();
     if (!SendAll(host_fd, ev->data, sh, opts, stop)) {
       sh.End(stop ? "stopped" : "host side went away");

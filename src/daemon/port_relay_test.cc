@@ -9,6 +9,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "base/unique_fd.h"
@@ -68,6 +70,75 @@ TEST(PortRelay, EchoesAndPassesHalfClose) {
   t.join();
   EXPECT_EQ(res.up_bytes, 5U);
   EXPECT_EQ(res.down_bytes, 5U);
+  EXPECT_EQ(res.end, "guest side closed");
+}
+
+// A guest peer that answers and closes first (an HTTP/1.0 server): its
+// stdout EOF reaches the host as a half-close while the host may still
+// send; EXIT follows only once the host closes too.
+class CloseFirstGuest final : public RelayGuest {
+ public:
+  Status Write(std::string_view data) override {
+    std::lock_guard<std::mutex> lk(mu_);
+    after_eof_ += data;
+    return OkStatus();
+  }
+  Status CloseWrite() override {
+    std::lock_guard<std::mutex> lk(mu_);
+    host_closed_ = true;
+    cv_.notify_all();
+    return OkStatus();
+  }
+  Result<ExecEvent> Next() override {
+    std::unique_lock<std::mutex> lk(mu_);
+    ExecEvent ev;
+    if (step_ == 0) {
+      ev.data = "answer";
+    } else if (step_ == 1) {
+      ev.kind = ExecEvent::kStdoutEof;
+    } else {
+      cv_.wait(lk, [&] { return host_closed_ || aborted_; });
+      if (aborted_) return Error::Unavailable("aborted");
+      ev.kind = ExecEvent::kExit;
+    }
+    ++step_;
+    return ev;
+  }
+  void Abort(const std::string&) override {
+    std::lock_guard<std::mutex> lk(mu_);
+    aborted_ = true;
+    cv_.notify_all();
+  }
+  std::string after_eof() {
+    std::lock_guard<std::mutex> lk(mu_);
+    return after_eof_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int step_ = 0;
+  bool host_closed_ = false, aborted_ = false;
+  std::string after_eof_;
+};
+
+TEST(PortRelay, GuestCloseReachesTheHostAsEof) {
+  Pair p = MakePair();
+  CloseFirstGuest guest;
+  std::atomic<bool> stop{false};
+  RelayResult res;
+  std::thread t([&] { res = RunRelay(p.relay_end.get(), guest, Fast(), stop); });
+  // The host has not closed, yet it reads the answer and then EOF.
+  std::string got;
+  EXPECT_TRUE(ReadToEof(p.test_end.get(), got, 5s));
+  EXPECT_EQ(got, "answer");
+  // Half-closed only: what the host still sends reaches the guest.
+  ASSERT_EQ(::write(p.test_end.get(), "late", 4), 4);
+  auto until = Clock::now() + 5s;
+  while (guest.after_eof() != "late" && Clock::now() < until) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(guest.after_eof(), "late");
+  p.test_end.Reset();
+  t.join();
   EXPECT_EQ(res.end, "guest side closed");
 }
 

@@ -42,8 +42,11 @@ std::string HostAddress(const PortMapping& p) {
 }  // namespace
 
 Result<UniqueFd> BindPort(const PortMapping& p) {
-  if (p.protocol != "tcp") return Error::Invalid("port " + p.Spec() + ": only tcp ports can be published");
-  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (p.protocol != "tcp" && p.protocol != "udp") {
+    return Error::Invalid("port " + p.Spec() + ": only tcp and udp ports can be published");
+  }
+  const bool udp = p.protocol == "udp";
+  UniqueFd fd(::socket(AF_INET, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (!fd.valid()) return Error::Internal(std::string("socket: ") + std::strerror(errno));
   int one = 1;
   // Lets a re-listen after a daemon restart bind over old TIME_WAIT connections.
@@ -55,7 +58,7 @@ Result<UniqueFd> BindPort(const PortMapping& p) {
     return Error::Invalid("port " + p.Spec() + ": host address is not an IPv4 literal");
   }
   if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0 ||
-      ::listen(fd.get(), 128) != 0) {
+      (!udp && ::listen(fd.get(), 128) != 0)) {
     int err = errno;
     if (err == EADDRINUSE) return Error::Conflict("host port " + HostAddress(p) + " is in use");
     return Error::Unavailable("cannot listen on host port " + HostAddress(p) + ": " + std::strerror(err));
@@ -117,11 +120,11 @@ PortService::PortService(Store& store, OpenFn open, HasVmmFn has_vmm, PortServic
 PortService::~PortService() { Shutdown(); }
 
 PortService::OpenFn PortService::GuestExecOpener(GuestExec& exec, std::chrono::milliseconds agent_timeout) {
-  return [&exec, agent_timeout](const std::string& vm_id,
-                                int guest_port) -> Result<std::unique_ptr<RelayGuest>> {
+  return [&exec, agent_timeout](const PortMapping& p) -> Result<std::unique_ptr<RelayGuest>> {
     ExecRequest req;
-    req.argv = {kGuestAgent, "--connect", "127.0.0.1:" + std::to_string(guest_port)};
-    BANGER_ASSIGN_OR_RETURN(auto cmd, exec.Open(vm_id, req, agent_timeout));
+    req.argv = {kGuestAgent, p.protocol == "udp" ? "--connect-udp" : "--connect",
+                "127.0.0.1:" + std::to_string(p.guest_port)};
+    BANGER_ASSIGN_OR_RETURN(auto cmd, exec.Open(p.vm_id, req, agent_timeout));
     return std::unique_ptr<RelayGuest>(new CommandGuest(std::move(cmd)));
   };
 }
@@ -269,6 +272,11 @@ void PortService::ListenLocked(const PortMapping& p, UniqueFd fd) {
   std::string key = p.Spec();
   try {
     l->acceptor = std::thread([conns, open, opts, lfd, wake, p, key] {
+      if (p.protocol == "udp") {
+        ServeUdpPort(
+            lfd, wake, p.vm_id + " " + key, [open, p] { return open(p); }, opts.udp);
+        return;
+      }
       for (;;) {
         pollfd fds[2] = {{lfd, POLLIN, 0}, {wake, POLLIN, 0}};
         if (::poll(fds, 2, -1) < 0 && errno != EINTR) return;
@@ -309,7 +317,7 @@ void PortService::ListenLocked(const PortMapping& p, UniqueFd fd) {
         };
         try {
           std::thread([c, open, opts, p, finish] {
-            auto guest = open(p.vm_id, p.guest_port);
+            auto guest = open(p);
             if (!guest.ok()) {
               spdlog::warn("vm {}: port {}: {}", p.vm_id, p.Spec(), guest.error().message());
               finish();

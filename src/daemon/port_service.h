@@ -16,7 +16,8 @@
 //   close the listeners before the hook returns (the port is free).
 //
 // Threads: one acceptor per listening port (poll on the socket and a wake
-// pipe; it never blocks on anything else, so closing it is prompt) and one
+// pipe; it never blocks on anything else, so closing it is prompt; for a
+// udp port it serves the flows, port_udp.h) and one
 // detached thread per relayed connection (plus the relay's own up thread),
 // bounded by max_conns_per_port and max_conns_per_vm (a connection over a
 // cap is accepted and closed at once). Shutdown stops them all and waits,
@@ -37,6 +38,7 @@
 
 #include "base/unique_fd.h"
 #include "daemon/port_relay.h"
+#include "daemon/port_udp.h"
 #include "model/port.h"
 #include "store/store.h"
 
@@ -48,6 +50,7 @@ struct PortServiceOptions {
   int max_conns_per_port = 64;
   int max_conns_per_vm = 256;
   RelayOptions relay;
+  UdpOptions udp;
   // Bounds the wait for the connection threads at Shutdown.
   std::chrono::milliseconds shutdown_wait{std::chrono::seconds(40)};
 };
@@ -66,9 +69,9 @@ struct PortReservation {
 
 class PortService {
  public:
-  // Opens the guest end of a connection: a command in `vm_id` connected to
-  // 127.0.0.1:guest_port in the guest.
-  using OpenFn = std::function<Result<std::unique_ptr<RelayGuest>>(const std::string& vm_id, int guest_port)>;
+  // Opens the guest end of a connection (tcp) or flow (udp) of `p`: a
+  // command in p.vm_id connected to 127.0.0.1:p.guest_port in the guest.
+  using OpenFn = std::function<Result<std::unique_ptr<RelayGuest>>(const PortMapping& p)>;
   // Whether the VM has a VMM (running or paused); for Attach and Add.
   using HasVmmFn = std::function<bool(const std::string& vm_id)>;
 
@@ -100,7 +103,8 @@ class PortService {
   // Connections being relayed now (tests, bench).
   int ActiveConnections(const std::string& vm_id);
 
-  // The OpenFn of the daemon: `banger-agent --connect` through GuestExec.
+  // The OpenFn of the daemon: `banger-agent --connect` (tcp) or
+  // `--connect-udp` (udp) through GuestExec.
   static OpenFn GuestExecOpener(GuestExec& exec, std::chrono::milliseconds agent_timeout);
 
  private:

@@ -86,10 +86,10 @@ class PortServiceTest : public ::testing::Test {
     o.shutdown_wait = 5s;
     svc_ = std::make_unique<PortService>(
         *store_,
-        [this](const std::string& vm, int guest_port) -> Result<std::unique_ptr<RelayGuest>> {
+        [this](const PortMapping& p) -> Result<std::unique_ptr<RelayGuest>> {
           ++opened_;
-          last_guest_port_ = guest_port;
-          if (vm != vm_.id) return Error::NotFound("vm");
+          last_guest_port_ = p.guest_port;
+          if (p.vm_id != vm_.id) return Error::NotFound("vm");
           return std::unique_ptr<RelayGuest>(new FakeRelayGuest());
         },
         [this](const std::string& vm) {

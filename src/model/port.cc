@@ -49,9 +49,6 @@ Result<PortMapping> ParsePortMapping(const std::string& spec) {
   if (parts.size() != 2) return Error::Invalid(usage);
   BANGER_ASSIGN_OR_RETURN(m.host_port, ParsePort(parts[0], "HOST_PORT", "\"" + spec + "\""));
   BANGER_ASSIGN_OR_RETURN(m.guest_port, ParsePort(parts[1], "GUEST_PORT", "\"" + spec + "\""));
-  if (m.protocol == "udp") {
-    return Error::Invalid("port \"" + spec + "\": udp is not supported, only tcp ports can be published");
-  }
   return m;
 }
 

@@ -1,5 +1,5 @@
-// Published ports (`vm create/run -p`, `vm port add|rm|list`): a host TCP
-// address the daemon listens on, relayed to a port of the guest's loopback
+// Published ports (`vm create/run -p`, `vm port add|rm|list`): a host TCP or
+// UDP address the daemon listens on, relayed to a port of the guest's loopback
 // (daemon/port_service.h). The syntax is [HOST_IP:]HOST_PORT:GUEST_PORT[/tcp|udp];
 // HOST_IP is an IPv4 literal, 127.0.0.1 by default.
 #pragma once
@@ -27,7 +27,7 @@ struct PortMapping {
 };
 
 // Parses and validates one -p value: ports 1-65535, HOST_IP an IPv4
-// literal, protocol tcp (udp is refused with one line: not supported).
+// literal, protocol tcp (the default) or udp.
 Result<PortMapping> ParsePortMapping(const std::string& spec);
 
 }  // namespace banger

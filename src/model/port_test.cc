@@ -35,10 +35,14 @@ TEST(PortMapping, RejectsBadInputWithOneLine) {
   }
 }
 
-TEST(PortMapping, UdpIsRefusedClearly) {
+TEST(PortMapping, UdpIsItsOwnAddress) {
   auto r = ParsePortMapping("5353:53/udp");
-  ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.error().message().find("udp is not supported"), std::string::npos) << r.error().message();
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(r->protocol, "udp");
+  EXPECT_EQ(r->Spec(), "127.0.0.1:5353:53/udp");
+  auto t = ParsePortMapping("5353:53");
+  ASSERT_TRUE(t.ok());
+  EXPECT_FALSE(r->SameHostAddress(*t));  // 5353/tcp and 5353/udp may both be published
 }
 
 TEST(PortMapping, CreateRequestChecksPortsAndDuplicates) {
