@@ -32,6 +32,7 @@
 
 #include "agent.h"
 #include "connect.h"
+#include "connect_udp.h"
 #include "fixup.h"
 #include "session.h"
 
@@ -42,11 +43,13 @@ int Usage() {
   fprintf(stderr,
           "usage: banger-agent [--serial NAME] [--vsock PORT] [--listen-unix PATH]\n"
           "       banger-agent --connect HOST:PORT\n"
+          "       banger-agent --connect-udp 127.0.0.1:PORT\n"
           "       banger-agent session-{start,status,logs,attach,stop} DIR ...\n"
           "       banger-agent fixup --hostname NAME --vm-id ID --time NS [...]\n"
           "       banger-agent vm-id\n"
           "At least one transport is required. --connect copies stdin and stdout to\n"
-          "and from a TCP connection to HOST:PORT until both directions are closed.\n");
+          "and from a TCP connection to HOST:PORT until both directions are closed;\n"
+          "--connect-udp carries datagrams framed as [u16 length][bytes] both ways.\n");
   return 2;
 }
 
@@ -138,6 +141,10 @@ int Main(int argc, char** argv) {
   if (argc >= 2 && std::string(argv[1]) == "--connect") {
     if (argc != 3) return Usage();
     return RunConnect(argv[2]);
+  }
+  if (argc >= 2 && std::string(argv[1]) == "--connect-udp") {
+    if (argc != 3) return Usage();
+    return RunConnectUdp(argv[2]);
   }
   // Session subcommands: one-shot too, see session.h.
   if (argc >= 2 && std::string(argv[1]).rfind("session-", 0) == 0) {

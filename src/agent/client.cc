@@ -197,7 +197,21 @@ bool Core::OnChannelFrame(const agent::Frame& f) {
       ch.fin = true;
       break;
     }
-    default:  // EOF of an output stream: EXIT follows, nothing to surface
+    case MsgType::kEof: {
+      if (!ch.opened) return violation("EOF before OPEN_OK");
+      auto e = agent::Decode<agent::Eof>(f.payload);
+      if (!e) return violation("a malformed EOF");
+      // Only stdout's end matters to a consumer (a relay half-closes its
+      // host socket); stderr's end is implied by EXIT. A repeat is harmless.
+      if (e->stream != agent::Stream::kStdout || ch.stdout_eof) return true;
+      if (ch.events.size() >= kMaxQueuedEvents) return violation("too many queued output events");
+      ch.stdout_eof = true;
+      ExecEvent ev;
+      ev.kind = ExecEvent::kStdoutEof;
+      ch.events.push_back(std::move(ev));
+      break;
+    }
+    default:
       return true;
   }
   ch.cv.notify_all();

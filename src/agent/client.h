@@ -83,7 +83,9 @@ struct ExitStatus {
 };
 
 struct ExecEvent {
-  enum Kind { kStdout, kStderr, kExit } kind = kStdout;
+  // kStdoutEof: the command closed its stdout (a connect-mode relay's guest
+  // peer closed its side); more kStderr and the kExit may still follow.
+  enum Kind { kStdout, kStderr, kStdoutEof, kExit } kind = kStdout;
   std::string data;  // for kStdout/kStderr
   ExitStatus exit;   // for kExit (always the last event)
 };

@@ -60,7 +60,7 @@ struct ConnectProcess {
   pid_t pid = -1;
   UniqueFd in, out, err;  // our ends: its stdin, stdout, stderr
 
-  static ConnectProcess Start(const std::string& address) {
+  static ConnectProcess Start(const std::string& address, const char* mode = "--connect") {
     int in[2], out[2], err[2];
     ConnectProcess p;
     if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) return p;
@@ -69,7 +69,7 @@ struct ConnectProcess {
       dup2(in[0], 0);
       dup2(out[1], 1);
       dup2(err[1], 2);
-      execl(BANGER_AGENT_BIN, BANGER_AGENT_BIN, "--connect", address.c_str(), nullptr);
+      execl(BANGER_AGENT_BIN, BANGER_AGENT_BIN, mode, address.c_str(), nullptr);
       _exit(127);
     }
     close(in[0]);
@@ -220,6 +220,56 @@ TEST(AgentConnectModeTest, RefusedConnectionExits1WithOneLine) {
 
 // What `banger vm ssh` does: the agent runs `banger-agent --connect` as an
 // exec, and the exec's stdin/stdout carry the TCP stream.
+// --connect-udp: framed datagrams on stdio to and from a UDP port on the
+// loopback; a datagram nobody receives yet is lost, not fatal.
+TEST(AgentConnectModeTest, UdpCarriesFramedDatagramsBothWays) {
+  UniqueFd server(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  sockaddr_in addr = {};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(bind(server.get(), reinterpret_cast<sockaddr*>(&addr), len), 0);
+  ASSERT_EQ(getsockname(server.get(), reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  auto proc = ConnectProcess::Start("127.0.0.1:" + std::to_string(ntohs(addr.sin_port)), "--connect-udp");
+  ASSERT_GT(proc.pid, 0);
+  auto frame = [](const std::string& d) {
+    return std::string{static_cast<char>(d.size() >> 8), static_cast<char>(d.size() & 0xff)} + d;
+  };
+  // Two datagrams in one write, the second split across two writes.
+  std::string two = frame("ping") + frame(std::string(3000, 'q'));
+  ASSERT_TRUE(WriteAll(proc.in.get(), two.substr(0, 100)));
+  ASSERT_TRUE(WriteAll(proc.in.get(), two.substr(100)));
+  char buf[4096];
+  sockaddr_in peer = {};
+  socklen_t plen = sizeof(peer);
+  pollfd p = {server.get(), POLLIN, 0};
+  ASSERT_EQ(poll(&p, 1, 20000), 1);
+  ssize_t n = recvfrom(server.get(), buf, sizeof(buf), 0, reinterpret_cast<sockaddr*>(&peer), &plen);
+  EXPECT_EQ(std::string(buf, n > 0 ? n : 0), "ping");
+  ASSERT_EQ(poll(&p, 1, 20000), 1);
+  n = recvfrom(server.get(), buf, sizeof(buf), 0, nullptr, nullptr);
+  EXPECT_EQ(n, 3000);
+  // The answer comes back framed on stdout.
+  ASSERT_EQ(sendto(server.get(), "pong!", 5, 0, reinterpret_cast<sockaddr*>(&peer), plen), 5);
+  std::string got;
+  while (got.size() < 7) {
+    pollfd q = {proc.out.get(), POLLIN, 0};
+    ASSERT_EQ(poll(&q, 1, 20000), 1);
+    ssize_t r = read(proc.out.get(), buf, sizeof(buf));
+    ASSERT_GT(r, 0);
+    got.append(buf, r);
+  }
+  EXPECT_EQ(got, frame("pong!"));
+  proc.in.Reset();  // the host ends the flow
+  ExpectCleanExit(proc);
+}
+
+TEST(AgentConnectModeTest, UdpRefusesANonLoopbackAddress) {
+  auto proc = ConnectProcess::Start("nonsense", "--connect-udp");
+  EXPECT_EQ(proc.Wait(), 2);
+  EXPECT_NE(ReadToEof(proc.err.get()).find("expected 127.0.0.1:PORT"), std::string::npos);
+}
+
 TEST_F(AgentClientTest, ConnectModeThroughAnExec) {
   uint16_t port = 0;
   UniqueFd listener = ListenTcp(&port);
@@ -245,6 +295,45 @@ TEST_F(AgentClientTest, ConnectModeThroughAnExec) {
   EXPECT_EQ(r->out, "hello\ngot " + std::to_string(up.size()) + "\n");
   EXPECT_EQ(r->err, "");
   EXPECT_TRUE(received == up);
+}
+
+// The guest's peer answers and hangs up while the host still holds stdin
+// open: the host sees the answer, then kStdoutEof (no EXIT yet, the host may
+// still send), then EXIT once it closes stdin. Published ports rely on it.
+TEST_F(AgentClientTest, PeerCloseSurfacesAsStdoutEofBeforeExit) {
+  uint16_t port = 0;
+  UniqueFd listener = ListenTcp(&port);
+  ASSERT_TRUE(listener.valid());
+  std::thread server([&] {
+    UniqueFd sock = AcceptWithin(listener.get());
+    if (sock.valid()) WriteAll(sock.get(), "bye\n");
+  });
+  auto conn = Connect();
+  ASSERT_TRUE(conn);
+  auto ch = conn->Exec(Cmd({BANGER_AGENT_BIN, "--connect", "127.0.0.1:" + std::to_string(port)}));
+  ASSERT_TRUE(ch.ok()) << ch.error().message();
+  std::string out;
+  bool eof = false;
+  auto deadline = Clock::now() + 20s;
+  while (!eof) {
+    auto ev = (*ch)->NextUntil(deadline);
+    ASSERT_TRUE(ev.ok()) << ev.error().message();
+    ASSERT_NE(ev->kind, ExecEvent::kExit) << "EXIT before stdout's EOF";
+    if (ev->kind == ExecEvent::kStdout) out += ev->data;
+    if (ev->kind == ExecEvent::kStdoutEof) eof = true;
+  }
+  server.join();
+  EXPECT_EQ(out, "bye\n");
+  ASSERT_TRUE((*ch)->CloseStdin().ok());
+  for (;;) {
+    auto ev = (*ch)->NextUntil(deadline);
+    ASSERT_TRUE(ev.ok()) << ev.error().message();
+    EXPECT_NE(ev->kind, ExecEvent::kStdoutEof) << "a second stdout EOF";
+    if (ev->kind == ExecEvent::kExit) {
+      EXPECT_EQ(ev->exit.code, 0);
+      break;
+    }
+  }
 }
 
 }  // namespace

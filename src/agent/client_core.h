@@ -47,6 +47,7 @@ struct ChannelState {
   // Stdin credit the agent granted and we have not used.
   uint64_t stdin_credit = 0;
   bool stdin_closed = false;
+  bool stdout_eof = false;  // the guest's EOF of stdout was queued
 };
 
 // The connection: the fd, the reader thread's demultiplexing, the writer

@@ -156,6 +156,7 @@ TEST_F(AgentClientTest, Stdout64MiBReadFully) {
   ASSERT_TRUE(ch.ok());
   size_t total = 0;
   bool all_zero = true;
+  int eofs = 0;
   ExitStatus exit;
   for (;;) {
     auto ev = (*ch)->Next();
@@ -164,12 +165,18 @@ TEST_F(AgentClientTest, Stdout64MiBReadFully) {
       exit = ev->exit;
       break;
     }
+    if (ev->kind == ExecEvent::kStdoutEof) {
+      ++eofs;
+      continue;
+    }
     ASSERT_EQ(ev->kind, ExecEvent::kStdout);
+    ASSERT_EQ(eofs, 0) << "output after stdout's EOF";
     total += ev->data.size();
     all_zero = all_zero && std::all_of(ev->data.begin(), ev->data.end(), [](char c) { return c == 0; });
   }
   auto elapsed = Clock::now() - start;
   EXPECT_EQ(total, 64 * kMiB);
+  EXPECT_EQ(eofs, 1);  // stdout's end, once, before EXIT
   EXPECT_TRUE(all_zero);
   EXPECT_EQ(exit.code, 0);
   size_t rss = RssBytes(agent_pid_);

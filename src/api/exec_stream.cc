@@ -51,6 +51,7 @@ void ServeExecStream(UniqueFd fd, std::string leftover, VmService& vms, const st
         WriteStreamFrame(fd.get(), StreamType::kExit, SafeDump(j)).ok();
         break;
       }
+      if (ev->kind == ExecEvent::kStdoutEof) continue;  // EXIT follows
       auto type = ev->kind == ExecEvent::kStdout ? StreamType::kStdout : StreamType::kStderr;
       if (!WriteStreamFrame(fd.get(), type, ev->data).ok() && !hung_up) {
         // The client is gone; keep draining (bounded by the hangup's kill

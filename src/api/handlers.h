@@ -10,6 +10,7 @@
 #include "daemon/events.h"
 #include "daemon/image_service.h"
 #include "daemon/monitor.h"
+#include "daemon/port_service.h"
 #include "daemon/session_service.h"
 #include "daemon/snapshot_service.h"
 #include "daemon/template_service.h"
@@ -41,6 +42,7 @@ struct ApiServices {
   WebAuth* web_auth = nullptr;           // null: no web UI
   SnapshotService* snapshots = nullptr;  // null: snapshot routes answer 503
   TemplateService* templates = nullptr;  // null: template routes answer 503
+  PortService* ports = nullptr;          // null: port routes (and create with ports) answer 503
 };
 
 // /v1/ping, /v1/daemon/stop, /v1/web/tokens
@@ -57,6 +59,10 @@ void AddWorkspaceRoutes(RouteTable& t, ApiServices& s);
 void AddEventRoutes(RouteTable& t, ApiServices& s);
 // /v1/vms/{ref}/snapshots..., /v1/vms/{ref}/restore
 void AddSnapshotRoutes(RouteTable& t, ApiServices& s);
+// /v1/vms/{ref}/ports... (published ports)
+void AddPortRoutes(RouteTable& t, ApiServices& s);
+// POST /v1/vms: reserves the request's ports first (handlers_ports.cc).
+HttpResponse CreateVm(ApiServices& s, const CreateVmRequest& cr);
 // /v1/templates... (warm start)
 void AddTemplateRoutes(RouteTable& t, ApiServices& s);
 

@@ -88,8 +88,7 @@ void AddVmRoutes(RouteTable& t, ApiServices& s) {
   t.Add("GET", "/v1/vms", [&s](const ApiCall& c) { return ListVms(s, c); });
   t.Add("POST", "/v1/vms", [&s](const ApiCall& c) {
     API_TRY(CreateVmRequest cr, DecodeBody<CreateVmRequest>(c.req));
-    API_TRY(auto result, s.vms.Create(cr));
-    return JsonResponse(result.created ? 201 : 200, VmViewJson(result.view));
+    return CreateVm(s, cr);
   });
   t.Add("GET", "/v1/vms/{ref}", [&s](const ApiCall& c) { return ViewResponse(s.vms.Get(c.Param(0))); });
   t.Add("PATCH", "/v1/vms/{ref}", [&s](const ApiCall& c) {

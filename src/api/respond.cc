@@ -103,6 +103,9 @@ bool QueryBool(const std::map<std::string, std::string>& q, const std::string& k
 Json VmViewJson(const VmView& v) {
   Json j = ToJson(v.vm);
   if (v.handles) j["handles"] = ToJson(*v.handles);
+  Json ports = Json::array();
+  for (const auto& p : v.ports) ports.push_back(p.Spec());
+  j["ports"] = std::move(ports);
   return j;
 }
 

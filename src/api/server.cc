@@ -7,10 +7,10 @@ namespace banger {
 ApiRouter::ApiRouter(VmService& vms, ImageService& images, SessionService& sessions, VmMonitor& monitor,
                      WorkspaceService& workspaces, EventLog& events, DaemonInfo info,
                      std::function<void()> request_stop, WebAuth* web_auth, SnapshotService* snapshots,
-                     TemplateService* templates)
+                     TemplateService* templates, PortService* ports)
     : services_{vms,        images,    sessions,        monitor,
                 workspaces, events,    std::move(info), std::move(request_stop),
-                web_auth,   snapshots, templates} {
+                web_auth,   snapshots, templates,       ports} {
   AddDaemonRoutes(routes_, services_);
   AddImageRoutes(routes_, services_);
   AddVmRoutes(routes_, services_);
@@ -19,6 +19,7 @@ ApiRouter::ApiRouter(VmService& vms, ImageService& images, SessionService& sessi
   AddEventRoutes(routes_, services_);
   AddSnapshotRoutes(routes_, services_);
   AddTemplateRoutes(routes_, services_);
+  AddPortRoutes(routes_, services_);
 }
 
 HttpResponse ApiRouter::Handle(const HttpRequest& req, Listener from) {

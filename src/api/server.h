@@ -21,7 +21,8 @@ class ApiRouter {
   ApiRouter(VmService& vms, ImageService& images, SessionService& sessions, VmMonitor& monitor,
             WorkspaceService& workspaces, EventLog& events, DaemonInfo info,
             std::function<void()> request_stop, WebAuth* web_auth = nullptr,
-            SnapshotService* snapshots = nullptr, TemplateService* templates = nullptr);
+            SnapshotService* snapshots = nullptr, TemplateService* templates = nullptr,
+            PortService* ports = nullptr);
   ApiRouter(const ApiRouter&) = delete;
   ApiRouter& operator=(const ApiRouter&) = delete;
 

@@ -24,6 +24,7 @@
 #include "daemon/guest_exec.h"
 #include "daemon/image_service.h"
 #include "daemon/monitor.h"
+#include "daemon/port_service.h"
 #include "daemon/reconcile.h"
 #include "daemon/session_service.h"
 #include "daemon/snapshot_service.h"
@@ -250,6 +251,8 @@ struct Services {
   std::unique_ptr<WorkspaceService> workspaces;
   std::unique_ptr<SnapshotService> snapshots;
   std::unique_ptr<TemplateService> templates;
+  std::unique_ptr<GuestExec> exec;
+  std::unique_ptr<PortService> ports;  // published ports; follows VM state (SetStateHook)
 };
 
 Result<std::unique_ptr<Services>> MakeServices(const HomeLayout& home, const DaemonConfig& config,
@@ -308,6 +311,19 @@ Result<std::unique_ptr<Services>> MakeServices(const HomeLayout& home, const Dae
   tdeps.vms = s->vms.get();
   tdeps.snapshots = s->snapshots.get();
   s->templates = std::make_unique<TemplateService>(std::move(tdeps));
+  s->exec = std::make_unique<GuestExec>(*s->vms);
+  VmService* vms = s->vms.get();
+  s->ports = std::make_unique<PortService>(
+      store, PortService::GuestExecOpener(*s->exec, std::chrono::seconds(30)), [vms](const std::string& id) {
+        auto v = vms->store().GetVm(id);
+        return v.ok() && VmStateHasVmm(v->state);
+      });
+  PortService* ports = s->ports.get();
+  s->vms->SetStateHook([ports](const VmRecord& vm, VmState from) {
+    bool had = VmStateHasVmm(from), has = VmStateHasVmm(vm.state);
+    if (has && !had) ports->VmmUp(vm.id);
+    if (!has && had) ports->VmmDown(vm.id);
+  });
   s->images->SetOnDeleted([t = s->templates.get()](const std::string&) { t->RemoveOrphanDirs(); });
   return s;
 }
@@ -330,7 +346,7 @@ void Serve(const HomeLayout& home, const DaemonConfig& config, Services& s, Http
   WebAuth web_auth(config.web_session_ttl);
   ApiRouter router(
       *s.vms, *s.images, *s.sessions, *s.monitor, *s.workspaces, *s.events, info, [&stop] { stop.Trigger(); },
-      &web_auth, s.snapshots.get(), s.templates.get());
+      &web_auth, s.snapshots.get(), s.templates.get(), s.ports.get());
 
   std::thread signal_thread([&] {
     int sig = 0;
@@ -346,6 +362,8 @@ void Serve(const HomeLayout& home, const DaemonConfig& config, Services& s, Http
     // Every wait on a guest (exec streams, session checks) fails now, so
     // a guest that never answers cannot hold up the stop.
     s.agents->Shutdown();
+    // Closes the published ports and ends their relays (each fails fast now).
+    s.ports->Shutdown();
     s.events->Close();
     server.Shutdown();
     if (web_server) web_server->Shutdown();
@@ -398,6 +416,8 @@ int RunDaemon(const DaemonOptions& opts) {
   // After the VMs: it relies on their re-adopted VMMs.
   s.snapshots->Reconcile();
   s.templates->Reconcile();
+  // Re-listens on the published ports of VMs that still have a VMM.
+  s.ports->ReconcileAll();
 
   sigset_t stop_sigs = BlockStopSignals();
   auto server = ListenApi(home, config);

@@ -126,8 +126,8 @@ TEST_F(CliTest, VmListTableMapsImageIdsToNamesAndFiltersByLabel) {
   auto r = Run({"vm", "list", "--label", "team=a"});
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.out,
-            "NAME   STATE     IMAGE   VCPUS   MEMORY   IP   BACKEND   CREATED\n"
-            "web    stopped   base    1       512M     -    qemu\n");
+            "NAME   STATE     IMAGE   VCPUS   MEMORY   IP   BACKEND   CREATED   PORTS\n"
+            "web    stopped   base    1       512M     -    qemu                -\n");
   EXPECT_EQ(Requests().at(0).Query()["label"], "team=a");
 }
 

@@ -37,6 +37,22 @@ TEST(CreateRequestTest, OnlyGivenFieldsAndSizesInBytes) {
                                 "labels": {"team": "a", "env": "dev"}, "request_id": "req-1"})"));
 }
 
+TEST(CreateRequestTest, PortsAreCheckedAndNormalized) {
+  CreateFlags f;
+  f.ports = {"18080:8080", "0.0.0.0:2222:22/tcp"};
+  auto r = BuildCreateRequest(f);
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(r->ports, (std::vector<std::string>{"127.0.0.1:18080:8080/tcp", "0.0.0.0:2222:22/tcp"}));
+  f.ports = {"18080:8080", "127.0.0.1:18080:9090"};
+  EXPECT_NE(ErrorOf(BuildCreateRequest(f)).find("given twice"), std::string::npos);
+  f.ports = {"0:80"};
+  EXPECT_NE(ErrorOf(BuildCreateRequest(f)).find("1 to 65535"), std::string::npos);
+  f.ports = {"53:53/udp", "53:53"};  // the same port number, two protocols
+  auto u = BuildCreateRequest(f);
+  ASSERT_TRUE(u.ok()) << u.error().message();
+  EXPECT_EQ(u->ports, (std::vector<std::string>{"127.0.0.1:53:53/udp", "127.0.0.1:53:53/tcp"}));
+}
+
 TEST(CreateRequestTest, BadNameSaysWhy) {
   CreateFlags f;
   f.name = "Web_1";

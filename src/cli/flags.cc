@@ -132,6 +132,11 @@ Result<CreateVmRequest> BuildCreateRequest(const CreateFlags& f) {
   BANGER_RETURN_IF_ERROR(PutRates(r, f.rates));
   BANGER_RETURN_IF_ERROR(PutLifetime(r, f.lifetime));
   r.cold = f.cold;
+  for (const auto& spec : f.ports) {
+    BANGER_ASSIGN_OR_RETURN(PortMapping m, ParsePortMapping(spec));
+    r.ports.push_back(m.Spec());
+  }
+  BANGER_RETURN_IF_ERROR(ValidateRequest(r));  // e.g. a host port given twice
   return r;
 }
 

@@ -48,6 +48,7 @@ struct CreateFlags {
   RateFlags rates;
   LifetimeFlags lifetime;
   bool cold = false;
+  std::vector<std::string> ports;  // -p [HOST_IP:]HOST_PORT:GUEST_PORT[/tcp]
 };
 
 // `image template create`: the image and the spec of the VMs it serves.

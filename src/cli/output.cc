@@ -58,6 +58,21 @@ std::string LabelsText(const Json& vm) {
   return out;
 }
 
+// Published ports as "127.0.0.1:18080->8080/tcp, ..." ("" when none).
+std::string PortsText(const Json& vm) {
+  auto it = vm.find("ports");
+  if (it == vm.end() || !it->is_array()) return "";
+  std::string out;
+  for (const auto& p : *it) {
+    if (!p.is_string()) continue;
+    std::string spec = p.get<std::string>();  // HOST_IP:HOST_PORT:GUEST_PORT/PROTO
+    size_t colon = spec.rfind(':');
+    if (colon != std::string::npos) spec.replace(colon, 1, "->");
+    out += (out.empty() ? "" : ", ") + spec;
+  }
+  return out;
+}
+
 bool JsonTrue(const Json& j, const std::string& pointer) {
   Json::json_pointer p(pointer);
   return j.contains(p) && j.at(p).is_boolean() && j.at(p).get<bool>();
@@ -163,9 +178,11 @@ std::string RenderVmTable(const Json& vms, const std::map<std::string, std::stri
         OrDash(JsonText(vm, "/runtime/guest_ip")),
         JsonText(vm, "/spec/backend"),
         FormatTimeField(vm, "/created_at", now),
+        OrDash(PortsText(vm)),
     });
   }
-  return RenderTable({"NAME", "STATE", "IMAGE", "VCPUS", "MEMORY", "IP", "BACKEND", "CREATED"}, rows);
+  return RenderTable({"NAME", "STATE", "IMAGE", "VCPUS", "MEMORY", "IP", "BACKEND", "CREATED", "PORTS"},
+                     rows);
 }
 
 namespace {
@@ -216,6 +233,7 @@ KeyValues VmDetails(const Json& vm, const std::string& image_name) {
   kv.emplace_back("log", JsonText(vm, "/runtime/log_path"));
   optional("last error", JsonText(vm, "/runtime/last_error"));
   kv.emplace_back("labels", OrDash(LabelsText(vm)));
+  kv.emplace_back("ports", OrDash(PortsText(vm)));
   return kv;
 }
 

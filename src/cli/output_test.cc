@@ -66,11 +66,14 @@ TEST(VmTableTest, ShowsImageNamesAndDashes) {
   stopped["state"] = "stopped";
   stopped["image_id"] = "ffffffffffffffffffff";
   stopped["runtime"]["guest_ip"] = "";
-  Json vms = Json::array({SampleVm(), stopped});
+  Json web = SampleVm();
+  web["ports"] = Json::array({"127.0.0.1:18080:8080/tcp"});
+  Json vms = Json::array({web, stopped});
   EXPECT_EQ(RenderVmTable(vms, {{"img1", "debian"}}, At("2026-01-01T12:00:00Z")),
-            "NAME    STATE     IMAGE          VCPUS   MEMORY   IP           BACKEND   CREATED\n"
-            "web-1   running   debian         2       2G       172.16.0.2   qemu      2 hours ago\n"
-            "db      stopped   ffffffffffff   2       2G       -            qemu      2 hours ago\n");
+            "NAME    STATE     IMAGE          VCPUS   MEMORY   IP           BACKEND   CREATED       PORTS\n"
+            "web-1   running   debian         2       2G       172.16.0.2   qemu      2 hours ago   "
+            "127.0.0.1:18080->8080/tcp\n"
+            "db      stopped   ffffffffffff   2       2G       -            qemu      2 hours ago   -\n");
 }
 
 TEST(VmDetailsTest, ListsWhatIsKnown) {
@@ -95,7 +98,8 @@ TEST(VmDetailsTest, ListsWhatIsKnown) {
             "created:        2026-01-01T10:00:00Z\n"
             "vm dir:         /h/vms/0123\n"
             "log:            /h/vms/0123/console.log\n"
-            "labels:         env=dev, team=a\n");
+            "labels:         env=dev, team=a\n"
+            "ports:          -\n");
 }
 
 TEST(VmDetailsTest, ShowsRateLimits) {

@@ -1,4 +1,4 @@
-// banger vm create|start|stop|restart|pause|resume|delete|list|show|logs|set
+// banger vm create|start|stop|restart|pause|resume|delete|list|show|logs|set (vm port: port_cmd.cc)
 #include <cstdlib>
 #include <functional>
 #include <map>
@@ -228,6 +228,11 @@ void AddCreateFlags(CLI::App& c, CreateFlags& f, bool with_no_start) {
       ->type_name("ID");
   AddRateFlags(c, f.rates);
   AddLifetimeFlags(c, f.lifetime, /*at_create=*/true);
+  c.add_option("-p,--publish", f.ports,
+               "Publish a guest TCP port on the host: [HOST_IP:]HOST_PORT:GUEST_PORT[/tcp] (repeatable; "
+               "HOST_IP defaults to 127.0.0.1)")
+      ->type_name("PORTS")
+      ->allow_extra_args(false);
 }
 
 namespace {
@@ -267,6 +272,7 @@ void AddVmCommands(CLI::App& app, Command* selected) {
   AddExecCommands(*vm, selected);
   AddSshCommand(*vm, selected);
   AddSnapshotCommands(*vm, selected);
+  AddPortCommands(*vm, selected);
 
   {
     auto refs = std::make_shared<std::vector<std::string>>();

@@ -45,6 +45,9 @@ class CountingStore : public Store {
   }
   Result<int64_t> AppendEvent(Event& ev) override { return s_->AppendEvent(ev); }
   Result<int64_t> LastEventSeq() override { return s_->LastEventSeq(); }
+  Status InsertPort(const PortMapping& p) override { return s_->InsertPort(p); }
+  Status DeletePort(const PortMapping& p) override { return s_->DeletePort(p); }
+  Result<std::vector<PortMapping>> ListPorts(const std::string& vm) override { return s_->ListPorts(vm); }
   Status TrimEvents(int64_t keep) override { return s_->TrimEvents(keep); }
   Result<int> SchemaVersion() override { return s_->SchemaVersion(); }
   Status InsertImage(const Image& i) override { return s_->InsertImage(i); }

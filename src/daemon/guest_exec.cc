@@ -184,6 +184,7 @@ Result<GuestRunResult> GuestExec::Run(const std::string& ref, const ExecRequest&
       run.exit = ev->exit;
       return run;
     }
+    if (ev->kind == ExecEvent::kStdoutEof) continue;
     std::string& dst = ev->kind == ExecEvent::kStdout ? run.out : run.err;
     size_t room = opts.max_output > dst.size() ? opts.max_output - dst.size() : 0;
     if (ev->data.size() > room) run.truncated = true;

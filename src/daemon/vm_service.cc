@@ -62,6 +62,7 @@ VmmBackend* VmService::BackendFor(BackendKind k) {
 VmView VmService::ViewOf(const VmRecord& vm) {
   VmView v{vm, std::nullopt};
   if (VmStateHasVmm(vm.state)) v.handles = cache_.Get(vm.id);
+  if (auto ports = d_.store->ListPorts(vm.id); ports.ok()) v.ports = std::move(*ports);
   return v;
 }
 
@@ -232,6 +233,7 @@ Status VmService::SaveState(VmRecord& vm, VmState to, const std::string& reason)
     if (!vm.runtime.boot_id.empty()) data["boot_id"] = vm.runtime.boot_id;
     if (!reason.empty()) data["reason"] = reason;
     EmitVm("vm.state", vm, std::move(data));
+    if (state_hook_) state_hook_(vm, from);
   }
   return OkStatus();
 }

@@ -42,6 +42,7 @@ namespace banger {
 struct VmView {
   VmRecord vm;
   std::optional<VmHandles> handles;
+  std::vector<PortMapping> ports;  // published ports (daemon/port_service.h)
 };
 
 struct CreateResult {
@@ -159,6 +160,10 @@ class VmService {
   // attempt failed and left nothing, Create boots it.
   using WarmStartFn = std::function<std::optional<Result<VmRecord>>(const VmRecord& vm, const Image& img)>;
   void SetWarmStart(WarmStartFn fn) { warm_start_ = std::move(fn); }
+  // Set once at wiring by PortService: called after every recorded state
+  // change, the VM's lock held (published ports follow the VMM). Must not
+  // take a VM's lock.
+  void SetStateHook(std::function<void(const VmRecord& vm, VmState from)> fn) { state_hook_ = std::move(fn); }
   // Makes waiting reads (ReadLogs) return promptly: the daemon is stopping.
   void BeginShutdown() { stopping_ = true; }
 
@@ -236,6 +241,7 @@ class VmService {
   std::function<Result<VmRecord>(VmRecord)> resume_saved_;     // set once at wiring
   std::function<Result<VmRecord>(VmRecord)> suspend_to_disk_;  // set once at wiring
   WarmStartFn warm_start_;                                     // set once at wiring
+  std::function<void(const VmRecord&, VmState)> state_hook_;   // set once at wiring
   std::unique_ptr<CowRoot> own_cow_;                           // when deps named none
   HandleCache cache_;
   std::atomic<bool> stopping_{false};

@@ -89,6 +89,7 @@ Result<WorkspacePrepareResult> WorkspaceService::Prepare(
         exit = ev->exit;
         return;
       }
+      if (ev->kind != ExecEvent::kStderr) continue;
       if (guest_err.size() < kMaxGuestErr) guest_err.append(ev->data, 0, kMaxGuestErr - guest_err.size());
     }
   });

@@ -291,8 +291,32 @@ struct JsonFields<CreateVmRequest> {
     io.Opt("ttl_ms", v.ttl);
     io.Opt("ttl_action", v.ttl_action);
     io.Bool("cold", v.cold, Omit::kEmpty);
+    io.StrList("ports", v.ports, Omit::kEmpty);
   }
   static Status Check(const CreateVmRequest& v) { return ValidateRequest(v); }
+};
+
+template <>
+struct JsonFields<AddPortRequest> {
+  static constexpr const char* kWhat = "port request";
+  template <typename Io, typename V>
+  static void Visit(Io& io, V& v) {
+    io.Str("port", v.port);
+  }
+  static Status Check(const AddPortRequest& v) { return ValidateRequest(v); }
+};
+
+template <>
+struct JsonFields<PortMapping> {
+  static constexpr const char* kWhat = "port";
+  template <typename Io, typename V>
+  static void Visit(Io& io, V& v) {
+    io.Str("vm_id", v.vm_id, Omit::kEmpty);
+    io.Str("host_ip", v.host_ip);
+    io.Int("host_port", v.host_port);
+    io.Int("guest_port", v.guest_port);
+    io.Str("protocol", v.protocol);
+  }
 };
 
 template <>

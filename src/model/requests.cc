@@ -29,8 +29,18 @@ Status CheckLifetime(const Req& v) {
 
 Status ValidateRequest(const CreateVmRequest& v) {
   BANGER_RETURN_IF_ERROR(CheckLifetime(v));
+  std::vector<PortMapping> seen;
+  for (const auto& spec : v.ports) {
+    BANGER_ASSIGN_OR_RETURN(PortMapping m, ParsePortMapping(spec));
+    for (const auto& o : seen) {
+      if (o.SameHostAddress(m)) return Error::Invalid("port " + m.Spec() + " is given twice");
+    }
+    seen.push_back(m);
+  }
   return CheckRateLimits(MergeRateLimits(RateLimits{}, v));
 }
+
+Status ValidateRequest(const AddPortRequest& v) { return ToStatus(ParsePortMapping(v.port)); }
 
 Status ValidateRequest(const SetVmRequest& v) {
   BANGER_RETURN_IF_ERROR(CheckLifetime(v));

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "model/port.h"
 #include "model/types.h"
 
 namespace banger {
@@ -45,6 +46,14 @@ struct CreateVmRequest {
   // extension: boot even when a template snapshot of this image and spec
   // exists (daemon/template_service.h); unset: continue the template.
   bool cold = false;
+  // extension: published ports, each [HOST_IP:]HOST_PORT:GUEST_PORT[/tcp]
+  // (model/port.h); the daemon binds them all before it makes anything.
+  std::vector<std::string> ports;
+};
+
+// POST /v1/vms/{ref}/ports: one port spec as in CreateVmRequest::ports.
+struct AddPortRequest {
+  std::string port;
 };
 
 // PATCH /v1/vms/{ref}
@@ -183,6 +192,7 @@ struct DeleteResponse {
 // run by Decode after the strict decoding.
 // Create/set: the rate limits given are within 0..kMaxRateLimit.
 Status ValidateRequest(const CreateVmRequest& v);
+Status ValidateRequest(const AddPortRequest& v);
 Status ValidateRequest(const SetVmRequest& v);
 Status ValidateRequest(const StopVmRequest& v);
 Status ValidateRequest(const ExecVmRequest& v);

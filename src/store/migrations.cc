@@ -123,6 +123,21 @@ CREATE TABLE templates (
   body_json TEXT NOT NULL
 );
 )sql",
+    // 5: published ports (`vm create -p`, `vm port add`). One row per host
+    // address; the daemon listens on the ports of VMs that have a VMM
+    // (daemon/port_service.h). Rows go with their VM.
+    R"sql(
+CREATE TABLE ports (
+  host_ip TEXT NOT NULL,
+  host_port INTEGER NOT NULL,
+  protocol TEXT NOT NULL,
+  vm_id TEXT NOT NULL REFERENCES vms(id) ON DELETE CASCADE,
+  guest_port INTEGER NOT NULL,
+  created_at TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (host_ip, host_port, protocol)
+);
+CREATE INDEX ports_vm ON ports(vm_id);
+)sql",
 };
 
 }  // namespace

@@ -265,6 +265,56 @@ class SqliteStore final : public Store {
     return DeleteById("templates", "template", id);
   }
 
+  // ---- published ports ----
+
+  Status InsertPort(const PortMapping& p) override {
+    std::lock_guard lock(mu_);
+    BANGER_ASSIGN_OR_RETURN(sql::Statement st,
+                            Prepare("INSERT INTO ports(host_ip, host_port, protocol, vm_id, guest_port, "
+                                    "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"));
+    st.BindAll(p.host_ip, p.host_port, p.protocol, p.vm_id, p.guest_port, FormatRfc3339(Now()));
+    if (Status s = st.Run(); !s.ok()) {
+      if (st.error_code() == SQLITE_CONSTRAINT_FOREIGNKEY)
+        return Error::NotFound("vm " + Quoted(p.vm_id) + " not found");
+      if (st.error_code() == SQLITE_CONSTRAINT_PRIMARYKEY || st.error_code() == SQLITE_CONSTRAINT_UNIQUE) {
+        auto owner = Prepare(
+            "SELECT COALESCE((SELECT name FROM vms WHERE id = vm_id), vm_id) FROM ports "
+            "WHERE host_ip = ?1 AND host_port = ?2 AND protocol = ?3");
+        std::string who = "another vm";
+        if (owner.ok()) {
+          owner->BindAll(p.host_ip, p.host_port, p.protocol);
+          if (auto row = owner->Step(); row.ok() && *row) who = "vm " + owner->ColumnText(0);
+        }
+        return Error::Conflict("host port " + p.host_ip + ":" + std::to_string(p.host_port) + "/" +
+                               p.protocol + " is already published by " + who);
+      }
+      return std::move(s).error().Wrap("recording port " + p.Spec());
+    }
+    return OkStatus();
+  }
+
+  Status DeletePort(const PortMapping& p) override {
+    std::lock_guard lock(mu_);
+    BANGER_ASSIGN_OR_RETURN(
+        sql::Statement st,
+        Prepare("DELETE FROM ports WHERE vm_id = ?1 AND host_ip = ?2 AND host_port = ?3 AND protocol = ?4"));
+    st.BindAll(p.vm_id, p.host_ip, p.host_port, p.protocol);
+    if (Status s = st.Run(); !s.ok()) return std::move(s).error().Wrap("deleting port " + p.Spec());
+    if (sqlite3_changes(db()) == 0) {
+      return Error::NotFound("host port " + p.host_ip + ":" + std::to_string(p.host_port) + "/" + p.protocol +
+                             " is not published by this vm");
+    }
+    return OkStatus();
+  }
+
+  Result<std::vector<PortMapping>> ListPorts(const std::string& vm_id) override {
+    std::lock_guard lock(mu_);
+    return Query(
+        "SELECT vm_id, host_ip, host_port, guest_port, protocol FROM ports WHERE ?1 = '' OR vm_id = ?1 "
+        "ORDER BY host_ip, host_port, protocol",
+        DecodePort, "listing ports", vm_id);
+  }
+
   // ---- events ----
 
   Result<int64_t> AppendEvent(Event& ev) override {
@@ -315,6 +365,16 @@ class SqliteStore final : public Store {
   }
 
  private:
+  static Result<PortMapping> DecodePort(const sql::Statement& st) {
+    PortMapping p;
+    p.vm_id = st.ColumnText(0);
+    p.host_ip = st.ColumnText(1);
+    p.host_port = static_cast<int>(st.ColumnInt64(2));
+    p.guest_port = static_cast<int>(st.ColumnInt64(3));
+    p.protocol = st.ColumnText(4);
+    return p;
+  }
+
   sqlite3* db() const { return conn_.get(); }
 
   Result<sql::Statement> Prepare(std::string_view sql) { return sql::Statement::Prepare(db(), sql); }

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "model/port.h"
 #include "model/types.h"
 
 namespace banger {
@@ -90,6 +91,15 @@ class Store {
   // All templates, complete and not, oldest first.
   virtual Result<std::vector<VmTemplate>> ListTemplates() = 0;
   virtual Status DeleteTemplate(const std::string& id) = 0;  // kNotFound if missing
+
+  // ---- published ports (one row per host address; model/port.h) ----
+  // kConflict when the host address is taken (the message names its VM),
+  // kNotFound if the VM is gone.
+  virtual Status InsertPort(const PortMapping& p) = 0;
+  // By VM and host address; kNotFound if there is no such row.
+  virtual Status DeletePort(const PortMapping& p) = 0;
+  // Ports of `vm_id` ("" = all VMs), by host address.
+  virtual Result<std::vector<PortMapping>> ListPorts(const std::string& vm_id) = 0;
 
   // ---- events (append-only, resumable by seq) ----
   // Assigns ev.seq (strictly increasing, never reused) and ev.at if unset.

@@ -133,3 +133,63 @@ TEST_F(StoreSnapshotTest, TemplatesRoundTripAndGoWithTheirImage) {
 
 }  // namespace
 }  // namespace banger
+
+namespace banger {
+namespace {
+
+// The ports table: one row per host address, named clashes, cascade with the VM.
+class StorePortTest : public StoreTest {
+ protected:
+  void SetUp() override {
+    StoreTest::SetUp();
+    img_ = MakeImage("base");
+    ASSERT_TRUE(store_->InsertImage(img_).ok());
+    a_ = MakeVm("web", img_.id);
+    b_ = MakeVm("db", img_.id);
+    ASSERT_TRUE(store_->InsertVm(a_).ok());
+    ASSERT_TRUE(store_->InsertVm(b_).ok());
+  }
+  static PortMapping Port(const std::string& vm, int host, int guest) {
+    PortMapping p;
+    p.vm_id = vm;
+    p.host_port = host;
+    p.guest_port = guest;
+    return p;
+  }
+  Image img_;
+  VmRecord a_, b_;
+};
+
+TEST_F(StorePortTest, InsertListDeleteAndCascade) {
+  ASSERT_TRUE(store_->InsertPort(Port(a_.id, 18080, 8080)).ok());
+  ASSERT_TRUE(store_->InsertPort(Port(a_.id, 18081, 8081)).ok());
+  ASSERT_TRUE(store_->InsertPort(Port(b_.id, 15432, 5432)).ok());
+  auto clash = store_->InsertPort(Port(b_.id, 18080, 80));
+  ASSERT_FALSE(clash.ok());
+  EXPECT_EQ(clash.error().kind(), ErrorKind::kConflict);
+  EXPECT_THAT(clash.error().message(), ::testing::HasSubstr("already published by vm web"));
+  auto missing = store_->InsertPort(Port("nope", 1, 1));
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().kind(), ErrorKind::kNotFound);
+
+  auto of_a = store_->ListPorts(a_.id);
+  ASSERT_TRUE(of_a.ok());
+  ASSERT_EQ(of_a->size(), 2U);
+  EXPECT_EQ((*of_a)[0].host_port, 18080);
+  EXPECT_EQ((*of_a)[0].guest_port, 8080);
+  EXPECT_EQ((*of_a)[0].vm_id, a_.id);
+  auto all = store_->ListPorts("");
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->size(), 3U);
+
+  EXPECT_EQ(store_->DeletePort(Port(b_.id, 18081, 0)).error().kind(), ErrorKind::kNotFound);
+  ASSERT_TRUE(store_->DeletePort(Port(a_.id, 18081, 0)).ok());
+  ASSERT_TRUE(store_->DeleteVm(a_.id).ok());
+  all = store_->ListPorts("");
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 1U);
+  EXPECT_EQ((*all)[0].vm_id, b_.id);
+}
+
+}  // namespace
+}  // namespace banger

@@ -26,18 +26,18 @@ TEST_F(StoreTest, OpenMigratesFileDatabaseAndReopenKeepsData) {
     auto v = store->SchemaVersion();
     ASSERT_TRUE(v.ok());
     EXPECT_EQ(*v, LatestSchemaVersion());
-    EXPECT_EQ(*v, 4);
+    EXPECT_EQ(*v, 5);
     ASSERT_TRUE(store->InsertImage(img).ok());
   }
   EXPECT_EQ(RawQuery(db_path_, "PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(RawQuery(db_path_, "SELECT COUNT(*) FROM schema_migrations"), "4");
+  EXPECT_EQ(RawQuery(db_path_, "SELECT COUNT(*) FROM schema_migrations"), "5");
 
   auto store = OpenFile();
   ASSERT_NE(store, nullptr);
   auto v = store->SchemaVersion();
   ASSERT_TRUE(v.ok());
-  EXPECT_EQ(*v, 4);
-  EXPECT_EQ(RawQuery(db_path_, "SELECT COUNT(*) FROM schema_migrations"), "4");  // nothing re-applied
+  EXPECT_EQ(*v, 5);
+  EXPECT_EQ(RawQuery(db_path_, "SELECT COUNT(*) FROM schema_migrations"), "5");  // nothing re-applied
   auto got = store->GetImage("base");
   ASSERT_TRUE(got.ok()) << got.error().message();
   EXPECT_EQ(got->id, img.id);
@@ -61,6 +61,7 @@ TEST_F(StoreTest, Migration2WritesRateLimitsIntoOlderVmSpecs) {
   RawExec(db_path_, "DELETE FROM schema_migrations WHERE version >= 2");
   RawExec(db_path_, "DROP TABLE snapshots");
   RawExec(db_path_, "DROP TABLE templates");
+  RawExec(db_path_, "DROP TABLE ports");
   ASSERT_EQ(RawQuery(db_path_, "SELECT json_type(spec_json, '$.disk_iops') IS NULL FROM vms"), "1");
 
   auto store = OpenFile();
