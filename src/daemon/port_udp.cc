@@ -196,9 +196,10 @@ void ServeUdpPort(int fd, int wake_fd, const std::string& what, const UdpOpenFn&
   }
   for (auto& [k, f] : flows) f->Stop("port closed");
   auto until = Clock::now() + o.stop_wait;
-  for (auto& [k, f] : flows) {
-    std::unique_lock<std::mutex> lk(f->mu);
-    if (!f->cv.wait_until(lk, until, [&] { return f->done; })) {
+  for (auto& kv : flows) {
+    Flow& f = *kv.second;
+    std::unique_lock<std::mutex> lk(f.mu);
+    if (!f.cv.wait_until(lk, until, [&] { return f.done; })) {
       spdlog::warn("port {}: a flow did not end within {} ms", what, o.stop_wait.count());
       break;
     }

@@ -31,7 +31,7 @@ class FakeUdpGuest final : public RelayGuest {
   Status Write(std::string_view data) override {
     std::lock_guard<std::mutex> lk(mu_);
     if (aborted_) return Error::Unavailable("aborted");
-    out_.emplace_back(exits_ ? std::string("\x00\x09half") : std::string(data));
+    out_.emplace_back(exits_ ? std::string("\x00\x09half", 6) : std::string(data));
     if (exits_) out_.emplace_back();  // "" = EXIT
     cv_.notify_all();
     return OkStatus();
