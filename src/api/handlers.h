@@ -59,5 +59,7 @@ void AddEventRoutes(RouteTable& t, ApiServices& s);
 void AddSnapshotRoutes(RouteTable& t, ApiServices& s);
 // /v1/templates... (warm start)
 void AddTemplateRoutes(RouteTable& t, ApiServices& s);
+// /v1/vms/{ref}/archive and /v1/vms/{ref}/files (guest files, vm cp)
+void AddFileRoutes(RouteTable& t, ApiServices& s);
 
 }  // namespace banger

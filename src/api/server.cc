@@ -19,6 +19,7 @@ ApiRouter::ApiRouter(VmService& vms, ImageService& images, SessionService& sessi
   AddEventRoutes(routes_, services_);
   AddSnapshotRoutes(routes_, services_);
   AddTemplateRoutes(routes_, services_);
+  AddFileRoutes(routes_, services_);
 }
 
 HttpResponse ApiRouter::Handle(const HttpRequest& req, Listener from) {

@@ -28,6 +28,8 @@ void AddSnapshotCommands(CLI::App& vm, Command* selected);
 void AddTemplateCommands(CLI::App& image, Command* selected);
 // `vm ssh`, under the `vm` command.
 void AddSshCommand(CLI::App& vm, Command* selected);
+// `vm cp`, under the `vm` command (cp_cmd.cc).
+void AddCpCommand(CLI::App& vm, Command* selected);
 
 // POSTs `body` to `target` asking for an upgraded connection
 // (api/stream.h frames); the daemon's refusal is the error.
