@@ -2,6 +2,7 @@
 // connection: docs/adr/0023) and /v1/vms/{ref}/files (single files and
 // listings, plain HTTP, bounded). The work is CpService's
 // (daemon/cp_service.h); guest error codes keep their own HTTP statuses.
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
@@ -39,6 +40,23 @@ void SetIdleTimeouts(int fd) {
   tv.tv_sec = kClientIdle.count();
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+}
+
+// After an early error frame on an upload: the client may still be sending.
+// Closing with its bytes unread would reset the connection and could lose
+// the frame, so its input is read and dropped (bounded in time) until it
+// notices and hangs up.
+void DrainClient(int fd) {
+  ::shutdown(fd, SHUT_WR);
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  std::string sink(64 * 1024, '\0');
+  while (std::chrono::steady_clock::now() < until) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 200) < 0 && errno != EINTR) return;
+    if ((p.revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
+    ssize_t n = ::recv(fd, sink.data(), sink.size(), MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) return;
+  }
 }
 
 HttpResponse StreamUpgrade(std::function<void(UniqueFd, std::string)> serve) {
@@ -131,6 +149,7 @@ HttpResponse PutArchive(ApiServices& s, const ApiCall& c) {
     if (!r.ok()) {
       spdlog::info("vm {}: copy into {}: {}", id, dir, r.error().message());
       WriteStreamFrame(fd.get(), StreamType::kError, CpErrorFrame(r.error(), err_code)).ok();
+      DrainClient(fd.get());
       return;
     }
     WriteStreamFrame(fd.get(), StreamType::kResult,

@@ -3,6 +3,7 @@
 // user (cli/cp_local.h); the tar travels over an upgraded API connection
 // (GET/PUT /v1/vms/{ref}/archive, docs/adr/0023), whose digest is checked
 // before anything lands under the target name.
+#include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -117,6 +118,9 @@ int CopyToVm(CliContext& ctx, const CpEndpoint& src, const CpEndpoint& dst, cons
   int fd = up->fd.get();
   Sha256 sha;
   auto send = [&](std::string_view chunk) -> Status {
+    // The daemon answers early only with an error: stop sending and read it.
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 0) > 0) return Error::Unavailable("bangerd ended the copy early");
     sha.Update(chunk);
     return WriteStreamFrame(fd, StreamType::kStdin, chunk);
   };
