@@ -89,7 +89,7 @@ HttpResponse GetArchive(ApiServices& s, const ApiCall& c) {
   if (!st.ok()) return CpErrorResponse(st.error(), code);
   VmService* vms = &s.vms;
   std::string id = view.vm.id;
-  return StreamUpgrade([vms, id, path, follow](UniqueFd fd, std::string /*leftover*/) {
+  return StreamUpgrade([vms, id, path, follow](UniqueFd fd, const std::string& /*leftover*/) {
     SetIdleTimeouts(fd.get());
     CpService cp(*vms);
     std::string buf;
