@@ -310,7 +310,9 @@ struct StageGuard {
   }
 };
 
-Error Run(const std::string& dest_path, const WalkOptions& own, std::string* ok_line) {
+}  // namespace
+
+Error CpInFromFd(int in_fd, const std::string& dest_path, const WalkOptions& own, std::string* ok_line) {
   UniqueFd dest(open(dest_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!dest.valid()) return ErrnoError(dest_path, errno);
   uint8_t rnd[8];
@@ -323,7 +325,7 @@ Error Run(const std::string& dest_path, const WalkOptions& own, std::string* ok_
   UniqueFd stage(openat(dest.get(), stage_name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!stage.valid()) return ErrnoError(guest + "/" + stage_name, errno);
 
-  FrameIn in(STDIN_FILENO);
+  FrameIn in(in_fd);
   std::unique_ptr<archive, ArchiveDeleter> a(archive_read_new());
   if (!a || archive_read_support_format_tar(a.get()) != ARCHIVE_OK ||
       archive_read_open(a.get(), &in, nullptr, &FrameIn::ReadCb, nullptr) != ARCHIVE_OK) {
@@ -352,8 +354,6 @@ Error Run(const std::string& dest_path, const WalkOptions& own, std::string* ok_
              " entries=" + std::to_string(x.entries());
   return {};
 }
-
-}  // namespace
 
 int RunCpIn(int argc, char** argv) {
   static constexpr const char* kUsage = "usage: banger-agent cp-in [--chown UID:GID] /ABSOLUTE/DIR\n";
@@ -387,7 +387,7 @@ int RunCpIn(int argc, char** argv) {
   }
   while (dest.size() > 1 && dest.back() == '/') dest.pop_back();
   std::string ok;
-  Error err = Run(dest, own, &ok);
+  Error err = CpInFromFd(STDIN_FILENO, dest, own, &ok);
   if (err.failed()) return Report(err);
   printf("%s\n", ok.c_str());
   fflush(stdout);

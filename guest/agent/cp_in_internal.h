@@ -28,6 +28,10 @@ struct WalkOptions {
 Error OpenDirBeneath(int root, const std::vector<std::string>& comps, size_t n, const WalkOptions& opts,
                      const std::string& guest, UniqueFd* out);
 
+// cp-in reading the framed stream from in_fd into the directory dest_path;
+// on success *ok_line is the `banger-cp ok ...` line (without newline).
+Error CpInFromFd(int in_fd, const std::string& dest_path, const WalkOptions& own, std::string* ok_line);
+
 // Moves every staged entry of `stage` (a directory in `dest`) to the same
 // name under `dest`: a name missing there is renamed as a whole; a directory
 // that exists at the target is merged into (its own metadata is kept); a

@@ -175,6 +175,18 @@ TEST(AgentCpTest, FileThatGrowsWhileReadEndsWithIoError) {
   EXPECT_THAT(out.err, ::testing::HasSubstr("/proc/version changed while being read"));
 }
 
+TEST(AgentCpTest, SpecialFilesAreSkippedAndCounted) {
+  TempDir dir("cp-special", {"d"});
+  ASSERT_EQ(mkfifo((dir / "d/fifo").c_str(), 0644), 0);
+  WriteFile(dir / "d/f", "f", 0644);
+  RunResult out = RunAgent({"cp-out", dir / "d"});
+  ASSERT_EQ(out.exit_code(), 0) << out.err;
+  EXPECT_EQ(TarNames(out.out), (std::vector<std::string>{"d/", "d/f"}));
+  EXPECT_THAT(out.err, ::testing::HasSubstr("skipped 1 special files"));
+  EXPECT_EQ(out.err.substr(out.err.rfind('\n', out.err.size() - 2) + 1), OkLine(out.err) + "\n")
+      << "the ok line is the last one";
+}
+
 TEST(AgentCpTest, UsageAndMissingPaths) {
   EXPECT_EQ(RunAgent({"cp-out", "relative"}).exit_code(), 2);
   EXPECT_EQ(RunAgent({"cp-in", "relative"}).exit_code(), 2);
