@@ -224,7 +224,7 @@ Error Extractor::Entry(archive* a, archive_entry* e) {
   if (hardlink != nullptr) {
     std::vector<std::string> target;
     if (Error err = SplitName(hardlink, &target); err.failed()) return err;
-    if (target.empty()) return MakeError("invalid", guest + ": a hard link to the destination itself");
+    if (target.empty() || target == comps) return MakeError("invalid", guest + ": a hard link to itself");
     UniqueFd tparent;
     if (Error err = OpenDirBeneath(stage_, target, target.size() - 1, {}, guest, &tparent); err.failed()) {
       return err;

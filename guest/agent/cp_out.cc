@@ -4,6 +4,19 @@
 // inside it; libarchive supplies only the tar format writer. Memory: one
 // 64 KiB buffer, one open fd per directory level, the names of one directory
 // at a time, and the first name of each multiply linked file.
+//
+// Where this differs from the letter of the cp contract (nearest thing done):
+// - the writer is libarchive's full `pax` format, not `pax_restricted`: the
+//   restricted writer stores an mtime's nanoseconds only in entries that need
+//   a pax header for another reason, and the contract wants ns mtimes. Entries
+//   are still plain ustar unless they need a pax header (ns mtime, long or
+//   non-ASCII name, big size or id).
+// - directory entries are named with a trailing '/' ("NAME/", "./" for PATH
+//   "/"): libarchive's writer always adds it (the tar convention); readers
+//   strip it.
+// - non-ASCII names are written as raw bytes with pax `hdrcharset=BINARY`
+//   (the agent runs in the C locale); libarchive reads them back byte for
+//   byte, GNU tar too (after a warning about the keyword).
 #include <archive.h>
 #include <archive_entry.h>
 #include <dirent.h>

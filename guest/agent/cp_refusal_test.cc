@@ -76,6 +76,9 @@ TEST_F(CpInRefusalTest, HardLinkOutsideTheTar) {
   ExpectRefused(Frame(MakeTar({{.name = "h", .hardlink = "existing/file"}})), "invalid", "");
   ExpectRefused(Frame(MakeTar({{.name = "h", .hardlink = "/etc/passwd"}})), "invalid", "absolute");
   ExpectRefused(Frame(MakeTar({{.name = "h", .hardlink = "../outside"}})), "invalid", "'..'");
+  ExpectRefused(Frame(MakeTar({{.name = "h", .hardlink = "h"}})), "invalid", "itself");
+  ExpectRefused(Frame(MakeTar({{.name = "d/", .type = AE_IFDIR}, {.name = "h", .hardlink = "d"}})), "invalid",
+                "");
 }
 
 TEST_F(CpInRefusalTest, DeviceEntry) {

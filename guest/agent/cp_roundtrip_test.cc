@@ -123,6 +123,15 @@ TEST(AgentCpTest, SetuidKeptOnlyWithChownAndOwnerApplied) {
   }
   ASSERT_EQ(lstat((dir / "dst2/d/suid").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 07777, 04755u);
+  // Parents the tar does not list are made, and owned the same way.
+  RunResult implicit =
+      RunAgent({"cp-in", "--chown", "77:88", dir / "dst2"}, Frame(MakeTar({{.name = "p/q/f", .data = "f"}})));
+  ASSERT_EQ(implicit.exit_code(), 0) << implicit.err;
+  for (const char* p : {"/dst2/p", "/dst2/p/q", "/dst2/p/q/f"}) {
+    ASSERT_EQ(lstat((dir.path() + p).c_str(), &st), 0);
+    EXPECT_EQ(st.st_uid, 77u) << p;
+    EXPECT_EQ(st.st_gid, 88u) << p;
+  }
   EXPECT_EQ(RunAgent({"cp-in", "--chown", "12:x", dir / "dst2"}).exit_code(), 2);
   EXPECT_EQ(RunAgent({"cp-in", "--chown", "4294967295:0", dir / "dst2"}).exit_code(), 2);
 }
@@ -141,6 +150,12 @@ TEST(AgentCpTest, FollowLinksDescribesTheTargetUnderTheLinkName) {
   types.clear();
   EXPECT_EQ(TarNames(yes.out, &types), (std::vector<std::string>{"alias/", "alias/f"}));
   EXPECT_EQ(types[0], static_cast<mode_t>(AE_IFDIR));
+  symlink("real/f", (dir / "src/file-alias").c_str());
+  RunResult file = RunAgent({"cp-out", "-L", dir / "src/file-alias"});
+  ASSERT_EQ(file.exit_code(), 0) << file.err;
+  types.clear();
+  EXPECT_EQ(TarNames(file.out, &types), std::vector<std::string>{"file-alias"});
+  EXPECT_EQ(types[0], static_cast<mode_t>(AE_IFREG));
 }
 
 TEST(AgentCpTest, MergesIntoAnExistingDirectory) {
