@@ -248,7 +248,19 @@ Result<CpInResult> CpService::CopyIn(const std::string& ref, const std::string& 
   for (;;) {
     auto chunk = source();
     if (!chunk.ok()) {
-      (void)ch.Signal(SIGKILL);  // never committed: the terminator was not sent
+      // Never committed: the terminator was not sent. The end of stdin makes
+      // the agent remove its staging directory (a SIGKILL would leave it);
+      // one that does not exit in time is killed.
+      (void)ch.CloseStdin();
+      auto until = Clock::now() + opts_.idle_timeout;
+      for (;;) {
+        auto ev = ch.NextUntil(until);
+        if (!ev.ok()) {
+          (void)ch.Signal(SIGKILL);
+          break;
+        }
+        if (ev->kind == ExecEvent::kExit) break;
+      }
       return std::move(chunk).error().Wrap(what);
     }
     if (!chunk->has_value()) {
