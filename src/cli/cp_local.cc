@@ -206,8 +206,19 @@ Result<CpInPlan> PlanCopyIn(const std::string& src, bool src_is_dir, const std::
 Status WriteHostTar(const std::string& src, bool follow, const std::string& top_name,
                     const std::function<Status(std::string_view)>& out, int* skipped) {
   const std::string root = TrimCpPath(src);
+  // Declared before the archive: freeing an archive that was not closed
+  // flushes into the sink, which must still exist and then send nothing.
+  TarSink sink{&out, {}, {}};
   std::unique_ptr<archive, ReadFree> disk(archive_read_disk_new());
   std::unique_ptr<archive, WriteFree> w(archive_write_new());
+  bool finished = false;
+  struct Abandon {
+    TarSink& sink;
+    const bool& finished;
+    ~Abandon() {
+      if (!finished && !sink.failed) sink.failed = Error::Internal("abandoned");
+    }
+  } abandon{sink, finished};
   if (!disk || !w) return Error::Internal("libarchive: out of memory");
   if (follow) {
     archive_read_disk_set_symlink_hybrid(disk.get());
@@ -216,10 +227,10 @@ Status WriteHostTar(const std::string& src, bool follow, const std::string& top_
   }
   archive_read_disk_set_behavior(
       disk.get(), ARCHIVE_READDISK_NO_XATTR | ARCHIVE_READDISK_NO_ACL | ARCHIVE_READDISK_NO_FFLAGS);
-  archive_write_set_format_pax_restricted(w.get());
+  // Full pax: mtimes keep their nanoseconds (pax_restricted drops them).
+  archive_write_set_format_pax(w.get());
   archive_write_set_bytes_per_block(w.get(), 64 * 1024);
   archive_write_set_bytes_in_last_block(w.get(), 1);
-  TarSink sink{&out, {}, {}};
   if (archive_write_open(w.get(), &sink, nullptr, SinkWrite, nullptr) != ARCHIVE_OK)
     return ArchiveErr("writing the archive", w.get());
   if (archive_read_disk_open(disk.get(), root.c_str()) != ARCHIVE_OK) {
@@ -253,6 +264,9 @@ Status WriteHostTar(const std::string& src, bool follow, const std::string& top_
       continue;
     }
     archive_entry_set_pathname(e.get(), out_name.c_str());
+    archive_entry_unset_atime(e.get());
+    archive_entry_unset_ctime(e.get());
+    archive_entry_unset_birthtime(e.get());
     archive_entry_set_uname(e.get(), nullptr);
     archive_entry_set_gname(e.get(), nullptr);
     if (archive_write_header(w.get(), e.get()) != ARCHIVE_OK) {
@@ -292,6 +306,7 @@ Status WriteHostTar(const std::string& src, bool follow, const std::string& top_
     return ArchiveErr("writing the archive of " + src, w.get());
   }
   if (!sink.buf.empty()) BANGER_RETURN_IF_ERROR(out(sink.buf));
+  finished = true;
   return OkStatus();
 }
 

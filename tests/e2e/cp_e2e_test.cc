@@ -143,7 +143,7 @@ TEST_F(CpE2E, FilesAndTreesInAndOutIdentical) {
   // A tar stream both ways.
   Exec("c", "mkdir -p /root/x");
   const std::string b = std::string(BANGER_BIN) + " --home " + h_.root();
-  CliRun pin = Sh("tar -C " + tree + " -c . | " + b + " vm cp - c:/root/x");
+  CliRun pin = Sh("tar --format=posix -C " + tree + " -c . | " + b + " vm cp - c:/root/x");
   ASSERT_EQ(pin.code, 0) << pin.err;
   fs::create_directories(w + "/back");
   CliRun pout = Sh(b + " vm cp c:/root/x - | tar -C " + w + "/back -x");
