@@ -49,14 +49,12 @@ Status WriteAllFd(int fd, std::string_view data) {
 // The guest's stat of `path`; nullopt when it does not exist.
 Result<std::optional<Json>> GuestStat(CliContext& ctx, const std::string& vm, const std::string& path) {
   BANGER_ASSIGN_OR_RETURN(auto api, ctx.Connect());
+  // The VM first: after that, a 404 is about the path.
+  if (auto v = api->Call("GET", "/v1/vms/" + UrlEncode(vm)); !v.ok()) return std::move(v).error();
   auto st = api->Call("GET", "/v1/vms/" + UrlEncode(vm) + "/files?stat=1&path=" + UrlEncode(path), nullptr,
                       kStreamOpenTimeout);
   if (!st.ok()) {
-    if (st.error().kind() == ErrorKind::kNotFound &&
-        st.error().message().find("no such vm") == std::string::npos &&
-        st.error().message().find("vm ") != 0) {
-      return std::optional<Json>();
-    }
+    if (st.error().kind() == ErrorKind::kNotFound) return std::optional<Json>();
     return std::move(st).error();
   }
   return std::optional<Json>(*st);
