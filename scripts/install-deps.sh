@@ -8,6 +8,8 @@ BUILD_PKGS=(
   cmake ninja-build g++ pkg-config
   libsqlite3-dev nlohmann-json3-dev libspdlog-dev libcli11-dev libtomlplusplus-dev libboost-dev
   liblz4-dev libzstd-dev liblzma-dev zlib1g-dev libarchive-dev
+  # the static guest agent links libarchive.a, which needs these static archives too (docs/adr/0022)
+  nettle-dev libbz2-dev
   libgtest-dev libgmock-dev
   # scripts/lint.sh: formatting and static analysis (docs/adr/0015)
   clang-format clang-tidy

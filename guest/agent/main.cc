@@ -14,6 +14,9 @@
 //                                    a restored or forked guest takes its
 //                                    new identity (fixup.h)
 //   banger-agent vm-id               prints the guest's current VM id
+//   banger-agent cp-out|cp-in|stat|ls ...
+//                                    `banger vm cp` and the files API
+//                                    (cp.h, docs/adr/0022-vm-cp-wire-format.md)
 //
 // Logs its own errors to stderr, which the guest init sends to the console.
 #include <dirent.h>
@@ -33,6 +36,7 @@
 #include "agent.h"
 #include "connect.h"
 #include "connect_udp.h"
+#include "cp.h"
 #include "fixup.h"
 #include "session.h"
 
@@ -47,6 +51,8 @@ int Usage() {
           "       banger-agent session-{start,status,logs,attach,stop} DIR ...\n"
           "       banger-agent fixup --hostname NAME --vm-id ID --time NS [...]\n"
           "       banger-agent vm-id\n"
+          "       banger-agent cp-out [--follow-links] PATH | cp-in [--chown UID:GID] DIR\n"
+          "       banger-agent stat PATH | ls PATH\n"
           "At least one transport is required. --connect copies stdin and stdout to\n"
           "and from a TCP connection to HOST:PORT until both directions are closed;\n"
           "--connect-udp carries datagrams framed as [u16 length][bytes] both ways.\n");
@@ -151,6 +157,13 @@ int Main(int argc, char** argv) {
     return RunSessionCommand(argc - 1, argv + 1);
   }
   if (argc >= 2 && std::string(argv[1]) == "fixup") return RunFixupCommand(argc - 1, argv + 1);
+  if (argc >= 2) {
+    std::string cmd = argv[1];
+    if (cmd == "cp-out") return cp::RunCpOut(argc - 1, argv + 1);
+    if (cmd == "cp-in") return cp::RunCpIn(argc - 1, argv + 1);
+    if (cmd == "stat") return cp::RunStat(argc - 1, argv + 1);
+    if (cmd == "ls") return cp::RunLs(argc - 1, argv + 1);
+  }
   if (argc == 2 && std::string(argv[1]) == "vm-id") {
     std::string id = CurrentVmId();
     if (id.empty()) {

@@ -65,5 +65,7 @@ void AddPortRoutes(RouteTable& t, ApiServices& s);
 HttpResponse CreateVm(ApiServices& s, const CreateVmRequest& cr);
 // /v1/templates... (warm start)
 void AddTemplateRoutes(RouteTable& t, ApiServices& s);
+// /v1/vms/{ref}/archive and /v1/vms/{ref}/files (guest files, vm cp)
+void AddFileRoutes(RouteTable& t, ApiServices& s);
 
 }  // namespace banger

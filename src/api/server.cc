@@ -20,6 +20,7 @@ ApiRouter::ApiRouter(VmService& vms, ImageService& images, SessionService& sessi
   AddSnapshotRoutes(routes_, services_);
   AddTemplateRoutes(routes_, services_);
   AddPortRoutes(routes_, services_);
+  AddFileRoutes(routes_, services_);
 }
 
 HttpResponse ApiRouter::Handle(const HttpRequest& req, Listener from) {

@@ -111,6 +111,24 @@ TEST_F(ApiTest, MalformedJsonAndUnknownFieldsAre400) {
   EXPECT_TRUE(store_->ListVms()->empty());
 }
 
+TEST_F(ApiTest, GuestFileRoutesCheckTheirInputBeforeTheGuest) {
+  // No VM, no guest: everything here is refused at the edge, in one line.
+  auto refused = [&](const std::string& method, const std::string& target, int status,
+                     const std::string& want) {
+    HttpResponse r = Call(method, target, "x");
+    EXPECT_EQ(r.status, status) << method << " " << target << ": " << r.body;
+    EXPECT_NE(r.body.find(want), std::string::npos) << r.body;
+  };
+  refused("GET", "/v1/vms/nope/files", 400, "path query parameter is required");
+  refused("GET", "/v1/vms/nope/files?path=etc", 400, "must be absolute");
+  refused("PUT", "/v1/vms/nope/files?path=/root/x&mode=999", 400, "must be octal");
+  refused("PUT", "/v1/vms/nope/files?path=/root/x&chown=1:x", 400, "UID:GID");
+  refused("GET", "/v1/vms/nope/files?path=/root", 404, "nope");
+  // The archives are streams: a plain request is told so.
+  refused("GET", "/v1/vms/nope/archive?path=/root", 400, "upgraded connection");
+  refused("PUT", "/v1/vms/nope/archive?path=/root", 400, "upgraded connection");
+}
+
 TEST_F(ApiTest, UnknownEndpointAndMethod) {
   EXPECT_EQ(Call("GET", "/v2/vms").status, 404);
   EXPECT_EQ(Call("GET", "/v1/nothing").status, 404);
@@ -538,6 +556,11 @@ TEST_F(WebUiGuardTest, HostPathsAndStreamsAreNeverOnTheWebEvenLoggedIn) {
                 "Unix socket only");
   ExpectRefused(Web("POST", "/v1/sessions/s/attach", ui_, "{}"), 403, "forbidden", "Unix socket only");
   ExpectRefused(Web("POST", "/v1/sessions/s/logs", ui_, "{}"), 403, "forbidden", "Unix socket only");
+  // vm cp's archive streams, and writing a guest file (root in the guest, like exec).
+  ExpectRefused(Web("GET", "/v1/vms/w1/archive?path=/etc", ui_), 403, "forbidden", "Unix socket only");
+  ExpectRefused(Web("PUT", "/v1/vms/w1/archive?path=/root", ui_), 403, "forbidden", "Unix socket only");
+  ExpectRefused(Web("PUT", "/v1/vms/w1/files?path=/root/x", ui_, "data"), 403, "forbidden",
+                "Unix socket only");
   // Reads and VM changes are the web UI's job.
   EXPECT_EQ(Web("GET", "/v1/images", ui_).status, 200);
   EXPECT_EQ(Web("POST", "/v1/vms/w1/stop", ui_, "{}").status, 200);

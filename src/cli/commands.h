@@ -30,6 +30,8 @@ void AddTemplateCommands(CLI::App& image, Command* selected);
 void AddSshCommand(CLI::App& vm, Command* selected);
 // vm port add|rm|list (published ports)
 void AddPortCommands(CLI::App& vm, Command* selected);
+// `vm cp`, under the `vm` command (cp_cmd.cc).
+void AddCpCommand(CLI::App& vm, Command* selected);
 
 // POSTs `body` to `target` asking for an upgraded connection
 // (api/stream.h frames); the daemon's refusal is the error.

@@ -271,6 +271,7 @@ void AddVmCommands(CLI::App& app, Command* selected) {
   AddCreate(*vm, selected);
   AddExecCommands(*vm, selected);
   AddSshCommand(*vm, selected);
+  AddCpCommand(*vm, selected);
   AddSnapshotCommands(*vm, selected);
   AddPortCommands(*vm, selected);
 
