@@ -1,6 +1,9 @@
-// SHA-256 (FIPS 180-4), incremental. Used to check that a byte stream
-// (`vm cp` archives) arrived whole; not for secrets.
+// SHA-256, incremental: a thin wrapper over nettle's (the library the static
+// agent uses too, ADR 0022). Used to check that a byte stream (`vm cp`
+// archives) arrived whole; not for secrets.
 #pragma once
+
+#include <nettle/sha2.h>
 
 #include <array>
 #include <cstdint>
@@ -21,11 +24,7 @@ class Sha256 {
   static std::string Hex(std::string_view data);
 
  private:
-  void Block(const uint8_t* p);
-  std::array<uint32_t, 8> h_;
-  std::array<uint8_t, 64> buf_{};
-  size_t used_ = 0;
-  uint64_t total_ = 0;
+  sha256_ctx ctx_{};
 };
 
 // Lowercase hex of bytes.
