@@ -2,6 +2,7 @@
 
 #include "base/fs.h"
 #include "http/http.h"
+#include "model/mounts.h"
 
 namespace banger {
 namespace {
@@ -132,6 +133,13 @@ Result<CreateVmRequest> BuildCreateRequest(const CreateFlags& f) {
   BANGER_RETURN_IF_ERROR(PutRates(r, f.rates));
   BANGER_RETURN_IF_ERROR(PutLifetime(r, f.lifetime));
   r.cold = f.cold;
+  for (const std::string& flag : f.mounts) {
+    BANGER_ASSIGN_OR_RETURN(VmMount m, ParseMountFlag(flag));
+    // The daemon resolves it again and checks it as the caller.
+    m.host_path = AbsolutePath(m.host_path);
+    r.mounts.push_back(std::move(m));
+  }
+  BANGER_RETURN_IF_ERROR(ValidateMounts(r.mounts));
   return r;
 }
 

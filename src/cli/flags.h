@@ -48,6 +48,7 @@ struct CreateFlags {
   RateFlags rates;
   LifetimeFlags lifetime;
   bool cold = false;
+  std::vector<std::string> mounts;  // --mount HOST:GUEST[:ro|rw], repeatable
 };
 
 // `image template create`: the image and the spec of the VMs it serves.

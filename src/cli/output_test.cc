@@ -147,8 +147,8 @@ TEST(ImageTableTest, ShortensIds) {
   Json images = Json::parse(R"([{"id": "abcdef0123456789abcdef", "name": "base", "kernel_path": "/k",
                                   "rootfs_path": "/r.ext4", "created_at": "2026-01-01T11:00:00Z"}])");
   EXPECT_EQ(RenderImageTable(images, At("2026-01-01T12:00:00Z")),
-            "NAME   ID             KERNEL   ROOTFS    CREATED\n"
-            "base   abcdef012345   /k       /r.ext4   1 hour ago\n");
+            "NAME   ID             FLAVOUR   KERNEL   ROOTFS    CREATED\n"
+            "base   abcdef012345   -         /k       /r.ext4   1 hour ago\n");
   EXPECT_EQ(ImageNamesById(images), (std::map<std::string, std::string>{{"abcdef0123456789abcdef", "base"}}));
 }
 

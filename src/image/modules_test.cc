@@ -37,7 +37,8 @@ constexpr const char* kModulesDep =
     "kernel/drivers/input/evdev.ko:\n"
     "kernel/arch/x86/crypto/crc32c-intel.ko.xz:\n";
 
-constexpr const char* kBuiltin = "kernel/fs/ext4/ext4.ko\nkernel/fs/jbd2/jbd2.ko\n";
+constexpr const char* kBuiltin =
+    "kernel/fs/ext4/ext4.ko\nkernel/fs/jbd2/jbd2.ko\nkernel/crypto/crc32c_generic.ko\n";
 
 std::vector<std::string> Names(const std::vector<ModuleFile>& files) {
   std::vector<std::string> out;

@@ -2,6 +2,8 @@
 
 #include <regex>
 
+#include "model/mounts.h"
+
 namespace banger {
 namespace {
 
@@ -29,6 +31,7 @@ Status CheckLifetime(const Req& v) {
 
 Status ValidateRequest(const CreateVmRequest& v) {
   BANGER_RETURN_IF_ERROR(CheckLifetime(v));
+  BANGER_RETURN_IF_ERROR(ValidateMounts(v.mounts));
   return CheckRateLimits(MergeRateLimits(RateLimits{}, v));
 }
 

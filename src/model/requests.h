@@ -45,6 +45,10 @@ struct CreateVmRequest {
   // extension: boot even when a template snapshot of this image and spec
   // exists (daemon/template_service.h); unset: continue the template.
   bool cold = false;
+  // extension: host folders to share (QEMU only; model/mounts.h). host_path
+  // must be absolute; the daemon resolves it and checks the caller may
+  // read it (and write it, unless read_only).
+  std::vector<VmMount> mounts;
 };
 
 // PATCH /v1/vms/{ref}
@@ -121,7 +125,8 @@ struct BuildImageRequest {
   std::string name;
   std::string profile = "minimal";  // minimal | debian
   bool docker = false;
-  int64_t size_bytes = 0;  // rootfs size; 0 = the profile's default
+  int64_t size_bytes = 0;                // rootfs size; 0 = the profile's default
+  std::string kernel_flavour = "cloud";  // cloud | generic (generic has 9p: --mount)
 };
 
 // POST /v1/images
