@@ -9,6 +9,9 @@
 #   banger.agent=serial|vsock
 #   [banger.ip=A.B.C.D/NN banger.gw=A.B.C.D banger.dns=A.B.C.D]
 #   [banger.cow=dm]
+#   [banger.mount=TAG,ro|rw,DIR ...]  one per host folder (src/model/mounts.h):
+#             the virtio-9p tag, the mode, and the guest directory with
+#             every byte outside [A-Za-z0-9/._-] written as %HH
 # Disks, in this order (the default, config cow_mode = "overlay"):
 #   /dev/vda  the image's rootfs: ext4, attached read-only (label banger-root)
 #   /dev/vdb  the VM's system overlay: ext4 (label banger-overlay); holds the
@@ -37,6 +40,11 @@
 #     bind-mounted from docker/ on /dev/vdb (ext4), where Docker's overlay2
 #     driver works (overlay mode only: with banger.cow=dm the root is ext4
 #     already and /var/lib/docker stays on it);
+#   - each banger.mount is mounted (9p over virtio, version 9p2000.L, ro
+#     when asked) at its directory inside the new root, made first if
+#     missing, after /run and before the agent starts; the 9p modules come
+#     from /lib/banger/modules-9p, which only images whose kernel has 9p
+#     carry;
 #   - with banger.ip, eth0 is configured here (address, default route via
 #     banger.gw, /etc/resolv.conf naming banger.dns); the image's own init
 #     does not touch it.
@@ -57,7 +65,7 @@ exec </dev/console >/dev/console 2>&1
 mount -t proc proc /proc || fail "mounting /proc"
 mount -t sysfs sysfs /sys || fail "mounting /sys"
 
-name= vm_id= agent= ip= gw= dns= cow=overlay
+name= vm_id= agent= ip= gw= dns= cow=overlay mounts=
 # Split the command line on blanks without expanding globs in it.
 set -f
 for arg in $(cat /proc/cmdline); do
@@ -69,6 +77,7 @@ for arg in $(cat /proc/cmdline); do
     banger.gw=*) gw=${arg#*=} ;;
     banger.dns=*) dns=${arg#*=} ;;
     banger.cow=*) cow=${arg#*=} ;;
+    banger.mount=*) mounts="$mounts ${arg#*=}" ;;
   esac
 done
 set +f
@@ -173,6 +182,29 @@ mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts /newroot/dev/pts || fail "
 # minimal profile's rcS checks, systemd does).
 mkdir -p /newroot/run || fail "creating /run in the new root"
 mount -t tmpfs -o nosuid,nodev,mode=0755 tmpfs /newroot/run || fail "mounting /run"
+
+# Host folders. Made and mounted from inside the new root (chroot), so a
+# symlink in the image's tree resolves there, never into this initramfs.
+if [ -n "$mounts" ]; then
+  [ -e /lib/banger/modules-9p ] ||
+    fail "host folders need a kernel with 9p; this image has none (build one with --kernel-flavour generic)"
+  while read -r ko; do
+    insmod "$ko" || fail "loading module $ko"
+  done </lib/banger/modules-9p
+  set -f
+  for m in $mounts; do
+    tag=${m%%,*} rest=${m#*,}
+    mode=${rest%%,*} enc=${rest#*,}
+    case "$mode" in
+      ro | rw) ;;
+      *) fail "banger.mount= mode must be ro or rw, not '$mode'" ;;
+    esac
+    dir=$(printf '%b' "${enc//%/\\x}")
+    chroot /newroot /bin/sh -c 'mkdir -p "$1" && mount -t 9p -o "$2" "$3" "$1"' sh "$dir" \
+      "trans=virtio,version=9p2000.L,msize=512000,$mode" "$tag" || fail "mounting host folder $tag at $dir"
+  done
+  set +f
+fi
 
 mkdir -p /newroot/usr/local/sbin || fail "creating /usr/local/sbin"
 cp /bin/banger-agent /newroot/usr/local/sbin/banger-agent || fail "installing banger-agent"

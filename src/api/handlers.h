@@ -62,7 +62,8 @@ void AddSnapshotRoutes(RouteTable& t, ApiServices& s);
 // /v1/vms/{ref}/ports... (published ports)
 void AddPortRoutes(RouteTable& t, ApiServices& s);
 // POST /v1/vms: reserves the request's ports first (handlers_ports.cc).
-HttpResponse CreateVm(ApiServices& s, const CreateVmRequest& cr);
+// `caller`: the local socket's peer, for the host-folder checks.
+HttpResponse CreateVm(ApiServices& s, const CreateVmRequest& cr, const std::optional<Credentials>& caller);
 // /v1/templates... (warm start)
 void AddTemplateRoutes(RouteTable& t, ApiServices& s);
 // /v1/vms/{ref}/archive and /v1/vms/{ref}/files (guest files, vm cp)

@@ -20,9 +20,9 @@ Json PortJson(const PortStatus& p) {
 
 }  // namespace
 
-HttpResponse CreateVm(ApiServices& s, const CreateVmRequest& cr) {
+HttpResponse CreateVm(ApiServices& s, const CreateVmRequest& cr, const std::optional<Credentials>& caller) {
   if (cr.ports.empty()) {
-    API_TRY(auto result, s.vms.Create(cr));
+    API_TRY(auto result, s.vms.Create(cr, caller));
     return JsonResponse(result.created ? 201 : 200, VmViewJson(result.view));
   }
   if (!s.ports) return ErrorResponse(Error::Unavailable("published ports are not available in this daemon"));
@@ -30,7 +30,7 @@ HttpResponse CreateVm(ApiServices& s, const CreateVmRequest& cr) {
     // A retried create answers with the VM it made (which holds the ports).
     API_TRY(auto prior, s.vms.store().FindVmByRequestId(cr.request_id));
     if (prior) {
-      API_TRY(auto result, s.vms.Create(cr));
+      API_TRY(auto result, s.vms.Create(cr, caller));
       return JsonResponse(result.created ? 201 : 200, VmViewJson(result.view));
     }
   }
@@ -40,7 +40,7 @@ HttpResponse CreateVm(ApiServices& s, const CreateVmRequest& cr) {
     ports.push_back(std::move(m));
   }
   API_TRY(PortReservation reserved, s.ports->Reserve(ports));
-  API_TRY(auto result, s.vms.Create(cr));
+  API_TRY(auto result, s.vms.Create(cr, caller));
   if (auto st = s.ports->Attach(result.view.vm.id, std::move(reserved)); !st.ok()) {
     // Nothing is left behind: the VM goes with its ports.
     if (auto del = s.vms.Delete(result.view.vm.id, /*missing_ok=*/true); !del.ok()) {

@@ -75,6 +75,12 @@ HttpResponse VmExec(ApiServices& s, const ApiCall& c) {
   return ExecUpgrade(s.vms, view.vm.id, exec, er.agent_timeout, /*may_be_run_command=*/true);
 }
 
+// Who is calling, for host-folder checks: the local socket's peer, else nobody.
+std::optional<Credentials> CallerOf(const HttpRequest& req) {
+  if (!req.peer_uid || !req.peer_gid) return std::nullopt;
+  return Credentials{*req.peer_uid, *req.peer_gid, req.peer_groups};
+}
+
 // stop and restart: an optional graceful shutdown time.
 template <typename Op>
 HttpResponse StopLike(const ApiCall& c, Op op) {
@@ -88,7 +94,7 @@ void AddVmRoutes(RouteTable& t, ApiServices& s) {
   t.Add("GET", "/v1/vms", [&s](const ApiCall& c) { return ListVms(s, c); });
   t.Add("POST", "/v1/vms", [&s](const ApiCall& c) {
     API_TRY(CreateVmRequest cr, DecodeBody<CreateVmRequest>(c.req));
-    return CreateVm(s, cr);
+    return CreateVm(s, cr, CallerOf(c.req));
   });
   t.Add("GET", "/v1/vms/{ref}", [&s](const ApiCall& c) { return ViewResponse(s.vms.Get(c.Param(0))); });
   t.Add("PATCH", "/v1/vms/{ref}", [&s](const ApiCall& c) {

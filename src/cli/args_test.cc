@@ -53,6 +53,22 @@ TEST(CreateRequestTest, PortsAreCheckedAndNormalized) {
   EXPECT_EQ(u->ports, (std::vector<std::string>{"127.0.0.1:53:53/udp", "127.0.0.1:53:53/tcp"}));
 }
 
+TEST(CreateRequestTest, MountsAreParsedAndMadeAbsolute) {
+  CreateFlags f;
+  f.mounts = {"/srv/data:/data:ro", "rel/dir:/work"};
+  auto r = BuildCreateRequest(f);
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  Json want = Json::array();
+  want.push_back({{"host_path", "/srv/data"}, {"guest_path", "/data"}, {"read_only", true}});
+  want.push_back({{"host_path", AbsolutePath("rel/dir")}, {"guest_path", "/work"}, {"read_only", false}});
+  EXPECT_EQ(ToJson(*r)["mounts"], want);
+  f.mounts = {"/srv:/data:readonly"};
+  EXPECT_EQ(ErrorOf(BuildCreateRequest(f)),
+            "--mount mode must be ro or rw, got \"readonly\" in \"/srv:/data:readonly\"");
+  f.mounts = {"/a:/x", "/b:/x/y"};
+  EXPECT_EQ(ErrorOf(BuildCreateRequest(f)), "guest mount paths /x and /x/y overlap");
+}
+
 TEST(CreateRequestTest, BadNameSaysWhy) {
   CreateFlags f;
   f.name = "Web_1";

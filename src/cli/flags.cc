@@ -2,6 +2,7 @@
 
 #include "base/fs.h"
 #include "http/http.h"
+#include "model/mounts.h"
 
 namespace banger {
 namespace {
@@ -136,7 +137,13 @@ Result<CreateVmRequest> BuildCreateRequest(const CreateFlags& f) {
     BANGER_ASSIGN_OR_RETURN(PortMapping m, ParsePortMapping(spec));
     r.ports.push_back(m.Spec());
   }
-  BANGER_RETURN_IF_ERROR(ValidateRequest(r));  // e.g. a host port given twice
+  for (const std::string& flag : f.mounts) {
+    BANGER_ASSIGN_OR_RETURN(VmMount m, ParseMountFlag(flag));
+    // The daemon resolves it again and checks it as the caller.
+    m.host_path = AbsolutePath(m.host_path);
+    r.mounts.push_back(std::move(m));
+  }
+  BANGER_RETURN_IF_ERROR(ValidateRequest(r));  // e.g. a host port given twice, overlapping mounts
   return r;
 }
 

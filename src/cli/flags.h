@@ -49,6 +49,7 @@ struct CreateFlags {
   LifetimeFlags lifetime;
   bool cold = false;
   std::vector<std::string> ports;  // -p [HOST_IP:]HOST_PORT:GUEST_PORT[/tcp]
+  std::vector<std::string> mounts;  // --mount HOST:GUEST[:ro|rw], repeatable
 };
 
 // `image template create`: the image and the spec of the VMs it serves.

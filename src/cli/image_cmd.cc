@@ -18,13 +18,14 @@ struct BuildFlags {
   std::string profile = "minimal";
   bool docker = false;
   std::string size;
+  std::string kernel_flavour = "cloud";
 };
 
 // Streams the daemon's build progress (shown on a terminal only) until the
 // image or the error arrives. Ctrl-C ends the connection, which cancels the
 // build in the daemon and leaves nothing behind.
 int ImageBuild(CliContext& ctx, const BuildFlags& f) {
-  BuildImageRequest req{f.name, f.profile, f.docker, 0};
+  BuildImageRequest req{f.name, f.profile, f.docker, 0, f.kernel_flavour};
   if (!f.size.empty()) {
     auto sz = ParseSize(f.size);
     if (!sz.ok()) return Report(sz.error());
@@ -97,6 +98,11 @@ void AddImageCommands(CLI::App& app, Command* selected) {
     c->add_flag("--docker", f->docker, "Add Docker and the kernel modules it needs (debian profile)");
     c->add_option("--size", f->size, "Root filesystem size (default: 512M minimal, 4G debian)")
         ->type_name("SIZE");
+    c->add_option("--kernel-flavour", f->kernel_flavour,
+                  "Debian kernel: cloud (default: small, fast boot) or generic (has 9p, needed by `vm "
+                  "create --mount`)")
+        ->check(CLI::IsMember({"cloud", "generic"}))
+        ->type_name("FLAVOUR");
   }
   {
     auto [c, f] =

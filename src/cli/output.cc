@@ -187,6 +187,21 @@ std::string RenderVmTable(const Json& vms, const std::map<std::string, std::stri
 
 namespace {
 
+// The VM's host folders as "HOST:GUEST:ro, ...", "" for none.
+std::string MountsText(const Json& vm) {
+  const Json* mounts = nullptr;
+  if (vm.contains("spec") && vm["spec"].is_object() && vm["spec"].contains("mounts"))
+    mounts = &vm["spec"]["mounts"];
+  if (!mounts || !mounts->is_array()) return "";
+  std::string out;
+  for (const Json& m : *mounts) {
+    if (!out.empty()) out += ", ";
+    out += JsonText(m, "/host_path") + ":" + JsonText(m, "/guest_path") +
+           (JsonTrue(m, "/read_only") ? ":ro" : ":rw");
+  }
+  return out;
+}
+
 // A duration field in milliseconds as "10m", "off" when 0 or absent.
 std::string MillisText(const Json& vm, const std::string& pointer) {
   int64_t ms = JsonInt(vm, pointer);
@@ -228,6 +243,7 @@ KeyValues VmDetails(const Json& vm, const std::string& image_name) {
   if (ttl != "off") ttl += ", then " + OrDash(JsonText(vm, "/spec/ttl_action"));
   kv.emplace_back("ttl", ttl);
   optional("expires", JsonText(vm, "/runtime/expires_at"));
+  optional("mounts", MountsText(vm));
   kv.emplace_back("created", JsonText(vm, "/created_at"));
   kv.emplace_back("vm dir", JsonText(vm, "/runtime/vm_dir"));
   kv.emplace_back("log", JsonText(vm, "/runtime/log_path"));
@@ -243,12 +259,13 @@ std::string RenderImageTable(const Json& images, Timestamp now) {
     rows.push_back({
         JsonText(img, "/name"),
         ShortId(JsonText(img, "/id")),
+        OrDash(JsonText(img, "/kernel_flavour")),
         JsonText(img, "/kernel_path"),
         JsonText(img, "/rootfs_path"),
         FormatTimeField(img, "/created_at", now),
     });
   }
-  return RenderTable({"NAME", "ID", "KERNEL", "ROOTFS", "CREATED"}, rows);
+  return RenderTable({"NAME", "ID", "FLAVOUR", "KERNEL", "ROOTFS", "CREATED"}, rows);
 }
 
 KeyValues ImageDetails(const Json& image) {
@@ -257,6 +274,10 @@ KeyValues ImageDetails(const Json& image) {
       {"id", JsonText(image, "/id")},
       {"kernel", JsonText(image, "/kernel_path")},
   };
+  if (std::string flavour = JsonText(image, "/kernel_flavour"); !flavour.empty()) {
+    kv.emplace_back("kernel flavour", flavour + (JsonTrue(image, "/kernel_9p") ? " (has 9p: --mount works)"
+                                                                               : " (no 9p: no --mount)"));
+  }
   auto optional = [&](const char* key, const std::string& pointer) {
     std::string v = JsonText(image, pointer);
     if (!v.empty()) kv.emplace_back(key, v);

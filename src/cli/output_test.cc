@@ -117,6 +117,30 @@ TEST(VmDetailsTest, ShowsRateLimits) {
   EXPECT_EQ(got["disk limit"], "500 iops per disk");
 }
 
+TEST(VmDetailsTest, ShowsMountsOnlyWhenThereAreSome) {
+  Json vm = SampleVm();
+  std::map<std::string, std::string> got;
+  for (const auto& [k, v] : VmDetails(vm, "debian")) got[k] = v;
+  EXPECT_EQ(got.count("mounts"), 0u);
+  vm["spec"]["mounts"] = Json::parse(R"([{"host_path": "/srv/a", "guest_path": "/a", "read_only": true},
+                                          {"host_path": "/srv/b", "guest_path": "/b", "read_only": false}])");
+  for (const auto& [k, v] : VmDetails(vm, "debian")) got[k] = v;
+  EXPECT_EQ(got["mounts"], "/srv/a:/a:ro, /srv/b:/b:rw");
+}
+
+TEST(ImageDetailsTest, KernelFlavourAnd9p) {
+  Json image = Json::parse(R"({"id": "i1", "name": "g", "kernel_path": "/k", "rootfs_path": "/r",
+                               "kernel_flavour": "generic", "kernel_9p": true})");
+  std::map<std::string, std::string> got;
+  for (const auto& [k, v] : ImageDetails(image)) got[k] = v;
+  EXPECT_EQ(got["kernel flavour"], "generic (has 9p: --mount works)");
+  image["kernel_flavour"] = "cloud";
+  image.erase("kernel_9p");
+  got.clear();
+  for (const auto& [k, v] : ImageDetails(image)) got[k] = v;
+  EXPECT_EQ(got["kernel flavour"], "cloud (no 9p: no --mount)");
+}
+
 TEST(VmDetailsTest, ShowsIdleSuspendTtlAndPause) {
   Json vm = SampleVm();
   vm["state"] = "paused";
@@ -151,8 +175,8 @@ TEST(ImageTableTest, ShortensIds) {
   Json images = Json::parse(R"([{"id": "abcdef0123456789abcdef", "name": "base", "kernel_path": "/k",
                                   "rootfs_path": "/r.ext4", "created_at": "2026-01-01T11:00:00Z"}])");
   EXPECT_EQ(RenderImageTable(images, At("2026-01-01T12:00:00Z")),
-            "NAME   ID             KERNEL   ROOTFS    CREATED\n"
-            "base   abcdef012345   /k       /r.ext4   1 hour ago\n");
+            "NAME   ID             FLAVOUR   KERNEL   ROOTFS    CREATED\n"
+            "base   abcdef012345   -         /k       /r.ext4   1 hour ago\n");
   EXPECT_EQ(ImageNamesById(images), (std::map<std::string, std::string>{{"abcdef0123456789abcdef", "base"}}));
 }
 

@@ -226,6 +226,11 @@ void AddCreateFlags(CLI::App& c, CreateFlags& f, bool with_no_start) {
   c.add_option("--request-id", f.request_id,
                "Idempotency key: repeating a create with it returns the same VM")
       ->type_name("ID");
+  c.add_option("--mount", f.mounts,
+               "Share a host folder (QEMU only; the image needs a kernel with 9p, see `image build "
+               "--kernel-flavour`): HOST_DIR:GUEST_DIR[:ro|rw], repeatable, at most 8")
+      ->type_name("HOST:GUEST[:ro]")
+      ->allow_extra_args(false);
   AddRateFlags(c, f.rates);
   AddLifetimeFlags(c, f.lifetime, /*at_create=*/true);
   c.add_option("-p,--publish", f.ports,

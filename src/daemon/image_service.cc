@@ -8,9 +8,20 @@
 #include "base/scope_guard.h"
 #include "daemon/ssh_key.h"
 #include "image/builder.h"
+#include "image/kernel_info.h"
 
 namespace banger {
 namespace {
+
+// The image as the API shows it: with what its kernel is and can do, read
+// from its module tree (image/kernel_info.h); unknown when it has none.
+Image WithKernelInfo(Image img) {
+  if (auto info = InspectKernelModules(img.modules_dir); info.ok()) {
+    img.kernel_flavour = info->flavour;
+    img.kernel_9p = info->has_9p;
+  }
+  return img;
+}
 
 Status CheckInputFile(const char* what, const std::string& p, bool required) {
   if (p.empty()) {
@@ -26,6 +37,7 @@ Status CheckInputFile(const char* what, const std::string& p, bool required) {
 
 Status CheckBuildRequest(const BuildImageRequest& req) {
   BANGER_RETURN_IF_ERROR(ValidateImageName(req.name));
+  BANGER_RETURN_IF_ERROR(ValidateKernelFlavour(req.kernel_flavour));
   if (req.profile != "minimal" && req.profile != "debian") {
     return Error::Invalid("unknown profile \"" + req.profile + "\" (use minimal or debian)");
   }
@@ -100,6 +112,7 @@ Result<Image> ImageService::BuildImage(const BuildImageRequest& req,
   br.profile = req.profile;
   br.docker = req.docker;
   br.rootfs_size_bytes = req.size_bytes;
+  br.kernel_flavour = req.kernel_flavour;
   ImageBuildEnv env;
   env.artifact_dir = img.artifact_dir;
   env.agent_binary = d_.agent_binary;
@@ -121,12 +134,19 @@ Result<Image> ImageService::BuildImage(const BuildImageRequest& req,
   BANGER_FAULT_POINT("image.build.row_written");
   EmitImage("image.created", Json{{"image_id", img.id}, {"name", img.name}, {"profile", req.profile}});
   spdlog::info("built image {} ({})", img.name, img.id);
-  return img;
+  return WithKernelInfo(std::move(img));
 }
 
-Result<std::vector<Image>> ImageService::ListImages() { return d_.store->ListImages(); }
+Result<std::vector<Image>> ImageService::ListImages() {
+  BANGER_ASSIGN_OR_RETURN(std::vector<Image> images, d_.store->ListImages());
+  for (Image& img : images) img = WithKernelInfo(std::move(img));
+  return images;
+}
 
-Result<Image> ImageService::GetImage(const std::string& ref) { return d_.store->GetImage(ref); }
+Result<Image> ImageService::GetImage(const std::string& ref) {
+  BANGER_ASSIGN_OR_RETURN(Image img, d_.store->GetImage(ref));
+  return WithKernelInfo(std::move(img));
+}
 
 Result<std::string> ImageService::DeleteImage(const std::string& ref) {
   BANGER_ASSIGN_OR_RETURN(Image img, d_.store->GetImage(ref));

@@ -1,6 +1,8 @@
 #include "daemon/launch_spec.h"
 
 #include "daemon/handle_cache.h"
+#include "daemon/vm_mounts.h"
+#include "model/mounts.h"
 #include "net/address.h"
 
 namespace banger {
@@ -50,6 +52,9 @@ LaunchSpec BuildLaunchSpec(const VmRecord& vm, const Image& img, const BootDevic
                  {"work", vm.runtime.work_disk_path, false}};  // DriveIds(false)
   }
   ls.limits = vm.spec.limits;
+  // Host folders: exported by the VMM, mounted by the guest init (model/mounts.h).
+  ls.shares = SharesOf(vm.spec.mounts);
+  ls.kernel_cmdline += MountKernelArgs(vm.spec.mounts);
   if (!dev.tap_device.empty()) {
     ls.tap_device = dev.tap_device;
     ls.guest_mac = MacForIp(vm.runtime.guest_ip);

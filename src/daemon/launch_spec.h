@@ -3,7 +3,8 @@
 // VmmBackend, which carries the kernel command line contract with the guest
 // init (guest/init/init.sh): console=ttyS0 reboot=k panic=1
 // banger.hostname=NAME banger.vm_id=ID banger.agent=serial|vsock
-// [banger.cow=dm] [banger.ip=... banger.gw=... banger.dns=...], and the disks
+// [banger.cow=dm] [banger.ip=... banger.gw=... banger.dns=...]
+// [banger.mount=TAG,MODE,DIR ... (model/mounts.h)], and the disks
 // in guest order (vda rootfs, vdb overlay, vdc work; dm-snapshot: vda the
 // private root, vdb work).
 #pragma once

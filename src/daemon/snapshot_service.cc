@@ -128,6 +128,7 @@ void SnapshotService::Emit(const std::string& type, const VmRecord& vm, Json dat
 }
 
 Result<VmSnapshot> SnapshotService::TakeLocked(const VmRecord& vm, const std::string& name, bool suspend) {
+  BANGER_RETURN_IF_ERROR(CheckSavable(vm));
   auto saved = SaveLocked(vm, name, suspend);
   if (saved.ok()) return saved;
   Error e = std::move(saved).error();

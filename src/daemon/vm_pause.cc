@@ -172,7 +172,8 @@ Result<bool> VmService::PauseIfIdle(const std::string& id, Timestamp now) {
     auto idle = WholeSeconds(vm.spec.idle_suspend);
     if (vm.last_touched_at >= now - idle || InUse(vm.id) || !VmAlive(vm)) return false;
     std::string reason = "idle-suspended: idle for " + FormatDuration(vm.spec.idle_suspend);
-    if (vm.spec.idle_suspend_to == SuspendTarget::kDisk && suspend_to_disk_) {
+    // A VM with host folders cannot be saved (daemon/vm_mounts.h CheckSavable): RAM only.
+    if (vm.spec.idle_suspend_to == SuspendTarget::kDisk && suspend_to_disk_ && vm.spec.mounts.empty()) {
       VmRecord to_save = vm;
       to_save.runtime.idle_saved = true;  // written with the stop, in one row write
       auto saved = suspend_to_disk_(std::move(to_save));

@@ -12,6 +12,7 @@
 #include "base/scope_guard.h"
 #include "daemon/launch_spec.h"
 #include "model/json.h"
+#include "model/mounts.h"
 #include "storage/file_sync.h"
 
 namespace banger {
@@ -117,6 +118,7 @@ Result<VmRecord> VmService::NewRecord(const CreateVmRequest& req) {
   }
   BANGER_RETURN_IF_ERROR(ValidateSpec(vm.spec));
   BANGER_RETURN_IF_ERROR(CheckRateLimitSupport(vm.spec.backend, vm.spec.limits));
+  BANGER_RETURN_IF_ERROR(CheckMountBackend(vm.spec.backend, req.mounts));
   if (!BackendFor(vm.spec.backend)) {
     return Error::Unavailable(std::string("backend ") + BackendName(vm.spec.backend) + " is not configured");
   }
@@ -170,16 +172,20 @@ Status VmService::SyncFilesInto(const VmRecord& vm) {
   return OkStatus();
 }
 
-Result<CreateResult> VmService::Create(const CreateVmRequest& req) {
+Result<CreateResult> VmService::Create(const CreateVmRequest& req, const std::optional<Credentials>& caller) {
   if (!req.request_id.empty()) {
     if (req.request_id.size() > 128) return Error::Invalid("request_id longer than 128 bytes");
     BANGER_ASSIGN_OR_RETURN(auto prior, d_.store->FindVmByRequestId(req.request_id));
     if (prior) return CreateResult{ViewOf(*prior), false};
   }
   BANGER_ASSIGN_OR_RETURN(VmRecord vm, NewRecord(req));
+  const MountOps& mount_ops = d_.mount_ops ? *d_.mount_ops : RealMountOps();
+  BANGER_ASSIGN_OR_RETURN(vm.spec.mounts, CheckMountsForCaller(req.mounts, caller, mount_ops));
   BANGER_ASSIGN_OR_RETURN(Image img, ResolveImage(req.image));
+  BANGER_RETURN_IF_ERROR(CheckImageMounts(img, vm.spec.mounts));
   vm.image_id = img.id;
-  if (!req.no_start && !req.cold && warm_start_) {
+  // Templates have no host folders: a VM with some always boots.
+  if (!req.no_start && !req.cold && warm_start_ && vm.spec.mounts.empty()) {
     if (auto warm = warm_start_(vm, img)) {
       if (warm->ok()) return CreateResult{ViewOf(**warm), true};
       spdlog::warn("vm {}: warm start failed, booting it: {}", vm.name, warm->error().message());
@@ -259,6 +265,11 @@ Status VmService::CheckBootable(const VmRecord& vm, const Image& img) {
     }
   }
   BANGER_RETURN_IF_ERROR(backend->CheckAvailable());
+  if (!vm.spec.mounts.empty()) {
+    BANGER_RETURN_IF_ERROR(CheckMountBackend(vm.spec.backend, vm.spec.mounts));
+    BANGER_RETURN_IF_ERROR(CheckMountsAtBoot(vm.spec.mounts, d_.mount_ops ? *d_.mount_ops : RealMountOps()));
+    BANGER_RETURN_IF_ERROR(CheckImageMounts(img, vm.spec.mounts));
+  }
   return d_.cow->CheckAvailable();
 }
 

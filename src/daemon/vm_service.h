@@ -30,6 +30,7 @@
 #include "daemon/handle_cache.h"
 #include "daemon/launch_spec.h"
 #include "daemon/network.h"
+#include "daemon/vm_mounts.h"
 #include "model/json.h"
 #include "model/requests.h"
 #include "storage/disk.h"
@@ -72,6 +73,8 @@ struct VmServiceDeps {
   BackendKind default_backend = BackendKind::kQemu;
   // Per-VM cgroups (config vm_cgroups); null: off, or not writable here.
   const VmCgroups* cgroups = nullptr;
+  // The OS calls behind host-folder checks (daemon/vm_mounts.h); null: the real ones.
+  const MountOps* mount_ops = nullptr;
   // Bounds one VMM launch (spawn + configure + boot start).
   std::chrono::milliseconds launch_timeout{std::chrono::seconds(60)};
 };
@@ -80,7 +83,10 @@ class VmService {
  public:
   explicit VmService(VmServiceDeps deps);
 
-  Result<CreateResult> Create(const CreateVmRequest& req);
+  // `caller`: who asked, as the local API socket saw it (SO_PEERCRED); host
+  // folders (req.mounts) are checked against it and refused without it.
+  Result<CreateResult> Create(const CreateVmRequest& req,
+                              const std::optional<Credentials>& caller = std::nullopt);
   Result<VmView> Start(const std::string& ref);
   Result<VmView> Stop(const std::string& ref, std::optional<std::chrono::milliseconds> graceful);
   // Auto-stop: stops the VM if, under its lock, it still runs and was last

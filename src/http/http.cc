@@ -41,6 +41,22 @@ std::string UrlDecode(const std::string& s) {
   return out;
 }
 
+// The supplementary groups of a Unix-socket peer (SO_PEERGROUPS, Linux
+// 4.13+); [] when the kernel cannot tell.
+std::vector<gid_t> PeerGroups(int fd) {
+  std::vector<gid_t> groups(64);
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    socklen_t len = static_cast<socklen_t>(groups.size() * sizeof(gid_t));
+    if (::getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &len) == 0) {
+      groups.resize(len / sizeof(gid_t));
+      return groups;
+    }
+    if (errno != ERANGE) break;
+    groups.resize(len / sizeof(gid_t) + 1);
+  }
+  return {};
+}
+
 }  // namespace
 
 std::string http_internal::Lower(std::string s) {
@@ -340,10 +356,16 @@ void HttpServer::ServeOn(Socket& sock, int fd) {
   beast::error_code ec;
   beast::flat_buffer buf;
   std::optional<uid_t> peer_uid;
+  std::optional<gid_t> peer_gid;
+  std::vector<gid_t> peer_groups;
   if (!path_.empty()) {
     ucred cred{};
     socklen_t len = sizeof cred;
-    if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) peer_uid = cred.uid;
+    if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+      peer_uid = cred.uid;
+      peer_gid = cred.gid;
+      peer_groups = PeerGroups(fd);
+    }
   }
   bool first = true;
   while (!stopping_) {
@@ -391,6 +413,8 @@ void HttpServer::ServeOn(Socket& sock, int fd) {
     req.target = std::string(r.target());
     req.body = std::move(r.body());
     req.peer_uid = peer_uid;
+    req.peer_gid = peer_gid;
+    req.peer_groups = peer_groups;
     for (const auto& f : r) req.headers[Lower(std::string(f.name_string()))] = std::string(f.value());
     HttpResponse resp;
     try {

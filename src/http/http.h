@@ -35,6 +35,10 @@ struct HttpRequest {
   // Who is on the other end of a Unix-socket connection (SO_PEERCRED), set
   // by HttpServer; unset for TCP and for requests built by hand.
   std::optional<uid_t> peer_uid;
+  // The same connection's gid (SO_PEERCRED) and supplementary groups
+  // (SO_PEERGROUPS), set with peer_uid.
+  std::optional<gid_t> peer_gid;
+  std::vector<gid_t> peer_groups;
 
   // Path without the query string.
   std::string Path() const;

@@ -2,12 +2,16 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <optional>
+
 #include "banger/init_script.h"
 #include "base/fault.h"
 #include "base/fs.h"
 #include "base/process.h"
 #include "base/scope_guard.h"
 #include "image/initramfs.h"
+#include "image/kernel_info.h"
 #include "image/kernel_package.h"
 #include "image/modules.h"
 #include "image/rootfs.h"
@@ -94,6 +98,7 @@ Status ValidateBuildRequest(const ImageBuildRequest& req, const ImageBuildEnv& e
     return Error::Invalid("unknown image profile \"" + req.profile + "\" (minimal or debian)");
   }
   if (req.docker && req.profile != "debian") return Error::Invalid("docker needs the debian profile");
+  BANGER_RETURN_IF_ERROR(ValidateKernelFlavour(req.kernel_flavour));
   if (req.rootfs_size_bytes < 0 || (req.rootfs_size_bytes != 0 && req.rootfs_size_bytes < kMinRootfsBytes)) {
     return Error::Invalid("rootfs size must be at least " + FormatSizeBytes(kMinRootfsBytes));
   }
@@ -124,7 +129,9 @@ Result<BuiltImage> BuildSteps(const ImageBuildRequest& req, const ImageBuildEnv&
 
   BANGER_ASSIGN_OR_RETURN(
       FetchedKernel kernel,
-      Annotate(FetchKernel({dir, env.kernel_cache_dir}, progress, cancel), "fetching kernel"));
+      Annotate(
+          FetchKernel({dir, env.kernel_cache_dir, KernelMetaPackage(req.kernel_flavour)}, progress, cancel),
+          "fetching kernel"));
   out.kernel_path = kernel.vmlinux_path;
   out.modules_dir = kernel.modules_root;
   out.kernel_version = kernel.kernel_version;
@@ -137,12 +144,26 @@ Result<BuiltImage> BuildSteps(const ImageBuildRequest& req, const ImageBuildEnv&
       Annotate(LoadModuleIndex(kernel.modules_root, kernel.kernel_version), "resolving modules"));
   BANGER_ASSIGN_OR_RETURN(std::vector<ModuleFile> boot_modules,
                           Annotate(modules.Resolve(InitramfsModuleRoots()), "resolving modules"));
+  // Loaded only by a VM with host folders: what 9p needs beyond the above.
+  std::vector<ModuleFile> mount_modules;
+  if (KernelHas9p(modules)) {
+    std::vector<std::string> roots = InitramfsModuleRoots();
+    roots.insert(roots.end(), MountModuleRoots().begin(), MountModuleRoots().end());
+    BANGER_ASSIGN_OR_RETURN(std::vector<ModuleFile> all,
+                            Annotate(modules.Resolve(roots), "resolving modules"));
+    for (ModuleFile& m : all) {
+      if (std::find(boot_modules.begin(), boot_modules.end(), m) == boot_modules.end()) {
+        mount_modules.push_back(std::move(m));
+      }
+    }
+  }
   BANGER_RETURN_IF_ERROR(CheckCancel(cancel));
 
-  progress("writing initramfs (" + std::to_string(boot_modules.size()) + " modules)");
+  progress("writing initramfs (" + std::to_string(boot_modules.size() + mount_modules.size()) + " modules)");
   out.initrd_path = dir + "/initrd.img";
   InitramfsSpec initramfs{kGuestInitScript,    env.busybox,           env.agent_binary,
                           kernel.modules_root, kernel.kernel_version, boot_modules};
+  initramfs.mount_modules = KernelHas9p(modules) ? std::optional(mount_modules) : std::nullopt;
   BANGER_RETURN_IF_ERROR(Annotate(WriteInitramfs(out.initrd_path, initramfs), "building initramfs"));
   BANGER_FAULT_POINT("image.build.initramfs_written");
   BANGER_RETURN_IF_ERROR(CheckCancel(cancel));

@@ -1,9 +1,10 @@
 // Building a guest image: everything a VM boots from, written into one
 // artifact directory.
 //
-//   vmlinux          Debian's cloud kernel as an ELF (Firecracker and QEMU)
+//   vmlinux          Debian's cloud (or generic) kernel as an ELF
 //   initrd.img       busybox, the guest init, the virtio/vsock/overlay
-//                    modules and the static guest agent (see initramfs.h)
+//                    modules, the 9p modules when the kernel has them, and
+//                    the static guest agent (see initramfs.h)
 //   rootfs.ext4      the image's root, mounted read-only as the lower layer
 //                    of each VM's overlay root (label banger-root)
 //   work-seed.ext4   the template of a VM's work disk, mounted at /root
@@ -33,6 +34,9 @@ struct ImageBuildRequest {
   std::string profile = "minimal";  // minimal | debian
   bool docker = false;              // debian only
   int64_t rootfs_size_bytes = 0;    // 0 = profile default (minimal 512M, debian 4G)
+  // Debian's kernel: "cloud" (small, fast to boot, no 9p) or "generic" (has
+  // 9p: host folders, `vm create --mount`); image/kernel_info.h.
+  std::string kernel_flavour = "cloud";
 };
 
 struct ImageBuildEnv {

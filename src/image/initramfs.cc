@@ -153,9 +153,9 @@ Status CpioWriter::Finish() {
 
 const std::vector<std::string>& InitramfsApplets() {
   static const std::vector<std::string> applets = {
-      "sh",       "cat",    "chmod",  "chroot", "cp",          "dmesg", "echo",   "grep",
-      "hostname", "insmod", "ip",     "ln",     "ls",          "mkdir", "mount",  "poweroff",
-      "reboot",   "rm",     "setsid", "sleep",  "switch_root", "sync",  "umount",
+      "sh",       "cat",    "chmod", "chroot", "cp",    "dmesg",       "echo",  "grep",
+      "hostname", "insmod", "ip",    "ln",     "ls",    "mkdir",       "mount", "poweroff",
+      "printf",   "reboot", "rm",    "setsid", "sleep", "switch_root", "sync",  "umount",
   };
   return applets;
 }
@@ -195,15 +195,19 @@ Status WriteInitramfs(const std::string& out_path, const InitramfsSpec& spec) {
   BANGER_RETURN_IF_ERROR(w.AddFile("/init", spec.init_script, 0755));
 
   const std::string kmod_dir = "/lib/modules/" + spec.kernel_version;
-  std::string load_order;
-  for (const ModuleFile& m : spec.modules) {
-    BANGER_ASSIGN_OR_RETURN(
-        std::string ko, Annotate(ReadFile(spec.modules_root + kmod_dir + "/" + m.path), "module " + m.name));
-    BANGER_ASSIGN_OR_RETURN(std::string path, Annotate(UncompressModule(m.path, ko), "module " + m.name));
-    BANGER_RETURN_IF_ERROR(w.AddFile(kmod_dir + "/" + path, ko, 0644));
-    load_order += kmod_dir + "/" + path + "\n";
-  }
-  BANGER_RETURN_IF_ERROR(w.AddFile("/lib/banger/modules", load_order, 0644));
+  auto add_modules = [&](const std::vector<ModuleFile>& modules, const std::string& list) -> Status {
+    std::string load_order;
+    for (const ModuleFile& m : modules) {
+      BANGER_ASSIGN_OR_RETURN(std::string ko, Annotate(ReadFile(spec.modules_root + kmod_dir + "/" + m.path),
+                                                       "module " + m.name));
+      BANGER_ASSIGN_OR_RETURN(std::string path, Annotate(UncompressModule(m.path, ko), "module " + m.name));
+      BANGER_RETURN_IF_ERROR(w.AddFile(kmod_dir + "/" + path, ko, 0644));
+      load_order += kmod_dir + "/" + path + "\n";
+    }
+    return w.AddFile(list, load_order, 0644);
+  };
+  BANGER_RETURN_IF_ERROR(add_modules(spec.modules, "/lib/banger/modules"));
+  if (spec.mount_modules) BANGER_RETURN_IF_ERROR(add_modules(*spec.mount_modules, "/lib/banger/modules-9p"));
   return w.Finish();
 }
 

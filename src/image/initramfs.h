@@ -9,6 +9,8 @@
 //                               filesystem and started by /init
 //   /lib/modules/<kver>/...     the module files, as in the kernel package
 //   /lib/banger/modules         their absolute paths, one a line, load order
+//   /lib/banger/modules-9p      the same for the 9p modules (host folders),
+//                               only when the kernel has 9p
 //   /dev/console, /dev/null     for the kernel's console before /init mounts
 //                               devtmpfs, and for the shell once /init has
 //                               moved devtmpfs into the new root
@@ -21,6 +23,7 @@
 #include <sys/types.h>
 
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -82,6 +85,10 @@ struct InitramfsSpec {
   std::string modules_root;         // host directory holding lib/modules/<kver>
   std::string kernel_version;       // <kver>
   std::vector<ModuleFile> modules;  // load order (ModuleIndex::Resolve)
+  // What 9p (host folders) needs beyond `modules`, in load order; written to
+  // /lib/banger/modules-9p, which the init loads only for a VM with mounts.
+  // nullopt: the kernel has no 9p, and the file is not written.
+  std::optional<std::vector<ModuleFile>> mount_modules;
 };
 
 // Writes the initramfs described above to out_path.

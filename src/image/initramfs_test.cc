@@ -167,6 +167,31 @@ TEST_F(InitramfsTest, WriteInitramfsLaysOutInitBusyboxAgentAndModules) {
             "/lib/modules/6.1.0-test/kernel/a/first.ko\n/lib/modules/6.1.0-test/kernel/second.ko\n");
   EXPECT_EQ(entries["dev/console"].type, static_cast<unsigned>(AE_IFCHR));
   EXPECT_EQ(entries.count("newroot"), 1u);
+  // A kernel without 9p: no modules-9p list (the init refuses mounts then).
+  EXPECT_EQ(entries.count("lib/banger/modules-9p"), 0u);
+
+  spec.modules = {{"first", "kernel/a/first.ko"}};
+  spec.mount_modules = std::vector<ModuleFile>{{"second", "kernel/second.ko"}};
+  ASSERT_TRUE(WriteInitramfs(out, spec).ok());
+  entries = ReadArchive(out);
+  EXPECT_EQ(entries["lib/banger/modules"].data, "/lib/modules/6.1.0-test/kernel/a/first.ko\n");
+  EXPECT_EQ(entries["lib/banger/modules-9p"].data, "/lib/modules/6.1.0-test/kernel/second.ko\n");
+}
+
+// The guest init's decoding of banger.mount= directories (busybox printf %b
+// of the %HH form model/mounts.h writes), run by busybox sh as the init does.
+TEST(GuestInitScriptTest, DecodesPercentEncodedMountPaths) {
+  const std::string script =
+      "m='banger3,ro,/my%20data%2Cx%3Ay%22%25%5Cn%C3%A9'\n"
+      "tag=${m%%,*} rest=${m#*,}\n"
+      "mode=${rest%%,*} enc=${rest#*,}\n"
+      "dir=$(printf '%b' \"${enc//%/\\\\x}\")\n"
+      "printf '%s|%s|%s' \"$tag\" \"$mode\" \"$dir\"\n";
+  // The same expansion text as the init script uses.
+  EXPECT_THAT(std::string(kGuestInitScript), HasSubstr("dir=$(printf '%b' \"${enc//%/\\\\x}\")"));
+  auto r = RunCommand({"/bin/busybox", "sh", "-c", script});
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(r->out, "banger3|ro|/my data,x:y\"%\\n\xc3\xa9");
 }
 
 TEST_F(InitramfsTest, DynamicAgentIsRefused) {

@@ -45,15 +45,13 @@ class AptUpdater {
   bool done_ = false;
 };
 
-Result<std::string> ResolvePackage(AptUpdater& apt) {
+Result<std::string> ResolvePackage(const std::string& meta, AptUpdater& apt) {
   for (;;) {
-    BANGER_ASSIGN_OR_RETURN(CommandResult r,
-                            RunCommand({"apt-cache", "depends", kKernelMetaPackage}, minutes(1)));
-    auto pkg =
-        r.exit_code == 0 ? ParseKernelPackage(r.out) : Result<std::string>(Error::NotFound(AptComplaint(r)));
+    BANGER_ASSIGN_OR_RETURN(CommandResult r, RunCommand({"apt-cache", "depends", meta}, minutes(1)));
+    auto pkg = r.exit_code == 0 ? ParseKernelPackage(r.out, meta)
+                                : Result<std::string>(Error::NotFound(AptComplaint(r)));
     if (pkg.ok() || apt.done()) {
-      return Annotate(std::move(pkg),
-                      std::string("resolving ") + kKernelMetaPackage + " (apt-cache depends)");
+      return Annotate(std::move(pkg), "resolving " + meta + " (apt-cache depends)");
     }
     BANGER_RETURN_IF_ERROR(apt.UpdateOnce());
   }
@@ -113,7 +111,7 @@ Result<std::string> ObtainDeb(const std::string& pkg, const std::string& scratch
 
 }  // namespace
 
-Result<std::string> ParseKernelPackage(std::string_view output) {
+Result<std::string> ParseKernelPackage(std::string_view output, const std::string& meta_package) {
   std::istringstream lines{std::string(output)};
   std::string line;
   while (std::getline(lines, line)) {
@@ -127,7 +125,7 @@ Result<std::string> ParseKernelPackage(std::string_view output) {
       return pkg;
     }
   }
-  return Error::NotFound(std::string("no linux-image-* dependency of ") + kKernelMetaPackage);
+  return Error::NotFound("no linux-image-* dependency of " + meta_package);
 }
 
 Result<FetchedKernel> FetchKernel(const KernelFetchSpec& spec,
@@ -135,7 +133,7 @@ Result<FetchedKernel> FetchKernel(const KernelFetchSpec& spec,
                                   const std::atomic<bool>& cancel) {
   FetchedKernel k;
   AptUpdater apt;
-  BANGER_ASSIGN_OR_RETURN(k.package, ResolvePackage(apt));
+  BANGER_ASSIGN_OR_RETURN(k.package, ResolvePackage(spec.meta_package, apt));
   k.kernel_version = k.package.substr(std::string(kPackagePrefix).size());
   progress("fetching kernel " + k.kernel_version);
 

@@ -1,4 +1,4 @@
-// Fetching the guest kernel: Debian's cloud kernel package, downloaded with
+// Fetching the guest kernel: Debian's cloud (or generic) kernel package, downloaded with
 // apt (never installed on the host), unpacked with dpkg-deb, its bzImage
 // turned into an ELF vmlinux and its module tree indexed with depmod.
 //
@@ -16,16 +16,19 @@
 
 namespace banger {
 
-// The meta package that always depends on the current cloud kernel.
+// The meta package that always depends on the current cloud kernel (the
+// default flavour; image/kernel_info.h KernelMetaPackage names the others).
 inline constexpr const char* kKernelMetaPackage = "linux-image-cloud-amd64";
 
 // The versioned package ("linux-image-6.1.0-56-cloud-amd64") in the output
-// of `apt-cache depends linux-image-cloud-amd64`.
-Result<std::string> ParseKernelPackage(std::string_view apt_cache_depends_output);
+// of `apt-cache depends <meta_package>`.
+Result<std::string> ParseKernelPackage(std::string_view apt_cache_depends_output,
+                                       const std::string& meta_package = kKernelMetaPackage);
 
 struct KernelFetchSpec {
-  std::string artifact_dir;  // gets vmlinux and modules/lib/modules/<kver>
-  std::string cache_dir;     // keeps downloaded .debs across builds; empty = none
+  std::string artifact_dir;                       // gets vmlinux and modules/lib/modules/<kver>
+  std::string cache_dir;                          // keeps downloaded .debs across builds; empty = none
+  std::string meta_package = kKernelMetaPackage;  // which kernel: cloud or generic
 };
 
 struct FetchedKernel {

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <vector>
 
+#include "image/kernel_info.h"
+
 namespace banger {
 namespace {
 
@@ -37,7 +39,8 @@ constexpr const char* kModulesDep =
     "kernel/drivers/input/evdev.ko:\n"
     "kernel/arch/x86/crypto/crc32c-intel.ko.xz:\n";
 
-constexpr const char* kBuiltin = "kernel/fs/ext4/ext4.ko\nkernel/fs/jbd2/jbd2.ko\n";
+constexpr const char* kBuiltin =
+    "kernel/fs/ext4/ext4.ko\nkernel/fs/jbd2/jbd2.ko\nkernel/crypto/crc32c_generic.ko\n";
 
 std::vector<std::string> Names(const std::vector<ModuleFile>& files) {
   std::vector<std::string> out;
@@ -50,6 +53,23 @@ ModuleIndex Index() {
   auto index = ModuleIndex::Parse(kModulesDep, kBuiltin);
   EXPECT_TRUE(index.ok()) << index.error().message();
   return *index;
+}
+
+TEST(KernelInfoTest, FlavourFromVersionAnd9pFromModules) {
+  EXPECT_EQ(KernelFlavourOf("6.1.0-57-cloud-amd64"), "cloud");
+  EXPECT_EQ(KernelFlavourOf("6.1.0-57-amd64"), "generic");
+  EXPECT_EQ(KernelFlavourOf("6.8.0-custom"), "");
+  EXPECT_EQ(KernelMetaPackage("generic"), "linux-image-amd64");
+  EXPECT_EQ(KernelMetaPackage("cloud"), "linux-image-cloud-amd64");
+  EXPECT_TRUE(ValidateKernelFlavour("generic").ok());
+  EXPECT_FALSE(ValidateKernelFlavour("rt").ok());
+  EXPECT_FALSE(KernelHas9p(Index()));
+  auto with_9p = ModuleIndex::Parse(std::string(kModulesDep) +
+                                        "kernel/net/9p/9pnet.ko:\n"
+                                        "kernel/net/9p/9pnet_virtio.ko: kernel/net/9p/9pnet.ko\n",
+                                    "kernel/fs/9p/9p.ko\n");
+  ASSERT_TRUE(with_9p.ok());
+  EXPECT_TRUE(KernelHas9p(*with_9p));  // 9p built in, 9pnet_virtio a module
 }
 
 TEST(ModuleNameTest, StripsDirectorySuffixAndFoldsDashes) {

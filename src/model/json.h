@@ -81,6 +81,9 @@ class JsonReader {
   // A nested object with its own JsonFields.
   template <typename T>
   void Object(const char* key, T& out);
+  // An array of such objects.
+  template <typename T>
+  void ObjectList(const char* key, std::vector<T>& out, Omit = Omit::kNever);
   bool Has(const char* key) const;
   // Fails on keys never asked for, then returns the first error seen.
   Status Finish();
@@ -125,6 +128,8 @@ class JsonWriter {
   }
   template <typename T>
   void Object(const char* key, const T& v);
+  template <typename T>
+  void ObjectList(const char* key, const std::vector<T>& v, Omit omit = Omit::kNever);
 
  private:
   Json& j_;
@@ -192,8 +197,28 @@ void JsonReader::Object(const char* key, T& out) {
 }
 
 template <typename T>
+void JsonReader::ObjectList(const char* key, std::vector<T>& out, Omit) {
+  if (const Json* v = Get(key)) {
+    if (!v->is_array()) return Fail(std::string("field \"") + key + "\" must be an array of objects");
+    for (const auto& e : *v) {
+      auto r = Decode<T>(e);
+      if (!r.ok()) return Record(r.error());
+      out.push_back(std::move(*r));
+    }
+  }
+}
+
+template <typename T>
 void JsonWriter::Object(const char* key, const T& v) {
   j_[key] = ToJson(v);
+}
+
+template <typename T>
+void JsonWriter::ObjectList(const char* key, const std::vector<T>& v, Omit omit) {
+  if (omit == Omit::kEmpty && v.empty()) return;
+  Json arr = Json::array();
+  for (const auto& e : v) arr.push_back(ToJson(e));
+  j_[key] = std::move(arr);
 }
 
 }  // namespace banger

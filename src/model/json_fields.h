@@ -29,6 +29,19 @@ struct JsonFields<Image> {
     io.Bool("docker", v.docker);
     io.Time("created_at", v.created_at);
     io.Time("updated_at", v.updated_at);
+    io.Str("kernel_flavour", v.kernel_flavour, Omit::kEmpty);
+    io.Bool("kernel_9p", v.kernel_9p, Omit::kEmpty);
+  }
+};
+
+template <>
+struct JsonFields<VmMount> {
+  static constexpr const char* kWhat = "mount";
+  template <typename Io, typename V>
+  static void Visit(Io& io, V& v) {
+    io.Str("host_path", v.host_path);
+    io.Str("guest_path", v.guest_path);
+    io.Bool("read_only", v.read_only);
   }
 };
 
@@ -51,6 +64,7 @@ struct JsonFields<VmSpec> {
     io.Enum("idle_suspend_to", v.idle_suspend_to, SuspendTargetName, ParseSuspendTarget);
     io.Millis("ttl_ms", v.ttl);
     io.Enum("ttl_action", v.ttl_action, TtlActionName, ParseTtlAction);
+    io.ObjectList("mounts", v.mounts, Omit::kEmpty);
   }
 };
 
@@ -292,6 +306,7 @@ struct JsonFields<CreateVmRequest> {
     io.Opt("ttl_action", v.ttl_action);
     io.Bool("cold", v.cold, Omit::kEmpty);
     io.StrList("ports", v.ports, Omit::kEmpty);
+    io.ObjectList("mounts", v.mounts, Omit::kEmpty);
   }
   static Status Check(const CreateVmRequest& v) { return ValidateRequest(v); }
 };
@@ -417,6 +432,7 @@ struct JsonFields<BuildImageRequest> {
     io.Str("profile", v.profile);
     io.Bool("docker", v.docker);
     io.Int64("size_bytes", v.size_bytes, Omit::kEmpty);
+    io.Str("kernel_flavour", v.kernel_flavour);
   }
 };
 

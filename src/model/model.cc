@@ -7,6 +7,7 @@
 #include <random>
 #include <regex>
 
+#include "model/mounts.h"
 #include "model/types.h"
 
 namespace banger {
@@ -295,6 +296,7 @@ Status ValidateSpec(const VmSpec& spec) {
                          {"ttl", spec.ttl}}) {
     BANGER_RETURN_IF_ERROR(CheckLifetimeDuration(what, d));
   }
+  BANGER_RETURN_IF_ERROR(ValidateMounts(spec.mounts));
   return CheckRateLimits(spec.limits);
 }
 

@@ -2,6 +2,8 @@
 
 #include <regex>
 
+#include "model/mounts.h"
+
 namespace banger {
 namespace {
 
@@ -37,6 +39,7 @@ Status ValidateRequest(const CreateVmRequest& v) {
     }
     seen.push_back(m);
   }
+  BANGER_RETURN_IF_ERROR(ValidateMounts(v.mounts));
   return CheckRateLimits(MergeRateLimits(RateLimits{}, v));
 }
 

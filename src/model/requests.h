@@ -46,7 +46,11 @@ struct CreateVmRequest {
   // extension: boot even when a template snapshot of this image and spec
   // exists (daemon/template_service.h); unset: continue the template.
   bool cold = false;
-  // extension: published ports, each [HOST_IP:]HOST_PORT:GUEST_PORT[/tcp]
+  // extension: host folders to share (QEMU only; model/mounts.h). host_path
+  // must be absolute; the daemon resolves it and checks the caller may
+  // read it (and write it, unless read_only).
+  std::vector<VmMount> mounts;
+  // extension: published ports, each [HOST_IP:]HOST_PORT:GUEST_PORT[/tcp|udp]
   // (model/port.h); the daemon binds them all before it makes anything.
   std::vector<std::string> ports;
 };
@@ -130,7 +134,8 @@ struct BuildImageRequest {
   std::string name;
   std::string profile = "minimal";  // minimal | debian
   bool docker = false;
-  int64_t size_bytes = 0;  // rootfs size; 0 = the profile's default
+  int64_t size_bytes = 0;                // rootfs size; 0 = the profile's default
+  std::string kernel_flavour = "cloud";  // cloud | generic (generic has 9p: --mount)
 };
 
 // POST /v1/images

@@ -77,6 +77,11 @@ struct Image {
   std::string build_size;
   std::string seeded_ssh_public_key_fingerprint;
   bool docker = false;
+  // extension, not stored: read from modules_dir when the image is shown
+  // (daemon/image_kernel.h). "cloud" | "generic" | "" (unknown), and
+  // whether the kernel can mount host folders (has 9p over virtio).
+  std::string kernel_flavour;
+  bool kernel_9p = false;
   Timestamp created_at{};
   Timestamp updated_at{};
 };
@@ -93,6 +98,17 @@ struct RateLimits {
 
 // The largest rate limit accepted (1 TiB/s, or 2^40 operations/s).
 inline constexpr int64_t kMaxRateLimit = 1LL << 40;
+
+// extension: a host folder shared with the guest (`vm create --mount`,
+// QEMU only, over virtio-9p; model/mounts.h). host_path is the resolved
+// absolute path the daemon checked at create; the guest init mounts it at
+// guest_path on every boot.
+struct VmMount {
+  std::string host_path;
+  std::string guest_path;
+  bool read_only = false;
+  bool operator==(const VmMount&) const = default;
+};
 
 struct VmSpec {
   int vcpu_count = kDefaultVCPUCount;
@@ -113,6 +129,8 @@ struct VmSpec {
   // VmRuntime::expires_at).
   std::chrono::milliseconds ttl{0};
   TtlAction ttl_action = TtlAction::kStop;
+  // extension: host folders (`--mount`), in mount order; [] = none.
+  std::vector<VmMount> mounts;
 };
 
 // Durable runtime state: identity, declared state and deterministic paths.

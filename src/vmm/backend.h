@@ -42,6 +42,14 @@ struct DriveSpec {
   bool read_only = false;
 };
 
+// A host folder exported to the guest over virtio-9p (QEMU only:
+// Firecracker has no file-system sharing and refuses a spec with any).
+struct ShareSpec {
+  std::string tag;        // the 9p mount tag the guest mounts ("banger0")
+  std::string host_path;  // resolved absolute directory
+  bool read_only = false;
+};
+
 // Everything needed to boot one VM. Paths are absolute.
 struct LaunchSpec {
   std::string vm_id;
@@ -55,6 +63,7 @@ struct LaunchSpec {
   // itself; QEMU under TCG adds timer calibration hints).
   std::string kernel_cmdline;
   std::vector<DriveSpec> drives;  // in guest order: vda, vdb, ...
+  std::vector<ShareSpec> shares;  // host folders (QEMU virtio-9p); [] = none
   std::string tap_device;         // empty = no NIC
   std::string guest_mac;          // "06:00:ac:10:00:02" when tap_device is set
   std::string vm_dir;             // the VM's private directory

@@ -94,9 +94,11 @@ class BangerHome {
   // Builds image `name` with the minimal profile: Debian's cloud kernel, busybox
   // and the guest agent (the test guest of ImportTestGuest has no agent, so
   // exec, sessions and ssh need this one). The first build in a home fetches the
-  // kernel package through apt.
-  void BuildAgentImage(const std::string& name) {
-    CliRun r = Banger({"image", "build", name, "--profile", "minimal"}, std::chrono::seconds(600));
+  // kernel package through apt. `kernel_flavour` "generic" gives a kernel
+  // with 9p (host folders, `vm create --mount`).
+  void BuildAgentImage(const std::string& name, const std::string& kernel_flavour = "cloud") {
+    CliRun r = Banger({"image", "build", name, "--profile", "minimal", "--kernel-flavour", kernel_flavour},
+                      std::chrono::seconds(600));
     ASSERT_EQ(r.code, 0) << r.err;
   }
 

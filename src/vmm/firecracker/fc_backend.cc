@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "base/fs.h"
+#include "model/mounts.h"
 #include "vmm/backend.h"
 #include "vmm/firecracker/fc_client.h"
 #include "vmm/firecracker/fc_launch.h"
@@ -73,6 +74,7 @@ class FirecrackerBackend final : public VmmBackend {
     BANGER_RETURN_IF_ERROR(CheckSocketPath("firecracker API socket", spec.control_sock_path));
     if (!spec.vsock_path.empty()) BANGER_RETURN_IF_ERROR(CheckSocketPath("vsock", spec.vsock_path));
     if (spec.kernel_path.empty()) return Error::Invalid("firecracker launch: no kernel path");
+    if (!spec.shares.empty()) return Error::Invalid(kFirecrackerMountRefusal);
 
     // FC binds both sockets itself and fails if a file from an earlier run
     // is still there.

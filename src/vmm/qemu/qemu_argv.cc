@@ -16,7 +16,31 @@ Status CheckOptionValue(const std::string& what, const std::string& value) {
   return OkStatus();
 }
 
+// A value inside QEMU's "key=value,..." list where ',' is written ",,"
+// (QemuOpts' only escape): host folder paths are the user's.
+std::string EscapeOptionValue(const std::string& value) {
+  std::string out;
+  for (char c : value) {
+    out += c;
+    if (c == ',') out += ',';
+  }
+  return out;
+}
+
 }  // namespace
+
+std::vector<std::string> QemuShareArgs(const std::vector<ShareSpec>& shares) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < shares.size(); ++i) {
+    const ShareSpec& s = shares[i];
+    const std::string id = "fs" + std::to_string(i);
+    std::string fsdev = "local,id=" + id + ",path=" + EscapeOptionValue(s.host_path) + ",security_model=none";
+    if (s.read_only) fsdev += ",readonly=on";
+    out.insert(out.end(),
+               {"-fsdev", fsdev, "-device", "virtio-9p-device,fsdev=" + id + ",mount_tag=" + s.tag});
+  }
+  return out;
+}
 
 Result<QemuAccel> ParseQemuAccel(const std::string& name) {
   if (name == "kvm") return QemuAccel::kKvm;
@@ -55,6 +79,15 @@ Result<std::vector<std::string>> BuildQemuArgv(const std::string& qemu_bin, Qemu
     BANGER_RETURN_IF_ERROR(CheckOptionValue("drive id", d.id));
     BANGER_RETURN_IF_ERROR(CheckOptionValue("drive path", d.path));
   }
+  for (const auto& sh : spec.shares) {
+    if (sh.host_path.empty() || sh.host_path[0] != '/') {
+      return Error::Invalid("qemu launch: shared folder path must be absolute: " + sh.host_path);
+    }
+    if (sh.tag.empty() ||
+        sh.tag.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789") != std::string::npos) {
+      return Error::Invalid("qemu launch: bad 9p mount tag \"" + sh.tag + "\"");
+    }
+  }
 
   std::vector<std::string> argv = {qemu_bin};
   auto add = [&argv](std::initializer_list<std::string> args) { argv.insert(argv.end(), args); };
@@ -81,6 +114,8 @@ Result<std::vector<std::string>> BuildQemuArgv(const std::string& qemu_bin, Qemu
     drive += QemuDriveThrottleOptions(spec.limits);
     add({"-drive", drive, "-device", "virtio-blk-device,drive=" + d.id});
   }
+  const std::vector<std::string> shares = QemuShareArgs(spec.shares);
+  argv.insert(argv.end(), shares.begin(), shares.end());
   if (!spec.tap_device.empty()) {
     std::string nic = "virtio-net-device,netdev=n0";
     if (!spec.guest_mac.empty()) nic += ",mac=" + spec.guest_mac;

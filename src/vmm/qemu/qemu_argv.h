@@ -1,7 +1,8 @@
 // The QEMU command line for one microVM: `-M microvm` with ACPI (the Debian
 // guest kernel finds its virtio-mmio devices only through ACPI), the serial
 // console appended to a file, virtio-blk drives, an optional tap NIC, an
-// optional virtio-serial agent port and a QMP control socket. Always under
+// optional virtio-serial agent port, host folders over virtio-9p and a QMP
+// control socket. Always under
 // QEMU's seccomp sandbox (-sandbox on,obsolete=deny,spawn=deny,
 // resourcecontrol=deny), and with -runas USER when a VMM user is given:
 // QEMU opens every file and socket first, then drops to that user.
@@ -35,6 +36,16 @@ std::string QemuKernelCmdline(QemuAccel accel, const std::string& guest_cmdline)
 
 // The seccomp sandbox options QEMU always gets.
 inline constexpr const char* kQemuSandbox = "on,obsolete=deny,spawn=deny,resourcecontrol=deny";
+
+// The host folders of `shares` as virtio-9p devices: per share i
+//   -fsdev local,id=fsI,path=PATH,security_model=none[,readonly=on]
+//   -device virtio-9p-device,fsdev=fsI,mount_tag=TAG
+// (',' in PATH written ",,"). security_model=none: QEMU runs as the VMM
+// user after -runas, so it can neither chown (passthrough) nor should it
+// hide the host's owners and modes in xattrs (mapped-xattr); the guest sees
+// the host's owners and modes, files it creates belong to the VMM user, and
+// every access is the VMM user's (docs/adr/0024-host-folders-virtio-9p.md).
+std::vector<std::string> QemuShareArgs(const std::vector<ShareSpec>& shares);
 
 // The full argv, argv[0] = qemu_bin. QEMU splits option values at ',', so a
 // path or name containing one is refused rather than misparsed. A non-empty

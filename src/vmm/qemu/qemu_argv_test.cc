@@ -159,3 +159,42 @@ TEST(QemuArgvTest, EmptyCmdlineGetsOnlyHints) {
 
 }  // namespace
 }  // namespace banger
+
+namespace banger {
+namespace {
+
+TEST(QemuArgvShareTest, HostFoldersBecomeVirtio9pDevices) {
+  LaunchSpec s = MinimalSpec();
+  s.shares = {{"banger0", "/srv/data", true}, {"banger1", "/home/u/a,b", false}};
+  auto argv = BuildQemuArgv("qemu", QemuAccel::kTcg, s, "banger-vmm");
+  ASSERT_TRUE(argv.ok()) << argv.error().message();
+  EXPECT_THAT(ValuesOf(*argv, "-fsdev"),
+              ElementsAre("local,id=fs0,path=/srv/data,security_model=none,readonly=on",
+                          "local,id=fs1,path=/home/u/a,,b,security_model=none"));
+  EXPECT_THAT(ValuesOf(*argv, "-device"), ElementsAre("virtio-9p-device,fsdev=fs0,mount_tag=banger0",
+                                                      "virtio-9p-device,fsdev=fs1,mount_tag=banger1"));
+  // Still sandboxed and dropping to the VMM user.
+  EXPECT_THAT(ValuesOf(*argv, "-sandbox"), ElementsAre(kQemuSandbox));
+  EXPECT_THAT(ValuesOf(*argv, "-runas"), ElementsAre("banger-vmm"));
+}
+
+TEST(QemuArgvShareTest, NoSharesNoFsdev) {
+  auto argv = BuildQemuArgv("qemu", QemuAccel::kTcg, MinimalSpec());
+  ASSERT_TRUE(argv.ok());
+  EXPECT_THAT(*argv, Not(testing::Contains("-fsdev")));
+}
+
+TEST(QemuArgvShareTest, RelativePathOrOddTagRefused) {
+  LaunchSpec s = MinimalSpec();
+  s.shares = {{"banger0", "srv", false}};
+  auto rel = BuildQemuArgv("qemu", QemuAccel::kTcg, s);
+  ASSERT_FALSE(rel.ok());
+  EXPECT_THAT(rel.error().message(), HasSubstr("must be absolute"));
+  s.shares = {{"b,x", "/srv", false}};
+  auto tag = BuildQemuArgv("qemu", QemuAccel::kTcg, s);
+  ASSERT_FALSE(tag.ok());
+  EXPECT_THAT(tag.error().message(), HasSubstr("bad 9p mount tag"));
+}
+
+}  // namespace
+}  // namespace banger
