@@ -48,7 +48,7 @@ struct CreateFlags {
   RateFlags rates;
   LifetimeFlags lifetime;
   bool cold = false;
-  std::vector<std::string> ports;  // -p [HOST_IP:]HOST_PORT:GUEST_PORT[/tcp]
+  std::vector<std::string> ports;   // -p [HOST_IP:]HOST_PORT:GUEST_PORT[/tcp]
   std::vector<std::string> mounts;  // --mount HOST:GUEST[:ro|rw], repeatable
 };
 
