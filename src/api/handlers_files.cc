@@ -59,15 +59,6 @@ void DrainClient(int fd) {
   }
 }
 
-HttpResponse StreamUpgrade(std::function<void(UniqueFd, std::string)> serve) {
-  HttpResponse r;
-  r.status = 101;
-  r.content_type = "";
-  r.headers["Upgrade"] = kStreamProtocol;
-  r.upgrade = std::move(serve);
-  return r;
-}
-
 Result<std::string> PathParam(const ApiCall& c) {
   std::string path = c.QueryValue("path");
   if (path.empty()) return Error::Invalid("the path query parameter is required");

@@ -37,15 +37,6 @@ void ServeProgress(UniqueFd fd, std::string leftover, const ProgressOp& op) {
   watcher.join();
 }
 
-HttpResponse Upgrade(std::function<void(UniqueFd, std::string)> serve) {
-  HttpResponse r;
-  r.status = 101;
-  r.content_type = "";
-  r.headers["Upgrade"] = kStreamProtocol;
-  r.upgrade = std::move(serve);
-  return r;
-}
-
 }  // namespace
 
 HttpResponse JsonResponse(int status, const Json& body) {
@@ -109,6 +100,15 @@ Json VmViewJson(const VmView& v) {
   return j;
 }
 
+HttpResponse StreamUpgrade(std::function<void(UniqueFd, std::string)> serve) {
+  HttpResponse r;
+  r.status = 101;
+  r.content_type = "";
+  r.headers["Upgrade"] = kStreamProtocol;
+  r.upgrade = std::move(serve);
+  return r;
+}
+
 Status RequireUpgrade(const HttpRequest& req, const std::string& what) {
   if (req.headers.count("upgrade") == 0) {
     return Error::Invalid(what + " needs an upgraded connection (Upgrade: " + std::string(kStreamProtocol) +
@@ -118,14 +118,15 @@ Status RequireUpgrade(const HttpRequest& req, const std::string& what) {
 }
 
 HttpResponse ProgressUpgrade(ProgressOp op) {
-  return Upgrade([op = std::move(op)](UniqueFd fd, std::string leftover) {
+  return StreamUpgrade([op = std::move(op)](UniqueFd fd, std::string leftover) {
     ServeProgress(std::move(fd), std::move(leftover), op);
   });
 }
 
 HttpResponse ExecUpgrade(VmService& vms, const std::string& vm_id, const ExecRequest& exec,
                          std::chrono::milliseconds agent_timeout, bool may_be_run_command) {
-  return Upgrade([&vms, vm_id, exec, agent_timeout, may_be_run_command](UniqueFd fd, std::string leftover) {
+  return StreamUpgrade([&vms, vm_id, exec, agent_timeout, may_be_run_command](UniqueFd fd,
+                                                                              std::string leftover) {
     ServeExecStream(std::move(fd), std::move(leftover), vms, vm_id, exec, agent_timeout, may_be_run_command);
   });
 }

@@ -59,6 +59,9 @@ using ProgressOp = std::function<Result<Json>(const std::function<void(const std
                                               const std::atomic<bool>& cancel)>;
 // The 101 answer that runs `op` on the upgraded connection.
 HttpResponse ProgressUpgrade(ProgressOp op);
+// A 101 that hands the upgraded connection (and what was read past the
+// request) to `serve`, on the request's thread.
+HttpResponse StreamUpgrade(std::function<void(UniqueFd, std::string)> serve);
 
 template <typename T>
 Result<Json> ToJsonResult(Result<T> r) {

@@ -517,4 +517,27 @@ ProcessOps& RealProcessOps() {
   return ops;
 }
 
+Result<int> ProbeErrnoAs(const Credentials& who, const std::string& path, ErrnoProbe probe, int arg) {
+  pid_t child = ::fork();
+  if (child < 0) return Error::FromErrno("fork");
+  if (child == 0) {
+    // Only async-signal-safe calls between fork and _exit.
+    if (::setgroups(who.groups.size(), who.groups.data()) != 0 || ::setgid(who.gid) != 0 ||
+        ::setuid(who.uid) != 0) {
+      ::_exit(255);
+    }
+    ::_exit(probe(path.c_str(), arg) & 0xff);
+  }
+  int status = 0;
+  while (::waitpid(child, &status, 0) < 0) {
+    if (errno != EINTR) return Error::FromErrno("waitpid");
+  }
+  if (!WIFEXITED(status)) return Error::Internal("access probe for " + path + " died");
+  int code = WEXITSTATUS(status);
+  if (code == 255) {
+    return Error::Internal("access probe for " + path + ": cannot take uid " + std::to_string(who.uid));
+  }
+  return code;
+}
+
 }  // namespace banger

@@ -55,6 +55,13 @@ struct Credentials {
   std::vector<gid_t> groups;  // supplementary groups; empty = none
 };
 
+// Runs probe(path, arg) in a forked child that has taken `who`'s groups,
+// gid and uid, and returns the errno it answers (0 = allowed): whether that
+// user may open/access `path`. probe runs between fork and _exit, so it may
+// only make async-signal-safe calls (open, access, ...). Needs root.
+using ErrnoProbe = int (*)(const char* path, int arg);
+Result<int> ProbeErrnoAs(const Credentials& who, const std::string& path, ErrnoProbe probe, int arg);
+
 // Extra knobs for RunCommand.
 struct RunOptions {
   std::chrono::milliseconds timeout = std::chrono::minutes(5);

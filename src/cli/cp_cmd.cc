@@ -13,6 +13,7 @@
 #include "cli/commands.h"
 #include "cli/cp_local.h"
 #include "http/http.h"
+#include "model/requests.h"
 
 namespace banger {
 namespace {
@@ -240,7 +241,7 @@ int VmCp(CliContext& ctx, const CpFlags& f) {
   if (auto st = CheckCpPair(*src, *dst); !st.ok()) return Report(st.error(), kExitUsage);
   if (!f.chown.empty()) {
     if (!dst->vm) return Report(Error::Invalid("--chown applies to copies into a VM"), kExitUsage);
-    if (auto st = ParseChownSpec(f.chown); !st.ok()) return Report(st.error(), kExitUsage);
+    if (auto st = ValidateChown(f.chown); !st.ok()) return Report(st.error(), kExitUsage);
   }
   ::signal(SIGPIPE, SIG_IGN);
   return dst->vm ? CopyToVm(ctx, *src, *dst, f) : CopyFromVm(ctx, *src, *dst, f);

@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <charconv>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
@@ -143,19 +142,6 @@ Status CheckCpPair(const CpEndpoint& src, const CpEndpoint& dst) {
   }
   if ((src.stdio && dst.vm == false) || (dst.stdio && src.vm == false)) {
     return Error::Invalid("\"-\" (a tar stream) needs VM:PATH on the other side");
-  }
-  return OkStatus();
-}
-
-Status ParseChownSpec(const std::string& spec) {
-  size_t colon = spec.find(':');
-  auto num = [](const std::string& s) {
-    uint64_t v = 0;
-    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    return !s.empty() && ec == std::errc() && p == s.data() + s.size() && v <= 0xfffffffeULL;
-  };
-  if (colon == std::string::npos || !num(spec.substr(0, colon)) || !num(spec.substr(colon + 1))) {
-    return Error::Invalid("--chown \"" + spec + "\" must be UID:GID (numbers, 0..4294967294)");
   }
   return OkStatus();
 }

@@ -30,8 +30,6 @@ struct CpEndpoint {
 Result<CpEndpoint> ParseCpEndpoint(const std::string& arg);
 // Exactly one side in a VM; "-" only on the host side.
 Status CheckCpPair(const CpEndpoint& src, const CpEndpoint& dst);
-// "UID:GID", each 0..2^32-2.
-Status ParseChownSpec(const std::string& spec);
 // docker's "SRC/." : the directory's contents rather than the directory.
 bool IsContentsPath(const std::string& path);
 // The path without a trailing "/." or "/" (but "/" stays "/").

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "base/sha256.h"
+#include "model/requests.h"
 
 namespace banger {
 namespace {
@@ -50,10 +51,10 @@ TEST(CpArgsTest, Pairs) {
 }
 
 TEST(CpArgsTest, Chown) {
-  EXPECT_TRUE(ParseChownSpec("1000:1000").ok());
-  EXPECT_TRUE(ParseChownSpec("0:4294967294").ok());
+  EXPECT_TRUE(ValidateChown("1000:1000").ok());
+  EXPECT_TRUE(ValidateChown("0:4294967294").ok());
   for (const char* bad : {"", "1000", "a:b", "1000:", ":1", "-1:0", "4294967295:0", "1:2:3", " 1:2"}) {
-    EXPECT_FALSE(ParseChownSpec(bad).ok()) << bad;
+    EXPECT_FALSE(ValidateChown(bad).ok()) << bad;
   }
 }
 

@@ -131,20 +131,6 @@ ErrorKind CpErrorKind(const std::string& code) {
   return ErrorKind::kInternal;
 }
 
-Status ValidateChown(const std::string& spec) {
-  size_t colon = spec.find(':');
-  auto num = [](const std::string& s) {
-    uint64_t v = 0;
-    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    return !s.empty() && ec == std::errc() && p == s.data() + s.size() && v <= 0xfffffffeULL;
-  };
-  if (colon == std::string::npos || !num(spec.substr(0, colon)) || !num(spec.substr(colon + 1))) {
-    return Error::Invalid("--chown \"" + spec + "\" must be UID:GID, two numbers 0.." +
-                          std::to_string(0xfffffffeULL));
-  }
-  return OkStatus();
-}
-
 Status ValidateGuestCpPath(const std::string& path) {
   if (path.empty() || path.front() != '/')
     return Error::Invalid("guest path \"" + path + "\" must be absolute");

@@ -21,6 +21,7 @@
 #include "base/sha256.h"
 #include "daemon/guest_exec.h"
 #include "model/json.h"
+#include "model/requests.h"
 
 namespace banger {
 
@@ -45,8 +46,6 @@ std::optional<CpOkLine> ParseCpOkLine(std::string_view text);
 int CpHttpStatus(const std::string& code);
 ErrorKind CpErrorKind(const std::string& code);
 
-// "UID:GID", each 0..2^32-2.
-Status ValidateChown(const std::string& spec);
 // An absolute guest path without NUL, at most 4096 bytes.
 Status ValidateGuestCpPath(const std::string& path);
 

@@ -37,26 +37,9 @@ Result<int> RealAccessAs(const std::string& path, const Credentials& who, int mo
       return Error::Invalid("cannot check access for uid " + std::to_string(who.uid));
     return ::access(path.c_str(), mode) == 0 ? 0 : errno;
   }
-  pid_t child = ::fork();
-  if (child < 0) return Error::FromErrno("fork");
-  if (child == 0) {
-    // Only async-signal-safe calls between fork and _exit. access(2) checks
-    // the real ids, which are the caller's after these calls.
-    if (::setgroups(who.groups.size(), who.groups.data()) != 0 || ::setgid(who.gid) != 0 ||
-        ::setuid(who.uid) != 0) {
-      ::_exit(255);
-    }
-    ::_exit(::access(path.c_str(), mode) == 0 ? 0 : (errno & 0xff));
-  }
-  int status = 0;
-  while (::waitpid(child, &status, 0) < 0) {
-    if (errno != EINTR) return Error::FromErrno("waitpid");
-  }
-  if (!WIFEXITED(status)) return Error::Internal("access probe for " + path + " died");
-  int code = WEXITSTATUS(status);
-  if (code == 255)
-    return Error::Internal("access probe for " + path + ": cannot take uid " + std::to_string(who.uid));
-  return code;
+  // access(2) checks the real ids, which are the caller's in the probe.
+  return ProbeErrnoAs(
+      who, path, [](const char* p, int m) { return ::access(p, m) == 0 ? 0 : errno; }, mode);
 }
 
 }  // namespace

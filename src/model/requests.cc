@@ -1,5 +1,6 @@
 #include "model/requests.h"
 
+#include <charconv>
 #include <regex>
 
 #include "model/mounts.h"
@@ -102,6 +103,20 @@ Status ValidateRequest(const ExportWorkspaceRequest& v) {
   }
   if (!TimeoutInRange(v.agent_timeout)) {
     return Error::Invalid("workspace export request: timeout_ms out of range");
+  }
+  return OkStatus();
+}
+
+Status ValidateChown(const std::string& spec) {
+  size_t colon = spec.find(':');
+  auto num = [](const std::string& s) {
+    uint64_t v = 0;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    return !s.empty() && ec == std::errc() && p == s.data() + s.size() && v <= 0xfffffffeULL;
+  };
+  if (colon == std::string::npos || !num(spec.substr(0, colon)) || !num(spec.substr(colon + 1))) {
+    return Error::Invalid("--chown \"" + spec + "\" must be UID:GID, two numbers 0.." +
+                          std::to_string(0xfffffffeULL));
   }
   return OkStatus();
 }

@@ -55,6 +55,10 @@ struct CreateVmRequest {
   std::vector<std::string> ports;
 };
 
+// `vm cp --chown` / the archive and files routes' chown: "UID:GID", two
+// numbers 0..4294967294.
+Status ValidateChown(const std::string& spec);
+
 // POST /v1/vms/{ref}/ports: one port spec as in CreateVmRequest::ports.
 struct AddPortRequest {
   std::string port;

@@ -60,27 +60,13 @@ Status CheckKvmUsable() {
 }
 
 Result<int> OpenErrnoAs(const std::string& path, const Credentials& who) {
-  pid_t child = ::fork();
-  if (child < 0) return Error::FromErrno("fork");
-  if (child == 0) {
-    // Only async-signal-safe calls between fork and _exit.
-    if (::setgroups(who.groups.size(), who.groups.data()) != 0 || ::setgid(who.gid) != 0 ||
-        ::setuid(who.uid) != 0) {
-      ::_exit(255);
-    }
-    int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
-    ::_exit(fd >= 0 ? 0 : (errno & 0xff));
-  }
-  int status = 0;
-  while (::waitpid(child, &status, 0) < 0) {
-    if (errno != EINTR) return Error::FromErrno("waitpid");
-  }
-  if (!WIFEXITED(status)) return Error::Internal("access probe for " + path + " died");
-  int code = WEXITSTATUS(status);
-  if (code == 255) {
-    return Error::Internal("access probe for " + path + ": cannot take uid " + std::to_string(who.uid));
-  }
-  return code;
+  return ProbeErrnoAs(
+      who, path,
+      [](const char* p, int) {
+        int fd = ::open(p, O_RDWR | O_CLOEXEC);
+        return fd >= 0 ? 0 : errno;
+      },
+      0);
 }
 
 Status CheckFirecrackerDevices(const BackendOptions& opts, bool has_nic) {
