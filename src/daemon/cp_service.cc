@@ -192,6 +192,7 @@ Result<CpOutResult> CpService::CopyOut(const std::string& ref, const std::string
       Capture(err, ev->data, kMaxGuestErr);
       continue;
     }
+    if (ev->kind == ExecEvent::kStdoutEof) continue;  // the ok line and EXIT follow
     if (ev->kind == ExecEvent::kExit) {
       if (ev->exit.ShellCode() != 0) return GuestFailure(what, ev->exit.ShellCode(), err, code);
       auto ok = ParseCpOkLine(err);

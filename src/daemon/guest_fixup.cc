@@ -120,7 +120,7 @@ Result<GuestFixupReport> FixupGuest(AgentConn& conn, const GuestFixup& f, std::c
       Append(&report.lines, ev->data);
     } else if (ev->kind == ExecEvent::kStderr) {
       Append(&err, ev->data);
-    } else {
+    } else if (ev->kind == ExecEvent::kExit) {
       report.took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
       const ExitStatus& st = ev->exit;
       if (!st.signaled && st.code == 0) return report;

@@ -176,6 +176,15 @@ TEST(GuestFixupTest, AFailedStepIsOneLineWithTheGuestsErrors) {
             "banger-agent fixup: network: interface eth0: No such device");
 }
 
+// The end of stdout is not the exit: a failure that follows it is a failure.
+TEST(GuestFixupTest, StdoutEofBeforeAFailedExitIsStillAFailure) {
+  FakeConn conn({Out("fixup: clock: stepped by +0.001 s\n"), Out("", ExecEvent::kStdoutEof),
+                 Out("banger-agent fixup: clock: nope\n", ExecEvent::kStderr), Exit(1)});
+  auto r = FixupGuest(conn, Identity(), 5s, Fixed());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message(), "guest fixup failed (exit 1): banger-agent fixup: clock: nope");
+}
+
 TEST(GuestFixupTest, AnAgentWithoutFixupSaysToRebuildTheImage) {
   FakeConn conn({Out("sh: banger-agent: not found\n", ExecEvent::kStderr), Exit(127)});
   auto r = FixupGuest(conn, Identity(), 5s, Fixed());
