@@ -18,23 +18,7 @@ constexpr int kDirFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
 
 // The names in a directory (without . and ..).
 Error ListNames(int fd, const std::string& guest, std::vector<std::string>* names) {
-  int dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-  if (dup_fd < 0) return ErrnoError(guest, errno);
-  DIR* dir = fdopendir(dup_fd);
-  if (dir == nullptr) {
-    int err = errno;
-    close(dup_fd);
-    return ErrnoError(guest, err);
-  }
-  rewinddir(dir);
-  errno = 0;
-  while (dirent* ent = readdir(dir)) {
-    if (strcmp(ent->d_name, ".") != 0 && strcmp(ent->d_name, "..") != 0) names->emplace_back(ent->d_name);
-    errno = 0;
-  }
-  int err = errno;
-  closedir(dir);
-  return err != 0 ? ErrnoError(guest, err) : Error{};
+  return ForEachName(fd, guest, [names](const char* n) { names->emplace_back(n); });
 }
 
 std::string Join(const std::string& a, const std::string& b) { return a.empty() ? b : a + "/" + b; }

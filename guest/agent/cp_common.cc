@@ -1,6 +1,8 @@
 #include "cp_common.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -94,6 +96,26 @@ std::string BaseName(std::string_view path) {
   if (path == "/") return "/";
   size_t slash = path.rfind('/');
   return std::string(slash == std::string_view::npos ? path : path.substr(slash + 1));
+}
+
+Error ForEachName(int fd, const std::string& guest, const std::function<void(const char* name)>& each) {
+  int dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (dup_fd < 0) return ErrnoError(guest, errno);
+  DIR* dir = fdopendir(dup_fd);
+  if (dir == nullptr) {
+    int err = errno;
+    close(dup_fd);
+    return ErrnoError(guest, err);
+  }
+  rewinddir(dir);  // the dup shares its offset with fd, which may have been read before
+  errno = 0;
+  while (dirent* ent = readdir(dir)) {
+    if (strcmp(ent->d_name, ".") != 0 && strcmp(ent->d_name, "..") != 0) each(ent->d_name);
+    errno = 0;
+  }
+  int err = errno;
+  closedir(dir);
+  return err != 0 ? ErrnoError(guest, err) : Error{};
 }
 
 }  // namespace banger::agent::cp

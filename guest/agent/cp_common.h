@@ -9,6 +9,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -54,6 +55,10 @@ class Sha256 {
 };
 
 std::string Hex(const uint8_t* data, size_t n);
+
+// Calls each(name) for every entry of the directory open at fd, but . and
+// .. (fd itself is left as it was); `guest` names it in the error.
+Error ForEachName(int fd, const std::string& guest, const std::function<void(const char* name)>& each);
 
 // Writes all n bytes (retrying EINTR and short writes); false with errno set.
 bool WriteAll(int fd, const void* data, size_t n);

@@ -151,23 +151,8 @@ Error Out::EmitDir(int fd, const struct stat& st, const std::string& guest, cons
   if (Error err = WriteHeader(e.get(), guest); err.failed()) return err;
   // The names of this one directory, sorted: a stable order for the stream.
   std::vector<std::string> names;
-  {
-    int dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-    if (dup_fd < 0) return ErrnoError(guest, errno);
-    DIR* dir = fdopendir(dup_fd);
-    if (dir == nullptr) {
-      int err = errno;
-      close(dup_fd);
-      return ErrnoError(guest, err);
-    }
-    errno = 0;
-    while (dirent* ent = readdir(dir)) {
-      if (strcmp(ent->d_name, ".") != 0 && strcmp(ent->d_name, "..") != 0) names.emplace_back(ent->d_name);
-      errno = 0;
-    }
-    int err = errno;
-    closedir(dir);
-    if (err != 0) return ErrnoError(guest, err);
+  if (Error err = ForEachName(fd, guest, [&names](const char* n) { names.emplace_back(n); }); err.failed()) {
+    return err;
   }
   std::sort(names.begin(), names.end());
   std::string guest_prefix = guest == "/" ? "/" : guest + "/";

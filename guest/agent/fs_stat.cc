@@ -145,28 +145,15 @@ int RunLs(int argc, char** argv) {
   // twice that many have gathered.
   std::vector<std::string> names;
   bool truncated = false;
-  {
-    int dup_fd = fcntl(fd.get(), F_DUPFD_CLOEXEC, 0);
-    DIR* dir = dup_fd < 0 ? nullptr : fdopendir(dup_fd);
-    if (dir == nullptr) {
-      int err = errno;
-      if (dup_fd >= 0) close(dup_fd);
-      return Report(ErrnoError(path, err));
+  Error listed = ForEachName(fd.get(), path, [&](const char* n) {
+    names.emplace_back(n);
+    if (names.size() >= 2 * kMaxListed) {
+      std::nth_element(names.begin(), names.begin() + kMaxListed, names.end());
+      names.resize(kMaxListed);
+      truncated = true;
     }
-    errno = 0;
-    while (dirent* ent = readdir(dir)) {
-      if (strcmp(ent->d_name, ".") != 0 && strcmp(ent->d_name, "..") != 0) names.emplace_back(ent->d_name);
-      if (names.size() >= 2 * kMaxListed) {
-        std::nth_element(names.begin(), names.begin() + kMaxListed, names.end());
-        names.resize(kMaxListed);
-        truncated = true;
-      }
-      errno = 0;
-    }
-    int err = errno;
-    closedir(dir);
-    if (err != 0) return Report(ErrnoError(path, err));
-  }
+  });
+  if (listed.failed()) return Report(listed);
   std::sort(names.begin(), names.end());
   if (names.size() > kMaxListed) {
     names.resize(kMaxListed);
