@@ -8,9 +8,28 @@ BUILD_PKGS=(
   cmake ninja-build g++ pkg-config
   libsqlite3-dev nlohmann-json3-dev libspdlog-dev libcli11-dev libtomlplusplus-dev libboost-dev
   liblz4-dev libzstd-dev liblzma-dev zlib1g-dev libarchive-dev
+  # the CLI's --format yaml (docs/adr/0034)
+  libyaml-cpp-dev
   # the static guest agent links libarchive.a, which needs these static archives too (docs/adr/0022)
   nettle-dev libbz2-dev
+  # GET /metrics: the Prometheus client library's core (docs/adr/0032)
+  prometheus-cpp-dev
   libgtest-dev libgmock-dev
+  # bangerd's sd_notify readiness and socket activation (docs/adr/0031)
+  libsystemd-dev
+  # scripts/package-deb.sh: dpkg-shlibdeps (dpkg-dev), bangerd.8 (help2man); the
+  # package tests check the units with systemd-analyze (systemd)
+  dpkg-dev help2man systemd
+  # test-only: tests/e2e/oci_e2e_test and bench/bench_oci run a local registry on 127.0.0.1
+  docker-registry
+  # test-only: the SDK, MCP and browser suites (sdk/, tests/mcp, tests/browser) drive a live
+  # daemon from Node.js and Python; the browser test runs Debian's headless Chromium
+  chromium python3
+  # test-only: the completion scripts are loaded and driven in zsh and fish (tests/e2e/completion_e2e_test);
+  # groff checks the generated man pages (src/cli/man_test.cc)
+  zsh fish groff-base
+  # test-only: tests/e2e/metrics_e2e_test checks /metrics with promtool
+  prometheus
   # scripts/lint.sh: formatting and static analysis (docs/adr/0015)
   clang-format clang-tidy
   # scripts/fuzz.sh: the fuzzers build with clang, libFuzzer and the sanitizers' runtimes
@@ -33,6 +52,8 @@ RUNTIME_PKGS=(
   git
   # cow_mode = "dm-snapshot" (src/storage/devmapper.cc): losetup is in mount, dmsetup here
   dmsetup
+  # image pull / image build --from-oci (src/image/oci, docs/adr/0025): registry client and layer unpacking
+  skopeo umoci
 )
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -51,6 +72,21 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 echo "install-deps: all packages present"
+
+# Node.js (>= 20) and npm build the web UI's bundle (web/) and run the
+# TypeScript SDK, MCP and browser suites. The machine's own Node.js is used
+# when there is one; otherwise Debian's.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  echo "install-deps: installing nodejs npm"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -lt 18 ]; then
+  echo "install-deps: Node.js $(node --version) is too old (banger's web bundle and SDK need 18 or later, 20 is tested)" >&2
+  exit 1
+fi
 
 # The unprivileged system user VMMs run as (config vmm_user, default
 # banger-vmm; docs/security.md "VMM processes"): no home, no login shell; in

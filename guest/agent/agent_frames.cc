@@ -127,8 +127,11 @@ void Agent::HandleOpen(Conn& c, const Frame& f) {
   }
   c.highest_channel = ch;
   auto open = Decode<Open>(f.payload);
-  auto fail = [&](int err, const std::string& stage) {
-    QueueControl(c, ch, OpenFail{.err = static_cast<uint32_t>(err), .stage = stage, .message = strerror(err)},
+  auto fail = [&](int err, const std::string& stage, const std::string& message = "") {
+    QueueControl(c, ch,
+                 OpenFail{.err = static_cast<uint32_t>(err),
+                          .stage = stage,
+                          .message = message.empty() ? strerror(err) : message},
                  kFlagFin);
   };
   if (!open) return SendError(c, ErrorCode::kBadMessage, ch, "malformed OPEN");
@@ -136,12 +139,20 @@ void Agent::HandleOpen(Conn& c, const Frame& f) {
   if (open->argv.empty() || open->argv[0].empty()) return fail(EINVAL, "argv");
   if (c.execs.size() >= kMaxChannels) return fail(EAGAIN, "limit");
 
+  std::optional<ResolvedUser> user;
+  if (!open->user.empty()) {
+    // Read at every OPEN: the guest may have added the user a moment ago.
+    std::string why;
+    user.emplace();
+    if (!ResolveGuestUser(open->user, &*user, &why)) return fail(ENOENT, "user", why);
+  }
   SpawnRequest req{.argv = open->argv,
-                   .env = MergeEnv(open->tty, open->env),
+                   .env = MergeEnv(open->tty, open->env, user ? user->home : "/root"),
                    .cwd = open->cwd,
                    .tty = open->tty,
                    .rows = open->rows,
-                   .cols = open->cols};
+                   .cols = open->cols,
+                   .user = std::move(user)};
   Spawned sp;
   SpawnFailure sf;
   if (!Spawn(req, &sp, &sf)) return fail(sf.err, sf.stage);

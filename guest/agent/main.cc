@@ -3,6 +3,9 @@
 //   banger-agent --serial NAME       the virtio-serial port named NAME
 //   banger-agent --vsock PORT        AF_VSOCK listener (Firecracker)
 //   banger-agent --listen-unix PATH  Unix socket listener (tests on the host)
+//   banger-agent --pid1 ARGS...      PID 1 of an OCI image's guest: runs
+//                                    `banger-agent ARGS...` and restarts it,
+//                                    reaps orphans, powers off (pid1.h)
 //   banger-agent --connect HOST:PORT copy stdin/stdout to and from one TCP
 //                                    connection, then exit (`banger vm ssh`'s
 //                                    ProxyCommand, run through `vm exec -i`)
@@ -38,6 +41,7 @@
 #include "connect_udp.h"
 #include "cp.h"
 #include "fixup.h"
+#include "pid1.h"
 #include "session.h"
 
 namespace banger::agent {
@@ -46,6 +50,7 @@ namespace {
 int Usage() {
   fprintf(stderr,
           "usage: banger-agent [--serial NAME] [--vsock PORT] [--listen-unix PATH]\n"
+          "       banger-agent --pid1 [--serial NAME] [--vsock PORT] [--listen-unix PATH]\n"
           "       banger-agent --connect HOST:PORT\n"
           "       banger-agent --connect-udp 127.0.0.1:PORT\n"
           "       banger-agent session-{start,status,logs,attach,stop} DIR ...\n"
@@ -53,6 +58,7 @@ int Usage() {
           "       banger-agent vm-id\n"
           "       banger-agent cp-out [--follow-links] PATH | cp-in [--chown UID:GID] DIR\n"
           "       banger-agent stat PATH | ls PATH\n"
+          "       banger-agent sync\n"
           "At least one transport is required. --connect copies stdin and stdout to\n"
           "and from a TCP connection to HOST:PORT until both directions are closed;\n"
           "--connect-udp carries datagrams framed as [u16 length][bytes] both ways.\n");
@@ -143,6 +149,7 @@ void EnsureStdio() {
 
 int Main(int argc, char** argv) {
   EnsureStdio();
+  if (argc >= 2 && std::string(argv[1]) == "--pid1") return RunPid1(argc - 1, argv + 1);
   // A one-shot client, not an agent: nothing else may come with it.
   if (argc >= 2 && std::string(argv[1]) == "--connect") {
     if (argc != 3) return Usage();
@@ -163,6 +170,12 @@ int Main(int argc, char** argv) {
     if (cmd == "cp-in") return cp::RunCpIn(argc - 1, argv + 1);
     if (cmd == "stat") return cp::RunStat(argc - 1, argv + 1);
     if (cmd == "ls") return cp::RunLs(argc - 1, argv + 1);
+    // Writes the page cache back (the template settle of an image with no
+    // shell or sync of its own).
+    if (cmd == "sync" && argc == 2) {
+      ::sync();
+      return 0;
+    }
   }
   if (argc == 2 && std::string(argv[1]) == "vm-id") {
     std::string id = CurrentVmId();

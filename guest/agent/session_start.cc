@@ -1,4 +1,4 @@
-// `banger-agent session-start DIR [--stdin] [--cwd D] [--env K=V]... -- CMD...`
+// `banger-agent session-start DIR [--stdin] [--cwd D] [--env K=V]... [--user U] -- CMD...`
 // and the supervisor it double-forks (session.h): the supervisor runs the
 // command in its own process group, records it in DIR/status.json, reaps it
 // and records its end. The starter answers {"pid": N} once the command runs,
@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,9 +30,10 @@ namespace {
 using namespace session;
 
 struct StartOptions {
-  std::string dir, cwd;
+  std::string dir, cwd, user;
   bool stdin_fifo = false;
   std::vector<std::string> env, argv;
+  std::optional<ResolvedUser> resolved;  // set when user is not ""
 };
 
 // The failure answer: JSON on stdout for the daemon, one line on stderr.
@@ -44,7 +46,7 @@ int StartFail(const std::string& stage, const std::string& message, int code = 1
 // What the command's child sends up its close-on-exec pipe when it could not
 // exec; nothing (EOF) means it did.
 struct ExecReport {
-  int32_t stage;  // 0 = cwd, 1 = exec
+  int32_t stage;  // 0 = cwd, 1 = exec, 2 = user
   int32_t err;
 };
 
@@ -141,7 +143,13 @@ class Supervisor {
       signal(SIGPIPE, SIG_DFL);  // ignored dispositions survive exec
       signal(SIGHUP, SIG_DFL);
       ExecReport r;
-      if (!EnterCommandCwd(o_.cwd)) {
+      const char* what = "";
+      if (o_.resolved && !BecomeUser(*o_.resolved, -1, &what)) {
+        r = {2, errno};
+        WriteAll(ep[1], reinterpret_cast<const char*>(&r), sizeof(r));
+        _exit(126);
+      }
+      if (!EnterCommandCwd(o_.cwd, o_.resolved ? o_.resolved->home : "/root")) {
         r = {0, errno};
         WriteAll(ep[1], reinterpret_cast<const char*>(&r), sizeof(r));
         _exit(126);
@@ -169,6 +177,7 @@ class Supervisor {
       if (r.stage == 0) {
         FailWith("cwd", "cd " + (o_.cwd.empty() ? std::string("/") : o_.cwd) + ": " + strerror(r.err));
       }
+      if (r.stage == 2) FailWith("user", "becoming user " + o_.user + ": " + strerror(r.err));
       FailWith("exec", o_.argv[0] + ": " + strerror(r.err));
     }
     return pid;
@@ -216,7 +225,7 @@ class Supervisor {
 // Parses the arguments into *o; 0, or the exit code of a usage error
 // already answered.
 int ParseStartOptions(int argc, char** argv, StartOptions* o) {
-  const char* usage = "usage: session-start DIR [--stdin] [--cwd D] [--env K=V]... -- CMD ARGS...";
+  const char* usage = "usage: session-start DIR [--stdin] [--cwd D] [--env K=V]... [--user U] -- CMD ARGS...";
   if (argc < 2) return StartFail("usage", usage, 2);
   o->dir = argv[1];
   int i = 2;
@@ -230,6 +239,8 @@ int ParseStartOptions(int argc, char** argv, StartOptions* o) {
       o->stdin_fifo = true;
     } else if (a == "--cwd" && i + 1 < argc) {
       o->cwd = argv[++i];
+    } else if (a == "--user" && i + 1 < argc) {
+      o->user = argv[++i];
     } else if (a == "--env" && i + 1 < argc) {
       std::string kv = argv[++i];
       size_t eq = kv.find('=');
@@ -311,11 +322,17 @@ int Answer(int report_fd) {
 int StartSession(int argc, char** argv) {
   StartOptions o;
   if (int code = ParseStartOptions(argc, argv, &o)) return code;
+  if (!o.user.empty()) {
+    // Before the directory is made: an unknown user leaves nothing behind.
+    std::string why;
+    o.resolved.emplace();
+    if (!ResolveGuestUser(o.user, &*o.resolved, &why)) return StartFail("user", why);
+  }
   UniqueFd out_fd, err_fd;
   if (int code = PrepareSessionDir(&o, &out_fd, &err_fd)) return code;
 
   CommandImage image;
-  image.env = MergeEnv(false, o.env);
+  image.env = MergeEnv(false, o.env, o.resolved ? o.resolved->home : "/root");
   image.candidates = ExecCandidates(o.argv[0], image.env);
   for (const auto& a : o.argv) image.argv.push_back(const_cast<char*>(a.c_str()));
   image.argv.push_back(nullptr);

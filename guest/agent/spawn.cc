@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pty.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -14,6 +13,8 @@
 #include <cstring>
 #include <string_view>
 
+#include "pty.h"
+
 namespace banger::agent {
 namespace {
 
@@ -23,8 +24,6 @@ bool SetNonBlocking(int fd) {
   int fl = fcntl(fd, F_GETFL);
   return fl >= 0 && fcntl(fd, F_SETFL, fl | O_NONBLOCK) == 0;
 }
-
-bool SetCloexec(int fd) { return fcntl(fd, F_SETFD, FD_CLOEXEC) == 0; }
 
 std::string EnvValue(const std::vector<std::string>& env, std::string_view key) {
   for (const auto& e : env) {
@@ -67,7 +66,14 @@ void ChildReport(const char* what, int err) {
   sigprocmask(SIG_SETMASK, &none, nullptr);
   signal(SIGPIPE, SIG_DFL);
 
-  if (!EnterCommandCwd(req.cwd)) {
+  if (req.user) {
+    const char* what = "";
+    if (!BecomeUser(*req.user, req.tty ? in_fd : -1, &what)) {
+      ChildReport(what, errno);
+      _exit(126);
+    }
+  }
+  if (!EnterCommandCwd(req.cwd, req.user ? req.user->home : "/root")) {
     ChildReport(req.cwd.empty() ? "cd /" : ("cd " + req.cwd).c_str(), errno);
     _exit(126);
   }
@@ -96,9 +102,19 @@ std::vector<std::string> ExecCandidates(const std::string& argv0, const std::vec
   return out;
 }
 
-bool EnterCommandCwd(const std::string& cwd) {
+bool EnterCommandCwd(const std::string& cwd, const std::string& home) {
   if (!cwd.empty()) return chdir(cwd.c_str()) == 0;
-  return chdir("/root") == 0 || chdir("/") == 0;
+  return chdir(home.c_str()) == 0 || chdir("/") == 0;
+}
+
+bool BecomeUser(const ResolvedUser& user, int tty_fd, const char** what) {
+  // The pty's slave was made by root: the user's own programs (ttyname,
+  // mesg, ssh) expect to own their terminal, as after a login.
+  if (tty_fd >= 0 && fchown(tty_fd, user.uid, static_cast<gid_t>(-1)) != 0) {
+    *what = "fchown tty";
+    return false;
+  }
+  return ApplyUser(user, what);
 }
 
 int ExecSearch(const std::vector<std::string>& candidates, char* const* argv, char* const* envp) {
@@ -121,8 +137,9 @@ int ExecSearch(const std::vector<std::string>& candidates, char* const* argv, ch
 
 int ExecFailureCode(int err) { return err == ENOENT || err == ENOTDIR ? 127 : 126; }
 
-std::vector<std::string> MergeEnv(bool tty, const std::vector<std::string>& request_env) {
-  std::vector<std::string> env = {std::string("PATH=") + kDefaultPath, "HOME=/root"};
+std::vector<std::string> MergeEnv(bool tty, const std::vector<std::string>& request_env,
+                                  const std::string& home) {
+  std::vector<std::string> env = {std::string("PATH=") + kDefaultPath, "HOME=" + home};
   if (tty) env.push_back("TERM=xterm-256color");
   for (const auto& e : request_env) {
     size_t eq = e.find('=');
@@ -159,15 +176,12 @@ bool Spawn(const SpawnRequest& req, Spawned* out, SpawnFailure* failure) {
   UniqueFd child_in, child_out, child_err;
   UniqueFd parent_in, parent_out, parent_err;
   if (req.tty) {
-    int master = -1, slave = -1;
     struct winsize ws = {};
     ws.ws_row = req.rows;
     ws.ws_col = req.cols;
-    if (openpty(&master, &slave, nullptr, nullptr, &ws) != 0) return fail(errno, "pty");
-    parent_out.Reset(master);
-    child_in.Reset(slave);
-    if (!SetCloexec(master) || !SetCloexec(slave) || !SetNonBlocking(master)) return fail(errno, "pty");
-    parent_in.Reset(fcntl(master, F_DUPFD_CLOEXEC, 3));
+    if (!OpenPty("/dev/pts", ws, &parent_out, &child_in)) return fail(errno, "pty");
+    if (!SetNonBlocking(parent_out.get())) return fail(errno, "pty");
+    parent_in.Reset(fcntl(parent_out.get(), F_DUPFD_CLOEXEC, 3));
     if (!parent_in.valid()) return fail(errno, "pty");
   } else {
     int p[2];

@@ -8,19 +8,24 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "base/unique_fd.h"
+#include "user.h"
 
 namespace banger::agent {
 
 struct SpawnRequest {
   std::vector<std::string> argv;
   std::vector<std::string> env;  // final "KEY=VALUE" list
-  std::string cwd;               // "" = /root, or / when /root cannot be entered
+  std::string cwd;               // "" = the home (/root), or / when it cannot be entered
   bool tty = false;
   uint16_t rows = 24, cols = 80;
+  // Run as this user (setgroups, setgid, setuid in the child); nullopt: as
+  // the agent (root). With a user, "" cwd is the user's home.
+  std::optional<ResolvedUser> user;
 };
 
 // The parent's ends, all non-blocking and close-on-exec. With a tty,
@@ -39,9 +44,10 @@ struct SpawnFailure {
 // all (nothing was forked, or fork itself failed).
 bool Spawn(const SpawnRequest& req, Spawned* out, SpawnFailure* failure);
 
-// The command's environment: PATH, HOME=/root (and TERM with a tty), then
+// The command's environment: PATH, HOME=`home` (and TERM with a tty), then
 // the request's "KEY=VALUE" entries, which win over those defaults.
-std::vector<std::string> MergeEnv(bool tty, const std::vector<std::string>& request_env);
+std::vector<std::string> MergeEnv(bool tty, const std::vector<std::string>& request_env,
+                                  const std::string& home = "/root");
 
 // The building blocks of the child side, shared with session-start
 // (session.cc), which runs commands outside of an EXEC channel.
@@ -50,9 +56,12 @@ std::vector<std::string> MergeEnv(bool tty, const std::vector<std::string>& requ
 // else each directory of the command's own PATH in `env` (execvpe would use
 // the agent's PATH instead).
 std::vector<std::string> ExecCandidates(const std::string& argv0, const std::vector<std::string>& env);
-// chdir to the command's directory: `cwd`, or /root (/ when /root cannot be
+// chdir to the command's directory: `cwd`, or `home` (/ when that cannot be
 // entered) when it is empty. False with errno set on failure.
-bool EnterCommandCwd(const std::string& cwd);
+bool EnterCommandCwd(const std::string& cwd, const std::string& home = "/root");
+// In the child, before EnterCommandCwd: gives a tty (`tty_fd` >= 0) to the
+// user and becomes the user. False with errno set, *what naming the call.
+bool BecomeUser(const ResolvedUser& user, int tty_fd, const char** what);
 // execve()s each candidate like execvp; returns only on failure, with the
 // errno to report.
 int ExecSearch(const std::vector<std::string>& candidates, char* const* argv, char* const* envp);

@@ -48,8 +48,27 @@
 #   - with banger.ip, eth0 is configured here (address, default route via
 #     banger.gw, /etc/resolv.conf naming banger.dns); the image's own init
 #     does not touch it.
+# An OCI image's root (an initramfs with /lib/banger/oci, written for
+# InitramfsSpec::oci_root) has no init and may have no shell, no /etc and
+# no tools at all, so in that mode:
+#   - nothing runs from the image: what the steps above need comes from this
+#     initramfs (host folders are mounted by its busybox, copied for the
+#     moment to /.banger/busybox in the VM's private root);
+#   - /etc, /root, /dev, /proc, /sys, /run and /tmp (mode 1777) are made
+#     when missing, and /etc/hostname and /etc/hosts are replaced, not
+#     written through, when the image ships them as symlinks; all of it goes
+#     to the VM's own overlay (or dm snapshot), never to the image's rootfs;
+#   - there is no /sbin/init check and the agent is not started here:
+#     "banger-init: ready" is followed by
+#     `switch_root /newroot /usr/local/sbin/banger-agent --pid1 <agent args>`,
+#     the agent's PID 1 mode (guest/agent/pid1.h), which starts the agent,
+#     reaps orphans and powers the guest off on the power button, SIGTERM
+#     or Ctrl-Alt-Del.
 
 export PATH=/bin
+
+oci=
+[ -e /lib/banger/oci ] && oci=1
 
 fail() {
   echo "banger-init: error: $*"
@@ -92,7 +111,7 @@ case "$cow" in
   dm) disks="vda vdb" disks_named="vda and vdb" ;;
   *) fail "banger.cow= must be dm when given, not '$cow'" ;;
 esac
-echo "banger-init: vm $vm_id ($name)"
+echo "banger-init: vm $vm_id ($name)${oci:+ (OCI image)}"
 
 # Virtio, vsock and overlayfs are modules in Debian's kernel; the image
 # builder wrote them here in dependency order.
@@ -113,9 +132,22 @@ until disks_present; do
   sleep 0.1
 done
 
+# An OCI image's root may lack what every later step writes to. Each is made
+# only when absent, so whatever the image has (a symlink too) stays as is.
+oci_dirs() {
+  for d in etc root dev proc sys run; do
+    [ -e "/newroot/$d" ] || [ -L "/newroot/$d" ] || mkdir "/newroot/$d" || fail "creating /$d"
+  done
+  if [ ! -e /newroot/tmp ] && [ ! -L /newroot/tmp ]; then
+    mkdir /newroot/tmp || fail "creating /tmp"
+    chmod 1777 /newroot/tmp || fail "creating /tmp"
+  fi
+}
+
 if [ "$cow" = dm ]; then
   # The host's dm snapshot already is this VM's private copy of the image.
   mount -t ext4 /dev/vda /newroot || fail "mounting the dm-snapshot root /dev/vda"
+  [ -z "$oci" ] || oci_dirs
   mkdir -p /newroot/root || fail "creating /root"
   mount -t ext4 /dev/vdb /newroot/root || fail "mounting the work disk /dev/vdb on /root"
 else
@@ -125,6 +157,7 @@ else
   mkdir -p /mnt/rw/upper /mnt/rw/work || fail "creating upper/ and work/ on /dev/vdb"
   mount -t overlay overlay -o lowerdir=/mnt/lower,upperdir=/mnt/rw/upper,workdir=/mnt/rw/work /newroot ||
     fail "mounting the overlay root"
+  [ -z "$oci" ] || oci_dirs
   mkdir -p /newroot/root || fail "creating /root"
   mount -t ext4 /dev/vdc /newroot/root || fail "mounting the work disk /dev/vdc on /root"
   # Docker's overlay2 driver cannot stack on an overlayfs root (it would fall
@@ -137,6 +170,12 @@ else
 fi
 
 hostname "$name" || fail "setting the hostname to $name"
+if [ -n "$oci" ]; then
+  # Written here, outside the new root: a symlink would resolve into this
+  # initramfs, so the VM gets files of its own instead.
+  [ -L /newroot/etc/hostname ] && rm -f /newroot/etc/hostname
+  [ -L /newroot/etc/hosts ] && rm -f /newroot/etc/hosts
+fi
 echo "$name" >/newroot/etc/hostname || fail "writing /etc/hostname"
 {
   grep -v '^127\.0\.1\.1[[:space:]]' /newroot/etc/hosts 2>/dev/null
@@ -172,6 +211,9 @@ for fs in dev proc sys; do
 done
 
 # The agent's tty execs need ptys before the image's init would mount them.
+# The one devpts of the guest: the image's init leaves a mounted /dev/pts
+# alone (the minimal profile's rcS checks, systemd does); a second instance
+# on top would hide this one's ptys by name (`tty`: "not a tty").
 mkdir -p /newroot/dev/pts
 mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts /newroot/dev/pts || fail "mounting /dev/pts"
 
@@ -191,6 +233,12 @@ if [ -n "$mounts" ]; then
   while read -r ko; do
     insmod "$ko" || fail "loading module $ko"
   done </lib/banger/modules-9p
+  if [ -n "$oci" ]; then
+    # The image may have no shell or no mount: this initramfs's busybox,
+    # for as long as the mounts take.
+    mkdir -p /newroot/.banger || fail "creating /.banger"
+    cp /bin/busybox /newroot/.banger/busybox || fail "copying busybox into the new root"
+  fi
   set -f
   for m in $mounts; do
     tag=${m%%,*} rest=${m#*,}
@@ -200,15 +248,29 @@ if [ -n "$mounts" ]; then
       *) fail "banger.mount= mode must be ro or rw, not '$mode'" ;;
     esac
     dir=$(printf '%b' "${enc//%/\\x}")
-    chroot /newroot /bin/sh -c 'mkdir -p "$1" && mount -t 9p -o "$2" "$3" "$1"' sh "$dir" \
-      "trans=virtio,version=9p2000.L,msize=512000,$mode" "$tag" || fail "mounting host folder $tag at $dir"
+    if [ -n "$oci" ]; then
+      chroot /newroot /.banger/busybox sh -c \
+        '/.banger/busybox mkdir -p "$1" && /.banger/busybox mount -t 9p -o "$2" "$3" "$1"' sh "$dir" \
+        "trans=virtio,version=9p2000.L,msize=512000,$mode" "$tag" || fail "mounting host folder $tag at $dir"
+    else
+      chroot /newroot /bin/sh -c 'mkdir -p "$1" && mount -t 9p -o "$2" "$3" "$1"' sh "$dir" \
+        "trans=virtio,version=9p2000.L,msize=512000,$mode" "$tag" || fail "mounting host folder $tag at $dir"
+    fi
   done
   set +f
+  [ -z "$oci" ] || rm -rf /newroot/.banger || fail "removing /.banger"
 fi
 
 mkdir -p /newroot/usr/local/sbin || fail "creating /usr/local/sbin"
 cp /bin/banger-agent /newroot/usr/local/sbin/banger-agent || fail "installing banger-agent"
 chmod 0755 /newroot/usr/local/sbin/banger-agent || fail "installing banger-agent"
+if [ -n "$oci" ]; then
+  echo "banger-init: ready"
+  # The agent's PID 1 mode starts the agent itself.
+  # shellcheck disable=SC2086  # agent_args is two words by design
+  exec switch_root /newroot /usr/local/sbin/banger-agent --pid1 $agent_args
+fi
+
 # Its own session, so nothing typed on the console can signal it; it keeps
 # running through switch_root because the new root is the one it sees.
 # shellcheck disable=SC2086  # agent_args is two words by design

@@ -26,6 +26,18 @@ constexpr auto kHelloRepeat = std::chrono::seconds(1);
 constexpr size_t kMaxQueuedEvents = 4096;
 // Stdin credit the guest may grant beyond what we could ever send at once.
 constexpr uint64_t kMaxStdinCredit = 64ULL << 20;
+// The agent minor version that knows OPEN's user field.
+constexpr uint16_t kUserMinor = 1;
+
+// A guest's message for one log or error line: at most 256 bytes, control
+// characters as '?'.
+std::string PrintableLine(std::string_view s) {
+  std::string out(s.substr(0, 256));
+  for (char& c : out) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  }
+  return out;
+}
 
 void Core::ReaderLoop() {
   std::string buf(256 * 1024, '\0');
@@ -193,7 +205,14 @@ bool Core::OnChannelFrame(const agent::Frame& f) {
       auto fail = agent::Decode<agent::OpenFail>(f.payload);
       int err = fail ? static_cast<int>(std::min<uint32_t>(fail->err, 4095)) : EIO;
       std::string stage = fail ? fail->stage.substr(0, 64) : "open";
-      ch.failure = Error::FromErrno("starting " + ch.argv0 + " in the guest: " + stage, err);
+      if (stage == "user" && fail && !fail->message.empty()) {
+        // The agent's own words ("unable to find user app: no matching
+        // entries in passwd file"): the caller named a user the guest lacks.
+        ch.failure =
+            Error::Invalid("starting " + ch.argv0 + " in the guest: " + PrintableLine(fail->message));
+      } else {
+        ch.failure = Error::FromErrno("starting " + ch.argv0 + " in the guest: " + stage, err);
+      }
       ch.fin = true;
       break;
     }
@@ -385,6 +404,13 @@ class AgentConnImpl : public AgentConn {
 
   Result<std::unique_ptr<ExecChannel>> Exec(const ExecRequest& req) override {
     if (req.argv.empty() || req.argv[0].empty()) return Error::Invalid("exec: empty command");
+    if (!req.user.empty()) {
+      BANGER_RETURN_IF_ERROR(ValidateExecUser(req.user));
+      if (info_.minor < kUserMinor) {
+        return Error::Unavailable("exec as user " + req.user + ": the guest agent (" + info_.build +
+                                  ") is too old to run commands as another user; rebuild the image");
+      }
+    }
     agent::Open open;
     open.argv = req.argv;
     for (const auto& [k, v] : req.env) open.env.push_back(k + "=" + v);
@@ -393,6 +419,7 @@ class AgentConnImpl : public AgentConn {
     open.rows = req.rows;
     open.cols = req.cols;
     open.window = agent::kDefaultHostWindow;
+    open.user = req.user;
 
     auto ch = std::make_shared<ChannelState>();
     ch->argv0 = req.argv[0];
@@ -519,6 +546,16 @@ Result<std::unique_ptr<AgentConn>> AgentConn::Handshake(UniqueFd fd, std::chrono
     if (n == 0) return Error::Unavailable("agent handshake: the agent closed the connection");
     decoder.Feed(std::string_view(buf.data(), n));
   }
+}
+
+Status ValidateExecUser(const std::string& user) {
+  if (user.size() > 256) return Error::Invalid("user \"" + user.substr(0, 32) + "...\" is too long");
+  for (char c : user) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      return Error::Invalid("user \"" + agent_client::PrintableLine(user) + "\" has a control character");
+    }
+  }
+  return OkStatus();
 }
 
 }  // namespace banger

@@ -51,7 +51,18 @@ struct ExecRequest {
   uint16_t rows = 24, cols = 80;
   // How long Exec waits for the agent's OPEN_OK.
   std::chrono::milliseconds open_timeout{std::chrono::seconds(30)};
+  // "" = root; else "name", "uid", "uid:gid" or "name:group", resolved by the
+  // agent in the guest's /etc/passwd and /etc/group (OPEN's user field, tag
+  // 0x21; protocol 1.1). A name the guest does not know fails the Exec with
+  // kInvalidArgument and the agent's words ("unable to find user app: no
+  // matching entries in passwd file"); an agent older than 1.1 with
+  // kUnavailable (nothing runs as root instead).
+  std::string user;
 };
+
+// At most 256 bytes and no control characters (ExecRequest::user; Exec
+// checks it too).
+Status ValidateExecUser(const std::string& user);
 
 // Limits for one connection: the guest is not trusted to read, to grant
 // credit or to keep to the protocol (docs/agent-protocol.md, "Hostile guests").

@@ -20,7 +20,7 @@ class AgentExecTest : public AgentClientTest {
 
 TEST_F(AgentExecTest, HandshakeReportsAgentInfo) {
   EXPECT_EQ(conn_->info().major, 1);
-  EXPECT_EQ(conn_->info().minor, 0);
+  EXPECT_EQ(conn_->info().minor, agent::kProtocolMinor);
   EXPECT_NE(conn_->info().build.find("banger-agent"), std::string::npos);
   std::string boot_id = ReadFile("/proc/sys/kernel/random/boot_id").value();
   boot_id.pop_back();  // newline

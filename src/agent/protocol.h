@@ -26,7 +26,8 @@
 namespace banger::agent {
 
 inline constexpr uint16_t kProtocolMajor = 1;
-inline constexpr uint16_t kProtocolMinor = 0;
+// 1.1: OPEN's user field (tag 0x21).
+inline constexpr uint16_t kProtocolMinor = 1;
 
 inline constexpr size_t kHeaderSize = 16;
 inline constexpr uint8_t kMagic0 = 0x4D;  // 'M'
@@ -191,6 +192,7 @@ inline constexpr uint16_t kSigno = 0x1D;
 inline constexpr uint16_t kSignaled = 0x1E;
 inline constexpr uint16_t kCore = 0x1F;
 inline constexpr uint16_t kVmId = 0x20;
+inline constexpr uint16_t kUser = 0x21;
 }  // namespace tag
 
 // One TLV field of a message: its tag and the member it carries. The member's
@@ -309,11 +311,14 @@ struct Open {
   uint16_t rows = 24;
   uint16_t cols = 80;
   uint32_t window = kDefaultHostWindow;  // output credit the host grants up front
+  // "" = root (the agent's own identity); else "name", "uid", "uid:gid",
+  // "name:group", resolved in the guest's /etc/passwd and /etc/group (1.1).
+  std::string user;
   static constexpr auto Fields() {
-    return std::tuple{Field{tag::kKind, &Open::kind}, Field{tag::kArg, &Open::argv},
-                      Field{tag::kEnv, &Open::env},   Field{tag::kCwd, &Open::cwd},
-                      Field{tag::kTty, &Open::tty},   Field{tag::kRows, &Open::rows},
-                      Field{tag::kCols, &Open::cols}, Field{tag::kWindow, &Open::window}};
+    return std::tuple{
+        Field{tag::kKind, &Open::kind}, Field{tag::kArg, &Open::argv},      Field{tag::kEnv, &Open::env},
+        Field{tag::kCwd, &Open::cwd},   Field{tag::kTty, &Open::tty},       Field{tag::kRows, &Open::rows},
+        Field{tag::kCols, &Open::cols}, Field{tag::kWindow, &Open::window}, Field{tag::kUser, &Open::user}};
   }
   bool operator==(const Open&) const = default;
 };
@@ -333,7 +338,7 @@ struct OpenOk {
 struct OpenFail {
   static constexpr MsgType kType = MsgType::kOpenFail;
   uint32_t err = 0;   // errno in the guest
-  std::string stage;  // what failed: "argv", "cwd", "pipe", "pty", "fork", "limit", "kind"
+  std::string stage;  // what failed: "argv", "cwd", "user", "pipe", "pty", "fork", "limit", "kind"
   std::string message;
   static constexpr auto Fields() {
     return std::tuple{Field{tag::kErrno, &OpenFail::err}, Field{tag::kStage, &OpenFail::stage},

@@ -74,7 +74,8 @@ TEST(ProtocolTest, EveryMessageRoundTrips) {
             .tty = true,
             .rows = 50,
             .cols = 132,
-            .window = 12345};
+            .window = 12345,
+            .user = "app:staff"};
   EXPECT_EQ(RoundTrip(open), open);
   EXPECT_EQ(RoundTrip(OpenOk{.pid = 77, .window = 100}), (OpenOk{.pid = 77, .window = 100}));
   OpenFail fail{.err = 2, .stage = "cwd", .message = "No such file or directory"};
@@ -109,6 +110,7 @@ TEST(ProtocolTest, WireBytesAreStable) {
             "0001000000081122334455667788000200000002000100030000000200030004"
             "00000008000000000000000500050000000400001000");
   EXPECT_EQ(hex(Encode(HelloAck{.nonce = 9,
+                                .minor = 0,
                                 .features = 2,
                                 .max_frame = 65536,
                                 .build = "b",
@@ -136,7 +138,12 @@ TEST(ProtocolTest, WireBytesAreStable) {
                             .window = 12345})),
             "0010000000010100110000000273680011000000022d63001200000003413d31"
             "0013000000042f746d7000140000000101001500000002003200160000000200"
-            "8400170000000400003039");
+            "8400170000000400003039"
+            "002100000000");
+  // 1.1: the user (tag 0x21); a 1.0 agent skips it as an unknown tag.
+  EXPECT_EQ(hex(Encode(Open{.argv = {"id"}, .user = "app"})),
+            "0010000000010100110000000269640013000000000014000000010000150000"
+            "00020018001600000002005000170000000400040000002100000003617070");
   EXPECT_EQ(hex(Encode(OpenOk{.pid = 77, .window = 100})), "0018000000040000004d00170000000400000064");
   EXPECT_EQ(hex(Encode(OpenFail{.err = 2, .stage = "cwd", .message = "No"})),
             "00190000000400000002001a00000003637764000d000000024e6f");

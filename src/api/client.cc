@@ -15,6 +15,7 @@
 
 #include "base/fs.h"
 #include "base/process.h"
+#include "model/json_member.h"
 
 namespace banger {
 namespace {
@@ -175,6 +176,18 @@ Result<Json> ApiClient::Call(const std::string& method, const std::string& targe
   return parsed;
 }
 
+Result<std::string> ApiClient::GetMemberText(const std::string& target, const std::string& key, int indent) {
+  BANGER_ASSIGN_OR_RETURN(HttpResponse resp, Raw("GET", target, "", kReadTimeout));
+  if (resp.body.empty()) return std::string("[]");
+  if (auto text = IndentedJsonMember(resp.body, key, indent, "[]")) return std::move(*text);
+  // Invalid, or valid in a way the fast path leaves to the parse.
+  auto parsed = ParseJson(resp.body);
+  if (!parsed.ok()) return std::move(parsed).error().Wrap("bad answer from bangerd to GET " + target);
+  if (!parsed->is_object())
+    return Error::Internal("bad answer from bangerd to GET " + target + ": not an object");
+  return SafeDump(parsed->value(key, Json::array()), indent);
+}
+
 Result<Json> ApiClient::Ping() { return Call("GET", "/v1/ping", nullptr, kPingTimeout); }
 
 Result<pid_t> ApiClient::SpawnDaemon(const std::string& bangerd) {
@@ -193,6 +206,8 @@ Result<pid_t> ApiClient::SpawnDaemon(const std::string& bangerd) {
 }
 
 Status ApiClient::EnsureDaemon() {
+  // A ping, not just a connect: a daemon dying under a kill -9 can still
+  // accept (its listener closes last) and then reset the connection.
   auto ping = Ping();
   if (ping.ok()) return OkStatus();
   // Only a missing listener means "no daemon": one that accepts but does not

@@ -62,6 +62,11 @@ class ApiClient {
   Result<HttpResponse> Raw(const std::string& method, const std::string& target, const std::string& body,
                            std::chrono::milliseconds timeout = kReadTimeout);
 
+  // GET `target` and its answer's member `key` as indented JSON text, as
+  // SafeDump(Call(...).value(key, []), indent) but without building the
+  // tree (model/json_member.h): `vm list --json` of hundreds of VMs.
+  Result<std::string> GetMemberText(const std::string& target, const std::string& key, int indent);
+
   // GET /v1/ping. kUnavailable when no daemon listens on the socket.
   Result<Json> Ping();
 

@@ -1,7 +1,6 @@
 #include "api/exec_stream.h"
 
 #include <signal.h>
-#include <sys/socket.h>
 
 #include <atomic>
 #include <thread>
@@ -17,16 +16,15 @@ namespace {
 // How long a command whose client went away gets between SIGHUP and SIGKILL.
 constexpr std::chrono::seconds kHangupGrace{5};
 
-void SendError(int fd, const Error& e) { WriteStreamFrame(fd, StreamType::kError, EncodeErrorFrame(e)).ok(); }
+void SendError(WsConn& ws, const Error& e) { ws.Send(Msg(StreamType::kError), EncodeErrorFrame(e)).ok(); }
 
 }  // namespace
 
-void ServeExecStream(UniqueFd fd, std::string leftover, VmService& vms, const std::string& ref,
-                     const ExecRequest& req, std::chrono::milliseconds agent_timeout,
-                     bool may_be_run_command) {
+void ServeExecStream(WsConn& ws, VmService& vms, const std::string& ref, const ExecRequest& req,
+                     std::chrono::milliseconds agent_timeout, bool may_be_run_command) {
   GuestExec exec(vms);
   auto opened = exec.Open(ref, req, agent_timeout, may_be_run_command);
-  if (!opened.ok()) return SendError(fd.get(), opened.error());
+  if (!opened.ok()) return SendError(ws, opened.error());
   GuestCommand& cmd = **opened;
   ExecChannel& channel = cmd.channel();
 
@@ -38,7 +36,7 @@ void ServeExecStream(UniqueFd fd, std::string leftover, VmService& vms, const st
     for (;;) {
       auto ev = cmd.Next();
       if (!ev.ok()) {
-        SendError(fd.get(), ev.error());
+        SendError(ws, ev.error());
         break;
       }
       if (ev->kind == ExecEvent::kExit) {
@@ -48,12 +46,12 @@ void ServeExecStream(UniqueFd fd, std::string leftover, VmService& vms, const st
         exited = true;
         // An auto-remove VM is gone before its client learns the exit code.
         cmd.EndRun();
-        WriteStreamFrame(fd.get(), StreamType::kExit, SafeDump(j)).ok();
+        ws.Send(Msg(StreamType::kExit), SafeDump(j)).ok();
         break;
       }
       if (ev->kind == ExecEvent::kStdoutEof) continue;  // EXIT follows
       auto type = ev->kind == ExecEvent::kStdout ? StreamType::kStdout : StreamType::kStderr;
-      if (!WriteStreamFrame(fd.get(), type, ev->data).ok() && !hung_up) {
+      if (!ws.Send(Msg(type), ev->data).ok() && !hung_up) {
         // The client is gone; keep draining (bounded by the hangup's kill
         // deadline) so the command is not blocked forever.
         hung_up = true;
@@ -62,41 +60,41 @@ void ServeExecStream(UniqueFd fd, std::string leftover, VmService& vms, const st
     }
     exited = true;
     // Ends the reader below: nothing more will be accepted from the client.
-    ::shutdown(fd.get(), SHUT_RD);
+    ws.Close(1000);
   });
 
   // Client -> guest, on this thread.
-  StreamReader reader(fd.get(), std::move(leftover));
   bool stdin_closed = false;
   for (;;) {
-    auto f = reader.Next();
-    if (!f.ok() || !f->has_value()) {
+    auto m = ws.Recv();
+    if (!m.ok() || !m->has_value()) {
       if (!exited) {
         spdlog::info("exec on vm {}: client went away; sending SIGHUP", ref);
         cmd.Hangup(kHangupGrace);
       }
       break;
     }
-    StreamFrame& frame = **f;
+    const WsMessage& msg = **m;
+    std::string_view payload = msg.payload();
     Status st;
-    switch (frame.type) {
+    switch (msg.text ? StreamType{} : static_cast<StreamType>(msg.type())) {
       case StreamType::kStdin:
-        if (!stdin_closed) st = channel.WriteStdin(frame.payload);
+        if (!stdin_closed) st = channel.WriteStdin(payload);
         break;
       case StreamType::kStdinEof:
         if (!stdin_closed) st = channel.CloseStdin();
         stdin_closed = true;
         break;
       case StreamType::kSignal:
-        if (frame.payload.size() == 1) st = channel.Signal(static_cast<unsigned char>(frame.payload[0]));
+        if (payload.size() == 1) st = channel.Signal(static_cast<unsigned char>(payload[0]));
         break;
       case StreamType::kResize: {
         uint16_t rows = 0, cols = 0;
-        if (DecodeResize(frame.payload, rows, cols)) st = channel.Resize(rows, cols);
+        if (DecodeResize(payload, rows, cols)) st = channel.Resize(rows, cols);
         break;
       }
       default:
-        break;  // unknown client frames are ignored (newer clients)
+        break;  // unknown client messages are ignored (newer clients)
     }
     if (!st.ok() && !exited) spdlog::debug("exec on vm {}: {}", ref, st.error().message());
   }

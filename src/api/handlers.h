@@ -19,6 +19,8 @@
 
 namespace banger {
 
+class DaemonMetrics;
+
 struct DaemonInfo {
   std::string version;
   std::string home;
@@ -43,6 +45,7 @@ struct ApiServices {
   SnapshotService* snapshots = nullptr;  // null: snapshot routes answer 503
   TemplateService* templates = nullptr;  // null: template routes answer 503
   PortService* ports = nullptr;          // null: port routes (and create with ports) answer 503
+  DaemonMetrics* metrics = nullptr;      // set by ApiRouter
 };
 
 // /v1/ping, /v1/daemon/stop, /v1/web/tokens
@@ -68,5 +71,7 @@ HttpResponse CreateVm(ApiServices& s, const CreateVmRequest& cr, const std::opti
 void AddTemplateRoutes(RouteTable& t, ApiServices& s);
 // /v1/vms/{ref}/archive and /v1/vms/{ref}/files (guest files, vm cp)
 void AddFileRoutes(RouteTable& t, ApiServices& s);
+// GET /metrics (api/metrics.h)
+void AddMetricsRoutes(RouteTable& t, ApiServices& s);
 
 }  // namespace banger

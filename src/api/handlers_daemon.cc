@@ -1,5 +1,9 @@
-// GET /v1/ping, POST /v1/daemon/stop, and the web UI's tokens:
-// POST/DELETE /v1/web/tokens (api/web_auth.h).
+// GET /v1/ping, POST /v1/daemon/stop, GET /v1/openapi.yaml (docs/openapi.yaml,
+// embedded at build time) and the web UI's tokens: POST/DELETE
+// /v1/web/tokens (api/web_auth.h: login tokens, and scrape tokens for GET
+// /metrics).
+#include <banger/openapi_doc.h>
+
 #include "api/handlers.h"
 #include "api/respond.h"
 
@@ -21,6 +25,13 @@ void AddDaemonRoutes(RouteTable& t, ApiServices& s) {
     if (!info.web_url.empty()) j["web_url"] = info.web_url;
     return JsonResponse(200, j);
   });
+  t.Add("GET", "/v1/openapi.yaml", [](const ApiCall&) {
+    HttpResponse r;
+    r.status = 200;
+    r.content_type = "application/yaml";
+    r.body = kOpenApiYaml;
+    return r;
+  });
   t.Add(
       "POST", "/v1/daemon/stop",
       [&s](const ApiCall&) {
@@ -36,6 +47,26 @@ void AddDaemonRoutes(RouteTable& t, ApiServices& s) {
         }
         if (!c.req.peer_uid)
           return ErrorResponse(Error::Invalid("web tokens are issued on the Unix socket only"));
+        // An optional body: {"scope": "login"} (the default) or {"scope": "metrics"}, a scrape token.
+        std::string scope = "login";
+        if (!c.req.body.empty()) {
+          Json body = Json::parse(c.req.body, nullptr, false);
+          auto it = body.is_object() ? body.find("scope") : body.end();
+          if (!body.is_object() || body.size() > 1 ||
+              (body.size() == 1 && (it == body.end() || !it->is_string())))
+            return ErrorResponse(Error::Invalid("body: expected {\"scope\": \"login\" | \"metrics\"}"));
+          if (it != body.end()) scope = it->get<std::string>();
+        }
+        if (scope == "metrics") {
+          API_TRY(std::string token, s.web_auth->IssueMetrics(*c.req.peer_uid));
+          return JsonResponse(201, Json{{"scope", "metrics"},
+                                        {"token", token},
+                                        {"uid", *c.req.peer_uid},
+                                        {"metrics_url", s.info.web_url + "metrics"}});
+        }
+        if (scope != "login")
+          return ErrorResponse(
+              Error::Invalid("scope: expected \"login\" or \"metrics\", not \"" + scope + "\""));
         API_TRY(std::string token, s.web_auth->IssueLogin(*c.req.peer_uid));
         return JsonResponse(
             201, Json{{"url", s.info.web_url + "login?token=" + token},

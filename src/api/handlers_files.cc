@@ -1,11 +1,7 @@
-// Guest files: /v1/vms/{ref}/archive (tar streams in and out, on an upgraded
-// connection: docs/adr/0023) and /v1/vms/{ref}/files (single files and
+// Guest files: /v1/vms/{ref}/archive and .../archive/upload (tar streams out
+// and in, WebSockets: docs/adr/0023, 0026) and /v1/vms/{ref}/files (single files and
 // listings, plain HTTP, bounded). The work is CpService's
 // (daemon/cp_service.h); guest error codes keep their own HTTP statuses.
-#include <poll.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-
 #include <charconv>
 
 #include "api/handlers.h"
@@ -17,8 +13,9 @@
 namespace banger {
 namespace {
 
-// The stream's idle limit both ways: a client that stops reading (or
-// sending) for this long ends its copy, and only its copy.
+// An upload's idle limit: a client that stops sending for this long ends its
+// copy, and only its copy (one that stops reading a download is dropped
+// after ws_write_timeout).
 constexpr std::chrono::seconds kClientIdle{120};
 // Single files through the files API are read into memory: this bounds them.
 constexpr int64_t kMaxFileBytes = int64_t{8} << 20;
@@ -35,30 +32,6 @@ std::string CpErrorFrame(const Error& e, const std::string& code) {
       Json{{"code", code.empty() ? std::string(ErrorKindName(e.kind())) : code}, {"message", e.message()}});
 }
 
-void SetIdleTimeouts(int fd) {
-  timeval tv{};
-  tv.tv_sec = kClientIdle.count();
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-}
-
-// After an early error frame on an upload: the client may still be sending.
-// Closing with its bytes unread would reset the connection and could lose
-// the frame, so its input is read and dropped (bounded in time) until it
-// notices and hangs up.
-void DrainClient(int fd) {
-  ::shutdown(fd, SHUT_WR);
-  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  std::string sink(64 * 1024, '\0');
-  while (std::chrono::steady_clock::now() < until) {
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, 200) < 0 && errno != EINTR) return;
-    if ((p.revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
-    ssize_t n = ::recv(fd, sink.data(), sink.size(), MSG_DONTWAIT);
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) return;
-  }
-}
-
 Result<std::string> PathParam(const ApiCall& c) {
   std::string path = c.QueryValue("path");
   if (path.empty()) return Error::Invalid("the path query parameter is required");
@@ -66,10 +39,10 @@ Result<std::string> PathParam(const ApiCall& c) {
   return path;
 }
 
-// GET /v1/vms/{ref}/archive?path=P[&follow_links=1], upgraded: stdout frames
-// carrying the tar, then a result {"bytes","sha256"} or an error frame.
+// GET /v1/vms/{ref}/archive?path=P[&follow_links=1], a WebSocket: stdout
+// messages carrying the tar, then a result {"bytes","sha256"} or an error.
 HttpResponse GetArchive(ApiServices& s, const ApiCall& c) {
-  if (auto st = RequireUpgrade(c.req, "archive download"); !st.ok()) return ErrorResponse(st.error());
+  if (auto st = RequireWebSocket(c.req, "archive download"); !st.ok()) return ErrorResponse(st.error());
   API_TRY(std::string path, PathParam(c));
   API_TRY(auto view, s.vms.Get(c.Param(0)));
   bool follow = QueryBool(c.query, "follow_links");
@@ -80,13 +53,12 @@ HttpResponse GetArchive(ApiServices& s, const ApiCall& c) {
   if (!st.ok()) return CpErrorResponse(st.error(), code);
   VmService* vms = &s.vms;
   std::string id = view.vm.id;
-  return StreamUpgrade([vms, id, path, follow](UniqueFd fd, const std::string& /*leftover*/) {
-    SetIdleTimeouts(fd.get());
+  return WebSocketStream([vms, id, path, follow](WsConn& ws) {
     CpService cp(*vms);
     std::string buf;
     auto flush = [&]() -> Status {
       if (buf.empty()) return OkStatus();
-      Status w = WriteStreamFrame(fd.get(), StreamType::kStdout, buf);
+      Status w = ws.Send(Msg(StreamType::kStdout), buf);
       buf.clear();
       if (!w.ok()) return Error::Unavailable("the client stopped reading");
       return OkStatus();
@@ -100,20 +72,19 @@ HttpResponse GetArchive(ApiServices& s, const ApiCall& c) {
     if (r.ok() && !flush().ok()) r = Error::Unavailable("the client stopped reading");
     if (!r.ok()) {
       spdlog::info("vm {}: copy of {} out: {}", id, path, r.error().message());
-      WriteStreamFrame(fd.get(), StreamType::kError, CpErrorFrame(r.error(), err_code)).ok();
+      ws.Send(Msg(StreamType::kError), CpErrorFrame(r.error(), err_code)).ok();
       return;
     }
-    WriteStreamFrame(fd.get(), StreamType::kResult,
-                     SafeDump(Json{{"bytes", r->bytes}, {"sha256", r->sha256}}))
-        .ok();
+    ws.Send(Msg(StreamType::kResult), SafeDump(Json{{"bytes", r->bytes}, {"sha256", r->sha256}})).ok();
   });
 }
 
-// PUT /v1/vms/{ref}/archive?path=DIR[&chown=U:G], upgraded: the client sends
-// stdin frames (the tar) and stdin-eof; the answer is a result
-// {"bytes","entries","sha256"} or an error frame.
+// GET /v1/vms/{ref}/archive/upload?path=DIR[&chown=U:G], a WebSocket: the
+// client sends stdin messages (the tar) and stdin_eof; the answer is a
+// result {"bytes","entries","sha256"} or an error. After an early error the
+// server's closing handshake reads and drops what the client still sends.
 HttpResponse PutArchive(ApiServices& s, const ApiCall& c) {
-  if (auto st = RequireUpgrade(c.req, "archive upload"); !st.ok()) return ErrorResponse(st.error());
+  if (auto st = RequireWebSocket(c.req, "archive upload"); !st.ok()) return ErrorResponse(st.error());
   API_TRY(std::string dir, PathParam(c));
   std::string chown = c.QueryValue("chown");
   if (!chown.empty()) {
@@ -122,29 +93,32 @@ HttpResponse PutArchive(ApiServices& s, const ApiCall& c) {
   API_TRY(auto view, s.vms.Get(c.Param(0)));
   VmService* vms = &s.vms;
   std::string id = view.vm.id;
-  return StreamUpgrade([vms, id, dir, chown](UniqueFd fd, std::string leftover) {
-    SetIdleTimeouts(fd.get());
+  return WebSocketStream([vms, id, dir, chown](WsConn& ws) {
     CpService cp(*vms);
-    StreamReader reader(fd.get(), std::move(leftover));
     CpSource source = [&]() -> Result<std::optional<std::string>> {
       for (;;) {
-        auto f = reader.Next();
-        if (!f.ok() || !f->has_value())
+        auto m = ws.Recv(kClientIdle);
+        if (!m.ok() && m.error().kind() == ErrorKind::kTimeout) {
+          return Error::Timeout("the client sent nothing for " + std::to_string(kClientIdle.count()) + "s");
+        }
+        if (!m.ok() || !m->has_value())
           return Error::Unavailable("the client went away before the end of the archive");
-        if ((*f)->type == StreamType::kStdin) return std::optional<std::string>(std::move((*f)->payload));
-        if ((*f)->type == StreamType::kStdinEof) return std::optional<std::string>();
+        const WsMessage& msg = **m;
+        if (msg.text) continue;
+        if (msg.type() == Msg(StreamType::kStdin))
+          return std::optional<std::string>(std::string(msg.payload()));
+        if (msg.type() == Msg(StreamType::kStdinEof)) return std::optional<std::string>();
       }
     };
     std::string err_code;
     auto r = cp.CopyIn(id, dir, chown, source, &err_code);
     if (!r.ok()) {
       spdlog::info("vm {}: copy into {}: {}", id, dir, r.error().message());
-      WriteStreamFrame(fd.get(), StreamType::kError, CpErrorFrame(r.error(), err_code)).ok();
-      DrainClient(fd.get());
+      ws.Send(Msg(StreamType::kError), CpErrorFrame(r.error(), err_code)).ok();
       return;
     }
-    WriteStreamFrame(fd.get(), StreamType::kResult,
-                     SafeDump(Json{{"bytes", r->bytes}, {"entries", r->entries}, {"sha256", r->sha256}}))
+    ws.Send(Msg(StreamType::kResult),
+            SafeDump(Json{{"bytes", r->bytes}, {"entries", r->entries}, {"sha256", r->sha256}}))
         .ok();
   });
 }
@@ -202,14 +176,14 @@ HttpResponse PutFiles(ApiServices& s, const ApiCall& c) {
 }  // namespace
 
 void AddFileRoutes(RouteTable& t, ApiServices& s) {
-  // The streams are upgraded connections, served on the Unix socket only
-  // (like exec); so is writing a file, which is as strong as exec (root in
-  // the guest). Reading a file or a listing is served on the web UI too.
+  // The archive streams are WebSockets served on the Unix socket only; so
+  // is writing a file, which is as strong as exec (root in the guest).
+  // Reading a file or a listing is served on the web UI too.
   t.Add(
       "GET", "/v1/vms/{ref}/archive", [&s](const ApiCall& c) { return GetArchive(s, c); },
       RouteAccess::kLocal);
   t.Add(
-      "PUT", "/v1/vms/{ref}/archive", [&s](const ApiCall& c) { return PutArchive(s, c); },
+      "GET", "/v1/vms/{ref}/archive/upload", [&s](const ApiCall& c) { return PutArchive(s, c); },
       RouteAccess::kLocal);
   t.Add("GET", "/v1/vms/{ref}/files", [&s](const ApiCall& c) { return GetFiles(s, c); });
   t.Add(

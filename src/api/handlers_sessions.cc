@@ -13,17 +13,19 @@ HttpResponse SessionResponse(int status, const Result<GuestSession>& s) {
   return JsonResponse(status, ToJson(*s));
 }
 
-// logs and attach: an exec in the session's VM, relayed on the upgraded connection.
-HttpResponse SessionStreamUpgrade(ApiServices& s, const ApiCall& c, const std::string& action) {
-  if (auto st = RequireUpgrade(c.req, action); !st.ok()) return ErrorResponse(st.error());
-  API_TRY(Json body, Body(c.req));
-  std::string what = action + " request";
-  API_TRY(SessionStreamRequest sr, Decode<SessionStreamRequest>(body, what.c_str()));
+// logs and attach: an exec in the session's VM, relayed on the WebSocket.
+// logs takes ?follow=0|1.
+HttpResponse SessionStreamWs(ApiServices& s, const ApiCall& c, const std::string& action) {
+  if (auto st = RequireWebSocket(c.req, "session " + action); !st.ok()) return ErrorResponse(st.error());
   const std::string& ref = c.Param(0);
   std::string vm = c.QueryValue("vm");
-  API_TRY(SessionStream st,
-          action == "logs" ? s.sessions.Logs(ref, vm, sr.follow) : s.sessions.Attach(ref, vm));
-  return ExecUpgrade(s.vms, st.vm_id, st.exec, std::chrono::seconds(30));
+  std::string f = c.QueryValue("follow");
+  if (!f.empty() && f != "0" && f != "1" && f != "true" && f != "false") {
+    return ErrorResponse(Error::Invalid("query parameter follow must be 0 or 1"));
+  }
+  bool follow = f == "1" || f == "true";
+  API_TRY(SessionStream st, action == "logs" ? s.sessions.Logs(ref, vm, follow) : s.sessions.Attach(ref, vm));
+  return ExecStream(s.vms, st.vm_id, st.exec, std::chrono::seconds(30));
 }
 
 }  // namespace
@@ -46,12 +48,9 @@ void AddSessionRoutes(RouteTable& t, ApiServices& s) {
   t.Add("POST", "/v1/sessions/{s}/stop", [&s](const ApiCall& c) {
     return SessionResponse(200, s.sessions.Stop(c.Param(0), c.QueryValue("vm")));
   });
-  t.Add(
-      "POST", "/v1/sessions/{s}/logs", [&s](const ApiCall& c) { return SessionStreamUpgrade(s, c, "logs"); },
-      RouteAccess::kLocal);
-  t.Add(
-      "POST", "/v1/sessions/{s}/attach",
-      [&s](const ApiCall& c) { return SessionStreamUpgrade(s, c, "attach"); }, RouteAccess::kLocal);
+  // WebSockets, on the web listener too (docs/security.md).
+  t.Add("GET", "/v1/sessions/{s}/logs", [&s](const ApiCall& c) { return SessionStreamWs(s, c, "logs"); });
+  t.Add("GET", "/v1/sessions/{s}/attach", [&s](const ApiCall& c) { return SessionStreamWs(s, c, "attach"); });
 }
 
 }  // namespace banger

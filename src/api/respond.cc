@@ -1,7 +1,5 @@
 #include "api/respond.h"
 
-#include <sys/socket.h>
-
 #include <charconv>
 #include <thread>
 #include <utility>
@@ -12,28 +10,27 @@
 namespace banger {
 namespace {
 
-// Runs `op` on the upgraded connection. A client that goes away cancels it:
-// a reader notices the end of the stream while `op` runs on this thread.
-void ServeProgress(UniqueFd fd, std::string leftover, const ProgressOp& op) {
+// Runs `op` on the WebSocket. A client that goes away cancels it: a reader
+// notices the end of the stream while `op` runs on this thread.
+void ServeProgress(WsConn& ws, const ProgressOp& op) {
   std::atomic<bool> cancel{false};
   std::thread watcher([&] {
-    StreamReader reader(fd.get(), std::move(leftover));
     for (;;) {
-      auto f = reader.Next();
-      if (!f.ok() || !f->has_value()) break;
+      auto m = ws.Recv();
+      if (!m.ok() || !m->has_value()) break;
     }
     cancel = true;
   });
   auto progress = [&](const std::string& line) {
-    if (!WriteStreamFrame(fd.get(), StreamType::kProgress, line).ok()) cancel = true;
+    if (!ws.Send(Msg(StreamType::kProgress), line).ok()) cancel = true;
   };
   auto result = op(progress, cancel);
   if (result.ok()) {
-    WriteStreamFrame(fd.get(), StreamType::kResult, SafeDump(*result)).ok();
+    ws.Send(Msg(StreamType::kResult), SafeDump(*result)).ok();
   } else {
-    WriteStreamFrame(fd.get(), StreamType::kError, EncodeErrorFrame(result.error())).ok();
+    SendStreamError(ws, result.error());
   }
-  ::shutdown(fd.get(), SHUT_RD);
+  ws.Close(1000);  // ends the watcher's read
   watcher.join();
 }
 
@@ -100,34 +97,72 @@ Json VmViewJson(const VmView& v) {
   return j;
 }
 
-HttpResponse StreamUpgrade(std::function<void(UniqueFd, std::string)> serve) {
-  HttpResponse r;
-  r.status = 101;
-  r.content_type = "";
-  r.headers["Upgrade"] = kStreamProtocol;
-  r.upgrade = std::move(serve);
-  return r;
-}
-
-Status RequireUpgrade(const HttpRequest& req, const std::string& what) {
-  if (req.headers.count("upgrade") == 0) {
-    return Error::Invalid(what + " needs an upgraded connection (Upgrade: " + std::string(kStreamProtocol) +
-                          ")");
+Status RequireWebSocket(const HttpRequest& req, const std::string& what) {
+  if (!IsWebSocketUpgrade(req)) {
+    return Error::Invalid(what + " is a WebSocket stream: connect with Upgrade: websocket");
   }
   return OkStatus();
 }
 
-HttpResponse ProgressUpgrade(ProgressOp op) {
-  return StreamUpgrade([op = std::move(op)](UniqueFd fd, std::string leftover) {
-    ServeProgress(std::move(fd), std::move(leftover), op);
+HttpResponse WebSocketStream(std::function<void(WsConn&)> serve) {
+  HttpResponse r;
+  r.status = 101;
+  r.content_type = "";
+  r.websocket = std::move(serve);
+  return r;
+}
+
+Result<Json> ReadOpenRequest(WsConn& ws, const std::string& what, std::chrono::milliseconds timeout) {
+  auto m = ws.Recv(timeout);
+  if (!m.ok()) {
+    if (m.error().kind() == ErrorKind::kTimeout) {
+      std::string limit = timeout.count() % 1000 == 0 ? std::to_string(timeout.count() / 1000) + "s"
+                                                      : std::to_string(timeout.count()) + "ms";
+      return Error::Invalid("no " + what + " within " + limit + ": send it as the first (text) message");
+    }
+    return std::move(m).error();
+  }
+  if (!m->has_value()) return Error::Unavailable("the client closed the stream before sending the " + what);
+  if (!(*m)->text) return Error::Invalid("the " + what + " must be the first message, as text (JSON)");
+  auto j = ParseJson((*m)->data);
+  if (!j.ok()) return Error::Invalid(what + ": " + j.error().message());
+  if (!j->is_object()) return Error::Invalid(what + " must be a JSON object");
+  return *j;
+}
+
+void SendStreamError(WsConn& ws, const Error& e) {
+  ws.Send(Msg(StreamType::kError), EncodeErrorFrame(e)).ok();
+}
+
+HttpResponse ProgressStream(const std::string& what,
+                            std::function<Result<ProgressOp>(const Json& open)> make) {
+  return WebSocketStream([what, make = std::move(make)](WsConn& ws) {
+    auto open = ReadOpenRequest(ws, what);
+    if (!open.ok()) return SendStreamError(ws, open.error());
+    auto op = make(*open);
+    if (!op.ok()) return SendStreamError(ws, op.error());
+    ServeProgress(ws, *op);
   });
 }
 
-HttpResponse ExecUpgrade(VmService& vms, const std::string& vm_id, const ExecRequest& exec,
-                         std::chrono::milliseconds agent_timeout, bool may_be_run_command) {
-  return StreamUpgrade([&vms, vm_id, exec, agent_timeout, may_be_run_command](UniqueFd fd,
-                                                                              std::string leftover) {
-    ServeExecStream(std::move(fd), std::move(leftover), vms, vm_id, exec, agent_timeout, may_be_run_command);
+void WithClientWatch(WsConn& ws, const std::function<void(const std::atomic<bool>& cancel)>& loop) {
+  std::atomic<bool> cancel{false};
+  std::thread watcher([&] {
+    for (;;) {
+      auto m = ws.Recv();
+      if (!m.ok() || !m->has_value()) break;
+    }
+    cancel = true;
+  });
+  loop(cancel);
+  ws.Close(1000);  // ends the watcher's read
+  watcher.join();
+}
+
+HttpResponse ExecStream(VmService& vms, const std::string& vm_id, const ExecRequest& exec,
+                        std::chrono::milliseconds agent_timeout) {
+  return WebSocketStream([&vms, vm_id, exec, agent_timeout](WsConn& ws) {
+    ServeExecStream(ws, vms, vm_id, exec, agent_timeout);
   });
 }
 

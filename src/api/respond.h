@@ -1,6 +1,6 @@
 // What the API's handlers share: JSON answers and errors, request bodies
-// and query parameters read at the edge, and the upgraded answers (progress
-// streams, exec streams).
+// and query parameters read at the edge, and the WebSocket streams
+// (progress streams, exec streams, follow streams).
 #pragma once
 
 #include <atomic>
@@ -50,18 +50,42 @@ bool QueryBool(const std::map<std::string, std::string>& q, const std::string& k
 // A VM as the API shows it: the record plus its handles when it has some.
 Json VmViewJson(const VmView& v);
 
-// Ok when the client asked to upgrade; else the error saying `what` needs it.
-Status RequireUpgrade(const HttpRequest& req, const std::string& what);
+// Ok for a WebSocket opening request; else the 400 saying `what` is a
+// WebSocket stream.
+Status RequireWebSocket(const HttpRequest& req, const std::string& what);
 
-// A long operation on an upgraded connection: progress frames, then one
-// result or error frame. The client going away sets `cancel`.
+// The answer accepting the WebSocket and running `serve` on it (on the
+// request's thread); the server closes it (1000) when `serve` returns.
+HttpResponse WebSocketStream(std::function<void(WsConn&)> serve);
+
+// How long a stream that takes an opening request waits for it.
+inline constexpr std::chrono::seconds kOpenRequestTimeout{30};
+// The opening request of a stream: the first message, a text message
+// holding a JSON object.
+Result<Json> ReadOpenRequest(WsConn& ws, const std::string& what,
+                             std::chrono::milliseconds timeout = kOpenRequestTimeout);
+template <typename T>
+Result<T> ReadOpen(WsConn& ws, const std::string& what) {
+  BANGER_ASSIGN_OR_RETURN(Json j, ReadOpenRequest(ws, what));
+  return Decode<T>(j, what.c_str());
+}
+// The last message of a failed stream.
+void SendStreamError(WsConn& ws, const Error& e);
+
+// A long operation on a WebSocket: progress messages, then one result or
+// error message. The client going away sets `cancel`.
 using ProgressOp = std::function<Result<Json>(const std::function<void(const std::string&)>& progress,
                                               const std::atomic<bool>& cancel)>;
-// The 101 answer that runs `op` on the upgraded connection.
-HttpResponse ProgressUpgrade(ProgressOp op);
-// A 101 that hands the upgraded connection (and what was read past the
-// request) to `serve`, on the request's thread.
-HttpResponse StreamUpgrade(std::function<void(UniqueFd, std::string)> serve);
+// The stream that reads its opening request (`what`, a JSON object), makes
+// the operation from it with `make` (an error there is the stream's error
+// message) and runs it.
+HttpResponse ProgressStream(const std::string& what,
+                            std::function<Result<ProgressOp>(const Json& open)> make);
+
+// Runs `loop(cancel)` while a reader notices the client going away (which
+// sets `cancel`): the follow streams (events, console), which send and
+// never expect a message.
+void WithClientWatch(WsConn& ws, const std::function<void(const std::atomic<bool>& cancel)>& loop);
 
 template <typename T>
 Result<Json> ToJsonResult(Result<T> r) {
@@ -69,10 +93,8 @@ Result<Json> ToJsonResult(Result<T> r) {
   return ToJson(*r);
 }
 
-// The 101 answer relaying an upgraded connection to an exec in a VM.
-// `may_be_run_command`: `POST /v1/vms/{id}/exec`, whose first command on an
-// auto-remove VM is its run command (docs/api.md).
-HttpResponse ExecUpgrade(VmService& vms, const std::string& vm_id, const ExecRequest& exec,
-                         std::chrono::milliseconds agent_timeout, bool may_be_run_command = false);
+// The stream relaying a WebSocket to an exec in a VM (api/exec_stream.h).
+HttpResponse ExecStream(VmService& vms, const std::string& vm_id, const ExecRequest& exec,
+                        std::chrono::milliseconds agent_timeout);
 
 }  // namespace banger

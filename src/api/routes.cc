@@ -28,6 +28,8 @@ bool MoreSpecific(const std::vector<std::string>& a, const std::vector<std::stri
 
 }  // namespace
 
+const char* RouteAccessName(RouteAccess a) { return a == RouteAccess::kLocal ? "local" : "any"; }
+
 std::string ApiCall::QueryValue(const std::string& key) const {
   auto it = query.find(key);
   return it == query.end() ? "" : it->second;
@@ -70,7 +72,7 @@ void RouteTable::Add(const std::string& method, const std::string& pattern, ApiH
       return;
     }
   }
-  routes_.push_back(Route{std::move(segs), {{method, Method{std::move(handler), access}}}});
+  routes_.push_back(Route{std::move(segs), pattern, {{method, Method{std::move(handler), access}}}});
 }
 
 const RouteTable::Route* RouteTable::Match(const std::vector<std::string>& segs) const {
@@ -81,14 +83,31 @@ const RouteTable::Route* RouteTable::Match(const std::vector<std::string>& segs)
   return best;
 }
 
-HttpResponse RouteTable::Dispatch(const HttpRequest& req, Listener from) const {
+std::vector<ApiRouteInfo> RouteTable::List() const {
+  std::vector<ApiRouteInfo> out;
+  for (const auto& r : routes_) {
+    std::string pattern;
+    for (const auto& seg : r.segments) pattern += "/" + seg;
+    for (const auto& [method, m] : r.handlers) out.push_back(ApiRouteInfo{method, pattern, m.access});
+  }
+  std::sort(out.begin(), out.end(), [](const ApiRouteInfo& a, const ApiRouteInfo& b) {
+    return a.pattern != b.pattern ? a.pattern < b.pattern : a.method < b.method;
+  });
+  return out;
+}
+
+HttpResponse RouteTable::Dispatch(const HttpRequest& req, Listener from, std::string* matched) const {
+  if (matched) *matched = kUnmatchedRoute;
   std::string path = req.Path();
   auto parsed = PathSegments(req.target);
   if (!parsed.ok()) return ErrorResponse(parsed.error());
   const auto& segs = *parsed;
-  if (segs.size() < 2 || segs[0] != "v1") return ErrorResponse(Error::NotFound("no such endpoint: " + path));
   const Route* route = Match(segs);
+  // Everything is under /v1 but GET /metrics, where Prometheus looks.
+  if (!route && (segs.size() < 2 || segs[0] != "v1"))
+    return ErrorResponse(Error::NotFound("no such endpoint: " + path));
   if (!route) return ErrorResponse(Error::NotFound("no such endpoint: " + req.method + " " + path));
+  if (matched) *matched = route->pattern;
   auto h = route->handlers.find(req.method);
   if (h == route->handlers.end()) {
     return ErrorResponse(Error::Invalid("method " + req.method + " not allowed on " + path));

@@ -24,6 +24,20 @@ namespace banger {
 enum class RouteAccess { kAny, kLocal };
 enum class Listener { kUnix, kWeb };
 
+// "any" or "local", as `bangerd --list-routes` and docs/openapi.yaml's
+// x-banger-access say it.
+const char* RouteAccessName(RouteAccess a);
+
+// The route label (GET /metrics) of a request no route matched.
+inline constexpr const char* kUnmatchedRoute = "unmatched";
+
+// One method of one route, as the table holds it.
+struct ApiRouteInfo {
+  std::string method;   // "GET"
+  std::string pattern;  // "/v1/vms/{ref}"
+  RouteAccess access = RouteAccess::kAny;
+};
+
 struct ApiCall {
   const HttpRequest& req;
   std::vector<std::string> params;  // the pattern's {parameters}, in order
@@ -46,8 +60,13 @@ class RouteTable {
            RouteAccess access = RouteAccess::kAny);
   // The handler of the best route, or 400 (a bad path, or a path that
   // exists but not for this method), 404 (no such path), 403 (a kLocal
-  // route from the web listener).
-  HttpResponse Dispatch(const HttpRequest& req, Listener from = Listener::kUnix) const;
+  // route from the web listener). `route` (when given) gets the matched
+  // route's pattern ("/v1/vms/{ref}"), or kUnmatchedRoute ("unmatched")
+  // when no route has the path: the label GET /metrics counts it under.
+  HttpResponse Dispatch(const HttpRequest& req, Listener from = Listener::kUnix,
+                        std::string* route = nullptr) const;
+  // Every method of every route, sorted by pattern, then method.
+  std::vector<ApiRouteInfo> List() const;
 
  private:
   struct Method {
@@ -56,6 +75,7 @@ class RouteTable {
   };
   struct Route {
     std::vector<std::string> segments;  // "{...}" = parameter
+    std::string pattern;                // "/v1/vms/{ref}"
     std::map<std::string, Method> handlers;
   };
   const Route* Match(const std::vector<std::string>& segs) const;

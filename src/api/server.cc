@@ -10,7 +10,10 @@ ApiRouter::ApiRouter(VmService& vms, ImageService& images, SessionService& sessi
                      TemplateService* templates, PortService* ports)
     : services_{vms,        images,    sessions,        monitor,
                 workspaces, events,    std::move(info), std::move(request_stop),
-                web_auth,   snapshots, templates,       ports} {
+                web_auth,   snapshots, templates,       ports},
+      metrics_(std::make_unique<DaemonMetrics>(MetricsSources{
+          &vms, &monitor, &events, ports, services_.info.version, services_.info.started_at})) {
+  services_.metrics = metrics_.get();
   AddDaemonRoutes(routes_, services_);
   AddImageRoutes(routes_, services_);
   AddVmRoutes(routes_, services_);
@@ -21,11 +24,21 @@ ApiRouter::ApiRouter(VmService& vms, ImageService& images, SessionService& sessi
   AddTemplateRoutes(routes_, services_);
   AddPortRoutes(routes_, services_);
   AddFileRoutes(routes_, services_);
+  AddMetricsRoutes(routes_, services_);
 }
 
-HttpResponse ApiRouter::Handle(const HttpRequest& req, Listener from) {
+HttpResponse ApiRouter::Handle(const HttpRequest& req) {
+  auto start = std::chrono::steady_clock::now();
+  std::string route;
+  HttpResponse r = Dispatch(req, Listener::kUnix, &route);
+  metrics_->ObserveRequest(Listener::kUnix, route, req.method, r.websocket ? 101 : r.status,
+                           std::chrono::steady_clock::now() - start);
+  return r;
+}
+
+HttpResponse ApiRouter::Dispatch(const HttpRequest& req, Listener from, std::string* route) {
   try {
-    HttpResponse r = routes_.Dispatch(req, from);
+    HttpResponse r = routes_.Dispatch(req, from, route);
     spdlog::debug("api: {} {} -> {}", req.method, req.target, r.status);
     return r;
   } catch (const std::exception& e) {

@@ -7,9 +7,12 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "api/handlers.h"
+#include "api/metrics.h"
 #include "api/respond.h"
 #include "api/routes.h"
 #include "http/http.h"
@@ -26,16 +29,25 @@ class ApiRouter {
   ApiRouter(const ApiRouter&) = delete;
   ApiRouter& operator=(const ApiRouter&) = delete;
 
-  // A request on the Unix socket.
-  HttpResponse Handle(const HttpRequest& req) { return Handle(req, Listener::kUnix); }
+  // A request on the Unix socket, counted in metrics() under its route.
+  HttpResponse Handle(const HttpRequest& req);
   // A request from the web listener, already authenticated by WebUi:
-  // RouteAccess::kLocal routes answer 403.
-  HttpResponse HandleWeb(const HttpRequest& req) { return Handle(req, Listener::kWeb); }
+  // RouteAccess::kLocal routes answer 403. Not counted: WebUi counts every
+  // request of its listener; `route` gets the matched route's pattern (or
+  // kUnmatchedRoute).
+  HttpResponse HandleWeb(const HttpRequest& req, std::string* route = nullptr) {
+    return Dispatch(req, Listener::kWeb, route);
+  }
+  // GET /metrics (api/metrics.h); the daemon hands it its listeners.
+  DaemonMetrics& metrics() { return *metrics_; }
+  // The route table (method, pattern, access): `bangerd --list-routes`.
+  std::vector<ApiRouteInfo> Routes() const { return routes_.List(); }
 
  private:
-  HttpResponse Handle(const HttpRequest& req, Listener from);
+  HttpResponse Dispatch(const HttpRequest& req, Listener from, std::string* route);
 
   ApiServices services_;  // the handlers hold a reference to it
+  std::unique_ptr<DaemonMetrics> metrics_;
   RouteTable routes_;
 };
 

@@ -97,6 +97,16 @@ TEST_F(ApiTest, PingReportsDaemon) {
   EXPECT_EQ(Body(r)["vms_total"], 0);
 }
 
+TEST_F(ApiTest, ServesItsOpenApiDocumentOnBothListeners) {
+  for (const auto& r :
+       {Call("GET", "/v1/openapi.yaml"), Web("GET", "/v1/openapi.yaml", {{"host", "127.0.0.1"}})}) {
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.content_type, "application/yaml");
+    EXPECT_EQ(r.body.rfind("openapi: 3.1.0\n", 0), 0u);
+    EXPECT_NE(r.body.find("\n  /v1/openapi.yaml:\n"), std::string::npos);
+  }
+}
+
 TEST_F(ApiTest, MalformedJsonAndUnknownFieldsAre400) {
   auto r = Call("POST", "/v1/vms", "{\"name\":");
   EXPECT_EQ(r.status, 400);
@@ -125,8 +135,9 @@ TEST_F(ApiTest, GuestFileRoutesCheckTheirInputBeforeTheGuest) {
   refused("PUT", "/v1/vms/nope/files?path=/root/x&chown=1:x", 400, "UID:GID");
   refused("GET", "/v1/vms/nope/files?path=/root", 404, "nope");
   // The archives are streams: a plain request is told so.
-  refused("GET", "/v1/vms/nope/archive?path=/root", 400, "upgraded connection");
-  refused("PUT", "/v1/vms/nope/archive?path=/root", 400, "upgraded connection");
+  refused("GET", "/v1/vms/nope/archive?path=/root", 400, "is a WebSocket stream");
+  refused("GET", "/v1/vms/nope/archive/upload?path=/root", 400, "is a WebSocket stream");
+  refused("PUT", "/v1/vms/nope/archive?path=/root", 400, "not allowed");
 }
 
 TEST_F(ApiTest, UnknownEndpointAndMethod) {
@@ -251,6 +262,33 @@ TEST_F(ApiTest, StatsOfARunningVmAndOfAMissingOne) {
   EXPECT_EQ(Call("GET", "/v1/vms/nope/stats").status, 404);
 }
 
+TEST_F(ApiTest, StatsHistoryOfAVmIsWhatTheStatsPassesSampled) {
+  ImportBase();
+  ASSERT_EQ(Call("POST", "/v1/vms", R"({"name":"t1"})").status, 201);
+  auto empty = Call("GET", "/v1/vms/t1/stats/history");
+  ASSERT_EQ(empty.status, 200) << empty.body;
+  EXPECT_EQ(Body(empty)["samples"].size(), 0u);
+  procs_.SetUsage(svc_->Get("t1")->handles->pid, ProcUsage{0, 100 << 20, 1LL << 30});
+  monitor_->CollectStats();
+  monitor_->CollectStats();
+  auto r = Call("GET", "/v1/vms/t1/stats/history");
+  ASSERT_EQ(r.status, 200) << r.body;
+  Json j = Body(r);
+  EXPECT_EQ(j["name"], "t1");
+  EXPECT_EQ(j["state"], "running");
+  EXPECT_EQ(j["max_samples"], 360);
+  ASSERT_EQ(j["samples"].size(), 2u);
+  const Json& s = j["samples"][1];
+  EXPECT_EQ(s["rss_bytes"], 100 << 20);
+  EXPECT_EQ(s["disk_bytes"], s["system_overlay_bytes"].get<int64_t>() + s["work_disk_bytes"].get<int64_t>());
+  EXPECT_TRUE(ParseRfc3339(s["at"].get<std::string>()).ok());
+  EXPECT_TRUE(s.contains("cpu_percent"));
+  EXPECT_EQ(Call("GET", "/v1/vms/nope/stats/history").status, 404);
+  EXPECT_EQ(Call("POST", "/v1/vms/t1/stats/history").status, 400);
+  EXPECT_EQ(Web("GET", "/v1/vms/t1/stats/history", {{"host", "127.0.0.1:8080"}}).status, 200)
+      << "the web UI's charts read it";
+}
+
 // ---------------- the web UI's listener ----------------
 
 // Found by the http fuzzer (fuzz/http_fuzzer.cc): a refusal quoting a Host
@@ -273,7 +311,27 @@ TEST_F(ApiTest, WebUiServesThePageAndGuardsTheApi) {
   EXPECT_EQ(page.status, 200);
   EXPECT_EQ(page.content_type, "text/html; charset=utf-8");
   EXPECT_NE(page.body.find("<title>banger</title>"), std::string::npos);
-  EXPECT_NE(page.headers["Content-Security-Policy"].find("frame-ancestors 'none'"), std::string::npos);
+  const std::string csp = page.headers["Content-Security-Policy"];
+  EXPECT_NE(csp.find("frame-ancestors 'none'"), std::string::npos);
+  EXPECT_NE(csp.find("script-src 'self';"), std::string::npos) << csp;
+  EXPECT_EQ(csp.find("'unsafe-eval'"), std::string::npos) << csp;
+  EXPECT_EQ(csp.find("http"), std::string::npos) << "no other origin: " << csp;
+  EXPECT_NE(page.body.find(R"(<script src="/assets/app.js")"), std::string::npos);
+  EXPECT_EQ(page.body.find("<script>"), std::string::npos) << "no inline script";
+  EXPECT_EQ(Web("GET", "/index.html", local).body, page.body);
+  // The bundle (xterm.js and the page's code) and its styles, built in.
+  auto js = Web("GET", "/assets/app.js", local);
+  EXPECT_EQ(js.status, 200);
+  EXPECT_EQ(js.content_type, "text/javascript; charset=utf-8");
+  EXPECT_EQ(js.headers["X-Content-Type-Options"], "nosniff");
+  EXPECT_GT(js.body.size(), 100'000u) << "xterm.js is bundled";
+  EXPECT_NE(js.body.find("/stats/history"), std::string::npos);
+  auto css = Web("GET", "/assets/app.css", local);
+  EXPECT_EQ(css.status, 200);
+  EXPECT_NE(css.body.find(".xterm"), std::string::npos);
+  EXPECT_EQ(Web("POST", "/assets/app.js", local).status, 400);
+  EXPECT_EQ(Web("GET", "/assets/app.js", {{"host", "127.0.0.1:8080"}, {"cookie", ""}}).status, 401)
+      << "the assets need the login too";
 
   // Reads go through; the API's own answers come back.
   auto list = Web("GET", "/v1/images", local);
@@ -303,7 +361,8 @@ TEST_F(ApiTest, WebUiServesThePageAndGuardsTheApi) {
   EXPECT_FALSE(stop_requested_);
   auto upgraded = ui;
   upgraded["upgrade"] = "banger-stream/1";
-  EXPECT_EQ(Web("POST", "/v1/vms/w1/exec", upgraded, R"({"argv":["true"]})").status, 400);
+  upgraded["connection"] = "Upgrade";
+  EXPECT_EQ(Web("GET", "/v1/vms/w1/exec", upgraded).status, 400);
   EXPECT_EQ(Web("GET", "/favicon.ico", local).status, 404);
 }
 
@@ -364,10 +423,10 @@ TEST_F(ApiTest, ConcurrentCreatesWithOneRequestIdMakeOneVm) {
 
 TEST_F(ApiTest, RoutesMatchLiteralsBeforeParametersAndNameTheMethod) {
   ImportBase();
-  // "build" is the build endpoint, not an image named build: GET is not allowed there.
-  auto b = Call("GET", "/v1/images/build");
+  // "build" is the build endpoint, not an image named build: DELETE is not allowed there.
+  auto b = Call("DELETE", "/v1/images/build");
   EXPECT_EQ(b.status, 400);
-  EXPECT_EQ(Body(b)["error"]["message"], "method GET not allowed on /v1/images/build");
+  EXPECT_EQ(Body(b)["error"]["message"], "method DELETE not allowed on /v1/images/build");
   EXPECT_EQ(Call("GET", "/v1/images/base").status, 200);
   // Empty segments are refused, never dropped: a path means one route only.
   EXPECT_EQ(Call("GET", "/v1//images/").status, 400);
@@ -377,10 +436,18 @@ TEST_F(ApiTest, RoutesMatchLiteralsBeforeParametersAndNameTheMethod) {
   EXPECT_EQ(unknown.status, 404);
   EXPECT_EQ(Body(unknown)["error"]["message"], "no such endpoint: GET /v1/vms/x/nothing");
   EXPECT_EQ(Body(Call("GET", "/v2/ping"))["error"]["message"], "no such endpoint: /v2/ping");
-  // Upgrades are asked for, never assumed.
-  auto exec = Call("POST", "/v1/vms/x/exec", R"({"argv":["true"]})");
+  // Streams are WebSockets, asked for, never assumed; the old POST is gone.
+  auto exec = Call("GET", "/v1/vms/x/exec");
   EXPECT_EQ(exec.status, 400);
-  EXPECT_EQ(Body(exec)["error"]["message"], "exec needs an upgraded connection (Upgrade: banger-stream/1)");
+  EXPECT_EQ(Body(exec)["error"]["message"], "exec is a WebSocket stream: connect with Upgrade: websocket");
+  EXPECT_EQ(Call("POST", "/v1/vms/x/exec", R"({"argv":["true"]})").status, 400);
+  for (const char* stream : {"/v1/events/stream", "/v1/vms/x/console", "/v1/sessions/s/attach",
+                             "/v1/sessions/s/logs", "/v1/images/build", "/v1/images/pull",
+                             "/v1/vms/x/workspaces/prepare", "/v1/vms/x/workspaces/export"}) {
+    auto plain = Call("GET", stream);
+    EXPECT_EQ(plain.status, 400) << stream;
+    EXPECT_NE(plain.body.find("is a WebSocket stream"), std::string::npos) << stream << ": " << plain.body;
+  }
 }
 
 TEST_F(ApiTest, StrictBodiesNameTheKey) {
@@ -440,19 +507,35 @@ TEST_F(WebUiGuardTest, ChangesWithoutTheUiHeaderAreRefused) {
   EXPECT_EQ(Web("GET", "/v1/vms", h).status, 200);
 }
 
-TEST_F(WebUiGuardTest, StreamsAreRefused) {
+TEST_F(WebUiGuardTest, WebSocketsNeedTheirOriginAndOnlySomeAreOnTheWeb) {
   ImportBase();
   ASSERT_EQ(Call("POST", "/v1/vms", R"({"name":"w1"})").status, 201);
   auto h = ui_;
-  h["upgrade"] = "banger-stream/1";
-  ExpectRefused(Web("POST", "/v1/vms/w1/exec", h, R"({"argv":["true"]})"), 400, "invalid_argument",
-                "Unix socket only");
-  ExpectRefused(Web("POST", "/v1/images/build", h, R"({"name":"x"})"), 400, "invalid_argument",
-                "Unix socket only");
-  ExpectRefused(Web("POST", "/v1/vms/w1/workspaces", h, R"({"source_path":"/"})"), 400, "invalid_argument",
-                "Unix socket only");
-  ExpectRefused(Web("POST", "/v1/vms/w1/workspaces/export", h, R"({"source_path":"/"})"), 400,
-                "invalid_argument", "Unix socket only");
+  h["upgrade"] = "websocket";
+  h["connection"] = "Upgrade";
+  // Host-side streams stay on the Unix socket.
+  for (const char* target : {"/v1/images/build", "/v1/images/pull", "/v1/vms/w1/workspaces/prepare",
+                             "/v1/vms/w1/workspaces/export", "/v1/vms/w1/archive?path=/etc",
+                             "/v1/vms/w1/archive/upload?path=/root"}) {
+    ExpectRefused(Web("GET", target, h), 403, "forbidden", "Unix socket only");
+  }
+  // The web's streams get past the guards (the WebSocket itself is the server's part).
+  auto exec = Web("GET", "/v1/vms/w1/exec", h);
+  EXPECT_EQ(exec.status, 101) << exec.body;
+  EXPECT_TRUE(static_cast<bool>(exec.websocket));
+  EXPECT_EQ(Web("GET", "/v1/events/stream", h).status, 101);
+  EXPECT_EQ(Web("GET", "/v1/vms/w1/console", h).status, 101);
+  // ... but never without an Origin (cross-site WebSocket hijacking), nor with a foreign one.
+  auto no_origin = h;
+  no_origin.erase("origin");
+  ExpectRefused(Web("GET", "/v1/vms/w1/exec", no_origin), 403, "forbidden", "Origin");
+  auto foreign = h;
+  foreign["origin"] = "http://evil.example";
+  ExpectRefused(Web("GET", "/v1/events/stream", foreign), 403, "forbidden", "cross-origin");
+  // Only a WebSocket upgrade.
+  auto other = h;
+  other["upgrade"] = "banger-stream/1";
+  ExpectRefused(Web("GET", "/v1/vms/w1/exec", other), 400, "invalid_argument", "only to a WebSocket");
 }
 
 TEST_F(WebUiGuardTest, DaemonControlIsRefusedHoweverThePathIsSpelled) {
@@ -546,19 +629,13 @@ TEST_F(WebUiGuardTest, HostPathsAndStreamsAreNeverOnTheWebEvenLoggedIn) {
       403, "forbidden", "Unix socket only");
   EXPECT_FALSE(store_->GetImage("shadow").ok());
   // Without the Upgrade header too: the route decides, not the request's shape.
-  ExpectRefused(Web("POST", "/v1/vms/w1/workspaces", ui_, R"({"source_path":"/root"})"), 403, "forbidden",
-                "Unix socket only");
-  ExpectRefused(Web("POST", "/v1/vms/w1/workspaces/export", ui_, R"({"source_path":"/root","branch":"x"})"),
-                403, "forbidden", "Unix socket only");
-  ExpectRefused(Web("POST", "/v1/images/build", ui_, R"({"name":"x"})"), 403, "forbidden",
-                "Unix socket only");
-  ExpectRefused(Web("POST", "/v1/vms/w1/exec", ui_, R"({"argv":["id"]})"), 403, "forbidden",
-                "Unix socket only");
-  ExpectRefused(Web("POST", "/v1/sessions/s/attach", ui_, "{}"), 403, "forbidden", "Unix socket only");
-  ExpectRefused(Web("POST", "/v1/sessions/s/logs", ui_, "{}"), 403, "forbidden", "Unix socket only");
+  ExpectRefused(Web("GET", "/v1/vms/w1/workspaces/prepare", ui_), 403, "forbidden", "Unix socket only");
+  ExpectRefused(Web("GET", "/v1/vms/w1/workspaces/export", ui_), 403, "forbidden", "Unix socket only");
+  ExpectRefused(Web("GET", "/v1/images/build", ui_), 403, "forbidden", "Unix socket only");
   // vm cp's archive streams, and writing a guest file (root in the guest, like exec).
   ExpectRefused(Web("GET", "/v1/vms/w1/archive?path=/etc", ui_), 403, "forbidden", "Unix socket only");
-  ExpectRefused(Web("PUT", "/v1/vms/w1/archive?path=/root", ui_), 403, "forbidden", "Unix socket only");
+  ExpectRefused(Web("GET", "/v1/vms/w1/archive/upload?path=/root", ui_), 403, "forbidden",
+                "Unix socket only");
   ExpectRefused(Web("PUT", "/v1/vms/w1/files?path=/root/x", ui_, "data"), 403, "forbidden",
                 "Unix socket only");
   // Reads and VM changes are the web UI's job.

@@ -1,21 +1,18 @@
-// Frames on an upgraded API connection (exec, image build): after the 101,
-// both sides exchange [type u8][length u32 big-endian][payload] frames.
-// Flow control is the socket's own: each side writes with blocking writes
-// and reads only as fast as it can pass data on, so nothing is buffered
-// without bound (the daemon stops reading the guest when the CLI stalls).
+// The messages of the API's streams (docs/api.md "Streams"): WebSockets
+// (http/ws.h) whose binary messages are [type u8][payload], the types below.
+// Flow control is the connection's own: each side writes with blocking
+// writes and reads only as fast as it can pass data on, so nothing is
+// buffered without bound (the daemon stops reading the guest when the
+// client stalls).
 #pragma once
 
 #include <cstdint>
-#include <optional>
 #include <string>
 #include <string_view>
 
 #include "base/result.h"
 
 namespace banger {
-
-inline constexpr const char* kStreamProtocol = "banger-stream/1";
-inline constexpr size_t kMaxStreamPayload = 1 << 20;
 
 enum class StreamType : uint8_t {
   kStdin = 1,     // CLI -> daemon: bytes for the command's stdin
@@ -28,29 +25,11 @@ enum class StreamType : uint8_t {
   kError = 8,     // daemon -> CLI: JSON {"code", "message"}; the operation failed; last frame
   kProgress = 9,  // daemon -> CLI: one progress line (text)
   kResult = 10,   // daemon -> CLI: JSON result of a long operation; last frame
+  kEvent = 11,    // daemon -> client: JSON, one event of the event log
 };
 
-struct StreamFrame {
-  StreamType type = StreamType::kStdout;
-  std::string payload;
-};
-
-// Writes one frame fully (retrying short writes and EINTR).
-Status WriteStreamFrame(int fd, StreamType type, std::string_view payload);
-
-// Reads frames from a blocking fd, starting with bytes already received.
-class StreamReader {
- public:
-  StreamReader(int fd, std::string leftover) : fd_(fd), buf_(std::move(leftover)) {}
-  // The next frame; nullopt on a clean end of stream between frames.
-  Result<std::optional<StreamFrame>> Next();
-
- private:
-  Status Fill(size_t need);
-  int fd_;
-  std::string buf_;
-  bool eof_ = false;
-};
+// The type byte of a binary message.
+constexpr uint8_t Msg(StreamType t) { return static_cast<uint8_t>(t); }
 
 // The payload of an error frame, and back.
 std::string EncodeErrorFrame(const Error& e);

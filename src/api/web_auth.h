@@ -12,12 +12,20 @@
 //     (session_ttl) or its uid's tokens are revoked (DELETE /v1/web/tokens,
 //     `banger web revoke`) or the daemon restarts (tokens live in memory).
 // Tokens are 256 random bits (getrandom), compared in constant time.
+//
+// Scrape tokens (GET /metrics on the web listener, for Prometheus): POST
+// /v1/web/tokens {"scope": "metrics"} on the socket issues one for the
+// caller's uid, replacing that uid's previous one. It opens GET /metrics
+// and nothing else, does not expire, and survives daemon restarts: only its
+// SHA-256 is kept, in `metrics_token_file` (0600), until DELETE
+// /v1/web/tokens revokes it (with the uid's other tokens).
 // Thread-safe.
 #pragma once
 
 #include <sys/types.h>
 
 #include <chrono>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -35,8 +43,10 @@ class WebAuth {
   // At most this many live tokens; issuing more drops the oldest.
   static constexpr size_t kMaxTokens = 256;
 
+  // `metrics_token_file`: where scrape tokens' hashes persist ("": in memory only).
   explicit WebAuth(std::chrono::milliseconds session_ttl = kDefaultSessionTtl,
-                   std::chrono::milliseconds login_ttl = kDefaultLoginTtl);
+                   std::chrono::milliseconds login_ttl = kDefaultLoginTtl,
+                   std::string metrics_token_file = "");
 
   // A new one-time login token for `uid`.
   Result<std::string> IssueLogin(uid_t uid);
@@ -45,8 +55,12 @@ class WebAuth {
   Result<std::string> Redeem(const std::string& login_token);
   // The uid of a live session token.
   std::optional<uid_t> Check(const std::string& session_token);
-  // Forgets every token of `uid` (every token when `uid` is 0, root);
-  // returns how many.
+  // A new scrape token for `uid` (its previous one no longer works), saved.
+  Result<std::string> IssueMetrics(uid_t uid);
+  // Whether `token` is a live scrape token.
+  bool CheckMetrics(const std::string& token);
+  // Forgets every token of `uid` (every token when `uid` is 0, root),
+  // scrape tokens included; returns how many.
   int Revoke(uid_t uid);
 
   std::chrono::milliseconds session_ttl() const { return session_ttl_; }
@@ -64,9 +78,13 @@ class WebAuth {
   // The live token of `kind` equal to `value` (constant time in its bytes).
   std::vector<Token>::iterator Find(Kind kind, const std::string& value);  // mu_ held
 
+  Status SaveMetricsLocked();  // mu_ held
+
   const std::chrono::milliseconds session_ttl_, login_ttl_;
+  const std::string metrics_file_;
   std::mutex mu_;
-  std::vector<Token> tokens_;  // Guarded by mu_.
+  std::vector<Token> tokens_;                 // Guarded by mu_.
+  std::map<uid_t, std::string> metrics_sha_;  // scrape tokens' SHA-256 (hex) by uid. Guarded by mu_.
 };
 
 // Whether `a` equals `b`, looking at every byte of both whatever they hold.

@@ -1,9 +1,9 @@
 #include "api/web_ui.h"
 
 #include <arpa/inet.h>
-#include <banger/web_index.h>
 
 #include "api/routes.h"
+#include "api/web_assets.h"
 #include "base/log.h"
 
 namespace banger {
@@ -64,7 +64,37 @@ std::string PresentedToken(const HttpRequest& req) {
   return "";
 }
 
+// The page's policy: its script and styles come only from this listener
+// (/assets/, bundled at build time), it talks only to this listener (fetch
+// and WebSocket: a ws: URL of the same host and port is 'self'), and no
+// other page may frame it. Inline styles stay allowed: xterm.js sizes its
+// rows with <style> elements; inline scripts are not.
+constexpr const char* kPagePolicy =
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
 }  // namespace
+
+// The page and its assets (api/web_assets.h); "/index.html" is "/".
+HttpResponse WebUi::Page(const HttpRequest& req) {
+  std::string path = req.Path() == "/index.html" ? "/" : req.Path();
+  for (const WebAsset& a : WebAssets()) {
+    if (a.path != path) continue;
+    if (req.method != "GET")
+      return Refuse(400, "invalid_argument", "method " + req.method + " not allowed on " + path);
+    HttpResponse r;
+    r.status = 200;
+    r.content_type = std::string(a.content_type);
+    r.headers["Cache-Control"] = "no-store";
+    r.headers["X-Content-Type-Options"] = "nosniff";
+    r.headers["X-Frame-Options"] = "DENY";
+    r.headers["Referrer-Policy"] = "no-referrer";
+    r.headers["Content-Security-Policy"] = kPagePolicy;
+    r.body = std::string(a.body);
+    return r;
+  }
+  return Refuse(404, "not_found", "no such page: " + req.Path());
+}
 
 HttpResponse WebUi::Login(const HttpRequest& req) {
   if (req.method != "GET")
@@ -84,13 +114,19 @@ HttpResponse WebUi::Login(const HttpRequest& req) {
   return r;
 }
 
-HttpResponse WebUi::Handle(const HttpRequest& req) {
+HttpResponse WebUi::Route(const HttpRequest& req, std::string* route) {
   std::string host = Header(req, "host");
   if (!IsIpLiteralOrLocalhost(HostName(host))) {
     return Refuse(403, "forbidden",
                   "the web UI answers only to an IP address or localhost, not \"" + host + "\"");
   }
   std::string origin = Header(req, "origin");
+  bool websocket = req.headers.count("upgrade") > 0;
+  // A browser sends Origin on every WebSocket; without one (or with another
+  // site's) the cookie must not open a stream (cross-site WebSocket hijacking).
+  if (websocket && origin.empty()) {
+    return Refuse(403, "forbidden", "a WebSocket on the web listener needs an Origin header matching Host");
+  }
   if (!origin.empty()) {
     auto scheme = origin.find("://");
     std::string origin_host = scheme == std::string::npos ? origin : origin.substr(scheme + 3);
@@ -98,35 +134,45 @@ HttpResponse WebUi::Handle(const HttpRequest& req) {
   }
   auto segs = PathSegments(req.target);
   if (!segs.ok()) return ErrorResponse(segs.error());
-  if (segs->size() == 1 && (*segs)[0] == "login") return Login(req);
-  if (!auth_.Check(PresentedToken(req))) {
-    return Refuse(401, "unauthenticated",
-                  "the web UI needs a login: run `banger web open` on this host and open the URL it prints");
+  if (segs->size() == 1 && (*segs)[0] == "login") {
+    *route = "/login";
+    return Login(req);
   }
-  if (segs->empty() || (segs->size() == 1 && (*segs)[0] == "index.html")) {
-    if (req.method != "GET")
-      return Refuse(400, "invalid_argument", "method " + req.method + " not allowed on /");
-    HttpResponse r;
-    r.status = 200;
-    r.content_type = "text/html; charset=utf-8";
-    r.headers["Cache-Control"] = "no-store";
-    r.headers["X-Frame-Options"] = "DENY";
-    r.headers["Referrer-Policy"] = "no-referrer";
-    r.headers["Content-Security-Policy"] =
-        "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; "
-        "frame-ancestors 'none'";
-    r.body = kWebIndexHtml;
+  // GET /metrics: a login session, or a scrape token (which opens nothing else).
+  bool metrics = segs->size() == 1 && (*segs)[0] == "metrics";
+  std::string token = PresentedToken(req);
+  if (!auth_.Check(token) && !(metrics && req.method == "GET" && auth_.CheckMetrics(token))) {
+    return Refuse(
+        401, "unauthenticated",
+        metrics ? "GET /metrics on the web listener needs a login session or a scrape token "
+                  "(POST /v1/web/tokens {\"scope\": \"metrics\"} on the Unix socket) as a bearer token"
+                : "the web UI needs a login: run `banger web open` on this host and open the URL it prints");
+  }
+  if (!metrics && (segs->empty() || (*segs)[0] != "v1")) {
+    HttpResponse r = Page(req);
+    if (r.status != 404) *route = "page";
     return r;
   }
-  if ((*segs)[0] != "v1") return Refuse(404, "not_found", "no such page: " + req.Path());
-  if (req.headers.count("upgrade")) {
-    return Refuse(400, "invalid_argument", "streams (exec, builds, logs) are served on the Unix socket only");
+  // WebSockets go to the router like the rest: the streams marked for the
+  // web (exec, session attach/logs, console, events) are kAny there; the
+  // others (builds, pulls, archives, workspaces) are kLocal, answered 403.
+  if (websocket && !IsWebSocketUpgrade(req)) {
+    return Refuse(400, "invalid_argument", "the web listener upgrades only to a WebSocket");
   }
   if (req.method != "GET" && Header(req, "x-banger-ui").empty()) {
     return Refuse(403, "forbidden", "changes from the web listener need the X-Banger-UI header");
   }
   // Daemon control, host paths and the like: refused by the router on the matched route.
-  return api_.HandleWeb(req);
+  return api_.HandleWeb(req, route);
+}
+
+HttpResponse WebUi::Handle(const HttpRequest& req) {
+  auto start = std::chrono::steady_clock::now();
+  std::string route = kUnmatchedRoute;
+  HttpResponse r = Route(req, &route);
+  api_.metrics().ObserveRequest(Listener::kWeb, route, req.method, r.websocket ? 101 : r.status,
+                                std::chrono::steady_clock::now() - start);
+  return r;
 }
 
 }  // namespace banger

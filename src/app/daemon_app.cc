@@ -13,6 +13,7 @@
 
 #include "api/server.h"
 #include "api/web_ui.h"
+#include "app/systemd_glue.h"
 #include "base/account.h"
 #include "base/fs.h"
 #include "base/fs_cloexec.h"
@@ -67,14 +68,21 @@ class StopLatch {
 };
 
 // The static guest agent put into built images: $BANGER_AGENT_BIN, else
-// banger-agent beside this bangerd.
+// banger-agent beside this bangerd (a build tree, setup.sh's /usr/local/bin),
+// else <prefix>/lib/banger/banger-agent for bangerd in <prefix>/bin (the
+// Debian package: /usr/lib/banger, it is no command of the host's).
 std::string AgentBinaryPath() {
   if (const char* env = std::getenv("BANGER_AGENT_BIN"); env && *env) return env;
   char buf[4096];
   ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
   if (n <= 0) return "";
   std::string self(buf, static_cast<size_t>(n));
-  return self.substr(0, self.rfind('/')) + "/banger-agent";
+  std::string dir = self.substr(0, self.rfind('/'));
+  std::string beside = dir + "/banger-agent";
+  if (IsRegularFile(beside)) return beside;
+  std::string prefix = dir.substr(0, dir.rfind('/'));
+  if (std::string lib = prefix + "/lib/banger/banger-agent"; IsRegularFile(lib)) return lib;
+  return beside;  // named in the "not found" error
 }
 
 // Blocks the stop signals in every thread (one thread sigwaits for them)
@@ -96,19 +104,35 @@ HttpLimits ListenerLimits(const DaemonConfig& config, int max_connections) {
   l.max_connections = max_connections;
   l.header_timeout = config.http_header_timeout;
   l.idle_timeout = config.http_idle_timeout;
+  l.ws_write_timeout = config.ws_write_timeout;
   l.max_body_bytes = static_cast<size_t>(config.http_max_body_bytes);
   return l;
 }
 
-// The API socket, 0600 (0660 with config socket_group).
-Result<std::unique_ptr<HttpServer>> ListenApi(const HomeLayout& home, const DaemonConfig& config) {
+// The API socket, 0600 (0660 with config socket_group): the one systemd
+// passed (socket activation, `activated`), else bound here.
+Result<std::unique_ptr<HttpServer>> ListenApi(const HomeLayout& home, const DaemonConfig& config,
+                                              std::optional<UniqueFd> activated) {
   std::optional<gid_t> sock_group;
   if (!config.socket_group.empty()) {
     auto g = LookupGroup(config.socket_group);
     if (!g.ok()) return Error::Invalid("config: socket_group: " + g.error().message());
     sock_group = *g;
   }
-  auto server = HttpServer::ListenUnix(home.Socket(), sock_group ? 0660 : 0600, sock_group);
+  const mode_t mode = sock_group ? 0660 : 0600;
+  Result<std::unique_ptr<HttpServer>> server = Error::Internal("api socket: not made");
+  if (activated) {
+    // The config decides who may connect, whatever SocketMode/SocketGroup said.
+    const std::string path = home.Socket();
+    if (sock_group && ::chown(path.c_str(), static_cast<uid_t>(-1), *sock_group) != 0) {
+      return Error::FromErrno("api socket: chown " + path + " to group " + config.socket_group);
+    }
+    if (::chmod(path.c_str(), mode) != 0) return Error::FromErrno("api socket: chmod " + path);
+    server = HttpServer::AdoptUnix(std::move(*activated), path);
+    spdlog::info("api socket {}: passed by the service manager (socket activation)", path);
+  } else {
+    server = HttpServer::ListenUnix(home.Socket(), mode, sock_group);
+  }
   if (!server.ok()) return Error::Unavailable("api socket: " + server.error().message());
   (*server)->SetLimits(ListenerLimits(config, config.api_max_connections));
   return std::move(*server);
@@ -343,10 +367,12 @@ void Serve(const HomeLayout& home, const DaemonConfig& config, Services& s, Http
   }
   StopLatch stop;
   // The web UI's logins (api/web_auth.h), issued on the socket, checked on the web listener.
-  WebAuth web_auth(config.web_session_ttl);
+  WebAuth web_auth(config.web_session_ttl, WebAuth::kDefaultLoginTtl, home.WebMetricsTokens());
   ApiRouter router(
       *s.vms, *s.images, *s.sessions, *s.monitor, *s.workspaces, *s.events, info, [&stop] { stop.Trigger(); },
       &web_auth, s.snapshots.get(), s.templates.get(), s.ports.get());
+  router.metrics().SetServer(Listener::kUnix, &server);  // GET /metrics: open connections
+  if (web_server) router.metrics().SetServer(Listener::kWeb, web_server.get());
 
   std::thread signal_thread([&] {
     int sig = 0;
@@ -358,6 +384,7 @@ void Serve(const HomeLayout& home, const DaemonConfig& config, Services& s, Http
   });
   std::thread stopper([&] {
     stop.Wait();
+    NotifyStopping();
     s.vms->BeginShutdown();
     // Every wait on a guest (exec streams, session checks) fails now, so
     // a guest that never answers cannot hold up the stop.
@@ -382,6 +409,9 @@ void Serve(const HomeLayout& home, const DaemonConfig& config, Services& s, Http
   }
 
   spdlog::info("bangerd ready on {}", home.Socket());
+  // Listeners up (connections queue until accepted), reconcile done: a
+  // Type=notify unit's start completes here.
+  NotifyReady("serving on " + home.Socket());
   server.Serve([&router](const HttpRequest& r) { return router.Handle(r); });
 
   stop.Trigger();
@@ -400,6 +430,10 @@ int RunDaemon(const DaemonOptions& opts) {
   // Whatever started us may have left fds open: none passes on to a VMM.
   if (auto st = MarkCloseOnExecFrom(3); !st.ok()) return Fail(st.error().message());
   HomeLayout home{opts.home};
+  // Socket activation (bangerd.socket): taken first, so the variables do not
+  // reach any child.
+  auto activated = TakeActivatedSocket(home.Socket());
+  if (!activated.ok()) return Fail(activated.error().message());
   std::optional<FileLock> lock;
   auto cfg = PrepareHome(opts, home, lock);
   if (!cfg.ok()) return Fail(cfg.error().message());
@@ -420,7 +454,7 @@ int RunDaemon(const DaemonOptions& opts) {
   s.ports->ReconcileAll();
 
   sigset_t stop_sigs = BlockStopSignals();
-  auto server = ListenApi(home, config);
+  auto server = ListenApi(home, config, std::move(*activated));
   if (!server.ok()) return Fail(server.error().message());
   auto web = ListenWeb(config);
   if (!web.ok()) return Fail(web.error().message());

@@ -81,6 +81,9 @@ const std::vector<std::string> kFaultPoints = {
     "image.build.rootfs_built",
     "image.build.work_seed_written",
     "image.build.row_written",
+    // image pull / build --from-oci (daemon/image_oci.cc)
+    "image.pull.fetched",
+    "image.pull.built",
 };
 
 std::atomic<int>& HitCount() {

@@ -264,6 +264,18 @@ int64_t AllocatedBytes(const std::string& path) {
   return static_cast<int64_t>(st.st_blocks) * 512;
 }
 
+int64_t TreeAllocatedBytes(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  int64_t total = AllocatedBytes(dir);
+  for (fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec), end;
+       !ec && it != end; it.increment(ec)) {
+    struct stat st {};
+    if (::lstat(it->path().c_str(), &st) == 0) total += static_cast<int64_t>(st.st_blocks) * 512;
+  }
+  return total;
+}
+
 Result<FileLock> FileLock::TryAcquire(const std::string& path) {
   UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
   if (!fd.valid()) return Error::FromErrno("open " + path);

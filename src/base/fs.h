@@ -60,6 +60,9 @@ std::string TailRotatedFile(const std::string& path, size_t max_bytes);
 Result<bool> RotateAppendedFile(const std::string& path, int64_t max_bytes);
 // Bytes actually allocated on disk (st_blocks * 512).
 int64_t AllocatedBytes(const std::string& path);
+// The same summed over a directory tree (symlinks not followed; a hard-linked
+// file counted once per link). Unreadable entries count 0.
+int64_t TreeAllocatedBytes(const std::string& dir);
 
 // An exclusive advisory lock on a file held for the object's lifetime.
 class FileLock {

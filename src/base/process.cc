@@ -148,7 +148,9 @@ Result<CommandResult> RunCommand(const std::vector<std::string>& argv, const Run
   ssize_t n = ::read(rep_r.get(), &child_errno, sizeof child_errno);
   CommandResult res;
   auto deadline = std::chrono::steady_clock::now() + timeout;
-  bool out_open = true, err_open = true, timed_out = false;
+  bool out_open = true, err_open = true, timed_out = false, stopped = false;
+  constexpr auto kTick = std::chrono::milliseconds(500);
+  auto next_tick = std::chrono::steady_clock::now() + kTick;
   char buf[65536];
   while (out_open || err_open) {
     auto left =
@@ -156,6 +158,16 @@ Result<CommandResult> RunCommand(const std::vector<std::string>& argv, const Run
     if (left.count() <= 0) {
       timed_out = true;
       break;
+    }
+    if (opts.keep_going) {
+      if (std::chrono::steady_clock::now() >= next_tick) {
+        next_tick = std::chrono::steady_clock::now() + kTick;
+        if (!opts.keep_going(res)) {
+          stopped = true;
+          break;
+        }
+      }
+      left = std::min(left, kTick);
     }
     pollfd fds[2] = {{out_open ? out_r.get() : -1, POLLIN, 0}, {err_open ? err_r.get() : -1, POLLIN, 0}};
     int pr = ::poll(fds, 2, static_cast<int>(left.count()));
@@ -173,13 +185,14 @@ Result<CommandResult> RunCommand(const std::vector<std::string>& argv, const Run
       }
     }
   }
-  if (timed_out) ::kill(pid, SIGKILL);
+  if (timed_out || stopped) ::kill(pid, SIGKILL);
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   if (n == static_cast<ssize_t>(sizeof child_errno)) {
     return Error::FromErrno("exec " + argv[0], child_errno);
   }
+  if (stopped) return Error::Internal(argv[0] + " stopped");
   if (timed_out) {
     return Error::Timeout(argv[0] + " did not finish within " + std::to_string(timeout.count() / 1000) + "s");
   }

@@ -17,6 +17,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -68,6 +69,9 @@ struct RunOptions {
   std::string cwd;
   std::optional<Credentials> run_as;  // with no_new_privs: the tool can never regain privileges
   std::vector<int> keep_fds;          // descriptors the tool inherits (all others are closed)
+  // Called about every 500 ms with the output so far; returning false kills
+  // the tool (SIGKILL) and the run fails with kInternal "<tool> stopped".
+  std::function<bool(const CommandResult& so_far)> keep_going;
 };
 
 // RunCommand / RunChecked with RunOptions.

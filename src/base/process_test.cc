@@ -250,3 +250,30 @@ TEST(RunCommandTest, RunsAsAnotherUser) {
 
 }  // namespace
 }  // namespace banger
+
+namespace banger {
+namespace {
+
+TEST(RunCommandKeepGoingTest, StopsTheToolWhenTold) {
+  int ticks = 0;
+  RunOptions o;
+  o.timeout = std::chrono::seconds(30);
+  o.keep_going = [&ticks](const CommandResult& so_far) {
+    ++ticks;
+    return so_far.out.find("started") == std::string::npos;
+  };
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = RunCommand({"sh", "-c", "echo started; exec sleep 20"}, o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message(), "sh stopped");
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+  EXPECT_GE(ticks, 1);
+  // A tool that finishes is not disturbed.
+  o.keep_going = [](const CommandResult&) { return true; };
+  auto ok = RunCommand({"sh", "-c", "sleep 0.6; echo done"}, o);
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ(ok->out, "done\n");
+}
+
+}  // namespace
+}  // namespace banger

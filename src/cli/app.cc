@@ -35,6 +35,9 @@ int RunCli(int argc, char** argv) {
   AddSessionCommands(app, &selected);
   AddWorkspaceCommands(app, &selected);
   AddWebCommands(app, &selected);
+  AddMcpCommand(app, &selected);
+  AddVersionCommand(app, &selected);
+  AddCompletionCommands(app, &selected);  // last: it reads the tree above
 
   try {
     app.parse(argc, argv);

@@ -11,65 +11,16 @@
 #include <vector>
 
 #include "api/fake_daemon_test.h"
+#include "api/stream.h"
 #include "base/fs.h"
+#include "cli/cli_test_fixture.h"
 #include "config/config.h"
 #include "http/http.h"
+#include "http/ws.h"
 #include "model/json.h"
 
 namespace banger {
 namespace {
-
-struct Outcome {
-  int code;
-  std::string out;
-  std::string err;
-};
-
-class CliTest : public FakeDaemonTest {
- protected:
-  // A fake daemon: answers ping itself and everything else with `h`,
-  // recording the requests.
-  void Serve(const HttpHandler& h) {
-    FakeDaemonTest::Serve([this, h](const HttpRequest& r) {
-      if (r.Path() == "/v1/ping") return Answer(200, {{"version", "0.1.0"}, {"pid", 1}});
-      std::lock_guard<std::mutex> l(mu_);
-      requests_.push_back(r);
-      return h(r);
-    });
-  }
-
-  Outcome Run(std::vector<std::string> args) {
-    args.insert(args.begin(), "banger");
-    args.push_back("--home");
-    args.push_back(home_.root);
-    std::vector<char*> argv;
-    argv.reserve(args.size() + 1);
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    testing::internal::CaptureStdout();
-    testing::internal::CaptureStderr();
-    int code = RunCli(static_cast<int>(args.size()), argv.data());
-    std::string out = testing::internal::GetCapturedStdout();
-    return {code, out, testing::internal::GetCapturedStderr()};
-  }
-
-  static HttpResponse Answer(int status, const Json& j) {
-    HttpResponse r;
-    r.status = status;
-    r.body = j.dump();
-    return r;
-  }
-  static HttpResponse NotFound(const std::string& what) {
-    return Answer(404, {{"error", {{"code", "not_found"}, {"message", what + " not found"}}}});
-  }
-  std::vector<HttpRequest> Requests() {
-    std::lock_guard<std::mutex> l(mu_);
-    return requests_;
-  }
-
-  std::mutex mu_;
-  std::vector<HttpRequest> requests_;  // Guarded by mu_.
-};
 
 TEST_F(CliTest, VersionAndHelpExitZero) {
   auto v = Run({"--version"});
@@ -78,6 +29,44 @@ TEST_F(CliTest, VersionAndHelpExitZero) {
   auto h = Run({"vm", "create", "--help"});
   EXPECT_EQ(h.code, 0);
   EXPECT_NE(h.out.find("--work-disk-size"), std::string::npos);
+}
+
+TEST_F(CliTest, VmRunWithNoCommandNeedsAnImageWithOne) {
+  Serve([](const HttpRequest& r) {
+    if (r.Path() == "/v1/images/plain") {
+      return Answer(200, Json::parse(R"({"name": "plain", "source": {"kind": "profile"}})"));
+    }
+    return NotFound("route");
+  });
+  auto r = Run({"vm", "run", "--image", "plain", "--rm"});
+  EXPECT_EQ(r.code, 125);
+  EXPECT_EQ(r.err, "banger: image plain has no command (Entrypoint/Cmd); give one after --\n");
+  // Refused before a VM was made.
+  for (const auto& req : Requests()) EXPECT_NE(req.method, "POST") << req.Path();
+  // Bad guest command flags: refused before anything is asked.
+  size_t asked = Requests().size();
+  auto w = Run({"vm", "run", "--image", "plain", "-w", "rel", "--", "pwd"});
+  EXPECT_EQ(w.code, 125);
+  EXPECT_EQ(w.err, "banger: --workdir must be an absolute path in the guest, got \"rel\"\n");
+  auto u = Run({"vm", "exec", "web", "-u", "a:b:c", "--", "id"});
+  EXPECT_EQ(u.code, 125);
+  EXPECT_EQ(u.err, "banger: --user \"a:b:c\" must be NAME, UID, UID:GID or NAME:GROUP\n");
+  EXPECT_EQ(Requests().size(), asked);
+  // vm exec still needs its command.
+  EXPECT_EQ(Run({"vm", "exec", "web"}).code, 2);
+}
+
+TEST_F(CliTest, SessionStartSendsUserWorkdirEnvAndMayOmitTheCommand) {
+  Serve([](const HttpRequest& r) {
+    if (r.Path() == "/v1/vms/web/sessions") return Answer(201, {{"name", "svc-1"}});
+    return NotFound("route");
+  });
+  auto r = Run({"session", "start", "web", "-u", "app", "-w", "/srv", "-e", "A=1", "--no-image-env"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  ASSERT_EQ(Requests().size(), 1u);
+  EXPECT_EQ(Json::parse(Requests()[0].body),
+            Json::parse(R"({"argv": [], "env": {"A": "1"}, "cwd": "/srv", "user": "app", "no_image_env": true,
+                            "stdin": false, "timeout_ms": 120000})"));
 }
 
 TEST_F(CliTest, ParseErrorsAreUsageErrors) {
@@ -126,8 +115,8 @@ TEST_F(CliTest, VmListTableMapsImageIdsToNamesAndFiltersByLabel) {
   auto r = Run({"vm", "list", "--label", "team=a"});
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.out,
-            "NAME   STATE     IMAGE   VCPUS   MEMORY   IP   BACKEND   CREATED   PORTS\n"
-            "web    stopped   base    1       512M     -    qemu                -\n");
+            "ID   NAME   STATE     IMAGE   VCPUS   MEMORY   IP   BACKEND   CREATED   PORTS\n"
+            "     web    stopped   base    1       512M     -    qemu                -\n");
   EXPECT_EQ(Requests().at(0).Query()["label"], "team=a");
 }
 
@@ -157,6 +146,21 @@ TEST_F(CliTest, WebOpenAsksTheSocketAndPrintsTheLoginUrl) {
   auto revoke = Run({"web", "revoke"});
   EXPECT_EQ(revoke.code, 0) << revoke.err;
   EXPECT_EQ(revoke.out, "revoked 2 web UI token(s)\n");
+}
+
+TEST_F(CliTest, WebMetricsTokenAsksForTheMetricsScope) {
+  std::string body;
+  Serve([&body](const HttpRequest& r) {
+    if (r.method == "POST" && r.Path() == "/v1/web/tokens") {
+      body = r.body;
+      return Answer(201, {{"scope", "metrics"}, {"token", "f00d"}, {"uid", 1000}, {"metrics_url", "u"}});
+    }
+    return Answer(404, {{"error", {{"code", "not_found"}, {"message", "no"}}}});
+  });
+  auto r = Run({"web", "metrics-token"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "f00d\n");
+  EXPECT_EQ(Json::parse(body), Json::parse(R"({"scope": "metrics"})"));
 }
 
 TEST_F(CliTest, StopSendsTheTimeoutInMilliseconds) {
@@ -210,22 +214,42 @@ TEST_F(CliTest, LogsPagesUntilNoNewBytes) {
   for (const auto& req : Requests()) EXPECT_EQ(req.Query().count("wait_ms"), 0u);
 }
 
-TEST_F(CliTest, LogsFollowEndsWhenTheVmStopped) {
+TEST_F(CliTest, LogsFollowReadsTheConsoleStreamToItsResult) {
   Serve([](const HttpRequest& r) {
     HttpResponse resp;
-    std::string offset = r.Query()["offset"];
-    resp.body = offset == "0" ? "boot\n" : offset == "5" ? "bye\n" : "";
-    resp.headers["X-Banger-Next-Offset"] = std::to_string(std::stoi(offset) + resp.body.size());
-    resp.headers["X-Banger-Vm-State"] = offset == "0" ? "running" : "stopped";
+    EXPECT_EQ(r.Path(), "/v1/vms/web/console");
+    EXPECT_EQ(r.Query()["offset"], "0");
+    resp.status = 101;
+    resp.websocket = [](WsConn& ws) {
+      ws.Send(Msg(StreamType::kStdout), "boot\n").ok();
+      ws.Send(Msg(StreamType::kStdout), "bye\n").ok();
+      ws.Send(Msg(StreamType::kResult), R"({"next_offset": 9, "state": "stopped"})").ok();
+      ws.Close(1000);
+    };
     return resp;
   });
   auto r = Run({"vm", "logs", "web", "--follow"});
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.out, "boot\nbye\n");
-  auto reqs = Requests();
-  ASSERT_EQ(reqs.size(), 3u);
-  EXPECT_EQ(reqs[1].Query()["wait_ms"], "5000");    // the VM ran: wait for more
-  EXPECT_EQ(reqs[2].Query().count("wait_ms"), 0u);  // it stopped: just drain
+}
+
+TEST_F(CliTest, EventsFollowPrintsTheEventStream) {
+  Serve([](const HttpRequest& r) {
+    HttpResponse resp;
+    EXPECT_EQ(r.Path(), "/v1/events/stream");
+    EXPECT_EQ(r.Query()["after"], "5");
+    resp.status = 101;
+    resp.websocket = [](WsConn& ws) {
+      ws.Send(Msg(StreamType::kEvent), R"({"seq":6,"type":"vm.created"})").ok();
+      ws.Send(Msg(StreamType::kError), R"({"code":"unavailable","message":"bangerd is stopping"})").ok();
+      ws.Close(1000);
+    };
+    return resp;
+  });
+  auto r = Run({"events", "--after", "5", "--follow"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.out, "{\"seq\":6,\"type\":\"vm.created\"}\n");
+  EXPECT_EQ(r.err, "banger: bangerd is stopping\n");
 }
 
 TEST_F(CliTest, EventsPrintsOneJsonLineEachFromTheCursor) {

@@ -20,7 +20,7 @@ TEST(CreateRequestTest, OnlyGivenFieldsAndSizesInBytes) {
   f.name = "web-1";
   f.image = "debian";
   f.vcpus = 4;
-  f.memory_mib = 1024;
+  f.memory = "1G";
   f.system_overlay_size = "512M";
   f.work_disk_size = "8";  // a plain number means MiB
   f.nat = true;
@@ -91,8 +91,46 @@ TEST(CreateRequestTest, CountsMustBePositive) {
   f.vcpus = 0;
   EXPECT_EQ(ErrorOf(BuildCreateRequest(f)), "--vcpus must be a positive integer, got 0");
   f.vcpus = 1;
-  f.memory_mib = -5;
-  EXPECT_EQ(ErrorOf(BuildCreateRequest(f)), "--memory must be a positive integer, got -5");
+  f.memory = "-5";
+  EXPECT_EQ(ErrorOf(BuildCreateRequest(f)),
+            "--memory \"-5\": want a whole number with an optional K, M, G or T suffix (2G, 512M; a bare "
+            "number is MiB)");
+}
+
+std::string MemoryError(const std::string& raw) {
+  auto r = ParseMemoryFlag(raw);
+  return r.ok() ? "<ok: " + std::to_string(*r) + ">" : r.error().message();
+}
+
+TEST(MemoryFlagTest, SizesWithSuffixesAndBareMiB) {
+  EXPECT_EQ(*ParseMemoryFlag("512"), 512);
+  EXPECT_EQ(*ParseMemoryFlag("512M"), 512);
+  EXPECT_EQ(*ParseMemoryFlag("512m"), 512);
+  EXPECT_EQ(*ParseMemoryFlag("2G"), 2048);
+  EXPECT_EQ(*ParseMemoryFlag("2g"), 2048);
+  EXPECT_EQ(*ParseMemoryFlag("2GiB"), 2048);
+  EXPECT_EQ(*ParseMemoryFlag("2gb"), 2048);
+  EXPECT_EQ(*ParseMemoryFlag("1t"), 1024 * 1024);
+  EXPECT_EQ(*ParseMemoryFlag("2048K"), 2);
+  EXPECT_EQ(*ParseMemoryFlag("1048576b"), 1);
+}
+
+TEST(MemoryFlagTest, RefusalsSayWhy) {
+  EXPECT_EQ(MemoryError("1.5G"),
+            "--memory \"1.5G\": want a whole number with an optional K, M, G or T suffix (2G, 1536M, not "
+            "1.5G)");
+  EXPECT_EQ(MemoryError("1536K"), "--memory \"1536K\": not a whole number of MiB");
+  EXPECT_EQ(MemoryError("0"), "--memory \"0\": must be more than 0");
+  EXPECT_EQ(MemoryError("4P"),
+            "--memory \"4P\": want a whole number with an optional K, M, G or T suffix (2G, 1536M, not "
+            "1.5G)");
+  EXPECT_EQ(MemoryError(""),
+            "--memory \"\": want a whole number with an optional K, M, G or T suffix (2G, 512M; a bare "
+            "number is MiB)");
+  EXPECT_EQ(MemoryError("99999999T"), "--memory \"99999999T\": too large");
+  EXPECT_EQ(MemoryError("2GG"),
+            "--memory \"2GG\": want a whole number with an optional K, M, G or T suffix (2G, 1536M, not "
+            "1.5G)");
 }
 
 TEST(CreateRequestTest, BadLabelAndBackend) {
@@ -224,6 +262,51 @@ TEST(StopRequestTest, TimeoutInMilliseconds) {
   EXPECT_EQ(ToJson(*BuildStopRequest(30)), Json::parse(R"({"timeout_ms": 30000})"));
   EXPECT_EQ(ToJson(*BuildStopRequest(0)), Json::parse(R"({"timeout_ms": 0})"));
   EXPECT_EQ(ErrorOf(BuildStopRequest(-1)), "--timeout must be zero or more seconds, got -1");
+}
+
+TEST(GuestCommandTest, FlagsBecomeTheRequestFields) {
+  GuestCommandFlags f;
+  f.argv = {"id", "-u"};
+  f.user = "app:staff";
+  f.cwd = "/srv";
+  f.env = {"A=1", "B=x=y", "A=2"};
+  f.no_image_env = true;
+  ExecVmRequest e;
+  ASSERT_TRUE(PutGuestCommand(e, f).ok());
+  EXPECT_EQ(ToJson(e)["argv"], Json::parse(R"(["id", "-u"])"));
+  EXPECT_EQ(ToJson(e)["env"], Json::parse(R"({"A": "2", "B": "x=y"})"));
+  EXPECT_EQ(ToJson(e)["cwd"], "/srv");
+  EXPECT_EQ(ToJson(e)["user"], "app:staff");
+  EXPECT_EQ(ToJson(e)["no_image_env"], true);
+  StartSessionRequest s;
+  ASSERT_TRUE(PutGuestCommand(s, f).ok());
+  EXPECT_EQ(ToJson(s)["user"], "app:staff");
+  EXPECT_EQ(ToJson(s)["no_image_env"], true);
+}
+
+TEST(GuestCommandTest, NoCommandAndNoFlagsSendNothingButArgv) {
+  ExecVmRequest e;
+  ASSERT_TRUE(PutGuestCommand(e, GuestCommandFlags{}).ok());
+  Json j = ToJson(e);
+  EXPECT_EQ(j["argv"], Json::array());  // the image's Entrypoint + Cmd
+  for (const char* k : {"env", "cwd", "user", "no_image_env"}) EXPECT_FALSE(j.contains(k)) << k;
+}
+
+TEST(GuestCommandTest, BadValuesNameTheirFlag) {
+  auto err = [](GuestCommandFlags f) {
+    ExecVmRequest e;
+    Status st = PutGuestCommand(e, f);
+    return st.ok() ? std::string("<ok>") : st.error().message();
+  };
+  EXPECT_EQ(err({.cwd = "tmp"}), "--workdir must be an absolute path in the guest, got \"tmp\"");
+  EXPECT_EQ(err({.user = "a:b:c"}), "--user \"a:b:c\" must be NAME, UID, UID:GID or NAME:GROUP");
+  EXPECT_EQ(err({.user = "app:"}), "--user \"app:\" must be NAME, UID, UID:GID or NAME:GROUP");
+  EXPECT_EQ(err({.env = {"NOVALUE"}}), "--env wants KEY=VALUE, got \"NOVALUE\"");
+  EXPECT_EQ(err({.env = {"1A=x"}}),
+            "--env name \"1A\" must be letters, digits and _ (not starting with a digit)");
+  EXPECT_EQ(err({.env = {"A-B=x"}}),
+            "--env name \"A-B\" must be letters, digits and _ (not starting with a digit)");
+  EXPECT_EQ(err({.argv = {"sh"}, .user = "0:0", .cwd = "/", .env = {"_A1=", "a=b"}}), "<ok>");
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 #include "cli/commands.h"
 
 #include "api/stream.h"
+#include "cli/output.h"
 
 namespace banger {
 
@@ -18,16 +19,48 @@ void AddRefLeaf(CLI::App& parent, Command* selected, const std::string& name, co
   c->add_option(arg, *ref, arg_help)->required();
 }
 
-Result<UpgradeResult> OpenStream(CliContext& ctx, const std::string& target, const Json& body) {
+Result<std::unique_ptr<WsConn>> OpenStream(CliContext& ctx, const std::string& target, const Json* open,
+                                           std::chrono::milliseconds timeout) {
   BANGER_ASSIGN_OR_RETURN(auto api, ctx.Connect());
-  HttpRequest req;
-  req.method = "POST";
-  req.target = target;
-  req.body = SafeDump(body);
-  BANGER_ASSIGN_OR_RETURN(
-      auto up, UnixHttpUpgrade(api->home().Socket(), req, kStreamProtocol, std::chrono::seconds(30)));
-  if (up.status != 101) return ErrorFromResponse(up.response);
-  return up;
+  WsOptions options;
+  // The daemon reads as fast as the guest takes the data; a slow guest is not a dead daemon.
+  options.write_timeout = std::chrono::hours(24);
+  options.ping_interval = std::chrono::milliseconds(0);
+  BANGER_ASSIGN_OR_RETURN(auto dial, WsDialUnix(api->home().Socket(), target, {}, timeout, options));
+  if (dial.status != 101) {
+    HttpResponse refused;
+    refused.status = dial.status;
+    refused.body = std::move(dial.response_body);
+    return ErrorFromResponse(refused);
+  }
+  if (open != nullptr) {
+    if (Status st = dial.conn->SendText(SafeDump(*open)); !st.ok()) {
+      return Error::Unavailable("connection to bangerd lost: " + st.error().message());
+    }
+  }
+  return std::move(dial.conn);
+}
+
+int FollowStream(CliContext& ctx, const std::string& target, StreamType type,
+                 const std::function<void(const std::string&)>& on) {
+  auto ws = OpenStream(ctx, target, nullptr);
+  if (!ws.ok()) return Report(ws.error());
+  for (;;) {
+    auto m = (*ws)->Recv();
+    if (!m.ok() || !m->has_value()) {
+      return Report(Error::Unavailable("connection to bangerd lost while following " + target));
+    }
+    const WsMessage& msg = **m;
+    if (msg.text) continue;
+    const auto t = static_cast<StreamType>(msg.type());
+    if (t == type) {
+      on(std::string(msg.payload()));
+    } else if (t == StreamType::kResult) {
+      return kExitOk;
+    } else if (t == StreamType::kError) {
+      return Report(DecodeErrorFrame(std::string(msg.payload())));
+    }
+  }
 }
 
 int CallAndName(CliContext& ctx, const std::string& method, const std::string& target, const Json* body) {
@@ -52,6 +85,49 @@ int GetAndShow(CliContext& ctx, const std::string& target, const char* list_key,
     ctx.Out(render(shown));
   }
   return kExitOk;
+}
+
+void AddListFlags(CLI::App& c, ListFormatFlags& f, const std::string& quiet_help) {
+  c.add_option("--format", f.format,
+               "Output format: table (default), json, yaml, a Go template ('{{.Name}}'), or 'table "
+               "{{.Name}}\\t{{.State}}' for columns with a header (docs/cli.md)")
+      ->type_name("FORMAT");
+  c.add_flag("-q,--quiet", f.quiet, "Print only the " + quiet_help + ", one per line");
+}
+
+Result<ListFormat> CheckListFormat(const CliContext& ctx, const ListFormatFlags& f) {
+  return ParseListFormat(f, ctx.json());
+}
+
+std::string IdOf(const Json& item) { return JsonText(item, "/id"); }
+
+int GetAndShowList(CliContext& ctx, const ListFormatFlags& f, const std::string& target, const char* list_key,
+                   const std::function<std::string(const Json&)>& render,
+                   const std::function<std::string(const Json&)>& id) {
+  auto format = CheckListFormat(ctx, f);
+  if (!format.ok()) return Report(format.error());
+  auto api = ctx.Connect();
+  if (!api.ok()) return Report(api.error());
+  auto got = (*api)->Call("GET", target);
+  if (!got.ok()) return Report(got.error());
+  ctx.Out(RenderList(*format, got->value(list_key, Json::array()), render, id));
+  return kExitOk;
+}
+
+void AddRefListLeaf(CLI::App& parent, Command* selected, const std::string& name, const std::string& help,
+                    const std::string& arg, const std::string& arg_help, const std::string& quiet_help,
+                    const std::function<std::string(const std::string&)>& target, const char* list_key,
+                    const std::function<std::string(const Json&)>& render,
+                    const std::function<std::string(const Json&)>& id) {
+  struct Flags {
+    std::string ref;
+    ListFormatFlags format;
+  };
+  auto [c, f] = AddLeaf<Flags>(parent, selected, name, help, [=](CliContext& ctx, const Flags& flags) {
+    return GetAndShowList(ctx, flags.format, target(flags.ref), list_key, render, id);
+  });
+  c->add_option(arg, f->ref, arg_help)->required();
+  AddListFlags(*c, f->format, quiet_help);
 }
 
 }  // namespace banger

@@ -9,7 +9,10 @@
 #include <string>
 #include <utility>
 
+#include "api/stream.h"
 #include "cli/context.h"
+#include "cli/flags.h"
+#include "cli/format.h"
 #include "http/http.h"
 
 namespace banger {
@@ -33,17 +36,30 @@ void AddPortCommands(CLI::App& vm, Command* selected);
 // `vm cp`, under the `vm` command (cp_cmd.cc).
 void AddCpCommand(CLI::App& vm, Command* selected);
 
-// POSTs `body` to `target` asking for an upgraded connection
-// (api/stream.h frames); the daemon's refusal is the error.
-Result<UpgradeResult> OpenStream(CliContext& ctx, const std::string& target, const Json& body);
+// The guest command's flags of vm exec, vm run and session start
+// (cli/flags.h GuestCommandFlags), and its positional "command" (after --),
+// required unless the image's Entrypoint + Cmd may stand in for it.
+void AddGuestCommandFlags(CLI::App& c, GuestCommandFlags& f, bool command_required);
 
-// Runs an upgraded command stream (exec, session logs/attach): forwards
+// Opens the WebSocket stream `target` (api/stream.h messages) and sends
+// `open` as its opening request when not null; the daemon's refusal is the
+// error. `timeout` bounds connecting and the handshake.
+Result<std::unique_ptr<WsConn>> OpenStream(CliContext& ctx, const std::string& target, const Json* open,
+                                           std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
+// Reads a follow stream (console, events) to its end: each message of type
+// `type` goes to `on` (its payload); a `result` ends it (exit 0), an `error`
+// is reported, a connection lost before either is an error.
+int FollowStream(CliContext& ctx, const std::string& target, StreamType type,
+                 const std::function<void(const std::string&)>& on);
+
+// Runs a command stream (exec, session logs/attach): forwards
 // stdin when `interactive` or stdin is not a terminal, puts the terminal in
 // raw mode for `tty`, forwards signals, and returns the guest command's exit
 // code, or 125 when banger failed before it ran.
-int StreamCommand(CliContext& ctx, const std::string& target, const Json& body, bool interactive, bool tty);
+int StreamCommand(CliContext& ctx, const std::string& target, const Json* open, bool interactive, bool tty);
 
-// Runs a long daemon operation on an upgraded connection (image build,
+// Runs a long daemon operation on a WebSocket stream (image build,
 // workspace prepare): shows its progress lines on a terminal, and returns the
 // result object, or the operation's error. Ctrl-C ends the connection, which
 // cancels the operation in the daemon.
@@ -53,6 +69,14 @@ Result<Json> ProgressCall(CliContext& ctx, const std::string& target, const Json
 void AddWorkspaceCommands(CLI::App& app, Command* selected);
 // `web open`, `web revoke`.
 void AddWebCommands(CLI::App& app, Command* selected);
+// `mcp`: the MCP server on stdio (mcp_cmd.cc).
+void AddMcpCommand(CLI::App& app, Command* selected);
+// `version` (version_cmd.cc).
+void AddVersionCommand(CLI::App& app, Command* selected);
+
+// `completion bash|zsh|fish`, and the hidden `__complete KIND` and `__man DIR`
+// (completion_cmd.cc), generated from the whole tree `app` holds when parsed.
+void AddCompletionCommands(CLI::App& app, Command* selected);
 
 // A verb group ("vm", "image", ...): one of its subcommands is required.
 CLI::App* AddGroup(CLI::App& app, const std::string& name, const std::string& help);
@@ -82,6 +106,30 @@ int CallAndName(CliContext& ctx, const std::string& method, const std::string& t
 // With `list_key`, the object is the answer's array under that key ([] when absent).
 int GetAndShow(CliContext& ctx, const std::string& target, const char* list_key,
                const std::function<std::string(const Json&)>& render);
+
+// --format and -q/--quiet of a list command (cli/format.h); `quiet_help`
+// says what -q prints ("VM ids").
+void AddListFlags(CLI::App& c, ListFormatFlags& f, const std::string& quiet_help);
+// The flags checked with the global --json; the error is reported (exit 2 is
+// for CLI11's own usage errors, so a bad --format fails with 1 like a bad --label).
+Result<ListFormat> CheckListFormat(const CliContext& ctx, const ListFormatFlags& f);
+
+// An item's "id", for -q.
+std::string IdOf(const Json& item);
+
+// GETs `target` and prints its array under `list_key` ([] when absent) in
+// the flags' format: `render` is the default table, `id` what -q prints.
+int GetAndShowList(CliContext& ctx, const ListFormatFlags& f, const std::string& target, const char* list_key,
+                   const std::function<std::string(const Json&)>& render,
+                   const std::function<std::string(const Json&)>& id = IdOf);
+
+// A list leaf taking one required argument `arg` (the VM whose snapshots,
+// ports, ... it lists): GETs target(arg) and shows it as GetAndShowList does.
+void AddRefListLeaf(CLI::App& parent, Command* selected, const std::string& name, const std::string& help,
+                    const std::string& arg, const std::string& arg_help, const std::string& quiet_help,
+                    const std::function<std::string(const std::string&)>& target, const char* list_key,
+                    const std::function<std::string(const Json&)>& render,
+                    const std::function<std::string(const Json&)>& id = IdOf);
 
 struct CreateFlags;
 // The `vm create` flags, shared with `vm run`.

@@ -12,7 +12,7 @@ namespace banger {
 namespace {
 
 ApiClient MakeClient(const GlobalOptions& opts) {
-  HomeLayout home{ResolveHome(opts.home)};
+  HomeLayout home{ResolveClientHome(opts.home)};
   return ApiClient(home, ResolveConfigPath(opts.config, home));
 }
 

@@ -1,12 +1,14 @@
 // banger vm cp SRC DST: files in and out of a VM with docker cp's rules
 // (docs/cli.md). The host side is read and written here, as the calling
-// user (cli/cp_local.h); the tar travels over an upgraded API connection
-// (GET/PUT /v1/vms/{ref}/archive, docs/adr/0023), whose digest is checked
+// user (cli/cp_local.h); the tar travels over a WebSocket stream
+// (/v1/vms/{ref}/archive[/upload], docs/adr/0023, 0026), whose digest is checked
 // before anything lands under the target name.
-#include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <atomic>
+#include <thread>
 
 #include "api/stream.h"
 #include "base/sha256.h"
@@ -26,15 +28,8 @@ struct CpFlags {
 
 constexpr std::chrono::minutes kStreamOpenTimeout{3};
 
-Result<UpgradeResult> OpenArchive(CliContext& ctx, const std::string& method, const std::string& target) {
-  BANGER_ASSIGN_OR_RETURN(auto api, ctx.Connect());
-  HttpRequest req;
-  req.method = method;
-  req.target = target;
-  BANGER_ASSIGN_OR_RETURN(auto up,
-                          UnixHttpUpgrade(api->home().Socket(), req, kStreamProtocol, kStreamOpenTimeout));
-  if (up.status != 101) return ErrorFromResponse(up.response);
-  return up;
+Result<std::unique_ptr<WsConn>> OpenArchive(CliContext& ctx, const std::string& target) {
+  return OpenStream(ctx, target, nullptr, kStreamOpenTimeout);
 }
 
 Status WriteAllFd(int fd, std::string_view data) {
@@ -61,20 +56,22 @@ Result<std::optional<Json>> GuestStat(CliContext& ctx, const std::string& vm, co
   return std::optional<Json>(*st);
 }
 
-// The frames after the archive: a result (checked against what passed) or an error.
-Result<Json> FinishFrames(StreamReader& reader, const std::string& sha,
+// The messages after the archive: a result (checked against what passed) or an error.
+Result<Json> FinishFrames(WsConn& ws, const std::string& sha,
                           const std::function<Status(std::string_view)>& more) {
   for (;;) {
-    auto f = reader.Next();
-    if (!f.ok() || !f->has_value()) return Error::Unavailable("connection to bangerd lost during the copy");
-    StreamFrame& fr = **f;
-    if (fr.type == StreamType::kError) return DecodeErrorFrame(fr.payload);
-    if (fr.type == StreamType::kStdout && more) {
-      BANGER_RETURN_IF_ERROR(more(fr.payload));
+    auto m = ws.Recv();
+    if (!m.ok() || !m->has_value()) return Error::Unavailable("connection to bangerd lost during the copy");
+    const WsMessage& msg = **m;
+    if (msg.text) continue;
+    std::string payload(msg.payload());
+    if (msg.type() == Msg(StreamType::kError)) return DecodeErrorFrame(payload);
+    if (msg.type() == Msg(StreamType::kStdout) && more) {
+      BANGER_RETURN_IF_ERROR(more(payload));
       continue;
     }
-    if (fr.type != StreamType::kResult) continue;
-    auto j = ParseJson(fr.payload);
+    if (msg.type() != Msg(StreamType::kResult)) continue;
+    auto j = ParseJson(payload);
     if (!j.ok() || !j->is_object()) return Error::Internal("bad result frame from bangerd");
     if (!sha.empty() && j->value("sha256", "") != sha) {
       return Error::Internal("the archive's digest does not match what passed (corrupted in transit)");
@@ -110,18 +107,29 @@ int CopyToVm(CliContext& ctx, const CpEndpoint& src, const CpEndpoint& dst, cons
     guest_dir = plan->guest_dir;
     top = plan->top_name;
   }
-  std::string target = "/v1/vms/" + UrlEncode(dst.vm_ref) + "/archive?path=" + UrlEncode(guest_dir);
+  std::string target = "/v1/vms/" + UrlEncode(dst.vm_ref) + "/archive/upload?path=" + UrlEncode(guest_dir);
   if (!f.chown.empty()) target += "&chown=" + UrlEncode(f.chown);
-  auto up = OpenArchive(ctx, "PUT", target);
-  if (!up.ok()) return Report(up.error());
-  int fd = up->fd.get();
+  auto opened = OpenArchive(ctx, target);
+  if (!opened.ok()) return Report(opened.error());
+  std::shared_ptr<WsConn> ws(std::move(*opened));
+  // The daemon answers early only with an error: a reader sees it while the
+  // archive goes out, and stops the sending.
+  std::atomic<bool> ended{false};
+  Result<Json> outcome = Error::Unavailable("connection to bangerd lost during the copy");
+  std::thread reader([&] {
+    outcome = FinishFrames(*ws, "", nullptr);
+    ended = true;
+  });
   Sha256 sha;
   auto send = [&](std::string_view chunk) -> Status {
-    // The daemon answers early only with an error: stop sending and read it.
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, 0) > 0) return Error::Unavailable("bangerd ended the copy early");
-    sha.Update(chunk);
-    return WriteStreamFrame(fd, StreamType::kStdin, chunk);
+    while (!chunk.empty()) {
+      if (ended) return Error::Unavailable("bangerd ended the copy early");
+      std::string_view part = chunk.substr(0, kWsMaxPayload);
+      sha.Update(part);
+      BANGER_RETURN_IF_ERROR(ws->Send(Msg(StreamType::kStdin), part));
+      chunk.remove_prefix(part.size());
+    }
+    return OkStatus();
   };
   Status sent;
   if (src.stdio) {
@@ -142,19 +150,20 @@ int CopyToVm(CliContext& ctx, const CpEndpoint& src, const CpEndpoint& dst, cons
     sent = WriteHostTar(src.path, f.follow, top, send, &skipped);
     if (skipped > 0) ctx.Progress("skipped " + std::to_string(skipped) + " sockets, fifos or devices");
   }
-  StreamReader reader(fd, std::move(up->leftover));
-  if (!sent.ok()) {
-    // The daemon may have ended the stream with its own error: that one is the cause.
-    auto f2 = reader.Next();
-    if (f2.ok() && f2->has_value() && (**f2).type == StreamType::kError) {
-      return Report(DecodeErrorFrame((**f2).payload));
-    }
-    return Report(sent.error());
+  bool daemon_ended = ended;
+  if (sent.ok()) {
+    ws->Send(Msg(StreamType::kStdinEof), "").ok();
+  } else if (!daemon_ended) {
+    ws->Abort();  // a failure on this side: the daemon sees the client go
   }
-  WriteStreamFrame(fd, StreamType::kStdinEof, "").ok();
-  auto done = FinishFrames(reader, sha.HexFinish(), nullptr);
-  if (!done.ok()) return Report(done.error());
-  if (ctx.json()) ctx.OutJson(*done);
+  reader.join();
+  // The daemon's own error, when it ended the stream, is the cause.
+  if (!outcome.ok()) return Report(sent.ok() || daemon_ended ? outcome.error() : sent.error());
+  if (!sent.ok()) return Report(sent.error());
+  if (outcome->value("sha256", "") != sha.HexFinish()) {
+    return Report(Error::Internal("the archive's digest does not match what passed (corrupted in transit)"));
+  }
+  if (ctx.json()) ctx.OutJson(*outcome);
   return kExitOk;
 }
 
@@ -168,16 +177,16 @@ int CopyFromVm(CliContext& ctx, const CpEndpoint& src, const CpEndpoint& dst, co
     if (!b.ok()) return Report(b.error());
     stage = std::move(*b);
   }
-  auto up = OpenArchive(ctx, "GET", target);
-  if (!up.ok()) return Report(up.error());
-  StreamReader reader(up->fd.get(), std::move(up->leftover));
+  auto opened = OpenArchive(ctx, target);
+  if (!opened.ok()) return Report(opened.error());
+  WsConn& ws = **opened;
   Sha256 sha;
   if (dst.stdio) {
     auto out = [&](std::string_view d) {
       sha.Update(d);
       return WriteAllFd(STDOUT_FILENO, d);
     };
-    auto done = FinishFrames(reader, "", out);
+    auto done = FinishFrames(ws, "", out);
     if (!done.ok()) return Report(done.error());
     if (done->value("sha256", "") != sha.HexFinish()) {
       return Report(
@@ -191,23 +200,24 @@ int CopyFromVm(CliContext& ctx, const CpEndpoint& src, const CpEndpoint& dst, co
   auto read = [&]() -> Result<std::string> {
     if (ended) return std::string();
     for (;;) {
-      auto fr = reader.Next();
-      if (!fr.ok() || !fr->has_value())
-        return Error::Unavailable("connection to bangerd lost during the copy");
-      StreamFrame& x = **fr;
-      if (x.type == StreamType::kStdout) {
-        if (x.payload.empty()) continue;
-        sha.Update(x.payload);
-        return std::move(x.payload);
+      auto m = ws.Recv();
+      if (!m.ok() || !m->has_value()) return Error::Unavailable("connection to bangerd lost during the copy");
+      const WsMessage& x = **m;
+      if (x.text) continue;
+      std::string payload(x.payload());
+      if (x.type() == Msg(StreamType::kStdout)) {
+        if (payload.empty()) continue;
+        sha.Update(payload);
+        return payload;
       }
-      if (x.type == StreamType::kError) {
+      if (x.type() == Msg(StreamType::kError)) {
         ended = true;
-        end_error = DecodeErrorFrame(x.payload);
+        end_error = DecodeErrorFrame(payload);
         return *end_error;
       }
-      if (x.type == StreamType::kResult) {
+      if (x.type() == Msg(StreamType::kResult)) {
         ended = true;
-        auto j = ParseJson(x.payload);
+        auto j = ParseJson(payload);
         if (!j.ok() || !j->is_object()) {
           end_error = Error::Internal("bad result frame from bangerd");
           return *end_error;

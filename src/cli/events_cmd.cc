@@ -8,7 +8,6 @@
 namespace banger {
 namespace {
 
-constexpr int kEventsWaitMs = 30000;
 constexpr int kEventsPage = 1000;
 
 struct EventsFlags {
@@ -20,16 +19,19 @@ int Events(CliContext& ctx, const EventsFlags& f) {
   if (f.after < 0) {
     return Report(Error::Invalid("--after must be zero or more, got " + std::to_string(f.after)), kExitUsage);
   }
+  if (f.follow) {
+    // The event stream: every event after the cursor, then live ones.
+    ExitOkOnInterrupt();
+    return FollowStream(ctx, "/v1/events/stream?after=" + std::to_string(f.after), StreamType::kEvent,
+                        [&ctx](const std::string& event) { ctx.Out(event + "\n"); });
+  }
   auto api = ctx.Connect();
   if (!api.ok()) return Report(api.error());
-  if (f.follow) ExitOkOnInterrupt();
   int64_t cursor = f.after;
   while (true) {
     std::string target =
         "/v1/events?after=" + std::to_string(cursor) + "&limit=" + std::to_string(kEventsPage);
-    if (f.follow) target += "&wait_ms=" + std::to_string(kEventsWaitMs);
-    auto page = (*api)->Call("GET", target, nullptr,
-                             kReadTimeout + std::chrono::milliseconds(f.follow ? kEventsWaitMs : 0));
+    auto page = (*api)->Call("GET", target, nullptr, kReadTimeout);
     if (!page.ok()) return Report(page.error());
     Json events = page->value("events", Json::array());
     for (const Json& e : events) {
@@ -37,7 +39,7 @@ int Events(CliContext& ctx, const EventsFlags& f) {
       // Resume after the last event seen, so a reconnect neither skips nor repeats.
       cursor = e.value("seq", cursor);
     }
-    if (events.empty() && !f.follow) return kExitOk;
+    if (events.empty()) return kExitOk;
   }
 }
 

@@ -13,7 +13,10 @@
 #include "api/stream.h"
 #include "cli/commands.h"
 #include "cli/flags.h"
+#include "cli/output.h"
+#include "config/config.h"
 #include "http/http.h"
+#include "model/image_defaults.h"
 
 namespace banger {
 namespace {
@@ -23,11 +26,9 @@ constexpr int kExitBangerFailed = 125;
 
 struct ExecFlags {
   std::string ref;
-  std::vector<std::string> argv;
+  GuestCommandFlags cmd;     // argv, -u, -w, -e, --no-image-env
   bool interactive = false;  // -i
   bool tty = false;          // -t
-  std::string cwd;
-  std::vector<std::string> env;
   int timeout_s = 120;
 };
 
@@ -69,35 +70,30 @@ void WindowSize(uint16_t& rows, uint16_t& cols) {
   }
 }
 
-// Serializes frame writes from the stdin pump and the signal thread.
+// The stream as the stdin pump and the signal thread share it (WsConn
+// serializes their messages).
 class FrameWriter {
  public:
-  explicit FrameWriter(int fd) : fd_(fd) {}
+  explicit FrameWriter(std::shared_ptr<WsConn> ws) : ws_(std::move(ws)) {}
   void Send(StreamType t, std::string_view payload) {
-    std::lock_guard<std::mutex> lk(mu_);
-    WriteStreamFrame(fd_, t, payload).ok();  // a dead connection shows up on the read side
+    ws_->Send(Msg(t), payload).ok();  // a dead connection shows up on the read side
   }
 
  private:
-  int fd_;
-  std::mutex mu_;
+  std::shared_ptr<WsConn> ws_;
 };
 
 int StreamExec(CliContext& ctx, const std::string& ref, const ExecFlags& f) {
   ExecVmRequest req;
-  auto env = ParseEnvFlags(f.env);
-  if (!env.ok()) return Report(env.error(), kExitBangerFailed);
-  req.argv = f.argv;
-  req.env = std::move(*env);
-  req.cwd = f.cwd;
+  if (auto st = PutGuestCommand(req, f.cmd); !st.ok()) return Report(st.error(), kExitBangerFailed);
   req.tty = f.tty && ::isatty(STDIN_FILENO) && ::isatty(STDOUT_FILENO);
   uint16_t rows = 24, cols = 80;
   if (req.tty) WindowSize(rows, cols);
   req.rows = rows;
   req.cols = cols;
   req.agent_timeout = std::chrono::seconds(f.timeout_s);
-  return StreamCommand(ctx, "/v1/vms/" + UrlEncode(ref) + "/exec", ToJson(req), f.interactive || req.tty,
-                       req.tty);
+  Json open = ToJson(req);
+  return StreamCommand(ctx, "/v1/vms/" + UrlEncode(ref) + "/exec", &open, f.interactive || req.tty, req.tty);
 }
 
 // The threads below may outlive StreamCommand's return (the process exits
@@ -140,19 +136,21 @@ void StartSignalForwarder(const std::shared_ptr<FrameWriter>& writer, sigset_t s
 
 }  // namespace
 
-int StreamCommand(CliContext& ctx, const std::string& target, const Json& body, bool interactive, bool tty) {
-  auto up = OpenStream(ctx, target, body);
-  if (!up.ok()) return Report(up.error(), kExitBangerFailed);
-  int fd = up->fd.get();
-
-  // Signals are handled by one thread; nothing else may receive them.
+int StreamCommand(CliContext& ctx, const std::string& target, const Json* open, bool interactive, bool tty) {
+  // Signals are handled by one thread; nothing else may receive them. Blocked
+  // before the stream opens: its I/O thread inherits this mask, so a
+  // SIGWINCH or SIGINT is never taken (and dropped, or fatal) there.
   sigset_t sigs;
   sigemptyset(&sigs);
   for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH}) sigaddset(&sigs, s);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
-  auto writer = std::make_shared<FrameWriter>(fd);
+  auto opened = OpenStream(ctx, target, open);
+  if (!opened.ok()) return Report(opened.error(), kExitBangerFailed);
+  std::shared_ptr<WsConn> ws(std::move(*opened));
+
+  auto writer = std::make_shared<FrameWriter>(ws);
   bool forward_stdin = interactive || !::isatty(STDIN_FILENO);
   std::unique_ptr<RawTerminal> raw;
   if (tty) raw = std::make_unique<RawTerminal>(STDIN_FILENO);
@@ -164,25 +162,26 @@ int StreamCommand(CliContext& ctx, const std::string& target, const Json& body, 
   }
   StartSignalForwarder(writer, sigs, tty);
 
-  StreamReader reader(fd, std::move(up->leftover));
   for (;;) {
-    auto frame = reader.Next();
-    if (!frame.ok() || !frame->has_value()) {
+    auto m = ws->Recv();
+    if (!m.ok() || !m->has_value()) {
       raw.reset();
       return Report(Error::Unavailable("connection to bangerd lost before the command finished"),
                     kExitBangerFailed);
     }
-    StreamFrame& fr = **frame;
-    switch (fr.type) {
+    const WsMessage& msg = **m;
+    if (msg.text) continue;
+    std::string payload(msg.payload());
+    switch (static_cast<StreamType>(msg.type())) {
       case StreamType::kStdout:
-        WriteAll(STDOUT_FILENO, fr.payload);
+        WriteAll(STDOUT_FILENO, payload);
         break;
       case StreamType::kStderr:
-        WriteAll(STDERR_FILENO, fr.payload);
+        WriteAll(STDERR_FILENO, payload);
         break;
       case StreamType::kExit: {
         raw.reset();
-        auto j = ParseJson(fr.payload);
+        auto j = ParseJson(payload);
         if (!j.ok() || !(*j)["code"].is_number_integer()) {
           return Report(Error::Internal("bad exit frame from bangerd"), kExitBangerFailed);
         }
@@ -190,7 +189,7 @@ int StreamCommand(CliContext& ctx, const std::string& target, const Json& body, 
       }
       case StreamType::kError:
         raw.reset();
-        return Report(DecodeErrorFrame(fr.payload), kExitBangerFailed);
+        return Report(DecodeErrorFrame(payload), kExitBangerFailed);
       default:
         break;
     }
@@ -199,16 +198,37 @@ int StreamCommand(CliContext& ctx, const std::string& target, const Json& body, 
 
 namespace {
 
-void AddCommandFlags(CLI::App& c, ExecFlags& f) {
+void AddCommandFlags(CLI::App& c, ExecFlags& f, bool command_required) {
+  AddGuestCommandFlags(c, f.cmd, command_required);
   c.add_flag("-i,--interactive", f.interactive, "Forward stdin (also on when stdin is not a terminal)");
   c.add_flag("-t,--tty", f.tty, "Run the command on a pseudo-terminal");
-  c.add_option("--cwd", f.cwd, "Working directory in the guest (default: /root)")->type_name("DIR");
-  c.add_option("--env", f.env, "Environment variable KEY=VALUE (repeatable)")
-      ->type_name("K=V")
-      ->allow_extra_args(false);
   c.add_option("--timeout", f.timeout_s, "Seconds to wait for the guest agent of a booting VM")
       ->type_name("SECONDS")
       ->check(CLI::Range(1, 3600));
+}
+
+// The image a new VM gets: --image, else the config's default_image_name
+// (as the daemon picks it); "" when unknown.
+std::string ImageOfNewVm(CliContext& ctx, const std::string& image) {
+  if (!image.empty()) return image;
+  auto cfg = LoadConfig(ctx.client().config_path());
+  return cfg.ok() ? cfg->default_image_name : "";
+}
+
+// `vm run` with no command: the image must have an Entrypoint or Cmd. Only a
+// known answer refuses; anything else (no such image) is left to the create.
+Status CheckImageHasCommand(ApiClient& api, const std::string& ref) {
+  if (ref.empty()) return OkStatus();
+  auto img = api.Call("GET", "/v1/images/" + UrlEncode(ref));
+  if (!img.ok() || !img->is_object()) return OkStatus();
+  Image image;
+  image.name = JsonText(*img, "/name");
+  if (img->contains("source")) {
+    auto source = Decode<ImageSource>((*img)["source"], "image source");
+    if (!source.ok()) return OkStatus();
+    image.source = std::move(*source);
+  }
+  return ToStatus(ApplyImageDefaults(image, UserCommand{}));
 }
 
 int VmRun(CliContext& ctx, const CreateFlags& create, const ExecFlags& f, bool rm) {
@@ -216,11 +236,19 @@ int VmRun(CliContext& ctx, const CreateFlags& create, const ExecFlags& f, bool r
   cf.no_start = false;
   auto req = BuildCreateRequest(cf);
   if (!req.ok()) return Report(req.error(), kExitBangerFailed);
+  ExecVmRequest check;  // the exec's flags, checked before anything is made
+  if (auto st = PutGuestCommand(check, f.cmd); !st.ok()) return Report(st.error(), kExitBangerFailed);
   // --rm is the daemon's job: it deletes the VM when this command ends,
   // even if this process is killed (docs/api.md, auto_remove).
   req->auto_remove = rm;
   auto api = ctx.Connect();
   if (!api.ok()) return Report(api.error(), kExitBangerFailed);
+  if (f.cmd.argv.empty()) {
+    // The image's Entrypoint + Cmd: refused before a VM is made when the image has neither.
+    if (auto st = CheckImageHasCommand(**api, ImageOfNewVm(ctx, req->image)); !st.ok()) {
+      return Report(st.error(), kExitBangerFailed);
+    }
+  }
   ctx.Progress("starting vm...");
   Json body = ToJson(*req);
   auto vm = (*api)->Call("POST", "/v1/vms", &body, kLongTimeout);
@@ -231,26 +259,50 @@ int VmRun(CliContext& ctx, const CreateFlags& create, const ExecFlags& f, bool r
 
 }  // namespace
 
+void AddGuestCommandFlags(CLI::App& c, GuestCommandFlags& f, bool command_required) {
+  auto* command = c.add_option("command", f.argv,
+                               command_required ? "The command and its arguments (after --)"
+                                                : "The command and its arguments (after --; default: "
+                                                  "the image's Entrypoint + Cmd)");
+  if (command_required) command->required();
+  c.add_option("-u,--user", f.user,
+               "Run as USER: NAME, UID, UID:GID or NAME:GROUP of the guest (default: the image's user, "
+               "else root)")
+      ->type_name("USER");
+  c.add_option("-w,--workdir,--cwd", f.cwd,
+               "Working directory in the guest (default: the image's, else /root)")
+      ->type_name("DIR");
+  c.add_option("-e,--env", f.env,
+               "Environment variable KEY=VALUE (repeatable; over the image's env, key by key)")
+      ->type_name("K=V")
+      ->allow_extra_args(false);
+  c.add_option("--env-file", f.env_files,
+               "Read environment variables from FILE: KEY=VALUE lines, # comments; a bare KEY takes this "
+               "shell's value (repeatable; -e wins)")
+      ->type_name("FILE")
+      ->allow_extra_args(false);
+  c.add_flag("--no-image-env", f.no_image_env, "Do not start from the image's environment (OCI images)");
+}
+
 void AddExecCommands(CLI::App& vm, Command* selected) {
   {
     auto f = std::make_shared<ExecFlags>();
     auto* c =
         vm.add_subcommand("exec", "Run a command in a running VM: banger vm exec NAME -- CMD [ARGS...]");
     c->add_option("name", f->ref, "VM name or id")->required();
-    c->add_option("command", f->argv, "The command and its arguments (after --)")->required();
-    AddCommandFlags(*c, *f);
+    AddCommandFlags(*c, *f, /*command_required=*/true);
     c->callback([f, selected] { *selected = [f](CliContext& ctx) { return StreamExec(ctx, f->ref, *f); }; });
   }
   {
     auto create = std::make_shared<CreateFlags>();
     auto f = std::make_shared<ExecFlags>();
     auto rm = std::make_shared<bool>(false);
-    auto* c =
-        vm.add_subcommand("run", "Create and start a VM, then run a command in it: banger vm run -- CMD");
+    auto* c = vm.add_subcommand("run",
+                                "Create and start a VM, then run a command in it: banger vm run [-- CMD] "
+                                "(no CMD: the image's Entrypoint + Cmd)");
     AddCreateFlags(*c, *create, /*with_no_start=*/false);
     c->add_flag("--rm", *rm, "Delete the VM when the command ends (even if banger is killed)");
-    c->add_option("command", f->argv, "The command and its arguments (after --)")->required();
-    AddCommandFlags(*c, *f);
+    AddCommandFlags(*c, *f, /*command_required=*/false);
     c->callback([=] { *selected = [=](CliContext& ctx) { return VmRun(ctx, *create, *f, *rm); }; });
   }
 }

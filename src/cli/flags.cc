@@ -1,5 +1,10 @@
 #include "cli/flags.h"
 
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <limits>
+
 #include "base/fs.h"
 #include "http/http.h"
 #include "model/mounts.h"
@@ -17,6 +22,12 @@ Status PutCount(std::optional<int>& out, const std::string& flag, const std::opt
   if (!v) return OkStatus();
   BANGER_RETURN_IF_ERROR(CheckPositive(flag, *v));
   out = v;
+  return OkStatus();
+}
+
+Status PutMemory(std::optional<int>& out, const std::optional<std::string>& raw) {
+  if (!raw) return OkStatus();
+  BANGER_ASSIGN_OR_RETURN(out, ParseMemoryFlag(*raw));
   return OkStatus();
 }
 
@@ -80,6 +91,54 @@ std::string AbsoluteOrEmpty(const std::string& path) { return path.empty() ? "" 
 
 }  // namespace
 
+Result<int> ParseMemoryFlag(const std::string& raw) {
+  const auto bad = [&raw](const std::string& why) {
+    return Error::Invalid("--memory \"" + raw + "\": " + why);
+  };
+  std::string s;
+  for (char c : raw) s.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  size_t digits = 0;
+  while (digits < s.size() && std::isdigit(static_cast<unsigned char>(s[digits]))) ++digits;
+  if (digits == 0 || digits > 15) {
+    return bad("want a whole number with an optional K, M, G or T suffix (2G, 512M; a bare number is MiB)");
+  }
+  int64_t value = std::stoll(s.substr(0, digits));
+  std::string unit = s.substr(digits);
+  if (unit.size() == 3 && unit.substr(1) == "ib") {
+    unit.resize(1);  // "gib" -> "g"
+  } else if (unit.size() == 2 && unit.back() == 'b') {
+    unit.pop_back();  // "gb" -> "g" (binary units all the same, as docker reads them)
+  }
+  int shift = 20;  // bare number: MiB
+  if (unit == "b") {
+    shift = 0;
+  } else if (unit == "k") {
+    shift = 10;
+  } else if (unit == "m" || unit.empty()) {
+    shift = 20;
+  } else if (unit == "g") {
+    shift = 30;
+  } else if (unit == "t") {
+    shift = 40;
+  } else {
+    return bad("want a whole number with an optional K, M, G or T suffix (2G, 1536M, not 1.5G)");
+  }
+  if (value <= 0) return bad("must be more than 0");
+  // In KiB, so that 1536K (not a whole MiB) is told apart from an overflow.
+  if (shift >= 20) {
+    int64_t mib = value;
+    for (int i = 20; i < shift; i += 10) {
+      if (mib > (int64_t{1} << 31)) break;
+      mib *= 1024;
+    }
+    if (mib > std::numeric_limits<int>::max()) return bad("too large");
+    return static_cast<int>(mib);
+  }
+  int64_t bytes = value << shift;
+  if (bytes % (int64_t{1} << 20) != 0) return bad("not a whole number of MiB");
+  return static_cast<int>(bytes >> 20);
+}
+
 Status CheckPositive(const std::string& flag, int value) {
   if (value <= 0) return Error::Invalid(flag + " must be a positive integer, got " + std::to_string(value));
   return OkStatus();
@@ -101,16 +160,99 @@ std::string LabelQuery(const Labels& labels) {
   return "?label=" + UrlEncode(joined);
 }
 
+namespace {
+
+bool EnvNameOk(const std::string& key) {
+  return !key.empty() && !std::isdigit(static_cast<unsigned char>(key[0])) &&
+         std::all_of(key.begin(), key.end(),
+                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+}
+
+}  // namespace
+
+Result<std::map<std::string, std::string>> ParseEnvFile(
+    const std::string& file, const std::string& text,
+    const std::function<std::optional<std::string>(const std::string&)>& lookup) {
+  std::map<std::string, std::string> env;
+  size_t start = 0;
+  for (int line_no = 1; start < text.size(); ++line_no) {
+    size_t end = text.find('\n', start);
+    std::string line = text.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    start = end == std::string::npos ? text.size() : end + 1;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    size_t first = line.find_first_not_of(" \t");
+    if (first == std::string::npos || line[first] == '#') continue;
+    line.erase(0, first);
+    const std::string where = file + ":" + std::to_string(line_no) + ": ";
+    size_t eq = line.find('=');
+    std::string key = line.substr(0, eq);
+    if (!EnvNameOk(key)) {
+      return Error::Invalid(where + "variable name \"" + key +
+                            "\" must be letters, digits and _ (not starting with a digit)");
+    }
+    if (eq != std::string::npos) {
+      env[key] = line.substr(eq + 1);
+    } else if (auto v = lookup(key)) {
+      env[key] = *v;
+    }
+  }
+  return env;
+}
+
 Result<std::map<std::string, std::string>> ParseEnvFlags(const std::vector<std::string>& raw) {
   std::map<std::string, std::string> env;
   for (const auto& kv : raw) {
     auto eq = kv.find('=');
     if (eq == std::string::npos || eq == 0)
       return Error::Invalid("--env wants KEY=VALUE, got \"" + kv + "\"");
-    env[kv.substr(0, eq)] = kv.substr(eq + 1);
+    std::string key = kv.substr(0, eq);
+    if (!EnvNameOk(key)) {
+      return Error::Invalid("--env name \"" + key +
+                            "\" must be letters, digits and _ (not starting with a digit)");
+    }
+    env[key] = kv.substr(eq + 1);
   }
   return env;
 }
+
+namespace {
+
+std::optional<std::string> FromEnvironment(const std::string& key) {
+  const char* v = std::getenv(key.c_str());  // NOLINT(concurrency-mt-unsafe): the CLI is single-threaded here
+  if (v == nullptr) return std::nullopt;
+  return std::string(v);
+}
+
+template <typename Req>
+Status PutCommandFields(Req& r, const GuestCommandFlags& f) {
+  std::map<std::string, std::string> env;
+  for (const auto& file : f.env_files) {
+    auto text = ReadFile(file);
+    if (!text.ok()) return Error::Invalid("--env-file " + file + ": " + text.error().message());
+    BANGER_ASSIGN_OR_RETURN(auto vars, ParseEnvFile(file, *text, FromEnvironment));
+    for (auto& [k, v] : vars) env[k] = std::move(v);
+  }
+  BANGER_ASSIGN_OR_RETURN(auto flags_env, ParseEnvFlags(f.env));
+  for (auto& [k, v] : flags_env) env[k] = std::move(v);
+  r.env = std::move(env);
+  if (!f.cwd.empty() && f.cwd[0] != '/') {
+    return Error::Invalid("--workdir must be an absolute path in the guest, got \"" + f.cwd + "\"");
+  }
+  if (!f.user.empty() && !ValidateGuestUser(f.user).ok()) {
+    return Error::Invalid("--user \"" + f.user + "\" must be NAME, UID, UID:GID or NAME:GROUP");
+  }
+  r.argv = f.argv;
+  r.cwd = f.cwd;
+  r.user = f.user;
+  r.no_image_env = f.no_image_env;
+  // What is left (a NUL in an argument) as the daemon would say it.
+  return ValidateRequest(r);
+}
+
+}  // namespace
+
+Status PutGuestCommand(ExecVmRequest& r, const GuestCommandFlags& f) { return PutCommandFields(r, f); }
+Status PutGuestCommand(StartSessionRequest& r, const GuestCommandFlags& f) { return PutCommandFields(r, f); }
 
 Result<CreateVmRequest> BuildCreateRequest(const CreateFlags& f) {
   CreateVmRequest r;
@@ -118,7 +260,7 @@ Result<CreateVmRequest> BuildCreateRequest(const CreateFlags& f) {
   r.name = f.name;
   r.image = f.image;
   BANGER_RETURN_IF_ERROR(PutCount(r.vcpu_count, "--vcpus", f.vcpus));
-  BANGER_RETURN_IF_ERROR(PutCount(r.memory_mib, "--memory", f.memory_mib));
+  BANGER_RETURN_IF_ERROR(PutMemory(r.memory_mib, f.memory));
   BANGER_RETURN_IF_ERROR(PutSize(r.system_overlay_size_bytes, f.system_overlay_size));
   BANGER_RETURN_IF_ERROR(PutSize(r.work_disk_size_bytes, f.work_disk_size));
   // Without --nat the daemon's vm_defaults decide.
@@ -151,7 +293,7 @@ Result<CreateTemplateRequest> BuildTemplateRequest(const TemplateFlags& f) {
   CreateTemplateRequest r;
   r.image = f.image;
   BANGER_RETURN_IF_ERROR(PutCount(r.vcpu_count, "--vcpus", f.vcpus));
-  BANGER_RETURN_IF_ERROR(PutCount(r.memory_mib, "--memory", f.memory_mib));
+  BANGER_RETURN_IF_ERROR(PutMemory(r.memory_mib, f.memory));
   BANGER_RETURN_IF_ERROR(PutSize(r.system_overlay_size_bytes, f.system_overlay_size));
   BANGER_RETURN_IF_ERROR(PutSize(r.work_disk_size_bytes, f.work_disk_size));
   if (!f.backend.empty()) {
@@ -164,7 +306,7 @@ Result<CreateTemplateRequest> BuildTemplateRequest(const TemplateFlags& f) {
 Result<SetVmRequest> BuildSetRequest(const SetFlags& f) {
   SetVmRequest r;
   BANGER_RETURN_IF_ERROR(PutCount(r.vcpu_count, "--vcpus", f.vcpus));
-  BANGER_RETURN_IF_ERROR(PutCount(r.memory_mib, "--memory", f.memory_mib));
+  BANGER_RETURN_IF_ERROR(PutMemory(r.memory_mib, f.memory));
   BANGER_RETURN_IF_ERROR(PutSize(r.work_disk_size_bytes, f.work_disk_size));
   if (f.nat && f.no_nat) return Error::Invalid("--nat and --no-nat contradict each other");
   if (f.nat || f.no_nat) r.nat_enabled = f.nat;

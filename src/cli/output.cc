@@ -1,6 +1,7 @@
 #include "cli/output.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 
 #include "model/types.h"
@@ -170,6 +171,7 @@ std::string RenderVmTable(const Json& vms, const std::map<std::string, std::stri
     std::string image_id = JsonText(vm, "/image_id");
     auto name = image_names.find(image_id);
     rows.push_back({
+        ShortId(JsonText(vm, "/id")),
         JsonText(vm, "/name"),
         StateText(vm),
         OrDash(name != image_names.end() ? name->second : ShortId(image_id)),
@@ -181,7 +183,7 @@ std::string RenderVmTable(const Json& vms, const std::map<std::string, std::stri
         OrDash(PortsText(vm)),
     });
   }
-  return RenderTable({"NAME", "STATE", "IMAGE", "VCPUS", "MEMORY", "IP", "BACKEND", "CREATED", "PORTS"},
+  return RenderTable({"ID", "NAME", "STATE", "IMAGE", "VCPUS", "MEMORY", "IP", "BACKEND", "CREATED", "PORTS"},
                      rows);
 }
 
@@ -253,19 +255,34 @@ KeyValues VmDetails(const Json& vm, const std::string& image_name) {
   return kv;
 }
 
+std::string ImageSourceText(const Json& image) {
+  const std::string kind = JsonText(image, "/source/kind");
+  if (kind == "profile") {
+    return OrDash(JsonText(image, "/source/profile")) + (JsonTrue(image, "/docker") ? "+docker" : "");
+  }
+  if (kind == "oci") {
+    std::string ref = JsonText(image, "/source/ref");
+    ref = ref.substr(0, ref.find('@'));
+    const std::string digest = JsonText(image, "/source/digest");
+    return digest.empty() ? ref : ref + "@" + digest.substr(0, std::min<size_t>(digest.size(), 19));
+  }
+  return OrDash(kind);
+}
+
 std::string RenderImageTable(const Json& images, Timestamp now) {
   std::vector<std::vector<std::string>> rows;
   for (const Json& img : ArrayOrEmpty(images)) {
+    const int64_t size = JsonInt(img, "/size_bytes");
     rows.push_back({
         JsonText(img, "/name"),
         ShortId(JsonText(img, "/id")),
+        ImageSourceText(img),
+        size > 0 ? HumanBytes(size) : "-",
         OrDash(JsonText(img, "/kernel_flavour")),
-        JsonText(img, "/kernel_path"),
-        JsonText(img, "/rootfs_path"),
         FormatTimeField(img, "/created_at", now),
     });
   }
-  return RenderTable({"NAME", "ID", "FLAVOUR", "KERNEL", "ROOTFS", "CREATED"}, rows);
+  return RenderTable({"NAME", "ID", "SOURCE", "SIZE", "FLAVOUR", "CREATED"}, rows);
 }
 
 KeyValues ImageDetails(const Json& image) {
@@ -291,6 +308,26 @@ KeyValues ImageDetails(const Json& image) {
   optional("ssh key", "/seeded_ssh_public_key_fingerprint");
   kv.emplace_back("managed", JsonTrue(image, "/managed") ? "yes (files owned by banger)"
                                                          : "no (files referenced in place)");
+  kv.emplace_back("source", ImageSourceText(image));
+  if (const int64_t size = JsonInt(image, "/size_bytes"); size > 0) kv.emplace_back("size", HumanBytes(size));
+  if (JsonText(image, "/source/kind") == "oci") {
+    kv.emplace_back("ref", JsonText(image, "/source/ref"));
+    optional("digest", "/source/digest");
+    const Json layers = image.value(Json::json_pointer("/source/layers"), Json::array());
+    std::string text = std::to_string(layers.size());
+    for (const Json& l : layers) text += (l.is_string() ? "\n  " + l.get<std::string>() : "");
+    kv.emplace_back("layers", text);
+    auto list = [&](const char* key, const std::string& pointer) {
+      const Json v = image.value(Json::json_pointer(pointer), Json());
+      if (v.is_array() && !v.empty()) kv.emplace_back(key, SafeDump(v));
+    };
+    list("env", "/source/config/env");
+    optional("workdir", "/source/config/working_dir");
+    optional("user", "/source/config/user");
+    list("entrypoint", "/source/config/entrypoint");
+    list("cmd", "/source/config/cmd");
+    list("exposed ports", "/source/config/exposed_ports");
+  }
   kv.emplace_back("created", JsonText(image, "/created_at"));
   return kv;
 }
@@ -354,6 +391,96 @@ KeyValues VmStatsDetails(const Json& a, Timestamp now) {
   auto t = ParseRfc3339(collected);
   kv.push_back({"collected", t.ok() ? FormatAge(*t, now) : collected});
   return kv;
+}
+
+std::string LastLines(const std::string& text, size_t n) {
+  if (n == 0) return "";
+  size_t end = text.size();
+  // A final newline ends the last line; it does not start another.
+  size_t pos = end > 0 && text[end - 1] == '\n' ? end - 1 : end;
+  size_t lines = 0;
+  while (pos > 0) {
+    if (text[pos - 1] == '\n' && ++lines == n) return text.substr(pos);
+    --pos;
+  }
+  return text;
+}
+
+Result<std::optional<int64_t>> ParseTailFlag(const std::string& raw) {
+  if (raw == "all") return std::optional<int64_t>();
+  if (raw.empty() || raw.size() > 9 || raw.find_first_not_of("0123456789") != std::string::npos) {
+    return Error::Invalid("--tail wants a number of lines or \"all\", got \"" + raw + "\"");
+  }
+  return std::optional<int64_t>(std::stoll(raw));
+}
+
+namespace {
+
+// digits, then optionally '.' and digits; returns where it stopped (`at` when none).
+size_t SkipDecimal(const std::string& s, size_t at) {
+  size_t i = at;
+  while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i;
+  if (i == at) return at;
+  if (i < s.size() && s[i] == '.') {
+    size_t frac = i + 1;
+    size_t j = frac;
+    while (j < s.size() && std::isdigit(static_cast<unsigned char>(s[j]))) ++j;
+    if (j == frac) return at;  // "1." is not a number
+    i = j;
+  }
+  return i;
+}
+
+// h, m, s, ms terms; each at most 9 whole digits and 32 characters in all,
+// so the milliseconds never overflow.
+bool IsGoDuration(const std::string& s) {
+  if (s.size() > 32) return false;
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t num = SkipDecimal(s, i);
+    if (num == i || std::min(s.find('.', i), num) - i > 9) return false;
+    size_t unit = num;
+    while (unit < s.size() && std::isalpha(static_cast<unsigned char>(s[unit]))) ++unit;
+    const std::string u = s.substr(num, unit - num);
+    if (u != "h" && u != "m" && u != "s" && u != "ms") return false;
+    i = unit;
+  }
+  return !s.empty();
+}
+
+}  // namespace
+
+Result<int64_t> ParseSinceFlag(const std::string& raw, int64_t now_ms) {
+  const auto bad = [&raw] {
+    return Error::Invalid(
+        "--since wants a duration (10m, 1h30m, 2s), an RFC 3339 UTC time (2026-11-30T16:00:00Z) or unix "
+        "seconds, got \"" +
+        raw + "\"");
+  };
+  // Unix seconds: at most 11 digits (year 5138), then an optional fraction.
+  if (!raw.empty() && SkipDecimal(raw, 0) == raw.size()) {
+    const size_t dot = raw.find('.');
+    const std::string whole = raw.substr(0, dot);
+    if (whole.size() > 11) return bad();
+    std::string frac = dot == std::string::npos ? "" : raw.substr(dot + 1);
+    frac = (frac + "000").substr(0, 3);  // whole ms, the rest dropped (rounded down)
+    return std::stoll(whole) * 1000 + std::stoll(frac);
+  }
+  if (IsGoDuration(raw)) {
+    auto d = ParseDuration(raw);
+    if (!d.ok()) return bad();
+    return std::max<int64_t>(0, now_ms - d->count());
+  }
+  if (raw.size() == 20 && raw.back() == 'Z' && raw[10] == 'T') {
+    auto t = ParseRfc3339(raw);
+    if (t.ok() && t->time_since_epoch().count() >= 0) return int64_t{t->time_since_epoch().count()} * 1000;
+  }
+  return bad();
+}
+
+std::string UnixSecondsText(int64_t unix_ms) {
+  std::string frac = std::to_string(unix_ms % 1000);
+  return std::to_string(unix_ms / 1000) + "." + std::string(3 - frac.size(), '0') + frac;
 }
 
 }  // namespace banger

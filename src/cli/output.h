@@ -7,10 +7,12 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "base/result.h"
 #include "base/time.h"
 #include "model/json.h"
 
@@ -44,7 +46,7 @@ int64_t JsonInt(const Json& j, const std::string& pointer);
 // Image ids to names, from GET /v1/images's "images" array.
 std::map<std::string, std::string> ImageNamesById(const Json& images);
 
-// `vm list`: NAME STATE IMAGE VCPUS MEMORY IP BACKEND CREATED.
+// `vm list`: ID (12 characters) NAME STATE IMAGE VCPUS MEMORY IP BACKEND CREATED.
 std::string RenderVmTable(const Json& vms, const std::map<std::string, std::string>& image_names,
                           Timestamp now);
 // `vm show`.
@@ -55,10 +57,25 @@ std::string HumanBytes(int64_t bytes);
 // `vm stats`, from GET /v1/vms/{ref}/stats.
 KeyValues VmStatsDetails(const Json& stats_answer, Timestamp now);
 
-// `image list`: NAME ID KERNEL ROOTFS CREATED.
+// An image's SOURCE: minimal | debian[+docker] | import | REF@sha256:12hex.
+std::string ImageSourceText(const Json& image);
+// `image list`: NAME ID SOURCE SIZE FLAVOUR CREATED.
 std::string RenderImageTable(const Json& images, Timestamp now);
 // `image show`.
 KeyValues ImageDetails(const Json& image);
+
+// The last `n` lines of `text` (a last line without its newline counts);
+// all of it when it has fewer.
+std::string LastLines(const std::string& text, size_t n);
+// `vm logs --tail`: "all" (nullopt) or a whole number of lines.
+Result<std::optional<int64_t>> ParseTailFlag(const std::string& raw);
+// `vm logs --since`: a duration back from `now_ms` (Go-style units h, m, s,
+// ms combined: 10m, 1h30m, 2s, 500ms), an RFC 3339 UTC time
+// (2026-11-30T16:00:00Z) or unix seconds (1796054400, 1796054400.25); the
+// time it names, in unix ms.
+Result<int64_t> ParseSinceFlag(const std::string& raw, int64_t now_ms);
+// Unix ms as the API's `since` wants them: unix seconds, "1796054400.250".
+std::string UnixSecondsText(int64_t unix_ms);
 
 // `daemon status` for a running daemon, from its ping answer.
 KeyValues DaemonDetails(const Json& ping, const std::string& socket);

@@ -69,11 +69,14 @@ TEST(VmTableTest, ShowsImageNamesAndDashes) {
   Json web = SampleVm();
   web["ports"] = Json::array({"127.0.0.1:18080:8080/tcp"});
   Json vms = Json::array({web, stopped});
-  EXPECT_EQ(RenderVmTable(vms, {{"img1", "debian"}}, At("2026-01-01T12:00:00Z")),
-            "NAME    STATE     IMAGE          VCPUS   MEMORY   IP           BACKEND   CREATED       PORTS\n"
-            "web-1   running   debian         2       2G       172.16.0.2   qemu      2 hours ago   "
-            "127.0.0.1:18080->8080/tcp\n"
-            "db      stopped   ffffffffffff   2       2G       -            qemu      2 hours ago   -\n");
+  EXPECT_EQ(
+      RenderVmTable(vms, {{"img1", "debian"}}, At("2026-01-01T12:00:00Z")),
+      "ID             NAME    STATE     IMAGE          VCPUS   MEMORY   IP           BACKEND   CREATED       "
+      "PORTS\n"
+      "0123456789ab   web-1   running   debian         2       2G       172.16.0.2   qemu      2 hours ago   "
+      "127.0.0.1:18080->8080/tcp\n"
+      "0123456789ab   db      stopped   ffffffffffff   2       2G       -            qemu      2 hours ago   "
+      "-\n");
 }
 
 TEST(VmDetailsTest, ListsWhatIsKnown) {
@@ -175,8 +178,8 @@ TEST(ImageTableTest, ShortensIds) {
   Json images = Json::parse(R"([{"id": "abcdef0123456789abcdef", "name": "base", "kernel_path": "/k",
                                   "rootfs_path": "/r.ext4", "created_at": "2026-01-01T11:00:00Z"}])");
   EXPECT_EQ(RenderImageTable(images, At("2026-01-01T12:00:00Z")),
-            "NAME   ID             FLAVOUR   KERNEL   ROOTFS    CREATED\n"
-            "base   abcdef012345   -         /k       /r.ext4   1 hour ago\n");
+            "NAME   ID             SOURCE   SIZE   FLAVOUR   CREATED\n"
+            "base   abcdef012345   -        -      -         1 hour ago\n");
   EXPECT_EQ(ImageNamesById(images), (std::map<std::string, std::string>{{"abcdef0123456789abcdef", "base"}}));
 }
 
@@ -191,7 +194,45 @@ TEST(ImageDetailsTest, OptionalPathsOnlyWhenSet) {
             "initrd:  /i\n"
             "rootfs:  /r\n"
             "managed: no (files referenced in place)\n"
+            "source:  -\n"
             "created: 2026-01-01T11:00:00Z\n");
+}
+
+TEST(ImageTableTest, SourceAndSize) {
+  const std::string d = "sha256:0123456789abcdef" + std::string(48, '0');
+  Json images = Json::parse(R"([
+      {"id": "a1", "name": "py", "size_bytes": 1048576, "created_at": "2026-01-01T11:00:00Z",
+       "source": {"kind": "oci", "ref": "docker.io/library/python:3.12-slim", "digest": ")" +
+                            d + R"("}},
+      {"id": "b2", "name": "dk", "docker": true, "source": {"kind": "profile", "profile": "debian"},
+       "created_at": "2026-01-01T11:00:00Z"},
+      {"id": "c3", "name": "im", "source": {"kind": "import"}, "created_at": "2026-01-01T11:00:00Z"}])");
+  EXPECT_EQ(
+      RenderImageTable(images, At("2026-01-01T12:00:00Z")),
+      "NAME   ID   SOURCE                                                   SIZE      FLAVOUR   CREATED\n"
+      "py     a1   docker.io/library/python:3.12-slim@sha256:0123456789ab   1.0 MiB   -         1 hour ago\n"
+      "dk     b2   debian+docker                                            -         -         1 hour ago\n"
+      "im     c3   import                                                   -         -         1 hour "
+      "ago\n");
+}
+
+TEST(ImageDetailsTest, OciSourceAndConfig) {
+  Json image = Json::parse(R"({"id": "i1", "name": "t", "kernel_path": "/k", "rootfs_path": "/r",
+      "source": {"kind": "oci", "ref": "127.0.0.1:5000/t:1", "digest": "sha256:abcdef0123456789ff",
+                 "layers": ["sha256:11", "sha256:22"],
+                 "config": {"env": ["FOO=bar"], "working_dir": "/srv", "cmd": ["sh", "-c", "echo"],
+                            "exposed_ports": ["80/tcp"]}}})");
+  std::map<std::string, std::string> got;
+  for (const auto& [k, v] : ImageDetails(image)) got[k] = v;
+  EXPECT_EQ(got["source"], "127.0.0.1:5000/t:1@sha256:abcdef012345");
+  EXPECT_EQ(got["digest"], "sha256:abcdef0123456789ff");
+  EXPECT_EQ(got["layers"], "2\n  sha256:11\n  sha256:22");
+  EXPECT_EQ(got["env"], R"(["FOO=bar"])");
+  EXPECT_EQ(got["workdir"], "/srv");
+  EXPECT_EQ(got["cmd"], R"(["sh","-c","echo"])");
+  EXPECT_EQ(got["exposed ports"], R"(["80/tcp"])");
+  EXPECT_EQ(got.count("user"), 0u);
+  EXPECT_EQ(got.count("entrypoint"), 0u);
 }
 
 TEST(DaemonDetailsTest, SummarisesPing) {

@@ -93,10 +93,11 @@ void AddPortCommands(CLI::App& vm, Command* selected) {
       };
     });
   }
-  AddRefLeaf(*port, selected, "list", "List a VM's published ports", "name", "VM name or id",
-             [](CliContext& ctx, const std::string& ref) {
-               return GetAndShow(ctx, PortsPath(ref), "ports", RenderPorts);
-             });
+  // -q: each port's spec, which `vm port rm` takes.
+  AddRefListLeaf(*port, selected, "list", "List a VM's published ports", "name", "VM name or id",
+                 "port specs", PortsPath, "ports", RenderPorts,
+                 [](const Json& p) { return JsonText(p, "/spec"); });
+  port->get_subcommand("list")->alias("ls");
 }
 
 }  // namespace banger

@@ -15,10 +15,8 @@ struct StartFlags {
   std::string vm;
   std::string name;
   std::vector<std::string> tags;
-  std::vector<std::string> env;
-  std::string cwd;
+  GuestCommandFlags cmd;  // argv, -u, -w, -e, --no-image-env
   bool stdin_pipe = false;
-  std::vector<std::string> argv;
 };
 
 std::string SessionPath(const std::string& ref, const std::string& vm, const std::string& suffix = "") {
@@ -46,28 +44,26 @@ std::string CommandText(const Json& s) {
 int SessionStart(CliContext& ctx, const StartFlags& f) {
   auto tags = ParseLabelFlags(f.tags);
   if (!tags.ok()) return Report(tags.error());
-  auto env = ParseEnvFlags(f.env);
-  if (!env.ok()) return Report(env.error());
   StartSessionRequest req;
+  if (auto st = PutGuestCommand(req, f.cmd); !st.ok()) return Report(st.error());
   req.name = f.name;
-  req.argv = f.argv;
-  req.env = std::move(*env);
-  req.cwd = f.cwd;
   req.tags = std::move(*tags);
   req.stdin_pipe = f.stdin_pipe;
   Json body = ToJson(req);
   return CallAndName(ctx, "POST", "/v1/vms/" + UrlEncode(f.vm) + "/sessions", &body);
 }
 
-int SessionList(CliContext& ctx, const std::string& vm) {
+int SessionList(CliContext& ctx, const std::string& vm, const ListFormatFlags& flags) {
+  auto format = CheckListFormat(ctx, flags);
+  if (!format.ok()) return Report(format.error());
   auto api = ctx.Connect();
   if (!api.ok()) return Report(api.error());
   auto list =
       (*api)->Call("GET", "/v1/sessions" + (vm.empty() ? "" : "?vm=" + UrlEncode(vm)), nullptr, kLongTimeout);
   if (!list.ok()) return Report(list.error());
-  const Json& sessions = (*list)["sessions"];
-  if (ctx.json()) {
-    ctx.OutJson(sessions);
+  Json sessions = list->value("sessions", Json::array());
+  if (format->style != ListStyle::kTable) {
+    ctx.Out(RenderList(*format, sessions, nullptr, IdOf));
     return kExitOk;
   }
   auto vms = (*api)->Call("GET", "/v1/vms");
@@ -127,23 +123,26 @@ void AddSessionCommands(CLI::App& app, Command* selected) {
   auto* session = AddGroup(app, "session", "Detached commands in a VM, with logs, that outlive the CLI");
   {
     auto [c, f] = AddLeaf<StartFlags>(*session, selected, "start",
-                                      "Start a detached command: banger session start VM -- CMD [ARGS...]",
+                                      "Start a detached command: banger session start VM [-- CMD [ARGS...]] "
+                                      "(no CMD: the image's Entrypoint + Cmd)",
                                       SessionStart);
     c->add_option("vm", f->vm, "VM name or id")->required();
     c->add_option("--name", f->name, "Session name (default: derived from the command)")->type_name("NAME");
     c->add_option("--tag", f->tags, "Tag KEY=VALUE (repeatable)")->type_name("K=V")->allow_extra_args(false);
-    c->add_option("--env", f->env, "Environment variable KEY=VALUE (repeatable)")
-        ->type_name("K=V")
-        ->allow_extra_args(false);
-    c->add_option("--cwd", f->cwd, "Working directory in the guest")->type_name("DIR");
     c->add_flag("--stdin", f->stdin_pipe, "Keep stdin open for `session attach`");
-    c->add_option("command", f->argv, "The command and its arguments (after --)")->required();
+    AddGuestCommandFlags(*c, f->cmd, /*command_required=*/false);
   }
   {
-    auto vm = std::make_shared<std::string>();
+    struct ListFlags {
+      std::string vm;
+      ListFormatFlags format;
+    };
+    auto f = std::make_shared<ListFlags>();
     auto* c = session->add_subcommand("list", "List sessions (of one VM, or all)");
-    c->add_option("vm", *vm, "VM name or id");
-    c->callback([=] { *selected = [=](CliContext& ctx) { return SessionList(ctx, *vm); }; });
+    c->alias("ls");
+    c->add_option("vm", f->vm, "VM name or id");
+    AddListFlags(*c, f->format, "session ids");
+    c->callback([=] { *selected = [=](CliContext& ctx) { return SessionList(ctx, f->vm, f->format); }; });
   }
   struct Ref {
     std::string session, vm;
@@ -162,12 +161,14 @@ void AddSessionCommands(CLI::App& app, Command* selected) {
   add_ref("stop", "Stop a session (SIGTERM, then SIGKILL)",
           [](CliContext& ctx, const Ref& r) { return SessionStop(ctx, r.session, r.vm); });
   add_ref("logs", "Print a session's stdout and stderr", [](CliContext& ctx, const Ref& r) {
-    int code = StreamCommand(ctx, SessionPath(r.session, r.vm, "/logs"),
-                             ToJson(SessionStreamRequest{r.follow}), false, false);
+    std::string target = SessionPath(r.session, r.vm, "/logs");
+    target +=
+        (target.find('?') == std::string::npos ? "?follow=" : "&follow=") + std::string(r.follow ? "1" : "0");
+    int code = StreamCommand(ctx, target, nullptr, false, false);
     return code == kExitBangerFailed ? kExitFailed : code;
   });
   add_ref("attach", "Follow a running session's output and send it stdin", [](CliContext& ctx, const Ref& r) {
-    int code = StreamCommand(ctx, SessionPath(r.session, r.vm, "/attach"), Json::object(), true, false);
+    int code = StreamCommand(ctx, SessionPath(r.session, r.vm, "/attach"), nullptr, true, false);
     return code == kExitBangerFailed ? kExitFailed : code;
   });
 }

@@ -111,13 +111,15 @@ void AddSnapshotCommands(CLI::App& vm, Command* selected) {
     c->add_option("vm", f->vm, "VM name or id")->required();
     c->add_option("--name", f->name, "Snapshot name (default: snap-<UTC time>)")->type_name("NAME");
   }
-  AddRefLeaf(*snap, selected, "list", "List a VM's snapshots", "vm", "VM name or id",
-             [](CliContext& ctx, const std::string& ref) {
-               return GetAndShow(ctx, SnapshotsPath(ref), "snapshots", RenderSnapshots);
-             });
+  // -q: the names `snapshot delete` takes.
+  AddRefListLeaf(*snap, selected, "list", "List a VM's snapshots", "vm", "VM name or id", "snapshot names",
+                 SnapshotsPath, "snapshots", RenderSnapshots,
+                 [](const Json& s) { return JsonText(s, "/name"); });
+  snap->get_subcommand("list")->alias("ls");
   {
     auto [c, f] =
         AddLeaf<DeleteSnapshotFlags>(*snap, selected, "delete", "Delete a snapshot", SnapshotDelete);
+    c->alias("rm");
     c->add_option("vm", f->vm, "VM name or id")->required();
     c->add_option("snapshot", f->name, "Snapshot name")->required();
   }

@@ -102,8 +102,8 @@ int ExecSsh(const std::string& ssh, const std::string& key, const std::string& p
   return Report(Error::FromErrno("exec ssh"), kExitBangerFailed);
 }
 
-int VmSsh(CliContext& ctx, const std::string& name, const std::vector<std::string>& cmd) {
-  if (auto st = ValidateVmName(name); !st.ok()) return Report(st.error(), kExitBangerFailed);
+int VmSsh(CliContext& ctx, const std::string& ref, const std::vector<std::string>& cmd) {
+  if (ref.empty()) return Report(Error::Invalid("a VM name or id is required"), kExitBangerFailed);
   auto cfg = LoadConfig(ctx.client().config_path());
   if (!cfg.ok()) return Report(cfg.error(), kExitBangerFailed);
   std::string key =
@@ -117,8 +117,12 @@ int VmSsh(CliContext& ctx, const std::string& name, const std::vector<std::strin
     return Report(Error::Unavailable("ssh not found (apt-get install openssh-client)"), kExitBangerFailed);
   auto api = ctx.Connect();
   if (!api.ok()) return Report(api.error(), kExitBangerFailed);
-  auto vm = (*api)->Call("GET", "/v1/vms/" + name);
+  // A name or an id (or an id's unique prefix), as every verb takes; from
+  // here on the VM's name, which is a DNS label and safe in the proxy command.
+  auto vm = (*api)->Call("GET", "/v1/vms/" + UrlEncode(ref));
   if (!vm.ok()) return Report(vm.error(), kExitBangerFailed);
+  const std::string name = JsonText(*vm, "/name");
+  if (auto st = ValidateVmName(name); !st.ok()) return Report(st.error(), kExitBangerFailed);
   std::string guest_ip = JsonText(*vm, "/runtime/guest_ip");
 
   // With host networking, straight to the guest's address when it answers
@@ -170,7 +174,7 @@ void AddSshCommand(CLI::App& vm, Command* selected) {
   auto cmd = std::make_shared<std::vector<std::string>>();
   auto* c =
       vm.add_subcommand("ssh", "SSH into a VM (through the guest agent): banger vm ssh NAME [-- CMD...]");
-  c->add_option("name", *name, "VM name")->required();
+  c->add_option("name", *name, "VM name or id")->required();
   c->add_option("command", *cmd, "A command to run instead of a shell (after --)");
   c->callback([=] { *selected = [=](CliContext& ctx) { return VmSsh(ctx, *name, *cmd); }; });
 }

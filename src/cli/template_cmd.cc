@@ -62,6 +62,7 @@ int TemplateDelete(CliContext& ctx, const std::string& id) {
 
 struct ListFlags {
   std::string image;
+  ListFormatFlags format;
 };
 
 }  // namespace
@@ -77,24 +78,28 @@ void AddTemplateCommands(CLI::App& image, Command* selected) {
         "spec (replaces an older one)",
         TemplateCreate);
     c->add_option("image", f->image, "Image name or id (default: the config's default_image_name)");
-    c->add_option("--vcpus", f->vcpus, "Number of vCPUs of the VMs it serves")->type_name("N");
-    c->add_option("--memory", f->memory_mib, "Memory in MiB of the VMs it serves")->type_name("MIB");
+    c->add_option("--vcpus,--cpus", f->vcpus, "Number of vCPUs of the VMs it serves")->type_name("N");
+    c->add_option("--memory", f->memory, "Memory of the VMs it serves (2G, 512M; a bare number is MiB)")
+        ->type_name("SIZE");
     c->add_option("--system-overlay-size", f->system_overlay_size, "Root filesystem overlay size")
         ->type_name("SIZE");
     c->add_option("--work-disk-size", f->work_disk_size, "Work disk size")->type_name("SIZE");
     c->add_option("--backend", f->backend, "VMM backend (default: the daemon's)")->type_name("BACKEND");
   }
   {
-    auto [c, f] = AddLeaf<ListFlags>(*tmpl, selected, "list", "List template snapshots",
-                                     [](CliContext& ctx, const ListFlags& lf) {
-                                       std::string target = "/v1/templates";
-                                       if (!lf.image.empty()) target += "?image=" + UrlEncode(lf.image);
-                                       return GetAndShow(ctx, target, "templates", RenderTemplates);
-                                     });
+    auto [c, f] = AddLeaf<ListFlags>(
+        *tmpl, selected, "list", "List template snapshots", [](CliContext& ctx, const ListFlags& lf) {
+          std::string target = "/v1/templates";
+          if (!lf.image.empty()) target += "?image=" + UrlEncode(lf.image);
+          return GetAndShowList(ctx, lf.format, target, "templates", RenderTemplates);
+        });
     c->add_option("image", f->image, "Only the templates of this image");
+    c->alias("ls");
+    AddListFlags(*c, f->format, "template ids");
   }
   AddRefLeaf(*tmpl, selected, "delete", "Delete a template snapshot (VMs boot cold again)", "id",
              "Template id (or a unique prefix of it)", TemplateDelete);
+  tmpl->get_subcommand("delete")->alias("rm");
 }
 
 }  // namespace banger

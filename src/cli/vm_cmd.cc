@@ -1,4 +1,5 @@
 // banger vm create|start|stop|restart|pause|resume|delete|list|show|logs|set (vm port: port_cmd.cc)
+#include <chrono>
 #include <cstdlib>
 #include <functional>
 #include <map>
@@ -15,8 +16,6 @@
 
 namespace banger {
 namespace {
-
-constexpr int kLogsWaitMs = 5000;
 
 std::string VmPath(const std::string& ref) { return "/v1/vms/" + UrlEncode(ref); }
 
@@ -95,24 +94,32 @@ int VmDelete(CliContext& ctx, const std::vector<std::string>& refs, bool if_exis
   return rc;
 }
 
-int VmList(CliContext& ctx, const std::vector<std::string>& raw_labels) {
+int VmList(CliContext& ctx, const std::vector<std::string>& raw_labels, const ListFormatFlags& flags) {
   auto labels = ParseLabelFlags(raw_labels);
   if (!labels.ok()) return Report(labels.error());
+  auto format = CheckListFormat(ctx, flags);
+  if (!format.ok()) return Report(format.error());
   auto api = ctx.Connect();
   if (!api.ok()) return Report(api.error());
+  if (format->style == ListStyle::kJson) {
+    // As OutJson would print it, without parsing hundreds of VMs first.
+    auto text = (*api)->GetMemberText("/v1/vms" + LabelQuery(*labels), "vms", 2);
+    if (!text.ok()) return Report(text.error());
+    ctx.Out(*text + "\n");
+    return kExitOk;
+  }
   auto list = (*api)->Call("GET", "/v1/vms" + LabelQuery(*labels));
   if (!list.ok()) return Report(list.error());
   Json vms = list->value("vms", Json::array());
-  if (ctx.json()) {
-    ctx.OutJson(vms);
-    return kExitOk;
-  }
-  // Image names are a nicety: without them the table shows image ids.
+  // Image names are a nicety of the table: without them it shows image ids.
   std::map<std::string, std::string> image_names;
-  if (auto images = (*api)->Call("GET", "/v1/images"); images.ok()) {
-    image_names = ImageNamesById(images->value("images", Json::array()));
+  if (format->style == ListStyle::kTable) {
+    if (auto images = (*api)->Call("GET", "/v1/images"); images.ok()) {
+      image_names = ImageNamesById(images->value("images", Json::array()));
+    }
   }
-  ctx.Out(RenderVmTable(vms, image_names, Now()));
+  ctx.Out(RenderList(
+      *format, vms, [&](const Json& all) { return RenderVmTable(all, image_names, Now()); }, IdOf));
   return kExitOk;
 }
 
@@ -147,29 +154,60 @@ int VmSet(CliContext& ctx, const std::string& ref, const SetFlags& f) {
   return CallAndName(ctx, "PATCH", VmPath(ref), &body);
 }
 
-int VmLogs(CliContext& ctx, const std::string& ref, bool follow) {
-  auto api = ctx.Connect();
-  if (!api.ok()) return Report(api.error());
-  if (follow) ExitOkOnInterrupt();
-  int64_t offset = 0;
-  // The first call returns what is there now without waiting; later ones
-  // wait for new bytes only while the VM runs and can still write some.
-  bool wait = false;
-  while (true) {
-    std::string target = VmPath(ref) + "/logs?offset=" + std::to_string(offset);
-    if (wait) target += "&wait_ms=" + std::to_string(kLogsWaitMs);
-    auto r = (*api)->Raw("GET", target, "", kReadTimeout + std::chrono::milliseconds(wait ? kLogsWaitMs : 0));
-    if (!r.ok()) return Report(r.error());
-    ctx.Out(r->body);
-    auto next = r->headers.find("x-banger-next-offset");
-    offset = next != r->headers.end() ? std::strtoll(next->second.c_str(), nullptr, 10)
-                                      : offset + static_cast<int64_t>(r->body.size());
-    auto state = r->headers.find("x-banger-vm-state");
-    // A paused VM may be resumed at any moment: keep following it too.
-    bool running = state != r->headers.end() && (state->second == "running" || state->second == "paused");
-    if (r->body.empty() && !(follow && running)) return kExitOk;
-    wait = follow && running;
+struct LogsFlags {
+  std::string ref;
+  bool follow = false;
+  std::string tail = "all";
+  std::string since;
+};
+
+int VmLogs(CliContext& ctx, const LogsFlags& f) {
+  auto tail = ParseTailFlag(f.tail);
+  if (!tail.ok()) return Report(tail.error());
+  // --since: the daemon's time index of the log picks the starting offset
+  // (GET .../logs?since=, up to ~1 s of older output included); later
+  // reads and the follow stream go on by offset from there.
+  std::optional<int64_t> since_ms;
+  if (!f.since.empty()) {
+    auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
+    auto t = ParseSinceFlag(f.since, now_ms);
+    if (!t.ok()) return Report(t.error());
+    since_ms = *t;
   }
+  int64_t offset = 0;
+  if (!f.follow || *tail || since_ms) {
+    // Everything written so far (the log is capped by console_log_max_bytes),
+    // printed as it comes, or its last lines once all is read.
+    auto api = ctx.Connect();
+    if (!api.ok()) return Report(api.error());
+    std::string all;
+    while (true) {
+      std::string target =
+          VmPath(f.ref) + "/logs?" +
+          (since_ms ? "since=" + UnixSecondsText(*since_ms) : "offset=" + std::to_string(offset));
+      since_ms.reset();
+      auto r = (*api)->Raw("GET", target, "", kReadTimeout);
+      if (!r.ok()) return Report(r.error());
+      if (*tail) {
+        all += r->body;
+      } else {
+        ctx.Out(r->body);
+      }
+      auto next = r->headers.find("x-banger-next-offset");
+      offset = next != r->headers.end() ? std::strtoll(next->second.c_str(), nullptr, 10)
+                                        : offset + static_cast<int64_t>(r->body.size());
+      if (r->body.empty()) break;
+    }
+    if (*tail) ctx.Out(LastLines(all, static_cast<size_t>(**tail)));
+    if (!f.follow) return kExitOk;
+  }
+  // The console stream: from `offset` (0, or where the tail ended), then new
+  // bytes until the VM has stopped and all was sent.
+  ExitOkOnInterrupt();
+  return FollowStream(ctx, VmPath(f.ref) + "/console?offset=" + std::to_string(offset), StreamType::kStdout,
+                      [&ctx](const std::string& bytes) { ctx.Out(bytes); });
 }
 
 void AddRateFlags(CLI::App& c, RateFlags& f) {
@@ -208,8 +246,8 @@ void AddCreateFlags(CLI::App& c, CreateFlags& f, bool with_no_start) {
   c.add_option("--name", f.name, "VM name, a DNS label (default: a generated one)")->type_name("NAME");
   c.add_option("--image", f.image, "Image name or id (default: the config's default_image_name)")
       ->type_name("IMAGE");
-  c.add_option("--vcpus", f.vcpus, "Number of vCPUs")->type_name("N");
-  c.add_option("--memory", f.memory_mib, "Memory in MiB")->type_name("MIB");
+  c.add_option("--vcpus,--cpus", f.vcpus, "Number of vCPUs")->type_name("N");
+  c.add_option("--memory", f.memory, kMemoryHelp)->type_name("SIZE");
   c.add_option("--system-overlay-size", f.system_overlay_size, "Root filesystem overlay size (512M, 8G, ...)")
       ->type_name("SIZE");
   c.add_option("--work-disk-size", f.work_disk_size, "Work disk size (512M, 8G, ...)")->type_name("SIZE");
@@ -269,12 +307,29 @@ void AddStopLike(CLI::App& vm, Command* selected, const std::string& action, con
   });
 }
 
+void AddVmList(CLI::App& parent, Command* selected, const std::string& name, const std::string& help) {
+  struct ListFlags {
+    std::vector<std::string> labels;
+    ListFormatFlags format;
+  };
+  auto [c, f] = AddLeaf<ListFlags>(parent, selected, name, help, [](CliContext& ctx, const ListFlags& lf) {
+    return VmList(ctx, lf.labels, lf.format);
+  });
+  c->add_option("--label", f->labels, "Only VMs with label KEY=VALUE (repeatable)")
+      ->type_name("K=V")
+      ->allow_extra_args(false);
+  AddListFlags(*c, f->format, "VM ids");
+}
+
 }  // namespace
 
 void AddVmCommands(CLI::App& app, Command* selected) {
   auto* vm = AddGroup(app, "vm", "Create, run and inspect VMs");
   AddCreate(*vm, selected);
   AddExecCommands(*vm, selected);
+  // docker's top-level spellings: banger run, banger exec, banger ps.
+  AddExecCommands(app, selected);
+  AddVmList(app, selected, "ps", "List VMs (the same as vm list)");
   AddSshCommand(*vm, selected);
   AddCpCommand(*vm, selected);
   AddSnapshotCommands(*vm, selected);
@@ -314,28 +369,29 @@ void AddVmCommands(CLI::App& app, Command* selected) {
     auto refs = std::make_shared<std::vector<std::string>>();
     auto if_exists = std::make_shared<bool>(false);
     auto* c = vm->add_subcommand("delete", "Delete VMs (running ones are stopped first)");
+    c->alias("rm");
     c->add_option("name", *refs, "VM names or ids")->required();
     c->add_flag("--if-exists", *if_exists, "A VM that does not exist is not an error");
     c->callback([=] { *selected = [=](CliContext& ctx) { return VmDelete(ctx, *refs, *if_exists); }; });
   }
-  {
-    auto labels = std::make_shared<std::vector<std::string>>();
-    auto* c = vm->add_subcommand("list", "List VMs");
-    c->add_option("--label", *labels, "Only VMs with label KEY=VALUE (repeatable)")
-        ->type_name("K=V")
-        ->allow_extra_args(false);
-    c->callback([=] { *selected = [=](CliContext& ctx) { return VmList(ctx, *labels); }; });
-  }
+  AddVmList(*vm, selected, "list", "List VMs");
+  vm->get_subcommand("list")->alias("ls");
+  vm->get_subcommand("list")->alias("ps");
   AddRefLeaf(*vm, selected, "show", "Show a VM", "name", "VM name or id", VmShow);
   AddRefLeaf(*vm, selected, "stats", "Show a VM's resource use: CPU, memory, disk on the host, VMM metrics",
              "name", "VM name or id", ShowVmStats);
   {
-    auto ref = std::make_shared<std::string>();
-    auto follow = std::make_shared<bool>(false);
-    auto* c = vm->add_subcommand("logs", "Print a VM's console log");
-    c->add_option("name", *ref, "VM name or id")->required();
-    c->add_flag("-f,--follow", *follow, "Keep printing new output until interrupted or the VM stops");
-    c->callback([=] { *selected = [=](CliContext& ctx) { return VmLogs(ctx, *ref, *follow); }; });
+    auto [c, f] = AddLeaf<LogsFlags>(*vm, selected, "logs", "Print a VM's console log", VmLogs);
+    c->add_option("name", f->ref, "VM name or id")->required();
+    c->add_flag("-f,--follow", f->follow, "Keep printing new output until interrupted or the VM stops");
+    c->add_option("-n,--tail", f->tail,
+                  "Print only the last N lines (default: all); with --follow, then follow")
+        ->type_name("N");
+    c->add_option("--since", f->since,
+                  "Print only output written since then: a duration back from now (10m, 1h30m, 2s), an RFC "
+                  "3339 UTC time (2026-11-30T16:00:00Z) or unix seconds; to about 1 s (up to 1 s of older "
+                  "output may come too)")
+        ->type_name("DURATION|TIME");
   }
   {
     auto ref = std::make_shared<std::string>();
@@ -343,8 +399,8 @@ void AddVmCommands(CLI::App& app, Command* selected) {
     auto* c = vm->add_subcommand(
         "set", "Change a VM's resources (vCPUs, memory and disk need it stopped; rate limits apply live)");
     c->add_option("name", *ref, "VM name or id")->required();
-    c->add_option("--vcpus", f->vcpus, "Number of vCPUs")->type_name("N");
-    c->add_option("--memory", f->memory_mib, "Memory in MiB")->type_name("MIB");
+    c->add_option("--vcpus,--cpus", f->vcpus, "Number of vCPUs")->type_name("N");
+    c->add_option("--memory", f->memory, kMemoryHelp)->type_name("SIZE");
     c->add_option("--work-disk-size", f->work_disk_size, "Work disk size (512M, 8G, ...)")->type_name("SIZE");
     c->add_flag("--nat", f->nat, "Enable outbound network access");
     c->add_flag("--no-nat", f->no_nat, "Disable outbound network access");

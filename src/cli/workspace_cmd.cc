@@ -35,7 +35,7 @@ int WorkspacePrepare(CliContext& ctx, const PrepareFlags& f) {
   req.readonly = f.readonly;
   req.branch = f.branch;
   req.agent_timeout = std::chrono::seconds(f.timeout_s);
-  auto w = ProgressCall(ctx, WorkspacesPath(f.vm), ToJson(req), "the workspace copy");
+  auto w = ProgressCall(ctx, WorkspacesPath(f.vm) + "/prepare", ToJson(req), "the workspace copy");
   if (!w.ok()) return Report(w.error());
   if (ctx.json()) {
     ctx.OutJson(*w);
@@ -177,10 +177,11 @@ void AddWorkspaceCommands(CLI::App& app, Command* selected) {
         ->type_name("S")
         ->check(CLI::Range(0, 3600));
   }
-  AddRefLeaf(*ws, selected, "list", "List the workspaces prepared in a VM", "vm", "VM name or id",
-             [](CliContext& ctx, const std::string& vm) {
-               return GetAndShow(ctx, WorkspacesPath(vm), "workspaces", RenderWorkspaces);
-             });
+  // -q: the guest paths `workspace export --guest-path` takes.
+  AddRefListLeaf(*ws, selected, "list", "List the workspaces prepared in a VM", "vm", "VM name or id",
+                 "guest paths", WorkspacesPath, "workspaces", RenderWorkspaces,
+                 [](const Json& w) { return JsonText(w, "/guest_path"); });
+  ws->get_subcommand("list")->alias("ls");
   {
     auto [c, f] =
         AddLeaf<ExportFlags>(*ws, selected, "export",

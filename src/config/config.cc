@@ -147,6 +147,7 @@ Result<DaemonConfig> ParseConfig(const std::string& text, const std::string& sou
   r.Int("web_max_connections", c.web_max_connections, 1, 65536);
   r.Duration("http_header_timeout", c.http_header_timeout);
   r.Duration("http_idle_timeout", c.http_idle_timeout);
+  r.Duration("ws_write_timeout", c.ws_write_timeout);
   r.Size("http_max_body_bytes", c.http_max_body_bytes);
   r.Duration("web_session_ttl", c.web_session_ttl);
   r.Str("vmm_user", c.vmm_user);
@@ -227,6 +228,7 @@ Result<DaemonConfig> ParseConfig(const std::string& text, const std::string& sou
   for (const auto& [key, d] :
        {std::pair<const char*, std::chrono::milliseconds>{"http_header_timeout", c.http_header_timeout},
         {"http_idle_timeout", c.http_idle_timeout},
+        {"ws_write_timeout", c.ws_write_timeout},
         {"web_session_ttl", c.web_session_ttl}}) {
     if (d.count() <= 0) return bad(key, "must be more than 0");
   }
@@ -332,9 +334,22 @@ std::string ResolveHome(const std::string& flag_value) {
   return std::string(home && *home ? home : "/tmp") + "/.local/share/banger";
 }
 
-std::string ResolveConfigPath(const std::string& flag_value, const HomeLayout& home) {
+std::string ResolveClientHome(const std::string& flag_value, const std::string& system_home) {
+  const char* env = std::getenv("BANGER_HOME");
+  if (flag_value.empty() && (env == nullptr || *env == '\0') && ::geteuid() != 0 &&
+      ::access(HomeLayout{system_home}.Socket().c_str(), W_OK) == 0) {
+    return system_home;
+  }
+  return ResolveHome(flag_value);
+}
+
+std::string ResolveConfigPath(const std::string& flag_value, const HomeLayout& home,
+                              const std::string& system_config, const std::string& system_home) {
   if (!flag_value.empty()) return AbsolutePath(flag_value);
   if (const char* env = std::getenv("BANGER_CONFIG"); env && *env) return AbsolutePath(env);
+  if (home.root == system_home && !PathExists(home.DefaultConfig()) && PathExists(system_config)) {
+    return system_config;
+  }
   return home.DefaultConfig();
 }
 

@@ -99,6 +99,9 @@ struct DaemonConfig {
   int web_max_connections = 32;
   std::chrono::milliseconds http_header_timeout{std::chrono::seconds(10)};
   std::chrono::milliseconds http_idle_timeout{std::chrono::seconds(60)};
+  // A WebSocket stream whose client takes no message for this long is
+  // dropped (the operation sees the client gone; docs/api.md "Streams").
+  std::chrono::milliseconds ws_write_timeout{std::chrono::seconds(30)};
   int64_t http_max_body_bytes = int64_t{8} * 1024 * 1024;
   // How long a web UI login (`banger web open`) lasts.
   std::chrono::milliseconds web_session_ttl{std::chrono::hours(12)};
@@ -169,19 +172,36 @@ struct HomeLayout {
   std::string DaemonLog() const { return root + "/bangerd.log"; }
   std::string DaemonOut() const { return root + "/bangerd.out"; }  // early stdout/stderr
   std::string Database() const { return root + "/banger.db"; }
+  // Scrape tokens' hashes (GET /metrics on the web listener, api/web_auth.h).
+  std::string WebMetricsTokens() const { return root + "/web-metrics-tokens"; }
   std::string DefaultConfig() const { return root + "/config.toml"; }
   std::string ImagesDir() const { return root + "/images"; }
   std::string VmsDir() const { return root + "/vms"; }
   std::string TemplatesDir() const { return root + "/templates"; }  // template snapshots (warm start)
+  std::string OciLayoutDir() const { return root + "/oci"; }  // OCI layer cache (image pull), lock oci.lock
   // Named by the id's first 16 hex digits (64 bits) so that socket paths
   // inside it, plus Firecracker's "_<port>" suffixes, fit in sun_path.
   std::string VmDir(const std::string& vm_id) const { return VmsDir() + "/" + vm_id.substr(0, 16); }
 };
 
+// The system daemon's home (root's default; the Debian package's
+// bangerd.service) and the package's config file, used for that home when
+// the home has no config.toml of its own (docs/adr/0031).
+inline constexpr const char* kSystemHome = "/var/lib/banger";
+inline constexpr const char* kSystemConfig = "/etc/banger/bangerd.toml";
+
 // --home value, else $BANGER_HOME, else /var/lib/banger for root and
 // ~/.local/share/banger otherwise. The result is absolute.
 std::string ResolveHome(const std::string& flag_value);
-// --config value, else $BANGER_CONFIG, else <home>/config.toml.
-std::string ResolveConfigPath(const std::string& flag_value, const HomeLayout& home);
+// The CLI's home: ResolveHome's, except that a user other than root with
+// neither --home nor $BANGER_HOME who may use the system daemon's socket
+// (`system_home`/bangerd.sock writable: a member of its socket_group) talks
+// to the system daemon rather than starting one of their own.
+std::string ResolveClientHome(const std::string& flag_value, const std::string& system_home = kSystemHome);
+// --config value, else $BANGER_CONFIG, else <home>/config.toml; for the
+// system home without a config.toml, `system_config` when that exists.
+std::string ResolveConfigPath(const std::string& flag_value, const HomeLayout& home,
+                              const std::string& system_config = kSystemConfig,
+                              const std::string& system_home = kSystemHome);
 
 }  // namespace banger

@@ -1,6 +1,14 @@
 #include "config/config.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdlib>
+
+#include "base/fs.h"
 
 namespace banger {
 namespace {
@@ -146,6 +154,60 @@ TEST(HomeTest, FlagThenEnv) {
   unsetenv("BANGER_HOME");
   HomeLayout h{"/tmp/h3"};
   EXPECT_EQ(ResolveConfigPath("", h), "/tmp/h3/config.toml");
+}
+
+TEST(HomeTest, TheSystemHomeUsesThePackagesConfigUnlessItHasItsOwn) {
+  auto d = TempDir::Create("/tmp", "banger-cfg-");
+  ASSERT_TRUE(d.ok());
+  const std::string sys_home = d->path() + "/home", sys_config = d->path() + "/etc-bangerd.toml";
+  ASSERT_TRUE(MakeDirs(sys_home, 0700).ok());
+  HomeLayout h{sys_home};
+  EXPECT_EQ(ResolveConfigPath("", h, sys_config, sys_home), h.DefaultConfig()) << "no package config";
+  ASSERT_TRUE(WriteFileAtomic(sys_config, "socket_group = \"banger\"\n").ok());
+  EXPECT_EQ(ResolveConfigPath("", h, sys_config, sys_home), sys_config);
+  EXPECT_EQ(ResolveConfigPath("", HomeLayout{d->path()}, sys_config, sys_home), d->path() + "/config.toml")
+      << "only the system home falls back to the package's config";
+  ASSERT_TRUE(WriteFileAtomic(h.DefaultConfig(), "").ok());
+  EXPECT_EQ(ResolveConfigPath("", h, sys_config, sys_home), h.DefaultConfig())
+      << "the home's own config wins";
+  EXPECT_EQ(ResolveConfigPath("/tmp/c.toml", h, sys_config, sys_home), "/tmp/c.toml");
+}
+
+// A user who may write the system daemon's socket (socket_group) talks to
+// it; root, and anyone naming a home, keep ResolveHome's answer.
+TEST(HomeTest, ClientUsesTheSystemDaemonWhenItsSocketIsTheirs) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root (runs a child as nobody)";
+  unsetenv("BANGER_HOME");
+  auto d = TempDir::Create("/tmp", "banger-cli-home-");
+  ASSERT_TRUE(d.ok());
+  ASSERT_EQ(::chmod(d->path().c_str(), 0711), 0);
+  const std::string sock = d->path() + "/bangerd.sock";
+  ASSERT_TRUE(WriteFileAtomic(sock, "").ok());  // access() is all that is asked
+  EXPECT_EQ(ResolveClientHome("", d->path()), "/var/lib/banger") << "root keeps its default";
+  auto as_nobody = [&](mode_t sock_mode, const char* flag) {
+    ::chmod(sock.c_str(), sock_mode);
+    std::array<int, 2> p{};
+    if (::pipe(p.data()) != 0) return std::string("pipe failed");
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      ::close(p[0]);
+      if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(1);
+      std::string home = ResolveClientHome(flag, d->path());
+      (void)!::write(p[1], home.data(), home.size());
+      ::_exit(0);
+    }
+    ::close(p[1]);
+    std::string out;
+    std::array<char, 256> buf{};
+    ssize_t n = 0;
+    while ((n = ::read(p[0], buf.data(), buf.size())) > 0) out.append(buf.data(), static_cast<size_t>(n));
+    ::close(p[0]);
+    ::waitpid(pid, nullptr, 0);
+    return out;
+  };
+  EXPECT_EQ(as_nobody(0666, ""), d->path());
+  EXPECT_NE(as_nobody(0600, ""), d->path()) << "a socket the user may not use is not theirs";
+  EXPECT_EQ(as_nobody(0666, "/tmp/own-home"), "/tmp/own-home");
 }
 
 TEST(ConfigTest, LogCapsAndEventRowsHaveBoundedDefaultsAndParse) {

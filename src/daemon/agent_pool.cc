@@ -48,6 +48,13 @@ void AgentPool::Drop(const std::string& vm_id) {
   slots_.erase(vm_id);
 }
 
+int AgentPool::connected() {
+  std::lock_guard<std::mutex> lk(mu_);
+  int n = 0;
+  for (const auto& [id, slot] : slots_) n += slot->conn ? 1 : 0;
+  return n;
+}
+
 bool AgentPool::shut_down() {
   std::lock_guard<std::mutex> lk(mu_);
   return shut_down_;

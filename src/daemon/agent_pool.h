@@ -33,6 +33,8 @@ class AgentPool {
   // once) and refuses new ones (kUnavailable).
   void Shutdown();
   bool shut_down();
+  // Connections held now, one per VM at most (GET /metrics).
+  int connected();
 
  private:
   struct Slot {

@@ -15,6 +15,11 @@ void EventLog::Emit(Event ev) {
   cv_.notify_all();
 }
 
+uint64_t EventLog::published() {
+  std::lock_guard<std::mutex> lk(mu_);
+  return generation_;
+}
+
 void EventLog::Close() {
   std::lock_guard<std::mutex> lk(mu_);
   closed_ = true;

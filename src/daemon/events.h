@@ -21,6 +21,8 @@ class EventLog {
   Result<std::vector<Event>> Read(int64_t after, int limit, std::chrono::milliseconds wait);
   // Wakes all waiters and makes later reads return at once (daemon shutdown).
   void Close();
+  // Events recorded since the daemon started (GET /metrics).
+  uint64_t published();
 
  private:
   Store& store_;

@@ -162,6 +162,30 @@ Result<std::unique_ptr<GuestCommand>> GuestExec::Open(const std::string& ref, co
   return cmd;
 }
 
+Result<ExecRequest> GuestExec::UserRequest(const VmRecord& vm, UserCommand cmd, bool may_be_run_command) {
+  Image image;
+  if (auto img = vms_.store().GetImage(vm.image_id); img.ok()) {
+    image = std::move(*img);
+  } else if (img.error().kind() == ErrorKind::kNotFound) {
+    image.name = vm.image_id;  // gone (a VM's image cannot be deleted): no defaults
+  } else {
+    return std::move(img).error();
+  }
+  auto resolved = ApplyImageDefaults(image, std::move(cmd));
+  if (!resolved.ok()) {
+    if (may_be_run_command && vm.spec.auto_remove && vms_.ClaimRunCommand(vm.id)) {
+      GuestCommand ended(vms_, vm.id, /*run_command=*/true);  // deletes the VM
+    }
+    return std::move(resolved).error();
+  }
+  ExecRequest req;
+  req.argv = std::move(resolved->argv);
+  req.env = std::move(resolved->env);
+  req.cwd = std::move(resolved->cwd);
+  req.user = std::move(resolved->user);
+  return req;
+}
+
 Result<GuestRunResult> GuestExec::Run(const std::string& ref, const ExecRequest& req,
                                       const GuestRunOptions& opts) {
   ExecRequest bounded = req;

@@ -7,6 +7,7 @@
 // - Open: a command as a GuestCommand (RAII). Every wait on it can be given
 //   a deadline (KillAt, Hangup): the guest is not trusted to ever exit.
 // - Run: run to completion with a deadline and bounded captured output.
+// - UserRequest: a user's command with the defaults of the VM's image.
 //
 // `vm run --rm` (spec.auto_remove, docs/api.md): the first command opened
 // through the exec stream on an auto-remove VM is its run command. When the
@@ -31,6 +32,7 @@
 
 #include "agent/client.h"
 #include "daemon/vm_service.h"
+#include "model/image_defaults.h"
 
 namespace banger {
 
@@ -117,6 +119,15 @@ class GuestExec {
   Result<std::unique_ptr<GuestCommand>> Open(const std::string& ref, const ExecRequest& req,
                                              std::chrono::milliseconds agent_timeout,
                                              bool may_be_run_command = false);
+
+  // A user's command (vm exec, vm run, a session) as the agent gets it: the
+  // defaults of the VM's image applied (model/image_defaults.h: an OCI
+  // image's Env, WorkingDir, User, Entrypoint + Cmd). Commands the daemon
+  // runs for itself do not come here: they run as root with no image env.
+  // When it fails (no command) and `may_be_run_command` is set, the run
+  // command of an auto-remove VM has ended before it started: the VM is
+  // deleted, as when Open fails.
+  Result<ExecRequest> UserRequest(const VmRecord& vm, UserCommand cmd, bool may_be_run_command = false);
 
   // Runs a command with stdin closed until it exits or opts.run_timeout.
   Result<GuestRunResult> Run(const std::string& ref, const ExecRequest& req, const GuestRunOptions& opts);

@@ -77,6 +77,7 @@ Result<Image> ImageService::ImportImage(const ImportImageRequest& req) {
   img.initrd_path = req.initrd_path;
   img.modules_dir = req.modules_dir;
   img.work_seed_path = req.work_seed_path;
+  img.source.kind = "import";
   img.created_at = img.updated_at = Now();
   BANGER_RETURN_IF_ERROR(d_.store->InsertImage(img));
   EmitImage("image.created", Json{{"image_id", img.id}, {"name", img.name}});
@@ -87,14 +88,9 @@ Result<Image> ImageService::ImportImage(const ImportImageRequest& req) {
 Result<Image> ImageService::BuildImage(const BuildImageRequest& req,
                                        const std::function<void(const std::string&)>& progress,
                                        const std::atomic<bool>& cancel) {
+  if (!req.from_oci.empty()) return BuildImageFromOci(req, progress, cancel);
   BANGER_RETURN_IF_ERROR(CheckBuildRequest(req));
-  if (d_.store->GetImage(req.name).ok())
-    return Error::Conflict("image name \"" + req.name + "\" is already in use");
-  if (d_.agent_binary.empty() || !IsRegularFile(d_.agent_binary)) {
-    return Error::Unavailable("the guest agent binary banger-agent was not found next to bangerd (" +
-                              d_.agent_binary + "); reinstall banger");
-  }
-  BANGER_ASSIGN_OR_RETURN(SshKey key, EnsureSshKey(d_.config.ssh_key_path, d_.home.root));
+  BANGER_ASSIGN_OR_RETURN(SshKey key, PrepareBuild(req.name));
 
   Image img;
   img.id = NewId();
@@ -113,21 +109,11 @@ Result<Image> ImageService::BuildImage(const BuildImageRequest& req,
   br.docker = req.docker;
   br.rootfs_size_bytes = req.size_bytes;
   br.kernel_flavour = req.kernel_flavour;
-  ImageBuildEnv env;
-  env.artifact_dir = img.artifact_dir;
-  env.agent_binary = d_.agent_binary;
-  env.ssh_public_key = key.public_key;
-  env.kernel_cache_dir = d_.home.root + "/cache";
-  auto built = banger::BuildImage(br, env, progress, cancel);
-  if (!built.ok()) return std::move(built).error().Wrap("building image " + req.name);
-  img.kernel_path = built->kernel_path;
-  img.initrd_path = built->initrd_path;
-  img.rootfs_path = built->rootfs_path;
-  img.modules_dir = built->modules_dir;
-  img.work_seed_path = built->work_seed_path;
-  img.build_size = built->build_size;
+  BANGER_RETURN_IF_ERROR(RunBuilder(br, key, img, progress, cancel));
   img.docker = req.docker;
-  img.seeded_ssh_public_key_fingerprint = key.fingerprint;
+  img.source.kind = "profile";
+  img.source.profile = req.profile;
+  img.size_bytes = TreeAllocatedBytes(img.artifact_dir);
   img.created_at = img.updated_at = Now();
   BANGER_RETURN_IF_ERROR(d_.store->InsertImage(img));
   undo.Dismiss();
@@ -135,6 +121,36 @@ Result<Image> ImageService::BuildImage(const BuildImageRequest& req,
   EmitImage("image.created", Json{{"image_id", img.id}, {"name", img.name}, {"profile", req.profile}});
   spdlog::info("built image {} ({})", img.name, img.id);
   return WithKernelInfo(std::move(img));
+}
+
+Result<SshKey> ImageService::PrepareBuild(const std::string& name) {
+  if (d_.store->GetImage(name).ok()) return Error::Conflict("image name \"" + name + "\" is already in use");
+  if (d_.agent_binary.empty() || !IsRegularFile(d_.agent_binary)) {
+    return Error::Unavailable(
+        "the guest agent binary banger-agent was not found next to bangerd nor in ../lib/banger (" +
+        d_.agent_binary + "); reinstall banger");
+  }
+  return EnsureSshKey(d_.config.ssh_key_path, d_.home.root);
+}
+
+Status ImageService::RunBuilder(const ImageBuildRequest& br, const SshKey& key, Image& img,
+                                const std::function<void(const std::string&)>& progress,
+                                const std::atomic<bool>& cancel) {
+  ImageBuildEnv env;
+  env.artifact_dir = img.artifact_dir;
+  env.agent_binary = d_.agent_binary;
+  env.ssh_public_key = key.public_key;
+  env.kernel_cache_dir = d_.home.root + "/cache";
+  auto built = banger::BuildImage(br, env, progress, cancel);
+  if (!built.ok()) return std::move(built).error().Wrap("building image " + br.name);
+  img.kernel_path = built->kernel_path;
+  img.initrd_path = built->initrd_path;
+  img.rootfs_path = built->rootfs_path;
+  img.modules_dir = built->modules_dir;
+  img.work_seed_path = built->work_seed_path;
+  img.build_size = built->build_size;
+  img.seeded_ssh_public_key_fingerprint = key.fingerprint;
+  return OkStatus();
 }
 
 Result<std::vector<Image>> ImageService::ListImages() {
@@ -157,6 +173,8 @@ Result<std::string> ImageService::DeleteImage(const std::string& ref) {
   }
   BANGER_RETURN_IF_ERROR(d_.store->DeleteImage(img.id));
   if (img.managed && !img.artifact_dir.empty()) RemoveAll(img.artifact_dir).ok();
+  // Its layers go with it unless another image uses them.
+  if (img.source.kind == "oci") ReleaseOciTag(img.id);
   // Its templates' rows went with it (foreign key); their files go now.
   if (on_deleted_) on_deleted_(img.id);
   EmitImage("image.deleted", Json{{"image_id", img.id}, {"name", img.name}});

@@ -56,8 +56,10 @@ std::vector<std::string> DriveIds(bool dm_root);
 // A VM's cgroup (vmm/cgroup.h): named like its directory (the id's first 16
 // hex digits), its memory limit the guest's memory plus what the VMM itself
 // may need beyond it (docs/security.md "Resource limits": QEMU under TCG,
-// 256 MiB guest, booted: 216 MiB peak RSS; the TCG translation cache can
-// grow far beyond that, hence the allowance). Firecracker documents < 5 MiB.
+// 256 MiB guest, booted: 216 MiB peak RSS; beyond guest RAM, QEMU's heap
+// and the TCG translation cache, bounded to kQemuTcgTbSizeMiB: QEMU's 1 GiB
+// default got a 1 GiB docker guest's VMM OOM-killed at 1.5 GiB RSS).
+// Firecracker documents < 5 MiB.
 inline constexpr int64_t kQemuMemoryOverheadMiB = 512;
 inline constexpr int64_t kFirecrackerMemoryOverheadMiB = 64;
 // Threads (and processes) a VMM may have: QEMU's worker pool alone may

@@ -1,10 +1,14 @@
 #include "daemon/monitor.h"
 
+#include <sys/stat.h>
+
+#include <set>
 #include <thread>
 
 #include "base/fs.h"
 #include "base/log.h"
 #include "base/time.h"
+#include "daemon/console_times.h"
 #include "daemon/launch_spec.h"
 
 namespace banger {
@@ -60,6 +64,10 @@ Status VmMonitor::SampleLocked(VmView& view) {
     vm.stats.cpu_percent = 0;  // no interval yet (first sample of this process)
   }
   last_cpu_[vm.id] = CpuSample{pid, u.cpu_ns, now};
+  {
+    std::lock_guard<std::mutex> c(counters_mu_);
+    counters_.by_vm[vm.id].cpu_seconds = static_cast<double>(u.cpu_ns) / 1e9;
+  }
   vm.stats.rss_bytes = u.rss_bytes;
   vm.stats.vsz_bytes = u.vsz_bytes;
   vm.stats.system_overlay_bytes = AllocatedBytes(vm.runtime.system_overlay_path);
@@ -78,14 +86,36 @@ void VmMonitor::CollectStats() {
   }
   std::lock_guard<std::mutex> lk(mu_);
   std::map<std::string, CpuSample> keep;
+  std::set<std::string> exist;
   for (auto& v : *views) {
+    exist.insert(v.vm.id);
     if (!Running(v)) continue;
     if (auto st = SampleLocked(v); !st.ok()) {
       spdlog::debug("stats: vm {}: {}", v.vm.name, st.error().message());
+      std::lock_guard<std::mutex> c(counters_mu_);
+      ++counters_.stats_errors;
+    } else {
+      history_.Add(v.vm.id, v.vm.stats);
     }
     if (auto it = last_cpu_.find(v.vm.id); it != last_cpu_.end()) keep.insert(*it);
   }
   last_cpu_ = std::move(keep);  // forget VMs that stopped or went away
+  {
+    std::lock_guard<std::mutex> c(counters_mu_);
+    std::erase_if(counters_.by_vm, [this](const auto& kv) { return last_cpu_.count(kv.first) == 0; });
+  }
+  history_.Retain(exist);  // a deleted VM's history goes with it
+}
+
+VmMonitor::Counters VmMonitor::CountersSnapshot() const {
+  std::lock_guard<std::mutex> c(counters_mu_);
+  return counters_;
+}
+
+Result<std::pair<VmRecord, std::vector<StatsSample>>> VmMonitor::History(const std::string& ref) {
+  BANGER_ASSIGN_OR_RETURN(VmView v, vms_.Get(ref));
+  auto samples = history_.Of(v.vm.id);
+  return std::make_pair(std::move(v.vm), std::move(samples));
 }
 
 void VmMonitor::CollectMetrics() {
@@ -99,7 +129,13 @@ void VmMonitor::CollectMetrics() {
     auto m = b->second->Metrics(VmmProcessOf(v.vm, *v.handles), v.vm.runtime.metrics_path);
     if (!m.ok()) {
       spdlog::debug("metrics: vm {}: {}", v.vm.name, m.error().message());
+      std::lock_guard<std::mutex> c(counters_mu_);
+      ++counters_.vmm_metrics_errors;
       continue;
+    }
+    {
+      std::lock_guard<std::mutex> c(counters_mu_);
+      AddVmmMetrics(v.vm.spec.backend, *m, counters_.by_vm[v.vm.id].block);
     }
     std::lock_guard<std::mutex> lk(mu_);
     auto fresh = store_.GetVm(v.vm.id);  // the stats pass may have saved since List
@@ -137,6 +173,7 @@ int VmMonitor::CapConsoleLogs(int64_t max_bytes) {
   int rotated = 0;
   for (const auto& vm : *vms) {
     if (vm.runtime.log_path.empty()) continue;
+    const std::string times = ConsoleTimesPath(vm.runtime.log_path);
     auto r = RotateAppendedFile(vm.runtime.log_path, max_bytes);
     if (!r.ok()) {
       spdlog::warn("vm {}: capping console log: {}", vm.name, r.error().message());
@@ -144,6 +181,18 @@ int VmMonitor::CapConsoleLogs(int64_t max_bytes) {
       ++rotated;
       spdlog::debug("vm {}: console log passed {} bytes; moved to {}.1", vm.name, max_bytes,
                     vm.runtime.log_path);
+      if (auto st = ResetConsoleTimes(times); !st.ok()) {
+        spdlog::warn("vm {}: console time index: {}", vm.name, st.error().message());
+      }
+    }
+    // The time index for vm logs --since (daemon/console_times.h).
+    struct stat st {};
+    if (::stat(vm.runtime.log_path.c_str(), &st) != 0) continue;
+    const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+    if (auto rec = RecordConsoleSize(times, now_ms, st.st_size); !rec.ok()) {
+      spdlog::warn("vm {}: console time index: {}", vm.name, rec.error().message());
     }
   }
   return rotated;

@@ -2,11 +2,18 @@
 #include "daemon/monitor.h"
 
 #include "base/fs.h"
+#include "daemon/console_times.h"
 #include "daemon/guest_exec.h"
 #include "daemon/testing/vm_service_fixture.h"
 
 namespace banger {
 namespace {
+
+int64_t UnixMsNow() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 class VmMonitorTest : public VmServiceTest {
  protected:
@@ -64,6 +71,48 @@ TEST_F(VmMonitorTest, StatsCpuMemoryAndDisksOnTheHost) {
   EXPECT_EQ(now->stats.rss_bytes, 300 << 20);
   EXPECT_EQ(now->stats.metrics_raw["vcpu"]["exit_io_out"], 7);
   EXPECT_FALSE(monitor_->StatsNow("nope").ok());
+}
+
+TEST_F(VmMonitorTest, EachStatsPassAddsToTheVmsHistoryWhichGoesWithTheVm) {
+  MustCreate("t1");
+  MustCreate("idle", /*no_start=*/true);
+  procs_.SetUsage(PidOf("t1"), ProcUsage{0, 100 << 20, 1LL << 30});
+  monitor_->CollectStats();
+  procs_.SetUsage(PidOf("t1"), ProcUsage{0, 200 << 20, 1LL << 30});
+  monitor_->CollectStats();
+  auto h = monitor_->History("t1");
+  ASSERT_TRUE(h.ok()) << h.error().message();
+  EXPECT_EQ(h->first.name, "t1");
+  ASSERT_EQ(h->second.size(), 2u);
+  EXPECT_EQ(h->second[0].rss_bytes, 100 << 20) << "oldest first";
+  EXPECT_EQ(h->second[1].rss_bytes, 200 << 20);
+  EXPECT_NE(h->second[1].at, Timestamp{});
+  EXPECT_TRUE(monitor_->History("idle")->second.empty()) << "not running: no samples";
+  EXPECT_EQ(monitor_->History("nope").error().kind(), ErrorKind::kNotFound);
+
+  // Stopped: the samples stay (the charts show the last run); deleted: gone.
+  ASSERT_TRUE(svc_->Stop("t1", std::nullopt).ok());
+  monitor_->CollectStats();
+  EXPECT_EQ(monitor_->History("t1")->second.size(), 2u);
+  std::string id = store_->GetVm("t1")->id;
+  ASSERT_TRUE(svc_->Delete("t1", false).ok());
+  monitor_->CollectStats();
+  MustCreate("t1");  // the same name, a new VM: no history of the old one
+  EXPECT_TRUE(monitor_->History("t1")->second.empty());
+}
+
+TEST(StatsHistoryTest, KeepsTheNewestSamplesUpToItsCap) {
+  StatsHistory h(3);
+  for (int i = 1; i <= 5; ++i) h.Add("a", VmStats{.rss_bytes = i});
+  h.Add("b", VmStats{.rss_bytes = 9});
+  auto a = h.Of("a");
+  ASSERT_EQ(a.size(), 3u);
+  EXPECT_EQ(a.front().rss_bytes, 3);
+  EXPECT_EQ(a.back().rss_bytes, 5);
+  h.Retain({"b"});
+  EXPECT_TRUE(h.Of("a").empty());
+  EXPECT_EQ(h.Of("b").size(), 1u);
+  EXPECT_EQ(StatsHistory::kMaxSamples, 360u);
 }
 
 TEST_F(VmMonitorTest, MetricsComeFromTheVmmAndStatsKeepThem) {
@@ -137,6 +186,28 @@ TEST_F(VmMonitorTest, ConsoleLogsAreCappedWithOneOlderFile) {
   EXPECT_EQ(c->data, "after\n");
   EXPECT_EQ(c->next_offset, 6);
   EXPECT_EQ(ConsoleTail(vm.runtime.log_path), std::string(600 - 6, 'x') + "after");
+}
+
+TEST_F(VmMonitorTest, ConsoleGrowthIsSampledForLogsSince) {
+  VmRecord vm = MustCreate("t1");
+  const std::string times = ConsoleTimesPath(vm.runtime.log_path);
+  const int64_t cap = 64 << 10;
+  ASSERT_TRUE(WriteFileAtomic(vm.runtime.log_path, "boot\n").ok());
+  const int64_t before = UnixMsNow() - 1;
+  monitor_->CapConsoleLogs(cap);
+  monitor_->CapConsoleLogs(cap);  // unchanged: no second sample
+  auto s = ReadConsoleTimes(times);
+  ASSERT_TRUE(s.ok());
+  ASSERT_EQ(s->size(), 1u);
+  EXPECT_EQ(s->front().size, 5);
+  EXPECT_GE(s->front().unix_ms, before);
+  EXPECT_EQ(*svc_->LogOffsetSince("t1", before - 1000), 0) << "before the sample: the whole log";
+  EXPECT_EQ(*svc_->LogOffsetSince("t1", UnixMsNow() + 1000), 5) << "after it: only what came since";
+  // Rotation empties the index: the new file's offsets start at 0.
+  ASSERT_TRUE(WriteFileAtomic(vm.runtime.log_path, std::string(cap + 1, 'x')).ok());
+  EXPECT_EQ(monitor_->CapConsoleLogs(cap), 1);
+  EXPECT_TRUE(ReadConsoleTimes(times)->empty());
+  EXPECT_EQ(*svc_->LogOffsetSince("t1", UnixMsNow() + 1000), 0);
 }
 
 TEST_F(VmMonitorTest, EventsAreTrimmedToTheNewestRows) {

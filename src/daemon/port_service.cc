@@ -248,6 +248,11 @@ void PortService::ReconcileAll() {
   }
 }
 
+int PortService::ActiveConnections() {
+  std::lock_guard<std::mutex> lk(conns_->mu);
+  return conns_->Count([](const Conn&) { return true; });
+}
+
 int PortService::ActiveConnections(const std::string& vm_id) {
   std::lock_guard<std::mutex> lk(conns_->mu);
   return conns_->Count([&](const Conn& c) { return c.vm_id == vm_id; });

@@ -102,6 +102,8 @@ class PortService {
 
   // Connections being relayed now (tests, bench).
   int ActiveConnections(const std::string& vm_id);
+  // Connections being relayed now, every VM's (GET /metrics).
+  int ActiveConnections();
 
   // The OpenFn of the daemon: `banger-agent --connect` (tcp) or
   // `--connect-udp` (udp) through GuestExec.

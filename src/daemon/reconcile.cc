@@ -5,6 +5,7 @@
 
 #include "base/fs.h"
 #include "base/log.h"
+#include "image/oci/layout.h"
 
 namespace banger {
 namespace {
@@ -24,6 +25,22 @@ void RemoveInterruptedBuilds(const ReconcileScope& s) {
     spdlog::info("reconcile: removing artifacts of an interrupted image build {}", entry.path().string());
     RemoveAll(entry.path().string()).ok();
   }
+  // A pull killed midway leaves a layer-cache tag (named by the image id)
+  // that no image owns, or partial downloads. They go; whole blobs stay for
+  // a retry to reuse (`image prune` collects them).
+  if (!IsDirectory(s.home.OciLayoutDir())) return;
+  std::set<std::string> ids;
+  for (const auto& img : *images) ids.insert(img.id);
+  OciLayout layout(s.home.OciLayoutDir());
+  const std::atomic<bool> no_cancel{false};
+  auto lock = layout.Acquire([](const std::string&) {}, no_cancel, std::chrono::milliseconds(0));
+  Status st = lock.ok() ? layout.DropLeftovers([&ids](const std::string& tag) {
+    if (ids.count(tag)) return true;
+    spdlog::info("reconcile: dropping layer-cache tag {} of an interrupted pull", tag);
+    return false;
+  })
+                        : Status(lock.error());
+  if (!st.ok()) spdlog::warn("reconcile: layer cache: {}", st.error().message());
 }
 
 // Session rows whose daemon died mid-operation (kill -9). A `starting` one

@@ -81,21 +81,24 @@ void SessionService::Save(GuestSession& s, const std::string& event_type) {
 }
 
 Result<GuestSession> SessionService::Start(const StartSessionRequest& req) {
-  if (req.argv.empty()) return Error::Invalid("session: a command is required");
   BANGER_ASSIGN_OR_RETURN(VmView view, vms_.Get(req.vm));
   const VmRecord& vm = view.vm;
   for (const auto& [k, v] : req.tags) BANGER_RETURN_IF_ERROR(ValidateLabel(k, v));
+  // The image's defaults (OCI images) fill what the request leaves out.
+  BANGER_ASSIGN_OR_RETURN(ExecRequest cmd, exec_.UserRequest(vm, UserCommandOf(req)));
   GuestSession s;
   s.id = NewId();
   s.vm_id = vm.id;
-  s.name = req.name.empty() ? Basename(req.argv[0]) + "-" + s.id.substr(0, 4) : req.name;
+  s.name = req.name.empty() ? Basename(cmd.argv[0]) + "-" + s.id.substr(0, 4) : req.name;
   BANGER_RETURN_IF_ERROR(Annotate(ValidateVmName(s.name), "session name"));
   s.backend = "agent";
   s.attach_backend = "agent";
   s.attach_mode = req.stdin_pipe ? "stdin+logs" : "logs";
-  s.command = req.argv[0];
-  s.args.assign(req.argv.begin() + 1, req.argv.end());
-  s.cwd = req.cwd;
+  // What runs (with the image's command, working dir); env: the request's
+  // (the image's own is in `image show`).
+  s.command = cmd.argv[0];
+  s.args.assign(cmd.argv.begin() + 1, cmd.argv.end());
+  s.cwd = cmd.cwd;
   s.env = req.env;
   s.stdin_mode = req.stdin_pipe ? "pipe" : "closed";
   s.tags = req.tags;
@@ -120,16 +123,21 @@ Result<GuestSession> SessionService::Start(const StartSessionRequest& req) {
 
   std::vector<std::string> argv = {paths_.agent, "session-start", s.guest_state_dir};
   if (req.stdin_pipe) argv.push_back("--stdin");
-  if (!req.cwd.empty()) {
+  if (!cmd.cwd.empty()) {
     argv.push_back("--cwd");
-    argv.push_back(req.cwd);
+    argv.push_back(cmd.cwd);
   }
-  for (const auto& [k, v] : req.env) {
+  // Only when set: older agents do not know --user.
+  if (!cmd.user.empty()) {
+    argv.push_back("--user");
+    argv.push_back(cmd.user);
+  }
+  for (const auto& [k, v] : cmd.env) {
     argv.push_back("--env");
     argv.push_back(k + "=" + v);
   }
   argv.push_back("--");
-  argv.insert(argv.end(), req.argv.begin(), req.argv.end());
+  argv.insert(argv.end(), cmd.argv.begin(), cmd.argv.end());
   s.launch_stage = "agent";
   auto run = RunInGuest(vm.id, argv, req.agent_timeout, kLaunchTimeout);
   if (!run.ok()) {

@@ -13,6 +13,7 @@
 #include "base/log.h"
 #include "base/scope_guard.h"
 #include "daemon/guest_exec.h"
+#include "daemon/guest_fixup.h"
 
 namespace banger {
 namespace {
@@ -103,10 +104,14 @@ constexpr const char* kSettleScript =
     "fi\n"
     "sync\n";
 
-Status SettleGuest(AgentConn& conn, std::chrono::milliseconds deadline) {
+// An OCI image's guest has no init of its own to wait for (the agent is
+// PID 1 once it answers) and perhaps no shell: only the write-back is done,
+// by the agent.
+Status SettleGuest(AgentConn& conn, std::chrono::milliseconds deadline, bool oci_image) {
   const auto until = std::chrono::steady_clock::now() + deadline;
   ExecRequest req;
   req.argv = {"/bin/sh", "-c", kSettleScript};
+  if (oci_image) req.argv = {kGuestAgentPath, "sync"};
   req.cwd = "/";
   req.open_timeout = deadline;
   BANGER_ASSIGN_OR_RETURN(auto ch, conn.Exec(req));
@@ -191,7 +196,8 @@ Status TemplateService::WaitAgent(const VmRecord& vm) {
   BANGER_ASSIGN_OR_RETURN(auto conn, exec.WaitForAgent(vm.id, d_.agent_timeout));
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
   if (left <= std::chrono::milliseconds(0)) return Error::Timeout("no time left after the agent answered");
-  return SettleGuest(*conn, left);
+  auto img = d_.store->GetImage(vm.image_id);
+  return SettleGuest(*conn, left, img.ok() && img->source.kind == "oci");
 }
 
 Result<VmTemplate> TemplateService::Create(const CreateTemplateRequest& req) {

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "base/unique_fd.h"
+#include "daemon/console_times.h"
 #include "daemon/vm_service.h"
 
 namespace banger {
@@ -44,6 +45,13 @@ Result<LogChunk> VmService::ReadLogs(const std::string& ref, int64_t offset, siz
     if (!fresh.ok()) return std::move(fresh).error();
     vm = std::move(*fresh);
   }
+}
+
+Result<int64_t> VmService::LogOffsetSince(const std::string& ref, int64_t since_ms) {
+  BANGER_ASSIGN_OR_RETURN(VmRecord vm, d_.store->GetVm(ref));
+  if (vm.runtime.log_path.empty()) return 0;
+  BANGER_ASSIGN_OR_RETURN(auto samples, ReadConsoleTimes(ConsoleTimesPath(vm.runtime.log_path)));
+  return ConsoleOffsetSince(samples, since_ms);
 }
 
 }  // namespace banger

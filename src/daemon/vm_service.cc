@@ -60,13 +60,6 @@ VmmBackend* VmService::BackendFor(BackendKind k) {
   return it == d_.backends.end() ? nullptr : it->second;
 }
 
-VmView VmService::ViewOf(const VmRecord& vm) {
-  VmView v{vm, std::nullopt};
-  if (VmStateHasVmm(vm.state)) v.handles = cache_.Get(vm.id);
-  if (auto ports = d_.store->ListPorts(vm.id); ports.ok()) v.ports = std::move(*ports);
-  return v;
-}
-
 void VmService::EmitVm(const std::string& type, const VmRecord& vm, Json data) {
   Event ev;
   ev.type = type;
@@ -550,36 +543,6 @@ Result<VmRecord> VmService::SetLocked(VmRecord vm, const SetVmRequest& req) {
   BANGER_RETURN_IF_ERROR(d_.store->UpdateVm(vm));
   EmitVm("vm.updated", vm, Json{{"spec", ToJson(vm.spec)}});
   return vm;
-}
-
-Result<VmView> VmService::Get(const std::string& ref) {
-  BANGER_ASSIGN_OR_RETURN(VmRecord vm, d_.store->GetVm(ref));
-  if (VmStateHasVmm(vm.state) && !VmAlive(vm)) {
-    auto lock = LockFor(vm.id);
-    // Never block a read behind a long operation: if busy, show what is stored.
-    if (lock->try_lock()) {
-      std::lock_guard<std::mutex> lk(*lock, std::adopt_lock);
-      BANGER_ASSIGN_OR_RETURN(vm, d_.store->GetVm(vm.id));
-      DemoteIfDeadLocked(vm);
-    }
-  }
-  return ViewOf(vm);
-}
-
-Result<std::vector<VmView>> VmService::List(const Labels& selector) {
-  BANGER_ASSIGN_OR_RETURN(auto vms, d_.store->ListVms(selector));
-  std::vector<VmView> out;
-  out.reserve(vms.size());
-  for (const auto& vm : vms) out.push_back(ViewOf(vm));
-  return out;
-}
-
-int VmService::CountRunning() {
-  auto vms = d_.store->ListVms();
-  if (!vms.ok()) return 0;
-  int n = 0;
-  for (const auto& vm : *vms) n += vm.state == VmState::kRunning ? 1 : 0;
-  return n;
 }
 
 Status VmService::CheckNatRequest(std::optional<bool> nat) const {

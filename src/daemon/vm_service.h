@@ -119,6 +119,10 @@ class VmService {
   // `wait` for new bytes when there are none.
   Result<LogChunk> ReadLogs(const std::string& ref, int64_t offset, size_t max_bytes,
                             std::chrono::milliseconds wait);
+  // Where ReadLogs should start so that nothing the VM wrote to its console
+  // after `since_ms` (unix ms) is left out: from the log's time index
+  // (daemon/console_times.h), so up to ~1 s of older output comes too.
+  Result<int64_t> LogOffsetSince(const std::string& ref, int64_t since_ms);
 
   // The agent pool and store for GuestExec (daemon/guest_exec.h), which
   // waits for agents and runs commands in guests.
@@ -178,6 +182,7 @@ class VmService {
   void DropLock(const std::string& vm_id);
   VmmBackend* BackendFor(BackendKind k);
   VmView ViewOf(const VmRecord& vm);
+  VmView ViewOf(const VmRecord& vm, std::vector<PortMapping> ports);
   // Create's steps: the validated record, its image, a free id, its paths
   // and guest address (under create_mu_), the config's file_sync copies.
   Result<VmRecord> NewRecord(const CreateVmRequest& req);

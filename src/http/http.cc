@@ -2,20 +2,26 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <array>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
 #include <cctype>
 #include <charconv>
 #include <cstring>
+#include <sstream>
 
 #include "base/log.h"
 #include "http/http_internal.h"
 
 namespace banger {
+
+namespace bws = boost::beast::websocket;
 
 namespace {
 
@@ -164,8 +170,19 @@ Result<std::unique_ptr<HttpServer>> HttpServer::ListenTcp(const std::string& hos
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(fd), "", bound_port));
 }
 
-HttpServer::HttpServer(UniqueFd fd, std::string path, int port)
-    : listen_fd_(std::move(fd)), path_(std::move(path)), port_(port) {}
+Result<std::unique_ptr<HttpServer>> HttpServer::AdoptUnix(UniqueFd fd, std::string path) {
+  if (!fd.valid()) return Error::Invalid("no listening socket to adopt for " + path);
+  auto server = std::unique_ptr<HttpServer>(new HttpServer(std::move(fd), std::move(path), 0, true));
+  if (!server->wake_fd_.valid()) return Error::FromErrno("eventfd");
+  return server;
+}
+
+HttpServer::HttpServer(UniqueFd fd, std::string path, int port, bool adopted)
+    : listen_fd_(std::move(fd)),
+      path_(std::move(path)),
+      port_(port),
+      adopted_(adopted),
+      wake_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
 
 HttpServer::~HttpServer() { Shutdown(); }
 
@@ -194,6 +211,15 @@ void HttpServer::SetDeadline(int fd, Clock::time_point when) {
   auto it = conns_.find(fd);
   if (it != conns_.end()) it->second = when;
   if (when != Clock::time_point::max()) watchdog_cv_.notify_all();
+}
+
+void HttpServer::SetAnswering(int fd, bool on) {
+  std::lock_guard<std::mutex> lk(mu_);
+  if (on) {
+    answering_.insert(fd);
+  } else {
+    answering_.erase(fd);
+  }
 }
 
 void HttpServer::RefuseBusy(int fd) {
@@ -256,6 +282,17 @@ void HttpServer::Serve(HttpHandler handler) {
   }
   std::thread watchdog([this] { Watchdog(); });
   while (!stopping_) {
+    if (adopted_) {
+      // The listener is shared with systemd: Shutdown() wakes us through
+      // wake_fd_ instead of shutting it down.
+      std::array<pollfd, 2> pfds{{{listen_fd_.get(), POLLIN, 0}, {wake_fd_.get(), POLLIN, 0}}};
+      if (::poll(pfds.data(), pfds.size(), -1) < 0 && errno != EINTR) {
+        spdlog::error("http: poll: {}", std::strerror(errno));
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+      if (stopping_ || pfds[1].revents != 0) break;
+      if ((pfds[0].revents & POLLIN) == 0) continue;
+    }
     int cfd = ::accept4(listen_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC);
     if (cfd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
@@ -349,6 +386,7 @@ void HttpServer::ServeConnection(int fd) {
   // The socket objects closed the fd (or ServeOn did); forget it before the number is reused.
   std::lock_guard<std::mutex> lk(mu_);
   conns_.erase(fd);
+  answering_.erase(fd);
 }
 
 template <typename Socket>
@@ -407,6 +445,8 @@ void HttpServer::ServeOn(Socket& sock, int fd) {
       }
       break;
     }
+    // From here to the end of the answer Shutdown leaves this connection be.
+    SetAnswering(fd, true);
     auto r = parser.release();
     HttpRequest req;
     req.method = std::string(r.method_string());
@@ -426,7 +466,21 @@ void HttpServer::ServeOn(Socket& sock, int fd) {
       spdlog::error("http: {} {}: handler threw", req.method, req.target);
       resp = InternalErrorResponse();
     }
-    if (resp.status < 100 || resp.status > 599 || (resp.status == 101 && !resp.upgrade)) {
+    if (resp.websocket) {
+      if (!bws::is_upgrade(r)) {
+        spdlog::error("http: {} {}: handler accepted a WebSocket on a plain request", req.method, req.target);
+        resp = InternalErrorResponse();
+      } else {
+        // The handshake is Beast's, from the request as read plus what followed it.
+        std::ostringstream head;
+        head << r.base();
+        std::string raw = head.str();
+        raw.append(static_cast<const char*>(buf.data().data()), buf.size());
+        ServeWebSocket(fd, raw, resp, req.target);
+        break;
+      }
+    }
+    if (resp.status < 100 || resp.status > 599 || resp.status == 101) {
       spdlog::error("http: {} {}: handler answered status {}", req.method, req.target, resp.status);
       resp = InternalErrorResponse();
     }
@@ -436,49 +490,94 @@ void HttpServer::ServeOn(Socket& sock, int fd) {
     if (!resp.content_type.empty()) w.set(bhttp::field::content_type, resp.content_type);
     for (const auto& [k, v] : resp.headers) w.set(k, v);
     w.body() = std::move(resp.body);
-    if (resp.status == 101) {
-      w.set(bhttp::field::connection, "Upgrade");
-    } else {
-      w.keep_alive(r.keep_alive());
-      w.prepare_payload();
-    }
+    w.keep_alive(r.keep_alive() && !stopping_);
+    w.prepare_payload();
     SetDeadline(fd, Clock::now() + limits_.io_timeout);
     bhttp::write(sock, w, ec);
     SetDeadline(fd, Clock::time_point::max());
+    // Cleared before the loop looks at stopping_ again: either Shutdown
+    // sees this connection idle and shuts it down, or the loop sees
+    // stopping_ and ends.
+    SetAnswering(fd, false);
     if (ec) break;
-    if (resp.status == 101) {
-      // Hand the raw connection over; bytes already buffered belong to the
-      // stream. The callback gets a duplicate: `fd` stays open (and in
-      // conns_, for Shutdown) until the callback returns, so its number is
-      // never reused while Shutdown may shut it down.
-      std::string leftover(static_cast<const char*>(buf.data().data()), buf.size());
-      UniqueFd dup(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
-      if (!dup.valid()) {
-        spdlog::error("http: {} {}: dup for the upgraded stream: {}", req.method, req.target,
-                      std::strerror(errno));
-        break;
-      }
-      if (stopping_) ::shutdown(fd, SHUT_RDWR);  // Shutdown() may have passed it already
-      try {
-        resp.upgrade(std::move(dup), std::move(leftover));
-      } catch (const std::exception& e) {
-        spdlog::error("http: {} {}: stream threw: {}", req.method, req.target, e.what());
-      } catch (...) {
-        spdlog::error("http: {} {}: stream threw", req.method, req.target);
-      }
-      break;
-    }
     if (!r.keep_alive()) break;
   }
 }
 
+void HttpServer::ServeWebSocket(int fd, const std::string& raw, HttpResponse& resp,
+                                const std::string& target) {
+  // The connection gets a duplicate fd: `fd` stays open (and in conns_, for
+  // Shutdown and the watchdog) until the stream ends, so its number is never
+  // reused while Shutdown may shut it down.
+  UniqueFd dup(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
+  if (!dup.valid()) {
+    spdlog::error("http: {}: dup for the WebSocket: {}", target, std::strerror(errno));
+    return;
+  }
+  WsOptions opts;
+  opts.write_timeout = limits_.ws_write_timeout;
+  opts.ping_interval = limits_.ws_ping_interval;
+  SetDeadline(fd, Clock::now() + limits_.io_timeout);
+  auto conn = WsAccept(std::move(dup), raw, opts, resp.headers);
+  SetDeadline(fd, Clock::time_point::max());
+  if (!conn.ok()) {
+    spdlog::info("http: {}: {}", target, conn.error().message());
+    return;
+  }
+  // Handshake answered: from now on Shutdown ends this stream like any other.
+  SetAnswering(fd, false);
+  if (stopping_) ::shutdown(fd, SHUT_RDWR);  // Shutdown() may have passed it already
+  try {
+    resp.websocket(**conn);
+  } catch (const std::exception& e) {
+    spdlog::error("http: {}: stream threw: {}", target, e.what());
+  } catch (...) {
+    spdlog::error("http: {}: stream threw", target);
+  }
+  (*conn)->Close(1000);
+}
+
+bool IsWebSocketUpgrade(const HttpRequest& req) {
+  auto has_token = [&](const char* header, const std::string& token) {
+    auto it = req.headers.find(header);
+    if (it == req.headers.end()) return false;
+    std::string v = Lower(it->second);
+    size_t pos = 0;
+    while (pos <= v.size()) {
+      size_t comma = v.find(',', pos);
+      std::string part = v.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+      auto b = part.find_first_not_of(" \t");
+      auto e = part.find_last_not_of(" \t");
+      if (b != std::string::npos && part.substr(b, e - b + 1) == token) return true;
+      if (comma == std::string::npos) break;
+      pos = comma + 1;
+    }
+    return false;
+  };
+  return req.method == "GET" && has_token("connection", "upgrade") && has_token("upgrade", "websocket");
+}
+
 void HttpServer::Shutdown() {
   if (stopping_.exchange(true)) return;
-  ::shutdown(listen_fd_.get(), SHUT_RDWR);
+  if (adopted_) {
+    uint64_t one = 1;
+    if (::write(wake_fd_.get(), &one, sizeof one) < 0)
+      spdlog::warn("http: waking the accept loop: {}", std::strerror(errno));
+  } else {
+    ::shutdown(listen_fd_.get(), SHUT_RDWR);
+  }
   std::unique_lock<std::mutex> lk(mu_);
-  for (const auto& [fd, when] : conns_) ::shutdown(fd, SHUT_RDWR);
-  idle_cv_.wait(lk, [this] { return active_ == 0; });
-  if (!path_.empty()) ::unlink(path_.c_str());
+  for (const auto& [fd, when] : conns_) {
+    if (!answering_.contains(fd)) ::shutdown(fd, SHUT_RDWR);
+  }
+  // Answers under way are delivered (each connection ends after its
+  // answer, as stopping_ is set); one whose handler or client is slower
+  // than the grace is cut off.
+  if (!idle_cv_.wait_for(lk, kAnswerGrace, [this] { return active_ == 0; })) {
+    for (const auto& [fd, when] : conns_) ::shutdown(fd, SHUT_RDWR);
+    idle_cv_.wait(lk, [this] { return active_ == 0; });
+  }
+  if (!path_.empty() && !adopted_) ::unlink(path_.c_str());
 }
 
 }  // namespace banger

@@ -1,7 +1,5 @@
-// The HTTP client side: one request per connection on a Unix socket, and
-// the client half of an Upgrade (see http.h).
-#include <fcntl.h>
-
+// The HTTP client side: one request per connection on a Unix socket (the
+// WebSocket client is ws.cc).
 #include "http/http.h"
 #include "http/http_internal.h"
 
@@ -102,43 +100,6 @@ Result<HttpResponse> UnixHttpCall(const std::string& socket_path, const HttpRequ
   out.headers = LowerCaseHeaders(res);
   auto ct = out.headers.find("content-type");
   out.content_type = ct == out.headers.end() ? "" : ct->second;
-  return out;
-}
-
-Result<UpgradeResult> UnixHttpUpgrade(const std::string& socket_path, const HttpRequest& req,
-                                      const std::string& protocol, std::chrono::milliseconds timeout) {
-  BANGER_ASSIGN_OR_RETURN(auto r, BuildRequest(req));
-  r.set(bhttp::field::connection, "Upgrade");
-  r.set(bhttp::field::upgrade, protocol);
-
-  UnixExchange x(uint64_t{8} * 1024 * 1024);
-  bool head_only = false;
-  x.Start(socket_path, r, [&x, &head_only] {
-    bhttp::async_read_header(x.sock, x.buf, x.parser, [&x, &head_only](beast::error_code ec, size_t) {
-      if (ec || x.parser.get().result_int() == 101) {
-        head_only = true;
-        x.result = ec;
-        return;
-      }
-      bhttp::async_read(x.sock, x.buf, x.parser, [&x](beast::error_code ec2, size_t) { x.result = ec2; });
-    });
-  });
-  if (!x.Run(timeout)) return NoAnswer(req, socket_path, timeout);
-  if (x.result) return Error::Unavailable("talking to " + socket_path + ": " + x.result.message());
-  UpgradeResult out;
-  out.status = static_cast<int>(x.parser.get().result_int());
-  if (out.status == 101 && head_only) {
-    out.leftover.assign(static_cast<const char*>(x.buf.data().data()), x.buf.size());
-    out.fd = UniqueFd(x.sock.release());
-    // Asio left the fd non-blocking for its async operations; callers expect a plain blocking socket.
-    int fl = ::fcntl(out.fd.get(), F_GETFL);
-    if (fl >= 0) ::fcntl(out.fd.get(), F_SETFL, fl & ~O_NONBLOCK);
-    return out;
-  }
-  auto res = x.parser.release();
-  out.response.status = out.status;
-  out.response.body = std::move(res.body());
-  out.response.headers = LowerCaseHeaders(res);
   return out;
 }
 

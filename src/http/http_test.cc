@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -130,77 +131,6 @@ TEST_F(HttpTest, SlowServerTimesOut) {
   EXPECT_EQ(res.error().kind(), ErrorKind::kTimeout);
 }
 
-TEST_F(HttpTest, UpgradeHandsOverTheRawConnection) {
-  Start([](const HttpRequest&) {
-    HttpResponse resp;
-    resp.status = 101;
-    resp.content_type = "";
-    resp.headers["upgrade"] = "banger-stream";
-    resp.upgrade = [](UniqueFd fd, std::string leftover) {
-      char buf[5];
-      size_t have = leftover.size();
-      std::memcpy(buf, leftover.data(), std::min<size_t>(have, 5));
-      if (have < 5) ::recv(fd.get(), buf + have, 5 - have, MSG_WAITALL);
-      ::send(fd.get(), buf, 5, 0);
-    };
-    return resp;
-  });
-  // A raw client: send the upgrade request, read the 101 head, then echo.
-  int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strcpy(addr.sun_path, sock_.c_str());
-  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  std::string req = "POST /v1/x HTTP/1.1\r\nHost: l\r\nConnection: Upgrade\r\nUpgrade: banger-stream\r\n\r\n";
-  ASSERT_EQ(::send(fd, req.data(), req.size(), 0), static_cast<ssize_t>(req.size()));
-  std::string head;
-  char c;
-  while (head.find("\r\n\r\n") == std::string::npos && ::recv(fd, &c, 1, 0) == 1) head.push_back(c);
-  EXPECT_NE(head.find("101"), std::string::npos);
-  ASSERT_EQ(::send(fd, "hello", 5, 0), 5);
-  char buf[6] = {};
-  ASSERT_EQ(::recv(fd, buf, 5, MSG_WAITALL), 5);
-  EXPECT_STREQ(buf, "hello");
-  ::close(fd);
-}
-
-TEST_F(HttpTest, UpgradeClientGetsRawConnectionOr4xxBody) {
-  Start([](const HttpRequest& r) {
-    HttpResponse resp;
-    if (r.headers.count("upgrade") == 0 || r.body != "{}") {
-      resp.status = 400;
-      resp.body = "{\"error\":1}";
-      return resp;
-    }
-    resp.status = 101;
-    resp.content_type = "";
-    resp.headers["upgrade"] = "banger-stream";
-    resp.upgrade = [](UniqueFd fd, const std::string&) { ::send(fd.get(), "pong", 4, 0); };
-    return resp;
-  });
-  HttpRequest req;
-  req.method = "POST";
-  req.target = "/x";
-  req.body = "{}";
-  auto up = UnixHttpUpgrade(sock_, req, "banger-stream", std::chrono::seconds(5));
-  ASSERT_TRUE(up.ok()) << up.error().message();
-  ASSERT_EQ(up->status, 101);
-  std::string got = up->leftover;
-  char buf[8];
-  while (got.size() < 4) {
-    ssize_t n = ::recv(up->fd.get(), buf, sizeof buf, 0);
-    ASSERT_GT(n, 0);
-    got.append(buf, static_cast<size_t>(n));
-  }
-  EXPECT_EQ(got, "pong");
-  req.body = "{\"x\":1}";
-  auto bad = UnixHttpUpgrade(sock_, req, "banger-stream", std::chrono::seconds(5));
-  ASSERT_TRUE(bad.ok());
-  EXPECT_EQ(bad->status, 400);
-  EXPECT_EQ(bad->response.body, "{\"error\":1}");
-  EXPECT_FALSE(bad->fd.valid());
-}
-
 // A raw client connection to the test socket (-1 on failure).
 int RawConnect(const std::string& path) {
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -245,29 +175,6 @@ TEST_F(HttpTest, HandlerExceptionIs500AndTheServerGoesOn) {
   res = UnixHttpCall(sock_, req, std::chrono::seconds(5));
   ASSERT_TRUE(res.ok()) << res.error().message();
   EXPECT_EQ(res->body, "fine");
-}
-
-TEST_F(HttpTest, UpgradeCallbackExceptionClosesOnlyThatStream) {
-  Start([](const HttpRequest& r) {
-    HttpResponse resp;
-    if (r.Path() == "/ok") return resp;
-    resp.status = 101;
-    resp.content_type = "";
-    resp.upgrade = [](UniqueFd, const std::string&) { throw std::runtime_error("stream boom"); };
-    return resp;
-  });
-  HttpRequest req;
-  req.method = "POST";
-  req.target = "/up";
-  auto up = UnixHttpUpgrade(sock_, req, "banger-stream", std::chrono::seconds(5));
-  ASSERT_TRUE(up.ok()) << up.error().message();
-  ASSERT_EQ(up->status, 101);
-  EXPECT_EQ(ReadToEnd(up->fd.get()), "");  // closed, not hung
-  req.method = "GET";
-  req.target = "/ok";
-  auto res = UnixHttpCall(sock_, req, std::chrono::seconds(5));
-  ASSERT_TRUE(res.ok()) << res.error().message();
-  EXPECT_EQ(res->status, 200);
 }
 
 TEST_F(HttpTest, ConnectionsBeyondTheCapAre503) {
@@ -341,33 +248,6 @@ TEST_F(HttpTest, OversizedBodyIs413) {
   EXPECT_EQ(calls, 1);
 }
 
-TEST_F(HttpTest, ShutdownEndsUpgradedStreams) {
-  std::atomic<bool> streaming{false};
-  Start([&streaming](const HttpRequest&) {
-    HttpResponse resp;
-    resp.status = 101;
-    resp.content_type = "";
-    resp.upgrade = [&streaming](UniqueFd fd, const std::string&) {
-      streaming = true;
-      char buf[64];
-      while (::recv(fd.get(), buf, sizeof buf, 0) > 0) {
-      }  // until the stream ends
-    };
-    return resp;
-  });
-  HttpRequest req;
-  req.method = "POST";
-  auto up = UnixHttpUpgrade(sock_, req, "banger-stream", std::chrono::seconds(5));
-  ASSERT_TRUE(up.ok()) << up.error().message();
-  ASSERT_EQ(up->status, 101);
-  for (int i = 0; i < 100 && !streaming; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  ASSERT_TRUE(streaming);
-  auto done = std::async(std::launch::async, [this] { server_->Shutdown(); });
-  // The client keeps its end open: only the server's shutdown(2) ends the stream.
-  ASSERT_EQ(done.wait_for(std::chrono::seconds(10)), std::future_status::ready);
-  thread_.join();
-}
-
 TEST_F(HttpTest, UnixRequestsCarryThePeerUid) {
   std::atomic<int> uid{-1};
   Start([&uid](const HttpRequest& r) {
@@ -395,6 +275,44 @@ TEST_F(HttpTest, ServeConnectionForTestServesOneSocket) {
   t.join();
   ::close(pair[1]);
   EXPECT_NE(got.find("/hello"), std::string::npos) << got;
+}
+
+// `daemon stop` asks for the shutdown from inside its handler: its answer
+// still reaches the client, while an idle keep-alive connection is closed
+// right away (before that handler has even returned).
+TEST_F(HttpTest, ShutdownFromAHandlerStillDeliversItsAnswer) {
+  int idle = -1;
+  std::thread stopper;
+  std::atomic<bool> idle_closed{false};
+  Start([&](const HttpRequest& r) {
+    HttpResponse resp;
+    if (r.Path() != "/stop") return resp;
+    stopper = std::thread([this] { server_->Shutdown(); });
+    // Waits (bounded) for the idle client to see its connection end.
+    pollfd p{idle, POLLIN, 0};
+    char c = 0;
+    if (::poll(&p, 1, 5000) == 1 && ::recv(idle, &c, 1, MSG_DONTWAIT) == 0) idle_closed = true;
+    resp.status = 202;
+    resp.body = "{}";
+    return resp;
+  });
+  idle = RawConnect(sock_);
+  ASSERT_GE(idle, 0);
+  // One request first, so the idle connection is past its accept and waits
+  // for a next one.
+  SendAll(idle, "GET /x HTTP/1.1\r\nHost: l\r\n\r\n");
+  char buf[512];
+  ASSERT_GT(::recv(idle, buf, sizeof buf, 0), 0);
+  HttpRequest stop;
+  stop.method = "POST";
+  stop.target = "/stop";
+  auto res = UnixHttpCall(sock_, stop, std::chrono::seconds(20));
+  ASSERT_TRUE(res.ok()) << res.error().message();
+  EXPECT_EQ(res->status, 202);
+  EXPECT_TRUE(idle_closed) << "the idle connection stays open while the stop is answered";
+  stopper.join();
+  thread_.join();
+  ::close(idle);
 }
 
 }  // namespace

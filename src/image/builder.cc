@@ -47,6 +47,13 @@ Result<ModuleIndex> LoadModuleIndex(const std::string& modules_root, const std::
 Status BuildRootfs(const ImageBuildRequest& req, const ImageBuildEnv& env, const FetchedKernel& kernel,
                    const ModuleIndex& modules, const std::string& rootfs_path, int64_t size,
                    const std::atomic<bool>& cancel) {
+  if (req.profile == "oci") {
+    const std::string& tree = req.oci_rootfs_dir;
+    ScopeGuard remove_tree([&tree] { (void)RemoveAll(tree); });
+    Ext4Spec spec{rootfs_path, size, "banger-root", tree, /*journal=*/false};
+    if (req.rootfs_size_bytes == 0) spec.inodes = Ext4FitFor(0, TreeEntryCount(tree)).inodes;
+    return MakeExt4(spec);
+  }
   const std::string staging = env.artifact_dir + "/.rootfs";
   BANGER_RETURN_IF_ERROR(RemoveAll(staging));
   ScopeGuard remove_staging([&staging] { (void)RemoveAll(staging); });
@@ -94,9 +101,13 @@ Status BuildWorkSeed(const ImageBuildEnv& env, const std::string& path) {
 }  // namespace
 
 Status ValidateBuildRequest(const ImageBuildRequest& req, const ImageBuildEnv& env) {
-  if (req.profile != "minimal" && req.profile != "debian") {
+  if (req.profile != "minimal" && req.profile != "debian" && req.profile != "oci") {
     return Error::Invalid("unknown image profile \"" + req.profile + "\" (minimal or debian)");
   }
+  if ((req.profile == "oci") != !req.oci_rootfs_dir.empty())
+    return Error::Invalid("an unpacked OCI root goes with the oci profile, and only with it");
+  if (req.profile == "oci" && !IsDirectory(req.oci_rootfs_dir))
+    return Error::Invalid("unpacked OCI root " + req.oci_rootfs_dir + " is not a directory");
   if (req.docker && req.profile != "debian") return Error::Invalid("docker needs the debian profile");
   BANGER_RETURN_IF_ERROR(ValidateKernelFlavour(req.kernel_flavour));
   if (req.rootfs_size_bytes < 0 || (req.rootfs_size_bytes != 0 && req.rootfs_size_bytes < kMinRootfsBytes)) {
@@ -164,13 +175,20 @@ Result<BuiltImage> BuildSteps(const ImageBuildRequest& req, const ImageBuildEnv&
   InitramfsSpec initramfs{kGuestInitScript,    env.busybox,           env.agent_binary,
                           kernel.modules_root, kernel.kernel_version, boot_modules};
   initramfs.mount_modules = KernelHas9p(modules) ? std::optional(mount_modules) : std::nullopt;
+  initramfs.oci_root = req.profile == "oci";
   BANGER_RETURN_IF_ERROR(Annotate(WriteInitramfs(out.initrd_path, initramfs), "building initramfs"));
   BANGER_FAULT_POINT("image.build.initramfs_written");
   BANGER_RETURN_IF_ERROR(CheckCancel(cancel));
 
-  progress("building rootfs (" + req.profile + (req.docker ? " + docker)" : ")"));
   int64_t size = req.rootfs_size_bytes;
+  if (size == 0 && req.profile == "oci") {
+    size = std::max(
+        kMinRootfsBytes,
+        Ext4FitFor(TreeAllocatedBytes(req.oci_rootfs_dir), TreeEntryCount(req.oci_rootfs_dir)).bytes);
+  }
   if (size == 0) size = req.profile == "minimal" ? kMinimalRootfsBytes : kDebianRootfsBytes;
+  progress("building rootfs (" + req.profile + (req.docker ? " + docker" : "") + ", " +
+           FormatSizeBytes(size) + ")");
   out.rootfs_path = dir + "/rootfs.ext4";
   BANGER_RETURN_IF_ERROR(
       Annotate(BuildRootfs(req, env, kernel, modules, out.rootfs_path, size, cancel), "building rootfs"));

@@ -31,12 +31,18 @@ namespace banger {
 
 struct ImageBuildRequest {
   std::string name;
-  std::string profile = "minimal";  // minimal | debian
+  std::string profile = "minimal";  // minimal | debian | oci
   bool docker = false;              // debian only
   int64_t rootfs_size_bytes = 0;    // 0 = profile default (minimal 512M, debian 4G)
   // Debian's kernel: "cloud" (small, fast to boot, no 9p) or "generic" (has
   // 9p: host folders, `vm create --mount`); image/kernel_info.h.
   std::string kernel_flavour = "cloud";
+  // profile oci: the image's layers already unpacked (oci/layout.h) into a
+  // directory inside the artifact dir; it becomes rootfs.ext4 as it is
+  // (nothing of banger's added: the guest init and agent come from the
+  // initramfs) and is removed afterwards. Sized from the tree unless
+  // rootfs_size_bytes is given.
+  std::string oci_rootfs_dir;
 };
 
 struct ImageBuildEnv {

@@ -208,6 +208,7 @@ Status WriteInitramfs(const std::string& out_path, const InitramfsSpec& spec) {
   };
   BANGER_RETURN_IF_ERROR(add_modules(spec.modules, "/lib/banger/modules"));
   if (spec.mount_modules) BANGER_RETURN_IF_ERROR(add_modules(*spec.mount_modules, "/lib/banger/modules-9p"));
+  if (spec.oci_root) BANGER_RETURN_IF_ERROR(w.AddFile("/lib/banger/oci", "1\n", 0644));
   return w.Finish();
 }
 

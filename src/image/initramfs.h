@@ -11,6 +11,8 @@
 //   /lib/banger/modules         their absolute paths, one a line, load order
 //   /lib/banger/modules-9p      the same for the 9p modules (host folders),
 //                               only when the kernel has 9p
+//   /lib/banger/oci             "1\n", only for an OCI image's root
+//                               (InitramfsSpec::oci_root)
 //   /dev/console, /dev/null     for the kernel's console before /init mounts
 //                               devtmpfs, and for the shell once /init has
 //                               moved devtmpfs into the new root
@@ -89,6 +91,10 @@ struct InitramfsSpec {
   // /lib/banger/modules-9p, which the init loads only for a VM with mounts.
   // nullopt: the kernel has no 9p, and the file is not written.
   std::optional<std::vector<ModuleFile>> mount_modules;
+  // An OCI image's root (no init of its own): writes /lib/banger/oci, and the
+  // guest init then makes the agent PID 1 of the new root
+  // (`banger-agent --pid1`) instead of exec'ing the image's /sbin/init.
+  bool oci_root = false;
 };
 
 // Writes the initramfs described above to out_path.

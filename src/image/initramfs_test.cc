@@ -169,6 +169,8 @@ TEST_F(InitramfsTest, WriteInitramfsLaysOutInitBusyboxAgentAndModules) {
   EXPECT_EQ(entries.count("newroot"), 1u);
   // A kernel without 9p: no modules-9p list (the init refuses mounts then).
   EXPECT_EQ(entries.count("lib/banger/modules-9p"), 0u);
+  // Not an OCI root: the init execs the image's own /sbin/init.
+  EXPECT_EQ(entries.count("lib/banger/oci"), 0u);
 
   spec.modules = {{"first", "kernel/a/first.ko"}};
   spec.mount_modules = std::vector<ModuleFile>{{"second", "kernel/second.ko"}};
@@ -176,6 +178,19 @@ TEST_F(InitramfsTest, WriteInitramfsLaysOutInitBusyboxAgentAndModules) {
   entries = ReadArchive(out);
   EXPECT_EQ(entries["lib/banger/modules"].data, "/lib/modules/6.1.0-test/kernel/a/first.ko\n");
   EXPECT_EQ(entries["lib/banger/modules-9p"].data, "/lib/modules/6.1.0-test/kernel/second.ko\n");
+
+  // An OCI image's root: the marker the init looks for, and nothing else
+  // changes.
+  spec.oci_root = true;
+  ASSERT_TRUE(WriteInitramfs(out, spec).ok());
+  auto oci = ReadArchive(out);
+  ASSERT_EQ(oci.count("lib/banger/oci"), 1u);
+  EXPECT_EQ(oci["lib/banger/oci"].type, static_cast<unsigned>(AE_IFREG));
+  EXPECT_EQ(oci["lib/banger/oci"].data, "1\n");
+  EXPECT_EQ(oci["lib/banger/oci"].perm, 0644u);
+  oci.erase("lib/banger/oci");
+  EXPECT_EQ(oci.size(), entries.size());
+  EXPECT_EQ(oci["init"].data, kGuestInitScript);
 }
 
 // The guest init's decoding of banger.mount= directories (busybox printf %b

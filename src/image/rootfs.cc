@@ -132,7 +132,9 @@ std::string MinimalRcsConfig() {
 [ -d /sys/class ] || mount -t sysfs sysfs /sys
 [ -e /dev/null ] || mount -t devtmpfs devtmpfs /dev
 mkdir -p /dev/pts /dev/shm
-mount -t devpts -o gid=5,mode=0620,ptmxmode=0666 devpts /dev/pts
+# banger's initramfs mounted /dev/pts already (the agent's tty execs need
+# it): a second devpts on top would hide the ptys of the first by name.
+grep -q ' /dev/pts devpts ' /proc/mounts || mount -t devpts -o gid=5,mode=0620,ptmxmode=0666 devpts /dev/pts
 mount -t tmpfs -o nosuid,nodev,mode=1777 tmpfs /dev/shm
 # banger's initramfs mounted /run already (the agent's vm id lives there).
 grep -q ' /run ' /proc/mounts || mount -t tmpfs -o nosuid,nodev,mode=0755 tmpfs /run
@@ -212,8 +214,11 @@ std::vector<std::string> DebootstrapArgv(const std::string& staging, bool docker
   // dbus: without it systemd-logind does not run, and nothing acts on the
   // ACPI power button QEMU presses for a graceful stop.
   std::string include = "systemd-sysv,udev,dbus,openssh-server,ca-certificates,git,iproute2";
-  // kmod: dockerd and the kernel load modules through modprobe.
-  if (docker) include += ",docker.io,kmod";
+  // kmod: dockerd and the kernel load modules through modprobe. apparmor:
+  // Debian's kernel has AppArmor on, so dockerd loads its docker-default
+  // profile for every container with apparmor_parser; without it `docker
+  // run` with default security options fails.
+  if (docker) include += ",docker.io,kmod,apparmor";
   return {"debootstrap", "--variant=minbase", "--include=" + include, kDebianSuite, staging};
 }
 
@@ -280,10 +285,32 @@ Status MakeExt4(const Ext4Spec& spec) {
   std::vector<std::string> argv = {"mkfs.ext4",     "-q", "-F", "-L", spec.label, "-d", spec.source_dir, "-E",
                                    "root_owner=0:0"};
   if (!spec.journal) argv.insert(argv.end(), {"-O", "^has_journal"});
+  if (spec.inodes > 0) argv.insert(argv.end(), {"-N", std::to_string(spec.inodes)});
   argv.push_back(spec.image_path);
   BANGER_RETURN_IF_ERROR(
       Annotate(RunChecked(argv, std::chrono::minutes(10)), "mkfs.ext4 " + spec.image_path));
   return OkStatus();
+}
+
+TreeFit Ext4FitFor(int64_t allocated_bytes, int64_t entries) {
+  constexpr int64_t kMiB = int64_t{1} << 20;
+  TreeFit fit;
+  // ext4's own metadata: the inode tables (256 bytes each) and the rest.
+  const int64_t inodes = entries + entries / 5 + 4096;
+  const int64_t raw = allocated_bytes + allocated_bytes / 4 + inodes * 256 + 64 * kMiB;
+  fit.bytes = (raw + kMiB - 1) / kMiB * kMiB;
+  fit.inodes = inodes;
+  return fit;
+}
+
+int64_t TreeEntryCount(const std::string& dir) {
+  int64_t n = 0;
+  std::error_code ec;
+  for (fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec), end;
+       !ec && it != end; it.increment(ec)) {
+    ++n;
+  }
+  return n;
 }
 
 }  // namespace banger

@@ -71,7 +71,20 @@ struct Ext4Spec {
   std::string label;
   std::string source_dir;  // copied in as the filesystem's root directory
   bool journal = true;     // off for images only ever mounted read-only
+  int64_t inodes = 0;      // 0 = mkfs's default ratio; else at least this many (-N)
 };
+
+// The ext4 size and inode count that hold a staged tree (an unpacked OCI
+// image): its allocated bytes plus a quarter and 64 MiB of headroom, whole
+// MiB; one inode per entry plus a fifth and 4096 spare.
+struct TreeFit {
+  int64_t bytes = 0;
+  int64_t inodes = 0;
+};
+TreeFit Ext4FitFor(int64_t allocated_bytes, int64_t entries);
+// Counts a tree's entries (every file, directory and link) without
+// following symlinks.
+int64_t TreeEntryCount(const std::string& dir);
 
 // Makes an ext4 image of source_dir with mkfs.ext4 -d.
 Status MakeExt4(const Ext4Spec& spec);

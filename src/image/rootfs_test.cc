@@ -70,16 +70,21 @@ TEST(MinimalConfigTest, InittabRunsRcsRespawnsDropbearAndShutsDownCleanly) {
     EXPECT_THAT(rcs, HasSubstr(mount));
   // The initramfs mounted /run before the agent started: not hidden again.
   EXPECT_THAT(rcs, HasSubstr("grep -q ' /run ' /proc/mounts || mount -t tmpfs"));
+  // Nor /dev/pts: one devpts, or the agent's ptys have no name.
+  EXPECT_THAT(rcs, HasSubstr("grep -q ' /dev/pts devpts ' /proc/mounts || mount -t devpts"));
 }
 
-TEST(DebootstrapArgvTest, DockerAddsDockerAndKmod) {
+TEST(DebootstrapArgvTest, DockerAddsDockerKmodAndApparmor) {
   auto plain = DebootstrapArgv("/s", false);
   EXPECT_THAT(plain,
               ElementsAre("debootstrap", "--variant=minbase",
                           "--include=systemd-sysv,udev,dbus,openssh-server,ca-certificates,git,iproute2",
                           "bookworm", "/s"));
   auto docker = DebootstrapArgv("/s", true);
-  EXPECT_THAT(docker[2], HasSubstr(",docker.io,kmod"));
+  EXPECT_THAT(docker[2], HasSubstr(",docker.io,kmod,apparmor"));
+  // The rest of the command is the plain profile's.
+  EXPECT_EQ(docker.size(), plain.size());
+  EXPECT_THAT(docker[2], HasSubstr(plain[2].substr(std::string("--include=").size())));
 }
 
 class StagingTest : public ScratchDirTest {};
@@ -132,6 +137,22 @@ TEST_F(StagingTest, MakeExt4ThatDoesNotFitFailsWithMkfsReason) {
   auto st = MakeExt4({dir_ + "/small.ext4", 4 << 20, "small", src, true});
   ASSERT_FALSE(st.ok());
   EXPECT_THAT(st.error().message(), HasSubstr("mkfs.ext4"));
+}
+
+}  // namespace
+}  // namespace banger
+
+namespace banger {
+namespace {
+
+TEST(Ext4FitTest, HeadroomAndInodes) {
+  constexpr int64_t kMiB = int64_t{1} << 20;
+  TreeFit f = Ext4FitFor(100 * kMiB, 1000);
+  EXPECT_EQ(f.inodes, 1000 + 200 + 4096);
+  EXPECT_EQ(f.bytes % kMiB, 0);
+  EXPECT_GE(f.bytes, 125 * kMiB + 64 * kMiB);
+  EXPECT_LT(f.bytes, 192 * kMiB);
+  EXPECT_GE(Ext4FitFor(0, 0).bytes, 64 * kMiB);
 }
 
 }  // namespace

@@ -81,6 +81,8 @@ class JsonReader {
   // A nested object with its own JsonFields.
   template <typename T>
   void Object(const char* key, T& out);
+  template <typename T>
+  void OptObject(const char* key, std::optional<T>& out);
   // An array of such objects.
   template <typename T>
   void ObjectList(const char* key, std::vector<T>& out, Omit = Omit::kNever);
@@ -128,6 +130,10 @@ class JsonWriter {
   }
   template <typename T>
   void Object(const char* key, const T& v);
+  template <typename T>
+  void OptObject(const char* key, const std::optional<T>& v) {
+    if (v) Object(key, *v);
+  }
   template <typename T>
   void ObjectList(const char* key, const std::vector<T>& v, Omit omit = Omit::kNever);
 
@@ -189,6 +195,15 @@ void JsonReader::Enum(const char* key, E& out, const char* (*name)(E),
 
 template <typename T>
 void JsonReader::Object(const char* key, T& out) {
+  if (const Json* v = Get(key)) {
+    auto r = Decode<T>(*v);
+    if (!r.ok()) return Record(r.error());
+    out = std::move(*r);
+  }
+}
+
+template <typename T>
+void JsonReader::OptObject(const char* key, std::optional<T>& out) {
   if (const Json* v = Get(key)) {
     auto r = Decode<T>(*v);
     if (!r.ok()) return Record(r.error());

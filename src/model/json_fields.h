@@ -11,6 +11,34 @@
 namespace banger {
 
 template <>
+struct JsonFields<OciImageConfig> {
+  static constexpr const char* kWhat = "image config";
+  template <typename Io, typename V>
+  static void Visit(Io& io, V& v) {
+    io.StrList("env", v.env, Omit::kEmpty);
+    io.Str("working_dir", v.working_dir, Omit::kEmpty);
+    io.Str("user", v.user, Omit::kEmpty);
+    io.StrList("entrypoint", v.entrypoint, Omit::kEmpty);
+    io.StrList("cmd", v.cmd, Omit::kEmpty);
+    io.StrList("exposed_ports", v.exposed_ports, Omit::kEmpty);
+  }
+};
+
+template <>
+struct JsonFields<ImageSource> {
+  static constexpr const char* kWhat = "image source";
+  template <typename Io, typename V>
+  static void Visit(Io& io, V& v) {
+    io.Str("kind", v.kind, Omit::kEmpty);
+    io.Str("profile", v.profile, Omit::kEmpty);
+    io.Str("ref", v.ref, Omit::kEmpty);
+    io.Str("digest", v.digest, Omit::kEmpty);
+    io.StrList("layers", v.layers, Omit::kEmpty);
+    io.OptObject("config", v.config);
+  }
+};
+
+template <>
 struct JsonFields<Image> {
   static constexpr const char* kWhat = "image";
   template <typename Io, typename V>
@@ -31,6 +59,8 @@ struct JsonFields<Image> {
     io.Time("updated_at", v.updated_at);
     io.Str("kernel_flavour", v.kernel_flavour, Omit::kEmpty);
     io.Bool("kernel_9p", v.kernel_9p, Omit::kEmpty);
+    io.Object("source", v.source);
+    io.Int64("size_bytes", v.size_bytes, Omit::kEmpty);
   }
 };
 
@@ -415,6 +445,8 @@ struct JsonFields<ExecVmRequest> {
     io.StrList("argv", v.argv);
     io.StrMap("env", v.env, Omit::kEmpty);
     io.Str("cwd", v.cwd, Omit::kEmpty);
+    io.Str("user", v.user, Omit::kEmpty);
+    io.Bool("no_image_env", v.no_image_env, Omit::kEmpty);
     io.Bool("tty", v.tty);
     io.Int("rows", v.rows);
     io.Int("cols", v.cols);
@@ -433,6 +465,41 @@ struct JsonFields<BuildImageRequest> {
     io.Bool("docker", v.docker);
     io.Int64("size_bytes", v.size_bytes, Omit::kEmpty);
     io.Str("kernel_flavour", v.kernel_flavour);
+    io.Str("from_oci", v.from_oci, Omit::kEmpty);
+  }
+};
+
+template <>
+struct JsonFields<RegistryAuth> {
+  static constexpr const char* kWhat = "registry credentials";
+  template <typename Io, typename V>
+  static void Visit(Io& io, V& v) {
+    io.Str("username", v.username, Omit::kEmpty);
+    io.Str("password", v.password, Omit::kEmpty);
+    io.Str("auth", v.auth, Omit::kEmpty);
+  }
+};
+
+template <>
+struct JsonFields<PullImageRequest> {
+  static constexpr const char* kWhat = "image pull request";
+  template <typename Io, typename V>
+  static void Visit(Io& io, V& v) {
+    io.Str("ref", v.ref);
+    io.Str("name", v.name, Omit::kEmpty);
+    io.Bool("insecure", v.insecure, Omit::kEmpty);
+    io.OptObject("auth", v.auth);
+    io.Str("kernel_flavour", v.kernel_flavour, Omit::kEmpty);
+    io.Int64("size_bytes", v.size_bytes, Omit::kEmpty);
+  }
+};
+
+template <>
+struct JsonFields<PruneImagesResponse> {
+  static constexpr const char* kWhat = "image prune result";
+  template <typename Io, typename V>
+  static void Visit(Io& io, V& v) {
+    io.Int64("bytes_freed", v.bytes_freed);
   }
 };
 
@@ -459,6 +526,8 @@ struct JsonFields<StartSessionRequest> {
     io.StrList("argv", v.argv);
     io.StrMap("env", v.env, Omit::kEmpty);
     io.Str("cwd", v.cwd, Omit::kEmpty);
+    io.Str("user", v.user, Omit::kEmpty);
+    io.Bool("no_image_env", v.no_image_env, Omit::kEmpty);
     io.StrMap("tags", v.tags, Omit::kEmpty);
     io.Bool("stdin", v.stdin_pipe);
     io.Millis("timeout_ms", v.agent_timeout);

@@ -58,21 +58,45 @@ Status ValidateRequest(const StopVmRequest& v) {
   return OkStatus();
 }
 
-Status ValidateRequest(const ExecVmRequest& v) {
-  if (v.argv.empty()) return Error::Invalid("exec request: argv must name a command");
+Status ValidateGuestUser(const std::string& user) {
+  size_t colon = user.find(':');
+  bool ok = !user.empty() && user.size() <= 256 && colon != 0 && colon != user.size() - 1 &&
+            (colon == std::string::npos || user.find(':', colon + 1) == std::string::npos) &&
+            user.find_first_of(std::string(" \t\n/\0", 5)) == std::string::npos;
+  if (!ok) {
+    return Error::Invalid("user \"" + user + "\" must be NAME, UID, UID:GID or NAME:GROUP");
+  }
+  return OkStatus();
+}
+
+namespace {
+
+// argv, env, cwd and user of an exec or session start request; `what`
+// starts the message.
+template <typename Req>
+Status CheckCommand(const Req& v, const std::string& what) {
+  // An empty argv is the image's command (resolved by the daemon).
   for (const auto& a : v.argv) {
-    if (HasNul(a)) return Error::Invalid("exec request: argv contains a NUL byte");
+    if (HasNul(a)) return Error::Invalid(what + ": argv contains a NUL byte");
   }
   static const std::regex env_key("^[A-Za-z_][A-Za-z0-9_]*$");
   for (const auto& [k, val] : v.env) {
     if (!std::regex_match(k, env_key)) {
-      return Error::Invalid("exec request: bad environment variable name \"" + k + "\"");
+      return Error::Invalid(what + ": bad environment variable name \"" + k + "\"");
     }
-    if (HasNul(val)) return Error::Invalid("exec request: env " + k + " contains a NUL byte");
+    if (HasNul(val)) return Error::Invalid(what + ": env " + k + " contains a NUL byte");
   }
-  if (!v.cwd.empty() && v.cwd[0] != '/') {
-    return Error::Invalid("exec request: cwd must be an absolute path, got \"" + v.cwd + "\"");
+  if (!v.cwd.empty() && (v.cwd[0] != '/' || HasNul(v.cwd))) {
+    return Error::Invalid(what + ": cwd must be an absolute path, got \"" + v.cwd + "\"");
   }
+  if (!v.user.empty()) BANGER_RETURN_IF_ERROR(Annotate(ValidateGuestUser(v.user), what));
+  return OkStatus();
+}
+
+}  // namespace
+
+Status ValidateRequest(const ExecVmRequest& v) {
+  BANGER_RETURN_IF_ERROR(CheckCommand(v, "exec request"));
   if (v.rows < 1 || v.rows > 1000 || v.cols < 1 || v.cols > 1000) {
     return Error::Invalid("exec request: bad window size");
   }
@@ -81,7 +105,7 @@ Status ValidateRequest(const ExecVmRequest& v) {
 }
 
 Status ValidateRequest(const StartSessionRequest& v) {
-  if (v.argv.empty()) return Error::Invalid("session start request: argv must name a command");
+  BANGER_RETURN_IF_ERROR(CheckCommand(v, "session start request"));
   if (!TimeoutInRange(v.agent_timeout))
     return Error::Invalid("session start request: timeout_ms out of range");
   return OkStatus();

@@ -55,6 +55,11 @@ struct CreateVmRequest {
   std::vector<std::string> ports;
 };
 
+// A guest user as exec and sessions take it: "name", "uid", "uid:gid",
+// "name:group" (resolved in the guest); at most 256 bytes, no NUL, space
+// or '/', at most one ':' with something on both sides.
+Status ValidateGuestUser(const std::string& user);
+
 // `vm cp --chown` / the archive and files routes' chown: "UID:GID", two
 // numbers 0..4294967294.
 Status ValidateChown(const std::string& spec);
@@ -125,9 +130,17 @@ struct ForkVmRequest {
 
 // POST /v1/vms/{ref}/exec (upgraded)
 struct ExecVmRequest {
+  // Empty: the image's Entrypoint + Cmd (model/image_defaults.h); an image
+  // with neither refuses it.
   std::vector<std::string> argv;
   std::map<std::string, std::string> env;
-  std::string cwd;  // "" = /root
+  std::string cwd;  // "" = the image's working dir (OCI images), else /root
+  // "" = the image's user (OCI images), else root; "name", "uid",
+  // "uid:gid", "name:group" (resolved in the guest's /etc/passwd, /etc/group).
+  std::string user;
+  // The image's env (OCI images) applies first unless this is set; env
+  // above overrides it key by key.
+  bool no_image_env = false;
   bool tty = false;
   int rows = 24, cols = 80;
   std::chrono::milliseconds agent_timeout = kDefaultAgentTimeout;
@@ -140,6 +153,32 @@ struct BuildImageRequest {
   bool docker = false;
   int64_t size_bytes = 0;                // rootfs size; 0 = the profile's default
   std::string kernel_flavour = "cloud";  // cloud | generic (generic has 9p: --mount)
+  // Instead of a profile: an OCI image from the host, offline (absolute path
+  // of an OCI layout directory, an OCI archive or a `docker save` tar).
+  std::string from_oci;
+};
+
+// Registry credentials for a pull: username + password, or docker's "auth"
+// (base64 of "user:password"). Never logged nor put on a command line.
+struct RegistryAuth {
+  std::string username;
+  std::string password;
+  std::string auth;
+};
+
+// POST /v1/images/pull (upgraded)
+struct PullImageRequest {
+  std::string ref;        // "busybox:1.36", "ghcr.io/o/app@sha256:...", "localhost:5000/t:1"
+  std::string name;       // "" = repository's last component + "-" + tag
+  bool insecure = false;  // plain HTTP / unverified TLS (implied for loopback registries)
+  std::optional<RegistryAuth> auth;
+  std::string kernel_flavour = "cloud";
+  int64_t size_bytes = 0;  // rootfs size; 0 = fitted to the image
+};
+
+// POST /v1/images/prune
+struct PruneImagesResponse {
+  int64_t bytes_freed = 0;
 };
 
 // POST /v1/images
@@ -154,11 +193,13 @@ struct ImportImageRequest {
 
 // POST /v1/vms/{ref}/sessions
 struct StartSessionRequest {
-  std::string vm;    // ref, from the path (not in the body)
-  std::string name;  // "" = derived from the command
-  std::vector<std::string> argv;
+  std::string vm;                 // ref, from the path (not in the body)
+  std::string name;               // "" = derived from the command
+  std::vector<std::string> argv;  // as ExecVmRequest::argv
   std::map<std::string, std::string> env;
-  std::string cwd;
+  std::string cwd;            // as ExecVmRequest::cwd
+  std::string user;           // as ExecVmRequest::user
+  bool no_image_env = false;  // as ExecVmRequest::no_image_env
   std::map<std::string, std::string> tags;
   bool stdin_pipe = false;
   std::chrono::milliseconds agent_timeout = kDefaultAgentTimeout;

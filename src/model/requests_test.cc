@@ -51,6 +51,8 @@ TEST(RequestsTest, EveryRequestRoundTrips) {
   e.argv = {"sh", "-c", "echo hi"};
   e.env = {{"A", "1"}};
   e.cwd = "/tmp";
+  e.user = "app:staff";
+  e.no_image_env = true;
   e.tty = true;
   e.rows = 40;
   e.cols = 100;
@@ -63,6 +65,8 @@ TEST(RequestsTest, EveryRequestRoundTrips) {
   s.argv = {"sleep", "1"};
   s.env = {{"B", "2"}};
   s.cwd = "/root";
+  s.user = "1000";
+  s.no_image_env = true;
   s.tags = {{"k", "v"}};
   s.stdin_pipe = true;
   s.agent_timeout = milliseconds(0);
@@ -117,10 +121,30 @@ TEST(RequestsTest, WrongTypeIsNamed) {
   EXPECT_EQ(ErrorOf(Decode<CreateVmRequest>(Json::array())), "create request: must be a JSON object");
 }
 
+TEST(RequestsTest, GuestUserForms) {
+  for (const char* ok : {"root", "0", "1234", "0:0", "app:staff", "app:100", "1000:staff", "www-data"}) {
+    EXPECT_TRUE(ValidateGuestUser(ok).ok()) << ok;
+  }
+  for (const std::string& bad : std::vector<std::string>{"", ":", "app:", ":app", "a:b:c", "a b", "../etc",
+                                                         std::string("a\0b", 3), std::string(257, 'a')}) {
+    EXPECT_FALSE(ValidateGuestUser(bad).ok()) << bad;
+  }
+  EXPECT_EQ(ValidateGuestUser("app:").error().message(),
+            "user \"app:\" must be NAME, UID, UID:GID or NAME:GROUP");
+}
+
 TEST(RequestsTest, ChecksRangesAndRequiredFields) {
   EXPECT_EQ(ErrorOf(Decode<StopVmRequest>(Json{{"timeout_ms", -1}})),
             "timeout_ms must be between 0 and 3600000");
-  EXPECT_EQ(ErrorOf(Decode<ExecVmRequest>(Json::object())), "exec request: argv must name a command");
+  // No argv: the image's command (the daemon resolves it).
+  EXPECT_TRUE(Decode<ExecVmRequest>(Json::object()).ok());
+  EXPECT_TRUE(Decode<StartSessionRequest>(Json::object()).ok());
+  EXPECT_EQ(ErrorOf(Decode<ExecVmRequest>(Json{{"user", "a:b:c"}})),
+            "exec request: user \"a:b:c\" must be NAME, UID, UID:GID or NAME:GROUP");
+  EXPECT_EQ(ErrorOf(Decode<StartSessionRequest>(Json{{"argv", {"ls"}}, {"env", {{"1X", "x"}}}})),
+            "session start request: bad environment variable name \"1X\"");
+  EXPECT_EQ(ErrorOf(Decode<StartSessionRequest>(Json{{"argv", {"ls"}}, {"cwd", "rel"}})),
+            "session start request: cwd must be an absolute path, got \"rel\"");
   EXPECT_EQ(ErrorOf(Decode<ExecVmRequest>(Json{{"argv", {"ls"}}, {"env", {{"A B", "x"}}}})),
             "exec request: bad environment variable name \"A B\"");
   EXPECT_EQ(ErrorOf(Decode<ExecVmRequest>(Json{{"argv", {"ls"}}, {"cwd", "tmp"}})),

@@ -64,6 +64,36 @@ Result<GuestSessionStatus> ParseGuestSessionStatus(const std::string& s);
 
 using Labels = std::map<std::string, std::string>;
 
+// extension: the image config of an OCI image (its config blob's
+// `config` object), kept so VMs of the image run as the image intends:
+// `vm run` with no command runs entrypoint + cmd, and `vm exec` defaults to
+// its env, working dir and user (model/image_defaults.h).
+struct OciImageConfig {
+  std::vector<std::string> env;  // "KEY=VALUE", in order
+  std::string working_dir;       // absolute; "" = unset
+  std::string user;              // "", "name", "uid", "uid:gid", "name:group"
+  std::vector<std::string> entrypoint, cmd;
+  std::vector<std::string> exposed_ports;  // "80/tcp", "53/udp", sorted
+  bool operator==(const OciImageConfig&) const = default;
+};
+
+// extension: where an image came from (`image list` SOURCE, `image show`).
+struct ImageSource {
+  // "profile" (image build --profile), "import" (image import), "oci" (image
+  // pull, image build --from-oci); "" for images made before this was kept.
+  std::string kind;
+  std::string profile;  // kind profile: minimal | debian
+  // kind oci: the reference pulled ("docker.io/library/busybox:1.36",
+  // "localhost:5000/t@sha256:...") or the archive/layout path built from.
+  std::string ref;
+  std::string digest;  // kind oci: the manifest's digest, "sha256:<64 hex>"
+  // kind oci: the layer blobs (compressed, as in the registry) in the shared
+  // layer cache, in order; a blob no image names is removed (image prune).
+  std::vector<std::string> layers;
+  std::optional<OciImageConfig> config;  // kind oci
+  bool operator==(const ImageSource&) const = default;
+};
+
 struct Image {
   std::string id;
   std::string name;
@@ -82,6 +112,8 @@ struct Image {
   // whether the kernel can mount host folders (has 9p over virtio).
   std::string kernel_flavour;
   bool kernel_9p = false;
+  ImageSource source;      // extension (migration 6)
+  int64_t size_bytes = 0;  // extension: bytes the image's files take on disk (0 = unknown)
   Timestamp created_at{};
   Timestamp updated_at{};
 };

@@ -138,6 +138,13 @@ CREATE TABLE ports (
 );
 CREATE INDEX ports_vm ON ports(vm_id);
 )sql",
+    // 6: where an image came from (profile, import, OCI reference + digest,
+    // its layers and image config) as the model's ImageSource JSON, and the
+    // bytes its files take on disk.
+    R"sql(
+ALTER TABLE images ADD COLUMN source_json TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE images ADD COLUMN size_bytes INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 
 }  // namespace

@@ -70,6 +70,9 @@ Status DecodeImageColumns(const sql::Statement& st, Image& img) {
   img.docker = st.ColumnInt64(11) != 0;
   BANGER_ASSIGN_OR_RETURN(img.created_at, TimeColumn(st, 12, "created_at"));
   BANGER_ASSIGN_OR_RETURN(img.updated_at, TimeColumn(st, 13, "updated_at"));
+  BANGER_ASSIGN_OR_RETURN(Json source, JsonColumn(st, 14, "source_json"));
+  BANGER_ASSIGN_OR_RETURN(img.source, Decode<ImageSource>(source));
+  img.size_bytes = st.ColumnInt64(15);
   return OkStatus();
 }
 
@@ -136,7 +139,7 @@ void BindImage(sql::Statement& st, const Image& img) {
   st.BindAll(img.id, img.name, img.managed, img.artifact_dir, img.rootfs_path, img.work_seed_path,
              img.kernel_path, img.initrd_path, img.modules_dir, img.build_size,
              img.seeded_ssh_public_key_fingerprint, img.docker, FormatRfc3339(img.created_at),
-             FormatRfc3339(img.updated_at));
+             FormatRfc3339(img.updated_at), SafeDump(ToJson(img.source)), img.size_bytes);
 }
 
 Error ImageWriteError(const sql::Statement& st, const Image& img, Error err) {

@@ -52,9 +52,11 @@ Result<std::vector<T>> Collect(sql::Statement& st, Decoder<T> decode) {
 // ---- images ----
 inline constexpr std::string_view kSelectImage =
     "SELECT id, name, managed, artifact_dir, rootfs_path, work_seed_path, kernel_path, initrd_path, "
-    "modules_dir, build_size, seeded_ssh_public_key_fingerprint, docker, created_at, updated_at FROM images";
+    "modules_dir, build_size, seeded_ssh_public_key_fingerprint, docker, created_at, updated_at, "
+    "source_json, "
+    "size_bytes FROM images";
 Result<Image> DecodeImage(const sql::Statement& st);
-// Binds ?1..?14 in kSelectImage's column order.
+// Binds ?1..?16 in kSelectImage's column order.
 void BindImage(sql::Statement& st, const Image& img);
 Error ImageWriteError(const sql::Statement& st, const Image& img, Error err);
 

@@ -44,7 +44,9 @@ class SqliteStore final : public Store {
     return WriteRow(
         "INSERT INTO images(id, name, managed, artifact_dir, rootfs_path, work_seed_path, kernel_path, "
         "initrd_path, modules_dir, build_size, seeded_ssh_public_key_fingerprint, docker, created_at, "
-        "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        "updated_at, source_json, size_bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
+        "?13, "
+        "?14, ?15, ?16)",
         image, rows::BindImage, rows::ImageWriteError);
   }
 
@@ -53,7 +55,8 @@ class SqliteStore final : public Store {
     BANGER_RETURN_IF_ERROR(WriteRow(
         "UPDATE images SET name = ?2, managed = ?3, artifact_dir = ?4, rootfs_path = ?5, "
         "work_seed_path = ?6, kernel_path = ?7, initrd_path = ?8, modules_dir = ?9, build_size = ?10, "
-        "seeded_ssh_public_key_fingerprint = ?11, docker = ?12, created_at = ?13, updated_at = ?14 "
+        "seeded_ssh_public_key_fingerprint = ?11, docker = ?12, created_at = ?13, updated_at = ?14, "
+        "source_json = ?15, size_bytes = ?16 "
         "WHERE id = ?1",
         image, rows::BindImage, rows::ImageWriteError));
     return CheckChanged("image", image.id);

@@ -26,22 +26,50 @@ TEST_F(StoreTest, OpenMigratesFileDatabaseAndReopenKeepsData) {
     auto v = store->SchemaVersion();
     ASSERT_TRUE(v.ok());
     EXPECT_EQ(*v, LatestSchemaVersion());
-    EXPECT_EQ(*v, 5);
+    EXPECT_EQ(*v, 6);
     ASSERT_TRUE(store->InsertImage(img).ok());
   }
   EXPECT_EQ(RawQuery(db_path_, "PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(RawQuery(db_path_, "SELECT COUNT(*) FROM schema_migrations"), "5");
+  EXPECT_EQ(RawQuery(db_path_, "SELECT COUNT(*) FROM schema_migrations"), "6");
 
   auto store = OpenFile();
   ASSERT_NE(store, nullptr);
   auto v = store->SchemaVersion();
   ASSERT_TRUE(v.ok());
-  EXPECT_EQ(*v, 5);
-  EXPECT_EQ(RawQuery(db_path_, "SELECT COUNT(*) FROM schema_migrations"), "5");  // nothing re-applied
+  EXPECT_EQ(*v, 6);
+  EXPECT_EQ(RawQuery(db_path_, "SELECT COUNT(*) FROM schema_migrations"), "6");  // nothing re-applied
   auto got = store->GetImage("base");
   ASSERT_TRUE(got.ok()) << got.error().message();
   EXPECT_EQ(got->id, img.id);
   EXPECT_EQ(got->kernel_path, img.kernel_path);
+}
+
+TEST_F(StoreTest, ImageSourceAndSizeRoundTrip) {
+  auto store = OpenFile();
+  ASSERT_NE(store, nullptr);
+  Image img = MakeImage("oci1");
+  img.source.kind = "oci";
+  img.source.ref = "localhost:5000/t:1";
+  img.source.digest = "sha256:" + std::string(64, 'a');
+  img.source.layers = {"sha256:" + std::string(64, 'b'), "sha256:" + std::string(64, 'c')};
+  img.source.config = OciImageConfig{.env = {"A=1", "PATH=/bin"},
+                                     .working_dir = "/w",
+                                     .user = "1000:1000",
+                                     .entrypoint = {"/bin/sh", "-c"},
+                                     .cmd = {"echo hi"},
+                                     .exposed_ports = {"80/tcp"}};
+  img.size_bytes = 12345;
+  ASSERT_TRUE(store->InsertImage(img).ok());
+  auto got = store->GetImage("oci1");
+  ASSERT_TRUE(got.ok()) << got.error().message();
+  EXPECT_EQ(got->source, img.source);
+  EXPECT_EQ(got->size_bytes, 12345);
+  Image plain = MakeImage("plain");
+  ASSERT_TRUE(store->InsertImage(plain).ok());
+  got = store->GetImage("plain");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->source, ImageSource{});
+  EXPECT_FALSE(got->source.config.has_value());
 }
 
 TEST_F(StoreTest, Migration2WritesRateLimitsIntoOlderVmSpecs) {
@@ -62,6 +90,8 @@ TEST_F(StoreTest, Migration2WritesRateLimitsIntoOlderVmSpecs) {
   RawExec(db_path_, "DROP TABLE snapshots");
   RawExec(db_path_, "DROP TABLE templates");
   RawExec(db_path_, "DROP TABLE ports");
+  RawExec(db_path_, "ALTER TABLE images DROP COLUMN source_json");
+  RawExec(db_path_, "ALTER TABLE images DROP COLUMN size_bytes");
   ASSERT_EQ(RawQuery(db_path_, "SELECT json_type(spec_json, '$.disk_iops') IS NULL FROM vms"), "1");
 
   auto store = OpenFile();

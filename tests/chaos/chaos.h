@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "../e2e/e2e_util.h"
+#include "../e2e/oci_fixture.h"
 #include "base/strings.h"
 
 namespace banger::chaos {
@@ -48,8 +49,8 @@ inline std::string FileText(const std::string& path) {
 // The operation (as Chaos::Prepare names it) a fault point belongs to; "" for none.
 inline std::string OpOf(const std::string& point) {
   for (const char* op :
-       {"vm.create", "vm.start", "vm.stop", "vm.delete", "session.start", "image.build", "vm.snapshot",
-        "vm.suspend", "vm.restore", "vm.fork", "vm.pause", "vm.resume", "vm.template"}) {
+       {"vm.create", "vm.start", "vm.stop", "vm.delete", "session.start", "image.build", "image.pull",
+        "vm.snapshot", "vm.suspend", "vm.restore", "vm.fork", "vm.pause", "vm.resume", "vm.template"}) {
     if (point.rfind(std::string(op) + ".", 0) == 0) return op;
   }
   if (point.rfind("exec.", 0) == 0) return "exec";
@@ -185,13 +186,28 @@ class Chaos {
       if (all.empty()) return {"vm", "delete", NewVm(rng_() % 2 == 0)};
       return {"vm", "delete", pick(all)};
     }
-    // image.build: only the newest built image is kept (disk space).
+    // image.build and image.pull: only the newest made image is kept (disk space).
     for (const auto& img : Must({"image", "list"})) {
       if (img["name"] == "t") continue;
       Must({"image", "delete", img["name"]});
       model_.images.erase(img["name"]);
     }
+    if (op == "image.pull") return {"image", "build", "o" + std::to_string(run), "--from-oci", OciLayout()};
     return {"image", "build", "b" + std::to_string(run), "--profile", "minimal"};
+  }
+
+  // An OCI image layout (busybox, one layer) made once, outside the home:
+  // what `image.pull` imports (the same pull path as a registry's, offline).
+  std::string OciLayout() {
+    const std::string dir = h_.root() + "-oci";
+    oci_test::OciImageMaker maker(dir);
+    if (!IsRegularFile(maker.layout() + "/index.json")) {
+      auto st = maker.Init("base");
+      if (st.ok()) st = maker.AddLayer("base", "v1", oci_test::StageBusybox);
+      if (st.ok()) st = maker.Untag("base");
+      EXPECT_TRUE(st.ok()) << "making the OCI layout: " << st.error().message();
+    }
+    return maker.layout();
   }
 
   // After an armed operation: what it acknowledged joins the model.
@@ -215,7 +231,7 @@ class Chaos {
       }
     } else if (op == "session.start") {
       if (r.code == 0 && j.ok()) model_.sessions.insert((*j)["id"]);
-    } else if (op == "image.build") {
+    } else if (op == "image.build" || op == "image.pull") {
       if (r.code == 0) model_.images.insert(cmd[2]);
     } else if (op == "exec" && r.code == 0) {
       EXPECT_EQ(r.out, cmd.back() + "\n") << "an acknowledged exec printed its output";

@@ -216,6 +216,25 @@ std::vector<std::string> Chaos::Check() {
   for (const auto& e : fs::directory_iterator(h_.root() + "/images", ec)) {
     if (!artifact_dirs.count(e.path().string())) fail("half-built image directory " + e.path().string());
   }
+  // The layer cache: a tag per OCI image (named by its id), no partial downloads.
+  std::set<std::string> image_ids;
+  for (const auto& i : images) image_ids.insert(i["id"]);
+  const std::string oci = h_.root() + "/oci";
+  if (IsRegularFile(oci + "/index.json")) {
+    auto index = ParseJson(FileText(oci + "/index.json"));
+    if (!index.ok()) fail("layer cache index.json does not parse");
+    if (index.ok() && index->contains("manifests")) {
+      for (const auto& m : (*index)["manifests"]) {
+        std::string tag =
+            m.value("annotations", Json::object()).value("org.opencontainers.image.ref.name", "");
+        if (!image_ids.count(tag)) fail("layer-cache tag " + tag + " belongs to no image");
+      }
+    }
+  }
+  for (const auto& e : fs::directory_iterator(oci, ec)) {
+    if (e.path().filename().string().rfind("oci-put-blob", 0) == 0)
+      fail("left-over partial download " + e.path().string());
+  }
   for (auto it =
            fs::recursive_directory_iterator(h_.root(), fs::directory_options::skip_permission_denied, ec);
        it != fs::recursive_directory_iterator(); it.increment(ec)) {

@@ -1,6 +1,7 @@
 // Crash consistency: a real bangerd (QEMU TCG guests, host networking on, all
 // inside a network namespace this test creates) is SIGKILLed at every step of
-// vm create, start, stop, delete, exec, session start, image build, snapshot,
+// vm create, start, stop, delete, exec, session start, image build, OCI
+// image import (the pull path: layer cache, unpack, build), snapshot,
 // suspend, restore, fork, pause and resume, through the test-only fault points
 // (base/fault.h, BANGER_FAULT=<point>). After each
 // kill the daemon is restarted and the state is checked:
@@ -14,8 +15,8 @@
 //     VMM had it when the daemon died;
 //   - taps: the pool's free ones plus one per VM with a VMM, nothing else;
 //   - no orphan files: VM directories without a row, scratch files of VMs
-//     that are not running, half-built image directories, staging or temp
-//     files;
+//     that are not running, half-built image directories, layer-cache tags
+//     no image owns, partial downloads, staging or temp files;
 //   - sqlite `PRAGMA integrity_check` says ok; the daemon answers.
 // Then the next run continues on the same state (at most 3 VMs alive).
 // The driver (operations, model, checks): chaos.h, chaos_check.cc.
@@ -101,7 +102,7 @@ TEST(Chaos, KillNineAtEveryStepLeavesAConsistentState) {
   std::vector<double> weights;
   for (const auto& p : points) {
     const std::string op = OpOf(p);
-    weights.push_back(op == "image.build" ? 0.25 : op == "vm.template" ? 0.5 : 1.0);
+    weights.push_back(op == "image.build" || op == "image.pull" ? 0.25 : op == "vm.template" ? 0.5 : 1.0);
   }
   std::discrete_distribution<size_t> any(weights.begin(), weights.end());
   while (static_cast<int>(plan.size()) < runs) plan.push_back(points[any(c.rng())]);
@@ -126,6 +127,18 @@ TEST(Chaos, KillNineAtEveryStepLeavesAConsistentState) {
     ASSERT_TRUE(MakeDirs(ghost).ok());
     ASSERT_TRUE(MakeDirs(h.root() + "/images/fedcba9876543210").ok());
     ASSERT_TRUE(WriteFileAtomic(h.root() + "/banger.db.tmp.1", "x").ok());
+    // A layer cache with a tag no image owns and a partial download.
+    const bool had_oci = PathExists(h.root() + "/oci");
+    ASSERT_FALSE(had_oci) << "no pull ran yet";
+    ASSERT_TRUE(MakeDirs(h.root() + "/oci").ok());
+    ASSERT_TRUE(
+        WriteFileAtomic(h.root() + "/oci/index.json",
+                        R"({"schemaVersion":2,"manifests":[{"mediaType":)"
+                        R"("application/vnd.oci.image.manifest.v1+json","digest":"sha256:)" +
+                            std::string(64, '0') +
+                            R"(","size":1,"annotations":{"org.opencontainers.image.ref.name":"ghost"}}]})")
+            .ok());
+    ASSERT_TRUE(WriteFileAtomic(h.root() + "/oci/oci-put-blob-1", "x").ok());
     ASSERT_TRUE(RunChecked({"ip", "tuntap", "add", "bgtap97", "mode", "tap"}).ok());
     auto fake_vmm = SpawnDetached({.argv = {"sh", "-c", "sleep 600; true", ghost + "/api.sock"}});
     ASSERT_TRUE(fake_vmm.ok());
@@ -136,7 +149,8 @@ TEST(Chaos, KillNineAtEveryStepLeavesAConsistentState) {
     for (const auto& b : bad) all += b + "\n";
     for (const char* want :
          {"orphan vm directory", "half-built image directory", "left-over temporary", "taps outside the pool",
-          "has no vm row", "was acknowledged and is gone", "is recorded running but qemu says paused"}) {
+          "has no vm row", "was acknowledged and is gone", "is recorded running but qemu says paused",
+          "layer-cache tag ghost belongs to no image", "left-over partial download"}) {
       EXPECT_NE(all.find(want), std::string::npos) << "the check missed: " << want << "\n" << all;
     }
     c.model().vms.erase("feedfacefeedface");
@@ -145,6 +159,7 @@ TEST(Chaos, KillNineAtEveryStepLeavesAConsistentState) {
     RemoveAll(ghost).ok();
     RemoveAll(h.root() + "/images/fedcba9876543210").ok();
     RemoveFile(h.root() + "/banger.db.tmp.1").ok();
+    RemoveAll(h.root() + "/oci").ok();
     ASSERT_TRUE(e2e::WaitUntil([&] { return h.Vmms().size() == 1; }, 5s));
     ASSERT_NO_FATAL_FAILURE(qmp("cont"));
     bad = c.Check();

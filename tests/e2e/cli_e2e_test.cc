@@ -16,6 +16,8 @@
 
 #include <functional>
 #include <map>
+#include <regex>
+#include <string>
 
 #include "e2e_util.h"
 
@@ -157,7 +159,8 @@ TEST(CliE2E, AutoDetectedBackendBootsAVm) {
   EXPECT_EQ(vm["spec"]["backend"], firecracker ? "firecracker" : "qemu") << vm.dump();
   if (!firecracker) {
     auto argv = RealProcessOps().Cmdline(vm["handles"]["pid"].get<pid_t>());
-    bool tcg = std::find(argv.begin(), argv.end(), "tcg") != argv.end();
+    bool tcg =
+        std::any_of(argv.begin(), argv.end(), [](const std::string& a) { return a.rfind("tcg", 0) == 0; });
     bool enable_kvm = std::find(argv.begin(), argv.end(), "-enable-kvm") != argv.end();
     EXPECT_EQ(tcg, !kvm) << verdict;
     EXPECT_EQ(enable_kvm, kvm) << verdict;
@@ -274,13 +277,22 @@ TEST(CliE2E, ExecDashTGivesTheGuestCommandATty) {
     return argv;
   };
 
-  PtyRun r = RunOnPty(
-      cli({"vm", "exec", "tty", "-t", "--", "sh", "-c", "test -t 0 && test -t 1 && tty && stty size"}), 37,
-      101, std::chrono::seconds(120));
+  // `tty` names the pty (ttyname() finds it under /dev/pts: one devpts
+  // there, and the agent's pty comes from it).
+  PtyRun r = RunOnPty(cli({"vm", "exec", "tty", "-t", "--", "sh", "-c",
+                           "test -t 0 && test -t 1 && tty && stty size && "
+                           "echo devpts:$(grep -c ' /dev/pts devpts ' /proc/mounts)"}),
+                      37, 101, std::chrono::seconds(120));
   EXPECT_EQ(r.code, 0) << r.output;
-  EXPECT_NE(r.output.find("/dev/pts/"), std::string::npos) << r.output;
+  EXPECT_TRUE(std::regex_search(r.output, std::regex("(^|\n)/dev/pts/[0-9]+\n"))) << r.output;
   EXPECT_NE(r.output.find("37 101\n"), std::string::npos)
       << "the guest pty has the terminal's size: " << r.output;
+  EXPECT_NE(r.output.find("devpts:1\n"), std::string::npos) << "one devpts on /dev/pts: " << r.output;
+  // `vm run -t` takes the same path in a VM of its own.
+  PtyRun run = RunOnPty(cli({"vm", "run", "-t", "--rm", "--name", "ttyrun", "--", "tty"}), 24, 80,
+                        std::chrono::seconds(240));
+  EXPECT_EQ(run.code, 0) << run.output;
+  EXPECT_TRUE(std::regex_search(run.output, std::regex("(^|\n)/dev/pts/[0-9]+\n"))) << run.output;
 
   // Resizing the terminal reaches the guest pty: the guest prints its size,
   // the test resizes the host terminal once it sees that, and the guest

@@ -1,11 +1,15 @@
 // End to end through the daemon with a banger-built image: `vm run --rm`
-// handled by the daemon (the VM goes even when the CLI is killed), and
-// sessions with stdin driven through `session attach`.
+// handled by the daemon (the VM goes even when the CLI is killed),
+// sessions with stdin driven through `session attach`, and the guest
+// command's -u/-w/-e (the image's own defaults, OCI images, are in
+// oci_e2e_test).
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <algorithm>
 
 #include "e2e_util.h"
 
@@ -170,6 +174,57 @@ TEST_F(ExecE2E, SessionWithStdinIsFedThroughAttach) {
   Json ticked = home_->BangerJson({"session", "show", "ticker"});
   EXPECT_EQ(ticked["exit_code"], 0);
   ASSERT_EQ(home_->Banger({"vm", "delete", "sess"}).code, 0);
+}
+
+TEST_F(ExecE2E, UserWorkdirAndEnvFlags) {
+  ASSERT_EQ(home_->Banger({"vm", "create", "--name", "who"}).code, 0);
+  auto exec = [](std::vector<std::string> args) {
+    std::vector<std::string> argv = {"vm", "exec", "who"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return home_->Banger(argv);
+  };
+  // The minimal image's /etc/passwd has only root: numeric ids need no entry.
+  CliRun uid = exec({"-u", "1234", "--", "id", "-u"});
+  EXPECT_EQ(uid.code, 0) << uid.err;
+  EXPECT_EQ(uid.out, "1234\n");
+  CliRun gid = exec({"--user", "1234:5678", "--", "sh", "-c", "echo $(id -u):$(id -g)"});
+  EXPECT_EQ(gid.out, "1234:5678\n") << gid.err;
+  CliRun root = exec({"-u", "root", "--", "sh", "-c", "echo $(id -u):$(id -g) $HOME"});
+  EXPECT_EQ(root.out, "0:0 /root\n") << root.err;
+  CliRun zero = exec({"-u", "0:0", "--", "id", "-u"});
+  EXPECT_EQ(zero.out, "0\n") << zero.err;
+  // Default: root, as before.
+  EXPECT_EQ(exec({"--", "id", "-u"}).out, "0\n");
+  CliRun wd = exec({"-w", "/tmp", "--", "pwd"});
+  EXPECT_EQ(wd.out, "/tmp\n") << wd.err;
+  EXPECT_EQ(exec({"--workdir", "/etc", "--", "pwd"}).out, "/etc\n");
+  CliRun env = exec({"-e", "A=1", "--env", "B=two words", "--", "sh", "-c", "echo $A/$B"});
+  EXPECT_EQ(env.out, "1/two words\n") << env.err;
+  // An unknown user: one line, exit 125 (the command never ran).
+  CliRun nosuch = exec({"-u", "nosuch", "--", "true"});
+  EXPECT_EQ(nosuch.code, 125);
+  EXPECT_NE(nosuch.err.find("unable to find user nosuch"), std::string::npos) << nosuch.err;
+  EXPECT_EQ(std::count(nosuch.err.begin(), nosuch.err.end(), '\n'), 1) << nosuch.err;
+  // A session as another user.
+  CliRun st = home_->Banger({"session", "start", "who", "--name", "asuser", "-u", "4321", "-w", "/tmp", "-e",
+                             "X=y", "--", "sh", "-c", "echo $(id -u) $(pwd) $X"});
+  ASSERT_EQ(st.code, 0) << st.err;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        return home_->BangerJson({"session", "show", "asuser"})["status"] != "running";
+      },
+      60s));
+  CliRun logs = home_->Banger({"session", "logs", "asuser"});
+  EXPECT_EQ(logs.out, "4321 /tmp y\n") << logs.err;
+  ASSERT_EQ(home_->Banger({"vm", "delete", "who"}).code, 0);
+}
+
+TEST_F(ExecE2E, RunWithNoCommandNeedsAnImageWithOne) {
+  // The minimal image is not an OCI image: no Entrypoint/Cmd.
+  CliRun r = home_->Banger({"vm", "run", "--rm", "--name", "nocmd"});
+  EXPECT_EQ(r.code, 125);
+  EXPECT_EQ(r.err, "banger: image t has no command (Entrypoint/Cmd); give one after --\n");
+  EXPECT_FALSE(VmListed("nocmd")) << "refused before a VM was made";
 }
 
 }  // namespace

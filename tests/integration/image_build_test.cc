@@ -89,7 +89,7 @@ TEST_F(ImageBuildTest, MinimalImageBuildsAndBootsToItsInit) {
   EXPECT_EQ(stages[0], "fetching kernel " + built->kernel_version);
   EXPECT_EQ(stages[1], "resolving modules");
   EXPECT_THAT(stages[2], HasSubstr("writing initramfs ("));
-  EXPECT_EQ(stages[3], "building rootfs (minimal)");
+  EXPECT_EQ(stages[3], "building rootfs (minimal, 512M)");
   EXPECT_EQ(stages[4], "writing work seed");
   EXPECT_EQ(built->build_size, "512M");
   auto head = ReadFile(built->kernel_path);

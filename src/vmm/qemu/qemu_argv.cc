@@ -93,8 +93,13 @@ Result<std::vector<std::string>> BuildQemuArgv(const std::string& qemu_bin, Qemu
   auto add = [&argv](std::initializer_list<std::string> args) { argv.insert(argv.end(), args); };
   if (accel == QemuAccel::kTcg) {
     // The line proven to boot under TCG: the PIT and RTC help timer
-    // calibration when there is no KVM clock.
-    add({"-M", "microvm,acpi=on,pit=on,rtc=on", "-accel", "tcg", "-cpu", "max"});
+    // calibration when there is no KVM clock. tb-size bounds the
+    // translation cache (MiB; QEMU's default is 1 GiB on a large host): it
+    // must fit the VMM's memory allowance beside guest RAM (daemon/
+    // launch_spec.h), or a guest that runs much new code (dockerd starting
+    // a container) gets its VMM OOM-killed by the VM's cgroup.
+    add({"-M", "microvm,acpi=on,pit=on,rtc=on", "-accel", "tcg,tb-size=" + std::to_string(kQemuTcgTbSizeMiB),
+         "-cpu", "max"});
   } else {
     add({"-M", "microvm,acpi=on,x-option-roms=off,rtc=on", "-enable-kvm", "-cpu", "host"});
   }

@@ -47,6 +47,11 @@ inline constexpr const char* kQemuSandbox = "on,obsolete=deny,spawn=deny,resourc
 // every access is the VMM user's (docs/adr/0024-host-folders-virtio-9p.md).
 std::vector<std::string> QemuShareArgs(const std::vector<ShareSpec>& shares);
 
+// Under TCG, the translation cache's size in MiB (-accel tcg,tb-size=):
+// part of the VMM's memory allowance beside guest RAM
+// (kQemuMemoryOverheadMiB, daemon/launch_spec.h).
+inline constexpr int kQemuTcgTbSizeMiB = 256;
+
 // The full argv, argv[0] = qemu_bin. QEMU splits option values at ',', so a
 // path or name containing one is refused rather than misparsed. A non-empty
 // `runas_user` adds -runas.

@@ -34,14 +34,14 @@ std::vector<std::string> ValuesOf(const std::vector<std::string>& argv, const st
 TEST(QemuArgvTest, MinimalTcgCommandLine) {
   auto argv = BuildQemuArgv("/usr/bin/qemu-system-x86_64", QemuAccel::kTcg, MinimalSpec());
   ASSERT_TRUE(argv.ok()) << argv.error().message();
-  EXPECT_THAT(*argv,
-              ElementsAre("/usr/bin/qemu-system-x86_64", "-M", "microvm,acpi=on,pit=on,rtc=on", "-accel",
-                          "tcg", "-cpu", "max", "-m", "512", "-smp", "2", "-nodefaults", "-no-user-config",
-                          "-display", "none", "-no-reboot", "-name", "web-1", "-kernel", "/img/vmlinuz",
-                          "-append", "console=ttyS0 panic=1 tsc_early_khz=2400000 lpj=9600000", "-chardev",
-                          "file,id=con0,path=/vm/console.log,append=on", "-serial", "chardev:con0", "-qmp",
-                          "unix:/vm/qmp.sock,server=on,wait=off", "-sandbox",
-                          "on,obsolete=deny,spawn=deny,resourcecontrol=deny"));
+  EXPECT_THAT(
+      *argv, ElementsAre("/usr/bin/qemu-system-x86_64", "-M", "microvm,acpi=on,pit=on,rtc=on", "-accel",
+                         "tcg,tb-size=256", "-cpu", "max", "-m", "512", "-smp", "2", "-nodefaults",
+                         "-no-user-config", "-display", "none", "-no-reboot", "-name", "web-1", "-kernel",
+                         "/img/vmlinuz", "-append", "console=ttyS0 panic=1 tsc_early_khz=2400000 lpj=9600000",
+                         "-chardev", "file,id=con0,path=/vm/console.log,append=on", "-serial", "chardev:con0",
+                         "-qmp", "unix:/vm/qmp.sock,server=on,wait=off", "-sandbox",
+                         "on,obsolete=deny,spawn=deny,resourcecontrol=deny"));
 }
 
 TEST(QemuArgvTest, DiskLimitsThrottleEveryDrive) {
