@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -49,6 +50,7 @@ class BangerHome {
   // Adopts a home prepared elsewhere (it is removed at the end all the same).
   explicit BangerHome(std::string existing_root) : root_(std::move(existing_root)) {}
   ~BangerHome() {
+    if (::testing::Test::HasFailure()) ReportFailedHome();
     // Leave nothing behind whatever the test did: VMs, daemon, files.
     Banger({"daemon", "stop"});
     for (pid_t p : RealProcessOps().FindByArg(root_ + "/bangerd.sock"))
@@ -136,7 +138,82 @@ class BangerHome {
       if (all) return true;
       std::this_thread::sleep_for(std::chrono::milliseconds(500));
     }
+    ReportStuckVm(vm);
     return false;
+  }
+
+  // After a failed test, before the home goes: the daemon's log lines about
+  // VMs that stopped under it and each VM's VMM output (QEMU says why it
+  // quit, e.g. "terminating on signal"), a few lines each.
+  void ReportFailedHome() {
+    std::string out;
+    auto tail = [](const std::string& text, size_t n) {
+      size_t pos = text.size();
+      for (size_t i = 0; i <= n && pos != std::string::npos && pos > 0; ++i) pos = text.rfind('\n', pos - 1);
+      return pos == std::string::npos ? text : text.substr(pos + 1);
+    };
+    if (auto log = ReadFile(root_ + "/bangerd.log"); log.ok()) {
+      std::istringstream in(*log);
+      int lines = 0;
+      for (std::string line; std::getline(in, line) && lines < 20;) {
+        if (line.find("is gone") != std::string::npos || line.find("error") != std::string::npos) {
+          out += "  bangerd.log: " + line + "\n";
+          ++lines;
+        }
+      }
+    }
+    std::error_code ec;
+    for (const auto& d : std::filesystem::directory_iterator(root_ + "/vms", ec)) {
+      auto vmm = ReadFile(d.path().string() + "/vmm.log");
+      if (vmm.ok() && !vmm->empty())
+        out += "  " + d.path().filename().string() + "/vmm.log: " + tail(*vmm, 5);
+    }
+    if (!out.empty())
+      std::fprintf(stderr, "banger e2e: the failed test's home %s\n%s", root_.c_str(), out.c_str());
+  }
+
+  // What a VM whose console did not show what a test waited for was doing,
+  // printed first and short (CI shows the head of a failing test's output):
+  // the console's last lines, the VM's state and its VMM's threads (state,
+  // CPU time, where they sleep), to tell a stuck guest from a slow one.
+  void ReportStuckVm(const std::string& vm) {
+    std::string out = "banger e2e: VM " + vm + " did not show what the test waited for\n";
+    out += "--- its console's last lines:\n" + Banger({"vm", "logs", vm, "--tail", "12"}).out;
+    CliRun show = Banger({"vm", "show", vm, "--json"});
+    auto j = ParseJson(show.out);
+    pid_t pid = 0;
+    if (j.ok() && j->contains("handles") && (*j)["handles"].contains("pid")) {
+      pid = (*j)["handles"]["pid"].get<pid_t>();
+      out += "--- state " + (*j).value("state", std::string("?")) + ", VMM pid " + std::to_string(pid) + "\n";
+    } else {
+      out += "--- vm show: " + show.out + show.err + "\n";
+    }
+    std::error_code ec;
+    const std::string task_dir = "/proc/" + std::to_string(pid) + "/task";
+    if (pid > 0 && std::filesystem::is_directory(task_dir, ec)) {
+      for (const auto& t : std::filesystem::directory_iterator(task_dir, ec)) {
+        auto stat = ReadFile(t.path().string() + "/stat");
+        auto wchan = ReadFile(t.path().string() + "/wchan");
+        // comm is in parentheses and may hold spaces: fields count from the last ')'.
+        std::string line = stat.ok() ? *stat : "";
+        size_t close = line.rfind(')');
+        std::vector<std::string> f;
+        if (close != std::string::npos) {
+          std::istringstream in(line.substr(close + 2));
+          for (std::string w; in >> w;) f.push_back(w);
+        }
+        const std::string comm =
+            close != std::string::npos ? line.substr(line.find('(') + 1, close - line.find('(') - 1) : "?";
+        // After ')': state utime(12th) stime(13th) in clock ticks.
+        double cpu_s = f.size() > 12 ? (std::stod(f[11]) + std::stod(f[12])) /
+                                           static_cast<double>(::sysconf(_SC_CLK_TCK))
+                                     : -1;
+        out += "  thread " + t.path().filename().string() + " " + comm + " state " +
+               (f.empty() ? "?" : f[0]) + " cpu " + std::to_string(cpu_s) + " s wchan " +
+               (wchan.ok() ? *wchan : "?") + "\n";
+      }
+    }
+    std::fprintf(stderr, "%s", out.c_str());
   }
 
   pid_t DaemonPid() {
