@@ -7,9 +7,12 @@
 # unit and agent are where they belong and the group and VMM user exist, that
 # `dpkg -r` removes the binaries and the unit but keeps /var/lib/banger and
 # that `dpkg -P` then removes it.
-# Everything runs in a private mount namespace (unshare -m): /proc and the
-# apt cache mounted into the root vanish with it. The root is deleted on
-# every exit path, after any process left running in it is killed.
+# Everything runs in private mount and PID namespaces (unshare -m -p): /proc
+# and the apt cache mounted into the root vanish with them, and nothing in the
+# root sees or signals the host's processes (the purge stops VMMs: without
+# its own PID namespace it would stop every test's VMs running beside this
+# one). The root is deleted on every exit path, after any process left
+# running in it is killed.
 # Usage: package_deb_test.sh SOURCE_DIR BUILD_DIR
 # Env: BANGER_DEBIAN_MIRROR (default http://deb.debian.org/debian),
 #      BANGER_APT_CACHE (default /var/cache/apt/archives: the .debs
@@ -107,8 +110,29 @@ if [ "${1:-}" = --inner ]; then
   [ -f "$root/etc/banger/bangerd.toml" ] || fail "dpkg -r removed the conffile (only purge does)"
   [ "$(status_of)" = "deinstall ok config-files" ] || fail "not in config-files state after dpkg -r"
 
-  # Purge: the data goes too.
+  # Purge: the data goes too, and this home's VMMs with it, never another
+  # home's (they run as the same VMM user). Two stand-ins, as the VMM user,
+  # whose argv names a VM directory as a VMM's does.
+  vmm() { chroot "$root" setpriv --reuid=banger-vmm --regid=banger-vmm --clear-groups sh -c 'sleep 300; :' "$1" & }
+  vmm /var/lib/banger/vms/0123456789abcdef/api.sock
+  mine=$!
+  vmm /srv/other-home/vms/0123456789abcdef/api.sock
+  other=$!
+  # Running (not exited, not a zombie: this script, PID 1 here, reaps none).
+  running() {
+    local st
+    st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)
+    [ -n "$st" ] && [ "$st" != Z ]
+  }
+  for _ in $(seq 50); do
+    if grep -qF /var/lib/banger/vms/ "/proc/$mine/cmdline" 2>/dev/null &&
+      grep -qF /srv/other-home/vms/ "/proc/$other/cmdline" 2>/dev/null; then break; fi
+    sleep 0.1
+  done
   in_root dpkg -P banger >"$root/tmp/purge.log" 2>&1 || { cat "$root/tmp/purge.log"; fail "dpkg -P banger"; }
+  ! running "$mine" || fail "dpkg -P left the home's VMM (a process naming /var/lib/banger/vms/) running"
+  running "$other" || fail "dpkg -P stopped another home's VMM"
+  kill -KILL "$other" 2>/dev/null || true
   [ ! -e "$root/var/lib/banger" ] || fail "dpkg -P left /var/lib/banger"
   [ ! -e "$root/etc/banger" ] || fail "dpkg -P left /etc/banger"
   echo "package: dpkg -r kept /var/lib/banger, dpkg -P removed it"
@@ -163,5 +187,5 @@ deb $mirror bookworm-updates main
 deb http://deb.debian.org/debian-security bookworm-security main
 SOURCES
 
-unshare -m --propagation private "$0" --inner "$root" "$deb" "$cache"
+unshare -m -p -f --mount-proc --propagation private "$0" --inner "$root" "$deb" "$cache"
 echo "package: PASS in $(took "$start")"
