@@ -124,6 +124,11 @@ RpcResult<std::string> TtrpcClient::Call(std::string_view service, std::string_v
                                          Clock::time_point deadline) {
   const auto now = Clock::now();
   if (deadline <= now) return RpcStatus{Code::kDeadlineExceeded, "the deadline passed before the call"};
+  bool text_ok = IsValidUtf8(service) && IsValidUtf8(method);
+  for (const auto& [k, v] : metadata) text_ok = text_ok && IsValidUtf8(k) && IsValidUtf8(v);
+  if (!text_ok) {
+    return RpcStatus{Code::kInvalidArgument, "the service, method and metadata of a ttrpc call must be UTF-8"};
+  }
   ::ttrpc::Request req;
   req.set_service(std::string(service));
   req.set_method(std::string(method));

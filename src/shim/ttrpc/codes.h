@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 
@@ -51,6 +52,15 @@ Code CodeForKind(ErrorKind kind);
 // -> kUnavailable, NotFound, InvalidArgument/OutOfRange, everything else
 // (Unknown, Internal, DataLoss...) -> kInternal.
 ErrorKind KindForCode(Code code);
+
+// `s` as valid UTF-8: every byte that does not start a well-formed UTF-8
+// sequence (overlong forms, surrogates and code points past U+10FFFF are not
+// well-formed) becomes '?'. proto3 string fields must be UTF-8, and libprotobuf
+// refuses to parse a message whose strings are not, so everything the server
+// puts in a google.rpc.Status message (which may quote the peer's bytes) goes
+// through this.
+std::string ToValidUtf8(std::string_view s);
+bool IsValidUtf8(std::string_view s);
 
 // A failed call: its code (never kOk) and message.
 struct RpcStatus {

@@ -63,3 +63,28 @@ TEST(CodesTest, AnErrorIsNeverOk) {
 
 }  // namespace
 }  // namespace banger::ttrpc
+
+namespace banger::ttrpc {
+namespace {
+
+TEST(Utf8Test, WellFormedPassesThrough) {
+  for (std::string s : {"", "plain", "caf\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x90\xb3", "\xf4\x8f\xbf\xbf"}) {
+    EXPECT_TRUE(IsValidUtf8(s)) << s;
+    EXPECT_EQ(ToValidUtf8(s), s);
+  }
+}
+
+TEST(Utf8Test, IllFormedBytesBecomeQuestionMarks) {
+  EXPECT_EQ(ToValidUtf8("a\xbc" "b"), "a?b");                   // a lone continuation byte
+  EXPECT_EQ(ToValidUtf8("\xc0\xaf"), "??");                     // overlong '/'
+  EXPECT_EQ(ToValidUtf8("\xe0\x80\xaf"), "???");                // overlong
+  EXPECT_EQ(ToValidUtf8("\xed\xa0\x80"), "???");                // a surrogate
+  EXPECT_EQ(ToValidUtf8("\xf4\x90\x80\x80"), "????");           // past U+10FFFF
+  EXPECT_EQ(ToValidUtf8("\xe2\x82"), "??");                     // truncated
+  EXPECT_EQ(ToValidUtf8("n\xbc\xbc" "o\xff"), "n??o?");
+  EXPECT_FALSE(IsValidUtf8("\xff"));
+  EXPECT_TRUE(IsValidUtf8(ToValidUtf8("\xf0\x9f\x90")));
+}
+
+}  // namespace
+}  // namespace banger::ttrpc

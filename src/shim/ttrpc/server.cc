@@ -89,7 +89,7 @@ void TtrpcServer::Conn::Send(uint32_t id, const RpcResult<std::string>& r) {
     resp.set_payload(r.value());
   } else {
     st->set_code(static_cast<int32_t>(r.status().code));
-    st->set_message(r.status().message);
+    st->set_message(ToValidUtf8(r.status().message));
   }
   std::string bytes;
   if (!resp.SerializeToString(&bytes)) bytes.clear();

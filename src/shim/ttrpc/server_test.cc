@@ -118,6 +118,25 @@ TEST(TtrpcServerTest, TypedHandlerRefusesAPayloadThatIsNotItsMessage) {
   EXPECT_EQ(r.code(), Code::kInvalidArgument);
 }
 
+// Found by fuzz_ttrpc: a status message quoting the peer's bytes was not
+// UTF-8, so libprotobuf refused to parse the Response on the other side.
+TEST(TtrpcServerTest, StatusMessagesAreMadeUtf8) {
+  Served s;
+  ASSERT_TRUE(s.server
+                  .Register("svc", "Fail",
+                            [](const CallContext&, const std::string& p) -> RpcResult<std::string> {
+                              return RpcStatus{Code::kNotFound, "no " + p};
+                            })
+                  .ok());
+  s.Start();
+  auto c = s.Client();
+  auto r = c->Call("svc", "Fail", std::string("n\xbc\xbco"), {}, In(5s));
+  EXPECT_EQ(r.code(), Code::kNotFound);
+  EXPECT_EQ(r.status().message, "no n??o");
+  EXPECT_EQ(c->Call("svc\xff", "Fail", "", {}, In(5s)).code(), Code::kInvalidArgument);
+  EXPECT_TRUE(c->connected());
+}
+
 TEST(TtrpcServerTest, AHandlerThatThrowsIsInternal) {
   Served s;
   ASSERT_TRUE(s.server
