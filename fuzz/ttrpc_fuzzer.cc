@@ -81,9 +81,9 @@ TtrpcServer* MakeServer() {
   o.drain_timeout = 2s;
   o.write_timeout = 2s;
   auto* s = new TtrpcServer(o);
-  (void)s->Register("svc", "Echo", [](const CallContext& ctx, const std::string& p) -> RpcResult<std::string> {
-    return p + ctx.ns;
-  });
+  (void)s->Register(
+      "svc", "Echo",
+      [](const CallContext& ctx, const std::string& p) -> RpcResult<std::string> { return p + ctx.ns; });
   (void)s->Register("svc", "Fail", [](const CallContext&, const std::string& p) -> RpcResult<std::string> {
     return RpcStatus{Code::kFailedPrecondition, p};
   });
@@ -122,7 +122,8 @@ void Serve(fuzz::Input& in) {
   char buf[8192];
   for (;;) {
     pollfd p{.fd = peer.get(), .events = POLLIN, .revents = 0};
-    if (::poll(&p, 1, PollTimeoutMs(deadline)) <= 0) fuzz::Fail(__FILE__, __LINE__, "the server neither answered nor closed");
+    if (::poll(&p, 1, PollTimeoutMs(deadline)) <= 0)
+      fuzz::Fail(__FILE__, __LINE__, "the server neither answered nor closed");
     ssize_t n = ::recv(peer.get(), buf, sizeof(buf), 0);
     if (n <= 0) break;
     d.Feed(std::string_view(buf, static_cast<size_t>(n)));

@@ -110,8 +110,8 @@ void TtrpcClient::ReadLoop() {
     FrameDecoder::Event ev = FrameDecoder::Event::kNeedMore;
     while ((ev = decoder.Next(&frame)) == FrameDecoder::Event::kFrame) Deliver(frame);
     if (ev == FrameDecoder::Event::kTooLarge) {
-      why = "the server sent a frame of " + std::to_string(frame.header.length) + " bytes, over the limit of " +
-            std::to_string(options_.max_payload);
+      why = "the server sent a frame of " + std::to_string(frame.header.length) +
+            " bytes, over the limit of " + std::to_string(options_.max_payload);
       break;
     }
   }
@@ -127,7 +127,8 @@ RpcResult<std::string> TtrpcClient::Call(std::string_view service, std::string_v
   bool text_ok = IsValidUtf8(service) && IsValidUtf8(method);
   for (const auto& [k, v] : metadata) text_ok = text_ok && IsValidUtf8(k) && IsValidUtf8(v);
   if (!text_ok) {
-    return RpcStatus{Code::kInvalidArgument, "the service, method and metadata of a ttrpc call must be UTF-8"};
+    return RpcStatus{Code::kInvalidArgument,
+                     "the service, method and metadata of a ttrpc call must be UTF-8"};
   }
   ::ttrpc::Request req;
   req.set_service(std::string(service));

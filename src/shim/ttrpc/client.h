@@ -43,7 +43,8 @@ struct ClientOptions {
 class TtrpcClient {
  public:
   // Connects to the Unix socket at `path` within `timeout`.
-  static Result<std::unique_ptr<TtrpcClient>> Connect(const std::string& path, std::chrono::milliseconds timeout,
+  static Result<std::unique_ptr<TtrpcClient>> Connect(const std::string& path,
+                                                      std::chrono::milliseconds timeout,
                                                       ClientOptions options = {});
   // Uses an already connected socket.
   static Result<std::unique_ptr<TtrpcClient>> Adopt(UniqueFd fd, ClientOptions options = {});

@@ -75,8 +75,9 @@ TEST(TtrpcClientTest, StreamIdsAreOddAndIncreaseAndTheTimeoutIsSent) {
   ASSERT_TRUE(c.ok());
   FrameDecoder d;
   for (uint32_t want : {1u, 3u, 5u}) {
-    auto call = std::async(std::launch::async,
-                           [&] { return (*c)->Call("s", "m", "p", {{"k", "v"}}, In(5s)); });
+    auto call = std::async(std::launch::async, [&] {
+      return (*c)->Call("s", "m", "p", {{"k", "v"}}, In(5s));
+    });
     auto f = ReadFrame(server_end.get(), &d, 5s);
     ASSERT_TRUE(f.has_value());
     EXPECT_EQ(f->header.stream_id, want);
@@ -93,8 +94,8 @@ TEST(TtrpcClientTest, StreamIdsAreOddAndIncreaseAndTheTimeoutIsSent) {
     ::ttrpc::Response resp;
     resp.set_payload("r" + std::to_string(want));
     // A stray response for an id nobody waits on first: dropped.
-    WriteRaw(server_end.get(), RawFrame(want + 100, 2, resp.SerializeAsString()) +
-                                   RawFrame(want, 2, resp.SerializeAsString()));
+    WriteRaw(server_end.get(),
+             RawFrame(want + 100, 2, resp.SerializeAsString()) + RawFrame(want, 2, resp.SerializeAsString()));
     auto r = call.get();
     ASSERT_TRUE(r.ok()) << r.status().message;
     EXPECT_EQ(*r, "r" + std::to_string(want));

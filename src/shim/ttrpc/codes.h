@@ -79,7 +79,7 @@ struct RpcStatus {
 template <typename T>
 class [[nodiscard]] RpcResult {
  public:
-  RpcResult(T value) : v_(std::move(value)) {}          // NOLINT(runtime/explicit)
+  RpcResult(T value) : v_(std::move(value)) {}           // NOLINT(runtime/explicit)
   RpcResult(RpcStatus status) : v_(std::move(status)) {  // NOLINT(runtime/explicit)
     auto& s = std::get<1>(v_);
     if (s.code == Code::kOk) s.code = Code::kUnknown;  // an error is never OK

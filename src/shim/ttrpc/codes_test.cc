@@ -75,13 +75,17 @@ TEST(Utf8Test, WellFormedPassesThrough) {
 }
 
 TEST(Utf8Test, IllFormedBytesBecomeQuestionMarks) {
-  EXPECT_EQ(ToValidUtf8("a\xbc" "b"), "a?b");                   // a lone continuation byte
-  EXPECT_EQ(ToValidUtf8("\xc0\xaf"), "??");                     // overlong '/'
-  EXPECT_EQ(ToValidUtf8("\xe0\x80\xaf"), "???");                // overlong
-  EXPECT_EQ(ToValidUtf8("\xed\xa0\x80"), "???");                // a surrogate
-  EXPECT_EQ(ToValidUtf8("\xf4\x90\x80\x80"), "????");           // past U+10FFFF
-  EXPECT_EQ(ToValidUtf8("\xe2\x82"), "??");                     // truncated
-  EXPECT_EQ(ToValidUtf8("n\xbc\xbc" "o\xff"), "n??o?");
+  EXPECT_EQ(ToValidUtf8("a\xbc"
+                        "b"),
+            "a?b");                                    // a lone continuation byte
+  EXPECT_EQ(ToValidUtf8("\xc0\xaf"), "??");            // overlong '/'
+  EXPECT_EQ(ToValidUtf8("\xe0\x80\xaf"), "???");       // overlong
+  EXPECT_EQ(ToValidUtf8("\xed\xa0\x80"), "???");       // a surrogate
+  EXPECT_EQ(ToValidUtf8("\xf4\x90\x80\x80"), "????");  // past U+10FFFF
+  EXPECT_EQ(ToValidUtf8("\xe2\x82"), "??");            // truncated
+  EXPECT_EQ(ToValidUtf8("n\xbc\xbc"
+                        "o\xff"),
+            "n??o?");
   EXPECT_FALSE(IsValidUtf8("\xff"));
   EXPECT_TRUE(IsValidUtf8(ToValidUtf8("\xf0\x9f\x90")));
 }

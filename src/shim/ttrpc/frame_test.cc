@@ -22,7 +22,8 @@ TEST(FrameTest, HeaderIsBigEndian) {
 
 TEST(FrameTest, HeaderRoundTripsEveryField) {
   for (uint32_t v : {0u, 1u, 0x7fu, 0x80u, 0xffu, 0x100u, 0xffffffffu}) {
-    FrameHeader h{.length = v, .stream_id = ~v, .type = static_cast<uint8_t>(v), .flags = static_cast<uint8_t>(~v)};
+    FrameHeader h{
+        .length = v, .stream_id = ~v, .type = static_cast<uint8_t>(v), .flags = static_cast<uint8_t>(~v)};
     char buf[kHeaderSize];
     EncodeHeader(h, buf);
     EXPECT_EQ(DecodeHeader(buf), h);

@@ -64,7 +64,8 @@ Result<std::unique_ptr<UnixListener>> UnixListener::Start(const std::string& pat
   }
   if (::listen(fd.get(), 64) != 0) return Error::FromErrno("listening on " + path);
   BANGER_ASSIGN_OR_RETURN(Waker waker, Waker::Create());
-  std::unique_ptr<UnixListener> l(new UnixListener(path, std::move(fd), std::move(waker), server, max_connections));
+  std::unique_ptr<UnixListener> l(
+      new UnixListener(path, std::move(fd), std::move(waker), server, max_connections));
   try {
     l->accept_thread_ = std::thread([p = l.get()] { p->AcceptLoop(); });
   } catch (const std::system_error& e) {

@@ -44,7 +44,10 @@ class UnixListener {
   };
 
   UnixListener(std::string path, UniqueFd fd, Waker waker, TtrpcServer* server, size_t max_connections)
-      : path_(std::move(path)), fd_(std::move(fd)), waker_(std::move(waker)), server_(server),
+      : path_(std::move(path)),
+        fd_(std::move(fd)),
+        waker_(std::move(waker)),
+        server_(server),
         max_connections_(max_connections) {}
   void AcceptLoop();
   void ReapLocked();

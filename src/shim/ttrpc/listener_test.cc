@@ -16,8 +16,9 @@ using namespace testing;  // NOLINT(google-build-using-namespace)
 
 void RegisterEcho(TtrpcServer* s) {
   ASSERT_TRUE(
-      s->Register("svc", "Echo", [](const CallContext&, const std::string& p) -> RpcResult<std::string> { return p; })
-          .ok());
+      s->Register("svc", "Echo", [](const CallContext&, const std::string& p) -> RpcResult<std::string> {
+         return p;
+       }).ok());
 }
 
 TEST(UnixListenerTest, ServesClientsAndStops) {

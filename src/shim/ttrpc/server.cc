@@ -125,13 +125,13 @@ TtrpcServer::~TtrpcServer() {
 }
 
 Status TtrpcServer::Register(std::string_view service, std::string_view method, Handler handler) {
-  if (!handler) return Error::Invalid("ttrpc handler for " + std::string(service) + "/" + std::string(method) + " is empty");
+  const std::string name = std::string(service) + "/" + std::string(method);
+  if (!handler) return Error::Invalid("ttrpc handler for " + name + " is empty");
+  std::pair<std::string, std::string> key(service, method);
   std::lock_guard lock(mu_);
-  auto [it, added] = handlers_.try_emplace({std::string(service), std::string(method)}, std::move(handler));
-  if (!added) {
-    return Error::Conflict("ttrpc handler for " + std::string(service) + "/" + std::string(method) +
-                           " is already registered");
-  }
+  if (handlers_.count(key) != 0)
+    return Error::Conflict("ttrpc handler for " + name + " is already registered");
+  handlers_.emplace(std::move(key), std::move(handler));
   return OkStatus();
 }
 
@@ -153,7 +153,7 @@ size_t TtrpcServer::connections() const {
   return conns_.size();
 }
 
-void TtrpcServer::Dispatch(const std::shared_ptr<Conn>& conn, Frame frame) {
+void TtrpcServer::Dispatch(const std::shared_ptr<Conn>& conn, const Frame& frame) {
   const uint32_t id = frame.header.stream_id;
   // Other types are ignored, as ttrpc does (room for later message types).
   if (frame.header.type != static_cast<uint8_t>(MsgType::kRequest)) return;
@@ -173,10 +173,7 @@ void TtrpcServer::Dispatch(const std::shared_ptr<Conn>& conn, Frame frame) {
                      "service " + req.service() + ": method " + req.method() + " is not implemented");
     return;
   }
-  CallContext ctx{.service = req.service(),
-                  .method = req.method(),
-                  .stream_id = id,
-                  .cancel = conn->cancel};
+  CallContext ctx{.service = req.service(), .method = req.method(), .stream_id = id, .cancel = conn->cancel};
   for (const auto& kv : req.metadata()) {
     ctx.metadata.emplace_back(kv.key(), kv.value());
     if (kv.key() == kNamespaceKey && ctx.ns.empty()) ctx.ns = kv.value();
@@ -188,7 +185,8 @@ void TtrpcServer::Dispatch(const std::shared_ptr<Conn>& conn, Frame frame) {
   {
     std::lock_guard lock(conn->mu);
     if (conn->in_flight.count(id) != 0) {
-      conn->SendStatus(id, Code::kInvalidArgument, "stream id " + std::to_string(id) + " is already in flight");
+      conn->SendStatus(id, Code::kInvalidArgument,
+                       "stream id " + std::to_string(id) + " is already in flight");
       return;
     }
     if (conn->in_flight.size() >= options_.max_in_flight ||
@@ -244,7 +242,8 @@ Status TtrpcServer::Serve(UniqueFd fd) {
       break;
     }
     if (o == ReadOutcome::kWoken) {
-      if (conn->broken) end = Error::Unavailable("a ttrpc response could not be written: the peer does not read");
+      if (conn->broken)
+        end = Error::Unavailable("a ttrpc response could not be written: the peer does not read");
       break;
     }
     decoder.Feed(std::string_view(buf.data(), n));
@@ -261,7 +260,7 @@ Status TtrpcServer::Serve(UniqueFd fd) {
         done = true;
         break;
       }
-      Dispatch(conn, std::move(frame));
+      Dispatch(conn, frame);
       if (conn->broken) {
         end = Error::Unavailable("a ttrpc response could not be written: the peer does not read");
         done = true;
@@ -273,8 +272,8 @@ Status TtrpcServer::Serve(UniqueFd fd) {
   {
     std::unique_lock lock(conn->mu);
     if (!conn->cv.wait_for(lock, options_.drain_timeout, [&] { return conn->in_flight.empty(); })) {
-      spdlog::warn("ttrpc: {} handlers still running {} ms after their connection ended", conn->in_flight.size(),
-                   options_.drain_timeout.count());
+      spdlog::warn("ttrpc: {} handlers still running {} ms after their connection ended",
+                   conn->in_flight.size(), options_.drain_timeout.count());
     }
   }
   // The peer sees the end now even if a late handler still holds the socket.

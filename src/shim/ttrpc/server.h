@@ -110,22 +110,21 @@ class TtrpcServer {
   template <typename Req, typename Resp>
   Status RegisterTyped(std::string_view service, std::string_view method,
                        std::function<RpcResult<Resp>(const CallContext&, const Req&)> fn) {
-    return Register(service, method,
-                    [fn = std::move(fn)](const CallContext& ctx,
-                                         const std::string& payload) -> RpcResult<std::string> {
-                      Req req;
-                      if (!req.ParseFromString(payload)) {
-                        return RpcStatus{Code::kInvalidArgument,
-                                         "the payload is not a " + req.GetTypeName()};
-                      }
-                      RpcResult<Resp> r = fn(ctx, req);
-                      if (!r.ok()) return std::move(r).status();
-                      std::string out;
-                      if (!r->SerializeToString(&out)) {
-                        return RpcStatus{Code::kInternal, "serializing a " + r->GetTypeName()};
-                      }
-                      return out;
-                    });
+    return Register(
+        service, method,
+        [fn = std::move(fn)](const CallContext& ctx, const std::string& payload) -> RpcResult<std::string> {
+          Req req;
+          if (!req.ParseFromString(payload)) {
+            return RpcStatus{Code::kInvalidArgument, "the payload is not a " + req.GetTypeName()};
+          }
+          RpcResult<Resp> r = fn(ctx, req);
+          if (!r.ok()) return std::move(r).status();
+          std::string out;
+          if (!r->SerializeToString(&out)) {
+            return RpcStatus{Code::kInternal, "serializing a " + r->GetTypeName()};
+          }
+          return out;
+        });
   }
 
   // Serves the connected socket `fd` on the calling thread until the peer
@@ -143,7 +142,7 @@ class TtrpcServer {
 
  private:
   struct Conn;
-  void Dispatch(const std::shared_ptr<Conn>& conn, Frame frame);
+  void Dispatch(const std::shared_ptr<Conn>& conn, const Frame& frame);
   Handler Lookup(const std::string& service, const std::string& method) const;
 
   const ServerOptions options_;

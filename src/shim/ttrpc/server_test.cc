@@ -40,7 +40,8 @@ class Latch {
 
 Status RegisterState(TtrpcServer* s) {
   return s->RegisterTyped<task::StateRequest, task::StateResponse>(
-      kTask, "State", [](const CallContext& ctx, const task::StateRequest& req) -> RpcResult<task::StateResponse> {
+      kTask, "State",
+      [](const CallContext& ctx, const task::StateRequest& req) -> RpcResult<task::StateResponse> {
         if (req.id() == "missing") return Error::NotFound("container missing");
         task::StateResponse r;
         r.set_id(req.id());
@@ -58,7 +59,8 @@ TEST(TtrpcServerTest, StateRoundTripWithARealContainerdMessage) {
   auto c = s.Client();
   task::StateRequest req;
   req.set_id("web");
-  auto r = c->CallTyped<task::StateResponse>(kTask, "State", req, {{std::string(kNamespaceKey), "default"}}, In(5s));
+  auto r = c->CallTyped<task::StateResponse>(kTask, "State", req, {{std::string(kNamespaceKey), "default"}},
+                                             In(5s));
   ASSERT_TRUE(r.ok()) << r.status().message;
   EXPECT_EQ(r->id(), "web");
   EXPECT_EQ(r->pid(), 4242u);
@@ -344,7 +346,10 @@ TEST(TtrpcServerHostileTest, GarbageProtobufIsInvalidArgument) {
   ASSERT_TRUE(RegisterState(&s.server).ok());
   s.Start();
   // Field 1 as a length-delimited string that runs past the end.
-  WriteRaw(s.peer.get(), RawFrame(1, 1, std::string("\x0a\x7f" "abc", 5)));
+  WriteRaw(s.peer.get(), RawFrame(1, 1,
+                                  std::string("\x0a\x7f"
+                                              "abc",
+                                              5)));
   FrameDecoder d;
   auto f = ReadFrame(s.peer.get(), &d, 5s);
   ASSERT_TRUE(f.has_value());

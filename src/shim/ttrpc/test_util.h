@@ -70,8 +70,8 @@ class Served {
   Status status_;
 };
 
-inline std::string RequestBytes(const std::string& service, const std::string& method, const std::string& payload,
-                                const Metadata& md = {}) {
+inline std::string RequestBytes(const std::string& service, const std::string& method,
+                                const std::string& payload, const Metadata& md = {}) {
   ::ttrpc::Request req;
   req.set_service(service);
   req.set_method(method);
