@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -122,9 +123,12 @@ void Serve(fuzz::Input& in) {
   char buf[8192];
   for (;;) {
     pollfd p{.fd = peer.get(), .events = POLLIN, .revents = 0};
-    if (::poll(&p, 1, PollTimeoutMs(deadline)) <= 0)
-      fuzz::Fail(__FILE__, __LINE__, "the server neither answered nor closed");
+    int rc = ::poll(&p, 1, PollTimeoutMs(deadline));
+    // libFuzzer's -timeout alarm (SIGALRM) interrupts the wait now and then.
+    if (rc < 0 && errno == EINTR) continue;
+    if (rc <= 0) fuzz::Fail(__FILE__, __LINE__, "the server neither answered nor closed");
     ssize_t n = ::recv(peer.get(), buf, sizeof(buf), 0);
+    if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     d.Feed(std::string_view(buf, static_cast<size_t>(n)));
     Frame f;

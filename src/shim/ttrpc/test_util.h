@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <cerrno>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -104,7 +105,9 @@ inline std::optional<Frame> ReadFrame(int fd, FrameDecoder* d, std::chrono::mill
     Frame f;
     if (d->Next(&f) == FrameDecoder::Event::kFrame) return f;
     pollfd p{.fd = fd, .events = POLLIN, .revents = 0};
-    if (::poll(&p, 1, PollTimeoutMs(deadline)) <= 0) return std::nullopt;
+    int rc = ::poll(&p, 1, PollTimeoutMs(deadline));
+    if (rc < 0 && errno == EINTR) continue;
+    if (rc <= 0) return std::nullopt;
     char buf[4096];
     ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
     if (n <= 0) {
