@@ -182,22 +182,26 @@ void TtrpcServer::Dispatch(const std::shared_ptr<Conn>& conn, const Frame& frame
     ctx.deadline = Clock::now() + std::chrono::nanoseconds(req.timeout_nano());
   }
   const size_t size = req.payload().size();
+  std::optional<RpcStatus> refused;
   {
     std::lock_guard lock(conn->mu);
     if (conn->in_flight.count(id) != 0) {
-      conn->SendStatus(id, Code::kInvalidArgument,
-                       "stream id " + std::to_string(id) + " is already in flight");
-      return;
+      refused =
+          RpcStatus{Code::kInvalidArgument, "stream id " + std::to_string(id) + " is already in flight"};
+    } else if (conn->in_flight.size() >= options_.max_in_flight ||
+               conn->in_flight_bytes + size > options_.max_in_flight_bytes) {
+      refused =
+          RpcStatus{Code::kResourceExhausted, "too many requests in flight on this connection (at most " +
+                                                  std::to_string(options_.max_in_flight) + ")"};
+    } else {
+      conn->in_flight.emplace(id, size);
+      conn->in_flight_bytes += size;
     }
-    if (conn->in_flight.size() >= options_.max_in_flight ||
-        conn->in_flight_bytes + size > options_.max_in_flight_bytes) {
-      conn->SendStatus(id, Code::kResourceExhausted,
-                       "too many requests in flight on this connection (at most " +
-                           std::to_string(options_.max_in_flight) + ")");
-      return;
-    }
-    conn->in_flight.emplace(id, size);
-    conn->in_flight_bytes += size;
+  }
+  // Answered outside conn->mu: a slow write must not hold up finishing handlers.
+  if (refused) {
+    conn->SendStatus(id, refused->code, std::move(refused->message));
+    return;
   }
   auto done = [conn, id, size] {
     {

@@ -402,6 +402,26 @@ TEST(TtrpcServerHostileTest, AHostileTimeoutIsNoDeadline) {
   EXPECT_FALSE(seen.has_value());
 }
 
+TEST(TtrpcServerHostileTest, APeerThatDoesNotReadLosesTheConnection) {
+  ServerOptions o;
+  o.write_timeout = 200ms;
+  Served s(o);
+  ASSERT_TRUE(s.server
+                  .Register("svc", "Big",
+                            [](const CallContext&, const std::string&) -> RpcResult<std::string> {
+                              return std::string(1 << 20, 'b');
+                            })
+                  .ok());
+  s.Start();
+  // Two 1 MiB answers do not fit in the socket's buffers; nobody reads them.
+  WriteRaw(s.peer.get(),
+           RawFrame(1, 1, RequestBytes("svc", "Big", "")) + RawFrame(3, 1, RequestBytes("svc", "Big", "")));
+  auto st = s.WaitServed(5s);
+  ASSERT_TRUE(st.has_value());
+  ASSERT_FALSE(st->ok());
+  EXPECT_NE(st->error().message().find("does not read"), std::string::npos) << st->error().message();
+}
+
 TEST(TtrpcServerHostileTest, APeerThatHangsUpMidFrame) {
   Served s;
   ASSERT_TRUE(RegisterState(&s.server).ok());
