@@ -19,7 +19,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-FUZZERS=(http agent_frames agent_client dns stream parsers vmlinux cp_in gotemplate)
+FUZZERS=(http agent_frames agent_client dns stream parsers vmlinux cp_in gotemplate ttrpc)
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
 

@@ -15,6 +15,9 @@ BUILD_PKGS=(
   # GET /metrics: the Prometheus client library's core (docs/adr/0032)
   prometheus-cpp-dev
   libgtest-dev libgmock-dev
+  # the containerd shim's ttrpc (docs/adr/0035): protoc and libprotobuf, and containerd's and
+  # gogo's .proto files (Debian's Go source packages), from which the C++ is generated at build time
+  protobuf-compiler libprotobuf-dev golang-github-containerd-containerd-dev golang-github-gogo-protobuf-dev
   # bangerd's sd_notify readiness and socket activation (docs/adr/0031)
   libsystemd-dev
   # scripts/package-deb.sh: dpkg-shlibdeps (dpkg-dev), bangerd.8 (help2man); the
