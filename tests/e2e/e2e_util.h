@@ -192,25 +192,21 @@ class BangerHome {
     const std::string task_dir = "/proc/" + std::to_string(pid) + "/task";
     if (pid > 0 && std::filesystem::is_directory(task_dir, ec)) {
       for (const auto& t : std::filesystem::directory_iterator(task_dir, ec)) {
-        auto stat = ReadFile(t.path().string() + "/stat");
-        auto wchan = ReadFile(t.path().string() + "/wchan");
-        // comm is in parentheses and may hold spaces: fields count from the last ')'.
-        std::string line = stat.ok() ? *stat : "";
-        size_t close = line.rfind(')');
-        std::vector<std::string> f;
-        if (close != std::string::npos) {
-          std::istringstream in(line.substr(close + 2));
-          for (std::string w; in >> w;) f.push_back(w);
-        }
-        const std::string comm =
-            close != std::string::npos ? line.substr(line.find('(') + 1, close - line.find('(') - 1) : "?";
-        // After ')': state utime(12th) stime(13th) in clock ticks.
-        double cpu_s = f.size() > 12 ? (std::stod(f[11]) + std::stod(f[12])) /
-                                           static_cast<double>(::sysconf(_SC_CLK_TCK))
-                                     : -1;
-        out += "  thread " + t.path().filename().string() + " " + comm + " state " +
-               (f.empty() ? "?" : f[0]) + " cpu " + std::to_string(cpu_s) + " s wchan " +
-               (wchan.ok() ? *wchan : "?") + "\n";
+        const std::string dir = t.path().string();
+        auto text = [&](const char* name) {
+          auto r = ReadFile(dir + "/" + name);
+          std::string v = r.ok() ? *r : "?";
+          while (!v.empty() && v.back() == '\n') v.pop_back();
+          return v;
+        };
+        const std::string stat = text("stat");
+        // The state is the field after the command name's closing ')'.
+        size_t close = stat.rfind(") ");
+        std::string state = close != std::string::npos ? stat.substr(close + 2, 1) : "?";
+        auto usage = ParseProcStat(stat, 1000000000LL / ::sysconf(_SC_CLK_TCK), ::sysconf(_SC_PAGESIZE));
+        std::string cpu = usage.ok() ? std::to_string(static_cast<double>(usage->cpu_ns) / 1e9) : "?";
+        out += "  thread " + t.path().filename().string() + " " + text("comm") + " state " + state + " cpu " +
+               cpu + " s wchan " + text("wchan") + "\n";
       }
     }
     std::fprintf(stderr, "%s", out.c_str());

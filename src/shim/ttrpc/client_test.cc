@@ -21,6 +21,22 @@ namespace events = containerd::services::events::ttrpc::v1;
 
 constexpr char kEvents[] = "containerd.services.events.ttrpc.v1.Events";
 
+// A client on one end of a socketpair; the test plays the server on the
+// other (server_end) with raw frames. client is null if the setup failed.
+struct RawPeer {
+  static RawPeer Make(ClientOptions options = {}) {
+    RawPeer p;
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return p;
+    p.server_end = UniqueFd(sv[0]);
+    auto c = TtrpcClient::Adopt(UniqueFd(sv[1]), std::move(options));
+    if (c.ok()) p.client = std::move(*c);
+    return p;
+  }
+  UniqueFd server_end;
+  std::unique_ptr<TtrpcClient> client;
+};
+
 TEST(TtrpcClientTest, DeadlineWhenTheHandlerNeverAnswers) {
   Served s;
   ASSERT_TRUE(s.server
@@ -68,16 +84,13 @@ TEST(TtrpcClientTest, ManyConcurrentCallsOnOneConnection) {
 }
 
 TEST(TtrpcClientTest, StreamIdsAreOddAndIncreaseAndTheTimeoutIsSent) {
-  int sv[2];
-  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-  UniqueFd server_end(sv[0]);
-  auto c = TtrpcClient::Adopt(UniqueFd(sv[1]));
-  ASSERT_TRUE(c.ok());
+  RawPeer p = RawPeer::Make();
+  ASSERT_TRUE(p.client);
+  TtrpcClient* c = p.client.get();
+  UniqueFd& server_end = p.server_end;
   FrameDecoder d;
   for (uint32_t want : {1u, 3u, 5u}) {
-    auto call = std::async(std::launch::async, [&] {
-      return (*c)->Call("s", "m", "p", {{"k", "v"}}, In(5s));
-    });
+    auto call = std::async(std::launch::async, [&] { return c->Call("s", "m", "p", {{"k", "v"}}, In(5s)); });
     auto f = ReadFrame(server_end.get(), &d, 5s);
     ASSERT_TRUE(f.has_value());
     EXPECT_EQ(f->header.stream_id, want);
@@ -103,12 +116,11 @@ TEST(TtrpcClientTest, StreamIdsAreOddAndIncreaseAndTheTimeoutIsSent) {
 }
 
 TEST(TtrpcClientTest, AServerThatClosesFailsWaitingCallsWithUnavailable) {
-  int sv[2];
-  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-  UniqueFd server_end(sv[0]);
-  auto c = TtrpcClient::Adopt(UniqueFd(sv[1]));
-  ASSERT_TRUE(c.ok());
-  auto call = std::async(std::launch::async, [&] { return (*c)->Call("s", "m", "", {}, In(10s)); });
+  RawPeer p = RawPeer::Make();
+  ASSERT_TRUE(p.client);
+  TtrpcClient* c = p.client.get();
+  UniqueFd& server_end = p.server_end;
+  auto call = std::async(std::launch::async, [&] { return c->Call("s", "m", "", {}, In(10s)); });
   FrameDecoder d;
   ASSERT_TRUE(ReadFrame(server_end.get(), &d, 5s).has_value());
   auto t0 = Clock::now();
@@ -116,19 +128,18 @@ TEST(TtrpcClientTest, AServerThatClosesFailsWaitingCallsWithUnavailable) {
   auto r = call.get();
   EXPECT_EQ(r.code(), Code::kUnavailable);
   EXPECT_LT(Clock::now() - t0, 2s);
-  EXPECT_FALSE((*c)->connected());
-  EXPECT_EQ((*c)->Call("s", "m", "", {}, In(1s)).code(), Code::kUnavailable);
+  EXPECT_FALSE(c->connected());
+  EXPECT_EQ(c->Call("s", "m", "", {}, In(1s)).code(), Code::kUnavailable);
 }
 
 TEST(TtrpcClientTest, AnOversizeResponseEndsTheConnection) {
-  int sv[2];
-  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-  UniqueFd server_end(sv[0]);
   ClientOptions o;
   o.max_payload = 64;
-  auto c = TtrpcClient::Adopt(UniqueFd(sv[1]), o);
-  ASSERT_TRUE(c.ok());
-  auto call = std::async(std::launch::async, [&] { return (*c)->Call("s", "m", "", {}, In(10s)); });
+  RawPeer p = RawPeer::Make(o);
+  ASSERT_TRUE(p.client);
+  TtrpcClient* c = p.client.get();
+  UniqueFd& server_end = p.server_end;
+  auto call = std::async(std::launch::async, [&] { return c->Call("s", "m", "", {}, In(10s)); });
   FrameDecoder d;
   ASSERT_TRUE(ReadFrame(server_end.get(), &d, 5s).has_value());
   WriteRaw(server_end.get(), RawFrame(1, 2, std::string(65, 'x')));
@@ -138,12 +149,11 @@ TEST(TtrpcClientTest, AnOversizeResponseEndsTheConnection) {
 }
 
 TEST(TtrpcClientTest, AResponseThatIsNotAResponseIsInternal) {
-  int sv[2];
-  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-  UniqueFd server_end(sv[0]);
-  auto c = TtrpcClient::Adopt(UniqueFd(sv[1]));
-  ASSERT_TRUE(c.ok());
-  auto call = std::async(std::launch::async, [&] { return (*c)->Call("s", "m", "", {}, In(10s)); });
+  RawPeer p = RawPeer::Make();
+  ASSERT_TRUE(p.client);
+  TtrpcClient* c = p.client.get();
+  UniqueFd& server_end = p.server_end;
+  auto call = std::async(std::launch::async, [&] { return c->Call("s", "m", "", {}, In(10s)); });
   FrameDecoder d;
   ASSERT_TRUE(ReadFrame(server_end.get(), &d, 5s).has_value());
   WriteRaw(server_end.get(), RawFrame(1, 2, std::string("\x0a\x7f", 2)));
@@ -161,18 +171,17 @@ TEST(TtrpcClientTest, RequestOverTheLimitIsRefusedLocally) {
 }
 
 TEST(TtrpcClientTest, MaxPendingCalls) {
-  int sv[2];
-  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-  UniqueFd server_end(sv[0]);
   ClientOptions o;
   o.max_pending = 1;
-  auto c = TtrpcClient::Adopt(UniqueFd(sv[1]), o);
-  ASSERT_TRUE(c.ok());
-  auto first = std::async(std::launch::async, [&] { return (*c)->Call("s", "m", "", {}, In(3s)); });
+  RawPeer p = RawPeer::Make(o);
+  ASSERT_TRUE(p.client);
+  TtrpcClient* c = p.client.get();
+  UniqueFd& server_end = p.server_end;
+  auto first = std::async(std::launch::async, [&] { return c->Call("s", "m", "", {}, In(3s)); });
   FrameDecoder d;
   ASSERT_TRUE(ReadFrame(server_end.get(), &d, 5s).has_value());
-  EXPECT_EQ((*c)->Call("s", "m", "", {}, In(3s)).code(), Code::kResourceExhausted);
-  (*c)->Close();
+  EXPECT_EQ(c->Call("s", "m", "", {}, In(3s)).code(), Code::kResourceExhausted);
+  c->Close();
   EXPECT_EQ(first.get().code(), Code::kUnavailable);
 }
 
