@@ -10,7 +10,7 @@
 //                                    connection, then exit (`banger vm ssh`'s
 //                                    ProxyCommand, run through `vm exec -i`)
 //   banger-agent session-start|session-status|session-logs|session-attach|
-//                session-stop DIR ...
+//                session-stop|session-kill DIR ...
 //                                    detached sessions (docs/sessions.md),
 //                                    run by the daemon through ordinary execs
 //   banger-agent fixup --hostname NAME --vm-id ID --time NS ...
@@ -53,7 +53,7 @@ int Usage() {
           "       banger-agent --pid1 [--serial NAME] [--vsock PORT] [--listen-unix PATH]\n"
           "       banger-agent --connect HOST:PORT\n"
           "       banger-agent --connect-udp 127.0.0.1:PORT\n"
-          "       banger-agent session-{start,status,logs,attach,stop} DIR ...\n"
+          "       banger-agent session-{start,status,logs,attach,stop,kill} DIR ...\n"
           "       banger-agent fixup --hostname NAME --vm-id ID --time NS [...]\n"
           "       banger-agent vm-id\n"
           "       banger-agent cp-out [--follow-links] PATH | cp-in [--chown UID:GID] DIR\n"

@@ -1,4 +1,4 @@
-// `banger-agent session-status | session-logs | session-attach | session-stop`
+// `banger-agent session-status | session-logs | session-attach | session-stop | session-kill`
 // (they only read a session's files and signal its process group) and the
 // dispatch of every session-* subcommand; session-start is in
 // session_start.cc.
@@ -250,6 +250,33 @@ int Stop(int argc, char** argv) {
   return Fail("session-stop", dir + ": the session did not end after SIGKILL");
 }
 
+// --- session-kill ---
+
+// Sends one signal to the session's process group and returns at once (the
+// containerd shim's Kill: the caller waits for the end on its own terms).
+int Kill(int argc, char** argv) {
+  const char* usage = "usage: session-kill DIR SIGNAL";
+  if (argc != 3) return Fail("session-kill", usage, 2);
+  const std::string dir = argv[1];
+  char* end = nullptr;
+  long sig = strtol(argv[2], &end, 10);
+  if (end == argv[2] || *end != '\0' || sig < 1 || sig >= NSIG) {
+    return Fail("session-kill", std::string("bad signal: ") + argv[2], 2);
+  }
+  SessionState s = ReadState(dir);
+  if (s.kind == SessionState::kMissingDir) return Fail("session-kill", dir + ": no such session directory");
+  if (s.kind == SessionState::kEnded) return Fail("session-kill", dir + ": the session has ended", 3);
+  auto deadline = Clock::now() + std::chrono::seconds(2);
+  while (s.kind == SessionState::kRunning && s.pid <= 0 && Clock::now() < deadline) {
+    SleepMs(20);
+    s = ReadState(dir);
+  }
+  if (s.kind != SessionState::kRunning) return Fail("session-kill", dir + ": the session has ended", 3);
+  if (s.pid <= 0) return Fail("session-kill", dir + ": the session has no pid yet");
+  SignalGroup(s.pid, static_cast<int>(sig));
+  return 0;
+}
+
 }  // namespace
 
 int RunSessionCommand(int argc, char** argv) {
@@ -259,9 +286,10 @@ int RunSessionCommand(int argc, char** argv) {
   if (cmd == "session-logs") return Logs(argc, argv);
   if (cmd == "session-attach") return Attach(argc, argv);
   if (cmd == "session-stop") return Stop(argc, argv);
+  if (cmd == "session-kill") return Kill(argc, argv);
   return Fail(cmd,
               "unknown subcommand (session-start, session-status, session-logs, session-attach, "
-              "session-stop)",
+              "session-stop, session-kill)",
               2);
 }
 

@@ -48,6 +48,10 @@ void AddSessionRoutes(RouteTable& t, ApiServices& s) {
   t.Add("POST", "/v1/sessions/{s}/stop", [&s](const ApiCall& c) {
     return SessionResponse(200, s.sessions.Stop(c.Param(0), c.QueryValue("vm")));
   });
+  t.Add("POST", "/v1/sessions/{s}/signal", [&s](const ApiCall& c) {
+    API_TRY(SignalSessionRequest sr, DecodeBody<SignalSessionRequest>(c.req));
+    return SessionResponse(200, s.sessions.Signal(c.Param(0), c.QueryValue("vm"), sr.signal));
+  });
   // WebSockets, on the web listener too (docs/security.md).
   t.Add("GET", "/v1/sessions/{s}/logs", [&s](const ApiCall& c) { return SessionStreamWs(s, c, "logs"); });
   t.Add("GET", "/v1/sessions/{s}/attach", [&s](const ApiCall& c) { return SessionStreamWs(s, c, "attach"); });

@@ -23,6 +23,7 @@ struct BuildFlags {
   std::string size;
   std::string kernel_flavour = "cloud";
   std::string from_oci;
+  std::string from_rootfs;
 };
 
 struct PullFlags {
@@ -89,6 +90,7 @@ int ImagePrune(CliContext& ctx) {
 int ImageBuild(CliContext& ctx, const BuildFlags& f) {
   BuildImageRequest req{f.name, f.profile, f.docker, 0, f.kernel_flavour, ""};
   if (!f.from_oci.empty()) req.from_oci = AbsolutePath(f.from_oci);
+  if (!f.from_rootfs.empty()) req.from_rootfs = AbsolutePath(f.from_rootfs);
   if (!f.size.empty()) {
     auto sz = ParseSize(f.size);
     if (!sz.ok()) return Report(sz.error());
@@ -170,6 +172,11 @@ void AddImageCommands(CLI::App& app, Command* selected) {
     c->add_option("--from-oci", f->from_oci,
                   "Build from an OCI image layout directory, an OCI archive or a `docker save` tar (offline)")
         ->type_name("PATH");
+    c->add_option("--from-rootfs", f->from_rootfs,
+                  "Build from a root filesystem directory on this host (copied as it is; banger's init and "
+                  "agent come from the initramfs)")
+        ->type_name("DIR")
+        ->excludes("--from-oci");
   }
   {
     auto [c, f] = AddLeaf<PullFlags>(

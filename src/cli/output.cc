@@ -266,6 +266,7 @@ std::string ImageSourceText(const Json& image) {
     const std::string digest = JsonText(image, "/source/digest");
     return digest.empty() ? ref : ref + "@" + digest.substr(0, std::min<size_t>(digest.size(), 19));
   }
+  if (kind == "rootfs") return "rootfs:" + JsonText(image, "/source/ref");
   return OrDash(kind);
 }
 

@@ -80,6 +80,59 @@ Result<Image> ImageService::BuildImageFromOci(const BuildImageRequest& req,
   return BuildOciImage(job, progress, cancel);
 }
 
+Result<Image> ImageService::BuildImageFromRootfs(const BuildImageRequest& req,
+                                                 const std::function<void(const std::string&)>& progress,
+                                                 const std::atomic<bool>& cancel) {
+  if (req.docker) return Error::Invalid("--docker does not go with --from-rootfs");
+  const std::string kernel_flavour = req.kernel_flavour.empty() ? "cloud" : req.kernel_flavour;
+  BANGER_RETURN_IF_ERROR(CheckOciJob(req.name, kernel_flavour, req.size_bytes));
+  const std::string& tree = req.from_rootfs;
+  if (tree.empty() || tree[0] != '/') return Error::Invalid("--from-rootfs takes an absolute path, not " + tree);
+  if (!IsDirectory(tree)) return Error::Invalid("root filesystem " + tree + " is not a directory");
+  if (::access(tree.c_str(), R_OK | X_OK) != 0) return Error::Invalid(tree + " is not readable");
+  BANGER_ASSIGN_OR_RETURN(SshKey key, PrepareBuild(req.name));
+
+  Image img;
+  img.id = NewId();
+  img.name = req.name;
+  img.managed = true;
+  img.artifact_dir = d_.home.ImagesDir() + "/" + img.id.substr(0, 16);
+  BANGER_RETURN_IF_ERROR(MakeDirs(img.artifact_dir, 0755));
+  {
+    std::lock_guard<std::mutex> g(building_mu_);
+    building_.insert(img.id);
+  }
+  ScopeGuard not_building([&] {
+    std::lock_guard<std::mutex> g(building_mu_);
+    building_.erase(img.id);
+  });
+  ScopeGuard undo([&] { RemoveAll(img.artifact_dir).ok(); });
+  spdlog::info("building image {} from the root filesystem {} in {}", img.name, tree, img.artifact_dir);
+  auto report = [&progress](const std::string& line) {
+    if (progress) progress(line);
+  };
+  ImageBuildRequest br;
+  br.name = req.name;
+  br.profile = "oci";
+  br.oci_rootfs_dir = tree;
+  br.keep_oci_rootfs_dir = true;
+  br.rootfs_size_bytes = req.size_bytes;
+  br.kernel_flavour = kernel_flavour;
+  BANGER_RETURN_IF_ERROR(RunBuilder(br, key, img, report, cancel));
+  img.source.kind = "rootfs";
+  img.source.ref = tree;
+  img.size_bytes = TreeAllocatedBytes(img.artifact_dir);
+  img.created_at = img.updated_at = Now();
+  BANGER_RETURN_IF_ERROR(d_.store->InsertImage(img));
+  undo.Dismiss();
+  EmitImage("image.created", Json{{"image_id", img.id}, {"name", img.name}, {"source", tree}});
+  if (auto info = InspectKernelModules(img.modules_dir); info.ok()) {
+    img.kernel_flavour = info->flavour;
+    img.kernel_9p = info->has_9p;
+  }
+  return img;
+}
+
 Result<Image> ImageService::BuildOciImage(const OciJob& job,
                                           const std::function<void(const std::string&)>& progress,
                                           const std::atomic<bool>& cancel) {

@@ -89,6 +89,7 @@ Result<Image> ImageService::BuildImage(const BuildImageRequest& req,
                                        const std::function<void(const std::string&)>& progress,
                                        const std::atomic<bool>& cancel) {
   if (!req.from_oci.empty()) return BuildImageFromOci(req, progress, cancel);
+  if (!req.from_rootfs.empty()) return BuildImageFromRootfs(req, progress, cancel);
   BANGER_RETURN_IF_ERROR(CheckBuildRequest(req));
   BANGER_ASSIGN_OR_RETURN(SshKey key, PrepareBuild(req.name));
 

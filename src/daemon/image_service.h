@@ -72,6 +72,9 @@ class ImageService {
   Result<Image> BuildImageFromOci(const BuildImageRequest& req,
                                   const std::function<void(const std::string&)>& progress,
                                   const std::atomic<bool>& cancel);
+  Result<Image> BuildImageFromRootfs(const BuildImageRequest& req,
+                                     const std::function<void(const std::string&)>& progress,
+                                     const std::atomic<bool>& cancel);
   Result<Image> BuildOciImage(const OciJob& job, const std::function<void(const std::string&)>& progress,
                               const std::atomic<bool>& cancel);
   // Removes `tag` from the layer cache and collects what no image uses.

@@ -3,6 +3,7 @@
 #include "base/fault.h"
 #include "base/log.h"
 #include "base/scope_guard.h"
+#include "base/strings.h"
 #include "model/json.h"
 
 namespace banger {
@@ -271,6 +272,24 @@ Result<GuestSession> SessionService::Stop(const std::string& ref, const std::str
                         std::chrono::seconds(10), kStopTimeout);
   if (!run.ok()) return std::move(run).error().Wrap("stopping session " + s.name);
   return Refresh(std::move(s), /*honor_backoff=*/false);
+}
+
+Result<GuestSession> SessionService::Signal(const std::string& ref, const std::string& vm_ref, int signo) {
+  BANGER_ASSIGN_OR_RETURN(GuestSession s, Find(ref, vm_ref));
+  if (s.status != GuestSessionStatus::kRunning && s.status != GuestSessionStatus::kStarting &&
+      s.status != GuestSessionStatus::kStopping) {
+    return Error::Conflict("session " + s.name + " is " + GuestSessionStatusName(s.status));
+  }
+  auto run = RunInGuest(s.vm_id, {paths_.agent, "session-kill", s.guest_state_dir, std::to_string(signo)},
+                        std::chrono::seconds(10), std::chrono::seconds(8));
+  if (!run.ok()) return std::move(run).error().Wrap("signalling session " + s.name);
+  if (run->code() == 3) {
+    return Refresh(std::move(s), /*honor_backoff=*/false);  // it ended meanwhile: record that
+  }
+  if (run->code() != 0) {
+    return Error::Internal("signalling session " + s.name + ": " + Trim(run->err));
+  }
+  return s;
 }
 
 Result<SessionStream> SessionService::Logs(const std::string& ref, const std::string& vm_ref, bool follow) {

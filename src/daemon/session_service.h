@@ -67,6 +67,9 @@ class SessionService {
   Result<std::vector<GuestSession>> List(const std::string& vm_ref);
   Result<GuestSession> Get(const std::string& ref, const std::string& vm_ref);
   Result<GuestSession> Stop(const std::string& ref, const std::string& vm_ref);
+  // Sends `signo` to the session's process group and returns without
+  // waiting for its end (a session that has ended is a conflict).
+  Result<GuestSession> Signal(const std::string& ref, const std::string& vm_ref, int signo);
   Result<SessionStream> Logs(const std::string& ref, const std::string& vm_ref, bool follow);
   Result<SessionStream> Attach(const std::string& ref, const std::string& vm_ref);
   // Records the end of sessions that ended (the upkeep's session poller

@@ -197,7 +197,7 @@ Status TemplateService::WaitAgent(const VmRecord& vm) {
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
   if (left <= std::chrono::milliseconds(0)) return Error::Timeout("no time left after the agent answered");
   auto img = d_.store->GetImage(vm.image_id);
-  return SettleGuest(*conn, left, img.ok() && img->source.kind == "oci");
+  return SettleGuest(*conn, left, img.ok() && (img->source.kind == "oci" || img->source.kind == "rootfs"));
 }
 
 Result<VmTemplate> TemplateService::Create(const CreateTemplateRequest& req) {

@@ -49,7 +49,9 @@ Status BuildRootfs(const ImageBuildRequest& req, const ImageBuildEnv& env, const
                    const std::atomic<bool>& cancel) {
   if (req.profile == "oci") {
     const std::string& tree = req.oci_rootfs_dir;
-    ScopeGuard remove_tree([&tree] { (void)RemoveAll(tree); });
+    ScopeGuard remove_tree([&tree, keep = req.keep_oci_rootfs_dir] {
+      if (!keep) (void)RemoveAll(tree);
+    });
     Ext4Spec spec{rootfs_path, size, "banger-root", tree, /*journal=*/false};
     if (req.rootfs_size_bytes == 0) spec.inodes = Ext4FitFor(0, TreeEntryCount(tree)).inodes;
     return MakeExt4(spec);

@@ -43,6 +43,8 @@ struct ImageBuildRequest {
   // initramfs) and is removed afterwards. Sized from the tree unless
   // rootfs_size_bytes is given.
   std::string oci_rootfs_dir;
+  // The tree is not the builder's (image build --from-rootfs): left as it is.
+  bool keep_oci_rootfs_dir = false;
 };
 
 struct ImageBuildEnv {

@@ -396,6 +396,16 @@ struct JsonFields<StopVmRequest> {
 };
 
 template <>
+struct JsonFields<SignalSessionRequest> {
+  static constexpr const char* kWhat = "signal request";
+  template <typename Io, typename V>
+  static void Visit(Io& io, V& v) {
+    io.Int("signal", v.signal);
+  }
+  static Status Check(const SignalSessionRequest& v) { return ValidateRequest(v); }
+};
+
+template <>
 struct JsonFields<CreateSnapshotRequest> {
   static constexpr const char* kWhat = "snapshot request";
   template <typename Io, typename V>
@@ -466,6 +476,7 @@ struct JsonFields<BuildImageRequest> {
     io.Int64("size_bytes", v.size_bytes, Omit::kEmpty);
     io.Str("kernel_flavour", v.kernel_flavour);
     io.Str("from_oci", v.from_oci, Omit::kEmpty);
+    io.Str("from_rootfs", v.from_rootfs, Omit::kEmpty);
   }
 };
 

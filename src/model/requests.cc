@@ -58,6 +58,11 @@ Status ValidateRequest(const StopVmRequest& v) {
   return OkStatus();
 }
 
+Status ValidateRequest(const SignalSessionRequest& v) {
+  if (v.signal < 1 || v.signal > 64) return Error::Invalid("signal must be a signal number from 1 to 64");
+  return OkStatus();
+}
+
 Status ValidateGuestUser(const std::string& user) {
   size_t colon = user.find(':');
   bool ok = !user.empty() && user.size() <= 256 && colon != 0 && colon != user.size() - 1 &&

@@ -101,6 +101,11 @@ struct StopVmRequest {
   bool save = false;  // extension (`vm stop --save`): save to disk, the next start resumes
 };
 
+// POST /v1/sessions/{s}/signal (extension: the containerd shim's Kill)
+struct SignalSessionRequest {
+  int signal = 0;  // 1..64
+};
+
 // POST /v1/vms/{ref}/snapshots (extension)
 struct CreateSnapshotRequest {
   std::string name;  // "" = "snap-<UTC time>"
@@ -156,6 +161,10 @@ struct BuildImageRequest {
   // Instead of a profile: an OCI image from the host, offline (absolute path
   // of an OCI layout directory, an OCI archive or a `docker save` tar).
   std::string from_oci;
+  // Or a root filesystem tree on this host (absolute path of a directory,
+  // e.g. a container's mounted rootfs): copied into the image as it is and
+  // left untouched. Goes with neither a profile nor from_oci.
+  std::string from_rootfs;
 };
 
 // Registry credentials for a pull: username + password, or docker's "auth"
@@ -245,6 +254,7 @@ Status ValidateRequest(const CreateVmRequest& v);
 Status ValidateRequest(const AddPortRequest& v);
 Status ValidateRequest(const SetVmRequest& v);
 Status ValidateRequest(const StopVmRequest& v);
+Status ValidateRequest(const SignalSessionRequest& v);
 Status ValidateRequest(const ExecVmRequest& v);
 Status ValidateRequest(const StartSessionRequest& v);
 Status ValidateRequest(const PrepareWorkspaceRequest& v);

@@ -80,7 +80,8 @@ struct OciImageConfig {
 // extension: where an image came from (`image list` SOURCE, `image show`).
 struct ImageSource {
   // "profile" (image build --profile), "import" (image import), "oci" (image
-  // pull, image build --from-oci); "" for images made before this was kept.
+  // pull, image build --from-oci), "rootfs" (image build --from-rootfs: ref is
+  // the directory); "" for images made before this was kept.
   std::string kind;
   std::string profile;  // kind profile: minimal | debian
   // kind oci: the reference pulled ("docker.io/library/busybox:1.36",
