@@ -33,6 +33,9 @@ BUILD_PKGS=(
   zsh fish groff-base
   # test-only: tests/e2e/metrics_e2e_test checks /metrics with promtool
   prometheus
+  # test-only: tests/e2e/containerd_e2e_test and bench/bench_containerd.sh run Debian's containerd
+  # (with ctr and its runc shim, the benchmark's floor) under a private root, state and socket
+  containerd runc
   # scripts/lint.sh: formatting and static analysis (docs/adr/0015)
   clang-format clang-tidy
   # scripts/fuzz.sh: the fuzzers build with clang, libFuzzer and the sanitizers' runtimes

@@ -1,4 +1,4 @@
-// `banger-agent cp-in [--chown UID:GID] DEST`: a framed tar stream on stdin
+// `banger-agent cp-in [--chown UID:GID|keep] DEST`: a framed tar stream on stdin
 // extracted under the directory DEST (docs/adr/0022-vm-cp-wire-format.md).
 //
 // stdin: [u32 BE length L, 1..1 MiB][L bytes of tar]... [u32 0][32 bytes sha256].
@@ -119,6 +119,8 @@ struct DirMeta {
   std::vector<std::string> comps;
   mode_t mode;
   timespec mtime;
+  uid_t uid;  // the archive's owner (--chown keep)
+  gid_t gid;
 };
 
 class Extractor {
@@ -132,7 +134,7 @@ class Extractor {
 
  private:
   mode_t Mode(archive_entry* e) const {
-    return static_cast<mode_t>(archive_entry_perm(e)) & (own_.chown ? 07777 : 01777);
+    return static_cast<mode_t>(archive_entry_perm(e)) & (own_.chown || own_.keep ? 07777 : 01777);
   }
   Error Apply(int fd, archive_entry* e, const std::string& guest);
   Error MakeRoom(int parent, const std::string& leaf, bool for_dir, const std::string& guest, bool* is_dir);
@@ -152,6 +154,8 @@ class Extractor {
 
 Error Extractor::Apply(int fd, archive_entry* e, const std::string& guest) {
   if (own_.chown && fchown(fd, own_.uid, own_.gid) != 0) return ErrnoError(guest, errno);
+  if (own_.keep && fchown(fd, static_cast<uid_t>(archive_entry_uid(e)), static_cast<gid_t>(archive_entry_gid(e))) != 0)
+    return ErrnoError(guest, errno);
   if (fchmod(fd, Mode(e)) != 0) return ErrnoError(guest, errno);
   timespec times[2] = {{0, UTIME_OMIT}, {archive_entry_mtime(e), archive_entry_mtime_nsec(e)}};
   if (futimens(fd, times) != 0) return ErrnoError(guest, errno);
@@ -249,7 +253,8 @@ Error Extractor::Entry(archive* a, archive_entry* e) {
       if (Error err = MakeRoom(parent_.get(), leaf, true, guest, &is_dir); err.failed()) return err;
       if (!is_dir && mkdirat(parent_.get(), leaf.c_str(), 0700) != 0) return ErrnoError(guest, errno);
       dirs_.push_back(
-          DirMeta{std::move(comps), Mode(e), {archive_entry_mtime(e), archive_entry_mtime_nsec(e)}});
+          DirMeta{std::move(comps), Mode(e), {archive_entry_mtime(e), archive_entry_mtime_nsec(e)},
+                  static_cast<uid_t>(archive_entry_uid(e)), static_cast<gid_t>(archive_entry_gid(e))});
       return {};
     }
     case AE_IFLNK: {
@@ -259,6 +264,10 @@ Error Extractor::Entry(archive* a, archive_entry* e) {
       if (Error err = MakeRoom(parent_.get(), leaf, false, guest, &is_dir); err.failed()) return err;
       if (symlinkat(target, parent_.get(), leaf.c_str()) != 0) return ErrnoError(guest, errno);
       if (own_.chown && fchownat(parent_.get(), leaf.c_str(), own_.uid, own_.gid, AT_SYMLINK_NOFOLLOW) != 0) {
+        return ErrnoError(guest, errno);
+      }
+      if (own_.keep && fchownat(parent_.get(), leaf.c_str(), static_cast<uid_t>(archive_entry_uid(e)),
+                                static_cast<gid_t>(archive_entry_gid(e)), AT_SYMLINK_NOFOLLOW) != 0) {
         return ErrnoError(guest, errno);
       }
       timespec times[2] = {{0, UTIME_OMIT}, {archive_entry_mtime(e), archive_entry_mtime_nsec(e)}};
@@ -282,6 +291,7 @@ Error Extractor::FinishDirs() {
     if (Error err = OpenDirBeneath(stage_, it->comps, it->comps.size(), {}, guest, &fd); err.failed())
       return err;
     if (own_.chown && fchown(fd.get(), own_.uid, own_.gid) != 0) return ErrnoError(guest, errno);
+    if (own_.keep && fchown(fd.get(), it->uid, it->gid) != 0) return ErrnoError(guest, errno);
     if (fchmod(fd.get(), it->mode) != 0) return ErrnoError(guest, errno);
     timespec times[2] = {{0, UTIME_OMIT}, it->mtime};
     if (futimens(fd.get(), times) != 0) return ErrnoError(guest, errno);
@@ -356,13 +366,17 @@ Error CpInFromFd(int in_fd, const std::string& dest_path, const WalkOptions& own
 }
 
 int RunCpIn(int argc, char** argv) {
-  static constexpr const char* kUsage = "usage: banger-agent cp-in [--chown UID:GID] /ABSOLUTE/DIR\n";
+  static constexpr const char* kUsage = "usage: banger-agent cp-in [--chown UID:GID|keep] /ABSOLUTE/DIR\n";
   WalkOptions own;
   std::string dest;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
-    if (arg == "--chown" && i + 1 < argc && !own.chown) {
+    if (arg == "--chown" && i + 1 < argc && !own.chown && !own.keep) {
       std::string v = argv[++i];
+      if (v == "keep") {
+        own.keep = true;
+        continue;
+      }
       size_t colon = v.find(':');
       uint32_t uid = 0;
       uint32_t gid = 0;

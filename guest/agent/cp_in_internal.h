@@ -22,6 +22,9 @@ Error SplitName(std::string_view name, std::vector<std::string>* comps);
 struct WalkOptions {
   bool create = false;
   bool chown = false;
+  // --chown keep: each entry keeps the archive's owner and its whole mode
+  // (setuid/setgid included), as a container's root filesystem needs.
+  bool keep = false;
   uid_t uid = 0;
   gid_t gid = 0;
 };

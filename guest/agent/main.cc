@@ -16,6 +16,9 @@
 //   banger-agent fixup --hostname NAME --vm-id ID --time NS ...
 //                                    a restored or forked guest takes its
 //                                    new identity (fixup.h)
+//   banger-agent ctr-root create|mount|exec|remove ROOT ...
+//                                    a pod container's root inside the pod's
+//                                    VM (ctr_root.h; the containerd shim)
 //   banger-agent vm-id               prints the guest's current VM id
 //   banger-agent cp-out|cp-in|stat|ls ...
 //                                    `banger vm cp` and the files API
@@ -40,6 +43,7 @@
 #include "connect.h"
 #include "connect_udp.h"
 #include "cp.h"
+#include "ctr_root.h"
 #include "fixup.h"
 #include "pid1.h"
 #include "session.h"
@@ -55,8 +59,9 @@ int Usage() {
           "       banger-agent --connect-udp 127.0.0.1:PORT\n"
           "       banger-agent session-{start,status,logs,attach,stop,kill} DIR ...\n"
           "       banger-agent fixup --hostname NAME --vm-id ID --time NS [...]\n"
+          "       banger-agent ctr-root create|mount|exec|remove ROOT ...\n"
           "       banger-agent vm-id\n"
-          "       banger-agent cp-out [--follow-links] PATH | cp-in [--chown UID:GID] DIR\n"
+          "       banger-agent cp-out [--follow-links] PATH | cp-in [--chown UID:GID|keep] DIR\n"
           "       banger-agent stat PATH | ls PATH\n"
           "       banger-agent sync\n"
           "At least one transport is required. --connect copies stdin and stdout to\n"
@@ -164,6 +169,7 @@ int Main(int argc, char** argv) {
     return RunSessionCommand(argc - 1, argv + 1);
   }
   if (argc >= 2 && std::string(argv[1]) == "fixup") return RunFixupCommand(argc - 1, argv + 1);
+  if (argc >= 2 && std::string(argv[1]) == "ctr-root") return RunCtrRootCommand(argc - 1, argv + 1);
   if (argc >= 2) {
     std::string cmd = argv[1];
     if (cmd == "cp-out") return cp::RunCpOut(argc - 1, argv + 1);

@@ -79,7 +79,7 @@ HttpResponse GetArchive(ApiServices& s, const ApiCall& c) {
   });
 }
 
-// GET /v1/vms/{ref}/archive/upload?path=DIR[&chown=U:G], a WebSocket: the
+// GET /v1/vms/{ref}/archive/upload?path=DIR[&chown=U:G|keep], a WebSocket: the
 // client sends stdin messages (the tar) and stdin_eof; the answer is a
 // result {"bytes","entries","sha256"} or an error. After an early error the
 // server's closing handshake reads and drops what the client still sends.
@@ -87,7 +87,7 @@ HttpResponse PutArchive(ApiServices& s, const ApiCall& c) {
   if (auto st = RequireWebSocket(c.req, "archive upload"); !st.ok()) return ErrorResponse(st.error());
   API_TRY(std::string dir, PathParam(c));
   std::string chown = c.QueryValue("chown");
-  if (!chown.empty()) {
+  if (!chown.empty() && chown != kChownKeep) {
     if (auto st = ValidateChown(chown); !st.ok()) return ErrorResponse(st.error());
   }
   API_TRY(auto view, s.vms.Get(c.Param(0)));

@@ -217,7 +217,7 @@ Result<CpOutResult> CpService::CopyOut(const std::string& ref, const std::string
 Result<CpInResult> CpService::CopyIn(const std::string& ref, const std::string& dir, const std::string& chown,
                                      const CpSource& source, std::string* code) {
   BANGER_RETURN_IF_ERROR(ValidateGuestCpPath(dir));
-  if (!chown.empty()) BANGER_RETURN_IF_ERROR(ValidateChown(chown));
+  if (!chown.empty() && chown != kChownKeep) BANGER_RETURN_IF_ERROR(ValidateChown(chown));
   ExecRequest er;
   er.argv = {agent_, "cp-in"};
   if (!chown.empty()) {

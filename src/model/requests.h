@@ -63,6 +63,9 @@ Status ValidateGuestUser(const std::string& user);
 // `vm cp --chown` / the archive and files routes' chown: "UID:GID", two
 // numbers 0..4294967294.
 Status ValidateChown(const std::string& spec);
+// archive upload's chown=keep: every entry keeps the archive's owner and
+// whole mode (a container's root filesystem; the containerd shim).
+inline constexpr const char* kChownKeep = "keep";
 
 // POST /v1/vms/{ref}/ports: one port spec as in CreateVmRequest::ports.
 struct AddPortRequest {

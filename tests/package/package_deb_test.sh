@@ -60,6 +60,9 @@ if [ "${1:-}" = --inner ]; then
 
   # The CLI runs from the package.
   v=$(in_root banger --version) || fail "banger --version failed"
+  # The shim runs from the package's PATH as containerd would find it (and needs no
+  # library the package does not depend on).
+  in_root containerd-shim-banger-v2 -v | grep -q '^containerd-shim-banger-v2' || fail "containerd-shim-banger-v2 -v failed"
   echo "package: banger --version: $v"
   [[ "$v" == *"$(in_root dpkg-query -W -f="\${Version}" banger)"* ]] || fail "banger --version ($v) is not the package's version"
   in_root bangerd --version >/dev/null || fail "bangerd --version failed"
@@ -71,7 +74,7 @@ if [ "${1:-}" = --inner ]; then
   [ "$checks" -ge 3 ] || fail "banger doctor printed $checks checks"
 
   # The layout.
-  for f in /usr/bin/banger /usr/bin/bangerd /usr/lib/banger/banger-agent \
+  for f in /usr/bin/banger /usr/bin/bangerd /usr/lib/banger/banger-agent /usr/bin/containerd-shim-banger-v2 \
     /lib/systemd/system/bangerd.service /lib/systemd/system/bangerd.socket \
     /usr/share/bash-completion/completions/banger /usr/share/zsh/vendor-completions/_banger \
     /usr/share/fish/vendor_completions.d/banger.fish /usr/share/man/man1/banger.1.gz \
@@ -102,7 +105,8 @@ if [ "${1:-}" = --inner ]; then
   # Remove: binaries and unit go (the prerm stops the daemon), data stays.
   in_root dpkg -r banger >"$root/tmp/remove.log" 2>&1 || { cat "$root/tmp/remove.log"; fail "dpkg -r banger"; }
   for f in /usr/bin/banger /usr/bin/bangerd /usr/lib/banger/banger-agent /lib/systemd/system/bangerd.service \
-    /lib/systemd/system/bangerd.socket /usr/share/bash-completion/completions/banger; do
+    /lib/systemd/system/bangerd.socket /usr/share/bash-completion/completions/banger \
+    /usr/bin/containerd-shim-banger-v2; do
     [ ! -e "$root$f" ] || fail "dpkg -r left $f"
   done
   [ -f "$root/var/lib/banger/banger.db" ] || fail "dpkg -r deleted the VM data in /var/lib/banger"

@@ -52,6 +52,11 @@ Result<std::unique_ptr<WsConn>> Bangerd::Stream(const std::string& target, const
   return std::move(dial->conn);
 }
 
+std::string Bangerd::Version() {
+  auto r = Call("GET", "/v1/ping", nullptr, kPingTimeout);
+  return r.ok() ? r->value("version", "") : "";
+}
+
 Result<bool> Bangerd::HasImage(const std::string& name) {
   auto r = Call("GET", "/v1/images/" + UrlEncode(name));
   if (r.ok()) return true;

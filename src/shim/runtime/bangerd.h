@@ -34,6 +34,8 @@ class Bangerd {
   Result<std::unique_ptr<WsConn>> Stream(const std::string& target, const Json* open,
                                          std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
+  // bangerd's version ("0.1.0"; "" when it does not answer).
+  std::string Version();
   // True when image `name` exists.
   Result<bool> HasImage(const std::string& name);
   // Builds image `name` from the root filesystem tree `dir` (image build

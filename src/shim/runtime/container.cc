@@ -58,6 +58,15 @@ std::string SessionNameFor(const std::string& id) {
   return "ctr-" + (s.empty() ? "" : s + "-") + Hash(id, 8);
 }
 
+std::string SharedLayerImage(const std::vector<RootfsMount>& mounts, const std::string& banger_version) {
+  if (mounts.size() != 1 || mounts[0].type != "overlay") return "";
+  const std::string lower = MountOption(mounts[0], "lowerdir");
+  const std::string upper = MountOption(mounts[0], "upperdir");
+  if (lower.empty() || !(upper.empty() || EmptyDir(upper))) return "";
+  // The image carries banger's init and agent: another banger builds its own.
+  return LayerImageNameFor(lower + "\n" + banger_version);
+}
+
 Result<RootfsPlan> PlanRootfs(Bangerd& api, const std::string& ns, const std::string& id, const std::string& bundle,
                               const std::vector<RootfsMount>& mounts, const ContainerSpec& spec) {
   RootfsPlan plan;
@@ -70,13 +79,9 @@ Result<RootfsPlan> PlanRootfs(Bangerd& api, const std::string& ns, const std::st
   } else {
     plan.mount = true;
     plan.tree = bundle + "/rootfs";
-    const RootfsMount& top = mounts.back();
-    const std::string lower = MountOption(top, "lowerdir");
-    const std::string upper = MountOption(top, "upperdir");
-    if (mounts.size() == 1 && top.type == "overlay" && !lower.empty() && (upper.empty() || EmptyDir(upper))) {
-      // containerd's committed layers, nothing of the container's own yet.
-      plan.image = LayerImageNameFor(lower);
-    } else {
+    // containerd's committed layers, nothing of the container's own yet
+    plan.image = SharedLayerImage(mounts, api.Version());
+    if (plan.image.empty()) {
       plan.image = OwnImageNameFor(ns, id);
       plan.own_image = true;
     }

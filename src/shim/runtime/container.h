@@ -30,6 +30,11 @@ std::string LayerImageNameFor(const std::string& lowerdir);
 // The banger session of a container's main process.
 std::string SessionNameFor(const std::string& id);
 
+// The shared image of containerd's layers when `mounts` is one overlay with
+// nothing of the container's own in its upper dir; "" otherwise. Named for
+// the layers and the version of banger (whose init and agent it holds).
+std::string SharedLayerImage(const std::vector<RootfsMount>& mounts, const std::string& banger_version);
+
 struct RootfsPlan {
   std::string image;       // the banger image the VM boots
   bool own_image = false;  // made for this container: deleted with it

@@ -6,7 +6,9 @@
 #include "base/scope_guard.h"
 #include "http/http.h"
 #include "github.com/containerd/containerd/api/events/task.pb.h"
+#include "base/fs.h"
 #include "runtime/container.h"
+#include "runtime/pod_root.h"
 
 namespace banger::shim {
 namespace {
@@ -55,6 +57,29 @@ Result<std::shared_ptr<TaskService::Container>> TaskService::Find(const std::str
   auto it = containers_.find(id);
   if (it == containers_.end()) return Error::NotFound("container " + id + ": not found");
   return it->second;
+}
+
+Status TaskService::InstallPodRoot(Container& c, const std::vector<RootfsMount>& mounts) {
+  std::string tree = c.spec.root_path;
+  const bool mount = !mounts.empty();
+  if (mount) {
+    tree = c.bundle + "/rootfs";
+    BANGER_RETURN_IF_ERROR(MakeDirs(tree, 0711));
+    BANGER_RETURN_IF_ERROR(UnmountAll(tree));
+    BANGER_RETURN_IF_ERROR(MountAll(mounts, tree));
+  } else if (tree.empty()) {
+    return Error::Invalid("the container has neither rootfs mounts nor root.path");
+  }
+  const std::string root = GuestRootFor(c.id);
+  Status st = InstallGuestRoot(api_, c.vm, tree, root);
+  if (mount) {
+    if (Status um = UnmountAll(tree); !um.ok() && st.ok()) st = um;
+  }
+  if (!st.ok()) return st.error().Wrap("container " + c.id + "'s root in VM " + c.vm);
+  c.guest_root = root;
+  c.spec.process = Chrooted(c.spec.process, root);
+  spdlog::info("task {}: its root is {} in VM {}", c.id, root, c.vm);
+  return OkStatus();
 }
 
 Result<std::shared_ptr<TaskService::Container>> TaskService::FindSandbox(const std::string& sandbox_id) const {
@@ -125,6 +150,7 @@ RpcResult<task::CreateTaskResponse> TaskService::Create(const CallContext& /*ctx
     }
     c->vm = vm->name;
     c->pid = vm->pid;
+    c->image = plan->image;
   } else {
     // A pod's container: the sandbox's VM, which this shim serves.
     auto sandbox = FindSandbox(c->spec.SandboxId());
@@ -134,6 +160,10 @@ RpcResult<task::CreateTaskResponse> TaskService::Create(const CallContext& /*ctx
     }
     c->vm = (*sandbox)->vm;
     c->pid = (*sandbox)->pid;
+    // Its own root, unless it is the sandbox's image with nothing of its own.
+    if (mounts.empty() || SharedLayerImage(mounts, api_.Version()) != (*sandbox)->image) {
+      if (auto st = InstallPodRoot(*c, mounts); !st.ok()) return st.error();
+    }
   }
   c->main = std::make_shared<Process>("", c->spec.process, io, c->pid);
   {
@@ -256,6 +286,7 @@ RpcResult<Empty> TaskService::Exec(const CallContext& /*ctx*/, const task::ExecP
   auto spec = ParseProcessSpec(*j);
   if (!spec.ok()) return spec.error().Wrap("exec spec");
   spec->terminal = r.terminal();
+  if (!(*c)->guest_root.empty()) *spec = Chrooted(*spec, (*c)->guest_root);
   {
     std::lock_guard<std::mutex> g(mu_);
     if ((*c)->execs.count(r.exec_id()) != 0)
@@ -321,8 +352,13 @@ RpcResult<task::DeleteResponse> TaskService::Delete(const CallContext& /*ctx*/, 
   if ((*c)->owns_vm) {
     if (auto st = CleanupContainer(api_, ns_, r.id(), (*c)->bundle); !st.ok())
       return st.error().Wrap("deleting task " + r.id());
-  } else if (auto st = (*c)->main->Kill(api_, 9); !st.ok() && st.error().kind() != ErrorKind::kNotFound) {
-    spdlog::warn("task {}: {}", r.id(), st.error().message());
+  } else {
+    if (auto st = (*c)->main->Kill(api_, 9); !st.ok() && st.error().kind() != ErrorKind::kNotFound)
+      spdlog::warn("task {}: {}", r.id(), st.error().message());
+    if (!(*c)->guest_root.empty()) {
+      if (auto st = RemoveGuestRoot(api_, (*c)->vm, (*c)->guest_root); !st.ok())
+        spdlog::warn("task {}: removing its root: {}", r.id(), st.error().message());
+    }
   }
   {
     std::lock_guard<std::mutex> g(mu_);

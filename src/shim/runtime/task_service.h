@@ -78,6 +78,8 @@ class TaskService {
     std::string id, bundle;
     ContainerSpec spec;
     std::string vm;          // banger VM name
+    std::string image;       // the banger image the VM boots (owns_vm)
+    std::string guest_root;  // a pod container's own root in the VM ("" = the VM's root)
     bool owns_vm = false;    // the VM is this container's (deleted with it)
     uint32_t pid = 0;        // the VMM's pid
     bool paused = false;
@@ -86,6 +88,8 @@ class TaskService {
   };
 
   Result<std::shared_ptr<Container>> Find(const std::string& id) const;
+  // Sends a pod container's root into its sandbox's VM (runtime/pod_root.h).
+  Status InstallPodRoot(Container& c, const std::vector<RootfsMount>& mounts);
   // The container of this shim whose VM is pod `sandbox_id`'s.
   Result<std::shared_ptr<Container>> FindSandbox(const std::string& sandbox_id) const;
   Result<std::shared_ptr<Process>> FindProcess(const std::string& id, const std::string& exec_id) const;
