@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -302,12 +303,41 @@ inline bool WaitUntil(const std::function<bool()>& pred, std::chrono::millisecon
 // to that home and re-executes this binary under `unshare --net` (root
 // needed). The re-executed run sees `home_env` set, so it does not re-exec
 // again: it brings loopback up and runs the tests, which adopt the home.
+// With `private_run` it also gets a mount namespace of its own (private
+// propagation) with a fresh tmpfs over /run, its source named
+// kPrivateRunSource: what the test and its daemons put under /run (containerd
+// keeps runc state, FIFOs and shim sockets in /run/containerd whatever its
+// --state says) never reaches the host's /run, and mounts made in there
+// (a task's rootfs) never show on the host.
+inline constexpr const char* kPrivateRunSource = "banger-e2e-run";
+
+// The mount namespace NetnsMain ran in before it re-executed the test (PID
+// 1's may be unreadable, e.g. inside a sandbox).
+inline constexpr const char* kOuterMountNsEnv = "BANGER_E2E_OUTER_MNT_NS";
+
+// "mnt:[inode]" of /proc/<pid>/ns/mnt, "" when unreadable.
+inline std::string MountNamespaceOf(const std::string& pid) {
+  std::error_code ec;
+  auto link = std::filesystem::read_symlink("/proc/" + pid + "/ns/mnt", ec);
+  return ec ? "" : link.string();
+}
+
+// True when this process's mount namespace is known to be another than the
+// one NetnsMain started in (else PID 1's): it was unshared.
+inline bool InOwnMountNamespace() {
+  const char* outer = std::getenv(kOuterMountNsEnv);
+  std::string self = MountNamespaceOf("self");
+  std::string other = outer != nullptr && *outer != '\0' ? std::string(outer) : MountNamespaceOf("1");
+  return !self.empty() && !other.empty() && self != other;
+}
+
 struct NetnsMainOptions {
   const char* test_name;                       // for the error line
   const char* home_env;                        // e.g. "BANGER_E2E_NETNS_HOME"
   std::string home_prefix;                     // e.g. "/tmp/bgn-" (+ pid)
   std::string config_toml;                     // the home's config.toml
   std::vector<std::string> image_build_extra;  // after `image build t`
+  bool private_run = false;                    // also a mount namespace and a tmpfs /run
 };
 
 inline int NetnsMain(int argc, char** argv, const NetnsMainOptions& opts) {
@@ -326,12 +356,28 @@ inline int NetnsMain(int argc, char** argv, const NetnsMainOptions& opts) {
       return 1;
     }
     ::setenv(opts.home_env, home.c_str(), 1);
-    std::vector<char*> args = {const_cast<char*>("unshare"), const_cast<char*>("--net"),
-                               const_cast<char*>("--")};
+    if (opts.private_run) ::setenv(kOuterMountNsEnv, MountNamespaceOf("self").c_str(), 1);
+    std::vector<char*> args = {const_cast<char*>("unshare"), const_cast<char*>("--net")};
+    if (opts.private_run) {
+      args.push_back(const_cast<char*>("--mount"));
+      args.push_back(const_cast<char*>("--propagation=private"));
+    }
+    args.push_back(const_cast<char*>("--"));
     for (int i = 0; i < argc; ++i) args.push_back(argv[i]);
     args.push_back(nullptr);
     ::execvp("unshare", args.data());
     std::perror("unshare");
+    return 1;
+  }
+  if (opts.private_run && !InOwnMountNamespace()) {
+    std::fprintf(stderr,
+                 "%s: %s is set but this is not a mount namespace of its own: not mounting over /run\n",
+                 opts.test_name, opts.home_env);
+    return 1;
+  }
+  if (opts.private_run &&
+      ::mount(kPrivateRunSource, "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=64m") != 0) {
+    std::perror("mounting a tmpfs on /run");
     return 1;
   }
   (void)RunCommand({"ip", "link", "set", "lo", "up"});
