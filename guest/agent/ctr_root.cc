@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -82,14 +83,43 @@ int RemoveEntry(const char* path, const struct stat*, int, struct FTW*) {
   return 0;
 }
 
-int Remove(const std::string& root) {
-  for (auto it = Mounts().rbegin(); it != Mounts().rend(); ++it) {
-    const std::string target = root + "/" + it->first;
-    for (int i = 0; i < 8 && IsMounted(target); ++i) umount2(target.c_str(), MNT_DETACH);
-    if (IsMounted(target)) return Fail(target + " is still mounted");
+// Mount points at or under `root` (from /proc/self/mounts, octal escapes undone).
+std::vector<std::string> MountsUnder(const std::string& root) {
+  std::vector<std::string> out;
+  FILE* f = fopen("/proc/self/mounts", "re");
+  if (f == nullptr) return out;
+  char line[4096];
+  while (fgets(line, sizeof line, f) != nullptr) {
+    char* sp = strchr(line, ' ');
+    if (sp == nullptr) continue;
+    std::string mnt;
+    for (char* p = sp + 1; *p != '\0' && *p != ' '; ++p) {
+      if (p[0] == '\\' && p[1] >= '0' && p[1] <= '7' && p[2] >= '0' && p[2] <= '7' && p[3] >= '0' && p[3] <= '7') {
+        mnt.push_back(static_cast<char>((p[1] - '0') * 64 + (p[2] - '0') * 8 + (p[3] - '0')));
+        p += 3;
+      } else {
+        mnt.push_back(*p);
+      }
+    }
+    if (mnt == root || mnt.rfind(root + "/", 0) == 0) out.push_back(mnt);
   }
-  // FTW_MOUNT: never into a file system mounted under ROOT; FTW_PHYS: never through a symlink.
-  if (nftw(root.c_str(), RemoveEntry, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) != 0 && errno != ENOENT)
+  fclose(f);
+  return out;
+}
+
+int Remove(const std::string& root) {
+  // Everything mounted inside (ours, or the container's own), deepest first,
+  // so that deleting never reaches into another file system.
+  for (int pass = 0; pass < 8; ++pass) {
+    std::vector<std::string> mounts = MountsUnder(root);
+    if (mounts.empty()) break;
+    std::sort(mounts.begin(), mounts.end(), [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+    for (const std::string& m : mounts) umount2(m.c_str(), MNT_DETACH);
+  }
+  if (!MountsUnder(root).empty()) return Fail("something is still mounted under " + root);
+  // FTW_PHYS: never through a symlink. (Not FTW_MOUNT: on the guest's overlay
+  // root, files report their lower layer's device.)
+  if (nftw(root.c_str(), RemoveEntry, 32, FTW_DEPTH | FTW_PHYS) != 0 && errno != ENOENT)
     return Fail("removing " + root + ": " + strerror(errno));
   return 0;
 }

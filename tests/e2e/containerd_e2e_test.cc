@@ -7,8 +7,10 @@
 // Checks: output and exit codes through `ctr run --rm` (the shim named by
 // path and by runtime name, found in containerd's PATH); a detached task's
 // exec, SIGTERM, delete, after which no VM, mount or bundle is left; a pod
-// (CRI's sandbox annotations) of three containers in one VM; a task that
-// survives a containerd restart, and a killed shim whose VM goes away.
+// (CRI's sandbox annotations) of four containers in one VM, one of them with
+// a root of its own; a task whose output and exit code go through a bangerd
+// restart; a task that survives a containerd restart, and a killed shim
+// whose VM goes away.
 //
 // main() builds the home's first image in the host namespace (it fetches the
 // guest kernel through apt, which the shim's VM roots then take from the
@@ -24,6 +26,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "containerd_fixture.h"
@@ -94,6 +97,12 @@ class ContainerdE2E : public ::testing::Test {
     const std::string work = home_->root() + "/ctr-work";
     rootfs_ = work + "/rootfs";
     Status st = MakeBusyboxRootfs(rootfs_);
+    ASSERT_TRUE(st.ok()) << st.error().message();
+    // Another root for a pod's container: not the sandbox's image.
+    other_rootfs_ = work + "/other-rootfs";
+    st = MakeBusyboxRootfs(other_rootfs_);
+    ASSERT_TRUE(st.ok()) << st.error().message();
+    st = WriteFileAtomic(other_rootfs_ + "/marker", "the other root\n", 0644);
     ASSERT_TRUE(st.ok()) << st.error().message();
     const std::string tar = work + "/bb.tar";
     st = MakeBusyboxImageTar(work + "/img", "bb", tar);
@@ -177,12 +186,14 @@ class ContainerdE2E : public ::testing::Test {
   static BangerHome* home_;
   static Containerd* ctrd_;
   static std::string rootfs_;
+  static std::string other_rootfs_;
   static bool setup_failed_;
 };
 
 BangerHome* ContainerdE2E::home_ = nullptr;
 Containerd* ContainerdE2E::ctrd_ = nullptr;
 std::string ContainerdE2E::rootfs_;
+std::string ContainerdE2E::other_rootfs_;
 bool ContainerdE2E::setup_failed_ = false;
 
 TEST_F(ContainerdE2E, RunRootfsPrintsOutputAndExitCodes) {
@@ -242,18 +253,54 @@ TEST_F(ContainerdE2E, PodContainersShareOneVm) {
   r = run("pc2", "container");
   EXPECT_EQ(r.code, 0) << r.Describe();
 
+  // A container of another root: its own root inside the pod's VM.
+  r = Ctr({"run", "-d", "--runtime", SHIM_BIN, "--annotation", "io.kubernetes.cri.container-type=container",
+           "--annotation", "io.kubernetes.cri.sandbox-id=pod1", "--cwd", "/tmp", "--rootfs", other_rootfs_, "pc3",
+           "sleep", "300"},
+          kRunTimeout);
+  EXPECT_EQ(r.code, 0) << r.Describe();
+
   EXPECT_EQ(VmsLabelled("containerd.sandbox", "pod1"), 1) << VmList();
-  for (const std::string& id : std::vector<std::string>{"pod1", "pc1", "pc2"}) {
+  for (const std::string& id : std::vector<std::string>{"pod1", "pc1", "pc2", "pc3"}) {
     EXPECT_EQ(StatusOf(id), "RUNNING") << id;
     r = Exec(id, "e-" + id, "echo from-" + id);
     EXPECT_EQ(r.code, 0) << id << ": " << r.Describe();
     EXPECT_EQ(Chomp(r.out), "from-" + id) << r.Describe();
   }
+  r = Exec("pc3", "m", "cat /marker; pwd; ls /proc/self/exe >/dev/null && echo proc");
+  EXPECT_EQ(Chomp(r.out), "the other root\n/tmp\nproc") << r.Describe();
+  r = Exec("pc1", "m", "test -e /marker && echo leaked || echo own-root");
+  EXPECT_EQ(Chomp(r.out), "own-root") << "pc3's root is visible to pc1: " << r.Describe();
 
   // The containers first, the sandbox last, as the CRI does.
-  for (const char* id : {"pc1", "pc2", "pod1"}) Remove(id);
+  for (const char* id : {"pc1", "pc2", "pc3", "pod1"}) Remove(id);
   EXPECT_EQ(VmsLabelled("containerd.sandbox", "pod1"), 0) << "the pod's VM is left:\n" << VmList();
-  for (const char* id : {"pc1", "pc2", "pod1"}) ExpectNoLeftovers(id);
+  for (const char* id : {"pc1", "pc2", "pc3", "pod1"}) ExpectNoLeftovers(id);
+}
+
+// The main process is a banger session: a bangerd restart while it runs
+// loses none of its output and keeps its exit code.
+TEST_F(ContainerdE2E, BangerdRestartIsInvisibleToARunningTask) {
+  CtrResult r;
+  std::thread run([&r] {
+    r = Ctr({"run", "--rm", "--runtime", SHIM_BIN, kImage, "t4", "sh", "-c",
+             "i=0; while [ $i -lt 12 ]; do i=$((i+1)); echo line-$i; sleep 1; done; exit 5"},
+            kRunTimeout);
+  });
+  ASSERT_TRUE(WaitUntil([] { return StatusOf("t4") == "RUNNING"; }, 120s)) << StatusOf("t4");
+  std::this_thread::sleep_for(3s);
+  CliRun stop = home_->Banger({"daemon", "stop"});
+  EXPECT_EQ(stop.code, 0) << stop.err;
+  std::this_thread::sleep_for(2s);
+  CliRun list = home_->Banger({"vm", "list"});  // starts bangerd again
+  EXPECT_EQ(list.code, 0) << list.err;
+  run.join();
+  EXPECT_EQ(r.code, 5) << r.Describe();
+  std::string want;
+  for (int i = 1; i <= 12; ++i) want += "line-" + std::to_string(i) + "\n";
+  EXPECT_EQ(r.out, want) << r.Describe();
+  EXPECT_TRUE(WaitUntil([] { return VmsLabelled("containerd.id", "t4") == 0; }, 60s)) << VmList();
+  ExpectNoLeftovers("t4");
 }
 
 TEST_F(ContainerdE2E, TaskSurvivesContainerdRestartAndDiesWithItsShim) {
