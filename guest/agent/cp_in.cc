@@ -154,7 +154,8 @@ class Extractor {
 
 Error Extractor::Apply(int fd, archive_entry* e, const std::string& guest) {
   if (own_.chown && fchown(fd, own_.uid, own_.gid) != 0) return ErrnoError(guest, errno);
-  if (own_.keep && fchown(fd, static_cast<uid_t>(archive_entry_uid(e)), static_cast<gid_t>(archive_entry_gid(e))) != 0)
+  if (own_.keep &&
+      fchown(fd, static_cast<uid_t>(archive_entry_uid(e)), static_cast<gid_t>(archive_entry_gid(e))) != 0)
     return ErrnoError(guest, errno);
   if (fchmod(fd, Mode(e)) != 0) return ErrnoError(guest, errno);
   timespec times[2] = {{0, UTIME_OMIT}, {archive_entry_mtime(e), archive_entry_mtime_nsec(e)}};
@@ -252,9 +253,11 @@ Error Extractor::Entry(archive* a, archive_entry* e) {
     case AE_IFDIR: {
       if (Error err = MakeRoom(parent_.get(), leaf, true, guest, &is_dir); err.failed()) return err;
       if (!is_dir && mkdirat(parent_.get(), leaf.c_str(), 0700) != 0) return ErrnoError(guest, errno);
-      dirs_.push_back(
-          DirMeta{std::move(comps), Mode(e), {archive_entry_mtime(e), archive_entry_mtime_nsec(e)},
-                  static_cast<uid_t>(archive_entry_uid(e)), static_cast<gid_t>(archive_entry_gid(e))});
+      dirs_.push_back(DirMeta{std::move(comps),
+                              Mode(e),
+                              {archive_entry_mtime(e), archive_entry_mtime_nsec(e)},
+                              static_cast<uid_t>(archive_entry_uid(e)),
+                              static_cast<gid_t>(archive_entry_gid(e))});
       return {};
     }
     case AE_IFLNK: {

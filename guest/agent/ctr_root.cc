@@ -26,7 +26,8 @@ int Fail(const std::string& msg, int code = 1) {
 
 int Usage() {
   return Fail(
-      "usage: ctr-root create|mount|remove ROOT, or ctr-root exec ROOT --user UID:GID --cwd DIR -- ARGV...", 2);
+      "usage: ctr-root create|mount|remove ROOT, or ctr-root exec ROOT --user UID:GID --cwd DIR -- ARGV...",
+      2);
 }
 
 // ROOT: absolute, under kBase, one plain name below it (no "..", no "/").
@@ -54,12 +55,14 @@ bool MkdirP(const std::string& path, mode_t mode) {
 
 // The mount points inside ROOT, made by `mount` (in mount order).
 const std::vector<std::pair<std::string, std::string>>& Mounts() {
-  static const std::vector<std::pair<std::string, std::string>> m = {{"proc", "proc"}, {"sys", "sysfs"}, {"dev", ""}};
+  static const std::vector<std::pair<std::string, std::string>> m = {
+      {"proc", "proc"}, {"sys", "sysfs"}, {"dev", ""}};
   return m;
 }
 
 bool IsMounted(const std::string& path) {
-  struct stat a {}, b {};
+  struct stat a {
+  }, b{};
   if (lstat(path.c_str(), &a) != 0 || lstat((path + "/..").c_str(), &b) != 0) return false;
   return a.st_dev != b.st_dev || a.st_ino == b.st_ino;
 }
@@ -72,14 +75,16 @@ int Mount(const std::string& root) {
     if (!MkdirP(target, 0755)) return Fail("mkdir " + target + ": " + strerror(errno));
     if (IsMounted(target)) continue;
     int rc = type.empty() ? mount("/dev", target.c_str(), nullptr, MS_BIND | MS_REC, nullptr)
-                          : mount(type.c_str(), target.c_str(), type.c_str(), MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
+                          : mount(type.c_str(), target.c_str(), type.c_str(),
+                                  MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
     if (rc != 0) return Fail("mounting " + target + ": " + strerror(errno));
   }
   return 0;
 }
 
 int RemoveEntry(const char* path, const struct stat*, int, struct FTW*) {
-  if (remove(path) != 0 && errno != ENOENT) fprintf(stderr, "banger-agent: ctr-root: remove %s: %s\n", path, strerror(errno));
+  if (remove(path) != 0 && errno != ENOENT)
+    fprintf(stderr, "banger-agent: ctr-root: remove %s: %s\n", path, strerror(errno));
   return 0;
 }
 
@@ -94,7 +99,8 @@ std::vector<std::string> MountsUnder(const std::string& root) {
     if (sp == nullptr) continue;
     std::string mnt;
     for (char* p = sp + 1; *p != '\0' && *p != ' '; ++p) {
-      if (p[0] == '\\' && p[1] >= '0' && p[1] <= '7' && p[2] >= '0' && p[2] <= '7' && p[3] >= '0' && p[3] <= '7') {
+      if (p[0] == '\\' && p[1] >= '0' && p[1] <= '7' && p[2] >= '0' && p[2] <= '7' && p[3] >= '0' &&
+          p[3] <= '7') {
         mnt.push_back(static_cast<char>((p[1] - '0') * 64 + (p[2] - '0') * 8 + (p[3] - '0')));
         p += 3;
       } else {
@@ -113,7 +119,8 @@ int Remove(const std::string& root) {
   for (int pass = 0; pass < 8; ++pass) {
     std::vector<std::string> mounts = MountsUnder(root);
     if (mounts.empty()) break;
-    std::sort(mounts.begin(), mounts.end(), [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+    std::sort(mounts.begin(), mounts.end(),
+              [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
     for (const std::string& m : mounts) umount2(m.c_str(), MNT_DETACH);
   }
   if (!MountsUnder(root).empty()) return Fail("something is still mounted under " + root);

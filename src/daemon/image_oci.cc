@@ -87,7 +87,8 @@ Result<Image> ImageService::BuildImageFromRootfs(const BuildImageRequest& req,
   const std::string kernel_flavour = req.kernel_flavour.empty() ? "cloud" : req.kernel_flavour;
   BANGER_RETURN_IF_ERROR(CheckOciJob(req.name, kernel_flavour, req.size_bytes));
   const std::string& tree = req.from_rootfs;
-  if (tree.empty() || tree[0] != '/') return Error::Invalid("--from-rootfs takes an absolute path, not " + tree);
+  if (tree.empty() || tree[0] != '/')
+    return Error::Invalid("--from-rootfs takes an absolute path, not " + tree);
   if (!IsDirectory(tree)) return Error::Invalid("root filesystem " + tree + " is not a directory");
   if (::access(tree.c_str(), R_OK | X_OK) != 0) return Error::Invalid(tree + " is not readable");
   BANGER_ASSIGN_OR_RETURN(SshKey key, PrepareBuild(req.name));

@@ -255,8 +255,8 @@ TEST_F(ContainerdE2E, PodContainersShareOneVm) {
 
   // A container of another root: its own root inside the pod's VM.
   r = Ctr({"run", "-d", "--runtime", SHIM_BIN, "--annotation", "io.kubernetes.cri.container-type=container",
-           "--annotation", "io.kubernetes.cri.sandbox-id=pod1", "--cwd", "/tmp", "--rootfs", other_rootfs_, "pc3",
-           "sleep", "300"},
+           "--annotation", "io.kubernetes.cri.sandbox-id=pod1", "--cwd", "/tmp", "--rootfs", other_rootfs_,
+           "pc3", "sleep", "300"},
           kRunTimeout);
   EXPECT_EQ(r.code, 0) << r.Describe();
 

@@ -70,8 +70,10 @@ Status Bangerd::BuildImage(const std::string& name, const std::string& dir) {
   // A build fetches a kernel package the first time; later ones take seconds.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(15);
   for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left <= std::chrono::milliseconds(0)) return Error::Timeout("building image " + name + " took over 15 minutes");
+    auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left <= std::chrono::milliseconds(0))
+      return Error::Timeout("building image " + name + " took over 15 minutes");
     auto m = ws->Recv(left);
     if (!m.ok()) return m.error().Wrap("building image " + name);
     if (!m->has_value()) return Error::Unavailable("bangerd closed the build of image " + name);

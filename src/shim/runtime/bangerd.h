@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "api/client.h"
@@ -24,7 +25,7 @@ HomeLayout ShimHome();
 
 class Bangerd {
  public:
-  explicit Bangerd(HomeLayout home) : api_(home, "") {}
+  explicit Bangerd(HomeLayout home) : api_(std::move(home), "") {}
   const HomeLayout& home() const { return api_.home(); }
 
   Result<Json> Call(const std::string& method, const std::string& target, const Json* body = nullptr,

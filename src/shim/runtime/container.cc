@@ -67,12 +67,15 @@ std::string SharedLayerImage(const std::vector<RootfsMount>& mounts, const std::
   return LayerImageNameFor(lower + "\n" + banger_version);
 }
 
-Result<RootfsPlan> PlanRootfs(Bangerd& api, const std::string& ns, const std::string& id, const std::string& bundle,
-                              const std::vector<RootfsMount>& mounts, const ContainerSpec& spec) {
+Result<RootfsPlan> PlanRootfs(Bangerd& api, const std::string& ns, const std::string& id,
+                              const std::string& bundle, const std::vector<RootfsMount>& mounts,
+                              const ContainerSpec& spec) {
   RootfsPlan plan;
   if (mounts.empty()) {
-    if (spec.root_path.empty()) return Error::Invalid("the container has neither rootfs mounts nor root.path");
-    if (!IsDirectory(spec.root_path)) return Error::Invalid("root.path " + spec.root_path + " is not a directory");
+    if (spec.root_path.empty())
+      return Error::Invalid("the container has neither rootfs mounts nor root.path");
+    if (!IsDirectory(spec.root_path))
+      return Error::Invalid("root.path " + spec.root_path + " is not a directory");
     plan.image = OwnImageNameFor(ns, id);
     plan.own_image = true;
     plan.tree = spec.root_path;
@@ -112,8 +115,8 @@ Status MakeRootfsImage(Bangerd& api, const RootfsPlan& plan, const std::vector<R
   return built;
 }
 
-Result<CreatedVm> CreateVm(Bangerd& api, const std::string& ns, const std::string& id, const std::string& image,
-                           const ContainerSpec& spec) {
+Result<CreatedVm> CreateVm(Bangerd& api, const std::string& ns, const std::string& id,
+                           const std::string& image, const ContainerSpec& spec) {
   CreatedVm vm;
   vm.name = VmNameFor(ns, id);
   Json labels{{kLabelNamespace, ns}, {kLabelId, id}};
@@ -135,7 +138,8 @@ Result<CreatedVm> CreateVm(Bangerd& api, const std::string& ns, const std::strin
   return vm;
 }
 
-Status CleanupContainer(Bangerd& api, const std::string& ns, const std::string& id, const std::string& bundle) {
+Status CleanupContainer(Bangerd& api, const std::string& ns, const std::string& id,
+                        const std::string& bundle) {
   Status first = OkStatus();
   auto keep = [&first](Status st) {
     if (!st.ok() && first.ok()) first = std::move(st);

@@ -39,8 +39,8 @@ struct RootfsPlan {
   std::string image;       // the banger image the VM boots
   bool own_image = false;  // made for this container: deleted with it
   bool need_build = false;
-  bool mount = false;      // the rootfs mounts go to <bundle>/rootfs for the build
-  std::string tree;        // the directory the image is built from
+  bool mount = false;  // the rootfs mounts go to <bundle>/rootfs for the build
+  std::string tree;    // the directory the image is built from
 };
 
 // Decides where the VM's root comes from: the rootfs mounts (an overlay with
@@ -58,11 +58,12 @@ struct CreatedVm {
   std::string name;
   uint32_t pid = 0;  // the VMM's host pid: the task's pid for containerd
 };
-Result<CreatedVm> CreateVm(Bangerd& api, const std::string& ns, const std::string& id, const std::string& image,
-                           const ContainerSpec& spec);
+Result<CreatedVm> CreateVm(Bangerd& api, const std::string& ns, const std::string& id,
+                           const std::string& image, const ContainerSpec& spec);
 
 // Removes what a container left: its VMs (by label), its own image, the
 // rootfs mount in its bundle. Each step is tried; the first error is returned.
-Status CleanupContainer(Bangerd& api, const std::string& ns, const std::string& id, const std::string& bundle);
+Status CleanupContainer(Bangerd& api, const std::string& ns, const std::string& id,
+                        const std::string& bundle);
 
 }  // namespace banger::shim

@@ -12,7 +12,8 @@ constexpr std::chrono::seconds kCallTimeout{5};
 
 }  // namespace
 
-EventPublisher::EventPublisher(std::string address, std::string ns) : address_(std::move(address)), ns_(std::move(ns)) {
+EventPublisher::EventPublisher(std::string address, std::string ns)
+    : address_(std::move(address)), ns_(std::move(ns)) {
   thread_ = std::thread([this] { Loop(); });
 }
 

@@ -25,7 +25,8 @@ class FakeContainerd {
     server_ = std::make_unique<ttrpc::TtrpcServer>();
     Status registered = server_->RegisterTyped<ForwardRequest, google::protobuf::Empty>(
         "containerd.services.events.ttrpc.v1.Events", "Forward",
-        [this](const ttrpc::CallContext& ctx, const ForwardRequest& r) -> ttrpc::RpcResult<google::protobuf::Empty> {
+        [this](const ttrpc::CallContext& ctx,
+               const ForwardRequest& r) -> ttrpc::RpcResult<google::protobuf::Empty> {
           std::lock_guard<std::mutex> g(mu_);
           got_.push_back(r.envelope());
           ns_.push_back(ctx.ns);

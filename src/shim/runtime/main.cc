@@ -84,8 +84,8 @@ int Start(const ShimArgs& a) {
     if (n <= 0) return Fail("cannot find my own executable");
     self[n] = '\0';
     SpawnOptions o;
-    o.argv = {self, "-namespace", a.ns, "-address", a.address, "-publish-binary", a.publish_binary,
-              "-id", a.id, "-bundle", bundle, "-socket", sock};
+    o.argv = {self, "-namespace", a.ns,   "-address", a.address, "-publish-binary", a.publish_binary, "-id",
+              a.id, "-bundle",    bundle, "-socket",  sock};
     if (a.debug) o.argv.push_back("-debug");
     o.argv.push_back("serve");
     o.cwd = bundle;
@@ -97,11 +97,13 @@ int Start(const ShimArgs& a) {
       up = Answers(sock);
       if (!up) std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
-    if (!up) return Fail("the shim daemon did not listen on " + sock + ": " + TailFile(bundle + "/shim.log", 2000));
+    if (!up)
+      return Fail("the shim daemon did not listen on " + sock + ": " + TailFile(bundle + "/shim.log", 2000));
     WriteFileAtomic(bundle + "/shim.pid", std::to_string(*pid), 0644).ok();
   }
   const std::string address = "unix://" + sock;
-  if (auto st = WriteFileAtomic(bundle + "/address", address, 0644); !st.ok()) return Fail(st.error().message());
+  if (auto st = WriteFileAtomic(bundle + "/address", address, 0644); !st.ok())
+    return Fail(st.error().message());
   std::fputs(address.c_str(), stdout);
   return 0;
 }
@@ -121,7 +123,8 @@ int Delete(const ShimArgs& a) {
   }
   containerd::task::v2::DeleteResponse resp;
   resp.set_exit_status(128 + SIGKILL);
-  auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch());
+  auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+      std::chrono::system_clock::now().time_since_epoch());
   resp.mutable_exited_at()->set_seconds(now.count() / 1000000000);
   resp.mutable_exited_at()->set_nanos(static_cast<int32_t>(now.count() % 1000000000));
   std::string out;

@@ -29,7 +29,8 @@ Status RunInVm(Bangerd& api, const std::string& vm, const std::vector<std::strin
   std::string err;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left <= std::chrono::milliseconds(0)) {
       ws->Abort();
       return Error::Timeout(argv[1] + " in VM " + vm + " did not finish in time");
@@ -51,8 +52,8 @@ Status RunInVm(Bangerd& api, const std::string& vm, const std::vector<std::strin
         int code = j.ok() && (*j)["code"].is_number_integer() ? (*j)["code"].get<int>() : -1;
         ws->Close();
         if (code == 0) return OkStatus();
-        return Error::Internal(argv[1] + " " + (argv.size() > 2 ? argv[2] : "") + " in VM " + vm + " exited with " +
-                               std::to_string(code) + ": " + Trim(err));
+        return Error::Internal(argv[1] + " " + (argv.size() > 2 ? argv[2] : "") + " in VM " + vm +
+                               " exited with " + std::to_string(code) + ": " + Trim(err));
       }
       case StreamType::kError:
         return DecodeErrorFrame(std::string(msg.payload())).Wrap("running " + argv[1] + " in VM " + vm);
@@ -62,11 +63,13 @@ Status RunInVm(Bangerd& api, const std::string& vm, const std::vector<std::strin
   }
 }
 
-Status InstallGuestRoot(Bangerd& api, const std::string& vm, const std::string& tree, const std::string& guest_root) {
+Status InstallGuestRoot(Bangerd& api, const std::string& vm, const std::string& tree,
+                        const std::string& guest_root) {
   constexpr auto kStep = std::chrono::minutes(2);
   BANGER_RETURN_IF_ERROR(RunInVm(api, vm, {kAgent, "ctr-root", "create", guest_root}, kStep));
   ScopeGuard undo([&] { RemoveGuestRoot(api, vm, guest_root).ok(); });
-  const std::string target = "/v1/vms/" + UrlEncode(vm) + "/archive/upload?path=" + UrlEncode(guest_root) + "&chown=keep";
+  const std::string target =
+      "/v1/vms/" + UrlEncode(vm) + "/archive/upload?path=" + UrlEncode(guest_root) + "&chown=keep";
   BANGER_ASSIGN_OR_RETURN(auto opened, api.Stream(target, nullptr));
   std::shared_ptr<WsConn> ws(std::move(opened));
   // The guest may refuse early: read while sending, and stop sending at its answer.
@@ -84,7 +87,8 @@ Status InstallGuestRoot(Bangerd& api, const std::string& vm, const std::string& 
         break;
       }
       if (t == StreamType::kError) {
-        result = DecodeErrorFrame(std::string(msg.payload())).Wrap("sending the root of " + tree + " to VM " + vm);
+        result =
+            DecodeErrorFrame(std::string(msg.payload())).Wrap("sending the root of " + tree + " to VM " + vm);
         break;
       }
     }

@@ -24,7 +24,8 @@ Status RunInVm(Bangerd& api, const std::string& vm, const std::vector<std::strin
 
 // Creates `guest_root` in the VM, sends the host tree `tree` into it and
 // mounts proc, sys and dev there. On failure what was made is removed.
-Status InstallGuestRoot(Bangerd& api, const std::string& vm, const std::string& tree, const std::string& guest_root);
+Status InstallGuestRoot(Bangerd& api, const std::string& vm, const std::string& tree,
+                        const std::string& guest_root);
 // Unmounts and deletes `guest_root` in the VM (a VM that is gone is fine).
 Status RemoveGuestRoot(Bangerd& api, const std::string& vm, const std::string& guest_root);
 

@@ -87,8 +87,10 @@ Json EnvJson(const ProcessSpec& spec) {
 
 Status CheckStdio(const Stdio& io) {
   for (const std::string* p : {&io.in, &io.out, &io.err}) {
-    if (p->rfind("binary://", 0) == 0) return Error::Invalid("binary:// logging is not supported by the banger shim");
-    if (!p->empty() && !IsFileUri(*p) && (*p)[0] != '/') return Error::Invalid("stdio path " + *p + " is not absolute");
+    if (p->rfind("binary://", 0) == 0)
+      return Error::Invalid("binary:// logging is not supported by the banger shim");
+    if (!p->empty() && !IsFileUri(*p) && (*p)[0] != '/')
+      return Error::Invalid("stdio path " + *p + " is not absolute");
   }
   if (IsFileUri(io.in)) return Error::Invalid("stdin cannot be a file:// URI");
   return OkStatus();
@@ -140,9 +142,11 @@ Status Process::Start(Bangerd& api, const std::string& vm, const std::string& se
 }
 
 Status Process::StartSession(Bangerd& api, const std::string& vm, const std::string& session_name) {
-  Json body{{"argv", spec_.args}, {"name", session_name}, {"env", EnvJson(spec_)}, {"cwd", spec_.cwd},
-            {"user", spec_.User()}, {"no_image_env", true}, {"stdin", !io_.in.empty()}, {"timeout_ms", 120000}};
-  BANGER_ASSIGN_OR_RETURN(Json s, api.Call("POST", "/v1/vms/" + UrlEncode(vm) + "/sessions", &body, kLongTimeout));
+  Json body{{"argv", spec_.args},       {"name", session_name}, {"env", EnvJson(spec_)},
+            {"cwd", spec_.cwd},         {"user", spec_.User()}, {"no_image_env", true},
+            {"stdin", !io_.in.empty()}, {"timeout_ms", 120000}};
+  BANGER_ASSIGN_OR_RETURN(Json s,
+                          api.Call("POST", "/v1/vms/" + UrlEncode(vm) + "/sessions", &body, kLongTimeout));
   {
     std::lock_guard<std::mutex> g(mu_);
     session_id_ = s.value("id", "");
@@ -264,9 +268,9 @@ void Process::FollowSession(Bangerd api, const std::string& vm) {
 }
 
 Status Process::StartExec(Bangerd& api, const std::string& vm) {
-  Json open{{"argv", spec_.args}, {"env", EnvJson(spec_)}, {"cwd", spec_.cwd}, {"user", spec_.User()},
-            {"no_image_env", true}, {"tty", spec_.terminal}, {"rows", spec_.rows}, {"cols", spec_.cols},
-            {"timeout_ms", 120000}};
+  Json open{{"argv", spec_.args},   {"env", EnvJson(spec_)}, {"cwd", spec_.cwd},
+            {"user", spec_.User()}, {"no_image_env", true},  {"tty", spec_.terminal},
+            {"rows", spec_.rows},   {"cols", spec_.cols},    {"timeout_ms", 120000}};
   BANGER_ASSIGN_OR_RETURN(auto opened, api.Stream("/v1/vms/" + UrlEncode(vm) + "/exec", &open));
   std::shared_ptr<WsConn> ws(std::move(opened));
   {
@@ -287,7 +291,7 @@ Status Process::StartExec(Bangerd& api, const std::string& vm) {
   return OkStatus();
 }
 
-void Process::PumpExecOutput(std::shared_ptr<WsConn> ws) {
+void Process::PumpExecOutput(const std::shared_ptr<WsConn>& ws) {
   OutputSink out(io_.out), err(io_.err);
   out.Open(kFifoOpenTimeout);
   err.Open(kFifoOpenTimeout);
@@ -326,7 +330,8 @@ void Process::PumpExecOutput(std::shared_ptr<WsConn> ws) {
   }
 }
 
-void Process::PumpStdin(const std::function<Status(std::string_view)>& send, const std::function<void()>& eof) {
+void Process::PumpStdin(const std::function<Status(std::string_view)>& send,
+                        const std::function<void()>& eof) {
   // O_RDONLY blocks until containerd opens the writing end; CloseStdin and
   // Detach unblock it by opening the writing end themselves.
   UniqueFd in(::open(io_.in.c_str(), O_RDONLY | O_CLOEXEC));

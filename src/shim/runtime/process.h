@@ -80,7 +80,7 @@ class Process : public std::enable_shared_from_this<Process> {
   Status StartSession(Bangerd& api, const std::string& vm, const std::string& session_name);
   Status StartExec(Bangerd& api, const std::string& vm);
   void FollowSession(Bangerd api, const std::string& vm);
-  void PumpExecOutput(std::shared_ptr<WsConn> ws);
+  void PumpExecOutput(const std::shared_ptr<WsConn>& ws);
   void PumpStdin(const std::function<Status(std::string_view)>& send, const std::function<void()>& eof);
 
   const std::string exec_id_;

@@ -22,7 +22,8 @@ Result<uint32_t> Id32(const Json& j, const char* what) {
   if (!j.is_number_unsigned() && !(j.is_number_integer() && j.get<int64_t>() >= 0))
     return Error::Invalid(std::string("process.user.") + what + " must be a non-negative integer");
   uint64_t v = j.get<uint64_t>();
-  if (v > std::numeric_limits<uint32_t>::max()) return Error::Invalid(std::string("process.user.") + what + " is too big");
+  if (v > std::numeric_limits<uint32_t>::max())
+    return Error::Invalid(std::string("process.user.") + what + " is too big");
   return static_cast<uint32_t>(v);
 }
 
@@ -62,12 +63,14 @@ Result<ProcessSpec> ParseProcessSpec(const Json& p) {
     out.args.push_back(a.get<std::string>());
   }
   const Json& env = p.value("env", Json::array());
-  if (!env.is_array() || env.size() > kMaxEnv) return Error::Invalid("process.env must be a list (at most 4096)");
+  if (!env.is_array() || env.size() > kMaxEnv)
+    return Error::Invalid("process.env must be a list (at most 4096)");
   for (const Json& e : env) {
     if (!e.is_string()) return Error::Invalid("process.env must hold strings");
     const std::string kv = e.get<std::string>();
     auto eq = kv.find('=');
-    if (eq == 0 || eq == std::string::npos) return Error::Invalid("process.env entry \"" + kv + "\" is not KEY=VALUE");
+    if (eq == 0 || eq == std::string::npos)
+      return Error::Invalid("process.env entry \"" + kv + "\" is not KEY=VALUE");
     out.env[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
   if (p.contains("cwd")) {
@@ -133,7 +136,8 @@ Result<ContainerSpec> ParseContainerSpec(const Json& config, const std::string& 
           c["period"].is_number_integer()) {
         int64_t q = c["quota"].get<int64_t>();
         int64_t per = c["period"].get<int64_t>();
-        if (q > 0 && per > 0) out.cpus = static_cast<int>(std::ceil(static_cast<double>(q) / static_cast<double>(per)));
+        if (q > 0 && per > 0)
+          out.cpus = static_cast<int>(std::ceil(static_cast<double>(q) / static_cast<double>(per)));
       }
     }
   }
@@ -153,12 +157,23 @@ Result<ContainerSpec> ReadBundleSpec(const std::string& bundle) {
 
 MountArgs SplitMountOptions(const std::vector<std::string>& options) {
   static const std::map<std::string, std::pair<bool, unsigned long>> kFlags = {
-      {"ro", {false, MS_RDONLY}},         {"rw", {true, MS_RDONLY}},         {"bind", {false, MS_BIND}},
-      {"rbind", {false, MS_BIND | MS_REC}}, {"nosuid", {false, MS_NOSUID}},  {"suid", {true, MS_NOSUID}},
-      {"nodev", {false, MS_NODEV}},       {"dev", {true, MS_NODEV}},         {"noexec", {false, MS_NOEXEC}},
-      {"exec", {true, MS_NOEXEC}},        {"noatime", {false, MS_NOATIME}},  {"relatime", {false, MS_RELATIME}},
-      {"strictatime", {false, MS_STRICTATIME}}, {"sync", {false, MS_SYNCHRONOUS}}, {"async", {true, MS_SYNCHRONOUS}},
-      {"remount", {false, MS_REMOUNT}},   {"defaults", {false, 0}},
+      {"ro", {false, MS_RDONLY}},
+      {"rw", {true, MS_RDONLY}},
+      {"bind", {false, MS_BIND}},
+      {"rbind", {false, MS_BIND | MS_REC}},
+      {"nosuid", {false, MS_NOSUID}},
+      {"suid", {true, MS_NOSUID}},
+      {"nodev", {false, MS_NODEV}},
+      {"dev", {true, MS_NODEV}},
+      {"noexec", {false, MS_NOEXEC}},
+      {"exec", {true, MS_NOEXEC}},
+      {"noatime", {false, MS_NOATIME}},
+      {"relatime", {false, MS_RELATIME}},
+      {"strictatime", {false, MS_STRICTATIME}},
+      {"sync", {false, MS_SYNCHRONOUS}},
+      {"async", {true, MS_SYNCHRONOUS}},
+      {"remount", {false, MS_REMOUNT}},
+      {"defaults", {false, 0}},
   };
   MountArgs out;
   for (const std::string& o : options) {
@@ -189,7 +204,8 @@ Status MountAll(const std::vector<RootfsMount>& mounts, const std::string& targe
     const bool bind = (a.flags & MS_BIND) != 0 || m.type == "bind";
     const unsigned long flags = bind ? (a.flags | MS_BIND) & ~MS_RDONLY : a.flags;
     const char* type = bind ? nullptr : m.type.c_str();
-    if (::mount(m.source.c_str(), target.c_str(), type, flags, a.data.empty() || bind ? nullptr : a.data.c_str()) != 0) {
+    if (::mount(m.source.c_str(), target.c_str(), type, flags,
+                a.data.empty() || bind ? nullptr : a.data.c_str()) != 0) {
       int e = errno;
       if (done > 0) UnmountAll(target).ok();
       return Error::Internal("mounting " + m.type + " " + m.source + " at " + target + ": " + strerror(e));

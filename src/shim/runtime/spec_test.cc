@@ -21,7 +21,8 @@ TEST(SpecTest, ReadsTheProcessAndTheRest) {
                    {"consoleSize", {{"height", 40}, {"width", 120}}}});
   c["root"] = {{"path", "rootfs"}, {"readonly", true}};
   c["annotations"] = {{kSandboxIdKey, "pod1"}, {kContainerTypeKey, "container"}, {"n", 1}};
-  c["linux"] = {{"resources", {{"memory", {{"limit", 300 << 20}}}, {"cpu", {{"quota", 150000}, {"period", 100000}}}}}};
+  c["linux"] = {
+      {"resources", {{"memory", {{"limit", 300 << 20}}}, {"cpu", {{"quota", 150000}, {"period", 100000}}}}}};
   auto s = ParseContainerSpec(c, "/b");
   ASSERT_TRUE(s.ok()) << s.error().message();
   EXPECT_EQ(s->process.args, (std::vector<std::string>{"sh", "-c", "exit 3"}));
@@ -90,7 +91,7 @@ TEST(SpecTest, MountOptionsSplitIntoFlagsAndData) {
 
 TEST(SpecTest, NamesAreValidAndDistinct) {
   const std::vector<std::string> ids = {"t1", "T_2.x", std::string(76, 'a'), "-",
-                                       "0123456789abcdef0123456789abcdef0123456789"};
+                                        "0123456789abcdef0123456789abcdef0123456789"};
   for (const std::string& id : ids) {
     EXPECT_TRUE(ValidateVmName(VmNameFor("default", id)).ok()) << VmNameFor("default", id);
     EXPECT_TRUE(ValidateImageName(OwnImageNameFor("default", id)).ok());
@@ -116,9 +117,9 @@ TEST(ArgsTest, ParsesContainerdsCommandLines) {
   EXPECT_EQ(d->bundle, "/b");
   EXPECT_EQ(d->action, "delete");
   EXPECT_TRUE(ParseShimArgs({"shim", "-v"})->version);
-  EXPECT_FALSE(ParseShimArgs({"shim", "-namespace", "n", "start"}).ok());          // no id
+  EXPECT_FALSE(ParseShimArgs({"shim", "-namespace", "n", "start"}).ok());  // no id
   EXPECT_FALSE(ParseShimArgs({"shim", "-namespace", "n", "-id", "x", "bogus"}).ok());
-  EXPECT_FALSE(ParseShimArgs({"shim", "-namespace", "n", "-id"}).ok());            // no value
+  EXPECT_FALSE(ParseShimArgs({"shim", "-namespace", "n", "-id"}).ok());  // no value
   EXPECT_FALSE(ParseShimArgs({"shim", "-frobnicate", "1", "-namespace", "n", "-id", "x"}).ok());
 }
 

@@ -2,11 +2,11 @@
 
 #include <unistd.h>
 
+#include "base/fs.h"
 #include "base/log.h"
 #include "base/scope_guard.h"
-#include "http/http.h"
 #include "github.com/containerd/containerd/api/events/task.pb.h"
-#include "base/fs.h"
+#include "http/http.h"
 #include "runtime/container.h"
 #include "runtime/pod_root.h"
 
@@ -82,7 +82,8 @@ Status TaskService::InstallPodRoot(Container& c, const std::vector<RootfsMount>&
   return OkStatus();
 }
 
-Result<std::shared_ptr<TaskService::Container>> TaskService::FindSandbox(const std::string& sandbox_id) const {
+Result<std::shared_ptr<TaskService::Container>> TaskService::FindSandbox(
+    const std::string& sandbox_id) const {
   std::lock_guard<std::mutex> g(mu_);
   for (const auto& [_, c] : containers_) {
     if (c->owns_vm && c->spec.SandboxId() == sandbox_id) return c;
@@ -90,7 +91,8 @@ Result<std::shared_ptr<TaskService::Container>> TaskService::FindSandbox(const s
   return Error::NotFound("sandbox " + sandbox_id + ": not found");
 }
 
-Result<std::shared_ptr<Process>> TaskService::FindProcess(const std::string& id, const std::string& exec_id) const {
+Result<std::shared_ptr<Process>> TaskService::FindProcess(const std::string& id,
+                                                          const std::string& exec_id) const {
   BANGER_ASSIGN_OR_RETURN(auto c, Find(id));
   std::lock_guard<std::mutex> g(mu_);
   if (exec_id.empty()) return c->main;
@@ -111,8 +113,10 @@ void TaskService::PublishExit(const std::string& container_id, const Process& p)
   spdlog::info("task {} {}: exited with {}", container_id, p.exec_id(), exit ? exit->status : 255);
 }
 
-RpcResult<task::CreateTaskResponse> TaskService::Create(const CallContext& /*ctx*/, const task::CreateTaskRequest& r) {
-  if (r.id().empty() || r.bundle().empty()) return RpcStatus{Code::kInvalidArgument, "id and bundle are required"};
+RpcResult<task::CreateTaskResponse> TaskService::Create(const CallContext& /*ctx*/,
+                                                        const task::CreateTaskRequest& r) {
+  if (r.id().empty() || r.bundle().empty())
+    return RpcStatus{Code::kInvalidArgument, "id and bundle are required"};
   if (!r.checkpoint().empty()) return RpcStatus{Code::kUnimplemented, "checkpoints are not supported"};
   Stdio io{r.stdin(), r.stdout(), r.stderr(), r.terminal()};
   if (auto st = CheckStdio(io); !st.ok()) return st.error();
@@ -135,7 +139,8 @@ RpcResult<task::CreateTaskResponse> TaskService::Create(const CallContext& /*ctx
   c->spec.process.terminal = r.terminal();
   c->owns_vm = c->spec.OwnsVm();
   std::vector<RootfsMount> mounts;
-  for (const auto& m : r.rootfs()) mounts.push_back({m.type(), m.source(), {m.options().begin(), m.options().end()}});
+  for (const auto& m : r.rootfs())
+    mounts.push_back({m.type(), m.source(), {m.options().begin(), m.options().end()}});
   if (c->owns_vm) {
     auto plan = PlanRootfs(api_, ns_, c->id, c->bundle, mounts, c->spec);
     if (!plan.ok()) return plan.error();
@@ -155,8 +160,8 @@ RpcResult<task::CreateTaskResponse> TaskService::Create(const CallContext& /*ctx
     // A pod's container: the sandbox's VM, which this shim serves.
     auto sandbox = FindSandbox(c->spec.SandboxId());
     if (!sandbox.ok()) {
-      return RpcStatus{Code::kFailedPrecondition,
-                       "sandbox " + c->spec.SandboxId() + " of container " + c->id + " is not served by this shim"};
+      return RpcStatus{Code::kFailedPrecondition, "sandbox " + c->spec.SandboxId() + " of container " +
+                                                      c->id + " is not served by this shim"};
     }
     c->vm = (*sandbox)->vm;
     c->pid = (*sandbox)->pid;
@@ -191,7 +196,7 @@ RpcResult<task::StartResponse> TaskService::Start(const CallContext& /*ctx*/, co
   if (!c.ok()) return c.error();
   auto p = FindProcess(r.id(), r.exec_id());
   if (!p.ok()) return p.error();
-  const std::string cid = r.id();
+  const std::string& cid = r.id();
   auto on_exit = [this, cid](const Process& proc) { PublishExit(cid, proc); };
   const std::string session = r.exec_id().empty() ? SessionNameFor(cid) : "";
   if (auto st = (*p)->Start(api_, (*c)->vm, session, on_exit); !st.ok()) {
@@ -218,9 +223,8 @@ RpcResult<task::StartResponse> TaskService::Start(const CallContext& /*ctx*/, co
 RpcResult<task::WaitResponse> TaskService::Wait(const CallContext& ctx, const task::WaitRequest& r) {
   auto p = FindProcess(r.id(), r.exec_id());
   if (!p.ok()) return p.error();
-  auto exit = (*p)->Wait([&ctx] {
-    return ctx.Cancelled() || (ctx.deadline && ttrpc::Clock::now() >= *ctx.deadline);
-  });
+  auto exit = (*p)->Wait(
+      [&ctx] { return ctx.Cancelled() || (ctx.deadline && ttrpc::Clock::now() >= *ctx.deadline); });
   if (!exit) return RpcStatus{Code::kCancelled, "wait cancelled"};
   task::WaitResponse resp;
   resp.set_exit_status(exit->status);
@@ -291,7 +295,8 @@ RpcResult<Empty> TaskService::Exec(const CallContext& /*ctx*/, const task::ExecP
     std::lock_guard<std::mutex> g(mu_);
     if ((*c)->execs.count(r.exec_id()) != 0)
       return RpcStatus{Code::kAlreadyExists, "exec " + r.exec_id() + ": already exists"};
-    if ((*c)->execs.size() >= 256) return RpcStatus{Code::kResourceExhausted, "too many execs in task " + r.id()};
+    if ((*c)->execs.size() >= 256)
+      return RpcStatus{Code::kResourceExhausted, "too many execs in task " + r.id()};
     (*c)->execs[r.exec_id()] = std::make_shared<Process>(r.exec_id(), std::move(*spec), io, (*c)->pid);
   }
   ev::TaskExecAdded e;
@@ -304,7 +309,9 @@ RpcResult<Empty> TaskService::Exec(const CallContext& /*ctx*/, const task::ExecP
 RpcResult<Empty> TaskService::ResizePty(const CallContext& /*ctx*/, const task::ResizePtyRequest& r) {
   auto p = FindProcess(r.id(), r.exec_id());
   if (!p.ok()) return p.error();
-  auto clamp = [](uint32_t v) { return static_cast<uint16_t>(std::min<uint32_t>(std::max<uint32_t>(v, 1), 65535)); };
+  auto clamp = [](uint32_t v) {
+    return static_cast<uint16_t>(std::min<uint32_t>(std::max<uint32_t>(v, 1), 65535));
+  };
   if (auto st = (*p)->Resize(clamp(r.height()), clamp(r.width())); !st.ok()) return st.error();
   return Empty();
 }
@@ -324,7 +331,8 @@ RpcResult<task::PidsResponse> TaskService::Pids(const CallContext& /*ctx*/, cons
   return resp;
 }
 
-RpcResult<task::DeleteResponse> TaskService::Delete(const CallContext& /*ctx*/, const task::DeleteRequest& r) {
+RpcResult<task::DeleteResponse> TaskService::Delete(const CallContext& /*ctx*/,
+                                                    const task::DeleteRequest& r) {
   auto c = Find(r.id());
   if (!c.ok()) return c.error();
   auto p = FindProcess(r.id(), r.exec_id());
@@ -375,7 +383,8 @@ RpcResult<task::DeleteResponse> TaskService::Delete(const CallContext& /*ctx*/, 
   return resp;
 }
 
-RpcResult<task::ConnectResponse> TaskService::Connect(const CallContext& /*ctx*/, const task::ConnectRequest& r) {
+RpcResult<task::ConnectResponse> TaskService::Connect(const CallContext& /*ctx*/,
+                                                      const task::ConnectRequest& r) {
   task::ConnectResponse resp;
   resp.set_shim_pid(static_cast<uint32_t>(::getpid()));
   resp.set_version("banger-shim-v2");
@@ -396,7 +405,8 @@ RpcResult<Empty> TaskService::Shutdown(const CallContext& /*ctx*/, const task::S
 RpcResult<Empty> TaskService::SetPaused(const std::string& id, bool pause) {
   auto c = Find(id);
   if (!c.ok()) return c.error();
-  auto r = api_.Call("POST", "/v1/vms/" + UrlEncode((*c)->vm) + (pause ? "/pause" : "/resume"), nullptr, kLongTimeout);
+  auto r = api_.Call("POST", "/v1/vms/" + UrlEncode((*c)->vm) + (pause ? "/pause" : "/resume"), nullptr,
+                     kLongTimeout);
   if (!r.ok()) return r.error();
   {
     std::lock_guard<std::mutex> g(mu_);
@@ -414,7 +424,9 @@ RpcResult<Empty> TaskService::SetPaused(const std::string& id, bool pause) {
   return Empty();
 }
 
-RpcResult<Empty> TaskService::Pause(const CallContext& /*ctx*/, const task::PauseRequest& r) { return SetPaused(r.id(), true); }
+RpcResult<Empty> TaskService::Pause(const CallContext& /*ctx*/, const task::PauseRequest& r) {
+  return SetPaused(r.id(), true);
+}
 
 RpcResult<Empty> TaskService::Resume(const CallContext& /*ctx*/, const task::ResumeRequest& r) {
   return SetPaused(r.id(), false);

@@ -15,6 +15,8 @@
 // the container table has one mutex, never held across a call to bangerd.
 #pragma once
 
+#include <google/protobuf/empty.pb.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <map>
@@ -22,8 +24,6 @@
 #include <mutex>
 #include <set>
 #include <string>
-
-#include <google/protobuf/empty.pb.h>
 
 #include "github.com/containerd/containerd/runtime/v2/task/shim.pb.h"
 #include "runtime/bangerd.h"
@@ -70,8 +70,9 @@ class TaskService {
   template <typename Req, typename Resp>
   Status Add(ttrpc::TtrpcServer& s, const char* method,
              RpcResult<Resp> (TaskService::*fn)(const ttrpc::CallContext&, const Req&)) {
-    return s.RegisterTyped<Req, Resp>("containerd.task.v2.Task", method,
-                                      [this, fn](const ttrpc::CallContext& c, const Req& r) { return (this->*fn)(c, r); });
+    return s.RegisterTyped<Req, Resp>(
+        "containerd.task.v2.Task", method,
+        [this, fn](const ttrpc::CallContext& c, const Req& r) { return (this->*fn)(c, r); });
   }
 
   struct Container {

@@ -27,7 +27,8 @@ class TaskServiceTest : public ::testing::Test {
 
   template <typename Resp, typename Req>
   ttrpc::RpcResult<Resp> Call(const char* method, const Req& req) {
-    return client_->CallTyped<Resp>("containerd.task.v2.Task", method, req, {{"containerd-namespace-ttrpc", "default"}},
+    return client_->CallTyped<Resp>("containerd.task.v2.Task", method, req,
+                                    {{"containerd-namespace-ttrpc", "default"}},
                                     In(std::chrono::seconds(10)));
   }
 
