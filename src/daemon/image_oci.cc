@@ -93,20 +93,7 @@ Result<Image> ImageService::BuildImageFromRootfs(const BuildImageRequest& req,
   if (::access(tree.c_str(), R_OK | X_OK) != 0) return Error::Invalid(tree + " is not readable");
   BANGER_ASSIGN_OR_RETURN(SshKey key, PrepareBuild(req.name));
 
-  Image img;
-  img.id = NewId();
-  img.name = req.name;
-  img.managed = true;
-  img.artifact_dir = d_.home.ImagesDir() + "/" + img.id.substr(0, 16);
-  BANGER_RETURN_IF_ERROR(MakeDirs(img.artifact_dir, 0755));
-  {
-    std::lock_guard<std::mutex> g(building_mu_);
-    building_.insert(img.id);
-  }
-  ScopeGuard not_building([&] {
-    std::lock_guard<std::mutex> g(building_mu_);
-    building_.erase(img.id);
-  });
+  BANGER_ASSIGN_OR_RETURN(Image img, NewManagedImage(req.name));
   ScopeGuard undo([&] { RemoveAll(img.artifact_dir).ok(); });
   spdlog::info("building image {} from the root filesystem {} in {}", img.name, tree, img.artifact_dir);
   auto report = [&progress](const std::string& line) {
@@ -142,12 +129,7 @@ Result<Image> ImageService::BuildOciImage(const OciJob& job,
     if (progress) progress(line);
   };
 
-  Image img;
-  img.id = NewId();
-  img.name = job.name;
-  img.managed = true;
-  img.artifact_dir = d_.home.ImagesDir() + "/" + img.id.substr(0, 16);
-  BANGER_RETURN_IF_ERROR(MakeDirs(img.artifact_dir, 0755));
+  BANGER_ASSIGN_OR_RETURN(Image img, NewManagedImage(job.name));
   {
     std::lock_guard<std::mutex> g(building_mu_);
     building_.insert(img.id);

@@ -85,6 +85,16 @@ Result<Image> ImageService::ImportImage(const ImportImageRequest& req) {
   return img;
 }
 
+Result<Image> ImageService::NewManagedImage(const std::string& name) {
+  Image img;
+  img.id = NewId();
+  img.name = name;
+  img.managed = true;
+  img.artifact_dir = d_.home.ImagesDir() + "/" + img.id.substr(0, 16);
+  BANGER_RETURN_IF_ERROR(MakeDirs(img.artifact_dir, 0755));
+  return img;
+}
+
 Result<Image> ImageService::BuildImage(const BuildImageRequest& req,
                                        const std::function<void(const std::string&)>& progress,
                                        const std::atomic<bool>& cancel) {
@@ -93,12 +103,7 @@ Result<Image> ImageService::BuildImage(const BuildImageRequest& req,
   BANGER_RETURN_IF_ERROR(CheckBuildRequest(req));
   BANGER_ASSIGN_OR_RETURN(SshKey key, PrepareBuild(req.name));
 
-  Image img;
-  img.id = NewId();
-  img.name = req.name;
-  img.managed = true;
-  img.artifact_dir = d_.home.ImagesDir() + "/" + img.id.substr(0, 16);
-  BANGER_RETURN_IF_ERROR(MakeDirs(img.artifact_dir, 0755));
+  BANGER_ASSIGN_OR_RETURN(Image img, NewManagedImage(req.name));
   ScopeGuard undo([&] { RemoveAll(img.artifact_dir).ok(); });
   BANGER_FAULT_POINT("image.build.dir_made");
   spdlog::info("building image {} (profile {}{}) in {}", img.name, req.profile, req.docker ? ", docker" : "",

@@ -63,6 +63,8 @@ class ImageService {
   // The checks every build makes first (the name is free, the agent binary
   // is there) and the SSH key the image will authorize.
   Result<SshKey> PrepareBuild(const std::string& name);
+  // A new managed image record named `name`, its artifact directory made.
+  Result<Image> NewManagedImage(const std::string& name);
   // Runs the image builder into img.artifact_dir and records what it made
   // (kernel, initrd, rootfs, modules, work seed, build size, the seeded key's
   // fingerprint) in img. Errors say "building image NAME: ...".

@@ -796,6 +796,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/sessions/{s}/signal": {
+        parameters: {
+            query?: {
+                /** @description The VM (a ref) when a session name is used in several. */
+                vm?: components["parameters"]["SessionVm"];
+            };
+            header?: never;
+            path: {
+                /** @description A session id, id prefix or name. */
+                s: components["parameters"]["SessionRef"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Sends one signal to the session's process group; does not wait for its end. */
+        post: operations["signalSession"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/sessions/{s}/logs": {
         parameters: {
             query?: {
@@ -1464,6 +1487,8 @@ export interface components {
             kernel_flavour?: "cloud" | "generic";
             /** @description An OCI layout directory, OCI archive or docker save tar on the host (absolute). */
             from_oci?: string;
+            /** @description A root filesystem directory on the host (absolute), copied into the image as it is. */
+            from_rootfs?: string;
         };
         RegistryAuth: {
             username?: string;
@@ -1545,6 +1570,8 @@ export interface components {
         GuestPath: string;
         /** @description `UID:GID`, two numbers 0..4294967294. */
         Chown: string;
+        /** @description `UID:GID` (two numbers 0..4294967294), or `keep`: every entry keeps the archive's owner and whole mode. */
+        ChownOrKeep: string;
         WsUpgrade: "websocket";
         WsConnection: "Upgrade";
         WsKey: string;
@@ -2695,8 +2722,8 @@ export interface operations {
             query: {
                 /** @description An absolute path in the guest. */
                 path: components["parameters"]["GuestPath"];
-                /** @description `UID:GID`, two numbers 0..4294967294. */
-                chown?: components["parameters"]["Chown"];
+                /** @description `UID:GID` (two numbers 0..4294967294), or `keep`: every entry keeps the archive's owner and whole mode. */
+                chown?: components["parameters"]["ChownOrKeep"];
             };
             header: {
                 Upgrade: components["parameters"]["WsUpgrade"];
@@ -2824,6 +2851,40 @@ export interface operations {
                     "application/json": components["schemas"]["GuestSession"];
                 };
             };
+            default: components["responses"]["Error"];
+        };
+    };
+    signalSession: {
+        parameters: {
+            query?: {
+                /** @description The VM (a ref) when a session name is used in several. */
+                vm?: components["parameters"]["SessionVm"];
+            };
+            header?: never;
+            path: {
+                /** @description A session id, id prefix or name. */
+                s: components["parameters"]["SessionRef"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    signal: number;
+                };
+            };
+        };
+        responses: {
+            /** @description The session. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GuestSession"];
+                };
+            };
+            409: components["responses"]["Error"];
             default: components["responses"]["Error"];
         };
     };
