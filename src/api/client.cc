@@ -176,6 +176,24 @@ Result<Json> ApiClient::Call(const std::string& method, const std::string& targe
   return parsed;
 }
 
+Result<std::unique_ptr<WsConn>> ApiClient::OpenStream(const std::string& target, const Json* open,
+                                                      std::chrono::milliseconds timeout,
+                                                      const WsOptions& options) {
+  BANGER_ASSIGN_OR_RETURN(auto dial, WsDialUnix(home_.Socket(), target, {}, timeout, options));
+  if (dial.status != 101 || !dial.conn) {
+    HttpResponse refused;
+    refused.status = dial.status;
+    refused.body = std::move(dial.response_body);
+    return ErrorFromResponse(refused);
+  }
+  if (open != nullptr) {
+    if (Status st = dial.conn->SendText(SafeDump(*open)); !st.ok()) {
+      return Error::Unavailable("connection to bangerd lost: " + st.error().message());
+    }
+  }
+  return std::move(dial.conn);
+}
+
 Result<std::string> ApiClient::GetMemberText(const std::string& target, const std::string& key, int indent) {
   BANGER_ASSIGN_OR_RETURN(HttpResponse resp, Raw("GET", target, "", kReadTimeout));
   if (resp.body.empty()) return std::string("[]");

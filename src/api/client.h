@@ -14,6 +14,7 @@
 #include "base/result.h"
 #include "config/config.h"
 #include "http/http.h"
+#include "http/ws.h"
 #include "model/json.h"
 
 namespace banger {
@@ -61,6 +62,12 @@ class ApiClient {
   // when 2xx, an Error otherwise.
   Result<HttpResponse> Raw(const std::string& method, const std::string& target, const std::string& body,
                            std::chrono::milliseconds timeout = kReadTimeout);
+
+  // Opens a stream (docs/api.md "Streams"): the WebSocket upgrade of
+  // `target` within `timeout` (a refusal becomes its Error, as Call's), then
+  // the opening request `open`, when given, as the first message.
+  Result<std::unique_ptr<WsConn>> OpenStream(const std::string& target, const Json* open,
+                                             std::chrono::milliseconds timeout, const WsOptions& options);
 
   // GET `target` and its answer's member `key` as indented JSON text, as
   // SafeDump(Call(...).value(key, []), indent) but without building the

@@ -22,6 +22,18 @@ Error DecodeErrorFrame(const std::string& payload) {
   return Error(kind, (*j)["message"].get<std::string>());
 }
 
+Result<ExitFrame> DecodeExitFrame(std::string_view payload) {
+  auto j = ParseJson(std::string(payload));
+  if (!j.ok() || !j->is_object() || !(*j)["code"].is_number_integer()) {
+    return Error::Internal("bad exit message: " + std::string(payload.substr(0, 200)));
+  }
+  ExitFrame f;
+  f.code = (*j)["code"].get<int>();
+  if ((*j)["signaled"].is_boolean()) f.signaled = (*j)["signaled"].get<bool>();
+  if ((*j)["signo"].is_number_integer()) f.signo = (*j)["signo"].get<int>();
+  return f;
+}
+
 std::string EncodeResize(uint16_t rows, uint16_t cols) {
   return {static_cast<char>(rows >> 8), static_cast<char>(rows), static_cast<char>(cols >> 8),
           static_cast<char>(cols)};

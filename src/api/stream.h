@@ -35,6 +35,15 @@ constexpr uint8_t Msg(StreamType t) { return static_cast<uint8_t>(t); }
 std::string EncodeErrorFrame(const Error& e);
 Error DecodeErrorFrame(const std::string& payload);
 
+// An exit message's payload {"code", "signaled", "signo", "core"}; an error
+// when it is not one (no integer code).
+struct ExitFrame {
+  int code = 0;
+  bool signaled = false;
+  int signo = 0;
+};
+Result<ExitFrame> DecodeExitFrame(std::string_view payload);
+
 std::string EncodeResize(uint16_t rows, uint16_t cols);
 bool DecodeResize(std::string_view p, uint16_t& rows, uint16_t& cols);
 

@@ -26,19 +26,7 @@ Result<std::unique_ptr<WsConn>> OpenStream(CliContext& ctx, const std::string& t
   // The daemon reads as fast as the guest takes the data; a slow guest is not a dead daemon.
   options.write_timeout = std::chrono::hours(24);
   options.ping_interval = std::chrono::milliseconds(0);
-  BANGER_ASSIGN_OR_RETURN(auto dial, WsDialUnix(api->home().Socket(), target, {}, timeout, options));
-  if (dial.status != 101) {
-    HttpResponse refused;
-    refused.status = dial.status;
-    refused.body = std::move(dial.response_body);
-    return ErrorFromResponse(refused);
-  }
-  if (open != nullptr) {
-    if (Status st = dial.conn->SendText(SafeDump(*open)); !st.ok()) {
-      return Error::Unavailable("connection to bangerd lost: " + st.error().message());
-    }
-  }
-  return std::move(dial.conn);
+  return api->OpenStream(target, open, timeout, options);
 }
 
 int FollowStream(CliContext& ctx, const std::string& target, StreamType type,

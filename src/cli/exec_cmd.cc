@@ -181,11 +181,9 @@ int StreamCommand(CliContext& ctx, const std::string& target, const Json* open, 
         break;
       case StreamType::kExit: {
         raw.reset();
-        auto j = ParseJson(payload);
-        if (!j.ok() || !(*j)["code"].is_number_integer()) {
-          return Report(Error::Internal("bad exit frame from bangerd"), kExitBangerFailed);
-        }
-        return (*j)["code"].get<int>();
+        auto exit = DecodeExitFrame(payload);
+        if (!exit.ok()) return Report(Error::Internal("bad exit frame from bangerd"), kExitBangerFailed);
+        return exit->code;
       }
       case StreamType::kError:
         raw.reset();

@@ -65,17 +65,10 @@ class ApiBackend final : public McpBackend {
     // Sending stdin to a slow guest is bounded by the command's deadline, not less.
     options.write_timeout = deadline + kKillGrace;
     options.ping_interval = std::chrono::milliseconds(0);  // the daemon pings
-    BANGER_ASSIGN_OR_RETURN(auto dial,
-                            WsDialUnix(client_.home().Socket(), "/v1/vms/" + UrlEncode(ref) + "/exec", {},
-                                       std::chrono::seconds(30), options));
-    if (dial.status != 101 || !dial.conn) {
-      HttpResponse refused;
-      refused.status = dial.status;
-      refused.body = dial.response_body;
-      return ErrorFromResponse(refused);
-    }
-    WsConn& ws = *dial.conn;
-    BANGER_RETURN_IF_ERROR(ws.SendText(SafeDump(ToJson(req))));
+    const Json open = ToJson(req);
+    BANGER_ASSIGN_OR_RETURN(auto conn, client_.OpenStream("/v1/vms/" + UrlEncode(ref) + "/exec", &open,
+                                                          std::chrono::seconds(30), options));
+    WsConn& ws = *conn;
     // stdin from its own thread: a command that writes before it reads
     // must not wedge against a client still sending.
     std::thread pump([&ws, &stdin_data] {
@@ -134,13 +127,11 @@ class ApiBackend final : public McpBackend {
           err.Append(m.payload());
           break;
         case StreamType::kExit: {
-          auto j = ParseJson(std::string(m.payload()));
-          if (!j.ok() || !j->is_object() || !(*j)["code"].is_number_integer()) {
-            return Error::Internal("bad exit message from bangerd");
-          }
-          o.exit_code = (*j)["code"].get<int>();
-          o.signaled = j->value("signaled", false);
-          o.signo = j->value("signo", 0);
+          auto exit = DecodeExitFrame(m.payload());
+          if (!exit.ok()) return Error::Internal("bad exit message from bangerd");
+          o.exit_code = exit->code;
+          o.signaled = exit->signaled;
+          o.signo = exit->signo;
           return finish();
         }
         case StreamType::kError:

@@ -36,20 +36,9 @@ Result<std::unique_ptr<WsConn>> Bangerd::Stream(const std::string& target, const
   WsOptions options;
   options.write_timeout = std::chrono::hours(24);  // a slow guest is not a dead daemon
   options.ping_interval = std::chrono::milliseconds(0);
-  auto dial = WsDialUnix(home().Socket(), target, {}, timeout, options);
-  if (!dial.ok()) return Unreachable(home(), dial.error());
-  if (dial->status != 101) {
-    HttpResponse refused;
-    refused.status = dial->status;
-    refused.body = std::move(dial->response_body);
-    return ErrorFromResponse(refused);
-  }
-  if (open != nullptr) {
-    if (Status st = dial->conn->SendText(SafeDump(*open)); !st.ok()) {
-      return Error::Unavailable("connection to bangerd lost: " + st.error().message());
-    }
-  }
-  return std::move(dial->conn);
+  auto conn = api_.OpenStream(target, open, timeout, options);
+  if (!conn.ok()) return Unreachable(home(), conn.error());
+  return conn;
 }
 
 std::string Bangerd::Version() {

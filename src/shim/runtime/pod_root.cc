@@ -48,8 +48,8 @@ Status RunInVm(Bangerd& api, const std::string& vm, const std::vector<std::strin
         if (err.size() < 4096) err.append(msg.payload().substr(0, 4096 - err.size()));
         break;
       case StreamType::kExit: {
-        auto j = ParseJson(std::string(msg.payload()));
-        int code = j.ok() && (*j)["code"].is_number_integer() ? (*j)["code"].get<int>() : -1;
+        auto exit = DecodeExitFrame(msg.payload());
+        const int code = exit.ok() ? exit->code : -1;
         ws->Close();
         if (code == 0) return OkStatus();
         return Error::Internal(argv[1] + " " + (argv.size() > 2 ? argv[2] : "") + " in VM " + vm +

@@ -66,15 +66,11 @@ class OutputSink {
   UniqueFd fd_;
 };
 
-Json ExitJson(std::string_view payload, uint32_t& status) {
-  auto j = ParseJson(std::string(payload));
-  if (!j.ok() || !(*j)["code"].is_number_integer()) {
-    status = 255;
-    return Json();
-  }
-  int code = (*j)["code"].get<int>();
-  status = code < 0 ? 255u : static_cast<uint32_t>(code);
-  return *j;
+// An exec's exit status for containerd: its code (128 + signal when a signal
+// ended it), 255 when the message is not an exit.
+uint32_t ExitStatusOf(std::string_view payload) {
+  auto exit = DecodeExitFrame(payload);
+  return exit.ok() && exit->code >= 0 ? static_cast<uint32_t>(exit->code) : 255u;
 }
 
 Json EnvJson(const ProcessSpec& spec) {
@@ -311,9 +307,7 @@ void Process::PumpExecOutput(const std::shared_ptr<WsConn>& ws) {
         err.Write(msg.payload());
         break;
       case StreamType::kExit: {
-        uint32_t status = 0;
-        ExitJson(msg.payload(), status);
-        MarkExited(status);
+        MarkExited(ExitStatusOf(msg.payload()));
         ws->Close();
         return;
       }

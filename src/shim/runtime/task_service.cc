@@ -91,14 +91,19 @@ Result<std::shared_ptr<TaskService::Container>> TaskService::FindSandbox(
   return Error::NotFound("sandbox " + sandbox_id + ": not found");
 }
 
+Result<std::shared_ptr<Process>> TaskService::ProcessOf(const Container& c,
+                                                        const std::string& exec_id) const {
+  std::lock_guard<std::mutex> g(mu_);
+  if (exec_id.empty()) return c.main;
+  auto it = c.execs.find(exec_id);
+  if (it == c.execs.end()) return Error::NotFound("exec " + exec_id + " of " + c.id + ": not found");
+  return it->second;
+}
+
 Result<std::shared_ptr<Process>> TaskService::FindProcess(const std::string& id,
                                                           const std::string& exec_id) const {
   BANGER_ASSIGN_OR_RETURN(auto c, Find(id));
-  std::lock_guard<std::mutex> g(mu_);
-  if (exec_id.empty()) return c->main;
-  auto it = c->execs.find(exec_id);
-  if (it == c->execs.end()) return Error::NotFound("exec " + exec_id + " of " + id + ": not found");
-  return it->second;
+  return ProcessOf(*c, exec_id);
 }
 
 void TaskService::PublishExit(const std::string& container_id, const Process& p) {
@@ -194,7 +199,7 @@ RpcResult<task::CreateTaskResponse> TaskService::Create(const CallContext& /*ctx
 RpcResult<task::StartResponse> TaskService::Start(const CallContext& /*ctx*/, const task::StartRequest& r) {
   auto c = Find(r.id());
   if (!c.ok()) return c.error();
-  auto p = FindProcess(r.id(), r.exec_id());
+  auto p = ProcessOf(**c, r.exec_id());
   if (!p.ok()) return p.error();
   const std::string& cid = r.id();
   auto on_exit = [this, cid](const Process& proc) { PublishExit(cid, proc); };
@@ -235,7 +240,7 @@ RpcResult<task::WaitResponse> TaskService::Wait(const CallContext& ctx, const ta
 RpcResult<task::StateResponse> TaskService::State(const CallContext& /*ctx*/, const task::StateRequest& r) {
   auto c = Find(r.id());
   if (!c.ok()) return c.error();
-  auto p = FindProcess(r.id(), r.exec_id());
+  auto p = ProcessOf(**c, r.exec_id());
   if (!p.ok()) return p.error();
   task::StateResponse resp;
   resp.set_id(r.exec_id().empty() ? r.id() : r.exec_id());
@@ -261,19 +266,18 @@ RpcResult<task::StateResponse> TaskService::State(const CallContext& /*ctx*/, co
 
 RpcResult<Empty> TaskService::Kill(const CallContext& /*ctx*/, const task::KillRequest& r) {
   if (r.signal() < 1 || r.signal() > 64) return RpcStatus{Code::kInvalidArgument, "signal out of range"};
-  auto p = FindProcess(r.id(), r.exec_id());
+  auto c = Find(r.id());
+  if (!c.ok()) return c.error();
+  auto p = ProcessOf(**c, r.exec_id());
   if (!p.ok()) return p.error();
   if (auto st = (*p)->Kill(api_, static_cast<int>(r.signal())); !st.ok()) return st.error();
   if (r.all() && r.exec_id().empty()) {
-    auto c = Find(r.id());
-    if (c.ok()) {
-      std::vector<std::shared_ptr<Process>> execs;
-      {
-        std::lock_guard<std::mutex> g(mu_);
-        for (auto& [_, e] : (*c)->execs) execs.push_back(e);
-      }
-      for (auto& e : execs) e->Kill(api_, static_cast<int>(r.signal())).ok();
+    std::vector<std::shared_ptr<Process>> execs;
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      for (auto& [_, e] : (*c)->execs) execs.push_back(e);
     }
+    for (auto& e : execs) e->Kill(api_, static_cast<int>(r.signal())).ok();
   }
   return Empty();
 }
@@ -335,7 +339,7 @@ RpcResult<task::DeleteResponse> TaskService::Delete(const CallContext& /*ctx*/,
                                                     const task::DeleteRequest& r) {
   auto c = Find(r.id());
   if (!c.ok()) return c.error();
-  auto p = FindProcess(r.id(), r.exec_id());
+  auto p = ProcessOf(**c, r.exec_id());
   if (!p.ok()) return p.error();
   if ((*p)->state() == ProcState::kRunning)
     return RpcStatus{Code::kFailedPrecondition, "process " + (r.exec_id().empty() ? r.id() : r.exec_id()) +

@@ -93,6 +93,8 @@ class TaskService {
   Status InstallPodRoot(Container& c, const std::vector<RootfsMount>& mounts);
   // The container of this shim whose VM is pod `sandbox_id`'s.
   Result<std::shared_ptr<Container>> FindSandbox(const std::string& sandbox_id) const;
+  // The main process ("") or exec `exec_id` of a container.
+  Result<std::shared_ptr<Process>> ProcessOf(const Container& c, const std::string& exec_id) const;
   Result<std::shared_ptr<Process>> FindProcess(const std::string& id, const std::string& exec_id) const;
   void PublishExit(const std::string& container_id, const Process& p);
 
